@@ -1,0 +1,358 @@
+/* The context: device, stream, lazily created vendor handles, workspace arena, options,
+   forced variants, autotune cache and the last error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if DLK_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "../kernels/kernels.h"
+#endif
+
+#ifndef DLK_CUDA_ARCHS_STR
+#define DLK_CUDA_ARCHS_STR ""
+#endif
+
+/* Vendor handle lifetimes live beside their headers (host/cublas, host/cudnn). */
+#if DLK_HAVE_CUDA
+void dlk_cublas_release(dlk_context *ctx);
+int dlk_cublas_version(void);
+#if DLK_HAVE_CUDNN
+void dlk_cudnn_release(dlk_context *ctx);
+int dlk_cudnn_version(void);
+int dlk_cudnn_built_version(void);
+#endif
+#endif
+
+int dlk_env_flag(const char *name) {
+  const char *v = getenv(name);
+  return v && *v && strcmp(v, "0") != 0;
+}
+
+#if DLK_HAVE_CUDA
+dlk_status dlk_check_cuda(dlk_context *ctx, int code, const char *file, int line, const char *expr) {
+  if (code == 0) return DLK_OK;
+  cudaGetLastError(); /* clear a sticky-free error so the context stays usable */
+  const char *base = strrchr(file, '/');
+  return dlk_fail(ctx, code == cudaErrorMemoryAllocation ? DLK_ERR_OUT_OF_MEMORY : DLK_ERR_CUDA,
+                  "%s:%d: %s: %s (%s)", base ? base + 1 : file, line, expr,
+                  cudaGetErrorString((cudaError_t)code), cudaGetErrorName((cudaError_t)code));
+}
+
+dlk_status dlk_cuda_enter(dlk_context *ctx) {
+  int cur = -1;
+  if (cudaGetDevice(&cur) == cudaSuccess && cur == ctx->device.id) return DLK_OK;
+  DLK_CUDA_TRY(ctx, cudaSetDevice(ctx->device.id));
+  return DLK_OK;
+}
+
+static int cuda_device_count(void) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+#else
+static int cuda_device_count(void) { return 0; }
+#endif
+
+static dlk_status create_fail(dlk_context *ctx, dlk_status s) {
+  dlk_set_create_error(ctx->err);
+  dlk_context_destroy(ctx);
+  return s;
+}
+
+#if DLK_HAVE_CUDA
+static dlk_status open_cuda(dlk_context *ctx) {
+  int n = cuda_device_count();
+  if (n == 0)
+    return dlk_fail(ctx, DLK_ERR_NO_DEVICE, "dlk_context_create: no CUDA device (or no driver) present");
+  if (ctx->device.id >= n)
+    return dlk_fail(ctx, DLK_ERR_NO_DEVICE, "dlk_context_create: cuda:%d asked, %d device(s) present",
+                    ctx->device.id, n);
+  DLK_CUDA_TRY(ctx, cudaSetDevice(ctx->device.id));
+  struct cudaDeviceProp prop;
+  DLK_CUDA_TRY(ctx, cudaGetDeviceProperties(&prop, ctx->device.id));
+  snprintf(ctx->device_name, sizeof ctx->device_name, "%s", prop.name);
+  ctx->cc_major = prop.major;
+  ctx->cc_minor = prop.minor;
+  int probe = dlk_k_probe();
+  if (probe == cudaErrorNoKernelImageForDevice || probe == cudaErrorUnsupportedPtxVersion) {
+    cudaGetLastError();
+    return dlk_fail(ctx, DLK_ERR_ARCH_UNSUPPORTED,
+                    "dlk_context_create: %s has compute capability %d.%d; this build of dlk holds "
+                    "kernels for %s only (rebuild with -DDLK_CUDA_ARCHS=%d%d)",
+                    prop.name, prop.major, prop.minor, DLK_CUDA_ARCHS_STR, prop.major, prop.minor);
+  }
+  DLK_CUDA_TRY(ctx, probe);
+  DLK_CUDA_TRY(ctx, cudaMallocHost(&ctx->host_scratch, 256));
+  return DLK_OK;
+}
+#endif
+
+dlk_status dlk_context_create(dlk_context **out, const dlk_context_options *opts) {
+  if (!out) {
+    dlk_set_create_error("dlk_context_create: out is NULL");
+    return DLK_ERR_NULL_POINTER;
+  }
+  *out = NULL;
+  dlk_context *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    dlk_set_create_error("dlk_context_create: out of memory");
+    return DLK_ERR_OUT_OF_MEMORY;
+  }
+  if (opts) ctx->opts = *opts;
+  ctx->opts.force_variant = NULL;
+  ctx->device = ctx->opts.device;
+  if (ctx->device.type == DLK_DEVICE_DEFAULT)
+    ctx->device = cuda_device_count() > 0 ? (dlk_device){DLK_CUDA, 0} : (dlk_device){DLK_CPU, 0};
+  if (ctx->device.type == DLK_CPU) {
+    if (ctx->device.id != 0)
+      return create_fail(ctx, dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                                       "dlk_context_create: the CPU device has id 0, not %d",
+                                       ctx->device.id));
+    snprintf(ctx->device_name, sizeof ctx->device_name, "cpu");
+  } else if (ctx->device.type == DLK_CUDA) {
+    if (ctx->device.id < 0)
+      return create_fail(ctx, dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                                       "dlk_context_create: negative CUDA device id %d", ctx->device.id));
+#if DLK_HAVE_CUDA
+    dlk_status s = open_cuda(ctx);
+    if (s != DLK_OK) return create_fail(ctx, s);
+#else
+    return create_fail(ctx, dlk_fail(ctx, DLK_ERR_NO_DEVICE,
+                                     "dlk_context_create: a CUDA device was asked but this dlk was "
+                                     "built without CUDA (DLK_CUDA=OFF or no toolkit found)"));
+#endif
+  } else {
+    return create_fail(ctx, dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                                     "dlk_context_create: invalid device type %d", (int)ctx->device.type));
+  }
+
+  const char *env = getenv("DLK_FORCE_VARIANT");
+  if (env && *env) {
+    dlk_status s = dlk_parse_forced(ctx, env, "DLK_FORCE_VARIANT");
+    if (s != DLK_OK) return create_fail(ctx, s);
+  }
+  if (opts && opts->force_variant) {
+    dlk_status s = dlk_parse_forced(ctx, opts->force_variant, "options.force_variant");
+    if (s != DLK_OK) return create_fail(ctx, s);
+  }
+
+  const char *cache = getenv("DLK_AUTOTUNE_CACHE");
+  if (cache && *cache) {
+    snprintf(ctx->tune_path, sizeof ctx->tune_path, "%s", cache);
+    FILE *probe = fopen(cache, "rb");
+    if (probe) {
+      fclose(probe);
+      /* A bad cache is reported in last_error and ignored: the context still works. */
+      if (dlk_autotune_load(ctx, cache) != DLK_OK) {
+        static const char prefix[] = "DLK_AUTOTUNE_CACHE: ";
+        size_t keep = sizeof ctx->err - sizeof prefix;
+        memmove(ctx->err + sizeof prefix - 1, ctx->err, keep);
+        ctx->err[sizeof ctx->err - 1] = '\0';
+        memcpy(ctx->err, prefix, sizeof prefix - 1);
+      }
+    }
+  }
+  *out = ctx;
+  return DLK_OK;
+}
+
+void dlk_context_destroy(dlk_context *ctx) {
+  if (!ctx) return;
+  if (ctx->tune_path[0] && ctx->tune.count) dlk_autotune_save(ctx, ctx->tune_path);
+#if DLK_HAVE_CUDA
+  if (ctx->device.type == DLK_CUDA) {
+    cudaSetDevice(ctx->device.id);
+    if (ctx->stream || ctx->ws) cudaStreamSynchronize((cudaStream_t)ctx->stream);
+    dlk_cublas_release(ctx);
+#if DLK_HAVE_CUDNN
+    dlk_cudnn_release(ctx);
+#endif
+    for (int i = 0; i < 2; i++)
+      if (ctx->events[i]) cudaEventDestroy((cudaEvent_t)ctx->events[i]);
+    if (ctx->ws) cudaFree(ctx->ws);
+    if (ctx->host_scratch) cudaFreeHost(ctx->host_scratch);
+    cudaGetLastError();
+  } else
+#endif
+  {
+    free(ctx->ws);
+  }
+  dlk_tune_free(&ctx->tune);
+  free(ctx);
+}
+
+dlk_status dlk_context_device(dlk_context *ctx, dlk_device *out) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_context_device: out is NULL");
+  *out = ctx->device;
+  return DLK_OK;
+}
+
+/* Vendor handles follow the stream (cublasSetStream / cudnnSetStream) in their files. */
+#if DLK_HAVE_CUDA
+dlk_status dlk_cublas_set_stream(dlk_context *ctx);
+#if DLK_HAVE_CUDNN
+dlk_status dlk_cudnn_set_stream(dlk_context *ctx);
+#endif
+#endif
+
+dlk_status dlk_context_set_stream(dlk_context *ctx, void *stream) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (ctx->device.type != DLK_CUDA) {
+    if (stream) return dlk_fail(ctx, DLK_ERR_DEVICE_MISMATCH, "dlk_context_set_stream: a CPU context has no stream");
+    return DLK_OK;
+  }
+  ctx->stream = stream;
+#if DLK_HAVE_CUDA
+  DLK_TRY(dlk_cublas_set_stream(ctx));
+#if DLK_HAVE_CUDNN
+  DLK_TRY(dlk_cudnn_set_stream(ctx));
+#endif
+#endif
+  return DLK_OK;
+}
+
+dlk_status dlk_context_get_stream(dlk_context *ctx, void **stream) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!stream) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_context_get_stream: stream is NULL");
+  *stream = ctx->stream;
+  return DLK_OK;
+}
+
+dlk_status dlk_synchronize(dlk_context *ctx) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+#if DLK_HAVE_CUDA
+  if (ctx->device.type == DLK_CUDA) {
+    DLK_TRY(dlk_cuda_enter(ctx));
+    DLK_CUDA_TRY(ctx, cudaStreamSynchronize((cudaStream_t)ctx->stream));
+  }
+#endif
+  return DLK_OK;
+}
+
+dlk_status dlk_context_set_deterministic(dlk_context *ctx, int on) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  ctx->opts.deterministic = on != 0;
+  return DLK_OK;
+}
+
+dlk_status dlk_context_set_allow_tf32(dlk_context *ctx, int on) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  ctx->opts.allow_tf32 = on != 0;
+  return DLK_OK;
+}
+
+dlk_status dlk_context_set_workspace_limit(dlk_context *ctx, size_t bytes) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  ctx->opts.workspace_limit = bytes;
+  return DLK_OK;
+}
+
+dlk_status dlk_context_workspace_size(dlk_context *ctx, size_t *bytes) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!bytes) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_context_workspace_size: bytes is NULL");
+  *bytes = ctx->ws_size;
+  return DLK_OK;
+}
+
+dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr) {
+  if (bytes <= ctx->ws_size) {
+    *ptr = ctx->ws;
+    return DLK_OK;
+  }
+  if (ctx->opts.workspace_limit && bytes > ctx->opts.workspace_limit)
+    return dlk_fail(ctx, DLK_ERR_WORKSPACE_LIMIT, "workspace: %zu bytes needed, the cap is %zu", bytes,
+                    ctx->opts.workspace_limit);
+  /* Grow geometrically (at least 1 MiB) so a run of growing shapes reallocates rarely;
+     never past the cap. */
+  size_t want = bytes < (1u << 20) ? (1u << 20) : bytes;
+  if (want < ctx->ws_size + ctx->ws_size / 2) want = ctx->ws_size + ctx->ws_size / 2;
+  if (ctx->opts.workspace_limit && want > ctx->opts.workspace_limit) want = ctx->opts.workspace_limit;
+  if (want < bytes) want = bytes;
+  void *p = NULL;
+  if (ctx->device.type == DLK_CPU) {
+    p = malloc(want);
+    if (!p) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "workspace: malloc of %zu bytes failed", want);
+    free(ctx->ws);
+  } else {
+#if DLK_HAVE_CUDA
+    DLK_TRY(dlk_cuda_enter(ctx));
+    /* cudaFree waits for the work that may still use the old block. */
+    if (ctx->ws) DLK_CUDA_TRY(ctx, cudaFree(ctx->ws));
+    ctx->ws = NULL;
+    ctx->ws_size = 0;
+    cudaError_t e = cudaMalloc(&p, want);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "workspace: cudaMalloc of %zu bytes: %s", want,
+                      cudaGetErrorString(e));
+    }
+#endif
+  }
+  ctx->ws = p;
+  ctx->ws_size = want;
+  *ptr = p;
+  return DLK_OK;
+}
+
+dlk_status dlk_query_versions(dlk_context *ctx, dlk_versions *out) {
+  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_query_versions: out is NULL");
+  memset(out, 0, sizeof *out);
+  out->cuda_archs = DLK_CUDA_ARCHS_STR;
+#if DLK_HAVE_CUDA
+  if (cudaRuntimeGetVersion(&out->cuda_runtime) != cudaSuccess) out->cuda_runtime = 0;
+  if (cudaDriverGetVersion(&out->cuda_driver) != cudaSuccess) out->cuda_driver = 0;
+  cudaGetLastError();
+  out->cublas = dlk_cublas_version();
+#if DLK_HAVE_CUDNN
+  out->cudnn = dlk_cudnn_version();
+  out->cudnn_built = dlk_cudnn_built_version();
+#endif
+#endif
+  return DLK_OK;
+}
+
+dlk_status dlk_device_count(dlk_context *ctx, int *count) {
+  if (!count) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_device_count: count is NULL");
+  *count = cuda_device_count();
+  return DLK_OK;
+}
+
+dlk_status dlk_device_properties(dlk_context *ctx, int id, dlk_device_props *out) {
+  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_device_properties: out is NULL");
+  int n = cuda_device_count();
+  if (id < 0 || id >= n)
+    return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "dlk_device_properties: device %d of %d", id, n);
+#if DLK_HAVE_CUDA
+  struct cudaDeviceProp p;
+  DLK_CUDA_TRY(ctx, cudaGetDeviceProperties(&p, id));
+  memset(out, 0, sizeof *out);
+  snprintf(out->name, sizeof out->name, "%s", p.name);
+  out->compute_major = p.major;
+  out->compute_minor = p.minor;
+  out->sm_count = p.multiProcessorCount;
+  out->total_memory = p.totalGlobalMem;
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, id) == cudaSuccess) out->clock_khz = v;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMemoryClockRate, id) == cudaSuccess) out->memory_clock_khz = v;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrGlobalMemoryBusWidth, id) == cudaSuccess) out->memory_bus_bits = v;
+  cudaGetLastError();
+  int cur = 0;
+  cudaGetDevice(&cur);
+  cudaSetDevice(id);
+  out->supported = dlk_k_probe() == 0;
+  cudaGetLastError();
+  cudaSetDevice(cur);
+  return DLK_OK;
+#else
+  return DLK_ERR_INTERNAL;
+#endif
+}

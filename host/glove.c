@@ -1,0 +1,4 @@
+/* glove family: argument checks and dispatch. */
+#include "internal.h"
+
+const dlk_op *const dlk_glove_ops[] = {NULL};

@@ -1,0 +1,203 @@
+/*
+ * Internal declarations shared by host/ files: the context layout, error helpers, tensor
+ * checks and the dispatch contract. Never installed.
+ */
+#ifndef DLK_INTERNAL_H
+#define DLK_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlk.h"
+
+#define DLK_ERRMSG_LEN 1024
+#define DLK_EXPLAIN_LEN 8192
+#define DLK_KEY_LEN 256
+#define DLK_MAX_FORCED 64
+
+/* ---- autotune cache: open-addressing hash map from key string to variant id ---- */
+typedef struct dlk_tune_entry {
+  uint64_t hash;  /* 0 = empty slot */
+  int variant;
+  char key[DLK_KEY_LEN];
+} dlk_tune_entry;
+
+typedef struct dlk_tune_cache {
+  dlk_tune_entry *slots;
+  size_t cap;   /* power of two */
+  size_t count;
+} dlk_tune_cache;
+
+typedef struct dlk_forced {
+  char op[48];
+  int id;
+} dlk_forced;
+
+struct dlk_context {
+  dlk_device device;
+  dlk_context_options opts; /* force_variant not kept: parsed into forced[] */
+  char device_name[256];
+  int cc_major, cc_minor;
+
+  void *stream;        /* cudaStream_t */
+  void *cublas;        /* cublasHandle_t, created lazily */
+  void *cublaslt;      /* cublasLtHandle_t, created lazily */
+  void *cudnn;         /* cudnnHandle_t, created lazily */
+  void *events[2];     /* cudaEvent_t pair for autotune timing, created lazily */
+
+  /* Workspace arena: one device (or host, for a CPU context) block, grown on demand. */
+  void *ws;
+  size_t ws_size;
+  /* Small host scratch for flags read back from kernels (pinned on CUDA). */
+  void *host_scratch;
+
+  dlk_forced forced[DLK_MAX_FORCED];
+  int n_forced;
+
+  dlk_tune_cache tune;
+  char tune_path[1024]; /* DLK_AUTOTUNE_CACHE, saved at destroy */
+
+  int explain;
+  char explain_text[DLK_EXPLAIN_LEN];
+
+  const char *last_op;
+  int last_variant;
+
+  char err[DLK_ERRMSG_LEN];
+};
+
+/* ---- errors ---- */
+
+/* Record a formatted message on ctx (may be NULL) and return s. */
+dlk_status dlk_fail(dlk_context *ctx, dlk_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+dlk_status dlk_vfail(dlk_context *ctx, dlk_status s, const char *fmt, va_list ap);
+/* Set the per-thread message of a failed dlk_context_create. */
+void dlk_set_create_error(const char *msg);
+/* Bounded append: snprintf at buf+strlen(buf). */
+void dlk_appendf(char *buf, size_t n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#define DLK_TRY(expr)                  \
+  do {                                 \
+    dlk_status dlk_s_ = (expr);        \
+    if (dlk_s_ != DLK_OK) return dlk_s_; \
+  } while (0)
+
+/* CUDA / cuBLAS / cuDNN return codes -> status with file:line (defined in context.c,
+   cublas/, cudnn/; compiled only with CUDA). `code` is the library's own enum as int. */
+dlk_status dlk_check_cuda(dlk_context *ctx, int code, const char *file, int line,
+                          const char *expr);
+dlk_status dlk_check_cublas(dlk_context *ctx, int code, const char *file, int line,
+                            const char *expr);
+dlk_status dlk_check_cudnn(dlk_context *ctx, int code, const char *file, int line,
+                           const char *expr);
+#define DLK_CUDA_TRY(ctx, call) DLK_TRY(dlk_check_cuda((ctx), (int)(call), __FILE__, __LINE__, #call))
+#define DLK_CUBLAS_TRY(ctx, call) \
+  DLK_TRY(dlk_check_cublas((ctx), (int)(call), __FILE__, __LINE__, #call))
+#define DLK_CUDNN_TRY(ctx, call) \
+  DLK_TRY(dlk_check_cudnn((ctx), (int)(call), __FILE__, __LINE__, #call))
+
+/* ---- tensor checks (tensor.c); each fails with a message naming op and tensor ---- */
+
+/* Well-formed descriptor on the context's device (CPU tensors on a CUDA context are a
+   device mismatch). */
+dlk_status dlk_check_tensor(dlk_context *ctx, const char *op, const char *name,
+                            const dlk_tensor *t);
+dlk_status dlk_check_ndim(dlk_context *ctx, const char *op, const char *name,
+                          const dlk_tensor *t, int ndim);
+dlk_status dlk_check_dtype(dlk_context *ctx, const char *op, const char *name,
+                           const dlk_tensor *t, dlk_dtype want);
+/* dtype one of F32/F16/BF16 (and F64 when allow_f64). */
+dlk_status dlk_check_float(dlk_context *ctx, const char *op, const char *name,
+                           const dlk_tensor *t, bool allow_f64);
+dlk_status dlk_check_same_shape(dlk_context *ctx, const char *op, const char *na,
+                                const dlk_tensor *a, const char *nb, const dlk_tensor *b);
+dlk_status dlk_check_dim(dlk_context *ctx, const char *op, const char *name,
+                         const dlk_tensor *t, int dim, int64_t want);
+/* dst must not overlap any byte range of src (both described tensors). */
+bool dlk_tensors_overlap(const dlk_tensor *a, const dlk_tensor *b);
+/* View an N-d tensor (N >= 1) as 2-D [rows, cols] where cols is the last dim and the
+   leading dims collapse (needs them to be mergeable strides); false if not mergeable. */
+bool dlk_as_matrix(const dlk_tensor *t, dlk_tensor *m);
+/* Byte span [lo, hi) the tensor touches, relative to data. */
+void dlk_tensor_span(const dlk_tensor *t, int64_t *lo, int64_t *hi);
+/* Row-major contiguous strides for the shape. */
+void dlk_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* Element offset (in elements) of row-major linear index i. */
+int64_t dlk_offset_of(const dlk_tensor *t, int64_t i);
+
+/* ---- dispatch (dispatch.c) ---- */
+
+/* One implementation of an op. `args` is the op's own argument record. */
+typedef struct dlk_variant {
+  int id;
+  const char *name;
+  dlk_device_type device;
+  const char *description;
+  /* Can it run this call? If not, write the reason ("head dim 96 not a multiple of 32")
+     to why and return false. NULL: supports everything on its device. Called only after
+     the device type matched. Must honour ctx->opts.deterministic / allow_tf32. */
+  bool (*supports)(const dlk_context *ctx, const void *args, char *why, size_t why_len);
+  /* Workspace bytes it needs (NULL: none). */
+  size_t (*workspace)(const dlk_context *ctx, const void *args);
+  dlk_status (*run)(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes);
+} dlk_variant;
+
+typedef struct dlk_op {
+  const char *name; /* "linear_fwd" */
+  const dlk_variant *variants;
+  int count;
+  /* Shape key for the autotune cache: everything that changes which variant is fastest
+     (shapes, strides class, dtypes, flags). */
+  void (*key)(const void *args, char *buf, size_t n);
+  /* Preferred variant id when not autotuning, or -1: then the highest-ranked supported
+     variant (vendor, then the highest CUDA id, then CPU). NULL = -1. */
+  int (*heuristic)(const dlk_context *ctx, const void *args);
+  /* false when a run changes its inputs (in-place optimizer steps): the autotuner must
+     not run it more than once, so the heuristic decides. */
+  bool tunable;
+} dlk_op;
+
+/* Pick and run a variant (forced > cached > autotune > heuristic). In explain mode,
+   writes the report and runs nothing. */
+dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args);
+/* Each family lists its ops in a NULL-terminated table (host/<family>.c) that
+   dispatch.c walks for dlk_op_count / dlk_op_variants / forcing by name. */
+extern const dlk_op *const dlk_nn_ops[];
+extern const dlk_op *const dlk_glove_ops[];
+const dlk_op *dlk_find_op(const char *name);
+
+/* "op:id,op:id" -> forced variants; `origin` names the source in messages. */
+dlk_status dlk_parse_forced(dlk_context *ctx, const char *spec, const char *origin);
+void dlk_tune_free(dlk_tune_cache *c);
+
+/* Grow the workspace arena to at least `bytes` (respecting the cap). */
+dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr);
+
+/* ---- misc ---- */
+bool dlk_is_float_dtype(dlk_dtype t);
+bool dlk_mul_overflows(int64_t a, int64_t b, int64_t *out);
+int dlk_env_flag(const char *name); /* getenv as 0/1 */
+
+#if DLK_HAVE_CUDA
+/* context.c: cudaSetDevice for the context's device (each public entry that touches the
+   GPU calls it, so contexts on different GPUs can be used from one thread). */
+dlk_status dlk_cuda_enter(dlk_context *ctx);
+/* Lazily created handles. */
+dlk_status dlk_cublas_handle(dlk_context *ctx, void **handle);
+dlk_status dlk_cublaslt_handle(dlk_context *ctx, void **handle);
+#if DLK_HAVE_CUDNN
+dlk_status dlk_cudnn_handle(dlk_context *ctx, void **handle);
+#endif
+#endif
+
+#endif /* DLK_INTERNAL_H */

@@ -1,0 +1,557 @@
+/*
+ * dlk — deep-learning kernels for NVIDIA GPUs, with a CPU reference for every op.
+ *
+ * The whole public C API. C99/C11 and C++ compatible; needs no CUDA header.
+ *
+ * Conventions (see README.md):
+ *   - Every function returns a dlk_status and takes the context first, except the few
+ *     fixed ones (dlk_context_create/destroy, dlk_status_string, dlk_context_last_error,
+ *     dlk_version) and the pure, total helpers marked "pure" that cannot fail.
+ *   - Tensors are plain descriptors (dlk_tensor) that own nothing. Shapes and strides
+ *     are in elements. Inputs are `const dlk_tensor *`, outputs come last, optional
+ *     arguments are NULL.
+ *   - On any error the call returns a status, dlk_context_last_error() says exactly what
+ *     was wrong, and outputs are left untouched. The library never prints or exits.
+ */
+#ifndef DLK_H
+#define DLK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLK_VERSION_MAJOR 0
+#define DLK_VERSION_MINOR 1
+#define DLK_VERSION_PATCH 0
+
+#if defined(_WIN32)
+#define DLK_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define DLK_API __attribute__((visibility("default")))
+#else
+#define DLK_API
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Status codes: one X-macro table gives the enum, the names and the messages.          */
+/* ------------------------------------------------------------------------------------ */
+
+#define DLK_STATUS_TABLE(X)                                                               \
+  X(DLK_OK, 0, "no error")                                                                \
+  X(DLK_ERR_NULL_POINTER, 1, "a required pointer argument is NULL")                       \
+  X(DLK_ERR_INVALID_ARGUMENT, 2, "an argument has an invalid value")                      \
+  X(DLK_ERR_SHAPE_MISMATCH, 3, "tensor shapes do not agree")                              \
+  X(DLK_ERR_DTYPE_MISMATCH, 4, "tensor dtype not allowed or not matching")                \
+  X(DLK_ERR_DEVICE_MISMATCH, 5, "tensor lives on a different device than the context")    \
+  X(DLK_ERR_LAYOUT, 6, "tensor strides or layout not allowed")                            \
+  X(DLK_ERR_OVERFLOW, 7, "a size or index overflows")                                     \
+  X(DLK_ERR_OUT_OF_RANGE, 8, "an index or id is out of range")                            \
+  X(DLK_ERR_NOT_SUPPORTED, 9, "no variant supports this case")                            \
+  X(DLK_ERR_OUT_OF_MEMORY, 10, "out of memory")                                           \
+  X(DLK_ERR_WORKSPACE_LIMIT, 11, "the workspace cap is too small for this case")          \
+  X(DLK_ERR_NO_DEVICE, 12, "no CUDA device present or CUDA support not built")            \
+  X(DLK_ERR_ARCH_UNSUPPORTED, 13, "this GPU is older than the architectures built")       \
+  X(DLK_ERR_CUDA, 14, "CUDA runtime error")                                               \
+  X(DLK_ERR_CUBLAS, 15, "cuBLAS error")                                                   \
+  X(DLK_ERR_CUDNN, 16, "cuDNN error")                                                     \
+  X(DLK_ERR_IO, 17, "file input/output error")                                            \
+  X(DLK_ERR_CORRUPT_FILE, 18, "file is corrupt or not in the expected format")            \
+  X(DLK_ERR_NOT_FINITE, 19, "a value that must be finite is NaN or infinite")             \
+  X(DLK_ERR_INTERRUPTED, 20, "interrupted")                                               \
+  X(DLK_ERR_INTERNAL, 21, "internal error (a bug in dlk)")
+
+typedef enum dlk_status {
+#define DLK_X_ENUM(name, value, msg) name = value,
+  DLK_STATUS_TABLE(DLK_X_ENUM)
+#undef DLK_X_ENUM
+      DLK_STATUS_COUNT
+} dlk_status;
+
+/* Name of a status ("DLK_ERR_SHAPE_MISMATCH"); "DLK_UNKNOWN_STATUS" for other values. */
+DLK_API const char *dlk_status_string(dlk_status s);
+/* One-line description of a status (the table's message). */
+DLK_API const char *dlk_status_message(dlk_status s);
+/* "0.1.0" */
+DLK_API const char *dlk_version(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* Types, devices, tensors                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+#define DLK_MAX_DIMS 8
+
+typedef enum dlk_dtype {
+  DLK_F32 = 0,
+  DLK_F16,
+  DLK_BF16,
+  DLK_F64,
+  DLK_I32,
+  DLK_I64,
+  DLK_U8,
+  DLK_DTYPE_COUNT
+} dlk_dtype;
+
+/* DLK_DEVICE_DEFAULT only in dlk_context_options: the first GPU if any, else the CPU.
+   The values of DLK_CPU and DLK_CUDA equal DLPack's kDLCPU and kDLCUDA. */
+typedef enum dlk_device_type {
+  DLK_DEVICE_DEFAULT = 0,
+  DLK_CPU = 1,
+  DLK_CUDA = 2,
+  DLK_DEVICE_TYPE_COUNT
+} dlk_device_type;
+
+typedef struct dlk_device {
+  dlk_device_type type;
+  int id; /* CUDA ordinal; 0 for the CPU */
+} dlk_device;
+
+/* A tensor descriptor. Owns nothing: `data` points at element [0,...,0]. */
+typedef struct dlk_tensor {
+  void *data;
+  dlk_dtype dtype;
+  dlk_device device;
+  int ndim; /* 0..DLK_MAX_DIMS; 0 is a scalar */
+  int64_t shape[DLK_MAX_DIMS];
+  int64_t strides[DLK_MAX_DIMS]; /* in elements; may be 0 (broadcast) where an op allows */
+} dlk_tensor;
+
+/* pure: bytes per element (0 for an invalid dtype), name ("f32"), device type name. */
+DLK_API size_t dlk_dtype_size(dlk_dtype t);
+DLK_API const char *dlk_dtype_name(dlk_dtype t);
+DLK_API const char *dlk_device_type_name(dlk_device_type t);
+/* pure: number of elements (product of shape; 1 for a scalar, 0 if any dim is 0 or the
+   descriptor is invalid). */
+DLK_API int64_t dlk_tensor_numel(const dlk_tensor *t);
+/* pure: 1 when the strides are the row-major contiguous strides of the shape. */
+DLK_API int dlk_tensor_is_contiguous(const dlk_tensor *t);
+
+typedef struct dlk_context dlk_context;
+
+/* ------------------------------------------------------------------------------------ */
+/* Context                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* Options; an all-zero struct (or NULL) means the defaults. */
+typedef struct dlk_context_options {
+  dlk_device device;       /* DLK_DEVICE_DEFAULT: first GPU if any, else CPU */
+  int allow_tf32;          /* let f32 GEMM-like ops use TF32 tensor cores */
+  int deterministic;       /* every op gives bit-identical results run to run */
+  int disable_autotune;    /* pick by heuristic instead of timing the variants */
+  int unchecked_ids;       /* skip the host-visible id range check of GPU gathers
+                              (embedding, cross-entropy): saves a sync; an out-of-range
+                              id then gives a zero row / NaN loss, never a bad access */
+  size_t workspace_limit;  /* bytes; 0 = unlimited */
+  const char *force_variant; /* "op:id,op:id" like DLK_FORCE_VARIANT; copied */
+  int cpu_threads;         /* threads for multi-threaded CPU variants; 0 = all cores */
+} dlk_context_options;
+
+/* NULL options: the defaults. Environment: DLK_FORCE_VARIANT=op:id,... adds forced
+   variants (options win); DLK_AUTOTUNE_CACHE=FILE loads the autotune cache at creation
+   (a corrupt or foreign file is ignored and reported through dlk_context_last_error with
+   DLK_OK) and saves it at destroy. On failure *out is NULL. */
+DLK_API dlk_status dlk_context_create(dlk_context **out, const dlk_context_options *opts);
+DLK_API void dlk_context_destroy(dlk_context *ctx);
+/* The detail of the last error on this context; never NULL, "" when there was none.
+   A NULL context gives the message of the last failed dlk_context_create on this thread. */
+DLK_API const char *dlk_context_last_error(const dlk_context *ctx);
+DLK_API dlk_status dlk_context_clear_error(dlk_context *ctx);
+DLK_API dlk_status dlk_context_device(dlk_context *ctx, dlk_device *out);
+/* Run all work on the caller's stream (a cudaStream_t; NULL = the legacy default
+   stream). Ignored for CPU contexts except that NULL is required. */
+DLK_API dlk_status dlk_context_set_stream(dlk_context *ctx, void *stream);
+DLK_API dlk_status dlk_context_get_stream(dlk_context *ctx, void **stream);
+/* Wait for all work queued on the context's stream. */
+DLK_API dlk_status dlk_synchronize(dlk_context *ctx);
+DLK_API dlk_status dlk_context_set_deterministic(dlk_context *ctx, int on);
+DLK_API dlk_status dlk_context_set_allow_tf32(dlk_context *ctx, int on);
+DLK_API dlk_status dlk_context_set_workspace_limit(dlk_context *ctx, size_t bytes);
+/* Bytes held by the workspace arena now. */
+DLK_API dlk_status dlk_context_workspace_size(dlk_context *ctx, size_t *bytes);
+
+typedef struct dlk_versions {
+  int cuda_runtime;  /* e.g. 13000; 0 when not built with CUDA */
+  int cuda_driver;   /* 0 when no driver */
+  int cublas;        /* e.g. 130000; 0 when absent */
+  int cudnn;         /* e.g. 91900; 0 when not built with cuDNN */
+  int cudnn_built;   /* CUDNN_VERSION dlk was compiled against */
+  const char *cuda_archs; /* the architectures built, e.g. "80;90" ("" CPU-only) */
+} dlk_versions;
+/* ctx may be NULL (then no handle is created; cuDNN's version is the loaded library's). */
+DLK_API dlk_status dlk_query_versions(dlk_context *ctx, dlk_versions *out);
+
+typedef struct dlk_device_props {
+  char name[256];
+  int compute_major, compute_minor;
+  int sm_count;
+  size_t total_memory;
+  int clock_khz;        /* SM clock */
+  int memory_clock_khz; /* may be 0 when the runtime does not report it */
+  int memory_bus_bits;  /* may be 0 */
+  int supported;        /* 1 when dlk has kernels for it (SASS or PTX) */
+} dlk_device_props;
+/* Number of CUDA devices (0 in a CPU-only build or without a driver). ctx may be NULL. */
+DLK_API dlk_status dlk_device_count(dlk_context *ctx, int *count);
+DLK_API dlk_status dlk_device_properties(dlk_context *ctx, int id, dlk_device_props *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Tensor helpers                                                                      */
+/* ------------------------------------------------------------------------------------ */
+
+/* Describe existing memory as a contiguous tensor (row-major strides). ctx may be NULL
+   (the message is then lost). */
+DLK_API dlk_status dlk_tensor_init(dlk_context *ctx, dlk_tensor *t, void *data, dlk_dtype dtype,
+                                   dlk_device device, int ndim, const int64_t *shape);
+/* Allocate a contiguous tensor on the context's device (cudaMalloc / malloc).
+   Contents are undefined. Free with dlk_tensor_free. */
+DLK_API dlk_status dlk_tensor_alloc(dlk_context *ctx, dlk_tensor *t, dlk_dtype dtype, int ndim,
+                                    const int64_t *shape);
+/* Frees memory from dlk_tensor_alloc and clears the descriptor; NULL data is a no-op. */
+DLK_API dlk_status dlk_tensor_free(dlk_context *ctx, dlk_tensor *t);
+/* Copy src into dst: same dtype and shape, any strides, any devices the context can
+   reach (host<->device, device<->device, host<->host). Synchronous with respect to the
+   host whenever host memory is involved. Overlapping dst and src are not allowed. */
+DLK_API dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src);
+/* Fill t (any strides, any device) from a dense row-major host buffer of exactly
+   numel * dtype_size bytes, or read t into one. */
+DLK_API dlk_status dlk_tensor_write(dlk_context *ctx, dlk_tensor *t, const void *host,
+                                    size_t bytes);
+DLK_API dlk_status dlk_tensor_read(dlk_context *ctx, const dlk_tensor *t, void *host,
+                                   size_t bytes);
+/* Set every element to zero. */
+DLK_API dlk_status dlk_tensor_zero(dlk_context *ctx, dlk_tensor *t);
+/* Views (no copy): dims [start, start+len) of `dim`; swap two dims; reshape a contiguous
+   tensor. */
+DLK_API dlk_status dlk_tensor_slice(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t,
+                                    int dim, int64_t start, int64_t len);
+DLK_API dlk_status dlk_tensor_transpose(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t,
+                                        int dim0, int dim1);
+DLK_API dlk_status dlk_tensor_reshape(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t,
+                                      int ndim, const int64_t *shape);
+/* Check that a descriptor is well formed (dtype, ndim, non-negative shape, sizes that do
+   not overflow, non-NULL data when it has elements); `name` is used in the message. */
+DLK_API dlk_status dlk_tensor_validate(dlk_context *ctx, const dlk_tensor *t, const char *name);
+
+/* ------------------------------------------------------------------------------------ */
+/* DLPack >= 1.0 interop (ABI as published by the DLPack project, v1.1)                */
+/* ------------------------------------------------------------------------------------ */
+
+#if defined(DLPACK_DLPACK_H_) && (!defined(DLPACK_MAJOR_VERSION) || DLPACK_MAJOR_VERSION < 1)
+#error "dlk.h needs DLPack >= 1.0 (DLManagedTensorVersioned); an older dlpack.h was included first"
+#endif
+#ifndef DLPACK_DLPACK_H_
+#define DLPACK_DLPACK_H_
+#define DLPACK_MAJOR_VERSION 1
+#define DLPACK_MINOR_VERSION 1
+
+typedef struct {
+  uint32_t major;
+  uint32_t minor;
+} DLPackVersion;
+
+typedef enum {
+  kDLCPU = 1,
+  kDLCUDA = 2,
+  kDLCUDAHost = 3,
+  kDLOpenCL = 4,
+  kDLVulkan = 7,
+  kDLMetal = 8,
+  kDLVPI = 9,
+  kDLROCM = 10,
+  kDLROCMHost = 11,
+  kDLExtDev = 12,
+  kDLCUDAManaged = 13,
+  kDLOneAPI = 14,
+  kDLWebGPU = 15,
+  kDLHexagon = 16,
+  kDLMAIA = 17
+} DLDeviceType;
+
+typedef struct {
+  DLDeviceType device_type;
+  int32_t device_id;
+} DLDevice;
+
+typedef enum {
+  kDLInt = 0U,
+  kDLUInt = 1U,
+  kDLFloat = 2U,
+  kDLOpaqueHandle = 3U,
+  kDLBfloat = 4U,
+  kDLComplex = 5U,
+  kDLBool = 6U,
+  kDLFloat8_e3m4 = 7U,
+  kDLFloat8_e4m3 = 8U,
+  kDLFloat8_e4m3b11fnuz = 9U,
+  kDLFloat8_e4m3fn = 10U,
+  kDLFloat8_e4m3fnuz = 11U,
+  kDLFloat8_e5m2 = 12U,
+  kDLFloat8_e5m2fnuz = 13U,
+  kDLFloat8_e8m0fnu = 14U,
+  kDLFloat6_e2m3fn = 15U,
+  kDLFloat6_e3m2fn = 16U,
+  kDLFloat4_e2m1fn = 17U
+} DLDataTypeCode;
+
+typedef struct {
+  uint8_t code;
+  uint8_t bits;
+  uint16_t lanes;
+} DLDataType;
+
+typedef struct {
+  void *data;
+  DLDevice device;
+  int32_t ndim;
+  DLDataType dtype;
+  int64_t *shape;
+  int64_t *strides; /* NULL: compact row-major */
+  uint64_t byte_offset;
+} DLTensor;
+
+typedef struct DLManagedTensor {
+  DLTensor dl_tensor;
+  void *manager_ctx;
+  void (*deleter)(struct DLManagedTensor *self);
+} DLManagedTensor;
+
+#define DLPACK_FLAG_BITMASK_READ_ONLY (1UL << 0UL)
+#define DLPACK_FLAG_BITMASK_IS_COPIED (1UL << 1UL)
+#define DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED (1UL << 2UL)
+
+typedef struct DLManagedTensorVersioned {
+  DLPackVersion version;
+  void *manager_ctx;
+  void (*deleter)(struct DLManagedTensorVersioned *self);
+  uint64_t flags;
+  DLTensor dl_tensor;
+} DLManagedTensorVersioned;
+#endif /* DLPACK_DLPACK_H_ */
+
+/* View a DLPack tensor as a dlk_tensor without copying. The caller keeps `src` alive
+   while the view is used and calls src->deleter(src) when done. Rejects a major version
+   other than 1, lanes != 1, dtypes dlk lacks, devices other than CPU/CUDA/CUDAHost/
+   CUDAManaged, and read-only tensors when `writable` is set. */
+DLK_API dlk_status dlk_tensor_from_dlpack(dlk_context *ctx, dlk_tensor *out,
+                                          const DLManagedTensorVersioned *src, int writable);
+/* Export a dlk_tensor as a new DLManagedTensorVersioned (version 1.1) that views the
+   same memory. Its deleter frees only the DLPack struct: the memory stays the caller's,
+   who must keep it alive until the consumer calls the deleter. */
+DLK_API dlk_status dlk_tensor_to_dlpack(dlk_context *ctx, const dlk_tensor *t,
+                                        DLManagedTensorVersioned **out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Variants, dispatch, autotune, explain                                               */
+/* ------------------------------------------------------------------------------------ */
+
+/* Variant ids: 0 CPU reference; 1..9 hand-written CUDA kernels (simplest first);
+   10..19 vendor libraries (cuBLAS, cuBLASLt, cuDNN); 20..29 optimised CPU variants. */
+typedef struct dlk_variant_info {
+  int id;
+  const char *name;            /* "cublaslt", "tiled_tc" ... */
+  dlk_device_type device;      /* where it runs */
+  const char *description;     /* one line */
+} dlk_variant_info;
+
+/* Ops that go through the dispatcher, by name ("linear_fwd", "softmax_fwd", ...). */
+DLK_API dlk_status dlk_op_count(dlk_context *ctx, int *count);
+DLK_API dlk_status dlk_op_name(dlk_context *ctx, int index, const char **name);
+/* Variants of an op. Writes up to `cap` rows; *count is the total. */
+DLK_API dlk_status dlk_op_variants(dlk_context *ctx, const char *op, dlk_variant_info *out, int cap,
+                                   int *count);
+/* Force a variant for an op on this context (id -1: back to automatic). Forcing a variant
+   that does not support a call makes that call fail with DLK_ERR_NOT_SUPPORTED and the
+   reason, never fall back. */
+DLK_API dlk_status dlk_force_variant(dlk_context *ctx, const char *op, int id);
+/* The op name and variant id that ran the last dispatched call on this context. */
+DLK_API dlk_status dlk_last_variant(dlk_context *ctx, const char **op, int *id);
+
+/* Explain mode: while on, every op call checks its arguments exactly as usual but runs
+   nothing; instead the context records, for that call, every variant of the op, whether
+   it supports the case and why not, the workspace it needs, and which one AUTO would run
+   (without timing). Read the report of the latest call with dlk_explain_report. */
+DLK_API dlk_status dlk_explain_mode(dlk_context *ctx, int on);
+DLK_API dlk_status dlk_explain_report(dlk_context *ctx, const char **text);
+
+/* Autotune cache: the winner per (device name, op, shape key, options). Text file with a
+   header and a checksum; a corrupt, truncated or foreign file gives DLK_ERR_CORRUPT_FILE
+   and leaves the in-memory cache unchanged. Saving writes a temporary file and renames. */
+DLK_API dlk_status dlk_autotune_load(dlk_context *ctx, const char *path);
+DLK_API dlk_status dlk_autotune_save(dlk_context *ctx, const char *path);
+DLK_API dlk_status dlk_autotune_clear(dlk_context *ctx);
+DLK_API dlk_status dlk_autotune_entries(dlk_context *ctx, int *count);
+
+/* ------------------------------------------------------------------------------------ */
+/* nn: GEMM, linear, activations, softmax, cross-entropy, embedding, layer norm,         */
+/* dropout, optimizers. Float ops take F32, F16, BF16 (F32 accumulation) and F64 (CPU    */
+/* reference and where a GPU variant says so). Matrices are 2-D views with any strides  */
+/* (fast variants want one unit stride); leading dims of N-d inputs are the rows.       */
+/* ------------------------------------------------------------------------------------ */
+
+typedef enum dlk_activation {
+  DLK_ACT_NONE = 0,
+  DLK_ACT_RELU,
+  DLK_ACT_TANH,
+  DLK_ACT_SIGMOID,
+  DLK_ACT_GELU, /* exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
+  DLK_ACTIVATION_COUNT
+} dlk_activation;
+
+/* C = alpha * A @ B + beta * C. A [M,K], B [K,N], C [M,N], or batched [Bt,M,K] @ [Bt,K,N]
+   -> [Bt,M,N] (B may be 2-D and is then shared by the batch). Transposes are views
+   (dlk_tensor_transpose). beta == 0 ignores C's old contents (NaN included). */
+typedef struct dlk_gemm_params {
+  double alpha, beta;
+} dlk_gemm_params;
+DLK_API dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor *a,
+                            const dlk_tensor *b, dlk_tensor *c);
+
+/* Linear layer, PyTorch layout: y = act(x @ w^T + b). x [..., in], w [out, in], b [out] or
+   NULL, y [..., out]. z [..., out] (optional, NULL) receives the pre-activation
+   x @ w^T + b, which linear_backward needs when act != NONE. */
+typedef struct dlk_linear_params {
+  dlk_activation act;
+} dlk_linear_params;
+DLK_API dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p,
+                                      const dlk_tensor *x, const dlk_tensor *w,
+                                      const dlk_tensor *b, dlk_tensor *y, dlk_tensor *z);
+/* dz = dy * act'(z) (z required when act != NONE); dx = dz @ w; dw = dz^T @ x;
+   db = sum over rows of dz. dx, dw, db may each be NULL when not wanted. Gradients are
+   written, not accumulated. */
+DLK_API dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p,
+                                       const dlk_tensor *x, const dlk_tensor *w,
+                                       const dlk_tensor *z, const dlk_tensor *dy, dlk_tensor *dx,
+                                       dlk_tensor *dw, dlk_tensor *db);
+
+/* y = act(x + bias), bias [cols] broadcast over rows (NULL: no bias). x may equal y. */
+DLK_API dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+                                        const dlk_tensor *bias, dlk_tensor *y);
+/* From the forward's input x: dx = dy * act'(x + bias); dbias = column sums of dx
+   (NULL: not wanted). */
+DLK_API dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act,
+                                         const dlk_tensor *x, const dlk_tensor *bias,
+                                         const dlk_tensor *dy, dlk_tensor *dx,
+                                         dlk_tensor *dbias);
+
+/* Softmax or log-softmax over the last dim. */
+typedef struct dlk_softmax_params {
+  int log; /* 1: log-softmax */
+} dlk_softmax_params;
+DLK_API dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p,
+                                       const dlk_tensor *x, dlk_tensor *y);
+/* From the forward's output y: softmax dx = y * (dy - sum(dy * y)); log-softmax
+   dx = dy - exp(y) * sum(dy). */
+DLK_API dlk_status dlk_softmax_backward(dlk_context *ctx, const dlk_softmax_params *p,
+                                        const dlk_tensor *y, const dlk_tensor *dy,
+                                        dlk_tensor *dx);
+
+/* Cross-entropy of logits [N, C] against integer targets [N] (I32 or I64), as PyTorch's
+   F.cross_entropy: loss_i = logsumexp(x_i) - x_i[t_i]; targets equal to ignore_index
+   count for nothing (and not in the mean's denominator). A target outside [0, C) other
+   than ignore_index is DLK_ERR_OUT_OF_RANGE. */
+typedef enum dlk_reduction {
+  DLK_REDUCE_MEAN = 0,
+  DLK_REDUCE_SUM,
+  DLK_REDUCE_NONE,
+  DLK_REDUCTION_COUNT
+} dlk_reduction;
+typedef struct dlk_cross_entropy_params {
+  dlk_reduction reduction;
+  int64_t ignore_index; /* PyTorch's default is -100 */
+} dlk_cross_entropy_params;
+/* loss: [] or [1] for MEAN/SUM, [N] for NONE; F32 for F16/BF16 logits, else the logits'
+   dtype. lse [N] F32/F64 (optional): the row log-sum-exp, for the backward. */
+DLK_API dlk_status dlk_cross_entropy_forward(dlk_context *ctx, const dlk_cross_entropy_params *p,
+                                             const dlk_tensor *logits,
+                                             const dlk_tensor *targets, dlk_tensor *loss,
+                                             dlk_tensor *lse);
+/* dlogits = dloss * (softmax(x) - onehot(t)) (/ count for MEAN). dloss has loss's shape. */
+DLK_API dlk_status dlk_cross_entropy_backward(dlk_context *ctx,
+                                              const dlk_cross_entropy_params *p,
+                                              const dlk_tensor *logits,
+                                              const dlk_tensor *targets,
+                                              const dlk_tensor *dloss, dlk_tensor *dlogits);
+
+/* Embedding: out[..., :] = table[ids[...], :]. ids I32/I64 any shape, table [V, D],
+   out [ids..., D]. An id outside [0, V) is DLK_ERR_OUT_OF_RANGE (see unchecked_ids). */
+typedef struct dlk_embedding_params {
+  int64_t padding_idx; /* rows with this id get no gradient; -1: none */
+} dlk_embedding_params;
+DLK_API dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p,
+                                         const dlk_tensor *ids, const dlk_tensor *table,
+                                         dlk_tensor *out);
+/* dtable = scatter-add of dout rows by id (written, not accumulated; rows no id hits are
+   zero). Deterministic mode gives the same bits every run. */
+DLK_API dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *p,
+                                          const dlk_tensor *ids, const dlk_tensor *dout,
+                                          dlk_tensor *dtable);
+
+/* Layer norm over the last dim D: y = (x - mean) * rstd * gamma + beta,
+   rstd = 1 / sqrt(var + eps) (biased variance). gamma, beta [D] or NULL. mean, rstd
+   [rows] (optional outputs, F32; F64 for F64 x) for the backward. */
+typedef struct dlk_layernorm_params {
+  double eps; /* PyTorch's default is 1e-5 */
+} dlk_layernorm_params;
+DLK_API dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p,
+                                         const dlk_tensor *x, const dlk_tensor *gamma,
+                                         const dlk_tensor *beta, dlk_tensor *y,
+                                         dlk_tensor *mean, dlk_tensor *rstd);
+/* mean and rstd as written by the forward. dgamma, dbeta optional. */
+DLK_API dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *p,
+                                          const dlk_tensor *x, const dlk_tensor *gamma,
+                                          const dlk_tensor *mean, const dlk_tensor *rstd,
+                                          const dlk_tensor *dy, dlk_tensor *dx,
+                                          dlk_tensor *dgamma, dlk_tensor *dbeta);
+
+/* Dropout with a counter-based RNG: element i (row-major index) is kept when
+   dlk_dropout_uniform(seed, offset + i) >= prob, and scaled by 1 / (1 - prob). The mask is
+   a pure function of (seed, offset, i), identical on every device and variant, so the
+   backward regenerates it and needs no mask tensor. */
+typedef struct dlk_dropout_params {
+  double prob; /* [0, 1) */
+  uint64_t seed;
+  uint64_t offset;
+} dlk_dropout_params;
+DLK_API dlk_status dlk_dropout_forward(dlk_context *ctx, const dlk_dropout_params *p,
+                                       const dlk_tensor *x, dlk_tensor *y);
+DLK_API dlk_status dlk_dropout_backward(dlk_context *ctx, const dlk_dropout_params *p,
+                                        const dlk_tensor *dy, dlk_tensor *dx);
+/* pure: the uniform [0, 1) number dropout draws for (seed, counter). */
+DLK_API double dlk_dropout_uniform(uint64_t seed, uint64_t counter);
+
+/* Optimizer steps on flat (any shape, contiguous) parameters, as torch.optim does them.
+   param and grad share a dtype (F32, F16, BF16, F64); state tensors are F32 (F64 for F64
+   params) and the same shape. Updated in place. */
+typedef struct dlk_sgd_params {
+  double lr, momentum, dampening, weight_decay;
+  int nesterov;
+} dlk_sgd_params;
+/* momentum_buf may be NULL when momentum == 0. `first_step` is nonzero on the first
+   step (torch initialises the buffer to the gradient then). */
+DLK_API dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_step,
+                                dlk_tensor *param, const dlk_tensor *grad,
+                                dlk_tensor *momentum_buf);
+
+typedef struct dlk_adam_params {
+  double lr, beta1, beta2, eps, weight_decay;
+  int adamw; /* 1: decoupled weight decay (AdamW); 0: L2 added to the gradient (Adam) */
+  int64_t step; /* 1 on the first step: the bias corrections use it */
+} dlk_adam_params;
+DLK_API dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor *param,
+                                 const dlk_tensor *grad, dlk_tensor *exp_avg,
+                                 dlk_tensor *exp_avg_sq);
+
+typedef struct dlk_adagrad_params {
+  double lr, lr_decay, weight_decay, eps;
+  int64_t step; /* 1 on the first step */
+} dlk_adagrad_params;
+DLK_API dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *p,
+                                    dlk_tensor *param, const dlk_tensor *grad,
+                                    dlk_tensor *state_sum);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DLK_H */

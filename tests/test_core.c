@@ -1,0 +1,425 @@
+/* Core tests: statuses, context, tensors (copies, views, strided), DLPack layout and
+   round trips, dispatch registry, forcing, explain, the autotune cache and bad input. */
+#include <stddef.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "internal.h"
+
+/* ---- statuses ---- */
+static void test_status(void) {
+  t_case = "status";
+  CHECK(DLK_OK == 0, "DLK_OK must be 0");
+  CHECK(strcmp(dlk_status_string(DLK_OK), "DLK_OK") == 0, "name of OK");
+  CHECK(strcmp(dlk_status_string(DLK_ERR_SHAPE_MISMATCH), "DLK_ERR_SHAPE_MISMATCH") == 0, "name");
+  CHECK(strcmp(dlk_status_string((dlk_status)12345), "DLK_UNKNOWN_STATUS") == 0, "unknown");
+  for (int s = 0; s < DLK_STATUS_COUNT; s++) {
+    CHECK(strncmp(dlk_status_string((dlk_status)s), "DLK_", 4) == 0, "status %d has a name", s);
+    CHECK(dlk_status_message((dlk_status)s)[0] != '\0', "status %d has a message", s);
+  }
+  CHECK(strcmp(dlk_version(), "0.1.0") == 0, "version %s", dlk_version());
+  dlk_versions v;
+  CHECK(dlk_query_versions(NULL, &v) == DLK_OK, "versions");
+  CHECK(v.cuda_archs != NULL, "archs string");
+}
+
+/* ---- context ---- */
+static void test_context(void) {
+  t_case = "context";
+  dlk_context *ctx = NULL;
+  CHECK(dlk_context_create(NULL, NULL) == DLK_ERR_NULL_POINTER, "NULL out");
+  CHECK(dlk_context_last_error(NULL)[0] != '\0', "create error message");
+  CHECK(dlk_context_create(&ctx, NULL) == DLK_OK, "default context: %s", dlk_context_last_error(NULL));
+  if (!ctx) return;
+  CHECK(dlk_context_last_error(ctx) != NULL && dlk_context_last_error(ctx)[0] == '\0',
+        "fresh context has no error: \"%s\"", dlk_context_last_error(ctx));
+  dlk_device d;
+  CHECK_OK(ctx, dlk_context_device(ctx, &d));
+  int n = 0;
+  dlk_device_count(NULL, &n);
+  CHECK(d.type == (n > 0 ? DLK_CUDA : DLK_CPU), "default device is %s with %d GPUs",
+        dlk_device_type_name(d.type), n);
+  CHECK_OK(ctx, dlk_synchronize(ctx));
+  dlk_context_destroy(ctx);
+  dlk_context_destroy(NULL); /* no-op */
+
+  dlk_context_options o;
+  memset(&o, 0, sizeof o);
+  o.device = (dlk_device){DLK_CPU, 3};
+  ctx = (dlk_context *)1;
+  CHECK(dlk_context_create(&ctx, &o) == DLK_ERR_INVALID_ARGUMENT && ctx == NULL, "cpu:3");
+  o.device = (dlk_device){(dlk_device_type)9, 0};
+  CHECK(dlk_context_create(&ctx, &o) == DLK_ERR_INVALID_ARGUMENT, "bad device type");
+  if (n == 0) {
+    o.device = (dlk_device){DLK_CUDA, 0};
+    CHECK(dlk_context_create(&ctx, &o) == DLK_ERR_NO_DEVICE, "cuda without GPU");
+    CHECK(strstr(dlk_context_last_error(NULL), "cuda") || strstr(dlk_context_last_error(NULL), "CUDA"),
+          "message names CUDA: %s", dlk_context_last_error(NULL));
+  }
+  o.device = (dlk_device){DLK_CPU, 0};
+  o.force_variant = "no_such_op:1";
+  CHECK(dlk_context_create(&ctx, &o) == DLK_ERR_INVALID_ARGUMENT, "bad forced op");
+  CHECK(strstr(dlk_context_last_error(NULL), "no_such_op") != NULL, "msg: %s", dlk_context_last_error(NULL));
+  o.force_variant = "garbage";
+  CHECK(dlk_context_create(&ctx, &o) == DLK_ERR_INVALID_ARGUMENT, "unparsable forced spec");
+
+  ctx = t_cpu_context();
+  CHECK(dlk_context_set_stream(ctx, (void *)0x10) == DLK_ERR_DEVICE_MISMATCH, "stream on CPU");
+  CHECK_OK(ctx, dlk_context_set_stream(ctx, NULL));
+  size_t ws = 1;
+  CHECK_OK(ctx, dlk_context_workspace_size(ctx, &ws));
+  CHECK(ws == 0, "no workspace before use");
+  void *p;
+  CHECK_OK(ctx, dlk_workspace_reserve(ctx, 1000, &p));
+  CHECK_OK(ctx, dlk_context_workspace_size(ctx, &ws));
+  CHECK(ws >= 1000, "workspace grew to %zu", ws);
+  CHECK_OK(ctx, dlk_context_set_workspace_limit(ctx, 4 << 20));
+  CHECK(dlk_workspace_reserve(ctx, 8 << 20, &p) == DLK_ERR_WORKSPACE_LIMIT, "cap enforced");
+  dlk_context_destroy(ctx);
+}
+
+/* ---- tensors ---- */
+static void fill_iota(float *p, int n, float base) {
+  for (int i = 0; i < n; i++) p[i] = base + (float)i;
+}
+
+static void test_tensors(dlk_context *ctx, dlk_device dev) {
+  t_case = dev.type == DLK_CUDA ? "tensors/cuda" : "tensors/cpu";
+  dlk_tensor a, b;
+  int64_t shape[3] = {3, 4, 5};
+  CHECK_OK(ctx, dlk_tensor_alloc(ctx, &a, DLK_F32, 3, shape));
+  CHECK(a.device.type == dev.type, "alloc on the context's device");
+  CHECK(dlk_tensor_numel(&a) == 60 && dlk_tensor_is_contiguous(&a), "numel/contiguous");
+  CHECK(a.strides[0] == 20 && a.strides[1] == 5 && a.strides[2] == 1, "strides");
+  float host[60], back[60];
+  fill_iota(host, 60, 1.0f);
+  CHECK_OK(ctx, dlk_tensor_write(ctx, &a, host, sizeof host));
+  memset(back, 0, sizeof back);
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &a, back, sizeof back));
+  CHECK(memcmp(host, back, sizeof host) == 0, "write/read round trip");
+  CHECK(dlk_tensor_read(ctx, &a, back, 10) == DLK_ERR_SHAPE_MISMATCH, "short buffer");
+
+  /* Transposed view [5,4,3] copied to a contiguous tensor. */
+  dlk_tensor at, tmp;
+  CHECK_OK(ctx, dlk_tensor_transpose(ctx, &tmp, &a, 0, 2));
+  at = tmp;
+  CHECK(!dlk_tensor_is_contiguous(&at), "transpose is strided");
+  int64_t tshape[3] = {5, 4, 3};
+  CHECK_OK(ctx, dlk_tensor_alloc(ctx, &b, DLK_F32, 3, tshape));
+  CHECK_OK(ctx, dlk_tensor_copy(ctx, &b, &at));
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &b, back, sizeof back));
+  int bad = 0;
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 4; j++)
+      for (int k = 0; k < 3; k++) bad += back[i * 12 + j * 3 + k] != host[k * 20 + j * 5 + i];
+  CHECK(bad == 0, "strided device copy: %d wrong", bad);
+
+  /* Read a strided view straight into a dense host buffer, and write one. */
+  dlk_tensor sl;
+  CHECK_OK(ctx, dlk_tensor_slice(ctx, &sl, &a, 2, 1, 3)); /* [3,4,3], row stride 5 */
+  float part[36];
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &sl, part, sizeof part));
+  bad = 0;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++)
+      for (int k = 0; k < 3; k++) bad += part[i * 12 + j * 3 + k] != host[i * 20 + j * 5 + k + 1];
+  CHECK(bad == 0, "read of slice: %d wrong", bad);
+  for (int i = 0; i < 36; i++) part[i] = -1.0f - (float)i;
+  CHECK_OK(ctx, dlk_tensor_write(ctx, &sl, part, sizeof part));
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &a, back, sizeof back));
+  bad = 0;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++)
+      for (int k = 0; k < 5; k++) {
+        float want = (k >= 1 && k < 4) ? -1.0f - (float)(i * 12 + j * 3 + k - 1) : host[i * 20 + j * 5 + k];
+        bad += back[i * 20 + j * 5 + k] != want;
+      }
+  CHECK(bad == 0, "write through slice touched only the slice: %d wrong", bad);
+
+  /* Zero a strided view. */
+  CHECK_OK(ctx, dlk_tensor_zero(ctx, &sl));
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &a, back, sizeof back));
+  bad = 0;
+  for (int i = 0; i < 60; i++) {
+    int k = i % 5;
+    bad += (k >= 1 && k < 4) ? back[i] != 0.0f : back[i] != host[i];
+  }
+  CHECK(bad == 0, "zero of a slice: %d wrong", bad);
+
+  /* Reshape needs contiguity. */
+  dlk_tensor r;
+  int64_t flat[1] = {60}, wrong[1] = {61};
+  CHECK_OK(ctx, dlk_tensor_reshape(ctx, &r, &a, 1, flat));
+  CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_tensor_reshape(ctx, &r, &a, 1, wrong));
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_reshape(ctx, &r, &at, 1, flat));
+  CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_tensor_slice(ctx, &r, &a, 1, 3, 2));
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_transpose(ctx, &r, &a, 0, 3));
+
+  /* Copies that must be refused. */
+  CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_tensor_copy(ctx, &b, &a));
+  dlk_tensor a_i32 = a;
+  a_i32.dtype = DLK_I32;
+  CHECK_STATUS(ctx, DLK_ERR_DTYPE_MISMATCH, dlk_tensor_copy(ctx, &a, &a_i32));
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_copy(ctx, &a, &a)); /* overlap */
+  dlk_tensor bcast = a;
+  bcast.strides[0] = 0;
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_copy(ctx, &bcast, &b.shape[0] ? &a : &a));
+
+  /* All dtypes survive a round trip. */
+  for (int dt = 0; dt < DLK_DTYPE_COUNT; dt++) {
+    dlk_tensor x;
+    int64_t s2[2] = {7, 3};
+    CHECK_OK(ctx, dlk_tensor_alloc(ctx, &x, (dlk_dtype)dt, 2, s2));
+    unsigned char in[21 * 8], out[21 * 8];
+    for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 37 + dt);
+    size_t bytes = 21 * dlk_dtype_size((dlk_dtype)dt);
+    CHECK_OK(ctx, dlk_tensor_write(ctx, &x, in, bytes));
+    CHECK_OK(ctx, dlk_tensor_read(ctx, &x, out, bytes));
+    CHECK(memcmp(in, out, bytes) == 0, "round trip %s", dlk_dtype_name((dlk_dtype)dt));
+    CHECK_OK(ctx, dlk_tensor_free(ctx, &x));
+  }
+  CHECK_OK(ctx, dlk_tensor_free(ctx, &a));
+  CHECK_OK(ctx, dlk_tensor_free(ctx, &b));
+  CHECK(a.data == NULL, "free clears the descriptor");
+}
+
+/* ---- DLPack: the ABI layout of the published v1.x header (x86-64 / aarch64 LP64) ---- */
+static void test_dlpack_layout(void) {
+  t_case = "dlpack-layout";
+  CHECK(sizeof(DLPackVersion) == 8, "DLPackVersion %zu", sizeof(DLPackVersion));
+  CHECK(sizeof(DLDevice) == 8 && offsetof(DLDevice, device_id) == 4, "DLDevice");
+  CHECK(sizeof(DLDataType) == 4 && offsetof(DLDataType, bits) == 1 && offsetof(DLDataType, lanes) == 2,
+        "DLDataType");
+  CHECK(offsetof(DLTensor, data) == 0 && offsetof(DLTensor, device) == 8 &&
+            offsetof(DLTensor, ndim) == 16 && offsetof(DLTensor, dtype) == 20 &&
+            offsetof(DLTensor, shape) == 24 && offsetof(DLTensor, strides) == 32 &&
+            offsetof(DLTensor, byte_offset) == 40 && sizeof(DLTensor) == 48,
+        "DLTensor layout");
+  CHECK(offsetof(DLManagedTensor, manager_ctx) == 48 && offsetof(DLManagedTensor, deleter) == 56 &&
+            sizeof(DLManagedTensor) == 64,
+        "DLManagedTensor layout");
+  CHECK(offsetof(DLManagedTensorVersioned, version) == 0 &&
+            offsetof(DLManagedTensorVersioned, manager_ctx) == 8 &&
+            offsetof(DLManagedTensorVersioned, deleter) == 16 &&
+            offsetof(DLManagedTensorVersioned, flags) == 24 &&
+            offsetof(DLManagedTensorVersioned, dl_tensor) == 32 &&
+            sizeof(DLManagedTensorVersioned) == 80,
+        "DLManagedTensorVersioned layout");
+  CHECK(kDLCPU == 1 && kDLCUDA == 2 && kDLCUDAHost == 3 && kDLCUDAManaged == 13 && kDLMAIA == 17,
+        "device codes");
+  CHECK(kDLInt == 0 && kDLUInt == 1 && kDLFloat == 2 && kDLBfloat == 4 && kDLBool == 6 &&
+            kDLFloat4_e2m1fn == 17,
+        "dtype codes");
+  CHECK(DLPACK_FLAG_BITMASK_READ_ONLY == 1 && DLPACK_FLAG_BITMASK_IS_COPIED == 2, "flags");
+  CHECK((int)DLK_CPU == (int)kDLCPU && (int)DLK_CUDA == (int)kDLCUDA, "dlk device values");
+}
+
+static void test_dlpack(dlk_context *ctx, dlk_device dev) {
+  t_case = "dlpack";
+  dlk_tensor a;
+  int64_t shape[2] = {4, 6};
+  CHECK_OK(ctx, dlk_tensor_alloc(ctx, &a, DLK_BF16, 2, shape));
+  dlk_tensor v;
+  CHECK_OK(ctx, dlk_tensor_transpose(ctx, &v, &a, 0, 1));
+  DLManagedTensorVersioned *m = NULL;
+  CHECK_OK(ctx, dlk_tensor_to_dlpack(ctx, &v, &m));
+  if (!m) return;
+  CHECK(m->version.major == 1 && m->dl_tensor.ndim == 2 && m->dl_tensor.dtype.code == kDLBfloat &&
+            m->dl_tensor.dtype.bits == 16 && m->dl_tensor.dtype.lanes == 1,
+        "export header");
+  CHECK(m->dl_tensor.device.device_type == (dev.type == DLK_CUDA ? kDLCUDA : kDLCPU), "device");
+  CHECK(m->dl_tensor.shape[0] == 6 && m->dl_tensor.strides[0] == 1 && m->dl_tensor.strides[1] == 6,
+        "shape/strides");
+  dlk_tensor back;
+  CHECK_OK(ctx, dlk_tensor_from_dlpack(ctx, &back, m, 1));
+  CHECK(back.data == a.data && back.dtype == DLK_BF16 && back.shape[0] == 6 && back.strides[1] == 6 &&
+            back.device.type == dev.type,
+        "import gives the same view without copying");
+  /* byte_offset and NULL strides (compact). */
+  m->dl_tensor.strides = NULL;
+  m->dl_tensor.byte_offset = 4;
+  CHECK_OK(ctx, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  CHECK((char *)back.data == (char *)a.data + 4 && back.strides[0] == 4 && back.strides[1] == 1,
+        "byte_offset / compact strides");
+  /* Refusals. */
+  m->flags = DLPACK_FLAG_BITMASK_READ_ONLY;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_from_dlpack(ctx, &back, m, 1));
+  CHECK_OK(ctx, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  m->flags = 0;
+  m->version.major = 2;
+  CHECK_STATUS(ctx, DLK_ERR_NOT_SUPPORTED, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  m->version.major = 1;
+  m->dl_tensor.dtype.lanes = 4;
+  CHECK_STATUS(ctx, DLK_ERR_DTYPE_MISMATCH, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  m->dl_tensor.dtype = (DLDataType){kDLComplex, 64, 1};
+  CHECK_STATUS(ctx, DLK_ERR_DTYPE_MISMATCH, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  m->dl_tensor.dtype = (DLDataType){kDLFloat, 32, 1};
+  m->dl_tensor.device.device_type = kDLROCM;
+  CHECK_STATUS(ctx, DLK_ERR_NOT_SUPPORTED, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  m->dl_tensor.device.device_type = kDLCPU;
+  m->dl_tensor.ndim = 9;
+  CHECK_STATUS(ctx, DLK_ERR_NOT_SUPPORTED, dlk_tensor_from_dlpack(ctx, &back, m, 0));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_from_dlpack(ctx, &back, NULL, 0));
+  m->deleter(m);
+  CHECK_OK(ctx, dlk_tensor_free(ctx, &a));
+}
+
+/* ---- bad descriptors: every one a status and a message ---- */
+static void test_bad_tensors(dlk_context *ctx) {
+  t_case = "bad-tensors";
+  float buf[16];
+  dlk_tensor ok;
+  int64_t s2[2] = {4, 4};
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &ok, buf, DLK_F32, (dlk_device){DLK_CPU, 0}, 2, s2));
+  struct {
+    const char *what;
+    dlk_status want;
+    void (*mutate)(dlk_tensor *);
+  } cases[] = {
+      {"bad dtype", DLK_ERR_DTYPE_MISMATCH, NULL},
+  };
+  (void)cases;
+  dlk_tensor t;
+  t = ok, t.dtype = (dlk_dtype)77;
+  CHECK_STATUS(ctx, DLK_ERR_DTYPE_MISMATCH, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.ndim = 9;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.ndim = -1;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.shape[0] = -4;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_validate(ctx, &t, "t"));
+  CHECK(strstr(dlk_context_last_error(ctx), "negative") != NULL, "msg: %s", dlk_context_last_error(ctx));
+  t = ok, t.strides[1] = -1;
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.shape[0] = INT64_MAX / 2, t.shape[1] = 3;
+  CHECK_STATUS(ctx, DLK_ERR_OVERFLOW, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.data = NULL;
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.device.type = (dlk_device_type)5;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_validate(ctx, &t, "t"));
+  t = ok, t.device.id = 2;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_validate(ctx, &t, "t"));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_validate(ctx, NULL, "t"));
+  t = ok, t.data = NULL, t.shape[0] = 0; /* empty tensors may have NULL data */
+  CHECK_OK(ctx, dlk_tensor_validate(ctx, &t, "t"));
+  int64_t neg[2] = {-1, 2};
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_tensor_alloc(ctx, &t, DLK_F32, 2, neg));
+  int64_t huge[2] = {INT64_MAX / 4, 8};
+  CHECK_STATUS(ctx, DLK_ERR_OVERFLOW, dlk_tensor_alloc(ctx, &t, DLK_F32, 2, huge));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_alloc(ctx, NULL, DLK_F32, 2, s2));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_init(ctx, &t, buf, DLK_F32, (dlk_device){DLK_CPU, 0}, 2, NULL));
+  t = ok, t.device = (dlk_device){DLK_CUDA, 0};
+  CHECK_STATUS(ctx, DLK_ERR_DEVICE_MISMATCH, dlk_tensor_copy(ctx, &t, &ok));
+  /* The context is still usable after all of that. */
+  float src[16], dst[16];
+  fill_iota(src, 16, 0);
+  CHECK_OK(ctx, dlk_tensor_write(ctx, &ok, src, sizeof src));
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &ok, dst, sizeof dst));
+  CHECK(memcmp(src, dst, sizeof src) == 0, "context works after failures");
+}
+
+/* ---- dispatch: registry, forcing, explain, autotune cache ---- */
+static void test_dispatch(dlk_context *ctx) {
+  t_case = "dispatch";
+  int nops = -1;
+  CHECK_OK(ctx, dlk_op_count(ctx, &nops));
+  CHECK(nops >= 0, "op count");
+  for (int i = 0; i < nops; i++) {
+    const char *name = NULL;
+    CHECK_OK(ctx, dlk_op_name(ctx, i, &name));
+    if (!name) continue;
+    dlk_variant_info v[32];
+    int nv = 0;
+    CHECK_OK(ctx, dlk_op_variants(ctx, name, v, 32, &nv));
+    CHECK(nv >= 1 && v[0].id == 0 && v[0].device == DLK_CPU, "%s: variant 0 is the CPU reference", name);
+    for (int k = 0; k < nv && k < 32; k++) {
+      CHECK(v[k].name && v[k].description && v[k].description[0], "%s/%d described", name, v[k].id);
+      for (int j = 0; j < k; j++) CHECK(v[j].id != v[k].id, "%s: duplicate id %d", name, v[k].id);
+    }
+  }
+  const char *name;
+  CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_op_name(ctx, nops, &name));
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_force_variant(ctx, "nope", 1));
+  int count;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_op_variants(ctx, "nope", NULL, 0, &count));
+}
+
+/* Autotune cache files: save/load round trip, and each corruption refused. */
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_autotune_file(dlk_context *ctx) {
+  t_case = "autotune-file";
+  char path[256];
+  snprintf(path, sizeof path, "/tmp/dlk-test-tune-%d.txt", (int)getpid());
+  CHECK_OK(ctx, dlk_autotune_save(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_load(ctx, path));
+  int n = -1;
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == 0, "empty cache round trip");
+  const char *bad[] = {
+      "",                                                   /* empty */
+      "dlk-autotune 1\ndevice cpu\n",                       /* no checksum */
+      "dlk-autotune 1\ndevice cpu\nchecksum 0000000000000000\n", /* wrong checksum */
+      "not a cache at all\n",
+      "\x01\x02\x03",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    write_file(path, bad[i]);
+    CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_autotune_load(ctx, path));
+  }
+  /* Truncate a valid file by one byte. */
+  CHECK_OK(ctx, dlk_autotune_save(ctx, path));
+  FILE *f = fopen(path, "rb");
+  char buf[512];
+  size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+  if (f) fclose(f);
+  if (len > 1) {
+    f = fopen(path, "wb");
+    fwrite(buf, 1, len - 1, f);
+    fclose(f);
+    CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_autotune_load(ctx, path));
+  }
+  CHECK_STATUS(ctx, DLK_ERR_IO, dlk_autotune_load(ctx, "/nonexistent/dir/cache"));
+  CHECK_STATUS(ctx, DLK_ERR_IO, dlk_autotune_save(ctx, "/nonexistent/dir/cache"));
+  remove(path);
+
+  /* A corrupt DLK_AUTOTUNE_CACHE at creation: the context works, the message says why. */
+  write_file(path, "garbage\n");
+  setenv("DLK_AUTOTUNE_CACHE", path, 1);
+  dlk_context *c2 = t_cpu_context();
+  CHECK(strstr(dlk_context_last_error(c2), "DLK_AUTOTUNE_CACHE") != NULL, "reported: \"%s\"",
+        dlk_context_last_error(c2));
+  dlk_context_destroy(c2);
+  unsetenv("DLK_AUTOTUNE_CACHE");
+  remove(path);
+}
+
+int main(int argc, char **argv) {
+  if (t_want_gpu(argc, argv)) {
+    dlk_context *g = t_gpu_context_or_skip("test_core");
+    dlk_device dev;
+    dlk_context_device(g, &dev);
+    test_tensors(g, dev);
+    test_dlpack(g, dev);
+    test_dispatch(g);
+    /* Copies between a host tensor and a device one, in both directions, strided. */
+    dlk_context_destroy(g);
+    return t_summary("test_core --gpu");
+  }
+  test_status();
+  test_context();
+  test_dlpack_layout();
+  dlk_context *ctx = t_cpu_context();
+  test_tensors(ctx, (dlk_device){DLK_CPU, 0});
+  test_dlpack(ctx, (dlk_device){DLK_CPU, 0});
+  test_bad_tensors(ctx);
+  test_dispatch(ctx);
+  test_autotune_file(ctx);
+  dlk_context_destroy(ctx);
+  return t_summary("test_core");
+}
