@@ -178,12 +178,14 @@ void dlk_context_destroy(dlk_context *ctx) {
     for (int i = 0; i < 2; i++)
       if (ctx->events[i]) cudaEventDestroy((cudaEvent_t)ctx->events[i]);
     if (ctx->ws) cudaFree(ctx->ws);
+    if (ctx->scratch) cudaFree(ctx->scratch);
     if (ctx->host_scratch) cudaFreeHost(ctx->host_scratch);
     cudaGetLastError();
   } else
 #endif
   {
     free(ctx->ws);
+    free(ctx->scratch);
   }
   dlk_tune_free(&ctx->tune);
   free(ctx);
@@ -259,48 +261,57 @@ dlk_status dlk_context_set_workspace_limit(dlk_context *ctx, size_t bytes) {
 dlk_status dlk_context_workspace_size(dlk_context *ctx, size_t *bytes) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
   if (!bytes) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_context_workspace_size: bytes is NULL");
-  *bytes = ctx->ws_size;
+  *bytes = ctx->ws_size + ctx->scratch_size;
   return DLK_OK;
 }
 
-dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr) {
-  if (bytes <= ctx->ws_size) {
-    *ptr = ctx->ws;
+/* Grow one arena block (ws or scratch) to at least `bytes`: geometrically (at least
+   1 MiB) so a run of growing shapes reallocates rarely, never past the cap. */
+static dlk_status arena_reserve(dlk_context *ctx, void **block, size_t *size, size_t bytes,
+                                void **ptr, const char *what) {
+  if (bytes <= *size) {
+    *ptr = *block;
     return DLK_OK;
   }
-  if (ctx->opts.workspace_limit && bytes > ctx->opts.workspace_limit)
-    return dlk_fail(ctx, DLK_ERR_WORKSPACE_LIMIT, "workspace: %zu bytes needed, the cap is %zu", bytes,
-                    ctx->opts.workspace_limit);
-  /* Grow geometrically (at least 1 MiB) so a run of growing shapes reallocates rarely;
-     never past the cap. */
+  size_t cap = ctx->opts.workspace_limit;
+  if (cap && bytes > cap)
+    return dlk_fail(ctx, DLK_ERR_WORKSPACE_LIMIT, "%s: %zu bytes needed, the cap is %zu", what, bytes, cap);
   size_t want = bytes < (1u << 20) ? (1u << 20) : bytes;
-  if (want < ctx->ws_size + ctx->ws_size / 2) want = ctx->ws_size + ctx->ws_size / 2;
-  if (ctx->opts.workspace_limit && want > ctx->opts.workspace_limit) want = ctx->opts.workspace_limit;
+  if (want < *size + *size / 2) want = *size + *size / 2;
+  if (cap && want > cap) want = cap;
   if (want < bytes) want = bytes;
   void *p = NULL;
   if (ctx->device.type == DLK_CPU) {
     p = malloc(want);
-    if (!p) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "workspace: malloc of %zu bytes failed", want);
-    free(ctx->ws);
+    if (!p) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: malloc of %zu bytes failed", what, want);
+    free(*block);
   } else {
 #if DLK_HAVE_CUDA
     DLK_TRY(dlk_cuda_enter(ctx));
     /* cudaFree waits for the work that may still use the old block. */
-    if (ctx->ws) DLK_CUDA_TRY(ctx, cudaFree(ctx->ws));
-    ctx->ws = NULL;
-    ctx->ws_size = 0;
+    if (*block) DLK_CUDA_TRY(ctx, cudaFree(*block));
+    *block = NULL;
+    *size = 0;
     cudaError_t e = cudaMalloc(&p, want);
     if (e != cudaSuccess) {
       cudaGetLastError();
-      return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "workspace: cudaMalloc of %zu bytes: %s", want,
+      return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: cudaMalloc of %zu bytes: %s", what, want,
                       cudaGetErrorString(e));
     }
 #endif
   }
-  ctx->ws = p;
-  ctx->ws_size = want;
+  *block = p;
+  *size = want;
   *ptr = p;
   return DLK_OK;
+}
+
+dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr) {
+  return arena_reserve(ctx, &ctx->ws, &ctx->ws_size, bytes, ptr, "workspace");
+}
+
+dlk_status dlk_scratch_reserve(dlk_context *ctx, size_t bytes, void **ptr) {
+  return arena_reserve(ctx, &ctx->scratch, &ctx->scratch_size, bytes, ptr, "scratch");
 }
 
 dlk_status dlk_query_versions(dlk_context *ctx, dlk_versions *out) {

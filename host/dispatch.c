@@ -49,7 +49,7 @@ const dlk_op *dlk_find_op(const char *name) {
 
 static const dlk_variant *find_variant(const dlk_op *op, int id) {
   for (int i = 0; i < op->count; i++)
-    if (op->variants[i].id == id) return &op->variants[i];
+    if (op->variants[i]->id == id) return op->variants[i];
   return NULL;
 }
 
@@ -84,7 +84,7 @@ dlk_status dlk_op_variants(dlk_context *ctx, const char *name, dlk_variant_info 
   if (!count) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_op_variants: count is NULL");
   if (cap > 0 && !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_op_variants: out is NULL");
   for (int i = 0; i < op->count && i < cap; i++) {
-    const dlk_variant *v = &op->variants[i];
+    const dlk_variant *v = op->variants[i];
     out[i] = (dlk_variant_info){v->id, v->name, v->device, v->description};
   }
   *count = op->count;
@@ -481,7 +481,7 @@ static dlk_status explain(dlk_context *ctx, const dlk_op *op, const void *args) 
   int heur = op->heuristic ? op->heuristic(ctx, args) : -1;
   bool heur_ok = false;
   for (int i = 0; i < op->count; i++) {
-    const dlk_variant *v = &op->variants[i];
+    const dlk_variant *v = op->variants[i];
     size_t ws;
     bool ok = can_run(ctx, v, args, &ws, why, sizeof why);
     if (ok) {
@@ -543,7 +543,7 @@ dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args) {
   char reasons[DLK_ERRMSG_LEN];
   reasons[0] = '\0';
   for (int i = 0; i < op->count && nc < 32; i++) {
-    const dlk_variant *v = &op->variants[i];
+    const dlk_variant *v = op->variants[i];
     if (can_run(ctx, v, args, &ws, why, sizeof why)) {
       cand[nc] = v;
       cand_ws[nc++] = ws;

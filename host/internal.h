@@ -47,9 +47,14 @@ struct dlk_context {
   void *cudnn;         /* cudnnHandle_t, created lazily */
   void *events[2];     /* cudaEvent_t pair for autotune timing, created lazily */
 
-  /* Workspace arena: one device (or host, for a CPU context) block, grown on demand. */
+  /* Workspace arena: one device (or host, for a CPU context) block, grown on demand,
+     handed to the variant that runs. */
   void *ws;
   size_t ws_size;
+  /* Scratch arena for ops composed of other ops (linear backward holds dz here while
+     the gemm variants use ws): a second block with the same growth rules. */
+  void *scratch;
+  size_t scratch_size;
   /* Small host scratch for flags read back from kernels (pinned on CUDA). */
   void *host_scratch;
 
@@ -154,7 +159,7 @@ typedef struct dlk_variant {
 
 typedef struct dlk_op {
   const char *name; /* "linear_fwd" */
-  const dlk_variant *variants;
+  const dlk_variant *const *variants; /* CPU reference first; see host/nn.c for the pattern */
   int count;
   /* Shape key for the autotune cache: everything that changes which variant is fastest
      (shapes, strides class, dtypes, flags). */
@@ -182,6 +187,8 @@ void dlk_tune_free(dlk_tune_cache *c);
 
 /* Grow the workspace arena to at least `bytes` (respecting the cap). */
 dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr);
+/* The same for the scratch arena of composite ops (never passed to a variant). */
+dlk_status dlk_scratch_reserve(dlk_context *ctx, size_t bytes, void **ptr);
 
 /* ---- misc ---- */
 bool dlk_is_float_dtype(dlk_dtype t);
