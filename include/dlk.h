@@ -551,6 +551,327 @@ DLK_API dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *
                                     dlk_tensor *param, const dlk_tensor *grad,
                                     dlk_tensor *state_sum);
 
+/* ------------------------------------------------------------------------------------ */
+/* glove: GloVe word vectors (Pennington et al. 2014), file-compatible with the original */
+/* C tool (stanfordnlp/GloVe): vocabulary, co-occurrence records, shuffle, AdaGrad        */
+/* training, analogy evaluation and nearest neighbours.                                  */
+/*                                                                                      */
+/* Files (byte-compatible both ways with the tool):                                      */
+/*   vocab.txt         "word count\n" lines, count descending, ties by byte order        */
+/*   records (.bin)    dlk_glove_record[] with 1-based ids, no header                    */
+/*   params (.bin)     2V x (d+1) doubles: rows 0..V-1 word vectors, V..2V-1 context     */
+/*                     vectors, each d values then the bias (also the gradsq file)        */
+/*   vectors (.txt)    "word v1 ... vd\n" (model 0/1/2), an optional "V d" header line,   */
+/*                     and the "<unk>" row the tool appends (mean of the 100 rarest)     */
+/*   checkpoint        dlk's own: params + AdaGrad state + epoch + options, checksummed,  */
+/*                     written to PATH.tmp and renamed, so the last good one survives    */
+/* Paths "-" mean stdin (readers) or stdout (writers of vocab and records).               */
+/* ------------------------------------------------------------------------------------ */
+
+/* One co-occurrence record exactly as the tool writes it: 16 bytes, ids 1-based. */
+typedef struct dlk_glove_record {
+  int32_t w1; /* word id (row w1-1 of the word vectors) */
+  int32_t w2; /* context id (row V+w2-1) */
+  double x;   /* weighted count, finite and > 0 */
+} dlk_glove_record;
+
+/* ---- vocabulary ---------------------------------------------------------------------- */
+
+/* A vocabulary: words with counts, id i (1-based) = rank i. Built by feeding text, or
+   loaded from vocab.txt. Tokens are maximal runs of bytes other than space, tab and
+   newline ('\r' is ignored everywhere); a token longer than 999 bytes is cut at 999 (not
+   inside a UTF-8 sequence), as the tool does. */
+typedef struct dlk_glove_vocab dlk_glove_vocab;
+
+typedef struct dlk_glove_vocab_params {
+  int64_t min_count; /* words seen fewer times are dropped (tool: -min-count, default 1) */
+  int64_t max_vocab; /* keep at most this many words, 0 = no limit (-max-vocab) */
+} dlk_glove_vocab_params;
+
+/* An empty vocabulary that counts tokens fed to it. */
+DLK_API dlk_status dlk_glove_vocab_create(dlk_context *ctx, dlk_glove_vocab **out);
+/* Count the tokens of a piece of text. Pieces may cut tokens anywhere: a token split
+   across two calls counts once. "<unk>" in the text is DLK_ERR_INVALID_ARGUMENT (the
+   tool refuses it: it names the unknown-word row of vectors.txt). */
+DLK_API dlk_status dlk_glove_vocab_add_text(dlk_context *ctx, dlk_glove_vocab *v, const char *text,
+                                            size_t bytes);
+/* Stop counting: sort by count (descending, ties by byte order as the tool compares:
+   signed chars), apply max_vocab then min_count. An empty result (no tokens, or none
+   frequent enough) is DLK_ERR_INVALID_ARGUMENT and leaves v counting. */
+DLK_API dlk_status dlk_glove_vocab_finish(dlk_context *ctx, dlk_glove_vocab *v,
+                                          const dlk_glove_vocab_params *p);
+/* Read vocab.txt (duplicates, a missing count, a negative count, an empty file and
+   "<unk>" are DLK_ERR_CORRUPT_FILE with the line number), write it ("-": stdout). */
+DLK_API dlk_status dlk_glove_vocab_load(dlk_context *ctx, const char *path, dlk_glove_vocab **out);
+DLK_API dlk_status dlk_glove_vocab_save(dlk_context *ctx, const dlk_glove_vocab *v,
+                                        const char *path);
+DLK_API void dlk_glove_vocab_free(dlk_glove_vocab *v);
+/* Words after finish/load (0 while counting); tokens counted so far (with duplicates);
+   distinct words counted so far. */
+DLK_API dlk_status dlk_glove_vocab_size(dlk_context *ctx, const dlk_glove_vocab *v, int64_t *size);
+DLK_API dlk_status dlk_glove_vocab_tokens(dlk_context *ctx, const dlk_glove_vocab *v,
+                                          int64_t *tokens, int64_t *distinct);
+/* Word and count of id (1-based). The string lives as long as v. */
+DLK_API dlk_status dlk_glove_vocab_word(dlk_context *ctx, const dlk_glove_vocab *v, int64_t id,
+                                        const char **word, int64_t *count);
+/* Id (1-based) of a word, 0 when absent. */
+DLK_API dlk_status dlk_glove_vocab_find(dlk_context *ctx, const dlk_glove_vocab *v,
+                                        const char *word, int64_t *id);
+
+/* ---- co-occurrence ------------------------------------------------------------------- */
+
+/* Co-occurrence counting as the tool's cooccur: out-of-vocabulary tokens are dropped
+   first, then each in-vocabulary token (the target, w2) pairs with the up to `window`
+   in-vocabulary tokens before it on the same line (w1), weight 1/distance (or 1); with
+   symmetric, (w2, w1) gets the same weight too. Output: records sorted by (w1, w2),
+   duplicates summed. Memory-bounded like the tool: on the CPU a dense table for pairs
+   of frequent words plus a buffer of sparse records, sorted and spilled to temporary
+   files and merged at the end (at most `max_temp_files` open at once); on a CUDA
+   context chunks of tokens are counted on the GPU by sort-and-reduce and merged the
+   same way. Byte-identical to the tool's output on the CPU while nothing spills. */
+typedef struct dlk_glove_cooccur_params {
+  int window;             /* context words on each side (tool: -window-size, default 15) */
+  int symmetric;          /* 1: left and right context (default); 0: left only */
+  int distance_weighting; /* 1: weight 1/distance (default); 0: weight 1 */
+  double memory_gb;       /* soft memory limit in GiB (-memory, default 4) */
+  int64_t max_product;    /* dense table for rank products below this; 0: from memory_gb */
+  int64_t overflow_length; /* sparse records buffered before a spill; 0: from memory_gb */
+  const char *temp_prefix; /* temporary files PREFIX_0001.bin ...; NULL: "overflow" */
+  int max_temp_files;     /* merge fan-in; 0: 64 */
+} dlk_glove_cooccur_params;
+/* pure: the tool's defaults. */
+DLK_API dlk_glove_cooccur_params dlk_glove_cooccur_defaults(void);
+
+typedef struct dlk_glove_cooccur dlk_glove_cooccur;
+typedef struct dlk_glove_cooccur_stats {
+  int64_t tokens;        /* tokens read (in vocabulary or not) */
+  int64_t in_vocab;      /* of which in the vocabulary */
+  int64_t lines;
+  int64_t records;       /* records written by finish */
+  int64_t max_product, overflow_length; /* as used */
+  int temp_files;        /* temporary files written */
+  int used_gpu;          /* 1 when the chunks were counted on the GPU */
+} dlk_glove_cooccur_stats;
+
+/* Start counting against a finished vocabulary (kept by pointer: keep it alive). */
+DLK_API dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_params *p,
+                                            const dlk_glove_vocab *vocab,
+                                            dlk_glove_cooccur **out);
+/* Feed text; pieces may cut tokens and lines anywhere. */
+DLK_API dlk_status dlk_glove_cooccur_add_text(dlk_context *ctx, dlk_glove_cooccur *c,
+                                              const char *text, size_t bytes);
+/* Write the sorted, summed records to path ("-": stdout) and remove the temporary files.
+   On error nothing is left at path's temporary name and the temporary files are gone. */
+DLK_API dlk_status dlk_glove_cooccur_finish(dlk_context *ctx, dlk_glove_cooccur *c,
+                                            const char *path);
+DLK_API dlk_status dlk_glove_cooccur_get_stats(dlk_context *ctx, const dlk_glove_cooccur *c,
+                                               dlk_glove_cooccur_stats *out);
+/* Removes any temporary files left. */
+DLK_API void dlk_glove_cooccur_free(dlk_glove_cooccur *c);
+
+/* ---- shuffle ------------------------------------------------------------------------- */
+
+/* The tool's shuffle: chunks of array_size records are Fisher-Yates shuffled with the C
+   library's rand() sequence for `seed` (dlk carries its own copy of glibc's generator,
+   so the same seed gives the tool's output byte for byte) and written to temporary
+   files, which are then merged by reading about array_size/files records from each in
+   turn and shuffling each such block again. */
+typedef struct dlk_glove_shuffle_params {
+  uint32_t seed;          /* 0: from the clock, as the tool does (the used seed is returned) */
+  double memory_gb;       /* -memory, default 2 */
+  int64_t array_size;     /* records per chunk; 0: from memory_gb (-array-size) */
+  const char *temp_prefix; /* NULL: "temp_shuffle" */
+} dlk_glove_shuffle_params;
+DLK_API dlk_glove_shuffle_params dlk_glove_shuffle_defaults(void);
+/* in_path, out_path: "-" for stdin/stdout. seed_used (may be NULL) gets the seed.
+   records (may be NULL) gets the count. A file whose size is not a multiple of 16 is
+   DLK_ERR_CORRUPT_FILE. */
+DLK_API dlk_status dlk_glove_shuffle_file(dlk_context *ctx, const dlk_glove_shuffle_params *p,
+                                          const char *in_path, const char *out_path,
+                                          uint32_t *seed_used, int64_t *records);
+
+/* ---- records for training ------------------------------------------------------------ */
+
+/* Validated co-occurrence records ready for training: resident on the context's device
+   when they fit max_resident_bytes, else streamed from the file in chunks each epoch.
+   Opening checks the whole file once: size a multiple of 16, every id in [1, V], every
+   count finite and > 0 (DLK_ERR_CORRUPT_FILE / DLK_ERR_OUT_OF_RANGE / DLK_ERR_NOT_FINITE
+   with the record index). */
+typedef struct dlk_glove_records dlk_glove_records;
+typedef struct dlk_glove_records_params {
+  int64_t vocab_size;        /* V the ids must fit */
+  size_t max_resident_bytes; /* 0: auto (half of free GPU memory; 1/4 of RAM on the CPU) */
+  int64_t chunk_records;     /* records per streamed chunk; 0: auto (4M) */
+} dlk_glove_records_params;
+DLK_API dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_params *p,
+                                          const char *path, dlk_glove_records **out);
+/* From host memory (copied; same checks). */
+DLK_API dlk_status dlk_glove_records_from_host(dlk_context *ctx, const dlk_glove_records_params *p,
+                                               const dlk_glove_record *recs, int64_t count,
+                                               dlk_glove_records **out);
+DLK_API dlk_status dlk_glove_records_info(dlk_context *ctx, const dlk_glove_records *r,
+                                          int64_t *count, int *resident);
+DLK_API void dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r);
+/* Read or write a whole records file into/from host memory (*recs from malloc, free()). */
+DLK_API dlk_status dlk_glove_records_read(dlk_context *ctx, const char *path,
+                                          dlk_glove_record **recs, int64_t *count);
+DLK_API dlk_status dlk_glove_records_write(dlk_context *ctx, const char *path,
+                                           const dlk_glove_record *recs, int64_t count);
+
+/* ---- model --------------------------------------------------------------------------- */
+
+/* Parameters W [2V, d+1] and AdaGrad accumulators G [2V, d+1] on the context's device,
+   contiguous. F64 (the CPU variants need it) or F32 (GPU variants that say so). */
+typedef struct dlk_glove_model {
+  int64_t vocab_size; /* V */
+  int dim;            /* d (vector size, bias not included) */
+  int64_t epoch;      /* epochs completed (kept in checkpoints) */
+  dlk_tensor params;  /* [2V, d+1] */
+  dlk_tensor gradsq;  /* [2V, d+1] */
+} dlk_glove_model;
+
+/* Allocate and initialise as the tool does: every value of W, biases included, is
+   (rand() / RAND_MAX - 0.5) / d in row-major order with glibc's rand() after srand(seed)
+   (so -seed S gives the tool's vectors.000.bin), G = 1. seed 0 is used as given (glibc
+   treats srand(0) as srand(1)); the tool's "0 = clock" is the caller's choice. */
+DLK_API dlk_status dlk_glove_model_create(dlk_context *ctx, int64_t vocab_size, int dim,
+                                          dlk_dtype dtype, uint32_t seed, dlk_glove_model *m);
+DLK_API dlk_status dlk_glove_model_free(dlk_context *ctx, dlk_glove_model *m);
+/* The raw binary arrays (vectors.NNN.bin / gradsq.NNN.bin, -init-param-file): exactly
+   2V(d+1) doubles, else DLK_ERR_CORRUPT_FILE; non-finite values are DLK_ERR_NOT_FINITE
+   (and for gradsq, values <= 0). The model is untouched on error. Saving writes PATH.tmp
+   and renames. */
+DLK_API dlk_status dlk_glove_model_load_params(dlk_context *ctx, dlk_glove_model *m,
+                                               const char *path);
+DLK_API dlk_status dlk_glove_model_load_gradsq(dlk_context *ctx, dlk_glove_model *m,
+                                               const char *path);
+DLK_API dlk_status dlk_glove_model_save_params(dlk_context *ctx, const dlk_glove_model *m,
+                                               const char *path);
+DLK_API dlk_status dlk_glove_model_save_gradsq(dlk_context *ctx, const dlk_glove_model *m,
+                                               const char *path);
+
+/* Text output as the tool's save_params: one line per vocabulary word, then "<unk>"
+   (the mean of the rows of the min(100, V) rarest words) unless no_unk. model 0: word row
+   with bias then context row with bias; 1: word vector; 2: word + context vector.
+   Values printed with "%lf". The vocabulary must have V words and no "<unk>". */
+typedef struct dlk_glove_text_params {
+  int model;        /* 0, 1 or 2 (default 2, as the tool) */
+  int write_header; /* 1: first line "V d" (gensim) */
+  int no_unk;       /* 1: leave out the <unk> row */
+  int gradsq;       /* 1: write the accumulators (the tool's gradsq.txt: both rows, biases) */
+} dlk_glove_text_params;
+DLK_API dlk_status dlk_glove_save_text(dlk_context *ctx, const dlk_glove_text_params *p,
+                                       const dlk_glove_model *m, const dlk_glove_vocab *vocab,
+                                       const char *path);
+
+/* Checkpoint: the model (W, G, epoch) and the training options, with a checksum. */
+typedef struct dlk_glove_checkpoint_info {
+  double eta, alpha, x_max, grad_clip;
+  int keras;
+  uint32_t seed;
+  int64_t total_epochs; /* the run's planned epochs */
+  char note[256];       /* free text, e.g. the input file; NUL-terminated */
+} dlk_glove_checkpoint_info;
+DLK_API dlk_status dlk_glove_checkpoint_save(dlk_context *ctx, const dlk_glove_model *m,
+                                             const dlk_glove_checkpoint_info *info,
+                                             const char *path);
+/* Allocates *m on the context's device (dtype of the file, F64) and fills info (may be
+   NULL). A truncated, corrupt or foreign file is DLK_ERR_CORRUPT_FILE; *m untouched. */
+DLK_API dlk_status dlk_glove_checkpoint_load(dlk_context *ctx, const char *path,
+                                             dlk_glove_model *m, dlk_glove_checkpoint_info *info);
+
+/* ---- training ------------------------------------------------------------------------ */
+
+/* One epoch of the tool's AdaGrad over the records (variants: 0 CPU reference, f64,
+   records in order; 20 CPU Hogwild threads like the tool; 1..9 CUDA). Per record
+   (i = w1-1, j = V+w2-1, X = x):
+     diff  = w_i . w_j + b_i + b_j - log X          (keras: log(1 + X))
+     fdiff = X > x_max ? diff : (X / x_max)^alpha * diff   (keras: no cap)
+     a record whose diff or fdiff is not finite is skipped (counted in `skipped`);
+     cost += 0.5 * fdiff * diff
+     for each k < d: g1 = clip(fdiff * w_j[k]) * eta, g2 = clip(fdiff * w_i[k]) * eta,
+       u1 = g1 / sqrt(G_i[k]), u2 = g2 / sqrt(G_j[k]); G_i[k] += g1^2; G_j[k] += g2^2
+     the vector updates w_i -= u1, w_j -= u2 are dropped when sum(u1) or sum(u2) is not
+       finite (the accumulators keep their update, as in the tool);
+     b_i -= fdiff / sqrt(G_bi), b_j -= fdiff / sqrt(G_bj) (each dropped if not finite);
+       G_bi += fdiff^2, G_bj += fdiff^2.
+   clip(v) = min(max(v, -grad_clip), grad_clip). cost in the result = sum / records, as
+   the tool prints it. */
+typedef struct dlk_glove_train_params {
+  double eta;       /* 0.05 */
+  double alpha;     /* 0.75 */
+  double x_max;     /* 100 */
+  double grad_clip; /* 100 */
+  int keras;        /* 1: target log(1+X) and weight (X/x_max)^alpha without the cap */
+  int threads;      /* CPU Hogwild threads; 0: context cpu_threads, else all cores */
+  /* Polled between chunks of records (and by the CPU trainers every 64k records): when
+     it reads nonzero the epoch stops with DLK_ERR_INTERRUPTED; the model then holds a
+     partial epoch (save nothing; the last checkpoint is the good one). May be NULL. */
+  const volatile int *cancel;
+  /* Called between chunks (may be NULL): records done of total, cost sum so far. */
+  void (*progress)(void *user, int64_t done, int64_t total, double cost_sum);
+  void *progress_user;
+} dlk_glove_train_params;
+DLK_API dlk_glove_train_params dlk_glove_train_defaults(void);
+
+typedef struct dlk_glove_epoch_result {
+  double cost;      /* sum of record costs / records (the tool's printed figure) */
+  double cost_sum;
+  int64_t records;
+  int64_t skipped;  /* records with a non-finite diff */
+  int variant;      /* variant id that ran */
+} dlk_glove_epoch_result;
+/* Train one epoch and increment m->epoch. */
+DLK_API dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params *p,
+                                         dlk_glove_model *m, const dlk_glove_records *r,
+                                         dlk_glove_epoch_result *out);
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+/* Word vectors for evaluation, [V, D] F64 host rows in vocabulary order: from a model
+   (which: 0 = [W | C] with biases as model 0, 1 = W, 2 = W + C) or read from a text
+   vectors file checked against a vocabulary (a word that differs from the vocabulary's
+   word at that line, a row of the wrong length, or a missing row is
+   DLK_ERR_CORRUPT_FILE; the "<unk>" row and a "V d" header are skipped). *out is a CPU
+   tensor from malloc: free with dlk_tensor_free. */
+DLK_API dlk_status dlk_glove_embeddings(dlk_context *ctx, const dlk_glove_model *m, int which,
+                                        dlk_tensor *out);
+DLK_API dlk_status dlk_glove_vectors_load_text(dlk_context *ctx, const char *path,
+                                               const dlk_glove_vocab *vocab, dlk_tensor *out);
+
+/* Analogy accuracy exactly as the tool's eval/python/evaluate.py: rows are L2-normalised,
+   questions with a word outside the vocabulary are dropped (counted in `seen` vs
+   `total`), the prediction for "a b c d" is the argmax over all words of
+   cos(w, w_b - w_a + w_c) with a, b, c excluded (first index on ties). The scores are
+   one GEMM (dlk_gemm) of the normalised matrix with a batch of question vectors, on the
+   context's device. Files: the 14 files of the standard set in the tool's order, the
+   first 5 semantic, the rest syntactic; a missing file is DLK_ERR_IO. */
+#define DLK_GLOVE_ANALOGY_FILES 14
+typedef struct dlk_glove_analogy_result {
+  int64_t correct[DLK_GLOVE_ANALOGY_FILES], seen[DLK_GLOVE_ANALOGY_FILES],
+      total[DLK_GLOVE_ANALOGY_FILES];
+  const char *file[DLK_GLOVE_ANALOGY_FILES];
+  int64_t sem_correct, sem_seen, syn_correct, syn_seen, all_correct, all_seen, all_total;
+} dlk_glove_analogy_result;
+typedef struct dlk_glove_analogy_params {
+  int batch;         /* questions per GEMM; 0: 100 like evaluate.py */
+  int max_questions; /* per file, 0: all (for quick checks) */
+} dlk_glove_analogy_params;
+DLK_API dlk_status dlk_glove_analogy_eval(dlk_context *ctx, const dlk_glove_analogy_params *p,
+                                          const dlk_tensor *vectors, const dlk_glove_vocab *vocab,
+                                          const char *question_dir,
+                                          dlk_glove_analogy_result *out);
+/* Answer analogy questions given as 0-based rows a, b, c [n] (I32 host arrays): pred[q]
+   is the best row other than a, b, c. */
+DLK_API dlk_status dlk_glove_analogy_predict(dlk_context *ctx, const dlk_glove_analogy_params *p,
+                                             const dlk_tensor *vectors, const int32_t *a,
+                                             const int32_t *b, const int32_t *c, int64_t n,
+                                             int32_t *pred);
+/* The k nearest rows (cosine) to row `row`, itself excluded: ids (0-based) and
+   similarities, best first. */
+DLK_API dlk_status dlk_glove_neighbours(dlk_context *ctx, const dlk_tensor *vectors, int64_t row,
+                                        int k, int32_t *ids, double *sims);
+
 #ifdef __cplusplus
 }
 #endif

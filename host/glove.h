@@ -1,0 +1,196 @@
+/*
+ * glove family, internal: the argument record of every dispatched op, the variant rows
+ * each backend provides, and the helpers the family's files share.
+ *
+ * Files of the family:
+ *   host/glove.c          public training/eval entry points: checks, records, dispatch,
+ *                         streaming of record chunks, op tables
+ *   host/glove_corpus.c   tokenizer, vocabulary, co-occurrence (dense table + spilled
+ *                         sorted runs + merge), shuffle, glibc rand() replica
+ *   host/glove_io.c       every file format: vocab.txt, records, params/gradsq binary,
+ *                         vectors text, checkpoint; atomic writes
+ *   host/cpu/glove_cpu.c  variant 0 of every op (the CPU reference, the spec) and
+ *                         variant 20 of glove_epoch (Hogwild pthreads)
+ *   host/glove_cuda.h     GPU variant rows as lists (filled by the GPU side)
+ *   host/glove_cuda.c, kernels/glove.cu   the GPU variants (1..9)
+ *   tests/test_glove.c    everything against the reference, the tool's golden files
+ *
+ * Dispatched ops (stable names, for DLK_FORCE_VARIANT and the autotune cache):
+ *   glove_epoch          one pass of AdaGrad over a chunk of records
+ *   glove_cooccur_chunk  count a chunk of token ids into sorted, summed records
+ *   glove_topk           per-column top-k of a score matrix with excluded rows
+ */
+#ifndef DLK_GLOVE_H
+#define DLK_GLOVE_H
+
+#include <stdio.h>
+
+#include "internal.h"
+
+/* ---- glove_epoch --------------------------------------------------------------------
+   One pass over `count` records in the order given (variant 0 exactly in that order;
+   Hogwild and GPU variants in any order, with races). The update rule is the one in
+   include/dlk.h (dlk_glove_train_epoch). The records are already validated: ids in
+   [1, vocab_size], x finite and > 0; a variant need not check them again.
+   params and gradsq: [2V, dim+1] row-major contiguous, `dtype` (F64, or F32 where a
+   variant says so), on the context's device. records: `count` records on the context's
+   device. The run writes *cost_sum (sum of 0.5*fdiff*diff over applied records) and
+   *skipped (records whose diff or fdiff was not finite) to HOST memory before it
+   returns (a GPU variant synchronises). */
+typedef struct dlk_glove_epoch_args {
+  dlk_dtype dtype;
+  void *params;
+  void *gradsq;
+  int64_t vocab_size; /* V */
+  int dim;            /* d */
+  const dlk_glove_record *records;
+  int64_t count;
+  double eta, alpha, x_max, grad_clip;
+  bool keras;
+  int threads;                 /* CPU Hogwild: resolved thread count (>= 1) */
+  const volatile int *cancel;  /* CPU variants poll it every 64k records; may be NULL */
+  double *cost_sum;            /* host out */
+  int64_t *skipped;            /* host out */
+} dlk_glove_epoch_args;
+
+/* ---- glove_cooccur_chunk -------------------------------------------------------------
+   Count a chunk of a token-id stream into records sorted by (w1, w2) with duplicates
+   summed. ids: HOST memory, n entries; 0 is a line break, 1..vocab_size are in-vocabulary
+   words (out-of-vocabulary tokens were dropped before). The first n_prefix entries are
+   context only (the end of the previous chunk's current line, at most `window` ids):
+   they pair with targets at positions >= n_prefix but are never targets themselves.
+   For a target at position t (ids[t] > 0, t >= n_prefix) and k = 1..window while t-k >= 0
+   and ids[t-k] > 0: weight = distance_weighting ? 1.0/k : 1.0; record (ids[t-k], ids[t])
+   += weight and, when symmetric, (ids[t], ids[t-k]) += weight.
+   Sum order: the CPU reference sums each pair's weights in generation order (t
+   ascending, then k ascending, the left-context record before its symmetric twin), which
+   is the tool's order; other variants may sum in any order (results then differ in the
+   last bits). out: HOST buffer of out_cap records; out_cap >= n_pairs(=number of
+   weights generated) is always enough; a variant returns DLK_ERR_INTERNAL if it would
+   overflow (the host sizes it). *out_count gets the number of records. */
+typedef struct dlk_glove_cooccur_chunk_args {
+  const int32_t *ids;
+  int64_t n, n_prefix;
+  int64_t vocab_size;
+  int window;
+  bool symmetric, distance_weighting;
+  dlk_glove_record *out;
+  int64_t out_cap;
+  int64_t *out_count;
+} dlk_glove_cooccur_chunk_args;
+
+/* ---- glove_topk ------------------------------------------------------------------------
+   scores [rows, cols] (F32 or F64, row-major contiguous, on the context's device):
+   column q holds the scores of every row for query q. For each column, the k rows with
+   the largest scores, best first, skipping the rows listed in exclude[q * n_exclude ..]
+   (HOST, 0-based, -1 = none); ties go to the lower row index (numpy argmax). NaN scores
+   never win. Rows fewer than k + n_exclude: the missing slots get id -1 and -inf.
+   idx [cols, k] and val [cols, k]: HOST memory. */
+typedef struct dlk_glove_topk_args {
+  dlk_tensor scores;
+  const int32_t *exclude;
+  int n_exclude;
+  int k;
+  int32_t *idx;
+  double *val;
+} dlk_glove_topk_args;
+
+/* ---- variant rows ---- */
+extern const dlk_variant dlk_glove_epoch_cpu, dlk_glove_epoch_hogwild, dlk_glove_cooccur_chunk_cpu,
+    dlk_glove_topk_cpu;
+
+/* GPU rows: host/glove_cuda.h lists them per op as macros that expand to `&row, &row,`
+   so host/glove.c builds each table as {&cpu_row, ..., DLK_GLOVE_<OP>_GPU_VARIANTS}.
+   Empty in a CPU-only build. */
+#if DLK_HAVE_CUDA
+#include "glove_cuda.h"
+#else
+#define DLK_GLOVE_EPOCH_GPU_VARIANTS
+#define DLK_GLOVE_COOCCUR_CHUNK_GPU_VARIANTS
+#define DLK_GLOVE_TOPK_GPU_VARIANTS
+#endif
+
+extern const dlk_op dlk_glove_epoch_op, dlk_glove_cooccur_chunk_op, dlk_glove_topk_op;
+
+/* ---- shared helpers (glove_corpus.c) ---- */
+
+/* glibc's rand() (TYPE_3 additive feedback generator, the default state of 128 bytes)
+   as a value: srand(seed) then next() returns what rand() would, RAND_MAX 2^31-1. */
+typedef struct dlk_glibc_rand {
+  int32_t r[34];
+  int i; /* index of the next output in the ring */
+} dlk_glibc_rand;
+void dlk_glibc_srand(dlk_glibc_rand *g, uint32_t seed);
+int32_t dlk_glibc_rand_next(dlk_glibc_rand *g);
+#define DLK_GLIBC_RAND_MAX 2147483647
+
+/* The tool's token reader as a resumable state machine over byte pieces. */
+#define DLK_GLOVE_MAX_WORD 1000 /* the tool's MAX_STRING_LENGTH: words keep <= 999 bytes */
+typedef struct dlk_glove_tokenizer {
+  char word[DLK_GLOVE_MAX_WORD + 1];
+  int len;      /* bytes in word so far (<= 999) */
+  bool in_word; /* inside a token */
+} dlk_glove_tokenizer;
+/* Feed bytes; on_token(user, word, len) for each complete token, on_newline(user) for
+   each '\n' (after the token it ends). A callback returning non-OK stops the feed.
+   dlk_glove_tokenizer_end flushes a final token without newline. */
+typedef dlk_status (*dlk_glove_token_fn)(void *user, const char *word, int len);
+typedef dlk_status (*dlk_glove_newline_fn)(void *user);
+dlk_status dlk_glove_tokenize(dlk_glove_tokenizer *t, const char *text, size_t n,
+                              dlk_glove_token_fn on_token, dlk_glove_newline_fn on_newline,
+                              void *user);
+dlk_status dlk_glove_tokenizer_end(dlk_glove_tokenizer *t, dlk_glove_token_fn on_token, void *user);
+
+/* Word lookup (glove_corpus.c): id 1..V or 0. */
+int64_t dlk_glove_vocab_lookup(const dlk_glove_vocab *v, const char *word, int len);
+
+/* ---- I/O helpers (glove_io.c) ---- */
+
+/* A write target with an injectable fwrite, so tests can simulate a full disk without
+   global state. write_fn NULL means fwrite. */
+typedef size_t (*dlk_glove_fwrite_fn)(const void *p, size_t size, size_t n, FILE *f, void *user);
+typedef struct dlk_glove_writer {
+  dlk_glove_fwrite_fn write_fn;
+  void *user;
+} dlk_glove_writer;
+
+/* Open path for atomic writing: PATH.tmp (or stdout for "-"). commit flushes, fsyncs and
+   renames; abort closes and removes the temporary file. */
+typedef struct dlk_glove_out {
+  FILE *f;
+  bool is_stdout;
+  bool failed;
+  const dlk_glove_writer *w;
+  char path[4096], tmp[4200];
+} dlk_glove_out;
+dlk_status dlk_glove_out_open(dlk_context *ctx, const char *op, const char *path,
+                              const dlk_glove_writer *w, dlk_glove_out *o);
+dlk_status dlk_glove_out_write(dlk_context *ctx, const char *op, dlk_glove_out *o,
+                               const void *data, size_t bytes);
+dlk_status dlk_glove_out_commit(dlk_context *ctx, const char *op, dlk_glove_out *o);
+void dlk_glove_out_abort(dlk_glove_out *o);
+
+/* Checkpoint with an injectable writer (tests); the public one passes NULL. */
+dlk_status dlk_glove_checkpoint_save_with(dlk_context *ctx, const dlk_glove_model *m,
+                                          const dlk_glove_checkpoint_info *info,
+                                          const char *path, const dlk_glove_writer *w);
+dlk_status dlk_glove_model_save_with(dlk_context *ctx, const dlk_glove_model *m, bool gradsq,
+                                     const char *path, const dlk_glove_writer *w);
+
+/* Check records in host memory: ids in [1, V], x finite and > 0. `base` is the index of
+   recs[0] in the file (for the message). */
+dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what,
+                                   const dlk_glove_record *recs, int64_t n, int64_t vocab_size,
+                                   int64_t base);
+
+/* Stable LSD radix sort of n records by (w1, w2) (host/cpu/glove_cpu.c): tmp holds n
+   records plus DLK_GLOVE_SORT_EXTRA bytes. Then sum runs of equal keys in place (in
+   order), returning the new count. */
+#define DLK_GLOVE_SORT_EXTRA ((size_t)(1 << 16) * sizeof(int64_t))
+void dlk_glove_sort_records(dlk_glove_record *recs, void *tmp, int64_t n, int64_t vocab_size);
+int64_t dlk_glove_reduce_sorted(dlk_glove_record *recs, int64_t n);
+
+/* Resolved CPU thread count: explicit > ctx cpu_threads > online cores. */
+int dlk_glove_cpu_threads(const dlk_context *ctx, int requested);
+
+#endif /* DLK_GLOVE_H */
