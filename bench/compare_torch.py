@@ -1,0 +1,456 @@
+#!/usr/bin/env python3
+"""dlk against PyTorch, side by side, on the nn cases of dlk-bench.
+
+    python3 bench/compare_torch.py [--lib build/libdlk.so] [--quick] [--cpu] [--all]
+
+Loads libdlk with ctypes and runs each case in PyTorch and through dlk on the same torch
+tensors (their data_ptr in dlk_tensor descriptors, no copy). On CUDA (when
+torch.cuda.is_available() and libdlk sees a GPU) dlk runs on torch's current stream, and
+both sides are timed the same way: warm-up, then >= 20 runs (>= 5 with --quick), each
+after an L2 flush (zeroing a buffer of twice the L2 size), timed with torch.cuda.Event;
+median reported. Without a GPU both run on the CPU at the small shapes dlk-bench uses
+there, timed with time.perf_counter after writing a 32 MiB buffer.
+
+For every dlk variant of the op that runs on the device, the output is compared with
+PyTorch's: max |dlk - torch| / max(1, max |torch|) against a per-dtype tolerance. The
+table shows dlk's fastest variant; --all shows every variant. Exit status 1 when an
+output disagrees or a dlk call fails (a variant that declines a case is not a failure).
+"""
+import argparse
+import ctypes
+import math
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+# ---- the C ABI (include/dlk.h) ------------------------------------------------------------
+
+DLK_MAX_DIMS = 8
+DLK_OK, DLK_ERR_NOT_SUPPORTED = 0, 9
+DLK_CPU, DLK_CUDA = 1, 2
+DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3,
+          torch.int32: 4, torch.int64: 5, torch.uint8: 6}
+
+
+class Device(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("id", ctypes.c_int)]
+
+
+class Tensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int), ("device", Device),
+                ("ndim", ctypes.c_int), ("shape", ctypes.c_int64 * DLK_MAX_DIMS),
+                ("strides", ctypes.c_int64 * DLK_MAX_DIMS)]
+
+
+class ContextOptions(ctypes.Structure):
+    _fields_ = [("device", Device), ("allow_tf32", ctypes.c_int), ("deterministic", ctypes.c_int),
+                ("disable_autotune", ctypes.c_int), ("unchecked_ids", ctypes.c_int),
+                ("workspace_limit", ctypes.c_size_t), ("force_variant", ctypes.c_char_p),
+                ("cpu_threads", ctypes.c_int)]
+
+
+class VariantInfo(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_int), ("name", ctypes.c_char_p), ("device", ctypes.c_int),
+                ("description", ctypes.c_char_p)]
+
+
+class GemmParams(ctypes.Structure):
+    _fields_ = [("alpha", ctypes.c_double), ("beta", ctypes.c_double)]
+
+
+class SoftmaxParams(ctypes.Structure):
+    _fields_ = [("log", ctypes.c_int)]
+
+
+class LayernormParams(ctypes.Structure):
+    _fields_ = [("eps", ctypes.c_double)]
+
+
+class AdamParams(ctypes.Structure):
+    _fields_ = [("lr", ctypes.c_double), ("beta1", ctypes.c_double), ("beta2", ctypes.c_double),
+                ("eps", ctypes.c_double), ("weight_decay", ctypes.c_double),
+                ("adamw", ctypes.c_int), ("step", ctypes.c_int64)]
+
+
+P = ctypes.POINTER
+
+
+class Dlk:
+    """The few entry points this script uses. Missing nn symbols leave a case skipped."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        L = self.lib
+        sig = {
+            "dlk_version": (ctypes.c_char_p, []),
+            "dlk_status_string": (ctypes.c_char_p, [ctypes.c_int]),
+            "dlk_context_create": (ctypes.c_int, [P(ctypes.c_void_p), P(ContextOptions)]),
+            "dlk_context_destroy": (None, [ctypes.c_void_p]),
+            "dlk_context_last_error": (ctypes.c_char_p, [ctypes.c_void_p]),
+            "dlk_context_set_stream": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+            "dlk_context_set_allow_tf32": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+            "dlk_synchronize": (ctypes.c_int, [ctypes.c_void_p]),
+            "dlk_device_count": (ctypes.c_int, [ctypes.c_void_p, P(ctypes.c_int)]),
+            "dlk_op_variants": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, P(VariantInfo),
+                                               ctypes.c_int, P(ctypes.c_int)]),
+            "dlk_force_variant": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]),
+            "dlk_gemm": (ctypes.c_int, [ctypes.c_void_p, P(GemmParams), P(Tensor), P(Tensor),
+                                        P(Tensor)]),
+            "dlk_softmax_forward": (ctypes.c_int, [ctypes.c_void_p, P(SoftmaxParams), P(Tensor),
+                                                   P(Tensor)]),
+            "dlk_layernorm_forward": (ctypes.c_int, [ctypes.c_void_p, P(LayernormParams),
+                                                     P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                                     P(Tensor), P(Tensor)]),
+            "dlk_adam_step": (ctypes.c_int, [ctypes.c_void_p, P(AdamParams), P(Tensor), P(Tensor),
+                                             P(Tensor), P(Tensor)]),
+        }
+        self.missing = []
+        for name, (res, args) in sig.items():
+            if not hasattr(L, name):
+                self.missing.append(name)
+                continue
+            fn = getattr(L, name)
+            fn.restype, fn.argtypes = res, args
+        core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax",
+                                                             "dlk_layernorm", "dlk_adam"))]
+        if core:
+            raise RuntimeError("%s lacks %s: not a dlk library?" % (path, ", ".join(core)))
+        self.ctx = None
+
+    def has(self, name):
+        return name not in self.missing
+
+    def device_count(self):
+        n = ctypes.c_int(0)
+        self.lib.dlk_device_count(None, ctypes.byref(n))
+        return n.value
+
+    def open(self, cuda):
+        opts = ContextOptions()
+        opts.device = Device(DLK_CUDA if cuda else DLK_CPU, torch.cuda.current_device() if cuda else 0)
+        ctx = ctypes.c_void_p()
+        s = self.lib.dlk_context_create(ctypes.byref(ctx), ctypes.byref(opts))
+        if s != DLK_OK:
+            raise RuntimeError("dlk_context_create: %s: %s" % (self.status(s), self.error(None)))
+        self.ctx = ctx
+        if cuda:  # dlk works on torch's stream, so events and ordering are shared
+            self.check(self.lib.dlk_context_set_stream(ctx, torch.cuda.current_stream().cuda_stream))
+
+    def close(self):
+        if self.ctx:
+            self.lib.dlk_context_destroy(self.ctx)
+            self.ctx = None
+
+    def status(self, s):
+        return self.lib.dlk_status_string(s).decode()
+
+    def error(self, ctx):
+        return self.lib.dlk_context_last_error(ctx).decode()
+
+    def check(self, s):
+        if s != DLK_OK:
+            raise DlkError(s, "%s: %s" % (self.status(s), self.error(self.ctx)))
+
+    def variants(self, op, device_type):
+        cap = 64
+        rows = (VariantInfo * cap)()
+        n = ctypes.c_int(0)
+        self.check(self.lib.dlk_op_variants(self.ctx, op.encode(), rows, cap, ctypes.byref(n)))
+        return [(rows[i].id, rows[i].name.decode()) for i in range(min(n.value, cap))
+                if rows[i].device == device_type]
+
+    def force(self, op, vid):
+        self.check(self.lib.dlk_force_variant(self.ctx, op.encode(), vid))
+
+
+class DlkError(Exception):
+    def __init__(self, status, msg):
+        super().__init__(msg)
+        self.status = status
+
+
+def desc(t):
+    """A dlk_tensor describing torch tensor t (no copy)."""
+    if t.dtype not in DTYPES:
+        raise TypeError("dtype %s has no dlk equivalent" % t.dtype)
+    if t.dim() > DLK_MAX_DIMS:
+        raise ValueError("more than %d dims" % DLK_MAX_DIMS)
+    d = Tensor()
+    d.data = t.data_ptr()
+    d.dtype = DTYPES[t.dtype]
+    d.device = Device(DLK_CUDA, t.device.index or 0) if t.is_cuda else Device(DLK_CPU, 0)
+    d.ndim = t.dim()
+    for i, (n, s) in enumerate(zip(t.shape, t.stride())):
+        d.shape[i], d.strides[i] = n, s
+    return d
+
+
+# ---- timing: the same method for both sides ------------------------------------------------
+
+class Timer:
+    def __init__(self, cuda, runs):
+        self.cuda, self.runs = cuda, runs
+        if cuda:
+            props = torch.cuda.get_device_properties(torch.cuda.current_device())
+            l2 = getattr(props, "L2_cache_size", 0) or (64 << 20)
+            self.flush = torch.empty(2 * l2, dtype=torch.uint8, device="cuda")
+        else:
+            self.flush = torch.empty(32 << 20, dtype=torch.uint8)
+
+    def median_ms(self, fn):
+        """fn() once as warm-up (synchronised), then `runs` timed runs; median ms."""
+        fn()
+        self.sync()
+        times = []
+        if self.cuda:
+            ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                  for _ in range(self.runs)]
+            for a, b in ev:
+                self.flush.zero_()
+                a.record()
+                fn()
+                b.record()
+            torch.cuda.synchronize()
+            times = [a.elapsed_time(b) for a, b in ev]
+        else:
+            for _ in range(self.runs):
+                self.flush.zero_()
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
+
+    def sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+
+# ---- the cases -------------------------------------------------------------------------------
+
+TOL = {"f32": 1e-4, "tf32": 1e-2, "f16": 1e-2, "bf16": 3e-2}
+TDT = {"f32": torch.float32, "tf32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def rel_err(got, ref):
+    ref64, got64 = ref.double(), got.double()
+    scale = max(1.0, ref64.abs().max().item()) if ref64.numel() else 1.0
+    d = (got64 - ref64).abs()
+    if torch.isnan(d).any():
+        return math.inf
+    return d.max().item() / scale if d.numel() else 0.0
+
+
+def make_cases(cuda, quick):
+    """(name, shape label, dtype label, op, setup) per case; setup(dev) returns a dict with
+    torch_fn, dlk_fn(dlk), out (the dlk output tensor), ref_fn (torch result), reset."""
+    cases = []
+    if cuda:
+        gemms = [(4096, 4096, 4096), (1, 4096, 4096), (8192, 1024, 4096)]
+        rows = [(8192, 1024), (4096, 32000)]
+        adam_n = 100_000_000
+    else:
+        gemms = [(128, 128, 128), (1, 1024, 1024), (256, 64, 256)] if quick else \
+                [(256, 256, 256), (1, 1024, 1024), (512, 64, 256)]
+        rows = [(256, 1024), (128, 32000)] if quick else [(512, 1024), (256, 32000)]
+        adam_n = 1_000_000 if quick else 4_000_000
+    dts = ["f32", "tf32", "f16", "bf16"] if cuda else ["f32", "f16", "bf16"]
+    for m, n, k in gemms:
+        for dt in dts:
+            cases.append(("gemm", "%dx%dx%d" % (m, n, k), dt, "gemm", "dlk_gemm",
+                          lambda dev, m=m, n=n, k=k, dt=dt: gemm_case(dev, m, n, k, dt)))
+    for kind in ("softmax", "layernorm"):
+        for r, c in rows:
+            for dt in ["f32", "f16", "bf16"]:
+                op = "softmax_fwd" if kind == "softmax" else "layernorm_fwd"
+                sym = "dlk_softmax_forward" if kind == "softmax" else "dlk_layernorm_forward"
+                cases.append((kind, "%dx%d" % (r, c), dt, op, sym,
+                              lambda dev, kind=kind, r=r, c=c, dt=dt: row_case(dev, kind, r, c, dt)))
+    label = "%dM params" % (adam_n // 1_000_000)
+    cases.append(("adam", label, "f32", "adam_step", "dlk_adam_step",
+                  lambda dev: adam_case(dev, adam_n)))
+    return cases
+
+
+def gemm_case(dev, m, n, k, dt):
+    g = torch.Generator(device="cpu").manual_seed(11)
+    a = (torch.rand(m, k, generator=g) * 2 - 1).to(dev, TDT[dt])
+    b = (torch.rand(k, n, generator=g) * 2 - 1).to(dev, TDT[dt])
+    c = torch.empty(m, n, device=dev, dtype=TDT[dt])
+    tc = torch.empty_like(c)
+    da, db, dc = desc(a), desc(b), desc(c)
+    p = GemmParams(1.0, 0.0)
+    return dict(torch_fn=lambda: torch.matmul(a, b, out=tc), ref=lambda: tc,
+                dlk_fn=lambda d: d.lib.dlk_gemm(d.ctx, ctypes.byref(p), da, db, dc), out=c,
+                tf32=dt == "tf32")
+
+
+def row_case(dev, kind, r, c, dt):
+    g = torch.Generator(device="cpu").manual_seed(21)
+    x = (torch.rand(r, c, generator=g) * 8 - 4).to(dev, TDT[dt])
+    y, ty = torch.empty_like(x), torch.empty_like(x)
+    dx, dy = desc(x), desc(y)
+    if kind == "softmax":
+        p = SoftmaxParams(0)
+        tfn = lambda: ty.copy_(torch.softmax(x, dim=-1))  # noqa: E731
+        # torch has no out= softmax; the copy is part of its time, so time without it:
+        tfn_timed = lambda: torch.softmax(x, dim=-1)  # noqa: E731
+        dfn = lambda d: d.lib.dlk_softmax_forward(d.ctx, ctypes.byref(p), dx, dy)  # noqa: E731
+    else:
+        gamma = (torch.rand(c, generator=g) + 0.5).to(dev, TDT[dt])
+        beta = (torch.rand(c, generator=g) - 0.5).to(dev, TDT[dt])
+        mean = torch.empty(r, device=dev, dtype=torch.float32)
+        rstd = torch.empty_like(mean)
+        dg, dbe, dm, dr = desc(gamma), desc(beta), desc(mean), desc(rstd)
+        p = LayernormParams(1e-5)
+        tfn = lambda: ty.copy_(torch.nn.functional.layer_norm(x, (c,), gamma, beta, 1e-5))  # noqa: E731
+        tfn_timed = lambda: torch.nn.functional.layer_norm(x, (c,), gamma, beta, 1e-5)  # noqa: E731
+        dfn = lambda d: d.lib.dlk_layernorm_forward(d.ctx, ctypes.byref(p), dx, dg, dbe, dy, dm, dr)  # noqa: E731
+    return dict(torch_fn=tfn_timed, ref=lambda: (tfn(), ty)[1], dlk_fn=dfn, out=y, tf32=False)
+
+
+def adam_case(dev, n):
+    g = torch.Generator(device="cpu").manual_seed(31)
+    p0 = (torch.rand(n, generator=g) * 2 - 1).to(dev)
+    g0 = ((torch.rand(n, generator=g) * 2 - 1) * 1e-2).to(dev)
+    hp = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
+    # torch side: AdamW on one flat parameter (fused on CUDA: its fastest path).
+    tparam = torch.nn.Parameter(p0.clone())
+    tparam.grad = g0.clone()
+    kw = {"fused": True} if tparam.is_cuda else {"foreach": False}
+    opt = torch.optim.AdamW([tparam], **hp, **kw)
+    # dlk side: its own copies, reset to the start before the correctness run.
+    param, grad = p0.clone(), g0.clone()
+    m, v = torch.zeros_like(p0), torch.zeros_like(p0)
+    dp, dg, dm, dv = desc(param), desc(grad), desc(m), desc(v)
+    ap = AdamParams(hp["lr"], 0.9, 0.999, hp["eps"], hp["weight_decay"], 1, 1)
+
+    def ref():  # one step of a fresh AdamW from p0: the truth for dlk's first step
+        t = torch.nn.Parameter(p0.clone())
+        t.grad = g0.clone()
+        torch.optim.AdamW([t], **hp, **kw).step()
+        return t.detach()
+
+    def reset():
+        param.copy_(p0)
+        m.zero_()
+        v.zero_()
+
+    return dict(torch_fn=opt.step, ref=ref, reset=reset, out=param, tf32=False,
+                dlk_fn=lambda d: d.lib.dlk_adam_step(d.ctx, ctypes.byref(ap), dp, dg, dm, dv))
+
+
+# ---- driver ----------------------------------------------------------------------------------
+
+def default_lib():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(root, "build", "libdlk.so")
+
+
+def fmt_ms(ms):
+    if ms is None or not math.isfinite(ms):
+        return "-"
+    if ms < 1:
+        return "%.2f us" % (ms * 1e3)
+    if ms < 1e3:
+        return "%.3f ms" % ms
+    return "%.3f s" % (ms / 1e3)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lib", default=default_lib(), help="path of libdlk.so (default: %(default)s)")
+    ap.add_argument("--quick", action="store_true", help=">= 5 runs instead of 20, smaller CPU shapes")
+    ap.add_argument("--cpu", action="store_true", help="compare on the CPU even with a GPU")
+    ap.add_argument("--all", action="store_true", help="a row for every dlk variant")
+    args = ap.parse_args()
+
+    if not os.path.exists(args.lib):
+        sys.exit("compare_torch: %s not found: build first (cmake -S . -B build && cmake --build "
+                 "build -j) or pass --lib" % args.lib)
+    dlk = Dlk(args.lib)
+    cuda = torch.cuda.is_available() and not args.cpu and dlk.device_count() > 0
+    if torch.cuda.is_available() and not args.cpu and not cuda:
+        print("compare_torch: torch sees a GPU but this libdlk does not (CPU-only build?): "
+              "comparing on the CPU")
+    dev = "cuda" if cuda else "cpu"
+    dlk.open(cuda)
+    runs = 5 if args.quick else 20
+    timer = Timer(cuda, runs)
+    dev_type = DLK_CUDA if cuda else DLK_CPU
+    name = torch.cuda.get_device_name() if cuda else "CPU (%d threads)" % torch.get_num_threads()
+    print("compare_torch: dlk %s (%s) vs torch %s on %s" % (dlk.lib.dlk_version().decode(),
+                                                              args.lib, torch.__version__, name))
+    if not cuda:
+        print("no CUDA device: CPU reference at small shapes (as dlk-bench runs them)")
+    print("median of %d runs after warm-up, %s; err = max|dlk - torch| / max(1, max|torch|)\n" %
+          (runs, "torch.cuda.Event, L2 flushed" if cuda else "perf_counter, 32 MiB flushed"))
+    hdr = "%-10s %-16s %-5s %11s  %-22s %11s %9s %9s  %s" % (
+        "case", "shape", "dtype", "torch", "dlk best variant", "dlk", "torch/dlk", "err", "check")
+    print(hdr)
+    print("-" * len(hdr))
+
+    bad = 0
+    for cname, shape, dt, op, sym, setup in make_cases(cuda, args.quick):
+        if not dlk.has(sym):
+            print("%-10s %-16s %-5s skipped: %s is not in %s yet" % (cname, shape, dt, sym, args.lib))
+            continue
+        c = setup(dev)
+        torch.backends.cuda.matmul.allow_tf32 = c["tf32"]
+        dlk.lib.dlk_context_set_allow_tf32(dlk.ctx, int(c["tf32"]))
+        t_torch = timer.median_ms(c["torch_fn"])
+        ref = c["ref"]().clone()
+        rows = []
+        for vid, vname in dlk.variants(op, dev_type):
+            dlk.force(op, vid)
+            try:
+                if "reset" in c:
+                    c["reset"]()
+                s = c["dlk_fn"](dlk)
+                timer.sync()
+                if s == DLK_ERR_NOT_SUPPORTED:
+                    rows.append((vid, vname, None, None, "n/s: " + dlk.error(dlk.ctx)))
+                    continue
+                dlk.check(s)
+                err = rel_err(c["out"], ref)
+                t = timer.median_ms(lambda: dlk.check(c["dlk_fn"](dlk)))
+                rows.append((vid, vname, t, err, None))
+            except DlkError as e:
+                rows.append((vid, vname, None, None, "FAILED: %s" % e))
+                bad += 1
+            finally:
+                dlk.force(op, -1)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        dlk.lib.dlk_context_set_allow_tf32(dlk.ctx, 0)
+        ran = [r for r in rows if r[2] is not None]
+        for r in ran:
+            if not r[3] <= TOL[dt]:
+                bad += 1
+        shown = rows if args.all else ([min(ran, key=lambda r: r[2])] if ran else rows[:1])
+        if not rows:
+            print("%-10s %-16s %-5s %11s  no dlk variant on this device" % (cname, shape, dt, fmt_ms(t_torch)))
+        for vid, vname, t, err, note in shown:
+            if t is None:
+                print("%-10s %-16s %-5s %11s  %-22s %s" % (cname, shape, dt, fmt_ms(t_torch),
+                                                           "%d %s" % (vid, vname), note))
+                continue
+            check = "ok" if err <= TOL[dt] else "DIFFERS (tol %g)" % TOL[dt]
+            print("%-10s %-16s %-5s %11s  %-22s %11s %8.2fx %9.1e  %s" % (
+                cname, shape, dt, fmt_ms(t_torch), "%d %s" % (vid, vname), fmt_ms(t),
+                t_torch / t, err, check))
+        if not args.all:
+            for vid, vname, t, err, note in ran:
+                if not err <= TOL[dt]:
+                    print("%-10s %-16s %-5s %11s  %-22s %11s %9s %9.1e  DIFFERS (tol %g)" % (
+                        "", "", "", "", "%d %s" % (vid, vname), fmt_ms(t), "", err, TOL[dt]))
+        del c
+    dlk.close()
+    print("\ntorch/dlk > 1: dlk is faster. %s" % ("all outputs agree" if not bad else
+                                                   "%d disagreement(s) or failure(s)" % bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
