@@ -254,7 +254,7 @@ def make_cases(cuda, quick):
     else:
         gemms = [(128, 128, 128), (1, 1024, 1024), (256, 64, 256)] if quick else \
                 [(256, 256, 256), (1, 1024, 1024), (512, 64, 256)]
-        rows = [(256, 1024), (128, 32000)] if quick else [(512, 1024), (256, 32000)]
+        rows = [(256, 1024), (32, 32000)] if quick else [(512, 1024), (128, 32000)]
         adam_n = 1_000_000 if quick else 4_000_000
     dts = ["f32", "tf32", "f16", "bf16"] if cuda else ["f32", "f16", "bf16"]
     for m, n, k in gemms:
@@ -284,7 +284,7 @@ def gemm_case(dev, m, n, k, dt):
     p = GemmParams(1.0, 0.0)
     return dict(torch_fn=lambda: torch.matmul(a, b, out=tc), ref=lambda: tc,
                 dlk_fn=lambda d: d.lib.dlk_gemm(d.ctx, ctypes.byref(p), da, db, dc), out=c,
-                tf32=dt == "tf32")
+                tf32=dt == "tf32", keep=(a, b, c, tc))
 
 
 def row_case(dev, kind, r, c, dt):
@@ -292,6 +292,7 @@ def row_case(dev, kind, r, c, dt):
     x = (torch.rand(r, c, generator=g) * 8 - 4).to(dev, TDT[dt])
     y, ty = torch.empty_like(x), torch.empty_like(x)
     dx, dy = desc(x), desc(y)
+    keep = [x, y, ty]  # the descriptors do not own memory: the tensors must outlive them
     if kind == "softmax":
         p = SoftmaxParams(0)
         tfn = lambda: ty.copy_(torch.softmax(x, dim=-1))  # noqa: E731
@@ -304,11 +305,13 @@ def row_case(dev, kind, r, c, dt):
         mean = torch.empty(r, device=dev, dtype=torch.float32)
         rstd = torch.empty_like(mean)
         dg, dbe, dm, dr = desc(gamma), desc(beta), desc(mean), desc(rstd)
+        keep += [gamma, beta, mean, rstd]
         p = LayernormParams(1e-5)
         tfn = lambda: ty.copy_(torch.nn.functional.layer_norm(x, (c,), gamma, beta, 1e-5))  # noqa: E731
         tfn_timed = lambda: torch.nn.functional.layer_norm(x, (c,), gamma, beta, 1e-5)  # noqa: E731
         dfn = lambda d: d.lib.dlk_layernorm_forward(d.ctx, ctypes.byref(p), dx, dg, dbe, dy, dm, dr)  # noqa: E731
-    return dict(torch_fn=tfn_timed, ref=lambda: (tfn(), ty)[1], dlk_fn=dfn, out=y, tf32=False)
+    return dict(torch_fn=tfn_timed, ref=lambda: (tfn(), ty)[1], dlk_fn=dfn, out=y, tf32=False,
+                keep=keep)
 
 
 def adam_case(dev, n):
@@ -339,6 +342,7 @@ def adam_case(dev, n):
         v.zero_()
 
     return dict(torch_fn=opt.step, ref=ref, reset=reset, out=param, tf32=False,
+                keep=(param, grad, m, v, tparam),
                 dlk_fn=lambda d: d.lib.dlk_adam_step(d.ctx, ctypes.byref(ap), dp, dg, dm, dv))
 
 

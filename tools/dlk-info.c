@@ -122,8 +122,8 @@ int main(int argc, char **argv) {
   /* Ops and variants. */
   int nops = 0;
   dlk_op_count(NULL, &nops);
-  printf("\nops (%d) and their variants; \"here\" = the present machine can run it "
-         "(a variant may still decline a particular shape: see dlk_explain_mode)\n",
+  printf("\nops (%d) and their variants: id, name, device, whether this machine can run it (a "
+         "variant may still decline a shape: dlk_explain_mode says why), description\n",
          nops);
   for (int i = 0; i < nops; i++) {
     const char *name = NULL;
@@ -142,8 +142,8 @@ int main(int argc, char **argv) {
       else if (ndev == 0) here = "no: no CUDA device";
       else if (!any_supported) here = "no: no device this build has kernels for";
       else here = "yes";
-      printf("    %2d %-18s %-4s %-40s here: %s\n", info[k].id, info[k].name,
-             dlk_device_type_name(info[k].device), info[k].description, here);
+      printf("    %2d %-18s %-4s  %-30s %s\n", info[k].id, info[k].name,
+             dlk_device_type_name(info[k].device), here, info[k].description);
     }
   }
   return rc;
