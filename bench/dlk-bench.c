@@ -640,6 +640,17 @@ static int run_case(bench_timer *tm, const bench_opts *o, const bench_case *c, b
       snprintf(x->reason, sizeof x->reason, "%s", dlk_context_last_error(env->ctx));
     }
   }
+  if (n == 0) {
+    /* Say so rather than print nothing: e.g. an op with no CUDA variant yet. */
+    bench_result *x = new_result(rep, c, op, NULL);
+    if (x) {
+      dlk_device dev;
+      dlk_context_device(env->ctx, &dev);
+      x->outcome = BENCH_NOT_SUPPORTED;
+      snprintf(x->reason, sizeof x->reason, "no variant of %s runs on a %s context", op,
+               dlk_device_type_name(dev.type));
+    }
+  }
   for (int i = 0; i < n; i++) {
     if (!force_all_variants && !variant_selected(o, &rows[i])) continue;
     bench_result *x = new_result(rep, c, c->op ? op : NULL, &rows[i]);
