@@ -57,8 +57,8 @@ typedef struct bench_variant {
 
 typedef struct bench_case bench_case;
 struct bench_case {
-  const char *family; /* "nn" */
-  const char *op;     /* dispatcher op whose variants are timed ("gemm"), or NULL */
+  const char *family;            /* "nn" */
+  const char *op;                /* dispatcher op whose variants are timed ("gemm"), or NULL */
   const bench_variant *variants; /* op == NULL: the case's own variants */
   int n_variants;
   char name[48];  /* what is run: "gemm", "softmax_fwd" */
@@ -96,9 +96,9 @@ void bench_add(bench_registry *r, const bench_case *c);
 /* ---- helpers for setup functions (dlk-bench.c) ---- */
 
 /* Return the status of a failing dlk call (setup functions are a chain of them). */
-#define BENCH_TRY(expr)                   \
-  do {                                    \
-    dlk_status bench_s_ = (expr);         \
+#define BENCH_TRY(expr)                      \
+  do {                                       \
+    dlk_status bench_s_ = (expr);            \
     if (bench_s_ != DLK_OK) return bench_s_; \
   } while (0)
 

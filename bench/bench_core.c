@@ -42,8 +42,8 @@ static const bench_variant copy_variants_cpu[] = {
    the strided variant reads a non-contiguous view, the vendor copy the dense prefix of
    the same size. */
 typedef struct copy_state {
-  dlk_tensor src_buf, dst_buf; /* [rows, pitch] */
-  dlk_tensor src, dst;         /* [rows, cols] views with row stride pitch */
+  dlk_tensor src_buf, dst_buf;     /* [rows, pitch] */
+  dlk_tensor src, dst;             /* [rows, cols] views with row stride pitch */
   dlk_tensor src_dense, dst_dense; /* the first rows*cols elements, contiguous */
 } copy_state;
 
@@ -68,10 +68,10 @@ static dlk_status copy_setup(const bench_env *env, const bench_case *c, void **s
   BENCH_TRY(dlk_tensor_slice(env->ctx, &s->src, &s->src_buf, 1, 0, cols));
   BENCH_TRY(dlk_tensor_slice(env->ctx, &s->dst, &s->dst_buf, 1, 0, cols));
   int64_t dense[2] = {rows, cols};
-  BENCH_TRY(dlk_tensor_init(env->ctx, &s->src_dense, s->src_buf.data, DLK_F32,
-                          s->src_buf.device, 2, dense));
-  BENCH_TRY(dlk_tensor_init(env->ctx, &s->dst_dense, s->dst_buf.data, DLK_F32,
-                          s->dst_buf.device, 2, dense));
+  BENCH_TRY(dlk_tensor_init(env->ctx, &s->src_dense, s->src_buf.data, DLK_F32, s->src_buf.device, 2,
+                            dense));
+  BENCH_TRY(dlk_tensor_init(env->ctx, &s->dst_dense, s->dst_buf.data, DLK_F32, s->dst_buf.device, 2,
+                            dense));
   return DLK_OK;
 }
 
@@ -135,16 +135,15 @@ static dlk_status noop_run(dlk_context *ctx, const void *args, void *ws, size_t 
 }
 
 /* Two candidates per device, so that a CUDA context autotunes and caches. */
-static const dlk_variant noop_cpu_a = {0, "noop_ref", DLK_CPU, "does nothing", noop_supports,
+static const dlk_variant noop_cpu_a = {0,    "noop_ref", DLK_CPU, "does nothing", noop_supports,
                                        NULL, noop_run};
-static const dlk_variant noop_cpu_b = {20, "noop_fast", DLK_CPU, "does nothing", noop_supports,
+static const dlk_variant noop_cpu_b = {20,   "noop_fast", DLK_CPU, "does nothing", noop_supports,
                                        NULL, noop_run};
-static const dlk_variant noop_gpu_a = {1, "noop_simple", DLK_CUDA, "does nothing", noop_supports,
+static const dlk_variant noop_gpu_a = {1,    "noop_simple", DLK_CUDA, "does nothing", noop_supports,
                                        NULL, noop_run};
-static const dlk_variant noop_gpu_b = {10, "noop_vendor", DLK_CUDA, "does nothing",
-                                       noop_supports, NULL, noop_run};
-static const dlk_variant *const noop_rows[] = {&noop_cpu_a, &noop_cpu_b, &noop_gpu_a,
-                                                &noop_gpu_b};
+static const dlk_variant noop_gpu_b = {10,   "noop_vendor", DLK_CUDA, "does nothing", noop_supports,
+                                       NULL, noop_run};
+static const dlk_variant *const noop_rows[] = {&noop_cpu_a, &noop_cpu_b, &noop_gpu_a, &noop_gpu_b};
 static const dlk_op noop_op = {"bench_noop", noop_rows, 4, noop_key, NULL, true};
 
 typedef struct dispatch_state {
@@ -215,8 +214,9 @@ void bench_family_core(bench_registry *r, const bench_env *env) {
   c.setup = copy_setup;
   c.run = copy_run;
   c.teardown = copy_teardown;
-  c.note = "bytes = read + written; the best variant's GB/s is the copy bandwidth that "
-           "memory-bound cases are rated against (%copy)";
+  c.note =
+      "bytes = read + written; the best variant's GB/s is the copy bandwidth that "
+      "memory-bound cases are rated against (%copy)";
   bench_add(r, &c);
 
   /* dispatch: 50,000 calls per run, 20 runs: the 1e6 calls of the brief. */

@@ -28,7 +28,9 @@ static const char *dtype_label(dlk_dtype dt, int tf32) {
   return dt == DLK_F32 ? "f32" : dt == DLK_F16 ? "f16" : "bf16";
 }
 
-static double esize(dlk_dtype dt) { return (double)dlk_dtype_size(dt); }
+static double esize(dlk_dtype dt) {
+  return (double)dlk_dtype_size(dt);
+}
 
 /* ---- gemm ------------------------------------------------------------------------------- */
 
@@ -67,7 +69,9 @@ static dlk_status gemm_run(const bench_env *env, const bench_case *c, void *stat
   return dlk_gemm(env->ctx, &p, &s->a, &s->b, &s->c);
 }
 
-static const dlk_tensor *gemm_output(void *state) { return &((gemm_state *)state)->c; }
+static const dlk_tensor *gemm_output(void *state) {
+  return &((gemm_state *)state)->c;
+}
 
 static void add_gemm(bench_registry *r, int64_t m, int64_t n, int64_t k, dlk_dtype dt, int tf32) {
   bench_case c;
@@ -91,8 +95,9 @@ static void add_gemm(bench_registry *r, int64_t m, int64_t n, int64_t k, dlk_dty
   c.run = gemm_run;
   c.output = gemm_output;
   c.teardown = gemm_teardown;
-  c.note = "C = A @ B (alpha 1, beta 0), shape M x N x K, row-major A [M,K], B [K,N]; "
-           "M = 1 is a matrix-vector product rated in GB/s";
+  c.note =
+      "C = A @ B (alpha 1, beta 0), shape M x N x K, row-major A [M,K], B [K,N]; "
+      "M = 1 is a matrix-vector product rated in GB/s";
   bench_add(r, &c);
 }
 
@@ -146,11 +151,12 @@ static dlk_status row_run(const bench_env *env, const bench_case *c, void *state
     return dlk_softmax_forward(env->ctx, &p, &s->x, &s->y);
   }
   dlk_layernorm_params p = {1e-5};
-  return dlk_layernorm_forward(env->ctx, &p, &s->x, &s->gamma, &s->beta, &s->y, &s->mean,
-                               &s->rstd);
+  return dlk_layernorm_forward(env->ctx, &p, &s->x, &s->gamma, &s->beta, &s->y, &s->mean, &s->rstd);
 }
 
-static const dlk_tensor *row_output(void *state) { return &((row_state *)state)->y; }
+static const dlk_tensor *row_output(void *state) {
+  return &((row_state *)state)->y;
+}
 
 static void add_row(bench_registry *r, int kind, int64_t rows, int64_t cols, dlk_dtype dt) {
   bench_case c;
@@ -169,8 +175,9 @@ static void add_row(bench_registry *r, int kind, int64_t rows, int64_t cols, dlk
   } else {
     c.bytes = 2 * n * esize(dt) + 2.0 * cols * esize(dt) + 2.0 * rows * 4;
     c.flops = 8 * n;
-    c.note = "layer norm over the last dim with gamma, beta, saved mean and rstd (f32); "
-             "bytes = x + y + gamma + beta + mean + rstd";
+    c.note =
+        "layer norm over the last dim with gamma, beta, saved mean and rstd (f32); "
+        "bytes = x + y + gamma + beta + mean + rstd";
   }
   c.dims[0] = rows;
   c.dims[1] = cols;
@@ -230,8 +237,10 @@ static void add_adam(bench_registry *r, int64_t n, dlk_dtype dt) {
   c.family = "nn";
   c.op = "adam_step";
   snprintf(c.name, sizeof c.name, "adam");
-  if (n % 1000000 == 0) snprintf(c.shape, sizeof c.shape, "%lldM params", (long long)(n / 1000000));
-  else snprintf(c.shape, sizeof c.shape, "%lld params", (long long)n);
+  if (n % 1000000 == 0)
+    snprintf(c.shape, sizeof c.shape, "%lldM params", (long long)(n / 1000000));
+  else
+    snprintf(c.shape, sizeof c.shape, "%lld params", (long long)n);
   snprintf(c.dtype, sizeof c.dtype, "%s", dtype_label(dt, 0));
   c.bound = BENCH_MEMORY;
   c.bytes = (double)n * (3 * esize(dt) + 16);
@@ -242,8 +251,9 @@ static void add_adam(bench_registry *r, int64_t n, dlk_dtype dt) {
   c.run = adam_run;
   c.output = NULL; /* each run updates its own inputs: nothing stable to compare */
   c.teardown = adam_teardown;
-  c.note = "AdamW step (lr 1e-3, betas 0.9/0.999, weight decay 1e-2), f32 state; bytes = "
-           "param r+w, grad r, exp_avg r+w, exp_avg_sq r+w";
+  c.note =
+      "AdamW step (lr 1e-3, betas 0.9/0.999, weight decay 1e-2), f32 state; bytes = "
+      "param r+w, grad r, exp_avg r+w, exp_avg_sq r+w";
   bench_add(r, &c);
 }
 

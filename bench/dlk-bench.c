@@ -137,9 +137,9 @@ static const struct {
 } peak_table[] = {
     {"H100 PCIe", "H100 PCIe 80GB", 756.0, 756.0, 378.0, 51.2, 2000.0},
     {"H100 NVL", "H100 NVL 94GB", 835.5, 835.5, 417.5, 60.0, 3900.0},
-    {"H100", "H100 SXM5 80GB", 989.5, 989.5, 494.5, 66.9, 3350.0},
+    {"H100", "H100 SXM5 80GB", 989.4, 989.4, 494.7, 66.9, 3350.0},
     {"H200 NVL", "H200 NVL 141GB", 835.5, 835.5, 417.5, 60.0, 4800.0},
-    {"H200", "H200 SXM 141GB", 989.5, 989.5, 494.5, 66.9, 4800.0},
+    {"H200", "H200 SXM 141GB", 989.4, 989.4, 494.7, 66.9, 4800.0},
     {"A100-SXM4-80GB", "A100 SXM4 80GB", 312.0, 312.0, 156.0, 19.5, 2039.0},
     {"A100 80GB PCIe", "A100 PCIe 80GB", 312.0, 312.0, 156.0, 19.5, 1935.0},
     {"A100-SXM4-40GB", "A100 SXM4 40GB", 312.0, 312.0, 156.0, 19.5, 1555.0},
@@ -238,14 +238,14 @@ typedef struct bench_timer {
 
 #if DLK_HAVE_CUDA
 /* CUDA runtime failures inside the harness: a message and DLK_ERR_CUDA. */
-#define BENCH_CUDA(call, msg, len)                                                          \
-  do {                                                                                      \
-    cudaError_t e_ = (call);                                                                \
-    if (e_ != cudaSuccess) {                                                                \
-      snprintf(msg, len, "%s: %s", #call, cudaGetErrorString(e_));                          \
-      cudaGetLastError();                                                                   \
-      return DLK_ERR_CUDA;                                                                  \
-    }                                                                                       \
+#define BENCH_CUDA(call, msg, len)                                 \
+  do {                                                             \
+    cudaError_t e_ = (call);                                       \
+    if (e_ != cudaSuccess) {                                       \
+      snprintf(msg, len, "%s: %s", #call, cudaGetErrorString(e_)); \
+      cudaGetLastError();                                          \
+      return DLK_ERR_CUDA;                                         \
+    }                                                              \
   } while (0)
 #endif
 
@@ -509,7 +509,8 @@ static void derive(bench_report *rep, int from, int to) {
     if (x->flops > 0) x->tflops = x->flops / s / 1e12;
     if (x->bytes > 0) x->gbs = x->bytes / s / 1e9;
     if (x->bound == BENCH_HOST) x->us_per_call = x->median_ms * 1e3 / x->calls;
-    x->peak = x->bound == BENCH_HOST ? x->target_us : bench_peak_of(&rep->peaks, x->dtype, x->bound);
+    x->peak =
+        x->bound == BENCH_HOST ? x->target_us : bench_peak_of(&rep->peaks, x->dtype, x->bound);
     if (x->bound == BENCH_COMPUTE) x->pct_peak = x->tflops / x->peak;
     if (x->bound == BENCH_MEMORY) {
       x->pct_peak = x->gbs / x->peak;
@@ -526,8 +527,7 @@ static void derive(bench_report *rep, int from, int to) {
 
 /* Discover the dispatcher op a case's public call uses: one call in explain mode (runs
    nothing), whose report starts with the op name. */
-static int discover_op(const bench_env *env, const bench_case *c, void *state, char *op,
-                       size_t n) {
+static int discover_op(const bench_env *env, const bench_case *c, void *state, char *op, size_t n) {
   const char *text = NULL;
   dlk_explain_mode(env->ctx, 1);
   dlk_status s = c->run(env, c, state, 0);
@@ -666,24 +666,36 @@ static int run_case(bench_timer *tm, const bench_opts *o, const bench_case *c, b
 /* ---- the table -------------------------------------------------------------------------- */
 
 static void fmt_time(char *b, size_t n, double ms) {
-  if (!(ms >= 0)) snprintf(b, n, "-");
-  else if (ms < 1e-3) snprintf(b, n, "%.1f ns", ms * 1e6);
-  else if (ms < 1.0) snprintf(b, n, "%.2f us", ms * 1e3);
-  else if (ms < 1e3) snprintf(b, n, "%.3f ms", ms);
-  else snprintf(b, n, "%.3f s", ms * 1e-3);
+  if (!(ms >= 0))
+    snprintf(b, n, "-");
+  else if (ms < 1e-3)
+    snprintf(b, n, "%.1f ns", ms * 1e6);
+  else if (ms < 1.0)
+    snprintf(b, n, "%.2f us", ms * 1e3);
+  else if (ms < 1e3)
+    snprintf(b, n, "%.3f ms", ms);
+  else
+    snprintf(b, n, "%.3f s", ms * 1e-3);
 }
 
 static void fmt_num(char *b, size_t n, double v) {
-  if (!isfinite(v)) snprintf(b, n, "-");
-  else if (v >= 100) snprintf(b, n, "%.0f", v);
-  else if (v >= 10) snprintf(b, n, "%.1f", v);
-  else if (v >= 0.01) snprintf(b, n, "%.2f", v);
-  else snprintf(b, n, "%.2g", v);
+  if (!isfinite(v))
+    snprintf(b, n, "-");
+  else if (v >= 100)
+    snprintf(b, n, "%.0f", v);
+  else if (v >= 10)
+    snprintf(b, n, "%.1f", v);
+  else if (v >= 0.01)
+    snprintf(b, n, "%.2f", v);
+  else
+    snprintf(b, n, "%.2g", v);
 }
 
 static void fmt_pct(char *b, size_t n, double v) {
-  if (!isfinite(v)) snprintf(b, n, "-");
-  else snprintf(b, n, "%.0f%%", v * 100);
+  if (!isfinite(v))
+    snprintf(b, n, "-");
+  else
+    snprintf(b, n, "%.0f%%", v * 100);
 }
 
 /* CPU runs show GFLOP/s: TFLOP/s would print 0.001. */
@@ -703,8 +715,7 @@ static void print_rows(const bench_report *rep, int from, int to) {
       snprintf(var, sizeof var, "-");
     printf("%-14s %-16s %-5s %-20s ", x->name, x->shape, x->dtype, var);
     if (x->outcome != BENCH_RAN) {
-      printf("%s: %s\n", x->outcome == BENCH_NOT_SUPPORTED ? "not supported" : "FAILED",
-             x->reason);
+      printf("%s: %s\n", x->outcome == BENCH_NOT_SUPPORTED ? "not supported" : "FAILED", x->reason);
       continue;
     }
     char med[24], mn[24], tf[16], gb[16], pk[16], cp[16], xv[16], ck[48];
@@ -713,8 +724,10 @@ static void print_rows(const bench_report *rep, int from, int to) {
     fmt_num(tf, sizeof tf, rep->gpu ? x->tflops : x->tflops * 1e3);
     fmt_num(gb, sizeof gb, x->gbs);
     fmt_pct(cp, sizeof cp, x->pct_copy);
-    if (isfinite(x->x_vendor)) snprintf(xv, sizeof xv, "%.2fx", x->x_vendor);
-    else snprintf(xv, sizeof xv, "-");
+    if (isfinite(x->x_vendor))
+      snprintf(xv, sizeof xv, "%.2fx", x->x_vendor);
+    else
+      snprintf(xv, sizeof xv, "-");
     if (x->bound == BENCH_HOST) {
       /* The per-call time replaces the rate columns; %peak shows the target. */
       fmt_time(tf, sizeof tf, x->us_per_call * 1e-3);
@@ -726,9 +739,12 @@ static void print_rows(const bench_report *rep, int from, int to) {
     } else {
       fmt_pct(pk, sizeof pk, x->pct_peak);
     }
-    if (isnan(x->check_err)) snprintf(ck, sizeof ck, "-");
-    else if (x->check_err == 0 && !x->check_bad) snprintf(ck, sizeof ck, "reference");
-    else snprintf(ck, sizeof ck, "%s %.1e", x->check_bad ? "DIFFERS" : "ok", x->check_err);
+    if (isnan(x->check_err))
+      snprintf(ck, sizeof ck, "-");
+    else if (x->check_err == 0 && !x->check_bad)
+      snprintf(ck, sizeof ck, "reference");
+    else
+      snprintf(ck, sizeof ck, "%s %.1e", x->check_bad ? "DIFFERS" : "ok", x->check_err);
     printf("%10s %10s %8s %8s %6s %6s %7s  %s\n", med, mn, tf, gb, pk, cp, xv, ck);
   }
 }
@@ -756,7 +772,8 @@ static void print_targets(const bench_report *rep) {
     }
     char line[320] = "";
     if (a->bound == BENCH_COMPUTE && rep->gpu && !strcmp(a->name, "gemm") &&
-        !strcmp(a->shape, "4096x4096x4096") && (!strcmp(a->dtype, "bf16") || !strcmp(a->dtype, "f16"))) {
+        !strcmp(a->shape, "4096x4096x4096") &&
+        (!strcmp(a->dtype, "bf16") || !strcmp(a->dtype, "f16"))) {
       double xb = best ? best->x_vendor : NAN, xh = best_hand ? best_hand->x_vendor : NAN;
       snprintf(line, sizeof line,
                "gemm 4096^3 %-4s best variant %.2fx vendor (target 0.95: %s); best hand-written "
@@ -765,8 +782,9 @@ static void print_targets(const bench_report *rep) {
                best_hand ? best_hand->variant_name : "(none)", xh,
                strcmp(a->dtype, "bf16") ? ", set for bf16" : "", xh >= 0.70 ? "met" : "NOT met");
     } else if (a->bound == BENCH_MEMORY && rep->gpu && best && strcmp(a->family, "core") != 0) {
-      snprintf(line, sizeof line, "%-11s %-11s %-4s best %s %.0f%% of copy bandwidth (target 85%%: %s)",
-               a->name, a->shape, a->dtype, best->variant_name, best->pct_copy * 100,
+      snprintf(line, sizeof line,
+               "%-11s %-11s %-4s best %s %.0f%% of copy bandwidth (target 85%%: %s)", a->name,
+               a->shape, a->dtype, best->variant_name, best->pct_copy * 100,
                best->pct_copy >= 0.85 ? "met" : "NOT met");
     } else if (a->bound == BENCH_HOST && best && a->target_us > 0) {
       snprintf(line, sizeof line, "%-11s %-11s %.3f us per call (target < %.0f us: %s)", a->name,
@@ -774,7 +792,8 @@ static void print_targets(const bench_report *rep) {
                best->us_per_call < a->target_us ? "met" : "NOT met");
     }
     if (line[0]) {
-      if (!header) printf("\ntargets (issue 3)%s:\n", rep->gpu ? "" : " (GPU targets need a GPU run)");
+      if (!header)
+        printf("\ntargets (issue 3)%s:\n", rep->gpu ? "" : " (GPU targets need a GPU run)");
       header = 1;
       printf("  %s\n", line);
     }
@@ -844,19 +863,22 @@ static void print_banner(const bench_report *rep) {
            v->cuda_runtime, v->cuda_driver, v->cublas, v->cudnn, v->cudnn_built, rep->cuda_archs);
     const bench_peaks *p = &rep->peaks;
     if (p->label[0])
-      printf("peaks (%s, dense, datasheet): bf16 %.0f, f16 %.0f, tf32 %.0f, f32 %.1f TFLOP/s; "
-             "memory %.0f GB/s\n",
-             p->label, p->bf16, p->f16, p->tf32, p->f32, p->mem_gbs);
+      printf(
+          "peaks (%s, dense, datasheet): bf16 %.0f, f16 %.0f, tf32 %.0f, f32 %.1f TFLOP/s; "
+          "memory %.0f GB/s\n",
+          p->label, p->bf16, p->f16, p->tf32, p->f32, p->mem_gbs);
     else
       printf("peaks: device not in the table; memory %s GB/s (%s)\n",
-             isfinite(p->mem_gbs) ? "see below" : "unknown", p->mem_source[0] ? p->mem_source : "-");
+             isfinite(p->mem_gbs) ? "see below" : "unknown",
+             p->mem_source[0] ? p->mem_source : "-");
   }
   printf("runs: median and min of >= %d timed runs after warm-up, %s\n", rep->quick ? 5 : 20,
          rep->gpu ? "CUDA events, L2 flushed (2x L2 memset) before each run"
                   : "monotonic clock, 32 MiB written between runs to evict the caches");
-  printf("* = vendor variant (id 10..19); xvendor = best vendor time / this time; %%copy = GB/s "
-         "over the measured copy bandwidth; check = max difference from the first variant's "
-         "output, relative to its largest value\n\n");
+  printf(
+      "* = vendor variant (id 10..19); xvendor = best vendor time / this time; %%copy = GB/s "
+      "over the measured copy bandwidth; check = max difference from the first variant's "
+      "output, relative to its largest value\n\n");
 }
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -878,7 +900,7 @@ static void usage(FILE *f) {
           "  --from-json F   run nothing: read a saved JSON (e.g. from a GPU run) and print,\n"
           "                  plot (--plot) or rewrite (--json) it\n"
           "  --quick         fewer runs (>= 5) and, on the CPU, smaller shapes\n"
-          "  --runs N        exactly N timed runs per variant (1..%d)\n"
+          "  --runs N        exactly N timed runs per variant (5..%d)\n"
           "  --cpu           bench the CPU cases even when a GPU is present\n"
           "  --list          list the cases and their variants, run nothing\n",
           MAX_RUNS);
@@ -889,12 +911,18 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
-    if (!strcmp(a, "--family")) slot = &o->family;
-    else if (!strcmp(a, "--variant")) slot = &o->variant;
-    else if (!strcmp(a, "--dtype")) slot = &o->dtype;
-    else if (!strcmp(a, "--json")) slot = &o->json;
-    else if (!strcmp(a, "--plot")) slot = &o->plot;
-    else if (!strcmp(a, "--from-json")) slot = &o->from_json;
+    if (!strcmp(a, "--family"))
+      slot = &o->family;
+    else if (!strcmp(a, "--variant"))
+      slot = &o->variant;
+    else if (!strcmp(a, "--dtype"))
+      slot = &o->dtype;
+    else if (!strcmp(a, "--json"))
+      slot = &o->json;
+    else if (!strcmp(a, "--plot"))
+      slot = &o->plot;
+    else if (!strcmp(a, "--from-json"))
+      slot = &o->from_json;
     if (slot) {
       if (i + 1 >= argc) {
         fprintf(stderr, "dlk-bench: %s needs a value\n", a);
@@ -903,14 +931,17 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
       *slot = argv[++i];
       continue;
     }
-    if (!strcmp(a, "--quick")) o->quick = 1;
-    else if (!strcmp(a, "--list")) o->list = 1;
-    else if (!strcmp(a, "--cpu")) o->cpu = 1;
+    if (!strcmp(a, "--quick"))
+      o->quick = 1;
+    else if (!strcmp(a, "--list"))
+      o->list = 1;
+    else if (!strcmp(a, "--cpu"))
+      o->cpu = 1;
     else if (!strcmp(a, "--runs") && i + 1 < argc) {
       char *end;
       long n = strtol(argv[++i], &end, 10);
-      if (*end || n < 1 || n > MAX_RUNS) {
-        fprintf(stderr, "dlk-bench: --runs wants 1..%d\n", MAX_RUNS);
+      if (*end || n < 5 || n > MAX_RUNS) {
+        fprintf(stderr, "dlk-bench: --runs wants 5..%d\n", MAX_RUNS);
         return 2;
       }
       o->runs = (int)n;
@@ -1139,7 +1170,9 @@ int main(int argc, char **argv) {
   free(reg.cases);
   dlk_context_destroy(ctx);
   if (ran == 0) {
-    fprintf(stderr, "dlk-bench: nothing was timed (filters too narrow?)\n");
+    fprintf(
+        stderr, "dlk-bench: nothing was timed: no case matched the filters on this device%s\n",
+        !env.gpu && o.dtype && !strcmp(o.dtype, "tf32") ? " (tf32 cases exist on a GPU only)" : "");
     return 1;
   }
   return rc || failed ? 1 : 0;

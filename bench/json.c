@@ -29,16 +29,20 @@ static void put_str(FILE *f, const char *s) {
       case '\t': fputs("\\t", f); break;
       case '\r': fputs("\\r", f); break;
       default:
-        if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
+        if (*p < 0x20)
+          fprintf(f, "\\u%04x", *p);
+        else
+          fputc(*p, f);
     }
   }
   fputc('"', f);
 }
 
 static void put_num(FILE *f, double v) {
-  if (isfinite(v)) fprintf(f, "%.9g", v);
-  else fputs("null", f);
+  if (isfinite(v))
+    fprintf(f, "%.9g", v);
+  else
+    fputs("null", f);
 }
 
 static void kv_str(FILE *f, const char *k, const char *v, int comma) {
@@ -133,8 +137,8 @@ typedef enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
 
 typedef struct jval {
   jtype t;
-  double num; /* J_NUM, J_BOOL (0/1) */
-  char *str;  /* J_STR */
+  double num;         /* J_NUM, J_BOOL (0/1) */
+  char *str;          /* J_STR */
   struct jval *items; /* J_ARR, J_OBJ */
   char **keys;        /* J_OBJ */
   int n, cap;
@@ -194,7 +198,9 @@ static int parse_string(jparser *ps, char **out) {
           for (int k = 0; k < 4; k++) {
             if (ps->p >= ps->end) break;
             char h = *ps->p++;
-            code = code * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10 : h >= 'A' ? h - 'A' + 10 : h - '0');
+            code = code * 16 + (unsigned)(h >= 'a'   ? h - 'a' + 10
+                                          : h >= 'A' ? h - 'A' + 10
+                                                     : h - '0');
           }
           c = code < 0x80 ? (char)code : '?';
           break;
@@ -341,7 +347,9 @@ static bench_outcome outcome_from(const char *s) {
   return BENCH_FAILED;
 }
 
-static int as_int(double v) { return isfinite(v) ? (int)v : 0; }
+static int as_int(double v) {
+  return isfinite(v) ? (int)v : 0;
+}
 
 int bench_json_read(bench_report *r, const char *path, char *err, size_t err_len) {
   FILE *f = fopen(path, "rb");

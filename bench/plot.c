@@ -18,15 +18,15 @@
 
 #include "report.h"
 
-#define W 1240        /* page width */
-#define COLS 4        /* panels per row */
-#define MARGIN 24     /* page margin */
-#define GAP 18        /* between panels */
-#define PANEL_H 262   /* panel height */
-#define PLOT_L 54     /* inside a panel: room for the y axis labels */
-#define PLOT_R 50     /* right gutter: the labels of the reference lines */
-#define PLOT_T 46     /* room for the title lines */
-#define PLOT_B 70     /* room for the rotated variant names */
+#define W 1240      /* page width */
+#define COLS 4      /* panels per row */
+#define MARGIN 24   /* page margin */
+#define GAP 18      /* between panels */
+#define PANEL_H 262 /* panel height */
+#define PLOT_L 54   /* inside a panel: room for the y axis labels */
+#define PLOT_R 50   /* right gutter: the labels of the reference lines */
+#define PLOT_T 46   /* room for the title lines */
+#define PLOT_B 70   /* room for the rotated variant names */
 #define FONT "DejaVu Sans, Helvetica, Arial, sans-serif"
 
 static void put_esc(FILE *f, const char *s) {
@@ -60,12 +60,18 @@ static double nice_step(double max, int ticks) {
 }
 
 static void fmt_val(char *b, size_t n, double v) {
-  if (!isfinite(v)) snprintf(b, n, "-");
-  else if (v >= 1000) snprintf(b, n, "%.0f", v);
-  else if (v >= 100) snprintf(b, n, "%.0f", v);
-  else if (v >= 10) snprintf(b, n, "%.1f", v);
-  else if (v >= 1) snprintf(b, n, "%.2f", v);
-  else snprintf(b, n, "%.3g", v);
+  if (!isfinite(v))
+    snprintf(b, n, "-");
+  else if (v >= 1000)
+    snprintf(b, n, "%.0f", v);
+  else if (v >= 100)
+    snprintf(b, n, "%.0f", v);
+  else if (v >= 10)
+    snprintf(b, n, "%.1f", v);
+  else if (v >= 1)
+    snprintf(b, n, "%.2f", v);
+  else
+    snprintf(b, n, "%.3g", v);
 }
 
 /* The value a result is drawn at, in the panel's unit. */
@@ -98,19 +104,24 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
   double plot_x = px + PLOT_L, plot_w = pw - PLOT_L - PLOT_R;
   double plot_y = py + PLOT_T, plot_h = PANEL_H - PLOT_T - PLOT_B;
   /* Frame and titles. */
-  fprintf(f, "<g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" rx=\"6\" "
-             "fill=\"#ffffff\" stroke=\"#d9d9d9\"/>\n",
+  fprintf(f,
+          "<g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" rx=\"6\" "
+          "fill=\"#ffffff\" stroke=\"#d9d9d9\"/>\n",
           px, py, pw, PANEL_H);
-  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\">", px + 10, py + 19);
+  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\">", px + 10,
+          py + 19);
   put_esc(f, a->name);
   fputs(" <tspan fill=\"#525252\" font-weight=\"normal\">", f);
   put_esc(f, a->dtype);
   fputs("</tspan></text>\n", f);
   fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#525252\">", px + 10, py + 35);
   put_esc(f, a->shape);
-  if (a->bound == BENCH_HOST) fputs("  (host time, lower is better)", f);
-  else if (a->bound == BENCH_MEMORY) fputs("  (memory-bound)", f);
-  else fputs("  (compute-bound)", f);
+  if (a->bound == BENCH_HOST)
+    fputs("  (host time, lower is better)", f);
+  else if (a->bound == BENCH_MEMORY)
+    fputs("  (memory-bound)", f);
+  else
+    fputs("  (compute-bound)", f);
   fputs("</text>\n", f);
 
   /* Reference lines. */
@@ -149,12 +160,14 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
     fmt_val(lab, sizeof lab, t);
     fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", plot_x,
             plot_x + plot_w, Y(t), Y(t), t == 0 ? "#737373" : "#f0f0f0");
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#525252\" "
-               "text-anchor=\"end\">%s</text>\n",
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#525252\" "
+            "text-anchor=\"end\">%s</text>\n",
             plot_x - 5, Y(t) + 3.5, lab);
   }
-  fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" font-size=\"10.5\" "
-             "fill=\"#525252\" text-anchor=\"middle\">%s</text>\n",
+  fprintf(f,
+          "<text transform=\"translate(%.1f %.1f) rotate(-90)\" font-size=\"10.5\" "
+          "fill=\"#525252\" text-anchor=\"middle\">%s</text>\n",
           px + 12, plot_y + plot_h / 2, unit_of(r, a->bound));
 
   /* Bars. */
@@ -165,8 +178,9 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
     double cx = plot_x + slot * (i + 0.5);
     double v = bar_value(r, x);
     /* Variant label under the slot, rotated. */
-    fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-35)\" font-size=\"10.5\" "
-               "text-anchor=\"end\" fill=\"#252525\">",
+    fprintf(f,
+            "<text transform=\"translate(%.1f %.1f) rotate(-35)\" font-size=\"10.5\" "
+            "text-anchor=\"end\" fill=\"#252525\">",
             cx + 3, plot_y + plot_h + 12);
     if (x->variant >= 0) fprintf(f, "%d ", x->variant);
     put_esc(f, x->variant >= 0 ? x->variant_name : "(setup)");
@@ -175,10 +189,11 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
       const char *word = x->outcome == BENCH_NOT_SUPPORTED ? "n/s" : "failed";
       fprintf(f, "<g><title>");
       put_esc(f, x->reason);
-      fprintf(f, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                 "fill=\"#f7f7f7\" stroke=\"#bdbdbd\" stroke-dasharray=\"3,2\"/>"
-                 "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\" "
-                 "fill=\"%s\">%s</text></g>\n",
+      fprintf(f,
+              "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+              "fill=\"#f7f7f7\" stroke=\"#bdbdbd\" stroke-dasharray=\"3,2\"/>"
+              "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\" "
+              "fill=\"%s\">%s</text></g>\n",
               cx - bw / 2, plot_y + plot_h - 22, bw, 22.0, cx, plot_y + plot_h - 7,
               x->outcome == BENCH_FAILED ? "#cb181d" : "#737373", word);
       continue;
@@ -189,11 +204,12 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
     fmt_val(val, sizeof val, v);
     fprintf(f, "<g><title>%d %s: median %.4g ms, min %.4g ms, %d runs</title>", x->variant,
             x->variant_name, x->median_ms, x->min_ms, x->runs);
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>", cx - bw / 2,
-            y, bw, h, bar_colour(x->variant),
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>",
+            cx - bw / 2, y, bw, h, bar_colour(x->variant),
             x->vendor ? " stroke=\"#7f2704\" stroke-width=\"2\"" : "");
     if (x->vendor)
-      fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"url(#hatch)\"/>",
+      fprintf(f,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"url(#hatch)\"/>",
               cx - bw / 2, y, bw, h);
     fputs("</g>\n", f);
     /* Above the bar, bottom up: x vendor, % of the peak (or of the copy bandwidth), the
@@ -208,13 +224,15 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
     else if (x->bound != BENCH_HOST && isfinite(x->pct_peak))
       snprintf(sub[ns++], sizeof sub[0], "%.0f%% peak", x->pct_peak * 100);
     for (int k = 0; k < ns; k++, ly -= 10)
-      fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"8.5\" text-anchor=\"middle\" "
-                 "fill=\"#525252\" stroke=\"#ffffff\" stroke-width=\"2.5\" "
-                 "paint-order=\"stroke\">%s</text>\n",
+      fprintf(f,
+              "<text x=\"%.1f\" y=\"%.1f\" font-size=\"8.5\" text-anchor=\"middle\" "
+              "fill=\"#525252\" stroke=\"#ffffff\" stroke-width=\"2.5\" "
+              "paint-order=\"stroke\">%s</text>\n",
               cx, ly, sub[k]);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10.5\" font-weight=\"bold\" "
-               "text-anchor=\"middle\" fill=\"#252525\" stroke=\"#ffffff\" stroke-width=\"3\" "
-               "paint-order=\"stroke\">%s</text>\n",
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10.5\" font-weight=\"bold\" "
+            "text-anchor=\"middle\" fill=\"#252525\" stroke=\"#ffffff\" stroke-width=\"3\" "
+            "paint-order=\"stroke\">%s</text>\n",
             cx, ly - 1, val);
   }
 
@@ -225,14 +243,16 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
   for (int k = 0; k < nl; k++) {
     if (lines[k].v > top) {
       /* Named on the title line, right-aligned (titles are short). */
-      fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9.5\" text-anchor=\"end\" fill=\"%s\">"
-                 "%s %s \xe2\x86\x91 off scale</text>\n",
+      fprintf(f,
+              "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9.5\" text-anchor=\"end\" fill=\"%s\">"
+              "%s %s \xe2\x86\x91 off scale</text>\n",
               px + pw - 8, py + 14 + 11 * off_scale++, lines[k].colour, lines[k].name,
               lines[k].value);
       continue;
     }
-    fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-               "stroke-width=\"1.6\" stroke-dasharray=\"%s\"/>\n",
+    fprintf(f,
+            "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+            "stroke-width=\"1.6\" stroke-dasharray=\"%s\"/>\n",
             plot_x, plot_x + plot_w + 2, Y(lines[k].v), Y(lines[k].v), lines[k].colour,
             lines[k].dash);
     ly_of[k] = Y(lines[k].v);
@@ -250,8 +270,9 @@ static void panel(FILE *f, const bench_report *r, const bench_result *xs, int n,
     int k = order[q];
     double ly = ly_of[k] < prev + 22 ? prev + 22 : ly_of[k];
     prev = ly;
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9.5\" fill=\"%s\">"
-               "<tspan>%s</tspan><tspan x=\"%.1f\" dy=\"10\">%s</tspan></text>\n",
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9.5\" fill=\"%s\">"
+            "<tspan>%s</tspan><tspan x=\"%.1f\" dy=\"10\">%s</tspan></text>\n",
             plot_x + plot_w + 5, ly - 1, lines[k].colour, lines[k].name, plot_x + plot_w + 5,
             lines[k].value);
   }
@@ -269,17 +290,22 @@ static void legend(FILE *f, double x, double y) {
     int id;
     const char *label;
   } swatches[] = {{0, "CPU reference (0)"},
-                  {2, "hand-written CUDA (1\xe2\x80\x93" "9, darker = later)"},
-                  {10, "vendor: cuBLAS / cuDNN / memcpy (10\xe2\x80\x93" "19)"},
+                  {2,
+                   "hand-written CUDA (1\xe2\x80\x93"
+                   "9, darker = later)"},
+                  {10,
+                   "vendor: cuBLAS / cuDNN / memcpy (10\xe2\x80\x93"
+                   "19)"},
                   {20, "optimised CPU (20+)"}};
   double cx = x;
   for (size_t i = 0; i < sizeof swatches / sizeof swatches[0]; i++) {
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"%s\"%s/>", cx, y - 10,
             bar_colour(swatches[i].id),
-            swatches[i].id >= 10 && swatches[i].id < 20 ? " stroke=\"#7f2704\" stroke-width=\"2\"" : "");
+            swatches[i].id >= 10 && swatches[i].id < 20 ? " stroke=\"#7f2704\" stroke-width=\"2\""
+                                                        : "");
     if (swatches[i].id >= 10 && swatches[i].id < 20)
-      fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"url(#hatch)\"/>", cx,
-              y - 10);
+      fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"url(#hatch)\"/>",
+              cx, y - 10);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11.5\">%s</text>\n", cx + 19, y,
             swatches[i].label);
     cx += 19 + 7.0 * (double)strlen(swatches[i].label) + 22;
@@ -291,17 +317,19 @@ static void legend(FILE *f, double x, double y) {
                {"#238b45", "8,3,2,3", "target"}};
   cx = x;
   for (size_t i = 0; i < 3; i++) {
-    fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-               "stroke-width=\"2\" stroke-dasharray=\"%s\"/>",
+    fprintf(f,
+            "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+            "stroke-width=\"2\" stroke-dasharray=\"%s\"/>",
             cx, cx + 26, y + 16, y + 16, lines[i].colour, lines[i].dash);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11.5\">%s</text>\n", cx + 32, y + 20,
             lines[i].label);
     cx += 32 + 6.6 * (double)strlen(lines[i].label) + 26;
   }
-  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11.5\" fill=\"#525252\">above each bar: the "
-             "value, %% of peak (or of the copy bandwidth), and \"\xc3\x97v\" = speed relative to "
-             "the best vendor variant \xc2\xb7 n/s: the variant does not support the case (hover "
-             "for why)</text>\n",
+  fprintf(f,
+          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11.5\" fill=\"#525252\">above each bar: the "
+          "value, %% of peak (or of the copy bandwidth), and \"\xc3\x97v\" = speed relative to "
+          "the best vendor variant \xc2\xb7 n/s: the variant does not support the case (hover "
+          "for why)</text>\n",
           x, y + 40);
 }
 
@@ -340,16 +368,19 @@ int bench_plot_svg(const bench_report *r, const char *path, char *err, size_t er
   if (col) h += PANEL_H + GAP;
   h += MARGIN;
 
-  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
-             "viewBox=\"0 0 %d %.0f\" font-family=\"%s\">\n",
+  fprintf(f,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+          "viewBox=\"0 0 %d %.0f\" font-family=\"%s\">\n",
           W, h, W, h, FONT);
-  fputs("<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
-        "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" "
-        "stroke=\"#ffffff\" stroke-width=\"2\" stroke-opacity=\"0.55\"/></pattern></defs>\n",
-        f);
+  fputs(
+      "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+      "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" "
+      "stroke=\"#ffffff\" stroke-width=\"2\" stroke-opacity=\"0.55\"/></pattern></defs>\n",
+      f);
   fprintf(f, "<rect width=\"%d\" height=\"%.0f\" fill=\"#fafafa\"/>\n", W, h);
   /* Header. */
-  fprintf(f, "<text x=\"%d\" y=\"40\" font-size=\"22\" font-weight=\"bold\">dlk-bench \xe2\x80\x94 ",
+  fprintf(f,
+          "<text x=\"%d\" y=\"40\" font-size=\"22\" font-weight=\"bold\">dlk-bench \xe2\x80\x94 ",
           MARGIN);
   put_esc(f, r->device);
   fputs("</text>\n", f);
@@ -390,8 +421,9 @@ int bench_plot_svg(const bench_report *r, const char *path, char *err, size_t er
     if (!fam || strcmp(fam, r->results[i].family)) {
       if (fam && col) y += PANEL_H + GAP;
       fam = r->results[i].family;
-      fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"16\" font-weight=\"bold\" "
-                 "fill=\"#252525\">",
+      fprintf(f,
+              "<text x=\"%d\" y=\"%.1f\" font-size=\"16\" font-weight=\"bold\" "
+              "fill=\"#252525\">",
               MARGIN, y + 20);
       put_esc(f, fam);
       fputs(" family</text>\n", f);

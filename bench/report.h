@@ -30,17 +30,17 @@ typedef struct bench_result {
   double median_ms, min_ms; /* per run */
   /* Derived (NAN when not meaningful or unknown). */
   double tflops, gbs, us_per_call;
-  double peak;     /* what pct_peak divides by: TFLOP/s, GB/s, or the target in us */
-  double pct_peak; /* achieved / peak (for BENCH_HOST: target / achieved) */
-  double pct_copy; /* BENCH_MEMORY: GB/s / measured copy GB/s */
-  double x_vendor; /* best vendor median / this median (> 1: faster than the vendor) */
+  double peak;      /* what pct_peak divides by: TFLOP/s, GB/s, or the target in us */
+  double pct_peak;  /* achieved / peak (for BENCH_HOST: target / achieved) */
+  double pct_copy;  /* BENCH_MEMORY: GB/s / measured copy GB/s */
+  double x_vendor;  /* best vendor median / this median (> 1: faster than the vendor) */
   double check_err; /* max |out - first variant's out| / max(1, max |first|); NAN: none */
   int check_bad;    /* check_err above the dtype's tolerance */
 } bench_result;
 
 /* Dense peaks at boost clock. */
 typedef struct bench_peaks {
-  char label[64]; /* "H100 SXM5 80GB" or "" when the device is not in the table */
+  char label[64];              /* "H100 SXM5 80GB" or "" when the device is not in the table */
   double bf16, f16, tf32, f32; /* TFLOP/s, NAN when unknown */
   double mem_gbs;              /* GB/s (1e9 B/s), NAN when unknown */
   char mem_source[64];         /* "datasheet" or "memory clock x bus width" */
@@ -50,8 +50,8 @@ typedef struct bench_report {
   char device[256];
   int gpu;
   int quick;
-  char date[32];     /* ISO 8601 UTC */
-  char commit[48];   /* git commit at build time or "unknown" */
+  char date[32];   /* ISO 8601 UTC */
+  char commit[48]; /* git commit at build time or "unknown" */
   char dlk_version[16];
   dlk_versions versions;
   char cuda_archs[64];

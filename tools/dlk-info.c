@@ -20,14 +20,18 @@
 
 /* CUDA runtime/driver: 1000 * major + 10 * minor. */
 static void fmt_cuda(char *b, size_t n, int v) {
-  if (v <= 0) snprintf(b, n, "none");
-  else snprintf(b, n, "%d.%d", v / 1000, (v % 1000) / 10);
+  if (v <= 0)
+    snprintf(b, n, "none");
+  else
+    snprintf(b, n, "%d.%d", v / 1000, (v % 1000) / 10);
 }
 
 /* cuBLAS and cuDNN (>= 9): 10000 * major + 100 * minor + patch. */
 static void fmt_lib(char *b, size_t n, int v) {
-  if (v <= 0) snprintf(b, n, "none");
-  else snprintf(b, n, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
+  if (v <= 0)
+    snprintf(b, n, "none");
+  else
+    snprintf(b, n, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
 }
 
 typedef struct device_row {
@@ -40,8 +44,9 @@ typedef struct device_row {
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: dlk-info\n  Prints dlk's version, the CUDA/cuBLAS/cuDNN versions, the "
-             "devices and every op's variants.\n");
+      printf(
+          "usage: dlk-info\n  Prints dlk's version, the CUDA/cuBLAS/cuDNN versions, the "
+          "devices and every op's variants.\n");
       return 0;
     }
     fprintf(stderr, "dlk-info: unknown argument \"%s\" (try --help)\n", argv[i]);
@@ -109,8 +114,8 @@ int main(int argc, char **argv) {
     int l2 = 0, smem = 0;
     if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, i) == cudaSuccess &&
         cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, i) == cudaSuccess)
-      printf("          L2 %.0f MiB, shared memory per block up to %d KiB\n",
-             l2 / (1024.0 * 1024), smem / 1024);
+      printf("          L2 %.0f MiB, shared memory per block up to %d KiB\n", l2 / (1024.0 * 1024),
+             smem / 1024);
     cudaGetLastError();
 #endif
     printf("          dlk kernels: %s\n",
@@ -122,9 +127,10 @@ int main(int argc, char **argv) {
   /* Ops and variants. */
   int nops = 0;
   dlk_op_count(NULL, &nops);
-  printf("\nops (%d) and their variants: id, name, device, whether this machine can run it (a "
-         "variant may still decline a shape: dlk_explain_mode says why), description\n",
-         nops);
+  printf(
+      "\nops (%d) and their variants: id, name, device, whether this machine can run it (a "
+      "variant may still decline a shape: dlk_explain_mode says why), description\n",
+      nops);
   for (int i = 0; i < nops; i++) {
     const char *name = NULL;
     if (dlk_op_name(NULL, i, &name) != DLK_OK) continue;
@@ -137,11 +143,16 @@ int main(int argc, char **argv) {
     printf("  %s\n", name);
     for (int k = 0; k < count && k < 64; k++) {
       const char *here;
-      if (info[k].device == DLK_CPU) here = "yes";
-      else if (!built_cuda) here = "no: built without CUDA";
-      else if (ndev == 0) here = "no: no CUDA device";
-      else if (!any_supported) here = "no: no device this build has kernels for";
-      else here = "yes";
+      if (info[k].device == DLK_CPU)
+        here = "yes";
+      else if (!built_cuda)
+        here = "no: built without CUDA";
+      else if (ndev == 0)
+        here = "no: no CUDA device";
+      else if (!any_supported)
+        here = "no: no device this build has kernels for";
+      else
+        here = "yes";
       printf("    %2d %-18s %-4s  %-30s %s\n", info[k].id, info[k].name,
              dlk_device_type_name(info[k].device), here, info[k].description);
     }
