@@ -1,8 +1,9 @@
 /*
- * glove family: op tables and the public training entry points (records, epochs).
- * Vocabulary, co-occurrence and shuffle live in glove_corpus.c, file formats in
- * glove_io.c, evaluation in glove_eval.c, the CPU variants in cpu/glove_cpu.c.
+ * glove family: op tables and the public entry points for the model, the records, the
+ * training epochs and evaluation. Vocabulary, co-occurrence and shuffle live in
+ * glove_corpus.c, file formats in glove_io.c, the CPU variants in cpu/glove_cpu.c.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +11,10 @@
 #include <unistd.h>
 
 #include "glove.h"
+
+#if DLK_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 /* ---- op tables ---------------------------------------------------------------------- */
 
@@ -70,4 +75,701 @@ int dlk_glove_cpu_threads(const dlk_context *ctx, int requested) {
   if (ctx && ctx->opts.cpu_threads > 0) return ctx->opts.cpu_threads;
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static dlk_status need_ctx(dlk_context *ctx) { return ctx ? DLK_OK : DLK_ERR_NULL_POINTER; }
+
+static bool finite_pos(double v) { return isfinite(v) && v > 0; }
+
+/* ---- model -------------------------------------------------------------------------------- */
+
+dlk_status dlk_glove_model_create(dlk_context *ctx, int64_t V, int dim, dlk_dtype dtype,
+                                  uint32_t seed, dlk_glove_model *m) {
+  static const char op[] = "glove_model_create";
+  DLK_TRY(need_ctx(ctx));
+  if (!m) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: model is NULL", op);
+  if (V < 1 || V > INT32_MAX)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: vocab_size %lld not in [1, 2^31)", op, (long long)V);
+  if (dim < 1 || dim > (1 << 20))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: vector size %d not in [1, 2^20]", op, dim);
+  if (dtype != DLK_F64 && dtype != DLK_F32)
+    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: dtype %s; F64 or F32", op, dlk_dtype_name(dtype));
+  int64_t n;
+  if (dlk_mul_overflows(2 * V, dim + 1, &n) || n > ((int64_t)1 << 40))
+    return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: 2V(d+1) overflows", op);
+  double *h = malloc((size_t)n * sizeof *h);
+  if (!h) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (%lld doubles)", op, (long long)n);
+  dlk_glove_model nm;
+  memset(&nm, 0, sizeof nm);
+  int64_t shape[2] = {2 * V, dim + 1};
+  dlk_status st = dlk_tensor_alloc(ctx, &nm.params, dtype, 2, shape);
+  if (st == DLK_OK && (st = dlk_tensor_alloc(ctx, &nm.gradsq, dtype, 2, shape)) != DLK_OK)
+    dlk_tensor_free(ctx, &nm.params);
+  if (st != DLK_OK) {
+    free(h);
+    return st;
+  }
+  /* The tool: srand(seed); W[a] = (rand() / (real)RAND_MAX - 0.5) / vector_size for every
+     value in memory order, biases included. */
+  dlk_glibc_rand g;
+  dlk_glibc_srand(&g, seed);
+  for (int64_t a = 0; a < n; a++)
+    h[a] = ((double)dlk_glibc_rand_next(&g) / (double)DLK_GLIBC_RAND_MAX - 0.5) / dim;
+  nm.vocab_size = V;
+  nm.dim = dim;
+  /* Write (narrowing for F32 in place), then G = 1. */
+  if (dtype == DLK_F64) {
+    st = dlk_tensor_write(ctx, &nm.params, h, (size_t)n * sizeof *h);
+    for (int64_t a = 0; a < n; a++) h[a] = 1.0;
+    if (st == DLK_OK) st = dlk_tensor_write(ctx, &nm.gradsq, h, (size_t)n * sizeof *h);
+  } else {
+    float *f = (float *)h;
+    for (int64_t a = 0; a < n; a++) f[a] = (float)h[a];
+    st = dlk_tensor_write(ctx, &nm.params, f, (size_t)n * sizeof *f);
+    for (int64_t a = 0; a < n; a++) f[a] = 1.0f;
+    if (st == DLK_OK) st = dlk_tensor_write(ctx, &nm.gradsq, f, (size_t)n * sizeof *f);
+  }
+  free(h);
+  if (st != DLK_OK) {
+    dlk_tensor_free(ctx, &nm.params);
+    dlk_tensor_free(ctx, &nm.gradsq);
+    return st;
+  }
+  *m = nm;
+  return DLK_OK;
+}
+
+dlk_status dlk_glove_model_free(dlk_context *ctx, dlk_glove_model *m) {
+  DLK_TRY(need_ctx(ctx));
+  if (!m) return DLK_OK;
+  dlk_status a = dlk_tensor_free(ctx, &m->params), b = dlk_tensor_free(ctx, &m->gradsq);
+  memset(m, 0, sizeof *m);
+  return a != DLK_OK ? a : b;
+}
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+struct dlk_glove_records {
+  int64_t count, V, chunk;
+  bool resident;
+  dlk_tensor data;      /* resident: U8 [count * 16] on the context's device */
+  char path[4096];      /* streamed: the file */
+  dlk_glove_record *host; /* streamed: host chunk buffer */
+  dlk_tensor dev_chunk; /* streamed on a GPU: device chunk buffer */
+};
+
+#define DEFAULT_CHUNK ((int64_t)4 << 20)
+
+static size_t auto_resident(dlk_context *ctx) {
+#if DLK_HAVE_CUDA
+  if (ctx->device.type == DLK_CUDA) {
+    size_t fr = 0, tot = 0;
+    if (dlk_cuda_enter(ctx) == DLK_OK && cudaMemGetInfo(&fr, &tot) == cudaSuccess) return fr / 2;
+    cudaGetLastError();
+    return 0;
+  }
+#else
+  (void)ctx;
+#endif
+  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || psz <= 0) return (size_t)1 << 30;
+  return (size_t)pages * (size_t)psz / 4;
+}
+
+void dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r) {
+  if (!r) return;
+  if (ctx) {
+    dlk_tensor_free(ctx, &r->data);
+    dlk_tensor_free(ctx, &r->dev_chunk);
+  }
+  free(r->host);
+  free(r);
+}
+
+static dlk_status records_params(dlk_context *ctx, const char *op, const dlk_glove_records_params *p) {
+  if (!p) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: params are NULL (vocab_size is needed)", op);
+  if (p->vocab_size < 1 || p->vocab_size > INT32_MAX)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: vocab_size %lld not in [1, 2^31)", op,
+                    (long long)p->vocab_size);
+  if (p->chunk_records < 0) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: chunk_records < 0", op);
+  return DLK_OK;
+}
+
+/* Upload host records [0, n) into a fresh resident tensor. */
+static dlk_status make_resident(dlk_context *ctx, dlk_glove_records *r, const dlk_glove_record *h,
+                                int64_t n) {
+  int64_t shape[1] = {n * (int64_t)sizeof *h};
+  if (n == 0) return DLK_OK;
+  DLK_TRY(dlk_tensor_alloc(ctx, &r->data, DLK_U8, 1, shape));
+  return dlk_tensor_write(ctx, &r->data, h, (size_t)shape[0]);
+}
+
+dlk_status dlk_glove_records_from_host(dlk_context *ctx, const dlk_glove_records_params *p,
+                                       const dlk_glove_record *recs, int64_t count,
+                                       dlk_glove_records **out) {
+  static const char op[] = "glove_records_from_host";
+  DLK_TRY(need_ctx(ctx));
+  DLK_TRY(records_params(ctx, op, p));
+  if (!out || (!recs && count)) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
+  if (count < 0) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: count %lld < 0", op, (long long)count);
+  DLK_TRY(dlk_glove_check_records(ctx, op, recs, count, p->vocab_size, 0));
+  dlk_glove_records *r = calloc(1, sizeof *r);
+  if (!r) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+  r->count = count;
+  r->V = p->vocab_size;
+  r->chunk = p->chunk_records ? p->chunk_records : DEFAULT_CHUNK;
+  r->resident = true;
+  dlk_status st = make_resident(ctx, r, recs, count);
+  if (st != DLK_OK) {
+    dlk_glove_records_free(ctx, r);
+    return st;
+  }
+  *out = r;
+  return DLK_OK;
+}
+
+dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_params *p,
+                                  const char *path, dlk_glove_records **out) {
+  static const char op[] = "glove_records_open";
+  DLK_TRY(need_ctx(ctx));
+  DLK_TRY(records_params(ctx, op, p));
+  if (!path || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
+  if (strlen(path) >= sizeof(((dlk_glove_records *)0)->path))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: path too long", op);
+  FILE *f = fopen(path, "rb");
+  if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
+  long long size = -1;
+  if (fseeko(f, 0, SEEK_END) == 0) size = (long long)ftello(f);
+  rewind(f);
+  if (size < 0) {
+    fclose(f);
+    return dlk_fail(ctx, DLK_ERR_IO, "%s: %s is not a seekable file", op, path);
+  }
+  if (size % (long long)sizeof(dlk_glove_record)) {
+    fclose(f);
+    return dlk_fail(ctx, DLK_ERR_CORRUPT_FILE,
+                    "%s: %s has %lld bytes, not a multiple of 16: truncated or not a records file",
+                    op, path, size);
+  }
+  int64_t count = size / (long long)sizeof(dlk_glove_record);
+  size_t limit = p->max_resident_bytes ? p->max_resident_bytes : auto_resident(ctx);
+  bool resident = (uint64_t)size <= (uint64_t)limit;
+  dlk_glove_records *r = calloc(1, sizeof *r);
+  if (!r) {
+    fclose(f);
+    return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+  }
+  r->count = count;
+  r->V = p->vocab_size;
+  r->chunk = p->chunk_records ? p->chunk_records : DEFAULT_CHUNK;
+  r->resident = resident;
+  snprintf(r->path, sizeof r->path, "%s", path);
+  /* Read and check everything once; a resident set is kept (on a CPU context, in the
+     host buffer itself). */
+  dlk_status st = DLK_OK;
+  dlk_glove_record *all = NULL, *buf = NULL;
+  int64_t bufn = resident ? count : (r->chunk < count ? r->chunk : count);
+  if (bufn > 0) {
+    buf = malloc((size_t)bufn * sizeof *buf);
+    if (!buf) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (%lld records)", op, (long long)bufn);
+  }
+  if (resident) all = buf;
+  for (int64_t done = 0; st == DLK_OK && done < count;) {
+    int64_t n = count - done < (resident ? count : bufn) ? count - done : (resident ? count : bufn);
+    dlk_glove_record *dst = resident ? all + done : buf;
+    if (n > bufn && !resident) n = bufn;
+    size_t got = fread(dst, sizeof *dst, (size_t)n, f);
+    if ((int64_t)got != n) {
+      st = dlk_fail(ctx, DLK_ERR_IO, "%s: %s: short read at record %lld (the file changed?)", op,
+                    path, (long long)(done + (int64_t)got));
+      break;
+    }
+    st = dlk_glove_check_records(ctx, path, dst, n, p->vocab_size, done);
+    done += n;
+  }
+  fclose(f);
+  if (st == DLK_OK && resident) {
+    if (ctx->device.type == DLK_CPU) {
+      /* The host buffer is the resident copy: describe it as a U8 tensor. */
+      int64_t shape[1] = {count * (int64_t)sizeof *all};
+      if (count > 0) st = dlk_tensor_init(ctx, &r->data, all, DLK_U8, ctx->device, 1, shape);
+      if (st == DLK_OK) all = NULL, buf = NULL; /* owned by r->data now */
+    } else {
+      st = make_resident(ctx, r, all, count);
+    }
+  } else if (st == DLK_OK) {
+    r->host = buf;
+    buf = NULL;
+    if (ctx->device.type == DLK_CUDA && bufn > 0) {
+      int64_t shape[1] = {bufn * (int64_t)sizeof(dlk_glove_record)};
+      st = dlk_tensor_alloc(ctx, &r->dev_chunk, DLK_U8, 1, shape);
+    }
+  }
+  free(buf);
+  if (st != DLK_OK) {
+    dlk_glove_records_free(ctx, r);
+    return st;
+  }
+  *out = r;
+  return DLK_OK;
+}
+
+dlk_status dlk_glove_records_info(dlk_context *ctx, const dlk_glove_records *r, int64_t *count,
+                                  int *resident) {
+  if (!r) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_records_info: records are NULL");
+  if (count) *count = r->count;
+  if (resident) *resident = r->resident;
+  return DLK_OK;
+}
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+dlk_glove_train_params dlk_glove_train_defaults(void) {
+  dlk_glove_train_params p;
+  memset(&p, 0, sizeof p);
+  p.eta = 0.05;
+  p.alpha = 0.75;
+  p.x_max = 100.0;
+  p.grad_clip = 100.0;
+  return p;
+}
+
+/* Run the epoch op over one chunk already on the device. */
+static dlk_status run_chunk(dlk_context *ctx, dlk_glove_epoch_args *a, const dlk_glove_record *recs,
+                            int64_t n, double *cost, int64_t *skipped) {
+  double c = 0;
+  int64_t s = 0;
+  a->records = recs;
+  a->count = n;
+  a->cost_sum = &c;
+  a->skipped = &s;
+  DLK_TRY(dlk_dispatch(ctx, &dlk_glove_epoch_op, a));
+  *cost += c;
+  *skipped += s;
+  return DLK_OK;
+}
+
+dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params *p,
+                                 dlk_glove_model *m, const dlk_glove_records *r,
+                                 dlk_glove_epoch_result *out) {
+  static const char op[] = "glove_train_epoch";
+  DLK_TRY(need_ctx(ctx));
+  if (!p || !m || !r) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
+  if (!m->params.data || !m->gradsq.data)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
+  DLK_TRY(dlk_check_tensor(ctx, op, "params", &m->params));
+  DLK_TRY(dlk_check_tensor(ctx, op, "gradsq", &m->gradsq));
+  if (m->params.dtype != m->gradsq.dtype)
+    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: params are %s, gradsq %s", op,
+                    dlk_dtype_name(m->params.dtype), dlk_dtype_name(m->gradsq.dtype));
+  int64_t rows = 2 * m->vocab_size;
+  if (m->params.ndim != 2 || m->params.shape[0] != rows || m->params.shape[1] != m->dim + 1 ||
+      !dlk_tensor_is_contiguous(&m->params) || m->gradsq.ndim != 2 ||
+      m->gradsq.shape[0] != rows || m->gradsq.shape[1] != m->dim + 1 ||
+      !dlk_tensor_is_contiguous(&m->gradsq))
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: params and gradsq must be contiguous [2V, d+1] = [%lld, %d]", op,
+                    (long long)rows, m->dim + 1);
+  if (r->V != m->vocab_size)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: the records were checked against V = %lld, the model has V = %lld", op,
+                    (long long)r->V, (long long)m->vocab_size);
+  if (!finite_pos(p->eta) || !finite_pos(p->x_max) || !isfinite(p->alpha) || p->alpha < 0 ||
+      !finite_pos(p->grad_clip))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                    "%s: eta %g, x_max %g, grad_clip %g must be finite and > 0, alpha %g >= 0", op,
+                    p->eta, p->x_max, p->grad_clip, p->alpha);
+  if (p->threads < 0) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: threads %d < 0", op, p->threads);
+  dlk_glove_epoch_args a;
+  memset(&a, 0, sizeof a);
+  a.dtype = m->params.dtype;
+  a.params = m->params.data;
+  a.gradsq = m->gradsq.data;
+  a.vocab_size = m->vocab_size;
+  a.dim = m->dim;
+  a.eta = p->eta, a.alpha = p->alpha, a.x_max = p->x_max, a.grad_clip = p->grad_clip;
+  a.keras = p->keras != 0;
+  a.threads = ctx->device.type == DLK_CPU ? dlk_glove_cpu_threads(ctx, p->threads) : 1;
+  a.cancel = p->cancel;
+  double cost = 0;
+  int64_t skipped = 0, done = 0;
+  dlk_status st = DLK_OK;
+  FILE *f = NULL;
+  if (!r->resident) {
+    f = fopen(r->path, "rb");
+    if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot reopen %s: %s", op, r->path, strerror(errno));
+  }
+  while (done < r->count) {
+    if (p->cancel && *p->cancel) {
+      st = dlk_fail(ctx, DLK_ERR_INTERRUPTED, "%s: cancelled after %lld of %lld records", op,
+                    (long long)done, (long long)r->count);
+      break;
+    }
+    int64_t n = r->count - done < r->chunk ? r->count - done : r->chunk;
+    const dlk_glove_record *recs;
+    if (r->resident) {
+      recs = (const dlk_glove_record *)r->data.data + done;
+    } else {
+      /* Streamed: read, check again (the file may have changed since it was opened),
+         upload. */
+      size_t got = fread(r->host, sizeof *r->host, (size_t)n, f);
+      if ((int64_t)got != n) {
+        st = dlk_fail(ctx, DLK_ERR_IO, "%s: %s: short read at record %lld (the file changed?)", op,
+                      r->path, (long long)(done + (int64_t)got));
+        break;
+      }
+      st = dlk_glove_check_records(ctx, r->path, r->host, n, r->V, done);
+      if (st != DLK_OK) break;
+      if (ctx->device.type == DLK_CUDA) {
+        dlk_tensor view;
+        st = dlk_tensor_slice(ctx, &view, &r->dev_chunk, 0, 0, n * (int64_t)sizeof *r->host);
+        if (st == DLK_OK) st = dlk_tensor_write(ctx, &view, r->host, (size_t)n * sizeof *r->host);
+        if (st != DLK_OK) break;
+        recs = r->dev_chunk.data;
+      } else {
+        recs = r->host;
+      }
+    }
+    st = run_chunk(ctx, &a, recs, n, &cost, &skipped);
+    if (st != DLK_OK) break;
+    done += n;
+    if (p->progress) p->progress(p->progress_user, done, r->count, cost);
+  }
+  if (f) fclose(f);
+  if (st != DLK_OK) return st;
+  m->epoch++;
+  if (out) {
+    out->cost_sum = cost;
+    out->records = r->count;
+    out->cost = r->count ? cost / (double)r->count : 0.0;
+    out->skipped = skipped;
+    out->variant = ctx->last_op == dlk_glove_epoch_op.name ? ctx->last_variant : -1;
+  }
+  return DLK_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------------ */
+
+dlk_status dlk_glove_embeddings(dlk_context *ctx, const dlk_glove_model *m, int which,
+                                dlk_tensor *out) {
+  static const char op[] = "glove_embeddings";
+  DLK_TRY(need_ctx(ctx));
+  if (!m || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
+  if (which < 0 || which > 2)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: which %d not 0 ([W|C]), 1 (W) or 2 (W+C)", op, which);
+  if (!m->params.data || dlk_tensor_numel(&m->params) != 2 * m->vocab_size * (m->dim + 1))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
+  int64_t V = m->vocab_size, row = m->dim + 1, n = 2 * V * row;
+  double *W = malloc((size_t)n * sizeof *W);
+  if (!W) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+  dlk_status st;
+  if (m->params.dtype == DLK_F64) {
+    st = dlk_tensor_read(ctx, &m->params, W, (size_t)n * sizeof *W);
+  } else {
+    float *f = malloc((size_t)n * sizeof *f);
+    st = f ? dlk_tensor_read(ctx, &m->params, f, (size_t)n * sizeof *f)
+           : dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    for (int64_t i = 0; st == DLK_OK && i < n; i++) W[i] = f[i];
+    free(f);
+  }
+  if (st != DLK_OK) {
+    free(W);
+    return st;
+  }
+  int64_t D = which == 0 ? 2 * row : m->dim;
+  double *E = malloc((size_t)V * (size_t)D * sizeof *E);
+  if (!E) {
+    free(W);
+    return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+  }
+  for (int64_t a = 0; a < V; a++) {
+    const double *w = W + a * row, *c = W + (V + a) * row;
+    double *e = E + a * D;
+    if (which == 0) {
+      memcpy(e, w, (size_t)row * sizeof *e);
+      memcpy(e + row, c, (size_t)row * sizeof *e);
+    } else {
+      for (int64_t b = 0; b < m->dim; b++) e[b] = which == 1 ? w[b] : w[b] + c[b];
+    }
+  }
+  free(W);
+  int64_t shape[2] = {V, D};
+  st = dlk_tensor_init(ctx, out, E, DLK_F64, (dlk_device){DLK_CPU, 0}, 2, shape);
+  if (st != DLK_OK) free(E);
+  return st;
+}
+
+/* The evaluation matrix: rows L2-normalised (evaluate.py: W / sqrt(sum W^2)), as a host
+   f64 copy and on the context's device (F64 on the CPU, F32 on a GPU). */
+typedef struct eval_mat {
+  int64_t V, D;
+  double *host; /* [V, D] normalised */
+  dlk_tensor dev;
+} eval_mat;
+
+static void eval_mat_free(dlk_context *ctx, eval_mat *e) {
+  free(e->host);
+  dlk_tensor_free(ctx, &e->dev);
+  memset(e, 0, sizeof *e);
+}
+
+static dlk_status check_vectors(dlk_context *ctx, const char *op, const dlk_tensor *v) {
+  if (!v) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: vectors are NULL", op);
+  DLK_TRY(dlk_tensor_validate(ctx, v, "vectors"));
+  if (v->device.type != DLK_CPU || v->dtype != DLK_F64 || v->ndim != 2 || !dlk_tensor_is_contiguous(v))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                    "%s: vectors must be a contiguous F64 host tensor [V, D] (from dlk_glove_embeddings "
+                    "or dlk_glove_vectors_load_text)", op);
+  if (v->shape[0] < 1 || v->shape[1] < 1)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: vectors are empty", op);
+  return DLK_OK;
+}
+
+static dlk_status eval_mat_make(dlk_context *ctx, const char *op, const dlk_tensor *v, eval_mat *e) {
+  memset(e, 0, sizeof *e);
+  DLK_TRY(check_vectors(ctx, op, v));
+  e->V = v->shape[0];
+  e->D = v->shape[1];
+  size_t n = (size_t)e->V * (size_t)e->D;
+  e->host = malloc(n * sizeof *e->host);
+  if (!e->host) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+  const double *src = v->data;
+  for (int64_t r = 0; r < e->V; r++) {
+    double ss = 0;
+    for (int64_t k = 0; k < e->D; k++) ss += src[r * e->D + k] * src[r * e->D + k];
+    double norm = sqrt(ss);
+    for (int64_t k = 0; k < e->D; k++) e->host[r * e->D + k] = src[r * e->D + k] / norm;
+  }
+  int64_t shape[2] = {e->V, e->D};
+  bool gpu = ctx->device.type == DLK_CUDA;
+  dlk_status st = dlk_tensor_alloc(ctx, &e->dev, gpu ? DLK_F32 : DLK_F64, 2, shape);
+  if (st == DLK_OK && !gpu) {
+    memcpy(e->dev.data, e->host, n * sizeof *e->host);
+  } else if (st == DLK_OK) {
+    float *f = malloc(n * sizeof *f);
+    if (!f) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    for (size_t i = 0; f && i < n; i++) f[i] = (float)e->host[i];
+    if (f) st = dlk_tensor_write(ctx, &e->dev, f, n * sizeof *f);
+    free(f);
+  }
+  if (st != DLK_OK) eval_mat_free(ctx, e);
+  return st;
+}
+
+/* Best rows for a batch of query vectors q [nq, D] (host f64): scores = M @ q^T as one
+   GEMM [V, D] x [D, nq] on the device, then the top-k op. */
+static dlk_status search(dlk_context *ctx, const eval_mat *e, const double *q, int64_t nq,
+                         const int32_t *exclude, int n_exclude, int k, int32_t *idx, double *val) {
+  bool gpu = ctx->device.type == DLK_CUDA;
+  dlk_dtype dt = gpu ? DLK_F32 : DLK_F64;
+  int64_t qshape[2] = {nq, e->D}, sshape[2] = {e->V, nq};
+  dlk_tensor qt, scores, qT;
+  memset(&qt, 0, sizeof qt);
+  memset(&scores, 0, sizeof scores);
+  dlk_status st = dlk_tensor_alloc(ctx, &qt, dt, 2, qshape);
+  if (st == DLK_OK) st = dlk_tensor_alloc(ctx, &scores, dt, 2, sshape);
+  if (st == DLK_OK) {
+    if (gpu) {
+      float *f = malloc((size_t)(nq * e->D) * sizeof *f);
+      if (!f) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove search: out of memory");
+      for (int64_t i = 0; f && i < nq * e->D; i++) f[i] = (float)q[i];
+      if (f) st = dlk_tensor_write(ctx, &qt, f, (size_t)(nq * e->D) * sizeof *f);
+      free(f);
+    } else {
+      st = dlk_tensor_write(ctx, &qt, q, (size_t)(nq * e->D) * sizeof *q);
+    }
+  }
+  if (st == DLK_OK) st = dlk_tensor_transpose(ctx, &qT, &qt, 0, 1);
+  dlk_gemm_params gp = {1.0, 0.0};
+  if (st == DLK_OK) st = dlk_gemm(ctx, &gp, &e->dev, &qT, &scores);
+  if (st == DLK_OK) {
+    dlk_glove_topk_args a = {scores, exclude, n_exclude, k, idx, val};
+    st = dlk_dispatch(ctx, &dlk_glove_topk_op, &a);
+  }
+  dlk_tensor_free(ctx, &qt);
+  dlk_tensor_free(ctx, &scores);
+  return st;
+}
+
+static dlk_status predict(dlk_context *ctx, const eval_mat *e, int batch, const int32_t *a,
+                          const int32_t *b, const int32_t *c, int64_t n, int32_t *pred) {
+  if (batch < 1) batch = 100;
+  double *q = malloc((size_t)batch * (size_t)e->D * sizeof *q);
+  int32_t *ex = malloc((size_t)batch * 3 * sizeof *ex);
+  double *val = malloc((size_t)batch * sizeof *val);
+  dlk_status st = q && ex && val ? DLK_OK : dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove analogy: out of memory");
+  for (int64_t s = 0; st == DLK_OK && s < n; s += batch) {
+    int64_t nb = n - s < batch ? n - s : batch;
+    for (int64_t i = 0; i < nb; i++) {
+      const double *wa = e->host + (int64_t)a[s + i] * e->D, *wb = e->host + (int64_t)b[s + i] * e->D,
+                   *wc = e->host + (int64_t)c[s + i] * e->D;
+      /* evaluate.py: pred_vec = W[b] - W[a] + W[c] (not normalised: argmax is the same). */
+      for (int64_t k = 0; k < e->D; k++) q[i * e->D + k] = wb[k] - wa[k] + wc[k];
+      ex[i * 3] = a[s + i], ex[i * 3 + 1] = b[s + i], ex[i * 3 + 2] = c[s + i];
+    }
+    st = search(ctx, e, q, nb, ex, 3, 1, pred + s, val);
+  }
+  free(q), free(ex), free(val);
+  return st;
+}
+
+dlk_status dlk_glove_analogy_predict(dlk_context *ctx, const dlk_glove_analogy_params *p,
+                                     const dlk_tensor *vectors, const int32_t *a, const int32_t *b,
+                                     const int32_t *c, int64_t n, int32_t *pred) {
+  static const char op[] = "glove_analogy_predict";
+  DLK_TRY(need_ctx(ctx));
+  if ((!a || !b || !c || !pred) && n > 0) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL array", op);
+  if (n < 0) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: n < 0", op);
+  DLK_TRY(check_vectors(ctx, op, vectors));
+  int64_t V = vectors->shape[0];
+  for (int64_t i = 0; i < n; i++)
+    if (a[i] < 0 || a[i] >= V || b[i] < 0 || b[i] >= V || c[i] < 0 || c[i] >= V)
+      return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: question %lld has a row outside [0, %lld)", op,
+                      (long long)i, (long long)V);
+  if (n == 0) return DLK_OK;
+  eval_mat e;
+  DLK_TRY(eval_mat_make(ctx, op, vectors, &e));
+  dlk_status st = predict(ctx, &e, p ? p->batch : 0, a, b, c, n, pred);
+  eval_mat_free(ctx, &e);
+  return st;
+}
+
+/* The standard question files in evaluate.py's order; the first 5 are semantic. */
+static const char *const analogy_files[DLK_GLOVE_ANALOGY_FILES] = {
+    "capital-common-countries.txt", "capital-world.txt", "currency.txt", "city-in-state.txt",
+    "family.txt", "gram1-adjective-to-adverb.txt", "gram2-opposite.txt", "gram3-comparative.txt",
+    "gram4-superlative.txt", "gram5-present-participle.txt", "gram6-nationality-adjective.txt",
+    "gram7-past-tense.txt", "gram8-plural.txt", "gram9-plural-verbs.txt"};
+
+/* Read one question file: questions whose 4 words are all in the vocabulary go to
+   q[4 * i] as 0-based rows; *total counts every line. */
+static dlk_status read_questions(dlk_context *ctx, const char *path, const dlk_glove_vocab *vocab,
+                                 int max_q, int32_t **q, int64_t *nq, int64_t *total) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return dlk_fail(ctx, DLK_ERR_IO, "glove_analogy_eval: cannot open %s: %s", path, strerror(errno));
+  int64_t cap = 1024, n = 0, tot = 0;
+  int32_t *out = malloc((size_t)cap * 4 * sizeof *out);
+  char line[4096];
+  dlk_status st = out ? DLK_OK : dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove_analogy_eval: out of memory");
+  while (st == DLK_OK && fgets(line, sizeof line, f)) {
+    if (max_q > 0 && tot >= max_q) break;
+    /* evaluate.py: line.rstrip().split(' ') */
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                   line[len - 1] == '\t'))
+      line[--len] = '\0';
+    tot++;
+    int32_t ids[4];
+    int nw = 0;
+    bool all = true;
+    char *s = line;
+    for (;;) {
+      char *sp = strchr(s, ' ');
+      size_t wl = sp ? (size_t)(sp - s) : strlen(s);
+      if (nw < 4) {
+        int64_t id = wl < DLK_GLOVE_MAX_WORD ? dlk_glove_vocab_lookup(vocab, s, (int)wl) : 0;
+        if (id == 0) all = false;
+        ids[nw] = (int32_t)(id - 1);
+      }
+      nw++;
+      if (!sp) break;
+      s = sp + 1;
+    }
+    if (nw != 4) {
+      st = dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "glove_analogy_eval: %s line %lld has %d words, expected 4",
+                    path, (long long)tot, nw);
+      break;
+    }
+    if (!all) continue;
+    if (n == cap) {
+      int32_t *no = realloc(out, (size_t)cap * 8 * sizeof *out);
+      if (!no) {
+        st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove_analogy_eval: out of memory");
+        break;
+      }
+      out = no;
+      cap *= 2;
+    }
+    memcpy(out + 4 * n, ids, sizeof ids);
+    n++;
+  }
+  if (st == DLK_OK && ferror(f)) st = dlk_fail(ctx, DLK_ERR_IO, "glove_analogy_eval: read error on %s", path);
+  fclose(f);
+  if (st != DLK_OK) {
+    free(out);
+    return st;
+  }
+  *q = out;
+  *nq = n;
+  *total = tot;
+  return DLK_OK;
+}
+
+dlk_status dlk_glove_analogy_eval(dlk_context *ctx, const dlk_glove_analogy_params *p,
+                                  const dlk_tensor *vectors, const dlk_glove_vocab *vocab,
+                                  const char *dir, dlk_glove_analogy_result *out) {
+  static const char op[] = "glove_analogy_eval";
+  DLK_TRY(need_ctx(ctx));
+  if (!vocab || !dir || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
+  DLK_TRY(check_vectors(ctx, op, vectors));
+  if (!vocab->finished || vocab->n != vectors->shape[0])
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: the vocabulary has %lld words, the vectors %lld rows",
+                    op, (long long)(vocab->finished ? vocab->n : 0), (long long)vectors->shape[0]);
+  dlk_glove_analogy_result r;
+  memset(&r, 0, sizeof r);
+  eval_mat e;
+  DLK_TRY(eval_mat_make(ctx, op, vectors, &e));
+  dlk_status st = DLK_OK;
+  for (int fi = 0; fi < DLK_GLOVE_ANALOGY_FILES && st == DLK_OK; fi++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, analogy_files[fi]);
+    r.file[fi] = analogy_files[fi];
+    int32_t *q = NULL;
+    int64_t nq = 0, tot = 0;
+    st = read_questions(ctx, path, vocab, p ? p->max_questions : 0, &q, &nq, &tot);
+    if (st != DLK_OK) break;
+    int32_t *abc = malloc((size_t)(nq > 0 ? nq : 1) * 3 * sizeof *abc);
+    int32_t *pred = malloc((size_t)(nq > 0 ? nq : 1) * sizeof *pred);
+    if (!abc || !pred) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    for (int64_t i = 0; st == DLK_OK && i < nq; i++) {
+      abc[i] = q[4 * i];
+      abc[nq + i] = q[4 * i + 1];
+      abc[2 * nq + i] = q[4 * i + 2];
+    }
+    if (st == DLK_OK && nq > 0) st = predict(ctx, &e, p ? p->batch : 0, abc, abc + nq, abc + 2 * nq, nq, pred);
+    int64_t correct = 0;
+    for (int64_t i = 0; st == DLK_OK && i < nq; i++) correct += pred[i] == q[4 * i + 3];
+    r.correct[fi] = correct;
+    r.seen[fi] = nq;
+    r.total[fi] = tot;
+    if (fi < 5) r.sem_correct += correct, r.sem_seen += nq;
+    else r.syn_correct += correct, r.syn_seen += nq;
+    r.all_correct += correct;
+    r.all_seen += nq;
+    r.all_total += tot;
+    free(q), free(abc), free(pred);
+  }
+  eval_mat_free(ctx, &e);
+  if (st == DLK_OK) *out = r;
+  return st;
+}
+
+dlk_status dlk_glove_neighbours(dlk_context *ctx, const dlk_tensor *vectors, int64_t row, int k,
+                                int32_t *ids, double *sims) {
+  static const char op[] = "glove_neighbours";
+  DLK_TRY(need_ctx(ctx));
+  if (!ids || !sims) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL output", op);
+  DLK_TRY(check_vectors(ctx, op, vectors));
+  if (row < 0 || row >= vectors->shape[0])
+    return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: row %lld not in [0, %lld)", op, (long long)row,
+                    (long long)vectors->shape[0]);
+  if (k < 1 || k > 100000) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: k %d not in [1, 100000]", op, k);
+  eval_mat e;
+  DLK_TRY(eval_mat_make(ctx, op, vectors, &e));
+  int32_t ex = (int32_t)row;
+  dlk_status st = search(ctx, &e, e.host + row * e.D, 1, &ex, 1, k, ids, sims);
+  eval_mat_free(ctx, &e);
+  return st;
 }

@@ -114,11 +114,14 @@ extern const dlk_op dlk_glove_epoch_op, dlk_glove_cooccur_chunk_op, dlk_glove_to
 
 /* ---- shared helpers (glove_corpus.c) ---- */
 
-/* glibc's rand() (TYPE_3 additive feedback generator, the default state of 128 bytes)
-   as a value: srand(seed) then next() returns what rand() would, RAND_MAX 2^31-1. */
+/* glibc's rand() (the TYPE_3 additive feedback generator of its default 128-byte state)
+   as a value, so the tool's rand() sequences are reproduced without global state:
+   state[i] = 16807 * state[i-1] mod (2^31 - 1) seeded from srand's seed, then each step
+   state[f] += state[r] (mod 2^32, f = r + 3 on a ring of 31) and returns state[f] >> 1;
+   srand discards the first 310 steps. */
 typedef struct dlk_glibc_rand {
-  int32_t r[34];
-  int i; /* index of the next output in the ring */
+  int32_t state[31];
+  int f, r;
 } dlk_glibc_rand;
 void dlk_glibc_srand(dlk_glibc_rand *g, uint32_t seed);
 int32_t dlk_glibc_rand_next(dlk_glibc_rand *g);
@@ -141,8 +144,38 @@ dlk_status dlk_glove_tokenize(dlk_glove_tokenizer *t, const char *text, size_t n
                               void *user);
 dlk_status dlk_glove_tokenizer_end(dlk_glove_tokenizer *t, dlk_glove_token_fn on_token, void *user);
 
-/* Word lookup (glove_corpus.c): id 1..V or 0. */
+/* The vocabulary: a chained hash table with the tool's hash (bitwisehash, 2^20 buckets,
+   seed 1159241) and move-to-front on access, so that iterating it visits words in the
+   tool's order (which decides ties under -max-vocab). Words live in one byte pool.
+   While counting, entries are in insertion order; after finish/load, entry i is id i+1. */
+#define DLK_GLOVE_TSIZE (1 << 20)
+typedef struct dlk_glove_word {
+  int64_t count;
+  int64_t off;  /* into pool */
+  int32_t len;
+  int32_t next; /* chain, -1 = end */
+} dlk_glove_word;
+struct dlk_glove_vocab {
+  int32_t *heads; /* DLK_GLOVE_TSIZE chain heads, -1 = empty */
+  dlk_glove_word *w;
+  int64_t n, cap;
+  char *pool;
+  int64_t pool_len, pool_cap;
+  bool finished;
+  int64_t tokens;
+  dlk_glove_tokenizer tok;
+  dlk_status bad;  /* sticky error of the feed (e.g. "<unk>") */
+};
+/* Id 1..V (finished) or entry index + 1 (counting) of a word, 0 when absent. Moves the
+   entry to the front of its chain (the table is logically const: ids never change). */
 int64_t dlk_glove_vocab_lookup(const dlk_glove_vocab *v, const char *word, int len);
+/* Internal constructors (glove_corpus.c) used by the loader. */
+dlk_status dlk_glove_vocab_alloc(dlk_context *ctx, dlk_glove_vocab **out);
+/* Append a new word (no duplicate check); false on out of memory. */
+bool dlk_glove_vocab_append(dlk_glove_vocab *v, const char *word, int len, int64_t count);
+static inline const char *dlk_glove_word_str(const dlk_glove_vocab *v, int64_t i) {
+  return v->pool + v->w[i].off;
+}
 
 /* ---- I/O helpers (glove_io.c) ---- */
 

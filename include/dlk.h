@@ -628,16 +628,26 @@ DLK_API dlk_status dlk_glove_vocab_find(dlk_context *ctx, const dlk_glove_vocab 
    of frequent words plus a buffer of sparse records, sorted and spilled to temporary
    files and merged at the end (at most `max_temp_files` open at once); on a CUDA
    context chunks of tokens are counted on the GPU by sort-and-reduce and merged the
-   same way. Byte-identical to the tool's output on the CPU while nothing spills. */
+   same way. Byte-identical to the tool's output on the CPU while nothing spills (after a
+   spill, sums of a pair split across files may differ from the tool in the last bit: dlk
+   adds them in file order, the tool in its heap's order). */
 typedef struct dlk_glove_cooccur_params {
   int window;             /* context words on each side (tool: -window-size, default 15) */
   int symmetric;          /* 1: left and right context (default); 0: left only */
   int distance_weighting; /* 1: weight 1/distance (default); 0: weight 1 */
-  double memory_gb;       /* soft memory limit in GiB (-memory, default 4) */
+  double memory_gb;       /* soft memory limit in GiB (-memory; default 3, the tool's code) */
   int64_t max_product;    /* dense table for rank products below this; 0: from memory_gb */
   int64_t overflow_length; /* sparse records buffered before a spill; 0: from memory_gb */
   const char *temp_prefix; /* temporary files PREFIX_0001.bin ...; NULL: "overflow" */
   int max_temp_files;     /* merge fan-in; 0: 64 */
+  int method;             /* 0: auto (GPU chunks on a CUDA context with a GPU row, else the
+                             table); 1: the tool's dense table + spilled runs; 2: token chunks
+                             counted by the glove_cooccur_chunk op (any device) */
+  /* The table method reproduces a quirk of the tool's merge by default: when its last
+     overflow file is empty (always so when every pair fits the dense table), the first
+     record of the previous file is counted twice (record 0 of cooccurrence.bin is doubled).
+     1: write the true sums instead. The chunk method always writes true sums. */
+  int no_tool_quirks;
 } dlk_glove_cooccur_params;
 /* pure: the tool's defaults. */
 DLK_API dlk_glove_cooccur_params dlk_glove_cooccur_defaults(void);
