@@ -171,6 +171,7 @@ void dlk_context_destroy(dlk_context *ctx) {
   if (ctx->device.type == DLK_CUDA) {
     cudaSetDevice(ctx->device.id);
     if (ctx->stream || ctx->ws) cudaStreamSynchronize((cudaStream_t)ctx->stream);
+    dlk_lt_plans_free(ctx);
     dlk_cublas_release(ctx);
 #if DLK_HAVE_CUDNN
     dlk_cudnn_release(ctx);

@@ -44,6 +44,7 @@ struct dlk_context {
   void *stream;        /* cudaStream_t */
   void *cublas;        /* cublasHandle_t, created lazily */
   void *cublaslt;      /* cublasLtHandle_t, created lazily */
+  void *lt_plans;      /* cuBLASLt gemm plan cache (host/cublas/gemm_cublas.c), lazily */
   void *cudnn;         /* cudnnHandle_t, created lazily */
   void *events[2];     /* cudaEvent_t pair for autotune timing, created lazily */
 
@@ -202,6 +203,8 @@ dlk_status dlk_cuda_enter(dlk_context *ctx);
 /* Lazily created handles. */
 dlk_status dlk_cublas_handle(dlk_context *ctx, void **handle);
 dlk_status dlk_cublaslt_handle(dlk_context *ctx, void **handle);
+/* Frees ctx->lt_plans (cublas/gemm_cublas.c); context destroy calls it. */
+void dlk_lt_plans_free(dlk_context *ctx);
 #if DLK_HAVE_CUDNN
 dlk_status dlk_cudnn_handle(dlk_context *ctx, void **handle);
 #endif
