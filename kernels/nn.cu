@@ -123,14 +123,15 @@ RowLaunch row_launch(int mode, int64_t R, int64_t C, int V) {
 }
 
 // Online (max, sum exp) update with one value: one exp per element; the rescale
-// exp(m_old - m_new) happens only when the max grows. x = -inf adds 0 (and never forms
-// -inf - -inf); NaN propagates into s.
+// exp(m_old - m_new) happens only when the max grows. x equal to the max adds exp(0) = 1
+// without forming inf - inf (so a row of -inf gives lse -inf and a +inf entry lse +inf,
+// as torch.logsumexp); NaN propagates into s.
 template <typename A> __device__ __forceinline__ void ms_push(MaxSum<A> &st, A x) {
   if (x > st.m) {
     st.s = st.s * m_exp(st.m - x) + (A)1;
     st.m = x;
   } else {
-    st.s += x == neg_inf<A>() ? (A)0 : m_exp(x - st.m);
+    st.s += x == st.m ? (A)1 : m_exp(x - st.m);
   }
 }
 

@@ -60,11 +60,11 @@ __device__ __forceinline__ float m_max(float a, float b) { return fmaxf(a, b); }
 __device__ __forceinline__ double m_max(double a, double b) { return fmax(a, b); }
 template <typename A> __device__ __forceinline__ A neg_inf() { return (A)-INFINITY; }
 
-// act(v) for a dlk_activation. relu keeps NaN (as torch.relu): v < 0 ? 0 : v.
+// act(v) for a dlk_activation, as the CPU reference: relu v > 0 ? v : 0 (NaN -> 0).
 // gelu is exact: 0.5 v (1 + erf(v / sqrt 2)).
 template <typename A> __device__ __forceinline__ A act_fwd(A v, int act) {
   switch (act) {
-    case DLK_ACT_RELU: return v < (A)0 ? (A)0 : v;
+    case DLK_ACT_RELU: return v > (A)0 ? v : (A)0;
     case DLK_ACT_TANH: return m_tanh(v);
     case DLK_ACT_SIGMOID: return (A)1 / ((A)1 + m_exp(-v));
     case DLK_ACT_GELU: return (A)0.5 * v * ((A)1 + m_erf(v * (A)0.70710678118654752440));
@@ -108,21 +108,17 @@ template <typename A> __device__ __forceinline__ A warp_max(A v) {
 }
 
 // Online softmax state: running max m and sum s of exp(x - m). Combining two states:
-// m = max(m1, m2), s = s1 exp(m1 - m) + s2 exp(m2 - m); an empty state (m = -inf, s = 0)
-// is the identity (guarded so -inf - -inf never makes a NaN).
+// m = max(m1, m2), s = s1 exp(m1 - m) + s2 exp(m2 - m). A side whose max equals m adds
+// its s unscaled, so equal infinite maxima never form inf - inf; the empty state
+// (m = -inf, s = 0) is the identity.
 template <typename A> struct MaxSum {
   A m, s;
 };
 template <typename A> __device__ __forceinline__ MaxSum<A> ms_combine(MaxSum<A> a, MaxSum<A> b) {
   A m = m_max(a.m, b.m);
-  if (m == neg_inf<A>()) return MaxSum<A>{m, a.s + b.s};
-  A sa = a.m == neg_inf<A>() ? (A)0 : a.s * m_exp(a.m - m);
-  A sb = b.m == neg_inf<A>() ? (A)0 : b.s * m_exp(b.m - m);
+  A sa = a.m == m ? a.s : a.s * m_exp(a.m - m);
+  A sb = b.m == m ? b.s : b.s * m_exp(b.m - m);
   return MaxSum<A>{m, sa + sb};
-}
-// Add one value x to the state.
-template <typename A> __device__ __forceinline__ MaxSum<A> ms_add(MaxSum<A> st, A x) {
-  return ms_combine(st, MaxSum<A>{x, (A)1});
 }
 template <typename A> __device__ __forceinline__ MaxSum<A> warp_ms(MaxSum<A> v) {
 #pragma unroll

@@ -81,23 +81,26 @@ static bool make_plan(const dlk_gemm_args *g, cm_plan *pl, char *why, size_t n) 
   pl->batch = B;
   pl->k = K;
   bool ok_p, ok_q;
-  if ((c->strides[2] == 1 || N <= 1) && c->strides[1] >= (N > 1 ? N : 1)) {
+  /* D's leading dimension: the stride between D's columns (free when there is one). */
+  const int64_t ld_row = M <= 1 ? (N > 1 ? N : 1) : c->strides[1];
+  const int64_t ld_col = N <= 1 ? (M > 1 ? M : 1) : c->strides[2];
+  if ((c->strides[2] == 1 || N <= 1) && ld_row >= (N > 1 ? N : 1)) {
     /* C^T (N x M) = B^T (N x K) A^T (K x M) */
     pl->row_major_c = true;
     pl->m = N;
     pl->n = M;
-    pl->ldd = M <= 1 ? (N > 1 ? N : 1) : c->strides[1];
+    pl->ldd = ld_row;
     ok_p = as_colmajor(N, K, b->strides[2], b->strides[1], &pl->p);
     ok_q = as_colmajor(K, M, a->strides[2], a->strides[1], &pl->q);
     pl->p.bstride = b->strides[0];
     pl->p.data = b->data;
     pl->q.bstride = a->strides[0];
     pl->q.data = a->data;
-  } else if ((c->strides[1] == 1 || M <= 1) && c->strides[2] >= (M > 1 ? M : 1)) {
+  } else if ((c->strides[1] == 1 || M <= 1) && ld_col >= (M > 1 ? M : 1)) {
     /* C (M x N) = A (M x K) B (K x N) */
     pl->m = M;
     pl->n = N;
-    pl->ldd = N <= 1 ? (M > 1 ? M : 1) : c->strides[2];
+    pl->ldd = ld_col;
     ok_p = as_colmajor(M, K, a->strides[1], a->strides[2], &pl->p);
     ok_q = as_colmajor(K, N, b->strides[1], b->strides[2], &pl->q);
     pl->p.bstride = a->strides[0];
@@ -105,8 +108,8 @@ static bool make_plan(const dlk_gemm_args *g, cm_plan *pl, char *why, size_t n) 
     pl->q.bstride = b->strides[0];
     pl->q.data = b->data;
   } else {
-    snprintf(why, n, "c has no unit stride (strides %lld, %lld)", (long long)c->strides[1],
-             (long long)c->strides[2]);
+    snprintf(why, n, "c has no unit stride, or a leading stride below its rows (strides %lld, %lld)",
+             (long long)c->strides[1], (long long)c->strides[2]);
     return false;
   }
   pl->dstride = c->strides[0];
@@ -160,6 +163,11 @@ static bool vendor_supports(const dlk_context *ctx, const void *args, char *why,
       snprintf(why, n, "%s is %s, c is %s", names[i], dlk_dtype_name(ts[i]->dtype), dlk_dtype_name(t));
       return false;
     }
+  }
+  if (g->a.shape[2] == 0) {
+    /* cuBLAS scales C by beta for k = 0, cuBLASLt may refuse it: leave it to naive/tiled */
+    snprintf(why, n, "k = 0: nothing to multiply (naive and tiled handle it)");
+    return false;
   }
   cm_plan pl;
   return make_plan(g, &pl, why, n);
