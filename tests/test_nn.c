@@ -1,0 +1,2720 @@
+/*
+ * nn family tests.
+ *
+ * CPU run (default):
+ *   1. golden fixtures made by PyTorch (tests/golden/nn/NAME.txt, see make_nn_golden.py)
+ *      against the CPU reference, at the DESIGN.md tolerances;
+ *   2. finite-difference gradient checks in f64 of every CPU backward;
+ *   3. the variant sweep over a CPU context: every op x shape x dtype x variant of the
+ *      table, variant 0 against an independent naive f64 computation written here,
+ *      deterministic mode (bit-identical reruns), AUTO, and the autotune cache;
+ *   4. a table of bad inputs: exact status, a message naming the op, every output byte
+ *      and every input byte unchanged; the context still works afterwards;
+ *   5. explain mode.
+ * GPU run (--gpu; exit 77 when no GPU): the same sweep over a CUDA context, each variant
+ *   against the CPU reference run on host copies of the same inputs, f32 GEMMs with TF32
+ *   off and on; device-side bad input (ids and targets out of range, host tensors on a
+ *   CUDA context).
+ * DLK_TEST_QUICK=1 runs a small subset of the sweep (for compute-sanitizer).
+ *
+ * Every tensor of the sweep lives inside a larger allocation filled with 0xFF bytes
+ * (NaN in every float dtype): a kernel that reads outside its view produces NaN, one that
+ * writes outside it is caught by the guard check, and a call that fails must leave its
+ * outputs entirely 0xFF.
+ */
+#include <inttypes.h>
+#include <unistd.h>
+
+#include "check.h"
+
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static char t_case_buf[512];
+static int quick_mode = 0;
+
+/* ====================================================================================== */
+/* Host arrays, rounding, activations                                                      */
+/* ====================================================================================== */
+
+static double round_to(dlk_dtype dt, double v) {
+  unsigned char b[8];
+  dlk_store(b, dt, 0, v);
+  return dlk_load(b, dt, 0);
+}
+
+static dlk_dtype stat_dt(dlk_dtype dt) { return dt == DLK_F64 ? DLK_F64 : DLK_F32; }
+
+/* Independent copies of the activations (the test does not trust the library's). */
+static double t_act(int act, double x) {
+  switch (act) {
+    case 1: return x > 0 ? x : 0;
+    case 2: return tanh(x);
+    case 3: return 1 / (1 + exp(-x));
+    case 4: return x * 0.5 * erfc(-x / sqrt(2.0)); /* x Phi(x) */
+    default: return x;
+  }
+}
+static double t_act_grad(int act, double x) {
+  switch (act) {
+    case 1: return x > 0;
+    case 2: return 1 - tanh(x) * tanh(x);
+    case 3: return exp(-x) / ((1 + exp(-x)) * (1 + exp(-x)));
+    case 4: return 0.5 * erfc(-x / sqrt(2.0)) + x * exp(-x * x / 2) / sqrt(2 * M_PI);
+    default: return 1;
+  }
+}
+
+#define MAXARR 8
+typedef struct {
+  double *v;
+  int64_t n;
+  dlk_dtype dt;
+} harr;
+typedef struct {
+  harr a[MAXARR];
+  int n;
+} hset;
+
+static double *hs_add(hset *h, dlk_dtype dt, int64_t n) {
+  if (h->n >= MAXARR) {
+    fprintf(stderr, "hset overflow\n");
+    exit(2);
+  }
+  harr *a = &h->a[h->n++];
+  a->v = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+  a->n = n;
+  a->dt = dt;
+  return a->v;
+}
+
+static void hs_free(hset *h) {
+  for (int i = 0; i < h->n; i++) free(h->a[i].v);
+  h->n = 0;
+}
+
+/* Uniform values in [lo, hi) rounded to dt. */
+static double *hs_uniform(hset *h, dlk_dtype dt, int64_t n, double lo, double hi) {
+  double *v = hs_add(h, dt, n);
+  for (int64_t i = 0; i < n; i++) v[i] = round_to(dt, t_uniform(lo, hi));
+  return v;
+}
+
+/* Same doubles bit for bit (NaN payloads included). */
+static int same_bits(const double *a, const double *b, int64_t n) {
+  return n == 0 || memcmp(a, b, (size_t)n * sizeof(double)) == 0;
+}
+
+/* ====================================================================================== */
+/* Test tensors: a view inside a 0xFF-filled allocation                                    */
+/* ====================================================================================== */
+
+enum { LC = 0, LT = 1, LP = 2 }; /* contiguous, last two dims transposed, padded rows + offset */
+
+typedef struct {
+  dlk_tensor v, base;
+  int64_t off; /* element offset of v.data in base */
+  int64_t base_n;
+  int live;
+} tt;
+
+static int64_t t_numel(const dlk_tensor *t) {
+  int64_t n = 1;
+  for (int k = 0; k < t->ndim; k++) n *= t->shape[k];
+  return n;
+}
+
+/* Element offset of row-major index i. */
+static int64_t t_offset(const dlk_tensor *t, int64_t i) {
+  int64_t off = 0;
+  for (int k = t->ndim - 1; k >= 0; k--) {
+    off += (i % t->shape[k]) * t->strides[k];
+    i /= t->shape[k];
+  }
+  return off;
+}
+
+static void dense_strides(int ndim, const int64_t *shape, int64_t *strides) {
+  int64_t s = 1;
+  for (int k = ndim - 1; k >= 0; k--) {
+    strides[k] = s;
+    s *= shape[k] > 0 ? shape[k] : 1;
+  }
+}
+
+static dlk_status tt_make(dlk_context *ctx, tt *t, dlk_dtype dt, int ndim, const int64_t *shape, int layout) {
+  memset(t, 0, sizeof *t);
+  dlk_tensor v;
+  memset(&v, 0, sizeof v);
+  v.dtype = dt;
+  v.ndim = ndim;
+  for (int k = 0; k < ndim; k++) v.shape[k] = shape[k];
+  int64_t n = t_numel(&v), size = n, off = 0;
+  if (layout == LT && ndim >= 2) {
+    int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
+    memcpy(st_shape, shape, sizeof(int64_t) * (size_t)ndim);
+    st_shape[ndim - 1] = shape[ndim - 2];
+    st_shape[ndim - 2] = shape[ndim - 1];
+    dense_strides(ndim, st_shape, st);
+    for (int k = 0; k < ndim; k++) v.strides[k] = st[k];
+    v.strides[ndim - 1] = st[ndim - 2];
+    v.strides[ndim - 2] = st[ndim - 1];
+  } else if (layout == LP && ndim >= 1) {
+    off = 1; /* misaligned start */
+    if (ndim == 1) {
+      v.strides[0] = 2;
+      size = 1 + 2 * shape[0];
+    } else {
+      int64_t pitch = shape[ndim - 1] + 3, rows = 1;
+      v.strides[ndim - 1] = 1;
+      v.strides[ndim - 2] = pitch;
+      for (int k = ndim - 3; k >= 0; k--) v.strides[k] = v.strides[k + 1] * shape[k + 1];
+      for (int k = 0; k < ndim - 1; k++) rows *= shape[k];
+      size = 1 + pitch * rows;
+    }
+  } else {
+    dense_strides(ndim, shape, v.strides);
+  }
+  int64_t bn = size + 16; /* a guard zone past the end catches overruns of any layout */
+  dlk_status s = dlk_tensor_alloc(ctx, &t->base, dt, 1, &bn);
+  if (s != DLK_OK) return s;
+  size_t bytes = (size_t)bn * dlk_dtype_size(dt);
+  unsigned char *ff = malloc(bytes);
+  memset(ff, 0xFF, bytes);
+  s = dlk_tensor_write(ctx, &t->base, ff, bytes);
+  free(ff);
+  if (s != DLK_OK) return s;
+  v.device = t->base.device;
+  v.data = (char *)t->base.data + off * (int64_t)dlk_dtype_size(dt);
+  t->v = v;
+  t->off = off;
+  t->base_n = bn;
+  t->live = 1;
+  return DLK_OK;
+}
+
+static dlk_status tt_write(dlk_context *ctx, tt *t, const double *vals) {
+  int64_t n = t_numel(&t->v);
+  if (n == 0) return DLK_OK;
+  size_t es = dlk_dtype_size(t->v.dtype);
+  unsigned char *buf = malloc((size_t)n * es);
+  for (int64_t i = 0; i < n; i++) dlk_store(buf, t->v.dtype, i, vals[i]);
+  dlk_status s = dlk_tensor_write(ctx, &t->v, buf, (size_t)n * es);
+  free(buf);
+  return s;
+}
+
+static dlk_status tt_read(dlk_context *ctx, const tt *t, double *out) {
+  int64_t n = t_numel(&t->v);
+  if (n == 0) return DLK_OK;
+  size_t es = dlk_dtype_size(t->v.dtype);
+  unsigned char *buf = malloc((size_t)n * es);
+  dlk_status s = dlk_tensor_read(ctx, &t->v, buf, (size_t)n * es);
+  for (int64_t i = 0; i < n && s == DLK_OK; i++) out[i] = dlk_load(buf, t->v.dtype, i);
+  free(buf);
+  return s;
+}
+
+/* Number of base elements that are not 0xFF bytes: outside the view only, or all. */
+static int64_t tt_dirty(dlk_context *ctx, const tt *t, int whole) {
+  size_t es = dlk_dtype_size(t->v.dtype), bytes = (size_t)t->base_n * es;
+  unsigned char *buf = malloc(bytes), *in = calloc((size_t)t->base_n, 1);
+  int64_t bad = 0;
+  if (dlk_tensor_read(ctx, &t->base, buf, bytes) != DLK_OK) {
+    bad = -1;
+  } else {
+    int64_t n = t_numel(&t->v);
+    if (!whole)
+      for (int64_t i = 0; i < n; i++) in[t->off + t_offset(&t->v, i)] = 1;
+    for (int64_t e = 0; e < t->base_n; e++) {
+      if (in[e]) continue;
+      for (size_t b = 0; b < es; b++)
+        if (buf[(size_t)e * es + b] != 0xFF) {
+          bad++;
+          break;
+        }
+    }
+  }
+  free(buf);
+  free(in);
+  return bad;
+}
+
+static void tt_free(dlk_context *ctx, tt *t) {
+  if (t->live) dlk_tensor_free(ctx, &t->base);
+  t->live = 0;
+}
+
+/* ---- a rig: the tensors of one call; inputs are checked unchanged afterwards ---- */
+
+enum { R_IN = 0, R_OUT = 1, R_INOUT = 2 };
+typedef struct {
+  dlk_context *ctx;
+  tt t[12];
+  int role[12];
+  const double *vals[12];
+  int n;
+  int failed;
+} rig;
+
+static tt *rig_add(rig *r, int role, dlk_dtype dt, int ndim, const int64_t *shape, int layout,
+                   const double *vals) {
+  tt *t = &r->t[r->n];
+  dlk_status s = tt_make(r->ctx, t, dt, ndim, shape, layout);
+  if (s == DLK_OK && vals) s = tt_write(r->ctx, t, vals);
+  CHECK(s == DLK_OK, "test tensor setup: %s: %s", dlk_status_string(s), dlk_context_last_error(r->ctx));
+  if (s != DLK_OK) r->failed = 1;
+  r->role[r->n] = role;
+  r->vals[r->n] = vals;
+  r->n++;
+  return t;
+}
+static tt *rig_in(rig *r, dlk_dtype dt, int ndim, const int64_t *shape, int layout, const double *vals) {
+  return rig_add(r, R_IN, dt, ndim, shape, layout, vals);
+}
+static tt *rig_out(rig *r, dlk_dtype dt, int ndim, const int64_t *shape, int layout) {
+  return rig_add(r, R_OUT, dt, ndim, shape, layout, NULL);
+}
+static tt *rig_inout(rig *r, dlk_dtype dt, int ndim, const int64_t *shape, int layout, const double *vals) {
+  return rig_add(r, R_INOUT, dt, ndim, shape, layout, vals);
+}
+
+/* After the call: read the outputs (in the order they were added) into out, check that
+   nothing outside a view changed, that inputs are unchanged, and that a failed call left
+   its outputs untouched. Frees the tensors; returns s. */
+static dlk_status rig_end(rig *r, dlk_status s, hset *out) {
+  for (int i = 0; i < r->n; i++) {
+    tt *t = &r->t[i];
+    if (!t->live) continue;
+    int64_t n = t_numel(&t->v);
+    if (r->role[i] != R_IN && s == DLK_OK && out) {
+      double *o = hs_add(out, t->v.dtype, n);
+      CHECK(tt_read(r->ctx, t, o) == DLK_OK, "read back output %d", i);
+    }
+    if (r->role[i] == R_OUT && s != DLK_OK) {
+      int64_t bad = tt_dirty(r->ctx, t, 1);
+      CHECK(bad == 0, "failed call (%s) wrote %lld elements of output %d", dlk_status_string(s),
+            (long long)bad, i);
+    } else {
+      int64_t bad = tt_dirty(r->ctx, t, 0);
+      CHECK(bad == 0, "%lld elements outside the view of tensor %d changed", (long long)bad, i);
+    }
+    if (r->role[i] == R_IN || (r->role[i] == R_INOUT && s != DLK_OK)) {
+      double *now = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+      CHECK(tt_read(r->ctx, t, now) == DLK_OK, "read back input %d", i);
+      int64_t changed = 0;
+      for (int64_t k = 0; k < n; k++)
+        if (memcmp(&now[k], &r->vals[i][k], sizeof(double)) != 0 &&
+            !(isnan(now[k]) && isnan(r->vals[i][k])))
+          changed++;
+      CHECK(changed == 0, "input %d: %lld elements changed", i, (long long)changed);
+      free(now);
+    }
+    tt_free(r->ctx, t);
+  }
+  r->n = 0;
+  return s;
+}
+
+/* ====================================================================================== */
+/* 1. Golden fixtures                                                                      */
+/* ====================================================================================== */
+
+typedef struct {
+  char name[32];
+  int out; /* 0 in, 1 out */
+  dlk_dtype dt;
+  int ndim;
+  int64_t shape[DLK_MAX_DIMS];
+  int64_t n;
+  double *v;
+} gtensor;
+
+typedef struct {
+  char name[96], op[32];
+  char pkey[16][24], pval[16][40];
+  int np;
+  gtensor t[16];
+  int nt;
+} gcase;
+
+static int parse_dtype(const char *s, dlk_dtype *dt) {
+  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
+  for (int i = 0; i < N_OF(names); i++)
+    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
+  return 0;
+}
+
+static const char *g_param(const gcase *c, const char *key) {
+  for (int i = 0; i < c->np; i++)
+    if (strcmp(c->pkey[i], key) == 0) return c->pval[i];
+  return NULL;
+}
+static double g_num(const gcase *c, const char *key) {
+  const char *v = g_param(c, key);
+  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
+  return v ? strtod(v, NULL) : 0;
+}
+static uint64_t g_u64(const gcase *c, const char *key) {
+  const char *v = g_param(c, key);
+  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
+  return v ? strtoull(v, NULL, 10) : 0;
+}
+static int64_t g_i64(const gcase *c, const char *key) {
+  const char *v = g_param(c, key);
+  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
+  return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static gtensor *g_find(gcase *c, const char *name, int out) {
+  for (int i = 0; i < c->nt; i++)
+    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
+  return NULL;
+}
+
+static void g_free(gcase *c) {
+  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
+  c->nt = 0;
+}
+
+/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
+typedef struct {
+  char *buf, *p;
+} gtok;
+
+static char *g_next(gtok *t) {
+  for (;;) {
+    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
+    if (*t->p == '#') {
+      while (*t->p && *t->p != '\n') t->p++;
+      continue;
+    }
+    break;
+  }
+  if (!*t->p) return NULL;
+  char *s = t->p;
+  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
+  if (*t->p) *t->p++ = '\0';
+  return s;
+}
+
+/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
+static int g_read_case(gtok *tk, gcase *c) {
+  memset(c, 0, sizeof *c);
+  char *w = g_next(tk);
+  if (!w) return 0;
+  if (strcmp(w, "case") != 0) return -1;
+  char *name = g_next(tk), *op = g_next(tk);
+  if (!name || !op) return -1;
+  snprintf(c->name, sizeof c->name, "%s", name);
+  snprintf(c->op, sizeof c->op, "%s", op);
+  while ((w = g_next(tk)) != NULL) {
+    if (strcmp(w, "end") == 0) return 1;
+    if (strcmp(w, "param") == 0) {
+      char *k = g_next(tk), *v = g_next(tk);
+      if (!k || !v || c->np >= 16) return -1;
+      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
+      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
+      c->np++;
+    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
+      if (c->nt >= 16) return -1;
+      gtensor *t = &c->t[c->nt++];
+      t->out = w[0] == 'o';
+      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
+      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
+      snprintf(t->name, sizeof t->name, "%s", tn);
+      t->ndim = atoi(nd);
+      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
+      t->n = 1;
+      for (int k = 0; k < t->ndim; k++) {
+        char *d = g_next(tk);
+        if (!d) return -1;
+        t->shape[k] = strtoll(d, NULL, 10);
+        t->n *= t->shape[k];
+      }
+      t->v = calloc((size_t)(t->n > 0 ? t->n : 1), sizeof(double));
+      for (int64_t i = 0; i < t->n; i++) {
+        char *d = g_next(tk);
+        if (!d) return -1;
+        double x = strtod(d, NULL);
+        /* the file prints just enough digits for the dtype: round to it */
+        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : round_to(t->dt, x);
+      }
+    } else {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+/* A host tensor for a golden case: contiguous, or with its last two dims laid out
+   transposed in memory when `transposed`. Buffers freed by g_host_free. */
+typedef struct {
+  dlk_tensor t[16];
+  void *mem[16];
+  int n;
+} ghost;
+
+static dlk_tensor *g_host(ghost *h, const gtensor *g, int transposed, int fill_ff) {
+  dlk_tensor *t = &h->t[h->n];
+  size_t es = dlk_dtype_size(g->dt);
+  void *mem = malloc((size_t)(g->n > 0 ? g->n : 1) * es);
+  h->mem[h->n++] = mem;
+  memset(t, 0, sizeof *t);
+  t->data = mem;
+  t->dtype = g->dt;
+  t->device = (dlk_device){DLK_CPU, 0};
+  t->ndim = g->ndim;
+  for (int k = 0; k < g->ndim; k++) t->shape[k] = g->shape[k];
+  if (transposed && g->ndim >= 2) {
+    int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
+    memcpy(st_shape, g->shape, sizeof st_shape);
+    st_shape[g->ndim - 1] = g->shape[g->ndim - 2];
+    st_shape[g->ndim - 2] = g->shape[g->ndim - 1];
+    dense_strides(g->ndim, st_shape, st);
+    for (int k = 0; k < g->ndim; k++) t->strides[k] = st[k];
+    t->strides[g->ndim - 1] = st[g->ndim - 2];
+    t->strides[g->ndim - 2] = st[g->ndim - 1];
+  } else {
+    dense_strides(g->ndim, g->shape, t->strides);
+  }
+  if (fill_ff) {
+    memset(mem, 0xFF, (size_t)(g->n > 0 ? g->n : 1) * es);
+  } else {
+    for (int64_t i = 0; i < g->n; i++) dlk_store(mem, g->dt, t_offset(t, i), g->v[i]);
+  }
+  return t;
+}
+
+static void g_host_free(ghost *h) {
+  for (int i = 0; i < h->n; i++) free(h->mem[i]);
+  h->n = 0;
+}
+
+/* Input tensor `name` of the case (NULL when the case has none). */
+static dlk_tensor *g_in(ghost *h, gcase *c, const char *name, int transposed) {
+  gtensor *g = g_find(c, name, 0);
+  return g ? g_host(h, g, transposed, 0) : NULL;
+}
+/* Output tensor shaped like the expected `name`, filled with 0xFF. */
+static dlk_tensor *g_out(ghost *h, gcase *c, const char *name) {
+  gtensor *g = g_find(c, name, 1);
+  return g ? g_host(h, g, 0, 1) : NULL;
+}
+
+/* Compare a result tensor with the expected output `name`. */
+static void g_expect(gcase *c, const char *name, const dlk_tensor *got) {
+  gtensor *g = g_find(c, name, 1);
+  CHECK(g != NULL && got != NULL, "golden %s: output %s missing", c->name, name);
+  if (!g || !got) return;
+  double *v = calloc((size_t)(g->n > 0 ? g->n : 1), sizeof(double));
+  for (int64_t i = 0; i < g->n; i++) v[i] = dlk_load(got->data, got->dtype, t_offset(got, i));
+  double atol, rtol;
+  t_tolerance(g->dt, 0, &atol, &rtol);
+  char what[160];
+  snprintf(what, sizeof what, "golden %s: %s", c->name, name);
+  t_close(what, v, g->v, g->n, atol, rtol);
+  free(v);
+}
+
+static void golden_run(dlk_context *ctx, gcase *c) {
+  ghost h = {.n = 0};
+  dlk_status s = DLK_ERR_INTERNAL;
+  snprintf(t_case_buf, sizeof t_case_buf, "golden %s", c->name);
+  t_case = t_case_buf;
+  const char *op = c->op;
+  if (strcmp(op, "gemm") == 0) {
+    dlk_gemm_params p = {g_num(c, "alpha"), g_num(c, "beta")};
+    dlk_tensor *a = g_in(&h, c, "a", (int)g_num(c, "ta")), *b = g_in(&h, c, "b", (int)g_num(c, "tb"));
+    dlk_tensor *cc = g_in(&h, c, "c", 0);
+    if (p.beta == 0) memset(cc->data, 0xFF, (size_t)t_numel(cc) * dlk_dtype_size(cc->dtype)); /* NaN: ignored */
+    s = dlk_gemm(ctx, &p, a, b, cc);
+    if (s == DLK_OK) g_expect(c, "c", cc);
+  } else if (strcmp(op, "linear_fwd") == 0) {
+    dlk_linear_params p = {(dlk_activation)g_num(c, "act")};
+    dlk_tensor *y = g_out(&h, c, "y"), *z = g_out(&h, c, "z");
+    s = dlk_linear_forward(ctx, &p, g_in(&h, c, "x", 0), g_in(&h, c, "w", 0), g_in(&h, c, "b", 0), y, z);
+    if (s == DLK_OK) g_expect(c, "y", y), g_expect(c, "z", z);
+  } else if (strcmp(op, "linear_bwd") == 0) {
+    dlk_linear_params p = {(dlk_activation)g_num(c, "act")};
+    dlk_tensor *dx = g_out(&h, c, "dx"), *dw = g_out(&h, c, "dw"), *db = g_out(&h, c, "db");
+    s = dlk_linear_backward(ctx, &p, g_in(&h, c, "x", 0), g_in(&h, c, "w", 0), g_in(&h, c, "z", 0),
+                            g_in(&h, c, "dy", 0), dx, dw, db);
+    if (s == DLK_OK) g_expect(c, "dx", dx), g_expect(c, "dw", dw), g_expect(c, "db", db);
+  } else if (strcmp(op, "bias_act_fwd") == 0) {
+    dlk_tensor *y = g_out(&h, c, "y");
+    s = dlk_bias_act_forward(ctx, (dlk_activation)g_num(c, "act"), g_in(&h, c, "x", 0), g_in(&h, c, "bias", 0), y);
+    if (s == DLK_OK) g_expect(c, "y", y);
+  } else if (strcmp(op, "bias_act_bwd") == 0) {
+    dlk_tensor *dx = g_out(&h, c, "dx"), *dbias = g_out(&h, c, "dbias");
+    s = dlk_bias_act_backward(ctx, (dlk_activation)g_num(c, "act"), g_in(&h, c, "x", 0), g_in(&h, c, "bias", 0),
+                              g_in(&h, c, "dy", 0), dx, dbias);
+    if (s == DLK_OK) {
+      g_expect(c, "dx", dx);
+      if (dbias) g_expect(c, "dbias", dbias);
+    }
+  } else if (strcmp(op, "softmax_fwd") == 0) {
+    dlk_softmax_params p = {(int)g_num(c, "log")};
+    dlk_tensor *y = g_out(&h, c, "y");
+    s = dlk_softmax_forward(ctx, &p, g_in(&h, c, "x", 0), y);
+    if (s == DLK_OK) g_expect(c, "y", y);
+  } else if (strcmp(op, "softmax_bwd") == 0) {
+    dlk_softmax_params p = {(int)g_num(c, "log")};
+    dlk_tensor *dx = g_out(&h, c, "dx");
+    s = dlk_softmax_backward(ctx, &p, g_in(&h, c, "y", 0), g_in(&h, c, "dy", 0), dx);
+    if (s == DLK_OK) g_expect(c, "dx", dx);
+  } else if (strcmp(op, "xent_fwd") == 0) {
+    dlk_cross_entropy_params p = {(dlk_reduction)g_num(c, "reduction"), g_i64(c, "ignore_index")};
+    dlk_tensor *loss = g_out(&h, c, "loss"), *lse = g_out(&h, c, "lse");
+    s = dlk_cross_entropy_forward(ctx, &p, g_in(&h, c, "logits", 0), g_in(&h, c, "targets", 0), loss, lse);
+    if (s == DLK_OK) g_expect(c, "loss", loss), g_expect(c, "lse", lse);
+  } else if (strcmp(op, "xent_bwd") == 0) {
+    dlk_cross_entropy_params p = {(dlk_reduction)g_num(c, "reduction"), g_i64(c, "ignore_index")};
+    dlk_tensor *dl = g_out(&h, c, "dlogits");
+    s = dlk_cross_entropy_backward(ctx, &p, g_in(&h, c, "logits", 0), g_in(&h, c, "targets", 0),
+                                   g_in(&h, c, "dloss", 0), dl);
+    if (s == DLK_OK) g_expect(c, "dlogits", dl);
+  } else if (strcmp(op, "embedding_fwd") == 0) {
+    dlk_embedding_params p = {g_i64(c, "padding_idx")};
+    dlk_tensor *out = g_out(&h, c, "out");
+    s = dlk_embedding_forward(ctx, &p, g_in(&h, c, "ids", 0), g_in(&h, c, "table", 0), out);
+    if (s == DLK_OK) g_expect(c, "out", out);
+  } else if (strcmp(op, "embedding_bwd") == 0) {
+    dlk_embedding_params p = {g_i64(c, "padding_idx")};
+    dlk_tensor *dt = g_out(&h, c, "dtable");
+    s = dlk_embedding_backward(ctx, &p, g_in(&h, c, "ids", 0), g_in(&h, c, "dout", 0), dt);
+    if (s == DLK_OK) g_expect(c, "dtable", dt);
+  } else if (strcmp(op, "layernorm_fwd") == 0) {
+    dlk_layernorm_params p = {g_num(c, "eps")};
+    dlk_tensor *y = g_out(&h, c, "y"), *mean = g_out(&h, c, "mean"), *rstd = g_out(&h, c, "rstd");
+    s = dlk_layernorm_forward(ctx, &p, g_in(&h, c, "x", 0), g_in(&h, c, "gamma", 0), g_in(&h, c, "beta", 0), y,
+                              mean, rstd);
+    if (s == DLK_OK) g_expect(c, "y", y), g_expect(c, "mean", mean), g_expect(c, "rstd", rstd);
+  } else if (strcmp(op, "layernorm_bwd") == 0) {
+    dlk_layernorm_params p = {g_num(c, "eps")};
+    dlk_tensor *dx = g_out(&h, c, "dx"), *dg = g_out(&h, c, "dgamma"), *db = g_out(&h, c, "dbeta");
+    s = dlk_layernorm_backward(ctx, &p, g_in(&h, c, "x", 0), g_in(&h, c, "gamma", 0), g_in(&h, c, "mean", 0),
+                               g_in(&h, c, "rstd", 0), g_in(&h, c, "dy", 0), dx, dg, db);
+    if (s == DLK_OK) g_expect(c, "dx", dx), g_expect(c, "dgamma", dg), g_expect(c, "dbeta", db);
+  } else if (strcmp(op, "dropout") == 0) {
+    dlk_dropout_params p = {g_num(c, "prob"), g_u64(c, "seed"), g_u64(c, "offset")};
+    dlk_tensor *y = g_out(&h, c, "y"), *x = g_in(&h, c, "x", 0);
+    s = g_num(c, "backward") != 0 ? dlk_dropout_backward(ctx, &p, x, y) : dlk_dropout_forward(ctx, &p, x, y);
+    if (s == DLK_OK) g_expect(c, "y", y);
+  } else if (strcmp(op, "sgd") == 0) {
+    dlk_sgd_params p = {g_num(c, "lr"), g_num(c, "momentum"), g_num(c, "dampening"), g_num(c, "weight_decay"),
+                        (int)g_num(c, "nesterov")};
+    dlk_tensor *param = g_in(&h, c, "param", 0), *buf = g_in(&h, c, "buf", 0);
+    s = dlk_sgd_step(ctx, &p, (int)g_num(c, "first_step"), param, g_in(&h, c, "grad", 0), buf);
+    if (s == DLK_OK) {
+      g_expect(c, "param", param);
+      if (buf) g_expect(c, "buf", buf);
+    }
+  } else if (strcmp(op, "adam") == 0) {
+    dlk_adam_params p = {g_num(c, "lr"), g_num(c, "beta1"), g_num(c, "beta2"), g_num(c, "eps"),
+                         g_num(c, "weight_decay"), (int)g_num(c, "adamw"), g_i64(c, "step")};
+    dlk_tensor *param = g_in(&h, c, "param", 0), *m = g_in(&h, c, "m", 0), *v = g_in(&h, c, "v", 0);
+    s = dlk_adam_step(ctx, &p, param, g_in(&h, c, "grad", 0), m, v);
+    if (s == DLK_OK) g_expect(c, "param", param), g_expect(c, "m", m), g_expect(c, "v", v);
+  } else if (strcmp(op, "adagrad") == 0) {
+    dlk_adagrad_params p = {g_num(c, "lr"), g_num(c, "lr_decay"), g_num(c, "weight_decay"), g_num(c, "eps"),
+                            g_i64(c, "step")};
+    dlk_tensor *param = g_in(&h, c, "param", 0), *sum = g_in(&h, c, "sum", 0);
+    s = dlk_adagrad_step(ctx, &p, param, g_in(&h, c, "grad", 0), sum);
+    if (s == DLK_OK) g_expect(c, "param", param), g_expect(c, "sum", sum);
+  } else {
+    CHECK(0, "golden %s: unknown op %s", c->name, op);
+    g_host_free(&h);
+    return;
+  }
+  CHECK(s == DLK_OK, "golden %s: %s: %s", c->name, dlk_status_string(s), dlk_context_last_error(ctx));
+  g_host_free(&h);
+}
+
+static void test_golden(dlk_context *ctx) {
+  static const char *const files[] = {"gemm", "linear", "bias_act", "softmax", "cross_entropy",
+                                      "embedding", "layernorm", "dropout", "optim"};
+  int total = 0;
+  for (int f = 0; f < N_OF(files); f++) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/golden/nn/%s.txt", files[f]);
+    const char *path = t_src_path(rel);
+    FILE *fp = fopen(path, "rb");
+    t_case = "golden";
+    CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
+    if (!fp) continue;
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    size_t got = fread(buf, 1, (size_t)len, fp);
+    buf[got] = '\0';
+    fclose(fp);
+    gtok tk = {buf, buf};
+    gcase c;
+    int r, n = 0;
+    while ((r = g_read_case(&tk, &c)) == 1) {
+      golden_run(ctx, &c);
+      g_free(&c);
+      n++;
+    }
+    t_case = "golden";
+    CHECK(r == 0, "%s: format error after %d cases", path, n);
+    g_free(&c);
+    CHECK(n > 0, "%s holds no case", path);
+    total += n;
+    free(buf);
+  }
+  printf("golden: %d PyTorch cases checked\n", total);
+}
+
+/* ====================================================================================== */
+/* 2. Finite-difference gradient checks of the CPU backward passes (f64)                   */
+/* ====================================================================================== */
+
+static dlk_tensor host64(double *p, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+  int64_t shape[3] = {d0, d1, d2};
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  dlk_status s = dlk_tensor_init(NULL, &t, p, DLK_F64, (dlk_device){DLK_CPU, 0}, ndim, shape);
+  CHECK(s == DLK_OK, "host64 tensor: %s", dlk_context_last_error(NULL));
+  return t;
+}
+
+static dlk_tensor host_ids(int64_t *p, int64_t n) {
+  dlk_tensor t;
+  dlk_tensor_init(NULL, &t, p, DLK_I64, (dlk_device){DLK_CPU, 0}, 1, &n);
+  return t;
+}
+
+enum { FD_LINEAR, FD_BIAS_ACT, FD_SOFTMAX, FD_XENT, FD_EMB, FD_LN, FD_DROPOUT };
+
+/* A forward problem L = sum_i R_i * out_i, evaluated through the public API. */
+typedef struct {
+  dlk_context *ctx;
+  int kind, act, flag;
+  dlk_tensor in[4];
+  dlk_tensor out;
+  const double *r;
+  int64_t n_out;
+  int has_in[4];
+  dlk_cross_entropy_params xp;
+  dlk_dropout_params dp;
+  dlk_embedding_params ep;
+} fdprob;
+
+static double fd_loss(fdprob *p) {
+  dlk_status s = DLK_ERR_INTERNAL;
+  const dlk_tensor *in1 = p->has_in[1] ? &p->in[1] : NULL, *in2 = p->has_in[2] ? &p->in[2] : NULL;
+  switch (p->kind) {
+    case FD_LINEAR: {
+      dlk_linear_params lp = {(dlk_activation)p->act};
+      s = dlk_linear_forward(p->ctx, &lp, &p->in[0], &p->in[1], in2, &p->out, NULL);
+      break;
+    }
+    case FD_BIAS_ACT: s = dlk_bias_act_forward(p->ctx, (dlk_activation)p->act, &p->in[0], in1, &p->out); break;
+    case FD_SOFTMAX: {
+      dlk_softmax_params sp = {p->flag};
+      s = dlk_softmax_forward(p->ctx, &sp, &p->in[0], &p->out);
+      break;
+    }
+    case FD_XENT: s = dlk_cross_entropy_forward(p->ctx, &p->xp, &p->in[0], &p->in[1], &p->out, NULL); break;
+    case FD_EMB: s = dlk_embedding_forward(p->ctx, &p->ep, &p->in[0], &p->in[1], &p->out); break;
+    case FD_LN: {
+      dlk_layernorm_params lp = {1e-5};
+      s = dlk_layernorm_forward(p->ctx, &lp, &p->in[0], in1, in2, &p->out, NULL, NULL);
+      break;
+    }
+    case FD_DROPOUT: s = dlk_dropout_forward(p->ctx, &p->dp, &p->in[0], &p->out); break;
+  }
+  if (s != DLK_OK) CHECK(0, "fd forward: %s: %s", dlk_status_string(s), dlk_context_last_error(p->ctx));
+  double l = 0;
+  const double *o = p->out.data;
+  for (int64_t i = 0; i < p->n_out; i++) l += p->r[i] * o[i];
+  return l;
+}
+
+/* Central differences of L in each element of x (skipping `skip_row` rows of `row_len`
+   when skip_row >= 0) against the analytic gradient g. */
+static void fd_check(const char *what, fdprob *p, double *x, int64_t n, const double *g, int64_t skip_row,
+                     int64_t row_len) {
+  const double h = 1e-6;
+  int64_t bad = 0, worst = -1;
+  double worst_err = 0, worst_fd = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (skip_row >= 0 && i / row_len == skip_row) continue;
+    double xi = x[i];
+    x[i] = xi + h;
+    double lp = fd_loss(p);
+    x[i] = xi - h;
+    double lm = fd_loss(p);
+    x[i] = xi;
+    double fd = (lp - lm) / (2 * h), err = fabs(fd - g[i]);
+    if (!(err <= 1e-6 * (1 + fabs(g[i])))) {
+      bad++;
+      if (worst < 0 || err > worst_err) worst = i, worst_err = err, worst_fd = fd;
+    }
+  }
+  CHECK(bad == 0, "%s: %lld of %lld gradients off; worst [%lld] analytic %.10g, finite difference %.10g",
+        what, (long long)bad, (long long)n, (long long)worst, worst >= 0 ? g[worst] : 0.0, worst_fd);
+}
+
+static void fill(double *v, int64_t n, double lo, double hi) {
+  for (int64_t i = 0; i < n; i++) v[i] = t_uniform(lo, hi);
+}
+
+static void test_fd_linear(dlk_context *ctx) {
+  static const char *const names[] = {"none", "relu", "tanh", "sigmoid", "gelu"};
+  for (int act = 0; act < 5; act++) {
+    double x[24], w[20], b[5], r[30], y[30], z[30], dx[24], dw[20], db[5];
+    fill(x, 24, -1, 1), fill(w, 20, -1, 1), fill(b, 5, -0.5, 0.5), fill(r, 30, -1, 1);
+    fdprob p = {.ctx = ctx, .kind = FD_LINEAR, .act = act, .r = r, .n_out = 30};
+    p.in[0] = host64(x, 3, 2, 3, 4), p.in[1] = host64(w, 2, 5, 4, 0), p.in[2] = host64(b, 1, 5, 0, 0);
+    p.has_in[0] = p.has_in[1] = p.has_in[2] = 1;
+    p.out = host64(y, 3, 2, 3, 5);
+    dlk_tensor tz = host64(z, 3, 2, 3, 5), tdy = host64(r, 3, 2, 3, 5), tdx = host64(dx, 3, 2, 3, 4),
+               tdw = host64(dw, 2, 5, 4, 0), tdb = host64(db, 1, 5, 0, 0);
+    dlk_linear_params lp = {(dlk_activation)act};
+    CHECK_OK(ctx, dlk_linear_forward(ctx, &lp, &p.in[0], &p.in[1], &p.in[2], &p.out, &tz));
+    CHECK_OK(ctx, dlk_linear_backward(ctx, &lp, &p.in[0], &p.in[1], &tz, &tdy, &tdx, &tdw, &tdb));
+    char what[64];
+    snprintf(what, sizeof what, "fd linear %s dx", names[act]);
+    fd_check(what, &p, x, 24, dx, -1, 0);
+    snprintf(what, sizeof what, "fd linear %s dw", names[act]);
+    fd_check(what, &p, w, 20, dw, -1, 0);
+    snprintf(what, sizeof what, "fd linear %s db", names[act]);
+    fd_check(what, &p, b, 5, db, -1, 0);
+  }
+}
+
+static void test_fd_bias_act(dlk_context *ctx) {
+  for (int act = 0; act < 5; act++) {
+    double x[18], b[6], r[18], y[18], dx[18], db[6];
+    fill(x, 18, -2, 2), fill(b, 6, -1, 1), fill(r, 18, -1, 1);
+    fdprob p = {.ctx = ctx, .kind = FD_BIAS_ACT, .act = act, .r = r, .n_out = 18};
+    p.in[0] = host64(x, 2, 3, 6, 0), p.in[1] = host64(b, 1, 6, 0, 0);
+    p.has_in[0] = p.has_in[1] = 1;
+    p.out = host64(y, 2, 3, 6, 0);
+    dlk_tensor tdy = host64(r, 2, 3, 6, 0), tdx = host64(dx, 2, 3, 6, 0), tdb = host64(db, 1, 6, 0, 0);
+    CHECK_OK(ctx, dlk_bias_act_backward(ctx, (dlk_activation)act, &p.in[0], &p.in[1], &tdy, &tdx, &tdb));
+    char what[64];
+    snprintf(what, sizeof what, "fd bias_act %d dx", act);
+    fd_check(what, &p, x, 18, dx, -1, 0);
+    snprintf(what, sizeof what, "fd bias_act %d dbias", act);
+    fd_check(what, &p, b, 6, db, -1, 0);
+  }
+}
+
+static void test_fd_softmax(dlk_context *ctx) {
+  for (int log = 0; log < 2; log++) {
+    double x[21], r[21], y[21], yy[21], dx[21];
+    fill(x, 21, -2, 2), fill(r, 21, -1, 1);
+    fdprob p = {.ctx = ctx, .kind = FD_SOFTMAX, .flag = log, .r = r, .n_out = 21};
+    p.in[0] = host64(x, 2, 3, 7, 0);
+    p.has_in[0] = 1;
+    p.out = host64(y, 2, 3, 7, 0);
+    dlk_tensor ty = host64(yy, 2, 3, 7, 0), tdy = host64(r, 2, 3, 7, 0), tdx = host64(dx, 2, 3, 7, 0);
+    dlk_softmax_params sp = {log};
+    CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &p.in[0], &ty));
+    CHECK_OK(ctx, dlk_softmax_backward(ctx, &sp, &ty, &tdy, &tdx));
+    fd_check(log ? "fd log_softmax dx" : "fd softmax dx", &p, x, 21, dx, -1, 0);
+  }
+}
+
+static void test_fd_xent(dlk_context *ctx) {
+  for (int red = 0; red < 3; red++) {
+    double x[20], r[5], loss[5], dx[20];
+    int64_t tg[5] = {0, -100, 3, 1, 2};
+    fill(x, 20, -2, 2), fill(r, 5, -1, 1);
+    int64_t nl = red == DLK_REDUCE_NONE ? 5 : 1;
+    fdprob p = {.ctx = ctx, .kind = FD_XENT, .r = r, .n_out = nl};
+    p.xp = (dlk_cross_entropy_params){(dlk_reduction)red, -100};
+    p.in[0] = host64(x, 2, 5, 4, 0), p.in[1] = host_ids(tg, 5);
+    p.has_in[0] = p.has_in[1] = 1;
+    p.out = host64(loss, 1, nl, 0, 0);
+    dlk_tensor tdl = host64(r, 1, nl, 0, 0), tdx = host64(dx, 2, 5, 4, 0);
+    CHECK_OK(ctx, dlk_cross_entropy_backward(ctx, &p.xp, &p.in[0], &p.in[1], &tdl, &tdx));
+    char what[64];
+    snprintf(what, sizeof what, "fd cross_entropy reduction %d dlogits", red);
+    fd_check(what, &p, x, 20, dx, -1, 0);
+  }
+}
+
+static void test_fd_embedding(dlk_context *ctx) {
+  for (int pad = -1; pad <= 3; pad += 4) {
+    double table[12], r[18], out[18], dt[12];
+    int64_t ids[6] = {1, 3, 1, 0, 2, 3};
+    fill(table, 12, -1, 1), fill(r, 18, -1, 1);
+    fdprob p = {.ctx = ctx, .kind = FD_EMB, .r = r, .n_out = 18};
+    p.ep.padding_idx = pad;
+    p.in[0] = host_ids(ids, 6), p.in[1] = host64(table, 2, 4, 3, 0);
+    p.has_in[0] = p.has_in[1] = 1;
+    p.out = host64(out, 2, 6, 3, 0);
+    dlk_tensor tdo = host64(r, 2, 6, 3, 0), tdt = host64(dt, 2, 4, 3, 0);
+    CHECK_OK(ctx, dlk_embedding_backward(ctx, &p.ep, &p.in[0], &tdo, &tdt));
+    fd_check(pad < 0 ? "fd embedding dtable" : "fd embedding dtable (padding)", &p, table, 12, dt, pad, 3);
+    if (pad >= 0) CHECK(dt[9] == 0 && dt[10] == 0 && dt[11] == 0, "padding row has zero gradient");
+  }
+}
+
+static void test_fd_layernorm(dlk_context *ctx) {
+  for (int affine = 0; affine < 2; affine++) {
+    double x[15], g[5], b[5], r[15], y[15], mean[3], rstd[3], dx[15], dg[5], db[5];
+    fill(x, 15, -2, 3), fill(g, 5, 0.5, 1.5), fill(b, 5, -1, 1), fill(r, 15, -1, 1);
+    fdprob p = {.ctx = ctx, .kind = FD_LN, .r = r, .n_out = 15};
+    p.in[0] = host64(x, 2, 3, 5, 0), p.in[1] = host64(g, 1, 5, 0, 0), p.in[2] = host64(b, 1, 5, 0, 0);
+    p.has_in[0] = 1;
+    p.has_in[1] = p.has_in[2] = affine;
+    p.out = host64(y, 2, 3, 5, 0);
+    dlk_tensor tm = host64(mean, 1, 3, 0, 0), tr = host64(rstd, 1, 3, 0, 0), tdy = host64(r, 2, 3, 5, 0),
+               tdx = host64(dx, 2, 3, 5, 0), tdg = host64(dg, 1, 5, 0, 0), tdb = host64(db, 1, 5, 0, 0);
+    dlk_layernorm_params lp = {1e-5};
+    CHECK_OK(ctx, dlk_layernorm_forward(ctx, &lp, &p.in[0], affine ? &p.in[1] : NULL, affine ? &p.in[2] : NULL,
+                                        &p.out, &tm, &tr));
+    CHECK_OK(ctx, dlk_layernorm_backward(ctx, &lp, &p.in[0], affine ? &p.in[1] : NULL, &tm, &tr, &tdy, &tdx,
+                                         &tdg, &tdb));
+    fd_check(affine ? "fd layernorm dx (affine)" : "fd layernorm dx", &p, x, 15, dx, -1, 0);
+    if (affine) {
+      fd_check("fd layernorm dgamma", &p, g, 5, dg, -1, 0);
+      fd_check("fd layernorm dbeta", &p, b, 5, db, -1, 0);
+    }
+  }
+}
+
+static void test_fd_dropout(dlk_context *ctx) {
+  double x[20], r[20], y[20], dx[20];
+  fill(x, 20, -1, 1), fill(r, 20, -1, 1);
+  fdprob p = {.ctx = ctx, .kind = FD_DROPOUT, .r = r, .n_out = 20};
+  p.dp = (dlk_dropout_params){0.4, 99, 7};
+  p.in[0] = host64(x, 2, 4, 5, 0);
+  p.has_in[0] = 1;
+  p.out = host64(y, 2, 4, 5, 0);
+  dlk_tensor tdy = host64(r, 2, 4, 5, 0), tdx = host64(dx, 2, 4, 5, 0);
+  CHECK_OK(ctx, dlk_dropout_backward(ctx, &p.dp, &tdy, &tdx));
+  fd_check("fd dropout dx", &p, x, 20, dx, -1, 0);
+}
+
+static void test_fd(dlk_context *ctx) {
+  t_case = "finite differences";
+  int before = t_checks;
+  test_fd_linear(ctx);
+  test_fd_bias_act(ctx);
+  test_fd_softmax(ctx);
+  test_fd_xent(ctx);
+  test_fd_embedding(ctx);
+  test_fd_layernorm(ctx);
+  test_fd_dropout(ctx);
+  printf("finite differences: %d checks\n", t_checks - before);
+}
+
+/* ====================================================================================== */
+/* 3. The variant sweep                                                                    */
+/* ====================================================================================== */
+
+/* One case of an op. The meaning of d[], lay[], fl and f0/f1 is given per op below. */
+typedef struct {
+  int64_t d[4];
+  int lay[3];
+  int fl;
+  double f0, f1;
+  int big; /* GPU run only (large shapes for tiling); not in the CPU run or the quick subset */
+} scase;
+#define NOTUNE (1 << 20) /* the call reads what it writes: the autotuner must not time it */
+
+typedef void (*gen_fn)(const scase *, dlk_dtype, hset *in);
+typedef dlk_status (*run_fn)(dlk_context *, const scase *, dlk_dtype, const hset *in, hset *out);
+typedef void (*naive_fn)(const scase *, dlk_dtype, const hset *in, hset *ref);
+
+/* ---- gemm: d = {batch (0: 2-D), M, N, K}; lay = {a, b, c}; fl bit 0: b 2-D, shared by the
+   batch; f0 = alpha, f1 = beta ---- */
+
+static void gemm_sizes(const scase *c, int64_t *nb, int64_t *bb) {
+  *nb = c->d[0] ? c->d[0] : 1;
+  *bb = c->d[0] && !(c->fl & 1) ? *nb : 1;
+}
+
+static void gen_gemm(const scase *c, dlk_dtype dt, hset *in) {
+  int64_t nb, bb, m = c->d[1], n = c->d[2], k = c->d[3];
+  gemm_sizes(c, &nb, &bb);
+  hs_uniform(in, dt, nb * m * k, -1, 1);
+  hs_uniform(in, dt, bb * k * n, -1, 1);
+  hs_uniform(in, dt, nb * m * n, -1, 1);
+}
+
+static dlk_status run_gemm(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t nb, bb, m = c->d[1], n = c->d[2], k = c->d[3];
+  gemm_sizes(c, &nb, &bb);
+  int64_t sa[3] = {nb, m, k}, sb[3] = {bb, k, n}, sc[3] = {nb, m, n};
+  int na = c->d[0] ? 3 : 2, nbd = bb > 1 || (c->d[0] && !(c->fl & 1)) ? 3 : 2;
+  tt *a = rig_in(&r, dt, na, sa + 3 - na, c->lay[0], in->a[0].v);
+  tt *b = rig_in(&r, dt, nbd, sb + 3 - nbd, c->lay[1], in->a[1].v);
+  /* beta == 0: c starts as NaN (0xFF) and must be ignored */
+  tt *cc = c->f1 != 0 ? rig_inout(&r, dt, na, sc + 3 - na, c->lay[2], in->a[2].v)
+                      : rig_out(&r, dt, na, sc + 3 - na, c->lay[2]);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_gemm_params p = {c->f0, c->f1};
+  if (!r.failed) s = dlk_gemm(ctx, &p, &a->v, &b->v, &cc->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_gemm(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t nb, bb, m = c->d[1], n = c->d[2], k = c->d[3];
+  gemm_sizes(c, &nb, &bb);
+  const double *a = in->a[0].v, *b = in->a[1].v, *c0 = in->a[2].v;
+  double *o = hs_add(ref, dt, nb * m * n);
+  for (int64_t q = 0; q < nb; q++)
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double acc = 0;
+        for (int64_t p = 0; p < k; p++) acc += a[(q * m + i) * k + p] * b[((bb > 1 ? q : 0) * k + p) * n + j];
+        double v = c->f0 * acc;
+        if (c->f1 != 0) v += c->f1 * c0[(q * m + i) * n + j];
+        o[(q * m + i) * n + j] = v;
+      }
+}
+
+/* ---- linear: d = {rows, in, out, split (x is [split, rows/split, in] when > 0)} ---- */
+
+static int lin_shape(const scase *c, int64_t cols, int64_t *shape) {
+  if (c->d[3] > 0) {
+    shape[0] = c->d[3], shape[1] = c->d[0] / c->d[3], shape[2] = cols;
+    return 3;
+  }
+  shape[0] = c->d[0], shape[1] = cols;
+  return 2;
+}
+
+/* linear_fwd: lay = {x, w, y}; fl = act | 8 bias | 16 z */
+static void gen_linear_fwd(const scase *c, dlk_dtype dt, hset *in) {
+  double s = 1 / sqrt((double)(c->d[1] > 0 ? c->d[1] : 1));
+  hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);
+  hs_uniform(in, dt, c->d[2] * c->d[1], -s, s);
+  hs_uniform(in, dt, c->d[2], -0.5, 0.5);
+}
+
+static dlk_status run_linear_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sx[3], sy[3], sw[2] = {c->d[2], c->d[1]};
+  int nd = lin_shape(c, c->d[1], sx);
+  lin_shape(c, c->d[2], sy);
+  tt *x = rig_in(&r, dt, nd, sx, c->lay[0], in->a[0].v);
+  tt *w = rig_in(&r, dt, 2, sw, c->lay[1], in->a[1].v);
+  tt *b = c->fl & 8 ? rig_in(&r, dt, 1, &c->d[2], LC, in->a[2].v) : NULL;
+  tt *y = rig_out(&r, dt, nd, sy, c->lay[2]);
+  tt *z = c->fl & 16 ? rig_out(&r, dt, nd, sy, LC) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_linear_params p = {(dlk_activation)(c->fl & 7)};
+  if (!r.failed) s = dlk_linear_forward(ctx, &p, &x->v, &w->v, b ? &b->v : NULL, &y->v, z ? &z->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static void naive_linear_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t rows = c->d[0], ni = c->d[1], no = c->d[2];
+  const double *x = in->a[0].v, *w = in->a[1].v, *b = in->a[2].v;
+  double *y = hs_add(ref, dt, rows * no), *z = c->fl & 16 ? hs_add(ref, dt, rows * no) : NULL;
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t o = 0; o < no; o++) {
+      double v = c->fl & 8 ? b[o] : 0;
+      for (int64_t k = 0; k < ni; k++) v += x[i * ni + k] * w[o * ni + k];
+      y[i * no + o] = t_act(c->fl & 7, v);
+      if (z) z[i * no + o] = v;
+    }
+}
+
+/* linear_bwd: lay = {x, dy, dx}; fl = act | 8 dx | 16 dw | 32 db */
+static void gen_linear_bwd(const scase *c, dlk_dtype dt, hset *in) {
+  double s = 1 / sqrt((double)(c->d[2] > 0 ? c->d[2] : 1));
+  hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);         /* x */
+  hs_uniform(in, dt, c->d[2] * c->d[1], -1, 1);         /* w */
+  hs_uniform(in, dt, c->d[0] * c->d[2], -2, 2);         /* z */
+  hs_uniform(in, dt, c->d[0] * c->d[2], -s, s);         /* dy */
+}
+
+static dlk_status run_linear_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int act = c->fl & 7;
+  int64_t sx[3], sy[3], sw[2] = {c->d[2], c->d[1]};
+  int nd = lin_shape(c, c->d[1], sx);
+  lin_shape(c, c->d[2], sy);
+  tt *x = rig_in(&r, dt, nd, sx, c->lay[0], in->a[0].v);
+  tt *w = rig_in(&r, dt, 2, sw, LC, in->a[1].v);
+  tt *z = act ? rig_in(&r, dt, nd, sy, LC, in->a[2].v) : NULL;
+  tt *dy = rig_in(&r, dt, nd, sy, c->lay[1], in->a[3].v);
+  tt *dx = c->fl & 8 ? rig_out(&r, dt, nd, sx, c->lay[2]) : NULL;
+  tt *dw = c->fl & 16 ? rig_out(&r, dt, 2, sw, LC) : NULL;
+  tt *db = c->fl & 32 ? rig_out(&r, dt, 1, &c->d[2], LC) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_linear_params p = {(dlk_activation)act};
+  if (!r.failed)
+    s = dlk_linear_backward(ctx, &p, &x->v, &w->v, z ? &z->v : NULL, &dy->v, dx ? &dx->v : NULL,
+                            dw ? &dw->v : NULL, db ? &db->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static void naive_linear_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t rows = c->d[0], ni = c->d[1], no = c->d[2];
+  int act = c->fl & 7;
+  const double *x = in->a[0].v, *w = in->a[1].v, *z = in->a[2].v, *dy = in->a[3].v;
+  /* dz = dy * act'(z); dlk rounds it to the dtype before the two GEMMs (db sums it
+     unrounded) */
+  double *g = calloc((size_t)(rows * no > 0 ? rows * no : 1), sizeof(double));
+  double *gd = calloc((size_t)(rows * no > 0 ? rows * no : 1), sizeof(double));
+  for (int64_t i = 0; i < rows * no; i++) {
+    gd[i] = act ? dy[i] * t_act_grad(act, z[i]) : dy[i];
+    g[i] = act ? round_to(dt, gd[i]) : gd[i];
+  }
+  if (c->fl & 8) {
+    double *dx = hs_add(ref, dt, rows * ni);
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t k = 0; k < ni; k++) {
+        double acc = 0;
+        for (int64_t o = 0; o < no; o++) acc += g[i * no + o] * w[o * ni + k];
+        dx[i * ni + k] = acc;
+      }
+  }
+  if (c->fl & 16) {
+    double *dw = hs_add(ref, dt, no * ni);
+    for (int64_t o = 0; o < no; o++)
+      for (int64_t k = 0; k < ni; k++) {
+        double acc = 0;
+        for (int64_t i = 0; i < rows; i++) acc += g[i * no + o] * x[i * ni + k];
+        dw[o * ni + k] = acc;
+      }
+  }
+  if (c->fl & 32) {
+    double *db = hs_add(ref, dt, no);
+    for (int64_t o = 0; o < no; o++)
+      for (int64_t i = 0; i < rows; i++) db[o] += gd[i * no + o];
+  }
+  free(g);
+  free(gd);
+}
+
+/* ---- bias_act_fwd: d = {R, C}; lay = {x, y}; fl = act | 8 bias | 16 in place ---- */
+
+static void gen_bias_act_fwd(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0] * c->d[1], -3, 3);
+  hs_uniform(in, dt, c->d[1], -1, 1);
+}
+
+static dlk_status run_bias_act_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->d[0], c->d[1]};
+  tt *x, *y;
+  if (c->fl & 16) {
+    x = y = rig_inout(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+  } else {
+    x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+    y = rig_out(&r, dt, 2, sh, c->lay[1]);
+  }
+  tt *b = c->fl & 8 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  if (!r.failed) s = dlk_bias_act_forward(ctx, (dlk_activation)(c->fl & 7), &x->v, b ? &b->v : NULL, &y->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_bias_act_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  double *y = hs_add(ref, dt, c->d[0] * c->d[1]);
+  for (int64_t i = 0; i < c->d[0]; i++)
+    for (int64_t j = 0; j < c->d[1]; j++)
+      y[i * c->d[1] + j] = t_act(c->fl & 7, in->a[0].v[i * c->d[1] + j] + (c->fl & 8 ? in->a[1].v[j] : 0));
+}
+
+/* ---- bias_act_bwd: d = {R, C}; lay = {x, dy, dx}; fl = act | 8 bias | 16 dbias ---- */
+
+static void gen_bias_act_bwd(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0] * c->d[1], -3, 3);
+  hs_uniform(in, dt, c->d[1], -1, 1);
+  hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);
+}
+
+static dlk_status run_bias_act_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->d[0], c->d[1]};
+  tt *x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+  tt *b = c->fl & 8 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
+  tt *dy = rig_in(&r, dt, 2, sh, c->lay[1], in->a[2].v);
+  tt *dx = rig_out(&r, dt, 2, sh, c->lay[2]);
+  tt *db = c->fl & 16 ? rig_out(&r, dt, 1, &c->d[1], LP) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  if (!r.failed)
+    s = dlk_bias_act_backward(ctx, (dlk_activation)(c->fl & 7), &x->v, b ? &b->v : NULL, &dy->v, &dx->v,
+                              db ? &db->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static void naive_bias_act_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t rows = c->d[0], cols = c->d[1];
+  double *dx = hs_add(ref, dt, rows * cols), *db = c->fl & 16 ? hs_add(ref, dt, cols) : NULL;
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      double pre = in->a[0].v[i * cols + j] + (c->fl & 8 ? in->a[1].v[j] : 0);
+      double g = in->a[2].v[i * cols + j] * t_act_grad(c->fl & 7, pre);
+      dx[i * cols + j] = g;
+      if (db) db[j] += g;
+    }
+}
+
+/* ---- softmax: d = {R, C, split}; fl bit 0: log ---- */
+
+static int row_shape(const scase *c, int64_t *shape) {
+  if (c->d[2] > 0) {
+    shape[0] = c->d[2], shape[1] = c->d[0] / c->d[2], shape[2] = c->d[1];
+    return 3;
+  }
+  shape[0] = c->d[0], shape[1] = c->d[1];
+  return 2;
+}
+
+static void softmax_rows(const double *x, double *y, int64_t rows, int64_t cols, int is_log) {
+  for (int64_t i = 0; i < rows; i++) {
+    double m = -INFINITY, s = 0;
+    for (int64_t j = 0; j < cols; j++) m = x[i * cols + j] > m ? x[i * cols + j] : m;
+    for (int64_t j = 0; j < cols; j++) s += exp(x[i * cols + j] - m);
+    for (int64_t j = 0; j < cols; j++)
+      y[i * cols + j] = is_log ? x[i * cols + j] - m - log(s) : exp(x[i * cols + j] - m) / s;
+  }
+}
+
+/* softmax_fwd: lay = {x, y} */
+static void gen_softmax_fwd(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0] * c->d[1], -4, 4);
+}
+
+static dlk_status run_softmax_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[3];
+  int nd = row_shape(c, sh);
+  tt *x = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
+  tt *y = rig_out(&r, dt, nd, sh, c->lay[1]);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_softmax_params p = {c->fl & 1};
+  if (!r.failed) s = dlk_softmax_forward(ctx, &p, &x->v, &y->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_softmax_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  softmax_rows(in->a[0].v, hs_add(ref, dt, c->d[0] * c->d[1]), c->d[0], c->d[1], c->fl & 1);
+}
+
+/* softmax_bwd: lay = {y, dy, dx}; y is the (log-)softmax of random logits */
+static void gen_softmax_bwd(const scase *c, dlk_dtype dt, hset *in) {
+  int64_t n = c->d[0] * c->d[1];
+  double *x = calloc((size_t)(n > 0 ? n : 1), sizeof(double)), *y = hs_add(in, dt, n);
+  for (int64_t i = 0; i < n; i++) x[i] = t_uniform(-4, 4);
+  softmax_rows(x, y, c->d[0], c->d[1], c->fl & 1);
+  for (int64_t i = 0; i < n; i++) y[i] = round_to(dt, y[i]);
+  free(x);
+  hs_uniform(in, dt, n, -1, 1);
+}
+
+static dlk_status run_softmax_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[3];
+  int nd = row_shape(c, sh);
+  tt *y = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
+  tt *dy = rig_in(&r, dt, nd, sh, c->lay[1], in->a[1].v);
+  tt *dx = rig_out(&r, dt, nd, sh, c->lay[2]);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_softmax_params p = {c->fl & 1};
+  if (!r.failed) s = dlk_softmax_backward(ctx, &p, &y->v, &dy->v, &dx->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_softmax_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t rows = c->d[0], cols = c->d[1];
+  const double *y = in->a[0].v, *dy = in->a[1].v;
+  double *dx = hs_add(ref, dt, rows * cols);
+  for (int64_t i = 0; i < rows; i++) {
+    double dot = 0;
+    for (int64_t j = 0; j < cols; j++) dot += c->fl & 1 ? dy[i * cols + j] : dy[i * cols + j] * y[i * cols + j];
+    for (int64_t j = 0; j < cols; j++) {
+      int64_t k = i * cols + j;
+      dx[k] = c->fl & 1 ? dy[k] - exp(y[k]) * dot : y[k] * (dy[k] - dot);
+    }
+  }
+}
+
+/* ---- cross-entropy: d = {N, C}; fl = reduction | 4 lse | 8 i64 targets | pattern << 4
+   (0 none ignored, 1 every third row ignored, 2 all ignored, 3 ignore_index = class 1);
+   lay = {logits, targets, dlogits} ---- */
+
+static int64_t xent_ignore(const scase *c) { return ((c->fl >> 4) & 3) == 3 ? 1 : -100; }
+static dlk_dtype xent_tdt(const scase *c) { return c->fl & 8 ? DLK_I64 : DLK_I32; }
+
+static void gen_xent(const scase *c, dlk_dtype dt, hset *in, int bwd) {
+  int64_t n = c->d[0], cls = c->d[1];
+  hs_uniform(in, dt, n * cls, -3, 3);
+  double *t = hs_add(in, xent_tdt(c), n);
+  int pat = (c->fl >> 4) & 3;
+  for (int64_t i = 0; i < n; i++) {
+    t[i] = (double)(int64_t)t_uniform(0, (double)cls);
+    if ((pat == 1 && i % 3 == 1) || pat == 2) t[i] = -100;
+  }
+  if (bwd) hs_uniform(in, stat_dt(dt), (c->fl & 3) == DLK_REDUCE_NONE ? n : 1, 0.5, 2);
+}
+static void gen_xent_fwd(const scase *c, dlk_dtype dt, hset *in) { gen_xent(c, dt, in, 0); }
+static void gen_xent_bwd(const scase *c, dlk_dtype dt, hset *in) { gen_xent(c, dt, in, 1); }
+
+/* loss and dloss: [N] for NONE, [1] for MEAN, [] for SUM (both accepted). */
+static tt *xent_loss_tensor(rig *r, const scase *c, dlk_dtype dt, const double *vals) {
+  int64_t n = c->d[0], one = 1;
+  int red = c->fl & 3;
+  int nd = red == DLK_REDUCE_SUM ? 0 : 1;
+  const int64_t *sh = red == DLK_REDUCE_NONE ? &n : &one;
+  return vals ? rig_in(r, stat_dt(dt), nd, sh, LC, vals) : rig_out(r, stat_dt(dt), nd, sh, LC);
+}
+
+static dlk_status run_xent_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->d[0], c->d[1]};
+  tt *x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+  tt *t = rig_in(&r, xent_tdt(c), 1, &c->d[0], c->lay[1], in->a[1].v);
+  tt *loss = xent_loss_tensor(&r, c, dt, NULL);
+  tt *lse = c->fl & 4 ? rig_out(&r, stat_dt(dt), 1, &c->d[0], LC) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_cross_entropy_params p = {(dlk_reduction)(c->fl & 3), xent_ignore(c)};
+  if (!r.failed) s = dlk_cross_entropy_forward(ctx, &p, &x->v, &t->v, &loss->v, lse ? &lse->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static double lse_row(const double *x, int64_t cols) {
+  double m = -INFINITY, s = 0;
+  for (int64_t j = 0; j < cols; j++) m = x[j] > m ? x[j] : m;
+  for (int64_t j = 0; j < cols; j++) s += exp(x[j] - m);
+  return m + log(s);
+}
+
+static void naive_xent_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t n = c->d[0], cls = c->d[1], ign = xent_ignore(c);
+  int red = c->fl & 3;
+  double *loss = hs_add(ref, stat_dt(dt), red == DLK_REDUCE_NONE ? n : 1);
+  double *lse = c->fl & 4 ? hs_add(ref, stat_dt(dt), n) : NULL;
+  double sum = 0, cnt = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double l = lse_row(in->a[0].v + i * cls, cls);
+    int64_t t = (int64_t)in->a[1].v[i];
+    double li = t == ign ? 0 : l - in->a[0].v[i * cls + t];
+    if (t != ign) sum += li, cnt++;
+    if (red == DLK_REDUCE_NONE) loss[i] = li;
+    if (lse) lse[i] = l;
+  }
+  if (red == DLK_REDUCE_MEAN) loss[0] = cnt > 0 ? sum / cnt : NAN;
+  if (red == DLK_REDUCE_SUM) loss[0] = sum;
+}
+
+static dlk_status run_xent_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->d[0], c->d[1]};
+  tt *x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+  tt *t = rig_in(&r, xent_tdt(c), 1, &c->d[0], c->lay[1], in->a[1].v);
+  tt *dl = xent_loss_tensor(&r, c, dt, in->a[2].v);
+  tt *dx = rig_out(&r, dt, 2, sh, c->lay[2]);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_cross_entropy_params p = {(dlk_reduction)(c->fl & 3), xent_ignore(c)};
+  if (!r.failed) s = dlk_cross_entropy_backward(ctx, &p, &x->v, &t->v, &dl->v, &dx->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_xent_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t n = c->d[0], cls = c->d[1], ign = xent_ignore(c);
+  int red = c->fl & 3;
+  double *dx = hs_add(ref, dt, n * cls), cnt = 0;
+  for (int64_t i = 0; i < n; i++) cnt += (int64_t)in->a[1].v[i] != ign;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t t = (int64_t)in->a[1].v[i];
+    if (t == ign) continue; /* zero gradient */
+    double scale = red == DLK_REDUCE_NONE ? in->a[2].v[i] : red == DLK_REDUCE_SUM ? in->a[2].v[0] : in->a[2].v[0] / cnt;
+    double l = lse_row(in->a[0].v + i * cls, cls);
+    for (int64_t j = 0; j < cls; j++) dx[i * cls + j] = scale * (exp(in->a[0].v[i * cls + j] - l) - (j == t));
+  }
+}
+
+/* ---- embedding: d = {N, V, D, collide (ids drawn from [0, min(V, 3)))}; fl = 1 i64 ids |
+   2 padding_idx (V-1)/2 | 4 ids 2-D [2, N/2]; lay = {table or dout, out or dtable} ---- */
+
+static int64_t emb_pad(const scase *c) { return c->fl & 2 ? (c->d[1] - 1) / 2 : -1; }
+static dlk_dtype emb_idt(const scase *c) { return c->fl & 1 ? DLK_I64 : DLK_I32; }
+static int emb_ids_shape(const scase *c, int64_t *sh) {
+  if (c->fl & 4) {
+    sh[0] = 2, sh[1] = c->d[0] / 2;
+    return 2;
+  }
+  sh[0] = c->d[0];
+  return 1;
+}
+
+static void gen_emb(const scase *c, dlk_dtype dt, hset *in, int bwd) {
+  int64_t n = c->d[0], v = c->d[1], dim = c->d[2];
+  double *ids = hs_add(in, emb_idt(c), n);
+  double hi = (double)(c->d[3] && v > 3 ? 3 : v);
+  for (int64_t i = 0; i < n; i++) ids[i] = (double)(int64_t)t_uniform(0, hi);
+  if (n > 1 && emb_pad(c) >= 0) ids[1] = (double)emb_pad(c);
+  hs_uniform(in, dt, bwd ? n * dim : v * dim, -1, 1);
+}
+static void gen_emb_fwd(const scase *c, dlk_dtype dt, hset *in) { gen_emb(c, dt, in, 0); }
+static void gen_emb_bwd(const scase *c, dlk_dtype dt, hset *in) { gen_emb(c, dt, in, 1); }
+
+static dlk_status run_emb_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t si[3], st[2] = {c->d[1], c->d[2]};
+  int ni = emb_ids_shape(c, si);
+  si[ni] = c->d[2];
+  tt *ids = rig_in(&r, emb_idt(c), ni, si, LC, in->a[0].v);
+  tt *table = rig_in(&r, dt, 2, st, c->lay[0], in->a[1].v);
+  tt *o = rig_out(&r, dt, ni + 1, si, c->lay[1]);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_embedding_params p = {emb_pad(c)};
+  if (!r.failed) s = dlk_embedding_forward(ctx, &p, &ids->v, &table->v, &o->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_emb_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t n = c->d[0], dim = c->d[2];
+  double *o = hs_add(ref, dt, n * dim);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t k = 0; k < dim; k++) o[i * dim + k] = in->a[1].v[(int64_t)in->a[0].v[i] * dim + k];
+}
+
+static dlk_status run_emb_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t si[3], st[2] = {c->d[1], c->d[2]};
+  int ni = emb_ids_shape(c, si);
+  si[ni] = c->d[2];
+  tt *ids = rig_in(&r, emb_idt(c), ni, si, LC, in->a[0].v);
+  tt *dout = rig_in(&r, dt, ni + 1, si, c->lay[0], in->a[1].v);
+  tt *dtab = rig_out(&r, dt, 2, st, c->lay[1]);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_embedding_params p = {emb_pad(c)};
+  if (!r.failed) s = dlk_embedding_backward(ctx, &p, &ids->v, &dout->v, &dtab->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_emb_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t n = c->d[0], dim = c->d[2];
+  double *o = hs_add(ref, dt, c->d[1] * dim);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t id = (int64_t)in->a[0].v[i];
+    if (id == emb_pad(c)) continue;
+    for (int64_t k = 0; k < dim; k++) o[id * dim + k] += in->a[1].v[i * dim + k];
+  }
+}
+
+/* ---- layer norm: d = {R, D, split}; f0 = eps;
+   fwd: fl = 1 gamma | 2 beta | 4 mean | 8 rstd; lay = {x, y}
+   bwd: fl = 1 gamma | 16 dx | 32 dgamma | 64 dbeta; lay = {x, dy, dx} ---- */
+
+static void ln_stats(const double *x, int64_t rows, int64_t dim, double eps, double *mean, double *rstd) {
+  for (int64_t i = 0; i < rows; i++) {
+    double m = 0, v = 0;
+    for (int64_t j = 0; j < dim; j++) m += x[i * dim + j];
+    m /= (double)dim;
+    for (int64_t j = 0; j < dim; j++) v += (x[i * dim + j] - m) * (x[i * dim + j] - m);
+    v /= (double)dim;
+    mean[i] = m;
+    rstd[i] = 1 / sqrt(v + eps);
+  }
+}
+
+static void gen_ln_fwd(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0] * c->d[1], 1, 5);
+  hs_uniform(in, dt, c->d[1], 0.5, 1.5);
+  hs_uniform(in, dt, c->d[1], -1, 1);
+}
+
+/* mean/rstd shaped as x's leading dims when split, else [R]. */
+static int ln_stat_shape(const scase *c, int64_t *sh) {
+  if (c->d[2] > 0) {
+    sh[0] = c->d[2], sh[1] = c->d[0] / c->d[2];
+    return 2;
+  }
+  sh[0] = c->d[0];
+  return 1;
+}
+
+static dlk_status run_ln_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[3], ss[2];
+  int nd = row_shape(c, sh), ns = ln_stat_shape(c, ss);
+  tt *x = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
+  tt *g = c->fl & 1 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
+  tt *b = c->fl & 2 ? rig_in(&r, dt, 1, &c->d[1], LP, in->a[2].v) : NULL;
+  tt *y = rig_out(&r, dt, nd, sh, c->lay[1]);
+  tt *mean = c->fl & 4 ? rig_out(&r, stat_dt(dt), ns, ss, LC) : NULL;
+  tt *rstd = c->fl & 8 ? rig_out(&r, stat_dt(dt), ns, ss, LC) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_layernorm_params p = {c->f0};
+  if (!r.failed)
+    s = dlk_layernorm_forward(ctx, &p, &x->v, g ? &g->v : NULL, b ? &b->v : NULL, &y->v, mean ? &mean->v : NULL,
+                              rstd ? &rstd->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static void naive_ln_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t rows = c->d[0], dim = c->d[1];
+  double *y = hs_add(ref, dt, rows * dim);
+  double *mean = c->fl & 4 ? hs_add(ref, stat_dt(dt), rows) : NULL;
+  double *rstd = c->fl & 8 ? hs_add(ref, stat_dt(dt), rows) : NULL;
+  double *m = calloc((size_t)rows + 1, sizeof(double)), *rs = calloc((size_t)rows + 1, sizeof(double));
+  ln_stats(in->a[0].v, rows, dim, c->f0, m, rs);
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t j = 0; j < dim; j++) {
+      double v = (in->a[0].v[i * dim + j] - m[i]) * rs[i];
+      if (c->fl & 1) v *= in->a[1].v[j];
+      if (c->fl & 2) v += in->a[2].v[j];
+      y[i * dim + j] = v;
+    }
+    if (mean) mean[i] = m[i];
+    if (rstd) rstd[i] = rs[i];
+  }
+  free(m);
+  free(rs);
+}
+
+static void gen_ln_bwd(const scase *c, dlk_dtype dt, hset *in) {
+  int64_t rows = c->d[0], dim = c->d[1];
+  double *x = hs_uniform(in, dt, rows * dim, 1, 5);
+  hs_uniform(in, dt, dim, 0.5, 1.5);
+  double *mean = hs_add(in, stat_dt(dt), rows), *rstd = hs_add(in, stat_dt(dt), rows);
+  ln_stats(x, rows, dim, c->f0, mean, rstd);
+  for (int64_t i = 0; i < rows; i++) mean[i] = round_to(stat_dt(dt), mean[i]), rstd[i] = round_to(stat_dt(dt), rstd[i]);
+  hs_uniform(in, dt, rows * dim, -1, 1);
+}
+
+static dlk_status run_ln_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[3], ss[2];
+  int nd = row_shape(c, sh), ns = ln_stat_shape(c, ss);
+  tt *x = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
+  tt *g = c->fl & 1 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
+  tt *mean = rig_in(&r, stat_dt(dt), ns, ss, LC, in->a[2].v);
+  tt *rstd = rig_in(&r, stat_dt(dt), ns, ss, ns == 1 ? LP : LC, in->a[3].v); /* strided 1-D */
+  tt *dy = rig_in(&r, dt, nd, sh, c->lay[1], in->a[4].v);
+  tt *dx = c->fl & 16 ? rig_out(&r, dt, nd, sh, c->lay[2]) : NULL;
+  tt *dg = c->fl & 32 ? rig_out(&r, dt, 1, &c->d[1], LC) : NULL;
+  tt *db = c->fl & 64 ? rig_out(&r, dt, 1, &c->d[1], LP) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_layernorm_params p = {c->f0};
+  if (!r.failed)
+    s = dlk_layernorm_backward(ctx, &p, &x->v, g ? &g->v : NULL, &mean->v, &rstd->v, &dy->v, dx ? &dx->v : NULL,
+                               dg ? &dg->v : NULL, db ? &db->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static void naive_ln_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t rows = c->d[0], dim = c->d[1];
+  const double *x = in->a[0].v, *gm = in->a[1].v, *mean = in->a[2].v, *rstd = in->a[3].v, *dy = in->a[4].v;
+  double *dx = c->fl & 16 ? hs_add(ref, dt, rows * dim) : NULL;
+  double *dg = c->fl & 32 ? hs_add(ref, dt, dim) : NULL;
+  double *db = c->fl & 64 ? hs_add(ref, dt, dim) : NULL;
+  for (int64_t i = 0; i < rows; i++) {
+    double a = 0, b = 0; /* a = mean(g), b = mean(g xhat) with g = dy gamma */
+    for (int64_t j = 0; j < dim; j++) {
+      double xh = (x[i * dim + j] - mean[i]) * rstd[i], g = dy[i * dim + j] * (c->fl & 1 ? gm[j] : 1);
+      a += g / (double)dim;
+      b += g * xh / (double)dim;
+      if (dg) dg[j] += dy[i * dim + j] * xh;
+      if (db) db[j] += dy[i * dim + j];
+    }
+    for (int64_t j = 0; dx && j < dim; j++) {
+      double xh = (x[i * dim + j] - mean[i]) * rstd[i], g = dy[i * dim + j] * (c->fl & 1 ? gm[j] : 1);
+      dx[i * dim + j] = rstd[i] * (g - a - xh * b);
+    }
+  }
+}
+
+/* ---- dropout: d = {R, C, seed, offset}; f0 = prob; fl = 1 backward | 2 in place;
+   lay = {x, y} ---- */
+
+/* The documented mask, written out again here: SplitMix64-style finaliser of
+   seed + golden * (counter + 1); the top 53 bits / 2^53. */
+static double ref_uniform(uint64_t seed, uint64_t counter) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (counter + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return (double)(z >> 11) / 9007199254740992.0;
+}
+
+static void gen_dropout(const scase *c, dlk_dtype dt, hset *in) { hs_uniform(in, dt, c->d[0] * c->d[1], -2, 2); }
+
+static dlk_status run_dropout(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->d[0], c->d[1]};
+  tt *x, *y;
+  if (c->fl & 2) {
+    x = y = rig_inout(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+  } else {
+    x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+    y = rig_out(&r, dt, 2, sh, c->lay[1]);
+  }
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_dropout_params p = {c->f0, (uint64_t)c->d[2], (uint64_t)c->d[3]};
+  if (!r.failed) s = c->fl & 1 ? dlk_dropout_backward(ctx, &p, &x->v, &y->v) : dlk_dropout_forward(ctx, &p, &x->v, &y->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_dropout(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  int64_t n = c->d[0] * c->d[1];
+  double *y = hs_add(ref, dt, n);
+  for (int64_t i = 0; i < n; i++)
+    y[i] = ref_uniform((uint64_t)c->d[2], (uint64_t)c->d[3] + (uint64_t)i) >= c->f0 ? in->a[0].v[i] / (1 - c->f0) : 0;
+}
+
+/* ---- optimizers: d = {n, step} ----
+   sgd: fl = 1 momentum 0.9 | 2 nesterov | 4 first step | 8 weight decay 0.01 | 16 dampening 0.2 */
+
+static dlk_sgd_params sgd_params(const scase *c) {
+  dlk_sgd_params p = {0.1, c->fl & 1 ? 0.9 : 0, c->fl & 16 ? 0.2 : 0, c->fl & 8 ? 0.01 : 0, (c->fl & 2) != 0};
+  return p;
+}
+
+static void gen_sgd(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0], -1, 1);
+  hs_uniform(in, dt, c->d[0], -1, 1);
+  hs_uniform(in, stat_dt(dt), c->d[0], -1, 1);
+}
+
+static dlk_status run_sgd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  tt *p = rig_inout(&r, dt, 1, &c->d[0], LC, in->a[0].v);
+  tt *g = rig_in(&r, dt, 1, &c->d[0], LC, in->a[1].v);
+  tt *b = c->fl & 1 ? rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[2].v) : NULL;
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_sgd_params sp = sgd_params(c);
+  if (!r.failed) s = dlk_sgd_step(ctx, &sp, (c->fl & 4) != 0, &p->v, &g->v, b ? &b->v : NULL);
+  return rig_end(&r, s, out);
+}
+
+static void naive_sgd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  dlk_sgd_params p = sgd_params(c);
+  int64_t n = c->d[0];
+  double *w = hs_add(ref, dt, n), *buf = c->fl & 1 ? hs_add(ref, stat_dt(dt), n) : NULL;
+  for (int64_t i = 0; i < n; i++) {
+    double d = in->a[1].v[i] + p.weight_decay * in->a[0].v[i];
+    if (buf) {
+      buf[i] = c->fl & 4 ? d : p.momentum * in->a[2].v[i] + (1 - p.dampening) * d;
+      d = p.nesterov ? d + p.momentum * buf[i] : buf[i];
+    }
+    w[i] = in->a[0].v[i] - p.lr * d;
+  }
+}
+
+/* adam: fl = 1 adamw | 2 weight decay 0.01 */
+static dlk_adam_params adam_params(const scase *c) {
+  dlk_adam_params p = {1e-3, 0.9, 0.999, 1e-8, c->fl & 2 ? 0.01 : 0, c->fl & 1, c->d[1]};
+  return p;
+}
+
+static void gen_adam(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0], -1, 1);
+  hs_uniform(in, dt, c->d[0], -1, 1);
+  hs_uniform(in, stat_dt(dt), c->d[0], -0.1, 0.1);
+  hs_uniform(in, stat_dt(dt), c->d[0], 0, 0.01);
+}
+
+static dlk_status run_adam(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  tt *p = rig_inout(&r, dt, 1, &c->d[0], LC, in->a[0].v);
+  tt *g = rig_in(&r, dt, 1, &c->d[0], LC, in->a[1].v);
+  tt *m = rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[2].v);
+  tt *v = rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[3].v);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_adam_params ap = adam_params(c);
+  if (!r.failed) s = dlk_adam_step(ctx, &ap, &p->v, &g->v, &m->v, &v->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_adam(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  dlk_adam_params p = adam_params(c);
+  int64_t n = c->d[0];
+  double *w = hs_add(ref, dt, n), *m = hs_add(ref, stat_dt(dt), n), *v = hs_add(ref, stat_dt(dt), n);
+  double bc1 = 1 - pow(p.beta1, (double)p.step), bc2 = 1 - pow(p.beta2, (double)p.step);
+  for (int64_t i = 0; i < n; i++) {
+    double wi = in->a[0].v[i], g = in->a[1].v[i];
+    if (p.adamw) wi -= p.lr * p.weight_decay * wi;
+    else g += p.weight_decay * wi;
+    m[i] = p.beta1 * in->a[2].v[i] + (1 - p.beta1) * g;
+    v[i] = p.beta2 * in->a[3].v[i] + (1 - p.beta2) * g * g;
+    w[i] = wi - p.lr * (m[i] / bc1) / (sqrt(v[i] / bc2) + p.eps);
+  }
+}
+
+/* adagrad: fl = 1 lr_decay 0.01 | 2 weight decay 0.01 */
+static dlk_adagrad_params adagrad_params(const scase *c) {
+  dlk_adagrad_params p = {0.1, c->fl & 1 ? 0.01 : 0, c->fl & 2 ? 0.01 : 0, 1e-10, c->d[1]};
+  return p;
+}
+
+static void gen_adagrad(const scase *c, dlk_dtype dt, hset *in) {
+  hs_uniform(in, dt, c->d[0], -1, 1);
+  hs_uniform(in, dt, c->d[0], -1, 1);
+  hs_uniform(in, stat_dt(dt), c->d[0], 0.1, 1);
+}
+
+static dlk_status run_adagrad(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
+  rig r = {.ctx = ctx};
+  tt *p = rig_inout(&r, dt, 1, &c->d[0], LC, in->a[0].v);
+  tt *g = rig_in(&r, dt, 1, &c->d[0], LC, in->a[1].v);
+  tt *sum = rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[2].v);
+  dlk_status s = DLK_ERR_INTERNAL;
+  dlk_adagrad_params ap = adagrad_params(c);
+  if (!r.failed) s = dlk_adagrad_step(ctx, &ap, &p->v, &g->v, &sum->v);
+  return rig_end(&r, s, out);
+}
+
+static void naive_adagrad(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+  dlk_adagrad_params p = adagrad_params(c);
+  int64_t n = c->d[0];
+  double *w = hs_add(ref, dt, n), *sum = hs_add(ref, stat_dt(dt), n);
+  double clr = p.lr / (1 + (double)(p.step - 1) * p.lr_decay);
+  for (int64_t i = 0; i < n; i++) {
+    double g = in->a[1].v[i] + p.weight_decay * in->a[0].v[i];
+    sum[i] = in->a[2].v[i] + g * g;
+    w[i] = in->a[0].v[i] - clr * g / (sqrt(sum[i]) + p.eps);
+  }
+}
+
+/* ---- the case tables: sizes 1, odd sizes, non-multiples of 16/32/64/128, rows of 4096 and
+   32000, transposed (LT) and padded/misaligned (LP) operands, batch-shared B ---- */
+
+static const scase gemm_cases[] = {
+    {{0, 1, 1, 1}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{0, 7, 5, 3}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{0, 16, 16, 16}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{0, 33, 17, 65}, {LT, LC, LC}, 0, 1, 0, 0},
+    {{0, 64, 128, 32}, {LC, LT, LC}, 0, 1, 0, 0},
+    {{0, 127, 129, 31}, {LT, LT, LP}, 0, 1, 0, 0},
+    {{0, 1, 257, 300}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{0, 255, 1, 130}, {LP, LC, LC}, 0, 1, 0, 0},
+    {{0, 45, 37, 29}, {LC, LC, LP}, NOTUNE, 0.5, 0.7, 0},
+    {{0, 4, 6, 0}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{0, 4, 6, 0}, {LC, LC, LC}, NOTUNE, 1, 1, 0},
+    {{0, 0, 5, 3}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{3, 17, 9, 33}, {LC, LC, LC}, 0, 1, 0, 0},
+    {{4, 31, 20, 7}, {LC, LC, LC}, 1, 1, 0, 0},
+    {{2, 64, 64, 64}, {LC, LT, LC}, 1, 1, 0, 0},
+    {{5, 32, 48, 40}, {LT, LC, LP}, NOTUNE, -1, 0.5, 0},
+    {{0, 200, 96, 512}, {LC, LC, LC}, 0, 1, 0, 1},
+    {{0, 5, 1000, 1024}, {LC, LT, LC}, 0, 1, 0, 1},
+    {{0, 128, 128, 128}, {LC, LC, LC}, 0, 1, 0, 1},
+    {{8, 64, 80, 96}, {LC, LC, LC}, 0, 1, 0, 1},
+};
+
+static const scase linear_fwd_cases[] = {
+    {{1, 1, 1, 0}, {LC, LC, LC}, 0 | 8 | 16, 0, 0, 0},
+    {{7, 13, 5, 0}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 0},
+    {{6, 10, 9, 2}, {LC, LC, LC}, 2 | 8, 0, 0, 0},
+    {{33, 100, 17, 0}, {LP, LT, LC}, 3 | 16, 0, 0, 0},
+    {{64, 128, 96, 0}, {LC, LC, LP}, 4 | 8 | 16, 0, 0, 0},
+    {{5, 64, 3, 0}, {LT, LC, LC}, 1, 0, 0, 0},
+    {{0, 8, 4, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},
+    {{256, 512, 384, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 1},
+    {{1000, 64, 32, 4}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 1},
+};
+
+static const scase linear_bwd_cases[] = {
+    {{1, 1, 1, 0}, {LC, LC, LC}, 0 | 8 | 16 | 32, 0, 0, 0},
+    {{7, 13, 5, 0}, {LC, LC, LC}, 1 | 8 | 16 | 32, 0, 0, 0},
+    {{6, 10, 9, 2}, {LC, LC, LC}, 2 | 8 | 16 | 32, 0, 0, 0},
+    {{33, 100, 17, 0}, {LP, LP, LC}, 3 | 8 | 16 | 32, 0, 0, 0},
+    {{64, 128, 96, 0}, {LC, LC, LP}, 4 | 8 | 32, 0, 0, 0},
+    {{9, 20, 11, 0}, {LC, LC, LC}, 4 | 16, 0, 0, 0},
+    {{9, 20, 11, 0}, {LC, LC, LC}, 1 | 32, 0, 0, 0},
+    {{9, 20, 11, 0}, {LT, LC, LC}, 0 | 32 | 8, 0, 0, 0},
+    {{0, 5, 4, 0}, {LC, LC, LC}, 2 | 8 | 16 | 32, 0, 0, 0},
+    {{256, 512, 384, 0}, {LC, LC, LC}, 4 | 8 | 16 | 32, 0, 0, 1},
+};
+
+static const scase bias_act_fwd_cases[] = {
+    {{1, 1}, {LC, LC}, 0 | 8, 0, 0, 0},         {{3, 7}, {LC, LC}, 1 | 8, 0, 0, 0},
+    {{64, 128}, {LC, LC}, 2 | 8, 0, 0, 0},      {{33, 1000}, {LP, LP}, 3 | 8, 0, 0, 0},
+    {{5, 4096}, {LC, LC}, 4 | 8, 0, 0, 0},      {{17, 31}, {LT, LC}, 1, 0, 0, 0},
+    {{16, 64}, {LP, LC}, 4 | 8 | 16 | NOTUNE, 0, 0, 0},
+    {{2, 32000}, {LC, LC}, 1 | 8, 0, 0, 0},     {{0, 5}, {LC, LC}, 1 | 8, 0, 0, 0},
+    {{512, 1024}, {LC, LC}, 4 | 8, 0, 0, 1},
+};
+
+static const scase bias_act_bwd_cases[] = {
+    {{1, 1}, {LC, LC, LC}, 0 | 8 | 16, 0, 0, 0},       {{3, 7}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 0},
+    {{64, 128}, {LC, LC, LC}, 2 | 16, 0, 0, 0},        {{33, 1000}, {LP, LP, LP}, 3 | 8 | 16, 0, 0, 0},
+    {{5, 4096}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},    {{17, 31}, {LT, LC, LT}, 1 | 8, 0, 0, 0},
+    {{1000, 33}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},   {{2, 32000}, {LC, LC, LC}, 2 | 8 | 16, 0, 0, 0},
+    {{0, 5}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 0},       {{4096, 256}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 1},
+};
+
+/* Softmax shapes: d = {R, C, split}; the backward uses the same table (lay[2] = dx). */
+static const scase softmax_cases[] = {
+    {{4, 1, 0}, {LC, LC, LC}, 0, 0, 0, 0},        {{3, 2, 0}, {LC, LC, LC}, 1, 0, 0, 0},
+    {{5, 7, 0}, {LC, LC, LC}, 0, 0, 0, 0},        {{8, 31, 0}, {LC, LC, LC}, 1, 0, 0, 0},
+    {{8, 32, 0}, {LC, LC, LC}, 0, 0, 0, 0},       {{8, 33, 2}, {LC, LC, LC}, 1, 0, 0, 0},
+    {{6, 127, 0}, {LP, LP, LP}, 0, 0, 0, 0},      {{6, 128, 0}, {LP, LC, LC}, 1, 0, 0, 0},
+    {{16, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 0},    {{16, 1024, 0}, {LC, LC, LC}, 1, 0, 0, 0},
+    {{7, 1025, 0}, {LC, LC, LC}, 0, 0, 0, 0},     {{4, 4096, 0}, {LC, LC, LC}, 1, 0, 0, 0},
+    {{4, 4096, 0}, {LC, LC, LC}, 0, 0, 0, 0},     {{2, 32000, 0}, {LC, LC, LC}, 0, 0, 0, 0},
+    {{2, 32000, 0}, {LC, LC, LC}, 1, 0, 0, 0},    {{9, 17, 0}, {LT, LT, LT}, 0, 0, 0, 0},
+    {{0, 10, 0}, {LC, LC, LC}, 0, 0, 0, 0},       {{1024, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 1},
+    {{64, 32000, 0}, {LC, LC, LC}, 1, 0, 0, 1},
+};
+
+static const scase xent_cases[] = {
+    {{1, 1}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
+    {{6, 5}, {LC, LC, LC}, 0 | 4 | (1 << 4), 0, 0, 0},
+    {{6, 5}, {LC, LC, LC}, 1 | 8, 0, 0, 0},
+    {{6, 5}, {LC, LP, LC}, 2 | 4 | 8 | (1 << 4), 0, 0, 0},
+    {{7, 33}, {LC, LC, LC}, 0 | 4 | (2 << 4), 0, 0, 0},
+    {{7, 33}, {LC, LC, LC}, 1 | (3 << 4), 0, 0, 0},
+    {{64, 1000}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
+    {{33, 1024}, {LP, LC, LP}, 2 | 4 | 8, 0, 0, 0},
+    {{8, 4096}, {LC, LC, LC}, 0 | 4 | (1 << 4), 0, 0, 0},
+    {{4, 32000}, {LC, LC, LC}, 1 | 4, 0, 0, 0},
+    {{4, 32000}, {LC, LC, LC}, 2 | 4 | 8, 0, 0, 0},
+    {{9, 17}, {LT, LC, LT}, 0 | 4, 0, 0, 0},
+    {{0, 10}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
+    {{256, 32000}, {LC, LC, LC}, 0 | 4, 0, 0, 1},
+};
+
+static const scase emb_fwd_cases[] = {
+    {{1, 1, 1, 0}, {LC, LC}, 0, 0, 0, 0},        {{7, 5, 4, 0}, {LC, LC}, 1, 0, 0, 0},
+    {{8, 10, 3, 0}, {LC, LC}, 2 | 4, 0, 0, 0},    {{64, 1000, 128, 0}, {LP, LP}, 0, 0, 0, 0},
+    {{33, 50, 31, 0}, {LT, LC}, 1 | 2, 0, 0, 0},  {{100, 7, 64, 1}, {LC, LC}, 0, 0, 0, 0},
+    {{0, 5, 4, 0}, {LC, LC}, 0, 0, 0, 0},        {{4096, 32000, 256, 0}, {LC, LC}, 1, 0, 0, 1},
+};
+
+static const scase emb_bwd_cases[] = {
+    {{1, 1, 1, 0}, {LC, LC}, 0, 0, 0, 0},          {{7, 5, 4, 0}, {LC, LC}, 1, 0, 0, 0},
+    {{8, 10, 3, 0}, {LC, LC}, 2 | 4, 0, 0, 0},      {{64, 1000, 128, 0}, {LP, LP}, 0, 0, 0, 0},
+    {{33, 50, 31, 0}, {LT, LT}, 1 | 2, 0, 0, 0},    {{1000, 7, 64, 1}, {LC, LC}, 0, 0, 0, 0},
+    {{1000, 3, 33, 1}, {LC, LC}, 2, 0, 0, 0},      {{0, 5, 4, 0}, {LC, LC}, 0, 0, 0, 0},
+    {{4096, 32000, 256, 0}, {LC, LC}, 1, 0, 0, 1}, {{20000, 10, 128, 1}, {LC, LC}, 0, 0, 0, 1},
+};
+
+static const scase ln_fwd_cases[] = {
+    {{1, 1, 0}, {LC, LC}, 15, 1e-5, 0, 0},      {{3, 7, 0}, {LC, LC}, 15, 1e-5, 0, 0},
+    {{8, 32, 2}, {LC, LC}, 1 | 4 | 8, 1e-5, 0, 0}, {{5, 33, 0}, {LP, LP}, 2 | 4, 1e-5, 0, 0},
+    {{16, 1000, 0}, {LC, LC}, 15, 1e-5, 0, 0},  {{4, 1024, 0}, {LC, LC}, 15, 1e-5, 0, 0},
+    {{3, 4096, 0}, {LC, LC}, 15, 1e-5, 0, 0},   {{2, 32000, 0}, {LC, LC}, 15, 1e-5, 0, 0},
+    {{9, 17, 0}, {LT, LC}, 15, 1e-5, 0, 0},     {{0, 8, 0}, {LC, LC}, 15, 1e-5, 0, 0},
+    {{7, 64, 0}, {LC, LC}, 0, 1e-3, 0, 0},      {{1024, 1024, 0}, {LC, LC}, 15, 1e-5, 0, 1},
+};
+
+static const scase ln_bwd_cases[] = {
+    {{1, 1, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{3, 7, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{8, 32, 2}, {LC, LC, LC}, 1 | 16, 1e-5, 0, 0},
+    {{5, 33, 0}, {LP, LP, LP}, 16 | 32 | 64, 1e-5, 0, 0},
+    {{16, 1000, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{4, 1024, 0}, {LC, LC, LC}, 1 | 32 | 64, 1e-5, 0, 0},
+    {{3, 4096, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{2, 32000, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{9, 17, 0}, {LT, LC, LT}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{1000, 48, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{0, 8, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
+    {{1024, 1024, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 1},
+};
+
+static const scase dropout_cases[] = {
+    {{1, 1, 1, 0}, {LC, LC}, 0, 0.5, 0, 0},
+    {{7, 13, 42, 0}, {LC, LC}, 0, 0.0, 0, 0},
+    {{33, 100, 7, 1000}, {LP, LP}, 1, 0.3, 0, 0},
+    {{64, 1024, 123, 5}, {LC, LC}, 0, 0.9, 0, 0},
+    {{17, 31, 9, 0}, {LT, LC}, 1, 0.5, 0, 0},
+    {{16, 64, 5, 0}, {LC, LC}, 2 | NOTUNE, 0.2, 0, 0},
+    {{4, 32000, 77, 1 << 20}, {LC, LC}, 0, 0.1, 0, 0},
+    {{0, 5, 1, 0}, {LC, LC}, 0, 0.5, 0, 0},
+    {{1024, 4096, 3, 0}, {LC, LC}, 0, 0.5, 0, 1},
+};
+
+static const scase sgd_cases[] = {
+    {{1}, {LC}, 0, 0, 0, 0},          {{7}, {LC}, 1 | 4, 0, 0, 0},
+    {{1000}, {LC}, 1 | 8 | 16, 0, 0, 0}, {{4099}, {LC}, 1 | 2 | 8, 0, 0, 0},
+    {{0}, {LC}, 1, 0, 0, 0},          {{1 << 20}, {LC}, 1, 0, 0, 1},
+};
+static const scase adam_cases[] = {
+    {{1, 1}, {LC}, 0, 0, 0, 0},     {{7, 1}, {LC}, 1 | 2, 0, 0, 0}, {{1000, 5}, {LC}, 2, 0, 0, 0},
+    {{4099, 10}, {LC}, 1 | 2, 0, 0, 0}, {{1 << 20, 3}, {LC}, 1, 0, 0, 1},
+};
+static const scase adagrad_cases[] = {
+    {{1, 1}, {LC}, 0, 0, 0, 0},     {{7, 1}, {LC}, 1, 0, 0, 0}, {{1000, 4}, {LC}, 1 | 2, 0, 0, 0},
+    {{4099, 2}, {LC}, 2, 0, 0, 0},  {{1 << 20, 3}, {LC}, 3, 0, 0, 1},
+};
+
+typedef struct {
+  const char *label;  /* what the report calls it */
+  const char *force;  /* the dispatcher op that dlk_force_variant selects */
+  const scase *cases;
+  int ncases;
+  gen_fn gen;
+  run_fn run;
+  naive_fn naive;
+  int tf32;    /* f32 is also run with allow_tf32 on a CUDA context */
+  int tunable; /* one dispatch of a tunable op: the autotune cache is checked */
+} sweep_op;
+
+#define SWEEP(label, force, cases, gen, run, naive, tf32, tunable) \
+  {label, force, cases, N_OF(cases), gen, run, naive, tf32, tunable}
+
+static const sweep_op sweep_ops[] = {
+    SWEEP("gemm", "gemm", gemm_cases, gen_gemm, run_gemm, naive_gemm, 1, 1),
+    SWEEP("linear_fwd", "gemm", linear_fwd_cases, gen_linear_fwd, run_linear_fwd, naive_linear_fwd, 1, 1),
+    SWEEP("linear_bwd", "gemm", linear_bwd_cases, gen_linear_bwd, run_linear_bwd, naive_linear_bwd, 1, 0),
+    SWEEP("bias_act_fwd", "bias_act_fwd", bias_act_fwd_cases, gen_bias_act_fwd, run_bias_act_fwd,
+          naive_bias_act_fwd, 0, 1),
+    SWEEP("bias_act_bwd", "bias_act_bwd", bias_act_bwd_cases, gen_bias_act_bwd, run_bias_act_bwd,
+          naive_bias_act_bwd, 0, 1),
+    SWEEP("softmax_fwd", "softmax_fwd", softmax_cases, gen_softmax_fwd, run_softmax_fwd, naive_softmax_fwd, 0, 1),
+    SWEEP("softmax_bwd", "softmax_bwd", softmax_cases, gen_softmax_bwd, run_softmax_bwd, naive_softmax_bwd, 0, 1),
+    SWEEP("cross_entropy_fwd", "cross_entropy_fwd", xent_cases, gen_xent_fwd, run_xent_fwd, naive_xent_fwd, 0, 1),
+    SWEEP("cross_entropy_bwd", "cross_entropy_bwd", xent_cases, gen_xent_bwd, run_xent_bwd, naive_xent_bwd, 0, 1),
+    SWEEP("embedding_fwd", "embedding_fwd", emb_fwd_cases, gen_emb_fwd, run_emb_fwd, naive_emb_fwd, 0, 1),
+    SWEEP("embedding_bwd", "embedding_bwd", emb_bwd_cases, gen_emb_bwd, run_emb_bwd, naive_emb_bwd, 0, 1),
+    SWEEP("layernorm_fwd", "layernorm_fwd", ln_fwd_cases, gen_ln_fwd, run_ln_fwd, naive_ln_fwd, 0, 1),
+    SWEEP("layernorm_bwd", "layernorm_bwd", ln_bwd_cases, gen_ln_bwd, run_ln_bwd, naive_ln_bwd, 0, 1),
+    SWEEP("dropout", "dropout", dropout_cases, gen_dropout, run_dropout, naive_dropout, 0, 1),
+    SWEEP("sgd_step", "sgd_step", sgd_cases, gen_sgd, run_sgd, naive_sgd, 0, 0),
+    SWEEP("adam_step", "adam_step", adam_cases, gen_adam, run_adam, naive_adam, 0, 0),
+    SWEEP("adagrad_step", "adagrad_step", adagrad_cases, gen_adagrad, run_adagrad, naive_adagrad, 0, 0),
+};
+
+/* ---- bookkeeping per (op, variant): passes, skips (with the first reason), refusals of
+   deterministic mode ---- */
+
+typedef struct {
+  const char *label;
+  int id;
+  char name[32];
+  int passed, skipped, det_ok, det_refused;
+  char reason[200];
+} tally;
+static tally tallies[512];
+static int n_tallies;
+
+static tally *tally_of(const char *label, const dlk_variant_info *v) {
+  for (int i = 0; i < n_tallies; i++)
+    if (tallies[i].label == label && tallies[i].id == v->id) return &tallies[i];
+  if (n_tallies == N_OF(tallies)) return &tallies[0];
+  tally *t = &tallies[n_tallies++];
+  memset(t, 0, sizeof *t);
+  t->label = label;
+  t->id = v->id;
+  snprintf(t->name, sizeof t->name, "%s", v->name);
+  return t;
+}
+
+/* Compare every output array with the reference at the tolerance of its dtype (TF32: 1e-3
+   for f32 outputs). */
+static int compare_sets(const char *what, const hset *got, const hset *ref, int tf32) {
+  CHECK(got->n == ref->n, "%s: %d outputs, reference has %d", what, got->n, ref->n);
+  int ok = got->n == ref->n;
+  for (int i = 0; ok && i < got->n; i++) {
+    double atol, rtol;
+    t_tolerance(ref->a[i].dt, tf32 && ref->a[i].dt == DLK_F32, &atol, &rtol);
+    char w[600];
+    snprintf(w, sizeof w, "%s: output %d", what, i);
+    CHECK(got->a[i].n == ref->a[i].n, "%s: %lld elements, reference %lld", w, (long long)got->a[i].n,
+          (long long)ref->a[i].n);
+    if (got->a[i].n != ref->a[i].n) return 0;
+    ok = t_close(w, got->a[i].v, ref->a[i].v, got->a[i].n, atol, rtol) && ok;
+  }
+  return ok;
+}
+
+static int sets_identical(const hset *a, const hset *b) {
+  if (a->n != b->n) return 0;
+  for (int i = 0; i < a->n; i++)
+    if (a->a[i].n != b->a[i].n || !same_bits(a->a[i].v, b->a[i].v, a->a[i].n)) return 0;
+  return 1;
+}
+
+/* Variant lines of an explain report ("  <id> <name> supported...") that are not "not
+   supported". */
+static int explain_supported(const char *report) {
+  int n = 0;
+  for (const char *line = report; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+    if (strncmp(buf, "  ", 2) == 0 && strstr(buf, " supported") && !strstr(buf, " not supported")) n++;
+  }
+  return n;
+}
+
+static const dlk_dtype sweep_dtypes[] = {DLK_F32, DLK_F16, DLK_BF16, DLK_F64};
+
+/* The autotune cache after the first AUTO call of a case: one new entry when more than one
+   variant could run it and it was not cached yet; once per op also a save/load round
+   trip that keeps the choice. */
+static void check_autotune(dlk_context *ctx, const sweep_op *op, const scase *c, dlk_dtype dt, const hset *in,
+                           int before, int supported, int was_cached, int *round_trip_done) {
+  int after = -1;
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &after));
+  const char *opname = NULL;
+  int chosen = -1;
+  CHECK_OK(ctx, dlk_last_variant(ctx, &opname, &chosen));
+  if (!op->tunable || (c->fl & NOTUNE) || was_cached || supported <= 1) {
+    CHECK(after == before, "autotune: %d entries before, %d after (no tuning expected: %d supported%s)",
+          before, after, supported, was_cached ? ", cached" : "");
+    return;
+  }
+  CHECK(after == before + 1, "autotune: %d entries before the first AUTO call, %d after (%d variants "
+        "supported)", before, after, supported);
+  if (after != before + 1 || *round_trip_done) return;
+  *round_trip_done = 1;
+  char path[128];
+  snprintf(path, sizeof path, "/tmp/dlk-test-nn-tune-%d.txt", (int)getpid());
+  CHECK_OK(ctx, dlk_autotune_save(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_clear(ctx));
+  int n = -1;
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == 0, "cleared cache has %d entries", n);
+  CHECK_OK(ctx, dlk_autotune_load(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == after, "cache reloaded with %d entries, saved %d", n, after);
+  remove(path);
+  /* the reloaded choice is what AUTO runs now */
+  const char *report = "";
+  hset tmp = {.n = 0};
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  op->run(ctx, c, dt, in, &tmp);
+  hs_free(&tmp);
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  char want[64];
+  snprintf(want, sizeof want, "AUTO would run: %d (autotune cache)", chosen);
+  CHECK(strstr(report, want) != NULL, "after the round trip explain says:\n%s(expected \"%s\")", report, want);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  dlk_status s = op->run(ctx, c, dt, in, &tmp);
+  hs_free(&tmp);
+  int again = -1;
+  CHECK(s == DLK_OK, "AUTO after reload: %s", dlk_context_last_error(ctx));
+  CHECK_OK(ctx, dlk_last_variant(ctx, &opname, &again));
+  CHECK(again == chosen, "AUTO ran %d after the reload, %d before", again, chosen);
+}
+
+/* One case of one op in one dtype: every variant (forced), deterministic reruns, AUTO. */
+static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *op, int ci, dlk_dtype dt,
+                       int *round_trip_done) {
+  const scase *c = &op->cases[ci];
+  hset in = {.n = 0}, ref = {.n = 0};
+  op->gen(c, dt, &in);
+  snprintf(t_case_buf, sizeof t_case_buf, "%s #%d %s reference", op->label, ci, dlk_dtype_name(dt));
+  t_case = t_case_buf;
+  if (ref_ctx) {
+    dlk_status s = op->run(ref_ctx, c, dt, &in, &ref);
+    CHECK(s == DLK_OK, "CPU reference: %s: %s", dlk_status_string(s), dlk_context_last_error(ref_ctx));
+    if (s != DLK_OK) goto done;
+  } else {
+    op->naive(c, dt, &in, &ref);
+  }
+  dlk_variant_info vs[32];
+  int nv = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, op->force, vs, 32, &nv));
+  dlk_device dev;
+  dlk_context_device(ctx, &dev);
+  for (int tf32 = 0; tf32 < 2; tf32++) {
+    if (tf32 && !(op->tf32 && dt == DLK_F32 && dev.type == DLK_CUDA)) continue;
+    CHECK_OK(ctx, dlk_context_set_allow_tf32(ctx, tf32));
+    for (int k = 0; k < nv && k < 32; k++) {
+      tally *ty = tally_of(op->label, &vs[k]);
+      snprintf(t_case_buf, sizeof t_case_buf, "%s #%d %s%s variant %d %s", op->label, ci, dlk_dtype_name(dt),
+               tf32 ? " tf32" : "", vs[k].id, vs[k].name);
+      CHECK_OK(ctx, dlk_force_variant(ctx, op->force, vs[k].id));
+      hset out = {.n = 0};
+      dlk_status s = op->run(ctx, c, dt, &in, &out);
+      if (s == DLK_ERR_NOT_SUPPORTED) {
+        if (!ty->skipped) snprintf(ty->reason, sizeof ty->reason, "%s", dlk_context_last_error(ctx));
+        ty->skipped++;
+        hs_free(&out);
+        continue;
+      }
+      CHECK(s == DLK_OK, "%s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
+      if (s == DLK_OK && compare_sets(t_case_buf, &out, &ref, tf32)) ty->passed++;
+      hs_free(&out);
+      if (tf32 || s != DLK_OK) continue;
+      /* deterministic mode: two runs, the same bits, or an honest NOT_SUPPORTED */
+      hset o1 = {.n = 0}, o2 = {.n = 0};
+      CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
+      dlk_status s1 = op->run(ctx, c, dt, &in, &o1), s2 = op->run(ctx, c, dt, &in, &o2);
+      CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
+      if (s1 == DLK_ERR_NOT_SUPPORTED) {
+        CHECK(s2 == DLK_ERR_NOT_SUPPORTED, "deterministic: refused once, then %s", dlk_status_string(s2));
+        ty->det_refused++;
+      } else {
+        CHECK(s1 == DLK_OK && s2 == DLK_OK, "deterministic runs: %s, %s: %s", dlk_status_string(s1),
+              dlk_status_string(s2), dlk_context_last_error(ctx));
+        if (s1 == DLK_OK && s2 == DLK_OK) {
+          int same = sets_identical(&o1, &o2);
+          CHECK(same, "deterministic mode: two runs differ");
+          if (compare_sets(t_case_buf, &o1, &ref, 0) && same) ty->det_ok++;
+        }
+      }
+      hs_free(&o1);
+      hs_free(&o2);
+    }
+    CHECK_OK(ctx, dlk_force_variant(ctx, op->force, -1));
+
+    /* AUTO: what explain says first, then the real call and the cache */
+    snprintf(t_case_buf, sizeof t_case_buf, "%s #%d %s%s AUTO", op->label, ci, dlk_dtype_name(dt),
+             tf32 ? " tf32" : "");
+    const char *report = "";
+    hset out = {.n = 0};
+    CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+    dlk_status se = op->run(ctx, c, dt, &in, &out);
+    hs_free(&out);
+    CHECK(se == DLK_OK, "explain: %s: %s", dlk_status_string(se), dlk_context_last_error(ctx));
+    CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+    int supported = explain_supported(report), cached = strstr(report, "(autotune cache)") != NULL;
+    CHECK(strstr(report, "AUTO would") != NULL, "explain report: %s", report);
+    CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+    int before = -1;
+    CHECK_OK(ctx, dlk_autotune_entries(ctx, &before));
+    dlk_status s = op->run(ctx, c, dt, &in, &out);
+    CHECK(s == DLK_OK, "AUTO: %s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
+    if (s == DLK_OK) {
+      compare_sets(t_case_buf, &out, &ref, tf32);
+      if (dev.type == DLK_CPU) {
+        const char *name;
+        int id = -1;
+        CHECK_OK(ctx, dlk_last_variant(ctx, &name, &id));
+        CHECK(id == 0, "AUTO on a CPU context ran variant %d", id);
+      }
+      check_autotune(ctx, op, c, dt, &in, before, supported, cached, round_trip_done);
+    }
+    hs_free(&out);
+  }
+  CHECK_OK(ctx, dlk_context_set_allow_tf32(ctx, 0));
+done:
+  hs_free(&in);
+  hs_free(&ref);
+}
+
+/* gpu: ctx is a CUDA context and ref_ctx a CPU one; else ctx is a CPU context checked
+   against the naive computations. */
+static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
+  int before = t_checks, n_cases = 0, saved_quick = quick_mode;
+  quick_mode = quick;
+  n_tallies = 0;
+  for (int o = 0; o < N_OF(sweep_ops); o++) {
+    const sweep_op *op = &sweep_ops[o];
+    int round_trip_done = 0;
+    for (int ci = 0; ci < op->ncases; ci++) {
+      const scase *c = &op->cases[ci];
+      if (c->big && (!ref_ctx || quick_mode)) continue;
+      if (quick_mode && ci >= 3) continue;
+      for (int k = 0; k < N_OF(sweep_dtypes); k++) {
+        if (quick_mode && sweep_dtypes[k] != DLK_F32 && sweep_dtypes[k] != DLK_F16) continue;
+        sweep_case(ctx, ref_ctx, op, ci, sweep_dtypes[k], &round_trip_done);
+        n_cases++;
+      }
+    }
+  }
+  quick_mode = saved_quick;
+  printf("sweep%s%s: %d cases (op x shape x dtype), %d checks\n", ref_ctx ? " against a reference context" : "",
+         quick ? " (quick subset)" : "", n_cases, t_checks - before);
+  printf("  %-18s %3s %-16s %7s %7s %9s %8s\n", "op", "id", "variant", "passed", "skipped", "det-same", "det-refused");
+  for (int i = 0; i < n_tallies; i++) {
+    tally *t = &tallies[i];
+    printf("  %-18s %3d %-16s %7d %7d %9d %8d%s%s\n", t->label, t->id, t->name, t->passed, t->skipped,
+           t->det_ok, t->det_refused, t->skipped ? "  first skip: " : "", t->skipped ? t->reason : "");
+  }
+}
+
+/* ====================================================================================== */
+/* 4. Bad input: exact status, a message naming the op, nothing written                    */
+/* ====================================================================================== */
+
+/* Every input of the table lives in `in` (and ids/targets in `ids`), every output in
+   `out` (0xFF): after each call both pools must be byte-for-byte what they were. */
+typedef struct {
+  dlk_context *ctx;
+  float in[1024], in_copy[1024];
+  float out[1024];
+  int64_t ids[32], ids_copy[32];
+  int32_t ids32[8];
+} benv;
+
+static dlk_tensor bt(void *p, dlk_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+  int64_t sh[3] = {d0, d1, d2};
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = p;
+  t.dtype = dt;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = ndim;
+  for (int k = 0; k < ndim; k++) t.shape[k] = sh[k];
+  dense_strides(ndim, t.shape, t.strides);
+  return t;
+}
+
+/* A GPU variant id of op in this build's table, or -1. */
+static int gpu_variant_of(dlk_context *ctx, const char *op) {
+  dlk_variant_info v[32];
+  int n = 0;
+  if (dlk_op_variants(ctx, op, v, 32, &n) != DLK_OK) return -1;
+  for (int i = 0; i < n && i < 32; i++)
+    if (v[i].device == DLK_CUDA) return v[i].id;
+  return -1;
+}
+
+#define BAD(w, o, call) \
+  do {                  \
+    *want = (w);        \
+    *op = (o);          \
+    return (call);      \
+  } while (0)
+
+/* Case k of the table: sets the expected status and the op name the message must hold
+   (NULL: no context, no message), returns what the call returned; -1 past the end. */
+static int bad_call(benv *e, int k, dlk_status *want, const char **op, char *what, size_t what_len) {
+  dlk_context *ctx = e->ctx;
+  float *I = e->in, *O = e->out;
+  /* valid tensors, each in its own part of the pools */
+  dlk_tensor A = bt(I, DLK_F32, 2, 4, 3, 0), Bm = bt(I + 12, DLK_F32, 2, 3, 5, 0), C = bt(O, DLK_F32, 2, 4, 5, 0);
+  dlk_tensor X = bt(I + 32, DLK_F32, 3, 2, 3, 4), W = bt(I + 64, DLK_F32, 2, 5, 4, 0), B = bt(I + 96, DLK_F32, 1, 5, 0, 0);
+  dlk_tensor Y = bt(O + 32, DLK_F32, 3, 2, 3, 5), Z = bt(O + 64, DLK_F32, 3, 2, 3, 5);
+  dlk_tensor DY = bt(I + 128, DLK_F32, 3, 2, 3, 5), ZI = bt(I + 160, DLK_F32, 3, 2, 3, 5);
+  dlk_tensor DX = bt(O + 96, DLK_F32, 3, 2, 3, 4), DW = bt(O + 128, DLK_F32, 2, 5, 4, 0), DB = bt(O + 160, DLK_F32, 1, 5, 0, 0);
+  dlk_tensor SX = bt(I + 192, DLK_F32, 2, 3, 6, 0), SY = bt(O + 192, DLK_F32, 2, 3, 6, 0);
+  dlk_tensor SDY = bt(I + 224, DLK_F32, 2, 3, 6, 0), SDX = bt(O + 224, DLK_F32, 2, 3, 6, 0);
+  dlk_tensor LG = bt(I + 256, DLK_F32, 2, 4, 4, 0), TG = bt(e->ids, DLK_I64, 1, 4, 0, 0);
+  dlk_tensor LOSS = bt(O + 256, DLK_F32, 0, 0, 0, 0), LOSSN = bt(O + 260, DLK_F32, 1, 4, 0, 0);
+  dlk_tensor LSE = bt(O + 272, DLK_F32, 1, 4, 0, 0), DLOSS = bt(I + 288, DLK_F32, 0, 0, 0, 0);
+  dlk_tensor DLG = bt(O + 288, DLK_F32, 2, 4, 4, 0);
+  dlk_tensor IDS = bt(e->ids + 8, DLK_I64, 1, 5, 0, 0), TAB = bt(I + 320, DLK_F32, 2, 4, 3, 0);
+  dlk_tensor EO = bt(O + 320, DLK_F32, 2, 5, 3, 0), EDO = bt(I + 352, DLK_F32, 2, 5, 3, 0);
+  dlk_tensor DTAB = bt(O + 352, DLK_F32, 2, 4, 3, 0);
+  dlk_tensor LX = bt(I + 384, DLK_F32, 2, 3, 5, 0), GA = bt(I + 400, DLK_F32, 1, 5, 0, 0), BE = bt(I + 416, DLK_F32, 1, 5, 0, 0);
+  dlk_tensor LY = bt(O + 384, DLK_F32, 2, 3, 5, 0), MEAN = bt(O + 400, DLK_F32, 1, 3, 0, 0), RSTD = bt(O + 404, DLK_F32, 1, 3, 0, 0);
+  dlk_tensor LDY = bt(I + 432, DLK_F32, 2, 3, 5, 0), LM = bt(I + 448, DLK_F32, 1, 3, 0, 0), LR = bt(I + 452, DLK_F32, 1, 3, 0, 0);
+  dlk_tensor LDX = bt(O + 416, DLK_F32, 2, 3, 5, 0), DGA = bt(O + 432, DLK_F32, 1, 5, 0, 0), DBE = bt(O + 440, DLK_F32, 1, 5, 0, 0);
+  dlk_tensor P = bt(I + 480, DLK_F32, 1, 10, 0, 0), G = bt(I + 496, DLK_F32, 1, 10, 0, 0);
+  dlk_tensor M = bt(I + 512, DLK_F32, 1, 10, 0, 0), V = bt(I + 528, DLK_F32, 1, 10, 0, 0), BUF = bt(I + 544, DLK_F32, 1, 10, 0, 0);
+  dlk_gemm_params gp = {1, 0};
+  dlk_linear_params relu = {DLK_ACT_RELU}, none = {DLK_ACT_NONE};
+  dlk_softmax_params sp = {0};
+  dlk_cross_entropy_params xp = {DLK_REDUCE_MEAN, -100}, xpn = {DLK_REDUCE_NONE, -100};
+  dlk_embedding_params ep = {-1};
+  dlk_layernorm_params lp = {1e-5};
+  dlk_dropout_params dp = {0.5, 1, 0};
+  dlk_sgd_params sgd = {0.1, 0.9, 0, 0, 0};
+  dlk_adam_params adam = {1e-3, 0.9, 0.999, 1e-8, 0, 0, 1};
+  dlk_adagrad_params ada = {0.1, 0, 0, 1e-10, 1};
+  dlk_tensor t, t2;
+#define WHAT(s) snprintf(what, what_len, "%s", s)
+  switch (k) {
+    case 0: WHAT("gemm: params NULL"); BAD(DLK_ERR_NULL_POINTER, "gemm", dlk_gemm(ctx, NULL, &A, &Bm, &C));
+    case 1: WHAT("gemm: a NULL"); BAD(DLK_ERR_NULL_POINTER, "gemm", dlk_gemm(ctx, &gp, NULL, &Bm, &C));
+    case 2: WHAT("gemm: K mismatch"); t = bt(I + 12, DLK_F32, 2, 2, 5, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "gemm", dlk_gemm(ctx, &gp, &A, &t, &C));
+    case 3: WHAT("gemm: c has the wrong rows"); t = bt(O, DLK_F32, 2, 3, 5, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "gemm", dlk_gemm(ctx, &gp, &A, &Bm, &t));
+    case 4: WHAT("gemm: b is f16"); t = Bm, t.dtype = DLK_F16;
+      BAD(DLK_ERR_DTYPE_MISMATCH, "gemm", dlk_gemm(ctx, &gp, &A, &t, &C));
+    case 5: WHAT("gemm: alpha NaN"); gp.alpha = NAN; BAD(DLK_ERR_NOT_FINITE, "gemm", dlk_gemm(ctx, &gp, &A, &Bm, &C));
+    case 6: WHAT("gemm: c broadcast (stride 0)"); t = C, t.strides[0] = 0;
+      BAD(DLK_ERR_LAYOUT, "gemm", dlk_gemm(ctx, &gp, &A, &Bm, &t));
+    case 7: WHAT("gemm: c overlaps a"); t = bt(I + 4, DLK_F32, 2, 4, 5, 0);
+      BAD(DLK_ERR_INVALID_ARGUMENT, "gemm", dlk_gemm(ctx, &gp, &A, &Bm, &t));
+    case 8: WHAT("gemm: a is 4-D"); t = bt(I, DLK_F32, 3, 1, 4, 3), t.ndim = 4, t.shape[3] = 1, t.strides[3] = 1;
+      BAD(DLK_ERR_SHAPE_MISMATCH, "gemm", dlk_gemm(ctx, &gp, &t, &Bm, &C));
+    case 9: WHAT("linear_forward: x has 300 columns, w has 299"); t = bt(I, DLK_F32, 2, 1, 300, 0);
+      t2 = bt(I + 300, DLK_F32, 2, 1, 299, 0);
+      {
+        dlk_tensor y1 = bt(O, DLK_F32, 2, 1, 1, 0);
+        dlk_status s = dlk_linear_forward(ctx, &none, &t, &t2, NULL, &y1, NULL);
+        CHECK(strstr(dlk_context_last_error(ctx), "x has 300 columns, w has 299") != NULL, "message: %s",
+              dlk_context_last_error(ctx));
+        BAD(DLK_ERR_SHAPE_MISMATCH, "linear_forward", s);
+      }
+    case 10: WHAT("linear_forward: w on a CUDA device"); t = W, t.device = (dlk_device){DLK_CUDA, 0};
+      BAD(DLK_ERR_DEVICE_MISMATCH, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &t, &B, &Y, &Z));
+    case 11: WHAT("linear_forward: bias has 4 elements"); t = bt(I + 96, DLK_F32, 1, 4, 0, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &W, &t, &Y, &Z));
+    case 12: WHAT("linear_forward: activation 99"); relu.act = (dlk_activation)99;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &W, &B, &Y, &Z));
+    case 13: WHAT("linear_forward: y has a negative dim"); t = Y, t.shape[0] = -2;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &W, &B, &t, &Z));
+    case 14: WHAT("linear_forward: x's leading dims cannot merge"); t = X, t.strides[0] = 4, t.strides[1] = 8;
+      BAD(DLK_ERR_LAYOUT, "linear_forward", dlk_linear_forward(ctx, &relu, &t, &W, &B, &Y, &Z));
+    case 15: WHAT("linear_backward: relu without z");
+      BAD(DLK_ERR_NULL_POINTER, "linear_backward", dlk_linear_backward(ctx, &relu, &X, &W, NULL, &DY, &DX, &DW, &DB));
+    case 16: WHAT("linear_backward: dw has the wrong shape (dx valid, must stay untouched)");
+      t = bt(O + 128, DLK_F32, 2, 4, 5, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "linear_backward", dlk_linear_backward(ctx, &relu, &X, &W, &ZI, &DY, &DX, &t, &DB));
+    case 17: WHAT("linear_backward: db overlaps dx"); t = bt(O + 98, DLK_F32, 1, 5, 0, 0);
+      BAD(DLK_ERR_INVALID_ARGUMENT, "linear_backward", dlk_linear_backward(ctx, &relu, &X, &W, &ZI, &DY, &DX, &DW, &t));
+    case 18: WHAT("bias_act_forward: y shape mismatch"); t = bt(O + 192, DLK_F32, 2, 6, 3, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "bias_act_forward", dlk_bias_act_forward(ctx, DLK_ACT_GELU, &SX, NULL, &t));
+    case 19: WHAT("bias_act_backward: dx NULL");
+      BAD(DLK_ERR_NULL_POINTER, "bias_act_backward", dlk_bias_act_backward(ctx, DLK_ACT_TANH, &SX, NULL, &SDY, NULL, NULL));
+    case 20: WHAT("softmax_forward: x is i32"); t = SX, t.dtype = DLK_I32;
+      BAD(DLK_ERR_DTYPE_MISMATCH, "softmax_forward", dlk_softmax_forward(ctx, &sp, &t, &SY));
+    case 21: WHAT("softmax_forward: sizes overflow"); t = SX, t.shape[0] = INT64_MAX / 2, t.strides[0] = 6;
+      BAD(DLK_ERR_OVERFLOW, "softmax_forward", dlk_softmax_forward(ctx, &sp, &t, &SY));
+    case 22: WHAT("softmax_backward: dx is f64"); t = SDX, t.dtype = DLK_F64;
+      BAD(DLK_ERR_DTYPE_MISMATCH, "softmax_backward", dlk_softmax_backward(ctx, &sp, &SX, &SDY, &t));
+    case 23: WHAT("softmax_forward: params NULL");
+      BAD(DLK_ERR_NULL_POINTER, "softmax_forward", dlk_softmax_forward(ctx, NULL, &SX, &SY));
+    case 24: WHAT("cross_entropy_forward: target 7 >= C");
+      e->ids[2] = 7;
+      {
+        dlk_status s = dlk_cross_entropy_forward(ctx, &xp, &LG, &TG, &LOSS, &LSE);
+        CHECK(strstr(dlk_context_last_error(ctx), "targets[2] = 7") != NULL, "message names row and value: %s",
+              dlk_context_last_error(ctx));
+        BAD(DLK_ERR_OUT_OF_RANGE, "cross_entropy_forward", s);
+      }
+    case 25: WHAT("cross_entropy_forward: target -3 (not ignore_index)"); e->ids[1] = -3;
+      BAD(DLK_ERR_OUT_OF_RANGE, "cross_entropy_forward", dlk_cross_entropy_forward(ctx, &xpn, &LG, &TG, &LOSSN, NULL));
+    case 26: WHAT("cross_entropy_forward: targets are f32"); t = bt(I + 300, DLK_F32, 1, 4, 0, 0);
+      BAD(DLK_ERR_DTYPE_MISMATCH, "cross_entropy_forward", dlk_cross_entropy_forward(ctx, &xp, &LG, &t, &LOSS, NULL));
+    case 27: WHAT("cross_entropy_forward: NONE loss has 3 elements"); t = bt(O + 260, DLK_F32, 1, 3, 0, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "cross_entropy_forward", dlk_cross_entropy_forward(ctx, &xpn, &LG, &TG, &t, NULL));
+    case 28: WHAT("cross_entropy_forward: loss is f16"); t = LOSS, t.dtype = DLK_F16;
+      BAD(DLK_ERR_DTYPE_MISMATCH, "cross_entropy_forward", dlk_cross_entropy_forward(ctx, &xp, &LG, &TG, &t, NULL));
+    case 29: WHAT("cross_entropy_backward: target 4 >= C"); e->ids[3] = 4;
+      BAD(DLK_ERR_OUT_OF_RANGE, "cross_entropy_backward", dlk_cross_entropy_backward(ctx, &xp, &LG, &TG, &DLOSS, &DLG));
+    case 30: WHAT("cross_entropy_forward: reduction 7"); xp.reduction = (dlk_reduction)7;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "cross_entropy_forward", dlk_cross_entropy_forward(ctx, &xp, &LG, &TG, &LOSS, NULL));
+    case 31: WHAT("embedding_forward: id 9 >= V"); e->ids[10] = 9;
+      {
+        dlk_status s = dlk_embedding_forward(ctx, &ep, &IDS, &TAB, &EO);
+        CHECK(strstr(dlk_context_last_error(ctx), "ids[2] = 9") != NULL, "message: %s", dlk_context_last_error(ctx));
+        BAD(DLK_ERR_OUT_OF_RANGE, "embedding_forward", s);
+      }
+    case 32: WHAT("embedding_backward: id -1"); e->ids[12] = -1;
+      BAD(DLK_ERR_OUT_OF_RANGE, "embedding_backward", dlk_embedding_backward(ctx, &ep, &IDS, &EDO, &DTAB));
+    case 33: WHAT("embedding_backward: padding_idx == V"); ep.padding_idx = 4;
+      BAD(DLK_ERR_OUT_OF_RANGE, "embedding_backward", dlk_embedding_backward(ctx, &ep, &IDS, &EDO, &DTAB));
+    case 34: WHAT("embedding_forward: padding_idx -5"); ep.padding_idx = -5;
+      BAD(DLK_ERR_OUT_OF_RANGE, "embedding_forward", dlk_embedding_forward(ctx, &ep, &IDS, &TAB, &EO));
+    case 35: WHAT("embedding_forward: out has D 4"); t = bt(O + 320, DLK_F32, 2, 5, 4, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "embedding_forward", dlk_embedding_forward(ctx, &ep, &IDS, &TAB, &t));
+    case 36: WHAT("layernorm_forward: eps NaN"); lp.eps = NAN;
+      BAD(DLK_ERR_NOT_FINITE, "layernorm_forward", dlk_layernorm_forward(ctx, &lp, &LX, &GA, &BE, &LY, &MEAN, &RSTD));
+    case 37: WHAT("layernorm_forward: eps -1"); lp.eps = -1;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "layernorm_forward", dlk_layernorm_forward(ctx, &lp, &LX, &GA, &BE, &LY, &MEAN, &RSTD));
+    case 38: WHAT("layernorm_forward: gamma has 6 elements"); t = bt(I + 400, DLK_F32, 1, 6, 0, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "layernorm_forward", dlk_layernorm_forward(ctx, &lp, &LX, &t, &BE, &LY, &MEAN, &RSTD));
+    case 39: WHAT("layernorm_forward: mean is f16"); t = MEAN, t.dtype = DLK_F16;
+      BAD(DLK_ERR_DTYPE_MISMATCH, "layernorm_forward", dlk_layernorm_forward(ctx, &lp, &LX, &GA, &BE, &LY, &t, &RSTD));
+    case 40: WHAT("layernorm_backward: rstd NULL");
+      BAD(DLK_ERR_NULL_POINTER, "layernorm_backward",
+          dlk_layernorm_backward(ctx, &lp, &LX, &GA, &LM, NULL, &LDY, &LDX, &DGA, &DBE));
+    case 41: WHAT("layernorm_backward: dgamma overlaps dx"); t = bt(O + 420, DLK_F32, 1, 5, 0, 0);
+      BAD(DLK_ERR_INVALID_ARGUMENT, "layernorm_backward",
+          dlk_layernorm_backward(ctx, &lp, &LX, &GA, &LM, &LR, &LDY, &LDX, &t, &DBE));
+    case 42: WHAT("dropout_forward: prob 1"); dp.prob = 1.0;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "dropout_forward", dlk_dropout_forward(ctx, &dp, &SX, &SY));
+    case 43: WHAT("dropout_forward: prob -0.1"); dp.prob = -0.1;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "dropout_forward", dlk_dropout_forward(ctx, &dp, &SX, &SY));
+    case 44: WHAT("dropout_backward: prob NaN"); dp.prob = NAN;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "dropout_backward", dlk_dropout_backward(ctx, &dp, &SDY, &SDX));
+    case 45: WHAT("dropout_backward: shape mismatch"); t = bt(O + 224, DLK_F32, 2, 6, 3, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "dropout_backward", dlk_dropout_backward(ctx, &dp, &SDY, &t));
+    case 46: WHAT("sgd_step: momentum without a buffer");
+      BAD(DLK_ERR_NULL_POINTER, "sgd_step", dlk_sgd_step(ctx, &sgd, 0, &P, &G, NULL));
+    case 47: WHAT("sgd_step: nesterov with dampening"); sgd.nesterov = 1, sgd.dampening = 0.1;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "sgd_step", dlk_sgd_step(ctx, &sgd, 0, &P, &G, &BUF));
+    case 48: WHAT("sgd_step: lr inf"); sgd.lr = INFINITY;
+      BAD(DLK_ERR_NOT_FINITE, "sgd_step", dlk_sgd_step(ctx, &sgd, 0, &P, &G, &BUF));
+    case 49: WHAT("adam_step: beta1 1"); adam.beta1 = 1.0;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "adam_step", dlk_adam_step(ctx, &adam, &P, &G, &M, &V));
+    case 50: WHAT("adam_step: step 0"); adam.step = 0;
+      BAD(DLK_ERR_INVALID_ARGUMENT, "adam_step", dlk_adam_step(ctx, &adam, &P, &G, &M, &V));
+    case 51: WHAT("adam_step: exp_avg is f16"); t = M, t.dtype = DLK_F16;
+      BAD(DLK_ERR_DTYPE_MISMATCH, "adam_step", dlk_adam_step(ctx, &adam, &P, &G, &t, &V));
+    case 52: WHAT("adam_step: param not contiguous"); t = bt(I + 480, DLK_F32, 1, 5, 0, 0), t.strides[0] = 2;
+      t2 = bt(I + 496, DLK_F32, 1, 5, 0, 0);
+      {
+        dlk_tensor m5 = bt(I + 512, DLK_F32, 1, 5, 0, 0), v5 = bt(I + 528, DLK_F32, 1, 5, 0, 0);
+        BAD(DLK_ERR_LAYOUT, "adam_step", dlk_adam_step(ctx, &adam, &t, &t2, &m5, &v5));
+      }
+    case 53: WHAT("adagrad_step: state_sum has 9 elements"); t = bt(I + 544, DLK_F32, 1, 9, 0, 0);
+      BAD(DLK_ERR_SHAPE_MISMATCH, "adagrad_step", dlk_adagrad_step(ctx, &ada, &P, &G, &t));
+    case 54: WHAT("adagrad_step: state_sum is the grad"); BAD(DLK_ERR_INVALID_ARGUMENT, "adagrad_step", dlk_adagrad_step(ctx, &ada, &P, &G, &G));
+    case 55: WHAT("NULL context"); BAD(DLK_ERR_NULL_POINTER, NULL, dlk_softmax_forward(NULL, &sp, &SX, &SY));
+    case 56: {
+      /* A forced variant that cannot run this call: a GPU row on this CPU context, or (in a
+         CPU-only build, where the table has none) forcing an id the op lacks. */
+      int gid = gpu_variant_of(ctx, "softmax_fwd");
+      if (gid < 0) {
+        WHAT("force softmax_fwd:7 (no such variant)");
+        BAD(DLK_ERR_INVALID_ARGUMENT, "softmax_fwd", dlk_force_variant(ctx, "softmax_fwd", 7));
+      }
+      WHAT("forced GPU variant on a CPU context");
+      CHECK_OK(ctx, dlk_force_variant(ctx, "softmax_fwd", gid));
+      dlk_status s = dlk_softmax_forward(ctx, &sp, &SX, &SY);
+      CHECK_OK(ctx, dlk_force_variant(ctx, "softmax_fwd", -1));
+      /* the message is the call's, not the unforce's */
+      BAD(DLK_ERR_NOT_SUPPORTED, "softmax_fwd", s);
+    }
+    case 57: WHAT("explain mode still checks arguments");
+      CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+      {
+        t = SX, t.dtype = DLK_U8;
+        dlk_status s = dlk_softmax_forward(ctx, &sp, &t, &SY);
+        dlk_explain_mode(ctx, 0);
+        BAD(DLK_ERR_DTYPE_MISMATCH, "softmax_forward", s);
+      }
+    case 58: WHAT("embedding_forward: ids 8-D"); t = bt(e->ids + 8, DLK_I64, 1, 1, 0, 0), t.ndim = 8;
+      for (int q = 0; q < 8; q++) t.shape[q] = 1, t.strides[q] = 1;
+      BAD(DLK_ERR_SHAPE_MISMATCH, "embedding_forward", dlk_embedding_forward(ctx, &ep, &t, &TAB, &EO));
+    case 59: WHAT("gemm: c is NULL data with elements"); t = C, t.data = NULL;
+      BAD(DLK_ERR_NULL_POINTER, "gemm", dlk_gemm(ctx, &gp, &A, &Bm, &t));
+    default: return -1;
+  }
+#undef WHAT
+}
+
+static void test_bad_input(dlk_context *ctx) {
+  benv *e = calloc(1, sizeof *e);
+  e->ctx = ctx;
+  for (int i = 0; i < 1024; i++) e->in[i] = (float)t_uniform(0.1, 1); /* > 0: valid variances too */
+  int64_t ids[32] = {0, 3, -100, 1, 0, 0, 0, 0, 0, 2, 1, 2, 3};
+  memcpy(e->ids, ids, sizeof ids);
+  int n = 0;
+  for (int k = 0;; k++) {
+    memcpy(e->in_copy, e->in, sizeof e->in);
+    memcpy(e->ids_copy, e->ids, sizeof e->ids);
+    memset(e->out, 0xFF, sizeof e->out);
+    dlk_context_clear_error(ctx);
+    dlk_status want = DLK_OK;
+    const char *op = NULL;
+    char what[128] = "";
+    int s = bad_call(e, k, &want, &op, what, sizeof what);
+    if (s < 0) break;
+    snprintf(t_case_buf, sizeof t_case_buf, "bad input %d: %s", k, what);
+    t_case = t_case_buf;
+    n++;
+    CHECK(s == (int)want, "got %s, expected %s (%s)", dlk_status_string((dlk_status)s), dlk_status_string(want),
+          dlk_context_last_error(ctx));
+    if (op) {
+      const char *msg = dlk_context_last_error(ctx);
+      CHECK(msg[0] != '\0' && strstr(msg, op) != NULL, "message \"%s\" does not name %s", msg, op);
+    }
+    int out_dirty = 0;
+    for (int i = 0; i < 1024; i++) {
+      uint32_t b;
+      memcpy(&b, &e->out[i], 4);
+      out_dirty += b != 0xFFFFFFFFu;
+    }
+    CHECK(out_dirty == 0, "%d output floats written", out_dirty);
+    /* the data-dependent cases changed ids on purpose before the call; compare after
+       restoring only what this case set */
+    CHECK(memcmp(e->in, e->in_copy, sizeof e->in) == 0, "inputs changed");
+    CHECK(memcmp(e->ids, e->ids_copy, sizeof e->ids) == 0 || k == 24 || k == 25 || k == 29 || k == 31 || k == 32,
+          "ids changed");
+    memcpy(e->ids, ids, sizeof ids);
+  }
+  t_case = "bad input";
+  CHECK(n >= 30, "only %d bad-input cases", n);
+  /* the context still works after all of that: a softmax against the naive one */
+  dlk_tensor x = bt(e->in + 192, DLK_F32, 2, 3, 6, 0), y = bt(e->out + 192, DLK_F32, 2, 3, 6, 0);
+  dlk_softmax_params sp = {0};
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &x, &y));
+  double xd[18], want[18], got[18];
+  for (int i = 0; i < 18; i++) xd[i] = e->in[192 + i], got[i] = e->out[192 + i];
+  softmax_rows(xd, want, 3, 6, 0);
+  t_close("softmax after the failures", got, want, 18, 1e-6, 1e-6);
+  printf("bad input: %d cases\n", n);
+  free(e);
+}
+
+/* ====================================================================================== */
+/* 5. Explain, the autotune cache on a CPU context, the dropout RNG                        */
+/* ====================================================================================== */
+
+static void test_explain(dlk_context *ctx) {
+  t_case = "explain";
+  float x[12], y[12];
+  for (int i = 0; i < 12; i++) x[i] = (float)i;
+  memset(y, 0xFF, sizeof y);
+  dlk_tensor tx = bt(x, DLK_F32, 2, 3, 4, 0), ty = bt(y, DLK_F32, 2, 3, 4, 0);
+  dlk_softmax_params sp = {1};
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  const char *report = NULL;
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  CHECK(report && strstr(report, "softmax_fwd") != NULL, "report names the op:\n%s", report);
+  dlk_variant_info vs[32];
+  int nv = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, "softmax_fwd", vs, 32, &nv));
+  for (int i = 0; i < nv && i < 32; i++) {
+    char line[64];
+    snprintf(line, sizeof line, "%2d %-14s ", vs[i].id, vs[i].name);
+    const char *l = report ? strstr(report, line) : NULL;
+    CHECK(l != NULL, "variant %d %s listed:\n%s", vs[i].id, vs[i].name, report);
+    /* each variant line says supported, or not supported with a reason */
+    if (l) CHECK(strncmp(l + strlen(line), "supported", 9) == 0 || strncmp(l + strlen(line), "not supported: ", 15) == 0,
+                 "variant %d has a verdict: %s", vs[i].id, l);
+  }
+  CHECK(report && strstr(report, "AUTO would run: 0") != NULL, "AUTO line:\n%s", report);
+  int dirty = 0;
+  for (int i = 0; i < 12; i++) {
+    uint32_t b;
+    memcpy(&b, &y[i], 4);
+    dirty += b != 0xFFFFFFFFu;
+  }
+  CHECK(dirty == 0, "explain mode wrote %d outputs", dirty);
+  /* a composite op reports every step */
+  float lx[8], lw[6], lz[12], ldy[12], ldx[8], ldw[6], ldb[3];
+  for (int i = 0; i < 8; i++) lx[i] = 0.1f * (float)i;
+  for (int i = 0; i < 6; i++) lw[i] = 0.2f * (float)i;
+  for (int i = 0; i < 12; i++) lz[i] = (float)i - 6, ldy[i] = 1;
+  dlk_tensor X = bt(lx, DLK_F32, 2, 4, 2, 0), W = bt(lw, DLK_F32, 2, 3, 2, 0), Z = bt(lz, DLK_F32, 2, 4, 3, 0);
+  dlk_tensor DY = bt(ldy, DLK_F32, 2, 4, 3, 0), DX = bt(ldx, DLK_F32, 2, 4, 2, 0), DW = bt(ldw, DLK_F32, 2, 3, 2, 0);
+  dlk_tensor DB = bt(ldb, DLK_F32, 1, 3, 0, 0);
+  dlk_linear_params lp = {DLK_ACT_GELU};
+  CHECK_OK(ctx, dlk_linear_backward(ctx, &lp, &X, &W, &Z, &DY, &DX, &DW, &DB));
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  const char *g1 = report ? strstr(report, "gemm on") : NULL;
+  CHECK(report && strstr(report, "bias_act_bwd on") != NULL && g1 && strstr(g1 + 1, "gemm on") != NULL,
+        "linear_backward explains its three steps:\n%s", report);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  CHECK(!isnan(y[0]), "runs again once explain is off");
+}
+
+static uint64_t fnv1a(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
+/* On a CPU context nothing is timed, so the cache only changes through files: build one
+   for the key explain reports, load it, and check that AUTO takes it from the cache and
+   that a save/load round trip keeps it. */
+static void test_autotune_cpu(dlk_context *ctx) {
+  t_case = "autotune (cpu)";
+  float x[64], y[64];
+  for (int i = 0; i < 64; i++) x[i] = (float)t_uniform(-1, 1);
+  dlk_tensor tx = bt(x, DLK_F32, 2, 8, 8, 0), ty = bt(y, DLK_F32, 2, 8, 8, 0);
+  dlk_softmax_params sp = {0};
+  CHECK_OK(ctx, dlk_autotune_clear(ctx));
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  int n = -1;
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == 0, "a CPU context does not autotune (%d entries)", n);
+  const char *report = NULL;
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  const char *k0 = report ? strstr(report, "(key ") : NULL;
+  const char *k1 = k0 ? strchr(k0, ')') : NULL;
+  CHECK(k0 && k1, "explain gives the key:\n%s", report);
+  if (!k0 || !k1) {
+    dlk_explain_mode(ctx, 0);
+    return;
+  }
+  char key[512];
+  snprintf(key, sizeof key, "%.*s", (int)(k1 - k0 - 5), k0 + 5);
+  CHECK(strncmp(key, "softmax_fwd|", 12) == 0 && strstr(key, "r8_c8_f32") != NULL, "key %s", key);
+  char body[1024], path[128];
+  snprintf(body, sizeof body, "dlk-autotune 1\ndevice cpu\n%s 0\n", key);
+  snprintf(path, sizeof path, "/tmp/dlk-test-nn-cpu-tune-%d.txt", (int)getpid());
+  FILE *f = fopen(path, "wb");
+  if (f) {
+    fprintf(f, "%schecksum %016" PRIx64 "\n", body, fnv1a(body, strlen(body)));
+    fclose(f);
+  }
+  CHECK_OK(ctx, dlk_autotune_load(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == 1, "one entry loaded (%d)", n);
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  CHECK(report && strstr(report, "AUTO would run: 0 (autotune cache)") != NULL, "cache hit:\n%s", report);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  CHECK_OK(ctx, dlk_autotune_save(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_clear(ctx));
+  CHECK_OK(ctx, dlk_autotune_load(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == 1, "round trip keeps the entry (%d)", n);
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  const char *op = NULL;
+  int id = -1;
+  CHECK_OK(ctx, dlk_last_variant(ctx, &op, &id));
+  CHECK(op && strcmp(op, "softmax_fwd") == 0 && id == 0, "ran %s/%d", op ? op : "?", id);
+  /* an entry naming a variant the op lacks: the file is refused, the cache kept */
+  snprintf(body, sizeof body, "dlk-autotune 1\ndevice cpu\n%s 42\n", key);
+  f = fopen(path, "wb");
+  if (f) {
+    fprintf(f, "%schecksum %016" PRIx64 "\n", body, fnv1a(body, strlen(body)));
+    fclose(f);
+  }
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_autotune_load(ctx, path));
+  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
+  CHECK(n == 1, "refused file leaves the cache (%d)", n);
+  remove(path);
+  CHECK_OK(ctx, dlk_autotune_clear(ctx));
+}
+
+static void test_dropout_rng(dlk_context *ctx) {
+  t_case = "dropout rng";
+  int mismatch = 0, out_of_range = 0;
+  double sum = 0;
+  for (uint64_t i = 0; i < 100000; i++) {
+    uint64_t seed = i * 0x12345ULL, ctr = i * 7919ULL + (i << 40);
+    double u = dlk_dropout_uniform(seed, ctr);
+    mismatch += u != ref_uniform(seed, ctr);
+    out_of_range += !(u >= 0 && u < 1);
+    sum += dlk_dropout_uniform(42, i);
+  }
+  CHECK(mismatch == 0, "%d draws differ from the documented formula", mismatch);
+  CHECK(out_of_range == 0, "%d draws outside [0, 1)", out_of_range);
+  CHECK(fabs(sum / 100000 - 0.5) < 0.005, "mean of 1e5 draws %.4f", sum / 100000);
+  /* the kept fraction of a large tensor is 1 - p, and kept values are scaled */
+  enum { N = 200000 };
+  float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+  for (int i = 0; i < N; i++) x[i] = 1.0f;
+  dlk_tensor tx = bt(x, DLK_F32, 1, N, 0, 0), ty = bt(y, DLK_F32, 1, N, 0, 0);
+  dlk_dropout_params p = {0.3, 2024, 5};
+  CHECK_OK(ctx, dlk_dropout_forward(ctx, &p, &tx, &ty));
+  int kept = 0, bad = 0;
+  for (int i = 0; i < N; i++) {
+    kept += y[i] != 0;
+    bad += y[i] != 0 && fabsf(y[i] - (float)(1 / 0.7)) > 1e-6f;
+  }
+  CHECK(fabs((double)kept / N - 0.7) < 0.005, "kept fraction %.4f for p = 0.3", (double)kept / N);
+  CHECK(bad == 0, "%d kept values not scaled by 1/(1-p)", bad);
+  /* same (seed, offset) -> same mask; in place equals out of place */
+  CHECK_OK(ctx, dlk_dropout_forward(ctx, &p, &tx, &tx));
+  CHECK(memcmp(x, y, N * sizeof(float)) == 0, "in-place dropout differs from out-of-place");
+  free(x);
+  free(y);
+}
+
+
+/* ====================================================================================== */
+/* GPU-only bad input: host tensors on a CUDA context, the CPU row forced there, and ids /  */
+/* targets out of range through every variant (checked on the device)                      */
+/* ====================================================================================== */
+
+static void gpu_bad_ids(dlk_context *g, const char *label, const char *force, const scase *c, gen_fn gen, run_fn run,
+                        int which, double bad_value, const char *msg_op) {
+  hset in = {.n = 0};
+  gen(c, DLK_F32, &in);
+  in.a[which].v[c->d[0] > 2 ? 2 : 0] = bad_value;
+  dlk_variant_info vs[32];
+  int nv = 0;
+  CHECK_OK(g, dlk_op_variants(g, force, vs, 32, &nv));
+  for (int k = -1; k < nv && k < 32; k++) {
+    if (k >= 0 && vs[k].device != DLK_CUDA) continue;
+    snprintf(t_case_buf, sizeof t_case_buf, "gpu bad ids: %s %s = %g, variant %s", label, which ? "target" : "id",
+             bad_value, k < 0 ? "AUTO" : vs[k].name);
+    t_case = t_case_buf;
+    if (k >= 0) CHECK_OK(g, dlk_force_variant(g, force, vs[k].id));
+    hset out = {.n = 0};
+    dlk_status s = run(g, c, DLK_F32, &in, &out); /* rig_end checks the outputs stay untouched */
+    hs_free(&out);
+    if (k >= 0) CHECK_OK(g, dlk_force_variant(g, force, -1));
+    if (s == DLK_ERR_NOT_SUPPORTED && k >= 0) continue;
+    CHECK(s == DLK_ERR_OUT_OF_RANGE, "got %s: %s", dlk_status_string(s), dlk_context_last_error(g));
+    CHECK(strstr(dlk_context_last_error(g), msg_op) != NULL, "message names %s: %s", msg_op, dlk_context_last_error(g));
+  }
+  hs_free(&in);
+}
+
+static void test_gpu_bad(dlk_context *g) {
+  t_case = "gpu bad input";
+  /* host tensors on a CUDA context */
+  float hx[12], hy[12];
+  for (int i = 0; i < 12; i++) hx[i] = (float)i;
+  memset(hy, 0xFF, sizeof hy);
+  dlk_tensor x = bt(hx, DLK_F32, 2, 3, 4, 0), y = bt(hy, DLK_F32, 2, 3, 4, 0);
+  dlk_softmax_params sp = {0};
+  CHECK_STATUS(g, DLK_ERR_DEVICE_MISMATCH, dlk_softmax_forward(g, &sp, &x, &y));
+  CHECK(strstr(dlk_context_last_error(g), "softmax_forward") != NULL, "message: %s", dlk_context_last_error(g));
+  int dirty = 0;
+  for (int i = 0; i < 12; i++) {
+    uint32_t b;
+    memcpy(&b, &hy[i], 4);
+    dirty += b != 0xFFFFFFFFu;
+  }
+  CHECK(dirty == 0, "host output written by a refused call");
+  /* the CPU reference forced on a CUDA context */
+  static const scase sm = {{3, 4, 0}, {LC, LC, LC}, 0, 0, 0, 0};
+  hset in = {.n = 0}, out = {.n = 0};
+  gen_softmax_fwd(&sm, DLK_F32, &in);
+  CHECK_OK(g, dlk_force_variant(g, "softmax_fwd", 0));
+  dlk_status s = run_softmax_fwd(g, &sm, DLK_F32, &in, &out);
+  CHECK(s == DLK_ERR_NOT_SUPPORTED, "cpu_ref forced on a CUDA context: %s", dlk_status_string(s));
+  CHECK(strstr(dlk_context_last_error(g), "softmax_fwd") != NULL, "message: %s", dlk_context_last_error(g));
+  CHECK_OK(g, dlk_force_variant(g, "softmax_fwd", -1));
+  hs_free(&in);
+  hs_free(&out);
+  /* ids and targets out of range, every variant: OUT_OF_RANGE (or NOT_SUPPORTED when
+     forced), outputs untouched */
+  static const scase xc = {{6, 5}, {LC, LC, LC}, 0 | 4, 0, 0, 0}, ec = {{7, 5, 4, 0}, {LC, LC}, 0, 0, 0, 0};
+  gpu_bad_ids(g, "cross_entropy_fwd", "cross_entropy_fwd", &xc, gen_xent_fwd, run_xent_fwd, 1, 5, "cross_entropy");
+  gpu_bad_ids(g, "cross_entropy_fwd", "cross_entropy_fwd", &xc, gen_xent_fwd, run_xent_fwd, 1, -7, "cross_entropy");
+  gpu_bad_ids(g, "cross_entropy_bwd", "cross_entropy_bwd", &xc, gen_xent_bwd, run_xent_bwd, 1, 5, "cross_entropy");
+  gpu_bad_ids(g, "embedding_fwd", "embedding_fwd", &ec, gen_emb_fwd, run_emb_fwd, 0, 5, "embedding");
+  gpu_bad_ids(g, "embedding_bwd", "embedding_bwd", &ec, gen_emb_bwd, run_emb_bwd, 0, -1, "embedding");
+  /* and the context still works */
+  t_case = "gpu bad input: afterwards";
+  gen_softmax_fwd(&sm, DLK_F32, &in);
+  hset ref = {.n = 0};
+  naive_softmax_fwd(&sm, DLK_F32, &in, &ref);
+  CHECK_OK(g, run_softmax_fwd(g, &sm, DLK_F32, &in, &out));
+  compare_sets("softmax after the failures", &out, &ref, 0);
+  hs_free(&in);
+  hs_free(&out);
+  hs_free(&ref);
+}
+
+/* Explain on a CUDA context: every variant listed with a verdict, the CPU row refused
+   with its reason, and the AUTO line. */
+static void test_explain_gpu(dlk_context *g) {
+  t_case = "explain (gpu)";
+  static const scase sm = {{64, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 0};
+  hset in = {.n = 0}, out = {.n = 0};
+  gen_softmax_fwd(&sm, DLK_F16, &in);
+  CHECK_OK(g, dlk_explain_mode(g, 1));
+  dlk_status s = run_softmax_fwd(g, &sm, DLK_F16, &in, &out);
+  CHECK(s == DLK_OK, "explain call: %s", dlk_context_last_error(g));
+  const char *report = NULL;
+  CHECK_OK(g, dlk_explain_report(g, &report));
+  CHECK_OK(g, dlk_explain_mode(g, 0));
+  printf("explain on the GPU:\n%s", report ? report : "(none)\n");
+  dlk_variant_info vs[32];
+  int nv = 0;
+  CHECK_OK(g, dlk_op_variants(g, "softmax_fwd", vs, 32, &nv));
+  for (int i = 0; i < nv && i < 32; i++) CHECK(report && strstr(report, vs[i].name), "%s listed", vs[i].name);
+  CHECK(report && strstr(report, "cpu_ref        not supported: runs on the CPU"), "CPU row refused with a reason");
+  CHECK(report && strstr(report, "AUTO would"), "AUTO line");
+  /* explain ran nothing: the outputs came back as the 0xFF fill */
+  int64_t ff = 0;
+  for (int64_t i = 0; out.n > 0 && i < out.a[0].n; i++) ff += isnan(out.a[0].v[i]);
+  CHECK(out.n == 1 && ff == out.a[0].n, "explain mode wrote outputs");
+  hs_free(&in);
+  hs_free(&out);
+}
+
+int main(int argc, char **argv) {
+  quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
+  if (t_want_gpu(argc, argv)) {
+    dlk_context *g = t_gpu_context_or_skip("test_nn");
+    dlk_context *cpu = t_cpu_context();
+    test_sweep(g, cpu, quick_mode);
+    test_gpu_bad(g);
+    test_explain_gpu(g);
+    dlk_context_destroy(cpu);
+    dlk_context_destroy(g);
+    return t_summary("test_nn --gpu");
+  }
+  dlk_context *ctx = t_cpu_context();
+  test_golden(ctx);
+  test_fd(ctx);
+  test_sweep(ctx, NULL, 0);
+  /* the GPU run's path (reference through a second context) on the quick subset */
+  dlk_context *ref = t_cpu_context();
+  test_sweep(ctx, ref, 1);
+  dlk_context_destroy(ref);
+  test_bad_input(ctx);
+  test_explain(ctx);
+  test_autotune_cpu(ctx);
+  test_dropout_rng(ctx);
+  dlk_context_destroy(ctx);
+  return t_summary("test_nn");
+}
