@@ -346,6 +346,7 @@ static dlk_status run_chunk(dlk_context *ctx, dlk_glove_epoch_args *a, const dlk
   a->cost_sum = &c;
   a->skipped = &s;
   DLK_TRY(dlk_dispatch(ctx, &dlk_glove_epoch_op, a));
+  if (ctx->explain) return DLK_OK; /* nothing ran: the report is written */
   *cost += c;
   *skipped += s;
   return DLK_OK;
@@ -433,12 +434,12 @@ dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params 
       }
     }
     st = run_chunk(ctx, &a, recs, n, &cost, &skipped);
-    if (st != DLK_OK) break;
+    if (st != DLK_OK || ctx->explain) break;
     done += n;
     if (p->progress) p->progress(p->progress_user, done, r->count, cost);
   }
   if (f) fclose(f);
-  if (st != DLK_OK) return st;
+  if (st != DLK_OK || ctx->explain) return st;
   m->epoch++;
   if (out) {
     out->cost_sum = cost;

@@ -317,6 +317,1214 @@ static void test_golden_train(dlk_context *ctx) {
   dlk_glove_vocab_free(v);
 }
 
+/* ---- tokenizer and vocabulary, by hand ---- */
+
+static const char *vword(dlk_context *ctx, const dlk_glove_vocab *v, int64_t id, int64_t *count) {
+  const char *w = NULL;
+  CHECK_OK(ctx, dlk_glove_vocab_word(ctx, v, id, &w, count));
+  return w ? w : "";
+}
+
+static void test_vocab_hand(dlk_context *ctx) {
+  t_case = "vocab/hand";
+  const char *text = "b a c a b a\n\nc  d\t\te\r\n";
+  dlk_glove_vocab *v = NULL;
+  CHECK_OK(ctx, vocab_from_text(ctx, text, strlen(text), 0, NULL, &v));
+  if (v) {
+    int64_t V, c;
+    dlk_glove_vocab_size(ctx, v, &V);
+    CHECK(V == 5, "V = %lld", (long long)V);
+    const char *want[5] = {"a", "b", "c", "d", "e"};
+    int64_t wc[5] = {3, 2, 2, 1, 1};
+    for (int i = 0; i < 5 && i < V; i++) {
+      const char *w = vword(ctx, v, i + 1, &c);
+      CHECK(strcmp(w, want[i]) == 0 && c == wc[i], "id %d: %s %lld, want %s %lld", i + 1, w, (long long)c,
+            want[i], (long long)wc[i]);
+    }
+    int64_t id;
+    dlk_glove_vocab_find(ctx, v, "d", &id);
+    CHECK(id == 4, "find d -> %lld", (long long)id);
+    dlk_glove_vocab_find(ctx, v, "zz", &id);
+    CHECK(id == 0, "find zz -> %lld", (long long)id);
+    CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_glove_vocab_word(ctx, v, 6, NULL, NULL));
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_vocab_add_text(ctx, v, "x", 1));
+    dlk_glove_vocab_free(v);
+  }
+  dlk_glove_vocab_params p = {2, 0};
+  CHECK_OK(ctx, vocab_from_text(ctx, text, strlen(text), 0, &p, &v));
+  if (v) {
+    int64_t V;
+    dlk_glove_vocab_size(ctx, v, &V);
+    CHECK(V == 3, "min_count 2: V = %lld", (long long)V);
+    dlk_glove_vocab_free(v);
+  }
+  dlk_glove_vocab_params q = {1, 2};
+  CHECK_OK(ctx, vocab_from_text(ctx, text, strlen(text), 0, &q, &v));
+  if (v) {
+    int64_t V;
+    dlk_glove_vocab_size(ctx, v, &V);
+    CHECK(V == 2 && strcmp(vword(ctx, v, 1, NULL), "a") == 0, "max_vocab 2: V = %lld", (long long)V);
+    dlk_glove_vocab_free(v);
+  }
+  /* Ties by the tool's signed-char compare: bytes >= 0x80 sort before ASCII. */
+  const char *t2 = "z \xc3\xa9 y\n";
+  CHECK_OK(ctx, vocab_from_text(ctx, t2, strlen(t2), 0, NULL, &v));
+  if (v) {
+    CHECK(strcmp(vword(ctx, v, 1, NULL), "\xc3\xa9") == 0 && strcmp(vword(ctx, v, 2, NULL), "y") == 0,
+          "tie order: %s %s", vword(ctx, v, 1, NULL), vword(ctx, v, 2, NULL));
+    dlk_glove_vocab_free(v);
+  }
+  /* A 1500-byte word keeps 999 bytes; a UTF-8 sequence cut at byte 999 is dropped. */
+  char *lw = malloc(3000);
+  memset(lw, 'a', 1500);
+  lw[1500] = '\n';
+  memset(lw + 1501, 'b', 998);
+  lw[2499] = '\xc3', lw[2500] = '\xa9', lw[2501] = '\n';
+  CHECK_OK(ctx, vocab_from_text(ctx, lw, 2502, 100, NULL, &v));
+  if (v) {
+    int64_t V;
+    dlk_glove_vocab_size(ctx, v, &V);
+    size_t l1 = strlen(vword(ctx, v, 1, NULL)), l2 = V > 1 ? strlen(vword(ctx, v, 2, NULL)) : 0;
+    CHECK(V == 2 && ((l1 == 999 && l2 == 998) || (l1 == 998 && l2 == 999)), "long words: V %lld lengths %zu %zu",
+          (long long)V, l1, l2);
+    dlk_glove_vocab_free(v);
+  }
+  free(lw);
+  /* "<unk>" in the corpus, an empty corpus, nothing frequent enough. */
+  dlk_glove_vocab *u;
+  CHECK_OK(ctx, dlk_glove_vocab_create(ctx, &u));
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_vocab_add_text(ctx, u, "a <unk> b", 9));
+  CHECK(strstr(dlk_context_last_error(ctx), "<unk>") != NULL, "message names <unk>: %s", dlk_context_last_error(ctx));
+  dlk_glove_vocab_free(u);
+  CHECK_OK(ctx, dlk_glove_vocab_create(ctx, &u));
+  CHECK_OK(ctx, dlk_glove_vocab_add_text(ctx, u, " \n\t\r\n", 5));
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_vocab_finish(ctx, u, NULL));
+  CHECK(strstr(dlk_context_last_error(ctx), "no tokens") != NULL, "empty corpus message: %s", dlk_context_last_error(ctx));
+  dlk_glove_vocab_free(u);
+  dlk_glove_vocab_params big = {100, 0};
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, vocab_from_text(ctx, text, strlen(text), 0, &big, &v));
+}
+
+/* A 10 MB line: tokens are counted and windows run across it; one 10 MB token is cut. */
+static void test_long_line(dlk_context *ctx) {
+  t_case = "corpus/10MB line";
+  size_t n = 10u << 20;
+  char *t = malloc(n + 1);
+  for (size_t i = 0; i < n; i++) t[i] = (i % 4 == 3) ? ' ' : (char)('a' + (i / 4) % 3);
+  t[n] = '\0';
+  dlk_glove_vocab *v = NULL;
+  CHECK_OK(ctx, vocab_from_text(ctx, t, n, 1 << 20, NULL, &v));
+  if (v) {
+    int64_t V, tokens;
+    dlk_glove_vocab_size(ctx, v, &V);
+    dlk_glove_vocab_tokens(ctx, v, &tokens, NULL);
+    CHECK(V == 3 && tokens == (int64_t)(n / 4), "V %lld tokens %lld", (long long)V, (long long)tokens);
+    dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+    p.window = 3;
+    p.temp_prefix = tmp_path("ovl");
+    dlk_glove_cooccur_stats st;
+    CHECK_OK(ctx, cooccur_text(ctx, &p, v, t, n, 1 << 20, tmp_path("long.bin"), &st));
+    CHECK(st.records == 9 && st.lines == 0, "records %lld lines %lld", (long long)st.records, (long long)st.lines);
+    dlk_glove_vocab_free(v);
+  }
+  memset(t, 'q', n);
+  CHECK_OK(ctx, vocab_from_text(ctx, t, n, 1 << 20, NULL, &v));
+  if (v) {
+    CHECK(strlen(vword(ctx, v, 1, NULL)) == 999, "10 MB token cut to 999 bytes");
+    dlk_glove_vocab_free(v);
+  }
+  free(t);
+}
+
+/* ---- co-occurrence, by hand and against a brute-force count ---- */
+
+static dlk_glove_vocab *vocab_abcd(dlk_context *ctx) {
+  write_all(tmp_path("abcd.txt"), "a 10\nb 9\nc 8\nd 7\n", 17);
+  dlk_glove_vocab *v = NULL;
+  CHECK_OK(ctx, dlk_glove_vocab_load(ctx, tmp_path("abcd.txt"), &v));
+  return v;
+}
+
+static bool recs_equal(const char *what, const dlk_glove_record *got, int64_t ng,
+                       const dlk_glove_record *want, int64_t nw, double rtol) {
+  bool ok = ng == nw;
+  CHECK(ng == nw, "%s: %lld records, expected %lld", what, (long long)ng, (long long)nw);
+  for (int64_t i = 0; ok && i < nw; i++) {
+    bool same = got[i].w1 == want[i].w1 && got[i].w2 == want[i].w2 &&
+                fabs(got[i].x - want[i].x) <= rtol * fabs(want[i].x);
+    CHECK(same, "%s: record %lld is (%d, %d, %.17g), expected (%d, %d, %.17g)", what, (long long)i, got[i].w1,
+          got[i].w2, got[i].x, want[i].w1, want[i].w2, want[i].x);
+    ok = same;
+  }
+  return ok;
+}
+
+static void cooc_case(dlk_context *ctx, const char *name, const dlk_glove_vocab *v, const char *text,
+                      int window, int sym, int dist, const dlk_glove_record *want, int64_t nw) {
+  t_case = name;
+  for (int method = 1; method <= 2; method++) {
+    dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+    p.window = window, p.symmetric = sym, p.distance_weighting = dist;
+    p.method = method;
+    p.no_tool_quirks = 1;
+    p.temp_prefix = tmp_path("ovh");
+    CHECK_OK(ctx, cooccur_text(ctx, &p, v, text, strlen(text), 2, tmp_path("hand.bin"), NULL));
+    dlk_glove_record *got = NULL;
+    int64_t ng = 0;
+    CHECK_OK(ctx, dlk_glove_records_read(ctx, tmp_path("hand.bin"), &got, &ng));
+    char what[96];
+    snprintf(what, sizeof what, "%s (method %d)", name, method);
+    recs_equal(what, got, ng, want, nw, 0);
+    free(got);
+  }
+}
+
+static void test_cooccur_hand(dlk_context *ctx) {
+  dlk_glove_vocab *v = vocab_abcd(ctx);
+  if (!v) return;
+  /* a=1 b=2 c=3 d=4. Line "a b c": b-a at 1, c-b at 1, c-a at 2; line "d a": a-d at 1. */
+  const dlk_glove_record w1[] = {{1, 2, 1}, {1, 3, .5}, {1, 4, 1}, {2, 1, 1}, {2, 3, 1}, {3, 1, .5}, {3, 2, 1}, {4, 1, 1}};
+  cooc_case(ctx, "cooccur/basic", v, "a b c\nd a\n", 2, 1, 1, w1, 8);
+  /* The window stops at 2: d pairs with c (1) and b (1/2), not a. */
+  const dlk_glove_record w2[] = {{1, 2, 1}, {1, 3, .5}, {2, 1, 1}, {2, 3, 1}, {2, 4, .5}, {3, 1, .5}, {3, 2, 1}, {3, 4, 1}, {4, 2, .5}, {4, 3, 1}};
+  cooc_case(ctx, "cooccur/window edge", v, "a b c d", 2, 1, 1, w2, 10);
+  /* No window across a newline; out-of-vocabulary x and y are dropped before windowing. */
+  const dlk_glove_record w3[] = {{1, 2, 1}, {2, 1, 1}};
+  cooc_case(ctx, "cooccur/newline+oov", v, "a x y b\nc\n\nd\n", 3, 1, 1, w3, 2);
+  /* Left context only. */
+  const dlk_glove_record w4[] = {{1, 2, 1}, {1, 3, .5}, {2, 3, 1}};
+  cooc_case(ctx, "cooccur/asymmetric", v, "a b c\n", 2, 0, 1, w4, 3);
+  /* No distance weighting; repeated pairs summed; a word with itself. */
+  const dlk_glove_record w5[] = {{1, 1, 2}, {1, 2, 4}, {2, 1, 4}, {2, 2, 2}};
+  cooc_case(ctx, "cooccur/unweighted", v, "a b a b\n", 3, 1, 0, w5, 4);
+  /* The tool's quirk, on by default: the first record counted twice. */
+  t_case = "cooccur/tool quirk";
+  dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+  p.window = 2;
+  p.temp_prefix = tmp_path("ovq");
+  CHECK_OK(ctx, cooccur_text(ctx, &p, v, "a b c\nd a\n", 10, 0, tmp_path("q.bin"), NULL));
+  dlk_glove_record *got = NULL;
+  int64_t ng = 0;
+  CHECK_OK(ctx, dlk_glove_records_read(ctx, tmp_path("q.bin"), &got, &ng));
+  CHECK(ng == 8 && got && got[0].x == 2.0 && got[1].x == 0.5, "quirk: record 0 doubled (%g)", got ? got[0].x : -1);
+  free(got);
+  /* A corpus with no in-vocabulary token. */
+  t_case = "cooccur/empty";
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, cooccur_text(ctx, &p, v, "x y z\n", 6, 0, tmp_path("e.bin"), NULL));
+  CHECK(access(tmp_path("e.bin"), F_OK) != 0, "nothing written for an empty count");
+  dlk_glove_vocab_free(v);
+}
+
+/* Brute force: every pair of every line, summed into a dense V x V table. */
+static dlk_glove_record *brute_cooccur(const int32_t *ids, int64_t n, int64_t V, int window, bool sym,
+                                       bool dist, int64_t *count) {
+  double *t = calloc((size_t)(V * V), sizeof *t);
+  int64_t start = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] == 0) {
+      start = i + 1;
+      continue;
+    }
+    for (int64_t k = i - 1; k >= start && k >= i - window; k--) {
+      double w = dist ? 1.0 / (double)(i - k) : 1.0;
+      t[(ids[k] - 1) * V + ids[i] - 1] += w;
+      if (sym) t[(ids[i] - 1) * V + ids[k] - 1] += w;
+    }
+  }
+  dlk_glove_record *r = malloc((size_t)(V * V) * sizeof *r);
+  int64_t m = 0;
+  for (int64_t a = 0; a < V; a++)
+    for (int64_t b = 0; b < V; b++)
+      if (t[a * V + b] != 0) r[m++] = (dlk_glove_record){(int32_t)a + 1, (int32_t)b + 1, t[a * V + b]};
+  free(t);
+  *count = m;
+  return r;
+}
+
+/* A random corpus over words w1..wV with Zipf-like frequencies. */
+static char *random_corpus(int V, int tokens, int32_t **ids_out, int64_t *nids) {
+  char *t = malloc((size_t)tokens * 8 + 16);
+  int32_t *ids = malloc(((size_t)tokens * 2 + 2) * sizeof *ids);
+  size_t o = 0;
+  int64_t k = 0;
+  for (int i = 0; i < tokens; i++) {
+    double u = t_uniform(0, 1);
+    int w = (int)(pow(u, 2.5) * V) + 1;
+    if (t_uniform(0, 1) < 0.05) {
+      o += (size_t)sprintf(t + o, "oov%d ", i % 7); /* out of vocabulary */
+    } else {
+      o += (size_t)sprintf(t + o, "w%d ", w);
+      ids[k++] = w;
+    }
+    if (t_uniform(0, 1) < 0.04) {
+      t[o++] = '\n';
+      ids[k++] = 0;
+    }
+  }
+  t[o] = '\0';
+  *ids_out = ids;
+  *nids = k;
+  return t;
+}
+
+static void test_cooccur_random(dlk_context *ctx) {
+  t_case = "cooccur/random";
+  t_seed(11);
+  const int V = 60;
+  /* The vocabulary file lists w1..wV in id order. */
+  char vb[4096];
+  size_t o = 0;
+  for (int i = 1; i <= V; i++) o += (size_t)sprintf(vb + o, "w%d %d\n", i, 1000 - i);
+  write_all(tmp_path("rv.txt"), vb, o);
+  dlk_glove_vocab *v = NULL;
+  CHECK_OK(ctx, dlk_glove_vocab_load(ctx, tmp_path("rv.txt"), &v));
+  int32_t *ids;
+  int64_t nids;
+  char *text = random_corpus(V, 30000, &ids, &nids);
+  for (int sym = 0; sym <= 1; sym++) {
+    int64_t nw;
+    dlk_glove_record *want = brute_cooccur(ids, nids, V, 7, sym, true, &nw);
+    struct {
+      const char *name;
+      int method;
+      int64_t max_product, overflow_length;
+      double memory;
+      int fan;
+    } cfg[] = {{"table, no spill", 1, 0, 0, 0.01, 0},
+               {"table, many spills, 3-way merges", 1, 20, 500, 0.01, 3},
+               {"chunks through the op, many runs", 2, 0, 0, 2e-5, 4}};
+    for (int c = 0; c < 3; c++) {
+      dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+      p.window = 7, p.symmetric = sym, p.method = cfg[c].method;
+      p.max_product = cfg[c].max_product, p.overflow_length = cfg[c].overflow_length;
+      p.memory_gb = cfg[c].memory, p.max_temp_files = cfg[c].fan, p.no_tool_quirks = 1;
+      p.temp_prefix = tmp_path("ovr");
+      dlk_glove_cooccur_stats st;
+      CHECK_OK(ctx, cooccur_text(ctx, &p, v, text, strlen(text), 4099, tmp_path("r.bin"), &st));
+      dlk_glove_record *got = NULL;
+      int64_t ng = 0;
+      CHECK_OK(ctx, dlk_glove_records_read(ctx, tmp_path("r.bin"), &got, &ng));
+      char what[128];
+      snprintf(what, sizeof what, "%s, symmetric %d", cfg[c].name, sym);
+      recs_equal(what, got, ng, want, nw, 1e-12);
+      if (c > 0) CHECK(st.temp_files > 3, "%s: %d temporary files (expected spills)", what, st.temp_files);
+      free(got);
+    }
+    /* No temporary file is left behind. */
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s_0001.bin", tmp_path("ovr"));
+    CHECK(access(probe, F_OK) != 0, "temporary files removed");
+    free(want);
+  }
+  free(text);
+  free(ids);
+  dlk_glove_vocab_free(v);
+}
+
+/* The chunk op itself: every variant against the brute force, with a prefix. */
+static void test_chunk_op(dlk_context *ctx, bool gpu) {
+  t_case = gpu ? "cooccur_chunk/gpu" : "cooccur_chunk/cpu";
+  t_seed(5);
+  int64_t n = 20000, V = 300;
+  int32_t *ids = malloc((size_t)n * sizeof *ids);
+  for (int64_t i = 0; i < n; i++) ids[i] = t_uniform(0, 1) < 0.03 ? 0 : (int32_t)(pow(t_uniform(0, 1), 2) * V) + 1;
+  for (int64_t i = 0; i < 5; i++) ids[i] = (int32_t)i + 1; /* the prefix: no break inside */
+  int count = 0;
+  dlk_variant_info info[16];
+  CHECK_OK(ctx, dlk_op_variants(ctx, "glove_cooccur_chunk", info, 16, &count));
+  /* Reference: brute force over the whole array, minus the pairs among prefix targets. */
+  int64_t nw;
+  dlk_glove_record *all = brute_cooccur(ids, n, V, 5, true, true, &nw);
+  int64_t np;
+  dlk_glove_record *pre = brute_cooccur(ids, 5, V, 5, true, true, &np);
+  for (int64_t i = 0, j = 0; i < nw; i++) {
+    while (j < np && (pre[j].w1 < all[i].w1 || (pre[j].w1 == all[i].w1 && pre[j].w2 < all[i].w2))) j++;
+    if (j < np && pre[j].w1 == all[i].w1 && pre[j].w2 == all[i].w2) all[i].x -= pre[j].x;
+  }
+  int64_t m = 0;
+  for (int64_t i = 0; i < nw; i++)
+    if (fabs(all[i].x) > 1e-9) all[m++] = all[i];
+  int64_t cap = (n - 5) * 5 * 2;
+  dlk_glove_record *out = malloc((size_t)cap * sizeof *out);
+  int tested = 0;
+  for (int k = 0; k < count && k < 16; k++) {
+    if ((info[k].device == DLK_CUDA) != gpu) continue;
+    CHECK_OK(ctx, dlk_force_variant(ctx, "glove_cooccur_chunk", info[k].id));
+    int64_t got = -1;
+    dlk_glove_cooccur_chunk_args a = {ids, n, 5, V, 5, true, true, out, cap, &got};
+    CHECK_OK(ctx, dlk_dispatch(ctx, &dlk_glove_cooccur_chunk_op, &a));
+    char what[64];
+    snprintf(what, sizeof what, "variant %d %s", info[k].id, info[k].name);
+    recs_equal(what, out, got, all, m, 1e-12);
+    tested++;
+  }
+  dlk_force_variant(ctx, "glove_cooccur_chunk", -1);
+  if (!gpu) CHECK(tested >= 1, "the CPU variant ran");
+  free(ids), free(all), free(pre), free(out);
+}
+
+/* ---- shuffle ---- */
+
+static int cmp_rec(const void *a, const void *b) {
+  const dlk_glove_record *x = a, *y = b;
+  if (x->w1 != y->w1) return x->w1 < y->w1 ? -1 : 1;
+  if (x->w2 != y->w2) return x->w2 < y->w2 ? -1 : 1;
+  return x->x < y->x ? -1 : x->x > y->x;
+}
+
+static void test_shuffle(dlk_context *ctx) {
+  t_case = "shuffle";
+  dlk_glove_record *orig = NULL;
+  int64_t n = 0;
+  CHECK_OK(ctx, dlk_glove_records_read(ctx, golden("cooccurrence.bin"), &orig, &n));
+  if (!orig) return;
+  /* Many chunks and temporary files, and a size that is an exact multiple. */
+  int64_t sizes[] = {1000, 97755, 32585};
+  for (int k = 0; k < 3; k++) {
+    dlk_glove_shuffle_params p = dlk_glove_shuffle_defaults();
+    p.seed = 3;
+    p.array_size = sizes[k];
+    p.temp_prefix = tmp_path("ts");
+    CHECK_OK(ctx, dlk_glove_shuffle_file(ctx, &p, golden("cooccurrence.bin"), tmp_path("s1.bin"), NULL, NULL));
+    CHECK_OK(ctx, dlk_glove_shuffle_file(ctx, &p, golden("cooccurrence.bin"), tmp_path("s2.bin"), NULL, NULL));
+    CHECK(files_equal(tmp_path("s1.bin"), tmp_path("s2.bin"), NULL), "same seed, same output (array %lld)",
+          (long long)sizes[k]);
+    dlk_glove_record *s = NULL;
+    int64_t ns = 0;
+    CHECK_OK(ctx, dlk_glove_records_read(ctx, tmp_path("s1.bin"), &s, &ns));
+    if (!s) continue;
+    int moved = 0;
+    for (int64_t i = 0; i < ns && i < n; i++) moved += cmp_rec(&s[i], &orig[i]) != 0;
+    CHECK(ns == n && moved > n * 9 / 10, "array %lld: %lld records, %d moved", (long long)sizes[k], (long long)ns, moved);
+    qsort(s, (size_t)ns, sizeof *s, cmp_rec);
+    dlk_glove_record *o2 = malloc((size_t)n * sizeof *o2);
+    memcpy(o2, orig, (size_t)n * sizeof *o2);
+    qsort(o2, (size_t)n, sizeof *o2, cmp_rec);
+    CHECK(ns == n && memcmp(s, o2, (size_t)n * sizeof *s) == 0, "a permutation of the input (array %lld)", (long long)sizes[k]);
+    free(s), free(o2);
+  }
+  char probe[1100];
+  snprintf(probe, sizeof probe, "%s_0000.bin", tmp_path("ts"));
+  CHECK(access(probe, F_OK) != 0, "temporary files removed");
+  /* A truncated input: refused, no output. */
+  write_all(tmp_path("trunc.bin"), orig, 16 * 10 + 7);
+  dlk_glove_shuffle_params p = dlk_glove_shuffle_defaults();
+  p.seed = 1;
+  p.temp_prefix = tmp_path("ts");
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_shuffle_file(ctx, &p, tmp_path("trunc.bin"), tmp_path("s3.bin"), NULL, NULL));
+  CHECK(access(tmp_path("s3.bin"), F_OK) != 0 && access(tmp_path("s3.bin.tmp"), F_OK) != 0, "no output on error");
+  free(orig);
+}
+
+/* ---- single-record updates against the formulas ---- */
+
+/* The update rule written out plainly from include/dlk.h, on host arrays. */
+static void formula_update(double *W, double *G, int64_t V, int d, dlk_glove_record r,
+                           const dlk_glove_train_params *p, double *cost, int *skipped) {
+  int64_t i = (r.w1 - 1) * (int64_t)(d + 1), j = (r.w2 - 1 + V) * (int64_t)(d + 1);
+  double dot = 0;
+  for (int k = 0; k < d; k++) dot += W[i + k] * W[j + k];
+  double target = p->keras ? log(1 + r.x) : log(r.x);
+  double diff = dot + W[i + d] + W[j + d] - target;
+  double f = (!p->keras && r.x > p->x_max) ? 1.0 : pow(r.x / p->x_max, p->alpha);
+  double fdiff = f * diff;
+  if (!isfinite(diff) || !isfinite(fdiff)) {
+    (*skipped)++;
+    return;
+  }
+  *cost += 0.5 * fdiff * diff;
+  double u1[64], u2[64], s1 = 0, s2 = 0;
+  for (int k = 0; k < d; k++) {
+    double g1 = fdiff * W[j + k], g2 = fdiff * W[i + k];
+    g1 = g1 > p->grad_clip ? p->grad_clip : g1 < -p->grad_clip ? -p->grad_clip : g1;
+    g2 = g2 > p->grad_clip ? p->grad_clip : g2 < -p->grad_clip ? -p->grad_clip : g2;
+    g1 *= p->eta, g2 *= p->eta;
+    u1[k] = g1 / sqrt(G[i + k]);
+    u2[k] = g2 / sqrt(G[j + k]);
+    G[i + k] += g1 * g1;
+    G[j + k] += g2 * g2;
+    s1 += u1[k], s2 += u2[k];
+  }
+  if (isfinite(s1) && isfinite(s2))
+    for (int k = 0; k < d; k++) W[i + k] -= u1[k], W[j + k] -= u2[k];
+  double bi = fdiff / sqrt(G[i + d]), bj = fdiff / sqrt(G[j + d]);
+  if (isfinite(bi)) W[i + d] -= bi;
+  if (isfinite(bj)) W[j + d] -= bj;
+  G[i + d] += fdiff * fdiff;
+  G[j + d] += fdiff * fdiff;
+}
+
+static void set_model(dlk_context *ctx, dlk_glove_model *m, const double *W, const double *G) {
+  int64_t n = 2 * m->vocab_size * (m->dim + 1);
+  CHECK_OK(ctx, dlk_tensor_write(ctx, &m->params, W, (size_t)n * sizeof *W));
+  CHECK_OK(ctx, dlk_tensor_write(ctx, &m->gradsq, G, (size_t)n * sizeof *G));
+}
+
+static void test_single_records(dlk_context *ctx) {
+  const int64_t V = 7;
+  const int d = 5;
+  const int64_t n = 2 * V * (d + 1);
+  t_seed(21);
+  /* Small counts, a count above x_max (no weight), a huge fdiff (clipped components),
+     the Keras variant. */
+  struct {
+    const char *name;
+    dlk_glove_record r;
+    double scale, clip;
+    int keras;
+  } cases[] = {{"plain", {2, 3, 4.5}, 0.1, 100, 0},       {"x > x_max", {1, 1, 350.0}, 0.1, 100, 0},
+               {"clipped", {4, 6, 1e-3}, 30.0, 0.5, 0},   {"keras", {7, 2, 120.0}, 0.1, 100, 1},
+               {"same ids", {3, 3, 2.0}, 0.1, 100, 0}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    int variants[2] = {0, 20};
+    for (int vi = 0; vi < 2; vi++) {
+      char name[64];
+      snprintf(name, sizeof name, "update/%s/variant %d", cases[c].name, variants[vi]);
+      t_case = name;
+      double *W = malloc(n * sizeof *W), *G = malloc(n * sizeof *G), *W2 = malloc(n * sizeof *W), *G2 = malloc(n * sizeof *G);
+      for (int64_t k = 0; k < n; k++) W[k] = t_uniform(-1, 1) * cases[c].scale, G[k] = t_uniform(1, 3);
+      memcpy(W2, W, n * sizeof *W), memcpy(G2, G, n * sizeof *G);
+      dlk_glove_model m;
+      CHECK_OK(ctx, dlk_glove_model_create(ctx, V, d, DLK_F64, 1, &m));
+      set_model(ctx, &m, W, G);
+      dlk_glove_train_params p = train_defaults(1);
+      p.grad_clip = cases[c].clip;
+      p.keras = cases[c].keras;
+      p.x_max = 100;
+      double cost = 0;
+      int sk = 0;
+      formula_update(W2, G2, V, d, cases[c].r, &p, &cost, &sk);
+      dlk_glove_records_params rp = {V, 0, 0};
+      dlk_glove_records *r = NULL;
+      CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, &cases[c].r, 1, &r));
+      CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", variants[vi]));
+      dlk_glove_epoch_result res;
+      CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
+      double *gw = model_host(ctx, &m.params), *gg = model_host(ctx, &m.gradsq);
+      t_close("parameters", gw, W2, n, 1e-14, 1e-13);
+      t_close("accumulators", gg, G2, n, 1e-14, 1e-13);
+      CHECK(fabs(res.cost - cost) <= 1e-13 * fabs(cost) + 1e-300, "cost %.17g formula %.17g", res.cost, cost);
+      CHECK(res.variant == variants[vi] && m.epoch == 1, "variant %d epoch %lld", res.variant, (long long)m.epoch);
+      /* The weight really was clipped where it should be. */
+      if (cases[c].clip < 1) {
+        int moved = 0;
+        for (int64_t k = 0; k < n; k++) moved += gw[k] != W[k];
+        CHECK(moved > 0, "clipped case moved parameters");
+      }
+      free(gw), free(gg), free(W), free(G), free(W2), free(G2);
+      dlk_glove_records_free(ctx, r);
+      dlk_glove_model_free(ctx, &m);
+    }
+  }
+  dlk_force_variant(ctx, "glove_epoch", -1);
+
+  /* Non-finite: a record whose diff overflows is skipped and changes nothing; a zero
+     accumulator makes the vector step infinite: dropped, while G still takes t^2. */
+  for (int vi = 0; vi < 2; vi++) {
+    t_case = vi ? "update/non-finite/variant 20" : "update/non-finite/variant 0";
+    double *W = malloc(n * sizeof *W), *G = malloc(n * sizeof *G);
+    for (int64_t k = 0; k < n; k++) W[k] = 0.1, G[k] = 1.0;
+    for (int k = 0; k < d; k++) W[0 * (d + 1) + k] = 1e300, W[(V + 0) * (d + 1) + k] = 1e300;
+    dlk_glove_model m;
+    CHECK_OK(ctx, dlk_glove_model_create(ctx, V, d, DLK_F64, 1, &m));
+    set_model(ctx, &m, W, G);
+    dlk_glove_record rec[2] = {{1, 1, 3.0}, {2, 3, 3.0}};
+    dlk_glove_records_params rp = {V, 0, 0};
+    dlk_glove_records *r = NULL;
+    CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, rec, 1, &r));
+    CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", vi ? 20 : 0));
+    dlk_glove_train_params p = train_defaults(1);
+    dlk_glove_epoch_result res;
+    CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
+    double *gw = model_host(ctx, &m.params);
+    CHECK(res.skipped == 1 && res.cost == 0 && memcmp(gw, W, n * sizeof *W) == 0, "skipped %lld, untouched",
+          (long long)res.skipped);
+    free(gw);
+    dlk_glove_records_free(ctx, r);
+    for (int64_t k = 0; k < n; k++) W[k] = 0.1;
+    int64_t row2 = 1 * (d + 1);
+    for (int k = 0; k <= d; k++) G[row2 + k] = 0.0; /* word 2's accumulators */
+    set_model(ctx, &m, W, G);
+    CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, rec + 1, 1, &r));
+    CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
+    gw = model_host(ctx, &m.params);
+    double *gg = model_host(ctx, &m.gradsq);
+    int wrow_same = 1, crow_same = 1;
+    for (int k = 0; k <= d; k++) wrow_same &= gw[row2 + k] == 0.1;
+    int64_t crow = (V + 2) * (d + 1);
+    for (int k = 0; k < d; k++) crow_same &= gw[crow + k] == 0.1;
+    CHECK(res.skipped == 0 && wrow_same && crow_same, "infinite vector step dropped for both rows, bias step dropped");
+    CHECK(gw[crow + d] != 0.1, "the finite bias step of the context row is applied");
+    CHECK(gg[row2] > 0 && gg[crow] > 1.0, "accumulators still updated");
+    free(gw), free(gg), free(W), free(G);
+    dlk_glove_records_free(ctx, r);
+    dlk_glove_model_free(ctx, &m);
+  }
+  dlk_force_variant(ctx, "glove_epoch", -1);
+}
+
+/* ---- Hogwild, streaming, cancel ---- */
+
+static void test_hogwild_stream(dlk_context *ctx) {
+  t_case = "hogwild";
+  dlk_glove_records_params rp = {1194, 0, 0};
+  dlk_glove_records *r = NULL;
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, golden("cooccurrence.shuf.bin"), &r));
+  if (!r) return;
+  double ref_cost[2] = {0, 0};
+  int threads[] = {1, 2, 3};
+  for (int ti = -1; ti < 3; ti++) {
+    dlk_glove_model m;
+    CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &m));
+    CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", ti < 0 ? 0 : 20));
+    dlk_glove_train_params p = train_defaults(ti < 0 ? 1 : threads[ti]);
+    for (int e = 0; e < 2; e++) {
+      dlk_glove_epoch_result res;
+      CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
+      if (ti < 0) ref_cost[e] = res.cost;
+      else
+        CHECK(fabs(res.cost - ref_cost[e]) <= (threads[ti] == 1 ? 1e-9 : 0.01) * ref_cost[e],
+              "%d threads, epoch %d: cost %.8f vs reference %.8f", threads[ti], e + 1, res.cost, ref_cost[e]);
+    }
+    dlk_glove_model_free(ctx, &m);
+  }
+  /* The heuristic: Hogwild when several threads are asked for. */
+  dlk_force_variant(ctx, "glove_epoch", -1);
+  dlk_glove_model m;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &m));
+  dlk_glove_train_params p2 = train_defaults(2);
+  dlk_glove_epoch_result res;
+  CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p2, &m, r, &res));
+  CHECK(res.variant == 20, "2 threads pick cpu_hogwild, got %d", res.variant);
+  dlk_glove_train_params p1 = train_defaults(1);
+  CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p1, &m, r, &res));
+  CHECK(res.variant == 0, "1 thread picks the reference, got %d", res.variant);
+  dlk_glove_model_free(ctx, &m);
+
+  /* Streamed in chunks of 1000 records: the same bits as resident (variant 0). */
+  t_case = "streaming";
+  dlk_glove_records_params sp = {1194, 1, 1000};
+  dlk_glove_records *s = NULL;
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &sp, golden("cooccurrence.shuf.bin"), &s));
+  int resident = 1;
+  if (s) dlk_glove_records_info(ctx, s, NULL, &resident);
+  CHECK(resident == 0, "max_resident_bytes 1 streams");
+  dlk_glove_model a, b;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 9, &a));
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 9, &b));
+  CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", 0));
+  dlk_glove_epoch_result ra, rb;
+  CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p1, &a, r, &ra));
+  if (s) CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p1, &b, s, &rb));
+  double *wa = model_host(ctx, &a.params), *wb = model_host(ctx, &b.params);
+  CHECK(memcmp(wa, wb, 2 * 1194 * 11 * sizeof(double)) == 0, "streamed == resident, bit for bit");
+  CHECK(fabs(ra.cost - rb.cost) <= 1e-12 * ra.cost, "cost %.17g vs %.17g (sums per chunk)", ra.cost, rb.cost);
+  free(wa), free(wb);
+
+  /* Cancel: before the first chunk nothing changes; mid-epoch the call stops with
+     DLK_ERR_INTERRUPTED and the epoch counter stays. */
+  t_case = "cancel";
+  volatile int cancel = 1;
+  dlk_glove_train_params pc = train_defaults(1);
+  pc.cancel = &cancel;
+  double *before = model_host(ctx, &a.params);
+  CHECK_STATUS(ctx, DLK_ERR_INTERRUPTED, dlk_glove_train_epoch(ctx, &pc, &a, r, &ra));
+  double *after = model_host(ctx, &a.params);
+  CHECK(memcmp(before, after, 2 * 1194 * 11 * sizeof(double)) == 0 && a.epoch == 1, "untouched when cancelled first");
+  free(before), free(after);
+  dlk_force_variant(ctx, "glove_epoch", -1);
+  dlk_glove_model_free(ctx, &a);
+  dlk_glove_model_free(ctx, &b);
+  dlk_glove_records_free(ctx, s);
+  dlk_glove_records_free(ctx, r);
+}
+
+static void cancel_after_first(void *user, int64_t done, int64_t total, double cost) {
+  (void)done, (void)total, (void)cost;
+  *(volatile int *)user = 1;
+}
+
+static void test_cancel_mid(dlk_context *ctx) {
+  t_case = "cancel/mid-epoch";
+  dlk_glove_records_params sp = {1194, 1, 5000};
+  dlk_glove_records *s = NULL;
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &sp, golden("cooccurrence.shuf.bin"), &s));
+  if (!s) return;
+  dlk_glove_model m;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 9, &m));
+  volatile int cancel = 0;
+  dlk_glove_train_params p = train_defaults(2);
+  p.cancel = &cancel;
+  p.progress = cancel_after_first;
+  p.progress_user = (void *)&cancel;
+  dlk_glove_epoch_result res;
+  CHECK_STATUS(ctx, DLK_ERR_INTERRUPTED, dlk_glove_train_epoch(ctx, &p, &m, s, &res));
+  CHECK(m.epoch == 0, "epoch counter unchanged: %lld", (long long)m.epoch);
+  CHECK(strstr(dlk_context_last_error(ctx), "5000") != NULL, "message says where: %s", dlk_context_last_error(ctx));
+  dlk_glove_model_free(ctx, &m);
+  dlk_glove_records_free(ctx, s);
+}
+
+/* ---- file formats: round trips ---- */
+
+static void test_roundtrips(dlk_context *ctx) {
+  t_case = "roundtrip/vocab";
+  dlk_glove_vocab *v = golden_vocab(ctx), *v2 = NULL;
+  if (!v) return;
+  CHECK_OK(ctx, dlk_glove_vocab_save(ctx, v, tmp_path("v2.txt")));
+  CHECK_OK(ctx, dlk_glove_vocab_load(ctx, tmp_path("v2.txt"), &v2));
+  CHECK(files_equal(tmp_path("v2.txt"), golden("vocab.txt"), NULL), "vocab save(load(x)) == x");
+  dlk_glove_vocab_free(v2);
+
+  t_case = "roundtrip/records";
+  dlk_glove_record *recs = NULL;
+  int64_t n = 0;
+  CHECK_OK(ctx, dlk_glove_records_read(ctx, golden("cooccurrence.shuf.bin"), &recs, &n));
+  CHECK_OK(ctx, dlk_glove_records_write(ctx, tmp_path("r2.bin"), recs, n));
+  CHECK(files_equal(tmp_path("r2.bin"), golden("cooccurrence.shuf.bin"), NULL), "records write(read(x)) == x");
+  free(recs);
+
+  t_case = "roundtrip/params";
+  dlk_glove_model m;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 3, &m));
+  CHECK_OK(ctx, dlk_glove_model_load_params(ctx, &m, golden("vectors.003.bin")));
+  CHECK_OK(ctx, dlk_glove_model_load_gradsq(ctx, &m, golden("gradsq.003.bin")));
+  CHECK_OK(ctx, dlk_glove_model_save_params(ctx, &m, tmp_path("p.bin")));
+  CHECK_OK(ctx, dlk_glove_model_save_gradsq(ctx, &m, tmp_path("g.bin")));
+  CHECK(files_equal(tmp_path("p.bin"), golden("vectors.003.bin"), NULL), "params byte-identical");
+  CHECK(files_equal(tmp_path("g.bin"), golden("gradsq.003.bin"), NULL), "gradsq byte-identical");
+
+  t_case = "roundtrip/text";
+  for (int model = 0; model <= 2; model++) {
+    for (int header = 0; header <= 1; header++) {
+      dlk_glove_text_params tp = {model, header, 0, 0};
+      CHECK_OK(ctx, dlk_glove_save_text(ctx, &tp, &m, v, tmp_path("t.txt")));
+      size_t len;
+      char *txt = read_all(tmp_path("t.txt"), &len);
+      int lines = 0;
+      for (size_t i = 0; txt && i < len; i++) lines += txt[i] == '\n';
+      CHECK(lines == 1194 + 1 + header, "model %d header %d: %d lines", model, header, lines);
+      CHECK(txt && (header ? strncmp(txt, "1194 10\n", 8) == 0 : strncmp(txt, "and ", 4) == 0), "first line");
+      CHECK(txt && strstr(txt, "\n<unk> ") != NULL, "<unk> row present");
+      free(txt);
+      dlk_tensor E, T;
+      CHECK_OK(ctx, dlk_glove_embeddings(ctx, &m, model, &E));
+      CHECK_OK(ctx, dlk_glove_vectors_load_text(ctx, tmp_path("t.txt"), v, &T));
+      if (E.data && T.data) {
+        CHECK(T.shape[0] == E.shape[0] && T.shape[1] == E.shape[1], "text shape %lldx%lld vs %lldx%lld",
+              (long long)T.shape[0], (long long)T.shape[1], (long long)E.shape[0], (long long)E.shape[1]);
+        if (T.shape[1] == E.shape[1]) t_close("text values (%lf)", T.data, E.data, dlk_tensor_numel(&E), 5.1e-7, 0);
+      }
+      dlk_tensor_free(ctx, &E);
+      dlk_tensor_free(ctx, &T);
+    }
+  }
+  dlk_glove_text_params gq = {2, 0, 0, 1};
+  CHECK_OK(ctx, dlk_glove_save_text(ctx, &gq, &m, v, tmp_path("gq.txt")));
+  char *g = read_all(tmp_path("gq.txt"), NULL);
+  int fields = 0;
+  for (char *c = g; c && *c && *c != '\n'; c++) fields += *c == ' ';
+  CHECK(fields == 22 && g && !strstr(g, "<unk>"), "gradsq text: both rows with biases (%d values), no <unk>", fields);
+  free(g);
+
+  t_case = "roundtrip/checkpoint";
+  m.epoch = 3;
+  dlk_glove_checkpoint_info info = {0.05, 0.75, 100, 100, 0, 7, 25, "golden"};
+  CHECK_OK(ctx, dlk_glove_checkpoint_save(ctx, &m, &info, tmp_path("c.dlk")));
+  dlk_glove_model m2;
+  dlk_glove_checkpoint_info i2;
+  CHECK_OK(ctx, dlk_glove_checkpoint_load(ctx, tmp_path("c.dlk"), &m2, &i2));
+  if (m2.params.data) {
+    double *a = model_host(ctx, &m.params), *b = model_host(ctx, &m2.params);
+    double *c = model_host(ctx, &m.gradsq), *d = model_host(ctx, &m2.gradsq);
+    size_t bytes = 2 * 1194 * 11 * sizeof(double);
+    CHECK(memcmp(a, b, bytes) == 0 && memcmp(c, d, bytes) == 0, "W and G identical");
+    CHECK(m2.epoch == 3 && m2.vocab_size == 1194 && m2.dim == 10, "header");
+    CHECK(i2.seed == 7 && i2.total_epochs == 25 && i2.eta == 0.05 && strcmp(i2.note, "golden") == 0, "options");
+    free(a), free(b), free(c), free(d);
+    dlk_glove_model_free(ctx, &m2);
+  }
+  dlk_glove_model_free(ctx, &m);
+  dlk_glove_vocab_free(v);
+}
+
+/* 3 epochs straight == 1 epoch, checkpoint, load, 2 epochs: bit for bit. */
+static void test_resume(dlk_context *ctx) {
+  t_case = "checkpoint/resume";
+  dlk_glove_records_params rp = {1194, 0, 0};
+  dlk_glove_records *r = NULL;
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, golden("cooccurrence.shuf.bin"), &r));
+  if (!r) return;
+  CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", 0));
+  dlk_glove_train_params p = train_defaults(1);
+  dlk_glove_model a, b;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &a));
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &b));
+  dlk_glove_epoch_result res;
+  double cost_a[3], cost_b[3];
+  for (int e = 0; e < 3; e++) {
+    CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &a, r, &res));
+    cost_a[e] = res.cost;
+  }
+  CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &b, r, &res));
+  cost_b[0] = res.cost;
+  CHECK_OK(ctx, dlk_glove_checkpoint_save(ctx, &b, NULL, tmp_path("resume.dlk")));
+  dlk_glove_model_free(ctx, &b);
+  CHECK_OK(ctx, dlk_glove_checkpoint_load(ctx, tmp_path("resume.dlk"), &b, NULL));
+  CHECK(b.epoch == 1, "epoch 1 in the checkpoint");
+  for (int e = 1; e < 3 && b.params.data; e++) {
+    CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &b, r, &res));
+    cost_b[e] = res.cost;
+  }
+  if (b.params.data) {
+    double *wa = model_host(ctx, &a.params), *wb = model_host(ctx, &b.params);
+    double *ga = model_host(ctx, &a.gradsq), *gb = model_host(ctx, &b.gradsq);
+    size_t bytes = 2 * 1194 * 11 * sizeof(double);
+    CHECK(memcmp(wa, wb, bytes) == 0 && memcmp(ga, gb, bytes) == 0, "resumed run == straight run, bit for bit");
+    CHECK(cost_a[2] == cost_b[2] && cost_a[1] == cost_b[1] && b.epoch == 3, "same costs");
+    free(wa), free(wb), free(ga), free(gb);
+  }
+  dlk_force_variant(ctx, "glove_epoch", -1);
+  dlk_glove_model_free(ctx, &a);
+  dlk_glove_model_free(ctx, &b);
+  dlk_glove_records_free(ctx, r);
+}
+
+/* ---- bad input ---- */
+
+typedef struct fail_after {
+  size_t budget;
+} fail_after;
+/* A full disk: the first `budget` bytes are written, then every write fails (ENOSPC). */
+static size_t full_disk_fwrite(const void *p, size_t size, size_t n, FILE *f, void *user) {
+  fail_after *fa = user;
+  size_t bytes = size * n;
+  if (bytes <= fa->budget) {
+    fa->budget -= bytes;
+    return fwrite(p, size, n, f);
+  }
+  size_t part = fa->budget;
+  fa->budget = 0;
+  if (part) fwrite(p, 1, part, f);
+  errno = ENOSPC;
+  return part / (size ? size : 1);
+}
+
+static void write_recs(const char *path, const dlk_glove_record *r, int n) { write_all(path, r, (size_t)n * sizeof *r); }
+
+static void test_bad_input(dlk_context *ctx) {
+  const int64_t V = 10;
+  dlk_glove_records_params rp = {V, 0, 0};
+  dlk_glove_records *r = NULL;
+  dlk_glove_record *rr = NULL;
+  int64_t rn;
+
+  t_case = "bad/records";
+  dlk_glove_record good[3] = {{1, 2, 1.0}, {3, 4, 2.5}, {10, 10, 0.5}};
+  write_recs(tmp_path("good.bin"), good, 3);
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, tmp_path("good.bin"), &r));
+  dlk_glove_records_free(ctx, r);
+  r = NULL;
+  write_all(tmp_path("trunc.bin"), good, 40); /* 2.5 records */
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_records_open(ctx, &rp, tmp_path("trunc.bin"), &r));
+  CHECK(r == NULL, "no handle on error");
+  CHECK(strstr(dlk_context_last_error(ctx), "multiple of 16") != NULL, "message: %s", dlk_context_last_error(ctx));
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_records_read(ctx, tmp_path("trunc.bin"), &rr, &rn));
+  /* Misaligned: the same bytes shifted by 4 read ids from the wrong fields. */
+  char shifted[52] = {0};
+  memcpy(shifted + 4, good, 48);
+  write_all(tmp_path("shift.bin"), shifted, 48);
+  CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_glove_records_open(ctx, &rp, tmp_path("shift.bin"), &r));
+  struct {
+    dlk_glove_record rec;
+    dlk_status want;
+    const char *name;
+  } bad[] = {{{0, 1, 1.0}, DLK_ERR_OUT_OF_RANGE, "id 0"},
+             {{-3, 1, 1.0}, DLK_ERR_OUT_OF_RANGE, "negative id"},
+             {{1, 11, 1.0}, DLK_ERR_OUT_OF_RANGE, "id V+1"},
+             {{1, 2, NAN}, DLK_ERR_NOT_FINITE, "NaN count"},
+             {{1, 2, INFINITY}, DLK_ERR_NOT_FINITE, "inf count"},
+             {{1, 2, -1.0}, DLK_ERR_OUT_OF_RANGE, "negative count"},
+             {{1, 2, 0.0}, DLK_ERR_OUT_OF_RANGE, "zero count"}};
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    t_case = bad[k].name;
+    dlk_glove_record recs[3] = {good[0], bad[k].rec, good[1]};
+    write_recs(tmp_path("bad.bin"), recs, 3);
+    CHECK_STATUS(ctx, bad[k].want, dlk_glove_records_open(ctx, &rp, tmp_path("bad.bin"), &r));
+    CHECK(strstr(dlk_context_last_error(ctx), "record 1") != NULL, "%s: message names the record: %s", bad[k].name,
+          dlk_context_last_error(ctx));
+    CHECK_STATUS(ctx, bad[k].want, dlk_glove_records_from_host(ctx, &rp, recs, 3, &r));
+    /* Streaming mode checks too. */
+    dlk_glove_records_params sp = {V, 1, 1};
+    CHECK_STATUS(ctx, bad[k].want, dlk_glove_records_open(ctx, &sp, tmp_path("bad.bin"), &r));
+  }
+
+  t_case = "bad/model files";
+  dlk_glove_model m;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, V, 4, DLK_F64, 1, &m));
+  double *before = model_host(ctx, &m.params);
+  /* A params file for another vocabulary size (the vocab disagrees with the vectors). */
+  double junk[2 * 11 * 5];
+  for (int i = 0; i < 2 * 11 * 5; i++) junk[i] = 0.25;
+  write_all(tmp_path("p11.bin"), junk, sizeof junk);
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_model_load_params(ctx, &m, tmp_path("p11.bin")));
+  CHECK(strstr(dlk_context_last_error(ctx), "disagrees") != NULL, "message: %s", dlk_context_last_error(ctx));
+  junk[7] = NAN;
+  write_all(tmp_path("pnan.bin"), junk, 2 * 10 * 5 * sizeof(double));
+  CHECK_STATUS(ctx, DLK_ERR_NOT_FINITE, dlk_glove_model_load_params(ctx, &m, tmp_path("pnan.bin")));
+  junk[7] = 0.0;
+  write_all(tmp_path("g0.bin"), junk, 2 * 10 * 5 * sizeof(double));
+  CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_glove_model_load_gradsq(ctx, &m, tmp_path("g0.bin")));
+  double *after = model_host(ctx, &m.params);
+  CHECK(memcmp(before, after, 2 * 10 * 5 * sizeof(double)) == 0, "model untouched by failed loads");
+  free(after);
+  /* Records checked against another V than the model's. */
+  dlk_glove_records_params rp9 = {9, 0, 0};
+  CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp9, good, 2, &r));
+  dlk_glove_train_params tp = train_defaults(1);
+  CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_glove_train_epoch(ctx, &tp, &m, r, NULL));
+  dlk_glove_records_free(ctx, r);
+  CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, good, 3, &r));
+  dlk_glove_train_params badp = tp;
+  badp.eta = NAN;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &badp, &m, r, NULL));
+  badp = tp;
+  badp.x_max = 0;
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &badp, &m, r, NULL));
+  after = model_host(ctx, &m.params);
+  CHECK(memcmp(before, after, 2 * 10 * 5 * sizeof(double)) == 0 && m.epoch == 0, "model untouched by refused epochs");
+  free(after);
+  dlk_glove_records_free(ctx, r);
+  CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_model_create(ctx, 0, 4, DLK_F64, 1, &m));
+  CHECK_STATUS(ctx, DLK_ERR_DTYPE_MISMATCH, dlk_glove_model_create(ctx, 5, 4, DLK_I32, 1, &m));
+
+  t_case = "bad/vocab files";
+  const char *vbad[][2] = {{"a 5\nb 4\na 3\n", "duplicate"}, {"a 5\nb\n", "no count"},
+                           {"a 5\nb -4\n", "negative"},     {"", "no words"},
+                           {"a 5\n<unk> 4\n", "<unk>"},      {"a 5\n\nb 4\n", "empty word"},
+                           {"a 5x\n", "not a non-negative integer"}};
+  for (size_t k = 0; k < sizeof vbad / sizeof *vbad; k++) {
+    write_all(tmp_path("badv.txt"), vbad[k][0], strlen(vbad[k][0]));
+    dlk_glove_vocab *bv = NULL;
+    CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_vocab_load(ctx, tmp_path("badv.txt"), &bv));
+    CHECK(strstr(dlk_context_last_error(ctx), vbad[k][1]) != NULL, "vocab \"%s\": %s", vbad[k][1], dlk_context_last_error(ctx));
+  }
+
+  t_case = "bad/vectors vs vocab";
+  write_all(tmp_path("v3.txt"), "a 5\nb 4\nc 3\n", 12);
+  dlk_glove_vocab *v3 = NULL;
+  CHECK_OK(ctx, dlk_glove_vocab_load(ctx, tmp_path("v3.txt"), &v3));
+  const char *vecs[][2] = {{"a 1 2\nb 3 4\nc 5 6\nd 7 8\n", "not in the vocabulary"},
+                           {"a 1 2\nb 3 4\n", "no row for"},
+                           {"a 1 2\nb 3 4 5\nc 5 6\n", "values"},
+                           {"a 1 2\nb 3 x\nc 5 6\n", "not a finite number"},
+                           {"a 1 2\nb 3 4\nb 3 4\nc 1 1\n", "twice"}};
+  for (size_t k = 0; k < sizeof vecs / sizeof *vecs; k++) {
+    write_all(tmp_path("vec.txt"), vecs[k][0], strlen(vecs[k][0]));
+    dlk_tensor T = {0};
+    CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_vectors_load_text(ctx, tmp_path("vec.txt"), v3, &T));
+    CHECK(strstr(dlk_context_last_error(ctx), vecs[k][1]) != NULL && T.data == NULL, "vectors \"%s\": %s", vecs[k][1],
+          dlk_context_last_error(ctx));
+  }
+  write_all(tmp_path("vec.txt"), "3 2\na 1 2\nb 3 4\nc 5 6\n<unk> 0 0\n", 32);
+  dlk_tensor T;
+  CHECK_OK(ctx, dlk_glove_vectors_load_text(ctx, tmp_path("vec.txt"), v3, &T));
+  CHECK(T.data && T.shape[0] == 3 && T.shape[1] == 2 && ((double *)T.data)[5] == 6, "header and <unk> skipped");
+  dlk_tensor_free(ctx, &T);
+  /* Text output needs a vocabulary of the model's size. */
+  CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_glove_save_text(ctx, NULL, &m, v3, tmp_path("x.txt")));
+  dlk_glove_vocab_free(v3);
+
+  t_case = "bad/full disk";
+  /* A good checkpoint, then saves that run out of space at several points: each fails
+     with DLK_ERR_IO and leaves the good file byte for byte, and no temporary file. */
+  CHECK_OK(ctx, dlk_glove_checkpoint_save(ctx, &m, NULL, tmp_path("good.dlk")));
+  size_t good_len;
+  char *good_bytes = read_all(tmp_path("good.dlk"), &good_len);
+  dlk_glove_model m2;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, V, 4, DLK_F64, 99, &m2));
+  m2.epoch = 5;
+  size_t budgets[] = {0, 10, 400, good_len - 8, good_len - 1};
+  for (size_t k = 0; k < sizeof budgets / sizeof *budgets; k++) {
+    fail_after fa = {budgets[k]};
+    dlk_glove_writer w = {full_disk_fwrite, &fa};
+    CHECK_STATUS(ctx, DLK_ERR_IO, dlk_glove_checkpoint_save_with(ctx, &m2, NULL, tmp_path("good.dlk"), &w));
+    CHECK(strstr(dlk_context_last_error(ctx), "No space") != NULL, "message: %s", dlk_context_last_error(ctx));
+    size_t now_len;
+    char *now = read_all(tmp_path("good.dlk"), &now_len);
+    CHECK(now && now_len == good_len && memcmp(now, good_bytes, good_len) == 0, "budget %zu: the good checkpoint survives",
+          budgets[k]);
+    free(now);
+    CHECK(access(tmp_path("good.dlk.tmp"), F_OK) != 0, "no temporary file left");
+    fa.budget = budgets[k];
+    if (budgets[k] < 2 * 10 * 5 * sizeof(double)) /* the params file is 800 bytes */
+      CHECK_STATUS(ctx, DLK_ERR_IO, dlk_glove_model_save_with(ctx, &m2, false, tmp_path("p.bin"), &w));
+  }
+  free(good_bytes);
+  dlk_glove_model lm;
+  CHECK_OK(ctx, dlk_glove_checkpoint_load(ctx, tmp_path("good.dlk"), &lm, NULL));
+  CHECK(lm.epoch == 0, "the good checkpoint loads");
+  dlk_glove_model_free(ctx, &lm);
+  CHECK_STATUS(ctx, DLK_ERR_IO, dlk_glove_checkpoint_save(ctx, &m2, NULL, "/nonexistent-dir/x.dlk"));
+
+  t_case = "bad/checkpoint";
+  char *ck = read_all(tmp_path("good.dlk"), &good_len);
+  ck[good_len / 2] ^= 0x40;
+  write_all(tmp_path("flip.dlk"), ck, good_len);
+  memset(&lm, 0x5a, sizeof lm);
+  dlk_glove_model untouched = lm;
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_checkpoint_load(ctx, tmp_path("flip.dlk"), &lm, NULL));
+  CHECK(strstr(dlk_context_last_error(ctx), "checksum") != NULL, "flipped bit: %s", dlk_context_last_error(ctx));
+  CHECK(memcmp(&lm, &untouched, sizeof lm) == 0, "output untouched on error");
+  write_all(tmp_path("short.dlk"), ck, good_len - 9);
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_checkpoint_load(ctx, tmp_path("short.dlk"), &lm, NULL));
+  write_all(tmp_path("magic.dlk"), "not a checkpoint at all, not at all", 35);
+  CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_checkpoint_load(ctx, tmp_path("magic.dlk"), &lm, NULL));
+  free(ck);
+  free(before);
+  dlk_glove_model_free(ctx, &m2);
+  dlk_glove_model_free(ctx, &m);
+}
+
+/* ---- evaluation ---- */
+
+/* Brute-force analogy answer from the definition. */
+static int32_t brute_analogy(const double *E, int64_t V, int64_t D, int32_t a, int32_t b, int32_t c) {
+  double *n = malloc((size_t)(V * D) * sizeof *n);
+  for (int64_t r = 0; r < V; r++) {
+    double s = 0;
+    for (int64_t k = 0; k < D; k++) s += E[r * D + k] * E[r * D + k];
+    for (int64_t k = 0; k < D; k++) n[r * D + k] = E[r * D + k] / sqrt(s);
+  }
+  int32_t best = -1;
+  double bv = -INFINITY;
+  for (int64_t r = 0; r < V; r++) {
+    if (r == a || r == b || r == c) continue;
+    double s = 0;
+    for (int64_t k = 0; k < D; k++) s += n[r * D + k] * (n[b * D + k] - n[a * D + k] + n[c * D + k]);
+    if (s > bv) bv = s, best = (int32_t)r;
+  }
+  free(n);
+  return best;
+}
+
+static void test_analogy_brute(dlk_context *ctx) {
+  t_case = "analogy/brute force";
+  t_seed(77);
+  int64_t V = 300, D = 16;
+  double *E = malloc((size_t)(V * D) * sizeof *E);
+  for (int64_t i = 0; i < V * D; i++) E[i] = t_uniform(-1, 1);
+  dlk_tensor t;
+  int64_t shape[2] = {V, D};
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &t, E, DLK_F64, (dlk_device){DLK_CPU, 0}, 2, shape));
+  int64_t nq = 250;
+  int32_t *a = malloc(nq * sizeof *a), *b = malloc(nq * sizeof *b), *c = malloc(nq * sizeof *c), *p = malloc(nq * sizeof *p);
+  for (int64_t q = 0; q < nq; q++) a[q] = (int32_t)t_uniform(0, V), b[q] = (int32_t)t_uniform(0, V), c[q] = (int32_t)t_uniform(0, V);
+  dlk_glove_analogy_params ap = {37, 0};
+  CHECK_OK(ctx, dlk_glove_analogy_predict(ctx, &ap, &t, a, b, c, nq, p));
+  int bad = 0;
+  for (int64_t q = 0; q < nq; q++) bad += p[q] != brute_analogy(E, V, D, a[q], b[q], c[q]);
+  CHECK(bad == 0, "%d of %lld predictions differ from the brute force", bad, (long long)nq);
+  /* Neighbours. */
+  int32_t ids[5];
+  double sims[5];
+  CHECK_OK(ctx, dlk_glove_neighbours(ctx, &t, 17, 5, ids, sims));
+  double *sim = malloc(V * sizeof *sim);
+  double n17 = 0;
+  for (int64_t k = 0; k < D; k++) n17 += E[17 * D + k] * E[17 * D + k];
+  for (int64_t r = 0; r < V; r++) {
+    double s = 0, nr = 0;
+    for (int64_t k = 0; k < D; k++) s += E[r * D + k] * E[17 * D + k], nr += E[r * D + k] * E[r * D + k];
+    sim[r] = r == 17 ? -INFINITY : s / sqrt(nr * n17);
+  }
+  for (int k = 0; k < 5; k++) {
+    int64_t best = 0;
+    for (int64_t r = 1; r < V; r++)
+      if (sim[r] > sim[best]) best = r;
+    CHECK(ids[k] == best && fabs(sims[k] - sim[best]) < 1e-12, "neighbour %d: %d (%.6f), brute %lld (%.6f)", k, ids[k],
+          sims[k], (long long)best, sim[best]);
+    sim[best] = -INFINITY;
+  }
+  CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_glove_neighbours(ctx, &t, V, 5, ids, sims));
+  a[3] = (int32_t)V;
+  CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_glove_analogy_predict(ctx, &ap, &t, a, b, c, nq, p));
+  free(sim), free(a), free(b), free(c), free(p), free(E);
+}
+
+/* A synthetic language with planted structure: words x{i}_{g} carry an identity i and a
+   gender g; two-word lines pair the two genders of one identity (40%), two identities of
+   one gender (40%), or two random words. Then log co-occurrence ~ u_i + v_g, training
+   must lower the cost every epoch and learn x_i_0 : x_i_1 :: x_j_0 : x_j_1. */
+static void test_synthetic(dlk_context *ctx) {
+  t_case = "synthetic";
+  t_seed(2024);
+  const int N = 24;
+  size_t cap = 4u << 20, o = 0;
+  char *text = malloc(cap);
+  for (int s = 0; s < 60000; s++) {
+    double u = t_uniform(0, 1);
+    int i = (int)t_uniform(0, N), j = (int)t_uniform(0, N), g = (int)t_uniform(0, 2), h = g;
+    if (u < 0.4) j = i, g = 0, h = 1;
+    else if (u >= 0.8) h = (int)t_uniform(0, 2);
+    if (t_uniform(0, 1) < 0.5) {
+      int t = i;
+      i = j, j = t, t = g, g = h, h = t;
+    }
+    o += (size_t)snprintf(text + o, cap - o, "x%d_%d x%d_%d\n", i, g, j, h);
+  }
+  dlk_glove_vocab *v = NULL;
+  CHECK_OK(ctx, vocab_from_text(ctx, text, o, 0, NULL, &v));
+  if (!v) return;
+  int64_t V;
+  dlk_glove_vocab_size(ctx, v, &V);
+  dlk_glove_cooccur_params cp = dlk_glove_cooccur_defaults();
+  cp.window = 3;
+  cp.temp_prefix = tmp_path("syn");
+  CHECK_OK(ctx, cooccur_text(ctx, &cp, v, text, o, 0, tmp_path("syn.bin"), NULL));
+  dlk_glove_shuffle_params sp = dlk_glove_shuffle_defaults();
+  sp.seed = 5;
+  sp.temp_prefix = tmp_path("synt");
+  CHECK_OK(ctx, dlk_glove_shuffle_file(ctx, &sp, tmp_path("syn.bin"), tmp_path("syn.shuf.bin"), NULL, NULL));
+  dlk_glove_records_params rp = {V, 0, 0};
+  dlk_glove_records *r = NULL;
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, tmp_path("syn.shuf.bin"), &r));
+  dlk_glove_model m;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, V, 16, DLK_F64, 3, &m));
+  dlk_glove_train_params tp = train_defaults(2);
+  tp.x_max = 10;
+  double prev = INFINITY;
+  int falls = 0;
+  for (int e = 0; e < 30 && r; e++) {
+    dlk_glove_epoch_result res;
+    CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &tp, &m, r, &res));
+    falls += res.cost < prev;
+    prev = res.cost;
+  }
+  CHECK(falls >= 28, "cost fell in %d of 30 epochs (last %.5f)", falls, prev);
+  dlk_tensor E;
+  CHECK_OK(ctx, dlk_glove_embeddings(ctx, &m, 2, &E));
+  /* Questions i0 i1 j0 j1, through the file-based evaluation in the tool's layout. */
+  char qdir[1100];
+  snprintf(qdir, sizeof qdir, "%s", tmp_path("questions"));
+  mkdir(qdir, 0777);
+  static const char *names[DLK_GLOVE_ANALOGY_FILES] = {
+      "capital-common-countries.txt", "capital-world.txt", "currency.txt", "city-in-state.txt",
+      "family.txt", "gram1-adjective-to-adverb.txt", "gram2-opposite.txt", "gram3-comparative.txt",
+      "gram4-superlative.txt", "gram5-present-participle.txt", "gram6-nationality-adjective.txt",
+      "gram7-past-tense.txt", "gram8-plural.txt", "gram9-plural-verbs.txt"};
+  int nq = 0;
+  for (int f = 0; f < DLK_GLOVE_ANALOGY_FILES; f++) {
+    char path[1300], buf[8192];
+    size_t bo = 0;
+    snprintf(path, sizeof path, "%s/%s", qdir, names[f]);
+    for (int k = 0; k < 20; k++) {
+      int i = (f * 20 + k) % N, j = (f * 7 + k * 5 + 1) % N;
+      if (j == i) j = (j + 1) % N;
+      if (f == 0 && k == 0) bo += (size_t)snprintf(buf + bo, sizeof buf - bo, "x%d_0 unknownword x%d_0 x%d_1\n", i, j, j);
+      else bo += (size_t)snprintf(buf + bo, sizeof buf - bo, "x%d_0 x%d_1 x%d_0 x%d_1\n", i, i, j, j), nq++;
+    }
+    write_all(path, buf, bo);
+  }
+  dlk_glove_analogy_result res;
+  CHECK_OK(ctx, dlk_glove_analogy_eval(ctx, NULL, &E, v, qdir, &res));
+  CHECK(res.all_total == 280 && res.all_seen == nq && res.sem_seen == 99 && res.syn_seen == 180,
+        "seen %lld of %lld (sem %lld syn %lld)", (long long)res.all_seen, (long long)res.all_total,
+        (long long)res.sem_seen, (long long)res.syn_seen);
+  double acc = res.all_seen ? (double)res.all_correct / res.all_seen : 0;
+  CHECK(acc >= 0.9, "planted analogies: accuracy %.3f (%lld/%lld) below 0.9", acc, (long long)res.all_correct,
+        (long long)res.all_seen);
+  printf("synthetic corpus: final cost %.5f, analogy accuracy %.1f%%\n", prev, 100 * acc);
+  CHECK_STATUS(ctx, DLK_ERR_IO, dlk_glove_analogy_eval(ctx, NULL, &E, v, tmp_path("nowhere"), &res));
+  dlk_tensor_free(ctx, &E);
+  dlk_glove_model_free(ctx, &m);
+  dlk_glove_records_free(ctx, r);
+  dlk_glove_vocab_free(v);
+  free(text);
+}
+
+/* The real question set, when present: counts and predictions against the brute force
+   on the tool's own vectors.003.txt. */
+static void test_eval_data(dlk_context *ctx) {
+  t_case = "analogy/question set";
+  const char *dir = getenv("DLK_GLOVE_EVAL_DIR");
+  if (!dir || !*dir) dir = "/work/shared/data/glove-eval";
+  char probe[1200];
+  snprintf(probe, sizeof probe, "%s/family.txt", dir);
+  if (access(probe, R_OK) != 0) {
+    printf("analogy question set not found at %s (set DLK_GLOVE_EVAL_DIR): question-set cases skipped\n", dir);
+    return;
+  }
+  dlk_glove_vocab *v = golden_vocab(ctx);
+  dlk_tensor E;
+  CHECK_OK(ctx, dlk_glove_vectors_load_text(ctx, golden("vectors.003.txt"), v, &E));
+  if (!E.data) return;
+  dlk_glove_analogy_result res;
+  CHECK_OK(ctx, dlk_glove_analogy_eval(ctx, NULL, &E, v, dir, &res));
+  CHECK(res.all_total == 19544, "19544 questions, read %lld", (long long)res.all_total);
+  /* Independent count of the questions whose words are all in the vocabulary, and the
+     brute-force answers of the family file. */
+  snprintf(probe, sizeof probe, "%s/family.txt", dir);
+  FILE *f = fopen(probe, "r");
+  char line[512];
+  int64_t seen = 0, correct = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    char w[4][128];
+    if (sscanf(line, "%127s %127s %127s %127s", w[0], w[1], w[2], w[3]) != 4) continue;
+    int64_t id[4];
+    bool all = true;
+    for (int k = 0; k < 4; k++) dlk_glove_vocab_find(ctx, v, w[k], &id[k]), all = all && id[k];
+    if (!all) continue;
+    seen++;
+    correct += brute_analogy(E.data, E.shape[0], E.shape[1], (int32_t)id[0] - 1, (int32_t)id[1] - 1, (int32_t)id[2] - 1) ==
+               id[3] - 1;
+  }
+  if (f) fclose(f);
+  CHECK(res.seen[4] == seen && res.correct[4] == correct, "family: seen %lld correct %lld, brute %lld %lld",
+        (long long)res.seen[4], (long long)res.correct[4], (long long)seen, (long long)correct);
+  printf("question set on the golden vectors: seen %lld/%lld, accuracy %.2f%%\n", (long long)res.all_seen,
+         (long long)res.all_total, res.all_seen ? 100.0 * res.all_correct / res.all_seen : 0.0);
+  dlk_tensor_free(ctx, &E);
+  dlk_glove_vocab_free(v);
+}
+
+/* ---- dispatch: listing, forcing, explain ---- */
+
+static void test_dispatch(dlk_context *ctx) {
+  t_case = "dispatch";
+  const char *ops[] = {"glove_epoch", "glove_cooccur_chunk", "glove_topk"};
+  for (int k = 0; k < 3; k++) {
+    dlk_variant_info info[16];
+    int n = 0;
+    CHECK_OK(ctx, dlk_op_variants(ctx, ops[k], info, 16, &n));
+    CHECK(n >= 1 && info[0].id == 0 && info[0].device == DLK_CPU, "%s: %d variants, first %d", ops[k], n, n ? info[0].id : -1);
+  }
+  dlk_variant_info info[16];
+  int n = 0;
+  dlk_op_variants(ctx, "glove_epoch", info, 16, &n);
+  CHECK(n >= 2 && info[1].id == 20 && strcmp(info[1].name, "cpu_hogwild") == 0, "hogwild listed");
+  dlk_glove_model m;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 10, 4, DLK_F64, 1, &m));
+  dlk_glove_record rec = {1, 2, 3.0};
+  dlk_glove_records_params rp = {10, 0, 0};
+  dlk_glove_records *r = NULL;
+  CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, &rec, 1, &r));
+  dlk_glove_train_params p = train_defaults(4);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, NULL));
+  const char *rep = NULL;
+  dlk_explain_report(ctx, &rep);
+  CHECK(rep && strstr(rep, "cpu_hogwild") && strstr(rep, "cpu_ref") && m.epoch == 0, "explain: %s", rep ? rep : "");
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  /* An F32 model: the CPU variants say why not. */
+  dlk_glove_model mf;
+  CHECK_OK(ctx, dlk_glove_model_create(ctx, 10, 4, DLK_F32, 1, &mf));
+  CHECK_STATUS(ctx, DLK_ERR_NOT_SUPPORTED, dlk_glove_train_epoch(ctx, &p, &mf, r, NULL));
+  CHECK(strstr(dlk_context_last_error(ctx), "F64") != NULL, "reason: %s", dlk_context_last_error(ctx));
+  dlk_glove_model_free(ctx, &mf);
+  dlk_glove_records_free(ctx, r);
+  dlk_glove_model_free(ctx, &m);
+}
+
 static void run_cpu_cases(dlk_context *ctx) {
   test_rand();
   test_golden_vocab(ctx);
@@ -324,9 +1532,159 @@ static void run_cpu_cases(dlk_context *ctx) {
   test_golden_shuffle(ctx);
   test_golden_init(ctx);
   test_golden_train(ctx);
+  test_vocab_hand(ctx);
+  test_long_line(ctx);
+  test_cooccur_hand(ctx);
+  test_cooccur_random(ctx);
+  test_chunk_op(ctx, false);
+  test_shuffle(ctx);
+  test_single_records(ctx);
+  test_hogwild_stream(ctx);
+  test_cancel_mid(ctx);
+  test_roundtrips(ctx);
+  test_resume(ctx);
+  test_bad_input(ctx);
+  test_analogy_brute(ctx);
+  test_synthetic(ctx);
+  test_eval_data(ctx);
+  test_dispatch(ctx);
 }
 
-static void run_gpu_cases(dlk_context *ctx) { (void)ctx; }
+/* ---- GPU: every GPU variant against the CPU reference ---- */
+
+static int gpu_rows(dlk_context *ctx, const char *op, dlk_variant_info *info, int cap) {
+  int n = 0, k = 0;
+  dlk_variant_info all[32];
+  dlk_op_variants(ctx, op, all, 32, &n);
+  for (int i = 0; i < n && i < 32; i++)
+    if (all[i].device == DLK_CUDA && k < cap) info[k++] = all[i];
+  return k;
+}
+
+static void run_gpu_cases(dlk_context *ctx) {
+  dlk_variant_info ep[16], ch[16], tk[16];
+  int nep = gpu_rows(ctx, "glove_epoch", ep, 16), nch = gpu_rows(ctx, "glove_cooccur_chunk", ch, 16),
+      ntk = gpu_rows(ctx, "glove_topk", tk, 16);
+  if (nep + nch + ntk == 0) {
+    printf("test_glove --gpu: no GPU variant of any glove op is registered: skipped\n");
+    remove_tmpdir();
+    exit(77);
+  }
+  dlk_context *cpu = t_cpu_context();
+  /* Epoch variants: one epoch over the golden records from vectors.000.bin. */
+  dlk_glove_records_params rp = {1194, 0, 0};
+  dlk_glove_records *rc = NULL, *rg = NULL;
+  CHECK_OK(cpu, dlk_glove_records_open(cpu, &rp, golden("cooccurrence.shuf.bin"), &rc));
+  CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, golden("cooccurrence.shuf.bin"), &rg));
+  dlk_glove_model mc;
+  CHECK_OK(cpu, dlk_glove_model_create(cpu, 1194, 10, DLK_F64, 7, &mc));
+  dlk_glove_train_params p = train_defaults(1);
+  dlk_glove_epoch_result rref;
+  CHECK_OK(cpu, dlk_force_variant(cpu, "glove_epoch", 0));
+  CHECK_OK(cpu, dlk_glove_train_epoch(cpu, &p, &mc, rc, &rref));
+  for (int k = 0; k < nep; k++) {
+    for (int dt = 0; dt < 2; dt++) {
+      char name[96];
+      snprintf(name, sizeof name, "gpu/glove_epoch/%d %s/%s", ep[k].id, ep[k].name, dt ? "F32" : "F64");
+      t_case = name;
+      dlk_glove_model mg, mg2;
+      CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, dt ? DLK_F32 : DLK_F64, 7, &mg));
+      CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, dt ? DLK_F32 : DLK_F64, 7, &mg2));
+      CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", ep[k].id));
+      dlk_glove_epoch_result r1, r2;
+      dlk_status s = dlk_glove_train_epoch(ctx, &p, &mg, rg, &r1);
+      if (s == DLK_ERR_NOT_SUPPORTED) {
+        printf("%s: not supported (%s)\n", name, dlk_context_last_error(ctx));
+        dlk_glove_model_free(ctx, &mg), dlk_glove_model_free(ctx, &mg2);
+        continue;
+      }
+      CHECK(s == DLK_OK, "epoch: %s", dlk_context_last_error(ctx));
+      CHECK(fabs(r1.cost - rref.cost) <= 0.01 * rref.cost, "cost %.6f vs CPU reference %.6f", r1.cost, rref.cost);
+      double *a = model_host(ctx, &mg.params), *ref = model_host(cpu, &mc.params);
+      double rms = 0, rr = 0;
+      for (int64_t i = 0; i < 2 * 1194 * 11; i++) rms += (a[i] - ref[i]) * (a[i] - ref[i]), rr += ref[i] * ref[i];
+      CHECK(sqrt(rms / rr) < 0.05, "parameters within 5%% rms of the reference (%.4f)", sqrt(rms / rr));
+      /* Deterministic variants: the same bits twice. */
+      if (strstr(ep[k].name, "det") || ep[k].id == 2) {
+        CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &mg2, rg, &r2));
+        double *b = model_host(ctx, &mg2.params);
+        CHECK(memcmp(a, b, 2 * 1194 * 11 * sizeof(double)) == 0 && r1.cost == r2.cost, "deterministic: identical bits");
+        free(b);
+      }
+      free(a), free(ref);
+      dlk_glove_model_free(ctx, &mg), dlk_glove_model_free(ctx, &mg2);
+    }
+  }
+  dlk_force_variant(ctx, "glove_epoch", -1);
+  /* A single record in F64 matches the reference to 1e-12 on every variant. */
+  for (int k = 0; k < nep; k++) {
+    t_case = "gpu/glove_epoch/single record";
+    dlk_glove_record rec = {5, 9, 3.5};
+    dlk_glove_records *r1c = NULL, *r1g = NULL;
+    dlk_glove_records_from_host(cpu, &rp, &rec, 1, &r1c);
+    dlk_glove_records_from_host(ctx, &rp, &rec, 1, &r1g);
+    dlk_glove_model a, b;
+    dlk_glove_model_create(cpu, 1194, 10, DLK_F64, 11, &a);
+    dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 11, &b);
+    dlk_glove_train_epoch(cpu, &p, &a, r1c, NULL);
+    dlk_force_variant(ctx, "glove_epoch", ep[k].id);
+    if (dlk_glove_train_epoch(ctx, &p, &b, r1g, NULL) == DLK_OK) {
+      double *x = model_host(cpu, &a.params), *y = model_host(ctx, &b.params);
+      t_close("single record", y, x, 2 * 1194 * 11, 1e-12, 1e-12);
+      free(x), free(y);
+    }
+    dlk_glove_model_free(cpu, &a), dlk_glove_model_free(ctx, &b);
+    dlk_glove_records_free(cpu, r1c), dlk_glove_records_free(ctx, r1g);
+  }
+  dlk_force_variant(ctx, "glove_epoch", -1);
+  if (nch) test_chunk_op(ctx, true);
+  /* Co-occurrence on the GPU context (chunks) against the CPU's true sums. */
+  if (nch) {
+    t_case = "gpu/cooccur end to end";
+    size_t n;
+    char *text = read_all(golden("corpus.txt"), &n);
+    dlk_glove_vocab *v = golden_vocab(cpu);
+    dlk_glove_cooccur_params cp = dlk_glove_cooccur_defaults();
+    cp.window = 5;
+    cp.no_tool_quirks = 1;
+    cp.temp_prefix = tmp_path("gov");
+    dlk_glove_cooccur_stats st;
+    CHECK_OK(ctx, cooccur_text(ctx, &cp, v, text, n, 0, tmp_path("gc.bin"), &st));
+    CHECK(st.used_gpu == 1, "counted on the GPU");
+    CHECK_OK(cpu, cooccur_text(cpu, &cp, v, text, n, 0, tmp_path("cc.bin"), NULL));
+    dlk_glove_record *g = NULL, *c = NULL;
+    int64_t ng = 0, nc = 0;
+    dlk_glove_records_read(cpu, tmp_path("gc.bin"), &g, &ng);
+    dlk_glove_records_read(cpu, tmp_path("cc.bin"), &c, &nc);
+    if (g && c) recs_equal("GPU vs CPU co-occurrence", g, ng, c, nc, 1e-12);
+    free(g), free(c), free(text);
+    dlk_glove_vocab_free(v);
+  }
+  /* Top-k on the GPU: analogy predictions agree with the CPU (F32 scores: near ties may
+     differ, at most 1%). */
+  if (ntk) {
+    t_case = "gpu/analogy";
+    t_seed(77);
+    int64_t V = 2000, D = 32, nq = 500;
+    double *E = malloc((size_t)(V * D) * sizeof *E);
+    for (int64_t i = 0; i < V * D; i++) E[i] = t_uniform(-1, 1);
+    dlk_tensor t;
+    int64_t shape[2] = {V, D};
+    dlk_tensor_init(cpu, &t, E, DLK_F64, (dlk_device){DLK_CPU, 0}, 2, shape);
+    int32_t *a = malloc(nq * 4), *b = malloc(nq * 4), *c = malloc(nq * 4), *pc = malloc(nq * 4), *pg = malloc(nq * 4);
+    for (int64_t q = 0; q < nq; q++) a[q] = (int32_t)t_uniform(0, V), b[q] = (int32_t)t_uniform(0, V), c[q] = (int32_t)t_uniform(0, V);
+    CHECK_OK(cpu, dlk_glove_analogy_predict(cpu, NULL, &t, a, b, c, nq, pc));
+    CHECK_OK(ctx, dlk_glove_analogy_predict(ctx, NULL, &t, a, b, c, nq, pg));
+    int diff = 0;
+    for (int64_t q = 0; q < nq; q++) diff += pc[q] != pg[q];
+    CHECK(diff <= nq / 100, "%d of %lld GPU predictions differ from the CPU", diff, (long long)nq);
+    free(E), free(a), free(b), free(c), free(pc), free(pg);
+  }
+  dlk_glove_model_free(cpu, &mc);
+  dlk_glove_records_free(cpu, rc);
+  dlk_glove_records_free(ctx, rg);
+  dlk_context_destroy(cpu);
+}
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
