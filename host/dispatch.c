@@ -580,6 +580,28 @@ dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args) {
   return run_variant(ctx, op, cand[pick], args, cand_ws[pick]);
 }
 
+dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args) {
+  char why[256], reasons[DLK_ERRMSG_LEN];
+  size_t ws;
+  int forced = forced_id(ctx, op->name);
+  if (forced >= 0) {
+    const dlk_variant *v = find_variant(op, forced);
+    if (!v) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: forced variant %d vanished", op->name, forced);
+    if (!can_run(ctx, v, args, &ws, why, sizeof why))
+      return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s/%s (forced): %s", op->name, v->name, why);
+    return DLK_OK;
+  }
+  reasons[0] = '\0';
+  for (int i = 0; i < op->count; i++) {
+    const dlk_variant *v = op->variants[i];
+    if (can_run(ctx, v, args, &ws, why, sizeof why)) return DLK_OK;
+    if (v->device == ctx->device.type)
+      dlk_appendf(reasons, sizeof reasons, "%s%s: %s", reasons[0] ? "; " : "", v->name, why);
+  }
+  return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s: no variant supports this case (%s)", op->name,
+                  reasons[0] ? reasons : "no variant for this device");
+}
+
 dlk_status dlk_explain_mode(dlk_context *ctx, int on) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
   ctx->explain = on != 0;

@@ -176,6 +176,10 @@ typedef struct dlk_op {
 /* Pick and run a variant (forced > cached > autotune > heuristic). In explain mode,
    writes the report and runs nothing. */
 dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args);
+/* Would dlk_dispatch find a variant for this call (forced, or any supported one)? DLK_OK,
+   or the DLK_ERR_NOT_SUPPORTED and message dispatch would give; runs nothing. Composite
+   ops check every step first, so a step that cannot run leaves all outputs unwritten. */
+dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args);
 /* Each family lists its ops in a NULL-terminated table (host/<family>.c) that
    dispatch.c walks for dlk_op_count / dlk_op_variants / forcing by name. */
 extern const dlk_op *const dlk_nn_ops[];

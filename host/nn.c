@@ -654,26 +654,28 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
     ba.has_dx = true;
     ba.dx = g2;
   }
-  if (ba.has_dx || ba.has_dbias)
-    DLK_TRY(dispatch_step(ctx, &bias_act_bwd_op, &ba, report, sizeof report));
+  dlk_gemm_args gdx, gdw;
+  memset(&gdx, 0, sizeof gdx);
+  memset(&gdw, 0, sizeof gdw);
+  gdx.a = as3(&g2); /* dx = g @ w: [R, out] @ [out, in] */
+  gdx.bmat = as3(w);
+  gdx.c = as3(&dx2);
+  gdx.alpha = 1.0;
+  gdw.a = tr3(as3(&g2)); /* dw = g^T @ x: [out, R] @ [R, in] */
+  gdw.bmat = as3(&x2);
+  if (dw) gdw.c = as3(dw);
+  gdw.alpha = 1.0;
+  const bool run_ba = ba.has_dx || ba.has_dbias;
 
-  dlk_gemm_args gm;
-  if (dx) { /* dx = g @ w: [R, out] @ [out, in] */
-    memset(&gm, 0, sizeof gm);
-    gm.a = as3(&g2);
-    gm.bmat = as3(w);
-    gm.c = as3(&dx2);
-    gm.alpha = 1.0;
-    DLK_TRY(dispatch_step(ctx, &gemm_op, &gm, report, sizeof report));
+  /* Every step must have a variant before the first one writes anything. */
+  if (!ctx->explain) {
+    if (run_ba) DLK_TRY(dlk_dispatch_check(ctx, &bias_act_bwd_op, &ba));
+    if (dx) DLK_TRY(dlk_dispatch_check(ctx, &gemm_op, &gdx));
+    if (dw) DLK_TRY(dlk_dispatch_check(ctx, &gemm_op, &gdw));
   }
-  if (dw) { /* dw = g^T @ x: [out, R] @ [R, in] */
-    memset(&gm, 0, sizeof gm);
-    gm.a = tr3(as3(&g2));
-    gm.bmat = as3(&x2);
-    gm.c = as3(dw);
-    gm.alpha = 1.0;
-    DLK_TRY(dispatch_step(ctx, &gemm_op, &gm, report, sizeof report));
-  }
+  if (run_ba) DLK_TRY(dispatch_step(ctx, &bias_act_bwd_op, &ba, report, sizeof report));
+  if (dx) DLK_TRY(dispatch_step(ctx, &gemm_op, &gdx, report, sizeof report));
+  if (dw) DLK_TRY(dispatch_step(ctx, &gemm_op, &gdw, report, sizeof report));
   if (ctx->explain) snprintf(ctx->explain_text, sizeof ctx->explain_text, "%s", report);
   return DLK_OK;
 }
