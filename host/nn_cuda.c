@@ -10,6 +10,10 @@
  * any output is written. With unchecked_ids a bad id gives NaN loss / a zero row, never an
  * out-of-bounds access.
  */
+#include "nn.h"
+
+/* Every host .c file is compiled in every build: a CPU-only build gets an empty file. */
+#if DLK_HAVE_CUDA
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +22,6 @@
 #include <cuda_runtime_api.h>
 
 #include "../kernels/kernels.h"
-#include "nn.h"
 
 /* ---- descriptors from checked tensors ---- */
 
@@ -983,3 +986,7 @@ const dlk_variant dlk_adagrad_simple = {1, "simple", DLK_CUDA, "one element per 
                                         adagrad_supports_1, NULL, adagrad_1};
 const dlk_variant dlk_adagrad_vec = {2, "vec", DLK_CUDA, "4 elements per thread, vector loads",
                                      adagrad_supports_2, NULL, adagrad_2};
+
+#else
+typedef int dlk_nn_cuda_unused; /* ISO C wants a non-empty translation unit */
+#endif /* DLK_HAVE_CUDA */

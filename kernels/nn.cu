@@ -25,6 +25,7 @@ template <typename T, bool VEC> struct Row {
   static constexpr int V = VEC ? Pack<T>::N : 1;
   __device__ __forceinline__ static void load(const T *row, int64_t c, int64_t cs, A *out) {
     if (VEC) {
+      DLK_KCHECK(((uintptr_t)(row + c) & 15) == 0);
       Pack<T> p = *reinterpret_cast<const Pack<T> *>(row + c);
 #pragma unroll
       for (int k = 0; k < V; k++) out[k] = to_acc(p.v[k]);
@@ -34,6 +35,7 @@ template <typename T, bool VEC> struct Row {
   }
   __device__ __forceinline__ static void store(T *row, int64_t c, int64_t cs, const A *in) {
     if (VEC) {
+      DLK_KCHECK(((uintptr_t)(row + c) & 15) == 0);
       Pack<T> p;
 #pragma unroll
       for (int k = 0; k < V; k++) p.v[k] = from_acc<T>(in[k]);
@@ -446,8 +448,10 @@ __global__ void xent_fwd_kernel(dlk_k_xent p, typename AccT<T>::type *row_loss) 
       loss = 0;
     else if (t < 0 || t >= C)
       loss = (A)NAN;
-    else
+    else {
+      DLK_KCHECK(t >= 0 && t < C);
       loss = lse - to_acc(x[t * p.logits.cs]);
+    }
     if (p.lse.data) ((A *)p.lse.data)[r * p.lse.s] = lse;
     if (p.reduction == DLK_REDUCE_NONE)
       ((A *)p.loss.data)[r * p.loss.s] = loss;
@@ -625,6 +629,7 @@ __global__ void embedding_bwd_atomic_kernel(dlk_k_embedding p) {
        i += (int64_t)gridDim.x * blockDim.x) {
     int64_t n = i / D, d = i % D, id = load_id<I>(p.ids, n);
     if (id < 0 || id >= V || id == p.padding_idx) continue;
+    DLK_KCHECK(d < p.table.cols);
     atomicAdd((T *)p.table.data + id * p.table.rs + d * p.table.cs,
               ((const T *)p.out.data)[n * p.out.rs + d * p.out.cs]);
   }
@@ -659,11 +664,14 @@ __global__ void embedding_runs_kernel(dlk_k_embedding p, const uint32_t *keys, c
     if (key == sentinel || (j > 0 && keys[j - 1] == key)) continue;
     int64_t end = j + 1;
     while (end < n && keys[end] == key) end++;
+    DLK_KCHECK((int64_t)key < p.table.rows);
     T *dst = (T *)p.table.data + (int64_t)key * p.table.rs;
     for (int64_t d = lane; d < D; d += 32) {
       A s = 0;
-      for (int64_t q = j; q < end; q++)
+      for (int64_t q = j; q < end; q++) {
+        DLK_KCHECK(vals[q] >= 0 && vals[q] < p.out.rows);
         s += to_acc(((const T *)p.out.data)[(int64_t)vals[q] * p.out.rs + d * p.out.cs]);
+      }
       dst[d * p.table.cs] = from_acc<T>(s);
     }
   }
@@ -901,6 +909,7 @@ __global__ void dropout_vec_kernel(dlk_k_dropout_desc p, int64_t total) {
   }
 }
 
+// Test helper: out[i] = mix64(seed, counter0 + i), grid-stride, one value per thread.
 __global__ void mix64_fill_kernel(uint64_t seed, uint64_t counter0, int64_t n, uint64_t *out) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
