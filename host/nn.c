@@ -206,16 +206,44 @@ static int by_name(const dlk_variant *const *v, int n, const char *name) {
   return -1;
 }
 
-/* Row ops (softmax, layer norm, cross-entropy): the fused one-pass row kernel when the
-   table has one; else the default ranking (highest CUDA id). */
+/* Row ops: one warp per row while a row fits a warp's registers comfortably (up to 1024
+   columns: 32 lanes x 32 values), one block per row beyond that, where a warp per row
+   would leave most of the GPU idle on few long rows. Looked up by name so a table
+   without that row falls back to the default ranking. */
 static int softmax_fwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx, (void)args;
-  return by_name(softmax_fwd_variants, N_OF(softmax_fwd_variants), "fused_row");
+  (void)ctx;
+  const dlk_softmax_fwd_args *a = args;
+  return by_name(softmax_fwd_variants, N_OF(softmax_fwd_variants), a->x.shape[1] <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_softmax_bwd_args *a = args;
+  return by_name(softmax_bwd_variants, N_OF(softmax_bwd_variants), a->y.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+}
+
+/* Cross-entropy: a thread per row only pays off for a handful of classes. */
+static int xent_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_xent_fwd_args *a = args;
+  return by_name(xent_fwd_variants, N_OF(xent_fwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
+}
+
+static int xent_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_xent_bwd_args *a = args;
+  return by_name(xent_bwd_variants, N_OF(xent_bwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
+}
+
+/* Layer norm: the warp-per-row kernels. */
+static int layernorm_fwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx, (void)args;
-  return by_name(softmax_bwd_variants, N_OF(softmax_bwd_variants), "fused_row");
+  return by_name(layernorm_fwd_variants, N_OF(layernorm_fwd_variants), "rowwarp");
+}
+
+static int layernorm_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx, (void)args;
+  return by_name(layernorm_bwd_variants, N_OF(layernorm_bwd_variants), "rowwarp");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -232,12 +260,12 @@ OP(bias_act_fwd_once_op, "bias_act_fwd", bias_act_fwd_variants, bias_act_fwd_key
 OP(bias_act_bwd_op, "bias_act_bwd", bias_act_bwd_variants, bias_act_bwd_key, NULL, true);
 OP(softmax_fwd_op, "softmax_fwd", softmax_fwd_variants, softmax_fwd_key, softmax_fwd_heuristic, true);
 OP(softmax_bwd_op, "softmax_bwd", softmax_bwd_variants, softmax_bwd_key, softmax_bwd_heuristic, true);
-OP(xent_fwd_op, "cross_entropy_fwd", xent_fwd_variants, xent_fwd_key, NULL, true);
-OP(xent_bwd_op, "cross_entropy_bwd", xent_bwd_variants, xent_bwd_key, NULL, true);
+OP(xent_fwd_op, "cross_entropy_fwd", xent_fwd_variants, xent_fwd_key, xent_fwd_heuristic, true);
+OP(xent_bwd_op, "cross_entropy_bwd", xent_bwd_variants, xent_bwd_key, xent_bwd_heuristic, true);
 OP(embedding_fwd_op, "embedding_fwd", embedding_fwd_variants, embedding_fwd_key, NULL, true);
 OP(embedding_bwd_op, "embedding_bwd", embedding_bwd_variants, embedding_bwd_key, NULL, true);
-OP(layernorm_fwd_op, "layernorm_fwd", layernorm_fwd_variants, layernorm_fwd_key, NULL, true);
-OP(layernorm_bwd_op, "layernorm_bwd", layernorm_bwd_variants, layernorm_bwd_key, NULL, true);
+OP(layernorm_fwd_op, "layernorm_fwd", layernorm_fwd_variants, layernorm_fwd_key, layernorm_fwd_heuristic, true);
+OP(layernorm_bwd_op, "layernorm_bwd", layernorm_bwd_variants, layernorm_bwd_key, layernorm_bwd_heuristic, true);
 OP(dropout_op, "dropout", dropout_variants, dropout_key, NULL, true);
 OP(dropout_once_op, "dropout", dropout_variants, dropout_key, NULL, false);
 /* Optimizer steps update their inputs: never timed by the autotuner. */
