@@ -144,19 +144,25 @@ dlk_status dlk_glove_tokenize(dlk_glove_tokenizer *t, const char *text, size_t n
                               void *user);
 dlk_status dlk_glove_tokenizer_end(dlk_glove_tokenizer *t, dlk_glove_token_fn on_token, void *user);
 
-/* The vocabulary: a chained hash table with the tool's hash (bitwisehash, 2^20 buckets,
-   seed 1159241) and move-to-front on access, so that iterating it visits words in the
-   tool's order (which decides ties under -max-vocab). Words live in one byte pool.
-   While counting, entries are in insertion order; after finish/load, entry i is id i+1. */
+/* The vocabulary: a chained hash table with move-to-front on access, keyed by the tool's
+   hash (bitwisehash, seed 1159241, modulo its 2^20 buckets), so that the tool's order of
+   iteration (bucket by bucket, each chain front to back: it decides ties under
+   -max-vocab) can be rebuilt. The table itself has fewer buckets (a power of two dividing
+   2^20, grown with the words): words of one tool bucket always share a chain here and
+   keep the same relative order as in the tool's chain (new words at the tail, found
+   words to the front). Words live in one byte pool. While counting, entries are in
+   insertion order; after finish/load, entry i is id i+1. */
 #define DLK_GLOVE_TSIZE (1 << 20)
 typedef struct dlk_glove_word {
   int64_t count;
-  int64_t off;  /* into pool */
+  int64_t off;   /* into pool */
   int32_t len;
-  int32_t next; /* chain, -1 = end */
+  int32_t next;  /* chain, -1 = end */
+  uint32_t tool_bucket; /* the tool's bucket: hash % 2^20 */
 } dlk_glove_word;
 struct dlk_glove_vocab {
-  int32_t *heads; /* DLK_GLOVE_TSIZE chain heads, -1 = empty */
+  int32_t *heads; /* nb chain heads, -1 = empty */
+  int64_t nb;     /* buckets: a power of two <= DLK_GLOVE_TSIZE */
   dlk_glove_word *w;
   int64_t n, cap;
   char *pool;

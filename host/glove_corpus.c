@@ -106,13 +106,53 @@ static bool word_eq(const dlk_glove_vocab *v, int32_t e, const char *w, int len)
 
 dlk_status dlk_glove_vocab_alloc(dlk_context *ctx, dlk_glove_vocab **out) {
   dlk_glove_vocab *v = calloc(1, sizeof *v);
-  if (v) v->heads = malloc(sizeof(int32_t) * DLK_GLOVE_TSIZE);
+  if (v) v->nb = 1024, v->heads = malloc(sizeof(int32_t) * 1024);
   if (!v || !v->heads) {
     if (v) free(v);
     return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove vocab: out of memory");
   }
-  memset(v->heads, 0xff, sizeof(int32_t) * DLK_GLOVE_TSIZE); /* all -1 */
+  memset(v->heads, 0xff, sizeof(int32_t) * 1024); /* all -1 */
   return *out = v, DLK_OK;
+}
+
+/* Append entry e at the tail of chain b (tails: optional array of chain tails). */
+static void chain_append(dlk_glove_vocab *v, int64_t b, int32_t e, int32_t *tails) {
+  v->w[e].next = -1;
+  if (v->heads[b] < 0) {
+    v->heads[b] = e;
+  } else {
+    int32_t p = tails ? tails[b] : v->heads[b];
+    while (v->w[p].next >= 0) p = v->w[p].next;
+    v->w[p].next = e;
+  }
+  if (tails) tails[b] = e;
+}
+
+/* Four times the buckets: chains are walked in order and appended at the new tails, so
+   words of one tool bucket keep their relative order. */
+static bool grow_table(dlk_glove_vocab *v) {
+  int64_t nb = v->nb * 4;
+  if (nb > DLK_GLOVE_TSIZE) return true;
+  int32_t *heads = malloc(sizeof(int32_t) * (size_t)nb), *tails = malloc(sizeof(int32_t) * (size_t)nb);
+  if (!heads || !tails) {
+    free(heads), free(tails);
+    return false;
+  }
+  memset(heads, 0xff, sizeof(int32_t) * (size_t)nb);
+  int32_t *old = v->heads;
+  int64_t onb = v->nb;
+  v->heads = heads;
+  v->nb = nb;
+  for (int64_t b = 0; b < onb; b++) {
+    for (int32_t e = old[b]; e >= 0;) {
+      int32_t nx = v->w[e].next;
+      chain_append(v, v->w[e].tool_bucket & (nb - 1), e, tails);
+      e = nx;
+    }
+  }
+  free(old);
+  free(tails);
+  return true;
 }
 
 bool dlk_glove_vocab_append(dlk_glove_vocab *v, const char *word, int len, int64_t count) {
@@ -134,24 +174,19 @@ bool dlk_glove_vocab_append(dlk_glove_vocab *v, const char *word, int len, int64
   }
   memcpy(v->pool + v->pool_len, word, (size_t)len);
   v->pool[v->pool_len + len] = '\0';
+  if (v->n >= v->nb * 2 && !grow_table(v)) return false;
   int32_t e = (int32_t)v->n++;
-  v->w[e] = (dlk_glove_word){count, v->pool_len, len, -1};
+  uint32_t h = word_hash(word, len);
+  v->w[e] = (dlk_glove_word){count, v->pool_len, len, -1, h};
   v->pool_len += len + 1;
   /* New words go to the END of their chain (the tool moves only found words to front). */
-  uint32_t h = word_hash(word, len);
-  if (v->heads[h] < 0) {
-    v->heads[h] = e;
-  } else {
-    int32_t p = v->heads[h];
-    while (v->w[p].next >= 0) p = v->w[p].next;
-    v->w[p].next = e;
-  }
+  chain_append(v, h & (v->nb - 1), e, NULL);
   return true;
 }
 
 /* Find a word, moving it to the front of its chain; -1 when absent. */
 static int32_t find_mtf(dlk_glove_vocab *v, const char *w, int len) {
-  uint32_t h = word_hash(w, len);
+  uint32_t h = word_hash(w, len) & (uint32_t)(v->nb - 1);
   int32_t prev = -1, e = v->heads[h];
   while (e >= 0 && !word_eq(v, e, w, len)) prev = e, e = v->w[e].next;
   if (e >= 0 && prev >= 0) {
@@ -234,6 +269,10 @@ static void merge_sort(const dlk_glove_vocab *v, int32_t *a, int32_t *tmp, int64
   while (i < n1) tmp[o++] = a[i++];
   memcpy(a, tmp, (size_t)o * sizeof *a);
 }
+static int by_tool_bucket(const dlk_glove_vocab *v, int32_t a, int32_t b) {
+  uint32_t x = v->w[a].tool_bucket, y = v->w[b].tool_bucket;
+  return x == y ? 0 : x < y ? -1 : 1;
+}
 static int by_count(const dlk_glove_vocab *v, int32_t a, int32_t b) {
   int64_t ca = v->w[a].count, cb = v->w[b].count;
   return ca == cb ? 0 : ca > cb ? -1 : 1;
@@ -267,10 +306,13 @@ dlk_status dlk_glove_vocab_finish(dlk_context *ctx, dlk_glove_vocab *v,
     free(order), free(tmp);
     return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove_vocab_finish: out of memory");
   }
-  /* The tool's array: hash buckets in order, each chain front to back. */
+  /* The tool's array: its buckets in order, each chain front to back. Our chains hold
+     each tool bucket's words in the tool's relative order, so walking them and then
+     sorting stably by tool bucket gives exactly that array. */
   int64_t k = 0;
-  for (int64_t b = 0; b < DLK_GLOVE_TSIZE; b++)
+  for (int64_t b = 0; b < v->nb; b++)
     for (int32_t e = v->heads[b]; e >= 0; e = v->w[e].next) order[k++] = e;
+  merge_sort(v, order, tmp, n, by_tool_bucket);
   if (max_vocab > 0 && max_vocab < n)
     merge_sort(v, order, tmp, n, by_count); /* truncate among pseudo-random ties */
   else

@@ -727,7 +727,8 @@ dlk_status dlk_glove_checkpoint_load(dlk_context *ctx, const char *path, dlk_glo
     st = dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "%s: %s has version %u, this dlk reads version 1", op, path, h.version);
     goto done;
   }
-  if (h.V < 1 || h.V > ((int64_t)1 << 31) || h.d < 1 || h.d > (1 << 20) || h.epoch < 0) {
+  if (h.V < 1 || h.V > ((int64_t)1 << 31) || h.d < 1 || h.d > (1 << 20) || h.epoch < 0 || h.pad != 0 ||
+      h.note[sizeof h.note - 1] != '\0' || (h.keras != 0 && h.keras != 1)) {
     st = dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "%s: %s: implausible header (V %lld, d %d, epoch %lld)", op,
                   path, (long long)h.V, h.d, (long long)h.epoch);
     goto done;
