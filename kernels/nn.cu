@@ -3,6 +3,7 @@
 // kernels/kernels.h; rows in host/nn_cuda.c. Reductions never use float atomics (the one
 // exception, embedding backward "atomic", is refused in deterministic mode by its row).
 #include <climits>
+#include <cmath>
 
 #include <cub/device/device_radix_sort.cuh>
 
@@ -139,40 +140,40 @@ template <typename A> __device__ __forceinline__ void ms_push(MaxSum<A> &st, A x
 
 // ==== bias + activation =================================================================
 
-// Forward, simple. Thread mapping: grid-stride over the row-major index of [R, C].
+// Forward, simple. Thread mapping: geom2 over [R, C] (thread (ty, tx) -> row, column,
+// both grid-stride); no shared memory.
 template <typename T>
 __global__ void bias_act_fwd_kernel(dlk_k_bias_act p) {
   typedef typename AccT<T>::type A;
-  const int64_t C = p.x.cols, total = p.x.rows * C;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = i / C, c = i % C;
-    A v = to_acc(((const T *)p.x.data)[r * p.x.rs + c * p.x.cs]);
-    if (p.bias.data) v += to_acc(((const T *)p.bias.data)[c * p.bias.s]);
-    ((T *)p.y.data)[r * p.y.rs + c * p.y.cs] = from_acc<T>(act_fwd(v, p.act));
-  }
+  for (int64_t r = row0(); r < p.x.rows; r += row_step())
+    for (int64_t c = col0(); c < p.x.cols; c += col_step()) {
+      A v = to_acc(((const T *)p.x.data)[r * p.x.rs + c * p.x.cs]);
+      if (p.bias.data) v += to_acc(((const T *)p.bias.data)[c * p.bias.s]);
+      ((T *)p.y.data)[r * p.y.rs + c * p.y.cs] = from_acc<T>(act_fwd(v, p.act));
+    }
 }
 
-// Forward, vectorised. Thread mapping: grid-stride over 16-byte vectors of the rows
-// (vector v -> row v / (C/V), columns V (v % (C/V)) ..+V); bias read as vectors too.
+// Forward, vectorised. Thread mapping: geom2 over [R, C/V]: thread (ty, tx) takes the
+// 16-byte vector at columns V tx .. V tx + V - 1 of its row; bias read as vectors too.
 template <typename T>
 __global__ void bias_act_fwd_vec_kernel(dlk_k_bias_act p) {
   typedef typename AccT<T>::type A;
   constexpr int V = Pack<T>::N;
-  const int64_t cv = p.x.cols / V, total = p.x.rows * cv;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = i / cv, c = (i % cv) * V;
-    A v[V], bb[V];
-    Row<T, true>::load((const T *)p.x.data + r * p.x.rs, c, 1, v);
-    if (p.bias.data) {
-      Row<T, true>::load((const T *)p.bias.data, c, 1, bb);
+  const int64_t cv = p.x.cols / V;
+  for (int64_t r = row0(); r < p.x.rows; r += row_step()) {
+    for (int64_t cc = col0(); cc < cv; cc += col_step()) {
+      const int64_t c = cc * V;
+      A v[V], bb[V];
+      Row<T, true>::load((const T *)p.x.data + r * p.x.rs, c, 1, v);
+      if (p.bias.data) {
+        Row<T, true>::load((const T *)p.bias.data, c, 1, bb);
 #pragma unroll
-      for (int k = 0; k < V; k++) v[k] += bb[k];
+        for (int k = 0; k < V; k++) v[k] += bb[k];
+      }
+#pragma unroll
+      for (int k = 0; k < V; k++) v[k] = act_fwd(v[k], p.act);
+      Row<T, true>::store((T *)p.y.data + r * p.y.rs, c, 1, v);
     }
-#pragma unroll
-    for (int k = 0; k < V; k++) v[k] = act_fwd(v[k], p.act);
-    Row<T, true>::store((T *)p.y.data + r * p.y.rs, c, 1, v);
   }
 }
 
@@ -185,15 +186,12 @@ __device__ __forceinline__ typename AccT<T>::type bias_act_grad(const dlk_k_bias
   return to_acc(((const T *)p.dy.data)[r * p.dy.rs + c * p.dy.cs]) * act_grad(v, p.act);
 }
 
-// Backward dx only. Thread mapping: grid-stride over the row-major index of [R, C].
+// Backward dx only. Thread mapping: geom2 over [R, C]; no shared memory.
 template <typename T>
 __global__ void bias_act_bwd_dx_kernel(dlk_k_bias_act p) {
-  const int64_t C = p.x.cols, total = p.x.rows * C;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t r = i / C, c = i % C;
-    ((T *)p.dx.data)[r * p.dx.rs + c * p.dx.cs] = from_acc<T>(bias_act_grad<T>(p, r, c));
-  }
+  for (int64_t r = row0(); r < p.x.rows; r += row_step())
+    for (int64_t c = col0(); c < p.x.cols; c += col_step())
+      ((T *)p.dx.data)[r * p.dx.rs + c * p.dx.cs] = from_acc<T>(bias_act_grad<T>(p, r, c));
 }
 
 // Backward, simple dbias. Thread mapping: one thread per column (grid-stride), looping
@@ -571,17 +569,17 @@ int xent_mode(const dlk_k_xent *p, int impl, bool fwd, void *ws, cudaStream_t st
 
 // ==== embedding =========================================================================
 
-// Forward 1. Thread mapping: grid-stride over the row-major index of out [N, D]; an id
+// Forward 1. Thread mapping: geom2 over out [N, D] (the id is read once per row); an id
 // outside [0, V) gives 0 (never a read outside the table).
 template <typename T, typename I>
 __global__ void embedding_fwd_kernel(dlk_k_embedding p) {
-  const int64_t D = p.out.cols, total = p.out.rows * D, V = p.table.rows;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t n = i / D, d = i % D, id = load_id<I>(p.ids, n);
-    T v = (id >= 0 && id < V) ? ((const T *)p.table.data)[id * p.table.rs + d * p.table.cs]
-                              : from_acc<T>(0);
-    ((T *)p.out.data)[n * p.out.rs + d * p.out.cs] = v;
+  const int64_t V = p.table.rows;
+  for (int64_t n = row0(); n < p.out.rows; n += row_step()) {
+    const int64_t id = load_id<I>(p.ids, n);
+    const bool ok = id >= 0 && id < V;
+    for (int64_t d = col0(); d < p.out.cols; d += col_step())
+      ((T *)p.out.data)[n * p.out.rs + d * p.out.cs] =
+          ok ? ((const T *)p.table.data)[id * p.table.rs + d * p.table.cs] : from_acc<T>(0);
   }
 }
 
@@ -611,27 +609,26 @@ __global__ void embedding_fwd_vec_kernel(dlk_k_embedding p) {
   }
 }
 
-// dtable = 0 through its strides. Thread mapping: grid-stride over [V, D].
+// dtable = 0 through its strides. Thread mapping: geom2 over [V, D].
 template <typename T>
 __global__ void zero_mat_kernel(dlk_k_mat m) {
-  const int64_t total = m.rows * m.cols;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x)
-    ((T *)m.data)[(i / m.cols) * m.rs + (i % m.cols) * m.cs] = from_acc<T>(0);
+  for (int64_t r = row0(); r < m.rows; r += row_step())
+    for (int64_t c = col0(); c < m.cols; c += col_step()) ((T *)m.data)[r * m.rs + c * m.cs] = from_acc<T>(0);
 }
 
-// Backward 1: grid-stride over dout [N, D]; atomicAdd into dtable (F32/F64 only). Ids out
-// of range or equal to padding_idx are skipped.
+// Backward 1: geom2 over dout [N, D]; atomicAdd into dtable (F32/F64 only). Ids out of
+// range or equal to padding_idx are skipped.
 template <typename T, typename I>
 __global__ void embedding_bwd_atomic_kernel(dlk_k_embedding p) {
-  const int64_t D = p.out.cols, total = p.out.rows * D, V = p.table.rows;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t n = i / D, d = i % D, id = load_id<I>(p.ids, n);
+  const int64_t V = p.table.rows;
+  for (int64_t n = row0(); n < p.out.rows; n += row_step()) {
+    const int64_t id = load_id<I>(p.ids, n);
     if (id < 0 || id >= V || id == p.padding_idx) continue;
-    DLK_KCHECK(d < p.table.cols);
-    atomicAdd((T *)p.table.data + id * p.table.rs + d * p.table.cs,
-              ((const T *)p.out.data)[n * p.out.rs + d * p.out.cs]);
+    for (int64_t d = col0(); d < p.out.cols; d += col_step()) {
+      DLK_KCHECK(d < p.table.cols);
+      atomicAdd((T *)p.table.data + id * p.table.rs + d * p.table.cs,
+                ((const T *)p.out.data)[n * p.out.rs + d * p.out.cs]);
+    }
   }
 }
 
@@ -858,15 +855,18 @@ __host__ __device__ __forceinline__ uint64_t mix64(uint64_t seed, uint64_t count
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
-// Uniform [0, 1) from the top 53 bits, compared in double (as the CPU reference).
-__device__ __forceinline__ bool dropout_keep(uint64_t seed, uint64_t counter, double prob) {
-  return (double)(mix64(seed, counter) >> 11) * (1.0 / 9007199254740992.0) >= prob;
+// keep <=> u >= prob with u = k 2^-53, k = mix64 >> 11 (the CPU reference's test). Both
+// k 2^-53 and prob 2^53 are exact in double, so u >= prob <=> k >= ceil(prob 2^53) =
+// `thresh` (dropout_thresh): one integer compare instead of a u64 -> f64 conversion.
+__device__ __forceinline__ bool dropout_keep(uint64_t seed, uint64_t counter, uint64_t thresh) {
+  return (mix64(seed, counter) >> 11) >= thresh;
 }
+uint64_t dropout_thresh(double prob) { return (uint64_t)ceil(prob * 9007199254740992.0); }
 
 // Dropout 1. Thread mapping: grid-stride over the row-major index i of the shape; each
 // thread peels i into coordinates (last dim fastest) for both strided offsets.
 template <typename T>
-__global__ void dropout_kernel(dlk_k_dropout_desc p) {
+__global__ void dropout_kernel(dlk_k_dropout_desc p, uint64_t thresh) {
   typedef typename AccT<T>::type A;
   int64_t total = 1;
   for (int k = 0; k < p.ndim; k++) total *= p.shape[k];
@@ -881,14 +881,14 @@ __global__ void dropout_kernel(dlk_k_dropout_desc p) {
       yo += c * p.y_strides[k];
     }
     A v = to_acc(((const T *)p.x)[xo]);
-    ((T *)p.y)[yo] = from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, p.prob) ? v * scale : (A)0);
+    ((T *)p.y)[yo] = from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, thresh) ? v * scale : (A)0);
   }
 }
 
 // Dropout 2: both contiguous. Thread mapping: grid-stride over 16-byte vectors; the
 // n % V tail (no full vector) is done by the first threads of block 0.
 template <typename T>
-__global__ void dropout_vec_kernel(dlk_k_dropout_desc p, int64_t total) {
+__global__ void dropout_vec_kernel(dlk_k_dropout_desc p, int64_t total, uint64_t thresh) {
   typedef typename AccT<T>::type A;
   constexpr int V = Pack<T>::N;
   const A scale = (A)(1.0 / (1.0 - p.prob));
@@ -899,13 +899,13 @@ __global__ void dropout_vec_kernel(dlk_k_dropout_desc p, int64_t total) {
     Row<T, true>::load((const T *)p.x, i * V, 1, v);
 #pragma unroll
     for (int k = 0; k < V; k++)
-      v[k] = dropout_keep(p.seed, p.offset + (uint64_t)(i * V + k), p.prob) ? v[k] * scale : (A)0;
+      v[k] = dropout_keep(p.seed, p.offset + (uint64_t)(i * V + k), thresh) ? v[k] * scale : (A)0;
     Row<T, true>::store((T *)p.y, i * V, 1, v);
   }
   if (blockIdx.x == 0 && threadIdx.x < total - nv * V) {
     int64_t i = nv * V + threadIdx.x;
     A v = to_acc(((const T *)p.x)[i]);
-    ((T *)p.y)[i] = from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, p.prob) ? v * scale : (A)0);
+    ((T *)p.y)[i] = from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, thresh) ? v * scale : (A)0);
   }
 }
 
@@ -1039,10 +1039,10 @@ int optim_launch(const Op &op, int impl, int64_t n, void *param, const void *gra
 // ==== launchers =========================================================================
 
 extern "C" int dlk_k_bias_act_fwd_simple(const dlk_k_bias_act *p, void *stream) {
-  const int64_t total = p->x.rows * p->x.cols;
-  if (total <= 0) return 0;
+  if (p->x.rows <= 0 || p->x.cols <= 0) return 0;
+  Geom2 g = geom2(p->x.rows, p->x.cols);
   DLK_NN_DISPATCH_FLOAT(p->dtype, T,
-                        bias_act_fwd_kernel<T><<<grid_for(total, 256), 256, 0, (cudaStream_t)stream>>>(*p));
+                        bias_act_fwd_kernel<T><<<g.grid, g.block, 0, (cudaStream_t)stream>>>(*p));
   return (int)cudaGetLastError();
 }
 
@@ -1060,10 +1060,9 @@ extern "C" const char *dlk_k_bias_act_fwd_vec_why(const dlk_k_bias_act *p) {
 extern "C" int dlk_k_bias_act_fwd_vec(const dlk_k_bias_act *p, void *stream) {
   if (p->x.rows * p->x.cols <= 0) return 0;
   if (dlk_k_bias_act_fwd_vec_why(p)) return (int)cudaErrorInvalidValue;
-  const int64_t total = p->x.rows * p->x.cols / vec_width(p->dtype);
-  DLK_NN_DISPATCH_FLOAT(
-      p->dtype, T,
-      bias_act_fwd_vec_kernel<T><<<grid_for(total, 256), 256, 0, (cudaStream_t)stream>>>(*p));
+  Geom2 g = geom2(p->x.rows, p->x.cols / vec_width(p->dtype));
+  DLK_NN_DISPATCH_FLOAT(p->dtype, T,
+                        bias_act_fwd_vec_kernel<T><<<g.grid, g.block, 0, (cudaStream_t)stream>>>(*p));
   return (int)cudaGetLastError();
 }
 
@@ -1076,7 +1075,8 @@ extern "C" int dlk_k_bias_act_bwd_simple(const dlk_k_bias_act *p, void *stream) 
     DLK_NN_DISPATCH_FLOAT(p->dtype, T,
                           bias_act_bwd_col_kernel<T><<<grid_for(p->x.cols, 128), 128, 0, st>>>(*p));
   } else if (total > 0) {
-    DLK_NN_DISPATCH_FLOAT(p->dtype, T, bias_act_bwd_dx_kernel<T><<<grid_for(total, 256), 256, 0, st>>>(*p));
+    Geom2 g = geom2(p->x.rows, p->x.cols);
+    DLK_NN_DISPATCH_FLOAT(p->dtype, T, bias_act_bwd_dx_kernel<T><<<g.grid, g.block, 0, st>>>(*p));
   }
   return (int)cudaGetLastError();
 }
@@ -1093,8 +1093,8 @@ extern "C" int dlk_k_bias_act_bwd_tiled(const dlk_k_bias_act *p, void *ws, void 
   if (C <= 0) return 0;
   if (!p->dbias.data) {
     if (R <= 0) return 0;
-    DLK_NN_DISPATCH_FLOAT(p->dtype, T,
-                          bias_act_bwd_dx_kernel<T><<<grid_for(R * C, 256), 256, 0, st>>>(*p));
+    Geom2 g = geom2(R, C);
+    DLK_NN_DISPATCH_FLOAT(p->dtype, T, bias_act_bwd_dx_kernel<T><<<g.grid, g.block, 0, st>>>(*p));
     return (int)cudaGetLastError();
   }
   ColChunks cc = col_chunks(R);
@@ -1177,11 +1177,12 @@ extern "C" int dlk_k_embedding_fwd(const dlk_k_embedding *p, int impl, void *str
   if (impl == 2 && dlk_k_embedding_fwd_vec_why(p)) return (int)cudaErrorInvalidValue;
   const bool i64 = p->id_dtype == DLK_I64;
   if (impl == 1) {
+    Geom2 g = geom2(p->out.rows, p->out.cols);
     DLK_NN_DISPATCH_FLOAT(p->dtype, T, {
       if (i64)
-        embedding_fwd_kernel<T, int64_t><<<grid_for(total, 256), 256, 0, st>>>(*p);
+        embedding_fwd_kernel<T, int64_t><<<g.grid, g.block, 0, st>>>(*p);
       else
-        embedding_fwd_kernel<T, int32_t><<<grid_for(total, 256), 256, 0, st>>>(*p);
+        embedding_fwd_kernel<T, int32_t><<<g.grid, g.block, 0, st>>>(*p);
     });
   } else {
     DLK_NN_DISPATCH_FLOAT(p->dtype, T, {
@@ -1199,21 +1200,22 @@ extern "C" int dlk_k_embedding_bwd_atomic(const dlk_k_embedding *p, void *stream
   const int64_t tv = p->table.rows * p->table.cols, total = p->out.rows * p->out.cols;
   if (tv <= 0) return 0;
   const bool i64 = p->id_dtype == DLK_I64;
+  const Geom2 gz = geom2(p->table.rows, p->table.cols), g = geom2(p->out.rows, p->out.cols);
   if (p->dtype == DLK_F32) {
-    zero_mat_kernel<float><<<grid_for(tv, 256), 256, 0, st>>>(p->table);
+    zero_mat_kernel<float><<<gz.grid, gz.block, 0, st>>>(p->table);
     if (total > 0) {
       if (i64)
-        embedding_bwd_atomic_kernel<float, int64_t><<<grid_for(total, 256), 256, 0, st>>>(*p);
+        embedding_bwd_atomic_kernel<float, int64_t><<<g.grid, g.block, 0, st>>>(*p);
       else
-        embedding_bwd_atomic_kernel<float, int32_t><<<grid_for(total, 256), 256, 0, st>>>(*p);
+        embedding_bwd_atomic_kernel<float, int32_t><<<g.grid, g.block, 0, st>>>(*p);
     }
   } else if (p->dtype == DLK_F64) {
-    zero_mat_kernel<double><<<grid_for(tv, 256), 256, 0, st>>>(p->table);
+    zero_mat_kernel<double><<<gz.grid, gz.block, 0, st>>>(p->table);
     if (total > 0) {
       if (i64)
-        embedding_bwd_atomic_kernel<double, int64_t><<<grid_for(total, 256), 256, 0, st>>>(*p);
+        embedding_bwd_atomic_kernel<double, int64_t><<<g.grid, g.block, 0, st>>>(*p);
       else
-        embedding_bwd_atomic_kernel<double, int32_t><<<grid_for(total, 256), 256, 0, st>>>(*p);
+        embedding_bwd_atomic_kernel<double, int32_t><<<g.grid, g.block, 0, st>>>(*p);
     }
   } else {
     return (int)cudaErrorInvalidValue;
@@ -1244,7 +1246,8 @@ extern "C" int dlk_k_embedding_bwd_sorted(const dlk_k_embedding *p, void *ws, si
   cudaStream_t st = (cudaStream_t)stream;
   const int64_t tv = p->table.rows * p->table.cols, n = p->ids.n;
   if (tv <= 0) return 0;
-  DLK_NN_DISPATCH_FLOAT(p->dtype, T, zero_mat_kernel<T><<<grid_for(tv, 256), 256, 0, st>>>(p->table));
+  const Geom2 gz = geom2(p->table.rows, p->table.cols);
+  DLK_NN_DISPATCH_FLOAT(p->dtype, T, zero_mat_kernel<T><<<gz.grid, gz.block, 0, st>>>(p->table));
   if (n <= 0 || p->out.cols <= 0) return (int)cudaGetLastError();
   const size_t keys = align256((size_t)n * 4);
   char *base = (char *)ws;
@@ -1342,13 +1345,15 @@ extern "C" int dlk_k_dropout(const dlk_k_dropout_desc *p, int impl, void *stream
   for (int k = 0; k < p->ndim; k++) total *= p->shape[k];
   if (total <= 0) return 0;
   if (p->ndim < 0 || p->ndim > 8 || !(p->prob >= 0.0 && p->prob < 1.0)) return (int)cudaErrorInvalidValue;
+  const uint64_t thresh = dropout_thresh(p->prob);
   if (impl == 2) {
     if (dlk_k_dropout_vec_why(p)) return (int)cudaErrorInvalidValue;
     const int V = vec_width(p->dtype);
     DLK_NN_DISPATCH_FLOAT(
-        p->dtype, T, dropout_vec_kernel<T><<<grid_for((total + V - 1) / V, 256), 256, 0, st>>>(*p, total));
+        p->dtype, T,
+        dropout_vec_kernel<T><<<grid_for((total + V - 1) / V, 256), 256, 0, st>>>(*p, total, thresh));
   } else {
-    DLK_NN_DISPATCH_FLOAT(p->dtype, T, dropout_kernel<T><<<grid_for(total, 256), 256, 0, st>>>(*p));
+    DLK_NN_DISPATCH_FLOAT(p->dtype, T, dropout_kernel<T><<<grid_for(total, 256), 256, 0, st>>>(*p, thresh));
   }
   return (int)cudaGetLastError();
 }

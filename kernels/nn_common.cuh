@@ -165,6 +165,33 @@ static inline unsigned grid_for(int64_t n, int threads) {
   return (unsigned)b;
 }
 
+// 2-D grid-stride geometry for elementwise work over [R, C] without per-element
+// divisions: block (bx, by) with bx a power of two in [32, 256] that covers short rows,
+// by = 256 / bx rows per block; grid capped (x at 2^16, y at 65535), the kernels loop
+//   for (r = blockIdx.y * by + ty; r < R; r += gridDim.y * by)
+//     for (c = blockIdx.x * bx + tx; c < C; c += gridDim.x * bx)
+struct Geom2 {
+  dim3 grid, block;
+};
+static inline Geom2 geom2(int64_t R, int64_t C) {
+  int bx = 32;
+  while (bx < 256 && bx < C) bx <<= 1;
+  int by = 256 / bx;
+  int64_t gx = (C + bx - 1) / bx, gy = (R + by - 1) / by;
+  if (gx < 1) gx = 1;
+  if (gy < 1) gy = 1;
+  if (gx > (1 << 16)) gx = 1 << 16;
+  if (gy > 65535) gy = 65535;
+  Geom2 g;
+  g.grid = dim3((unsigned)gx, (unsigned)gy);
+  g.block = dim3((unsigned)bx, (unsigned)by);
+  return g;
+}
+__device__ __forceinline__ int64_t row0() { return blockIdx.y * (int64_t)blockDim.y + threadIdx.y; }
+__device__ __forceinline__ int64_t row_step() { return (int64_t)gridDim.y * blockDim.y; }
+__device__ __forceinline__ int64_t col0() { return blockIdx.x * (int64_t)blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t col_step() { return (int64_t)gridDim.x * blockDim.x; }
+
 // Whether pointer p and every multiple of the element strides keep `bytes` alignment.
 static inline bool aligned_ptr(const void *p, int bytes) { return ((uintptr_t)p % bytes) == 0; }
 

@@ -378,19 +378,22 @@ __global__ __launch_bounds__(MM_THREADS, 2) void gemm_mma_kernel(dlk_k_gemm g, i
 }
 
 // ---- the epilogue for the vendor rows ----
-// Thread mapping: grid-stride over the row-major index of [B, M, N]; no shared memory.
+// Thread mapping: geom2 over the B*M rows and N columns (row -> (b, m) once per row);
+// no shared memory.
 template <typename T>
 __global__ void gemm_epilogue_kernel(dlk_k_gemm g, int add_bias) {
   typedef typename AccT<T>::type A;
-  const int64_t M = g.c.rows, N = g.c.cols, total = g.c.batch * M * N;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t n = i % N, t = i / N, m = t % M, b = t / M;
-    T *c = (T *)g.c.data + b * g.c.bs + m * g.c.rs + n * g.c.cs;
-    A v = to_acc(*c);
-    if (add_bias && g.bias.data) v += to_acc(((const T *)g.bias.data)[n * g.bias.s]);
-    if (g.z.data) ((T *)g.z.data)[b * g.z.bs + m * g.z.rs + n * g.z.cs] = from_acc<T>(v);
-    *c = from_acc<T>(act_fwd(v, g.act));
+  const int64_t M = g.c.rows, N = g.c.cols, rows = g.c.batch * M;
+  for (int64_t row = row0(); row < rows; row += row_step()) {
+    const int64_t b = row / M, m = row % M;
+    T *crow = (T *)g.c.data + b * g.c.bs + m * g.c.rs;
+    for (int64_t n = col0(); n < N; n += col_step()) {
+      T *c = crow + n * g.c.cs;
+      A v = to_acc(*c);
+      if (add_bias && g.bias.data) v += to_acc(((const T *)g.bias.data)[n * g.bias.s]);
+      if (g.z.data) ((T *)g.z.data)[b * g.z.bs + m * g.z.rs + n * g.z.cs] = from_acc<T>(v);
+      *c = from_acc<T>(act_fwd(v, g.act));
+    }
   }
 }
 
@@ -515,9 +518,9 @@ extern "C" int dlk_k_gemm_mma(const dlk_k_gemm *g, void *stream) {
 
 extern "C" int dlk_k_gemm_epilogue(const dlk_k_gemm *g, int add_bias, void *stream) {
   if (empty(g)) return 0;
-  const int64_t total = g->c.batch * g->c.rows * g->c.cols;
+  const Geom2 geo = geom2(g->c.batch * g->c.rows, g->c.cols);
   DLK_NN_DISPATCH_FLOAT(
       g->dtype, T,
-      gemm_epilogue_kernel<T><<<grid_for(total, 256), 256, 0, (cudaStream_t)stream>>>(*g, add_bias));
+      gemm_epilogue_kernel<T><<<geo.grid, geo.block, 0, (cudaStream_t)stream>>>(*g, add_bias));
   return (int)cudaGetLastError();
 }
