@@ -225,8 +225,9 @@ static dlk_status cublas_run(dlk_context *ctx, const void *args, void *ws, size_
       (long long)pl.p.bstride, pl.q.data, ct, (int)pl.q.ld, (long long)pl.q.bstride, beta,
       g->c.data, ct, (int)pl.ldd, (long long)pl.dstride, (int)pl.batch, compute_type(ctx, t),
       CUBLAS_GEMM_DEFAULT);
-  cublasSetMathMode(h, old_mode);
+  cublasStatus_t restore = cublasSetMathMode(h, old_mode);
   DLK_CUBLAS_TRY(ctx, st);
+  DLK_CUBLAS_TRY(ctx, restore);
   if (needs_epilogue(g)) DLK_TRY(run_epilogue(ctx, g, 1));
   return DLK_OK;
 }
@@ -263,6 +264,7 @@ typedef struct lt_cache {
   int next; /* round-robin victim */
 } lt_cache;
 
+/* Destroy calls on a cleanup path: their status cannot change what the caller sees. */
 static void plan_destroy(lt_plan *p) {
   if (!p->used) return;
   if (p->op) cublasLtMatmulDescDestroy(p->op);
