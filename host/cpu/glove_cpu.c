@@ -134,7 +134,7 @@ static inline bool hog_record(double *W, double *G, int64_t V, int d, const dlk_
 
 /* Start loading the four rows of a record a few places ahead: the shuffled records hit
    the table at random, and a large table misses the caches on every record. */
-#define PREFETCH 4
+#define PREFETCH 8
 static inline void prefetch_rows(const double *W, const double *G, int64_t V, int d,
                                  const dlk_glove_record *r) {
   const int64_t row = d + 1, bytes = row * (int64_t)sizeof(double);
