@@ -26,7 +26,7 @@
 /* ---- descriptors from checked tensors ---- */
 
 static dlk_k_mat kmat3(const dlk_tensor *t) {
-  dlk_k_mat m = {t->data, t->shape[0], t->shape[1], t->shape[2],
+  dlk_k_mat m = {t->data,       t->shape[0],   t->shape[1],  t->shape[2],
                  t->strides[0], t->strides[1], t->strides[2]};
   return m;
 }
@@ -57,15 +57,16 @@ static dlk_k_mat kmat2_opt(bool has, const dlk_tensor *t) {
 }
 
 /* Accumulation / statistics dtype of a float dtype: F64 for F64, else F32. */
-static dlk_dtype acc_dtype(dlk_dtype t) { return t == DLK_F64 ? DLK_F64 : DLK_F32; }
+static dlk_dtype acc_dtype(dlk_dtype t) {
+  return t == DLK_F64 ? DLK_F64 : DLK_F32;
+}
 
 static bool is_float(dlk_dtype t) {
   return t == DLK_F32 || t == DLK_F16 || t == DLK_BF16 || t == DLK_F64;
 }
 
 /* `name` must have dtype `want`. */
-static bool same_dtype(const char *name, const dlk_tensor *t, dlk_dtype want, char *why,
-                       size_t n) {
+static bool same_dtype(const char *name, const dlk_tensor *t, dlk_dtype want, char *why, size_t n) {
   if (t->dtype == want) return true;
   snprintf(why, n, "%s is %s, expected %s", name, dlk_dtype_name(t->dtype), dlk_dtype_name(want));
   return false;
@@ -83,9 +84,13 @@ static bool id_dtype(const char *name, const dlk_tensor *t, char *why, size_t n)
   return false;
 }
 
-static bool ptr_aligned(const void *p, size_t bytes) { return ((uintptr_t)p % bytes) == 0; }
+static bool ptr_aligned(const void *p, size_t bytes) {
+  return ((uintptr_t)p % bytes) == 0;
+}
 
-static dlk_status enter(dlk_context *ctx) { return dlk_cuda_enter(ctx); }
+static dlk_status enter(dlk_context *ctx) {
+  return dlk_cuda_enter(ctx);
+}
 
 /* Run the id check and, unless unchecked_ids, wait for it and report the first bad id.
    skip: ignore_index / none (use_skip 0). */
@@ -103,8 +108,8 @@ static dlk_status check_ids(dlk_context *ctx, const char *op, const char *what,
   if (vf[0] >= 0) {
     if (use_skip)
       return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE,
-                      "%s: %s[%lld] = %lld is outside [0, %lld) and not ignore_index %lld", op, what,
-                      (long long)vf[0], (long long)vf[1], (long long)limit, (long long)skip);
+                      "%s: %s[%lld] = %lld is outside [0, %lld) and not ignore_index %lld", op,
+                      what, (long long)vf[0], (long long)vf[1], (long long)limit, (long long)skip);
     return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: %s[%lld] = %lld is outside [0, %lld)", op, what,
                     (long long)vf[0], (long long)vf[1], (long long)limit);
   }
@@ -186,16 +191,28 @@ static dlk_status gemm_mma_run(dlk_context *ctx, const void *args, void *ws, siz
   return DLK_OK;
 }
 
-const dlk_variant dlk_gemm_naive = {1, "naive", DLK_CUDA,
+const dlk_variant dlk_gemm_naive = {1,
+                                    "naive",
+                                    DLK_CUDA,
                                     "one thread per output element, any strides, f32/f16/bf16/f64",
-                                    gemm_naive_supports, NULL, gemm_naive_run};
-const dlk_variant dlk_gemm_tiled = {2, "tiled", DLK_CUDA,
+                                    gemm_naive_supports,
+                                    NULL,
+                                    gemm_naive_run};
+const dlk_variant dlk_gemm_tiled = {2,
+                                    "tiled",
+                                    DLK_CUDA,
                                     "64x64x16 shared-memory tiles, 4x4 per thread, any strides",
-                                    gemm_naive_supports, NULL, gemm_tiled_run};
-const dlk_variant dlk_gemm_mma = {3, "mma_tc", DLK_CUDA,
+                                    gemm_naive_supports,
+                                    NULL,
+                                    gemm_tiled_run};
+const dlk_variant dlk_gemm_mma = {3,
+                                  "mma_tc",
+                                  DLK_CUDA,
                                   "f16/bf16 tensor cores: mma.sync m16n8k16, 128x128x32 tiles, "
                                   "4-stage cp.async, ldmatrix",
-                                  gemm_mma_supports, NULL, gemm_mma_run};
+                                  gemm_mma_supports,
+                                  NULL,
+                                  gemm_mma_run};
 
 /* ======================================================================================
    bias + activation
@@ -223,7 +240,8 @@ static bool bias_act_fwd_simple_supports(const dlk_context *ctx, const void *arg
   return bias_act_fwd_dtypes((const dlk_bias_act_fwd_args *)args, why, n);
 }
 
-static bool bias_act_fwd_vec_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+static bool bias_act_fwd_vec_supports(const dlk_context *ctx, const void *args, char *why,
+                                      size_t n) {
   (void)ctx;
   const dlk_bias_act_fwd_args *a = (const dlk_bias_act_fwd_args *)args;
   if (!bias_act_fwd_dtypes(a, why, n)) return false;
@@ -233,7 +251,8 @@ static bool bias_act_fwd_vec_supports(const dlk_context *ctx, const void *args, 
   return w == NULL;
 }
 
-static dlk_status bias_act_fwd_simple_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
+static dlk_status bias_act_fwd_simple_run(dlk_context *ctx, const void *args, void *ws,
+                                          size_t wsb) {
   (void)ws, (void)wsb;
   dlk_k_bias_act d = bias_act_fwd_desc((const dlk_bias_act_fwd_args *)args);
   DLK_TRY(enter(ctx));
@@ -249,12 +268,20 @@ static dlk_status bias_act_fwd_vec_run(dlk_context *ctx, const void *args, void 
   return DLK_OK;
 }
 
-const dlk_variant dlk_bias_act_fwd_simple = {1, "simple", DLK_CUDA, "one thread per element, any strides",
-                                             bias_act_fwd_simple_supports, NULL,
+const dlk_variant dlk_bias_act_fwd_simple = {1,
+                                             "simple",
+                                             DLK_CUDA,
+                                             "one thread per element, any strides",
+                                             bias_act_fwd_simple_supports,
+                                             NULL,
                                              bias_act_fwd_simple_run};
-const dlk_variant dlk_bias_act_fwd_vec = {2, "vec", DLK_CUDA,
+const dlk_variant dlk_bias_act_fwd_vec = {2,
+                                          "vec",
+                                          DLK_CUDA,
                                           "16-byte vectors over contiguous, aligned rows",
-                                          bias_act_fwd_vec_supports, NULL, bias_act_fwd_vec_run};
+                                          bias_act_fwd_vec_supports,
+                                          NULL,
+                                          bias_act_fwd_vec_run};
 
 static dlk_k_bias_act bias_act_bwd_desc(const dlk_bias_act_bwd_args *a) {
   dlk_k_bias_act d;
@@ -286,7 +313,8 @@ static size_t bias_act_bwd_tiled_ws(const dlk_context *ctx, const void *args) {
   return dlk_k_bias_act_bwd_ws(&d);
 }
 
-static dlk_status bias_act_bwd_simple_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
+static dlk_status bias_act_bwd_simple_run(dlk_context *ctx, const void *args, void *ws,
+                                          size_t wsb) {
   (void)ws, (void)wsb;
   dlk_k_bias_act d = bias_act_bwd_desc((const dlk_bias_act_bwd_args *)args);
   DLK_TRY(enter(ctx));
@@ -305,12 +333,21 @@ static dlk_status bias_act_bwd_tiled_run(dlk_context *ctx, const void *args, voi
 }
 
 const dlk_variant dlk_bias_act_bwd_simple = {
-    1, "simple", DLK_CUDA, "dx one thread per element; dbias one thread per column over all rows",
-    bias_act_bwd_supports, NULL, bias_act_bwd_simple_run};
+    1,
+    "simple",
+    DLK_CUDA,
+    "dx one thread per element; dbias one thread per column over all rows",
+    bias_act_bwd_supports,
+    NULL,
+    bias_act_bwd_simple_run};
 const dlk_variant dlk_bias_act_bwd_tiled = {
-    2, "tiled", DLK_CUDA,
+    2,
+    "tiled",
+    DLK_CUDA,
     "dx and per-chunk column sums in one pass, chunks summed in order (workspace, no atomics)",
-    bias_act_bwd_supports, bias_act_bwd_tiled_ws, bias_act_bwd_tiled_run};
+    bias_act_bwd_supports,
+    bias_act_bwd_tiled_ws,
+    bias_act_bwd_tiled_run};
 
 /* ======================================================================================
    softmax
@@ -356,10 +393,10 @@ static dlk_status softmax_bwd_impl(dlk_context *ctx, const void *args, int impl)
   return DLK_OK;
 }
 
-#define DLK_IMPL_RUN(fn, base, impl)                                                     \
-  static dlk_status fn(dlk_context *ctx, const void *args, void *ws, size_t wsb) {       \
-    (void)ws, (void)wsb;                                                                 \
-    return base(ctx, args, impl);                                                        \
+#define DLK_IMPL_RUN(fn, base, impl)                                               \
+  static dlk_status fn(dlk_context *ctx, const void *args, void *ws, size_t wsb) { \
+    (void)ws, (void)wsb;                                                           \
+    return base(ctx, args, impl);                                                  \
   }
 DLK_IMPL_RUN(softmax_fwd_1, softmax_fwd_impl, 1)
 DLK_IMPL_RUN(softmax_fwd_2, softmax_fwd_impl, 2)
@@ -368,23 +405,46 @@ DLK_IMPL_RUN(softmax_bwd_1, softmax_bwd_impl, 1)
 DLK_IMPL_RUN(softmax_bwd_2, softmax_bwd_impl, 2)
 DLK_IMPL_RUN(softmax_bwd_3, softmax_bwd_impl, 3)
 
-const dlk_variant dlk_softmax_fwd_thread = {1, "rowthread", DLK_CUDA,
+const dlk_variant dlk_softmax_fwd_thread = {1,
+                                            "rowthread",
+                                            DLK_CUDA,
                                             "one thread per row, online max/sum, any strides",
-                                            softmax_fwd_supports, NULL, softmax_fwd_1};
+                                            softmax_fwd_supports,
+                                            NULL,
+                                            softmax_fwd_1};
 const dlk_variant dlk_softmax_fwd_warp = {
-    2, "rowwarp", DLK_CUDA, "one warp per row, online max/sum, 16-byte vectors when contiguous",
-    softmax_fwd_supports, NULL, softmax_fwd_2};
+    2,
+    "rowwarp",
+    DLK_CUDA,
+    "one warp per row, online max/sum, 16-byte vectors when contiguous",
+    softmax_fwd_supports,
+    NULL,
+    softmax_fwd_2};
 const dlk_variant dlk_softmax_fwd_block = {
-    3, "rowblock", DLK_CUDA, "one block per row, online max/sum, 16-byte vectors when contiguous",
-    softmax_fwd_supports, NULL, softmax_fwd_3};
-const dlk_variant dlk_softmax_bwd_thread = {1, "rowthread", DLK_CUDA, "one thread per row, any strides",
-                                            softmax_bwd_supports, NULL, softmax_bwd_1};
-const dlk_variant dlk_softmax_bwd_warp = {2, "rowwarp", DLK_CUDA,
+    3,
+    "rowblock",
+    DLK_CUDA,
+    "one block per row, online max/sum, 16-byte vectors when contiguous",
+    softmax_fwd_supports,
+    NULL,
+    softmax_fwd_3};
+const dlk_variant dlk_softmax_bwd_thread = {
+    1,    "rowthread",  DLK_CUDA, "one thread per row, any strides", softmax_bwd_supports,
+    NULL, softmax_bwd_1};
+const dlk_variant dlk_softmax_bwd_warp = {2,
+                                          "rowwarp",
+                                          DLK_CUDA,
                                           "one warp per row, 16-byte vectors when contiguous",
-                                          softmax_bwd_supports, NULL, softmax_bwd_2};
-const dlk_variant dlk_softmax_bwd_block = {3, "rowblock", DLK_CUDA,
+                                          softmax_bwd_supports,
+                                          NULL,
+                                          softmax_bwd_2};
+const dlk_variant dlk_softmax_bwd_block = {3,
+                                           "rowblock",
+                                           DLK_CUDA,
                                            "one block per row, 16-byte vectors when contiguous",
-                                           softmax_bwd_supports, NULL, softmax_bwd_3};
+                                           softmax_bwd_supports,
+                                           NULL,
+                                           softmax_bwd_3};
 
 /* ======================================================================================
    cross-entropy
@@ -456,7 +516,8 @@ static size_t xent_bwd_ws(const dlk_context *ctx, const void *args) {
   return dlk_k_xent_ws(&d);
 }
 
-static dlk_status xent_fwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb, int impl) {
+static dlk_status xent_fwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb,
+                                int impl) {
   const dlk_xent_fwd_args *a = (const dlk_xent_fwd_args *)args;
   dlk_k_xent d = xent_fwd_desc(a);
   if (wsb < dlk_k_xent_ws(&d))
@@ -469,7 +530,8 @@ static dlk_status xent_fwd_impl(dlk_context *ctx, const void *args, void *ws, si
   return DLK_OK;
 }
 
-static dlk_status xent_bwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb, int impl) {
+static dlk_status xent_bwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb,
+                                int impl) {
   const dlk_xent_bwd_args *a = (const dlk_xent_bwd_args *)args;
   dlk_k_xent d = xent_bwd_desc(a);
   if (wsb < dlk_k_xent_ws(&d))
@@ -482,9 +544,9 @@ static dlk_status xent_bwd_impl(dlk_context *ctx, const void *args, void *ws, si
   return DLK_OK;
 }
 
-#define DLK_IMPL_RUN_WS(fn, base, impl)                                                  \
-  static dlk_status fn(dlk_context *ctx, const void *args, void *ws, size_t wsb) {       \
-    return base(ctx, args, ws, wsb, impl);                                               \
+#define DLK_IMPL_RUN_WS(fn, base, impl)                                            \
+  static dlk_status fn(dlk_context *ctx, const void *args, void *ws, size_t wsb) { \
+    return base(ctx, args, ws, wsb, impl);                                         \
   }
 DLK_IMPL_RUN_WS(xent_fwd_1, xent_fwd_impl, 1)
 DLK_IMPL_RUN_WS(xent_fwd_2, xent_fwd_impl, 2)
@@ -492,17 +554,35 @@ DLK_IMPL_RUN_WS(xent_bwd_1, xent_bwd_impl, 1)
 DLK_IMPL_RUN_WS(xent_bwd_2, xent_bwd_impl, 2)
 
 const dlk_variant dlk_xent_fwd_thread = {
-    1, "rowthread", DLK_CUDA, "one thread per row: online logsumexp; fixed-order final sum",
-    xent_fwd_supports, xent_fwd_ws, xent_fwd_1};
+    1,
+    "rowthread",
+    DLK_CUDA,
+    "one thread per row: online logsumexp; fixed-order final sum",
+    xent_fwd_supports,
+    xent_fwd_ws,
+    xent_fwd_1};
 const dlk_variant dlk_xent_fwd_block = {
-    2, "rowblock", DLK_CUDA, "one block per row: online logsumexp, vectors; fixed-order final sum",
-    xent_fwd_supports, xent_fwd_ws, xent_fwd_2};
-const dlk_variant dlk_xent_bwd_thread = {1, "rowthread", DLK_CUDA,
+    2,
+    "rowblock",
+    DLK_CUDA,
+    "one block per row: online logsumexp, vectors; fixed-order final sum",
+    xent_fwd_supports,
+    xent_fwd_ws,
+    xent_fwd_2};
+const dlk_variant dlk_xent_bwd_thread = {1,
+                                         "rowthread",
+                                         DLK_CUDA,
                                          "one thread per row: logsumexp then softmax - onehot",
-                                         xent_bwd_supports, xent_bwd_ws, xent_bwd_1};
-const dlk_variant dlk_xent_bwd_block = {2, "rowblock", DLK_CUDA,
+                                         xent_bwd_supports,
+                                         xent_bwd_ws,
+                                         xent_bwd_1};
+const dlk_variant dlk_xent_bwd_block = {2,
+                                        "rowblock",
+                                        DLK_CUDA,
                                         "one block per row: logsumexp then softmax - onehot",
-                                        xent_bwd_supports, xent_bwd_ws, xent_bwd_2};
+                                        xent_bwd_supports,
+                                        xent_bwd_ws,
+                                        xent_bwd_2};
 
 /* ======================================================================================
    embedding
@@ -563,12 +643,12 @@ static dlk_status emb_fwd_impl(dlk_context *ctx, const void *args, int impl) {
 DLK_IMPL_RUN(emb_fwd_1, emb_fwd_impl, 1)
 DLK_IMPL_RUN(emb_fwd_2, emb_fwd_impl, 2)
 
-const dlk_variant dlk_embedding_fwd_simple = {1, "simple", DLK_CUDA,
-                                              "one thread per element, any strides",
-                                              emb_fwd_simple_supports, NULL, emb_fwd_1};
-const dlk_variant dlk_embedding_fwd_vec = {2, "rowvec", DLK_CUDA,
-                                           "one warp per row, 16-byte vectors",
-                                           emb_fwd_vec_supports, NULL, emb_fwd_2};
+const dlk_variant dlk_embedding_fwd_simple = {
+    1,    "simple", DLK_CUDA, "one thread per element, any strides", emb_fwd_simple_supports,
+    NULL, emb_fwd_1};
+const dlk_variant dlk_embedding_fwd_vec = {
+    2,    "rowvec", DLK_CUDA, "one warp per row, 16-byte vectors", emb_fwd_vec_supports,
+    NULL, emb_fwd_2};
 
 static bool emb_bwd_dtypes(const dlk_embedding_bwd_args *a, char *why, size_t n) {
   return id_dtype("ids", &a->ids, why, n) && float_dtype("dtable", &a->dtable, why, n) &&
@@ -637,7 +717,8 @@ static dlk_status emb_bwd_sorted_run(dlk_context *ctx, const void *args, void *w
   size_t need = dlk_k_embedding_bwd_ws(&d, &err);
   if (err) DLK_CUDA_TRY(ctx, err);
   if (wsb < need)
-    return dlk_fail(ctx, DLK_ERR_INTERNAL, "embedding_bwd/sorted: workspace %zu < %zu bytes", wsb, need);
+    return dlk_fail(ctx, DLK_ERR_INTERNAL, "embedding_bwd/sorted: workspace %zu < %zu bytes", wsb,
+                    need);
   DLK_TRY(enter(ctx));
   DLK_TRY(check_ids(ctx, "embedding_bwd", "ids", &a->ids, a->dtable.shape[0], 0, 0));
   DLK_CUDA_TRY(ctx, dlk_k_embedding_bwd_sorted(&d, ws, wsb, ctx->stream));
@@ -645,12 +726,21 @@ static dlk_status emb_bwd_sorted_run(dlk_context *ctx, const void *args, void *w
 }
 
 const dlk_variant dlk_embedding_bwd_atomic = {
-    1, "atomic", DLK_CUDA, "zero, then atomicAdd scatter (f32/f64; not deterministic)",
-    emb_bwd_atomic_supports, NULL, emb_bwd_atomic_run};
+    1,
+    "atomic",
+    DLK_CUDA,
+    "zero, then atomicAdd scatter (f32/f64; not deterministic)",
+    emb_bwd_atomic_supports,
+    NULL,
+    emb_bwd_atomic_run};
 const dlk_variant dlk_embedding_bwd_sorted = {
-    2, "sorted", DLK_CUDA,
+    2,
+    "sorted",
+    DLK_CUDA,
     "radix-sort (id, position), one warp per run of equal ids sums in order (deterministic)",
-    emb_bwd_sorted_supports, emb_bwd_sorted_ws, emb_bwd_sorted_run};
+    emb_bwd_sorted_supports,
+    emb_bwd_sorted_ws,
+    emb_bwd_sorted_run};
 
 /* ======================================================================================
    layer norm
@@ -687,12 +777,17 @@ static dlk_status ln_fwd_impl(dlk_context *ctx, const void *args, int impl) {
 DLK_IMPL_RUN(ln_fwd_1, ln_fwd_impl, 1)
 DLK_IMPL_RUN(ln_fwd_2, ln_fwd_impl, 2)
 
-const dlk_variant dlk_layernorm_fwd_thread = {1, "rowthread", DLK_CUDA,
-                                              "one thread per row, two-pass mean/variance",
-                                              ln_fwd_supports, NULL, ln_fwd_1};
+const dlk_variant dlk_layernorm_fwd_thread = {
+    1,    "rowthread", DLK_CUDA, "one thread per row, two-pass mean/variance", ln_fwd_supports,
+    NULL, ln_fwd_1};
 const dlk_variant dlk_layernorm_fwd_warp = {
-    2, "rowwarp", DLK_CUDA, "one warp per row, two-pass mean/variance, vectors when contiguous",
-    ln_fwd_supports, NULL, ln_fwd_2};
+    2,
+    "rowwarp",
+    DLK_CUDA,
+    "one warp per row, two-pass mean/variance, vectors when contiguous",
+    ln_fwd_supports,
+    NULL,
+    ln_fwd_2};
 
 static dlk_k_layernorm ln_bwd_desc(const dlk_layernorm_bwd_args *a) {
   dlk_k_layernorm d;
@@ -743,12 +838,21 @@ DLK_IMPL_RUN_WS(ln_bwd_1, ln_bwd_impl, 1)
 DLK_IMPL_RUN_WS(ln_bwd_2, ln_bwd_impl, 2)
 
 const dlk_variant dlk_layernorm_bwd_simple = {
-    1, "simple", DLK_CUDA, "dx one thread per row; dgamma/dbeta one thread per column",
-    ln_bwd_supports, NULL, ln_bwd_1};
+    1,
+    "simple",
+    DLK_CUDA,
+    "dx one thread per row; dgamma/dbeta one thread per column",
+    ln_bwd_supports,
+    NULL,
+    ln_bwd_1};
 const dlk_variant dlk_layernorm_bwd_warp = {
-    2, "rowwarp", DLK_CUDA,
+    2,
+    "rowwarp",
+    DLK_CUDA,
     "dx one warp per row; dgamma/dbeta by row chunks summed in order (workspace, no atomics)",
-    ln_bwd_supports, ln_bwd_warp_ws, ln_bwd_2};
+    ln_bwd_supports,
+    ln_bwd_warp_ws,
+    ln_bwd_2};
 
 /* ======================================================================================
    dropout
@@ -804,11 +908,15 @@ static dlk_status dropout_impl(dlk_context *ctx, const void *args, int impl) {
 DLK_IMPL_RUN(dropout_1, dropout_impl, 1)
 DLK_IMPL_RUN(dropout_2, dropout_impl, 2)
 
-const dlk_variant dlk_dropout_strided = {1, "strided", DLK_CUDA,
+const dlk_variant dlk_dropout_strided = {1,
+                                         "strided",
+                                         DLK_CUDA,
                                          "one thread per element, any strides, up to 8 dims",
-                                         dropout_supports, NULL, dropout_1};
-const dlk_variant dlk_dropout_vec = {2, "vec", DLK_CUDA, "contiguous, 16-byte vectors",
-                                     dropout_vec_supports, NULL, dropout_2};
+                                         dropout_supports,
+                                         NULL,
+                                         dropout_1};
+const dlk_variant dlk_dropout_vec = {
+    2, "vec", DLK_CUDA, "contiguous, 16-byte vectors", dropout_vec_supports, NULL, dropout_2};
 
 /* ======================================================================================
    optimizers
@@ -816,8 +924,9 @@ const dlk_variant dlk_dropout_vec = {2, "vec", DLK_CUDA, "contiguous, 16-byte ve
 
 /* param/grad one float dtype, states its accumulation dtype, all contiguous, same numel.
    vec: every pointer aligned to 4 elements. */
-static bool optim_check(const char *states[], const dlk_tensor *st[], int nst, const dlk_tensor *param,
-                        const dlk_tensor *grad, bool vec, char *why, size_t n) {
+static bool optim_check(const char *states[], const dlk_tensor *st[], int nst,
+                        const dlk_tensor *param, const dlk_tensor *grad, bool vec, char *why,
+                        size_t n) {
   if (!float_dtype("param", param, why, n) || !same_dtype("grad", grad, param->dtype, why, n))
     return false;
   dlk_dtype acc = acc_dtype(param->dtype);
@@ -974,18 +1083,18 @@ static dlk_status adagrad_impl(dlk_context *ctx, const void *args, int impl) {
 DLK_IMPL_RUN(adagrad_1, adagrad_impl, 1)
 DLK_IMPL_RUN(adagrad_2, adagrad_impl, 2)
 
-const dlk_variant dlk_sgd_simple = {1, "simple", DLK_CUDA, "one element per thread", sgd_supports_1,
-                                    NULL, sgd_1};
-const dlk_variant dlk_sgd_vec = {2, "vec", DLK_CUDA, "4 elements per thread, vector loads",
-                                 sgd_supports_2, NULL, sgd_2};
-const dlk_variant dlk_adam_simple = {1, "simple", DLK_CUDA, "one element per thread", adam_supports_1,
-                                     NULL, adam_1};
-const dlk_variant dlk_adam_vec = {2, "vec", DLK_CUDA, "4 elements per thread, vector loads",
-                                  adam_supports_2, NULL, adam_2};
-const dlk_variant dlk_adagrad_simple = {1, "simple", DLK_CUDA, "one element per thread",
-                                        adagrad_supports_1, NULL, adagrad_1};
-const dlk_variant dlk_adagrad_vec = {2, "vec", DLK_CUDA, "4 elements per thread, vector loads",
-                                     adagrad_supports_2, NULL, adagrad_2};
+const dlk_variant dlk_sgd_simple = {
+    1, "simple", DLK_CUDA, "one element per thread", sgd_supports_1, NULL, sgd_1};
+const dlk_variant dlk_sgd_vec = {
+    2, "vec", DLK_CUDA, "4 elements per thread, vector loads", sgd_supports_2, NULL, sgd_2};
+const dlk_variant dlk_adam_simple = {
+    1, "simple", DLK_CUDA, "one element per thread", adam_supports_1, NULL, adam_1};
+const dlk_variant dlk_adam_vec = {
+    2, "vec", DLK_CUDA, "4 elements per thread, vector loads", adam_supports_2, NULL, adam_2};
+const dlk_variant dlk_adagrad_simple = {
+    1, "simple", DLK_CUDA, "one element per thread", adagrad_supports_1, NULL, adagrad_1};
+const dlk_variant dlk_adagrad_vec = {
+    2, "vec", DLK_CUDA, "4 elements per thread, vector loads", adagrad_supports_2, NULL, adagrad_2};
 
 #else
 typedef int dlk_nn_cuda_unused; /* ISO C wants a non-empty translation unit */

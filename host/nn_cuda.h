@@ -26,11 +26,14 @@ extern const dlk_variant dlk_adagrad_simple, dlk_adagrad_vec;
 /* host/cublas/gemm_cublas.c */
 extern const dlk_variant dlk_gemm_cublas, dlk_gemm_cublaslt;
 
-#define DLK_GEMM_GPU_VARIANTS &dlk_gemm_naive, &dlk_gemm_tiled, &dlk_gemm_mma, &dlk_gemm_cublas, &dlk_gemm_cublaslt,
+#define DLK_GEMM_GPU_VARIANTS \
+  &dlk_gemm_naive, &dlk_gemm_tiled, &dlk_gemm_mma, &dlk_gemm_cublas, &dlk_gemm_cublaslt,
 #define DLK_BIAS_ACT_FWD_GPU_VARIANTS &dlk_bias_act_fwd_simple, &dlk_bias_act_fwd_vec,
 #define DLK_BIAS_ACT_BWD_GPU_VARIANTS &dlk_bias_act_bwd_simple, &dlk_bias_act_bwd_tiled,
-#define DLK_SOFTMAX_FWD_GPU_VARIANTS &dlk_softmax_fwd_thread, &dlk_softmax_fwd_warp, &dlk_softmax_fwd_block,
-#define DLK_SOFTMAX_BWD_GPU_VARIANTS &dlk_softmax_bwd_thread, &dlk_softmax_bwd_warp, &dlk_softmax_bwd_block,
+#define DLK_SOFTMAX_FWD_GPU_VARIANTS \
+  &dlk_softmax_fwd_thread, &dlk_softmax_fwd_warp, &dlk_softmax_fwd_block,
+#define DLK_SOFTMAX_BWD_GPU_VARIANTS \
+  &dlk_softmax_bwd_thread, &dlk_softmax_bwd_warp, &dlk_softmax_bwd_block,
 #define DLK_XENT_FWD_GPU_VARIANTS &dlk_xent_fwd_thread, &dlk_xent_fwd_block,
 #define DLK_XENT_BWD_GPU_VARIANTS &dlk_xent_bwd_thread, &dlk_xent_bwd_block,
 #define DLK_EMBEDDING_FWD_GPU_VARIANTS &dlk_embedding_fwd_simple, &dlk_embedding_fwd_vec,

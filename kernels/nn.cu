@@ -14,14 +14,16 @@ using namespace dlk_nn;
 namespace {
 
 // A 16-byte vector of T (4 f32, 8 f16/bf16, 2 f64).
-template <typename T> struct alignas(16) Pack {
+template <typename T>
+struct alignas(16) Pack {
   static constexpr int N = 16 / sizeof(T);
   T v[N];
 };
 
 // Row element access, vectorised (VEC: unit column stride, 16-byte aligned rows, C a
 // multiple of V) or through the column stride.
-template <typename T, bool VEC> struct Row {
+template <typename T, bool VEC>
+struct Row {
   typedef typename AccT<T>::type A;
   static constexpr int V = VEC ? Pack<T>::N : 1;
   __device__ __forceinline__ static void load(const T *row, int64_t c, int64_t cs, A *out) {
@@ -48,7 +50,8 @@ template <typename T, bool VEC> struct Row {
 };
 
 // Whether a [R, C] view can use 16-byte vectors of T along its rows.
-template <typename T> bool vec_ok(const dlk_k_mat &m) {
+template <typename T>
+bool vec_ok(const dlk_k_mat &m) {
   const int V = Pack<T>::N;
   return m.cs == 1 && m.cols % V == 0 && (m.rows <= 1 || m.rs % V == 0) && aligned_ptr(m.data, 16);
 }
@@ -61,7 +64,9 @@ bool vec_ok_dtype(int dtype, const dlk_k_mat &m) {
     default: return false;
   }
 }
-int vec_width(int dtype) { return dtype == DLK_F64 ? 2 : (dtype == DLK_F32 ? 4 : 8); }
+int vec_width(int dtype) {
+  return dtype == DLK_F64 ? 2 : (dtype == DLK_F32 ? 4 : 8);
+}
 
 // Row groups: which rows a thread works on and how a group reduces.
 //   MODE 1: one thread per row (block of 128 threads = 128 rows)
@@ -69,7 +74,8 @@ int vec_width(int dtype) { return dtype == DLK_F64 ? 2 : (dtype == DLK_F32 ? 4 :
 //   MODE 3: one block per row (blockDim threads)
 // Rows are walked grid-stride; the loop bound is uniform within a group, so warp
 // shuffles and block barriers always see the whole group.
-template <int MODE> struct Grp {
+template <int MODE>
+struct Grp {
   __device__ __forceinline__ static int64_t first() {
     return MODE == 1 ? blockIdx.x * (int64_t)blockDim.x + threadIdx.x
                      : (MODE == 2 ? blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5)
@@ -82,9 +88,12 @@ template <int MODE> struct Grp {
   __device__ __forceinline__ static int lane() {
     return MODE == 1 ? 0 : (MODE == 2 ? (int)(threadIdx.x & 31) : (int)threadIdx.x);
   }
-  __device__ __forceinline__ static int size() { return MODE == 1 ? 1 : (MODE == 2 ? 32 : (int)blockDim.x); }
+  __device__ __forceinline__ static int size() {
+    return MODE == 1 ? 1 : (MODE == 2 ? 32 : (int)blockDim.x);
+  }
   // sm: 32 slots of shared memory, used by MODE 3 only.
-  template <typename A> __device__ __forceinline__ static A sum(A v, A *sm) {
+  template <typename A>
+  __device__ __forceinline__ static A sum(A v, A *sm) {
     if constexpr (MODE == 1) {
       return v;
     } else if constexpr (MODE == 2) {
@@ -93,7 +102,8 @@ template <int MODE> struct Grp {
       return block_sum(v, sm);
     }
   }
-  template <typename A> __device__ __forceinline__ static MaxSum<A> ms(MaxSum<A> v, MaxSum<A> *sm) {
+  template <typename A>
+  __device__ __forceinline__ static MaxSum<A> ms(MaxSum<A> v, MaxSum<A> *sm) {
     if constexpr (MODE == 1) {
       return v;
     } else if constexpr (MODE == 2) {
@@ -129,7 +139,8 @@ RowLaunch row_launch(int mode, int64_t R, int64_t C, int V) {
 // exp(m_old - m_new) happens only when the max grows. x equal to the max adds exp(0) = 1
 // without forming inf - inf (so a row of -inf gives lse -inf and a +inf entry lse +inf,
 // as torch.logsumexp); NaN propagates into s.
-template <typename A> __device__ __forceinline__ void ms_push(MaxSum<A> &st, A x) {
+template <typename A>
+__device__ __forceinline__ void ms_push(MaxSum<A> &st, A x) {
   if (x > st.m) {
     st.s = st.s * m_exp(st.m - x) + (A)1;
     st.m = x;
@@ -179,7 +190,7 @@ __global__ void bias_act_fwd_vec_kernel(dlk_k_bias_act p) {
 
 template <typename T>
 __device__ __forceinline__ typename AccT<T>::type bias_act_grad(const dlk_k_bias_act &p, int64_t r,
-                                                               int64_t c) {
+                                                                int64_t c) {
   typedef typename AccT<T>::type A;
   A v = to_acc(((const T *)p.x.data)[r * p.x.rs + c * p.x.cs]);
   if (p.bias.data) v += to_acc(((const T *)p.bias.data)[c * p.bias.s]);
@@ -279,7 +290,7 @@ __global__ void col_final_kernel(const typename AccT<T>::type *partial, int64_t 
 // y = exp(x - m) / s (or x - m - log s). Shared memory: 32 (max, sum) pairs and 32 A
 // for the block reduction (MODE 3 only).
 template <typename T, int MODE, bool VEC>
-__global__ void softmax_fwd_kernel(dlk_k_softmax p) {
+__global__ __launch_bounds__(MODE == 3 ? 1024 : 256) void softmax_fwd_kernel(dlk_k_softmax p) {
   typedef typename AccT<T>::type A;
   typedef Row<T, VEC> IO;
   constexpr int V = IO::V;
@@ -311,7 +322,7 @@ __global__ void softmax_fwd_kernel(dlk_k_softmax p) {
 // Backward from y. Pass 1: d = sum(dy * y) (softmax) or sum(dy) (log-softmax) over the
 // group; pass 2: dx = y (dy - d) or dy - exp(y) d. Same mapping as the forward.
 template <typename T, int MODE, bool VEC>
-__global__ void softmax_bwd_kernel(dlk_k_softmax p) {
+__global__ __launch_bounds__(MODE == 3 ? 1024 : 256) void softmax_bwd_kernel(dlk_k_softmax p) {
   typedef typename AccT<T>::type A;
   typedef Row<T, VEC> IO;
   constexpr int V = IO::V;
@@ -379,8 +390,8 @@ int softmax_mode(const dlk_k_softmax *p, int impl, bool fwd, cudaStream_t st) {
 // id, the same every run) and thread 0 writes {position, id} (or {-1, 0}) to `flag`,
 // host-mapped memory the host reads after synchronising.
 template <typename I>
-__global__ void check_ids_kernel(dlk_k_vec ids, int64_t limit, int use_skip, int64_t skip,
-                                 int64_t *flag) {
+__global__ __launch_bounds__(1024) void check_ids_kernel(dlk_k_vec ids, int64_t limit, int use_skip,
+                                                         int64_t skip, int64_t *flag) {
   __shared__ long long sm[32];
   long long first = LLONG_MAX;
   for (int64_t i = threadIdx.x; i < ids.n; i += blockDim.x) {
@@ -411,7 +422,8 @@ __global__ void check_ids_kernel(dlk_k_vec ids, int64_t limit, int use_skip, int
   }
 }
 
-template <typename I> __device__ __forceinline__ int64_t load_id(const dlk_k_vec &v, int64_t i) {
+template <typename I>
+__device__ __forceinline__ int64_t load_id(const dlk_k_vec &v, int64_t i) {
   return (int64_t)((const I *)v.data)[i * v.s];
 }
 
@@ -421,7 +433,8 @@ template <typename I> __device__ __forceinline__ int64_t load_id(const dlk_k_vec
 // then loss_i = lse - x[t] (0 for ignore_index, NaN for a target outside [0, C)).
 // NONE writes loss_i; MEAN/SUM write it to ws (A[N]) for the fixed-order final sum.
 template <typename T, typename I, int MODE, bool VEC>
-__global__ void xent_fwd_kernel(dlk_k_xent p, typename AccT<T>::type *row_loss) {
+__global__ __launch_bounds__(MODE == 3 ? 1024 : 256) void xent_fwd_kernel(
+    dlk_k_xent p, typename AccT<T>::type *row_loss) {
   typedef typename AccT<T>::type A;
   typedef Row<T, VEC> IO;
   constexpr int V = IO::V;
@@ -462,7 +475,7 @@ __global__ void xent_fwd_kernel(dlk_k_xent p, typename AccT<T>::type *row_loss) 
 // then the block sum (fixed order). MEAN divides by the count of targets != ignore_index
 // (0 / 0 = NaN as torch when every target is ignored). Writes loss[0].
 template <typename A, typename I>
-__global__ void xent_final_kernel(dlk_k_xent p, const A *row_loss) {
+__global__ __launch_bounds__(1024) void xent_final_kernel(dlk_k_xent p, const A *row_loss) {
   __shared__ double sm[32];
   double s = 0, cnt = 0;
   for (int64_t i = threadIdx.x; i < p.logits.rows; i += blockDim.x) {
@@ -471,13 +484,12 @@ __global__ void xent_final_kernel(dlk_k_xent p, const A *row_loss) {
   }
   s = block_sum(s, sm);
   cnt = block_sum(cnt, sm);
-  if (threadIdx.x == 0)
-    ((A *)p.loss.data)[0] = (A)(p.reduction == DLK_REDUCE_MEAN ? s / cnt : s);
+  if (threadIdx.x == 0) ((A *)p.loss.data)[0] = (A)(p.reduction == DLK_REDUCE_MEAN ? s / cnt : s);
 }
 
 // Count of targets != ignore_index (for the MEAN backward), one block, into *out.
 template <typename I>
-__global__ void xent_count_kernel(dlk_k_xent p, double *out) {
+__global__ __launch_bounds__(1024) void xent_count_kernel(dlk_k_xent p, double *out) {
   __shared__ double sm[32];
   double cnt = 0;
   for (int64_t i = threadIdx.x; i < p.logits.rows; i += blockDim.x)
@@ -490,7 +502,8 @@ __global__ void xent_count_kernel(dlk_k_xent p, double *out) {
 // dx_j = w (exp(x_j - lse) - [j == t]) with w = dloss_i (or dloss_0 for MEAN/SUM, / count
 // for MEAN); ignored rows get zeros, rows with a bad target NaN.
 template <typename T, typename I, int MODE, bool VEC>
-__global__ void xent_bwd_kernel(dlk_k_xent p, const double *count) {
+__global__ __launch_bounds__(MODE == 3 ? 1024 : 256) void xent_bwd_kernel(dlk_k_xent p,
+                                                                          const double *count) {
   typedef typename AccT<T>::type A;
   typedef Row<T, VEC> IO;
   constexpr int V = IO::V;
@@ -613,7 +626,8 @@ __global__ void embedding_fwd_vec_kernel(dlk_k_embedding p) {
 template <typename T>
 __global__ void zero_mat_kernel(dlk_k_mat m) {
   for (int64_t r = row0(); r < m.rows; r += row_step())
-    for (int64_t c = col0(); c < m.cols; c += col_step()) ((T *)m.data)[r * m.rs + c * m.cs] = from_acc<T>(0);
+    for (int64_t c = col0(); c < m.cols; c += col_step())
+      ((T *)m.data)[r * m.rs + c * m.cs] = from_acc<T>(0);
 }
 
 // Backward 1: geom2 over dout [N, D]; atomicAdd into dtable (F32/F64 only). Ids out of
@@ -676,7 +690,9 @@ __global__ void embedding_runs_kernel(dlk_k_embedding p, const uint32_t *keys, c
 
 // Workspace of backward 2: keys in/out (u32), vals in/out (i32), then cub's temp storage;
 // each piece 256-byte aligned.
-size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+size_t align256(size_t b) {
+  return (b + 255) & ~(size_t)255;
+}
 int key_bits(int64_t V) {
   int bits = 1;
   while (bits < 32 && ((int64_t)1 << bits) <= V) bits++;  // keys are 0..V (V the sentinel)
@@ -779,7 +795,8 @@ __global__ void layernorm_bwd_dx_kernel(dlk_k_layernorm p) {
 
 template <typename T>
 __device__ __forceinline__ void ln_col_terms(const dlk_k_layernorm &p, int64_t r, int64_t c,
-                                             typename AccT<T>::type &dg, typename AccT<T>::type &db) {
+                                             typename AccT<T>::type &dg,
+                                             typename AccT<T>::type &db) {
   typedef typename AccT<T>::type A;
   const A mean = ((const A *)p.mean.data)[r * p.mean.s];
   const A rstd = ((const A *)p.rstd.data)[r * p.rstd.s];
@@ -861,7 +878,9 @@ __host__ __device__ __forceinline__ uint64_t mix64(uint64_t seed, uint64_t count
 __device__ __forceinline__ bool dropout_keep(uint64_t seed, uint64_t counter, uint64_t thresh) {
   return (mix64(seed, counter) >> 11) >= thresh;
 }
-uint64_t dropout_thresh(double prob) { return (uint64_t)ceil(prob * 9007199254740992.0); }
+uint64_t dropout_thresh(double prob) {
+  return (uint64_t)ceil(prob * 9007199254740992.0);
+}
 
 // Dropout 1. Thread mapping: grid-stride over the row-major index i of the shape; each
 // thread peels i into coordinates (last dim fastest) for both strided offsets.
@@ -881,7 +900,8 @@ __global__ void dropout_kernel(dlk_k_dropout_desc p, uint64_t thresh) {
       yo += c * p.y_strides[k];
     }
     A v = to_acc(((const T *)p.x)[xo]);
-    ((T *)p.y)[yo] = from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, thresh) ? v * scale : (A)0);
+    ((T *)p.y)[yo] =
+        from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, thresh) ? v * scale : (A)0);
   }
 }
 
@@ -905,7 +925,8 @@ __global__ void dropout_vec_kernel(dlk_k_dropout_desc p, int64_t total, uint64_t
   if (blockIdx.x == 0 && threadIdx.x < total - nv * V) {
     int64_t i = nv * V + threadIdx.x;
     A v = to_acc(((const T *)p.x)[i]);
-    ((T *)p.y)[i] = from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, thresh) ? v * scale : (A)0);
+    ((T *)p.y)[i] =
+        from_acc<T>(dropout_keep(p.seed, p.offset + (uint64_t)i, thresh) ? v * scale : (A)0);
   }
 }
 
@@ -921,13 +942,15 @@ __global__ void mix64_fill_kernel(uint64_t seed, uint64_t counter0, int64_t n, u
 // type; kernel 1 maps one element per thread (grid-stride), kernel 2 four elements per
 // thread through aligned 4-element vector loads, with the n % 4 tail in block 0.
 
-template <typename T> struct alignas(4 * sizeof(T)) Quad {
+template <typename T>
+struct alignas(4 * sizeof(T)) Quad {
   T v[4];
 };
 
 // torch.optim.SGD: g += wd p; buf = first ? g : momentum buf + (1 - dampening) g;
 // g = nesterov ? g + momentum buf : buf; p -= lr g.
-template <typename A> struct SgdOp {
+template <typename A>
+struct SgdOp {
   A lr, momentum, dampening, wd;
   int nesterov, first, has_buf;
   __device__ __forceinline__ void operator()(A &p, A g, A &buf, A &) const {
@@ -942,7 +965,8 @@ template <typename A> struct SgdOp {
 
 // torch.optim.Adam / AdamW: AdamW p *= 1 - lr wd, Adam g += wd p; m += (1 - b1)(g - m)
 // (lerp); v = b2 v + (1 - b2) g^2; p -= step_size m / (sqrt(v) / bc2_sqrt + eps).
-template <typename A> struct AdamOp {
+template <typename A>
+struct AdamOp {
   A lr, b1, b2, eps, wd, step_size, bc2_sqrt;
   int adamw;
   __device__ __forceinline__ void operator()(A &p, A g, A &m, A &v) const {
@@ -960,7 +984,8 @@ template <typename A> struct AdamOp {
 };
 
 // torch.optim.Adagrad: g += wd p; sum += g^2; p -= clr g / (sqrt(sum) + eps).
-template <typename A> struct AdagradOp {
+template <typename A>
+struct AdagradOp {
   A clr, wd, eps;
   __device__ __forceinline__ void operator()(A &p, A g, A &sum, A &) const {
     if (wd != (A)0) g += wd * p;
@@ -972,8 +997,8 @@ template <typename A> struct AdagradOp {
 // s1 / s2: state arrays of A (s2 may be NULL, then a dummy).
 template <typename T, typename Op>
 __device__ __forceinline__ void optim_one(const Op &op, T *param, const T *grad,
-                                          typename AccT<T>::type *s1,
-                                          typename AccT<T>::type *s2, int64_t i) {
+                                          typename AccT<T>::type *s1, typename AccT<T>::type *s2,
+                                          int64_t i) {
   typedef typename AccT<T>::type A;
   A p = to_acc(param[i]), a = s1 ? s1[i] : (A)0, b = s2 ? s2[i] : (A)0;
   op(p, to_acc(grad[i]), a, b);
@@ -1024,13 +1049,14 @@ int optim_launch(const Op &op, int impl, int64_t n, void *param, const void *gra
   typedef typename AccT<T>::type A;
   if (n <= 0) return 0;
   const bool aligned = aligned_ptr(param, 4 * sizeof(T)) && aligned_ptr(grad, 4 * sizeof(T)) &&
-                       (!s1 || aligned_ptr(s1, 4 * sizeof(A))) && (!s2 || aligned_ptr(s2, 4 * sizeof(A)));
+                       (!s1 || aligned_ptr(s1, 4 * sizeof(A))) &&
+                       (!s2 || aligned_ptr(s2, 4 * sizeof(A)));
   if (impl == 2 && aligned)
-    optim_vec_kernel<T, Op><<<grid_for((n + 3) / 4, 256), 256, 0, st>>>(op, n, (T *)param, (const T *)grad,
-                                                                      (A *)s1, (A *)s2);
+    optim_vec_kernel<T, Op><<<grid_for((n + 3) / 4, 256), 256, 0, st>>>(
+        op, n, (T *)param, (const T *)grad, (A *)s1, (A *)s2);
   else
-    optim_kernel<T, Op><<<grid_for(n, 256), 256, 0, st>>>(op, n, (T *)param, (const T *)grad, (A *)s1,
-                                                        (A *)s2);
+    optim_kernel<T, Op>
+        <<<grid_for(n, 256), 256, 0, st>>>(op, n, (T *)param, (const T *)grad, (A *)s1, (A *)s2);
   return (int)cudaGetLastError();
 }
 
@@ -1061,8 +1087,8 @@ extern "C" int dlk_k_bias_act_fwd_vec(const dlk_k_bias_act *p, void *stream) {
   if (p->x.rows * p->x.cols <= 0) return 0;
   if (dlk_k_bias_act_fwd_vec_why(p)) return (int)cudaErrorInvalidValue;
   Geom2 g = geom2(p->x.rows, p->x.cols / vec_width(p->dtype));
-  DLK_NN_DISPATCH_FLOAT(p->dtype, T,
-                        bias_act_fwd_vec_kernel<T><<<g.grid, g.block, 0, (cudaStream_t)stream>>>(*p));
+  DLK_NN_DISPATCH_FLOAT(
+      p->dtype, T, bias_act_fwd_vec_kernel<T><<<g.grid, g.block, 0, (cudaStream_t)stream>>>(*p));
   return (int)cudaGetLastError();
 }
 
@@ -1162,7 +1188,8 @@ extern "C" int dlk_k_xent_bwd(const dlk_k_xent *p, int impl, void *ws, void *str
 }
 
 extern "C" const char *dlk_k_embedding_fwd_vec_why(const dlk_k_embedding *p) {
-  if (p->table.cs != 1 || p->out.cs != 1) return "table or out rows not contiguous (column stride != 1)";
+  if (p->table.cs != 1 || p->out.cs != 1)
+    return "table or out rows not contiguous (column stride != 1)";
   if (p->out.cols % vec_width(p->dtype) != 0) return "D not a multiple of the 16-byte vector width";
   dlk_k_mat t = p->table;
   if (!vec_ok_dtype(p->dtype, t) || !vec_ok_dtype(p->dtype, p->out))
@@ -1264,8 +1291,8 @@ extern "C" int dlk_k_embedding_bwd_sorted(const dlk_k_embedding *p, void *ws, si
   e = cub::DeviceRadixSort::SortPairs(temp, temp_bytes, k_in, k_out, v_in, v_out, (int)n, 0,
                                       key_bits(p->table.rows), st);
   if (e != cudaSuccess) return (int)e;
-  DLK_NN_DISPATCH_FLOAT(p->dtype, T,
-                        embedding_runs_kernel<T><<<grid_for(n, 8), 256, 0, st>>>(*p, k_out, v_out, n));
+  DLK_NN_DISPATCH_FLOAT(
+      p->dtype, T, embedding_runs_kernel<T><<<grid_for(n, 8), 256, 0, st>>>(*p, k_out, v_out, n));
   return (int)cudaGetLastError();
 }
 
@@ -1315,13 +1342,13 @@ extern "C" int dlk_k_layernorm_bwd(const dlk_k_layernorm *p, int impl, void *ws,
         int64_t col_blocks = (D + CS_TX - 1) / CS_TX;
         dim3 grid((unsigned)(col_blocks < 65535 ? col_blocks : 65535), (unsigned)cc.chunks);
         A *partial = (A *)ws;
-        layernorm_bwd_partial_kernel<T><<<grid, dim3(CS_TX, CS_TY), 0, st>>>(*p, cc.chunk_rows, cc.chunks,
-                                                                            partial);
+        layernorm_bwd_partial_kernel<T>
+            <<<grid, dim3(CS_TX, CS_TY), 0, st>>>(*p, cc.chunk_rows, cc.chunks, partial);
         if (p->dgamma.data)
           col_final_kernel<T><<<grid_for(D, 256), 256, 0, st>>>(partial, cc.chunks, D, p->dgamma);
         if (p->dbeta.data)
-          col_final_kernel<T><<<grid_for(D, 256), 256, 0, st>>>(partial + cc.chunks * D, cc.chunks, D,
-                                                                p->dbeta);
+          col_final_kernel<T>
+              <<<grid_for(D, 256), 256, 0, st>>>(partial + cc.chunks * D, cc.chunks, D, p->dbeta);
       }
     }
   });
@@ -1344,21 +1371,24 @@ extern "C" int dlk_k_dropout(const dlk_k_dropout_desc *p, int impl, void *stream
   int64_t total = 1;
   for (int k = 0; k < p->ndim; k++) total *= p->shape[k];
   if (total <= 0) return 0;
-  if (p->ndim < 0 || p->ndim > 8 || !(p->prob >= 0.0 && p->prob < 1.0)) return (int)cudaErrorInvalidValue;
+  if (p->ndim < 0 || p->ndim > 8 || !(p->prob >= 0.0 && p->prob < 1.0))
+    return (int)cudaErrorInvalidValue;
   const uint64_t thresh = dropout_thresh(p->prob);
   if (impl == 2) {
     if (dlk_k_dropout_vec_why(p)) return (int)cudaErrorInvalidValue;
     const int V = vec_width(p->dtype);
-    DLK_NN_DISPATCH_FLOAT(
-        p->dtype, T,
-        dropout_vec_kernel<T><<<grid_for((total + V - 1) / V, 256), 256, 0, st>>>(*p, total, thresh));
+    DLK_NN_DISPATCH_FLOAT(p->dtype, T,
+                          dropout_vec_kernel<T>
+                          <<<grid_for((total + V - 1) / V, 256), 256, 0, st>>>(*p, total, thresh));
   } else {
-    DLK_NN_DISPATCH_FLOAT(p->dtype, T, dropout_kernel<T><<<grid_for(total, 256), 256, 0, st>>>(*p, thresh));
+    DLK_NN_DISPATCH_FLOAT(p->dtype, T,
+                          dropout_kernel<T><<<grid_for(total, 256), 256, 0, st>>>(*p, thresh));
   }
   return (int)cudaGetLastError();
 }
 
-extern "C" int dlk_k_mix64_fill(uint64_t seed, uint64_t counter0, int64_t n, uint64_t *out, void *stream) {
+extern "C" int dlk_k_mix64_fill(uint64_t seed, uint64_t counter0, int64_t n, uint64_t *out,
+                                void *stream) {
   if (n <= 0) return 0;
   mix64_fill_kernel<<<grid_for(n, 256), 256, 0, (cudaStream_t)stream>>>(seed, counter0, n, out);
   return (int)cudaGetLastError();
@@ -1370,9 +1400,10 @@ extern "C" int dlk_k_sgd(const dlk_k_sgd_desc *p, int impl, void *stream) {
   if (has_buf && !p->buf) return (int)cudaErrorInvalidValue;
   DLK_NN_DISPATCH_FLOAT(p->dtype, T, {
     typedef typename AccT<T>::type A;
-    SgdOp<A> op{(A)p->lr, (A)p->momentum, (A)p->dampening, (A)p->weight_decay,
-                p->nesterov, p->first_step, has_buf};
-    return optim_launch<T>(op, impl, p->n, p->param, p->grad, has_buf ? p->buf : nullptr, nullptr, st);
+    SgdOp<A> op{(A)p->lr,    (A)p->momentum, (A)p->dampening, (A)p->weight_decay,
+                p->nesterov, p->first_step,  has_buf};
+    return optim_launch<T>(op, impl, p->n, p->param, p->grad, has_buf ? p->buf : nullptr, nullptr,
+                           st);
   });
   return 0;
 }
@@ -1381,9 +1412,14 @@ extern "C" int dlk_k_adam(const dlk_k_adam_desc *p, int impl, void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
   DLK_NN_DISPATCH_FLOAT(p->dtype, T, {
     typedef typename AccT<T>::type A;
-    AdamOp<A> op{(A)p->lr,           (A)p->beta1,     (A)p->beta2,
-                 (A)p->eps,          (A)p->weight_decay, (A)p->step_size,
-                 (A)p->bias_correction2_sqrt, p->adamw};
+    AdamOp<A> op{(A)p->lr,
+                 (A)p->beta1,
+                 (A)p->beta2,
+                 (A)p->eps,
+                 (A)p->weight_decay,
+                 (A)p->step_size,
+                 (A)p->bias_correction2_sqrt,
+                 p->adamw};
     return optim_launch<T>(op, impl, p->n, p->param, p->grad, p->m, p->v, st);
   });
   return 0;

@@ -15,8 +15,8 @@
 // Bounds checks for a debugging build (-DDLK_DEBUG_KERNELS): a violated index invariant
 // traps, so compute-sanitizer or the next CUDA call reports the kernel at fault.
 #ifdef DLK_DEBUG_KERNELS
-#define DLK_KCHECK(cond) \
-  do {                   \
+#define DLK_KCHECK(cond)   \
+  do {                     \
     if (!(cond)) __trap(); \
   } while (0)
 #else
@@ -31,38 +31,93 @@ typedef __half f16;
 typedef __nv_bfloat16 bf16;
 
 // Accumulation type: f32 for every 16/32-bit dtype, f64 for f64.
-template <typename T> struct AccT { typedef float type; };
-template <> struct AccT<double> { typedef double type; };
+template <typename T>
+struct AccT {
+  typedef float type;
+};
+template <>
+struct AccT<double> {
+  typedef double type;
+};
 
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ float to_acc(f16 v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(bf16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ double to_acc(double v) { return v; }
+__device__ __forceinline__ float to_acc(float v) {
+  return v;
+}
+__device__ __forceinline__ float to_acc(f16 v) {
+  return __half2float(v);
+}
+__device__ __forceinline__ float to_acc(bf16 v) {
+  return __bfloat162float(v);
+}
+__device__ __forceinline__ double to_acc(double v) {
+  return v;
+}
 
-template <typename T> __device__ __forceinline__ T from_acc(typename AccT<T>::type v);
-template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
-template <> __device__ __forceinline__ f16 from_acc<f16>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ bf16 from_acc<bf16>(float v) { return __float2bfloat16_rn(v); }
-template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
+template <typename T>
+__device__ __forceinline__ T from_acc(typename AccT<T>::type v);
+template <>
+__device__ __forceinline__ float from_acc<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ f16 from_acc<f16>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ bf16 from_acc<bf16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <>
+__device__ __forceinline__ double from_acc<double>(double v) {
+  return v;
+}
 
 // Precise (not the fast-intrinsic) math in the accumulation type.
-__device__ __forceinline__ float m_exp(float v) { return expf(v); }
-__device__ __forceinline__ double m_exp(double v) { return exp(v); }
-__device__ __forceinline__ float m_log(float v) { return logf(v); }
-__device__ __forceinline__ double m_log(double v) { return log(v); }
-__device__ __forceinline__ float m_sqrt(float v) { return sqrtf(v); }
-__device__ __forceinline__ double m_sqrt(double v) { return sqrt(v); }
-__device__ __forceinline__ float m_tanh(float v) { return tanhf(v); }
-__device__ __forceinline__ double m_tanh(double v) { return tanh(v); }
-__device__ __forceinline__ float m_erf(float v) { return erff(v); }
-__device__ __forceinline__ double m_erf(double v) { return erf(v); }
-__device__ __forceinline__ float m_max(float a, float b) { return fmaxf(a, b); }
-__device__ __forceinline__ double m_max(double a, double b) { return fmax(a, b); }
-template <typename A> __device__ __forceinline__ A neg_inf() { return (A)-INFINITY; }
+__device__ __forceinline__ float m_exp(float v) {
+  return expf(v);
+}
+__device__ __forceinline__ double m_exp(double v) {
+  return exp(v);
+}
+__device__ __forceinline__ float m_log(float v) {
+  return logf(v);
+}
+__device__ __forceinline__ double m_log(double v) {
+  return log(v);
+}
+__device__ __forceinline__ float m_sqrt(float v) {
+  return sqrtf(v);
+}
+__device__ __forceinline__ double m_sqrt(double v) {
+  return sqrt(v);
+}
+__device__ __forceinline__ float m_tanh(float v) {
+  return tanhf(v);
+}
+__device__ __forceinline__ double m_tanh(double v) {
+  return tanh(v);
+}
+__device__ __forceinline__ float m_erf(float v) {
+  return erff(v);
+}
+__device__ __forceinline__ double m_erf(double v) {
+  return erf(v);
+}
+__device__ __forceinline__ float m_max(float a, float b) {
+  return fmaxf(a, b);
+}
+__device__ __forceinline__ double m_max(double a, double b) {
+  return fmax(a, b);
+}
+template <typename A>
+__device__ __forceinline__ A neg_inf() {
+  return (A)-INFINITY;
+}
 
 // act(v) for a dlk_activation, as the CPU reference: relu v > 0 ? v : 0 (NaN -> 0).
 // gelu is exact: 0.5 v (1 + erf(v / sqrt 2)).
-template <typename A> __device__ __forceinline__ A act_fwd(A v, int act) {
+template <typename A>
+__device__ __forceinline__ A act_fwd(A v, int act) {
   switch (act) {
     case DLK_ACT_RELU: return v > (A)0 ? v : (A)0;
     case DLK_ACT_TANH: return m_tanh(v);
@@ -74,7 +129,8 @@ template <typename A> __device__ __forceinline__ A act_fwd(A v, int act) {
 
 // act'(v) at the pre-activation v: relu 1[v > 0]; tanh 1 - tanh^2; sigmoid s (1 - s);
 // gelu Phi(v) + v phi(v), phi(v) = exp(-v^2/2) / sqrt(2 pi).
-template <typename A> __device__ __forceinline__ A act_grad(A v, int act) {
+template <typename A>
+__device__ __forceinline__ A act_grad(A v, int act) {
   switch (act) {
     case DLK_ACT_RELU: return v > (A)0 ? (A)1 : (A)0;
     case DLK_ACT_TANH: {
@@ -96,12 +152,14 @@ template <typename A> __device__ __forceinline__ A act_grad(A v, int act) {
 
 // ---- reductions (fixed order: bit-identical run to run) ----
 
-template <typename A> __device__ __forceinline__ A warp_sum(A v) {
+template <typename A>
+__device__ __forceinline__ A warp_sum(A v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
-template <typename A> __device__ __forceinline__ A warp_max(A v) {
+template <typename A>
+__device__ __forceinline__ A warp_max(A v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = m_max(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
@@ -111,16 +169,19 @@ template <typename A> __device__ __forceinline__ A warp_max(A v) {
 // m = max(m1, m2), s = s1 exp(m1 - m) + s2 exp(m2 - m). A side whose max equals m adds
 // its s unscaled, so equal infinite maxima never form inf - inf; the empty state
 // (m = -inf, s = 0) is the identity.
-template <typename A> struct MaxSum {
+template <typename A>
+struct MaxSum {
   A m, s;
 };
-template <typename A> __device__ __forceinline__ MaxSum<A> ms_combine(MaxSum<A> a, MaxSum<A> b) {
+template <typename A>
+__device__ __forceinline__ MaxSum<A> ms_combine(MaxSum<A> a, MaxSum<A> b) {
   A m = m_max(a.m, b.m);
   A sa = a.m == m ? a.s : a.s * m_exp(a.m - m);
   A sb = b.m == m ? b.s : b.s * m_exp(b.m - m);
   return MaxSum<A>{m, sa + sb};
 }
-template <typename A> __device__ __forceinline__ MaxSum<A> warp_ms(MaxSum<A> v) {
+template <typename A>
+__device__ __forceinline__ MaxSum<A> warp_ms(MaxSum<A> v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     MaxSum<A> w{__shfl_xor_sync(0xffffffffu, v.m, o), __shfl_xor_sync(0xffffffffu, v.s, o)};
@@ -133,7 +194,8 @@ template <typename A> __device__ __forceinline__ MaxSum<A> warp_ms(MaxSum<A> v) 
 // warps reduce by shuffles, lane 0 of each warp stores into sm[warp], and then every
 // thread combines sm[0..nwarps) in order, so all threads get the same total without a
 // third barrier. The leading barrier protects sm from a previous use.
-template <typename A> __device__ A block_sum(A v, A *sm) {
+template <typename A>
+__device__ A block_sum(A v, A *sm) {
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   v = warp_sum(v);
   __syncthreads();
@@ -143,7 +205,8 @@ template <typename A> __device__ A block_sum(A v, A *sm) {
   for (int i = 1; i < nw; i++) t += sm[i];
   return t;
 }
-template <typename A> __device__ MaxSum<A> block_ms(MaxSum<A> v, MaxSum<A> *sm) {
+template <typename A>
+__device__ MaxSum<A> block_ms(MaxSum<A> v, MaxSum<A> *sm) {
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   v = warp_ms(v);
   __syncthreads();
@@ -187,35 +250,45 @@ static inline Geom2 geom2(int64_t R, int64_t C) {
   g.block = dim3((unsigned)bx, (unsigned)by);
   return g;
 }
-__device__ __forceinline__ int64_t row0() { return blockIdx.y * (int64_t)blockDim.y + threadIdx.y; }
-__device__ __forceinline__ int64_t row_step() { return (int64_t)gridDim.y * blockDim.y; }
-__device__ __forceinline__ int64_t col0() { return blockIdx.x * (int64_t)blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t col_step() { return (int64_t)gridDim.x * blockDim.x; }
+__device__ __forceinline__ int64_t row0() {
+  return blockIdx.y * (int64_t)blockDim.y + threadIdx.y;
+}
+__device__ __forceinline__ int64_t row_step() {
+  return (int64_t)gridDim.y * blockDim.y;
+}
+__device__ __forceinline__ int64_t col0() {
+  return blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t col_step() {
+  return (int64_t)gridDim.x * blockDim.x;
+}
 
 // Whether pointer p and every multiple of the element strides keep `bytes` alignment.
-static inline bool aligned_ptr(const void *p, int bytes) { return ((uintptr_t)p % bytes) == 0; }
+static inline bool aligned_ptr(const void *p, int bytes) {
+  return ((uintptr_t)p % bytes) == 0;
+}
 
 // Run `body` with T bound to the C++ type of a float dlk_dtype; other dtypes give
 // cudaErrorInvalidValue.
-#define DLK_NN_DISPATCH_FLOAT(dtype, T, ...)     \
-  switch (dtype) {                               \
-    case DLK_F32: {                              \
-      typedef float T;                           \
-      __VA_ARGS__;                               \
-    } break;                                     \
-    case DLK_F16: {                              \
-      typedef dlk_nn::f16 T;                     \
-      __VA_ARGS__;                               \
-    } break;                                     \
-    case DLK_BF16: {                             \
-      typedef dlk_nn::bf16 T;                    \
-      __VA_ARGS__;                               \
-    } break;                                     \
-    case DLK_F64: {                              \
-      typedef double T;                          \
-      __VA_ARGS__;                               \
-    } break;                                     \
-    default: return (int)cudaErrorInvalidValue;  \
+#define DLK_NN_DISPATCH_FLOAT(dtype, T, ...)    \
+  switch (dtype) {                              \
+    case DLK_F32: {                             \
+      typedef float T;                          \
+      __VA_ARGS__;                              \
+    } break;                                    \
+    case DLK_F16: {                             \
+      typedef dlk_nn::f16 T;                    \
+      __VA_ARGS__;                              \
+    } break;                                    \
+    case DLK_BF16: {                            \
+      typedef dlk_nn::bf16 T;                   \
+      __VA_ARGS__;                              \
+    } break;                                    \
+    case DLK_F64: {                             \
+      typedef double T;                         \
+      __VA_ARGS__;                              \
+    } break;                                    \
+    default: return (int)cudaErrorInvalidValue; \
   }
 
 }  // namespace dlk_nn

@@ -136,7 +136,8 @@ __global__ __launch_bounds__(TL_THREADS) void gemm_tiled_kernel(dlk_k_gemm g, in
 constexpr int MM_BM = 128, MM_BN = 128, MM_BK = 32, MM_STAGES = 4, MM_THREADS = 256, MM_PAD = 8,
               MM_GROUP_M = 8;
 
-template <bool KMAJOR> struct MmTile {
+template <bool KMAJOR>
+struct MmTile {
   static constexpr int LD = KMAJOR ? MM_BK + MM_PAD : 128 + MM_PAD;
   static constexpr int ROWS = KMAJOR ? 128 : MM_BK;
   static constexpr int ELEMS = ROWS * LD;
@@ -150,8 +151,11 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_b
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
                "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *p) {
@@ -165,18 +169,20 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *p) 
                : "r"(smem_u32(p)));
 }
 // d += a (16x16, row) * b (16x8, col), f32 accumulate.
-template <typename T> __device__ __forceinline__ void mma16816(float d[4], const uint32_t a[4],
-                                                               const uint32_t b[2]);
-template <> __device__ __forceinline__ void mma16816<bf16>(float d[4], const uint32_t a[4],
-                                                           const uint32_t b[2]) {
+template <typename T>
+__device__ __forceinline__ void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
+template <>
+__device__ __forceinline__ void mma16816<bf16>(float d[4], const uint32_t a[4],
+                                               const uint32_t b[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
-template <> __device__ __forceinline__ void mma16816<f16>(float d[4], const uint32_t a[4],
-                                                          const uint32_t b[2]) {
+template <>
+__device__ __forceinline__ void mma16816<f16>(float d[4], const uint32_t a[4],
+                                              const uint32_t b[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
@@ -184,7 +190,9 @@ template <> __device__ __forceinline__ void mma16816<f16>(float d[4], const uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-__device__ __forceinline__ int clamp8(int64_t v) { return v <= 0 ? 0 : (v >= 8 ? 8 : (int)v); }
+__device__ __forceinline__ int clamp8(int64_t v) {
+  return v <= 0 ? 0 : (v >= 8 ? 8 : (int)v);
+}
 
 // Copy one operand tile (128 x 32 of a, or 32 x 128 of b) for k-step k0 into shared memory.
 // `rows_of` indexes the 128-long dim (m for a, n for b), `lead` is the stride along the
@@ -192,8 +200,8 @@ __device__ __forceinline__ int clamp8(int64_t v) { return v <= 0 ? 0 : (v >= 8 ?
 // K-major: 512 chunks of 8 elements = 128 rows x 4 chunks; chunk c -> row c/4, k 8 (c%4).
 // MN-major: 512 chunks = 32 k-rows x 16 chunks; chunk c -> k c/16, m/n 8 (c%16).
 template <typename T, bool KMAJOR>
-__device__ __forceinline__ void load_tile(T *s, const T *g, int64_t lead, int64_t r0,
-                                          int64_t count, int64_t k0, int64_t K) {
+__device__ __forceinline__ void load_tile(T *s, const T *g, int64_t lead, int64_t r0, int64_t count,
+                                          int64_t k0, int64_t K) {
   const int tid = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < 2; i++) {
@@ -226,7 +234,9 @@ __device__ __forceinline__ void store_pair(f16 *p, float a, float b) {
 __device__ __forceinline__ void store_pair(bf16 *p, float a, float b) {
   *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
 }
-__device__ __forceinline__ float2 load_pair(const f16 *p) { return __half22float2(*(const __half2 *)p); }
+__device__ __forceinline__ float2 load_pair(const f16 *p) {
+  return __half22float2(*(const __half2 *)p);
+}
 __device__ __forceinline__ float2 load_pair(const bf16 *p) {
   return __bfloat1622float2(*(const __nv_bfloat162 *)p);
 }
@@ -262,7 +272,7 @@ __device__ __forceinline__ void mma_store2(const dlk_k_gemm &g, bool pair_ok, fl
 
 template <typename T, bool A_K, bool B_K>
 __global__ __launch_bounds__(MM_THREADS, 2) void gemm_mma_kernel(dlk_k_gemm g, int tiles_m,
-                                                                  int tiles_n, int pair_ok) {
+                                                                 int tiles_n, int pair_ok) {
   typedef MmTile<A_K> TA;
   typedef MmTile<B_K> TB;
   extern __shared__ __align__(16) unsigned char mm_smem[];
@@ -397,14 +407,15 @@ __global__ void gemm_epilogue_kernel(dlk_k_gemm g, int add_bias) {
   }
 }
 
-bool empty(const dlk_k_gemm *g) { return g->c.batch <= 0 || g->c.rows <= 0 || g->c.cols <= 0; }
+bool empty(const dlk_k_gemm *g) {
+  return g->c.batch <= 0 || g->c.rows <= 0 || g->c.cols <= 0;
+}
 
 template <typename T, bool A_K, bool B_K>
 int launch_mma(const dlk_k_gemm *g, int pair_ok, cudaStream_t st) {
   const int tiles_m = (int)((g->c.rows + MM_BM - 1) / MM_BM);
   const int tiles_n = (int)((g->c.cols + MM_BN - 1) / MM_BN);
-  const size_t smem =
-      (size_t)MM_STAGES * (MmTile<A_K>::ELEMS + MmTile<B_K>::ELEMS) * sizeof(T);
+  const size_t smem = (size_t)MM_STAGES * (MmTile<A_K>::ELEMS + MmTile<B_K>::ELEMS) * sizeof(T);
   cudaError_t e = cudaFuncSetAttribute(gemm_mma_kernel<T, A_K, B_K>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
@@ -436,7 +447,8 @@ extern "C" int dlk_k_gemm_naive(const dlk_k_gemm *g, void *stream) {
   if (empty(g)) return 0;
   const int64_t total = g->c.batch * g->c.rows * g->c.cols;
   DLK_NN_DISPATCH_FLOAT(g->dtype, T,
-                        gemm_naive_kernel<T><<<grid_for(total, 256), 256, 0, (cudaStream_t)stream>>>(*g));
+                        gemm_naive_kernel<T>
+                        <<<grid_for(total, 256), 256, 0, (cudaStream_t)stream>>>(*g));
   return (int)cudaGetLastError();
 }
 
@@ -446,9 +458,9 @@ extern "C" int dlk_k_gemm_tiled(const dlk_k_gemm *g, void *stream) {
   const int64_t tiles = ((g->c.rows + TL_BM - 1) / TL_BM) * tiles_n;
   dim3 grid((unsigned)(tiles < (1 << 30) ? tiles : (1 << 30)),
             (unsigned)(g->c.batch < 65535 ? g->c.batch : 65535));
-  DLK_NN_DISPATCH_FLOAT(
-      g->dtype, T,
-      gemm_tiled_kernel<T><<<grid, TL_THREADS, 0, (cudaStream_t)stream>>>(*g, tiles_n, tiles));
+  DLK_NN_DISPATCH_FLOAT(g->dtype, T,
+                        gemm_tiled_kernel<T>
+                        <<<grid, TL_THREADS, 0, (cudaStream_t)stream>>>(*g, tiles_n, tiles));
   return (int)cudaGetLastError();
 }
 
@@ -474,12 +486,14 @@ extern "C" int dlk_k_gemm_mma_check(const dlk_k_gemm *g, char *why, size_t why_l
     int64_t lead = lay ? ops[i].s_mn : ops[i].s_k;
     int64_t lead_count = lay ? ops[i].rows : K;
     if (lead_count > 1 && (lead <= 0 || lead % 8 != 0)) {
-      snprintf(why, why_len, "%s rows not 16-byte aligned: leading stride %lld not a positive multiple of 8",
+      snprintf(why, why_len,
+               "%s rows not 16-byte aligned: leading stride %lld not a positive multiple of 8",
                ops[i].name, (long long)lead);
       return 0;
     }
     if (t->batch > 1 && t->bs % 8 != 0) {
-      snprintf(why, why_len, "%s batch stride %lld not a multiple of 8", ops[i].name, (long long)t->bs);
+      snprintf(why, why_len, "%s batch stride %lld not a multiple of 8", ops[i].name,
+               (long long)t->bs);
       return 0;
     }
     if (t->bs < 0) {
@@ -519,8 +533,8 @@ extern "C" int dlk_k_gemm_mma(const dlk_k_gemm *g, void *stream) {
 extern "C" int dlk_k_gemm_epilogue(const dlk_k_gemm *g, int add_bias, void *stream) {
   if (empty(g)) return 0;
   const Geom2 geo = geom2(g->c.batch * g->c.rows, g->c.cols);
-  DLK_NN_DISPATCH_FLOAT(
-      g->dtype, T,
-      gemm_epilogue_kernel<T><<<geo.grid, geo.block, 0, (cudaStream_t)stream>>>(*g, add_bias));
+  DLK_NN_DISPATCH_FLOAT(g->dtype, T,
+                        gemm_epilogue_kernel<T>
+                        <<<geo.grid, geo.block, 0, (cudaStream_t)stream>>>(*g, add_bias));
   return (int)cudaGetLastError();
 }

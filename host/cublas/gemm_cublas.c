@@ -32,8 +32,8 @@
 
 typedef struct cm_operand {
   cublasOperation_t op;
-  int64_t ld;     /* leading dimension of the stored (column-major) matrix */
-  int64_t rows;   /* rows of the stored matrix (before op) */
+  int64_t ld;   /* leading dimension of the stored (column-major) matrix */
+  int64_t rows; /* rows of the stored matrix (before op) */
   int64_t cols;
   int64_t bstride;
   const void *data;
@@ -43,7 +43,7 @@ typedef struct cm_plan {
   int64_t m, n, k, batch; /* D is m x n, column-major */
   cm_operand p, q;        /* D = op(p) op(q) */
   int64_t ldd, dstride;
-  bool row_major_c;       /* D = C^T: bias runs along D's rows */
+  bool row_major_c; /* D = C^T: bias runs along D's rows */
 } cm_plan;
 
 /* Describe the logical r x c matrix X (strides sr, sc) as op(S) for a column-major S.
@@ -72,7 +72,9 @@ static bool as_colmajor(int64_t r, int64_t c, int64_t sr, int64_t sc, cm_operand
   return false;
 }
 
-static bool fits_int(int64_t v) { return v >= 0 && v <= INT32_MAX; }
+static bool fits_int(int64_t v) {
+  return v >= 0 && v <= INT32_MAX;
+}
 
 static bool make_plan(const dlk_gemm_args *g, cm_plan *pl, char *why, size_t n) {
   const dlk_tensor *a = &g->a, *b = &g->bmat, *c = &g->c;
@@ -108,7 +110,8 @@ static bool make_plan(const dlk_gemm_args *g, cm_plan *pl, char *why, size_t n) 
     pl->q.bstride = b->strides[0];
     pl->q.data = b->data;
   } else {
-    snprintf(why, n, "c has no unit stride, or a leading stride below its rows (strides %lld, %lld)",
+    snprintf(why, n,
+             "c has no unit stride, or a leading stride below its rows (strides %lld, %lld)",
              (long long)c->strides[1], (long long)c->strides[2]);
     return false;
   }
@@ -116,7 +119,8 @@ static bool make_plan(const dlk_gemm_args *g, cm_plan *pl, char *why, size_t n) 
   if (!ok_p || !ok_q) {
     bool a_bad = pl->row_major_c ? !ok_q : !ok_p;
     const dlk_tensor *t = a_bad ? a : b;
-    snprintf(why, n, "%s has no unit stride or a leading stride below its rows (strides %lld, %lld)",
+    snprintf(why, n,
+             "%s has no unit stride or a leading stride below its rows (strides %lld, %lld)",
              a_bad ? "a" : "b", (long long)t->strides[1], (long long)t->strides[2]);
     return false;
   }
@@ -156,11 +160,13 @@ static bool vendor_supports(const dlk_context *ctx, const void *args, char *why,
     snprintf(why, n, "c dtype %s is not a float dtype", dlk_dtype_name(t));
     return false;
   }
-  const dlk_tensor *ts[4] = {&g->a, &g->bmat, g->has_bias ? &g->bias : NULL, g->has_z ? &g->z : NULL};
+  const dlk_tensor *ts[4] = {&g->a, &g->bmat, g->has_bias ? &g->bias : NULL,
+                             g->has_z ? &g->z : NULL};
   const char *names[4] = {"a", "b", "bias", "z"};
   for (int i = 0; i < 4; i++) {
     if (ts[i] && ts[i]->dtype != t) {
-      snprintf(why, n, "%s is %s, c is %s", names[i], dlk_dtype_name(ts[i]->dtype), dlk_dtype_name(t));
+      snprintf(why, n, "%s is %s, c is %s", names[i], dlk_dtype_name(ts[i]->dtype),
+               dlk_dtype_name(t));
       return false;
     }
   }
@@ -179,10 +185,10 @@ static dlk_status run_epilogue(dlk_context *ctx, const dlk_gemm_args *g, int add
   memset(&d, 0, sizeof d);
   d.dtype = (int)g->c.dtype;
   d.act = (int)g->act;
-  d.c = (dlk_k_mat){g->c.data, g->c.shape[0], g->c.shape[1], g->c.shape[2],
+  d.c = (dlk_k_mat){g->c.data,       g->c.shape[0],   g->c.shape[1],  g->c.shape[2],
                     g->c.strides[0], g->c.strides[1], g->c.strides[2]};
   if (g->has_z)
-    d.z = (dlk_k_mat){g->z.data, g->z.shape[0], g->z.shape[1], g->z.shape[2],
+    d.z = (dlk_k_mat){g->z.data,       g->z.shape[0],   g->z.shape[1],  g->z.shape[2],
                       g->z.strides[0], g->z.strides[1], g->z.strides[2]};
   if (g->has_bias) d.bias = (dlk_k_vec){g->bias.data, g->bias.shape[0], g->bias.strides[0]};
   DLK_CUDA_TRY(ctx, dlk_k_gemm_epilogue(&d, add_bias, ctx->stream));
@@ -219,7 +225,7 @@ static dlk_status cublas_run(dlk_context *ctx, const void *args, void *ws, size_
   cublasMath_t old_mode;
   DLK_CUBLAS_TRY(ctx, cublasGetMathMode(h, &old_mode));
   DLK_CUBLAS_TRY(ctx, cublasSetMathMode(h, ctx->opts.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                 : CUBLAS_DEFAULT_MATH));
+                                                                : CUBLAS_DEFAULT_MATH));
   cublasStatus_t st = cublasGemmStridedBatchedEx(
       h, pl.p.op, pl.q.op, (int)pl.m, (int)pl.n, (int)pl.k, alpha, pl.p.data, ct, (int)pl.p.ld,
       (long long)pl.p.bstride, pl.q.data, ct, (int)pl.q.ld, (long long)pl.q.bstride, beta,
@@ -233,9 +239,13 @@ static dlk_status cublas_run(dlk_context *ctx, const void *args, void *ws, size_
 }
 
 const dlk_variant dlk_gemm_cublas = {
-    10, "cublas", DLK_CUDA,
+    10,
+    "cublas",
+    DLK_CUDA,
     "cublasGemmStridedBatchedEx (f32 accumulate; TF32 only if allowed) + elementwise epilogue",
-    vendor_supports, NULL, cublas_run};
+    vendor_supports,
+    NULL,
+    cublas_run};
 
 /* ======================================================================================
    11 cublaslt, with a small per-context plan cache
@@ -291,14 +301,16 @@ static int alignment(const void *p) {
 }
 
 static dlk_status make_layout(dlk_context *ctx, cublasLtMatrixLayout_t *l, cudaDataType_t t,
-                              int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride) {
+                              int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                              int64_t stride) {
   DLK_CUBLAS_TRY(ctx, cublasLtMatrixLayoutCreate(l, t, (uint64_t)rows, (uint64_t)cols, ld));
   if (batch > 1) {
     int32_t bc = (int32_t)batch;
-    DLK_CUBLAS_TRY(ctx, cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc,
-                                                         sizeof bc));
-    DLK_CUBLAS_TRY(ctx, cublasLtMatrixLayoutSetAttribute(
-                            *l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
+    DLK_CUBLAS_TRY(ctx, cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                         &bc, sizeof bc));
+    DLK_CUBLAS_TRY(ctx,
+                   cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                    &stride, sizeof stride));
   }
   return DLK_OK;
 }
@@ -315,10 +327,10 @@ static dlk_status plan_build(dlk_context *ctx, cublasLtHandle_t h, const lt_key 
   const cudaDataType_t scale = k->dtype == DLK_F64 ? CUDA_R_64F : CUDA_R_32F;
   dlk_status s = DLK_OK;
   cublasLtMatmulPreference_t pref = NULL;
-#define LT_TRY(call)                                                              \
-  do {                                                                            \
-    s = dlk_check_cublas(ctx, (int)(call), __FILE__, __LINE__, #call);            \
-    if (s != DLK_OK) goto fail;                                                   \
+#define LT_TRY(call)                                                   \
+  do {                                                                 \
+    s = dlk_check_cublas(ctx, (int)(call), __FILE__, __LINE__, #call); \
+    if (s != DLK_OK) goto fail;                                        \
   } while (0)
   LT_TRY(cublasLtMatmulDescCreate(&out->op, (cublasComputeType_t)k->compute, scale));
   {
@@ -326,7 +338,8 @@ static dlk_status plan_build(dlk_context *ctx, cublasLtHandle_t h, const lt_key 
     uint32_t epi = (uint32_t)k->epilogue;
     LT_TRY(cublasLtMatmulDescSetAttribute(out->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LT_TRY(cublasLtMatmulDescSetAttribute(out->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    LT_TRY(cublasLtMatmulDescSetAttribute(out->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    LT_TRY(
+        cublasLtMatmulDescSetAttribute(out->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     if (k->epilogue & CUBLASLT_EPILOGUE_BIAS)
       LT_TRY(cublasLtMatmulDescSetAttribute(out->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                             sizeof bias));
@@ -341,22 +354,22 @@ static dlk_status plan_build(dlk_context *ctx, cublasLtHandle_t h, const lt_key 
   {
     uint64_t wsb = k->ws;
     uint32_t ap = (uint32_t)k->align_p, aq = (uint32_t)k->align_q, ad = (uint32_t)k->align_d;
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb,
-                                                sizeof wsb));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ap,
-                                                sizeof ap));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aq,
-                                                sizeof aq));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ad,
-                                                sizeof ad));
-    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad,
-                                                sizeof ad));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                &wsb, sizeof wsb));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                &ap, sizeof ap));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                &aq, sizeof aq));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                &ad, sizeof ad));
+    LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                &ad, sizeof ad));
   }
   {
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(h, out->op, out->lp, out->lq, out->ld, out->ld,
-                                                       pref, 1, &res, &found);
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(h, out->op, out->lp, out->lq, out->ld,
+                                                       out->ld, pref, 1, &res, &found);
     if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0)) {
       s = DLK_ERR_NOT_SUPPORTED;
       goto fail;
@@ -380,7 +393,9 @@ static dlk_status plan_get(dlk_context *ctx, cublasLtHandle_t h, const lt_key *k
   lt_cache *c = (lt_cache *)ctx->lt_plans;
   if (!c) {
     c = (lt_cache *)calloc(1, sizeof *c);
-    if (!c) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "gemm/cublaslt: out of memory for the plan cache");
+    if (!c)
+      return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY,
+                      "gemm/cublaslt: out of memory for the plan cache");
     ctx->lt_plans = c;
   }
   for (int i = 0; i < LT_PLANS; i++) {
@@ -421,8 +436,8 @@ static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, siz
   /* Fused epilogue: bias along D's rows (row-major c), contiguous, not f64; relu only
      when z (the pre-activation) is not wanted. The rest goes to the elementwise kernel. */
   const bool fuse_bias = g->has_bias && pl.row_major_c && t != DLK_F64 && g->bias.strides[0] == 1;
-  const bool fuse_relu = g->act == DLK_ACT_RELU && !g->has_z && t != DLK_F64 &&
-                         (!g->has_bias || fuse_bias);
+  const bool fuse_relu =
+      g->act == DLK_ACT_RELU && !g->has_z && t != DLK_F64 && (!g->has_bias || fuse_bias);
   int epi = fuse_bias ? (fuse_relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
                       : (fuse_relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
   lt_key k;
@@ -489,7 +504,8 @@ static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, siz
 }
 
 const dlk_variant dlk_gemm_cublaslt = {
-    11, "cublaslt",
+    11,
+    "cublaslt",
     DLK_CUDA,
     "cublasLtMatmul with fused BIAS/RELU epilogues, 32 MiB workspace, plans cached per shape",
     vendor_supports,
