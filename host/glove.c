@@ -53,11 +53,13 @@ static const dlk_variant *const topk_variants[] = {&dlk_glove_topk_cpu,
 
 /* On the CPU the Hogwild trainer is the default whenever more than one thread is asked
    for; one thread runs the reference (the same work, and bit-exact with the tool). On
-   a GPU the highest-ranked variant (or the autotuner) decides. */
+   a GPU: the Hogwild kernel (1) unless the context asks for determinism (then the
+   deterministic variant, the only one that supports it). An epoch changes the model, so
+   it is never autotuned. */
 static int epoch_heuristic(const dlk_context *ctx, const void *args) {
   const dlk_glove_epoch_args *a = args;
   if (ctx->device.type == DLK_CPU) return a->threads > 1 ? 20 : 0;
-  return -1;
+  return ctx->opts.deterministic ? -1 : 1;
 }
 
 /* An epoch changes the model: never time it more than once per call. */
@@ -295,9 +297,9 @@ dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_para
   }
   if (resident) all = buf;
   for (int64_t done = 0; st == DLK_OK && done < count;) {
-    int64_t n = count - done < (resident ? count : bufn) ? count - done : (resident ? count : bufn);
-    dlk_glove_record *dst = resident ? all + done : buf;
-    if (n > bufn && !resident) n = bufn;
+    /* Resident: read everything into place; streamed: chunk by chunk through buf. */
+    int64_t n = resident ? count : (count - done < bufn ? count - done : bufn);
+    dlk_glove_record *dst = resident ? all : buf;
     size_t got = fread(dst, sizeof *dst, (size_t)n, f);
     if ((int64_t)got != n) {
       st = dlk_fail(ctx, DLK_ERR_IO, "%s: %s: short read at record %lld (the file changed?)", op,
