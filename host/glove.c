@@ -579,60 +579,89 @@ static dlk_status eval_mat_make(dlk_context *ctx, const char *op, const dlk_tens
   return st;
 }
 
-/* Best rows for a batch of query vectors q [nq, D] (host f64): scores = M @ q^T as one
-   GEMM [V, D] x [D, nq] on the device, then the top-k op. */
-static dlk_status search(dlk_context *ctx, const eval_mat *e, const double *q, int64_t nq,
-                         const int32_t *exclude, int n_exclude, int k, int32_t *idx, double *val) {
+/* The search buffers, allocated once per evaluation and reused batch after batch: the
+   query batch q [batch, D] and the scores [V, batch] on the device, the host staging. */
+typedef struct searcher {
+  int64_t batch;
+  dlk_tensor q, scores;
+  float *stage; /* F32 staging for a GPU */
+} searcher;
+
+static void searcher_free(dlk_context *ctx, searcher *s) {
+  dlk_tensor_free(ctx, &s->q);
+  dlk_tensor_free(ctx, &s->scores);
+  free(s->stage);
+  memset(s, 0, sizeof *s);
+}
+
+static dlk_status searcher_make(dlk_context *ctx, const eval_mat *e, int64_t batch, searcher *s) {
+  memset(s, 0, sizeof *s);
   bool gpu = ctx->device.type == DLK_CUDA;
   dlk_dtype dt = gpu ? DLK_F32 : DLK_F64;
-  int64_t qshape[2] = {nq, e->D}, sshape[2] = {e->V, nq};
-  dlk_tensor qt, scores, qT;
-  memset(&qt, 0, sizeof qt);
-  memset(&scores, 0, sizeof scores);
-  dlk_status st = dlk_tensor_alloc(ctx, &qt, dt, 2, qshape);
-  if (st == DLK_OK) st = dlk_tensor_alloc(ctx, &scores, dt, 2, sshape);
-  if (st == DLK_OK) {
-    if (gpu) {
-      float *f = malloc((size_t)(nq * e->D) * sizeof *f);
-      if (!f) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove search: out of memory");
-      for (int64_t i = 0; f && i < nq * e->D; i++) f[i] = (float)q[i];
-      if (f) st = dlk_tensor_write(ctx, &qt, f, (size_t)(nq * e->D) * sizeof *f);
-      free(f);
-    } else {
-      st = dlk_tensor_write(ctx, &qt, q, (size_t)(nq * e->D) * sizeof *q);
-    }
+  int64_t qshape[2] = {batch, e->D}, sshape[2] = {e->V, batch};
+  s->batch = batch;
+  dlk_status st = dlk_tensor_alloc(ctx, &s->q, dt, 2, qshape);
+  if (st == DLK_OK) st = dlk_tensor_alloc(ctx, &s->scores, dt, 2, sshape);
+  if (st == DLK_OK && gpu && !(s->stage = malloc((size_t)(batch * e->D) * sizeof *s->stage)))
+    st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove search: out of memory");
+  if (st != DLK_OK) searcher_free(ctx, s);
+  return st;
+}
+
+/* Best rows for a full batch of query vectors q [batch, D] (host f64; unused rows zero,
+   their exclusions -1): scores = M @ q^T as one GEMM [V, D] x [D, batch] on the device,
+   then the top-k op. */
+static dlk_status search(dlk_context *ctx, const eval_mat *e, searcher *s, const double *q,
+                         const int32_t *exclude, int n_exclude, int k, int32_t *idx, double *val) {
+  size_t n = (size_t)(s->batch * e->D);
+  dlk_status st;
+  if (s->stage) {
+    for (size_t i = 0; i < n; i++) s->stage[i] = (float)q[i];
+    st = dlk_tensor_write(ctx, &s->q, s->stage, n * sizeof *s->stage);
+  } else {
+    st = dlk_tensor_write(ctx, &s->q, q, n * sizeof *q);
   }
-  if (st == DLK_OK) st = dlk_tensor_transpose(ctx, &qT, &qt, 0, 1);
+  dlk_tensor qT;
+  if (st == DLK_OK) st = dlk_tensor_transpose(ctx, &qT, &s->q, 0, 1);
   dlk_gemm_params gp = {1.0, 0.0};
-  if (st == DLK_OK) st = dlk_gemm(ctx, &gp, &e->dev, &qT, &scores);
+  if (st == DLK_OK) st = dlk_gemm(ctx, &gp, &e->dev, &qT, &s->scores);
   if (st == DLK_OK) {
-    dlk_glove_topk_args a = {scores, exclude, n_exclude, k, idx, val};
+    dlk_glove_topk_args a = {s->scores, exclude, n_exclude, k, idx, val};
     st = dlk_dispatch(ctx, &dlk_glove_topk_op, &a);
   }
-  dlk_tensor_free(ctx, &qt);
-  dlk_tensor_free(ctx, &scores);
   return st;
 }
 
 static dlk_status predict(dlk_context *ctx, const eval_mat *e, int batch, const int32_t *a,
                           const int32_t *b, const int32_t *c, int64_t n, int32_t *pred) {
   if (batch < 1) batch = 100;
-  double *q = malloc((size_t)batch * (size_t)e->D * sizeof *q);
-  int32_t *ex = malloc((size_t)batch * 3 * sizeof *ex);
+  if (batch > n) batch = (int)n;
+  double *q = calloc((size_t)batch * (size_t)e->D, sizeof *q);
+  int32_t *ex = malloc((size_t)batch * 3 * sizeof *ex), *best = malloc((size_t)batch * sizeof *best);
   double *val = malloc((size_t)batch * sizeof *val);
-  dlk_status st = q && ex && val ? DLK_OK : dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove analogy: out of memory");
+  searcher sr;
+  memset(&sr, 0, sizeof sr);
+  dlk_status st = q && ex && val && best ? searcher_make(ctx, e, batch, &sr)
+                                         : dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove analogy: out of memory");
   for (int64_t s = 0; st == DLK_OK && s < n; s += batch) {
     int64_t nb = n - s < batch ? n - s : batch;
-    for (int64_t i = 0; i < nb; i++) {
+    for (int64_t i = 0; i < batch; i++) {
+      if (i >= nb) { /* the last, partial batch: zero queries, answers dropped */
+        memset(q + i * e->D, 0, (size_t)e->D * sizeof *q);
+        ex[i * 3] = ex[i * 3 + 1] = ex[i * 3 + 2] = -1;
+        continue;
+      }
       const double *wa = e->host + (int64_t)a[s + i] * e->D, *wb = e->host + (int64_t)b[s + i] * e->D,
                    *wc = e->host + (int64_t)c[s + i] * e->D;
       /* evaluate.py: pred_vec = W[b] - W[a] + W[c] (not normalised: argmax is the same). */
       for (int64_t k = 0; k < e->D; k++) q[i * e->D + k] = wb[k] - wa[k] + wc[k];
       ex[i * 3] = a[s + i], ex[i * 3 + 1] = b[s + i], ex[i * 3 + 2] = c[s + i];
     }
-    st = search(ctx, e, q, nb, ex, 3, 1, pred + s, val);
+    st = search(ctx, e, &sr, q, ex, 3, 1, best, val);
+    if (st == DLK_OK) memcpy(pred + s, best, (size_t)nb * sizeof *pred);
   }
-  free(q), free(ex), free(val);
+  searcher_free(ctx, &sr);
+  free(q), free(ex), free(val), free(best);
   return st;
 }
 
@@ -790,7 +819,10 @@ dlk_status dlk_glove_neighbours(dlk_context *ctx, const dlk_tensor *vectors, int
   eval_mat e;
   DLK_TRY(eval_mat_make(ctx, op, vectors, &e));
   int32_t ex = (int32_t)row;
-  dlk_status st = search(ctx, &e, e.host + row * e.D, 1, &ex, 1, k, ids, sims);
+  searcher sr;
+  dlk_status st = searcher_make(ctx, &e, 1, &sr);
+  if (st == DLK_OK) st = search(ctx, &e, &sr, e.host + row * e.D, &ex, 1, k, ids, sims);
+  searcher_free(ctx, &sr);
   eval_mat_free(ctx, &e);
   return st;
 }
