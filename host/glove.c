@@ -91,7 +91,7 @@ static bool finite_pos(double v) { return isfinite(v) && v > 0; }
 /* Ask for transparent huge pages on a large host table before it is first touched: the
    trainer reads rows at random, and with 4 KiB pages nearly every row costs a TLB miss.
    Advice only: failure (or a kernel without THP) changes nothing. */
-static void huge_pages(void *p, size_t bytes) {
+void dlk_glove_huge_pages(void *p, size_t bytes) {
 #ifdef MADV_HUGEPAGE
   const uintptr_t huge = (uintptr_t)2 << 20;
   uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
@@ -128,8 +128,8 @@ dlk_status dlk_glove_model_create(dlk_context *ctx, int64_t V, int dim, dlk_dtyp
     return st;
   }
   if (ctx->device.type == DLK_CPU) {
-    huge_pages(nm.params.data, (size_t)n * dlk_dtype_size(dtype));
-    huge_pages(nm.gradsq.data, (size_t)n * dlk_dtype_size(dtype));
+    dlk_glove_huge_pages(nm.params.data, (size_t)n * dlk_dtype_size(dtype));
+    dlk_glove_huge_pages(nm.gradsq.data, (size_t)n * dlk_dtype_size(dtype));
   }
   /* The tool: srand(seed); W[a] = (rand() / (real)RAND_MAX - 0.5) / vector_size for every
      value in memory order, biases included. */

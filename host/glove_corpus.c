@@ -521,6 +521,7 @@ dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_pa
       c->lookup[a] = c->lookup[a - 1] + (w < V ? w : V);
     }
     c->table = calloc((size_t)(c->lookup[V] - 1) + 1, sizeof *c->table);
+    if (c->table) dlk_glove_huge_pages(c->table, (size_t)c->lookup[V] * sizeof *c->table);
     if (!c->table) {
       dlk_glove_cooccur_free(c);
       return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY,

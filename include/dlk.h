@@ -580,7 +580,9 @@ typedef struct dlk_glove_record {
 /* A vocabulary: words with counts, id i (1-based) = rank i. Built by feeding text, or
    loaded from vocab.txt. Tokens are maximal runs of bytes other than space, tab and
    newline ('\r' is ignored everywhere); a token longer than 999 bytes is cut at 999 (not
-   inside a UTF-8 sequence), as the tool does. */
+   inside a UTF-8 sequence), as the tool does. Lookups move found words to the front of
+   their hash chain (as the tool's table does), so one vocabulary serves one thread at a
+   time. */
 typedef struct dlk_glove_vocab dlk_glove_vocab;
 
 typedef struct dlk_glove_vocab_params {
