@@ -1,0 +1,245 @@
+/*
+ * glove cases of dlk-bench for the GPU side (issue 4), next to bench/bench_glove.c (the
+ * CPU side's F64 epoch and top-k cases); family "glove" too, so --family glove runs both.
+ * Every variant the dispatcher lists for the op is timed:
+ *   glove_epoch          (GPU only) one epoch (dlk_glove_train_epoch) in F32, the GPU's
+ *                        fast path, and F64 at d = 300, over a synthetic record set
+ *                        resident on the device: V words, d dims, n records whose ids
+ *                        follow a Zipf law (s = 1, like word frequencies, so frequent rows
+ *                        collide as in real data) and counts X = e^u, u uniform in [0, 6).
+ *                        bytes = n (16 + 8 (d + 1) es): the record plus the four rows (word,
+ *                        context, their AdaGrad state) read and written once each: the
+ *                        row traffic. records/s = n / median time (n is in the shape).
+ *                        The model keeps training from run to run (no output check).
+ *   glove_cooccur_chunk  counting one chunk of a synthetic token stream (Zipf ids over V,
+ *                        lines of 5..40 tokens) into sorted, summed records, window 15,
+ *                        symmetric, 1/distance weights: dlk_dispatch of the chunk op on
+ *                        host ids, results back in host memory (what dlk_glove_cooccur
+ *                        does per chunk). bytes = 4 n + 16 P: the ids read and the P
+ *                        weighted pairs the window generates, each once (the least any
+ *                        method moves); tokens/s = n / median time.
+ * Without a GPU: the co-occurrence chunk's CPU reference at a small size (seconds); the
+ * CPU epoch cases are bench/bench_glove.c's.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "glove.h"
+
+/* xorshift64*, seeded: the same synthetic data on every machine. */
+static uint64_t rng_next(uint64_t *s) {
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 2685821657736338717ULL;
+}
+
+static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+/* Zipf(1) over 1..V by inverting the CDF (table of V doubles, binary search). */
+typedef struct zipf {
+  double *cdf;
+  int64_t V;
+} zipf;
+
+static bool zipf_init(zipf *z, int64_t V) {
+  z->V = V;
+  z->cdf = malloc((size_t)V * sizeof *z->cdf);
+  if (!z->cdf) return false;
+  double s = 0;
+  for (int64_t i = 0; i < V; i++) z->cdf[i] = (s += 1.0 / (double)(i + 1));
+  for (int64_t i = 0; i < V; i++) z->cdf[i] /= s;
+  return true;
+}
+
+static int32_t zipf_draw(const zipf *z, uint64_t *s) {
+  double u = rng_uniform(s);
+  int64_t lo = 0, hi = z->V - 1;
+  while (lo < hi) {
+    int64_t mid = (lo + hi) / 2;
+    if (z->cdf[mid] < u)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return (int32_t)(lo + 1);
+}
+
+/* ---- glove_epoch ------------------------------------------------------------------------ */
+
+typedef struct epoch_state {
+  dlk_glove_model m;
+  dlk_glove_records *r;
+  bool have_model;
+} epoch_state;
+
+static void epoch_teardown(const bench_env *env, const bench_case *c, void *state) {
+  (void)c;
+  epoch_state *s = state;
+  if (!s) return;
+  if (s->have_model) dlk_glove_model_free(env->ctx, &s->m);
+  dlk_glove_records_free(env->ctx, s->r);
+  free(s);
+}
+
+static dlk_status epoch_setup(const bench_env *env, const bench_case *c, void **state) {
+  epoch_state *s = calloc(1, sizeof *s);
+  if (!s) return DLK_ERR_OUT_OF_MEMORY;
+  *state = s;
+  int64_t V = c->dims[0], n = c->dims[2];
+  int d = (int)c->dims[1];
+  zipf z;
+  if (!zipf_init(&z, V)) return DLK_ERR_OUT_OF_MEMORY;
+  dlk_glove_record *recs = malloc((size_t)n * sizeof *recs);
+  if (!recs) {
+    free(z.cdf);
+    return DLK_ERR_OUT_OF_MEMORY;
+  }
+  uint64_t seed = 0x51AB1E5EEDULL;
+  for (int64_t i = 0; i < n; i++) {
+    recs[i].w1 = zipf_draw(&z, &seed);
+    recs[i].w2 = zipf_draw(&z, &seed);
+    recs[i].x = exp(6.0 * rng_uniform(&seed));
+  }
+  free(z.cdf);
+  dlk_glove_records_params rp = {V, 0, 0};
+  dlk_status st = dlk_glove_records_from_host(env->ctx, &rp, recs, n, &s->r);
+  free(recs);
+  BENCH_TRY(st);
+  BENCH_TRY(dlk_glove_model_create(env->ctx, V, d, c->dt, 1, &s->m));
+  s->have_model = true;
+  return DLK_OK;
+}
+
+static dlk_status epoch_run(const bench_env *env, const bench_case *c, void *state, int variant) {
+  (void)c, (void)variant;
+  epoch_state *s = state;
+  dlk_glove_train_params p = dlk_glove_train_defaults();
+  dlk_glove_epoch_result res;
+  return dlk_glove_train_epoch(env->ctx, &p, &s->m, s->r, &res);
+}
+
+static void add_epoch(bench_registry *r, int64_t V, int d, int64_t n, dlk_dtype dt) {
+  bench_case c;
+  memset(&c, 0, sizeof c);
+  c.family = "glove";
+  c.op = "glove_epoch";
+  snprintf(c.name, sizeof c.name, "glove_epoch");
+  snprintf(c.shape, sizeof c.shape, "V=%lld,d=%d,n=%lld", (long long)V, d, (long long)n);
+  snprintf(c.dtype, sizeof c.dtype, "%s", dt == DLK_F64 ? "f64" : "f32");
+  c.bound = BENCH_MEMORY;
+  c.bytes = (double)n * (16.0 + 8.0 * (d + 1) * (double)dlk_dtype_size(dt));
+  c.dims[0] = V;
+  c.dims[1] = d;
+  c.dims[2] = n;
+  c.dt = dt;
+  c.setup = epoch_setup;
+  c.run = epoch_run;
+  c.teardown = epoch_teardown;
+  c.note =
+      "one GloVe epoch (AdaGrad) over n Zipf-distributed records resident on the device; "
+      "records/s = n / median; GB/s counts the record and four rows of d+1 values read and "
+      "written once";
+  bench_add(r, &c);
+}
+
+/* ---- glove_cooccur_chunk ------------------------------------------------------------------ */
+
+typedef struct cooc_state {
+  int32_t *ids;
+  dlk_glove_record *out;
+  int64_t n, out_cap, count;
+} cooc_state;
+
+static void cooc_teardown(const bench_env *env, const bench_case *c, void *state) {
+  (void)env, (void)c;
+  cooc_state *s = state;
+  if (!s) return;
+  free(s->ids);
+  free(s->out);
+  free(s);
+}
+
+static dlk_status cooc_setup(const bench_env *env, const bench_case *c, void **state) {
+  (void)env;
+  cooc_state *s = calloc(1, sizeof *s);
+  if (!s) return DLK_ERR_OUT_OF_MEMORY;
+  *state = s;
+  int64_t V = c->dims[0], n = c->dims[1], W = c->dims[2];
+  zipf z;
+  if (!zipf_init(&z, V)) return DLK_ERR_OUT_OF_MEMORY;
+  s->n = n;
+  s->ids = malloc((size_t)n * sizeof *s->ids);
+  s->out_cap = n * W * 2;
+  s->out = malloc((size_t)s->out_cap * sizeof *s->out);
+  if (!s->ids || !s->out) {
+    free(z.cdf);
+    return DLK_ERR_OUT_OF_MEMORY;
+  }
+  uint64_t seed = 0xC0CC0Cull;
+  int64_t left = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (left == 0) {
+      left = 5 + (int64_t)(rng_next(&seed) % 36);
+      if (i > 0) {
+        s->ids[i] = 0; /* line break */
+        continue;
+      }
+    }
+    s->ids[i] = zipf_draw(&z, &seed);
+    left--;
+  }
+  free(z.cdf);
+  return DLK_OK;
+}
+
+static dlk_status cooc_run(const bench_env *env, const bench_case *c, void *state, int variant) {
+  (void)variant;
+  cooc_state *s = state;
+  dlk_glove_cooccur_chunk_args a = {s->ids, s->n, 0, c->dims[0], (int)c->dims[2], true, true,
+                                    s->out, s->out_cap, &s->count};
+  return dlk_dispatch(env->ctx, &dlk_glove_cooccur_chunk_op, &a);
+}
+
+static void add_cooc(bench_registry *r, int64_t V, int64_t n, int W) {
+  bench_case c;
+  memset(&c, 0, sizeof c);
+  c.family = "glove";
+  c.op = "glove_cooccur_chunk";
+  snprintf(c.name, sizeof c.name, "glove_cooccur_chunk");
+  snprintf(c.shape, sizeof c.shape, "V=%lld,n=%lld,win=%d", (long long)V, (long long)n, W);
+  snprintf(c.dtype, sizeof c.dtype, "f64");
+  c.bound = BENCH_MEMORY;
+  /* Pairs: each target pairs with up to W earlier tokens of its line (lines of 5..40
+     tokens, so fewer near line starts); 2 W n bounds it and is what the rate uses. */
+  c.bytes = 4.0 * (double)n + 16.0 * 2.0 * (double)W * (double)n;
+  c.dims[0] = V;
+  c.dims[1] = n;
+  c.dims[2] = W;
+  c.setup = cooc_setup;
+  c.run = cooc_run;
+  c.teardown = cooc_teardown;
+  c.note =
+      "co-occurrence count of one chunk of n Zipf token ids (window 15, symmetric, 1/k) into "
+      "sorted summed records in host memory; tokens/s = n / median; GB/s uses the bound "
+      "4 n + 16 x 2 W n";
+  bench_add(r, &c);
+}
+
+void bench_family_glove_gpu(bench_registry *r, const bench_env *env);
+void bench_family_glove_gpu(bench_registry *r, const bench_env *env) {
+  if (env->gpu) {
+    /* The tool's default d = 50 and the common d = 300, a 100k vocabulary, 16M records
+       (four chunks of the default 4M); F32 is the GPU's fast path (F64 at d = 50 is
+       bench_glove.c's case). */
+    add_epoch(r, 100000, 50, 16 << 20, DLK_F32);
+    add_epoch(r, 100000, 300, 4 << 20, DLK_F32);
+    add_epoch(r, 100000, 300, 4 << 20, DLK_F64);
+    add_cooc(r, 100000, 2 << 20, 15);
+  } else {
+    add_cooc(r, 10000, env->quick ? 20000 : 100000, 15);
+  }
+}
