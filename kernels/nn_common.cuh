@@ -114,12 +114,13 @@ __device__ __forceinline__ A neg_inf() {
   return (A)-INFINITY;
 }
 
-// act(v) for a dlk_activation, as the CPU reference: relu v > 0 ? v : 0 (NaN -> 0).
+// act(v) for a dlk_activation, as the CPU reference: relu v <= 0 ? 0 : v (NaN stays NaN,
+// as torch.relu; its derivative passes the gradient at NaN like threshold_backward).
 // gelu is exact: 0.5 v (1 + erf(v / sqrt 2)).
 template <typename A>
 __device__ __forceinline__ A act_fwd(A v, int act) {
   switch (act) {
-    case DLK_ACT_RELU: return v > (A)0 ? v : (A)0;
+    case DLK_ACT_RELU: return v <= (A)0 ? (A)0 : v;
     case DLK_ACT_TANH: return m_tanh(v);
     case DLK_ACT_SIGMOID: return (A)1 / ((A)1 + m_exp(-v));
     case DLK_ACT_GELU: return (A)0.5 * v * ((A)1 + m_erf(v * (A)0.70710678118654752440));
@@ -132,7 +133,7 @@ __device__ __forceinline__ A act_fwd(A v, int act) {
 template <typename A>
 __device__ __forceinline__ A act_grad(A v, int act) {
   switch (act) {
-    case DLK_ACT_RELU: return v > (A)0 ? (A)1 : (A)0;
+    case DLK_ACT_RELU: return v <= (A)0 ? (A)0 : (A)1;
     case DLK_ACT_TANH: {
       A t = m_tanh(v);
       return (A)1 - t * t;

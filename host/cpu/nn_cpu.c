@@ -29,7 +29,7 @@ static inline int64_t at3(const dlk_tensor *t, int64_t b, int64_t i, int64_t j) 
 /* Activations. gelu is the exact one: x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
 static double act_f(dlk_activation a, double x) {
   switch (a) {
-    case DLK_ACT_RELU: return x > 0 ? x : 0.0;
+    case DLK_ACT_RELU: return x <= 0 ? 0.0 : x; /* NaN stays NaN, as torch.relu */
     case DLK_ACT_TANH: return tanh(x);
     case DLK_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case DLK_ACT_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
@@ -42,7 +42,7 @@ static double act_f(dlk_activation a, double x) {
    gelu Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi). */
 static double act_grad(dlk_activation a, double x) {
   switch (a) {
-    case DLK_ACT_RELU: return x > 0 ? 1.0 : 0.0;
+    case DLK_ACT_RELU: return x <= 0 ? 0.0 : 1.0; /* torch's threshold_backward: NaN passes */
     case DLK_ACT_TANH: {
       double t = tanh(x);
       return 1.0 - t * t;

@@ -250,6 +250,12 @@ def make_bias_act(w):
             outs = [("dx", dt, xx.grad)] + ([("dbias", dt, bb.grad)] if bb is not None else [])
             w.case("bias_act_bwd_%s_%s" % (ACT_NAMES[act], dt), "bias_act_bwd", {"act": act},
                    ins + [("dy", dt, dy)], outs)
+    # Special values through every activation (relu keeps NaN, as torch.relu does).
+    special = torch.tensor([[float("nan"), float("inf"), float("-inf"), 0.0, -0.5, 3.0]], dtype=torch.float64)
+    for act in range(5):
+        truth = bias_act_fn(special, None, act, dt="f64")
+        w.case("bias_act_fwd_%s_special_f32" % ACT_NAMES[act], "bias_act_fwd", {"act": act},
+               [("x", "f32", special)], [("y", "f32", truth[0])])
 
 
 # ---------------------------------------------------------------------------------------
