@@ -66,6 +66,16 @@ else
   ok "-device cuda ran (a GPU is present)"
 fi
 
+# A full disk (/dev/full: every write fails with ENOSPC): each program says so, exit 1.
+for prog in "vocab -min-count 3" "cooccur -window-size 5 -vocab-file $gold/vocab.txt"; do
+  if "$bin" $prog < "$gold/corpus.txt" > /dev/full 2> full.log; then bad "$prog > /dev/full succeeded"; else
+    grep -q "No space left" full.log && ok "$prog > /dev/full: $(tail -1 full.log | cut -c1-80)" || bad "$(cat full.log)"
+  fi
+done
+if "$bin" shuffle -seed 3 < "$gold/cooccurrence.bin" > /dev/full 2> full.log; then bad "shuffle > /dev/full"; else
+  grep -q "No space left" full.log && ok "shuffle > /dev/full fails cleanly" || bad "$(cat full.log)"
+fi
+
 # ---- 2. train, Ctrl-C, resume ----
 "$bin" train "$gold/corpus.txt" --out run --device cpu --min-count 3 --window 5 --vector-size 50 --iter 100000 \
   --seed 7 --threads 2 2> train.log &
