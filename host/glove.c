@@ -422,13 +422,21 @@ dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params 
     f = fopen(r->path, "rb");
     if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot reopen %s: %s", op, r->path, strerror(errno));
   }
+  /* Resident records run in about 64 pieces (at least 64k records, at most the chunk
+     size), so that progress and cancel come often; streamed ones chunk by chunk. */
+  int64_t step = r->chunk;
+  if (r->resident) {
+    step = r->count / 64;
+    if (step < 65536) step = 65536;
+    if (step > r->chunk) step = r->chunk;
+  }
   while (done < r->count) {
     if (p->cancel && *p->cancel) {
       st = dlk_fail(ctx, DLK_ERR_INTERRUPTED, "%s: cancelled after %lld of %lld records", op,
                     (long long)done, (long long)r->count);
       break;
     }
-    int64_t n = r->count - done < r->chunk ? r->count - done : r->chunk;
+    int64_t n = r->count - done < step ? r->count - done : step;
     const dlk_glove_record *recs;
     if (r->resident) {
       recs = (const dlk_glove_record *)r->data.data + done;
