@@ -50,10 +50,11 @@ int64_t dlk_tensor_numel(const dlk_tensor *t) {
 }
 
 void dlk_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+  /* Saturates instead of overflowing: a shape that large fails validation afterwards. */
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
     strides[i] = s;
-    s *= shape[i] > 0 ? shape[i] : 1;
+    if (dlk_mul_overflows(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
   }
 }
 
