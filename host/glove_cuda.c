@@ -7,7 +7,8 @@
  * (kernels/glove_kernels.h), launches on the context's stream and reads the small
  * results back through the context's pinned host scratch.
  *
- *   glove_epoch          1 warp          Hogwild, a group of 8/16/32 lanes per record
+ *   glove_epoch          1 warp          Hogwild, a group of 8/16/32 lanes per record,
+ *                                        atomic adds, in-flight records capped
  *                        2 det           rows updated in record order: same bits each run
  *   glove_cooccur_chunk  1 sort_rbk      cub radix sort + cub ReduceByKey
  *                        2 sort_ordered  radix sort + per-pair sums in generation order
@@ -151,7 +152,8 @@ static dlk_status epoch_det_run(dlk_context *ctx, const void *args, void *ws, si
 const dlk_variant dlk_glove_epoch_warp = {
     1, "warp", DLK_CUDA,
     "lock-free Hogwild: a group of 8/16/32 lanes per record, rows in registers (16-byte "
-    "vectors when rows are aligned), F32 and F64",
+    "loads when rows are aligned), steps added atomically, records in flight capped by the "
+    "chunk's hottest row; F32 and F64",
     epoch_warp_supports, epoch_warp_ws, epoch_warp_run};
 
 const dlk_variant dlk_glove_epoch_det = {

@@ -140,33 +140,33 @@ enum { REC_NONE = 0, REC_DONE = 1, REC_SKIPPED = 2, REC_BAD = 3 };
 // Per-record cost codes of the det variant's cost array (costs are >= 0).
 constexpr double COST_SKIPPED = -1.0, COST_BAD = -2.0;
 
-// L2-coherent row access (ld.global.cg / st.global.cg): rows are written by other SMs
-// all the time, and L1 is not coherent; in `det` a stale L1 line would break the order.
+// Row writes are atomic adds of the change to the value in memory (red.global.add, no
+// return): records in flight that share a row then never lose each other's steps, they
+// only read rows a few steps old (Hogwild as the tool's threads do it: their `W -= u` is
+// a read-modify-write of the current value too). x + (-u) == x - u exactly, so with no
+// concurrency (det) this is the sequential rule bit for bit.
+__device__ __forceinline__ void add_to(float *p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void add_to(double *p, double v) { atomicAdd(p, v); }
+
+// L2-coherent row reads (ld.global.cg): rows are changed by other SMs all the time, and
+// L1 is not coherent; in `det` a stale L1 line would break the order.
 template <typename T, int VW> struct VecIO;
 template <> struct VecIO<float, 1> {
   __device__ __forceinline__ static void ld(const float *p, float *o) { o[0] = __ldcg(p); }
-  __device__ __forceinline__ static void st(float *p, const float *v) { __stcg(p, v[0]); }
 };
 template <> struct VecIO<float, 4> {
   __device__ __forceinline__ static void ld(const float *p, float *o) {
     float4 t = __ldcg(reinterpret_cast<const float4 *>(p));
     o[0] = t.x, o[1] = t.y, o[2] = t.z, o[3] = t.w;
   }
-  __device__ __forceinline__ static void st(float *p, const float *v) {
-    __stcg(reinterpret_cast<float4 *>(p), make_float4(v[0], v[1], v[2], v[3]));
-  }
 };
 template <> struct VecIO<double, 1> {
   __device__ __forceinline__ static void ld(const double *p, double *o) { o[0] = __ldcg(p); }
-  __device__ __forceinline__ static void st(double *p, const double *v) { __stcg(p, v[0]); }
 };
 template <> struct VecIO<double, 2> {
   __device__ __forceinline__ static void ld(const double *p, double *o) {
     double2 t = __ldcg(reinterpret_cast<const double2 *>(p));
     o[0] = t.x, o[1] = t.y;
-  }
-  __device__ __forceinline__ static void st(double *p, const double *v) {
-    __stcg(reinterpret_cast<double2 *>(p), make_double2(v[0], v[1]));
   }
 };
 
@@ -254,22 +254,23 @@ __device__ __forceinline__ int update_regs(const EpochArgs<T> &a, const Rec &r, 
 #pragma unroll
     for (int v = 0; v < VW; v++) {
       const int c = (e * G + lane) * VW + v;
+      // From here on the arrays hold the changes: x = -step, h = the square added.
       if (ok && c < d) {
         const T t1 = m_clip(fd * x2[e][v], clip) * eta;
         const T t2 = m_clip(fd * x1[e][v], clip) * eta;
         const T u1 = t1 / m_sqrt(h1[e][v]), u2 = t2 / m_sqrt(h2[e][v]);
-        h1[e][v] += t1 * t1;
-        h2[e][v] += t2 * t2;
-        x1[e][v] -= u1;  // tentative: stored only when both sums are finite
-        x2[e][v] -= u2;
+        h1[e][v] = t1 * t1;
+        h2[e][v] = t2 * t2;
+        x1[e][v] = -u1;  // applied only when both sums are finite
+        x2[e][v] = -u2;
         s1 += u1;
         s2 += u2;
       } else if (ok && c == d) {
         const T ub1 = fd / m_sqrt(h1[e][v]), ub2 = fd / m_sqrt(h2[e][v]);
-        if (m_finite(ub1)) x1[e][v] -= ub1;
-        if (m_finite(ub2)) x2[e][v] -= ub2;
-        h1[e][v] += fd2;
-        h2[e][v] += fd2;
+        x1[e][v] = m_finite(ub1) ? -ub1 : -(T)0;  // b + (-0) == b for every b
+        x2[e][v] = m_finite(ub2) ? -ub2 : -(T)0;
+        h1[e][v] = fd2;
+        h2[e][v] = fd2;
       }
     }
   s1 = gsum<G>(s1);
@@ -277,21 +278,20 @@ __device__ __forceinline__ int update_regs(const EpochArgs<T> &a, const Rec &r, 
   const bool apply = m_finite(s1) && m_finite(s2);
   if (ok) {
 #pragma unroll
-    for (int e = 0; e < E; e++) {
-      const int c0 = (e * G + lane) * VW;
-      if (c0 >= rl) continue;
-      VecIO<T, VW>::st(g1 + c0, h1[e]);
-      VecIO<T, VW>::st(g2 + c0, h2[e]);
-      if (apply) {
-        VecIO<T, VW>::st(w1 + c0, x1[e]);
-        VecIO<T, VW>::st(w2 + c0, x2[e]);
-      } else {
-        // Vector step dropped: only the biases change.
+    for (int e = 0; e < E; e++)
 #pragma unroll
-        for (int v = 0; v < VW; v++)
-          if (c0 + v == d) __stcg(w1 + d, x1[e][v]), __stcg(w2 + d, x2[e][v]);
+      for (int v = 0; v < VW; v++) {
+        const int c = (e * G + lane) * VW + v;
+        if (c >= rl) continue;
+        add_to(g1 + c, h1[e][v]);
+        add_to(g2 + c, h2[e][v]);
+        // The vector step is dropped unless both sums are finite; the biases always
+        // move (by 0 when their own step was not finite).
+        if (apply || c == d) {
+          add_to(w1 + c, x1[e][v]);
+          add_to(w2 + c, x2[e][v]);
+        }
       }
-    }
   }
   return !has ? REC_NONE : !ids_ok ? REC_BAD : ok ? REC_DONE : REC_SKIPPED;
 }
@@ -338,21 +338,21 @@ __device__ __forceinline__ int update_loop(const EpochArgs<T> &a, const Rec &r, 
     for (int c = lane; c < d; c += 32) {
       const T x1 = __ldcg(w1 + c), x2 = __ldcg(w2 + c), h1 = __ldcg(g1 + c), h2 = __ldcg(g2 + c);
       const T t1 = m_clip(fd * x2, clip) * eta, t2 = m_clip(fd * x1, clip) * eta;
-      __stcg(g1 + c, h1 + t1 * t1);
-      __stcg(g2 + c, h2 + t2 * t2);
       if (apply) {
-        __stcg(w1 + c, x1 - t1 / m_sqrt(h1));
-        __stcg(w2 + c, x2 - t2 / m_sqrt(h2));
+        add_to(w1 + c, -(t1 / m_sqrt(h1)));
+        add_to(w2 + c, -(t2 / m_sqrt(h2)));
       }
+      add_to(g1 + c, t1 * t1);
+      add_to(g2 + c, t2 * t2);
     }
     if (lane == 0) {
       const T hb1 = __ldcg(g1 + d), hb2 = __ldcg(g2 + d);
       const T ub1 = fd / m_sqrt(hb1), ub2 = fd / m_sqrt(hb2);
-      if (m_finite(ub1)) __stcg(w1 + d, b1 - ub1);
-      if (m_finite(ub2)) __stcg(w2 + d, b2 - ub2);
+      if (m_finite(ub1)) add_to(w1 + d, -ub1);
+      if (m_finite(ub2)) add_to(w2 + d, -ub2);
       const T fd2 = (T)(fdiff * fdiff);
-      __stcg(g1 + d, hb1 + fd2);
-      __stcg(g2 + d, hb2 + fd2);
+      add_to(g1 + d, fd2);
+      add_to(g2 + d, fd2);
     }
   }
   return !has ? REC_NONE : !ids_ok ? REC_BAD : ok ? REC_DONE : REC_SKIPPED;
@@ -388,12 +388,14 @@ __device__ void block_partials(double cost, long long skip, long long bad, doubl
 }
 
 // Variant 1 `warp` (Hogwild).
-// Thread mapping: blocks of 256 threads; each warp holds 32/G groups of G lanes, a group
+// Thread mapping: blocks of 256 (or 64) threads; each warp holds 32/G groups of G lanes, a group
 // takes one record at a time, grid-stride over the records (record i by group i mod the
 // number of groups), so the loop trip count is uniform per warp and the group shuffles
-// always see the full warp. Rows are read and written without locks: two groups on
-// records sharing a row race, as the tool's threads do. Shared memory: 3 x 32 words for
-// the block partials. Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each).
+// always see the full warp. No locks: a group reads its rows as they are and adds its
+// changes atomically (add_to), so groups on records sharing a row read slightly stale
+// values but never lose a step. Shared memory: 3 x 32 words for the block partials.
+// Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each), and at most as many groups as
+// the in-flight cap of warp_groups_cap() allows.
 // Blocks per SM the register budget aims at: 4 (64 registers) for small per-lane rows,
 // fewer as the row slices in registers grow (E * VW values of T, four rows).
 // f64 math (the accurate log/exp paths) needs about 20 more registers than f32.
@@ -638,31 +640,111 @@ int epoch_finish(const double *psum, const long long *pskip, const long long *pb
 
 // ---- warp launch: pick (G, E) from the row length in vectors q = (d + 1) / VW ----------
 
+// In-flight cap of the Hogwild kernel. Every record reads its rows while the records in
+// flight beside it are about to change them; with B records in flight the chunk's
+// hottest row (a share p_max of its records) has about B p_max of them at any time, all
+// computed from the same stale row and summed. A sliding-window model of exactly that
+// (each record reads its rows at its turn and adds its change B records later; a small f64
+// C program run during development), against the sequential cost of the same records:
+//   the issue's corpus (V 87,554, 26.7M records, d 50, x_max 10, p_max 0.0031):
+//     B = 16384 (B p_max 51, the whole device): epoch 1 cost 1.76 vs 0.115, diverging;
+//     B = 4096 (12.8): +1.0% after epoch 1, +0.05% after 2, equal after 3;
+//     B = 1024 (3.2): +0.09% after epoch 1, +0.02% after 2;
+//   the tool's golden records (V 1194, p_max 0.0116, d 10): B = 37: +0.2% after epoch 1;
+//     B = 256: +2.8% after epoch 1, +0.1% after 15; B = 1024: +17%, +0.7%.
+// (Plain stores instead of atomic adds lose steps and converge far slower: +26% after 15
+// epochs at B = 256 on the golden set.) So B = min(HOG_HOT / p_max, V / HOG_VOCAB_DIV),
+// at least one block, at most what the device holds: 2580 records on the issue's corpus,
+// 37 on the golden set. p_max is measured per chunk (a histogram of both ids: one read of
+// the records and 2 V counters, ~1% of the epoch's traffic, and one synchronisation).
+constexpr double HOG_HOT = 8.0;
+constexpr int64_t HOG_VOCAB_DIV = 32;
+
 struct WarpLayout {
   double *psum;
   long long *pskip, *pbad;
   EpochResult *res;
+  unsigned long long *cnt;  // 2 V row counters
+  unsigned long long *cmax;
 };
 
-WarpLayout warp_layout(Carve &c) {
+WarpLayout warp_layout(Carve &c, int64_t V) {
   WarpLayout l;
   l.psum = c.take<double>(EPOCH_MAX_BLOCKS);
   l.pskip = c.take<long long>(EPOCH_MAX_BLOCKS);
   l.pbad = c.take<long long>(EPOCH_MAX_BLOCKS);
   l.res = c.take<EpochResult>(1);
+  l.cnt = c.take<unsigned long long>(2 * (size_t)V);
+  l.cmax = c.take<unsigned long long>(1);
   return l;
 }
 
+// Row histogram of the chunk: word rows at [0, V), context rows at [V, 2V).
+__global__ void hog_hist_kernel(const GRec *rec, int64_t n, int64_t V, unsigned long long *cnt) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const Rec r = load_rec(rec + i);
+    if (r.w1 < 1 || r.w1 > V || r.w2 < 1 || r.w2 > V) continue;
+    atomicAdd(cnt + (r.w1 - 1), 1ull);
+    atomicAdd(cnt + (V + r.w2 - 1), 1ull);
+  }
+}
+
+// The largest counter: a warp maximum, then one atomicMax per warp.
+__global__ void hog_max_kernel(const unsigned long long *cnt, int64_t m, unsigned long long *mx) {
+  unsigned long long best = 0;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m;
+       i += (int64_t)gridDim.x * blockDim.x)
+    best = cnt[i] > best ? cnt[i] : best;
+  for (int o = 16; o > 0; o >>= 1) {
+    const unsigned long long other = __shfl_xor_sync(FULL, best, o);
+    best = other > best ? other : best;
+  }
+  if ((threadIdx.x & 31) == 0) atomicMax(mx, best);
+}
+
+// Records the chunk's hottest row holds (0 when no record has valid ids).
+int hottest_row(int64_t V, int64_t n, const GRec *rec, const WarpLayout &l, void *pinned,
+                unsigned long long *out, cudaStream_t st) {
+  GK_TRY(cudaMemsetAsync(l.cnt, 0, 2 * (size_t)V * sizeof(unsigned long long), st));
+  GK_TRY(cudaMemsetAsync(l.cmax, 0, sizeof(unsigned long long), st));
+  hog_hist_kernel<<<grid_for(n, 256, 4096), 256, 0, st>>>(rec, n, V, l.cnt);
+  GK_TRY(cudaGetLastError());
+  hog_max_kernel<<<grid_for(2 * V, 256, 1024), 256, 0, st>>>(l.cnt, 2 * V, l.cmax);
+  GK_TRY(cudaGetLastError());
+  GK_TRY(cudaMemcpyAsync(pinned, l.cmax, sizeof(unsigned long long), cudaMemcpyDeviceToHost, st));
+  GK_TRY(cudaStreamSynchronize(st));
+  *out = *static_cast<const volatile unsigned long long *>(pinned);
+  return 0;
+}
+
+// Groups in flight for a chunk of n records over V words whose hottest row has hot records.
+int64_t hog_groups(int64_t n, int64_t V, unsigned long long hot) {
+  double b = (double)V / (double)HOG_VOCAB_DIV;
+  if (hot > 0) {
+    const double by_hot = HOG_HOT * (double)n / (double)hot;
+    if (by_hot < b) b = by_hot;
+  }
+  return b < 1 ? 1 : (int64_t)b;
+}
+
 template <typename T, int G, int E, int VW>
-int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int *nb, cudaStream_t st) {
+int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int64_t groups, int *nb,
+                cudaStream_t st) {
   auto kern = epoch_warp_kernel<T, G, E, VW>;
+  const int sms = sm_count();
+  // Blocks of 256 threads, or 64 when the cap leaves fewer blocks than SMs (spread the
+  // groups over the SMs rather than fill a few).
+  const int threads = (groups * G + 255) / 256 < sms ? 64 : EPOCH_THREADS;
   int occ = 0;
-  GK_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, EPOCH_THREADS, 0));
-  const int64_t groups_per_block = EPOCH_THREADS / G;
-  int64_t cap = (int64_t)sm_count() * (occ > 0 ? occ : 1);
+  GK_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, threads, 0));
+  const int64_t groups_per_block = threads / G;
+  int64_t cap = (int64_t)sms * (occ > 0 ? occ : 1);
+  const int64_t by_groups = (groups + groups_per_block - 1) / groups_per_block;
+  if (cap > by_groups) cap = by_groups;
   if (cap > EPOCH_MAX_BLOCKS) cap = EPOCH_MAX_BLOCKS;
   const unsigned blocks = grid_for(a.n, (int)groups_per_block, cap);
-  kern<<<blocks, EPOCH_THREADS, 0, st>>>(a, l.psum, l.pskip, l.pbad);
+  kern<<<blocks, threads, 0, st>>>(a, l.psum, l.pskip, l.pbad);
   *nb = (int)blocks;
   return (int)cudaGetLastError();
 }
@@ -671,43 +753,48 @@ int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int *nb, cudaStream_
 // per block: at most 16 f32 / 8 f64 values of each row per lane; longer rows take the
 // three-pass loop.
 template <typename T>
-int warp_dispatch_scalar(const EpochArgs<T> &a, const WarpLayout &l, int *nb, cudaStream_t st) {
+int warp_dispatch_scalar(const EpochArgs<T> &a, const WarpLayout &l, int64_t gr, int *nb,
+                         cudaStream_t st) {
   const int64_t q = (int64_t)a.d + 1;
-  if (q <= 8) return launch_warp<T, 8, 1, 1>(a, l, nb, st);
-  if (q <= 16) return launch_warp<T, 8, 2, 1>(a, l, nb, st);
-  if (q <= 32) return launch_warp<T, 8, 4, 1>(a, l, nb, st);
-  if (q <= 64) return launch_warp<T, 16, 4, 1>(a, l, nb, st);
-  if (q <= 128) return launch_warp<T, 32, 4, 1>(a, l, nb, st);
-  if (q <= 256) return launch_warp<T, 32, 8, 1>(a, l, nb, st);
-  if (sizeof(T) == 4 && q <= 512) return launch_warp<T, 32, sizeof(T) == 4 ? 16 : 8, 1>(a, l, nb, st);
-  return launch_warp<T, 32, 0, 1>(a, l, nb, st);
+  if (q <= 8) return launch_warp<T, 8, 1, 1>(a, l, gr, nb, st);
+  if (q <= 16) return launch_warp<T, 8, 2, 1>(a, l, gr, nb, st);
+  if (q <= 32) return launch_warp<T, 8, 4, 1>(a, l, gr, nb, st);
+  if (q <= 64) return launch_warp<T, 16, 4, 1>(a, l, gr, nb, st);
+  if (q <= 128) return launch_warp<T, 32, 4, 1>(a, l, gr, nb, st);
+  if (q <= 256) return launch_warp<T, 32, 8, 1>(a, l, gr, nb, st);
+  if (sizeof(T) == 4 && q <= 512) return launch_warp<T, 32, sizeof(T) == 4 ? 16 : 8, 1>(a, l, gr, nb, st);
+  return launch_warp<T, 32, 0, 1>(a, l, gr, nb, st);
 }
 
 // 16-byte vectors (VW = 4 f32 / 2 f64): q = (d + 1) / VW vectors per row, at most 4
 // vectors per lane; longer rows go the scalar way.
 template <typename T, int VW>
-int warp_dispatch_vec(const EpochArgs<T> &a, const WarpLayout &l, int *nb, cudaStream_t st) {
+int warp_dispatch_vec(const EpochArgs<T> &a, const WarpLayout &l, int64_t gr, int *nb,
+                         cudaStream_t st) {
   const int64_t q = ((int64_t)a.d + 1) / VW;
-  if (q <= 8) return launch_warp<T, 8, 1, VW>(a, l, nb, st);
-  if (q <= 16) return launch_warp<T, 16, 1, VW>(a, l, nb, st);
-  if (q <= 32) return launch_warp<T, 32, 1, VW>(a, l, nb, st);
-  if (q <= 64) return launch_warp<T, 32, 2, VW>(a, l, nb, st);
-  if (q <= 128) return launch_warp<T, 32, 4, VW>(a, l, nb, st);
-  return warp_dispatch_scalar<T>(a, l, nb, st);
+  if (q <= 8) return launch_warp<T, 8, 1, VW>(a, l, gr, nb, st);
+  if (q <= 16) return launch_warp<T, 16, 1, VW>(a, l, gr, nb, st);
+  if (q <= 32) return launch_warp<T, 32, 1, VW>(a, l, gr, nb, st);
+  if (q <= 64) return launch_warp<T, 32, 2, VW>(a, l, gr, nb, st);
+  if (q <= 128) return launch_warp<T, 32, 4, VW>(a, l, gr, nb, st);
+  return warp_dispatch_scalar<T>(a, l, gr, nb, st);
 }
 
 template <typename T>
 int epoch_warp_run(const dlk_k_glove_epoch *e, void *ws, void *pinned, dlk_k_glove_epoch_out *out,
                    cudaStream_t st) {
   Carve c = {static_cast<char *>(ws), 0};
-  const WarpLayout l = warp_layout(c);
+  const WarpLayout l = warp_layout(c, e->vocab_size);
   const EpochArgs<T> a = epoch_args<T>(e);
+  unsigned long long hot = 0;
+  GK_TRY((cudaError_t)hottest_row(a.V, a.n, a.rec, l, pinned, &hot, st));
+  const int64_t groups = hog_groups(a.n, a.V, hot);
   int nb = 0;
   const int vw = epoch_vw(e);
   if (vw == 1)
-    GK_TRY((cudaError_t)warp_dispatch_scalar<T>(a, l, &nb, st));
+    GK_TRY((cudaError_t)warp_dispatch_scalar<T>(a, l, groups, &nb, st));
   else
-    GK_TRY((cudaError_t)warp_dispatch_vec<T, (int)(16 / sizeof(T))>(a, l, &nb, st));
+    GK_TRY((cudaError_t)warp_dispatch_vec<T, (int)(16 / sizeof(T))>(a, l, groups, &nb, st));
   return epoch_finish(l.psum, l.pskip, l.pbad, nb, nullptr, l.res, pinned, out, st);
 }
 
@@ -1398,9 +1485,8 @@ int topk_sort_run(const dlk_k_glove_topk *t, const TopkSortLayout &l, cudaStream
 // ======================================================================================
 
 extern "C" size_t dlk_k_glove_epoch_warp_ws(const dlk_k_glove_epoch *e) {
-  (void)e;
   Carve c = {nullptr, 0};
-  warp_layout(c);
+  warp_layout(c, e->vocab_size);
   return c.off + 256;
 }
 

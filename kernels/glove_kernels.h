@@ -46,7 +46,10 @@ typedef struct dlk_k_glove_epoch_out {
   int64_t stalled;
 } dlk_k_glove_epoch_out;
 
-/* 1 `warp`: lock-free Hogwild, a group of 8/16/32 lanes per record. */
+/* 1 `warp`: lock-free Hogwild, a group of 8/16/32 lanes per record; changes are atomic
+   adds to the rows (stale reads, no lost steps); records in flight are capped from the
+   chunk's hottest row (see HOG_HOT in glove.cu), which costs one histogram pass and a
+   stream synchronisation per chunk. Workspace grows with V (2 V counters). */
 size_t dlk_k_glove_epoch_warp_ws(const dlk_k_glove_epoch *e);
 int dlk_k_glove_epoch_warp(const dlk_k_glove_epoch *e, void *ws, size_t ws_bytes, void *pinned,
                            dlk_k_glove_epoch_out *out, void *stream);
