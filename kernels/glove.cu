@@ -367,6 +367,24 @@ __device__ __forceinline__ int update_record(const EpochArgs<T> &a, const Rec &r
     return update_regs<T, G, E, VW>(a, r, has, cost);
 }
 
+// prefetch.global.L2 of the four rows (word, context, their accumulators) of a record:
+// lane l of the group takes the 128-byte lines l, l + G, ... of the four rows laid end to
+// end (each row spans at most (d + 1) size / 128 + 2 lines). Ids outside [1, V]: nothing.
+template <typename T, int G>
+__device__ __forceinline__ void prefetch_rows(const EpochArgs<T> &a, const Rec &r) {
+  if (!ids_in_range(a, r)) return;
+  const int64_t rl = (int64_t)a.d + 1;
+  const int per = (int)((rl * (int64_t)sizeof(T)) / 128 + 2);
+  const int64_t o1 = (int64_t)(r.w1 - 1) * rl, o2 = (a.V + r.w2 - 1) * rl;
+  for (int j = threadIdx.x & (G - 1); j < 4 * per; j += G) {
+    const int k = j / per, line = j - k * per;  // row k: 0 w_i, 1 w_j, 2 G_i, 3 G_j
+    const T *row = ((k & 2) ? a.G : a.W) + ((k & 1) ? o2 : o1);
+    const uintptr_t start = (uintptr_t)row & ~(uintptr_t)127;
+    const uintptr_t at = start + (uintptr_t)line * 128;
+    if (at < (uintptr_t)(row + rl)) asm volatile("prefetch.global.L2 [%0];" ::"l"(at));
+  }
+}
+
 // Block partials of (cost, skipped, bad) in a fixed order: butterfly within each warp,
 // then thread 0 adds the warps' sums in warp order. blockDim.x <= 1024.
 __device__ void block_partials(double cost, long long skip, long long bad, double *psum,
@@ -395,31 +413,42 @@ __device__ void block_partials(double cost, long long skip, long long bad, doubl
 // changes atomically (add_to), so groups on records sharing a row read slightly stale
 // values but never lose a step. Shared memory: 3 x 32 words for the block partials.
 // Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each), and at most as many groups as
-// the in-flight cap of warp_groups_cap() allows.
-// Blocks per SM the register budget aims at: 4 (64 registers) for small per-lane rows,
-// fewer as the row slices in registers grow (E * VW values of T, four rows).
-// f64 math (the accurate log/exp paths) needs about 20 more registers than f32.
+// the in-flight cap (hog_groups) allows.
+// Blocks per SM the register budget of `det` aims at: 4 (64 registers) for small per-lane
+// rows, fewer as the row slices in registers grow (E * VW values of T, four rows); f64 math
+// (the accurate log/exp paths) needs about 20 more registers than f32. The Hogwild kernel
+// asks for 2 (128 registers, no spills): its records in flight are capped well below what
+// the device holds anyway (hog_groups).
 template <typename T, int E, int VW> constexpr int warp_min_blocks() {
   return sizeof(T) == 8 ? (E * VW * 8 <= 16 ? 3 : 2)
                         : (E == 0 || E * VW * 4 <= 16 ? 4 : E * VW * 4 <= 32 ? 3 : 2);
 }
 
 template <typename T, int G, int E, int VW>
-__global__ void __launch_bounds__(256, (warp_min_blocks<T, E, VW>()))
+__global__ void __launch_bounds__(256, 2)
     epoch_warp_kernel(EpochArgs<T> a, double *psum, long long *pskip, long long *pbad) {
   constexpr int GPW = 32 / G;
   const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
   const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
   const int gw = (threadIdx.x & 31) / G;
+  const int64_t stride = nwarps * GPW;
   double cost = 0;
   long long skip = 0, bad = 0;
-  for (int64_t base = warp * GPW; base < a.n; base += nwarps * GPW) {
+  Rec r = {0, 0, 1.0};
+  if (warp * GPW + gw < a.n) r = load_rec(a.rec + warp * GPW + gw);
+  for (int64_t base = warp * GPW; base < a.n; base += stride) {
     const int64_t i = base + gw;
     const bool has = i < a.n;
-    Rec r = {0, 0, 1.0};
-    if (has) r = load_rec(a.rec + i);
+    // Software pipeline: the next record now, and its rows towards L2, so that their
+    // latency overlaps this record's work.
+    Rec next = {0, 0, 1.0};
+    if (i + stride < a.n) {
+      next = load_rec(a.rec + i + stride);
+      prefetch_rows<T, G>(a, next);
+    }
     const int st = update_record<T, G, E, VW>(a, r, has, &cost);
     if ((threadIdx.x & (G - 1)) == 0) skip += st == REC_SKIPPED, bad += st == REC_BAD;
+    r = next;
   }
   block_partials(cost, skip, bad, psum, pskip, pbad);
 }
