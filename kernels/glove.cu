@@ -542,6 +542,7 @@ __global__ void __launch_bounds__(256, (warp_min_blocks<T, E, 1>())) epoch_det_k
 }
 
 // Keys of one side for the schedule: the row (0..V-1, V for bad ids) and the index.
+// Thread mapping: one thread per record (grid-stride). Shared memory: none.
 __global__ void det_keys_kernel(const GRec *rec, int64_t n, int64_t V, int side, unsigned *keys,
                                 unsigned *vals) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
@@ -553,7 +554,8 @@ __global__ void det_keys_kernel(const GRec *rec, int64_t n, int64_t V, int side,
   }
 }
 
-// first[row] = the first sorted position of each row present.
+// first[row] = the first sorted position of each row present. One thread per sorted
+// position (grid-stride); only the first position of a row writes. Shared memory: none.
 __global__ void det_first_kernel(const unsigned *skeys, int64_t n, int *first) {
   for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < n;
        p += (int64_t)gridDim.x * blockDim.x)
@@ -561,6 +563,7 @@ __global__ void det_first_kernel(const unsigned *skeys, int64_t n, int *first) {
 }
 
 // seq[t] = rank of record t among the records of its row (stable sort: record order).
+// One thread per sorted position (grid-stride). Shared memory: none.
 __global__ void det_seq_kernel(const unsigned *skeys, const unsigned *svals, int64_t n,
                                const int *first, int *seq) {
   for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < n;
@@ -708,7 +711,8 @@ WarpLayout warp_layout(Carve &c, int64_t V) {
   return l;
 }
 
-// Row histogram of the chunk: word rows at [0, V), context rows at [V, 2V).
+// Row histogram of the chunk: word rows at [0, V), context rows at [V, 2V). One thread
+// per record (grid-stride), integer atomics. Shared memory: none.
 __global__ void hog_hist_kernel(const GRec *rec, int64_t n, int64_t V, unsigned long long *cnt) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
@@ -719,7 +723,8 @@ __global__ void hog_hist_kernel(const GRec *rec, int64_t n, int64_t V, unsigned 
   }
 }
 
-// The largest counter: a warp maximum, then one atomicMax per warp.
+// The largest counter: one thread per counter (grid-stride), a warp maximum, then one
+// atomicMax per warp (blockDim a multiple of 32). Shared memory: none.
 __global__ void hog_max_kernel(const unsigned long long *cnt, int64_t m, unsigned long long *mx) {
   unsigned long long best = 0;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m;
@@ -963,7 +968,7 @@ __global__ void cooc_count_kernel(const int *ids, int64_t n, int64_t n_prefix, i
   }
 }
 
-// misc[0] = total weights generated (offsets are exclusive sums of counts).
+// misc[0] = total weights generated (offsets are exclusive sums of counts). One thread.
 __global__ void cooc_total_kernel(const long long *counts, const long long *offsets, int64_t m,
                                   long long *total) {
   if (threadIdx.x == 0 && blockIdx.x == 0) *total = m > 0 ? offsets[m - 1] + counts[m - 1] : 0;
@@ -996,7 +1001,8 @@ __global__ void cooc_gen_kernel(const int *ids, int64_t n, int64_t n_prefix, int
   }
 }
 
-// Records from ReduceByKey's unique keys and sums.
+// Records from ReduceByKey's unique keys and sums: one thread per record (grid-stride),
+// the count read from device memory. Shared memory: none.
 __global__ void cooc_pack_kernel(const unsigned long long *ukeys, const double *sums,
                                  const long long *nruns, int bits, GRec *out) {
   const int64_t R = *nruns;
@@ -1383,6 +1389,8 @@ __global__ void topk_keys_kernel(const S *scores, int64_t rows, int64_t cols,
   }
 }
 
+// Excluded rows get key 0: one thread per (column, exclusion) entry (grid-stride); -1
+// and ids outside [0, rows) change nothing. Shared memory: none.
 __global__ void topk_exclude_kernel(const int *ex, int nex, int64_t rows, int64_t cols,
                                     unsigned long long *keys) {
   const int64_t N = cols * nex;
@@ -1394,6 +1402,8 @@ __global__ void topk_exclude_kernel(const int *ex, int nex, int64_t rows, int64_
   }
 }
 
+// Second-sort keys: the column of each first-sorted entry and its position. One thread
+// per entry (grid-stride). Shared memory: none.
 __global__ void topk_segkeys_kernel(const int *svals, int64_t N, int64_t rows, unsigned *seg,
                                     int *pos) {
   for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < N;
@@ -1403,7 +1413,8 @@ __global__ void topk_segkeys_kernel(const int *svals, int64_t N, int64_t rows, u
   }
 }
 
-// One thread per output slot (q, j < k).
+// The first k entries of each column: one thread per output slot (q, j < k), grid-stride;
+// key 0 (NaN, excluded) and j >= rows give the empty slot (-1, -inf). Shared memory: none.
 __global__ void topk_sort_out_kernel(const unsigned long long *skeys, const int *svals,
                                      const int *spos, int64_t rows, int64_t cols, int k,
                                      double *oval, int *oidx) {
