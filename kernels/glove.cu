@@ -519,6 +519,7 @@ __global__ void __launch_bounds__(256, (warp_min_blocks<T, E, 1>())) epoch_det_k
       const bool ids_ok = ids_in_range(a, r);
       const int row1 = ids_ok ? r.w1 - 1 : (int)a.V, row2 = ids_ok ? r.w2 - 1 : (int)a.V;
       const int want1 = seq1[t], want2 = seq2[t];
+      prefetch_rows<T, 32>(a, r);  // towards L2 while we wait (L2 is coherent)
       int waited = 1;
       if (lane == 0) waited = wait_for(done1 + row1, want1) && wait_for(done2 + row2, want2);
       waited = __shfl_sync(FULL, waited, 0);
