@@ -191,6 +191,46 @@ static dlk_status gemm_mma_run(dlk_context *ctx, const void *args, void *ws, siz
   return DLK_OK;
 }
 
+/* 4 wgmma: sm_90a only. The arch checks live here (the context knows the device); the
+   layout/alignment rules in the kernel file (dlk_k_gemm_wgmma_check). */
+static bool gemm_wgmma_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+  const dlk_gemm_args *g = (const dlk_gemm_args *)args;
+#if !DLK_HAVE_SM90A
+  (void)ctx, (void)g;
+  snprintf(why, n, "built without sm_90a (add 90a to DLK_CUDA_ARCHS)");
+  return false;
+#else
+  /* sm_90a code runs on compute capability 9.0 exactly (not 8.x, not 10.x). */
+  if (ctx->cc_major != 9 || ctx->cc_minor != 0) {
+    snprintf(why, n, "device is sm_%d%d, needs sm_90 (wgmma/TMA code is sm_90a only)",
+             ctx->cc_major, ctx->cc_minor);
+    return false;
+  }
+  if (g->c.dtype != DLK_F16 && g->c.dtype != DLK_BF16) {
+    snprintf(why, n, "%s not supported (f16/bf16 only)", dlk_dtype_name(g->c.dtype));
+    return false;
+  }
+  if (!gemm_dtypes(g, false, why, n)) return false;
+  dlk_k_gemm d = gemm_desc(g);
+  return dlk_k_gemm_wgmma_check(&d, why, n) != 0;
+#endif
+}
+
+static dlk_status gemm_wgmma_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+  (void)ws, (void)ws_bytes;
+  dlk_k_gemm d = gemm_desc((const dlk_gemm_args *)args);
+  char err[512] = "";
+  DLK_TRY(enter(ctx));
+  int rc = dlk_k_gemm_wgmma(&d, err, sizeof err, ctx->stream);
+  if (rc != 0 && err[0]) {
+    cudaGetLastError(); /* nothing was launched; keep the context clean */
+    return dlk_fail(ctx, rc == cudaErrorInvalidValue ? DLK_ERR_NOT_SUPPORTED : DLK_ERR_CUDA,
+                    "gemm/wgmma: %s", err);
+  }
+  DLK_CUDA_TRY(ctx, rc);
+  return DLK_OK;
+}
+
 const dlk_variant dlk_gemm_naive = {1,
                                     "naive",
                                     DLK_CUDA,
@@ -213,6 +253,15 @@ const dlk_variant dlk_gemm_mma = {3,
                                   gemm_mma_supports,
                                   NULL,
                                   gemm_mma_run};
+const dlk_variant dlk_gemm_wgmma = {4,
+                                    "wgmma",
+                                    DLK_CUDA,
+                                    "f16/bf16 Hopper tensor cores (sm_90a): wgmma m64n256k16 fed by "
+                                    "TMA, 128x256x64 tiles, 4-stage mbarrier pipeline, producer + 2 "
+                                    "consumer warpgroups",
+                                    gemm_wgmma_supports,
+                                    NULL,
+                                    gemm_wgmma_run};
 
 /* ======================================================================================
    bias + activation

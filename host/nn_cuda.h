@@ -8,7 +8,7 @@
 #include "internal.h"
 
 /* host/nn_cuda.c */
-extern const dlk_variant dlk_gemm_naive, dlk_gemm_tiled, dlk_gemm_mma;
+extern const dlk_variant dlk_gemm_naive, dlk_gemm_tiled, dlk_gemm_mma, dlk_gemm_wgmma;
 extern const dlk_variant dlk_bias_act_fwd_simple, dlk_bias_act_fwd_vec;
 extern const dlk_variant dlk_bias_act_bwd_simple, dlk_bias_act_bwd_tiled;
 extern const dlk_variant dlk_softmax_fwd_thread, dlk_softmax_fwd_warp, dlk_softmax_fwd_block;
@@ -27,7 +27,8 @@ extern const dlk_variant dlk_adagrad_simple, dlk_adagrad_vec;
 extern const dlk_variant dlk_gemm_cublas, dlk_gemm_cublaslt;
 
 #define DLK_GEMM_GPU_VARIANTS \
-  &dlk_gemm_naive, &dlk_gemm_tiled, &dlk_gemm_mma, &dlk_gemm_cublas, &dlk_gemm_cublaslt,
+  &dlk_gemm_naive, &dlk_gemm_tiled, &dlk_gemm_mma, &dlk_gemm_wgmma, &dlk_gemm_cublas, \
+      &dlk_gemm_cublaslt,
 #define DLK_BIAS_ACT_FWD_GPU_VARIANTS &dlk_bias_act_fwd_simple, &dlk_bias_act_fwd_vec,
 #define DLK_BIAS_ACT_BWD_GPU_VARIANTS &dlk_bias_act_bwd_simple, &dlk_bias_act_bwd_tiled,
 #define DLK_SOFTMAX_FWD_GPU_VARIANTS \

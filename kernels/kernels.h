@@ -70,6 +70,17 @@ int dlk_k_gemm_mma(const dlk_k_gemm *g, void *stream);
 /* 1 when dlk_k_gemm_mma can run g; else 0 and the reason in why ("a rows not 16-byte
    aligned: leading stride 100 not a positive multiple of 8"). */
 int dlk_k_gemm_mma_check(const dlk_k_gemm *g, char *why, size_t why_len);
+/* 4 "wgmma" (kernels/nn_gemm_sm90.cu): Hopper tensor cores, wgmma.mma_async fed by TMA
+   (cp.async.bulk.tensor) through a 4-stage mbarrier pipeline, 128x256x64 block tile, one
+   producer and two consumer warpgroups; F16/BF16 only, sm_90a only (the kernel has a body
+   only when the build's DLK_CUDA_ARCHS lists 90a; the caller checks the device is 9.0).
+   dlk_k_gemm_wgmma_check: 1 when g fits TMA's rules (each operand with a unit stride along
+   k or along m/n, 16-byte aligned base, leading and batch strides multiples of 8, k > 0),
+   else 0 and the reason in why. dlk_k_gemm_wgmma: the cudaError_t; on a failure that is
+   not a plain CUDA error (tensor-map encoding, entry-point lookup, refused shape) err
+   gets the detail ("cuTensorMapEncodeTiled(a) failed with CUresult 1: dims {...}"). */
+int dlk_k_gemm_wgmma_check(const dlk_k_gemm *g, char *why, size_t why_len);
+int dlk_k_gemm_wgmma(const dlk_k_gemm *g, char *err, size_t err_len, void *stream);
 /* The epilogue alone over c (after a vendor gemm wrote alpha*a@b + beta*c there):
    v = c + bias; z = v; c = act(v). `add_bias` 0 when the bias was already added. */
 int dlk_k_gemm_epilogue(const dlk_k_gemm *g, int add_bias, void *stream);
