@@ -477,9 +477,9 @@ static dlk_status explain(dlk_context *ctx, const dlk_op *op, const void *args) 
   out[0] = '\0';
   dlk_appendf(out, n, "%s on %s (key %s)\n", op->name, ctx->device_name, key);
   int forced = forced_id(ctx, op->name);
-  int best = -1, best_rank = -1;
+  int best = -1, best_rank = -1, supported = 0;
   int heur = op->heuristic ? op->heuristic(ctx, args) : -1;
-  bool heur_ok = false;
+  bool heur_ok = false, forced_ok = false;
   for (int i = 0; i < op->count; i++) {
     const dlk_variant *v = op->variants[i];
     size_t ws;
@@ -488,118 +488,129 @@ static dlk_status explain(dlk_context *ctx, const dlk_op *op, const void *args) 
       dlk_appendf(out, n, "  %2d %-14s supported", v->id, v->name);
       if (ws) dlk_appendf(out, n, " (workspace %zu bytes)", ws);
       dlk_appendf(out, n, "\n");
+      supported++;
       if (rank_of(v->id) > best_rank) best_rank = rank_of(v->id), best = v->id;
       if (v->id == heur) heur_ok = true;
+      if (v->id == forced) forced_ok = true;
     } else {
       dlk_appendf(out, n, "  %2d %-14s not supported: %s\n", v->id, v->name, why);
     }
   }
   int cached = tune_get(&ctx->tune, key, fnv1a(key, strlen(key)));
+  bool tunes = ctx->device.type == DLK_CUDA && op->tunable && !ctx->opts.disable_autotune;
   if (forced >= 0)
-    dlk_appendf(out, n, "forced: variant %d%s\n", forced,
-                find_variant(op, forced) ? "" : " (unknown)");
+    dlk_appendf(out, n, forced_ok ? "forced: variant %d runs\n"
+                                  : "forced: variant %d cannot run this call: the call fails "
+                                    "with DLK_ERR_NOT_SUPPORTED\n",
+                forced);
   else if (cached >= 0)
     dlk_appendf(out, n, "AUTO would run: %d (autotune cache)\n", cached);
   else if (best < 0)
     dlk_appendf(out, n, "AUTO would fail: no variant supports this case\n");
+  else if (tunes && supported > 1)
+    dlk_appendf(out, n, "AUTO would time the %d supported variants on the first call and cache the "
+                        "fastest\n", supported);
   else if (heur_ok)
     dlk_appendf(out, n, "AUTO would run: %d (heuristic)\n", heur);
   else
-    dlk_appendf(out, n, "AUTO would run: %d (%s)\n", best,
-                ctx->device.type == DLK_CUDA && op->tunable && !ctx->opts.disable_autotune
-                    ? "default before timing; autotune decides on the first real call"
-                    : "highest-ranked supported variant");
+    dlk_appendf(out, n, "AUTO would run: %d (highest-ranked supported variant)\n", best);
+  return DLK_OK;
+}
+
+/* The forced variant of this op on ctx: *out NULL when none is forced; an error with the
+   reason when the forced one cannot run this call (never a fallback). */
+static dlk_status forced_variant(dlk_context *ctx, const dlk_op *op, const void *args,
+                                 const dlk_variant **out, size_t *ws) {
+  char why[256];
+  *out = NULL;
+  int forced = forced_id(ctx, op->name);
+  if (forced < 0) return DLK_OK;
+  const dlk_variant *v = find_variant(op, forced);
+  if (!v) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: forced variant %d vanished", op->name, forced);
+  if (!can_run(ctx, v, args, ws, why, sizeof why))
+    return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s/%s (forced): %s", op->name, v->name, why);
+  *out = v;
+  return DLK_OK;
+}
+
+/* Every variant that can run this call, with its workspace; when there is none, an error
+   listing each variant of this device with its reason. */
+typedef struct candidates {
+  const dlk_variant *v[32];
+  size_t ws[32];
+  int n;
+} candidates;
+
+static dlk_status gather(dlk_context *ctx, const dlk_op *op, const void *args, candidates *c) {
+  char why[256], reasons[DLK_ERRMSG_LEN];
+  size_t ws;
+  reasons[0] = '\0';
+  c->n = 0;
+  for (int i = 0; i < op->count && c->n < 32; i++) {
+    const dlk_variant *v = op->variants[i];
+    if (can_run(ctx, v, args, &ws, why, sizeof why)) {
+      c->v[c->n] = v;
+      c->ws[c->n++] = ws;
+    } else if (v->device == ctx->device.type) {
+      dlk_appendf(reasons, sizeof reasons, "%s%s: %s", reasons[0] ? "; " : "", v->name, why);
+    }
+  }
+  if (c->n == 0)
+    return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s: no variant supports this case (%s)", op->name,
+                    reasons[0] ? reasons : "no variant for this device");
   return DLK_OK;
 }
 
 dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args) {
   if (ctx->explain) return explain(ctx, op, args);
-  char why[256];
+  const dlk_variant *v;
   size_t ws;
-
-  int forced = forced_id(ctx, op->name);
-  if (forced >= 0) {
-    const dlk_variant *v = find_variant(op, forced);
-    if (!v) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: forced variant %d vanished", op->name, forced);
-    if (!can_run(ctx, v, args, &ws, why, sizeof why))
-      return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s/%s (forced): %s", op->name, v->name, why);
-    return run_variant(ctx, op, v, args, ws);
-  }
+  DLK_TRY(forced_variant(ctx, op, args, &v, &ws));
+  if (v) return run_variant(ctx, op, v, args, ws);
 
   /* Fast path: the cache. Building the key is the whole per-call overhead. */
-  char key[DLK_KEY_LEN + 64];
+  char key[DLK_KEY_LEN + 64], why[256];
   build_key(ctx, op, args, key, sizeof key);
-  uint64_t h = fnv1a(key, strlen(key));
-  int cached = tune_get(&ctx->tune, key, h);
+  int cached = tune_get(&ctx->tune, key, fnv1a(key, strlen(key)));
   if (cached >= 0) {
-    const dlk_variant *v = find_variant(op, cached);
+    v = find_variant(op, cached);
     if (v && can_run(ctx, v, args, &ws, why, sizeof why)) return run_variant(ctx, op, v, args, ws);
   }
 
-  /* Candidates. */
-  const dlk_variant *cand[32];
-  size_t cand_ws[32];
-  int nc = 0;
-  char reasons[DLK_ERRMSG_LEN];
-  reasons[0] = '\0';
-  for (int i = 0; i < op->count && nc < 32; i++) {
-    const dlk_variant *v = op->variants[i];
-    if (can_run(ctx, v, args, &ws, why, sizeof why)) {
-      cand[nc] = v;
-      cand_ws[nc++] = ws;
-    } else if (v->device == ctx->device.type) {
-      dlk_appendf(reasons, sizeof reasons, "%s%s: %s", reasons[0] ? "; " : "", v->name, why);
-    }
-  }
-  if (nc == 0)
-    return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s: no variant supports this case (%s)", op->name,
-                    reasons[0] ? reasons : "no variant for this device");
-
+  candidates c;
+  DLK_TRY(gather(ctx, op, args, &c));
   int pick = -1;
 #if DLK_HAVE_CUDA
-  if (ctx->device.type == DLK_CUDA && op->tunable && !ctx->opts.disable_autotune && nc > 1) {
+  if (ctx->device.type == DLK_CUDA && op->tunable && !ctx->opts.disable_autotune && c.n > 1) {
     float best_ms = 1e30f;
-    for (int i = 0; i < nc; i++) {
+    for (int i = 0; i < c.n; i++) {
       float ms;
-      DLK_TRY(time_variant(ctx, op, cand[i], args, cand_ws[i], &ms));
+      DLK_TRY(time_variant(ctx, op, c.v[i], args, c.ws[i], &ms));
       if (ms < best_ms) best_ms = ms, pick = i;
     }
-    tune_put(&ctx->tune, key, cand[pick]->id);
+    tune_put(&ctx->tune, key, c.v[pick]->id);
     /* Run the winner last so the outputs are its outputs. */
-    return run_variant(ctx, op, cand[pick], args, cand_ws[pick]);
+    return run_variant(ctx, op, c.v[pick], args, c.ws[pick]);
   }
 #endif
   int heur = op->heuristic ? op->heuristic(ctx, args) : -1;
-  for (int i = 0; i < nc; i++)
-    if (cand[i]->id == heur) pick = i;
+  for (int i = 0; i < c.n; i++)
+    if (c.v[i]->id == heur) pick = i;
   if (pick < 0) {
     pick = 0;
-    for (int i = 1; i < nc; i++)
-      if (rank_of(cand[i]->id) > rank_of(cand[pick]->id)) pick = i;
+    for (int i = 1; i < c.n; i++)
+      if (rank_of(c.v[i]->id) > rank_of(c.v[pick]->id)) pick = i;
   }
-  return run_variant(ctx, op, cand[pick], args, cand_ws[pick]);
+  return run_variant(ctx, op, c.v[pick], args, c.ws[pick]);
 }
 
 dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args) {
-  char why[256], reasons[DLK_ERRMSG_LEN];
+  const dlk_variant *v;
   size_t ws;
-  int forced = forced_id(ctx, op->name);
-  if (forced >= 0) {
-    const dlk_variant *v = find_variant(op, forced);
-    if (!v) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: forced variant %d vanished", op->name, forced);
-    if (!can_run(ctx, v, args, &ws, why, sizeof why))
-      return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s/%s (forced): %s", op->name, v->name, why);
-    return DLK_OK;
-  }
-  reasons[0] = '\0';
-  for (int i = 0; i < op->count; i++) {
-    const dlk_variant *v = op->variants[i];
-    if (can_run(ctx, v, args, &ws, why, sizeof why)) return DLK_OK;
-    if (v->device == ctx->device.type)
-      dlk_appendf(reasons, sizeof reasons, "%s%s: %s", reasons[0] ? "; " : "", v->name, why);
-  }
-  return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "%s: no variant supports this case (%s)", op->name,
-                  reasons[0] ? reasons : "no variant for this device");
+  DLK_TRY(forced_variant(ctx, op, args, &v, &ws));
+  if (v) return DLK_OK;
+  candidates c;
+  return gather(ctx, op, args, &c);
 }
 
 dlk_status dlk_explain_mode(dlk_context *ctx, int on) {
