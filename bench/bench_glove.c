@@ -62,7 +62,8 @@ static dlk_status epoch_setup(const bench_env *env, const bench_case *c, void **
 static dlk_status epoch_run(const bench_env *env, const bench_case *c, void *state, int variant) {
   (void)c, (void)variant;
   epoch_state *s = state;
-  dlk_glove_train_params p = dlk_glove_train_defaults();
+  dlk_glove_train_params p;
+  BENCH_TRY(dlk_glove_train_defaults(env->ctx, &p));
   p.threads = 0; /* the context's cpu_threads, else every core */
   return dlk_glove_train_epoch(env->ctx, &p, &s->m, s->r, NULL);
 }

@@ -198,14 +198,18 @@ static size_t auto_resident(dlk_context *ctx) {
   return (size_t)pages * (size_t)psz / 4;
 }
 
-void dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r) {
+static void records_release(dlk_context *ctx, dlk_glove_records *r) {
   if (!r) return;
-  if (ctx) {
-    dlk_tensor_free(ctx, &r->data);
-    dlk_tensor_free(ctx, &r->dev_chunk);
-  }
+  dlk_tensor_free(ctx, &r->data);
+  dlk_tensor_free(ctx, &r->dev_chunk);
   free(r->host);
   free(r);
+}
+
+dlk_status dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r) {
+  DLK_TRY(need_ctx(ctx));
+  records_release(ctx, r);
+  return DLK_OK;
 }
 
 static dlk_status records_params(dlk_context *ctx, const char *op, const dlk_glove_records_params *p) {
@@ -243,7 +247,7 @@ dlk_status dlk_glove_records_from_host(dlk_context *ctx, const dlk_glove_records
   r->resident = true;
   dlk_status st = make_resident(ctx, r, recs, count);
   if (st != DLK_OK) {
-    dlk_glove_records_free(ctx, r);
+    records_release(ctx, r);
     return st;
   }
   *out = r;
@@ -329,7 +333,7 @@ dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_para
   }
   free(buf);
   if (st != DLK_OK) {
-    dlk_glove_records_free(ctx, r);
+    records_release(ctx, r);
     return st;
   }
   *out = r;
@@ -346,14 +350,15 @@ dlk_status dlk_glove_records_info(dlk_context *ctx, const dlk_glove_records *r, 
 
 /* ---- training ------------------------------------------------------------------------------ */
 
-dlk_glove_train_params dlk_glove_train_defaults(void) {
-  dlk_glove_train_params p;
-  memset(&p, 0, sizeof p);
-  p.eta = 0.05;
-  p.alpha = 0.75;
-  p.x_max = 100.0;
-  p.grad_clip = 100.0;
-  return p;
+dlk_status dlk_glove_train_defaults(dlk_context *ctx, dlk_glove_train_params *out) {
+  DLK_TRY(need_ctx(ctx));
+  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_train_defaults: out is NULL");
+  memset(out, 0, sizeof *out);
+  out->eta = 0.05;
+  out->alpha = 0.75;
+  out->x_max = 100.0;
+  out->grad_clip = 100.0;
+  return DLK_OK;
 }
 
 /* Run the epoch op over one chunk already on the device. */

@@ -177,6 +177,8 @@ struct dlk_glove_vocab {
 int64_t dlk_glove_vocab_lookup(const dlk_glove_vocab *v, const char *word, int len);
 /* Internal constructors (glove_corpus.c) used by the loader. */
 dlk_status dlk_glove_vocab_alloc(dlk_context *ctx, dlk_glove_vocab **out);
+/* Free without a context (internal error paths; the public free wraps it). */
+void dlk_glove_vocab_release(dlk_glove_vocab *v);
 /* Append a new word (no duplicate check); false on out of memory. */
 bool dlk_glove_vocab_append(dlk_glove_vocab *v, const char *word, int len, int64_t count);
 static inline const char *dlk_glove_word_str(const dlk_glove_vocab *v, int64_t i) {

@@ -208,12 +208,18 @@ dlk_status dlk_glove_vocab_create(dlk_context *ctx, dlk_glove_vocab **out) {
   return dlk_glove_vocab_alloc(ctx, out);
 }
 
-void dlk_glove_vocab_free(dlk_glove_vocab *v) {
+void dlk_glove_vocab_release(dlk_glove_vocab *v) {
   if (!v) return;
   free(v->heads);
   free(v->w);
   free(v->pool);
   free(v);
+}
+
+dlk_status dlk_glove_vocab_free(dlk_context *ctx, dlk_glove_vocab *v) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  dlk_glove_vocab_release(v);
+  return DLK_OK;
 }
 
 typedef struct vocab_feed {
@@ -334,7 +340,8 @@ dlk_status dlk_glove_vocab_finish(dlk_context *ctx, dlk_glove_vocab *v,
   for (int64_t i = 0; s == DLK_OK && i < keep; i++) {
     const dlk_glove_word *e = &v->w[order[i]];
     if (!dlk_glove_vocab_append(nv, v->pool + e->off, e->len, e->count)) {
-      dlk_glove_vocab_free(nv);
+      dlk_glove_vocab_release(nv);
+      nv = NULL;
       s = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove_vocab_finish: out of memory");
     }
   }
@@ -347,7 +354,7 @@ dlk_status dlk_glove_vocab_finish(dlk_context *ctx, dlk_glove_vocab *v,
   *v = *nv;
   *nv = old;
   v->tokens = old.tokens;
-  dlk_glove_vocab_free(nv);
+  dlk_glove_vocab_release(nv);
   return DLK_OK;
 }
 
@@ -388,7 +395,7 @@ dlk_status dlk_glove_vocab_find(dlk_context *ctx, const dlk_glove_vocab *v, cons
 
 /* ---- co-occurrence ------------------------------------------------------------------- */
 
-dlk_glove_cooccur_params dlk_glove_cooccur_defaults(void) {
+static dlk_glove_cooccur_params cooccur_defaults(void) {
   dlk_glove_cooccur_params p;
   memset(&p, 0, sizeof p);
   p.window = 15;
@@ -397,6 +404,13 @@ dlk_glove_cooccur_params dlk_glove_cooccur_defaults(void) {
   p.memory_gb = 3.0; /* the tool's code default (its help text says 4.0) */
   p.max_temp_files = 64;
   return p;
+}
+
+dlk_status dlk_glove_cooccur_defaults(dlk_context *ctx, dlk_glove_cooccur_params *out) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_cooccur_defaults: out is NULL");
+  *out = cooccur_defaults();
+  return DLK_OK;
 }
 
 /* One sorted run: a temporary file of records, or records in memory. */
@@ -449,7 +463,7 @@ static bool has_gpu_chunk_row(const dlk_context *ctx) {
   return ctx->device.type == DLK_CUDA && dlk_glove_cooccur_chunk_op.count > 1;
 }
 
-void dlk_glove_cooccur_free(dlk_glove_cooccur *c) {
+static void cooccur_release(dlk_glove_cooccur *c) {
   if (!c) return;
   for (int i = 0; i < c->n_runs; i++)
     if (c->runs[i].in_file) remove(c->runs[i].path);
@@ -462,6 +476,12 @@ void dlk_glove_cooccur_free(dlk_glove_cooccur *c) {
   free(c->out);
   free(c->sort_tmp);
   free(c);
+}
+
+dlk_status dlk_glove_cooccur_free(dlk_context *ctx, dlk_glove_cooccur *c) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  cooccur_release(c);
+  return DLK_OK;
 }
 
 /* Records per chunk for the chunk method: ids (4 bytes) + generated weights
@@ -480,7 +500,7 @@ dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_pa
   if (!vocab || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_cooccur_create: NULL argument");
   if (!vocab->finished || vocab->n == 0)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "glove_cooccur_create: the vocabulary is empty or not finished");
-  dlk_glove_cooccur_params p = pp ? *pp : dlk_glove_cooccur_defaults();
+  dlk_glove_cooccur_params p = pp ? *pp : cooccur_defaults();
   if (p.window < 1 || p.window > 100000)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "glove_cooccur_create: window %d not in [1, 100000]", p.window);
   if (!(p.memory_gb > 0) || p.memory_gb > 1e6)
@@ -523,7 +543,7 @@ dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_pa
     c->table = calloc((size_t)(c->lookup[V] - 1) + 1, sizeof *c->table);
     if (c->table) dlk_glove_huge_pages(c->table, (size_t)c->lookup[V] * sizeof *c->table);
     if (!c->table) {
-      dlk_glove_cooccur_free(c);
+      cooccur_release(c);
       return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY,
                       "glove_cooccur_create: the dense table of %lld counts does not fit; lower -memory",
                       (long long)(c->lookup[V] - 1));
@@ -536,7 +556,7 @@ dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_pa
   *out = c;
   return DLK_OK;
 oom:
-  dlk_glove_cooccur_free(c);
+  cooccur_release(c);
   return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove_cooccur_create: out of memory");
 }
 
@@ -991,11 +1011,18 @@ dlk_status dlk_glove_cooccur_get_stats(dlk_context *ctx, const dlk_glove_cooccur
 
 /* ---- shuffle --------------------------------------------------------------------------- */
 
-dlk_glove_shuffle_params dlk_glove_shuffle_defaults(void) {
+static dlk_glove_shuffle_params shuffle_defaults(void) {
   dlk_glove_shuffle_params p;
   memset(&p, 0, sizeof p);
   p.memory_gb = 2.0;
   return p;
+}
+
+dlk_status dlk_glove_shuffle_defaults(dlk_context *ctx, dlk_glove_shuffle_params *out) {
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_shuffle_defaults: out is NULL");
+  *out = shuffle_defaults();
+  return DLK_OK;
 }
 
 /* The tool's rand_long: a uniform integer in [0, n) from two rand() calls, rejecting the
@@ -1042,7 +1069,7 @@ dlk_status dlk_glove_shuffle_file(dlk_context *ctx, const dlk_glove_shuffle_para
                                   int64_t *records) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
   if (!in_path || !out_path) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_shuffle: NULL path");
-  dlk_glove_shuffle_params p = pp ? *pp : dlk_glove_shuffle_defaults();
+  dlk_glove_shuffle_params p = pp ? *pp : shuffle_defaults();
   int64_t array_size = p.array_size;
   if (array_size == 0) {
     if (!(p.memory_gb > 0) || p.memory_gb > 1e6)

@@ -223,7 +223,7 @@ dlk_status dlk_glove_vocab_load(dlk_context *ctx, const char *path, dlk_glove_vo
   if (st == DLK_OK && v->n == 0)
     st = dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "glove_vocab_load: %s has no words", path);
   if (st != DLK_OK) {
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_release(v);
     return st;
   }
   v->finished = true;

@@ -607,7 +607,8 @@ DLK_API dlk_status dlk_glove_vocab_finish(dlk_context *ctx, dlk_glove_vocab *v,
 DLK_API dlk_status dlk_glove_vocab_load(dlk_context *ctx, const char *path, dlk_glove_vocab **out);
 DLK_API dlk_status dlk_glove_vocab_save(dlk_context *ctx, const dlk_glove_vocab *v,
                                         const char *path);
-DLK_API void dlk_glove_vocab_free(dlk_glove_vocab *v);
+/* A NULL vocabulary is DLK_OK. */
+DLK_API dlk_status dlk_glove_vocab_free(dlk_context *ctx, dlk_glove_vocab *v);
 /* Words after finish/load (0 while counting); tokens counted so far (with duplicates);
    distinct words counted so far. */
 DLK_API dlk_status dlk_glove_vocab_size(dlk_context *ctx, const dlk_glove_vocab *v, int64_t *size);
@@ -651,8 +652,8 @@ typedef struct dlk_glove_cooccur_params {
      1: write the true sums instead. The chunk method always writes true sums. */
   int no_tool_quirks;
 } dlk_glove_cooccur_params;
-/* pure: the tool's defaults. */
-DLK_API dlk_glove_cooccur_params dlk_glove_cooccur_defaults(void);
+/* The tool's defaults into *out. */
+DLK_API dlk_status dlk_glove_cooccur_defaults(dlk_context *ctx, dlk_glove_cooccur_params *out);
 
 typedef struct dlk_glove_cooccur dlk_glove_cooccur;
 typedef struct dlk_glove_cooccur_stats {
@@ -678,8 +679,8 @@ DLK_API dlk_status dlk_glove_cooccur_finish(dlk_context *ctx, dlk_glove_cooccur 
                                             const char *path);
 DLK_API dlk_status dlk_glove_cooccur_get_stats(dlk_context *ctx, const dlk_glove_cooccur *c,
                                                dlk_glove_cooccur_stats *out);
-/* Removes any temporary files left. */
-DLK_API void dlk_glove_cooccur_free(dlk_glove_cooccur *c);
+/* Removes any temporary files left. A NULL handle is DLK_OK. */
+DLK_API dlk_status dlk_glove_cooccur_free(dlk_context *ctx, dlk_glove_cooccur *c);
 
 /* ---- shuffle ------------------------------------------------------------------------- */
 
@@ -694,7 +695,8 @@ typedef struct dlk_glove_shuffle_params {
   int64_t array_size;     /* records per chunk; 0: from memory_gb (-array-size) */
   const char *temp_prefix; /* NULL: "temp_shuffle" */
 } dlk_glove_shuffle_params;
-DLK_API dlk_glove_shuffle_params dlk_glove_shuffle_defaults(void);
+/* The tool's defaults into *out. */
+DLK_API dlk_status dlk_glove_shuffle_defaults(dlk_context *ctx, dlk_glove_shuffle_params *out);
 /* in_path, out_path: "-" for stdin/stdout. seed_used (may be NULL) gets the seed.
    records (may be NULL) gets the count. A file whose size is not a multiple of 16 is
    DLK_ERR_CORRUPT_FILE. */
@@ -723,7 +725,8 @@ DLK_API dlk_status dlk_glove_records_from_host(dlk_context *ctx, const dlk_glove
                                                dlk_glove_records **out);
 DLK_API dlk_status dlk_glove_records_info(dlk_context *ctx, const dlk_glove_records *r,
                                           int64_t *count, int *resident);
-DLK_API void dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r);
+/* Use the context the records were made with. NULL records are DLK_OK. */
+DLK_API dlk_status dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r);
 /* Read or write a whole records file into/from host memory (*recs from malloc, free()). */
 DLK_API dlk_status dlk_glove_records_read(dlk_context *ctx, const char *path,
                                           dlk_glove_record **recs, int64_t *count);
@@ -824,7 +827,9 @@ typedef struct dlk_glove_train_params {
   void (*progress)(void *user, int64_t done, int64_t total, double cost_sum);
   void *progress_user;
 } dlk_glove_train_params;
-DLK_API dlk_glove_train_params dlk_glove_train_defaults(void);
+/* The tool's defaults into *out (eta 0.05, alpha 0.75, x_max 100, grad_clip 100, the rest
+   0/NULL). */
+DLK_API dlk_status dlk_glove_train_defaults(dlk_context *ctx, dlk_glove_train_params *out);
 
 typedef struct dlk_glove_epoch_result {
   double cost;      /* sum of record costs / records (the tool's printed figure) */

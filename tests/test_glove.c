@@ -100,7 +100,7 @@ static dlk_status vocab_from_text(dlk_context *ctx, const char *text, size_t n, 
     s = dlk_glove_vocab_add_text(ctx, v, text + o, piece && n - o > piece ? piece : n - o);
   if (s == DLK_OK) s = dlk_glove_vocab_finish(ctx, v, p);
   if (s != DLK_OK) {
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
     return s;
   }
   *out = v;
@@ -117,7 +117,7 @@ static dlk_status cooccur_text(dlk_context *ctx, const dlk_glove_cooccur_params 
     s = dlk_glove_cooccur_add_text(ctx, c, text + o, piece && n - o > piece ? piece : n - o);
   if (s == DLK_OK) s = dlk_glove_cooccur_finish(ctx, c, out_path);
   if (s == DLK_OK && st) dlk_glove_cooccur_get_stats(ctx, c, st);
-  dlk_glove_cooccur_free(c);
+  dlk_glove_cooccur_free(ctx, c);
   return s;
 }
 
@@ -137,9 +137,26 @@ static double max_abs_diff(const double *a, const double *b, int64_t n) {
   return m;
 }
 
-static dlk_glove_train_params train_defaults(int threads) {
-  dlk_glove_train_params p = dlk_glove_train_defaults();
+/* The API's defaults (the context is only where a failure would be reported). */
+static dlk_glove_train_params train_defaults(dlk_context *ctx, int threads) {
+  dlk_glove_train_params p;
+  memset(&p, 0, sizeof p);
+  CHECK_OK(ctx, dlk_glove_train_defaults(ctx, &p));
   p.threads = threads;
+  return p;
+}
+
+static dlk_glove_cooccur_params cooc_defaults(dlk_context *ctx) {
+  dlk_glove_cooccur_params p;
+  memset(&p, 0, sizeof p);
+  CHECK_OK(ctx, dlk_glove_cooccur_defaults(ctx, &p));
+  return p;
+}
+
+static dlk_glove_shuffle_params shuf_defaults(dlk_context *ctx) {
+  dlk_glove_shuffle_params p;
+  memset(&p, 0, sizeof p);
+  CHECK_OK(ctx, dlk_glove_shuffle_defaults(ctx, &p));
   return p;
 }
 
@@ -202,7 +219,7 @@ static void test_golden_vocab(dlk_context *ctx) {
     size_t at;
     CHECK(files_equal(tmp_path("vocab.txt"), golden("vocab.txt"), &at),
           "vocab.txt differs from the tool's at byte %zu (piece %zu)", at, pieces[k]);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   free(text);
 }
@@ -213,7 +230,7 @@ static void test_golden_cooccur(dlk_context *ctx) {
   char *text = read_all(golden("corpus.txt"), &n);
   dlk_glove_vocab *v = golden_vocab(ctx);
   if (!text || !v) return;
-  dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+  dlk_glove_cooccur_params p = cooc_defaults(ctx);
   p.window = 5;
   p.method = 1;
   p.temp_prefix = tmp_path("overflow");
@@ -228,12 +245,12 @@ static void test_golden_cooccur(dlk_context *ctx) {
   CHECK_OK(ctx, cooccur_text(ctx, &p, v, text, n, 3, tmp_path("cooc3.bin"), NULL));
   CHECK(files_equal(tmp_path("cooc3.bin"), golden("cooccurrence.bin"), &at), "piecewise feed differs at %zu", at);
   free(text);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
 }
 
 static void test_golden_shuffle(dlk_context *ctx) {
   t_case = "golden/shuffle";
-  dlk_glove_shuffle_params p = dlk_glove_shuffle_defaults();
+  dlk_glove_shuffle_params p = shuf_defaults(ctx);
   p.seed = 7;
   p.temp_prefix = tmp_path("temp_shuffle");
   uint32_t used = 0;
@@ -276,7 +293,7 @@ static void test_golden_train(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, golden("cooccurrence.shuf.bin"), &r));
   if (!r) return;
   CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", 0));
-  dlk_glove_train_params tp = train_defaults(1);
+  dlk_glove_train_params tp = train_defaults(ctx, 1);
   const char *want_cost[3] = {"0.023937", "0.019329", "0.018418"};
   char *cost_txt = read_all(golden("cost.txt"), NULL);
   for (int e = 1; e <= 3; e++) {
@@ -314,7 +331,7 @@ static void test_golden_train(dlk_context *ctx) {
   dlk_force_variant(ctx, "glove_epoch", -1);
   dlk_glove_records_free(ctx, r);
   dlk_glove_model_free(ctx, &m);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
 }
 
 /* ---- tokenizer and vocabulary, by hand ---- */
@@ -348,7 +365,7 @@ static void test_vocab_hand(dlk_context *ctx) {
     CHECK(id == 0, "find zz -> %lld", (long long)id);
     CHECK_STATUS(ctx, DLK_ERR_OUT_OF_RANGE, dlk_glove_vocab_word(ctx, v, 6, NULL, NULL));
     CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_vocab_add_text(ctx, v, "x", 1));
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   dlk_glove_vocab_params p = {2, 0};
   CHECK_OK(ctx, vocab_from_text(ctx, text, strlen(text), 0, &p, &v));
@@ -356,7 +373,7 @@ static void test_vocab_hand(dlk_context *ctx) {
     int64_t V;
     dlk_glove_vocab_size(ctx, v, &V);
     CHECK(V == 3, "min_count 2: V = %lld", (long long)V);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   dlk_glove_vocab_params q = {1, 2};
   CHECK_OK(ctx, vocab_from_text(ctx, text, strlen(text), 0, &q, &v));
@@ -364,7 +381,7 @@ static void test_vocab_hand(dlk_context *ctx) {
     int64_t V;
     dlk_glove_vocab_size(ctx, v, &V);
     CHECK(V == 2 && strcmp(vword(ctx, v, 1, NULL), "a") == 0, "max_vocab 2: V = %lld", (long long)V);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   /* Ties by the tool's signed-char compare: bytes >= 0x80 sort before ASCII. */
   const char *t2 = "z \xc3\xa9 y\n";
@@ -372,7 +389,7 @@ static void test_vocab_hand(dlk_context *ctx) {
   if (v) {
     CHECK(strcmp(vword(ctx, v, 1, NULL), "\xc3\xa9") == 0 && strcmp(vword(ctx, v, 2, NULL), "y") == 0,
           "tie order: %s %s", vword(ctx, v, 1, NULL), vword(ctx, v, 2, NULL));
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   /* A 1500-byte word keeps 999 bytes; a UTF-8 sequence cut at byte 999 is dropped. */
   char *lw = malloc(3000);
@@ -387,7 +404,7 @@ static void test_vocab_hand(dlk_context *ctx) {
     size_t l1 = strlen(vword(ctx, v, 1, NULL)), l2 = V > 1 ? strlen(vword(ctx, v, 2, NULL)) : 0;
     CHECK(V == 2 && ((l1 == 999 && l2 == 998) || (l1 == 998 && l2 == 999)), "long words: V %lld lengths %zu %zu",
           (long long)V, l1, l2);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   free(lw);
   /* "<unk>" in the corpus, an empty corpus, nothing frequent enough. */
@@ -395,12 +412,12 @@ static void test_vocab_hand(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_glove_vocab_create(ctx, &u));
   CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_vocab_add_text(ctx, u, "a <unk> b", 9));
   CHECK(strstr(dlk_context_last_error(ctx), "<unk>") != NULL, "message names <unk>: %s", dlk_context_last_error(ctx));
-  dlk_glove_vocab_free(u);
+  dlk_glove_vocab_free(ctx, u);
   CHECK_OK(ctx, dlk_glove_vocab_create(ctx, &u));
   CHECK_OK(ctx, dlk_glove_vocab_add_text(ctx, u, " \n\t\r\n", 5));
   CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_vocab_finish(ctx, u, NULL));
   CHECK(strstr(dlk_context_last_error(ctx), "no tokens") != NULL, "empty corpus message: %s", dlk_context_last_error(ctx));
-  dlk_glove_vocab_free(u);
+  dlk_glove_vocab_free(ctx, u);
   dlk_glove_vocab_params big = {100, 0};
   CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, vocab_from_text(ctx, text, strlen(text), 0, &big, &v));
 }
@@ -419,19 +436,19 @@ static void test_long_line(dlk_context *ctx) {
     dlk_glove_vocab_size(ctx, v, &V);
     dlk_glove_vocab_tokens(ctx, v, &tokens, NULL);
     CHECK(V == 3 && tokens == (int64_t)(n / 4), "V %lld tokens %lld", (long long)V, (long long)tokens);
-    dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+    dlk_glove_cooccur_params p = cooc_defaults(ctx);
     p.window = 3;
     p.temp_prefix = tmp_path("ovl");
     dlk_glove_cooccur_stats st;
     CHECK_OK(ctx, cooccur_text(ctx, &p, v, t, n, 1 << 20, tmp_path("long.bin"), &st));
     CHECK(st.records == 9 && st.lines == 0, "records %lld lines %lld", (long long)st.records, (long long)st.lines);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   memset(t, 'q', n);
   CHECK_OK(ctx, vocab_from_text(ctx, t, n, 1 << 20, NULL, &v));
   if (v) {
     CHECK(strlen(vword(ctx, v, 1, NULL)) == 999, "10 MB token cut to 999 bytes");
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   free(t);
 }
@@ -463,7 +480,7 @@ static void cooc_case(dlk_context *ctx, const char *name, const dlk_glove_vocab 
                       int window, int sym, int dist, const dlk_glove_record *want, int64_t nw) {
   t_case = name;
   for (int method = 1; method <= 2; method++) {
-    dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+    dlk_glove_cooccur_params p = cooc_defaults(ctx);
     p.window = window, p.symmetric = sym, p.distance_weighting = dist;
     p.method = method;
     p.no_tool_quirks = 1;
@@ -499,7 +516,7 @@ static void test_cooccur_hand(dlk_context *ctx) {
   cooc_case(ctx, "cooccur/unweighted", v, "a b a b\n", 3, 1, 0, w5, 4);
   /* The tool's quirk, on by default: the first record counted twice. */
   t_case = "cooccur/tool quirk";
-  dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+  dlk_glove_cooccur_params p = cooc_defaults(ctx);
   p.window = 2;
   p.temp_prefix = tmp_path("ovq");
   CHECK_OK(ctx, cooccur_text(ctx, &p, v, "a b c\nd a\n", 10, 0, tmp_path("q.bin"), NULL));
@@ -512,7 +529,7 @@ static void test_cooccur_hand(dlk_context *ctx) {
   t_case = "cooccur/empty";
   CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, cooccur_text(ctx, &p, v, "x y z\n", 6, 0, tmp_path("e.bin"), NULL));
   CHECK(access(tmp_path("e.bin"), F_OK) != 0, "nothing written for an empty count");
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
 }
 
 /* Brute force: every pair of every line, summed into a dense V x V table. */
@@ -594,7 +611,7 @@ static void test_cooccur_random(dlk_context *ctx) {
                {"table, many spills, 3-way merges", 1, 20, 500, 0.01, 3},
                {"chunks through the op, many runs", 2, 0, 0, 2e-5, 4}};
     for (int c = 0; c < 3; c++) {
-      dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+      dlk_glove_cooccur_params p = cooc_defaults(ctx);
       p.window = 7, p.symmetric = sym, p.method = cfg[c].method;
       p.max_product = cfg[c].max_product, p.overflow_length = cfg[c].overflow_length;
       p.memory_gb = cfg[c].memory, p.max_temp_files = cfg[c].fan, p.no_tool_quirks = 1;
@@ -618,7 +635,7 @@ static void test_cooccur_random(dlk_context *ctx) {
   }
   free(text);
   free(ids);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
 }
 
 /* The chunk op itself: every variant against the brute force, with a prefix. */
@@ -681,7 +698,7 @@ static void test_shuffle(dlk_context *ctx) {
   /* Many chunks and temporary files, and a size that is an exact multiple. */
   int64_t sizes[] = {1000, 97755, 32585};
   for (int k = 0; k < 3; k++) {
-    dlk_glove_shuffle_params p = dlk_glove_shuffle_defaults();
+    dlk_glove_shuffle_params p = shuf_defaults(ctx);
     p.seed = 3;
     p.array_size = sizes[k];
     p.temp_prefix = tmp_path("ts");
@@ -708,7 +725,7 @@ static void test_shuffle(dlk_context *ctx) {
   CHECK(access(probe, F_OK) != 0, "temporary files removed");
   /* A truncated input: refused, no output. */
   write_all(tmp_path("trunc.bin"), orig, 16 * 10 + 7);
-  dlk_glove_shuffle_params p = dlk_glove_shuffle_defaults();
+  dlk_glove_shuffle_params p = shuf_defaults(ctx);
   p.seed = 1;
   p.temp_prefix = tmp_path("ts");
   CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_glove_shuffle_file(ctx, &p, tmp_path("trunc.bin"), tmp_path("s3.bin"), NULL, NULL));
@@ -787,7 +804,7 @@ static void test_single_records(dlk_context *ctx) {
       dlk_glove_model m;
       CHECK_OK(ctx, dlk_glove_model_create(ctx, V, d, DLK_F64, 1, &m));
       set_model(ctx, &m, W, G);
-      dlk_glove_train_params p = train_defaults(1);
+      dlk_glove_train_params p = train_defaults(ctx, 1);
       p.grad_clip = cases[c].clip;
       p.keras = cases[c].keras;
       p.x_max = 100;
@@ -833,7 +850,7 @@ static void test_single_records(dlk_context *ctx) {
     dlk_glove_records *r = NULL;
     CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, rec, 1, &r));
     CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", vi ? 20 : 0));
-    dlk_glove_train_params p = train_defaults(1);
+    dlk_glove_train_params p = train_defaults(ctx, 1);
     dlk_glove_epoch_result res;
     CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
     double *gw = model_host(ctx, &m.params);
@@ -877,7 +894,7 @@ static void test_hogwild_stream(dlk_context *ctx) {
     dlk_glove_model m;
     CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &m));
     CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", ti < 0 ? 0 : 20));
-    dlk_glove_train_params p = train_defaults(ti < 0 ? 1 : threads[ti]);
+    dlk_glove_train_params p = train_defaults(ctx, ti < 0 ? 1 : threads[ti]);
     for (int e = 0; e < 2; e++) {
       dlk_glove_epoch_result res;
       CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
@@ -894,11 +911,11 @@ static void test_hogwild_stream(dlk_context *ctx) {
   dlk_force_variant(ctx, "glove_epoch", -1);
   dlk_glove_model m;
   CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &m));
-  dlk_glove_train_params p2 = train_defaults(2);
+  dlk_glove_train_params p2 = train_defaults(ctx, 2);
   dlk_glove_epoch_result res;
   CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p2, &m, r, &res));
   CHECK(res.variant == 20, "2 threads pick cpu_hogwild, got %d", res.variant);
-  dlk_glove_train_params p1 = train_defaults(1);
+  dlk_glove_train_params p1 = train_defaults(ctx, 1);
   CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p1, &m, r, &res));
   CHECK(res.variant == 0, "1 thread picks the reference, got %d", res.variant);
   dlk_glove_model_free(ctx, &m);
@@ -927,7 +944,7 @@ static void test_hogwild_stream(dlk_context *ctx) {
      DLK_ERR_INTERRUPTED and the epoch counter stays. */
   t_case = "cancel";
   volatile int cancel = 1;
-  dlk_glove_train_params pc = train_defaults(1);
+  dlk_glove_train_params pc = train_defaults(ctx, 1);
   pc.cancel = &cancel;
   double *before = model_host(ctx, &a.params);
   CHECK_STATUS(ctx, DLK_ERR_INTERRUPTED, dlk_glove_train_epoch(ctx, &pc, &a, r, &ra));
@@ -955,7 +972,7 @@ static void test_cancel_mid(dlk_context *ctx) {
   dlk_glove_model m;
   CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 9, &m));
   volatile int cancel = 0;
-  dlk_glove_train_params p = train_defaults(2);
+  dlk_glove_train_params p = train_defaults(ctx, 2);
   p.cancel = &cancel;
   p.progress = cancel_after_first;
   p.progress_user = (void *)&cancel;
@@ -976,7 +993,7 @@ static void test_roundtrips(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_glove_vocab_save(ctx, v, tmp_path("v2.txt")));
   CHECK_OK(ctx, dlk_glove_vocab_load(ctx, tmp_path("v2.txt"), &v2));
   CHECK(files_equal(tmp_path("v2.txt"), golden("vocab.txt"), NULL), "vocab save(load(x)) == x");
-  dlk_glove_vocab_free(v2);
+  dlk_glove_vocab_free(ctx, v2);
 
   t_case = "roundtrip/records";
   dlk_glove_record *recs = NULL;
@@ -1047,7 +1064,7 @@ static void test_roundtrips(dlk_context *ctx) {
     dlk_glove_model_free(ctx, &m2);
   }
   dlk_glove_model_free(ctx, &m);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
 }
 
 /* 3 epochs straight == 1 epoch, checkpoint, load, 2 epochs: bit for bit. */
@@ -1058,7 +1075,7 @@ static void test_resume(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, golden("cooccurrence.shuf.bin"), &r));
   if (!r) return;
   CHECK_OK(ctx, dlk_force_variant(ctx, "glove_epoch", 0));
-  dlk_glove_train_params p = train_defaults(1);
+  dlk_glove_train_params p = train_defaults(ctx, 1);
   dlk_glove_model a, b;
   CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &a));
   CHECK_OK(ctx, dlk_glove_model_create(ctx, 1194, 10, DLK_F64, 7, &b));
@@ -1183,7 +1200,7 @@ static void test_bad_input(dlk_context *ctx) {
   /* Records checked against another V than the model's. */
   dlk_glove_records_params rp9 = {9, 0, 0};
   CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp9, good, 2, &r));
-  dlk_glove_train_params tp = train_defaults(1);
+  dlk_glove_train_params tp = train_defaults(ctx, 1);
   CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_glove_train_epoch(ctx, &tp, &m, r, NULL));
   dlk_glove_records_free(ctx, r);
   CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, good, 3, &r));
@@ -1235,7 +1252,7 @@ static void test_bad_input(dlk_context *ctx) {
   dlk_tensor_free(ctx, &T);
   /* Text output needs a vocabulary of the model's size. */
   CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_glove_save_text(ctx, NULL, &m, v3, tmp_path("x.txt")));
-  dlk_glove_vocab_free(v3);
+  dlk_glove_vocab_free(ctx, v3);
 
   t_case = "bad/full disk";
   /* A good checkpoint, then saves that run out of space at several points: each fails
@@ -1379,11 +1396,11 @@ static void test_synthetic(dlk_context *ctx) {
   if (!v) return;
   int64_t V;
   dlk_glove_vocab_size(ctx, v, &V);
-  dlk_glove_cooccur_params cp = dlk_glove_cooccur_defaults();
+  dlk_glove_cooccur_params cp = cooc_defaults(ctx);
   cp.window = 3;
   cp.temp_prefix = tmp_path("syn");
   CHECK_OK(ctx, cooccur_text(ctx, &cp, v, text, o, 0, tmp_path("syn.bin"), NULL));
-  dlk_glove_shuffle_params sp = dlk_glove_shuffle_defaults();
+  dlk_glove_shuffle_params sp = shuf_defaults(ctx);
   sp.seed = 5;
   sp.temp_prefix = tmp_path("synt");
   CHECK_OK(ctx, dlk_glove_shuffle_file(ctx, &sp, tmp_path("syn.bin"), tmp_path("syn.shuf.bin"), NULL, NULL));
@@ -1392,7 +1409,7 @@ static void test_synthetic(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, tmp_path("syn.shuf.bin"), &r));
   dlk_glove_model m;
   CHECK_OK(ctx, dlk_glove_model_create(ctx, V, 16, DLK_F64, 3, &m));
-  dlk_glove_train_params tp = train_defaults(2);
+  dlk_glove_train_params tp = train_defaults(ctx, 2);
   tp.x_max = 10;
   double prev = INFINITY;
   int falls = 0;
@@ -1440,7 +1457,7 @@ static void test_synthetic(dlk_context *ctx) {
   dlk_tensor_free(ctx, &E);
   dlk_glove_model_free(ctx, &m);
   dlk_glove_records_free(ctx, r);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
   free(text);
 }
 
@@ -1486,7 +1503,57 @@ static void test_eval_data(dlk_context *ctx) {
   printf("question set on the golden vectors: seen %lld/%lld, accuracy %.2f%%\n", (long long)res.all_seen,
          (long long)res.all_total, res.all_seen ? 100.0 * res.all_correct / res.all_seen : 0.0);
   dlk_tensor_free(ctx, &E);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
+}
+
+/* ---- API conformance: status + context first, NULL objects free as DLK_OK ---- */
+
+static void test_api_conformance(dlk_context *ctx) {
+  t_case = "api/defaults and frees";
+  dlk_glove_train_params tp;
+  memset(&tp, 0x5a, sizeof tp);
+  CHECK_OK(ctx, dlk_glove_train_defaults(ctx, &tp));
+  CHECK(tp.eta == 0.05 && tp.alpha == 0.75 && tp.x_max == 100.0 && tp.grad_clip == 100.0 && tp.keras == 0 &&
+            tp.threads == 0 && tp.cancel == NULL && tp.progress == NULL && tp.progress_user == NULL,
+        "train defaults: eta %g alpha %g x_max %g clip %g", tp.eta, tp.alpha, tp.x_max, tp.grad_clip);
+  dlk_glove_cooccur_params cp;
+  memset(&cp, 0x5a, sizeof cp);
+  CHECK_OK(ctx, dlk_glove_cooccur_defaults(ctx, &cp));
+  CHECK(cp.window == 15 && cp.symmetric == 1 && cp.distance_weighting == 1 && cp.memory_gb == 3.0 &&
+            cp.max_product == 0 && cp.overflow_length == 0 && cp.temp_prefix == NULL &&
+            cp.max_temp_files == 64 && cp.method == 0 && cp.no_tool_quirks == 0,
+        "cooccur defaults: window %d memory %g", cp.window, cp.memory_gb);
+  dlk_glove_shuffle_params sp;
+  memset(&sp, 0x5a, sizeof sp);
+  CHECK_OK(ctx, dlk_glove_shuffle_defaults(ctx, &sp));
+  CHECK(sp.seed == 0 && sp.memory_gb == 2.0 && sp.array_size == 0 && sp.temp_prefix == NULL,
+        "shuffle defaults: memory %g", sp.memory_gb);
+  /* NULL out: a status and a message, nothing else. */
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_glove_train_defaults(ctx, NULL));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_glove_cooccur_defaults(ctx, NULL));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_glove_shuffle_defaults(ctx, NULL));
+  /* NULL context: DLK_ERR_NULL_POINTER (no message: there is no context to hold it). */
+  CHECK(dlk_glove_train_defaults(NULL, &tp) == DLK_ERR_NULL_POINTER, "train defaults without a context");
+  CHECK(dlk_glove_cooccur_defaults(NULL, &cp) == DLK_ERR_NULL_POINTER, "cooccur defaults without a context");
+  CHECK(dlk_glove_shuffle_defaults(NULL, &sp) == DLK_ERR_NULL_POINTER, "shuffle defaults without a context");
+  /* Freeing nothing is fine; a context is still required. */
+  CHECK_OK(ctx, dlk_glove_vocab_free(ctx, NULL));
+  CHECK_OK(ctx, dlk_glove_cooccur_free(ctx, NULL));
+  CHECK_OK(ctx, dlk_glove_records_free(ctx, NULL));
+  CHECK(dlk_glove_vocab_free(NULL, NULL) == DLK_ERR_NULL_POINTER, "vocab free without a context");
+  CHECK(dlk_glove_cooccur_free(NULL, NULL) == DLK_ERR_NULL_POINTER, "cooccur free without a context");
+  CHECK(dlk_glove_records_free(NULL, NULL) == DLK_ERR_NULL_POINTER, "records free without a context");
+  /* And real objects free with DLK_OK. */
+  dlk_glove_vocab *v = vocab_abcd(ctx);
+  dlk_glove_cooccur *c = NULL;
+  if (v) CHECK_OK(ctx, dlk_glove_cooccur_create(ctx, &cp, v, &c));
+  CHECK_OK(ctx, dlk_glove_cooccur_free(ctx, c));
+  dlk_glove_record rec = {1, 2, 3.0};
+  dlk_glove_records_params rp = {4, 0, 0};
+  dlk_glove_records *r = NULL;
+  CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, &rec, 1, &r));
+  CHECK_OK(ctx, dlk_glove_records_free(ctx, r));
+  CHECK_OK(ctx, dlk_glove_vocab_free(ctx, v));
 }
 
 /* ---- dispatch: listing, forcing, explain ---- */
@@ -1510,7 +1577,7 @@ static void test_dispatch(dlk_context *ctx) {
   dlk_glove_records_params rp = {10, 0, 0};
   dlk_glove_records *r = NULL;
   CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, &rec, 1, &r));
-  dlk_glove_train_params p = train_defaults(4);
+  dlk_glove_train_params p = train_defaults(ctx, 4);
   CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
   CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, NULL));
   const char *rep = NULL;
@@ -1550,6 +1617,7 @@ static void run_cpu_cases(dlk_context *ctx) {
   test_synthetic(ctx);
   test_eval_data(ctx);
   test_dispatch(ctx);
+  test_api_conformance(ctx);
 }
 
 /* ---- GPU: every GPU variant against the CPU reference ---- */
@@ -1580,7 +1648,7 @@ static void run_gpu_cases(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_glove_records_open(ctx, &rp, golden("cooccurrence.shuf.bin"), &rg));
   dlk_glove_model mc;
   CHECK_OK(cpu, dlk_glove_model_create(cpu, 1194, 10, DLK_F64, 7, &mc));
-  dlk_glove_train_params p = train_defaults(1);
+  dlk_glove_train_params p = train_defaults(ctx, 1);
   dlk_glove_epoch_result rref;
   CHECK_OK(cpu, dlk_force_variant(cpu, "glove_epoch", 0));
   CHECK_OK(cpu, dlk_glove_train_epoch(cpu, &p, &mc, rc, &rref));
@@ -1646,7 +1714,7 @@ static void run_gpu_cases(dlk_context *ctx) {
     size_t n;
     char *text = read_all(golden("corpus.txt"), &n);
     dlk_glove_vocab *v = golden_vocab(cpu);
-    dlk_glove_cooccur_params cp = dlk_glove_cooccur_defaults();
+    dlk_glove_cooccur_params cp = cooc_defaults(ctx);
     cp.window = 5;
     cp.no_tool_quirks = 1;
     cp.temp_prefix = tmp_path("gov");
@@ -1660,7 +1728,7 @@ static void run_gpu_cases(dlk_context *ctx) {
     dlk_glove_records_read(cpu, tmp_path("cc.bin"), &c, &nc);
     if (g && c) recs_equal("GPU vs CPU co-occurrence", g, ng, c, nc, 1e-12);
     free(g), free(c), free(text);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   /* Top-k on the GPU: analogy predictions agree with the CPU (F32 scores: near ties may
      differ, at most 1%). */

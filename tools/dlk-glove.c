@@ -170,7 +170,7 @@ static int do_vocab(dlk_context *ctx, FILE *in, const char *out, long long min_c
   }
   fprintf(stderr, "Using vocabulary of size %lld.\n\n", (long long)V);
   check(ctx, dlk_glove_vocab_save(ctx, v, out), "vocab");
-  dlk_glove_vocab_free(v);
+  check(ctx, dlk_glove_vocab_free(ctx, v), "vocab");
   return 0;
 }
 
@@ -214,18 +214,19 @@ static int do_cooccur(dlk_context *ctx, FILE *in, const char *vocab_file, const 
   dlk_status s = feed_stream(ctx, in, feed_cooc, c, NULL);
   if (s == DLK_OK) s = dlk_glove_cooccur_finish(ctx, c, out);
   dlk_glove_cooccur_get_stats(ctx, c, &st);
-  dlk_glove_cooccur_free(c);
+  dlk_glove_cooccur_free(ctx, c);
   check(ctx, s, "cooccur");
   if (verbose > 1) fprintf(stderr, "Processed %lld tokens.\n", (long long)st.tokens);
   if (verbose > 1)
     fprintf(stderr, "%d temporary file(s); counted on the %s.\n", st.temp_files, st.used_gpu ? "GPU" : "CPU");
   fprintf(stderr, "Merging cooccurrence files: processed %lld lines.\n\n", (long long)st.records);
-  dlk_glove_vocab_free(v);
+  check(ctx, dlk_glove_vocab_free(ctx, v), "cooccur");
   return 0;
 }
 
-static dlk_glove_cooccur_params cooc_params(int argc, char **argv) {
-  dlk_glove_cooccur_params p = dlk_glove_cooccur_defaults();
+static dlk_glove_cooccur_params cooc_params(dlk_context *ctx, int argc, char **argv) {
+  dlk_glove_cooccur_params p;
+  check(ctx, dlk_glove_cooccur_defaults(ctx, &p), "cooccur");
   p.symmetric = (int)arg_ll("-symmetric", argc, argv, 1);
   p.window = (int)arg_ll("-window-size", argc, argv, 15);
   p.memory_gb = arg_f("-memory", argc, argv, 3.0);
@@ -245,8 +246,8 @@ static int cmd_cooccur(int argc, char **argv) {
     printf("\nExample usage:\n./dlk-glove cooccur -verbose 2 -symmetric 0 -window-size 10 -vocab-file vocab.txt -memory 8.0 -overflow-file tempoverflow < corpus.txt > cooccurrences.bin\n");
     return 0;
   }
-  dlk_glove_cooccur_params p = cooc_params(argc, argv);
   dlk_context *ctx = make_context(argc, argv, 0);
+  dlk_glove_cooccur_params p = cooc_params(ctx, argc, argv);
   int rc = do_cooccur(ctx, stdin, arg_str("-vocab-file", argc, argv, "vocab.txt"), "-", &p,
                       (int)arg_ll("-verbose", argc, argv, 2));
   dlk_context_destroy(ctx);
@@ -263,7 +264,9 @@ static int cmd_shuffle(int argc, char **argv) {
     return 0;
   }
   int verbose = (int)arg_ll("-verbose", argc, argv, 2);
-  dlk_glove_shuffle_params p = dlk_glove_shuffle_defaults();
+  dlk_context *ctx = make_context(argc, argv, 0);
+  dlk_glove_shuffle_params p;
+  check(ctx, dlk_glove_shuffle_defaults(ctx, &p), "shuffle");
   p.memory_gb = arg_f("-memory", argc, argv, 2.0);
   p.array_size = arg_ll("-array-size", argc, argv, 0);
   p.temp_prefix = arg_str("-temp-file", argc, argv, "temp_shuffle");
@@ -274,7 +277,6 @@ static int cmd_shuffle(int argc, char **argv) {
   if (verbose > 0)
     fprintf(stderr, "array size: %lld\n",
             p.array_size ? (long long)p.array_size : (long long)(0.95 * p.memory_gb * 1073741824.0 / 16));
-  dlk_context *ctx = make_context(argc, argv, 0);
   int64_t n = 0;
   check(ctx, dlk_glove_shuffle_file(ctx, &p, "-", "-", NULL, &n), "shuffle");
   fprintf(stderr, "Merging temp files: processed %lld lines.\n\n", (long long)n);
@@ -318,8 +320,9 @@ static void on_progress(void *user, int64_t done, int64_t total, double cost_sum
   fflush(stderr);
 }
 
-static dlk_glove_train_params train_params(int argc, char **argv) {
-  dlk_glove_train_params tp = dlk_glove_train_defaults();
+static dlk_glove_train_params train_params(dlk_context *ctx, int argc, char **argv) {
+  dlk_glove_train_params tp;
+  check(ctx, dlk_glove_train_defaults(ctx, &tp), "train");
   tp.eta = arg_f("-eta", argc, argv, 0.05);
   tp.alpha = arg_f("-alpha", argc, argv, 0.75);
   tp.x_max = arg_f("-x-max", argc, argv, 100.0);
@@ -398,8 +401,8 @@ static int cmd_fit(int argc, char **argv) {
   int load_init_gradsq = (int)arg_ll("-load-init-gradsq", argc, argv, 0);
   long long seed = arg_ll("-seed", argc, argv, 0);
   dlk_glove_text_params txt = {model_kind, (int)arg_ll("-write-header", argc, argv, 0), 0, 0};
-  dlk_glove_train_params tp = train_params(argc, argv);
-  dlk_context *ctx = make_context(argc, argv, tp.threads);
+  dlk_context *ctx = make_context(argc, argv, (int)arg_ll("-threads", argc, argv, 8));
+  dlk_glove_train_params tp = train_params(ctx, argc, argv);
   signal(SIGINT, on_sigint);
 
   dlk_glove_vocab *v;
@@ -454,7 +457,7 @@ static int cmd_fit(int argc, char **argv) {
   save_params(ctx, &m, v, save_file, gradsq_file, save_gradsq, binary, &txt, -1);
   dlk_glove_model_free(ctx, &m);
   dlk_glove_records_free(ctx, r);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
   dlk_context_destroy(ctx);
   return 0;
 }
@@ -501,7 +504,7 @@ static int cmd_eval(int argc, char **argv) {
         "evaluating");
   print_eval(&res);
   dlk_tensor_free(ctx, &E);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
   dlk_context_destroy(ctx);
   return 0;
 }
@@ -532,7 +535,7 @@ static int cmd_neighbours(int argc, char **argv) {
     free(ids), free(sims);
   }
   dlk_tensor_free(ctx, &E);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
   dlk_context_destroy(ctx);
   return 0;
 }
@@ -557,8 +560,7 @@ static int cmd_train(int argc, char **argv) {
   long long seed = arg_ll("-seed", argc, argv, 0);
   int resume = has_flag("-resume", argc, argv);
   int quiet = has_flag("-quiet", argc, argv);
-  dlk_glove_train_params tp = train_params(argc, argv);
-  tp.threads = (int)arg_ll("-threads", argc, argv, 0);
+  int threads = (int)arg_ll("-threads", argc, argv, 0);
   if (mkdir(dir, 0777) != 0 && errno != EEXIST) die("cannot create %s: %s", dir, strerror(errno));
   char vocab_p[4200], cooc_p[4200], shuf_p[4200], ckpt_p[4200], log_p[4200], vec_p[4200], tmp_p[4200];
   snprintf(vocab_p, sizeof vocab_p, "%s/vocab.txt", dir);
@@ -568,7 +570,9 @@ static int cmd_train(int argc, char **argv) {
   snprintf(log_p, sizeof log_p, "%s/cost.log", dir);
   snprintf(vec_p, sizeof vec_p, "%s/vectors", dir);
   snprintf(tmp_p, sizeof tmp_p, "%s/overflow", dir);
-  dlk_context *ctx = make_context(argc, argv, tp.threads);
+  dlk_context *ctx = make_context(argc, argv, threads);
+  dlk_glove_train_params tp = train_params(ctx, argc, argv);
+  tp.threads = threads;
   signal(SIGINT, on_sigint);
   dlk_device dev;
   dlk_context_device(ctx, &dev);
@@ -583,7 +587,8 @@ static int cmd_train(int argc, char **argv) {
   if (!(resume && exists(cooc_p))) {
     FILE *in = fopen(corpus, "rb");
     if (!in) die("cannot open %s: %s", corpus, strerror(errno));
-    dlk_glove_cooccur_params cp = dlk_glove_cooccur_defaults();
+    dlk_glove_cooccur_params cp;
+    check(ctx, dlk_glove_cooccur_defaults(ctx, &cp), "cooccur");
     cp.window = window;
     cp.memory_gb = memory;
     cp.temp_prefix = tmp_p;
@@ -593,7 +598,8 @@ static int cmd_train(int argc, char **argv) {
     fclose(in);
   }
   if (!(resume && exists(shuf_p))) {
-    dlk_glove_shuffle_params sp = dlk_glove_shuffle_defaults();
+    dlk_glove_shuffle_params sp;
+    check(ctx, dlk_glove_shuffle_defaults(ctx, &sp), "shuffle");
     sp.seed = seed ? (uint32_t)seed : 0;
     sp.memory_gb = memory;
     snprintf(tmp_p, sizeof tmp_p, "%s/temp_shuffle", dir);
@@ -683,7 +689,7 @@ static int cmd_train(int argc, char **argv) {
   }
   dlk_glove_model_free(ctx, &m);
   dlk_glove_records_free(ctx, r);
-  dlk_glove_vocab_free(v);
+  dlk_glove_vocab_free(ctx, v);
   dlk_context_destroy(ctx);
   return 0;
 }

@@ -18,12 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     dlk_glove_model m;
     if (dlk_glove_model_create(ctx, V, 3, DLK_F64, 1, &m) != DLK_OK) abort();
-    dlk_glove_train_params tp = dlk_glove_train_defaults();
+    dlk_glove_train_params tp;
+    if (dlk_glove_train_defaults(ctx, &tp) != DLK_OK) abort();
     tp.threads = 1;
     dlk_glove_epoch_result res;
     fz_check_status(dlk_glove_train_epoch(ctx, &tp, &m, r, &res));
     dlk_glove_model_free(ctx, &m);
-    dlk_glove_records_free(ctx, r);
+    if (dlk_glove_records_free(ctx, r) != DLK_OK) abort();
   }
   dlk_glove_record *recs = NULL;
   int64_t n = 0;

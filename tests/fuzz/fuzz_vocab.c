@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       dlk_glove_vocab_word(ctx, w, i, &b, &cb);
       if (strcmp(a, b) != 0 || ca != cb) abort();
     }
-    dlk_glove_vocab_free(w);
+    dlk_glove_vocab_free(ctx, w);
     unlink(out);
-    dlk_glove_vocab_free(v);
+    dlk_glove_vocab_free(ctx, v);
   }
   /* The same bytes as a corpus. */
   dlk_glove_vocab *c = NULL;
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s = dlk_glove_vocab_add_text(ctx, c, (const char *)data, size);
   fz_check_status(s);
   if (s == DLK_OK) fz_check_status(dlk_glove_vocab_finish(ctx, c, NULL));
-  dlk_glove_vocab_free(c);
+  dlk_glove_vocab_free(ctx, c);
   unlink(path);
   return 0;
 }
