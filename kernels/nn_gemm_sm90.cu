@@ -77,7 +77,7 @@
 
 #include <type_traits>
 
-#include <cuda.h>  // CUtensorMap and its enums: types only, libcuda is not linked
+#include <cuda.h>          // CUtensorMap and its enums: types only, libcuda is not linked
 #include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
 #include "nn_common.cuh"
@@ -91,9 +91,9 @@ using namespace dlk_nn;
 namespace {
 
 constexpr int WG_BM = 128, WG_BN = 256, WG_BK = 64, WG_STAGES = 4;
-constexpr int WG_THREADS = 384;       // producer + 2 consumer warpgroups
-constexpr int WG_A_BYTES = WG_BM * WG_BK * 2;          // 16384
-constexpr int WG_B_BYTES = WG_BN * WG_BK * 2;          // 32768
+constexpr int WG_THREADS = 384;                          // producer + 2 consumer warpgroups
+constexpr int WG_A_BYTES = WG_BM * WG_BK * 2;            // 16384
+constexpr int WG_B_BYTES = WG_BN * WG_BK * 2;            // 32768
 constexpr int WG_STAGE_BYTES = WG_A_BYTES + WG_B_BYTES;  // 49152, a multiple of 1024
 constexpr int WG_BOX_BYTES = 64 * 64 * 2;                // one MN-major box: 8192
 constexpr size_t WG_SMEM_BYTES = (size_t)WG_STAGES * WG_STAGE_BYTES + 1024;  // + alignment
@@ -105,8 +105,8 @@ static_assert(WG_A_BYTES / 2 == WG_BOX_BYTES, "a consumer's half of A is one 64-
 // traps, and would warn about unused helpers).
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-constexpr int WG_CONSUMER_WARPS = 8;                          // arrivals on empty[s]
-constexpr int WG_GROUP_M = 8;                                 // tile-rows per L2 group
+constexpr int WG_CONSUMER_WARPS = 8;                           // arrivals on empty[s]
+constexpr int WG_GROUP_M = 8;                                  // tile-rows per L2 group
 constexpr unsigned long long WG_WATCHDOG_NS = 10000000000ull;  // 10 s
 
 // ---- PTX wrappers ----
@@ -213,25 +213,26 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr, uint32_t lbo, uint3
 
 // d[0..127] += A (64 x 16 from desc da) * B (16 x 256 from desc db). TA/TB: 0 K-major,
 // 1 MN-major (the transpose bits, valid for 16-bit types). scale-d is 1 (accumulate).
-#define DLK_ACC8(i)                                                                      \
+#define DLK_ACC8(i)                                                                           \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
       "+f"(d[i + 6]), "+f"(d[i + 7])
-#define DLK_WGMMA_M64N256K16(TYPE)                                                            \
-  asm volatile(                                                                               \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                           \
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE " {"                       \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "      \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "      \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "      \
-      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "      \
-      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "      \
+#define DLK_WGMMA_M64N256K16(TYPE)                                                             \
+  asm volatile(                                                                                \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                            \
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE                             \
+      " {"                                                                                     \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                 \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "       \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "       \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "       \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "       \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "       \
       "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, " \
-      "%111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, "  \
-      "%125, %126, %127}, %128, %129, p, 1, 1, %131, %132;\n}\n"                              \
-      : DLK_ACC8(0), DLK_ACC8(8), DLK_ACC8(16), DLK_ACC8(24), DLK_ACC8(32), DLK_ACC8(40),     \
-        DLK_ACC8(48), DLK_ACC8(56), DLK_ACC8(64), DLK_ACC8(72), DLK_ACC8(80), DLK_ACC8(88),   \
-        DLK_ACC8(96), DLK_ACC8(104), DLK_ACC8(112), DLK_ACC8(120)                             \
+      "%111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, "   \
+      "%125, %126, %127}, %128, %129, p, 1, 1, %131, %132;\n}\n"                               \
+      : DLK_ACC8(0), DLK_ACC8(8), DLK_ACC8(16), DLK_ACC8(24), DLK_ACC8(32), DLK_ACC8(40),      \
+        DLK_ACC8(48), DLK_ACC8(56), DLK_ACC8(64), DLK_ACC8(72), DLK_ACC8(80), DLK_ACC8(88),    \
+        DLK_ACC8(96), DLK_ACC8(104), DLK_ACC8(112), DLK_ACC8(120)                              \
       : "l"(da), "l"(db), "r"(1), "n"(TA), "n"(TB))
 
 template <typename T, int TA, int TB>
@@ -275,8 +276,9 @@ __device__ __forceinline__ float2 wg_load_pair(const bf16 *p) {
 // row/batch strides from a 4-byte aligned base, and n is even, so both go as one 32-bit
 // access.
 template <typename T>
-__device__ __forceinline__ void wg_store2(const dlk_k_gemm &g, bool pair_ok, float alpha, float beta,
-                                          int64_t b, int64_t m, int64_t n, float v0, float v1) {
+__device__ __forceinline__ void wg_store2(const dlk_k_gemm &g, bool pair_ok, float alpha,
+                                          float beta, int64_t b, int64_t m, int64_t n, float v0,
+                                          float v1) {
   const int64_t N = g.c.cols;
   if (pair_ok && n + 1 < N) {
     T *c = (T *)g.c.data + b * g.c.bs + m * g.c.rs + n;
@@ -307,10 +309,12 @@ __device__ __forceinline__ void wg_store2(const dlk_k_gemm &g, bool pair_ok, flo
 // batch0: first batch index of this launch (blockIdx.y adds to it). a_batched/b_batched:
 // 0 for an operand shared by the batch (its map has batch 1).
 template <typename T, bool A_K, bool B_K>
-__global__ __launch_bounds__(WG_THREADS, 1) void gemm_wgmma_kernel(
-    const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
-    const dlk_k_gemm g, int tiles_m, int tiles_n, int batch0, int a_batched, int b_batched,
-    int pair_ok) {
+__global__ __launch_bounds__(WG_THREADS,
+                             1) void gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
+                                                       const __grid_constant__ CUtensorMap map_b,
+                                                       const dlk_k_gemm g, int tiles_m, int tiles_n,
+                                                       int batch0, int a_batched, int b_batched,
+                                                       int pair_ok) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(8) uint64_t full_bar[WG_STAGES], empty_bar[WG_STAGES];
   extern __shared__ __align__(1024) unsigned char wg_smem[];
@@ -382,7 +386,7 @@ __global__ __launch_bounds__(WG_THREADS, 1) void gemm_wgmma_kernel(
 
   // ---- consumers ----
   setmaxnreg_inc<232>();
-  const int cw = wg - 1;                      // 0: rows 0..63 of the tile, 1: rows 64..127
+  const int cw = wg - 1;  // 0: rows 0..63 of the tile, 1: rows 64..127
   const int lane = threadIdx.x & 31, wi = (threadIdx.x >> 5) & 3;  // warp in the warpgroup
   float acc[128];
 #pragma unroll
@@ -397,10 +401,10 @@ __global__ __launch_bounds__(WG_THREADS, 1) void gemm_wgmma_kernel(
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < WG_BK / 16; kk++) {
-      const uint64_t da = A_K ? smem_desc(sa + kk * 32, 16, 1024)
-                              : smem_desc(sa + kk * 2048, WG_BOX_BYTES, 1024);
-      const uint64_t db = B_K ? smem_desc(sb + kk * 32, 16, 1024)
-                              : smem_desc(sb + kk * 2048, WG_BOX_BYTES, 1024);
+      const uint64_t da =
+          A_K ? smem_desc(sa + kk * 32, 16, 1024) : smem_desc(sa + kk * 2048, WG_BOX_BYTES, 1024);
+      const uint64_t db =
+          B_K ? smem_desc(sb + kk * 32, 16, 1024) : smem_desc(sb + kk * 2048, WG_BOX_BYTES, 1024);
       wgmma_m64n256k16<T, A_K ? 0 : 1, B_K ? 0 : 1>(acc, da, db);
     }
     wgmma_commit();
@@ -540,8 +544,7 @@ bool wg_check(const dlk_k_gemm *g, OpLayout *la, OpLayout *lb, char *why, size_t
 int encode_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const char *name,
                CUtensorMapDataType dt, void *base, const OpLayout &L, int64_t batch,
                uint32_t box_outer, char *err, size_t n) {
-  const cuuint64_t lead_bytes =
-      (cuuint64_t)(L.outer > 1 ? L.lead : (L.inner + 7) / 8 * 8) * 2;
+  const cuuint64_t lead_bytes = (cuuint64_t)(L.outer > 1 ? L.lead : (L.inner + 7) / 8 * 8) * 2;
   const cuuint64_t dims[3] = {(cuuint64_t)L.inner, (cuuint64_t)L.outer,
                               (cuuint64_t)(L.batched ? batch : 1)};
   const cuuint64_t strides[2] = {lead_bytes,
@@ -568,9 +571,9 @@ int launch_wgmma(const dlk_k_gemm *g, const CUtensorMap &ma, const CUtensorMap &
                  int b_batched, int pair_ok, cudaStream_t st) {
   const int tiles_m = (int)((g->c.rows + WG_BM - 1) / WG_BM);
   const int tiles_n = (int)((g->c.cols + WG_BN - 1) / WG_BN);
-  cudaError_t e = cudaFuncSetAttribute(gemm_wgmma_kernel<T, A_K, B_K>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int)WG_SMEM_BYTES);
+  cudaError_t e =
+      cudaFuncSetAttribute(gemm_wgmma_kernel<T, A_K, B_K>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)WG_SMEM_BYTES);
   if (e != cudaSuccess) return (int)e;
   for (int64_t b0 = 0; b0 < g->c.batch; b0 += 65535) {
     const int64_t nb = g->c.batch - b0 < 65535 ? g->c.batch - b0 : 65535;

@@ -47,7 +47,9 @@ typedef struct {
   int64_t batch, rows, cols; /* batch 0: 2-D */
 } dmat;
 
-static int64_t round8(int64_t v) { return (v + 7) / 8 * 8; }
+static int64_t round8(int64_t v) {
+  return (v + 7) / 8 * 8;
+}
 
 static int dmat_make(dmat *d, dlk_dtype dt, int64_t batch, int64_t rows, int64_t cols, int trans,
                      int64_t pad) {
@@ -80,7 +82,9 @@ static void dmat_free(dmat *d) {
   memset(d, 0, sizeof *d);
 }
 
-static int64_t dmat_numel(const dmat *d) { return (d->batch ? d->batch : 1) * d->rows * d->cols; }
+static int64_t dmat_numel(const dmat *d) {
+  return (d->batch ? d->batch : 1) * d->rows * d->cols;
+}
 
 /* Host values (row-major over [batch,] rows, cols; already rounded to dt) -> device. */
 static void dmat_write(dmat *d, const double *v) {
@@ -113,7 +117,9 @@ static double *uniform(dlk_dtype dt, int64_t n, double lo, double hi) {
   return v;
 }
 
-static const char *dtn(dlk_dtype dt) { return dlk_dtype_name(dt); }
+static const char *dtn(dlk_dtype dt) {
+  return dlk_dtype_name(dt);
+}
 
 /* ---- comparison ---- */
 
@@ -148,7 +154,23 @@ static void print_first(const char *what, cmp_t c, int64_t rows, int64_t cols) {
 
 /* ---- the variant under test ---- */
 
-static dlk_status forced(int id) { return dlk_force_variant(ctx, "gemm", id); }
+/* A DLK_ERR_CUDA from a run means a launch or kernel failure (a trap of the barrier
+   watchdog, an illegal instruction or address): the CUDA context is gone and every later
+   call would fail the same way, so stop with the first message. */
+static void stop_if_lost(dlk_status s, const char *where) {
+  if (s != DLK_ERR_CUDA) return;
+  printf(
+      "\n%s: %s\nCUDA error: the context is probably lost (a trap = barrier watchdog, or an "
+      "illegal instruction/address); stopping here.\n",
+      where, dlk_context_last_error(ctx));
+  t_failures++;
+  t_summary("gemm_sm90_check");
+  exit(1);
+}
+
+static dlk_status forced(int id) {
+  return dlk_force_variant(ctx, "gemm", id);
+}
 
 /* ====================================================================================== */
 /* 0. --host: the rules of dlk_k_gemm_wgmma_check, no GPU needed                          */
@@ -167,24 +189,30 @@ typedef struct {
 /* Pointers are never dereferenced by the check: only their alignment matters. */
 static const host_case host_cases[] = {
     {"row-major a and b", DLK_BF16, 1, 128, 256, 64, 0, 64, 1, 0, 256, 1, 0x1000, 0x2000, NULL},
-    {"linear: b = w^T (k-major)", DLK_F16, 1, 100, 300, 72, 0, 72, 1, 0, 1, 72, 0x1000, 0x2000, NULL},
+    {"linear: b = w^T (k-major)", DLK_F16, 1, 100, 300, 72, 0, 72, 1, 0, 1, 72, 0x1000, 0x2000,
+     NULL},
     {"a^T (m-major) and w^T", DLK_BF16, 1, 100, 300, 72, 0, 1, 104, 0, 1, 72, 0x1000, 0x2000, NULL},
     {"padded leading dims", DLK_F16, 1, 7, 5, 3, 0, 16, 1, 0, 24, 1, 0x1000, 0x2000, NULL},
-    {"k = 1, contiguous [M,1] a (m-major)", DLK_BF16, 1, 50, 64, 1, 0, 1, 1, 0, 64, 1, 0x1000, 0x2000,
-     NULL},
+    {"k = 1, contiguous [M,1] a (m-major)", DLK_BF16, 1, 50, 64, 1, 0, 1, 1, 0, 64, 1, 0x1000,
+     0x2000, NULL},
     {"m = 1, lda irrelevant", DLK_BF16, 1, 1, 64, 24, 0, 3, 1, 0, 64, 1, 0x1000, 0x2000, NULL},
     {"batched, b shared (batch stride 0)", DLK_BF16, 4, 64, 64, 64, 4096, 64, 1, 0, 64, 1, 0x1000,
      0x2000, NULL},
-    {"batched, both strided", DLK_F16, 3, 64, 64, 64, 4096, 64, 1, 4096, 64, 1, 0x1000, 0x2000, NULL},
-    {"f32", DLK_F32, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1000, 0x2000, "f32 not supported (f16/bf16 only)"},
+    {"batched, both strided", DLK_F16, 3, 64, 64, 64, 4096, 64, 1, 4096, 64, 1, 0x1000, 0x2000,
+     NULL},
+    {"f32", DLK_F32, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1000, 0x2000,
+     "f32 not supported (f16/bf16 only)"},
     {"f64", DLK_F64, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1000, 0x2000, "f64 not supported"},
-    {"lda 100", DLK_BF16, 1, 64, 64, 96, 0, 100, 1, 0, 64, 1, 0x1000, 0x2000, "lda 100 not a multiple of 8"},
+    {"lda 100", DLK_BF16, 1, 64, 64, 96, 0, 100, 1, 0, 64, 1, 0x1000, 0x2000,
+     "lda 100 not a multiple of 8"},
     {"ldb 100 (n-major b)", DLK_BF16, 1, 64, 96, 64, 0, 64, 1, 0, 100, 1, 0x1000, 0x2000,
      "ldb 100 not a multiple of 8"},
     {"lda 100 on m-major a", DLK_BF16, 1, 64, 64, 64, 0, 1, 100, 0, 64, 1, 0x1000, 0x2000,
      "lda 100 not a multiple of 8"},
-    {"a misaligned", DLK_BF16, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1002, 0x2000, "a not 16-byte aligned"},
-    {"b misaligned", DLK_F16, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1000, 0x2008, "b not 16-byte aligned"},
+    {"a misaligned", DLK_BF16, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1002, 0x2000,
+     "a not 16-byte aligned"},
+    {"b misaligned", DLK_F16, 1, 64, 64, 64, 0, 64, 1, 0, 64, 1, 0x1000, 0x2008,
+     "b not 16-byte aligned"},
     {"b with no unit stride", DLK_BF16, 1, 64, 64, 64, 0, 64, 1, 0, 128, 2, 0x1000, 0x2000,
      "b has no unit stride"},
     {"a with no unit stride", DLK_BF16, 1, 64, 64, 64, 0, 128, 2, 0, 64, 1, 0x1000, 0x2000,
@@ -300,7 +328,8 @@ static void test_refusals(void) {
    layouts ta (A transposed: unit stride along m) and tb (B given as the transposed view of
    an N x K buffer: unit stride along k). Returns C in out (PM x PN). 0 when the call
    failed. */
-static int probe_run(dlk_dtype dt, int ta, int tb, const double *ha, const double *hb, double *out) {
+static int probe_run(dlk_dtype dt, int ta, int tb, const double *ha, const double *hb,
+                     double *out) {
   dmat a, b, c;
   int ok = dmat_make(&a, dt, 0, PM, PK, ta, 0) & dmat_make(&b, dt, 0, PK, PN, tb, 0) &
            dmat_make(&c, dt, 0, PM, PN, 0, 0);
@@ -309,8 +338,10 @@ static int probe_run(dlk_dtype dt, int ta, int tb, const double *ha, const doubl
     dmat_write(&b, hb);
     dlk_gemm_params p = {1, 0};
     dlk_status s = dlk_gemm(ctx, &p, &a.v, &b.v, &c.v);
+    if (s == DLK_OK) s = dlk_synchronize(ctx);
+    stop_if_lost(s, t_case);
     CHECK(s == DLK_OK, "probe gemm: %s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
-    ok = s == DLK_OK && dlk_synchronize(ctx) == DLK_OK;
+    ok = s == DLK_OK;
     if (ok) dmat_read(&c, out);
   }
   dmat_free(&a), dmat_free(&b), dmat_free(&c);
@@ -331,7 +362,8 @@ static int64_t decode(double v, int64_t lim) {
 static void probe(dlk_dtype dt, int ta, int tb, int which) {
   char name[128];
   snprintf(name, sizeof name, "probe %s a%s b%s, %s", dtn(dt), ta ? "^T(m-major)" : "(k-major)",
-           tb ? "(k-major)" : "(n-major)", which == 0 ? "identity a, ids in b" : "ids in a, identity b");
+           tb ? "(k-major)" : "(n-major)",
+           which == 0 ? "identity a, ids in b" : "ids in a, identity b");
   t_case = name;
   double *ha = calloc(PM * PK, sizeof(double)), *hb = calloc(PK * PN, sizeof(double));
   double *row = malloc(PM * PN * sizeof(double)), *col = malloc(PM * PN * sizeof(double));
@@ -369,8 +401,9 @@ static void probe(dlk_dtype dt, int ta, int tb, int which) {
           printf(" -> holds %s[%lld][%lld]\n", which == 0 ? "b" : "a", (long long)r, (long long)c);
         else
           printf(" -> %s\n", gr == 0 && gc == 0 ? "zero (no product landed here)"
-                                                : isnan(gr) || isnan(gc) ? "NaN (read outside the operand, or never written)"
-                                                                         : "not a single element (mixed products)");
+                             : isnan(gr) || isnan(gc)
+                                 ? "NaN (read outside the operand, or never written)"
+                                 : "not a single element (mixed products)");
       }
     }
   CHECK(bad == 0, "%s: %lld of %d elements wrong", name, (long long)bad, PM * PN);
@@ -389,11 +422,19 @@ done:
 
 static void test_probes(void) {
   printf("2. probes: one 128x256x64 tile, identity x ids (exact in f16 and bf16)\n");
+  printf(
+      "   reading a failure: NaN = never written, or read outside an operand (launch, TMA\n"
+      "   map); zero = TMA loaded zeros (coordinates, box) or the wrong stage; another\n"
+      "   element's value = a layout error, and the decoded origin shows which index moved:\n"
+      "   moves within groups of 8 rows or 8 k -> swizzle; a wrong k (row of b, column of a)\n"
+      "   -> k step, SBO or transpose bit; a wrong m or n, the same in both probes -> the\n"
+      "   accumulator-to-(m, n) mapping of the epilogue (or LBO across 64-wide atoms);\n"
+      "   'mixed products' = several k landed in one output (k step or transpose bit).\n");
   forced(4);
   static const dlk_dtype dts[2] = {DLK_BF16, DLK_F16};
   for (int d = 0; d < 2; d++)
     for (int ta = 0; ta < 2; ta++)
-      for (int tb = 0; tb < 2; tb++)
+      for (int tb = 1; tb >= 0; tb--) /* first the layout without transpose bits */
         for (int which = 0; which < 2; which++) probe(dts[d], ta, tb, which);
 }
 
@@ -406,8 +447,8 @@ typedef struct {
 } shape3;
 
 static const shape3 ladder[] = {
-    {64, 64, 64},     {128, 256, 64},    {128, 256, 128},  {256, 512, 256},  {1, 256, 64},
-    {7, 5, 3},        {129, 257, 72},    {200, 300, 136},  {64, 1000, 1000}, {1000, 64, 520},
+    {64, 64, 64},     {128, 256, 64},     {128, 256, 128},   {256, 512, 256},  {1, 256, 64},
+    {7, 5, 3},        {129, 257, 72},     {200, 300, 136},   {64, 1000, 1000}, {1000, 64, 520},
     {333, 777, 4100}, {1024, 1024, 1024}, {2048, 2048, 512},
 };
 
@@ -444,6 +485,7 @@ static void ladder_linear(dlk_dtype dt, shape3 s, int ta, int tw) {
       forced(ids[i]);
       st[i] = dlk_linear_forward(ctx, &lp, &x.v, &w.v, &b1, &y[i].v, &z[i].v);
       if (st[i] == DLK_OK) st[i] = dlk_synchronize(ctx);
+      stop_if_lost(st[i], name);
       if (st[i] != DLK_OK)
         printf("      variant %d: %s: %s\n", ids[i], dlk_status_string(st[i]),
                dlk_context_last_error(ctx));
@@ -462,8 +504,8 @@ static void ladder_linear(dlk_dtype dt, shape3 s, int ta, int tw) {
     }
     CHECK(cy.bad == 0 && cz.bad == 0, "%s: y %lld, z %lld elements off the naive oracle", name,
           (long long)cy.bad, (long long)cz.bad);
-    printf("  %-66s vs naive: y %.2e z %.2e, vs cublas: y %.2e  %s\n", name, cy.max_err,
-           cz.max_err, vs_cublas, cy.bad || cz.bad ? "FAIL" : "ok");
+    printf("  %-66s vs naive: y %.2e z %.2e, vs cublas: y %.2e  %s\n", name, cy.max_err, cz.max_err,
+           vs_cublas, cy.bad || cz.bad ? "FAIL" : "ok");
     print_first("y", cy, s.m, s.n);
     print_first("z", cz, s.m, s.n);
   }
@@ -504,6 +546,7 @@ static void ladder_batched(dlk_dtype dt, int64_t nb, shape3 s, int ta, int tb, i
       forced(ids[i]);
       st[i] = dlk_gemm(ctx, &p, &a.v, &b.v, &c[i].v);
       if (st[i] == DLK_OK) st[i] = dlk_synchronize(ctx);
+      stop_if_lost(st[i], name);
       if (st[i] != DLK_OK)
         printf("      variant %d: %s: %s\n", ids[i], dlk_status_string(st[i]),
                dlk_context_last_error(ctx));
@@ -567,8 +610,9 @@ static double time_variant(int id, dlk_tensor *a, dlk_tensor *b, dlk_tensor *c) 
 }
 
 static void test_timing(void) {
-  printf("4. timing, 4096^3 bf16, C = A @ B row-major (informational; dlk-bench has the real "
-         "figures)\n");
+  printf(
+      "4. timing, 4096^3 bf16, C = A @ B row-major (informational; dlk-bench has the real "
+      "figures)\n");
   const int64_t n = 4096;
   dmat a, b, c;
   if (!(dmat_make(&a, DLK_BF16, 0, n, n, 0, 0) & dmat_make(&b, DLK_BF16, 0, n, n, 0, 0) &
@@ -576,14 +620,20 @@ static void test_timing(void) {
     dmat_free(&a), dmat_free(&b), dmat_free(&c);
     return;
   }
-  CHECK_OK(ctx, dlk_tensor_zero(ctx, &a.v));
-  CHECK_OK(ctx, dlk_tensor_zero(ctx, &b.v));
+  /* uniform [-1, 1) bf16 values (zeros would flatter the tensor cores' power draw) */
+  uint16_t *h = malloc((size_t)(n * n) * sizeof *h);
+  for (dmat *d = &a; d; d = d == &a ? &b : NULL) {
+    for (int64_t i = 0; i < n * n; i++) h[i] = dlk_f32_to_bf16((float)t_uniform(-1, 1));
+    CHECK_OK(ctx, dlk_tensor_write(ctx, &d->v, h, (size_t)(n * n) * sizeof *h));
+  }
+  free(h);
   const double flops = 2.0 * (double)n * n * n;
   const double t4 = time_variant(4, &a.v, &b.v, &c.v), t10 = time_variant(10, &a.v, &b.v, &c.v);
   if (t4 > 0 && t10 > 0)
-    printf("  wgmma %.1f us = %.0f TFLOP/s, cublas %.1f us = %.0f TFLOP/s: ratio %.2f (target >= "
-           "0.7)\n",
-           t4 * 1e6, flops / t4 * 1e-12, t10 * 1e6, flops / t10 * 1e-12, t10 / t4);
+    printf(
+        "  wgmma %.1f us = %.0f TFLOP/s, cublas %.1f us = %.0f TFLOP/s: ratio %.2f (target >= "
+        "0.7)\n",
+        t4 * 1e6, flops / t4 * 1e-12, t10 * 1e6, flops / t10 * 1e-12, t10 / t4);
   else
     printf("  timing failed: %s\n", dlk_context_last_error(ctx));
   dmat_free(&a), dmat_free(&b), dmat_free(&c);
@@ -624,7 +674,8 @@ int main(int argc, char **argv) {
     }
     printf("gemm 64x64x64 bf16 on this device:\n%s\n", report ? report : "(no report)");
     CHECK(w != NULL, "variant 4 (wgmma) is not in the gemm table");
-    if (w && strstr(line, "not supported") && (strstr(line, "sm_90a") || strstr(line, "needs sm_90"))) {
+    if (w && strstr(line, "not supported") &&
+        (strstr(line, "sm_90a") || strstr(line, "needs sm_90"))) {
       printf("gemm_sm90_check: variant 4 cannot run here:%s: skipped\n", line);
       dlk_context_destroy(ctx);
       return 77;
