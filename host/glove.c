@@ -4,11 +4,15 @@
  * glove_corpus.c, file formats in glove_io.c, the CPU variants in cpu/glove_cpu.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "glove.h"
@@ -171,13 +175,22 @@ dlk_status dlk_glove_model_free(dlk_context *ctx, dlk_glove_model *m) {
 
 /* ---- records ------------------------------------------------------------------------------ */
 
+/* Streamed records (too large to stay on the device) are read from the file chunk by
+   chunk every epoch. The host keeps two chunk buffers (pinned with cudaMallocHost on a
+   CUDA context: uploads then run at full PCIe speed and asynchronously; malloc on a CPU
+   one) and, on a GPU, a device buffer for each: while chunk k trains out of buffer k % 2,
+   a reader thread fills the other one (read, check, upload on its own stream). All of it
+   is allocated once, when the records are opened. */
 struct dlk_glove_records {
   int64_t count, V, chunk;
   bool resident;
-  dlk_tensor data;      /* resident: U8 [count * 16] on the context's device */
-  char path[4096];      /* streamed: the file */
-  dlk_glove_record *host; /* streamed: host chunk buffer */
-  dlk_tensor dev_chunk; /* streamed on a GPU: device chunk buffer */
+  dlk_tensor data;        /* resident: U8 [count * 16] on the context's device */
+  char path[4096];        /* streamed: the file */
+  int64_t bufn;           /* streamed: records per chunk buffer (min(chunk, count)) */
+  dlk_glove_record *host[2]; /* streamed: the host chunk buffers */
+  bool pinned;            /* host[] from cudaMallocHost */
+  dlk_tensor dev[2];      /* streamed on a GPU: the device chunk buffers */
+  void *copy_stream;      /* streamed on a GPU: the reader's cudaStream_t (non-blocking) */
 };
 
 #define DEFAULT_CHUNK ((int64_t)4 << 20)
@@ -198,17 +211,62 @@ static size_t auto_resident(dlk_context *ctx) {
   return (size_t)pages * (size_t)psz / 4;
 }
 
-static void records_release(dlk_context *ctx, dlk_glove_records *r) {
-  if (!r) return;
-  dlk_tensor_free(ctx, &r->data);
-  dlk_tensor_free(ctx, &r->dev_chunk);
-  free(r->host);
+/* Free everything r holds; the first failure's status (the rest is freed anyway). */
+static dlk_status records_release(dlk_context *ctx, dlk_glove_records *r) {
+  if (!r) return DLK_OK;
+  dlk_status st = dlk_tensor_free(ctx, &r->data);
+  for (int b = 0; b < 2; b++) {
+    dlk_status s = dlk_tensor_free(ctx, &r->dev[b]);
+    if (st == DLK_OK) st = s;
+#if DLK_HAVE_CUDA
+    if (r->pinned) {
+      if (r->host[b] && cudaFreeHost(r->host[b]) != cudaSuccess && st == DLK_OK)
+        st = dlk_fail(ctx, DLK_ERR_CUDA, "glove_records_free: cudaFreeHost failed");
+      continue;
+    }
+#endif
+    free(r->host[b]);
+  }
+#if DLK_HAVE_CUDA
+  if (r->copy_stream && cudaStreamDestroy((cudaStream_t)r->copy_stream) != cudaSuccess && st == DLK_OK)
+    st = dlk_fail(ctx, DLK_ERR_CUDA, "glove_records_free: cudaStreamDestroy failed");
+#endif
   free(r);
+  return st;
 }
 
 dlk_status dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r) {
   DLK_TRY(need_ctx(ctx));
-  records_release(ctx, r);
+  return records_release(ctx, r);
+}
+
+/* The streaming buffers of r (r->bufn records each): pinned host buffers on a CUDA
+   context (pageable ones if the driver refuses to pin that much: slower uploads, same
+   results), the device buffers and the reader's copy stream. */
+static dlk_status stream_buffers(dlk_context *ctx, dlk_glove_records *r) {
+  static const char op[] = "glove_records_open";
+  size_t bytes = (size_t)r->bufn * sizeof(dlk_glove_record);
+#if DLK_HAVE_CUDA
+  if (ctx->device.type == DLK_CUDA) {
+    DLK_TRY(dlk_cuda_enter(ctx));
+    void *h0 = NULL, *h1 = NULL;
+    if (cudaMallocHost(&h0, bytes) == cudaSuccess && cudaMallocHost(&h1, bytes) == cudaSuccess) {
+      r->host[0] = h0, r->host[1] = h1, r->pinned = true;
+    } else {
+      cudaGetLastError(); /* clear the failed allocation; fall back to pageable memory */
+      if (h0) cudaFreeHost(h0);
+    }
+    int64_t shape[1] = {(int64_t)bytes};
+    for (int b = 0; b < 2; b++) DLK_TRY(dlk_tensor_alloc(ctx, &r->dev[b], DLK_U8, 1, shape));
+    cudaStream_t cs;
+    DLK_CUDA_TRY(ctx, cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    r->copy_stream = cs;
+  }
+#endif
+  for (int b = 0; b < 2; b++)
+    if (!r->host[b] && !(r->host[b] = malloc(bytes)))
+      return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (a chunk buffer of %lld records)",
+                      op, (long long)r->bufn);
   return DLK_OK;
 }
 
@@ -254,6 +312,20 @@ dlk_status dlk_glove_records_from_host(dlk_context *ctx, const dlk_glove_records
   return DLK_OK;
 }
 
+/* pread exactly `bytes` at `off` (retrying short reads and EINTR); the bytes read. */
+static size_t pread_full(int fd, void *buf, size_t bytes, int64_t off, int *err) {
+  size_t got = 0;
+  *err = 0;
+  while (got < bytes) {
+    ssize_t k = pread(fd, (char *)buf + got, bytes - got, (off_t)(off + (int64_t)got));
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) *err = errno;
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  return got;
+}
+
 dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_params *p,
                                   const char *path, dlk_glove_records **out) {
   static const char op[] = "glove_records_open";
@@ -262,17 +334,16 @@ dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_para
   if (!path || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
   if (strlen(path) >= sizeof(((dlk_glove_records *)0)->path))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: path too long", op);
-  FILE *f = fopen(path, "rb");
-  if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
-  long long size = -1;
-  if (fseeko(f, 0, SEEK_END) == 0) size = (long long)ftello(f);
-  rewind(f);
-  if (size < 0) {
-    fclose(f);
-    return dlk_fail(ctx, DLK_ERR_IO, "%s: %s is not a seekable file", op, path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return dlk_fail(ctx, DLK_ERR_IO, "%s: %s is not a regular file", op, path);
   }
+  long long size = (long long)sb.st_size;
   if (size % (long long)sizeof(dlk_glove_record)) {
-    fclose(f);
+    close(fd);
     return dlk_fail(ctx, DLK_ERR_CORRUPT_FILE,
                     "%s: %s has %lld bytes, not a multiple of 16: truncated or not a records file",
                     op, path, size);
@@ -282,7 +353,7 @@ dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_para
   bool resident = (uint64_t)size <= (uint64_t)limit;
   dlk_glove_records *r = calloc(1, sizeof *r);
   if (!r) {
-    fclose(f);
+    close(fd);
     return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
   }
   r->count = count;
@@ -290,48 +361,42 @@ dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_para
   r->chunk = p->chunk_records ? p->chunk_records : DEFAULT_CHUNK;
   r->resident = resident;
   snprintf(r->path, sizeof r->path, "%s", path);
-  /* Read and check everything once; a resident set is kept (on a CPU context, in the
-     host buffer itself). */
+  /* Read and check everything once: a resident set into one host block (on a CPU
+     context that block is the resident copy), a streamed one through chunk buffer 0. */
   dlk_status st = DLK_OK;
-  dlk_glove_record *all = NULL, *buf = NULL;
+  dlk_glove_record *all = NULL;
   int64_t bufn = resident ? count : (r->chunk < count ? r->chunk : count);
-  if (bufn > 0) {
-    buf = malloc((size_t)bufn * sizeof *buf);
-    if (!buf) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (%lld records)", op, (long long)bufn);
+  if (resident && count > 0 && !(all = malloc((size_t)count * sizeof *all)))
+    st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (%lld records)", op, (long long)count);
+  if (!resident && bufn > 0) {
+    r->bufn = bufn;
+    st = stream_buffers(ctx, r);
   }
-  if (resident) all = buf;
   for (int64_t done = 0; st == DLK_OK && done < count;) {
-    /* Resident: read everything into place; streamed: chunk by chunk through buf. */
-    int64_t n = resident ? count : (count - done < bufn ? count - done : bufn);
-    dlk_glove_record *dst = resident ? all : buf;
-    size_t got = fread(dst, sizeof *dst, (size_t)n, f);
-    if ((int64_t)got != n) {
-      st = dlk_fail(ctx, DLK_ERR_IO, "%s: %s: short read at record %lld (the file changed?)", op,
-                    path, (long long)(done + (int64_t)got));
+    int64_t n = count - done < bufn ? count - done : bufn;
+    dlk_glove_record *dst = resident ? all + done : r->host[0];
+    int err;
+    size_t want = (size_t)n * sizeof *dst, got = pread_full(fd, dst, want, done * 16, &err);
+    if (got != want) {
+      st = dlk_fail(ctx, DLK_ERR_IO, "%s: %s: short read at record %lld (%s)", op, path,
+                    (long long)(done + (int64_t)(got / 16)), err ? strerror(err) : "the file changed?");
       break;
     }
     st = dlk_glove_check_records(ctx, path, dst, n, p->vocab_size, done);
     done += n;
   }
-  fclose(f);
+  close(fd);
   if (st == DLK_OK && resident) {
     if (ctx->device.type == DLK_CPU) {
-      /* The host buffer is the resident copy: describe it as a U8 tensor. */
+      /* The host block is the resident copy: describe it as a U8 tensor. */
       int64_t shape[1] = {count * (int64_t)sizeof *all};
       if (count > 0) st = dlk_tensor_init(ctx, &r->data, all, DLK_U8, ctx->device, 1, shape);
-      if (st == DLK_OK) all = NULL, buf = NULL; /* owned by r->data now */
+      if (st == DLK_OK) all = NULL; /* owned by r->data now */
     } else {
       st = make_resident(ctx, r, all, count);
     }
-  } else if (st == DLK_OK) {
-    r->host = buf;
-    buf = NULL;
-    if (ctx->device.type == DLK_CUDA && bufn > 0) {
-      int64_t shape[1] = {bufn * (int64_t)sizeof(dlk_glove_record)};
-      st = dlk_tensor_alloc(ctx, &r->dev_chunk, DLK_U8, 1, shape);
-    }
   }
-  free(buf);
+  free(all);
   if (st != DLK_OK) {
     records_release(ctx, r);
     return st;
@@ -342,6 +407,7 @@ dlk_status dlk_glove_records_open(dlk_context *ctx, const dlk_glove_records_para
 
 dlk_status dlk_glove_records_info(dlk_context *ctx, const dlk_glove_records *r, int64_t *count,
                                   int *resident) {
+  DLK_TRY(need_ctx(ctx));
   if (!r) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_records_info: records are NULL");
   if (count) *count = r->count;
   if (resident) *resident = r->resident;
@@ -375,6 +441,221 @@ static dlk_status run_chunk(dlk_context *ctx, dlk_glove_epoch_args *a, const dlk
   *cost += c;
   *skipped += s;
   return DLK_OK;
+}
+
+static dlk_status cancelled(dlk_context *ctx, int64_t done, int64_t total) {
+  return dlk_fail(ctx, DLK_ERR_INTERRUPTED, "glove_train_epoch: cancelled after %lld of %lld records",
+                  (long long)done, (long long)total);
+}
+
+/* Resident records run in about 64 pieces (at least 64k records, at most the chunk size),
+   so that progress and cancel come often. */
+static dlk_status train_resident(dlk_context *ctx, const dlk_glove_train_params *p,
+                                 const dlk_glove_records *r, dlk_glove_epoch_args *a, double *cost,
+                                 int64_t *skipped) {
+  int64_t step = r->count / 64;
+  if (step < 65536) step = 65536;
+  if (step > r->chunk) step = r->chunk;
+  for (int64_t done = 0; done < r->count;) {
+    if (p->cancel && *p->cancel) return cancelled(ctx, done, r->count);
+    int64_t n = r->count - done < step ? r->count - done : step;
+    DLK_TRY(run_chunk(ctx, a, (const dlk_glove_record *)r->data.data + done, n, cost, skipped));
+    if (ctx->explain) return DLK_OK;
+    done += n;
+    if (p->progress) p->progress(p->progress_user, done, r->count, *cost);
+  }
+  return DLK_OK;
+}
+
+/* ---- streamed training: a reader thread feeds two chunk slots ----
+   Chunk k lives in slot k % 2. The reader fills a slot when it is EMPTY (pread of the
+   chunk in 1 MiB pieces, each checked while it is still in cache and, on a GPU, copied to
+   the slot's device buffer with cudaMemcpyAsync on the reader's own stream from pinned
+   memory, synchronised at the end of the chunk) and marks it FULL with a status: DLK_OK or
+   the reason the chunk cannot be used (short read, bad record, CUDA error), after which it
+   stops. The trainer takes slot k when it is FULL, trains it, and marks it EMPTY again: so
+   the read, check and upload of chunk k+1 overlap the kernel of chunk k. The reader never
+   touches the context (it is not thread-safe): its failures carry their own message, which
+   the trainer records when it reaches that chunk. Cancel, an error or the end of the epoch
+   set `stop`, wake the reader and join it before the epoch returns. */
+
+#define STREAM_PIECE ((int64_t)65536) /* records per pread (1 MiB) */
+
+typedef struct stream_slot {
+  bool full;
+  dlk_status st; /* the chunk's status once full */
+  char msg[DLK_ERRMSG_LEN];
+} stream_slot;
+
+typedef struct streamer {
+  const dlk_glove_records *r;
+  int fd;
+  bool gpu;
+  int device_id;
+  int64_t nchunks;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  stream_slot slot[2];
+  atomic_int stop;
+} streamer;
+
+#if DLK_HAVE_CUDA
+#define STREAM_CUDA(call, what)                                                                    \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) {                                                                       \
+      snprintf(sl->msg, sizeof sl->msg, "glove_train_epoch: %s of the chunk at record %lld: %s (%s:%d)", \
+               what, (long long)first, cudaGetErrorString(e_), __FILE__, __LINE__);                \
+      return DLK_ERR_CUDA;                                                                         \
+    }                                                                                              \
+  } while (0)
+#endif
+
+/* Read, check and (GPU) upload chunk k into its slot's buffers; DLK_OK or the failure with
+   its message in sl->msg. Runs on the reader thread (or inline when no thread could be
+   started). */
+static dlk_status stream_fill(streamer *s, int64_t k, stream_slot *sl) {
+  const dlk_glove_records *r = s->r;
+  int b = (int)(k & 1);
+  int64_t first = k * r->bufn, n = r->count - first < r->bufn ? r->count - first : r->bufn;
+  dlk_glove_record *h = r->host[b];
+  for (int64_t off = 0; off < n; off += STREAM_PIECE) {
+    if (atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+      snprintf(sl->msg, sizeof sl->msg, "glove_train_epoch: reading stopped");
+      return DLK_ERR_INTERRUPTED;
+    }
+    int64_t m = n - off < STREAM_PIECE ? n - off : STREAM_PIECE;
+    int err;
+    size_t want = (size_t)m * sizeof *h, got = pread_full(s->fd, h + off, want, (first + off) * 16, &err);
+    if (got != want) {
+      snprintf(sl->msg, sizeof sl->msg, "glove_train_epoch: %.600s: short read at record %lld (%s)", r->path,
+               (long long)(first + off + (int64_t)(got / 16)), err ? strerror(err) : "the file changed?");
+      return DLK_ERR_IO;
+    }
+    /* Checked again: the file may have changed since it was opened. */
+    dlk_status st = dlk_glove_check_records_msg(r->path, h + off, m, r->V, first + off, sl->msg, sizeof sl->msg);
+    if (st != DLK_OK) return st;
+#if DLK_HAVE_CUDA
+    if (s->gpu)
+      STREAM_CUDA(cudaMemcpyAsync((char *)r->dev[b].data + off * 16, h + off, want, cudaMemcpyHostToDevice,
+                                  (cudaStream_t)r->copy_stream),
+                  "upload");
+#endif
+  }
+#if DLK_HAVE_CUDA
+  if (s->gpu) STREAM_CUDA(cudaStreamSynchronize((cudaStream_t)r->copy_stream), "upload");
+#endif
+  return DLK_OK;
+}
+
+static void *stream_reader(void *arg) {
+  streamer *s = arg;
+  dlk_status dev_st = DLK_OK;
+  char dev_msg[256] = "";
+#if DLK_HAVE_CUDA
+  /* A new thread starts on device 0: use the context's. */
+  if (s->gpu) {
+    cudaError_t e = cudaSetDevice(s->device_id);
+    if (e != cudaSuccess) {
+      dev_st = DLK_ERR_CUDA;
+      snprintf(dev_msg, sizeof dev_msg, "glove_train_epoch: the reader thread cannot use device %d: %s",
+               s->device_id, cudaGetErrorString(e));
+    }
+  }
+#endif
+  for (int64_t k = 0; k < s->nchunks; k++) {
+    stream_slot *sl = &s->slot[k & 1];
+    pthread_mutex_lock(&s->mu);
+    while (sl->full && !atomic_load(&s->stop)) pthread_cond_wait(&s->cv, &s->mu);
+    bool stop = atomic_load(&s->stop);
+    pthread_mutex_unlock(&s->mu);
+    if (stop) break;
+    dlk_status st = dev_st;
+    if (st != DLK_OK) snprintf(sl->msg, sizeof sl->msg, "%s", dev_msg);
+    else st = stream_fill(s, k, sl);
+    pthread_mutex_lock(&s->mu);
+    sl->st = st;
+    sl->full = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (st != DLK_OK) break; /* the trainer stops at this chunk */
+  }
+  return NULL;
+}
+
+static dlk_status train_streamed(dlk_context *ctx, const dlk_glove_train_params *p,
+                                 const dlk_glove_records *r, dlk_glove_epoch_args *a, double *cost,
+                                 int64_t *skipped) {
+  static const char op[] = "glove_train_epoch";
+  if (r->count == 0) return DLK_OK;
+  if (p->cancel && *p->cancel) return cancelled(ctx, 0, r->count);
+  streamer s;
+  memset(&s, 0, sizeof s);
+  s.r = r;
+  s.gpu = ctx->device.type == DLK_CUDA;
+  s.device_id = ctx->device.id;
+  s.nchunks = (r->count + r->bufn - 1) / r->bufn;
+  atomic_init(&s.stop, 0);
+  s.fd = open(r->path, O_RDONLY | O_CLOEXEC);
+  if (s.fd < 0) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot reopen %s: %s", op, r->path, strerror(errno));
+#ifdef POSIX_FADV_SEQUENTIAL
+  (void)posix_fadvise(s.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+  if (pthread_mutex_init(&s.mu, NULL) != 0) {
+    close(s.fd);
+    return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: pthread_mutex_init failed", op);
+  }
+  if (pthread_cond_init(&s.cv, NULL) != 0) {
+    pthread_mutex_destroy(&s.mu);
+    close(s.fd);
+    return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: pthread_cond_init failed", op);
+  }
+  pthread_t th;
+  /* Without a thread (the system refuses one) the trainer reads each chunk itself: the
+     same results, no overlap. */
+  bool threaded = pthread_create(&th, NULL, stream_reader, &s) == 0;
+  dlk_status st = DLK_OK;
+  int64_t done = 0;
+  for (int64_t k = 0; k < s.nchunks; k++) {
+    if (p->cancel && *p->cancel) {
+      st = cancelled(ctx, done, r->count);
+      break;
+    }
+    stream_slot *sl = &s.slot[k & 1];
+    if (threaded) {
+      pthread_mutex_lock(&s.mu);
+      while (!sl->full) pthread_cond_wait(&s.cv, &s.mu);
+      pthread_mutex_unlock(&s.mu);
+    } else {
+      sl->st = stream_fill(&s, k, sl);
+      sl->full = true;
+    }
+    if (sl->st != DLK_OK) {
+      st = dlk_fail(ctx, sl->st, "%s", sl->msg);
+      break;
+    }
+    int b = (int)(k & 1);
+    int64_t n = r->count - done < r->bufn ? r->count - done : r->bufn;
+    const dlk_glove_record *recs = s.gpu ? (const dlk_glove_record *)r->dev[b].data : r->host[b];
+    st = run_chunk(ctx, a, recs, n, cost, skipped);
+    /* The kernel has finished with the slot (the epoch rows synchronise): refill it. */
+    pthread_mutex_lock(&s.mu);
+    sl->full = false;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+    if (st != DLK_OK || ctx->explain) break;
+    done += n;
+    if (p->progress) p->progress(p->progress_user, done, r->count, *cost);
+  }
+  pthread_mutex_lock(&s.mu);
+  atomic_store(&s.stop, 1);
+  pthread_cond_broadcast(&s.cv);
+  pthread_mutex_unlock(&s.mu);
+  if (threaded) pthread_join(th, NULL);
+  pthread_cond_destroy(&s.cv);
+  pthread_mutex_destroy(&s.mu);
+  close(s.fd);
+  return st;
 }
 
 dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params *p,
@@ -420,58 +701,9 @@ dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params 
   a.threads = ctx->device.type == DLK_CPU ? dlk_glove_cpu_threads(ctx, p->threads) : 1;
   a.cancel = p->cancel;
   double cost = 0;
-  int64_t skipped = 0, done = 0;
-  dlk_status st = DLK_OK;
-  FILE *f = NULL;
-  if (!r->resident) {
-    f = fopen(r->path, "rb");
-    if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot reopen %s: %s", op, r->path, strerror(errno));
-  }
-  /* Resident records run in about 64 pieces (at least 64k records, at most the chunk
-     size), so that progress and cancel come often; streamed ones chunk by chunk. */
-  int64_t step = r->chunk;
-  if (r->resident) {
-    step = r->count / 64;
-    if (step < 65536) step = 65536;
-    if (step > r->chunk) step = r->chunk;
-  }
-  while (done < r->count) {
-    if (p->cancel && *p->cancel) {
-      st = dlk_fail(ctx, DLK_ERR_INTERRUPTED, "%s: cancelled after %lld of %lld records", op,
-                    (long long)done, (long long)r->count);
-      break;
-    }
-    int64_t n = r->count - done < step ? r->count - done : step;
-    const dlk_glove_record *recs;
-    if (r->resident) {
-      recs = (const dlk_glove_record *)r->data.data + done;
-    } else {
-      /* Streamed: read, check again (the file may have changed since it was opened),
-         upload. */
-      size_t got = fread(r->host, sizeof *r->host, (size_t)n, f);
-      if ((int64_t)got != n) {
-        st = dlk_fail(ctx, DLK_ERR_IO, "%s: %s: short read at record %lld (the file changed?)", op,
-                      r->path, (long long)(done + (int64_t)got));
-        break;
-      }
-      st = dlk_glove_check_records(ctx, r->path, r->host, n, r->V, done);
-      if (st != DLK_OK) break;
-      if (ctx->device.type == DLK_CUDA) {
-        dlk_tensor view;
-        st = dlk_tensor_slice(ctx, &view, &r->dev_chunk, 0, 0, n * (int64_t)sizeof *r->host);
-        if (st == DLK_OK) st = dlk_tensor_write(ctx, &view, r->host, (size_t)n * sizeof *r->host);
-        if (st != DLK_OK) break;
-        recs = r->dev_chunk.data;
-      } else {
-        recs = r->host;
-      }
-    }
-    st = run_chunk(ctx, &a, recs, n, &cost, &skipped);
-    if (st != DLK_OK || ctx->explain) break;
-    done += n;
-    if (p->progress) p->progress(p->progress_user, done, r->count, cost);
-  }
-  if (f) fclose(f);
+  int64_t skipped = 0;
+  dlk_status st = r->resident ? train_resident(ctx, p, r, &a, &cost, &skipped)
+                              : train_streamed(ctx, p, r, &a, &cost, &skipped);
   if (st != DLK_OK || ctx->explain) return st;
   m->epoch++;
   if (out) {

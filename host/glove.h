@@ -223,6 +223,10 @@ dlk_status dlk_glove_model_save_with(dlk_context *ctx, const dlk_glove_model *m,
 dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what,
                                    const dlk_glove_record *recs, int64_t n, int64_t vocab_size,
                                    int64_t base);
+/* The same check without a context (for threads that must not touch one): DLK_OK, or the
+   status and in msg the message dlk_glove_check_records would record. */
+dlk_status dlk_glove_check_records_msg(const char *what, const dlk_glove_record *recs, int64_t n,
+                                       int64_t vocab_size, int64_t base, char *msg, size_t len);
 
 /* Stable LSD radix sort of n records by (w1, w2) (host/cpu/glove_cpu.c): tmp holds n
    records plus DLK_GLOVE_SORT_EXTRA bytes. Then sum runs of equal keys in place (in

@@ -80,9 +80,13 @@ fi
 "$bin" train "$gold/corpus.txt" --out run --device cpu --min-count 3 --window 5 --vector-size 50 --iter 100000 \
   --seed 7 --threads 2 2> train.log &
 pid=$!
-for i in $(seq 1 100); do
+# Wait for 3 logged epochs: up to 2 minutes, since a sanitizer build on a loaded machine
+# (ctest -j beside other tests) can take far longer than the usual second or two; stop
+# waiting early if the run died.
+for i in $(seq 1 600); do
   sleep 0.2
   [ -f run/cost.log ] && [ "$(wc -l < run/cost.log)" -ge 3 ] && break
+  kill -0 $pid 2> /dev/null || break
 done
 kill -INT $pid
 wait $pid

@@ -24,11 +24,28 @@ static dlk_context *fz_ctx(void) {
   return ctx;
 }
 
+/* This process's own directory (mkdtemp, removed at exit): inputs never share a path
+   with another harness or test running beside this one, even if one of them aborts. */
+static char fz_dir_path[256];
+static void fz_dir_remove(void) {
+  char cmd[320];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fz_dir_path);
+  if (fz_dir_path[0] && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", fz_dir_path);
+}
+static const char *fz_dir(void) {
+  if (!fz_dir_path[0]) {
+    const char *base = getenv("TMPDIR");
+    snprintf(fz_dir_path, sizeof fz_dir_path, "%s/dlk_fuzz_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(fz_dir_path)) abort();
+    atexit(fz_dir_remove);
+  }
+  return fz_dir_path;
+}
+
 /* Path of this process's input file, holding data. */
 static const char *fz_file(const uint8_t *data, size_t size, const char *suffix) {
-  static char path[512];
-  const char *dir = getenv("TMPDIR");
-  snprintf(path, sizeof path, "%s/dlk_fuzz_%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(), suffix);
+  static char path[320];
+  snprintf(path, sizeof path, "%s/input%s", fz_dir(), suffix);
   FILE *f = fopen(path, "wb");
   if (!f) abort();
   if (size && fwrite(data, 1, size, f) != size) abort();
