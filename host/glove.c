@@ -56,13 +56,13 @@ static const dlk_variant *const topk_variants[] = {&dlk_glove_topk_cpu,
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* On the CPU the Hogwild trainer is the default whenever more than one thread is asked
-   for; one thread runs the reference (the same work, and bit-exact with the tool). On
-   a GPU: the Hogwild kernel (1) unless the context asks for determinism (then the
-   deterministic variant, the only one that supports it). An epoch changes the model, so
-   it is never autotuned. */
+   for; one thread runs the reference (the same work, and bit-exact with the tool), and so
+   does deterministic mode (Hogwild threads race). On a GPU: the Hogwild kernel (1) unless
+   the context asks for determinism (then the deterministic variant, the only one that
+   supports it). An epoch changes the model, so it is never autotuned. */
 static int epoch_heuristic(const dlk_context *ctx, const void *args) {
   const dlk_glove_epoch_args *a = args;
-  if (ctx->device.type == DLK_CPU) return a->threads > 1 ? 20 : 0;
+  if (ctx->device.type == DLK_CPU) return a->threads > 1 && !ctx->opts.deterministic ? 20 : 0;
   return ctx->opts.deterministic ? -1 : 1;
 }
 
@@ -85,6 +85,52 @@ int dlk_glove_cpu_threads(const dlk_context *ctx, int requested) {
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
+
+void *dlk_glove_host_alloc(const dlk_context *ctx, size_t bytes, bool *pinned) {
+  *pinned = false;
+  if (bytes == 0) bytes = 1;
+#if DLK_HAVE_CUDA
+  if (ctx->device.type == DLK_CUDA) {
+    void *p = NULL;
+    if (dlk_cuda_enter((dlk_context *)ctx) == DLK_OK && cudaMallocHost(&p, bytes) == cudaSuccess) {
+      *pinned = true;
+      return p;
+    }
+    cudaGetLastError(); /* a refused pin is not an error: fall back to pageable memory */
+  }
+#else
+  (void)ctx;
+#endif
+  return malloc(bytes);
+}
+
+void dlk_glove_host_free(void *p, bool pinned) {
+  if (!p) return;
+#if DLK_HAVE_CUDA
+  if (pinned) {
+    if (cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
+    return;
+  }
+#else
+  (void)pinned;
+#endif
+  free(p);
+}
+
+dlk_status dlk_glove_device_free_bytes(dlk_context *ctx, size_t *bytes) {
+  *bytes = 0;
+#if DLK_HAVE_CUDA
+  if (ctx->device.type == DLK_CUDA) {
+    size_t fr = 0, tot = 0;
+    DLK_TRY(dlk_cuda_enter(ctx));
+    DLK_CUDA_TRY(ctx, cudaMemGetInfo(&fr, &tot));
+    *bytes = fr + ctx->ws_size;
+  }
+#else
+  (void)ctx;
+#endif
+  return DLK_OK;
+}
 
 static dlk_status need_ctx(dlk_context *ctx) { return ctx ? DLK_OK : DLK_ERR_NULL_POINTER; }
 
@@ -218,14 +264,7 @@ static dlk_status records_release(dlk_context *ctx, dlk_glove_records *r) {
   for (int b = 0; b < 2; b++) {
     dlk_status s = dlk_tensor_free(ctx, &r->dev[b]);
     if (st == DLK_OK) st = s;
-#if DLK_HAVE_CUDA
-    if (r->pinned) {
-      if (r->host[b] && cudaFreeHost(r->host[b]) != cudaSuccess && st == DLK_OK)
-        st = dlk_fail(ctx, DLK_ERR_CUDA, "glove_records_free: cudaFreeHost failed");
-      continue;
-    }
-#endif
-    free(r->host[b]);
+    dlk_glove_host_free(r->host[b], r->pinned);
   }
 #if DLK_HAVE_CUDA
   if (r->copy_stream && cudaStreamDestroy((cudaStream_t)r->copy_stream) != cudaSuccess && st == DLK_OK)
@@ -246,27 +285,27 @@ dlk_status dlk_glove_records_free(dlk_context *ctx, dlk_glove_records *r) {
 static dlk_status stream_buffers(dlk_context *ctx, dlk_glove_records *r) {
   static const char op[] = "glove_records_open";
   size_t bytes = (size_t)r->bufn * sizeof(dlk_glove_record);
+  bool pin[2] = {false, false};
+  for (int b = 0; b < 2; b++) r->host[b] = dlk_glove_host_alloc(ctx, bytes, &pin[b]);
+  if (pin[0] != pin[1]) { /* one flag for both: never mix */
+    for (int b = 0; b < 2; b++) dlk_glove_host_free(r->host[b], pin[b]), r->host[b] = NULL;
+    for (int b = 0; b < 2; b++) r->host[b] = malloc(bytes);
+    pin[0] = false;
+  }
+  r->pinned = pin[0];
+  if (!r->host[0] || !r->host[1])
+    return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (two chunk buffers of %lld records)",
+                    op, (long long)r->bufn);
 #if DLK_HAVE_CUDA
   if (ctx->device.type == DLK_CUDA) {
-    DLK_TRY(dlk_cuda_enter(ctx));
-    void *h0 = NULL, *h1 = NULL;
-    if (cudaMallocHost(&h0, bytes) == cudaSuccess && cudaMallocHost(&h1, bytes) == cudaSuccess) {
-      r->host[0] = h0, r->host[1] = h1, r->pinned = true;
-    } else {
-      cudaGetLastError(); /* clear the failed allocation; fall back to pageable memory */
-      if (h0) cudaFreeHost(h0);
-    }
     int64_t shape[1] = {(int64_t)bytes};
     for (int b = 0; b < 2; b++) DLK_TRY(dlk_tensor_alloc(ctx, &r->dev[b], DLK_U8, 1, shape));
     cudaStream_t cs;
+    DLK_TRY(dlk_cuda_enter(ctx));
     DLK_CUDA_TRY(ctx, cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
     r->copy_stream = cs;
   }
 #endif
-  for (int b = 0; b < 2; b++)
-    if (!r->host[b] && !(r->host[b] = malloc(bytes)))
-      return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory (a chunk buffer of %lld records)",
-                      op, (long long)r->bufn);
   return DLK_OK;
 }
 

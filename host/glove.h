@@ -243,4 +243,14 @@ void dlk_glove_huge_pages(void *p, size_t bytes);
 /* Resolved CPU thread count: explicit > ctx cpu_threads > online cores. */
 int dlk_glove_cpu_threads(const dlk_context *ctx, int requested);
 
+/* Host staging buffers that the GPU reads or writes (record chunks, token ids, counted
+   records): pinned (cudaMallocHost) on a CUDA context, so copies run at full PCIe speed
+   and asynchronously; malloc on a CPU one, or when the driver refuses to pin that much
+   (*pinned says which). NULL when out of memory. Free with dlk_glove_host_free. */
+void *dlk_glove_host_alloc(const dlk_context *ctx, size_t bytes, bool *pinned);
+void dlk_glove_host_free(void *p, bool pinned);
+/* Device memory a workspace may take now: cudaMemGetInfo's free bytes plus the
+   workspace arena the context holds (it is freed before it grows); 0 on a CPU context. */
+dlk_status dlk_glove_device_free_bytes(dlk_context *ctx, size_t *bytes);
+
 #endif /* DLK_GLOVE_H */

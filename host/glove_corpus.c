@@ -436,11 +436,13 @@ struct dlk_glove_cooccur {
   int64_t j;        /* position of the next in-vocabulary token in its line */
   dlk_glove_record *ovf;
   int64_t ovf_n, ovf_cap;
-  /* chunk method */
+  /* chunk method: the ids of the chunk and its counted records; on a CUDA context both
+     pinned (the row copies ids up and records back with one cudaMemcpyAsync each) */
   int32_t *ids;
   int64_t ids_n, ids_cap, n_prefix;
   dlk_glove_record *out;
   int64_t out_n, out_cap;
+  bool ids_pinned, out_pinned;
   /* spilled runs (files) */
   run *runs;
   int n_runs, runs_cap, file_no;
@@ -472,8 +474,8 @@ static void cooccur_release(dlk_glove_cooccur *c) {
   free(c->table);
   free(c->history);
   free(c->ovf);
-  free(c->ids);
-  free(c->out);
+  dlk_glove_host_free(c->ids, c->ids_pinned);
+  dlk_glove_host_free(c->out, c->out_pinned);
   free(c->sort_tmp);
   free(c);
 }
@@ -484,14 +486,52 @@ dlk_status dlk_glove_cooccur_free(dlk_context *ctx, dlk_glove_cooccur *c) {
   return DLK_OK;
 }
 
-/* Records per chunk for the chunk method: ids (4 bytes) + generated weights
-   (2 * window records of 16 bytes, twice: out and the sort buffer) per token. */
-static int64_t chunk_ids_for(const dlk_glove_cooccur_params *p) {
-  double per = 4.0 + 2.0 * 16.0 * p->window * (p->symmetric ? 2 : 1);
+/* Ids per chunk for the chunk method, from the host memory budget: per token its id (4
+   bytes) and the records its window generates (window, twice if symmetric, 16 bytes
+   each), held once in `out` and, on the CPU, once more in the reference's sort buffer (on
+   a GPU that buffer is device workspace: see fit_gpu_chunk). */
+#define MIN_CHUNK_IDS 4096
+static int64_t chunk_ids_for(const dlk_glove_cooccur_params *p, bool gpu) {
+  double per = 4.0 + (gpu ? 1.0 : 2.0) * 16.0 * p->window * (p->symmetric ? 2 : 1);
   double n = p->memory_gb * 1073741824.0 * 0.8 / per;
-  if (n < 4096) n = 4096;
+  if (n < MIN_CHUNK_IDS) n = MIN_CHUNK_IDS;
   if (n > 64.0 * 1024 * 1024) n = 64.0 * 1024 * 1024;
   return (int64_t)n;
+}
+
+/* The largest workspace any GPU row of glove_cooccur_chunk that would take the call asks
+   for (each row's own workspace() figure: about 20 n + 32 P + cub temp bytes for n ids
+   and P = targets * window * (symmetric ? 2 : 1) weights); 0 when no GPU row takes it. */
+static size_t gpu_chunk_ws(const dlk_context *ctx, const dlk_glove_cooccur_chunk_args *a) {
+  const dlk_op *op = &dlk_glove_cooccur_chunk_op;
+  size_t most = 0;
+  for (int i = 0; i < op->count; i++) {
+    const dlk_variant *v = op->variants[i];
+    char why[256];
+    if (v->device != DLK_CUDA || (v->supports && !v->supports(ctx, a, why, sizeof why))) continue;
+    size_t w = v->workspace ? v->workspace(ctx, a) : 0;
+    if (w > most) most = w;
+  }
+  return most;
+}
+
+/* On a GPU the chunk must also fit the device: halve it while the rows' workspace for a
+   full chunk exceeds 90% of what the device can give (free memory plus the arena the
+   context holds) or the context's workspace cap, or while no GPU row takes it. */
+static dlk_status fit_gpu_chunk(dlk_context *ctx, dlk_glove_cooccur *c) {
+  size_t avail;
+  DLK_TRY(dlk_glove_device_free_bytes(ctx, &avail));
+  avail = avail / 10 * 9;
+  if (ctx->opts.workspace_limit && ctx->opts.workspace_limit < avail) avail = ctx->opts.workspace_limit;
+  int32_t probe = 1; /* the rows only size the call: any non-NULL ids */
+  for (;;) {
+    dlk_glove_cooccur_chunk_args a = {&probe, c->ids_cap, 0, c->V, c->p.window, c->p.symmetric != 0,
+                                      c->p.distance_weighting != 0, NULL, 0, NULL};
+    size_t ws = gpu_chunk_ws(ctx, &a);
+    if ((ws > 0 && ws <= avail) || c->ids_cap / 2 < MIN_CHUNK_IDS) break;
+    c->ids_cap /= 2;
+  }
+  return DLK_OK;
 }
 
 dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_params *pp,
@@ -549,10 +589,19 @@ dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_pa
                       (long long)(c->lookup[V] - 1));
     }
   } else {
-    c->ids_cap = chunk_ids_for(&p);
-    c->ids = malloc((size_t)c->ids_cap * sizeof *c->ids);
+    bool gpu = ctx->device.type == DLK_CUDA;
+    c->ids_cap = chunk_ids_for(&p, gpu);
+    if (gpu) {
+      dlk_status s = fit_gpu_chunk(ctx, c);
+      if (s != DLK_OK) {
+        cooccur_release(c);
+        return s;
+      }
+    }
+    c->ids = dlk_glove_host_alloc(ctx, (size_t)c->ids_cap * sizeof *c->ids, &c->ids_pinned);
     if (!c->ids) goto oom;
   }
+  c->st.chunk_ids = c->method == 2 ? c->ids_cap : 0;
   *out = c;
   return DLK_OK;
 oom:
@@ -659,8 +708,9 @@ static dlk_status count_chunk(dlk_context *ctx, dlk_glove_cooccur *c, bool last)
   if (targets <= 0 && !last) return DLK_OK;
   int64_t bound = (targets > 0 ? targets : 0) * c->p.window * (c->p.symmetric ? 2 : 1);
   if (bound > c->out_cap) {
-    free(c->out);
-    c->out = malloc((size_t)(bound > 0 ? bound : 1) * sizeof *c->out);
+    /* Once in practice: every chunk but the last is full, and the first sets the size. */
+    dlk_glove_host_free(c->out, c->out_pinned);
+    c->out = dlk_glove_host_alloc(ctx, (size_t)(bound > 0 ? bound : 1) * sizeof *c->out, &c->out_pinned);
     c->out_cap = c->out ? bound : 0;
     if (!c->out) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "glove_cooccur: out of memory (%lld records)", (long long)bound);
   }

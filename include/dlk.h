@@ -664,6 +664,8 @@ typedef struct dlk_glove_cooccur_stats {
   int64_t max_product, overflow_length; /* as used */
   int temp_files;        /* temporary files written */
   int used_gpu;          /* 1 when the chunks were counted on the GPU */
+  int64_t chunk_ids;     /* token ids per chunk of the chunk method (0: table method); on a
+                            GPU halved until the chunk's workspace fits the device */
 } dlk_glove_cooccur_stats;
 
 /* Start counting against a finished vocabulary (kept by pointer: keep it alive). */

@@ -249,6 +249,17 @@ static size_t epoch_hog_ws(const dlk_context *ctx, const void *args) {
   return (size_t)hog_threads(a) * per + 128;
 }
 
+/* With more than one thread the updates race (lock-free by design), so the bits depend on
+   timing: refused in deterministic mode (one thread is the reference's order). */
+static bool epoch_hog_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+  const dlk_glove_epoch_args *a = args;
+  if (ctx->opts.deterministic && hog_threads(a) > 1) {
+    snprintf(why, n, "not deterministic: %d threads race on shared rows (cpu_ref is)", hog_threads(a));
+    return false;
+  }
+  return epoch_cpu_supports(ctx, args, why, n);
+}
+
 static dlk_status epoch_hog_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
   (void)ws_bytes;
   const dlk_glove_epoch_args *a = args;
@@ -294,7 +305,7 @@ static dlk_status epoch_hog_run(dlk_context *ctx, const void *args, void *ws, si
 
 const dlk_variant dlk_glove_epoch_hogwild = {
     20, "cpu_hogwild", DLK_CPU, "pthreads, lock-free Hogwild updates like the tool's threads",
-    epoch_cpu_supports, epoch_hog_ws, epoch_hog_run};
+    epoch_hog_supports, epoch_hog_ws, epoch_hog_run};
 
 /* ---- glove_cooccur_chunk --------------------------------------------------------------- */
 
