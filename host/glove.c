@@ -225,8 +225,8 @@ dlk_status dlk_glove_model_free(dlk_context *ctx, dlk_glove_model *m) {
    chunk every epoch. The host keeps two chunk buffers (pinned with cudaMallocHost on a
    CUDA context: uploads then run at full PCIe speed and asynchronously; malloc on a CPU
    one) and, on a GPU, a device buffer for each: while chunk k trains out of buffer k % 2,
-   a reader thread fills the other one (read, check, upload on its own stream). All of it
-   is allocated once, when the records are opened. */
+   the reader thread of the other buffer fills it (read, check, upload on its own stream).
+   All of it is allocated once, when the records are opened. */
 struct dlk_glove_records {
   int64_t count, V, chunk;
   bool resident;
@@ -236,7 +236,7 @@ struct dlk_glove_records {
   dlk_glove_record *host[2]; /* streamed: the host chunk buffers */
   bool pinned;            /* host[] from cudaMallocHost */
   dlk_tensor dev[2];      /* streamed on a GPU: the device chunk buffers */
-  void *copy_stream;      /* streamed on a GPU: the reader's cudaStream_t (non-blocking) */
+  void *copy_stream[2];   /* streamed on a GPU: each buffer's reader's cudaStream_t (non-blocking) */
 };
 
 #define DEFAULT_CHUNK ((int64_t)4 << 20)
@@ -267,8 +267,9 @@ static dlk_status records_release(dlk_context *ctx, dlk_glove_records *r) {
     dlk_glove_host_free(r->host[b], r->pinned);
   }
 #if DLK_HAVE_CUDA
-  if (r->copy_stream && cudaStreamDestroy((cudaStream_t)r->copy_stream) != cudaSuccess && st == DLK_OK)
-    st = dlk_fail(ctx, DLK_ERR_CUDA, "glove_records_free: cudaStreamDestroy failed");
+  for (int b = 0; b < 2; b++)
+    if (r->copy_stream[b] && cudaStreamDestroy((cudaStream_t)r->copy_stream[b]) != cudaSuccess && st == DLK_OK)
+      st = dlk_fail(ctx, DLK_ERR_CUDA, "glove_records_free: cudaStreamDestroy failed");
 #endif
   free(r);
   return st;
@@ -300,10 +301,12 @@ static dlk_status stream_buffers(dlk_context *ctx, dlk_glove_records *r) {
   if (ctx->device.type == DLK_CUDA) {
     int64_t shape[1] = {(int64_t)bytes};
     for (int b = 0; b < 2; b++) DLK_TRY(dlk_tensor_alloc(ctx, &r->dev[b], DLK_U8, 1, shape));
-    cudaStream_t cs;
     DLK_TRY(dlk_cuda_enter(ctx));
-    DLK_CUDA_TRY(ctx, cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
-    r->copy_stream = cs;
+    for (int b = 0; b < 2; b++) {
+      cudaStream_t cs;
+      DLK_CUDA_TRY(ctx, cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+      r->copy_stream[b] = cs;
+    }
   }
 #endif
   return DLK_OK;
@@ -506,17 +509,20 @@ static dlk_status train_resident(dlk_context *ctx, const dlk_glove_train_params 
   return DLK_OK;
 }
 
-/* ---- streamed training: a reader thread feeds two chunk slots ----
-   Chunk k lives in slot k % 2. The reader fills a slot when it is EMPTY (pread of the
-   chunk in 1 MiB pieces, each checked while it is still in cache and, on a GPU, copied to
-   the slot's device buffer with cudaMemcpyAsync on the reader's own stream from pinned
-   memory, synchronised at the end of the chunk) and marks it FULL with a status: DLK_OK or
-   the reason the chunk cannot be used (short read, bad record, CUDA error), after which it
-   stops. The trainer takes slot k when it is FULL, trains it, and marks it EMPTY again: so
-   the read, check and upload of chunk k+1 overlap the kernel of chunk k. The reader never
-   touches the context (it is not thread-safe): its failures carry their own message, which
-   the trainer records when it reaches that chunk. Cancel, an error or the end of the epoch
-   set `stop`, wake the reader and join it before the epoch returns. */
+/* ---- streamed training: a reader thread per chunk slot ----
+   Chunk k lives in slot k % 2, and slot b has its own reader thread for chunks b, b+2,
+   b+4... It fills the slot when it is EMPTY (pread of the chunk in 1 MiB pieces, each
+   checked while it is still in cache and, on a GPU, copied to the slot's device buffer
+   with cudaMemcpyAsync from pinned memory on the reader's own stream, synchronised at the
+   end of the chunk) and marks it FULL with a status: DLK_OK or the reason the chunk cannot
+   be used (short read, bad record, CUDA error), after which that reader stops. The trainer
+   takes the slots in chunk order when FULL, trains them, and marks them EMPTY again: the
+   read, check and upload of chunk k+1 overlap the kernel of chunk k, and when reading is
+   the slower part the two readers read chunks k+1 and k+2 at once (a copy from the page
+   cache is bound by one core). Readers never touch the context (it is not thread-safe):
+   a failure carries its own message, which the trainer records when it reaches that
+   chunk. Cancel, an error or the end of the epoch set `stop`, wake the readers and join
+   them before the epoch returns. */
 
 #define STREAM_PIECE ((int64_t)65536) /* records per pread (1 MiB) */
 
@@ -526,7 +532,13 @@ typedef struct stream_slot {
   char msg[DLK_ERRMSG_LEN];
 } stream_slot;
 
-typedef struct streamer {
+typedef struct streamer streamer;
+typedef struct stream_reader_arg {
+  streamer *s;
+  int b; /* the slot this reader fills */
+} stream_reader_arg;
+
+struct streamer {
   const dlk_glove_records *r;
   int fd;
   bool gpu;
@@ -535,8 +547,9 @@ typedef struct streamer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   stream_slot slot[2];
+  stream_reader_arg arg[2];
   atomic_int stop;
-} streamer;
+};
 
 #if DLK_HAVE_CUDA
 #define STREAM_CUDA(call, what)                                                                    \
@@ -577,18 +590,19 @@ static dlk_status stream_fill(streamer *s, int64_t k, stream_slot *sl) {
 #if DLK_HAVE_CUDA
     if (s->gpu)
       STREAM_CUDA(cudaMemcpyAsync((char *)r->dev[b].data + off * 16, h + off, want, cudaMemcpyHostToDevice,
-                                  (cudaStream_t)r->copy_stream),
+                                  (cudaStream_t)r->copy_stream[b]),
                   "upload");
 #endif
   }
 #if DLK_HAVE_CUDA
-  if (s->gpu) STREAM_CUDA(cudaStreamSynchronize((cudaStream_t)r->copy_stream), "upload");
+  if (s->gpu) STREAM_CUDA(cudaStreamSynchronize((cudaStream_t)r->copy_stream[b]), "upload");
 #endif
   return DLK_OK;
 }
 
-static void *stream_reader(void *arg) {
-  streamer *s = arg;
+static void *stream_reader(void *varg) {
+  const stream_reader_arg *arg = varg;
+  streamer *s = arg->s;
   dlk_status dev_st = DLK_OK;
   char dev_msg[256] = "";
 #if DLK_HAVE_CUDA
@@ -602,8 +616,8 @@ static void *stream_reader(void *arg) {
     }
   }
 #endif
-  for (int64_t k = 0; k < s->nchunks; k++) {
-    stream_slot *sl = &s->slot[k & 1];
+  for (int64_t k = arg->b; k < s->nchunks; k += 2) {
+    stream_slot *sl = &s->slot[arg->b];
     pthread_mutex_lock(&s->mu);
     while (sl->full && !atomic_load(&s->stop)) pthread_cond_wait(&s->cv, &s->mu);
     bool stop = atomic_load(&s->stop);
@@ -649,10 +663,14 @@ static dlk_status train_streamed(dlk_context *ctx, const dlk_glove_train_params 
     close(s.fd);
     return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: pthread_cond_init failed", op);
   }
-  pthread_t th;
-  /* Without a thread (the system refuses one) the trainer reads each chunk itself: the
-     same results, no overlap. */
-  bool threaded = pthread_create(&th, NULL, stream_reader, &s) == 0;
+  pthread_t th[2];
+  bool threaded[2];
+  /* A slot whose thread the system refuses is filled by the trainer itself: the same
+     results, less overlap. One chunk needs one slot. */
+  for (int b = 0; b < 2; b++) {
+    s.arg[b] = (stream_reader_arg){&s, b};
+    threaded[b] = b < s.nchunks && pthread_create(&th[b], NULL, stream_reader, &s.arg[b]) == 0;
+  }
   dlk_status st = DLK_OK;
   int64_t done = 0;
   for (int64_t k = 0; k < s.nchunks; k++) {
@@ -660,8 +678,9 @@ static dlk_status train_streamed(dlk_context *ctx, const dlk_glove_train_params 
       st = cancelled(ctx, done, r->count);
       break;
     }
-    stream_slot *sl = &s.slot[k & 1];
-    if (threaded) {
+    int b = (int)(k & 1);
+    stream_slot *sl = &s.slot[b];
+    if (threaded[b]) {
       pthread_mutex_lock(&s.mu);
       while (!sl->full) pthread_cond_wait(&s.cv, &s.mu);
       pthread_mutex_unlock(&s.mu);
@@ -673,7 +692,6 @@ static dlk_status train_streamed(dlk_context *ctx, const dlk_glove_train_params 
       st = dlk_fail(ctx, sl->st, "%s", sl->msg);
       break;
     }
-    int b = (int)(k & 1);
     int64_t n = r->count - done < r->bufn ? r->count - done : r->bufn;
     const dlk_glove_record *recs = s.gpu ? (const dlk_glove_record *)r->dev[b].data : r->host[b];
     st = run_chunk(ctx, a, recs, n, cost, skipped);
@@ -690,7 +708,8 @@ static dlk_status train_streamed(dlk_context *ctx, const dlk_glove_train_params 
   atomic_store(&s.stop, 1);
   pthread_cond_broadcast(&s.cv);
   pthread_mutex_unlock(&s.mu);
-  if (threaded) pthread_join(th, NULL);
+  for (int b = 0; b < 2; b++)
+    if (threaded[b]) pthread_join(th[b], NULL);
   pthread_cond_destroy(&s.cv);
   pthread_mutex_destroy(&s.mu);
   close(s.fd);

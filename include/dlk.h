@@ -712,7 +712,11 @@ DLK_API dlk_status dlk_glove_shuffle_file(dlk_context *ctx, const dlk_glove_shuf
    when they fit max_resident_bytes, else streamed from the file in chunks each epoch.
    Opening checks the whole file once: size a multiple of 16, every id in [1, V], every
    count finite and > 0 (DLK_ERR_CORRUPT_FILE / DLK_ERR_OUT_OF_RANGE / DLK_ERR_NOT_FINITE
-   with the record index). */
+   with the record index). Streaming: a helper thread reads and checks chunk k+1 (and on a
+   GPU uploads it from pinned memory on a stream of its own) while chunk k trains, into two
+   chunk buffers allocated at open; each chunk is checked again as it is read (a file
+   changed since opening stops the epoch at that chunk with the record's index). A records
+   object serves one epoch at a time. */
 typedef struct dlk_glove_records dlk_glove_records;
 typedef struct dlk_glove_records_params {
   int64_t vocab_size;        /* V the ids must fit */

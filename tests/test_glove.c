@@ -919,8 +919,6 @@ static void test_hogwild_stream(dlk_context *ctx) {
     for (int e = 0; e < 2; e++) {
       dlk_glove_epoch_result res;
       CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &p, &m, r, &res));
-      if (getenv("DLK_TEST_PRINT_COSTS") && ti >= 0)
-        printf("hogwild %d threads epoch %d: %+.4f%%\n", threads[ti], e + 1, 100 * (res.cost / ref_cost[e] - 1));
       if (ti < 0) ref_cost[e] = res.cost;
       else
         /* Several threads run the ranges concurrently: with 1194 words their updates
@@ -1605,7 +1603,6 @@ static void test_synthetic(dlk_context *ctx) {
     dlk_glove_epoch_result res;
     CHECK_OK(ctx, dlk_glove_train_epoch(ctx, &tp, &m, r, &res));
     falls += res.cost < prev;
-    if (getenv("DLK_TEST_PRINT_COSTS")) printf("synthetic epoch %d cost %.9f\n", e + 1, res.cost);
     prev = res.cost;
   }
   CHECK(falls >= 28, "cost fell in %d of 30 epochs (last %.5f)", falls, prev);
