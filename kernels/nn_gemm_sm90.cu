@@ -246,61 +246,6 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t da, u
 #undef DLK_WGMMA_M64N256K16
 #undef DLK_ACC8
 
-// ---- the epilogue, one element: v = alpha*acc (+ beta*c_old) (+ bias); z = v; c = act(v).
-template <typename T>
-__device__ __forceinline__ void wg_store1(const dlk_k_gemm &g, float alpha, float beta, int64_t b,
-                                          int64_t m, int64_t n, float acc) {
-  DLK_KCHECK(b < g.c.batch && m < g.c.rows && n < g.c.cols);
-  float v = alpha * acc;
-  T *c = (T *)g.c.data + b * g.c.bs + m * g.c.rs + n * g.c.cs;
-  if (beta != 0.f) v += beta * to_acc(*c);
-  if (g.bias.data) v += to_acc(((const T *)g.bias.data)[n * g.bias.s]);
-  if (g.z.data) ((T *)g.z.data)[b * g.z.bs + m * g.z.rs + n * g.z.cs] = from_acc<T>(v);
-  *c = from_acc<T>(act_fwd(v, g.act));
-}
-
-__device__ __forceinline__ void wg_store_pair(f16 *p, float a, float b) {
-  *(__half2 *)p = __floats2half2_rn(a, b);
-}
-__device__ __forceinline__ void wg_store_pair(bf16 *p, float a, float b) {
-  *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
-}
-__device__ __forceinline__ float2 wg_load_pair(const f16 *p) {
-  return __half22float2(*(const __half2 *)p);
-}
-__device__ __forceinline__ float2 wg_load_pair(const bf16 *p) {
-  return __bfloat1622float2(*(const __nv_bfloat162 *)p);
-}
-
-// Outputs (m, n) and (m, n+1). pair_ok: c (and z) have a unit column stride and even
-// row/batch strides from a 4-byte aligned base, and n is even, so both go as one 32-bit
-// access.
-template <typename T>
-__device__ __forceinline__ void wg_store2(const dlk_k_gemm &g, bool pair_ok, float alpha,
-                                          float beta, int64_t b, int64_t m, int64_t n, float v0,
-                                          float v1) {
-  const int64_t N = g.c.cols;
-  if (pair_ok && n + 1 < N) {
-    T *c = (T *)g.c.data + b * g.c.bs + m * g.c.rs + n;
-    v0 *= alpha;
-    v1 *= alpha;
-    if (beta != 0.f) {
-      float2 o = wg_load_pair(c);
-      v0 += beta * o.x;
-      v1 += beta * o.y;
-    }
-    if (g.bias.data) {
-      const T *bias = (const T *)g.bias.data;
-      v0 += to_acc(bias[n * g.bias.s]);
-      v1 += to_acc(bias[(n + 1) * g.bias.s]);
-    }
-    if (g.z.data) wg_store_pair((T *)g.z.data + b * g.z.bs + m * g.z.rs + n, v0, v1);
-    wg_store_pair(c, act_fwd(v0, g.act), act_fwd(v1, g.act));
-  } else {
-    if (n < N) wg_store1<T>(g, alpha, beta, b, m, n, v0);
-    if (n + 1 < N) wg_store1<T>(g, alpha, beta, b, m, n + 1, v1);
-  }
-}
 
 #endif  // sm_90a
 
@@ -428,7 +373,7 @@ __global__ __launch_bounds__(WG_THREADS,
 #pragma unroll
     for (int j = 0; j < WG_BN / 8; j++) {
       const int64_t n = (int64_t)n0 + j * 8 + 2 * (lane & 3);
-      wg_store2<T>(g, pair_ok != 0, alpha, beta, b, m, n, acc[4 * j + 2 * h],
+      gemm_store2<T>(g, pair_ok != 0, alpha, beta, b, m, n, acc[4 * j + 2 * h],
                    acc[4 * j + 2 * h + 1]);
     }
   }
