@@ -271,37 +271,11 @@ static dlk_status corrupt(dlk_context *ctx, const char *path, int line, const ch
 dlk_status dlk_autotune_load(dlk_context *ctx, const char *path) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
   if (!path) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_autotune_load: path is NULL");
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return dlk_fail(ctx, DLK_ERR_IO, "dlk_autotune_load: cannot open %s: %s", path, strerror(errno));
-  /* Read it whole (caches are small; refuse anything over 16 MiB). */
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap + 1);
-  while (buf) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (n < cap || cap >= (16u << 20)) break;
-    char *nb = realloc(buf, cap * 2 + 1);
-    if (!nb) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = nb;
-    cap *= 2;
-  }
-  bool read_err = ferror(f) != 0;
-  fclose(f);
-  if (!buf) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "dlk_autotune_load: out of memory");
+  /* Caches are small: refuse anything over 16 MiB. */
+  char *buf;
+  size_t n;
+  DLK_TRY(dlk_read_file(ctx, "dlk_autotune_load", path, 16u << 20, &buf, &n));
   dlk_status s = DLK_OK;
-  if (read_err) {
-    s = dlk_fail(ctx, DLK_ERR_IO, "dlk_autotune_load: read error on %s", path);
-    goto done;
-  }
-  if (n == cap) {
-    s = corrupt(ctx, path, 0, "larger than 16 MiB");
-    goto done;
-  }
-  buf[n] = '\0';
   if (memchr(buf, '\0', n)) {
     s = corrupt(ctx, path, 0, "contains NUL bytes");
     goto done;

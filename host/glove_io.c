@@ -137,46 +137,13 @@ static void tb_printf(dlk_context *ctx, const char *op, textbuf *t, const char *
 
 /* ---- whole-file reads ------------------------------------------------------------------ */
 
-/* Read a file (or stdin for "-") into malloc'd memory with a NUL after it. */
-static dlk_status slurp(dlk_context *ctx, const char *op, const char *path, char **out,
-                        size_t *len) {
-  bool std = strcmp(path, "-") == 0;
-  FILE *f = std ? stdin : fopen(path, "rb");
-  if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap + 1);
-  while (buf) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (n < cap) break;
-    char *nb = realloc(buf, cap * 2 + 1);
-    if (!nb) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = nb;
-    cap *= 2;
-  }
-  bool err = ferror(f) != 0;
-  if (!std) fclose(f);
-  if (!buf) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory reading %s", op, path);
-  if (err) {
-    free(buf);
-    return dlk_fail(ctx, DLK_ERR_IO, "%s: read error on %s", op, path);
-  }
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
-  return DLK_OK;
-}
-
 /* ---- vocab.txt --------------------------------------------------------------------------- */
 
 dlk_status dlk_glove_vocab_load(dlk_context *ctx, const char *path, dlk_glove_vocab **out) {
   if (!path || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_vocab_load: NULL argument");
   char *buf;
   size_t len;
-  DLK_TRY(slurp(ctx, "glove_vocab_load", path, &buf, &len));
+  DLK_TRY(dlk_read_file(ctx, "glove_vocab_load", path, 0, &buf, &len));
   dlk_glove_vocab *v;
   dlk_status st = dlk_glove_vocab_alloc(ctx, &v);
   if (st != DLK_OK) {
@@ -307,7 +274,7 @@ dlk_status dlk_glove_records_read(dlk_context *ctx, const char *path, dlk_glove_
   if (!path || !recs || !count) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "glove_records_read: NULL argument");
   char *buf;
   size_t len;
-  DLK_TRY(slurp(ctx, "glove_records_read", path, &buf, &len));
+  DLK_TRY(dlk_read_file(ctx, "glove_records_read", path, 0, &buf, &len));
   if (len % sizeof(dlk_glove_record)) {
     free(buf);
     return dlk_fail(ctx, DLK_ERR_CORRUPT_FILE,
@@ -549,7 +516,7 @@ dlk_status dlk_glove_vectors_load_text(dlk_context *ctx, const char *path,
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the vocabulary is empty or not finished", op);
   char *buf;
   size_t len;
-  DLK_TRY(slurp(ctx, op, path, &buf, &len));
+  DLK_TRY(dlk_read_file(ctx, op, path, 0, &buf, &len));
   int64_t V = vocab->n, D = -1, line = 0;
   double *M = NULL;
   unsigned char *seen = calloc((size_t)V, 1);

@@ -196,6 +196,11 @@ dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr);
 dlk_status dlk_scratch_reserve(dlk_context *ctx, size_t bytes, void **ptr);
 
 /* ---- misc ---- */
+/* Read a whole file (or stdin for "-") into malloc'd memory with a NUL after it; `op`
+   names the caller in messages. More than max_bytes (0: no limit) is
+   DLK_ERR_CORRUPT_FILE. (util.c) */
+dlk_status dlk_read_file(dlk_context *ctx, const char *op, const char *path, size_t max_bytes,
+                         char **out, size_t *len);
 bool dlk_is_float_dtype(dlk_dtype t);
 bool dlk_mul_overflows(int64_t a, int64_t b, int64_t *out);
 int dlk_env_flag(const char *name); /* getenv as 0/1 */
