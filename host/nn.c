@@ -511,27 +511,35 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
   return dlk_dispatch(ctx, p->beta != 0.0 ? &gemm_once_op : &gemm_op, &g);
 }
 
-dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, const dlk_tensor *x,
-                              const dlk_tensor *w, const dlk_tensor *b, dlk_tensor *y, dlk_tensor *z) {
-  static const char op[] = "linear_forward";
-  if (!ctx) return DLK_ERR_NULL_POINTER;
+/* The checks linear_forward and linear_backward share: params, activation, x [..., in],
+   w [out, in] and the output-side tensor y (or dy) [..., out], all one float dtype. */
+static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linear_params *p,
+                               const dlk_tensor *x, const dlk_tensor *w, const char *yname,
+                               const dlk_tensor *y) {
   DLK_TRY(need(ctx, op, "params", p));
   DLK_TRY(check_act(ctx, op, p->act));
   DLK_TRY(check_float(ctx, op, "x", x));
   DLK_TRY(check_float(ctx, op, "w", w));
-  DLK_TRY(check_float(ctx, op, "y", y));
+  DLK_TRY(check_float(ctx, op, yname, y));
   DLK_TRY(same_dtype(ctx, op, "x", x, "w", w));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(same_dtype(ctx, op, "x", x, yname, y));
   if (x->ndim < 1)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., in]", op);
   if (w->ndim != 2)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w has %d dims, expected 2 ([out, in])", op, w->ndim);
-  const int64_t in = w->shape[1], out = w->shape[0];
-  if (x->shape[x->ndim - 1] != in)
+  if (x->shape[x->ndim - 1] != w->shape[1])
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x has %lld columns, w has %lld", op,
-                    (long long)x->shape[x->ndim - 1], (long long)in);
-  DLK_TRY(check_leading(ctx, op, "x", x, "y", y));
-  DLK_TRY(check_last(ctx, op, "y", y, out, "w's rows"));
+                    (long long)x->shape[x->ndim - 1], (long long)w->shape[1]);
+  DLK_TRY(check_leading(ctx, op, "x", x, yname, y));
+  return check_last(ctx, op, yname, y, w->shape[0], "w's rows");
+}
+
+dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, const dlk_tensor *x,
+                              const dlk_tensor *w, const dlk_tensor *b, dlk_tensor *y, dlk_tensor *z) {
+  static const char op[] = "linear_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  DLK_TRY(check_linear(ctx, op, p, x, w, "y", y));
+  const int64_t out = w->shape[0];
   if (b) {
     DLK_TRY(check_float(ctx, op, "b", b));
     DLK_TRY(same_dtype(ctx, op, "x", x, "b", b));
@@ -588,23 +596,8 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
                                dlk_tensor *dx, dlk_tensor *dw, dlk_tensor *db) {
   static const char op[] = "linear_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_act(ctx, op, p->act));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "w", w));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "w", w));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
-  if (x->ndim < 1)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., in]", op);
-  if (w->ndim != 2)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w has %d dims, expected 2 ([out, in])", op, w->ndim);
-  const int64_t in = w->shape[1], out = w->shape[0];
-  if (x->shape[x->ndim - 1] != in)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x has %lld columns, w has %lld", op,
-                    (long long)x->shape[x->ndim - 1], (long long)in);
-  DLK_TRY(check_leading(ctx, op, "x", x, "dy", dy));
-  DLK_TRY(check_last(ctx, op, "dy", dy, out, "w's rows"));
+  DLK_TRY(check_linear(ctx, op, p, x, w, "dy", dy));
+  const int64_t out = w->shape[0];
   if (p->act != DLK_ACT_NONE) {
     if (!z)
       return dlk_fail(ctx, DLK_ERR_NULL_POINTER,
