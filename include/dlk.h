@@ -523,7 +523,8 @@ DLK_API double dlk_dropout_uniform(uint64_t seed, uint64_t counter);
 
 /* Optimizer steps on flat (any shape, contiguous) parameters, as torch.optim does them.
    param and grad share a dtype (F32, F16, BF16, F64); state tensors are F32 (F64 for F64
-   params) and the same shape. Updated in place. */
+   params); grad and states are contiguous with param's number of elements (any shape).
+   Updated in place. */
 typedef struct dlk_sgd_params {
   double lr, momentum, dampening, weight_decay;
   int nesterov;
