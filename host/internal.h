@@ -46,6 +46,7 @@ struct dlk_context {
   void *cublaslt;      /* cublasLtHandle_t, created lazily */
   void *lt_plans;      /* cuBLASLt gemm plan cache (host/cublas/gemm_cublas.c), lazily */
   void *cudnn;         /* cudnnHandle_t, created lazily */
+  void *cudnn_tensors[3]; /* cudnnTensorDescriptor_t, created with the handle, reused per call */
   void *events[2];     /* cudaEvent_t pair for autotune timing, created lazily */
 
   /* Workspace arena: one device (or host, for a CPU context) block, grown on demand,
@@ -216,6 +217,8 @@ dlk_status dlk_cublaslt_handle(dlk_context *ctx, void **handle);
 void dlk_lt_plans_free(dlk_context *ctx);
 #if DLK_HAVE_CUDNN
 dlk_status dlk_cudnn_handle(dlk_context *ctx, void **handle);
+/* The handle and the context's three reusable tensor descriptors (no allocation per call). */
+dlk_status dlk_cudnn_tensors(dlk_context *ctx, void **handle, void *desc[3]);
 #endif
 #endif
 

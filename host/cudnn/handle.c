@@ -28,12 +28,29 @@ dlk_status dlk_cudnn_handle(dlk_context *ctx, void **handle) {
   return DLK_OK;
 }
 
+dlk_status dlk_cudnn_tensors(dlk_context *ctx, void **handle, void *desc[3]) {
+  DLK_TRY(dlk_cudnn_handle(ctx, handle));
+  for (int i = 0; i < 3; i++) {
+    if (!ctx->cudnn_tensors[i]) {
+      cudnnTensorDescriptor_t d;
+      DLK_CUDNN_TRY(ctx, cudnnCreateTensorDescriptor(&d));
+      ctx->cudnn_tensors[i] = d;
+    }
+    desc[i] = ctx->cudnn_tensors[i];
+  }
+  return DLK_OK;
+}
+
 dlk_status dlk_cudnn_set_stream(dlk_context *ctx) {
   if (ctx->cudnn) DLK_CUDNN_TRY(ctx, cudnnSetStream((cudnnHandle_t)ctx->cudnn, (cudaStream_t)ctx->stream));
   return DLK_OK;
 }
 
 void dlk_cudnn_release(dlk_context *ctx) {
+  for (int i = 0; i < 3; i++) {
+    if (ctx->cudnn_tensors[i]) cudnnDestroyTensorDescriptor((cudnnTensorDescriptor_t)ctx->cudnn_tensors[i]);
+    ctx->cudnn_tensors[i] = NULL;
+  }
   if (ctx->cudnn) cudnnDestroy((cudnnHandle_t)ctx->cudnn);
   ctx->cudnn = NULL;
 }

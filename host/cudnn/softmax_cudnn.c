@@ -1,0 +1,155 @@
+/*
+ * nn family: the vendor softmax rows. 10 "cudnn": cudnnSoftmaxForward / cudnnSoftmaxBackward
+ * (algorithm ACCURATE, the max-subtracted softmax, or LOG for log-softmax; mode INSTANCE,
+ * i.e. over C·H·W of each N). It is the vendor baseline dlk-bench compares the hand-written
+ * rows with.
+ *
+ * Layout: the [rows, cols] matrix is the 4-d tensor N = rows, C = cols, H = W = 1 with
+ * strides (row stride, 1, 1, 1). cuDNN's legacy tensors hold int sizes and strides and at
+ * most 2^31 - 1 elements including padding between rows, so larger matrices are refused
+ * with the reason, as are non-unit column strides (the hand-written rows take any
+ * strides). Types: float, half and double (the legacy softmax takes no bf16); alpha and
+ * beta are float for float/half data and double for double data, as cuDNN requires.
+ * cuDNN's softmax is deterministic; it needs no workspace.
+ *
+ * Backward with LOG takes y = log-softmax(x) and computes dx = dy - exp(y)·Σdy, the same
+ * formula as the CPU reference (host/cpu/nn_cpu.c).
+ */
+#include <limits.h>
+#include <stdio.h>
+
+#include <cudnn.h>
+
+#include "../nn.h"
+#include "../nn_cuda.h"
+
+static bool cudnn_dtype(dlk_dtype t, cudnnDataType_t *out) {
+  switch (t) {
+    case DLK_F32: *out = CUDNN_DATA_FLOAT; return true;
+    case DLK_F16: *out = CUDNN_DATA_HALF; return true;
+    case DLK_F64: *out = CUDNN_DATA_DOUBLE; return true;
+    default: return false;
+  }
+}
+
+/* One [rows, cols] operand as cuDNN can describe it, or false with the reason. */
+static bool cudnn_matrix_ok(const char *name, const dlk_tensor *t, char *why, size_t n) {
+  cudnnDataType_t dt;
+  if (!cudnn_dtype(t->dtype, &dt)) {
+    snprintf(why, n, "%s is %s; cuDNN's softmax takes f32, f16 and f64", name,
+             dlk_dtype_name(t->dtype));
+    return false;
+  }
+  const int64_t rows = t->shape[0], cols = t->shape[1];
+  if (cols > 1 && t->strides[1] != 1) {
+    snprintf(why, n, "%s has column stride %lld; cuDNN variant needs contiguous rows", name,
+             (long long)t->strides[1]);
+    return false;
+  }
+  const int64_t rs = rows > 1 ? t->strides[0] : cols;
+  if (rows > 1 && rs < cols) {
+    snprintf(why, n, "%s has row stride %lld < %lld columns", name, (long long)rs, (long long)cols);
+    return false;
+  }
+  /* elements spanned, padding between rows included */
+  const int64_t span = rows > 0 ? (rows - 1) * rs + cols : 0;
+  if (rows > INT_MAX || cols > INT_MAX || rs > INT_MAX || span > INT_MAX) {
+    snprintf(why, n, "%s spans %lld elements; cuDNN's legacy tensors hold at most 2^31-1", name,
+             (long long)span);
+    return false;
+  }
+  return true;
+}
+
+static dlk_status set_desc(dlk_context *ctx, void *desc, const dlk_tensor *t) {
+  cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+  if (!cudnn_dtype(t->dtype, &dt)) /* supports() refused it; kept as a guard */
+    return dlk_fail(ctx, DLK_ERR_NOT_SUPPORTED, "softmax/cudnn: dtype %s",
+                    dlk_dtype_name(t->dtype));
+  const int rows = (int)t->shape[0], cols = (int)t->shape[1];
+  const int rs = t->shape[0] > 1 ? (int)t->strides[0] : cols;
+  DLK_CUDNN_TRY(ctx, cudnnSetTensor4dDescriptorEx((cudnnTensorDescriptor_t)desc, dt, rows, cols, 1,
+                                                  1, rs, 1, 1, 1));
+  return DLK_OK;
+}
+
+static bool softmax_fwd_cudnn_supports(const dlk_context *ctx, const void *args, char *why,
+                                       size_t n) {
+  (void)ctx;
+  const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
+  return cudnn_matrix_ok("x", &a->x, why, n) && cudnn_matrix_ok("y", &a->y, why, n);
+}
+
+static bool softmax_bwd_cudnn_supports(const dlk_context *ctx, const void *args, char *why,
+                                       size_t n) {
+  (void)ctx;
+  const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
+  return cudnn_matrix_ok("y", &a->y, why, n) && cudnn_matrix_ok("dy", &a->dy, why, n) &&
+         cudnn_matrix_ok("dx", &a->dx, why, n);
+}
+
+/* alpha = 1, beta = 0 in the scaling type cuDNN reads for this data type. */
+typedef struct scaling {
+  float f[2];
+  double d[2];
+} scaling;
+
+static const void *alpha_of(const scaling *s, dlk_dtype t) {
+  return t == DLK_F64 ? (const void *)&s->d[0] : (const void *)&s->f[0];
+}
+static const void *beta_of(const scaling *s, dlk_dtype t) {
+  return t == DLK_F64 ? (const void *)&s->d[1] : (const void *)&s->f[1];
+}
+
+static dlk_status softmax_fwd_cudnn_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
+  (void)ws, (void)wsb;
+  const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
+  if (a->x.shape[0] == 0 || a->x.shape[1] == 0) return DLK_OK;
+  void *h, *desc[3];
+  DLK_TRY(dlk_cudnn_tensors(ctx, &h, desc));
+  DLK_TRY(set_desc(ctx, desc[0], &a->x));
+  DLK_TRY(set_desc(ctx, desc[1], &a->y));
+  const scaling s = {{1.0f, 0.0f}, {1.0, 0.0}};
+  DLK_CUDNN_TRY(ctx, cudnnSoftmaxForward(
+                         (cudnnHandle_t)h, a->log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
+                         CUDNN_SOFTMAX_MODE_INSTANCE, alpha_of(&s, a->x.dtype),
+                         (cudnnTensorDescriptor_t)desc[0], a->x.data, beta_of(&s, a->x.dtype),
+                         (cudnnTensorDescriptor_t)desc[1], a->y.data));
+  return DLK_OK;
+}
+
+static dlk_status softmax_bwd_cudnn_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
+  (void)ws, (void)wsb;
+  const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
+  if (a->y.shape[0] == 0 || a->y.shape[1] == 0) return DLK_OK;
+  void *h, *desc[3];
+  DLK_TRY(dlk_cudnn_tensors(ctx, &h, desc));
+  DLK_TRY(set_desc(ctx, desc[0], &a->y));
+  DLK_TRY(set_desc(ctx, desc[1], &a->dy));
+  DLK_TRY(set_desc(ctx, desc[2], &a->dx));
+  const scaling s = {{1.0f, 0.0f}, {1.0, 0.0}};
+  DLK_CUDNN_TRY(
+      ctx, cudnnSoftmaxBackward(
+               (cudnnHandle_t)h, a->log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
+               CUDNN_SOFTMAX_MODE_INSTANCE, alpha_of(&s, a->y.dtype),
+               (cudnnTensorDescriptor_t)desc[0], a->y.data, (cudnnTensorDescriptor_t)desc[1],
+               a->dy.data, beta_of(&s, a->y.dtype), (cudnnTensorDescriptor_t)desc[2], a->dx.data));
+  return DLK_OK;
+}
+
+const dlk_variant dlk_softmax_fwd_cudnn = {
+    10,
+    "cudnn",
+    DLK_CUDA,
+    "cudnnSoftmaxForward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
+    softmax_fwd_cudnn_supports,
+    NULL,
+    softmax_fwd_cudnn_run};
+const dlk_variant dlk_softmax_bwd_cudnn = {
+    10,
+    "cudnn",
+    DLK_CUDA,
+    "cudnnSoftmaxBackward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
+    softmax_bwd_cudnn_supports,
+    NULL,
+    softmax_bwd_cudnn_run};
