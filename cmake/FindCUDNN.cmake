@@ -38,8 +38,17 @@ endif()
 find_path(CUDNN_INCLUDE_DIR NAMES cudnn_version.h
   HINTS ${_cudnn_hints} PATH_SUFFIXES include
   PATHS /usr/local/cuda /usr/include /usr/local/include)
-find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
-  HINTS ${_cudnn_hints} PATH_SUFFIXES lib lib64 lib/x64
+# The library from the prefix whose header was found first (a header of one cuDNN with the
+# library of another would report one version and run another), each folder tried for
+# both names before the next (NAMES_PER_DIR): the pip package ships only libcudnn.so.9,
+# and without it an unversioned libcudnn.so anywhere later on the path would win.
+set(_cudnn_lib_hints)
+if(CUDNN_INCLUDE_DIR)
+  get_filename_component(_p "${CUDNN_INCLUDE_DIR}" DIRECTORY)
+  list(APPEND _cudnn_lib_hints "${_p}")
+endif()
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 NAMES_PER_DIR
+  HINTS ${_cudnn_lib_hints} ${_cudnn_hints} PATH_SUFFIXES lib lib64 lib/x64
   PATHS /usr/local/cuda /usr/lib/x86_64-linux-gnu)
 
 set(CUDNN_VERSION "")
