@@ -308,6 +308,11 @@ __global__ __launch_bounds__(MODE == 3 ? 1024 : 256) void softmax_fwd_kernel(dlk
       for (int k = 0; k < V; k++) ms_push(st, v[k]);
     }
     st = Grp<MODE>::ms(st, sm);
+    // A +inf entry: the reference (and torch.softmax) forms exp(x - m) with m = +inf, so
+    // exp(inf - inf) = NaN makes the sum and every output of the row NaN. The online
+    // state instead holds s = count of +inf entries, which would give 0 at the finite
+    // entries (and -inf for log-softmax); force the NaN.
+    if (st.m == -neg_inf<A>()) st.s = (A)NAN;
     const A inv = (A)1 / st.s, lse_shift = st.m + m_log(st.s);
     for (int64_t c = (int64_t)lane * V; c < C; c += (int64_t)size * V) {
       A v[V];
