@@ -1304,7 +1304,9 @@ extern "C" int dlk_k_embedding_bwd_sorted(const dlk_k_embedding *p, void *ws, si
 extern "C" int dlk_k_layernorm_fwd(const dlk_k_layernorm *p, int impl, void *stream) {
   cudaStream_t st = (cudaStream_t)stream;
   const int64_t R = p->x.rows, D = p->x.cols;
-  if (R <= 0 || D <= 0) return 0;
+  // D == 0 with mean/rstd wanted still runs: the reference writes mean = 0/0 = NaN and
+  // rstd = NaN for each row (the kernel's column loops are then empty).
+  if (R <= 0 || (D <= 0 && !p->mean.data && !p->rstd.data)) return 0;
   if (impl != 1 && impl != 2) return (int)cudaErrorInvalidValue;
   DLK_NN_DISPATCH_FLOAT(p->dtype, T, {
     if (impl == 1) {
