@@ -1156,7 +1156,22 @@ static void naive_bias_act_bwd(const scase *c, dlk_dtype dt, const hset *in, hse
     }
 }
 
-/* ---- softmax: d = {R, C, split}; fl bit 0: log ---- */
+/* ---- softmax: d = {R, C, split}; fl bit 0: log, bit 1: special values (see
+   softmax_specials) ---- */
+
+/* Row 0 all -inf, row 1 one +inf, row 2 one NaN (each a NaN row in the reference, as
+   torch.softmax), and -inf at every third entry of the other rows (masked logits). */
+static void softmax_specials(const scase *c, double *x) {
+  int64_t rows = c->d[0], cols = c->d[1];
+  if (!(c->fl & 2) || cols < 1) return;
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      double *v = &x[i * cols + j];
+      if (i == 0 || (i > 2 && (i + j) % 3 == 0)) *v = -INFINITY;
+      if (i == 1 && j == cols / 2) *v = INFINITY;
+      if (i == 2 && j == cols / 2) *v = NAN;
+    }
+}
 
 static int row_shape(const scase *c, int64_t *shape) {
   if (c->d[2] > 0) {
@@ -1179,7 +1194,7 @@ static void softmax_rows(const double *x, double *y, int64_t rows, int64_t cols,
 
 /* softmax_fwd: lay = {x, y} */
 static void gen_softmax_fwd(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0] * c->d[1], -4, 4);
+  softmax_specials(c, hs_uniform(in, dt, c->d[0] * c->d[1], -4, 4));
 }
 
 static dlk_status run_softmax_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
@@ -1203,6 +1218,7 @@ static void gen_softmax_bwd(const scase *c, dlk_dtype dt, hset *in) {
   int64_t n = c->d[0] * c->d[1];
   double *x = calloc((size_t)(n > 0 ? n : 1), sizeof(double)), *y = hs_add(in, dt, n);
   for (int64_t i = 0; i < n; i++) x[i] = t_uniform(-4, 4);
+  softmax_specials(c, x);
   softmax_rows(x, y, c->d[0], c->d[1], c->fl & 1);
   for (int64_t i = 0; i < n; i++) y[i] = round_to(dt, y[i]);
   free(x);
@@ -1734,6 +1750,8 @@ static const scase bias_act_fwd_cases[] = {
     {{16, 64}, {LP, LC}, 4 | 8 | 16 | NOTUNE, 0, 0, 0},
     {{2, 32000}, {LC, LC}, 1 | 8, 0, 0, 0},     {{0, 5}, {LC, LC}, 1 | 8, 0, 0, 0},
     {{512, 1024}, {LC, LC}, 4 | 8, 0, 0, 1},
+    /* the vec variant in place (aligned) and without a bias */
+    {{16, 64}, {LC, LC}, 3 | 8 | 16 | NOTUNE, 0, 0, 0}, {{8, 64}, {LC, LC}, 3, 0, 0, 0},
 };
 
 static const scase bias_act_bwd_cases[] = {
@@ -1756,6 +1774,9 @@ static const scase softmax_cases[] = {
     {{2, 32000, 0}, {LC, LC, LC}, 1, 0, 0, 0},    {{9, 17, 0}, {LT, LT, LT}, 0, 0, 0, 0},
     {{0, 10, 0}, {LC, LC, LC}, 0, 0, 0, 0},       {{1024, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 1},
     {{64, 32000, 0}, {LC, LC, LC}, 1, 0, 0, 1},
+    /* -inf / +inf / NaN rows and masked entries, unvectorised and 16-byte vectorised */
+    {{6, 37, 0}, {LC, LC, LC}, 2, 0, 0, 0},       {{6, 37, 0}, {LC, LC, LC}, 1 | 2, 0, 0, 0},
+    {{5, 64, 0}, {LC, LC, LC}, 2, 0, 0, 0},       {{5, 2048, 0}, {LC, LC, LC}, 1 | 2, 0, 0, 0},
 };
 
 static const scase xent_cases[] = {
@@ -1773,6 +1794,8 @@ static const scase xent_cases[] = {
     {{9, 17}, {LT, LC, LT}, 0 | 4, 0, 0, 0},
     {{0, 10}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
     {{256, 32000}, {LC, LC, LC}, 0 | 4, 0, 0, 1},
+    /* more rows than the 1024 threads of the id check and the final sum/count kernels */
+    {{2000, 7}, {LC, LC, LC}, 0 | 4 | (1 << 4), 0, 0, 0},
 };
 
 static const scase emb_fwd_cases[] = {
