@@ -668,8 +668,9 @@ __global__ void embedding_keys_kernel(dlk_k_embedding p, uint32_t *keys, int32_t
 
 // Backward 2, step 3: one warp per sorted entry j (8 per block); only the warp at the start
 // of a run of equal keys works: for each 32-column slice (lane = column) it adds the dout
-// rows of the run in sorted order (positions ascending: the radix sort is stable), in the
-// accumulation type, and writes the dtable row once.
+// rows of the run in sorted order (positions ascending: the radix sort is stable), in f64
+// (a frequent id's run is thousands of rows long: an f32 sum that long drifts past the
+// f32 tolerance), and writes the dtable row once.
 template <typename T>
 __global__ void embedding_runs_kernel(dlk_k_embedding p, const uint32_t *keys, const int32_t *vals,
                                       int64_t n) {
@@ -685,12 +686,12 @@ __global__ void embedding_runs_kernel(dlk_k_embedding p, const uint32_t *keys, c
     DLK_KCHECK((int64_t)key < p.table.rows);
     T *dst = (T *)p.table.data + (int64_t)key * p.table.rs;
     for (int64_t d = lane; d < D; d += 32) {
-      A s = 0;
+      double s = 0;
       for (int64_t q = j; q < end; q++) {
         DLK_KCHECK(vals[q] >= 0 && vals[q] < p.out.rows);
-        s += to_acc(((const T *)p.out.data)[(int64_t)vals[q] * p.out.rs + d * p.out.cs]);
+        s += (double)to_acc(((const T *)p.out.data)[(int64_t)vals[q] * p.out.rs + d * p.out.cs]);
       }
-      dst[d * p.table.cs] = from_acc<T>(s);
+      dst[d * p.table.cs] = from_acc<T>((A)s);
     }
   }
 }
