@@ -1716,6 +1716,13 @@ static const scase gemm_cases[] = {
     {{0, 5, 1000, 1024}, {LC, LT, LC}, 0, 1, 0, 1},
     {{0, 128, 128, 128}, {LC, LC, LC}, 0, 1, 0, 1},
     {{8, 64, 80, 96}, {LC, LC, LC}, 0, 1, 0, 1},
+    /* tensor-core variants (mma_tc, wgmma) need 8-multiple leading dims: m-major a with
+       k-major b; both batched with beta on a contiguous c (paired 32-bit loads of c);
+       a shared n-major b; more than 65535 batches (grid y chunks, TMA batch coordinate) */
+    {{0, 72, 40, 48}, {LT, LT, LC}, 0, 1, 0, 0},
+    {{3, 40, 24, 56}, {LT, LT, LC}, NOTUNE, 0.5, -1, 0},
+    {{3, 24, 40, 16}, {LC, LC, LC}, 1, 1, 0, 0},
+    {{65600, 2, 8, 8}, {LC, LC, LC}, 0, 1, 0, 1},
 };
 
 static const scase linear_fwd_cases[] = {
@@ -1728,6 +1735,8 @@ static const scase linear_fwd_cases[] = {
     {{0, 8, 4, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},
     {{256, 512, 384, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 1},
     {{1000, 64, 32, 4}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 1},
+    /* relu + bias without z: cuBLASLt's fused RELU_BIAS; aligned for mma_tc/wgmma */
+    {{40, 64, 48, 0}, {LC, LC, LC}, 1 | 8, 0, 0, 0},
 };
 
 static const scase linear_bwd_cases[] = {
