@@ -722,14 +722,17 @@ __global__ void layernorm_fwd_kernel(dlk_k_layernorm p) {
   for (int64_t r = Grp<MODE>::first(); r < R; r += Grp<MODE>::step()) {
     const T *x = (const T *)p.x.data + r * p.x.rs;
     T *y = (T *)p.y.data + r * p.y.rs;
-    A s = 0;
+    // The mean's sum in f64: with one thread per row, a sequential f32 sum of D = 32000
+    // values near 3 is off by ~1e-5 of the mean, which (x - mean) rstd carries into y past
+    // the f32 tolerance (a float32 model of this order fails ~5% of y; f64 none).
+    double s = 0;
     for (int64_t c = (int64_t)lane * V; c < D; c += (int64_t)size * V) {
       A v[V];
       IO::load(x, c, p.x.cs, v);
 #pragma unroll
-      for (int k = 0; k < V; k++) s += v[k];
+      for (int k = 0; k < V; k++) s += (double)v[k];
     }
-    const A mean = Grp<MODE>::sum(s, (A *)nullptr) / (A)D;
+    const A mean = (A)(Grp<MODE>::sum(s, (double *)nullptr) / (double)D);
     A q = 0;
     for (int64_t c = (int64_t)lane * V; c < D; c += (int64_t)size * V) {
       A v[V];
