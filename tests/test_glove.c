@@ -2045,6 +2045,98 @@ static void gpu_epoch_cases(dlk_context *ctx, dlk_context *cpu, const dlk_varian
   free(recs);
 }
 
+/* Every thread mapping of the epoch kernels (the cases above use d = 10 only): row
+   lengths d + 1 that pick each (group size, values per lane, 16-byte vectors or not) of
+   warp and each register count of det, the three-pass loop for long rows included, F64
+   and F32. A single record and records that share no row (any order is the reference's
+   order) match cpu_ref (F64 1e-12, F32 1e-5 rms); det on records that share rows all the
+   time is the sequential rule (F64 1e-9, F32 1e-4 rms) and gives the same bits twice. */
+static void gpu_epoch_dim_cases(dlk_context *ctx, dlk_context *cpu, const dlk_variant_info *ep, int nep) {
+  const int64_t V = 64;
+  const int dims[] = {1, 2, 3, 7, 15, 20, 31, 50, 63, 100, 127, 200, 255, 300, 511, 600};
+  const int64_t nconf = gpu_quick ? 300 : 2000;
+  dlk_glove_record one[1] = {{5, 9, 3.5}}, apart[64];
+  dlk_glove_record *conf = malloc((size_t)nconf * sizeof *conf);
+  for (int i = 0; i < 64; i++) apart[i] = (dlk_glove_record){i + 1, (int32_t)V - i, 0.5 + (i % 17) * 7.25};
+  for (int64_t i = 0; i < nconf; i++)
+    conf[i] = (dlk_glove_record){(int32_t)(1 + (i * 7) % 13), (int32_t)(1 + (i * 5) % 11), 0.5 + (double)(i % 23) * 6.1};
+  struct {
+    const char *name;
+    const dlk_glove_record *r;
+    int64_t n;
+    bool shared;
+  } sets[] = {{"single record", one, 1, false}, {"64 records sharing no row", apart, 64, false},
+              {"records sharing rows", conf, nconf, true}};
+  dlk_glove_records_params rp = {V, 0, 0};
+  for (int si = 0; si < 3; si++) {
+    dlk_glove_records *xc = NULL, *xg = NULL;
+    CHECK_OK(cpu, dlk_glove_records_from_host(cpu, &rp, sets[si].r, sets[si].n, &xc));
+    CHECK_OK(ctx, dlk_glove_records_from_host(ctx, &rp, sets[si].r, sets[si].n, &xg));
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0] && xc && xg; di++) {
+      const int d = dims[di];
+      const int64_t nv = 2 * V * (d + 1);
+      dlk_glove_model a;
+      dlk_glove_epoch_result ra;
+      CHECK_OK(cpu, dlk_glove_model_create(cpu, V, d, DLK_F64, 11, &a));
+      CHECK_OK(cpu, gpu_epoch(cpu, 0, &a, xc, &ra));
+      double *wref = model_host(cpu, &a.params), *gref = model_host(cpu, &a.gradsq);
+      for (int k = 0; k < nep; k++) {
+        if (sets[si].shared && !is_det_row(&ep[k])) continue; /* Hogwild races there */
+        for (int dt = 0; dt < 2; dt++) {
+          char name[160];
+          snprintf(name, sizeof name, "gpu/glove_epoch/%d %s/%s/d %d/%s", ep[k].id, ep[k].name, dt ? "F32" : "F64",
+                   d, sets[si].name);
+          t_case = name;
+          dlk_glove_model b;
+          dlk_glove_epoch_result rb;
+          CHECK_OK(ctx, dlk_glove_model_create(ctx, V, d, dt ? DLK_F32 : DLK_F64, 11, &b));
+          dlk_status s = gpu_epoch(ctx, ep[k].id, &b, xg, &rb);
+          CHECK(s == DLK_OK, "epoch: %s", dlk_context_last_error(ctx));
+          if (s != DLK_OK) {
+            dlk_glove_model_free(ctx, &b);
+            continue;
+          }
+          CHECK(rb.skipped == ra.skipped && rb.records == sets[si].n, "skipped %lld (ref %lld), records %lld",
+                (long long)rb.skipped, (long long)ra.skipped, (long long)rb.records);
+          double *w = model_host(ctx, &b.params), *g = model_host(ctx, &b.gradsq);
+          double crel = fabs(rb.cost - ra.cost) / ra.cost;
+          if (dt == 0) {
+            double tol = sets[si].shared ? 1e-9 : 1e-12;
+            t_close("params", w, wref, nv, tol, tol);
+            t_close("gradsq", g, gref, nv, tol, tol);
+            CHECK(crel <= tol, "cost %.17g vs cpu_ref %.17g (rel %.3g)", rb.cost, ra.cost, crel);
+          } else {
+            /* The cost gets 1e-6 absolute too: a record whose diff is near 0 has a tiny
+               cost that f32 inputs change by a large relative amount. */
+            double tol = sets[si].shared ? 1e-4 : 1e-5, ew = rel_rms(w, wref, nv), eg = rel_rms(g, gref, nv);
+            CHECK(ew <= tol && eg <= tol && fabs(rb.cost - ra.cost) <= tol * ra.cost + 1e-6,
+                  "F32 vs cpu_ref: params %.3g, gradsq %.3g rms, cost %.9g vs %.9g (tol %g)", ew, eg, rb.cost, ra.cost,
+                  tol);
+          }
+          if (is_det_row(&ep[k])) {
+            dlk_glove_model b2;
+            dlk_glove_epoch_result rb2;
+            CHECK_OK(ctx, dlk_glove_model_create(ctx, V, d, dt ? DLK_F32 : DLK_F64, 11, &b2));
+            CHECK_OK(ctx, gpu_epoch(ctx, ep[k].id, &b2, xg, &rb2));
+            double *w2 = model_host(ctx, &b2.params), *g2 = model_host(ctx, &b2.gradsq);
+            CHECK(memcmp(w, w2, (size_t)nv * sizeof *w) == 0 && memcmp(g, g2, (size_t)nv * sizeof *g) == 0 &&
+                      rb.cost == rb2.cost,
+                  "deterministic: identical bits on a second run");
+            free(w2), free(g2);
+            dlk_glove_model_free(ctx, &b2);
+          }
+          free(w), free(g);
+          dlk_glove_model_free(ctx, &b);
+        }
+      }
+      free(wref), free(gref);
+      dlk_glove_model_free(cpu, &a);
+    }
+    dlk_glove_records_free(cpu, xc), dlk_glove_records_free(ctx, xg);
+  }
+  free(conf);
+}
+
 /* Streamed records on the GPU (reader thread, pinned buffers, uploads on a second stream):
    det streamed in the resident run's pieces gives the resident run's bits; det streamed
    in small chunks is still the sequential rule (1e-10 from cpu_ref); warp streamed keeps
@@ -2240,6 +2332,35 @@ static void gpu_chunk_cases(dlk_context *ctx, dlk_context *cpu, const dlk_varian
     }
     free(bid), free(out), free(orig);
   }
+  /* Ids past 65535 (the cases above stay below 3001): pair keys of 2 x 18 bits, wider
+     than 32, with frequent pairs among the largest ids (V, V - 1, V - 2). */
+  {
+    const int64_t VB = 200000, nb = gpu_quick ? 2000 : 50000, np = 3;
+    int32_t *bi = malloc((size_t)nb * sizeof *bi);
+    for (int64_t i = 0; i < nb; i++)
+      bi[i] = t_uniform(0, 1) < 0.03 ? 0 : (int32_t)(pow(t_uniform(0, 1), 4.0) * (double)VB) + 1;
+    for (int64_t i = 0; i + 3 < nb; i += 97) bi[i] = (int32_t)VB, bi[i + 1] = (int32_t)VB - 1, bi[i + 2] = (int32_t)VB - 2;
+    for (int64_t i = 0; i < np; i++) bi[i] = (int32_t)(VB - i);
+    int64_t cap = (nb - np) * 7 * 2, nw = -1;
+    dlk_glove_record *want = malloc((size_t)cap * sizeof *want), *got = malloc((size_t)cap * sizeof *got);
+    CHECK_OK(cpu, chunk_run_variant(cpu, 0, bi, nb, np, VB, 7, true, true, want, cap, &nw));
+    for (int k = 0; k < nch; k++) {
+      char name[96];
+      snprintf(name, sizeof name, "gpu/cooccur_chunk/%d %s/V %lld (keys over 32 bits)", ch[k].id, ch[k].name,
+               (long long)VB);
+      t_case = name;
+      int64_t ng = -1;
+      dlk_status s = chunk_run_variant(ctx, ch[k].id, bi, nb, np, VB, 7, true, true, got, cap, &ng);
+      CHECK(s == DLK_OK, "chunk: %s", dlk_context_last_error(ctx));
+      if (s != DLK_OK) continue;
+      if (strstr(ch[k].name, "ordered"))
+        CHECK(ng == nw && memcmp(got, want, (size_t)nw * sizeof *got) == 0, "sort_ordered: %lld records (ref %lld), "
+              "the reference's bytes", (long long)ng, (long long)nw);
+      else
+        recs_equal(name, got, ng, want, nw, 1e-12);
+    }
+    free(bi), free(want), free(got);
+  }
   free(ids);
 }
 
@@ -2336,6 +2457,7 @@ static void run_gpu_cases(dlk_context *ctx) {
   }
   dlk_context *cpu = t_cpu_context();
   if (nep) gpu_epoch_cases(ctx, cpu, ep, nep);
+  if (nep) gpu_epoch_dim_cases(ctx, cpu, ep, nep);
   if (nep) gpu_stream_cases(ctx, cpu, ep, nep);
   if (nch) gpu_chunk_cases(ctx, cpu, ch, nch);
   if (nch && !gpu_quick) test_chunk_op(ctx, true);
