@@ -48,7 +48,7 @@ static dlk_dtype stat_dt(dlk_dtype dt) { return dt == DLK_F64 ? DLK_F64 : DLK_F3
 /* Independent copies of the activations (the test does not trust the library's). */
 static double t_act(int act, double x) {
   switch (act) {
-    case 1: return x > 0 ? x : 0;
+    case 1: return x > 0 || isnan(x) ? x : 0; /* torch.relu keeps NaN */
     case 2: return tanh(x);
     case 3: return 1 / (1 + exp(-x));
     case 4: return x * 0.5 * erfc(-x / sqrt(2.0)); /* x Phi(x) */
@@ -985,10 +985,13 @@ static int lin_shape(const scase *c, int64_t cols, int64_t *shape) {
   return 2;
 }
 
-/* linear_fwd: lay = {x, w, y}; fl = act | 8 bias | 16 z */
+/* linear_fwd: lay = {x, w, y}; fl = act | 8 bias | 16 z | 32 a NaN at x[1][0] (row 1 of y
+   and z must come out NaN through every activation: torch.relu keeps NaN, and so must a
+   vendor epilogue) */
 static void gen_linear_fwd(const scase *c, dlk_dtype dt, hset *in) {
   double s = 1 / sqrt((double)(c->d[1] > 0 ? c->d[1] : 1));
-  hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);
+  double *x = hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);
+  if ((c->fl & 32) && c->d[0] > 1 && c->d[1] > 0) x[c->d[1]] = NAN;
   hs_uniform(in, dt, c->d[2] * c->d[1], -s, s);
   hs_uniform(in, dt, c->d[2], -0.5, 0.5);
 }
@@ -1735,8 +1738,13 @@ static const scase linear_fwd_cases[] = {
     {{0, 8, 4, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},
     {{256, 512, 384, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 1},
     {{1000, 64, 32, 4}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 1},
-    /* relu + bias without z: cuBLASLt's fused RELU_BIAS; aligned for mma_tc/wgmma */
+    /* relu + bias without z (the case a fused vendor RELU_BIAS epilogue would take);
+       aligned for mma_tc/wgmma */
     {{40, 64, 48, 0}, {LC, LC, LC}, 1 | 8, 0, 0, 0},
+    /* a NaN in x: relu and gelu keep it, with and without bias and z */
+    {{40, 64, 48, 0}, {LC, LC, LC}, 1 | 8 | 32, 0, 0, 0},
+    {{9, 24, 16, 0}, {LC, LC, LC}, 1 | 32, 0, 0, 0},
+    {{9, 24, 16, 0}, {LC, LC, LC}, 4 | 8 | 16 | 32, 0, 0, 0},
 };
 
 static const scase linear_bwd_cases[] = {

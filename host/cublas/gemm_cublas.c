@@ -1,6 +1,8 @@
 /*
  * nn family: the vendor gemm rows. 10 "cublas": cublasGemmStridedBatchedEx; 11 "cublaslt":
- * cublasLtMatmul with the fused epilogues it has exactly (BIAS, RELU, RELU_BIAS).
+ * cublasLtMatmul with the fused BIAS epilogue. Its RELU / RELU_BIAS epilogues are not used:
+ * cuBLASLt documents them as max(x, 0), which need not keep NaN, and dlk's relu keeps NaN
+ * like torch.relu on every variant, so relu runs in dlk's epilogue kernel instead.
  *
  * Row-major to column-major: cuBLAS computes a column-major D = op(P) op(Q). When c has a
  * unit column stride (row-major C) we compute C^T = B^T A^T: D = C^T (N x M, ld = c's row
@@ -433,13 +435,10 @@ static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, siz
   cublasLtHandle_t h = (cublasLtHandle_t)hv;
   const dlk_dtype t = g->c.dtype;
 
-  /* Fused epilogue: bias along D's rows (row-major c), contiguous, not f64; relu only
-     when z (the pre-activation) is not wanted. The rest goes to the elementwise kernel. */
+  /* Fused epilogue: bias along D's rows (row-major c), contiguous, not f64. Relu is not
+     fused (NaN, see the top of the file). The rest goes to the elementwise kernel. */
   const bool fuse_bias = g->has_bias && pl.row_major_c && t != DLK_F64 && g->bias.strides[0] == 1;
-  const bool fuse_relu =
-      g->act == DLK_ACT_RELU && !g->has_z && t != DLK_F64 && (!g->has_bias || fuse_bias);
-  int epi = fuse_bias ? (fuse_relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
-                      : (fuse_relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+  const int epi = fuse_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   lt_key k;
   memset(&k, 0, sizeof k); /* padding too: keys are compared with memcmp */
   k.dtype = (int)t;
@@ -469,7 +468,7 @@ static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, siz
     s = plan_get(ctx, h, &k, &pl, fuse_bias ? g->bias.data : NULL, &plan);
     if (s != DLK_OK && s != DLK_ERR_NOT_SUPPORTED) return s;
   }
-  bool fused_bias = s == DLK_OK && fuse_bias, fused_relu = s == DLK_OK && fuse_relu;
+  const bool fused_bias = s == DLK_OK && fuse_bias;
   if (s != DLK_OK) { /* no fused epilogue asked, or none available: plain matmul */
     k.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
     k.align_bias = 0;
@@ -494,12 +493,9 @@ static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, siz
   DLK_CUBLAS_TRY(ctx, cublasLtMatmul(h, plan->op, alpha, pl.p.data, plan->lp, pl.q.data, plan->lq,
                                      beta, g->c.data, plan->ld, g->c.data, plan->ld, &plan->algo,
                                      ws_bytes ? ws : NULL, ws_bytes, (cudaStream_t)ctx->stream));
-  /* What is left: bias when not fused, z, and act unless relu was fused. */
-  if ((g->has_bias && !fused_bias) || g->has_z || (g->act != DLK_ACT_NONE && !fused_relu)) {
-    dlk_gemm_args rest = *g;
-    if (fused_relu) rest.act = DLK_ACT_NONE;
-    DLK_TRY(run_epilogue(ctx, &rest, g->has_bias && !fused_bias));
-  }
+  /* What is left: bias when not fused, z, and the activation. */
+  if ((g->has_bias && !fused_bias) || g->has_z || g->act != DLK_ACT_NONE)
+    DLK_TRY(run_epilogue(ctx, g, g->has_bias && !fused_bias));
   return DLK_OK;
 }
 
@@ -507,7 +503,7 @@ const dlk_variant dlk_gemm_cublaslt = {
     11,
     "cublaslt",
     DLK_CUDA,
-    "cublasLtMatmul with fused BIAS/RELU epilogues, 32 MiB workspace, plans cached per shape",
+    "cublasLtMatmul with the fused BIAS epilogue, 32 MiB workspace, plans cached per shape",
     vendor_supports,
     lt_workspace,
     cublaslt_run};
