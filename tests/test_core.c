@@ -183,6 +183,58 @@ static void test_tensors(dlk_context *ctx, dlk_device dev) {
   CHECK(a.data == NULL, "free clears the descriptor");
 }
 
+/* Strided copies for every element size (the device kernel has one instantiation per size:
+   1, 2, 4 and 8 bytes; the f32 cases above reach only 4): a [3,4,5] tensor a, its
+   transpose at [5,4,3] copied into the transpose of another [3,4,5] tensor (both sides
+   strided on the context's device: c must equal a), into a host buffer through its
+   transposed view (host and device strided at once), and a 0-d tensor. Byte patterns, so
+   every byte of every element is checked (the copies never convert). */
+static void test_strided_copy_sizes(dlk_context *ctx, dlk_device dev) {
+  static const dlk_dtype types[] = {DLK_U8, DLK_F16, DLK_I32, DLK_F64};
+  for (int t = 0; t < 4; t++) {
+    const dlk_dtype dt = types[t];
+    const size_t es = dlk_dtype_size(dt);
+    t_case = dev.type == DLK_CUDA ? "strided copy sizes/cuda" : "strided copy sizes/cpu";
+    int64_t shape[3] = {3, 4, 5};
+    dlk_tensor a, c, at, ct, h, hv;
+    CHECK_OK(ctx, dlk_tensor_alloc(ctx, &a, dt, 3, shape));
+    CHECK_OK(ctx, dlk_tensor_alloc(ctx, &c, dt, 3, shape));
+    if (!a.data || !c.data) return;
+    unsigned char in[60 * 8], out[60 * 8], hb[60 * 8];
+    for (size_t i = 0; i < 60 * es; i++) in[i] = (unsigned char)(i * 7 + (size_t)t + 1);
+    CHECK_OK(ctx, dlk_tensor_write(ctx, &a, in, 60 * es));
+    CHECK_OK(ctx, dlk_tensor_zero(ctx, &c));
+    CHECK_OK(ctx, dlk_tensor_transpose(ctx, &at, &a, 0, 2));
+    CHECK_OK(ctx, dlk_tensor_transpose(ctx, &ct, &c, 0, 2));
+    CHECK_OK(ctx, dlk_tensor_copy(ctx, &ct, &at));
+    memset(out, 0, sizeof out);
+    CHECK_OK(ctx, dlk_tensor_read(ctx, &c, out, 60 * es));
+    CHECK(memcmp(in, out, 60 * es) == 0, "%s: strided to strided on the device", dlk_dtype_name(dt));
+    /* host [3,4,5] seen through its transpose [5,4,3]: hv = at, so h = a */
+    memset(hb, 0, sizeof hb);
+    CHECK_OK(ctx, dlk_tensor_init(ctx, &h, hb, dt, (dlk_device){DLK_CPU, 0}, 3, shape));
+    CHECK_OK(ctx, dlk_tensor_transpose(ctx, &hv, &h, 0, 2));
+    CHECK_OK(ctx, dlk_tensor_copy(ctx, &hv, &at));
+    CHECK(memcmp(in, hb, 60 * es) == 0, "%s: strided device to strided host", dlk_dtype_name(dt));
+    /* and back: c = 0, then host (strided) to device (strided) */
+    CHECK_OK(ctx, dlk_tensor_zero(ctx, &c));
+    CHECK_OK(ctx, dlk_tensor_copy(ctx, &ct, &hv));
+    memset(out, 0, sizeof out);
+    CHECK_OK(ctx, dlk_tensor_read(ctx, &c, out, 60 * es));
+    CHECK(memcmp(in, out, 60 * es) == 0, "%s: strided host to strided device", dlk_dtype_name(dt));
+    /* a 0-d tensor */
+    dlk_tensor z;
+    CHECK_OK(ctx, dlk_tensor_alloc(ctx, &z, dt, 0, NULL));
+    CHECK_OK(ctx, dlk_tensor_write(ctx, &z, in + es, es));
+    memset(out, 0, sizeof out);
+    CHECK_OK(ctx, dlk_tensor_read(ctx, &z, out, es));
+    CHECK(memcmp(in + es, out, es) == 0, "%s: 0-d round trip", dlk_dtype_name(dt));
+    CHECK_OK(ctx, dlk_tensor_free(ctx, &z));
+    CHECK_OK(ctx, dlk_tensor_free(ctx, &a));
+    CHECK_OK(ctx, dlk_tensor_free(ctx, &c));
+  }
+}
+
 /* ---- DLPack: the ABI layout of the published v1.x header (x86-64 / aarch64 LP64) ---- */
 static void test_dlpack_layout(void) {
   t_case = "dlpack-layout";
@@ -405,6 +457,7 @@ int main(int argc, char **argv) {
     dlk_device dev;
     dlk_context_device(g, &dev);
     test_tensors(g, dev);
+    test_strided_copy_sizes(g, dev);
     test_dlpack(g, dev);
     test_dispatch(g);
     /* Copies between a host tensor and a device one, in both directions, strided. */
@@ -416,6 +469,7 @@ int main(int argc, char **argv) {
   test_dlpack_layout();
   dlk_context *ctx = t_cpu_context();
   test_tensors(ctx, (dlk_device){DLK_CPU, 0});
+  test_strided_copy_sizes(ctx, (dlk_device){DLK_CPU, 0});
   test_dlpack(ctx, (dlk_device){DLK_CPU, 0});
   test_bad_tensors(ctx);
   test_dispatch(ctx);
