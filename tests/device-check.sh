@@ -254,6 +254,8 @@ fi
   grep -E 'error|^FAILED: ' "$out/build.log" | head -10 | cut -c1-300 | sed 's/^/    /'
   grep -hE '^(test_[a-z]+( --gpu)?|gemm_sm90_check): [0-9]+ checks' "$out/tests.log" | sed 's/^/  /'
   grep -hE '^  (wgmma .* TFLOP/s|timing failed)' "$out/tests.log" | sed 's/^/  /'
+  grep -hE '(: skipped|cases skipped)$' "$out/tests.log" "$out/sanitizer.log" | sort -u | head -10 |
+    cut -c1-300 | sed 's/^/  skip: /'
   grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY|Device not supported|Target application returned' \
     "$out/sanitizer.log" 2>/dev/null | sed 's/^/  /'
   grep -hE 'variant runs timed|outputs agree|disagreement' "$out/bench.txt" | sed 's/^/  /'
