@@ -523,6 +523,9 @@ __global__ void __launch_bounds__(256, (warp_min_blocks<T, E, 1>())) epoch_det_k
       int waited = 1;
       if (lane == 0) waited = wait_for(done1 + row1, want1) && wait_for(done2 + row2, want2);
       waited = __shfl_sync(FULL, waited, 0);
+      // A shuffle carries no memory ordering; __syncwarp does: lane 0's acquire of the row
+      // counters then orders the other lanes' reads of the rows too.
+      __syncwarp();
       __threadfence();
       double cost = 0;
       const int st = update_record<T, 32, E, 1>(a, r, waited != 0, &cost);
