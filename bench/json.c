@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h" /* dlk_read_all */
 #include "report.h"
 
 /* ---- writer ------------------------------------------------------------------------------ */
@@ -357,28 +358,14 @@ int bench_json_read(bench_report *r, const char *path, char *err, size_t err_len
     snprintf(err, err_len, "cannot open: %s", strerror(errno));
     return 1;
   }
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (n < cap) break;
-    if (cap >= ((size_t)256 << 20)) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    char *nb = realloc(buf, cap * 2);
-    if (!nb) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = nb;
-    cap *= 2;
-  }
+  char *buf = NULL;
+  size_t n = 0;
+  int e = dlk_read_all(f, (size_t)256 << 20, &buf, &n);
   fclose(f);
-  if (!buf) {
-    snprintf(err, err_len, "out of memory or larger than 256 MiB");
+  if (e) {
+    snprintf(err, err_len, "%s", e == ENOMEM  ? "out of memory"
+                                 : e == EFBIG ? "larger than 256 MiB"
+                                              : "read error");
     return 1;
   }
   jparser ps = {buf, buf, buf + n, 0, err, err_len};

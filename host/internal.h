@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dlk.h"
 
@@ -197,9 +198,12 @@ dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr);
 dlk_status dlk_scratch_reserve(dlk_context *ctx, size_t bytes, void **ptr);
 
 /* ---- misc ---- */
-/* Read a whole file (or stdin for "-") into malloc'd memory with a NUL after it; `op`
-   names the caller in messages. More than max_bytes (0: no limit) is
-   DLK_ERR_CORRUPT_FILE. (util.c) */
+/* Read the rest of f into malloc'd memory with a NUL after it: 0, or ENOMEM, EFBIG (more
+   than max_bytes; 0: no limit) or EIO, with nothing allocated. Needs no context, so the
+   tools' own readers use it too. (util.c) */
+int dlk_read_all(FILE *f, size_t max_bytes, char **out, size_t *len);
+/* The same for a file (or stdin for "-"); `op` names the caller in messages. More than
+   max_bytes is DLK_ERR_CORRUPT_FILE. (util.c) */
 dlk_status dlk_read_file(dlk_context *ctx, const char *op, const char *path, size_t max_bytes,
                          char **out, size_t *len);
 bool dlk_is_float_dtype(dlk_dtype t);

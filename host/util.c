@@ -6,11 +6,7 @@
 
 #include "internal.h"
 
-dlk_status dlk_read_file(dlk_context *ctx, const char *op, const char *path, size_t max_bytes,
-                         char **out, size_t *len) {
-  bool std = strcmp(path, "-") == 0;
-  FILE *f = std ? stdin : fopen(path, "rb");
-  if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
+int dlk_read_all(FILE *f, size_t max_bytes, char **out, size_t *len) {
   size_t cap = 1 << 16, n = 0;
   bool too_big = false;
   char *buf = malloc(cap + 1);
@@ -30,17 +26,29 @@ dlk_status dlk_read_file(dlk_context *ctx, const char *op, const char *path, siz
     buf = nb;
     cap *= 2;
   }
-  bool err = ferror(f) != 0;
-  if (!std) fclose(f);
-  if (!buf) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory reading %s", op, path);
-  if (err || too_big) {
+  if (!buf) return ENOMEM;
+  if (too_big || ferror(f)) {
     free(buf);
-    if (too_big)
-      return dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "%s: %s is larger than %zu bytes", op, path, max_bytes);
-    return dlk_fail(ctx, DLK_ERR_IO, "%s: read error on %s", op, path);
+    return too_big ? EFBIG : EIO;
   }
   buf[n] = '\0';
   *out = buf;
   *len = n;
-  return DLK_OK;
+  return 0;
+}
+
+dlk_status dlk_read_file(dlk_context *ctx, const char *op, const char *path, size_t max_bytes,
+                         char **out, size_t *len) {
+  bool std = strcmp(path, "-") == 0;
+  FILE *f = std ? stdin : fopen(path, "rb");
+  if (!f) return dlk_fail(ctx, DLK_ERR_IO, "%s: cannot open %s: %s", op, path, strerror(errno));
+  int e = dlk_read_all(f, max_bytes, out, len);
+  if (!std) fclose(f);
+  switch (e) {
+    case 0: return DLK_OK;
+    case ENOMEM: return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory reading %s", op, path);
+    case EFBIG:
+      return dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "%s: %s is larger than %zu bytes", op, path, max_bytes);
+    default: return dlk_fail(ctx, DLK_ERR_IO, "%s: read error on %s", op, path);
+  }
 }
