@@ -1,7 +1,7 @@
 /* glove family: the CUDA variant rows (1..9) per op, as lists that host/glove.c splices
    into its tables after the CPU rows. The rows live in host/glove_cuda.c (glue) and call
    the launchers of kernels/glove.cu (kernels/glove_kernels.h). See host/glove.h for the
-   argument records and /work/briefs/glove_contract.md for what each variant must do.
+   argument records and host/cpu/glove_cpu.c for the rule every variant must match.
    Included only when DLK_HAVE_CUDA. */
 #ifndef DLK_GLOVE_CUDA_H
 #define DLK_GLOVE_CUDA_H

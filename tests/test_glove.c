@@ -1808,7 +1808,7 @@ static void run_cpu_cases(dlk_context *ctx) {
 }
 
 /* ---- GPU: every GPU variant against the CPU reference ----
-   Thresholds as the GPU side predicts them (/work/briefs/glove_gpu_requests.md), so that
+   Thresholds as the GPU kernels' design predicts them (kernels/glove.cu), so that
    a kernel that is merely close shows up: det (F64) is the sequential rule in record
    order, only the dot-product order and exp/log instead of pow differ: 1e-10 from cpu_ref
    after an epoch, bits identical run to run; det F32: the cost within 1e-4; warp: the cost
