@@ -47,7 +47,7 @@ struct dlk_context {
   void *cublaslt;      /* cublasLtHandle_t, created lazily */
   void *lt_plans;      /* cuBLASLt gemm plan cache (host/cublas/gemm_cublas.c), lazily */
   void *cudnn;         /* cudnnHandle_t, created lazily */
-  void *cudnn_tensors[3]; /* cudnnTensorDescriptor_t, created with the handle, reused per call */
+  void *cudnn_tensors[3]; /* cudnnTensorDescriptor_t, created on first use, reused per call */
   void *events[2];     /* cudaEvent_t pair for autotune timing, created lazily */
 
   /* Workspace arena: one device (or host, for a CPU context) block, grown on demand,
