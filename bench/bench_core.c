@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "internal.h"
+#include "core/internal.h"
 
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>

@@ -2,7 +2,7 @@
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
-#include "../internal.h"
+#include "../core/internal.h"
 
 dlk_status dlk_check_cublas(dlk_context *ctx, int code, const char *file, int line, const char *expr) {
   if (code == CUBLAS_STATUS_SUCCESS) return DLK_OK;

@@ -2,7 +2,7 @@
    loads cuDNN's engines), bound to the context's stream. */
 #include <cudnn.h>
 
-#include "../internal.h"
+#include "../core/internal.h"
 
 dlk_status dlk_check_cudnn(dlk_context *ctx, int code, const char *file, int line, const char *expr) {
   if (code == CUDNN_STATUS_SUCCESS) return DLK_OK;

@@ -11,8 +11,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../half.h"
-#include "../nn.h"
+#include "../core/half.h"
+#include "nn.h"
 
 /* ---- helpers ---- */
 

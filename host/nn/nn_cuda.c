@@ -21,7 +21,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../kernels/kernels.h"
+#include "../../kernels/kernels.h"
 
 /* ---- descriptors from checked tensors ---- */
 

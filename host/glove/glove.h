@@ -25,7 +25,7 @@
 
 #include <stdio.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 
 /* ---- glove_epoch --------------------------------------------------------------------
    One pass over `count` records in the order given (variant 0 exactly in that order;

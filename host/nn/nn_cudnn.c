@@ -15,13 +15,16 @@
  * Backward with LOG takes y = log-softmax(x) and computes dx = dy - exp(y)·Σdy, the same
  * formula as the CPU reference (host/cpu/nn_cpu.c).
  */
+#include "nn.h"
+
+/* Every host .c file is compiled in every build: a build without cuDNN gets an empty file. */
+#if DLK_HAVE_CUDNN
 #include <limits.h>
 #include <stdio.h>
 
 #include <cudnn.h>
 
-#include "../nn.h"
-#include "../nn_cuda.h"
+#include "nn_cuda.h"
 
 static bool cudnn_dtype(dlk_dtype t, cudnnDataType_t *out) {
   switch (t) {
@@ -153,3 +156,7 @@ const dlk_variant dlk_softmax_bwd_cudnn = {
     softmax_bwd_cudnn_supports,
     NULL,
     softmax_bwd_cudnn_run};
+
+#else
+typedef int dlk_nn_cudnn_unused; /* ISO C wants a non-empty translation unit */
+#endif /* DLK_HAVE_CUDNN */

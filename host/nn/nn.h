@@ -19,7 +19,7 @@
 #ifndef DLK_NN_H
 #define DLK_NN_H
 
-#include "internal.h"
+#include "../core/internal.h"
 
 /* gemm: c[b] = act(alpha * a[b] @ bb[b] + beta * c[b] + bias); z[b] (optional) gets the
    value before act. a [B,M,K], bmat [B,K,N], c [B,M,N], bias [N]. Used by dlk_gemm

@@ -8,7 +8,7 @@
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
-#include "../kernels/kernels.h"
+#include "../../kernels/kernels.h"
 #endif
 
 static const size_t dtype_sizes[DLK_DTYPE_COUNT] = {4, 2, 2, 8, 4, 8, 1};

@@ -9,7 +9,7 @@
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
-#include "../kernels/kernels.h"
+#include "../../kernels/kernels.h"
 #endif
 
 #ifndef DLK_CUDA_ARCHS_STR

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../glove.h"
+#include "glove.h"
 
 /* ---- glove_epoch --------------------------------------------------------------------
    This file is compiled with -fno-math-errno (CMakeLists.txt): sqrt never sees a negative

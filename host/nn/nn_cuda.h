@@ -6,7 +6,7 @@
 #ifndef DLK_NN_CUDA_H
 #define DLK_NN_CUDA_H
 
-#include "internal.h"
+#include "../core/internal.h"
 
 /* host/nn_cuda.c */
 extern const dlk_variant dlk_gemm_naive, dlk_gemm_tiled, dlk_gemm_mma, dlk_gemm_wgmma;

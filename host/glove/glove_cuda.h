@@ -6,7 +6,7 @@
 #ifndef DLK_GLOVE_CUDA_H
 #define DLK_GLOVE_CUDA_H
 
-#include "internal.h"
+#include "../core/internal.h"
 
 /* glove_epoch: 1 `warp` (lock-free Hogwild, a group of 8/16/32 lanes per record, F32 and
    F64; refused in deterministic mode), 2 `det` (each row sees its updates in record

@@ -26,7 +26,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../kernels/glove_kernels.h"
+#include "../../kernels/glove_kernels.h"
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
