@@ -1,5 +1,5 @@
-/* The context: device, stream, lazily created vendor handles, workspace arena, options,
-   forced variants, autotune cache and the last error. */
+/* The context: device, stream, workspace arena, options, forced variants, autotune cache,
+   the plan cache (where vendor handles and plans live) and the last error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,22 +9,11 @@
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
-#include "../../kernels/kernels.h"
+#include "../../kernels/core/core.h"
 #endif
 
 #ifndef DLK_CUDA_ARCHS_STR
 #define DLK_CUDA_ARCHS_STR ""
-#endif
-
-/* Vendor handle lifetimes live beside their headers (host/cublas, host/cudnn). */
-#if DLK_HAVE_CUDA
-void dlk_cublas_release(dlk_context *ctx);
-int dlk_cublas_version(void);
-#if DLK_HAVE_CUDNN
-void dlk_cudnn_release(dlk_context *ctx);
-int dlk_cudnn_version(void);
-int dlk_cudnn_built_version(void);
-#endif
 #endif
 
 int dlk_env_flag(const char *name) {
@@ -60,6 +49,81 @@ static int cuda_device_count(void) {
 #else
 static int cuda_device_count(void) { return 0; }
 #endif
+
+/* ---- the plan cache ---- */
+
+typedef struct dlk_plan_entry {
+  uint64_t hash;
+  char *key;
+  void *ptr;
+  void (*destroy)(void *ptr);
+} dlk_plan_entry;
+
+static uint64_t key_hash(const char *s) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static dlk_plan_entry *plan_find(const dlk_context *ctx, const char *key, uint64_t h) {
+  for (size_t i = ctx->n_plans; i-- > 0;)
+    if (ctx->plans[i].hash == h && strcmp(ctx->plans[i].key, key) == 0) return &ctx->plans[i];
+  return NULL;
+}
+
+dlk_status dlk_plan_cache_get(dlk_context *ctx, const char *key, void **out) {
+  if (!ctx || !key || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_plan_cache_get: NULL argument");
+  const dlk_plan_entry *e = plan_find(ctx, key, key_hash(key));
+  *out = e ? e->ptr : NULL;
+  return DLK_OK;
+}
+
+dlk_status dlk_plan_cache_put(dlk_context *ctx, const char *key, void *ptr, void (*destroy)(void *ptr)) {
+  dlk_status s = DLK_OK;
+  if (!ctx || !key) {
+    s = dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_plan_cache_put: NULL context or key");
+    goto fail;
+  }
+  const uint64_t h = key_hash(key);
+  dlk_plan_entry *e = plan_find(ctx, key, h);
+  if (e) {
+    if (e->destroy && e->ptr != ptr) e->destroy(e->ptr);
+    e->ptr = ptr;
+    e->destroy = destroy;
+    return DLK_OK;
+  }
+  if (ctx->n_plans == ctx->cap_plans) {
+    size_t cap = ctx->cap_plans ? 2 * ctx->cap_plans : 16;
+    dlk_plan_entry *grown = realloc(ctx->plans, cap * sizeof *grown);
+    if (!grown) {
+      s = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "plan cache: out of memory for \"%s\"", key);
+      goto fail;
+    }
+    ctx->plans = grown;
+    ctx->cap_plans = cap;
+  }
+  char *copy = strdup(key);
+  if (!copy) {
+    s = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "plan cache: out of memory for \"%s\"", key);
+    goto fail;
+  }
+  ctx->plans[ctx->n_plans++] = (dlk_plan_entry){h, copy, ptr, destroy};
+  return DLK_OK;
+fail:
+  if (destroy && ptr) destroy(ptr);
+  return s;
+}
+
+/* Destroy every entry, newest first. */
+static void plan_cache_free(dlk_context *ctx) {
+  for (size_t i = ctx->n_plans; i-- > 0;) {
+    if (ctx->plans[i].destroy) ctx->plans[i].destroy(ctx->plans[i].ptr);
+    free(ctx->plans[i].key);
+  }
+  free(ctx->plans);
+  ctx->plans = NULL;
+  ctx->n_plans = ctx->cap_plans = 0;
+}
 
 static dlk_status create_fail(dlk_context *ctx, dlk_status s) {
   dlk_set_create_error(ctx->err);
@@ -171,11 +235,7 @@ void dlk_context_destroy(dlk_context *ctx) {
   if (ctx->device.type == DLK_CUDA) {
     cudaSetDevice(ctx->device.id);
     if (ctx->stream || ctx->ws) cudaStreamSynchronize((cudaStream_t)ctx->stream);
-    dlk_lt_plans_free(ctx);
-    dlk_cublas_release(ctx);
-#if DLK_HAVE_CUDNN
-    dlk_cudnn_release(ctx);
-#endif
+    plan_cache_free(ctx);
     for (int i = 0; i < 2; i++)
       if (ctx->events[i]) cudaEventDestroy((cudaEvent_t)ctx->events[i]);
     if (ctx->ws) cudaFree(ctx->ws);
@@ -188,6 +248,7 @@ void dlk_context_destroy(dlk_context *ctx) {
     free(ctx->ws);
     free(ctx->scratch);
   }
+  plan_cache_free(ctx); /* a CPU context's entries (none today) */
   dlk_tune_free(&ctx->tune);
   free(ctx);
 }
@@ -199,27 +260,15 @@ dlk_status dlk_context_device(dlk_context *ctx, dlk_device *out) {
   return DLK_OK;
 }
 
-/* Vendor handles follow the stream (cublasSetStream / cudnnSetStream) in their files. */
-#if DLK_HAVE_CUDA
-dlk_status dlk_cublas_set_stream(dlk_context *ctx);
-#if DLK_HAVE_CUDNN
-dlk_status dlk_cudnn_set_stream(dlk_context *ctx);
-#endif
-#endif
-
 dlk_status dlk_context_set_stream(dlk_context *ctx, void *stream) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
   if (ctx->device.type != DLK_CUDA) {
     if (stream) return dlk_fail(ctx, DLK_ERR_DEVICE_MISMATCH, "dlk_context_set_stream: a CPU context has no stream");
     return DLK_OK;
   }
+  /* Vendor handles are bound to ctx->stream each time a row fetches them
+     (host/cublas/handle.c, host/cudnn/handle.c). */
   ctx->stream = stream;
-#if DLK_HAVE_CUDA
-  DLK_TRY(dlk_cublas_set_stream(ctx));
-#if DLK_HAVE_CUDNN
-  DLK_TRY(dlk_cudnn_set_stream(ctx));
-#endif
-#endif
   return DLK_OK;
 }
 
@@ -313,23 +362,6 @@ dlk_status dlk_workspace_reserve(dlk_context *ctx, size_t bytes, void **ptr) {
 
 dlk_status dlk_scratch_reserve(dlk_context *ctx, size_t bytes, void **ptr) {
   return arena_reserve(ctx, &ctx->scratch, &ctx->scratch_size, bytes, ptr, "scratch");
-}
-
-dlk_status dlk_query_versions(dlk_context *ctx, dlk_versions *out) {
-  if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_query_versions: out is NULL");
-  memset(out, 0, sizeof *out);
-  out->cuda_archs = DLK_CUDA_ARCHS_STR;
-#if DLK_HAVE_CUDA
-  if (cudaRuntimeGetVersion(&out->cuda_runtime) != cudaSuccess) out->cuda_runtime = 0;
-  if (cudaDriverGetVersion(&out->cuda_driver) != cudaSuccess) out->cuda_driver = 0;
-  cudaGetLastError();
-  out->cublas = dlk_cublas_version();
-#if DLK_HAVE_CUDNN
-  out->cudnn = dlk_cudnn_version();
-  out->cudnn_built = dlk_cudnn_built_version();
-#endif
-#endif
-  return DLK_OK;
 }
 
 dlk_status dlk_device_count(dlk_context *ctx, int *count) {

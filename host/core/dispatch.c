@@ -23,33 +23,30 @@
 #include <cuda_runtime_api.h>
 #endif
 
-static const dlk_op *const *const families[] = {dlk_nn_ops, dlk_glove_ops};
-#define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
-
 static int total_ops(void) {
   int n = 0;
-  for (int f = 0; f < N_FAMILIES; f++)
-    for (const dlk_op *const *o = families[f]; *o; o++) n++;
+  for (const dlk_op *const *const *f = dlk_families; *f; f++)
+    for (const dlk_op *const *o = *f; *o; o++) n++;
   return n;
 }
 
 static const dlk_op *op_at(int index) {
-  for (int f = 0; f < N_FAMILIES; f++)
-    for (const dlk_op *const *o = families[f]; *o; o++)
+  for (const dlk_op *const *const *f = dlk_families; *f; f++)
+    for (const dlk_op *const *o = *f; *o; o++)
       if (index-- == 0) return *o;
   return NULL;
 }
 
 const dlk_op *dlk_find_op(const char *name) {
-  for (int f = 0; f < N_FAMILIES; f++)
-    for (const dlk_op *const *o = families[f]; *o; o++)
+  for (const dlk_op *const *const *f = dlk_families; *f; f++)
+    for (const dlk_op *const *o = *f; *o; o++)
       if (strcmp((*o)->name, name) == 0) return *o;
   return NULL;
 }
 
 static const dlk_variant *find_variant(const dlk_op *op, int id) {
   for (int i = 0; i < op->count; i++)
-    if (op->variants[i]->id == id) return op->variants[i];
+    if (op->variants[i].id == id) return &op->variants[i];
   return NULL;
 }
 
@@ -84,7 +81,7 @@ dlk_status dlk_op_variants(dlk_context *ctx, const char *name, dlk_variant_info 
   if (!count) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_op_variants: count is NULL");
   if (cap > 0 && !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_op_variants: out is NULL");
   for (int i = 0; i < op->count && i < cap; i++) {
-    const dlk_variant *v = op->variants[i];
+    const dlk_variant *v = &op->variants[i];
     out[i] = (dlk_variant_info){v->id, v->name, v->device, v->description};
   }
   *count = op->count;
@@ -376,11 +373,11 @@ static bool can_run(dlk_context *ctx, const dlk_variant *v, const void *args, si
     snprintf(why, why_len, "%s", dev);
     return false;
   }
-  if (v->supports && !v->supports(ctx, args, why, why_len)) {
+  if (v->supports && !v->supports(ctx, args, v->impl, why, why_len)) {
     if (!why[0]) snprintf(why, why_len, "does not support this case");
     return false;
   }
-  *ws = v->workspace ? v->workspace(ctx, args) : 0;
+  *ws = v->workspace ? v->workspace(ctx, args, v->impl) : 0;
   if (ctx->opts.workspace_limit && *ws > ctx->opts.workspace_limit) {
     snprintf(why, why_len, "needs %zu bytes of workspace, the cap is %zu", *ws,
              ctx->opts.workspace_limit);
@@ -391,9 +388,9 @@ static bool can_run(dlk_context *ctx, const dlk_variant *v, const void *args, si
 
 /* Rank for the default choice: vendor > higher CUDA id > optimised CPU > CPU ref. */
 static int rank_of(int id) {
-  if (id >= 10 && id < 20) return 1000 + id;
-  if (id >= 1 && id < 10) return 500 + id;
-  if (id >= 20) return 100 + id;
+  if (id >= DLK_VARIANT_VENDOR_FIRST && id <= DLK_VARIANT_VENDOR_LAST) return 1000 + id;
+  if (id >= DLK_VARIANT_CUDA_FIRST && id <= DLK_VARIANT_CUDA_LAST) return 500 + id;
+  if (id >= DLK_VARIANT_CPU_OPT_FIRST) return 100 + id;
   return 0;
 }
 
@@ -403,7 +400,7 @@ static dlk_status run_variant(dlk_context *ctx, const dlk_op *op, const dlk_vari
   if (ws_bytes) DLK_TRY(dlk_workspace_reserve(ctx, ws_bytes, &ws));
   ctx->last_op = op->name;
   ctx->last_variant = v->id;
-  return v->run(ctx, args, ws, ws_bytes);
+  return v->run(ctx, args, v->impl, ws, ws_bytes);
 }
 
 static void build_key(const dlk_context *ctx, const dlk_op *op, const void *args, char *key,
@@ -455,7 +452,7 @@ static dlk_status explain(dlk_context *ctx, const dlk_op *op, const void *args) 
   int heur = op->heuristic ? op->heuristic(ctx, args) : -1;
   bool heur_ok = false, forced_ok = false;
   for (int i = 0; i < op->count; i++) {
-    const dlk_variant *v = op->variants[i];
+    const dlk_variant *v = &op->variants[i];
     size_t ws;
     bool ok = can_run(ctx, v, args, &ws, why, sizeof why);
     if (ok) {
@@ -521,7 +518,7 @@ static dlk_status gather(dlk_context *ctx, const dlk_op *op, const void *args, c
   reasons[0] = '\0';
   c->n = 0;
   for (int i = 0; i < op->count && c->n < 32; i++) {
-    const dlk_variant *v = op->variants[i];
+    const dlk_variant *v = &op->variants[i];
     if (can_run(ctx, v, args, &ws, why, sizeof why)) {
       c->v[c->n] = v;
       c->ws[c->n++] = ws;

@@ -1,6 +1,8 @@
 /*
- * Internal declarations shared by host/ files: the context layout, error helpers, tensor
- * checks and the dispatch contract. Never installed.
+ * Internal declarations of host/core, shared by every family and vendor file: the context
+ * layout, error helpers, tensor helpers, the variant row and op records and dispatch, the
+ * plan cache. The argument checks are in check.h. Never installed; includes nothing
+ * above core (no family, no vendor header).
  */
 #ifndef DLK_INTERNAL_H
 #define DLK_INTERNAL_H
@@ -43,12 +45,11 @@ struct dlk_context {
   int cc_major, cc_minor;
 
   void *stream;        /* cudaStream_t */
-  void *cublas;        /* cublasHandle_t, created lazily */
-  void *cublaslt;      /* cublasLtHandle_t, created lazily */
-  void *lt_plans;      /* cuBLASLt gemm plan cache (host/cublas/gemm_cublas.c), lazily */
-  void *cudnn;         /* cudnnHandle_t, created lazily */
-  void *cudnn_tensors[3]; /* cudnnTensorDescriptor_t, created on first use, reused per call */
   void *events[2];     /* cudaEvent_t pair for autotune timing, created lazily */
+  /* The plan cache (dlk_plan_cache_get/put below): vendor handles, cuBLASLt plans, cuDNN
+     descriptors and graphs, in insertion order. */
+  struct dlk_plan_entry *plans;
+  size_t n_plans, cap_plans;
 
   /* Workspace arena: one device (or host, for a CPU context) block, grown on demand,
      handed to the variant that runs. */
@@ -100,37 +101,18 @@ void dlk_appendf(char *buf, size_t n, const char *fmt, ...)
     if (dlk_s_ != DLK_OK) return dlk_s_; \
   } while (0)
 
-/* CUDA / cuBLAS / cuDNN return codes -> status with file:line (defined in context.c,
-   cublas/, cudnn/; compiled only with CUDA). `code` is the library's own enum as int. */
+/* A CUDA runtime return code -> status with file:line (context.c; compiled only with
+   CUDA). `code` is the cudaError_t as int. The vendor libraries' own checks are in
+   host/cublas/handle.h and host/cudnn/handle.h. */
 dlk_status dlk_check_cuda(dlk_context *ctx, int code, const char *file, int line,
                           const char *expr);
-dlk_status dlk_check_cublas(dlk_context *ctx, int code, const char *file, int line,
-                            const char *expr);
-dlk_status dlk_check_cudnn(dlk_context *ctx, int code, const char *file, int line,
-                           const char *expr);
 #define DLK_CUDA_TRY(ctx, call) DLK_TRY(dlk_check_cuda((ctx), (int)(call), __FILE__, __LINE__, #call))
-#define DLK_CUBLAS_TRY(ctx, call) \
-  DLK_TRY(dlk_check_cublas((ctx), (int)(call), __FILE__, __LINE__, #call))
-#define DLK_CUDNN_TRY(ctx, call) \
-  DLK_TRY(dlk_check_cudnn((ctx), (int)(call), __FILE__, __LINE__, #call))
 
-/* ---- tensor checks (tensor.c); each fails with a message naming op and tensor ---- */
+/* ---- tensor helpers (tensor.c); the argument checks built on them are in check.h ---- */
 
-/* Well-formed descriptor on the context's device (CPU tensors on a CUDA context are a
-   device mismatch). */
-dlk_status dlk_check_tensor(dlk_context *ctx, const char *op, const char *name,
-                            const dlk_tensor *t);
-dlk_status dlk_check_ndim(dlk_context *ctx, const char *op, const char *name,
-                          const dlk_tensor *t, int ndim);
-dlk_status dlk_check_dtype(dlk_context *ctx, const char *op, const char *name,
-                           const dlk_tensor *t, dlk_dtype want);
-/* dtype one of F32/F16/BF16 (and F64 when allow_f64). */
-dlk_status dlk_check_float(dlk_context *ctx, const char *op, const char *name,
-                           const dlk_tensor *t, bool allow_f64);
-dlk_status dlk_check_same_shape(dlk_context *ctx, const char *op, const char *na,
-                                const dlk_tensor *a, const char *nb, const dlk_tensor *b);
-dlk_status dlk_check_dim(dlk_context *ctx, const char *op, const char *name,
-                         const dlk_tensor *t, int dim, int64_t want);
+/* dlk_tensor_validate's rules with `op` in the message: DLK_OK or the first problem. */
+dlk_status dlk_validate_tensor(dlk_context *ctx, const char *op, const char *name,
+                               const dlk_tensor *t);
 /* dst must not overlap any byte range of src (both described tensors). */
 bool dlk_tensors_overlap(const dlk_tensor *a, const dlk_tensor *b);
 /* View an N-d tensor (N >= 1) as 2-D [rows, cols] where cols is the last dim and the
@@ -145,24 +127,51 @@ int64_t dlk_offset_of(const dlk_tensor *t, int64_t i);
 
 /* ---- dispatch (dispatch.c) ---- */
 
-/* One implementation of an op. `args` is the op's own argument record. */
+/* Variant ids: stable numbers in ranges that say what a variant is. The default ranking
+   (when neither the autotuner nor the op's heuristic decides) prefers vendor, then the
+   highest CUDA id, then optimised CPU, then the reference. */
+enum {
+  DLK_VARIANT_CPU_REF = 0,        /* the CPU reference: the spec every variant is tested against */
+  DLK_VARIANT_CUDA_FIRST = 1,     /* hand-written CUDA kernels, simplest first ... */
+  DLK_VARIANT_CUDA_LAST = 9,
+  DLK_VARIANT_VENDOR_FIRST = 10,  /* vendor libraries (cuBLAS, cuBLASLt, cuDNN) */
+  DLK_VARIANT_VENDOR_LAST = 19,
+  DLK_VARIANT_CPU_OPT_FIRST = 20, /* optimised CPU code (threads, SIMD): e.g. Hogwild GloVe */
+  DLK_VARIANT_CPU_OPT_LAST = 29
+};
+
+/* One implementation of an op: a row of the op's table, written out literally in the
+   family file (host/<family>/<family>.c). `args` is the op's own argument record; `impl`
+   is handed to every callback, so one supports/workspace/run triple serves a whole ladder
+   of kernels (impl 1, 2, 3 of one launcher). */
 typedef struct dlk_variant {
-  int id;
+  int id;               /* DLK_VARIANT_* ranges above */
   const char *name;
   dlk_device_type device;
+  int impl;
   const char *description;
   /* Can it run this call? If not, write the reason ("head dim 96 not a multiple of 32")
      to why and return false. NULL: supports everything on its device. Called only after
      the device type matched. Must honour ctx->opts.deterministic / allow_tf32. */
-  bool (*supports)(const dlk_context *ctx, const void *args, char *why, size_t why_len);
+  bool (*supports)(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
   /* Workspace bytes it needs (NULL: none). */
-  size_t (*workspace)(const dlk_context *ctx, const void *args);
-  dlk_status (*run)(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes);
+  size_t (*workspace)(const dlk_context *ctx, const void *args, int impl);
+  dlk_status (*run)(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
 } dlk_variant;
 
+/* Declarations of row functions in a family's internal header, one line each:
+   DLK_RUN_FN(dlk_softmax_fwd_cuda_run); (definitions are written out in full). */
+#define DLK_SUPPORTS_FN(name) \
+  bool name(const dlk_context *ctx, const void *args, int impl, char *why, size_t n)
+#define DLK_WORKSPACE_FN(name) size_t name(const dlk_context *ctx, const void *args, int impl)
+#define DLK_RUN_FN(name) \
+  dlk_status name(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes)
+
+#define DLK_COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 typedef struct dlk_op {
-  const char *name; /* "linear_fwd" */
-  const dlk_variant *const *variants; /* CPU reference first; see host/nn.c for the pattern */
+  const char *name;            /* "softmax_fwd": DLK_FORCE_VARIANT and autotune keys use it */
+  const dlk_variant *variants; /* the table, CPU reference first */
   int count;
   /* Shape key for the autotune cache: everything that changes which variant is fastest
      (shapes, strides class, dtypes, flags). */
@@ -182,10 +191,10 @@ dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args);
    or the DLK_ERR_NOT_SUPPORTED and message dispatch would give; runs nothing. Composite
    ops check every step first, so a step that cannot run leaves all outputs unwritten. */
 dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args);
-/* Each family lists its ops in a NULL-terminated table (host/<family>.c) that
-   dispatch.c walks for dlk_op_count / dlk_op_variants / forcing by name. */
-extern const dlk_op *const dlk_nn_ops[];
-extern const dlk_op *const dlk_glove_ops[];
+/* The op families of this build: a NULL-terminated list of NULL-terminated op lists
+   (host/registry.c, above core and the families). dispatch.c walks it for dlk_op_count,
+   dlk_op_variants and forcing by name. */
+extern const dlk_op *const *const dlk_families[];
 const dlk_op *dlk_find_op(const char *name);
 
 /* "op:id,op:id" -> forced variants; `origin` names the source in messages. */
@@ -210,20 +219,25 @@ bool dlk_is_float_dtype(dlk_dtype t);
 bool dlk_mul_overflows(int64_t a, int64_t b, int64_t *out);
 int dlk_env_flag(const char *name); /* getenv as 0/1 */
 
+/* ---- the plan cache (context.c) ----
+   Per-context state that vendor rows and families build once and reuse: handles,
+   descriptors, execution plans. A key string (prefixed by its owner: "cublas",
+   "cublaslt/plans", "cudnn/graph/...") maps to a pointer and the function that destroys
+   it. Entries live until the context is destroyed, then go in reverse order of insertion
+   (a plan made with a handle is destroyed before the handle). Lookup is a scan of the
+   entries' hashes, meant for tens of entries per context, not thousands. */
+/* *out = the pointer stored under key, or NULL (and DLK_OK) when there is none. */
+dlk_status dlk_plan_cache_get(dlk_context *ctx, const char *key, void **out);
+/* Store ptr under key (a copy of the key is kept); a key already present is replaced,
+   its old pointer destroyed. destroy may be NULL (nothing to free). On failure (out of
+   memory) destroy(ptr) has been called: the caller never leaks ptr. */
+dlk_status dlk_plan_cache_put(dlk_context *ctx, const char *key, void *ptr,
+                              void (*destroy)(void *ptr));
+
 #if DLK_HAVE_CUDA
 /* context.c: cudaSetDevice for the context's device (each public entry that touches the
    GPU calls it, so contexts on different GPUs can be used from one thread). */
 dlk_status dlk_cuda_enter(dlk_context *ctx);
-/* Lazily created handles. */
-dlk_status dlk_cublas_handle(dlk_context *ctx, void **handle);
-dlk_status dlk_cublaslt_handle(dlk_context *ctx, void **handle);
-/* Frees ctx->lt_plans (cublas/gemm_cublas.c); context destroy calls it. */
-void dlk_lt_plans_free(dlk_context *ctx);
-#if DLK_HAVE_CUDNN
-dlk_status dlk_cudnn_handle(dlk_context *ctx, void **handle);
-/* The handle and the context's three reusable tensor descriptors (no allocation per call). */
-dlk_status dlk_cudnn_tensors(dlk_context *ctx, void **handle, void *desc[3]);
-#endif
 #endif
 
 #endif /* DLK_INTERNAL_H */

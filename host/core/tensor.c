@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "check.h"
 
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
-#include "../../kernels/kernels.h"
+#include "../../kernels/core/core.h"
 #endif
 
 static const size_t dtype_sizes[DLK_DTYPE_COUNT] = {4, 2, 2, 8, 4, 8, 1};
@@ -122,7 +122,8 @@ bool dlk_as_matrix(const dlk_tensor *t, dlk_tensor *m) {
 
 /* ---- validation ---- */
 
-static dlk_status validate(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
+dlk_status dlk_validate_tensor(dlk_context *ctx, const char *op, const char *name,
+                               const dlk_tensor *t) {
   if (!t) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL", op, name);
   if ((unsigned)t->dtype >= DLK_DTYPE_COUNT)
     return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s has invalid dtype %d", op, name, (int)t->dtype);
@@ -158,69 +159,7 @@ static dlk_status validate(dlk_context *ctx, const char *op, const char *name, c
 }
 
 dlk_status dlk_tensor_validate(dlk_context *ctx, const dlk_tensor *t, const char *name) {
-  return validate(ctx, "dlk_tensor_validate", name ? name : "tensor", t);
-}
-
-dlk_status dlk_check_tensor(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(validate(ctx, op, name, t));
-  if (t->device.type != ctx->device.type || t->device.id != ctx->device.id)
-    return dlk_fail(ctx, DLK_ERR_DEVICE_MISMATCH, "%s: %s is on %s:%d, the context on %s:%d", op,
-                    name, dlk_device_type_name(t->device.type), t->device.id,
-                    dlk_device_type_name(ctx->device.type), ctx->device.id);
-  return DLK_OK;
-}
-
-dlk_status dlk_check_ndim(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                          int ndim) {
-  if (t->ndim != ndim)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected %d", op, name,
-                    t->ndim, ndim);
-  return DLK_OK;
-}
-
-dlk_status dlk_check_dtype(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                           dlk_dtype want) {
-  if (t->dtype != want)
-    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s, expected %s", op, name,
-                    dlk_dtype_name(t->dtype), dlk_dtype_name(want));
-  return DLK_OK;
-}
-
-dlk_status dlk_check_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                           bool allow_f64) {
-  if (t->dtype == DLK_F32 || t->dtype == DLK_F16 || t->dtype == DLK_BF16 ||
-      (allow_f64 && t->dtype == DLK_F64))
-    return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s, expected f32, f16, bf16%s", op, name,
-                  dlk_dtype_name(t->dtype), allow_f64 ? " or f64" : "");
-}
-
-static void shape_str(const dlk_tensor *t, char *buf, size_t n) {
-  buf[0] = '\0';
-  dlk_appendf(buf, n, "[");
-  for (int i = 0; i < t->ndim; i++) dlk_appendf(buf, n, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-  dlk_appendf(buf, n, "]");
-}
-
-dlk_status dlk_check_same_shape(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                                const char *nb, const dlk_tensor *b) {
-  bool same = a->ndim == b->ndim;
-  for (int i = 0; same && i < a->ndim; i++) same = a->shape[i] == b->shape[i];
-  if (same) return DLK_OK;
-  char sa[160], sb[160];
-  shape_str(a, sa, sizeof sa);
-  shape_str(b, sb, sizeof sb);
-  return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has shape %s but %s has shape %s", op, na,
-                  sa, nb, sb);
-}
-
-dlk_status dlk_check_dim(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                         int dim, int64_t want) {
-  if (dim < 0 || dim >= t->ndim || t->shape[dim] != want)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d, expected %lld", op,
-                    name, dim >= 0 && dim < t->ndim ? (long long)t->shape[dim] : -1LL, dim,
-                    (long long)want);
-  return DLK_OK;
+  return dlk_validate_tensor(ctx, "dlk_tensor_validate", name ? name : "tensor", t);
 }
 
 /* ---- construction ---- */
@@ -240,7 +179,7 @@ dlk_status dlk_tensor_init(dlk_context *ctx, dlk_tensor *t, void *data, dlk_dtyp
   n.ndim = ndim;
   for (int i = 0; i < ndim; i++) n.shape[i] = shape[i];
   dlk_contiguous_strides(ndim, n.shape, n.strides);
-  DLK_TRY(validate(ctx, "dlk_tensor_init", "tensor", &n));
+  DLK_TRY(dlk_validate_tensor(ctx, "dlk_tensor_init", "tensor", &n));
   *t = n;
   return DLK_OK;
 }
@@ -335,8 +274,13 @@ static dlk_status check_reachable(dlk_context *ctx, const char *fn, const char *
 }
 
 #if DLK_HAVE_CUDA
-static void fill_desc(dlk_k_copy_desc *d, const dlk_tensor *dst, const dlk_tensor *src) {
+static void fill_desc(dlk_k_strided_copy_desc *d, const dlk_tensor *dst, const dlk_tensor *src,
+                      int64_t n) {
   memset(d, 0, sizeof *d);
+  d->dst = dst->data;
+  d->src = src->data;
+  d->numel = n;
+  d->elem_size = (int)dlk_dtype_size(src->dtype);
   d->ndim = src->ndim;
   for (int k = 0; k < src->ndim; k++) {
     d->shape[k] = src->shape[k];
@@ -353,9 +297,9 @@ static dlk_status device_copy(dlk_context *ctx, const dlk_tensor *dst, const dlk
                                       (cudaStream_t)ctx->stream));
     return DLK_OK;
   }
-  dlk_k_copy_desc d;
-  fill_desc(&d, dst, src);
-  DLK_CUDA_TRY(ctx, dlk_k_strided_copy(dst->data, src->data, &d, n, (int)es, ctx->stream));
+  dlk_k_strided_copy_desc d;
+  fill_desc(&d, dst, src, n);
+  DLK_CUDA_TRY(ctx, dlk_k_strided_copy(&d, 1, NULL, ctx->stream));
   return DLK_OK;
 }
 
@@ -406,8 +350,8 @@ static dlk_status cross_copy(dlk_context *ctx, const dlk_tensor *dst, const dlk_
 dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src) {
   static const char fn[] = "dlk_tensor_copy";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(validate(ctx, fn, "dst", dst));
-  DLK_TRY(validate(ctx, fn, "src", src));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "dst", dst));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "src", src));
   DLK_TRY(check_reachable(ctx, fn, "dst", dst));
   DLK_TRY(check_reachable(ctx, fn, "src", src));
   if (dst->dtype != src->dtype)
@@ -437,7 +381,7 @@ dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *
 static dlk_status host_view(dlk_context *ctx, const char *fn, const dlk_tensor *t, const void *host,
                             size_t bytes, dlk_tensor *h) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(validate(ctx, fn, "t", t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "t", t));
   int64_t n = dlk_tensor_numel(t);
   size_t want = (size_t)n * dlk_dtype_size(t->dtype);
   if (bytes != want)
@@ -466,7 +410,7 @@ dlk_status dlk_tensor_read(dlk_context *ctx, const dlk_tensor *t, void *host, si
 dlk_status dlk_tensor_zero(dlk_context *ctx, dlk_tensor *t) {
   static const char fn[] = "dlk_tensor_zero";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(validate(ctx, fn, "t", t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "t", t));
   DLK_TRY(check_reachable(ctx, fn, "t", t));
   int64_t n = dlk_tensor_numel(t);
   if (n == 0) return DLK_OK;
@@ -505,7 +449,7 @@ dlk_status dlk_tensor_zero(dlk_context *ctx, dlk_tensor *t) {
 dlk_status dlk_tensor_slice(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t, int dim,
                             int64_t start, int64_t len) {
   static const char fn[] = "dlk_tensor_slice";
-  DLK_TRY(validate(ctx, fn, "t", t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "t", t));
   if (!view) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: view is NULL", fn);
   if (dim < 0 || dim >= t->ndim)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: dim %d not in [0, %d)", fn, dim, t->ndim);
@@ -522,7 +466,7 @@ dlk_status dlk_tensor_slice(dlk_context *ctx, dlk_tensor *view, const dlk_tensor
 dlk_status dlk_tensor_transpose(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t, int dim0,
                                 int dim1) {
   static const char fn[] = "dlk_tensor_transpose";
-  DLK_TRY(validate(ctx, fn, "t", t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "t", t));
   if (!view) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: view is NULL", fn);
   if (dim0 < 0 || dim0 >= t->ndim || dim1 < 0 || dim1 >= t->ndim)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: dims %d, %d not in [0, %d)", fn, dim0, dim1,
@@ -539,7 +483,7 @@ dlk_status dlk_tensor_transpose(dlk_context *ctx, dlk_tensor *view, const dlk_te
 dlk_status dlk_tensor_reshape(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t, int ndim,
                               const int64_t *shape) {
   static const char fn[] = "dlk_tensor_reshape";
-  DLK_TRY(validate(ctx, fn, "t", t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "t", t));
   if (!view) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: view is NULL", fn);
   if (!dlk_tensor_is_contiguous(t))
     return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: t is not contiguous (copy it first)", fn);
@@ -625,7 +569,7 @@ dlk_status dlk_tensor_from_dlpack(dlk_context *ctx, dlk_tensor *out, const DLMan
     dlk_contiguous_strides(t.ndim, t.shape, t.strides);
   }
   t.data = d->data ? (char *)d->data + d->byte_offset : NULL;
-  DLK_TRY(validate(ctx, fn, "src", &t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "src", &t));
   *out = t;
   return DLK_OK;
 }
@@ -643,7 +587,7 @@ static void dlpack_deleter(DLManagedTensorVersioned *self) {
 dlk_status dlk_tensor_to_dlpack(dlk_context *ctx, const dlk_tensor *t, DLManagedTensorVersioned **out) {
   static const char fn[] = "dlk_tensor_to_dlpack";
   if (!out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: out is NULL", fn);
-  DLK_TRY(validate(ctx, fn, "t", t));
+  DLK_TRY(dlk_validate_tensor(ctx, fn, "t", t));
   dlk_dlpack_box *b = calloc(1, sizeof *b);
   if (!b) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   b->m.version = (DLPackVersion){DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION};

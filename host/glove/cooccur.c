@@ -506,10 +506,11 @@ static size_t gpu_chunk_ws(const dlk_context *ctx, const dlk_glove_cooccur_chunk
   const dlk_op *op = &dlk_glove_cooccur_chunk_op;
   size_t most = 0;
   for (int i = 0; i < op->count; i++) {
-    const dlk_variant *v = op->variants[i];
+    const dlk_variant *v = &op->variants[i];
     char why[256];
-    if (v->device != DLK_CUDA || (v->supports && !v->supports(ctx, a, why, sizeof why))) continue;
-    size_t w = v->workspace ? v->workspace(ctx, a) : 0;
+    if (v->device != DLK_CUDA || (v->supports && !v->supports(ctx, a, v->impl, why, sizeof why)))
+      continue;
+    size_t w = v->workspace ? v->workspace(ctx, a, v->impl) : 0;
     if (w > most) most = w;
   }
   return most;

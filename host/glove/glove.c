@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/check.h"
 #include "glove.h"
 
 #if DLK_HAVE_CUDA
@@ -47,13 +48,59 @@ static void topk_key(const void *args, char *buf, size_t n) {
            dlk_dtype_name(a->scores.dtype), a->k, a->n_exclude);
 }
 
-static const dlk_variant *const epoch_variants[] = {&dlk_glove_epoch_cpu, &dlk_glove_epoch_hogwild,
-                                                    DLK_GLOVE_EPOCH_GPU_VARIANTS};
-static const dlk_variant *const chunk_variants[] = {&dlk_glove_cooccur_chunk_cpu,
-                                                    DLK_GLOVE_COOCCUR_CHUNK_GPU_VARIANTS};
-static const dlk_variant *const topk_variants[] = {&dlk_glove_topk_cpu,
-                                                   DLK_GLOVE_TOPK_GPU_VARIANTS};
-#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+/* Variant tables, one row per variant: {id, name, device, impl, description, supports,
+   workspace, run}. CPU rows in glove_cpu.c, CUDA rows in glove_cuda.c over the kernels
+   of kernels/glove/. */
+static const dlk_variant epoch_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "single thread, f64, records in order: the tool with -threads 1",
+     dlk_glove_epoch_cpu_supports, dlk_glove_epoch_cpu_workspace, dlk_glove_epoch_cpu_run},
+    {20, "cpu_hogwild", DLK_CPU, 0, "pthreads, lock-free Hogwild updates like the tool's threads",
+     dlk_glove_epoch_hogwild_supports, dlk_glove_epoch_hogwild_workspace,
+     dlk_glove_epoch_hogwild_run},
+#if DLK_HAVE_CUDA
+    {1, "warp", DLK_CUDA, 1,
+     "lock-free Hogwild: a group of 8/16/32 lanes per record, rows in registers (16-byte "
+     "loads when rows are aligned), steps added atomically, records in flight capped by the "
+     "chunk's hottest row; F32 and F64",
+     dlk_glove_epoch_cuda_supports, dlk_glove_epoch_cuda_workspace, dlk_glove_epoch_cuda_run},
+    {2, "det", DLK_CUDA, 2,
+     "deterministic: each record waits for the previous record of its word and context rows "
+     "(schedule from two radix sorts per chunk), so rows see record order; fixed-order cost sum",
+     dlk_glove_epoch_cuda_supports, dlk_glove_epoch_cuda_workspace, dlk_glove_epoch_cuda_run},
+#endif
+};
+
+static const dlk_variant chunk_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "pairs in the tool's order, stable radix sort, sums in order", NULL,
+     dlk_glove_cooccur_chunk_cpu_workspace, dlk_glove_cooccur_chunk_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "sort_rbk", DLK_CUDA, 1,
+     "window pairs generated on the GPU, cub radix sort by (w1, w2) over 2 x bitlen(V) bits, "
+     "cub ReduceByKey (f64 sums, order not fixed)",
+     dlk_glove_cooccur_chunk_cuda_supports, dlk_glove_cooccur_chunk_cuda_workspace,
+     dlk_glove_cooccur_chunk_cuda_run},
+    {2, "sort_ordered", DLK_CUDA, 2,
+     "window pairs generated on the GPU in the reference's order, stable cub radix sort, each "
+     "pair summed in that order by one thread: deterministic, the CPU reference's bits",
+     dlk_glove_cooccur_chunk_cuda_supports, dlk_glove_cooccur_chunk_cuda_workspace,
+     dlk_glove_cooccur_chunk_cuda_run},
+#endif
+};
+
+static const dlk_variant topk_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "row-major scan, best k per column", dlk_glove_topk_cpu_supports,
+     NULL, dlk_glove_topk_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "lanes", DLK_CUDA, 1,
+     "k <= 32: a lane per column (coalesced rows), warps over row slices keep sorted lists in "
+     "registers, then one thread per column merges the slices",
+     dlk_glove_topk_cuda_supports, dlk_glove_topk_cuda_workspace, dlk_glove_topk_cuda_run},
+    {2, "sort", DLK_CUDA, 2,
+     "any k: order-preserving u64 keys (NaN and excluded rows last), stable radix sort per "
+     "column, the first k",
+     dlk_glove_topk_cuda_supports, dlk_glove_topk_cuda_workspace, dlk_glove_topk_cuda_run},
+#endif
+};
 
 /* On the CPU the Hogwild trainer is the default whenever more than one thread is asked
    for; one thread runs the reference (the same work, and bit-exact with the tool), and so
@@ -67,11 +114,11 @@ static int epoch_heuristic(const dlk_context *ctx, const void *args) {
 }
 
 /* An epoch changes the model: never time it more than once per call. */
-const dlk_op dlk_glove_epoch_op = {"glove_epoch", epoch_variants, COUNT_OF(epoch_variants),
+const dlk_op dlk_glove_epoch_op = {"glove_epoch", epoch_variants, DLK_COUNT_OF(epoch_variants),
                                    epoch_key, epoch_heuristic, false};
 const dlk_op dlk_glove_cooccur_chunk_op = {"glove_cooccur_chunk", chunk_variants,
-                                           COUNT_OF(chunk_variants), chunk_key, NULL, true};
-const dlk_op dlk_glove_topk_op = {"glove_topk", topk_variants, COUNT_OF(topk_variants), topk_key,
+                                           DLK_COUNT_OF(chunk_variants), chunk_key, NULL, true};
+const dlk_op dlk_glove_topk_op = {"glove_topk", topk_variants, DLK_COUNT_OF(topk_variants), topk_key,
                                   NULL, true};
 
 const dlk_op *const dlk_glove_ops[] = {&dlk_glove_epoch_op, &dlk_glove_cooccur_chunk_op,

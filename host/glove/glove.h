@@ -95,19 +95,33 @@ typedef struct dlk_glove_topk_args {
   double *val;
 } dlk_glove_topk_args;
 
-/* ---- variant rows ---- */
-extern const dlk_variant dlk_glove_epoch_cpu, dlk_glove_epoch_hogwild, dlk_glove_cooccur_chunk_cpu,
-    dlk_glove_topk_cpu;
+/* ---- the row functions of the variant tables in host/glove/glove.c ----
+   Declared with core/internal.h's DLK_SUPPORTS_FN / DLK_WORKSPACE_FN / DLK_RUN_FN. */
 
-/* GPU rows: host/glove_cuda.h lists them per op as macros that expand to `&row, &row,`
-   so host/glove.c builds each table as {&cpu_row, ..., DLK_GLOVE_<OP>_GPU_VARIANTS}.
-   Empty in a CPU-only build. */
+/* host/glove/glove_cpu.c: the CPU reference (id 0) of every op and the Hogwild trainer
+   (id 20) of glove_epoch. */
+DLK_SUPPORTS_FN(dlk_glove_epoch_cpu_supports);
+DLK_WORKSPACE_FN(dlk_glove_epoch_cpu_workspace);
+DLK_RUN_FN(dlk_glove_epoch_cpu_run);
+DLK_SUPPORTS_FN(dlk_glove_epoch_hogwild_supports);
+DLK_WORKSPACE_FN(dlk_glove_epoch_hogwild_workspace);
+DLK_RUN_FN(dlk_glove_epoch_hogwild_run);
+DLK_WORKSPACE_FN(dlk_glove_cooccur_chunk_cpu_workspace);
+DLK_RUN_FN(dlk_glove_cooccur_chunk_cpu_run);
+DLK_SUPPORTS_FN(dlk_glove_topk_cpu_supports);
+DLK_RUN_FN(dlk_glove_topk_cpu_run);
+
 #if DLK_HAVE_CUDA
-#include "glove_cuda.h"
-#else
-#define DLK_GLOVE_EPOCH_GPU_VARIANTS
-#define DLK_GLOVE_COOCCUR_CHUNK_GPU_VARIANTS
-#define DLK_GLOVE_TOPK_GPU_VARIANTS
+/* host/glove/glove_cuda.c: the kernels of kernels/glove/ (ids 1..9). */
+DLK_SUPPORTS_FN(dlk_glove_epoch_cuda_supports);
+DLK_WORKSPACE_FN(dlk_glove_epoch_cuda_workspace);
+DLK_RUN_FN(dlk_glove_epoch_cuda_run);
+DLK_SUPPORTS_FN(dlk_glove_cooccur_chunk_cuda_supports);
+DLK_WORKSPACE_FN(dlk_glove_cooccur_chunk_cuda_workspace);
+DLK_RUN_FN(dlk_glove_cooccur_chunk_cuda_run);
+DLK_SUPPORTS_FN(dlk_glove_topk_cuda_supports);
+DLK_WORKSPACE_FN(dlk_glove_topk_cuda_workspace);
+DLK_RUN_FN(dlk_glove_topk_cuda_run);
 #endif
 
 extern const dlk_op dlk_glove_epoch_op, dlk_glove_cooccur_chunk_op, dlk_glove_topk_op;

@@ -182,7 +182,8 @@ static bool run_range(const dlk_glove_epoch_args *a, int64_t begin, int64_t end,
   return !stopped;
 }
 
-static bool epoch_cpu_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_glove_epoch_cpu_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+  (void)impl;
   (void)ctx;
   const dlk_glove_epoch_args *a = args;
   if (a->dtype != DLK_F64) {
@@ -193,13 +194,15 @@ static bool epoch_cpu_supports(const dlk_context *ctx, const void *args, char *w
 }
 
 /* Scratch for u1, u2: 2d doubles. */
-static size_t epoch_ref_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_glove_epoch_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
+  (void)impl;
   (void)ctx;
   const dlk_glove_epoch_args *a = args;
   return 2 * (size_t)a->dim * sizeof(double);
 }
 
-static dlk_status epoch_ref_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_glove_epoch_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws_bytes;
   const dlk_glove_epoch_args *a = args;
   double *u1 = ws, *u2 = (double *)ws + a->dim, cost;
@@ -211,9 +214,6 @@ static dlk_status epoch_ref_run(dlk_context *ctx, const void *args, void *ws, si
   return DLK_OK;
 }
 
-const dlk_variant dlk_glove_epoch_cpu = {
-    0, "cpu_ref", DLK_CPU, "single thread, f64, records in order: the tool with -threads 1",
-    epoch_cpu_supports, epoch_ref_ws, epoch_ref_run};
 
 /* ---- Hogwild ----
    Each thread takes a contiguous range of records like the tool's threads take
@@ -241,7 +241,8 @@ static int hog_threads(const dlk_glove_epoch_args *a) {
   return t;
 }
 
-static size_t epoch_hog_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_glove_epoch_hogwild_workspace(const dlk_context *ctx, const void *args, int impl) {
+  (void)impl;
   (void)ctx;
   const dlk_glove_epoch_args *a = args;
   /* Per thread: a job record and 2d doubles, each padded to 128 bytes (no false sharing). */
@@ -251,16 +252,18 @@ static size_t epoch_hog_ws(const dlk_context *ctx, const void *args) {
 
 /* With more than one thread the updates race (lock-free by design), so the bits depend on
    timing: refused in deterministic mode (one thread is the reference's order). */
-static bool epoch_hog_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_glove_epoch_hogwild_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+  (void)impl;
   const dlk_glove_epoch_args *a = args;
   if (ctx->opts.deterministic && hog_threads(a) > 1) {
     snprintf(why, n, "not deterministic: %d threads race on shared rows (cpu_ref is)", hog_threads(a));
     return false;
   }
-  return epoch_cpu_supports(ctx, args, why, n);
+  return dlk_glove_epoch_cpu_supports(ctx, args, impl, why, n);
 }
 
-static dlk_status epoch_hog_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_glove_epoch_hogwild_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws_bytes;
   const dlk_glove_epoch_args *a = args;
   int nt = hog_threads(a);
@@ -303,9 +306,6 @@ static dlk_status epoch_hog_run(dlk_context *ctx, const void *args, void *ws, si
   return DLK_OK;
 }
 
-const dlk_variant dlk_glove_epoch_hogwild = {
-    20, "cpu_hogwild", DLK_CPU, "pthreads, lock-free Hogwild updates like the tool's threads",
-    epoch_hog_supports, epoch_hog_ws, epoch_hog_run};
 
 /* ---- glove_cooccur_chunk --------------------------------------------------------------- */
 
@@ -315,7 +315,8 @@ static int64_t chunk_pairs_bound(const dlk_glove_cooccur_chunk_args *a) {
 }
 
 /* Workspace: the sort's second buffer, one record per generated weight. */
-static size_t chunk_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_glove_cooccur_chunk_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
+  (void)impl;
   (void)ctx;
   const dlk_glove_cooccur_chunk_args *a = args;
   int64_t b = chunk_pairs_bound(a);
@@ -373,7 +374,8 @@ int64_t dlk_glove_reduce_sorted(dlk_glove_record *recs, int64_t n) {
   return o + 1;
 }
 
-static dlk_status chunk_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_glove_cooccur_chunk_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws_bytes;
   const dlk_glove_cooccur_chunk_args *a = args;
   const int32_t *ids = a->ids;
@@ -395,9 +397,6 @@ static dlk_status chunk_run(dlk_context *ctx, const void *args, void *ws, size_t
   return DLK_OK;
 }
 
-const dlk_variant dlk_glove_cooccur_chunk_cpu = {
-    0, "cpu_ref", DLK_CPU, "pairs in the tool's order, stable radix sort, sums in order", NULL,
-    chunk_ws, chunk_run};
 
 /* ---- glove_topk ------------------------------------------------------------------------ */
 
@@ -407,7 +406,8 @@ static bool excluded(const dlk_glove_topk_args *a, int64_t q, int64_t r) {
   return false;
 }
 
-static dlk_status topk_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_glove_topk_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_glove_topk_args *a = args;
   int64_t rows = a->scores.shape[0], cols = a->scores.shape[1];
@@ -439,7 +439,8 @@ static dlk_status topk_run(dlk_context *ctx, const void *args, void *ws, size_t 
   return DLK_OK;
 }
 
-static bool topk_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_glove_topk_cpu_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+  (void)impl;
   (void)ctx;
   const dlk_glove_topk_args *a = args;
   if (a->scores.dtype != DLK_F64 && a->scores.dtype != DLK_F32) {
@@ -449,5 +450,3 @@ static bool topk_supports(const dlk_context *ctx, const void *args, char *why, s
   return true;
 }
 
-const dlk_variant dlk_glove_topk_cpu = {0, "cpu_ref", DLK_CPU, "row-major scan, best k per column",
-                                        topk_supports, NULL, topk_run};

@@ -1,11 +1,12 @@
 /*
- * glove family: the CUDA variant rows (ids 1..9) of glove_epoch, glove_cooccur_chunk and
- * glove_topk. Each row's supports() says exactly why it cannot run a call (dtype,
- * alignment, sizes, deterministic mode); workspace() asks the launcher for the bytes of
- * its layout (dispatch reserves them in the context's arena; nothing is allocated here);
- * run() turns the op record (host/glove.h) into the launcher's descriptor
- * (kernels/glove_kernels.h), launches on the context's stream and reads the small
- * results back through the context's pinned host scratch.
+ * glove family: the CUDA rows (ids 1..9) of the glove_epoch, glove_cooccur_chunk and
+ * glove_topk tables in host/glove/glove.c, one supports/workspace/run triple per op for
+ * its whole ladder (`impl` is the kernel of kernels/glove/glove.h). supports() says
+ * exactly why a kernel cannot run a call (dtype, alignment, sizes, deterministic mode);
+ * workspace() asks the launcher for the bytes of its layout (dispatch reserves them in
+ * the context's arena; nothing is allocated here); run() turns the op record
+ * (host/glove/glove.h) into the launcher's descriptor, launches on the context's stream
+ * and reads the small results back through the context's pinned host scratch.
  *
  *   glove_epoch          1 warp          Hogwild, a group of 8/16/32 lanes per record,
  *                                        atomic adds, in-flight records capped
@@ -26,16 +27,16 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../../kernels/glove_kernels.h"
+#include "../../kernels/glove/glove.h"
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 /* ======================================================================================
-   glove_epoch
+   glove_epoch: 1 warp, 2 det (kernels/glove/epoch.cu)
    ====================================================================================== */
 
-static dlk_k_glove_epoch epoch_desc(const dlk_glove_epoch_args *a) {
-  dlk_k_glove_epoch e;
+static dlk_k_glove_epoch_desc epoch_desc(const dlk_glove_epoch_args *a) {
+  dlk_k_glove_epoch_desc e;
   memset(&e, 0, sizeof e);
   e.dtype = (int)a->dtype;
   e.params = a->params;
@@ -49,7 +50,7 @@ static dlk_k_glove_epoch epoch_desc(const dlk_glove_epoch_args *a) {
   return e;
 }
 
-/* What both epoch rows need. threads and cancel are CPU-only fields: ignored. */
+/* What both epoch kernels need. threads and cancel are CPU-only fields: ignored. */
 static bool epoch_common(const dlk_glove_epoch_args *a, char *why, size_t n) {
   if (a->dtype != DLK_F32 && a->dtype != DLK_F64) {
     snprintf(why, n, "needs F32 or F64 parameters, got %s", dlk_dtype_name(a->dtype));
@@ -70,48 +71,43 @@ static bool epoch_common(const dlk_glove_epoch_args *a, char *why, size_t n) {
   return true;
 }
 
-static bool epoch_warp_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  if (ctx->opts.deterministic) {
-    snprintf(why, n, "not deterministic: lock-free Hogwild updates race between records that share a row (det is)");
-    return false;
-  }
-  return epoch_common(args, why, n);
-}
-
-static bool epoch_det_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_glove_epoch_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                   size_t n) {
   const dlk_glove_epoch_args *a = args;
+  if (impl == 1) {
+    if (ctx->opts.deterministic) {
+      snprintf(why, n, "not deterministic: lock-free Hogwild updates race between records that share a row (det is)");
+      return false;
+    }
+    return epoch_common(a, why, n);
+  }
   if (!epoch_common(a, why, n)) return false;
   if (a->count >= INT32_MAX) {
     snprintf(why, n, "chunk of %lld records: the schedule indexes records with 32 bits (< 2^31 - 1)",
              (long long)a->count);
     return false;
   }
-  dlk_k_glove_epoch e = epoch_desc(a);
-  if (a->count > 0 && dlk_k_glove_epoch_det_ws(&e) == 0) {
+  dlk_k_glove_epoch_desc e = epoch_desc(a);
+  if (a->count > 0 && dlk_k_glove_epoch_ws(&e, 2) == 0) {
     snprintf(why, n, "cub could not size the radix sort of the schedule");
     return false;
   }
-  (void)ctx;
   return true;
 }
 
-static size_t epoch_warp_ws(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  dlk_k_glove_epoch e = epoch_desc(args);
-  return dlk_k_glove_epoch_warp_ws(&e);
-}
-
-static size_t epoch_det_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_glove_epoch_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
   const dlk_glove_epoch_args *a = args;
-  if (a->count <= 0) return 0;
-  dlk_k_glove_epoch e = epoch_desc(a);
-  return dlk_k_glove_epoch_det_ws(&e);
+  if (impl == 2 && a->count <= 0) return 0;
+  dlk_k_glove_epoch_desc e = epoch_desc(a);
+  return dlk_k_glove_epoch_ws(&e, impl);
 }
 
-static dlk_status epoch_run(dlk_context *ctx, const dlk_glove_epoch_args *a, void *ws,
-                            size_t ws_bytes, bool det) {
-  const char *name = det ? "glove_epoch/det" : "glove_epoch/warp";
+dlk_status dlk_glove_epoch_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                    size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_glove_epoch_args *a = args;
+  const char *name = impl == 2 ? "glove_epoch/det" : "glove_epoch/warp";
   if (a->count == 0) {
     *a->cost_sum = 0;
     *a->skipped = 0;
@@ -119,13 +115,12 @@ static dlk_status epoch_run(dlk_context *ctx, const dlk_glove_epoch_args *a, voi
   }
   DLK_TRY(dlk_cuda_enter(ctx));
   if (!ctx->host_scratch) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: context has no host scratch", name);
-  dlk_k_glove_epoch e = epoch_desc(a);
+  dlk_k_glove_epoch_desc e = epoch_desc(a);
   dlk_k_glove_epoch_out o;
   memset(&o, 0, sizeof o);
-  if (det)
-    DLK_CUDA_TRY(ctx, dlk_k_glove_epoch_det(&e, ws, ws_bytes, ctx->host_scratch, &o, ctx->stream));
-  else
-    DLK_CUDA_TRY(ctx, dlk_k_glove_epoch_warp(&e, ws, ws_bytes, ctx->host_scratch, &o, ctx->stream));
+  e.pinned = ctx->host_scratch;
+  e.out = &o;
+  DLK_CUDA_TRY(ctx, dlk_k_glove_epoch(&e, impl, ws, ctx->stream));
   if (o.bad_ids)
     return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE,
                     "%s: %lld records with an id outside [1, %lld] reached the kernel and were left "
@@ -141,33 +136,12 @@ static dlk_status epoch_run(dlk_context *ctx, const dlk_glove_epoch_args *a, voi
   return DLK_OK;
 }
 
-static dlk_status epoch_warp_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  return epoch_run(ctx, args, ws, ws_bytes, false);
-}
-
-static dlk_status epoch_det_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  return epoch_run(ctx, args, ws, ws_bytes, true);
-}
-
-const dlk_variant dlk_glove_epoch_warp = {
-    1, "warp", DLK_CUDA,
-    "lock-free Hogwild: a group of 8/16/32 lanes per record, rows in registers (16-byte "
-    "loads when rows are aligned), steps added atomically, records in flight capped by the "
-    "chunk's hottest row; F32 and F64",
-    epoch_warp_supports, epoch_warp_ws, epoch_warp_run};
-
-const dlk_variant dlk_glove_epoch_det = {
-    2, "det", DLK_CUDA,
-    "deterministic: each record waits for the previous record of its word and context rows "
-    "(schedule from two radix sorts per chunk), so rows see record order; fixed-order cost sum",
-    epoch_det_supports, epoch_det_ws, epoch_det_run};
-
 /* ======================================================================================
-   glove_cooccur_chunk
+   glove_cooccur_chunk: 1 sort_rbk, 2 sort_ordered (kernels/glove/cooccur.cu)
    ====================================================================================== */
 
-static dlk_k_glove_cooc_desc cooc_desc(const dlk_glove_cooccur_chunk_args *a, bool ordered) {
-  dlk_k_glove_cooc_desc c;
+static dlk_k_glove_cooccur_chunk_desc cooc_desc(const dlk_glove_cooccur_chunk_args *a) {
+  dlk_k_glove_cooccur_chunk_desc c;
   memset(&c, 0, sizeof c);
   c.ids = a->ids;
   c.n = a->n;
@@ -176,11 +150,17 @@ static dlk_k_glove_cooc_desc cooc_desc(const dlk_glove_cooccur_chunk_args *a, bo
   c.window = a->window;
   c.symmetric = a->symmetric ? 1 : 0;
   c.distance_weighting = a->distance_weighting ? 1 : 0;
-  c.ordered = ordered ? 1 : 0;
   return c;
 }
 
-static bool cooc_supports(const dlk_glove_cooccur_chunk_args *a, bool ordered, char *why, size_t n) {
+bool dlk_glove_cooccur_chunk_cuda_supports(const dlk_context *ctx, const void *args, int impl,
+                                           char *why, size_t n) {
+  const dlk_glove_cooccur_chunk_args *a = args;
+  if (impl == 1 && ctx->opts.deterministic) {
+    snprintf(why, n, "not deterministic: cub ReduceByKey adds a pair's f64 weights in an order that "
+             "can change between runs (sort_ordered is)");
+    return false;
+  }
   if (a->n < 0 || a->n_prefix < 0 || a->n_prefix > a->n) {
     snprintf(why, n, "n %lld, n_prefix %lld: need 0 <= n_prefix <= n", (long long)a->n,
              (long long)a->n_prefix);
@@ -206,57 +186,41 @@ static bool cooc_supports(const dlk_glove_cooccur_chunk_args *a, bool ordered, c
              (long long)targets, a->window);
     return false;
   }
-  dlk_k_glove_cooc_desc c = cooc_desc(a, ordered);
-  if (targets > 0 && dlk_k_glove_cooc_ws(&c) == 0) {
+  dlk_k_glove_cooccur_chunk_desc c = cooc_desc(a);
+  if (targets > 0 && dlk_k_glove_cooccur_chunk_ws(&c, impl) == 0) {
     snprintf(why, n, "cub could not size the sort of %lld pairs", (long long)bound);
     return false;
   }
   return true;
 }
 
-static bool cooc_rbk_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  if (ctx->opts.deterministic) {
-    snprintf(why, n, "not deterministic: cub ReduceByKey adds a pair's f64 weights in an order that "
-             "can change between runs (sort_ordered is)");
-    return false;
-  }
-  return cooc_supports(args, false, why, n);
-}
-
-static bool cooc_ordered_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+size_t dlk_glove_cooccur_chunk_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
-  return cooc_supports(args, true, why, n);
-}
-
-static size_t cooc_ws(const dlk_glove_cooccur_chunk_args *a, bool ordered) {
+  const dlk_glove_cooccur_chunk_args *a = args;
   if (a->n - a->n_prefix <= 0) return 0;
-  dlk_k_glove_cooc_desc c = cooc_desc(a, ordered);
-  return dlk_k_glove_cooc_ws(&c);
+  dlk_k_glove_cooccur_chunk_desc c = cooc_desc(a);
+  return dlk_k_glove_cooccur_chunk_ws(&c, impl);
 }
 
-static size_t cooc_rbk_ws(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  return cooc_ws(args, false);
-}
-
-static size_t cooc_ordered_ws(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  return cooc_ws(args, true);
-}
-
-static dlk_status cooc_run(dlk_context *ctx, const dlk_glove_cooccur_chunk_args *a, void *ws,
-                           size_t ws_bytes, bool ordered) {
-  const char *name = ordered ? "glove_cooccur_chunk/sort_ordered" : "glove_cooccur_chunk/sort_rbk";
+dlk_status dlk_glove_cooccur_chunk_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                            size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_glove_cooccur_chunk_args *a = args;
+  const char *name = impl == 2 ? "glove_cooccur_chunk/sort_ordered" : "glove_cooccur_chunk/sort_rbk";
   if (a->n - a->n_prefix <= 0) {
     *a->out_count = 0;
     return DLK_OK;
   }
   DLK_TRY(dlk_cuda_enter(ctx));
   if (!ctx->host_scratch) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: context has no host scratch", name);
-  dlk_k_glove_cooc_desc c = cooc_desc(a, ordered);
+  dlk_k_glove_cooccur_chunk_desc c = cooc_desc(a);
   int64_t count = 0, bad = 0;
-  DLK_CUDA_TRY(ctx, dlk_k_glove_cooc_count(&c, ws, ws_bytes, ctx->host_scratch, a->out, a->out_cap,
-                                     &count, &bad, ctx->stream));
+  c.pinned = ctx->host_scratch;
+  c.out_host = a->out;
+  c.out_cap = a->out_cap;
+  c.out_count = &count;
+  c.bad_ids = &bad;
+  DLK_CUDA_TRY(ctx, dlk_k_glove_cooccur_chunk(&c, impl, ws, ctx->stream));
   if (bad)
     return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: %lld ids outside [0, %lld] in the chunk; nothing written",
                     name, (long long)bad, (long long)a->vocab_size);
@@ -267,32 +231,12 @@ static dlk_status cooc_run(dlk_context *ctx, const dlk_glove_cooccur_chunk_args 
   return DLK_OK;
 }
 
-static dlk_status cooc_rbk_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  return cooc_run(ctx, args, ws, ws_bytes, false);
-}
-
-static dlk_status cooc_ordered_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  return cooc_run(ctx, args, ws, ws_bytes, true);
-}
-
-const dlk_variant dlk_glove_cooccur_chunk_rbk = {
-    1, "sort_rbk", DLK_CUDA,
-    "window pairs generated on the GPU, cub radix sort by (w1, w2) over 2 x bitlen(V) bits, "
-    "cub ReduceByKey (f64 sums, order not fixed)",
-    cooc_rbk_supports, cooc_rbk_ws, cooc_rbk_run};
-
-const dlk_variant dlk_glove_cooccur_chunk_ordered = {
-    2, "sort_ordered", DLK_CUDA,
-    "window pairs generated on the GPU in the reference's order, stable cub radix sort, each "
-    "pair summed in that order by one thread: deterministic, the CPU reference's bits",
-    cooc_ordered_supports, cooc_ordered_ws, cooc_ordered_run};
-
 /* ======================================================================================
-   glove_topk
+   glove_topk: 1 lanes, 2 sort (kernels/glove/topk.cu)
    ====================================================================================== */
 
-static dlk_k_glove_topk topk_desc(const dlk_glove_topk_args *a) {
-  dlk_k_glove_topk t;
+static dlk_k_glove_topk_desc topk_desc(const dlk_glove_topk_args *a) {
+  dlk_k_glove_topk_desc t;
   memset(&t, 0, sizeof t);
   t.dtype = (int)a->scores.dtype;
   t.scores = a->scores.data;
@@ -301,10 +245,15 @@ static dlk_k_glove_topk topk_desc(const dlk_glove_topk_args *a) {
   t.exclude = a->exclude;
   t.n_exclude = a->n_exclude;
   t.k = a->k;
+  t.idx_host = a->idx;
+  t.val_host = a->val;
   return t;
 }
 
-static bool topk_common(const dlk_glove_topk_args *a, char *why, size_t n) {
+bool dlk_glove_topk_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                  size_t n) {
+  (void)ctx;
+  const dlk_glove_topk_args *a = args;
   const dlk_tensor *s = &a->scores;
   if (s->dtype != DLK_F32 && s->dtype != DLK_F64) {
     snprintf(why, n, "scores must be F32 or F64, got %s", dlk_dtype_name(s->dtype));
@@ -326,56 +275,40 @@ static bool topk_common(const dlk_glove_topk_args *a, char *why, size_t n) {
     snprintf(why, n, "n_exclude %d with exclude %s", a->n_exclude, a->exclude ? "set" : "NULL");
     return false;
   }
-  return true;
-}
-
-static bool topk_lanes_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_glove_topk_args *a = args;
-  if (!topk_common(a, why, n)) return false;
-  if (a->k > DLK_K_GLOVE_TOPK_LANES_MAX_K) {
-    snprintf(why, n, "k %d > %d (the lists live in registers; sort takes any k)", a->k,
-             DLK_K_GLOVE_TOPK_LANES_MAX_K);
-    return false;
+  if (impl == 1) {
+    if (a->k > DLK_K_GLOVE_TOPK_LANES_MAX_K) {
+      snprintf(why, n, "k %d > %d (the lists live in registers; sort takes any k)", a->k,
+               DLK_K_GLOVE_TOPK_LANES_MAX_K);
+      return false;
+    }
+    return true;
   }
-  return true;
-}
-
-static bool topk_sort_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_glove_topk_args *a = args;
-  if (!topk_common(a, why, n)) return false;
   int64_t N;
   if (dlk_mul_overflows(a->scores.shape[0], a->scores.shape[1], &N) || N >= INT32_MAX) {
     snprintf(why, n, "rows x cols = %lld x %lld: the sort indexes scores with 32 bits",
              (long long)a->scores.shape[0], (long long)a->scores.shape[1]);
     return false;
   }
-  dlk_k_glove_topk t = topk_desc(a);
-  if (N > 0 && dlk_k_glove_topk_sort_ws(&t) == 0) {
+  dlk_k_glove_topk_desc t = topk_desc(a);
+  if (N > 0 && dlk_k_glove_topk_ws(&t, 2) == 0) {
     snprintf(why, n, "cub could not size the sort of %lld scores", (long long)N);
     return false;
   }
   return true;
 }
 
-static size_t topk_lanes_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_glove_topk_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
-  dlk_k_glove_topk t = topk_desc(args);
+  dlk_k_glove_topk_desc t = topk_desc(args);
   if (t.rows < 1 || t.cols < 1) return 0;
-  return dlk_k_glove_topk_lanes_ws(&t);
+  return dlk_k_glove_topk_ws(&t, impl);
 }
 
-static size_t topk_sort_ws(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  dlk_k_glove_topk t = topk_desc(args);
-  if (t.rows < 1 || t.cols < 1) return 0;
-  return dlk_k_glove_topk_sort_ws(&t);
-}
-
-static dlk_status topk_run(dlk_context *ctx, const dlk_glove_topk_args *a, void *ws, size_t ws_bytes,
-                           bool sort) {
-  dlk_k_glove_topk t = topk_desc(a);
+dlk_status dlk_glove_topk_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                   size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_glove_topk_args *a = args;
+  dlk_k_glove_topk_desc t = topk_desc(a);
   if (t.cols < 1) return DLK_OK;
   if (t.rows < 1) {
     /* No rows: every slot is empty, as the reference leaves it. */
@@ -383,32 +316,9 @@ static dlk_status topk_run(dlk_context *ctx, const dlk_glove_topk_args *a, void 
     return DLK_OK;
   }
   DLK_TRY(dlk_cuda_enter(ctx));
-  if (sort)
-    DLK_CUDA_TRY(ctx, dlk_k_glove_topk_sort(&t, ws, ws_bytes, a->idx, a->val, ctx->stream));
-  else
-    DLK_CUDA_TRY(ctx, dlk_k_glove_topk_lanes(&t, ws, ws_bytes, a->idx, a->val, ctx->stream));
+  DLK_CUDA_TRY(ctx, dlk_k_glove_topk(&t, impl, ws, ctx->stream));
   return DLK_OK;
 }
-
-static dlk_status topk_lanes_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  return topk_run(ctx, args, ws, ws_bytes, false);
-}
-
-static dlk_status topk_sort_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  return topk_run(ctx, args, ws, ws_bytes, true);
-}
-
-const dlk_variant dlk_glove_topk_lanes = {
-    1, "lanes", DLK_CUDA,
-    "k <= 32: a lane per column (coalesced rows), warps over row slices keep sorted lists in "
-    "registers, then one thread per column merges the slices",
-    topk_lanes_supports, topk_lanes_ws, topk_lanes_run};
-
-const dlk_variant dlk_glove_topk_sort = {
-    2, "sort", DLK_CUDA,
-    "any k: order-preserving u64 keys (NaN and excluded rows last), stable radix sort per "
-    "column, the first k",
-    topk_sort_supports, topk_sort_ws, topk_sort_run};
 
 #else
 typedef int dlk_glove_cuda_unused; /* ISO C wants a non-empty translation unit */

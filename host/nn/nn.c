@@ -1,8 +1,14 @@
 /*
- * nn family: the public functions. Each one checks its arguments (NULL pointers, dtypes,
- * devices, dims, every shape relation, output layouts and overlaps, parameter values),
- * normalises the tensors into the op's record of host/nn.h (2-D views through
- * dlk_as_matrix, gemm operands as 3-D), and hands the record to dlk_dispatch.
+ * nn family: the public functions and the variant tables. One section per op (gemm and
+ * linear, bias + activation, softmax, cross-entropy, embedding, layer norm, dropout,
+ * optimizer steps), each in the same order: the autotune shape key, the heuristic, the
+ * variant table written out row by row ({id, name, device, impl, description, supports,
+ * workspace, run}: the CPU reference in nn_cpu.c, CUDA rows in nn_cuda.c over the kernels
+ * of kernels/nn/, vendor rows in nn_cublas.c and nn_cudnn.c), the dlk_op, then the public
+ * functions. Each public function checks its arguments (NULL pointers, dtypes, devices,
+ * dims, every shape relation, output layouts and overlaps, parameter values; the shared
+ * checks are core/check.h's), normalises the tensors into the op's record of nn.h (2-D
+ * views, gemm operands as 3-D), and hands the record to dlk_dispatch.
  *
  * Rules common to every op:
  *   - every check runs before anything is written: a bad call leaves the outputs and the
@@ -20,40 +26,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/check.h"
 #include "nn.h"
 
 /* ------------------------------------------------------------------------------------ */
-/* Variant tables: the CPU reference first, then the GPU rows of host/nn_cuda.h.        */
-/* ------------------------------------------------------------------------------------ */
-
-static const dlk_variant *const gemm_variants[] = {&dlk_gemm_cpu, DLK_GEMM_GPU_VARIANTS};
-static const dlk_variant *const bias_act_fwd_variants[] = {&dlk_bias_act_fwd_cpu,
-                                                           DLK_BIAS_ACT_FWD_GPU_VARIANTS};
-static const dlk_variant *const bias_act_bwd_variants[] = {&dlk_bias_act_bwd_cpu,
-                                                           DLK_BIAS_ACT_BWD_GPU_VARIANTS};
-static const dlk_variant *const softmax_fwd_variants[] = {&dlk_softmax_fwd_cpu,
-                                                          DLK_SOFTMAX_FWD_GPU_VARIANTS};
-static const dlk_variant *const softmax_bwd_variants[] = {&dlk_softmax_bwd_cpu,
-                                                          DLK_SOFTMAX_BWD_GPU_VARIANTS};
-static const dlk_variant *const xent_fwd_variants[] = {&dlk_xent_fwd_cpu, DLK_XENT_FWD_GPU_VARIANTS};
-static const dlk_variant *const xent_bwd_variants[] = {&dlk_xent_bwd_cpu, DLK_XENT_BWD_GPU_VARIANTS};
-static const dlk_variant *const embedding_fwd_variants[] = {&dlk_embedding_fwd_cpu,
-                                                            DLK_EMBEDDING_FWD_GPU_VARIANTS};
-static const dlk_variant *const embedding_bwd_variants[] = {&dlk_embedding_bwd_cpu,
-                                                            DLK_EMBEDDING_BWD_GPU_VARIANTS};
-static const dlk_variant *const layernorm_fwd_variants[] = {&dlk_layernorm_fwd_cpu,
-                                                            DLK_LAYERNORM_FWD_GPU_VARIANTS};
-static const dlk_variant *const layernorm_bwd_variants[] = {&dlk_layernorm_bwd_cpu,
-                                                            DLK_LAYERNORM_BWD_GPU_VARIANTS};
-static const dlk_variant *const dropout_variants[] = {&dlk_dropout_cpu, DLK_DROPOUT_GPU_VARIANTS};
-static const dlk_variant *const sgd_variants[] = {&dlk_sgd_cpu, DLK_SGD_GPU_VARIANTS};
-static const dlk_variant *const adam_variants[] = {&dlk_adam_cpu, DLK_ADAM_GPU_VARIANTS};
-static const dlk_variant *const adagrad_variants[] = {&dlk_adagrad_cpu, DLK_ADAGRAD_GPU_VARIANTS};
-
-#define N_OF(t) ((int)(sizeof(t) / sizeof((t)[0])))
-
-/* ------------------------------------------------------------------------------------ */
-/* Shape keys for the autotune cache                                                    */
+/* Helpers: autotune key pieces, heuristic lookups, gemm operand views                  */
 /* ------------------------------------------------------------------------------------ */
 
 /* Layout class of a 2-D view (or the last two dims of a 3-D one): 'r' row-major (unit
@@ -77,339 +54,21 @@ static int aligned16(const dlk_tensor *t) {
 
 static const char *dt(const dlk_tensor *t) { return dlk_dtype_name(t->dtype); }
 
-static void gemm_key(const void *args, char *buf, size_t n) {
-  const dlk_gemm_args *g = args;
-  snprintf(buf, n, "b%lld_m%lld_n%lld_k%lld_%s_a%c_b%c%s_c%c_bias%d_act%d_z%d_beta%d_al%d",
-           (long long)g->c.shape[0], (long long)g->c.shape[1], (long long)g->c.shape[2],
-           (long long)g->a.shape[2], dt(&g->c), layout_class(&g->a), layout_class(&g->bmat),
-           g->bmat.strides[0] == 0 && g->bmat.shape[0] > 1 ? "shared" : "", layout_class(&g->c),
-           g->has_bias, (int)g->act, g->has_z, g->beta != 0.0,
-           aligned16(&g->a) && aligned16(&g->bmat) && aligned16(&g->c));
-}
-
-static void bias_act_fwd_key(const void *args, char *buf, size_t n) {
-  const dlk_bias_act_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_bias%d_act%d_inplace%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
-           a->has_bias, (int)a->act, a->x.data == a->y.data, aligned16(&a->x) && aligned16(&a->y));
-}
-
-static void bias_act_bwd_key(const void *args, char *buf, size_t n) {
-  const dlk_bias_act_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_dy%c_dx%c_bias%d_act%d_dx%d_dbias%d",
-           (long long)a->x.shape[0], (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x),
-           layout_class(&a->dy), a->has_dx ? layout_class(&a->dx) : '-', a->has_bias, (int)a->act,
-           a->has_dx, a->has_dbias);
-}
-
-static void softmax_fwd_key(const void *args, char *buf, size_t n) {
-  const dlk_softmax_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_log%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y), a->log,
-           aligned16(&a->x) && aligned16(&a->y));
-}
-
-static void softmax_bwd_key(const void *args, char *buf, size_t n) {
-  const dlk_softmax_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_y%c_dy%c_dx%c_log%d_al%d", (long long)a->y.shape[0],
-           (long long)a->y.shape[1], dt(&a->y), layout_class(&a->y), layout_class(&a->dy),
-           layout_class(&a->dx), a->log, aligned16(&a->y) && aligned16(&a->dy) && aligned16(&a->dx));
-}
-
-static void xent_fwd_key(const void *args, char *buf, size_t n) {
-  const dlk_xent_fwd_args *a = args;
-  snprintf(buf, n, "n%lld_c%lld_%s_t%s_x%c_red%d_lse%d", (long long)a->logits.shape[0],
-           (long long)a->logits.shape[1], dt(&a->logits), dt(&a->targets), layout_class(&a->logits),
-           (int)a->reduction, a->has_lse);
-}
-
-static void xent_bwd_key(const void *args, char *buf, size_t n) {
-  const dlk_xent_bwd_args *a = args;
-  snprintf(buf, n, "n%lld_c%lld_%s_t%s_x%c_dx%c_red%d", (long long)a->logits.shape[0],
-           (long long)a->logits.shape[1], dt(&a->logits), dt(&a->targets), layout_class(&a->logits),
-           layout_class(&a->dlogits), (int)a->reduction);
-}
-
-static void embedding_fwd_key(const void *args, char *buf, size_t n) {
-  const dlk_embedding_fwd_args *a = args;
-  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_t%c_o%c", (long long)a->ids.shape[0],
-           (long long)a->table.shape[0], (long long)a->table.shape[1], dt(&a->table), dt(&a->ids),
-           layout_class(&a->table), layout_class(&a->out));
-}
-
-static void embedding_bwd_key(const void *args, char *buf, size_t n) {
-  const dlk_embedding_bwd_args *a = args;
-  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_g%c_t%c_pad%d", (long long)a->ids.shape[0],
-           (long long)a->dtable.shape[0], (long long)a->dtable.shape[1], dt(&a->dtable), dt(&a->ids),
-           layout_class(&a->dout), layout_class(&a->dtable), a->padding_idx >= 0);
-}
-
-static void layernorm_fwd_key(const void *args, char *buf, size_t n) {
-  const dlk_layernorm_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_d%lld_%s_x%c_y%c_g%d_b%d_m%d_s%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
-           a->has_gamma, a->has_beta, a->has_mean, a->has_rstd, aligned16(&a->x) && aligned16(&a->y));
-}
-
-static void layernorm_bwd_key(const void *args, char *buf, size_t n) {
-  const dlk_layernorm_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_d%lld_%s_x%c_dy%c_g%d_dx%d_dg%d_db%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->dy),
-           a->has_gamma, a->has_dx, a->has_dgamma, a->has_dbeta);
-}
-
-static void dropout_key(const void *args, char *buf, size_t n) {
-  const dlk_dropout_args *a = args;
-  snprintf(buf, n, "n%lld_%s_contig%d_inplace%d_al%d", (long long)dlk_tensor_numel(&a->x), dt(&a->x),
-           dlk_tensor_is_contiguous(&a->x) && dlk_tensor_is_contiguous(&a->y), a->x.data == a->y.data,
-           aligned16(&a->x) && aligned16(&a->y));
-}
-
-static void sgd_key(const void *args, char *buf, size_t n) {
-  const dlk_sgd_args *a = args;
-  snprintf(buf, n, "n%lld_%s_mom%d_nest%d", (long long)dlk_tensor_numel(&a->param), dt(&a->param),
-           a->has_buf, a->p.nesterov);
-}
-
-static void adam_key(const void *args, char *buf, size_t n) {
-  const dlk_adam_args *a = args;
-  snprintf(buf, n, "n%lld_%s_w%d", (long long)dlk_tensor_numel(&a->param), dt(&a->param), a->p.adamw);
-}
-
-static void adagrad_key(const void *args, char *buf, size_t n) {
-  const dlk_adagrad_args *a = args;
-  snprintf(buf, n, "n%lld_%s", (long long)dlk_tensor_numel(&a->param), dt(&a->param));
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* Heuristics: the preferred variant when the autotuner does not decide                  */
-/* ------------------------------------------------------------------------------------ */
-
-/* The lowest vendor id (10..19) in a table, or -1. */
-static int lowest_vendor(const dlk_variant *const *v, int n) {
+/* The lowest vendor id in a table, or -1. */
+static int lowest_vendor(const dlk_variant *v, int n) {
   int best = -1;
   for (int i = 0; i < n; i++)
-    if (v[i]->id >= 10 && v[i]->id < 20 && (best < 0 || v[i]->id < best)) best = v[i]->id;
+    if (v[i].id >= DLK_VARIANT_VENDOR_FIRST && v[i].id <= DLK_VARIANT_VENDOR_LAST &&
+        (best < 0 || v[i].id < best))
+      best = v[i].id;
   return best;
 }
 
-/* gemm: the vendor library (cuBLAS) is the safe default for every shape. */
-static int gemm_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx, (void)args;
-  return lowest_vendor(gemm_variants, N_OF(gemm_variants));
-}
-
 /* The id of the variant whose name is `name` in a table, or -1. */
-static int by_name(const dlk_variant *const *v, int n, const char *name) {
+static int by_name(const dlk_variant *v, int n, const char *name) {
   for (int i = 0; i < n; i++)
-    if (strcmp(v[i]->name, name) == 0) return v[i]->id;
+    if (strcmp(v[i].name, name) == 0) return v[i].id;
   return -1;
-}
-
-/* Row ops: one warp per row while a row fits a warp's registers comfortably (up to 1024
-   columns: 32 lanes x 32 values), one block per row beyond that, where a warp per row
-   would leave most of the GPU idle on few long rows. Looked up by name so a table
-   without that row falls back to the default ranking. */
-static int softmax_fwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  const dlk_softmax_fwd_args *a = args;
-  return by_name(softmax_fwd_variants, N_OF(softmax_fwd_variants), a->x.shape[1] <= 1024 ? "rowwarp" : "rowblock");
-}
-
-static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  const dlk_softmax_bwd_args *a = args;
-  return by_name(softmax_bwd_variants, N_OF(softmax_bwd_variants), a->y.shape[1] <= 1024 ? "rowwarp" : "rowblock");
-}
-
-/* Cross-entropy: a thread per row only pays off for a handful of classes. */
-static int xent_fwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  const dlk_xent_fwd_args *a = args;
-  return by_name(xent_fwd_variants, N_OF(xent_fwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
-}
-
-static int xent_bwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  const dlk_xent_bwd_args *a = args;
-  return by_name(xent_bwd_variants, N_OF(xent_bwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
-}
-
-/* Layer norm: the warp-per-row kernels. */
-static int layernorm_fwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx, (void)args;
-  return by_name(layernorm_fwd_variants, N_OF(layernorm_fwd_variants), "rowwarp");
-}
-
-static int layernorm_bwd_heuristic(const dlk_context *ctx, const void *args) {
-  (void)ctx, (void)args;
-  return by_name(layernorm_bwd_variants, N_OF(layernorm_bwd_variants), "rowwarp");
-}
-
-/* ------------------------------------------------------------------------------------ */
-/* The ops                                                                              */
-/* ------------------------------------------------------------------------------------ */
-
-#define OP(var, name, table, key, heur, tunable) \
-  static const dlk_op var = {name, table, N_OF(table), key, heur, tunable}
-
-OP(gemm_op, "gemm", gemm_variants, gemm_key, gemm_heuristic, true);
-OP(gemm_once_op, "gemm", gemm_variants, gemm_key, gemm_heuristic, false);
-OP(bias_act_fwd_op, "bias_act_fwd", bias_act_fwd_variants, bias_act_fwd_key, NULL, true);
-OP(bias_act_fwd_once_op, "bias_act_fwd", bias_act_fwd_variants, bias_act_fwd_key, NULL, false);
-OP(bias_act_bwd_op, "bias_act_bwd", bias_act_bwd_variants, bias_act_bwd_key, NULL, true);
-OP(softmax_fwd_op, "softmax_fwd", softmax_fwd_variants, softmax_fwd_key, softmax_fwd_heuristic, true);
-OP(softmax_bwd_op, "softmax_bwd", softmax_bwd_variants, softmax_bwd_key, softmax_bwd_heuristic, true);
-OP(xent_fwd_op, "cross_entropy_fwd", xent_fwd_variants, xent_fwd_key, xent_fwd_heuristic, true);
-OP(xent_bwd_op, "cross_entropy_bwd", xent_bwd_variants, xent_bwd_key, xent_bwd_heuristic, true);
-OP(embedding_fwd_op, "embedding_fwd", embedding_fwd_variants, embedding_fwd_key, NULL, true);
-OP(embedding_bwd_op, "embedding_bwd", embedding_bwd_variants, embedding_bwd_key, NULL, true);
-OP(layernorm_fwd_op, "layernorm_fwd", layernorm_fwd_variants, layernorm_fwd_key, layernorm_fwd_heuristic, true);
-OP(layernorm_bwd_op, "layernorm_bwd", layernorm_bwd_variants, layernorm_bwd_key, layernorm_bwd_heuristic, true);
-OP(dropout_op, "dropout", dropout_variants, dropout_key, NULL, true);
-OP(dropout_once_op, "dropout", dropout_variants, dropout_key, NULL, false);
-/* Optimizer steps update their inputs: never timed by the autotuner. */
-OP(sgd_op, "sgd_step", sgd_variants, sgd_key, NULL, false);
-OP(adam_op, "adam_step", adam_variants, adam_key, NULL, false);
-OP(adagrad_op, "adagrad_step", adagrad_variants, adagrad_key, NULL, false);
-
-const dlk_op *const dlk_nn_ops[] = {
-    &gemm_op,          &bias_act_fwd_op,  &bias_act_bwd_op,  &softmax_fwd_op, &softmax_bwd_op,
-    &xent_fwd_op,      &xent_bwd_op,      &embedding_fwd_op, &embedding_bwd_op,
-    &layernorm_fwd_op, &layernorm_bwd_op, &dropout_op,       &sgd_op,         &adam_op,
-    &adagrad_op,       NULL};
-
-/* ------------------------------------------------------------------------------------ */
-/* Checks                                                                               */
-/* ------------------------------------------------------------------------------------ */
-
-static dlk_status need(dlk_context *ctx, const char *op, const char *name, const void *p) {
-  return p ? DLK_OK : dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL", op, name);
-}
-
-/* A well-formed float tensor (F32/F16/BF16/F64) on the context's device. */
-static dlk_status check_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  return dlk_check_float(ctx, op, name, t, true);
-}
-
-static dlk_status check_index(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  if (t->dtype != DLK_I32 && t->dtype != DLK_I64)
-    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s, expected i32 or i64", op, name, dt(t));
-  return DLK_OK;
-}
-
-static dlk_status same_dtype(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                             const char *nb, const dlk_tensor *b) {
-  if (a->dtype == b->dtype) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s but %s is %s", op, nb, dt(b), na, dt(a));
-}
-
-/* Last dim of t equals want. */
-static dlk_status check_last(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                             int64_t want, const char *what) {
-  if (t->ndim >= 1 && t->shape[t->ndim - 1] == want) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in its last dim, expected %lld (%s)",
-                  op, name, t->ndim >= 1 ? (long long)t->shape[t->ndim - 1] : -1LL, (long long)want,
-                  what);
-}
-
-/* A 1-D vector of length want ("bias has 7 elements, y has 8 columns"). */
-static dlk_status check_vec(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                            int64_t want, const char *what) {
-  if (t->ndim != 1)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected 1 (%s)", op, name,
-                    t->ndim, what);
-  if (t->shape[0] != want)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld elements, expected %lld (%s)", op,
-                    name, (long long)t->shape[0], (long long)want, what);
-  return DLK_OK;
-}
-
-/* b has a's leading dims (all but the last) and the same number of dims. */
-static dlk_status check_leading(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                                const char *nb, const dlk_tensor *b) {
-  if (b->ndim != a->ndim)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims but %s has %d", op, nb, b->ndim,
-                    na, a->ndim);
-  for (int k = 0; k + 1 < a->ndim; k++)
-    if (a->shape[k] != b->shape[k])
-      return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d but %s has %lld", op,
-                      nb, (long long)b->shape[k], k, na, (long long)a->shape[k]);
-  return DLK_OK;
-}
-
-/* An output's elements must be distinct memory: with the dims of size > 1 sorted by
-   stride, each stride must step past everything the smaller dims span. */
-static dlk_status check_output(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  int idx[DLK_MAX_DIMS], n = 0;
-  for (int k = 0; k < t->ndim; k++)
-    if (t->shape[k] > 1) idx[n++] = k;
-  if (dlk_tensor_numel(t) == 0) return DLK_OK;
-  for (int i = 1; i < n; i++) /* insertion sort by stride */
-    for (int j = i; j > 0 && t->strides[idx[j]] < t->strides[idx[j - 1]]; j--) {
-      int s = idx[j];
-      idx[j] = idx[j - 1];
-      idx[j - 1] = s;
-    }
-  int64_t span = 0;
-  for (int i = 0; i < n; i++) {
-    int k = idx[i];
-    if (t->strides[k] <= span)
-      return dlk_fail(ctx, DLK_ERR_LAYOUT,
-                      "%s: output %s has overlapping elements (stride %lld in dim %d of size %lld)",
-                      op, name, (long long)t->strides[k], k, (long long)t->shape[k]);
-    span += (t->shape[k] - 1) * t->strides[k];
-  }
-  return DLK_OK;
-}
-
-static dlk_status disjoint(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                           const char *nb, const dlk_tensor *b) {
-  if (!a || !b || !dlk_tensors_overlap(a, b)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s and %s overlap in memory", op, na, nb);
-}
-
-/* y is exactly x: same memory, shape and strides (the allowed in-place case). */
-static bool same_view(const dlk_tensor *a, const dlk_tensor *b) {
-  if (a->data != b->data || a->ndim != b->ndim || a->dtype != b->dtype) return false;
-  for (int k = 0; k < a->ndim; k++)
-    if (a->shape[k] != b->shape[k] || (a->shape[k] > 1 && a->strides[k] != b->strides[k])) return false;
-  return true;
-}
-
-/* [..., C] -> [rows, C]; leading dims that cannot be merged are a layout error. */
-static dlk_status as_matrix(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                            dlk_tensor *m) {
-  if (t->ndim < 1)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s is a scalar, expected at least 1 dim", op, name);
-  if (!dlk_as_matrix(t, m))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT,
-                    "%s: %s has leading dims whose strides cannot be merged into rows (copy it to a "
-                    "contiguous tensor first)",
-                    op, name);
-  return DLK_OK;
-}
-
-/* Any-shape tensor (ndim < DLK_MAX_DIMS) -> a 1-D view of its elements in row-major order. */
-static dlk_status as_vector(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                            dlk_tensor *v) {
-  dlk_tensor e = *t, m;
-  if (e.ndim >= DLK_MAX_DIMS)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, at most %d allowed here", op,
-                    name, e.ndim, DLK_MAX_DIMS - 1);
-  e.shape[e.ndim] = 1; /* [..., 1] so that dlk_as_matrix merges all of t into rows */
-  e.strides[e.ndim] = 1;
-  e.ndim++;
-  if (!dlk_as_matrix(&e, &m))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s has strides that cannot be flattened to one dim",
-                    op, name);
-  *v = m;
-  v->ndim = 1;
-  v->shape[0] = m.shape[0];
-  v->strides[0] = m.strides[0];
-  return DLK_OK;
 }
 
 /* A 2-D [r, c] view as the 3-D [1, r, c] gemm operand. */
@@ -430,42 +89,195 @@ static dlk_tensor tr3(dlk_tensor t) {
   return t;
 }
 
-static dlk_status check_act(dlk_context *ctx, const char *op, dlk_activation act) {
-  if ((unsigned)act < DLK_ACTIVATION_COUNT) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: activation %d is not one of NONE, RELU, TANH, "
-                  "SIGMOID, GELU", op, (int)act);
+/* ------------------------------------------------------------------------------------ */
+/* Bias + activation                                                                    */
+/* ------------------------------------------------------------------------------------ */
+
+static void bias_act_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_bias_act_fwd_args *a = args;
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_bias%d_act%d_inplace%d_al%d", (long long)a->x.shape[0],
+           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
+           a->has_bias, (int)a->act, a->x.data == a->y.data, aligned16(&a->x) && aligned16(&a->y));
 }
 
-static dlk_status check_finite(dlk_context *ctx, const char *op, const char *name, double v) {
-  if (isfinite(v)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_NOT_FINITE, "%s: %s is %g", op, name, v);
+static void bias_act_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_bias_act_bwd_args *a = args;
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_dy%c_dx%c_bias%d_act%d_dx%d_dbias%d",
+           (long long)a->x.shape[0], (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x),
+           layout_class(&a->dy), a->has_dx ? layout_class(&a->dx) : '-', a->has_bias, (int)a->act,
+           a->has_dx, a->has_dbias);
 }
 
-/* Finite and >= lo. */
-static dlk_status check_at_least(dlk_context *ctx, const char *op, const char *name, double v, double lo) {
-  DLK_TRY(check_finite(ctx, op, name, v));
-  if (v >= lo) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s is %g, must be >= %g", op, name, v, lo);
+static const dlk_variant bias_act_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: y = act(x + bias) elementwise in f64", NULL, NULL,
+     dlk_bias_act_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "one thread per element, any strides",
+     dlk_bias_act_fwd_cuda_supports, NULL, dlk_bias_act_fwd_cuda_run},
+    {2, "vec", DLK_CUDA, 2, "16-byte vectors over contiguous, aligned rows",
+     dlk_bias_act_fwd_cuda_supports, NULL, dlk_bias_act_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant bias_act_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: dy * act'(x + bias), column sums in f64", NULL,
+     NULL, dlk_bias_act_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "dx one thread per element; dbias one thread per column over all rows",
+     dlk_bias_act_bwd_cuda_supports, dlk_bias_act_bwd_cuda_workspace, dlk_bias_act_bwd_cuda_run},
+    {2, "tiled", DLK_CUDA, 2,
+     "dx and per-chunk column sums in one pass, chunks summed in order (workspace, no atomics)",
+     dlk_bias_act_bwd_cuda_supports, dlk_bias_act_bwd_cuda_workspace, dlk_bias_act_bwd_cuda_run},
+#endif
+};
+
+/* In place (y exactly x): the non-tunable twin. */
+static const dlk_op bias_act_fwd_op = {"bias_act_fwd", bias_act_fwd_variants, DLK_COUNT_OF(bias_act_fwd_variants),
+    bias_act_fwd_key, NULL, true};
+static const dlk_op bias_act_fwd_once_op = {"bias_act_fwd", bias_act_fwd_variants, DLK_COUNT_OF(bias_act_fwd_variants),
+    bias_act_fwd_key, NULL, false};
+static const dlk_op bias_act_bwd_op = {"bias_act_bwd", bias_act_bwd_variants, DLK_COUNT_OF(bias_act_bwd_variants),
+    bias_act_bwd_key, NULL, true};
+
+dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+                                const dlk_tensor *bias, dlk_tensor *y) {
+  static const char op[] = "bias_act_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  DLK_TRY(dlk_check_activation(ctx, op, act));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
+  if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., C]", op);
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "y", y));
+  if (bias) {
+    DLK_TRY(dlk_check_float(ctx, op, "bias", bias));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "bias", bias));
+    DLK_TRY(dlk_check_vector(ctx, op, "bias", bias, x->shape[x->ndim - 1], "x's last dim"));
+  }
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  const bool in_place = dlk_same_view(x, y) && dlk_tensor_numel(x) > 0;
+  if (!in_place) DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "bias", bias));
+  dlk_bias_act_fwd_args a;
+  memset(&a, 0, sizeof a);
+  a.act = act;
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
+  a.has_bias = bias != NULL;
+  if (bias) a.bias = *bias;
+  return dlk_dispatch(ctx, in_place ? &bias_act_fwd_once_op : &bias_act_fwd_op, &a);
 }
 
-/* The dtype of float statistics (layer norm mean/rstd, cross-entropy lse, losses of
-   half-precision logits, optimizer states): F64 for F64 data, else F32. */
-static dlk_dtype stat_dtype(dlk_dtype data) { return data == DLK_F64 ? DLK_F64 : DLK_F32; }
+dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+                                 const dlk_tensor *bias, const dlk_tensor *dy, dlk_tensor *dx,
+                                 dlk_tensor *dbias) {
+  static const char op[] = "bias_act_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  DLK_TRY(dlk_check_activation(ctx, op, act));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+  if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., C]", op);
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
+  const int64_t cols = x->shape[x->ndim - 1];
+  if (bias) {
+    DLK_TRY(dlk_check_float(ctx, op, "bias", bias));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "bias", bias));
+    DLK_TRY(dlk_check_vector(ctx, op, "bias", bias, cols, "x's last dim"));
+  }
+  if (dbias) {
+    DLK_TRY(dlk_check_float(ctx, op, "dbias", dbias));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dbias", dbias));
+    DLK_TRY(dlk_check_vector(ctx, op, "dbias", dbias, cols, "x's last dim"));
+  }
+  DLK_TRY(dlk_check_output(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "x", x));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "bias", bias));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "dy", dy));
+  if (dbias) {
+    DLK_TRY(dlk_check_output(ctx, op, "dbias", dbias));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "dbias", dbias, "x", x));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "dbias", dbias, "bias", bias));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "dbias", dbias, "dy", dy));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "dbias", dbias, "dx", dx));
+  }
+  dlk_bias_act_bwd_args a;
+  memset(&a, 0, sizeof a);
+  a.act = act;
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
+  a.has_bias = bias != NULL;
+  if (bias) a.bias = *bias;
+  a.has_dx = true;
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "dx", dx, &a.dx));
+  a.has_dbias = dbias != NULL;
+  if (dbias) a.dbias = *dbias;
+  return dlk_dispatch(ctx, &bias_act_bwd_op, &a);
+}
 
 /* ------------------------------------------------------------------------------------ */
-/* GEMM and linear                                                                      */
+/* GEMM and linear (op gemm: dlk_gemm, dlk_linear_forward, dlk_linear_backward)        */
 /* ------------------------------------------------------------------------------------ */
+
+static void gemm_key(const void *args, char *buf, size_t n) {
+  const dlk_gemm_args *g = args;
+  snprintf(buf, n, "b%lld_m%lld_n%lld_k%lld_%s_a%c_b%c%s_c%c_bias%d_act%d_z%d_beta%d_al%d",
+           (long long)g->c.shape[0], (long long)g->c.shape[1], (long long)g->c.shape[2],
+           (long long)g->a.shape[2], dt(&g->c), layout_class(&g->a), layout_class(&g->bmat),
+           g->bmat.strides[0] == 0 && g->bmat.shape[0] > 1 ? "shared" : "", layout_class(&g->c),
+           g->has_bias, (int)g->act, g->has_z, g->beta != 0.0,
+           aligned16(&g->a) && aligned16(&g->bmat) && aligned16(&g->c));
+}
+
+static const dlk_variant gemm_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: triple loop, f64 accumulation, any strides", NULL,
+     NULL, dlk_gemm_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "naive", DLK_CUDA, 1, "one thread per output element, any strides, f32/f16/bf16/f64",
+     dlk_gemm_cuda_supports, NULL, dlk_gemm_cuda_run},
+    {2, "tiled", DLK_CUDA, 2, "64x64x16 shared-memory tiles, 4x4 per thread, any strides",
+     dlk_gemm_cuda_supports, NULL, dlk_gemm_cuda_run},
+    {3, "mma_tc", DLK_CUDA, 3,
+     "f16/bf16 tensor cores: mma.sync m16n8k16, 128x128x32 tiles, 4-stage cp.async, ldmatrix",
+     dlk_gemm_cuda_supports, NULL, dlk_gemm_cuda_run},
+    {4, "wgmma", DLK_CUDA, 4,
+     "f16/bf16 Hopper tensor cores (sm_90a): wgmma m64n256k16 fed by TMA, 128x256x64 tiles, "
+     "4-stage mbarrier pipeline, producer + 2 consumer warpgroups",
+     dlk_gemm_cuda_supports, NULL, dlk_gemm_cuda_run},
+    {10, "cublas", DLK_CUDA, 0,
+     "cublasGemmStridedBatchedEx (f32 accumulate; TF32 only if allowed) + elementwise epilogue",
+     dlk_gemm_cublas_supports, NULL, dlk_gemm_cublas_run},
+    {11, "cublaslt", DLK_CUDA, 0,
+     "cublasLtMatmul with the fused BIAS epilogue, 32 MiB workspace, plans cached per shape",
+     dlk_gemm_cublas_supports, dlk_gemm_cublaslt_workspace, dlk_gemm_cublaslt_run},
+#endif
+};
+
+/* gemm: the vendor library (cuBLAS) is the safe default for every shape. */
+static int gemm_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx, (void)args;
+  return lowest_vendor(gemm_variants, DLK_COUNT_OF(gemm_variants));
+}
+
+/* beta != 0 reads c: such calls go through the non-tunable twin. */
+static const dlk_op gemm_op = {"gemm", gemm_variants, DLK_COUNT_OF(gemm_variants),
+    gemm_key, gemm_heuristic, true};
+static const dlk_op gemm_once_op = {"gemm", gemm_variants, DLK_COUNT_OF(gemm_variants),
+    gemm_key, gemm_heuristic, false};
 
 dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor *a, const dlk_tensor *b,
                     dlk_tensor *c) {
   static const char op[] = "gemm";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_float(ctx, op, "a", a));
-  DLK_TRY(check_float(ctx, op, "b", b));
-  DLK_TRY(check_float(ctx, op, "c", c));
-  DLK_TRY(same_dtype(ctx, op, "a", a, "b", b));
-  DLK_TRY(same_dtype(ctx, op, "a", a, "c", c));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_float(ctx, op, "a", a));
+  DLK_TRY(dlk_check_float(ctx, op, "b", b));
+  DLK_TRY(dlk_check_float(ctx, op, "c", c));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "a", a, "b", b));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "a", a, "c", c));
   if (a->ndim != 2 && a->ndim != 3)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: a has %d dims, expected 2 ([M, K]) or 3 ([batch, M, K])",
                     op, a->ndim);
@@ -492,11 +304,11 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
   if (c->shape[ab + 1] != n)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: c has %lld columns but b has %lld", op,
                     (long long)c->shape[ab + 1], (long long)n);
-  DLK_TRY(check_finite(ctx, op, "alpha", p->alpha));
-  DLK_TRY(check_finite(ctx, op, "beta", p->beta));
-  DLK_TRY(check_output(ctx, op, "c", c));
-  DLK_TRY(disjoint(ctx, op, "c", c, "a", a));
-  DLK_TRY(disjoint(ctx, op, "c", c, "b", b));
+  DLK_TRY(dlk_check_finite(ctx, op, "alpha", p->alpha));
+  DLK_TRY(dlk_check_finite(ctx, op, "beta", p->beta));
+  DLK_TRY(dlk_check_output(ctx, op, "c", c));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "c", c, "a", a));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "c", c, "b", b));
 
   dlk_gemm_args g;
   memset(&g, 0, sizeof g);
@@ -516,13 +328,13 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
 static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linear_params *p,
                                const dlk_tensor *x, const dlk_tensor *w, const char *yname,
                                const dlk_tensor *y) {
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_act(ctx, op, p->act));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "w", w));
-  DLK_TRY(check_float(ctx, op, yname, y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "w", w));
-  DLK_TRY(same_dtype(ctx, op, "x", x, yname, y));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "w", w));
+  DLK_TRY(dlk_check_float(ctx, op, yname, y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "w", w));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, yname, y));
   if (x->ndim < 1)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., in]", op);
   if (w->ndim != 2)
@@ -530,8 +342,8 @@ static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linea
   if (x->shape[x->ndim - 1] != w->shape[1])
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x has %lld columns, w has %lld", op,
                     (long long)x->shape[x->ndim - 1], (long long)w->shape[1]);
-  DLK_TRY(check_leading(ctx, op, "x", x, yname, y));
-  return check_last(ctx, op, yname, y, w->shape[0], "w's rows");
+  DLK_TRY(dlk_check_leading_dims(ctx, op, "x", x, yname, y));
+  return dlk_check_last_dim(ctx, op, yname, y, w->shape[0], "w's rows");
 }
 
 dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, const dlk_tensor *x,
@@ -541,31 +353,31 @@ dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, cons
   DLK_TRY(check_linear(ctx, op, p, x, w, "y", y));
   const int64_t out = w->shape[0];
   if (b) {
-    DLK_TRY(check_float(ctx, op, "b", b));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "b", b));
-    DLK_TRY(check_vec(ctx, op, "b", b, out, "w's rows"));
+    DLK_TRY(dlk_check_float(ctx, op, "b", b));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "b", b));
+    DLK_TRY(dlk_check_vector(ctx, op, "b", b, out, "w's rows"));
   }
   if (z) {
-    DLK_TRY(check_float(ctx, op, "z", z));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "z", z));
+    DLK_TRY(dlk_check_float(ctx, op, "z", z));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "z", z));
     DLK_TRY(dlk_check_same_shape(ctx, op, "y", y, "z", z));
   }
-  DLK_TRY(check_output(ctx, op, "y", y));
-  DLK_TRY(disjoint(ctx, op, "y", y, "x", x));
-  DLK_TRY(disjoint(ctx, op, "y", y, "w", w));
-  DLK_TRY(disjoint(ctx, op, "y", y, "b", b));
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "w", w));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "b", b));
   if (z) {
-    DLK_TRY(check_output(ctx, op, "z", z));
-    DLK_TRY(disjoint(ctx, op, "z", z, "x", x));
-    DLK_TRY(disjoint(ctx, op, "z", z, "w", w));
-    DLK_TRY(disjoint(ctx, op, "z", z, "b", b));
-    DLK_TRY(disjoint(ctx, op, "z", z, "y", y));
+    DLK_TRY(dlk_check_output(ctx, op, "z", z));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "z", z, "x", x));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "z", z, "w", w));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "z", z, "b", b));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "z", z, "y", y));
   }
   dlk_tensor x2, y2, z2;
   memset(&z2, 0, sizeof z2);
-  DLK_TRY(as_matrix(ctx, op, "x", x, &x2));
-  DLK_TRY(as_matrix(ctx, op, "y", y, &y2));
-  if (z) DLK_TRY(as_matrix(ctx, op, "z", z, &z2));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &x2));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &y2));
+  if (z) DLK_TRY(dlk_check_as_matrix(ctx, op, "z", z, &z2));
 
   /* y = act(x @ w^T + b): the gemm with bmat = w^T as a view. */
   dlk_gemm_args g;
@@ -605,43 +417,43 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
                       (int)p->act);
   }
   if (z) {
-    DLK_TRY(check_float(ctx, op, "z", z));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "z", z));
+    DLK_TRY(dlk_check_float(ctx, op, "z", z));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "z", z));
     DLK_TRY(dlk_check_same_shape(ctx, op, "dy", dy, "z", z));
   }
   dlk_tensor *outs[3] = {dx, dw, db};
   static const char *const out_names[3] = {"dx", "dw", "db"};
   if (dx) {
-    DLK_TRY(check_float(ctx, op, "dx", dx));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "dx", dx));
+    DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
     DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
   }
   if (dw) {
-    DLK_TRY(check_float(ctx, op, "dw", dw));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "dw", dw));
+    DLK_TRY(dlk_check_float(ctx, op, "dw", dw));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dw", dw));
     DLK_TRY(dlk_check_same_shape(ctx, op, "w", w, "dw", dw));
   }
   if (db) {
-    DLK_TRY(check_float(ctx, op, "db", db));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "db", db));
-    DLK_TRY(check_vec(ctx, op, "db", db, out, "w's rows"));
+    DLK_TRY(dlk_check_float(ctx, op, "db", db));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "db", db));
+    DLK_TRY(dlk_check_vector(ctx, op, "db", db, out, "w's rows"));
   }
   for (int i = 0; i < 3; i++) {
     if (!outs[i]) continue;
-    DLK_TRY(check_output(ctx, op, out_names[i], outs[i]));
-    DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], "x", x));
-    DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], "w", w));
-    DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], "z", z));
-    DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], "dy", dy));
-    for (int j = 0; j < i; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
+    DLK_TRY(dlk_check_output(ctx, op, out_names[i], outs[i]));
+    DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], "x", x));
+    DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], "w", w));
+    DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], "z", z));
+    DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], "dy", dy));
+    for (int j = 0; j < i; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
   }
   dlk_tensor x2, dy2, z2, dx2;
   memset(&z2, 0, sizeof z2);
   memset(&dx2, 0, sizeof dx2);
-  DLK_TRY(as_matrix(ctx, op, "x", x, &x2));
-  DLK_TRY(as_matrix(ctx, op, "dy", dy, &dy2));
-  if (z) DLK_TRY(as_matrix(ctx, op, "z", z, &z2));
-  if (dx) DLK_TRY(as_matrix(ctx, op, "dx", dx, &dx2));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &x2));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &dy2));
+  if (z) DLK_TRY(dlk_check_as_matrix(ctx, op, "z", z, &z2));
+  if (dx) DLK_TRY(dlk_check_as_matrix(ctx, op, "dx", dx, &dx2));
 
   char report[DLK_EXPLAIN_LEN];
   snprintf(report, sizeof report, "%s: composite (bias_act_bwd for dz and db, gemm for dx and dw)\n", op);
@@ -702,109 +514,95 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Bias + activation                                                                    */
-/* ------------------------------------------------------------------------------------ */
-
-dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
-                                const dlk_tensor *bias, dlk_tensor *y) {
-  static const char op[] = "bias_act_forward";
-  if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(check_act(ctx, op, act));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
-  if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., C]", op);
-  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "y", y));
-  if (bias) {
-    DLK_TRY(check_float(ctx, op, "bias", bias));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "bias", bias));
-    DLK_TRY(check_vec(ctx, op, "bias", bias, x->shape[x->ndim - 1], "x's last dim"));
-  }
-  DLK_TRY(check_output(ctx, op, "y", y));
-  const bool in_place = same_view(x, y) && dlk_tensor_numel(x) > 0;
-  if (!in_place) DLK_TRY(disjoint(ctx, op, "y", y, "x", x));
-  DLK_TRY(disjoint(ctx, op, "y", y, "bias", bias));
-  dlk_bias_act_fwd_args a;
-  memset(&a, 0, sizeof a);
-  a.act = act;
-  DLK_TRY(as_matrix(ctx, op, "x", x, &a.x));
-  DLK_TRY(as_matrix(ctx, op, "y", y, &a.y));
-  a.has_bias = bias != NULL;
-  if (bias) a.bias = *bias;
-  return dlk_dispatch(ctx, in_place ? &bias_act_fwd_once_op : &bias_act_fwd_op, &a);
-}
-
-dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
-                                 const dlk_tensor *bias, const dlk_tensor *dy, dlk_tensor *dx,
-                                 dlk_tensor *dbias) {
-  static const char op[] = "bias_act_backward";
-  if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(check_act(ctx, op, act));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(check_float(ctx, op, "dx", dx));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dx", dx));
-  if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., C]", op);
-  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dy", dy));
-  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
-  const int64_t cols = x->shape[x->ndim - 1];
-  if (bias) {
-    DLK_TRY(check_float(ctx, op, "bias", bias));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "bias", bias));
-    DLK_TRY(check_vec(ctx, op, "bias", bias, cols, "x's last dim"));
-  }
-  if (dbias) {
-    DLK_TRY(check_float(ctx, op, "dbias", dbias));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "dbias", dbias));
-    DLK_TRY(check_vec(ctx, op, "dbias", dbias, cols, "x's last dim"));
-  }
-  DLK_TRY(check_output(ctx, op, "dx", dx));
-  DLK_TRY(disjoint(ctx, op, "dx", dx, "x", x));
-  DLK_TRY(disjoint(ctx, op, "dx", dx, "bias", bias));
-  DLK_TRY(disjoint(ctx, op, "dx", dx, "dy", dy));
-  if (dbias) {
-    DLK_TRY(check_output(ctx, op, "dbias", dbias));
-    DLK_TRY(disjoint(ctx, op, "dbias", dbias, "x", x));
-    DLK_TRY(disjoint(ctx, op, "dbias", dbias, "bias", bias));
-    DLK_TRY(disjoint(ctx, op, "dbias", dbias, "dy", dy));
-    DLK_TRY(disjoint(ctx, op, "dbias", dbias, "dx", dx));
-  }
-  dlk_bias_act_bwd_args a;
-  memset(&a, 0, sizeof a);
-  a.act = act;
-  DLK_TRY(as_matrix(ctx, op, "x", x, &a.x));
-  DLK_TRY(as_matrix(ctx, op, "dy", dy, &a.dy));
-  a.has_bias = bias != NULL;
-  if (bias) a.bias = *bias;
-  a.has_dx = true;
-  DLK_TRY(as_matrix(ctx, op, "dx", dx, &a.dx));
-  a.has_dbias = dbias != NULL;
-  if (dbias) a.dbias = *dbias;
-  return dlk_dispatch(ctx, &bias_act_bwd_op, &a);
-}
-
-/* ------------------------------------------------------------------------------------ */
 /* Softmax                                                                              */
 /* ------------------------------------------------------------------------------------ */
+
+static void softmax_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_softmax_fwd_args *a = args;
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_log%d_al%d", (long long)a->x.shape[0],
+           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y), a->log,
+           aligned16(&a->x) && aligned16(&a->y));
+}
+
+static void softmax_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_softmax_bwd_args *a = args;
+  snprintf(buf, n, "r%lld_c%lld_%s_y%c_dy%c_dx%c_log%d_al%d", (long long)a->y.shape[0],
+           (long long)a->y.shape[1], dt(&a->y), layout_class(&a->y), layout_class(&a->dy),
+           layout_class(&a->dx), a->log, aligned16(&a->y) && aligned16(&a->dy) && aligned16(&a->dx));
+}
+
+static const dlk_variant softmax_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: max-subtracted (log-)softmax per row in f64", NULL,
+     NULL, dlk_softmax_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "rowthread", DLK_CUDA, 1, "one thread per row, online max/sum, any strides",
+     dlk_softmax_fwd_cuda_supports, NULL, dlk_softmax_fwd_cuda_run},
+    {2, "rowwarp", DLK_CUDA, 2, "one warp per row, online max/sum, 16-byte vectors when contiguous",
+     dlk_softmax_fwd_cuda_supports, NULL, dlk_softmax_fwd_cuda_run},
+    {3, "rowblock", DLK_CUDA, 3, "one block per row, online max/sum, 16-byte vectors when contiguous",
+     dlk_softmax_fwd_cuda_supports, NULL, dlk_softmax_fwd_cuda_run},
+#endif
+#if DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cudnnSoftmaxForward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
+     dlk_softmax_fwd_cudnn_supports, NULL, dlk_softmax_fwd_cudnn_run},
+#endif
+};
+
+static const dlk_variant softmax_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: (log-)softmax backward per row in f64", NULL, NULL,
+     dlk_softmax_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "rowthread", DLK_CUDA, 1, "one thread per row, any strides", dlk_softmax_bwd_cuda_supports,
+     NULL, dlk_softmax_bwd_cuda_run},
+    {2, "rowwarp", DLK_CUDA, 2, "one warp per row, 16-byte vectors when contiguous",
+     dlk_softmax_bwd_cuda_supports, NULL, dlk_softmax_bwd_cuda_run},
+    {3, "rowblock", DLK_CUDA, 3, "one block per row, 16-byte vectors when contiguous",
+     dlk_softmax_bwd_cuda_supports, NULL, dlk_softmax_bwd_cuda_run},
+#endif
+#if DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cudnnSoftmaxBackward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
+     dlk_softmax_bwd_cudnn_supports, NULL, dlk_softmax_bwd_cudnn_run},
+#endif
+};
+
+/* Row ops: one warp per row while a row fits a warp's registers comfortably (up to 1024
+   columns: 32 lanes x 32 values), one block per row beyond that, where a warp per row
+   would leave most of the GPU idle on few long rows. Looked up by name so a table
+   without that row falls back to the default ranking. */
+static int softmax_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_softmax_fwd_args *a = args;
+  return by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), a->x.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+}
+
+static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_softmax_bwd_args *a = args;
+  return by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), a->y.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+}
+
+static const dlk_op softmax_fwd_op = {"softmax_fwd", softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants),
+    softmax_fwd_key, softmax_fwd_heuristic, true};
+static const dlk_op softmax_bwd_op = {"softmax_bwd", softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants),
+    softmax_bwd_key, softmax_bwd_heuristic, true};
 
 dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p, const dlk_tensor *x,
                                dlk_tensor *y) {
   static const char op[] = "softmax_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
   if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., C]", op);
   DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "y", y));
-  DLK_TRY(check_output(ctx, op, "y", y));
-  DLK_TRY(disjoint(ctx, op, "y", y, "x", x));
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
   dlk_softmax_fwd_args a;
   memset(&a, 0, sizeof a);
   a.log = p->log != 0;
-  DLK_TRY(as_matrix(ctx, op, "x", x, &a.x));
-  DLK_TRY(as_matrix(ctx, op, "y", y, &a.y));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
   return dlk_dispatch(ctx, &softmax_fwd_op, &a);
 }
 
@@ -812,30 +610,88 @@ dlk_status dlk_softmax_backward(dlk_context *ctx, const dlk_softmax_params *p, c
                                 const dlk_tensor *dy, dlk_tensor *dx) {
   static const char op[] = "softmax_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(check_float(ctx, op, "dx", dx));
-  DLK_TRY(same_dtype(ctx, op, "y", y, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "y", y, "dx", dx));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "y", y, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "y", y, "dx", dx));
   if (y->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: y is a scalar, expected [..., C]", op);
   DLK_TRY(dlk_check_same_shape(ctx, op, "y", y, "dy", dy));
   DLK_TRY(dlk_check_same_shape(ctx, op, "y", y, "dx", dx));
-  DLK_TRY(check_output(ctx, op, "dx", dx));
-  DLK_TRY(disjoint(ctx, op, "dx", dx, "y", y));
-  DLK_TRY(disjoint(ctx, op, "dx", dx, "dy", dy));
+  DLK_TRY(dlk_check_output(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "dy", dy));
   dlk_softmax_bwd_args a;
   memset(&a, 0, sizeof a);
   a.log = p->log != 0;
-  DLK_TRY(as_matrix(ctx, op, "y", y, &a.y));
-  DLK_TRY(as_matrix(ctx, op, "dy", dy, &a.dy));
-  DLK_TRY(as_matrix(ctx, op, "dx", dx, &a.dx));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "dx", dx, &a.dx));
   return dlk_dispatch(ctx, &softmax_bwd_op, &a);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Cross-entropy                                                                        */
 /* ------------------------------------------------------------------------------------ */
+
+static void cross_entropy_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_cross_entropy_fwd_args *a = args;
+  snprintf(buf, n, "n%lld_c%lld_%s_t%s_x%c_red%d_lse%d", (long long)a->logits.shape[0],
+           (long long)a->logits.shape[1], dt(&a->logits), dt(&a->targets), layout_class(&a->logits),
+           (int)a->reduction, a->has_lse);
+}
+
+static void cross_entropy_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_cross_entropy_bwd_args *a = args;
+  snprintf(buf, n, "n%lld_c%lld_%s_t%s_x%c_dx%c_red%d", (long long)a->logits.shape[0],
+           (long long)a->logits.shape[1], dt(&a->logits), dt(&a->targets), layout_class(&a->logits),
+           layout_class(&a->dlogits), (int)a->reduction);
+}
+
+static const dlk_variant cross_entropy_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: logsumexp - x[t] per row in f64, ids checked first",
+     NULL, NULL, dlk_cross_entropy_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "rowthread", DLK_CUDA, 1, "one thread per row: online logsumexp; fixed-order final sum",
+     dlk_cross_entropy_fwd_cuda_supports, dlk_cross_entropy_fwd_cuda_workspace,
+     dlk_cross_entropy_fwd_cuda_run},
+    {2, "rowblock", DLK_CUDA, 2, "one block per row: online logsumexp, vectors; fixed-order final sum",
+     dlk_cross_entropy_fwd_cuda_supports, dlk_cross_entropy_fwd_cuda_workspace,
+     dlk_cross_entropy_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant cross_entropy_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: softmax - onehot per row in f64, ids checked first",
+     NULL, NULL, dlk_cross_entropy_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "rowthread", DLK_CUDA, 1, "one thread per row: logsumexp then softmax - onehot",
+     dlk_cross_entropy_bwd_cuda_supports, dlk_cross_entropy_bwd_cuda_workspace,
+     dlk_cross_entropy_bwd_cuda_run},
+    {2, "rowblock", DLK_CUDA, 2, "one block per row: logsumexp then softmax - onehot",
+     dlk_cross_entropy_bwd_cuda_supports, dlk_cross_entropy_bwd_cuda_workspace,
+     dlk_cross_entropy_bwd_cuda_run},
+#endif
+};
+
+/* Cross-entropy: a thread per row only pays off for a handful of classes. */
+static int cross_entropy_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_cross_entropy_fwd_args *a = args;
+  return by_name(cross_entropy_fwd_variants, DLK_COUNT_OF(cross_entropy_fwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
+}
+
+static int cross_entropy_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx;
+  const dlk_cross_entropy_bwd_args *a = args;
+  return by_name(cross_entropy_bwd_variants, DLK_COUNT_OF(cross_entropy_bwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
+}
+
+static const dlk_op cross_entropy_fwd_op = {"cross_entropy_fwd", cross_entropy_fwd_variants, DLK_COUNT_OF(cross_entropy_fwd_variants),
+    cross_entropy_fwd_key, cross_entropy_fwd_heuristic, true};
+static const dlk_op cross_entropy_bwd_op = {"cross_entropy_bwd", cross_entropy_bwd_variants, DLK_COUNT_OF(cross_entropy_bwd_variants),
+    cross_entropy_bwd_key, cross_entropy_bwd_heuristic, true};
 
 /* loss / dloss: [N] for NONE, [] or [1] for MEAN/SUM (normalised to a 1-D [1] view);
    dtype F32 for half-precision logits, else the logits' dtype. */
@@ -845,7 +701,7 @@ static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name,
   DLK_TRY(dlk_check_dtype(ctx, op, name, t, logits->dtype == DLK_F64 ? DLK_F64 : DLK_F32));
   const int64_t rows = logits->shape[0];
   if (red == DLK_REDUCE_NONE) {
-    DLK_TRY(check_vec(ctx, op, name, t, rows, "reduction NONE: one per row of logits"));
+    DLK_TRY(dlk_check_vector(ctx, op, name, t, rows, "reduction NONE: one per row of logits"));
     *view = *t;
     return DLK_OK;
   }
@@ -860,18 +716,18 @@ static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name,
   return DLK_OK;
 }
 
-static dlk_status check_xent_common(dlk_context *ctx, const char *op, const dlk_cross_entropy_params *p,
+static dlk_status check_cross_entropy_common(dlk_context *ctx, const char *op, const dlk_cross_entropy_params *p,
                                     const dlk_tensor *logits, const dlk_tensor *targets) {
-  DLK_TRY(need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   if ((unsigned)p->reduction >= DLK_REDUCTION_COUNT)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: reduction %d is not MEAN, SUM or NONE", op,
                     (int)p->reduction);
-  DLK_TRY(check_float(ctx, op, "logits", logits));
-  DLK_TRY(check_index(ctx, op, "targets", targets));
+  DLK_TRY(dlk_check_float(ctx, op, "logits", logits));
+  DLK_TRY(dlk_check_index(ctx, op, "targets", targets));
   if (logits->ndim != 2)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: logits has %d dims, expected 2 ([N, C])", op,
                     logits->ndim);
-  return check_vec(ctx, op, "targets", targets, logits->shape[0], "one per row of logits");
+  return dlk_check_vector(ctx, op, "targets", targets, logits->shape[0], "one per row of logits");
 }
 
 dlk_status dlk_cross_entropy_forward(dlk_context *ctx, const dlk_cross_entropy_params *p,
@@ -879,29 +735,29 @@ dlk_status dlk_cross_entropy_forward(dlk_context *ctx, const dlk_cross_entropy_p
                                      dlk_tensor *lse) {
   static const char op[] = "cross_entropy_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(check_xent_common(ctx, op, p, logits, targets));
-  dlk_xent_fwd_args a;
+  DLK_TRY(check_cross_entropy_common(ctx, op, p, logits, targets));
+  dlk_cross_entropy_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_loss(ctx, op, "loss", loss, logits, p->reduction, &a.loss));
   if (lse) {
     DLK_TRY(dlk_check_tensor(ctx, op, "lse", lse));
-    DLK_TRY(dlk_check_dtype(ctx, op, "lse", lse, stat_dtype(logits->dtype)));
-    DLK_TRY(check_vec(ctx, op, "lse", lse, logits->shape[0], "one per row of logits"));
-    DLK_TRY(check_output(ctx, op, "lse", lse));
-    DLK_TRY(disjoint(ctx, op, "lse", lse, "logits", logits));
-    DLK_TRY(disjoint(ctx, op, "lse", lse, "targets", targets));
-    DLK_TRY(disjoint(ctx, op, "lse", lse, "loss", loss));
+    DLK_TRY(dlk_check_dtype(ctx, op, "lse", lse, dlk_stat_dtype(logits->dtype)));
+    DLK_TRY(dlk_check_vector(ctx, op, "lse", lse, logits->shape[0], "one per row of logits"));
+    DLK_TRY(dlk_check_output(ctx, op, "lse", lse));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "lse", lse, "logits", logits));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "lse", lse, "targets", targets));
+    DLK_TRY(dlk_check_disjoint(ctx, op, "lse", lse, "loss", loss));
   }
-  DLK_TRY(check_output(ctx, op, "loss", loss));
-  DLK_TRY(disjoint(ctx, op, "loss", loss, "logits", logits));
-  DLK_TRY(disjoint(ctx, op, "loss", loss, "targets", targets));
+  DLK_TRY(dlk_check_output(ctx, op, "loss", loss));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "loss", loss, "logits", logits));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "loss", loss, "targets", targets));
   a.reduction = p->reduction;
   a.ignore_index = p->ignore_index;
   a.logits = *logits;
   a.targets = *targets;
   a.has_lse = lse != NULL;
   if (lse) a.lse = *lse;
-  return dlk_dispatch(ctx, &xent_fwd_op, &a);
+  return dlk_dispatch(ctx, &cross_entropy_fwd_op, &a);
 }
 
 dlk_status dlk_cross_entropy_backward(dlk_context *ctx, const dlk_cross_entropy_params *p,
@@ -909,39 +765,81 @@ dlk_status dlk_cross_entropy_backward(dlk_context *ctx, const dlk_cross_entropy_
                                       const dlk_tensor *dloss, dlk_tensor *dlogits) {
   static const char op[] = "cross_entropy_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(check_xent_common(ctx, op, p, logits, targets));
-  dlk_xent_bwd_args a;
+  DLK_TRY(check_cross_entropy_common(ctx, op, p, logits, targets));
+  dlk_cross_entropy_bwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_loss(ctx, op, "dloss", dloss, logits, p->reduction, &a.dloss));
-  DLK_TRY(check_float(ctx, op, "dlogits", dlogits));
-  DLK_TRY(same_dtype(ctx, op, "logits", logits, "dlogits", dlogits));
+  DLK_TRY(dlk_check_float(ctx, op, "dlogits", dlogits));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "logits", logits, "dlogits", dlogits));
   DLK_TRY(dlk_check_same_shape(ctx, op, "logits", logits, "dlogits", dlogits));
-  DLK_TRY(check_output(ctx, op, "dlogits", dlogits));
-  DLK_TRY(disjoint(ctx, op, "dlogits", dlogits, "logits", logits));
-  DLK_TRY(disjoint(ctx, op, "dlogits", dlogits, "targets", targets));
-  DLK_TRY(disjoint(ctx, op, "dlogits", dlogits, "dloss", dloss));
+  DLK_TRY(dlk_check_output(ctx, op, "dlogits", dlogits));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dlogits", dlogits, "logits", logits));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dlogits", dlogits, "targets", targets));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dlogits", dlogits, "dloss", dloss));
   a.reduction = p->reduction;
   a.ignore_index = p->ignore_index;
   a.logits = *logits;
   a.targets = *targets;
   a.dlogits = *dlogits;
-  return dlk_dispatch(ctx, &xent_bwd_op, &a);
+  return dlk_dispatch(ctx, &cross_entropy_bwd_op, &a);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Embedding                                                                            */
 /* ------------------------------------------------------------------------------------ */
 
+static void embedding_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_embedding_fwd_args *a = args;
+  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_t%c_o%c", (long long)a->ids.shape[0],
+           (long long)a->table.shape[0], (long long)a->table.shape[1], dt(&a->table), dt(&a->ids),
+           layout_class(&a->table), layout_class(&a->out));
+}
+
+static void embedding_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_embedding_bwd_args *a = args;
+  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_g%c_t%c_pad%d", (long long)a->ids.shape[0],
+           (long long)a->dtable.shape[0], (long long)a->dtable.shape[1], dt(&a->dtable), dt(&a->ids),
+           layout_class(&a->dout), layout_class(&a->dtable), a->padding_idx >= 0);
+}
+
+static const dlk_variant embedding_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: row gather, ids checked first", NULL, NULL,
+     dlk_embedding_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "one thread per element, any strides", dlk_embedding_fwd_cuda_supports,
+     NULL, dlk_embedding_fwd_cuda_run},
+    {2, "rowvec", DLK_CUDA, 2, "one warp per row, 16-byte vectors", dlk_embedding_fwd_cuda_supports,
+     NULL, dlk_embedding_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant embedding_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: rows grouped by id (counting sort), f64 sums", NULL,
+     dlk_embedding_bwd_cpu_workspace, dlk_embedding_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "atomic", DLK_CUDA, 1, "zero, then atomicAdd scatter (f32/f64; not deterministic)",
+     dlk_embedding_bwd_cuda_supports, dlk_embedding_bwd_cuda_workspace, dlk_embedding_bwd_cuda_run},
+    {2, "sorted", DLK_CUDA, 2,
+     "radix-sort (id, position), one warp per run of equal ids sums in order (deterministic)",
+     dlk_embedding_bwd_cuda_supports, dlk_embedding_bwd_cuda_workspace, dlk_embedding_bwd_cuda_run},
+#endif
+};
+
+static const dlk_op embedding_fwd_op = {"embedding_fwd", embedding_fwd_variants, DLK_COUNT_OF(embedding_fwd_variants),
+    embedding_fwd_key, NULL, true};
+static const dlk_op embedding_bwd_op = {"embedding_bwd", embedding_bwd_variants, DLK_COUNT_OF(embedding_bwd_variants),
+    embedding_bwd_key, NULL, true};
+
 /* ids [...], rows [..., D] (ids' shape plus one), flattened to [N] and [N, D]. */
 static dlk_status check_embedding_common(dlk_context *ctx, const char *op, const dlk_embedding_params *p,
                                          const dlk_tensor *ids, const char *rows_name,
                                          const dlk_tensor *rows, const char *table_name,
                                          const dlk_tensor *table, dlk_tensor *ids1, dlk_tensor *rows2) {
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_index(ctx, op, "ids", ids));
-  DLK_TRY(check_float(ctx, op, table_name, table));
-  DLK_TRY(check_float(ctx, op, rows_name, rows));
-  DLK_TRY(same_dtype(ctx, op, table_name, table, rows_name, rows));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_index(ctx, op, "ids", ids));
+  DLK_TRY(dlk_check_float(ctx, op, table_name, table));
+  DLK_TRY(dlk_check_float(ctx, op, rows_name, rows));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, table_name, table, rows_name, rows));
   if (table->ndim != 2)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected 2 ([V, D])", op,
                     table_name, table->ndim);
@@ -959,9 +857,9 @@ static dlk_status check_embedding_common(dlk_context *ctx, const char *op, const
     if (rows->shape[k] != ids->shape[k])
       return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d but ids has %lld", op,
                       rows_name, (long long)rows->shape[k], k, (long long)ids->shape[k]);
-  DLK_TRY(check_last(ctx, op, rows_name, rows, dim, "the table's D"));
-  DLK_TRY(as_vector(ctx, op, "ids", ids, ids1));
-  return as_matrix(ctx, op, rows_name, rows, rows2);
+  DLK_TRY(dlk_check_last_dim(ctx, op, rows_name, rows, dim, "the table's D"));
+  DLK_TRY(dlk_check_as_vector(ctx, op, "ids", ids, ids1));
+  return dlk_check_as_matrix(ctx, op, rows_name, rows, rows2);
 }
 
 dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p, const dlk_tensor *ids,
@@ -971,9 +869,9 @@ dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p
   dlk_embedding_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_embedding_common(ctx, op, p, ids, "out", out, "table", table, &a.ids, &a.out));
-  DLK_TRY(check_output(ctx, op, "out", out));
-  DLK_TRY(disjoint(ctx, op, "out", out, "ids", ids));
-  DLK_TRY(disjoint(ctx, op, "out", out, "table", table));
+  DLK_TRY(dlk_check_output(ctx, op, "out", out));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "out", out, "ids", ids));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "out", out, "table", table));
   a.padding_idx = p->padding_idx;
   a.table = *table;
   return dlk_dispatch(ctx, &embedding_fwd_op, &a);
@@ -986,9 +884,9 @@ dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *
   dlk_embedding_bwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_embedding_common(ctx, op, p, ids, "dout", dout, "dtable", dtable, &a.ids, &a.dout));
-  DLK_TRY(check_output(ctx, op, "dtable", dtable));
-  DLK_TRY(disjoint(ctx, op, "dtable", dtable, "ids", ids));
-  DLK_TRY(disjoint(ctx, op, "dtable", dtable, "dout", dout));
+  DLK_TRY(dlk_check_output(ctx, op, "dtable", dtable));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dtable", dtable, "ids", ids));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dtable", dtable, "dout", dout));
   a.padding_idx = p->padding_idx;
   a.dtable = *dtable;
   return dlk_dispatch(ctx, &embedding_bwd_op, &a);
@@ -998,12 +896,65 @@ dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *
 /* Layer norm                                                                           */
 /* ------------------------------------------------------------------------------------ */
 
+static void layernorm_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_layernorm_fwd_args *a = args;
+  snprintf(buf, n, "r%lld_d%lld_%s_x%c_y%c_g%d_b%d_m%d_s%d_al%d", (long long)a->x.shape[0],
+           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
+           a->has_gamma, a->has_beta, a->has_mean, a->has_rstd, aligned16(&a->x) && aligned16(&a->y));
+}
+
+static void layernorm_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_layernorm_bwd_args *a = args;
+  snprintf(buf, n, "r%lld_d%lld_%s_x%c_dy%c_g%d_dx%d_dg%d_db%d", (long long)a->x.shape[0],
+           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->dy),
+           a->has_gamma, a->has_dx, a->has_dgamma, a->has_dbeta);
+}
+
+static const dlk_variant layernorm_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: two-pass mean and biased variance in f64", NULL,
+     NULL, dlk_layernorm_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "rowthread", DLK_CUDA, 1, "one thread per row, two-pass mean/variance",
+     dlk_layernorm_fwd_cuda_supports, NULL, dlk_layernorm_fwd_cuda_run},
+    {2, "rowwarp", DLK_CUDA, 2, "one warp per row, two-pass mean/variance, vectors when contiguous",
+     dlk_layernorm_fwd_cuda_supports, NULL, dlk_layernorm_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant layernorm_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: layer norm backward from saved mean/rstd in f64",
+     NULL, NULL, dlk_layernorm_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "dx one thread per row; dgamma/dbeta one thread per column",
+     dlk_layernorm_bwd_cuda_supports, dlk_layernorm_bwd_cuda_workspace, dlk_layernorm_bwd_cuda_run},
+    {2, "rowwarp", DLK_CUDA, 2,
+     "dx one warp per row; dgamma/dbeta by row chunks summed in order (workspace, no atomics)",
+     dlk_layernorm_bwd_cuda_supports, dlk_layernorm_bwd_cuda_workspace, dlk_layernorm_bwd_cuda_run},
+#endif
+};
+
+/* Layer norm: the warp-per-row kernels. */
+static int layernorm_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx, (void)args;
+  return by_name(layernorm_fwd_variants, DLK_COUNT_OF(layernorm_fwd_variants), "rowwarp");
+}
+
+static int layernorm_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  (void)ctx, (void)args;
+  return by_name(layernorm_bwd_variants, DLK_COUNT_OF(layernorm_bwd_variants), "rowwarp");
+}
+
+static const dlk_op layernorm_fwd_op = {"layernorm_fwd", layernorm_fwd_variants, DLK_COUNT_OF(layernorm_fwd_variants),
+    layernorm_fwd_key, layernorm_fwd_heuristic, true};
+static const dlk_op layernorm_bwd_op = {"layernorm_bwd", layernorm_bwd_variants, DLK_COUNT_OF(layernorm_bwd_variants),
+    layernorm_bwd_key, layernorm_bwd_heuristic, true};
+
 /* A per-row statistic (mean, rstd): [rows], x's leading dims, or those plus a trailing 1
    (PyTorch's saved shape); F32 (F64 for F64 x). Flattened to a 1-D [rows] view. */
 static dlk_status check_stat(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              const dlk_tensor *x, int64_t rows, dlk_tensor *v) {
   DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  DLK_TRY(dlk_check_dtype(ctx, op, name, t, stat_dtype(x->dtype)));
+  DLK_TRY(dlk_check_dtype(ctx, op, name, t, dlk_stat_dtype(x->dtype)));
   bool ok = t->ndim == 1 && t->shape[0] == rows;
   if (!ok && (t->ndim == x->ndim - 1 || (t->ndim == x->ndim && t->shape[t->ndim - 1] == 1))) {
     ok = true;
@@ -1014,14 +965,14 @@ static dlk_status check_stat(dlk_context *ctx, const char *op, const char *name,
                     "%s: %s has %d dims (first %lld), expected [%lld] (one per row of x) or x's "
                     "leading dims",
                     op, name, t->ndim, t->ndim ? (long long)t->shape[0] : -1LL, (long long)rows);
-  return as_vector(ctx, op, name, t, v);
+  return dlk_check_as_vector(ctx, op, name, t, v);
 }
 
 static dlk_status check_param_vec(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                                   const dlk_tensor *x) {
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, "x", x, name, t));
-  return check_vec(ctx, op, name, t, x->shape[x->ndim - 1], "x's last dim");
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, name, t));
+  return dlk_check_vector(ctx, op, name, t, x->shape[x->ndim - 1], "x's last dim");
 }
 
 dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p, const dlk_tensor *x,
@@ -1029,19 +980,19 @@ dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p
                                  dlk_tensor *mean, dlk_tensor *rstd) {
   static const char op[] = "layernorm_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_at_least(ctx, op, "eps", p->eps, 0.0));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
   if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., D]", op);
   DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "y", y));
   if (gamma) DLK_TRY(check_param_vec(ctx, op, "gamma", gamma, x));
   if (beta) DLK_TRY(check_param_vec(ctx, op, "beta", beta, x));
   dlk_layernorm_fwd_args a;
   memset(&a, 0, sizeof a);
-  DLK_TRY(as_matrix(ctx, op, "x", x, &a.x));
-  DLK_TRY(as_matrix(ctx, op, "y", y, &a.y));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
   const int64_t rows = a.x.shape[0];
   if (mean) DLK_TRY(check_stat(ctx, op, "mean", mean, x, rows, &a.mean));
   if (rstd) DLK_TRY(check_stat(ctx, op, "rstd", rstd, x, rows, &a.rstd));
@@ -1049,9 +1000,9 @@ dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p
   static const char *const in_names[3] = {"x", "gamma", "beta"}, *const out_names[3] = {"y", "mean", "rstd"};
   for (int i = 0; i < 3; i++) {
     if (!outs[i]) continue;
-    DLK_TRY(check_output(ctx, op, out_names[i], outs[i]));
-    for (int j = 0; j < 3; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
-    for (int j = 0; j < i; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
+    DLK_TRY(dlk_check_output(ctx, op, out_names[i], outs[i]));
+    for (int j = 0; j < 3; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
+    for (int j = 0; j < i; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
   }
   a.eps = p->eps;
   a.has_gamma = gamma != NULL;
@@ -1069,28 +1020,28 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
                                   dlk_tensor *dbeta) {
   static const char op[] = "layernorm_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_at_least(ctx, op, "eps", p->eps, 0.0));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
   if (x->ndim < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x is a scalar, expected [..., D]", op);
   DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dy", dy));
   if (gamma) DLK_TRY(check_param_vec(ctx, op, "gamma", gamma, x));
-  DLK_TRY(need(ctx, op, "mean", mean));
-  DLK_TRY(need(ctx, op, "rstd", rstd));
+  DLK_TRY(dlk_check_need(ctx, op, "mean", mean));
+  DLK_TRY(dlk_check_need(ctx, op, "rstd", rstd));
   dlk_layernorm_bwd_args a;
   memset(&a, 0, sizeof a);
-  DLK_TRY(as_matrix(ctx, op, "x", x, &a.x));
-  DLK_TRY(as_matrix(ctx, op, "dy", dy, &a.dy));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
+  DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
   const int64_t rows = a.x.shape[0];
   DLK_TRY(check_stat(ctx, op, "mean", mean, x, rows, &a.mean));
   DLK_TRY(check_stat(ctx, op, "rstd", rstd, x, rows, &a.rstd));
   if (dx) {
-    DLK_TRY(check_float(ctx, op, "dx", dx));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "dx", dx));
+    DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
     DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
-    DLK_TRY(as_matrix(ctx, op, "dx", dx, &a.dx));
+    DLK_TRY(dlk_check_as_matrix(ctx, op, "dx", dx, &a.dx));
   }
   if (dgamma) DLK_TRY(check_param_vec(ctx, op, "dgamma", dgamma, x));
   if (dbeta) DLK_TRY(check_param_vec(ctx, op, "dbeta", dbeta, x));
@@ -1099,9 +1050,9 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
                            *const out_names[3] = {"dx", "dgamma", "dbeta"};
   for (int i = 0; i < 3; i++) {
     if (!outs[i]) continue;
-    DLK_TRY(check_output(ctx, op, out_names[i], outs[i]));
-    for (int j = 0; j < 5; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
-    for (int j = 0; j < i; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
+    DLK_TRY(dlk_check_output(ctx, op, out_names[i], outs[i]));
+    for (int j = 0; j < 5; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
+    for (int j = 0; j < i; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
   }
   if (!dx && !dgamma && !dbeta) {
     if (ctx->explain) snprintf(ctx->explain_text, sizeof ctx->explain_text, "%s: nothing asked (dx, dgamma, dbeta all NULL)\n", op);
@@ -1119,7 +1070,7 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Dropout                                                                              */
+/* Dropout (forward and backward are one op)                                            */
 /* ------------------------------------------------------------------------------------ */
 
 /* u(seed, counter) = top 53 bits of dlk_mix64(seed, counter) / 2^53, in [0, 1). */
@@ -1127,19 +1078,43 @@ double dlk_dropout_uniform(uint64_t seed, uint64_t counter) {
   return (double)(dlk_mix64(seed, counter) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+static void dropout_key(const void *args, char *buf, size_t n) {
+  const dlk_dropout_args *a = args;
+  snprintf(buf, n, "n%lld_%s_contig%d_inplace%d_al%d", (long long)dlk_tensor_numel(&a->x), dt(&a->x),
+           dlk_tensor_is_contiguous(&a->x) && dlk_tensor_is_contiguous(&a->y), a->x.data == a->y.data,
+           aligned16(&a->x) && aligned16(&a->y));
+}
+
+static const dlk_variant dropout_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: counter-based mask per row-major index", NULL, NULL,
+     dlk_dropout_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "strided", DLK_CUDA, 1, "one thread per element, any strides, up to 8 dims",
+     dlk_dropout_cuda_supports, NULL, dlk_dropout_cuda_run},
+    {2, "vec", DLK_CUDA, 2, "contiguous, 16-byte vectors", dlk_dropout_cuda_supports, NULL,
+     dlk_dropout_cuda_run},
+#endif
+};
+
+/* In place (y exactly x): the non-tunable twin. */
+static const dlk_op dropout_op = {"dropout", dropout_variants, DLK_COUNT_OF(dropout_variants),
+    dropout_key, NULL, true};
+static const dlk_op dropout_once_op = {"dropout", dropout_variants, DLK_COUNT_OF(dropout_variants),
+    dropout_key, NULL, false};
+
 static dlk_status dropout_common(dlk_context *ctx, const char *op, const dlk_dropout_params *p,
                                  const char *xn, const dlk_tensor *x, const char *yn, dlk_tensor *y) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   if (!(p->prob >= 0.0 && p->prob < 1.0))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: prob %g is outside [0, 1)", op, p->prob);
-  DLK_TRY(check_float(ctx, op, xn, x));
-  DLK_TRY(check_float(ctx, op, yn, y));
-  DLK_TRY(same_dtype(ctx, op, xn, x, yn, y));
+  DLK_TRY(dlk_check_float(ctx, op, xn, x));
+  DLK_TRY(dlk_check_float(ctx, op, yn, y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, xn, x, yn, y));
   DLK_TRY(dlk_check_same_shape(ctx, op, xn, x, yn, y));
-  DLK_TRY(check_output(ctx, op, yn, y));
-  const bool in_place = same_view(x, y) && dlk_tensor_numel(x) > 0;
-  if (!in_place) DLK_TRY(disjoint(ctx, op, yn, y, xn, x));
+  DLK_TRY(dlk_check_output(ctx, op, yn, y));
+  const bool in_place = dlk_same_view(x, y) && dlk_tensor_numel(x) > 0;
+  if (!in_place) DLK_TRY(dlk_check_disjoint(ctx, op, yn, y, xn, x));
   dlk_dropout_args a;
   memset(&a, 0, sizeof a);
   a.prob = p->prob;
@@ -1165,27 +1140,75 @@ dlk_status dlk_dropout_backward(dlk_context *ctx, const dlk_dropout_params *p, c
 /* Optimizer steps                                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-/* Optimizer tensors are flat: any shapes with param's number of elements. */
-static dlk_status same_numel(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
-                             const dlk_tensor *param) {
-  int64_t n = dlk_tensor_numel(t), want = dlk_tensor_numel(param);
-  if (n == want) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld elements, param has %lld", op, name,
-                  (long long)n, (long long)want);
+static void sgd_step_key(const void *args, char *buf, size_t n) {
+  const dlk_sgd_step_args *a = args;
+  snprintf(buf, n, "n%lld_%s_mom%d_nest%d", (long long)dlk_tensor_numel(&a->param), dt(&a->param),
+           a->has_buf, a->p.nesterov);
 }
+
+static void adam_step_key(const void *args, char *buf, size_t n) {
+  const dlk_adam_step_args *a = args;
+  snprintf(buf, n, "n%lld_%s_w%d", (long long)dlk_tensor_numel(&a->param), dt(&a->param), a->p.adamw);
+}
+
+static void adagrad_step_key(const void *args, char *buf, size_t n) {
+  const dlk_adagrad_step_args *a = args;
+  snprintf(buf, n, "n%lld_%s", (long long)dlk_tensor_numel(&a->param), dt(&a->param));
+}
+
+static const dlk_variant sgd_step_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: torch.optim.SGD step in f64", NULL, NULL,
+     dlk_sgd_step_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "one element per thread", dlk_sgd_step_cuda_supports, NULL,
+     dlk_sgd_step_cuda_run},
+    {2, "vec", DLK_CUDA, 2, "4 elements per thread, vector loads", dlk_sgd_step_cuda_supports, NULL,
+     dlk_sgd_step_cuda_run},
+#endif
+};
+
+static const dlk_variant adam_step_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: torch.optim.Adam/AdamW step in f64", NULL, NULL,
+     dlk_adam_step_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "one element per thread", dlk_adam_step_cuda_supports, NULL,
+     dlk_adam_step_cuda_run},
+    {2, "vec", DLK_CUDA, 2, "4 elements per thread, vector loads", dlk_adam_step_cuda_supports,
+     NULL, dlk_adam_step_cuda_run},
+#endif
+};
+
+static const dlk_variant adagrad_step_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: torch.optim.Adagrad step in f64", NULL, NULL,
+     dlk_adagrad_step_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "simple", DLK_CUDA, 1, "one element per thread", dlk_adagrad_step_cuda_supports, NULL,
+     dlk_adagrad_step_cuda_run},
+    {2, "vec", DLK_CUDA, 2, "4 elements per thread, vector loads", dlk_adagrad_step_cuda_supports,
+     NULL, dlk_adagrad_step_cuda_run},
+#endif
+};
+
+/* Optimizer steps update their inputs: never timed by the autotuner. */
+static const dlk_op sgd_step_op = {"sgd_step", sgd_step_variants, DLK_COUNT_OF(sgd_step_variants),
+    sgd_step_key, NULL, false};
+static const dlk_op adam_step_op = {"adam_step", adam_step_variants, DLK_COUNT_OF(adam_step_variants),
+    adam_step_key, NULL, false};
+static const dlk_op adagrad_step_op = {"adagrad_step", adagrad_step_variants, DLK_COUNT_OF(adagrad_step_variants),
+    adagrad_step_key, NULL, false};
 
 /* param (updated in place) and grad: same float dtype and element count, contiguous. */
 static dlk_status check_param_grad(dlk_context *ctx, const char *op, dlk_tensor *param,
                                    const dlk_tensor *grad) {
-  DLK_TRY(check_float(ctx, op, "param", param));
-  DLK_TRY(check_float(ctx, op, "grad", grad));
-  DLK_TRY(same_dtype(ctx, op, "param", param, "grad", grad));
-  DLK_TRY(same_numel(ctx, op, "grad", grad, param));
+  DLK_TRY(dlk_check_float(ctx, op, "param", param));
+  DLK_TRY(dlk_check_float(ctx, op, "grad", grad));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "param", param, "grad", grad));
+  DLK_TRY(dlk_check_same_numel(ctx, op, "grad", grad, "param", param));
   if (!dlk_tensor_is_contiguous(param))
     return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: param is not contiguous", op);
   if (!dlk_tensor_is_contiguous(grad))
     return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: grad is not contiguous", op);
-  return disjoint(ctx, op, "param", param, "grad", grad);
+  return dlk_check_disjoint(ctx, op, "param", param, "grad", grad);
 }
 
 /* An optimizer state: F32 (F64 for F64 params), param's element count, contiguous,
@@ -1193,22 +1216,22 @@ static dlk_status check_param_grad(dlk_context *ctx, const char *op, dlk_tensor 
 static dlk_status check_state(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                               const dlk_tensor *param, const dlk_tensor *grad) {
   DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  DLK_TRY(dlk_check_dtype(ctx, op, name, t, stat_dtype(param->dtype)));
-  DLK_TRY(same_numel(ctx, op, name, t, param));
+  DLK_TRY(dlk_check_dtype(ctx, op, name, t, dlk_stat_dtype(param->dtype)));
+  DLK_TRY(dlk_check_same_numel(ctx, op, name, t, "param", param));
   if (!dlk_tensor_is_contiguous(t)) return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s is not contiguous", op, name);
-  DLK_TRY(disjoint(ctx, op, name, t, "param", param));
-  return disjoint(ctx, op, name, t, "grad", grad);
+  DLK_TRY(dlk_check_disjoint(ctx, op, name, t, "param", param));
+  return dlk_check_disjoint(ctx, op, name, t, "grad", grad);
 }
 
 dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_step, dlk_tensor *param,
                         const dlk_tensor *grad, dlk_tensor *momentum_buf) {
   static const char op[] = "sgd_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_at_least(ctx, op, "lr", p->lr, 0.0));
-  DLK_TRY(check_at_least(ctx, op, "momentum", p->momentum, 0.0));
-  DLK_TRY(check_finite(ctx, op, "dampening", p->dampening));
-  DLK_TRY(check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
+  DLK_TRY(dlk_check_at_least(ctx, op, "momentum", p->momentum, 0.0));
+  DLK_TRY(dlk_check_finite(ctx, op, "dampening", p->dampening));
+  DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
   if (p->nesterov && (p->momentum <= 0.0 || p->dampening != 0.0))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
                     "%s: nesterov needs momentum > 0 and dampening 0 (momentum %g, dampening %g)", op,
@@ -1220,7 +1243,7 @@ dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_ste
       return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: momentum_buf is NULL but momentum is %g", op, p->momentum);
     DLK_TRY(check_state(ctx, op, "momentum_buf", momentum_buf, param, grad));
   }
-  dlk_sgd_args a;
+  dlk_sgd_step_args a;
   memset(&a, 0, sizeof a);
   a.p = *p;
   a.first_step = first_step != 0;
@@ -1228,17 +1251,17 @@ dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_ste
   a.grad = *grad;
   a.has_buf = has_buf;
   if (has_buf) a.buf = *momentum_buf;
-  return dlk_dispatch(ctx, &sgd_op, &a);
+  return dlk_dispatch(ctx, &sgd_step_op, &a);
 }
 
 dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor *param,
                          const dlk_tensor *grad, dlk_tensor *exp_avg, dlk_tensor *exp_avg_sq) {
   static const char op[] = "adam_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_at_least(ctx, op, "lr", p->lr, 0.0));
-  DLK_TRY(check_at_least(ctx, op, "eps", p->eps, 0.0));
-  DLK_TRY(check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
+  DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
+  DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
   if (!(p->beta1 >= 0.0 && p->beta1 < 1.0))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: beta1 %g is outside [0, 1)", op, p->beta1);
   if (!(p->beta2 >= 0.0 && p->beta2 < 1.0))
@@ -1249,36 +1272,46 @@ dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor 
   DLK_TRY(check_param_grad(ctx, op, param, grad));
   DLK_TRY(check_state(ctx, op, "exp_avg", exp_avg, param, grad));
   DLK_TRY(check_state(ctx, op, "exp_avg_sq", exp_avg_sq, param, grad));
-  DLK_TRY(disjoint(ctx, op, "exp_avg_sq", exp_avg_sq, "exp_avg", exp_avg));
-  dlk_adam_args a;
+  DLK_TRY(dlk_check_disjoint(ctx, op, "exp_avg_sq", exp_avg_sq, "exp_avg", exp_avg));
+  dlk_adam_step_args a;
   memset(&a, 0, sizeof a);
   a.p = *p;
   a.param = *param;
   a.grad = *grad;
   a.m = *exp_avg;
   a.v = *exp_avg_sq;
-  return dlk_dispatch(ctx, &adam_op, &a);
+  return dlk_dispatch(ctx, &adam_step_op, &a);
 }
 
 dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *p, dlk_tensor *param,
                             const dlk_tensor *grad, dlk_tensor *state_sum) {
   static const char op[] = "adagrad_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "params", p));
-  DLK_TRY(check_at_least(ctx, op, "lr", p->lr, 0.0));
-  DLK_TRY(check_at_least(ctx, op, "lr_decay", p->lr_decay, 0.0));
-  DLK_TRY(check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
-  DLK_TRY(check_at_least(ctx, op, "eps", p->eps, 0.0));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
+  DLK_TRY(dlk_check_at_least(ctx, op, "lr_decay", p->lr_decay, 0.0));
+  DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
+  DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   if (p->step < 1)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: step %lld, must be >= 1 (1 on the first step)",
                     op, (long long)p->step);
   DLK_TRY(check_param_grad(ctx, op, param, grad));
   DLK_TRY(check_state(ctx, op, "state_sum", state_sum, param, grad));
-  dlk_adagrad_args a;
+  dlk_adagrad_step_args a;
   memset(&a, 0, sizeof a);
   a.p = *p;
   a.param = *param;
   a.grad = *grad;
   a.sum = *state_sum;
-  return dlk_dispatch(ctx, &adagrad_op, &a);
+  return dlk_dispatch(ctx, &adagrad_step_op, &a);
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* The family's ops, in dlk_op_count order (host/registry.c lists the families)         */
+/* ------------------------------------------------------------------------------------ */
+
+const dlk_op *const dlk_nn_ops[] = {
+    &gemm_op,          &bias_act_fwd_op,     &bias_act_bwd_op,      &softmax_fwd_op,
+    &softmax_bwd_op,   &cross_entropy_fwd_op, &cross_entropy_bwd_op, &embedding_fwd_op,
+    &embedding_bwd_op, &layernorm_fwd_op,    &layernorm_bwd_op,     &dropout_op,
+    &sgd_step_op,      &adam_step_op,        &adagrad_step_op,      NULL};

@@ -67,19 +67,19 @@ typedef struct dlk_softmax_bwd_args {
 
 /* cross_entropy_fwd: logits [N, C], targets [N] (I32/I64), loss [1] (MEAN/SUM) or [N]
    (NONE), lse [N] optional. */
-typedef struct dlk_xent_fwd_args {
+typedef struct dlk_cross_entropy_fwd_args {
   dlk_reduction reduction;
   int64_t ignore_index;
   dlk_tensor logits, targets, loss;
   bool has_lse;
   dlk_tensor lse;
-} dlk_xent_fwd_args;
+} dlk_cross_entropy_fwd_args;
 /* cross_entropy_bwd: dloss [1] or [N] like loss. */
-typedef struct dlk_xent_bwd_args {
+typedef struct dlk_cross_entropy_bwd_args {
   dlk_reduction reduction;
   int64_t ignore_index;
   dlk_tensor logits, targets, dloss, dlogits;
-} dlk_xent_bwd_args;
+} dlk_cross_entropy_bwd_args;
 
 /* embedding_fwd: ids [N] (flattened), table [V, D], out [N, D]. */
 typedef struct dlk_embedding_fwd_args {
@@ -118,21 +118,21 @@ typedef struct dlk_dropout_args {
 } dlk_dropout_args;
 
 /* Optimizer steps on contiguous flat tensors (all the same numel). */
-typedef struct dlk_sgd_args {
+typedef struct dlk_sgd_step_args {
   dlk_sgd_params p;
   int first_step;
   dlk_tensor param, grad;
   bool has_buf;
   dlk_tensor buf;
-} dlk_sgd_args;
-typedef struct dlk_adam_args {
+} dlk_sgd_step_args;
+typedef struct dlk_adam_step_args {
   dlk_adam_params p;
   dlk_tensor param, grad, m, v;
-} dlk_adam_args;
-typedef struct dlk_adagrad_args {
+} dlk_adam_step_args;
+typedef struct dlk_adagrad_step_args {
   dlk_adagrad_params p;
   dlk_tensor param, grad, sum;
-} dlk_adagrad_args;
+} dlk_adagrad_step_args;
 
 /* The counter-based RNG of dropout, shared by the CPU reference and the kernels:
    a SplitMix64-style finaliser of (seed, counter); the top 53 bits give [0, 1). Kernels
@@ -144,34 +144,80 @@ static inline uint64_t dlk_mix64(uint64_t seed, uint64_t counter) {
   return z ^ (z >> 31);
 }
 
-/* ---- variant rows ----
-   CPU reference rows (host/cpu/nn_cpu.c). */
-extern const dlk_variant dlk_gemm_cpu, dlk_bias_act_fwd_cpu, dlk_bias_act_bwd_cpu,
-    dlk_softmax_fwd_cpu, dlk_softmax_bwd_cpu, dlk_xent_fwd_cpu, dlk_xent_bwd_cpu,
-    dlk_embedding_fwd_cpu, dlk_embedding_bwd_cpu, dlk_layernorm_fwd_cpu, dlk_layernorm_bwd_cpu,
-    dlk_dropout_cpu, dlk_sgd_cpu, dlk_adam_cpu, dlk_adagrad_cpu;
+/* ---- the row functions of the variant tables in host/nn/nn.c ----
+   Declared with core/internal.h's DLK_SUPPORTS_FN / DLK_WORKSPACE_FN / DLK_RUN_FN (the
+   signatures of dlk_variant's callbacks). One supports/workspace/run triple serves a
+   whole ladder, `impl` being the kernel number the row hands over. */
 
-/* CUDA and vendor rows: host/nn_cuda.h lists them per op as macros
-   (DLK_GEMM_GPU_VARIANTS, ...) that expand to `&row, &row,` so host/nn.c builds each
-   table as {&cpu_row, DLK_<OP>_GPU_VARIANTS}. Empty in a CPU-only build. */
+/* host/nn/nn_cpu.c: the CPU reference (id 0) of every op. */
+DLK_RUN_FN(dlk_gemm_cpu_run);
+DLK_RUN_FN(dlk_bias_act_fwd_cpu_run);
+DLK_RUN_FN(dlk_bias_act_bwd_cpu_run);
+DLK_RUN_FN(dlk_softmax_fwd_cpu_run);
+DLK_RUN_FN(dlk_softmax_bwd_cpu_run);
+DLK_RUN_FN(dlk_cross_entropy_fwd_cpu_run);
+DLK_RUN_FN(dlk_cross_entropy_bwd_cpu_run);
+DLK_RUN_FN(dlk_embedding_fwd_cpu_run);
+DLK_WORKSPACE_FN(dlk_embedding_bwd_cpu_workspace);
+DLK_RUN_FN(dlk_embedding_bwd_cpu_run);
+DLK_RUN_FN(dlk_layernorm_fwd_cpu_run);
+DLK_RUN_FN(dlk_layernorm_bwd_cpu_run);
+DLK_RUN_FN(dlk_dropout_cpu_run);
+DLK_RUN_FN(dlk_sgd_step_cpu_run);
+DLK_RUN_FN(dlk_adam_step_cpu_run);
+DLK_RUN_FN(dlk_adagrad_step_cpu_run);
+
 #if DLK_HAVE_CUDA
-#include "nn_cuda.h"
-#else
-#define DLK_GEMM_GPU_VARIANTS
-#define DLK_BIAS_ACT_FWD_GPU_VARIANTS
-#define DLK_BIAS_ACT_BWD_GPU_VARIANTS
-#define DLK_SOFTMAX_FWD_GPU_VARIANTS
-#define DLK_SOFTMAX_BWD_GPU_VARIANTS
-#define DLK_XENT_FWD_GPU_VARIANTS
-#define DLK_XENT_BWD_GPU_VARIANTS
-#define DLK_EMBEDDING_FWD_GPU_VARIANTS
-#define DLK_EMBEDDING_BWD_GPU_VARIANTS
-#define DLK_LAYERNORM_FWD_GPU_VARIANTS
-#define DLK_LAYERNORM_BWD_GPU_VARIANTS
-#define DLK_DROPOUT_GPU_VARIANTS
-#define DLK_SGD_GPU_VARIANTS
-#define DLK_ADAM_GPU_VARIANTS
-#define DLK_ADAGRAD_GPU_VARIANTS
+/* host/nn/nn_cuda.c: the hand-written kernels (ids 1..9) of kernels/nn/. */
+DLK_SUPPORTS_FN(dlk_gemm_cuda_supports);
+DLK_RUN_FN(dlk_gemm_cuda_run);
+DLK_SUPPORTS_FN(dlk_bias_act_fwd_cuda_supports);
+DLK_RUN_FN(dlk_bias_act_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_bias_act_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_bias_act_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_bias_act_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_softmax_fwd_cuda_supports);
+DLK_RUN_FN(dlk_softmax_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_softmax_bwd_cuda_supports);
+DLK_RUN_FN(dlk_softmax_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_cross_entropy_fwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_cross_entropy_fwd_cuda_workspace);
+DLK_RUN_FN(dlk_cross_entropy_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_cross_entropy_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_cross_entropy_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_cross_entropy_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_embedding_fwd_cuda_supports);
+DLK_RUN_FN(dlk_embedding_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_embedding_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_embedding_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_embedding_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_layernorm_fwd_cuda_supports);
+DLK_RUN_FN(dlk_layernorm_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_layernorm_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_layernorm_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_layernorm_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_dropout_cuda_supports);
+DLK_RUN_FN(dlk_dropout_cuda_run);
+DLK_SUPPORTS_FN(dlk_sgd_step_cuda_supports);
+DLK_RUN_FN(dlk_sgd_step_cuda_run);
+DLK_SUPPORTS_FN(dlk_adam_step_cuda_supports);
+DLK_RUN_FN(dlk_adam_step_cuda_run);
+DLK_SUPPORTS_FN(dlk_adagrad_step_cuda_supports);
+DLK_RUN_FN(dlk_adagrad_step_cuda_run);
+
+/* host/nn/nn_cublas.c: gemm through cuBLAS (id 10) and cuBLASLt (id 11). */
+DLK_SUPPORTS_FN(dlk_gemm_cublas_supports);
+DLK_RUN_FN(dlk_gemm_cublas_run);
+DLK_WORKSPACE_FN(dlk_gemm_cublaslt_workspace);
+DLK_RUN_FN(dlk_gemm_cublaslt_run);
+#endif
+
+#if DLK_HAVE_CUDNN
+/* host/nn/nn_cudnn.c: softmax through cuDNN (id 10). */
+DLK_SUPPORTS_FN(dlk_softmax_fwd_cudnn_supports);
+DLK_RUN_FN(dlk_softmax_fwd_cudnn_run);
+DLK_SUPPORTS_FN(dlk_softmax_bwd_cudnn_supports);
+DLK_RUN_FN(dlk_softmax_bwd_cudnn_run);
 #endif
 
 #endif /* DLK_NN_H */

@@ -62,7 +62,8 @@ static double act_grad(dlk_activation a, double x) {
 
 /* ---- gemm: c[b] = act(alpha * a[b] @ bmat[b] + beta * c[b] + bias), z[b] before act ---- */
 
-static dlk_status gemm_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_gemm_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_gemm_args *g = args;
   const int64_t nb = g->c.shape[0], m = g->c.shape[1], n = g->c.shape[2], k = g->a.shape[2];
@@ -83,7 +84,8 @@ static dlk_status gemm_run(dlk_context *ctx, const void *args, void *ws, size_t 
 
 /* ---- bias + activation ---- */
 
-static dlk_status bias_act_fwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_bias_act_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_bias_act_fwd_args *a = args;
   /* y = act(x + bias); x and y may be the same view: each element is read before it is
@@ -97,7 +99,8 @@ static dlk_status bias_act_fwd_run(dlk_context *ctx, const void *args, void *ws,
   return DLK_OK;
 }
 
-static dlk_status bias_act_bwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_bias_act_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_bias_act_bwd_args *a = args;
   /* g = dy * act'(x + bias); dx = g; dbias[j] = sum_i g[i, j]. */
@@ -117,7 +120,8 @@ static dlk_status bias_act_bwd_run(dlk_context *ctx, const void *args, void *ws,
 
 /* ---- softmax / log-softmax over the last dim ---- */
 
-static dlk_status softmax_fwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_softmax_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_softmax_fwd_args *a = args;
   const int64_t cols = a->x.shape[1];
@@ -136,7 +140,8 @@ static dlk_status softmax_fwd_run(dlk_context *ctx, const void *args, void *ws, 
   return DLK_OK;
 }
 
-static dlk_status softmax_bwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_softmax_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_softmax_bwd_args *a = args;
   const int64_t cols = a->y.shape[1];
@@ -181,9 +186,10 @@ static double row_lse(const dlk_tensor *x, int64_t i) {
   return m + log(s);
 }
 
-static dlk_status xent_fwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_cross_entropy_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws, (void)ws_bytes;
-  const dlk_xent_fwd_args *a = args;
+  const dlk_cross_entropy_fwd_args *a = args;
   const int64_t rows = a->logits.shape[0], cols = a->logits.shape[1];
   DLK_TRY(check_targets(ctx, "cross_entropy_forward", &a->targets, cols, a->ignore_index));
   /* loss_i = lse_i - x_i[t_i]; ignored rows count 0 and are left out of the mean's
@@ -206,9 +212,10 @@ static dlk_status xent_fwd_run(dlk_context *ctx, const void *args, void *ws, siz
   return DLK_OK;
 }
 
-static dlk_status xent_bwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_cross_entropy_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws, (void)ws_bytes;
-  const dlk_xent_bwd_args *a = args;
+  const dlk_cross_entropy_bwd_args *a = args;
   const int64_t rows = a->logits.shape[0], cols = a->logits.shape[1];
   DLK_TRY(check_targets(ctx, "cross_entropy_backward", &a->targets, cols, a->ignore_index));
   double count = 0.0;
@@ -243,7 +250,8 @@ static dlk_status check_ids(dlk_context *ctx, const char *op, const dlk_tensor *
   return DLK_OK;
 }
 
-static dlk_status embedding_fwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_embedding_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws, (void)ws_bytes;
   const dlk_embedding_fwd_args *a = args;
   DLK_TRY(check_ids(ctx, "embedding_forward", &a->ids, a->table.shape[0]));
@@ -257,13 +265,15 @@ static dlk_status embedding_fwd_run(dlk_context *ctx, const void *args, void *ws
 }
 
 /* Workspace: a counting sort of the ids, (V + 1) row starts and N row numbers (int64). */
-static size_t embedding_bwd_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_embedding_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
+  (void)impl;
   (void)ctx;
   const dlk_embedding_bwd_args *a = args;
   return (size_t)(a->dtable.shape[0] + 1 + a->ids.shape[0]) * sizeof(int64_t);
 }
 
-static dlk_status embedding_bwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_embedding_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ws_bytes;
   const dlk_embedding_bwd_args *a = args;
   const int64_t vocab = a->dtable.shape[0], dim = a->dtable.shape[1], n_ids = a->ids.shape[0];
@@ -294,7 +304,8 @@ static dlk_status embedding_bwd_run(dlk_context *ctx, const void *args, void *ws
 
 /* ---- layer norm over the last dim ---- */
 
-static dlk_status layernorm_fwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_layernorm_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_layernorm_fwd_args *a = args;
   const int64_t dim = a->x.shape[1];
@@ -322,7 +333,8 @@ static dlk_status layernorm_fwd_run(dlk_context *ctx, const void *args, void *ws
   return DLK_OK;
 }
 
-static dlk_status layernorm_bwd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_layernorm_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_layernorm_bwd_args *a = args;
   const int64_t rows = a->x.shape[0], dim = a->x.shape[1];
@@ -366,7 +378,8 @@ static dlk_status layernorm_bwd_run(dlk_context *ctx, const void *args, void *ws
 
 /* ---- dropout: y_i = x_i / (1 - p) when u(seed, offset + i) >= p, else 0 ---- */
 
-static dlk_status dropout_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_dropout_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_dropout_args *a = args;
   const double scale = 1.0 / (1.0 - a->prob);
@@ -381,9 +394,10 @@ static dlk_status dropout_run(dlk_context *ctx, const void *args, void *ws, size
 
 /* ---- optimizers, as torch.optim (single-tensor, non-fused) ---- */
 
-static dlk_status sgd_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_sgd_step_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
-  const dlk_sgd_args *a = args;
+  const dlk_sgd_step_args *a = args;
   const dlk_sgd_params *p = &a->p;
   const int64_t n = dlk_tensor_numel(&a->param);
   for (int64_t i = 0; i < n; i++) {
@@ -400,9 +414,10 @@ static dlk_status sgd_run(dlk_context *ctx, const void *args, void *ws, size_t w
   return DLK_OK;
 }
 
-static dlk_status adam_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_adam_step_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
-  const dlk_adam_args *a = args;
+  const dlk_adam_step_args *a = args;
   const dlk_adam_params *p = &a->p;
   const int64_t n = dlk_tensor_numel(&a->param);
   /* bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t */
@@ -426,9 +441,10 @@ static dlk_status adam_run(dlk_context *ctx, const void *args, void *ws, size_t 
   return DLK_OK;
 }
 
-static dlk_status adagrad_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_adagrad_step_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+  (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
-  const dlk_adagrad_args *a = args;
+  const dlk_adagrad_step_args *a = args;
   const dlk_adagrad_params *p = &a->p;
   const int64_t n = dlk_tensor_numel(&a->param);
   /* clr = lr / (1 + (t - 1) lr_decay); sum += g^2; w -= clr g / (sqrt(sum) + eps) */
@@ -442,35 +458,3 @@ static dlk_status adagrad_run(dlk_context *ctx, const void *args, void *ws, size
   }
   return DLK_OK;
 }
-
-/* ---- the rows ---- */
-
-#define CPU_ROW(var, desc, ws_fn, run_fn) \
-  const dlk_variant var = {0, "cpu_ref", DLK_CPU, desc, NULL, ws_fn, run_fn}
-
-CPU_ROW(dlk_gemm_cpu, "CPU reference: triple loop, f64 accumulation, any strides", NULL, gemm_run);
-CPU_ROW(dlk_bias_act_fwd_cpu, "CPU reference: y = act(x + bias) elementwise in f64", NULL,
-        bias_act_fwd_run);
-CPU_ROW(dlk_bias_act_bwd_cpu, "CPU reference: dy * act'(x + bias), column sums in f64", NULL,
-        bias_act_bwd_run);
-CPU_ROW(dlk_softmax_fwd_cpu, "CPU reference: max-subtracted (log-)softmax per row in f64", NULL,
-        softmax_fwd_run);
-CPU_ROW(dlk_softmax_bwd_cpu, "CPU reference: (log-)softmax backward per row in f64", NULL,
-        softmax_bwd_run);
-CPU_ROW(dlk_xent_fwd_cpu, "CPU reference: logsumexp - x[t] per row in f64, ids checked first",
-        NULL, xent_fwd_run);
-CPU_ROW(dlk_xent_bwd_cpu, "CPU reference: softmax - onehot per row in f64, ids checked first",
-        NULL, xent_bwd_run);
-CPU_ROW(dlk_embedding_fwd_cpu, "CPU reference: row gather, ids checked first", NULL,
-        embedding_fwd_run);
-CPU_ROW(dlk_embedding_bwd_cpu, "CPU reference: rows grouped by id (counting sort), f64 sums",
-        embedding_bwd_ws, embedding_bwd_run);
-CPU_ROW(dlk_layernorm_fwd_cpu, "CPU reference: two-pass mean and biased variance in f64", NULL,
-        layernorm_fwd_run);
-CPU_ROW(dlk_layernorm_bwd_cpu, "CPU reference: layer norm backward from saved mean/rstd in f64",
-        NULL, layernorm_bwd_run);
-CPU_ROW(dlk_dropout_cpu, "CPU reference: counter-based mask per row-major index", NULL,
-        dropout_run);
-CPU_ROW(dlk_sgd_cpu, "CPU reference: torch.optim.SGD step in f64", NULL, sgd_run);
-CPU_ROW(dlk_adam_cpu, "CPU reference: torch.optim.Adam/AdamW step in f64", NULL, adam_run);
-CPU_ROW(dlk_adagrad_cpu, "CPU reference: torch.optim.Adagrad step in f64", NULL, adagrad_run);

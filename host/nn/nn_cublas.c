@@ -1,5 +1,6 @@
 /*
- * nn family: the vendor gemm rows. 10 "cublas": cublasGemmStridedBatchedEx; 11 "cublaslt":
+ * nn family: the vendor gemm rows of host/nn/nn.c's gemm table. 10 "cublas":
+ * cublasGemmStridedBatchedEx; 11 "cublaslt":
  * cublasLtMatmul with the fused BIAS epilogue. Its RELU / RELU_BIAS epilogues are not used:
  * cuBLASLt documents them as max(x, 0), which need not keep NaN, and dlk's relu keeps NaN
  * like torch.relu on every variant, so relu runs in dlk's epilogue kernel instead.
@@ -31,7 +32,8 @@
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
-#include "../../kernels/kernels.h"
+#include "../../kernels/nn/nn.h"
+#include "../cublas/handle.h"
 
 /* ---- the column-major plan shared by both rows ---- */
 
@@ -157,8 +159,10 @@ static cublasComputeType_t compute_type(const dlk_context *ctx, dlk_dtype t) {
   return CUBLAS_COMPUTE_32F;
 }
 
-static bool vendor_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
+/* Both rows (impl unused): cuBLAS and cuBLASLt take the same operands. */
+bool dlk_gemm_cublas_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                              size_t n) {
+  (void)ctx, (void)impl;
   const dlk_gemm_args *g = (const dlk_gemm_args *)args;
   dlk_dtype t = g->c.dtype;
   if (t != DLK_F32 && t != DLK_F16 && t != DLK_BF16 && t != DLK_F64) {
@@ -186,7 +190,7 @@ static bool vendor_supports(const dlk_context *ctx, const void *args, char *why,
 
 /* The elementwise epilogue over c after the library's gemm. */
 static dlk_status run_epilogue(dlk_context *ctx, const dlk_gemm_args *g, int add_bias) {
-  dlk_k_gemm d;
+  dlk_k_gemm_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)g->c.dtype;
   d.act = (int)g->act;
@@ -196,7 +200,8 @@ static dlk_status run_epilogue(dlk_context *ctx, const dlk_gemm_args *g, int add
     d.z = (dlk_k_mat){g->z.data,       g->z.shape[0],   g->z.shape[1],  g->z.shape[2],
                       g->z.strides[0], g->z.strides[1], g->z.strides[2]};
   if (g->has_bias) d.bias = (dlk_k_vec){g->bias.data, g->bias.shape[0], g->bias.strides[0]};
-  DLK_CUDA_TRY(ctx, dlk_k_gemm_epilogue(&d, add_bias, ctx->stream));
+  d.add_bias = add_bias;
+  DLK_CUDA_TRY(ctx, dlk_k_gemm_epilogue(&d, ctx->stream));
   return DLK_OK;
 }
 
@@ -208,8 +213,9 @@ static bool needs_epilogue(const dlk_gemm_args *g) {
    10 cublas
    ====================================================================================== */
 
-static dlk_status cublas_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  (void)ws, (void)ws_bytes;
+dlk_status dlk_gemm_cublas_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                               size_t ws_bytes) {
+  (void)impl, (void)ws, (void)ws_bytes;
   const dlk_gemm_args *g = (const dlk_gemm_args *)args;
   char why[256];
   cm_plan pl;
@@ -218,8 +224,7 @@ static dlk_status cublas_run(dlk_context *ctx, const void *args, void *ws, size_
   if (pl.m == 0 || pl.n == 0 || pl.batch == 0) return DLK_OK;
   void *hv;
   DLK_TRY(dlk_cublas_handle(ctx, &hv));
-  cublasHandle_t h = (cublasHandle_t)hv;
-  DLK_CUBLAS_TRY(ctx, cublasSetStream(h, (cudaStream_t)ctx->stream));
+  cublasHandle_t h = (cublasHandle_t)hv; /* bound to ctx->stream by dlk_cublas_handle */
   const dlk_dtype t = g->c.dtype;
   const cudaDataType_t ct = cuda_type(t);
   const double alpha_d = g->alpha, beta_d = g->beta;
@@ -243,17 +248,8 @@ static dlk_status cublas_run(dlk_context *ctx, const void *args, void *ws, size_
   return DLK_OK;
 }
 
-const dlk_variant dlk_gemm_cublas = {
-    10,
-    "cublas",
-    DLK_CUDA,
-    "cublasGemmStridedBatchedEx (f32 accumulate; TF32 only if allowed) + elementwise epilogue",
-    vendor_supports,
-    NULL,
-    cublas_run};
-
 /* ======================================================================================
-   11 cublaslt, with a small per-context plan cache
+   11 cublaslt, with a small per-context set of plans (one entry of the plan cache)
    ====================================================================================== */
 
 /* Everything that changes the descriptors or the heuristic's answer. Pointer alignments
@@ -289,12 +285,11 @@ static void plan_destroy(lt_plan *p) {
   memset(p, 0, sizeof *p);
 }
 
-void dlk_lt_plans_free(dlk_context *ctx) {
-  lt_cache *c = (lt_cache *)ctx->lt_plans;
-  if (!c) return;
+/* The plan cache's destroy function for the whole set. */
+static void lt_cache_free(void *p) {
+  lt_cache *c = (lt_cache *)p;
   for (int i = 0; i < LT_PLANS; i++) plan_destroy(&c->plans[i]);
   free(c);
-  ctx->lt_plans = NULL;
 }
 
 static int alignment(const void *p) {
@@ -395,13 +390,15 @@ fail:
    the cache holds LT_PLANS plans, replaced round-robin). */
 static dlk_status plan_get(dlk_context *ctx, cublasLtHandle_t h, const lt_key *k, const cm_plan *pl,
                            const void *bias, lt_plan **out) {
-  lt_cache *c = (lt_cache *)ctx->lt_plans;
+  void *cached;
+  DLK_TRY(dlk_plan_cache_get(ctx, "cublaslt/plans", &cached));
+  lt_cache *c = (lt_cache *)cached;
   if (!c) {
     c = (lt_cache *)calloc(1, sizeof *c);
     if (!c)
       return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY,
                       "gemm/cublaslt: out of memory for the plan cache");
-    ctx->lt_plans = c;
+    DLK_TRY(dlk_plan_cache_put(ctx, "cublaslt/plans", c, lt_cache_free));
   }
   for (int i = 0; i < LT_PLANS; i++) {
     if (c->plans[i].used && memcmp(&c->plans[i].key, k, sizeof *k) == 0) {
@@ -420,13 +417,15 @@ static dlk_status plan_get(dlk_context *ctx, cublasLtHandle_t h, const lt_key *k
 /* Workspace: 32 MiB (cuBLASLt's recommendation for Hopper), or the cap when smaller
    (cuBLASLt then picks algorithms that fit; 0 is allowed). */
 #define LT_WORKSPACE ((size_t)32 << 20)
-static size_t lt_workspace(const dlk_context *ctx, const void *args) {
-  (void)args;
+size_t dlk_gemm_cublaslt_workspace(const dlk_context *ctx, const void *args, int impl) {
+  (void)args, (void)impl;
   size_t cap = ctx->opts.workspace_limit;
   return cap && cap < LT_WORKSPACE ? cap : LT_WORKSPACE;
 }
 
-static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
+dlk_status dlk_gemm_cublaslt_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                 size_t ws_bytes) {
+  (void)impl;
   const dlk_gemm_args *g = (const dlk_gemm_args *)args;
   char why[256];
   cm_plan pl;
@@ -501,15 +500,6 @@ static dlk_status cublaslt_run(dlk_context *ctx, const void *args, void *ws, siz
     DLK_TRY(run_epilogue(ctx, g, g->has_bias && !fused_bias));
   return DLK_OK;
 }
-
-const dlk_variant dlk_gemm_cublaslt = {
-    11,
-    "cublaslt",
-    DLK_CUDA,
-    "cublasLtMatmul with the fused BIAS epilogue, 32 MiB workspace, plans cached per shape",
-    vendor_supports,
-    lt_workspace,
-    cublaslt_run};
 
 #else
 typedef int dlk_nn_cublas_unused; /* ISO C wants a non-empty translation unit */

@@ -1,8 +1,10 @@
 /*
- * nn family: the hand-written CUDA variant rows (ids 1..9). Each row's supports() says
- * exactly why it cannot run a case (dtype, strides, alignment, sizes, deterministic
- * mode); run() turns the checked argument record (host/nn.h) into the launcher's plain
- * descriptor (kernels/kernels.h) and launches on the context's stream.
+ * nn family: the hand-written CUDA rows (ids 1..9) of the tables in host/nn/nn.c. One
+ * supports/workspace/run triple per op serves its whole ladder: `impl` is the kernel
+ * number handed to the launcher of kernels/nn/nn.h (impl 1 the simplest). supports()
+ * says exactly why a kernel cannot run a case (dtype, strides, alignment, sizes,
+ * deterministic mode); run() turns the checked argument record (host/nn/nn.h) into the
+ * launcher's plain descriptor and launches on the context's stream.
  *
  * Gathers (cross-entropy targets, embedding ids) first run a one-block id check that
  * writes the first bad position into ctx->host_scratch (pinned, device-visible); unless
@@ -21,7 +23,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../../kernels/kernels.h"
+#include "../../kernels/nn/nn.h"
 
 /* ---- descriptors from checked tensors ---- */
 
@@ -88,8 +90,10 @@ static bool ptr_aligned(const void *p, size_t bytes) {
   return ((uintptr_t)p % bytes) == 0;
 }
 
-static dlk_status enter(dlk_context *ctx) {
-  return dlk_cuda_enter(ctx);
+/* The workspace the row asked for must have arrived (dispatch reserves it). */
+static dlk_status need_ws(dlk_context *ctx, const char *op, size_t have, size_t need) {
+  if (have >= need) return DLK_OK;
+  return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: workspace %zu < %zu bytes", op, have, need);
 }
 
 /* Run the id check and, unless unchecked_ids, wait for it and report the first bad id.
@@ -97,11 +101,18 @@ static dlk_status enter(dlk_context *ctx) {
 static dlk_status check_ids(dlk_context *ctx, const char *op, const char *what,
                             const dlk_tensor *ids, int64_t limit, int use_skip, int64_t skip) {
   if (ctx->opts.unchecked_ids) return DLK_OK;
-  dlk_k_vec v = kvec(ids);
-  if (v.n <= 0) return DLK_OK;
+  dlk_k_check_ids_desc d;
+  memset(&d, 0, sizeof d);
+  d.ids = kvec(ids);
+  if (d.ids.n <= 0) return DLK_OK;
   int64_t *flag = (int64_t *)ctx->host_scratch;
   if (!flag) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: context has no host scratch", op);
-  DLK_CUDA_TRY(ctx, dlk_k_check_ids(&v, (int)ids->dtype, limit, use_skip, skip, flag, ctx->stream));
+  d.id_dtype = (int)ids->dtype;
+  d.limit = limit;
+  d.use_skip = use_skip;
+  d.skip = skip;
+  d.flag = flag;
+  DLK_CUDA_TRY(ctx, dlk_k_check_ids(&d, ctx->stream));
   DLK_CUDA_TRY(ctx, cudaStreamSynchronize((cudaStream_t)ctx->stream));
   /* volatile: the kernel wrote this memory behind the compiler's back */
   volatile int64_t *vf = flag;
@@ -117,11 +128,11 @@ static dlk_status check_ids(dlk_context *ctx, const char *op, const char *what,
 }
 
 /* ======================================================================================
-   gemm
+   gemm: 1 naive, 2 tiled, 3 mma_tc, 4 wgmma (kernels/nn/gemm.cu, gemm_sm90.cu)
    ====================================================================================== */
 
-static dlk_k_gemm gemm_desc(const dlk_gemm_args *g) {
-  dlk_k_gemm d;
+static dlk_k_gemm_desc gemm_desc(const dlk_gemm_args *g) {
+  dlk_k_gemm_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)g->c.dtype;
   d.act = (int)g->act;
@@ -149,52 +160,9 @@ static bool gemm_dtypes(const dlk_gemm_args *g, bool allow_f64, char *why, size_
   return true;
 }
 
-static bool gemm_naive_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return gemm_dtypes((const dlk_gemm_args *)args, true, why, n);
-}
-
-static dlk_status gemm_naive_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  (void)ws, (void)ws_bytes;
-  dlk_k_gemm d = gemm_desc((const dlk_gemm_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_gemm_naive(&d, ctx->stream));
-  return DLK_OK;
-}
-
-static dlk_status gemm_tiled_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  (void)ws, (void)ws_bytes;
-  dlk_k_gemm d = gemm_desc((const dlk_gemm_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_gemm_tiled(&d, ctx->stream));
-  return DLK_OK;
-}
-
-static bool gemm_mma_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_gemm_args *g = (const dlk_gemm_args *)args;
-  if (g->c.dtype == DLK_F32 || g->c.dtype == DLK_F64) {
-    snprintf(why, n, "%s: the tensor-core kernel takes f16/bf16 only (no TF32 path)",
-             dlk_dtype_name(g->c.dtype));
-    return false;
-  }
-  if (!gemm_dtypes(g, false, why, n)) return false;
-  dlk_k_gemm d = gemm_desc(g);
-  return dlk_k_gemm_mma_check(&d, why, n) != 0;
-}
-
-static dlk_status gemm_mma_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  (void)ws, (void)ws_bytes;
-  dlk_k_gemm d = gemm_desc((const dlk_gemm_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_gemm_mma(&d, ctx->stream));
-  return DLK_OK;
-}
-
-/* 4 wgmma: sm_90a only. The arch checks live here (the context knows the device); the
-   layout/alignment rules in the kernel file (dlk_k_gemm_wgmma_check). */
-static bool gemm_wgmma_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  const dlk_gemm_args *g = (const dlk_gemm_args *)args;
+/* 4 wgmma is sm_90a only: the arch checks live here (the context knows the device), the
+   layout/alignment rules in the kernel file (dlk_k_gemm_supports). */
+static bool gemm_wgmma_arch(const dlk_context *ctx, const dlk_gemm_args *g, char *why, size_t n) {
 #if !DLK_HAVE_SM90A
   (void)ctx, (void)g;
   snprintf(why, n, "built without sm_90a (add 90a to DLK_CUDA_ARCHS)");
@@ -210,18 +178,33 @@ static bool gemm_wgmma_supports(const dlk_context *ctx, const void *args, char *
     snprintf(why, n, "%s not supported (f16/bf16 only)", dlk_dtype_name(g->c.dtype));
     return false;
   }
-  if (!gemm_dtypes(g, false, why, n)) return false;
-  dlk_k_gemm d = gemm_desc(g);
-  return dlk_k_gemm_wgmma_check(&d, why, n) != 0;
+  return true;
 #endif
 }
 
-static dlk_status gemm_wgmma_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  (void)ws, (void)ws_bytes;
-  dlk_k_gemm d = gemm_desc((const dlk_gemm_args *)args);
+bool dlk_gemm_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                            size_t n) {
+  const dlk_gemm_args *g = (const dlk_gemm_args *)args;
+  if (impl == 3 && (g->c.dtype == DLK_F32 || g->c.dtype == DLK_F64)) {
+    snprintf(why, n, "%s: the tensor-core kernel takes f16/bf16 only (no TF32 path)",
+             dlk_dtype_name(g->c.dtype));
+    return false;
+  }
+  if (impl == 4 && !gemm_wgmma_arch(ctx, g, why, n)) return false;
+  if (!gemm_dtypes(g, impl <= 2, why, n)) return false;
+  dlk_k_gemm_desc d = gemm_desc(g);
+  return dlk_k_gemm_supports(&d, impl, why, n) != 0;
+}
+
+dlk_status dlk_gemm_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                             size_t ws_bytes) {
+  (void)ws_bytes;
+  dlk_k_gemm_desc d = gemm_desc((const dlk_gemm_args *)args);
   char err[512] = "";
-  DLK_TRY(enter(ctx));
-  int rc = dlk_k_gemm_wgmma(&d, err, sizeof err, ctx->stream);
+  d.err = err;
+  d.err_len = sizeof err;
+  DLK_TRY(dlk_cuda_enter(ctx));
+  int rc = dlk_k_gemm(&d, impl, ws, ctx->stream);
   if (rc != 0 && err[0]) {
     cudaGetLastError(); /* nothing was launched; keep the context clean */
     return dlk_fail(ctx, rc == cudaErrorInvalidValue ? DLK_ERR_NOT_SUPPORTED : DLK_ERR_CUDA,
@@ -231,44 +214,12 @@ static dlk_status gemm_wgmma_run(dlk_context *ctx, const void *args, void *ws, s
   return DLK_OK;
 }
 
-const dlk_variant dlk_gemm_naive = {1,
-                                    "naive",
-                                    DLK_CUDA,
-                                    "one thread per output element, any strides, f32/f16/bf16/f64",
-                                    gemm_naive_supports,
-                                    NULL,
-                                    gemm_naive_run};
-const dlk_variant dlk_gemm_tiled = {2,
-                                    "tiled",
-                                    DLK_CUDA,
-                                    "64x64x16 shared-memory tiles, 4x4 per thread, any strides",
-                                    gemm_naive_supports,
-                                    NULL,
-                                    gemm_tiled_run};
-const dlk_variant dlk_gemm_mma = {3,
-                                  "mma_tc",
-                                  DLK_CUDA,
-                                  "f16/bf16 tensor cores: mma.sync m16n8k16, 128x128x32 tiles, "
-                                  "4-stage cp.async, ldmatrix",
-                                  gemm_mma_supports,
-                                  NULL,
-                                  gemm_mma_run};
-const dlk_variant dlk_gemm_wgmma = {4,
-                                    "wgmma",
-                                    DLK_CUDA,
-                                    "f16/bf16 Hopper tensor cores (sm_90a): wgmma m64n256k16 fed by "
-                                    "TMA, 128x256x64 tiles, 4-stage mbarrier pipeline, producer + 2 "
-                                    "consumer warpgroups",
-                                    gemm_wgmma_supports,
-                                    NULL,
-                                    gemm_wgmma_run};
-
 /* ======================================================================================
-   bias + activation
+   bias + activation: 1 simple, 2 vec / tiled (kernels/nn/pointwise.cu)
    ====================================================================================== */
 
-static dlk_k_bias_act bias_act_fwd_desc(const dlk_bias_act_fwd_args *a) {
-  dlk_k_bias_act d;
+static dlk_k_bias_act_desc bias_act_fwd_desc(const dlk_bias_act_fwd_args *a) {
+  dlk_k_bias_act_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->x.dtype;
   d.act = (int)a->act;
@@ -278,62 +229,27 @@ static dlk_k_bias_act bias_act_fwd_desc(const dlk_bias_act_fwd_args *a) {
   return d;
 }
 
-static bool bias_act_fwd_dtypes(const dlk_bias_act_fwd_args *a, char *why, size_t n) {
-  if (!float_dtype("x", &a->x, why, n) || !same_dtype("y", &a->y, a->x.dtype, why, n)) return false;
-  return !a->has_bias || same_dtype("bias", &a->bias, a->x.dtype, why, n);
-}
-
-static bool bias_act_fwd_simple_supports(const dlk_context *ctx, const void *args, char *why,
-                                         size_t n) {
-  (void)ctx;
-  return bias_act_fwd_dtypes((const dlk_bias_act_fwd_args *)args, why, n);
-}
-
-static bool bias_act_fwd_vec_supports(const dlk_context *ctx, const void *args, char *why,
-                                      size_t n) {
+bool dlk_bias_act_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                    size_t n) {
   (void)ctx;
   const dlk_bias_act_fwd_args *a = (const dlk_bias_act_fwd_args *)args;
-  if (!bias_act_fwd_dtypes(a, why, n)) return false;
-  dlk_k_bias_act d = bias_act_fwd_desc(a);
-  const char *w = dlk_k_bias_act_fwd_vec_why(&d);
-  if (w) snprintf(why, n, "%s", w);
-  return w == NULL;
+  if (!float_dtype("x", &a->x, why, n) || !same_dtype("y", &a->y, a->x.dtype, why, n)) return false;
+  if (a->has_bias && !same_dtype("bias", &a->bias, a->x.dtype, why, n)) return false;
+  dlk_k_bias_act_desc d = bias_act_fwd_desc(a);
+  return dlk_k_bias_act_fwd_supports(&d, impl, why, n) != 0;
 }
 
-static dlk_status bias_act_fwd_simple_run(dlk_context *ctx, const void *args, void *ws,
-                                          size_t wsb) {
-  (void)ws, (void)wsb;
-  dlk_k_bias_act d = bias_act_fwd_desc((const dlk_bias_act_fwd_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_bias_act_fwd_simple(&d, ctx->stream));
+dlk_status dlk_bias_act_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                     size_t ws_bytes) {
+  (void)ws_bytes;
+  dlk_k_bias_act_desc d = bias_act_fwd_desc((const dlk_bias_act_fwd_args *)args);
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_bias_act_fwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
 
-static dlk_status bias_act_fwd_vec_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
-  (void)ws, (void)wsb;
-  dlk_k_bias_act d = bias_act_fwd_desc((const dlk_bias_act_fwd_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_bias_act_fwd_vec(&d, ctx->stream));
-  return DLK_OK;
-}
-
-const dlk_variant dlk_bias_act_fwd_simple = {1,
-                                             "simple",
-                                             DLK_CUDA,
-                                             "one thread per element, any strides",
-                                             bias_act_fwd_simple_supports,
-                                             NULL,
-                                             bias_act_fwd_simple_run};
-const dlk_variant dlk_bias_act_fwd_vec = {2,
-                                          "vec",
-                                          DLK_CUDA,
-                                          "16-byte vectors over contiguous, aligned rows",
-                                          bias_act_fwd_vec_supports,
-                                          NULL,
-                                          bias_act_fwd_vec_run};
-
-static dlk_k_bias_act bias_act_bwd_desc(const dlk_bias_act_bwd_args *a) {
-  dlk_k_bias_act d;
+static dlk_k_bias_act_desc bias_act_bwd_desc(const dlk_bias_act_bwd_args *a) {
+  dlk_k_bias_act_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->x.dtype;
   d.act = (int)a->act;
@@ -345,8 +261,9 @@ static dlk_k_bias_act bias_act_bwd_desc(const dlk_bias_act_bwd_args *a) {
   return d;
 }
 
-static bool bias_act_bwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
+bool dlk_bias_act_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                    size_t n) {
+  (void)ctx, (void)impl;
   const dlk_bias_act_bwd_args *a = (const dlk_bias_act_bwd_args *)args;
   dlk_dtype t = a->x.dtype;
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("dy", &a->dy, t, why, n)) return false;
@@ -356,175 +273,78 @@ static bool bias_act_bwd_supports(const dlk_context *ctx, const void *args, char
   return true;
 }
 
-static size_t bias_act_bwd_tiled_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_bias_act_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
-  dlk_k_bias_act d = bias_act_bwd_desc((const dlk_bias_act_bwd_args *)args);
-  return dlk_k_bias_act_bwd_ws(&d);
+  dlk_k_bias_act_desc d = bias_act_bwd_desc((const dlk_bias_act_bwd_args *)args);
+  return dlk_k_bias_act_bwd_ws(&d, impl);
 }
 
-static dlk_status bias_act_bwd_simple_run(dlk_context *ctx, const void *args, void *ws,
-                                          size_t wsb) {
-  (void)ws, (void)wsb;
-  dlk_k_bias_act d = bias_act_bwd_desc((const dlk_bias_act_bwd_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_bias_act_bwd_simple(&d, ctx->stream));
+dlk_status dlk_bias_act_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                     size_t ws_bytes) {
+  dlk_k_bias_act_desc d = bias_act_bwd_desc((const dlk_bias_act_bwd_args *)args);
+  DLK_TRY(need_ws(ctx, impl == 2 ? "bias_act_bwd/tiled" : "bias_act_bwd/simple", ws_bytes,
+                  dlk_k_bias_act_bwd_ws(&d, impl)));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_bias_act_bwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-
-static dlk_status bias_act_bwd_tiled_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
-  dlk_k_bias_act d = bias_act_bwd_desc((const dlk_bias_act_bwd_args *)args);
-  if (wsb < dlk_k_bias_act_bwd_ws(&d))
-    return dlk_fail(ctx, DLK_ERR_INTERNAL, "bias_act_bwd/tiled: workspace %zu < %zu bytes", wsb,
-                    dlk_k_bias_act_bwd_ws(&d));
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_bias_act_bwd_tiled(&d, ws, ctx->stream));
-  return DLK_OK;
-}
-
-const dlk_variant dlk_bias_act_bwd_simple = {
-    1,
-    "simple",
-    DLK_CUDA,
-    "dx one thread per element; dbias one thread per column over all rows",
-    bias_act_bwd_supports,
-    NULL,
-    bias_act_bwd_simple_run};
-const dlk_variant dlk_bias_act_bwd_tiled = {
-    2,
-    "tiled",
-    DLK_CUDA,
-    "dx and per-chunk column sums in one pass, chunks summed in order (workspace, no atomics)",
-    bias_act_bwd_supports,
-    bias_act_bwd_tiled_ws,
-    bias_act_bwd_tiled_run};
 
 /* ======================================================================================
-   softmax
+   softmax: 1 rowthread, 2 rowwarp, 3 rowblock (kernels/nn/softmax.cu)
    ====================================================================================== */
 
-static bool softmax_fwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
+bool dlk_softmax_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                   size_t n) {
+  (void)ctx, (void)impl;
   const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
   return float_dtype("x", &a->x, why, n) && same_dtype("y", &a->y, a->x.dtype, why, n);
 }
 
-static bool softmax_bwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
-  return float_dtype("y", &a->y, why, n) && same_dtype("dy", &a->dy, a->y.dtype, why, n) &&
-         same_dtype("dx", &a->dx, a->y.dtype, why, n);
-}
-
-static dlk_status softmax_fwd_impl(dlk_context *ctx, const void *args, int impl) {
+dlk_status dlk_softmax_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                    size_t ws_bytes) {
+  (void)ws_bytes;
   const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
-  dlk_k_softmax d;
+  dlk_k_softmax_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->x.dtype;
   d.log = a->log;
   d.x = kmat2(&a->x);
   d.y = kmat2(&a->y);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_softmax_fwd(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_softmax_fwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
 
-static dlk_status softmax_bwd_impl(dlk_context *ctx, const void *args, int impl) {
+bool dlk_softmax_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                   size_t n) {
+  (void)ctx, (void)impl;
   const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
-  dlk_k_softmax d;
+  return float_dtype("y", &a->y, why, n) && same_dtype("dy", &a->dy, a->y.dtype, why, n) &&
+         same_dtype("dx", &a->dx, a->y.dtype, why, n);
+}
+
+dlk_status dlk_softmax_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                    size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
+  dlk_k_softmax_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->y.dtype;
   d.log = a->log;
   d.y = kmat2(&a->y);
   d.dy = kmat2(&a->dy);
   d.dx = kmat2(&a->dx);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_softmax_bwd(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_softmax_bwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
 
-#define DLK_IMPL_RUN(fn, base, impl)                                               \
-  static dlk_status fn(dlk_context *ctx, const void *args, void *ws, size_t wsb) { \
-    (void)ws, (void)wsb;                                                           \
-    return base(ctx, args, impl);                                                  \
-  }
-DLK_IMPL_RUN(softmax_fwd_1, softmax_fwd_impl, 1)
-DLK_IMPL_RUN(softmax_fwd_2, softmax_fwd_impl, 2)
-DLK_IMPL_RUN(softmax_fwd_3, softmax_fwd_impl, 3)
-DLK_IMPL_RUN(softmax_bwd_1, softmax_bwd_impl, 1)
-DLK_IMPL_RUN(softmax_bwd_2, softmax_bwd_impl, 2)
-DLK_IMPL_RUN(softmax_bwd_3, softmax_bwd_impl, 3)
-
-const dlk_variant dlk_softmax_fwd_thread = {1,
-                                            "rowthread",
-                                            DLK_CUDA,
-                                            "one thread per row, online max/sum, any strides",
-                                            softmax_fwd_supports,
-                                            NULL,
-                                            softmax_fwd_1};
-const dlk_variant dlk_softmax_fwd_warp = {
-    2,
-    "rowwarp",
-    DLK_CUDA,
-    "one warp per row, online max/sum, 16-byte vectors when contiguous",
-    softmax_fwd_supports,
-    NULL,
-    softmax_fwd_2};
-const dlk_variant dlk_softmax_fwd_block = {
-    3,
-    "rowblock",
-    DLK_CUDA,
-    "one block per row, online max/sum, 16-byte vectors when contiguous",
-    softmax_fwd_supports,
-    NULL,
-    softmax_fwd_3};
-const dlk_variant dlk_softmax_bwd_thread = {
-    1,    "rowthread",  DLK_CUDA, "one thread per row, any strides", softmax_bwd_supports,
-    NULL, softmax_bwd_1};
-const dlk_variant dlk_softmax_bwd_warp = {2,
-                                          "rowwarp",
-                                          DLK_CUDA,
-                                          "one warp per row, 16-byte vectors when contiguous",
-                                          softmax_bwd_supports,
-                                          NULL,
-                                          softmax_bwd_2};
-const dlk_variant dlk_softmax_bwd_block = {3,
-                                           "rowblock",
-                                           DLK_CUDA,
-                                           "one block per row, 16-byte vectors when contiguous",
-                                           softmax_bwd_supports,
-                                           NULL,
-                                           softmax_bwd_3};
-
 /* ======================================================================================
-   cross-entropy
+   cross-entropy: 1 rowthread, 2 rowblock (kernels/nn/cross_entropy.cu)
    ====================================================================================== */
 
-static bool xent_fwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_xent_fwd_args *a = (const dlk_xent_fwd_args *)args;
-  if (!float_dtype("logits", &a->logits, why, n) || !id_dtype("targets", &a->targets, why, n))
-    return false;
-  dlk_dtype acc = acc_dtype(a->logits.dtype);
-  if (!same_dtype("loss", &a->loss, acc, why, n)) return false;
-  if (a->has_lse && !same_dtype("lse", &a->lse, acc, why, n)) return false;
-  if (a->logits.shape[1] < 1) {
-    snprintf(why, n, "logits have no classes");
-    return false;
-  }
-  return true;
-}
-
-static bool xent_bwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_xent_bwd_args *a = (const dlk_xent_bwd_args *)args;
-  if (!float_dtype("logits", &a->logits, why, n) || !id_dtype("targets", &a->targets, why, n))
-    return false;
-  if (!same_dtype("dlogits", &a->dlogits, a->logits.dtype, why, n)) return false;
-  return same_dtype("dloss", &a->dloss, acc_dtype(a->logits.dtype), why, n);
-}
-
-static dlk_k_xent xent_fwd_desc(const dlk_xent_fwd_args *a) {
-  dlk_k_xent d;
+static dlk_k_cross_entropy_desc cross_entropy_fwd_desc(const dlk_cross_entropy_fwd_args *a) {
+  dlk_k_cross_entropy_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->logits.dtype;
   d.loss_dtype = (int)acc_dtype(a->logits.dtype);
@@ -538,8 +358,8 @@ static dlk_k_xent xent_fwd_desc(const dlk_xent_fwd_args *a) {
   return d;
 }
 
-static dlk_k_xent xent_bwd_desc(const dlk_xent_bwd_args *a) {
-  dlk_k_xent d;
+static dlk_k_cross_entropy_desc cross_entropy_bwd_desc(const dlk_cross_entropy_bwd_args *a) {
+  dlk_k_cross_entropy_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->logits.dtype;
   d.loss_dtype = (int)acc_dtype(a->logits.dtype);
@@ -553,92 +373,75 @@ static dlk_k_xent xent_bwd_desc(const dlk_xent_bwd_args *a) {
   return d;
 }
 
-static size_t xent_fwd_ws(const dlk_context *ctx, const void *args) {
-  (void)ctx;
-  dlk_k_xent d = xent_fwd_desc((const dlk_xent_fwd_args *)args);
-  return dlk_k_xent_ws(&d);
+bool dlk_cross_entropy_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl,
+                                         char *why, size_t n) {
+  (void)ctx, (void)impl;
+  const dlk_cross_entropy_fwd_args *a = (const dlk_cross_entropy_fwd_args *)args;
+  if (!float_dtype("logits", &a->logits, why, n) || !id_dtype("targets", &a->targets, why, n))
+    return false;
+  dlk_dtype acc = acc_dtype(a->logits.dtype);
+  if (!same_dtype("loss", &a->loss, acc, why, n)) return false;
+  if (a->has_lse && !same_dtype("lse", &a->lse, acc, why, n)) return false;
+  if (a->logits.shape[1] < 1) {
+    snprintf(why, n, "logits have no classes");
+    return false;
+  }
+  return true;
 }
 
-static size_t xent_bwd_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_cross_entropy_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
-  dlk_k_xent d = xent_bwd_desc((const dlk_xent_bwd_args *)args);
-  return dlk_k_xent_ws(&d);
+  dlk_k_cross_entropy_desc d = cross_entropy_fwd_desc((const dlk_cross_entropy_fwd_args *)args);
+  return dlk_k_cross_entropy_ws(&d, impl);
 }
 
-static dlk_status xent_fwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb,
-                                int impl) {
-  const dlk_xent_fwd_args *a = (const dlk_xent_fwd_args *)args;
-  dlk_k_xent d = xent_fwd_desc(a);
-  if (wsb < dlk_k_xent_ws(&d))
-    return dlk_fail(ctx, DLK_ERR_INTERNAL, "cross_entropy_fwd: workspace %zu < %zu bytes", wsb,
-                    dlk_k_xent_ws(&d));
-  DLK_TRY(enter(ctx));
+dlk_status dlk_cross_entropy_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                          size_t ws_bytes) {
+  const dlk_cross_entropy_fwd_args *a = (const dlk_cross_entropy_fwd_args *)args;
+  dlk_k_cross_entropy_desc d = cross_entropy_fwd_desc(a);
+  DLK_TRY(need_ws(ctx, "cross_entropy_fwd", ws_bytes, dlk_k_cross_entropy_ws(&d, impl)));
+  DLK_TRY(dlk_cuda_enter(ctx));
   DLK_TRY(check_ids(ctx, "cross_entropy_fwd", "targets", &a->targets, a->logits.shape[1], 1,
                     a->ignore_index));
-  DLK_CUDA_TRY(ctx, dlk_k_xent_fwd(&d, impl, ws, ctx->stream));
+  DLK_CUDA_TRY(ctx, dlk_k_cross_entropy_fwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
 
-static dlk_status xent_bwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb,
-                                int impl) {
-  const dlk_xent_bwd_args *a = (const dlk_xent_bwd_args *)args;
-  dlk_k_xent d = xent_bwd_desc(a);
-  if (wsb < dlk_k_xent_ws(&d))
-    return dlk_fail(ctx, DLK_ERR_INTERNAL, "cross_entropy_bwd: workspace %zu < %zu bytes", wsb,
-                    dlk_k_xent_ws(&d));
-  DLK_TRY(enter(ctx));
+bool dlk_cross_entropy_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl,
+                                         char *why, size_t n) {
+  (void)ctx, (void)impl;
+  const dlk_cross_entropy_bwd_args *a = (const dlk_cross_entropy_bwd_args *)args;
+  if (!float_dtype("logits", &a->logits, why, n) || !id_dtype("targets", &a->targets, why, n))
+    return false;
+  if (!same_dtype("dlogits", &a->dlogits, a->logits.dtype, why, n)) return false;
+  return same_dtype("dloss", &a->dloss, acc_dtype(a->logits.dtype), why, n);
+}
+
+size_t dlk_cross_entropy_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
+  (void)ctx;
+  dlk_k_cross_entropy_desc d = cross_entropy_bwd_desc((const dlk_cross_entropy_bwd_args *)args);
+  return dlk_k_cross_entropy_ws(&d, impl);
+}
+
+dlk_status dlk_cross_entropy_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                          size_t ws_bytes) {
+  const dlk_cross_entropy_bwd_args *a = (const dlk_cross_entropy_bwd_args *)args;
+  dlk_k_cross_entropy_desc d = cross_entropy_bwd_desc(a);
+  DLK_TRY(need_ws(ctx, "cross_entropy_bwd", ws_bytes, dlk_k_cross_entropy_ws(&d, impl)));
+  DLK_TRY(dlk_cuda_enter(ctx));
   DLK_TRY(check_ids(ctx, "cross_entropy_bwd", "targets", &a->targets, a->logits.shape[1], 1,
                     a->ignore_index));
-  DLK_CUDA_TRY(ctx, dlk_k_xent_bwd(&d, impl, ws, ctx->stream));
+  DLK_CUDA_TRY(ctx, dlk_k_cross_entropy_bwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
 
-#define DLK_IMPL_RUN_WS(fn, base, impl)                                            \
-  static dlk_status fn(dlk_context *ctx, const void *args, void *ws, size_t wsb) { \
-    return base(ctx, args, ws, wsb, impl);                                         \
-  }
-DLK_IMPL_RUN_WS(xent_fwd_1, xent_fwd_impl, 1)
-DLK_IMPL_RUN_WS(xent_fwd_2, xent_fwd_impl, 2)
-DLK_IMPL_RUN_WS(xent_bwd_1, xent_bwd_impl, 1)
-DLK_IMPL_RUN_WS(xent_bwd_2, xent_bwd_impl, 2)
-
-const dlk_variant dlk_xent_fwd_thread = {
-    1,
-    "rowthread",
-    DLK_CUDA,
-    "one thread per row: online logsumexp; fixed-order final sum",
-    xent_fwd_supports,
-    xent_fwd_ws,
-    xent_fwd_1};
-const dlk_variant dlk_xent_fwd_block = {
-    2,
-    "rowblock",
-    DLK_CUDA,
-    "one block per row: online logsumexp, vectors; fixed-order final sum",
-    xent_fwd_supports,
-    xent_fwd_ws,
-    xent_fwd_2};
-const dlk_variant dlk_xent_bwd_thread = {1,
-                                         "rowthread",
-                                         DLK_CUDA,
-                                         "one thread per row: logsumexp then softmax - onehot",
-                                         xent_bwd_supports,
-                                         xent_bwd_ws,
-                                         xent_bwd_1};
-const dlk_variant dlk_xent_bwd_block = {2,
-                                        "rowblock",
-                                        DLK_CUDA,
-                                        "one block per row: logsumexp then softmax - onehot",
-                                        xent_bwd_supports,
-                                        xent_bwd_ws,
-                                        xent_bwd_2};
-
 /* ======================================================================================
-   embedding
+   embedding: forward 1 simple, 2 rowvec; backward 1 atomic, 2 sorted
+   (kernels/nn/embedding.cu)
    ====================================================================================== */
 
-static dlk_k_embedding emb_fwd_desc(const dlk_embedding_fwd_args *a) {
-  dlk_k_embedding d;
+static dlk_k_embedding_desc emb_fwd_desc(const dlk_embedding_fwd_args *a) {
+  dlk_k_embedding_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->table.dtype;
   d.id_dtype = (int)a->ids.dtype;
@@ -649,8 +452,8 @@ static dlk_k_embedding emb_fwd_desc(const dlk_embedding_fwd_args *a) {
   return d;
 }
 
-static dlk_k_embedding emb_bwd_desc(const dlk_embedding_bwd_args *a) {
-  dlk_k_embedding d;
+static dlk_k_embedding_desc emb_bwd_desc(const dlk_embedding_bwd_args *a) {
+  dlk_k_embedding_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->dtable.dtype;
   d.id_dtype = (int)a->ids.dtype;
@@ -661,68 +464,46 @@ static dlk_k_embedding emb_bwd_desc(const dlk_embedding_bwd_args *a) {
   return d;
 }
 
-static bool emb_fwd_dtypes(const dlk_embedding_fwd_args *a, char *why, size_t n) {
-  return id_dtype("ids", &a->ids, why, n) && float_dtype("table", &a->table, why, n) &&
-         same_dtype("out", &a->out, a->table.dtype, why, n);
-}
-
-static bool emb_fwd_simple_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return emb_fwd_dtypes((const dlk_embedding_fwd_args *)args, why, n);
-}
-
-static bool emb_fwd_vec_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_embedding_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                     size_t n) {
   (void)ctx;
   const dlk_embedding_fwd_args *a = (const dlk_embedding_fwd_args *)args;
-  if (!emb_fwd_dtypes(a, why, n)) return false;
-  dlk_k_embedding d = emb_fwd_desc(a);
-  const char *w = dlk_k_embedding_fwd_vec_why(&d);
-  if (w) snprintf(why, n, "%s", w);
-  return w == NULL;
+  if (!id_dtype("ids", &a->ids, why, n) || !float_dtype("table", &a->table, why, n) ||
+      !same_dtype("out", &a->out, a->table.dtype, why, n))
+    return false;
+  dlk_k_embedding_desc d = emb_fwd_desc(a);
+  return dlk_k_embedding_fwd_supports(&d, impl, why, n) != 0;
 }
 
-static dlk_status emb_fwd_impl(dlk_context *ctx, const void *args, int impl) {
+dlk_status dlk_embedding_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                      size_t ws_bytes) {
+  (void)ws_bytes;
   const dlk_embedding_fwd_args *a = (const dlk_embedding_fwd_args *)args;
-  dlk_k_embedding d = emb_fwd_desc(a);
-  DLK_TRY(enter(ctx));
+  dlk_k_embedding_desc d = emb_fwd_desc(a);
+  DLK_TRY(dlk_cuda_enter(ctx));
   DLK_TRY(check_ids(ctx, "embedding_fwd", "ids", &a->ids, a->table.shape[0], 0, 0));
-  DLK_CUDA_TRY(ctx, dlk_k_embedding_fwd(&d, impl, ctx->stream));
+  DLK_CUDA_TRY(ctx, dlk_k_embedding_fwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN(emb_fwd_1, emb_fwd_impl, 1)
-DLK_IMPL_RUN(emb_fwd_2, emb_fwd_impl, 2)
 
-const dlk_variant dlk_embedding_fwd_simple = {
-    1,    "simple", DLK_CUDA, "one thread per element, any strides", emb_fwd_simple_supports,
-    NULL, emb_fwd_1};
-const dlk_variant dlk_embedding_fwd_vec = {
-    2,    "rowvec", DLK_CUDA, "one warp per row, 16-byte vectors", emb_fwd_vec_supports,
-    NULL, emb_fwd_2};
-
-static bool emb_bwd_dtypes(const dlk_embedding_bwd_args *a, char *why, size_t n) {
-  return id_dtype("ids", &a->ids, why, n) && float_dtype("dtable", &a->dtable, why, n) &&
-         same_dtype("dout", &a->dout, a->dtable.dtype, why, n);
-}
-
-static bool emb_bwd_atomic_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_embedding_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                     size_t n) {
   const dlk_embedding_bwd_args *a = (const dlk_embedding_bwd_args *)args;
-  if (!emb_bwd_dtypes(a, why, n)) return false;
-  if (ctx->opts.deterministic) {
-    snprintf(why, n, "float atomicAdd order changes the rounding: not deterministic (use sorted)");
+  if (!id_dtype("ids", &a->ids, why, n) || !float_dtype("dtable", &a->dtable, why, n) ||
+      !same_dtype("dout", &a->dout, a->dtable.dtype, why, n))
     return false;
+  if (impl == 1) {
+    if (ctx->opts.deterministic) {
+      snprintf(why, n, "float atomicAdd order changes the rounding: not deterministic (use sorted)");
+      return false;
+    }
+    if (a->dtable.dtype != DLK_F32 && a->dtable.dtype != DLK_F64) {
+      snprintf(why, n, "%s atomics would accumulate in 16 bits (use sorted)",
+               dlk_dtype_name(a->dtable.dtype));
+      return false;
+    }
+    return true;
   }
-  if (a->dtable.dtype != DLK_F32 && a->dtable.dtype != DLK_F64) {
-    snprintf(why, n, "%s atomics would accumulate in 16 bits (use sorted)",
-             dlk_dtype_name(a->dtable.dtype));
-    return false;
-  }
-  return true;
-}
-
-static bool emb_bwd_sorted_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  const dlk_embedding_bwd_args *a = (const dlk_embedding_bwd_args *)args;
-  if (!emb_bwd_dtypes(a, why, n)) return false;
   if (a->ids.shape[0] > INT32_MAX) {
     snprintf(why, n, "%lld ids: the sort takes at most 2^31 - 1", (long long)a->ids.shape[0]);
     return false;
@@ -732,71 +513,36 @@ static bool emb_bwd_sorted_supports(const dlk_context *ctx, const void *args, ch
              (long long)a->dtable.shape[0]);
     return false;
   }
-  dlk_k_embedding d = emb_bwd_desc(a);
-  int err = 0;
-  dlk_k_embedding_bwd_ws(&d, &err);
-  if (err) {
-    snprintf(why, n, "sizing the radix sort failed (%s)", cudaGetErrorString((cudaError_t)err));
-    return false;
-  }
-  return true;
+  dlk_k_embedding_desc d = emb_bwd_desc(a);
+  return dlk_k_embedding_bwd_supports(&d, impl, why, n) != 0;
 }
 
-static size_t emb_bwd_sorted_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_embedding_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
-  dlk_k_embedding d = emb_bwd_desc((const dlk_embedding_bwd_args *)args);
-  int err = 0;
-  return dlk_k_embedding_bwd_ws(&d, &err);
+  dlk_k_embedding_desc d = emb_bwd_desc((const dlk_embedding_bwd_args *)args);
+  return dlk_k_embedding_bwd_ws(&d, impl);
 }
 
-static dlk_status emb_bwd_atomic_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
-  (void)ws, (void)wsb;
+dlk_status dlk_embedding_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                      size_t ws_bytes) {
   const dlk_embedding_bwd_args *a = (const dlk_embedding_bwd_args *)args;
-  dlk_k_embedding d = emb_bwd_desc(a);
-  DLK_TRY(enter(ctx));
+  dlk_k_embedding_desc d = emb_bwd_desc(a);
+  DLK_TRY(need_ws(ctx, impl == 2 ? "embedding_bwd/sorted" : "embedding_bwd/atomic", ws_bytes,
+                  dlk_k_embedding_bwd_ws(&d, impl)));
+  DLK_TRY(dlk_cuda_enter(ctx));
   DLK_TRY(check_ids(ctx, "embedding_bwd", "ids", &a->ids, a->dtable.shape[0], 0, 0));
-  DLK_CUDA_TRY(ctx, dlk_k_embedding_bwd_atomic(&d, ctx->stream));
+  DLK_CUDA_TRY(ctx, dlk_k_embedding_bwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-
-static dlk_status emb_bwd_sorted_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
-  const dlk_embedding_bwd_args *a = (const dlk_embedding_bwd_args *)args;
-  dlk_k_embedding d = emb_bwd_desc(a);
-  int err = 0;
-  size_t need = dlk_k_embedding_bwd_ws(&d, &err);
-  if (err) DLK_CUDA_TRY(ctx, err);
-  if (wsb < need)
-    return dlk_fail(ctx, DLK_ERR_INTERNAL, "embedding_bwd/sorted: workspace %zu < %zu bytes", wsb,
-                    need);
-  DLK_TRY(enter(ctx));
-  DLK_TRY(check_ids(ctx, "embedding_bwd", "ids", &a->ids, a->dtable.shape[0], 0, 0));
-  DLK_CUDA_TRY(ctx, dlk_k_embedding_bwd_sorted(&d, ws, wsb, ctx->stream));
-  return DLK_OK;
-}
-
-const dlk_variant dlk_embedding_bwd_atomic = {
-    1,
-    "atomic",
-    DLK_CUDA,
-    "zero, then atomicAdd scatter (f32/f64; not deterministic)",
-    emb_bwd_atomic_supports,
-    NULL,
-    emb_bwd_atomic_run};
-const dlk_variant dlk_embedding_bwd_sorted = {
-    2,
-    "sorted",
-    DLK_CUDA,
-    "radix-sort (id, position), one warp per run of equal ids sums in order (deterministic)",
-    emb_bwd_sorted_supports,
-    emb_bwd_sorted_ws,
-    emb_bwd_sorted_run};
 
 /* ======================================================================================
-   layer norm
+   layer norm: forward 1 rowthread, 2 rowwarp; backward 1 simple, 2 rowwarp
+   (kernels/nn/layernorm.cu)
    ====================================================================================== */
 
-static bool ln_fwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
+bool dlk_layernorm_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                     size_t n) {
+  (void)ctx, (void)impl;
   const dlk_layernorm_fwd_args *a = (const dlk_layernorm_fwd_args *)args;
   dlk_dtype t = a->x.dtype, acc = acc_dtype(t);
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("y", &a->y, t, why, n)) return false;
@@ -807,9 +553,11 @@ static bool ln_fwd_supports(const dlk_context *ctx, const void *args, char *why,
   return true;
 }
 
-static dlk_status ln_fwd_impl(dlk_context *ctx, const void *args, int impl) {
+dlk_status dlk_layernorm_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                      size_t ws_bytes) {
+  (void)ws_bytes;
   const dlk_layernorm_fwd_args *a = (const dlk_layernorm_fwd_args *)args;
-  dlk_k_layernorm d;
+  dlk_k_layernorm_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->x.dtype;
   d.eps = a->eps;
@@ -819,27 +567,13 @@ static dlk_status ln_fwd_impl(dlk_context *ctx, const void *args, int impl) {
   d.beta = kvec_opt(a->has_beta, &a->beta);
   d.mean = kvec_opt(a->has_mean, &a->mean);
   d.rstd = kvec_opt(a->has_rstd, &a->rstd);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_layernorm_fwd(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_layernorm_fwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN(ln_fwd_1, ln_fwd_impl, 1)
-DLK_IMPL_RUN(ln_fwd_2, ln_fwd_impl, 2)
 
-const dlk_variant dlk_layernorm_fwd_thread = {
-    1,    "rowthread", DLK_CUDA, "one thread per row, two-pass mean/variance", ln_fwd_supports,
-    NULL, ln_fwd_1};
-const dlk_variant dlk_layernorm_fwd_warp = {
-    2,
-    "rowwarp",
-    DLK_CUDA,
-    "one warp per row, two-pass mean/variance, vectors when contiguous",
-    ln_fwd_supports,
-    NULL,
-    ln_fwd_2};
-
-static dlk_k_layernorm ln_bwd_desc(const dlk_layernorm_bwd_args *a) {
-  dlk_k_layernorm d;
+static dlk_k_layernorm_desc ln_bwd_desc(const dlk_layernorm_bwd_args *a) {
+  dlk_k_layernorm_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->x.dtype;
   d.eps = a->eps;
@@ -854,8 +588,9 @@ static dlk_k_layernorm ln_bwd_desc(const dlk_layernorm_bwd_args *a) {
   return d;
 }
 
-static bool ln_bwd_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
+bool dlk_layernorm_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                     size_t n) {
+  (void)ctx, (void)impl;
   const dlk_layernorm_bwd_args *a = (const dlk_layernorm_bwd_args *)args;
   dlk_dtype t = a->x.dtype, acc = acc_dtype(t);
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("dy", &a->dy, t, why, n)) return false;
@@ -868,43 +603,23 @@ static bool ln_bwd_supports(const dlk_context *ctx, const void *args, char *why,
   return true;
 }
 
-static size_t ln_bwd_warp_ws(const dlk_context *ctx, const void *args) {
+size_t dlk_layernorm_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx;
-  dlk_k_layernorm d = ln_bwd_desc((const dlk_layernorm_bwd_args *)args);
-  return dlk_k_layernorm_bwd_ws(&d, 2);
+  dlk_k_layernorm_desc d = ln_bwd_desc((const dlk_layernorm_bwd_args *)args);
+  return dlk_k_layernorm_bwd_ws(&d, impl);
 }
 
-static dlk_status ln_bwd_impl(dlk_context *ctx, const void *args, void *ws, size_t wsb, int impl) {
-  dlk_k_layernorm d = ln_bwd_desc((const dlk_layernorm_bwd_args *)args);
-  if (wsb < dlk_k_layernorm_bwd_ws(&d, impl))
-    return dlk_fail(ctx, DLK_ERR_INTERNAL, "layernorm_bwd: workspace %zu < %zu bytes", wsb,
-                    dlk_k_layernorm_bwd_ws(&d, impl));
-  DLK_TRY(enter(ctx));
+dlk_status dlk_layernorm_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                      size_t ws_bytes) {
+  dlk_k_layernorm_desc d = ln_bwd_desc((const dlk_layernorm_bwd_args *)args);
+  DLK_TRY(need_ws(ctx, "layernorm_bwd", ws_bytes, dlk_k_layernorm_bwd_ws(&d, impl)));
+  DLK_TRY(dlk_cuda_enter(ctx));
   DLK_CUDA_TRY(ctx, dlk_k_layernorm_bwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN_WS(ln_bwd_1, ln_bwd_impl, 1)
-DLK_IMPL_RUN_WS(ln_bwd_2, ln_bwd_impl, 2)
-
-const dlk_variant dlk_layernorm_bwd_simple = {
-    1,
-    "simple",
-    DLK_CUDA,
-    "dx one thread per row; dgamma/dbeta one thread per column",
-    ln_bwd_supports,
-    NULL,
-    ln_bwd_1};
-const dlk_variant dlk_layernorm_bwd_warp = {
-    2,
-    "rowwarp",
-    DLK_CUDA,
-    "dx one warp per row; dgamma/dbeta by row chunks summed in order (workspace, no atomics)",
-    ln_bwd_supports,
-    ln_bwd_warp_ws,
-    ln_bwd_2};
 
 /* ======================================================================================
-   dropout
+   dropout: 1 strided, 2 vec (kernels/nn/pointwise.cu)
    ====================================================================================== */
 
 static dlk_k_dropout_desc dropout_desc(const dlk_dropout_args *a) {
@@ -925,7 +640,8 @@ static dlk_k_dropout_desc dropout_desc(const dlk_dropout_args *a) {
   return d;
 }
 
-static bool dropout_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
+bool dlk_dropout_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                               size_t n) {
   (void)ctx;
   const dlk_dropout_args *a = (const dlk_dropout_args *)args;
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("y", &a->y, a->x.dtype, why, n)) return false;
@@ -937,44 +653,27 @@ static bool dropout_supports(const dlk_context *ctx, const void *args, char *why
     snprintf(why, n, "prob %g outside [0, 1)", a->prob);
     return false;
   }
-  return true;
+  dlk_k_dropout_desc d = dropout_desc(a);
+  return dlk_k_dropout_supports(&d, impl, why, n) != 0;
 }
 
-static bool dropout_vec_supports(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  if (!dropout_supports(ctx, args, why, n)) return false;
+dlk_status dlk_dropout_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                size_t ws_bytes) {
+  (void)ws_bytes;
   dlk_k_dropout_desc d = dropout_desc((const dlk_dropout_args *)args);
-  const char *w = dlk_k_dropout_vec_why(&d);
-  if (w) snprintf(why, n, "%s", w);
-  return w == NULL;
-}
-
-static dlk_status dropout_impl(dlk_context *ctx, const void *args, int impl) {
-  dlk_k_dropout_desc d = dropout_desc((const dlk_dropout_args *)args);
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_dropout(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_dropout(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN(dropout_1, dropout_impl, 1)
-DLK_IMPL_RUN(dropout_2, dropout_impl, 2)
-
-const dlk_variant dlk_dropout_strided = {1,
-                                         "strided",
-                                         DLK_CUDA,
-                                         "one thread per element, any strides, up to 8 dims",
-                                         dropout_supports,
-                                         NULL,
-                                         dropout_1};
-const dlk_variant dlk_dropout_vec = {
-    2, "vec", DLK_CUDA, "contiguous, 16-byte vectors", dropout_vec_supports, NULL, dropout_2};
 
 /* ======================================================================================
-   optimizers
+   optimizer steps: 1 simple, 2 vec (kernels/nn/optim.cu)
    ====================================================================================== */
 
-/* param/grad one float dtype, states its accumulation dtype, all contiguous, same numel.
-   vec: every pointer aligned to 4 elements. */
+/* param/grad one float dtype, states their accumulation dtype, all contiguous, same
+   numel. impl 2 (vec): every pointer aligned to 4 elements. */
 static bool optim_check(const char *states[], const dlk_tensor *st[], int nst,
-                        const dlk_tensor *param, const dlk_tensor *grad, bool vec, char *why,
+                        const dlk_tensor *param, const dlk_tensor *grad, int impl, char *why,
                         size_t n) {
   if (!float_dtype("param", param, why, n) || !same_dtype("grad", grad, param->dtype, why, n))
     return false;
@@ -997,7 +696,7 @@ static bool optim_check(const char *states[], const dlk_tensor *st[], int nst,
                (long long)dlk_tensor_numel(all[i]), (long long)numel);
       return false;
     }
-    if (vec && !ptr_aligned(all[i]->data, 4 * dlk_dtype_size(all[i]->dtype))) {
+    if (impl == 2 && !ptr_aligned(all[i]->data, 4 * dlk_dtype_size(all[i]->dtype))) {
       snprintf(why, n, "%s not aligned to 4 elements (%zu bytes) for the vector loads", names[i],
                4 * dlk_dtype_size(all[i]->dtype));
       return false;
@@ -1006,28 +705,24 @@ static bool optim_check(const char *states[], const dlk_tensor *st[], int nst,
   return true;
 }
 
-static bool sgd_check(const void *args, bool vec, char *why, size_t n) {
-  const dlk_sgd_args *a = (const dlk_sgd_args *)args;
+bool dlk_sgd_step_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                size_t n) {
+  (void)ctx;
+  const dlk_sgd_step_args *a = (const dlk_sgd_step_args *)args;
   const char *names[1] = {"momentum_buf"};
   const dlk_tensor *st[1] = {&a->buf};
   if (a->p.momentum != 0.0 && !a->has_buf) {
     snprintf(why, n, "momentum %g needs momentum_buf", a->p.momentum);
     return false;
   }
-  return optim_check(names, st, a->p.momentum != 0.0 ? 1 : 0, &a->param, &a->grad, vec, why, n);
-}
-static bool sgd_supports_1(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return sgd_check(args, false, why, n);
-}
-static bool sgd_supports_2(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return sgd_check(args, true, why, n);
+  return optim_check(names, st, a->p.momentum != 0.0 ? 1 : 0, &a->param, &a->grad, impl, why, n);
 }
 
-static dlk_status sgd_impl(dlk_context *ctx, const void *args, int impl) {
-  const dlk_sgd_args *a = (const dlk_sgd_args *)args;
-  dlk_k_sgd_desc d;
+dlk_status dlk_sgd_step_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                 size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_sgd_step_args *a = (const dlk_sgd_step_args *)args;
+  dlk_k_sgd_step_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->param.dtype;
   d.n = dlk_tensor_numel(&a->param);
@@ -1040,35 +735,29 @@ static dlk_status sgd_impl(dlk_context *ctx, const void *args, int impl) {
   d.param = a->param.data;
   d.grad = a->grad.data;
   d.buf = a->p.momentum != 0.0 ? a->buf.data : NULL;
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_sgd(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_sgd_step(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN(sgd_1, sgd_impl, 1)
-DLK_IMPL_RUN(sgd_2, sgd_impl, 2)
 
-static bool adam_check(const void *args, bool vec, char *why, size_t n) {
-  const dlk_adam_args *a = (const dlk_adam_args *)args;
+bool dlk_adam_step_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                 size_t n) {
+  (void)ctx;
+  const dlk_adam_step_args *a = (const dlk_adam_step_args *)args;
   const char *names[2] = {"exp_avg", "exp_avg_sq"};
   const dlk_tensor *st[2] = {&a->m, &a->v};
   if (a->p.step < 1) {
     snprintf(why, n, "step %lld < 1", (long long)a->p.step);
     return false;
   }
-  return optim_check(names, st, 2, &a->param, &a->grad, vec, why, n);
-}
-static bool adam_supports_1(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return adam_check(args, false, why, n);
-}
-static bool adam_supports_2(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return adam_check(args, true, why, n);
+  return optim_check(names, st, 2, &a->param, &a->grad, impl, why, n);
 }
 
-static dlk_status adam_impl(dlk_context *ctx, const void *args, int impl) {
-  const dlk_adam_args *a = (const dlk_adam_args *)args;
-  dlk_k_adam_desc d;
+dlk_status dlk_adam_step_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                  size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_adam_step_args *a = (const dlk_adam_step_args *)args;
+  dlk_k_adam_step_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->param.dtype;
   d.n = dlk_tensor_numel(&a->param);
@@ -1086,35 +775,29 @@ static dlk_status adam_impl(dlk_context *ctx, const void *args, int impl) {
   d.grad = a->grad.data;
   d.m = a->m.data;
   d.v = a->v.data;
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_adam(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_adam_step(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN(adam_1, adam_impl, 1)
-DLK_IMPL_RUN(adam_2, adam_impl, 2)
 
-static bool adagrad_check(const void *args, bool vec, char *why, size_t n) {
-  const dlk_adagrad_args *a = (const dlk_adagrad_args *)args;
+bool dlk_adagrad_step_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                    size_t n) {
+  (void)ctx;
+  const dlk_adagrad_step_args *a = (const dlk_adagrad_step_args *)args;
   const char *names[1] = {"state_sum"};
   const dlk_tensor *st[1] = {&a->sum};
   if (a->p.step < 1) {
     snprintf(why, n, "step %lld < 1", (long long)a->p.step);
     return false;
   }
-  return optim_check(names, st, 1, &a->param, &a->grad, vec, why, n);
-}
-static bool adagrad_supports_1(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return adagrad_check(args, false, why, n);
-}
-static bool adagrad_supports_2(const dlk_context *ctx, const void *args, char *why, size_t n) {
-  (void)ctx;
-  return adagrad_check(args, true, why, n);
+  return optim_check(names, st, 1, &a->param, &a->grad, impl, why, n);
 }
 
-static dlk_status adagrad_impl(dlk_context *ctx, const void *args, int impl) {
-  const dlk_adagrad_args *a = (const dlk_adagrad_args *)args;
-  dlk_k_adagrad_desc d;
+dlk_status dlk_adagrad_step_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                     size_t ws_bytes) {
+  (void)ws_bytes;
+  const dlk_adagrad_step_args *a = (const dlk_adagrad_step_args *)args;
+  dlk_k_adagrad_step_desc d;
   memset(&d, 0, sizeof d);
   d.dtype = (int)a->param.dtype;
   d.n = dlk_tensor_numel(&a->param);
@@ -1125,25 +808,10 @@ static dlk_status adagrad_impl(dlk_context *ctx, const void *args, int impl) {
   d.param = a->param.data;
   d.grad = a->grad.data;
   d.sum = a->sum.data;
-  DLK_TRY(enter(ctx));
-  DLK_CUDA_TRY(ctx, dlk_k_adagrad(&d, impl, ctx->stream));
+  DLK_TRY(dlk_cuda_enter(ctx));
+  DLK_CUDA_TRY(ctx, dlk_k_adagrad_step(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }
-DLK_IMPL_RUN(adagrad_1, adagrad_impl, 1)
-DLK_IMPL_RUN(adagrad_2, adagrad_impl, 2)
-
-const dlk_variant dlk_sgd_simple = {
-    1, "simple", DLK_CUDA, "one element per thread", sgd_supports_1, NULL, sgd_1};
-const dlk_variant dlk_sgd_vec = {
-    2, "vec", DLK_CUDA, "4 elements per thread, vector loads", sgd_supports_2, NULL, sgd_2};
-const dlk_variant dlk_adam_simple = {
-    1, "simple", DLK_CUDA, "one element per thread", adam_supports_1, NULL, adam_1};
-const dlk_variant dlk_adam_vec = {
-    2, "vec", DLK_CUDA, "4 elements per thread, vector loads", adam_supports_2, NULL, adam_2};
-const dlk_variant dlk_adagrad_simple = {
-    1, "simple", DLK_CUDA, "one element per thread", adagrad_supports_1, NULL, adagrad_1};
-const dlk_variant dlk_adagrad_vec = {
-    2, "vec", DLK_CUDA, "4 elements per thread, vector loads", adagrad_supports_2, NULL, adagrad_2};
 
 #else
 typedef int dlk_nn_cuda_unused; /* ISO C wants a non-empty translation unit */

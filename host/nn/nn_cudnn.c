@@ -1,5 +1,5 @@
 /*
- * nn family: the vendor softmax rows. 10 "cudnn": cudnnSoftmaxForward / cudnnSoftmaxBackward
+ * nn family: the vendor softmax rows of host/nn/nn.c's softmax tables. 10 "cudnn": cudnnSoftmaxForward / cudnnSoftmaxBackward
  * (algorithm ACCURATE, the max-subtracted softmax, or LOG for log-softmax; mode INSTANCE,
  * i.e. over C·H·W of each N). It is the vendor baseline dlk-bench compares the hand-written
  * rows with.
@@ -21,10 +21,12 @@
 #if DLK_HAVE_CUDNN
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cudnn.h>
 
-#include "nn_cuda.h"
+#include "../cudnn/handle.h"
+
 
 static bool cudnn_dtype(dlk_dtype t, cudnnDataType_t *out) {
   switch (t) {
@@ -64,6 +66,40 @@ static bool cudnn_matrix_ok(const char *name, const dlk_tensor *t, char *why, si
   return true;
 }
 
+/* Three tensor descriptors, created on first use and reused by every call (one entry of
+   the context's plan cache): no allocation per call. */
+typedef struct softmax_tensors {
+  cudnnTensorDescriptor_t d[3];
+} softmax_tensors;
+
+static void softmax_tensors_free(void *p) {
+  softmax_tensors *t = (softmax_tensors *)p;
+  for (int i = 0; i < 3; i++)
+    if (t->d[i]) cudnnDestroyTensorDescriptor(t->d[i]);
+  free(t);
+}
+
+static dlk_status cudnn_tensors(dlk_context *ctx, void **handle, void *desc[3]) {
+  DLK_TRY(dlk_cudnn_handle(ctx, handle));
+  void *cached;
+  DLK_TRY(dlk_plan_cache_get(ctx, "cudnn/softmax/tensors", &cached));
+  softmax_tensors *t = (softmax_tensors *)cached;
+  if (!t) {
+    t = (softmax_tensors *)calloc(1, sizeof *t);
+    if (!t) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "softmax/cudnn: out of memory");
+    for (int i = 0; i < 3; i++) {
+      cudnnStatus_t st = cudnnCreateTensorDescriptor(&t->d[i]);
+      if (st != CUDNN_STATUS_SUCCESS) {
+        softmax_tensors_free(t);
+        DLK_CUDNN_TRY(ctx, st);
+      }
+    }
+    DLK_TRY(dlk_plan_cache_put(ctx, "cudnn/softmax/tensors", t, softmax_tensors_free));
+  }
+  for (int i = 0; i < 3; i++) desc[i] = t->d[i];
+  return DLK_OK;
+}
+
 static dlk_status set_desc(dlk_context *ctx, void *desc, const dlk_tensor *t) {
   cudnnDataType_t dt = CUDNN_DATA_FLOAT;
   if (!cudnn_dtype(t->dtype, &dt)) /* supports() refused it; kept as a guard */
@@ -76,16 +112,16 @@ static dlk_status set_desc(dlk_context *ctx, void *desc, const dlk_tensor *t) {
   return DLK_OK;
 }
 
-static bool softmax_fwd_cudnn_supports(const dlk_context *ctx, const void *args, char *why,
-                                       size_t n) {
-  (void)ctx;
+bool dlk_softmax_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                    size_t n) {
+  (void)ctx, (void)impl;
   const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
   return cudnn_matrix_ok("x", &a->x, why, n) && cudnn_matrix_ok("y", &a->y, why, n);
 }
 
-static bool softmax_bwd_cudnn_supports(const dlk_context *ctx, const void *args, char *why,
-                                       size_t n) {
-  (void)ctx;
+bool dlk_softmax_bwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                    size_t n) {
+  (void)ctx, (void)impl;
   const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
   return cudnn_matrix_ok("y", &a->y, why, n) && cudnn_matrix_ok("dy", &a->dy, why, n) &&
          cudnn_matrix_ok("dx", &a->dx, why, n);
@@ -104,12 +140,13 @@ static const void *beta_of(const scaling *s, dlk_dtype t) {
   return t == DLK_F64 ? (const void *)&s->d[1] : (const void *)&s->f[1];
 }
 
-static dlk_status softmax_fwd_cudnn_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
-  (void)ws, (void)wsb;
+dlk_status dlk_softmax_fwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                     size_t ws_bytes) {
+  (void)impl, (void)ws, (void)ws_bytes;
   const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
   if (a->x.shape[0] == 0 || a->x.shape[1] == 0) return DLK_OK;
   void *h, *desc[3];
-  DLK_TRY(dlk_cudnn_tensors(ctx, &h, desc));
+  DLK_TRY(cudnn_tensors(ctx, &h, desc));
   DLK_TRY(set_desc(ctx, desc[0], &a->x));
   DLK_TRY(set_desc(ctx, desc[1], &a->y));
   const scaling s = {{1.0f, 0.0f}, {1.0, 0.0}};
@@ -121,12 +158,13 @@ static dlk_status softmax_fwd_cudnn_run(dlk_context *ctx, const void *args, void
   return DLK_OK;
 }
 
-static dlk_status softmax_bwd_cudnn_run(dlk_context *ctx, const void *args, void *ws, size_t wsb) {
-  (void)ws, (void)wsb;
+dlk_status dlk_softmax_bwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                     size_t ws_bytes) {
+  (void)impl, (void)ws, (void)ws_bytes;
   const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
   if (a->y.shape[0] == 0 || a->y.shape[1] == 0) return DLK_OK;
   void *h, *desc[3];
-  DLK_TRY(dlk_cudnn_tensors(ctx, &h, desc));
+  DLK_TRY(cudnn_tensors(ctx, &h, desc));
   DLK_TRY(set_desc(ctx, desc[0], &a->y));
   DLK_TRY(set_desc(ctx, desc[1], &a->dy));
   DLK_TRY(set_desc(ctx, desc[2], &a->dx));
@@ -139,23 +177,6 @@ static dlk_status softmax_bwd_cudnn_run(dlk_context *ctx, const void *args, void
                a->dy.data, beta_of(&s, a->y.dtype), (cudnnTensorDescriptor_t)desc[2], a->dx.data));
   return DLK_OK;
 }
-
-const dlk_variant dlk_softmax_fwd_cudnn = {
-    10,
-    "cudnn",
-    DLK_CUDA,
-    "cudnnSoftmaxForward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
-    softmax_fwd_cudnn_supports,
-    NULL,
-    softmax_fwd_cudnn_run};
-const dlk_variant dlk_softmax_bwd_cudnn = {
-    10,
-    "cudnn",
-    DLK_CUDA,
-    "cudnnSoftmaxBackward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
-    softmax_bwd_cudnn_supports,
-    NULL,
-    softmax_bwd_cudnn_run};
 
 #else
 typedef int dlk_nn_cudnn_unused; /* ISO C wants a non-empty translation unit */

@@ -1,16 +1,20 @@
-// Device helpers shared by the nn family's kernels (kernels/nn.cu, kernels/nn_gemm.cu):
-// dtype conversions, the accumulation type, activations and their derivatives, warp and
-// block reductions, grid sizing. Included only by .cu files of the nn family.
-#ifndef DLK_NN_COMMON_CUH
-#define DLK_NN_COMMON_CUH
+// Device helpers shared by every family's kernels: the launch macro, dtype conversions
+// and the accumulation type (AccT), activations and their derivatives, packed 16-byte
+// row loads and stores, warp and block reductions, the online (max, sum-exp) update of
+// softmax, row-group and grid geometry, and the two-pass column sums. A family's own
+// helpers live in its folder (kernels/nn/gemm.cuh, kernels/glove/glove.cuh).
+#ifndef DLK_COMMON_CUH
+#define DLK_COMMON_CUH
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <utility>
+
 #include "dlk.h"
-#include "kernels.h"
+#include "common.h"
 
 // Bounds checks for a debugging build (-DDLK_DEBUG_KERNELS): a violated index invariant
 // traps, so compute-sanitizer or the next CUDA call reports the kernel at fault.
@@ -25,7 +29,38 @@
   } while (0)
 #endif
 
-namespace dlk_nn {
+// ---- launching ----
+// Every launch is written DLK_LAUNCH(kernel, grid, block, smem, stream)(args...). On a
+// GPU that is kernel<<<grid, block, smem, (cudaStream_t)stream>>>(args...); it is written
+// as a call on a small object so that the kernel may be a template whose arguments hold
+// commas (DLK_LAUNCH(softmax_fwd_kernel<T, 2, true>, ...)), and so that the emulated
+// device (DLK_CUDA_EMU, tests/emu/) can put its own launch behind the same spelling.
+#ifdef DLK_CUDA_EMU
+#include "emu_launch.h"
+#else
+namespace dlk {
+template <typename... P>
+struct Launch {
+  void (*kernel)(P...);
+  dim3 grid, block;
+  size_t smem;
+  cudaStream_t stream;
+  template <typename... A>
+  void operator()(A &&...args) const {
+    void (*k)(P...) = kernel;
+    k<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
+  }
+};
+// stream: a cudaStream_t or the launchers' void *.
+template <typename... P, typename S>
+Launch<P...> launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, S stream) {
+  return Launch<P...>{kernel, grid, block, smem, (cudaStream_t)stream};
+}
+}  // namespace dlk
+#define DLK_LAUNCH(...) ::dlk::launch(__VA_ARGS__)
+#endif
+
+namespace dlk {
 
 typedef __half f16;
 typedef __nv_bfloat16 bf16;
@@ -222,7 +257,7 @@ __device__ MaxSum<A> block_ms(MaxSum<A> v, MaxSum<A> *sm) {
 
 // Blocks for a grid-stride loop over n items with `threads` per block: enough to fill
 // the GPU, capped so the grid limit (2^31 - 1) is never reached.
-static inline unsigned grid_for(int64_t n, int threads) {
+inline unsigned grid_for(int64_t n, int threads) {
   int64_t b = (n + threads - 1) / threads;
   if (b < 1) b = 1;
   if (b > (1 << 20)) b = 1 << 20;
@@ -237,7 +272,7 @@ static inline unsigned grid_for(int64_t n, int threads) {
 struct Geom2 {
   dim3 grid, block;
 };
-static inline Geom2 geom2(int64_t R, int64_t C) {
+inline Geom2 geom2(int64_t R, int64_t C) {
   int bx = 32;
   while (bx < 256 && bx < C) bx <<= 1;
   int by = 256 / bx;
@@ -265,24 +300,24 @@ __device__ __forceinline__ int64_t col_step() {
 }
 
 // Whether pointer p and every multiple of the element strides keep `bytes` alignment.
-static inline bool aligned_ptr(const void *p, int bytes) {
+inline bool aligned_ptr(const void *p, int bytes) {
   return ((uintptr_t)p % bytes) == 0;
 }
 
 // Run `body` with T bound to the C++ type of a float dlk_dtype; other dtypes give
 // cudaErrorInvalidValue.
-#define DLK_NN_DISPATCH_FLOAT(dtype, T, ...)    \
+#define DLK_DISPATCH_FLOAT(dtype, T, ...)       \
   switch (dtype) {                              \
     case DLK_F32: {                             \
       typedef float T;                          \
       __VA_ARGS__;                              \
     } break;                                    \
     case DLK_F16: {                             \
-      typedef dlk_nn::f16 T;                    \
+      typedef dlk::f16 T;                       \
       __VA_ARGS__;                              \
     } break;                                    \
     case DLK_BF16: {                            \
-      typedef dlk_nn::bf16 T;                   \
+      typedef dlk::bf16 T;                      \
       __VA_ARGS__;                              \
     } break;                                    \
     case DLK_F64: {                             \
@@ -292,63 +327,180 @@ static inline bool aligned_ptr(const void *p, int bytes) {
     default: return (int)cudaErrorInvalidValue; \
   }
 
-// ---- the gemm epilogue shared by the gemm variants (kernels/nn_gemm*.cu) ----
-// ---- the epilogue, one element: v = alpha*acc (+ beta*c_old) (+ bias); z = v; c = act(v).
-// beta == 0 never reads c (its old contents may be NaN).
-template <typename T, typename A>
-__device__ __forceinline__ void gemm_store(const dlk_k_gemm &g, A alpha, A beta, int64_t b,
-                                           int64_t m, int64_t n, A acc) {
-  DLK_KCHECK(b < g.c.batch && m < g.c.rows && n < g.c.cols);
-  A v = alpha * acc;
-  T *c = (T *)g.c.data + b * g.c.bs + m * g.c.rs + n * g.c.cs;
-  if (beta != (A)0) v += beta * to_acc(*c);
-  if (g.bias.data) v += to_acc(((const T *)g.bias.data)[n * g.bias.s]);
-  if (g.z.data) ((T *)g.z.data)[b * g.z.bs + m * g.z.rs + n * g.z.cs] = from_acc<T>(v);
-  *c = from_acc<T>(act_fwd(v, g.act));
-}
+// ---- rows: packed loads/stores, row groups, the online softmax update ----
 
-__device__ __forceinline__ void store_pair(f16 *p, float a, float b) {
-  *(__half2 *)p = __floats2half2_rn(a, b);
-}
-__device__ __forceinline__ void store_pair(bf16 *p, float a, float b) {
-  *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
-}
-__device__ __forceinline__ float2 load_pair(const f16 *p) {
-  return __half22float2(*(const __half2 *)p);
-}
-__device__ __forceinline__ float2 load_pair(const bf16 *p) {
-  return __bfloat1622float2(*(const __nv_bfloat162 *)p);
-}
-
-// Two horizontally adjacent outputs (m, n) and (m, n+1). `pair_ok`: c (and z) have unit
-// column stride and 4-byte aligned even offsets, so both go as one 32-bit access.
+// A 16-byte vector of T (4 f32, 8 f16/bf16, 2 f64).
 template <typename T>
-__device__ __forceinline__ void gemm_store2(const dlk_k_gemm &g, bool pair_ok, float alpha,
-                                           float beta, int64_t b, int64_t m, int64_t n, float v0,
-                                           float v1) {
-  const int64_t N = g.c.cols;
-  if (pair_ok && n + 1 < N) {
-    T *c = (T *)g.c.data + b * g.c.bs + m * g.c.rs + n;
-    v0 *= alpha;
-    v1 *= alpha;
-    if (beta != 0.f) {
-      float2 o = load_pair(c);
-      v0 += beta * o.x;
-      v1 += beta * o.y;
+struct alignas(16) Pack {
+  static constexpr int N = 16 / sizeof(T);
+  T v[N];
+};
+
+// Row element access, vectorised (VEC: unit column stride, 16-byte aligned rows, C a
+// multiple of V) or through the column stride.
+template <typename T, bool VEC>
+struct Row {
+  typedef typename AccT<T>::type A;
+  static constexpr int V = VEC ? Pack<T>::N : 1;
+  __device__ __forceinline__ static void load(const T *row, int64_t c, int64_t cs, A *out) {
+    if (VEC) {
+      DLK_KCHECK(((uintptr_t)(row + c) & 15) == 0);
+      Pack<T> p = *reinterpret_cast<const Pack<T> *>(row + c);
+#pragma unroll
+      for (int k = 0; k < V; k++) out[k] = to_acc(p.v[k]);
+    } else {
+      out[0] = to_acc(row[c * cs]);
     }
-    if (g.bias.data) {
-      const T *bias = (const T *)g.bias.data;
-      v0 += to_acc(bias[n * g.bias.s]);
-      v1 += to_acc(bias[(n + 1) * g.bias.s]);
+  }
+  __device__ __forceinline__ static void store(T *row, int64_t c, int64_t cs, const A *in) {
+    if (VEC) {
+      DLK_KCHECK(((uintptr_t)(row + c) & 15) == 0);
+      Pack<T> p;
+#pragma unroll
+      for (int k = 0; k < V; k++) p.v[k] = from_acc<T>(in[k]);
+      *reinterpret_cast<Pack<T> *>(row + c) = p;
+    } else {
+      row[c * cs] = from_acc<T>(in[0]);
     }
-    if (g.z.data) store_pair((T *)g.z.data + b * g.z.bs + m * g.z.rs + n, v0, v1);
-    store_pair(c, act_fwd(v0, g.act), act_fwd(v1, g.act));
+  }
+};
+
+// Whether a [R, C] view can use 16-byte vectors of T along its rows.
+template <typename T>
+bool vec_ok(const dlk_k_mat &m) {
+  const int V = Pack<T>::N;
+  return m.cs == 1 && m.cols % V == 0 && (m.rows <= 1 || m.rs % V == 0) && aligned_ptr(m.data, 16);
+}
+inline bool vec_ok_dtype(int dtype, const dlk_k_mat &m) {
+  switch (dtype) {
+    case DLK_F32: return vec_ok<float>(m);
+    case DLK_F16: return vec_ok<f16>(m);
+    case DLK_BF16: return vec_ok<bf16>(m);
+    case DLK_F64: return vec_ok<double>(m);
+    default: return false;
+  }
+}
+inline int vec_width(int dtype) {
+  return dtype == DLK_F64 ? 2 : (dtype == DLK_F32 ? 4 : 8);
+}
+
+// Row groups: which rows a thread works on and how a group reduces.
+//   MODE 1: one thread per row (block of 128 threads = 128 rows)
+//   MODE 2: one warp per row (block of 256 threads = 8 rows)
+//   MODE 3: one block per row (blockDim threads)
+// Rows are walked grid-stride; the loop bound is uniform within a group, so warp
+// shuffles and block barriers always see the whole group.
+template <int MODE>
+struct Grp {
+  __device__ __forceinline__ static int64_t first() {
+    return MODE == 1 ? blockIdx.x * (int64_t)blockDim.x + threadIdx.x
+                     : (MODE == 2 ? blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5)
+                                  : (int64_t)blockIdx.x);
+  }
+  __device__ __forceinline__ static int64_t step() {
+    return MODE == 1 ? (int64_t)gridDim.x * blockDim.x
+                     : (MODE == 2 ? (int64_t)gridDim.x * (blockDim.x >> 5) : (int64_t)gridDim.x);
+  }
+  __device__ __forceinline__ static int lane() {
+    return MODE == 1 ? 0 : (MODE == 2 ? (int)(threadIdx.x & 31) : (int)threadIdx.x);
+  }
+  __device__ __forceinline__ static int size() {
+    return MODE == 1 ? 1 : (MODE == 2 ? 32 : (int)blockDim.x);
+  }
+  // sm: 32 slots of shared memory, used by MODE 3 only.
+  template <typename A>
+  __device__ __forceinline__ static A sum(A v, A *sm) {
+    if constexpr (MODE == 1) {
+      return v;
+    } else if constexpr (MODE == 2) {
+      return warp_sum(v);
+    } else {
+      return block_sum(v, sm);
+    }
+  }
+  template <typename A>
+  __device__ __forceinline__ static MaxSum<A> ms(MaxSum<A> v, MaxSum<A> *sm) {
+    if constexpr (MODE == 1) {
+      return v;
+    } else if constexpr (MODE == 2) {
+      return warp_ms(v);
+    } else {
+      return block_ms(v, sm);
+    }
+  }
+};
+
+// Launch geometry of a row kernel: threads per block and blocks for R rows of C columns.
+struct RowLaunch {
+  unsigned blocks;
+  int threads;
+};
+inline RowLaunch row_launch(int mode, int64_t R, int64_t C, int V) {
+  RowLaunch l;
+  if (mode == 1) {
+    l.threads = 128;
+    l.blocks = grid_for(R, 128);
+  } else if (mode == 2) {
+    l.threads = 256;
+    l.blocks = grid_for(R, 8);
   } else {
-    if (n < N) gemm_store<T, float>(g, alpha, beta, b, m, n, v0);
-    if (n + 1 < N) gemm_store<T, float>(g, alpha, beta, b, m, n + 1, v1);
+    int64_t vecs = (C + V - 1) / V;  // enough threads for ~4 vectors each, 128..1024
+    l.threads = vecs >= 4096 ? 1024 : (vecs >= 2048 ? 512 : (vecs >= 1024 ? 256 : 128));
+    l.blocks = grid_for(R, 1);
+  }
+  return l;
+}
+
+// Online (max, sum exp) update with one value: one exp per element; the rescale
+// exp(m_old - m_new) happens only when the max grows. x equal to the max adds exp(0) = 1
+// without forming inf - inf (so a row of -inf gives lse -inf and a +inf entry lse +inf,
+// as torch.logsumexp); NaN propagates into s.
+template <typename A>
+__device__ __forceinline__ void ms_push(MaxSum<A> &st, A x) {
+  if (x > st.m) {
+    st.s = st.s * m_exp(st.m - x) + (A)1;
+    st.m = x;
+  } else {
+    st.s += x == st.m ? (A)1 : m_exp(x - st.m);
   }
 }
 
-}  // namespace dlk_nn
+// ---- column sums ----
 
-#endif  // DLK_NN_COMMON_CUH
+// Column sums in two passes (bias_act backward "tiled", layer norm backward 2).
+// Rows are cut into `chunks` chunks of `chunk_rows` (a function of R only, so the order
+// of additions never depends on the GPU). Pass 1: block (32, 8) owns 32 columns of one
+// chunk; thread (tx, ty) sums rows ty, ty+8, ... of the chunk for column tx; the 8
+// partials per column are added in ty order through smem [8][33], and written to
+// partial[chunk][col]. Pass 2: one thread per column adds the chunks in order.
+constexpr int CS_TX = 32, CS_TY = 8;
+struct ColChunks {
+  int64_t chunk_rows, chunks;
+};
+inline ColChunks col_chunks(int64_t R) {
+  ColChunks c;
+  c.chunk_rows = (R + 511) / 512;
+  if (c.chunk_rows < 32) c.chunk_rows = 32;
+  c.chunks = (R + c.chunk_rows - 1) / c.chunk_rows;
+  if (c.chunks < 1) c.chunks = 1;
+  return c;
+}
+
+// Pass 2: out[c] = sum over chunks of partial[chunk][c], in chunk order. Thread mapping:
+// one thread per column (grid-stride); no shared memory. Static, as every kernel defined in
+// a header: each .cu file gets its own, so no two modules register one host stub.
+template <typename T>
+static __global__ void col_final_kernel(const typename AccT<T>::type *partial, int64_t chunks, int64_t C,
+                                 dlk_k_vec out) {
+  typedef typename AccT<T>::type A;
+  for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C;
+       c += (int64_t)gridDim.x * blockDim.x) {
+    A s = 0;
+    for (int64_t k = 0; k < chunks; k++) s += partial[k * C + c];
+    ((T *)out.data)[c * out.s] = from_acc<T>(s);
+  }
+}
+
+}  // namespace dlk
+
+#endif  // DLK_COMMON_CUH

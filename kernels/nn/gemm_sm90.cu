@@ -80,13 +80,15 @@
 #include <cuda.h>          // CUtensorMap and its enums: types only, libcuda is not linked
 #include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
-#include "nn_common.cuh"
+#include "../common.cuh"
+#include "gemm.cuh"
+#include "nn.h"
 
 #ifndef DLK_HAVE_SM90A
 #define DLK_HAVE_SM90A 0
 #endif
 
-using namespace dlk_nn;
+using namespace dlk;
 
 namespace {
 
@@ -257,7 +259,7 @@ template <typename T, bool A_K, bool B_K>
 __global__ __launch_bounds__(WG_THREADS,
                              1) void gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
                                                        const __grid_constant__ CUtensorMap map_b,
-                                                       const dlk_k_gemm g, int tiles_m, int tiles_n,
+                                                       const dlk_k_gemm_desc g, int tiles_m, int tiles_n,
                                                        int batch0, int a_batched, int b_batched,
                                                        int pair_ok) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -458,7 +460,7 @@ bool op_layout(const char *name, const char *ld, const dlk_k_mat &t, int64_t row
   return false;
 }
 
-bool wg_check(const dlk_k_gemm *g, OpLayout *la, OpLayout *lb, char *why, size_t n) {
+bool wg_check(const dlk_k_gemm_desc *g, OpLayout *la, OpLayout *lb, char *why, size_t n) {
   const int64_t M = g->c.rows, N = g->c.cols, K = g->a.cols;
   if (g->dtype != DLK_F16 && g->dtype != DLK_BF16) {
     snprintf(why, n, "%s not supported (f16/bf16 only)", g->dtype == DLK_F32 ? "f32" : "f64");
@@ -512,7 +514,7 @@ int encode_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const
 }
 
 template <typename T, bool A_K, bool B_K>
-int launch_wgmma(const dlk_k_gemm *g, const CUtensorMap &ma, const CUtensorMap &mb, int a_batched,
+int launch_wgmma(const dlk_k_gemm_desc *g, const CUtensorMap &ma, const CUtensorMap &mb, int a_batched,
                  int b_batched, int pair_ok, cudaStream_t st) {
   const int tiles_m = (int)((g->c.rows + WG_BM - 1) / WG_BM);
   const int tiles_n = (int)((g->c.cols + WG_BN - 1) / WG_BN);
@@ -523,7 +525,7 @@ int launch_wgmma(const dlk_k_gemm *g, const CUtensorMap &ma, const CUtensorMap &
   for (int64_t b0 = 0; b0 < g->c.batch; b0 += 65535) {
     const int64_t nb = g->c.batch - b0 < 65535 ? g->c.batch - b0 : 65535;
     dim3 grid((unsigned)(tiles_m * tiles_n), (unsigned)nb);
-    gemm_wgmma_kernel<T, A_K, B_K><<<grid, WG_THREADS, WG_SMEM_BYTES, st>>>(
+    DLK_LAUNCH(gemm_wgmma_kernel<T, A_K, B_K>, grid, WG_THREADS, WG_SMEM_BYTES, st)(
         ma, mb, *g, tiles_m, tiles_n, (int)b0, a_batched, b_batched, pair_ok);
     e = cudaGetLastError();
     if (e != cudaSuccess) return (int)e;
@@ -532,7 +534,7 @@ int launch_wgmma(const dlk_k_gemm *g, const CUtensorMap &ma, const CUtensorMap &
 }
 
 template <typename T>
-int launch_wgmma_layout(const dlk_k_gemm *g, bool a_k, bool b_k, const CUtensorMap &ma,
+int launch_wgmma_layout(const dlk_k_gemm_desc *g, bool a_k, bool b_k, const CUtensorMap &ma,
                         const CUtensorMap &mb, int a_batched, int b_batched, int pair_ok,
                         cudaStream_t st) {
   if (a_k && b_k) return launch_wgmma<T, true, true>(g, ma, mb, a_batched, b_batched, pair_ok, st);
@@ -543,13 +545,18 @@ int launch_wgmma_layout(const dlk_k_gemm *g, bool a_k, bool b_k, const CUtensorM
 
 }  // namespace
 
-extern "C" int dlk_k_gemm_wgmma_check(const dlk_k_gemm *g, char *why, size_t why_len) {
+namespace dlk {
+
+int gemm_wgmma_supports(const dlk_k_gemm_desc *g, char *why, size_t why_len) {
   OpLayout la, lb;
   return wg_check(g, &la, &lb, why, why_len) ? 1 : 0;
 }
 
-extern "C" int dlk_k_gemm_wgmma(const dlk_k_gemm *g, char *err, size_t err_len, void *stream) {
-  if (err_len) err[0] = '\0';
+int gemm_wgmma(const dlk_k_gemm_desc *g, cudaStream_t st) {
+  char scratch[8];
+  char *err = g->err && g->err_len ? g->err : scratch;
+  const size_t err_len = g->err && g->err_len ? g->err_len : sizeof scratch;
+  err[0] = '\0';
   if (g->c.batch <= 0 || g->c.rows <= 0 || g->c.cols <= 0) return 0;
   if (!DLK_HAVE_SM90A) {
     snprintf(err, err_len, "built without sm_90a (add 90a to DLK_CUDA_ARCHS)");
@@ -585,10 +592,11 @@ extern "C" int dlk_k_gemm_wgmma(const dlk_k_gemm *g, char *err, size_t err_len, 
     return t.cs == 1 && t.rs % 2 == 0 && t.bs % 2 == 0 && aligned_ptr(t.data, 4);
   };
   const int pair_ok = pair_fits(g->c) && (!g->z.data || pair_fits(g->z));
-  cudaStream_t st = (cudaStream_t)stream;
   if (g->dtype == DLK_F16)
     return launch_wgmma_layout<f16>(g, la.kmajor, lb.kmajor, ma, mb, la.batched, lb.batched,
                                     pair_ok, st);
   return launch_wgmma_layout<bf16>(g, la.kmajor, lb.kmajor, ma, mb, la.batched, lb.batched, pair_ok,
                                    st);
 }
+
+}  // namespace dlk

@@ -1,17 +1,7 @@
-// glove family kernels: the AdaGrad epoch (Hogwild `warp` and deterministic `det`), the
-// co-occurrence chunk count (window generation, cub radix sort by pair key, reduce by
-// key), and the per-column top-k of a score matrix. Launchers in kernels/glove_kernels.h;
-// variant rows in host/glove_cuda.c; the CPU reference rows (the spec) in
-// host/cpu/glove_cpu.c.
-//
-// Numerics: the per-record scalars (log X, the weight (X/x_max)^alpha, diff, fdiff, the
-// cost) are f64 for both model dtypes; the per-component AdaGrad arithmetic runs in the
-// model's dtype (f32 for F32 models, f64 for F64 ones); dot products accumulate in the
-// model's dtype. Cost sums are f64 and reduced in a fixed order (per-block partials, then
-// one block), never with float atomics.
-#include <cuda_runtime.h>
-#include <stdint.h>
-
+// glove family, glove_epoch: one chunk of AdaGrad updates. impl 1 `warp` (lock-free
+// Hogwild), impl 2 `det` (each row sees its updates in record order). Launcher in
+// kernels/glove/glove.h, right under the kernels; rows in host/glove/glove_cuda.c, the
+// CPU reference (the spec) in host/glove/glove_cpu.c.
 #include <cuda/atomic>
 #include <cuda/std/functional>
 
@@ -20,109 +10,12 @@
 #include <cub/device/device_scan.cuh>
 #include <cub/device/device_select.cuh>
 
-#include "dlk.h"
-#include "glove_kernels.h"
+#include "glove.cuh"
 
-// Bounds checks for a debugging build (-DDLK_DEBUG_KERNELS): a violated index invariant
-// traps, so compute-sanitizer or the next CUDA call names the kernel at fault.
-#ifdef DLK_DEBUG_KERNELS
-#define GK_CHECK(cond) \
-  do {                 \
-    if (!(cond)) __trap(); \
-  } while (0)
-#else
-#define GK_CHECK(cond) \
-  do {                 \
-  } while (0)
-#endif
-
-#define GK_TRY(...)                   \
-  do {                                \
-    cudaError_t gk_e_ = (__VA_ARGS__); \
-    if (gk_e_ != cudaSuccess) return (int)gk_e_; \
-  } while (0)
+using namespace dlk_glove;
 
 namespace {
 
-constexpr unsigned FULL = 0xffffffffu;
-
-// ======================================================================================
-// shared helpers
-// ======================================================================================
-
-// A co-occurrence record exactly as dlk_glove_record (16 bytes).
-struct alignas(16) GRec {
-  int w1, w2;
-  double x;
-};
-static_assert(sizeof(GRec) == 16, "record layout");
-
-struct Rec {
-  int w1, w2;
-  double x;
-};
-
-// One 16-byte read-only load of a record (records are 16-byte aligned: the rows check).
-__device__ __forceinline__ Rec load_rec(const GRec *p) {
-  int4 v = __ldg(reinterpret_cast<const int4 *>(p));
-  Rec r;
-  r.w1 = v.x;
-  r.w2 = v.y;
-  r.x = __hiloint2double(v.w, v.z);  // little-endian: bytes 8..11 are the low word
-  return r;
-}
-
-// Workspace carving: 256-byte aligned pieces; base == nullptr only sizes.
-struct Carve {
-  char *base;
-  size_t off;
-  template <typename T> T *take(size_t count) {
-    off = (off + 255) & ~(size_t)255;
-    T *p = base ? reinterpret_cast<T *>(base + off) : nullptr;
-    off += count * sizeof(T);
-    return p;
-  }
-};
-
-int sm_count() {
-  int dev = 0, n = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 1;
-  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 1;
-  return n > 0 ? n : 1;
-}
-
-unsigned grid_for(int64_t n, int threads, int64_t cap = 1 << 20) {
-  int64_t b = (n + threads - 1) / threads;
-  if (b > cap) b = cap;
-  return (unsigned)(b < 1 ? 1 : b);
-}
-
-// Bit length of v >= 0 (0 for 0).
-int bit_length(uint64_t v) {
-  int b = 0;
-  while (v) b++, v >>= 1;
-  return b;
-}
-
-// Sum over a group of G lanes (G a power of two <= 32) with a butterfly: every lane of
-// the group ends with the same value (a + b == b + a exactly, so the pairs agree).
-template <int G, typename T> __device__ __forceinline__ T gsum(T v) {
-#pragma unroll
-  for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o, G);
-  return v;
-}
-
-__device__ __forceinline__ float m_sqrt(float v) { return sqrtf(v); }
-__device__ __forceinline__ double m_sqrt(double v) { return sqrt(v); }
-// The CPU reference's clip: fmin(fmax(v, -c), c), NaN -> -c (fmax drops the NaN).
-__device__ __forceinline__ float m_clip(float v, float c) { return fminf(fmaxf(v, -c), c); }
-__device__ __forceinline__ double m_clip(double v, double c) { return fmin(fmax(v, -c), c); }
-__device__ __forceinline__ bool m_finite(float v) { return isfinite(v); }
-__device__ __forceinline__ bool m_finite(double v) { return isfinite(v); }
-
-// ======================================================================================
-// glove_epoch
-// ======================================================================================
 
 template <typename T> struct EpochArgs {
   T *W, *G;      // params, gradsq [2V, d+1]
@@ -636,7 +529,7 @@ __global__ void __launch_bounds__(256) epoch_finish_kernel(const double *psum,
 constexpr int EPOCH_MAX_BLOCKS = 4096;
 constexpr int EPOCH_THREADS = 256;
 
-template <typename T> EpochArgs<T> epoch_args(const dlk_k_glove_epoch *e) {
+template <typename T> EpochArgs<T> epoch_args(const dlk_k_glove_epoch_desc *e) {
   EpochArgs<T> a;
   a.W = static_cast<T *>(e->params);
   a.G = static_cast<T *>(e->gradsq);
@@ -651,7 +544,7 @@ template <typename T> EpochArgs<T> epoch_args(const dlk_k_glove_epoch *e) {
 }
 
 // Vector width of the row accesses: 16 bytes when every row start is 16-byte aligned.
-int epoch_vw(const dlk_k_glove_epoch *e) {
+int epoch_vw(const dlk_k_glove_epoch_desc *e) {
   const int vw = e->dtype == DLK_F64 ? 2 : 4;
   const int64_t rl = (int64_t)e->dim + 1;
   const bool al = ((uintptr_t)e->params % 16 == 0) && ((uintptr_t)e->gradsq % 16 == 0);
@@ -662,7 +555,7 @@ int epoch_vw(const dlk_k_glove_epoch *e) {
 int epoch_finish(const double *psum, const long long *pskip, const long long *pbad, int nb,
                  const unsigned long long *stalls, EpochResult *res, void *pinned,
                  dlk_k_glove_epoch_out *out, cudaStream_t st) {
-  epoch_finish_kernel<<<1, 256, 0, st>>>(psum, pskip, pbad, nb, stalls, res);
+  DLK_LAUNCH(epoch_finish_kernel, 1, 256, 0, st)(psum, pskip, pbad, nb, stalls, res);
   GK_TRY(cudaGetLastError());
   GK_TRY(cudaMemcpyAsync(pinned, res, sizeof(EpochResult), cudaMemcpyDeviceToHost, st));
   GK_TRY(cudaStreamSynchronize(st));
@@ -746,9 +639,9 @@ int hottest_row(int64_t V, int64_t n, const GRec *rec, const WarpLayout &l, void
                 unsigned long long *out, cudaStream_t st) {
   GK_TRY(cudaMemsetAsync(l.cnt, 0, 2 * (size_t)V * sizeof(unsigned long long), st));
   GK_TRY(cudaMemsetAsync(l.cmax, 0, sizeof(unsigned long long), st));
-  hog_hist_kernel<<<grid_for(n, 256, 4096), 256, 0, st>>>(rec, n, V, l.cnt);
+  DLK_LAUNCH(hog_hist_kernel, grid_for(n, 256, 4096), 256, 0, st)(rec, n, V, l.cnt);
   GK_TRY(cudaGetLastError());
-  hog_max_kernel<<<grid_for(2 * V, 256, 1024), 256, 0, st>>>(l.cnt, 2 * V, l.cmax);
+  DLK_LAUNCH(hog_max_kernel, grid_for(2 * V, 256, 1024), 256, 0, st)(l.cnt, 2 * V, l.cmax);
   GK_TRY(cudaGetLastError());
   GK_TRY(cudaMemcpyAsync(pinned, l.cmax, sizeof(unsigned long long), cudaMemcpyDeviceToHost, st));
   GK_TRY(cudaStreamSynchronize(st));
@@ -782,7 +675,7 @@ int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int64_t groups, int 
   if (cap > by_groups) cap = by_groups;
   if (cap > EPOCH_MAX_BLOCKS) cap = EPOCH_MAX_BLOCKS;
   const unsigned blocks = grid_for(a.n, (int)groups_per_block, cap);
-  kern<<<blocks, threads, 0, st>>>(a, l.psum, l.pskip, l.pbad);
+  DLK_LAUNCH(kern, blocks, threads, 0, st)(a, l.psum, l.pskip, l.pbad);
   *nb = (int)blocks;
   return (int)cudaGetLastError();
 }
@@ -819,7 +712,7 @@ int warp_dispatch_vec(const EpochArgs<T> &a, const WarpLayout &l, int64_t gr, in
 }
 
 template <typename T>
-int epoch_warp_run(const dlk_k_glove_epoch *e, void *ws, void *pinned, dlk_k_glove_epoch_out *out,
+int epoch_warp_run(const dlk_k_glove_epoch_desc *e, void *ws, void *pinned, dlk_k_glove_epoch_out *out,
                    cudaStream_t st) {
   Carve c = {static_cast<char *>(ws), 0};
   const WarpLayout l = warp_layout(c, e->vocab_size);
@@ -893,7 +786,7 @@ int launch_det(const EpochArgs<T> &a, const DetLayout &l, cudaStream_t st) {
   const int64_t warps_needed = (a.n + DET_BATCH - 1) / DET_BATCH;
   const int64_t cap = (int64_t)sm_count() * (occ > 0 ? occ : 1);
   const unsigned blocks = grid_for(warps_needed, EPOCH_THREADS / 32, cap);
-  kern<<<blocks, EPOCH_THREADS, 0, st>>>(a, l.seq1, l.seq2, l.done1, l.done2, l.ticket, l.cost,
+  DLK_LAUNCH(kern, blocks, EPOCH_THREADS, 0, st)(a, l.seq1, l.seq2, l.done1, l.done2, l.ticket, l.cost,
                                          l.stalls);
   return (int)cudaGetLastError();
 }
@@ -909,7 +802,7 @@ template <typename T> int det_dispatch(const EpochArgs<T> &a, const DetLayout &l
 }
 
 template <typename T>
-int epoch_det_run(const dlk_k_glove_epoch *e, void *ws, size_t ws_bytes, void *pinned,
+int epoch_det_run(const dlk_k_glove_epoch_desc *e, void *ws, size_t ws_bytes, void *pinned,
                   dlk_k_glove_epoch_out *out, cudaStream_t st) {
   Carve c = {static_cast<char *>(ws), 0};
   const DetLayout l = det_layout(c, e->count, e->vocab_size);
@@ -922,14 +815,14 @@ int epoch_det_run(const dlk_k_glove_epoch *e, void *ws, size_t ws_bytes, void *p
   GK_TRY(cudaMemsetAsync(l.ticket, 0, 2 * sizeof(unsigned long long), st));
   const unsigned g = grid_for(n, 256, 8192);
   for (int side = 0; side < 2; side++) {
-    det_keys_kernel<<<g, 256, 0, st>>>(a.rec, n, V, side, l.kA, l.vA);
+    DLK_LAUNCH(det_keys_kernel, g, 256, 0, st)(a.rec, n, V, side, l.kA, l.vA);
     GK_TRY(cudaGetLastError());
     cub::DoubleBuffer<unsigned> k(l.kA, l.kB), v(l.vA, l.vB);
     size_t tb = l.temp_bytes;
     GK_TRY(cub::DeviceRadixSort::SortPairs(l.temp, tb, k, v, n, 0, bits, st));
-    det_first_kernel<<<g, 256, 0, st>>>(k.Current(), n, l.first);
+    DLK_LAUNCH(det_first_kernel, g, 256, 0, st)(k.Current(), n, l.first);
     GK_TRY(cudaGetLastError());
-    det_seq_kernel<<<g, 256, 0, st>>>(k.Current(), v.Current(), n, l.first,
+    DLK_LAUNCH(det_seq_kernel, g, 256, 0, st)(k.Current(), v.Current(), n, l.first,
                                       side == 0 ? l.seq1 : l.seq2);
     GK_TRY(cudaGetLastError());
   }
@@ -938,684 +831,37 @@ int epoch_det_run(const dlk_k_glove_epoch *e, void *ws, size_t ws_bytes, void *p
   if (nb > EPOCH_MAX_BLOCKS) nb = EPOCH_MAX_BLOCKS;
   if (nb < 1) nb = 1;
   const int64_t slice = (n + nb - 1) / nb;
-  det_cost_kernel<<<(unsigned)nb, 256, 0, st>>>(l.cost, n, slice, l.psum, l.pskip, l.pbad);
+  DLK_LAUNCH(det_cost_kernel, (unsigned)nb, 256, 0, st)(l.cost, n, slice, l.psum, l.pskip, l.pbad);
   GK_TRY(cudaGetLastError());
   return epoch_finish(l.psum, l.pskip, l.pbad, (int)nb, l.stalls, l.res, pinned, out, st);
 }
 
-// ======================================================================================
-// glove_cooccur_chunk
-// ======================================================================================
+}  // namespace
 
-// Pair key: w1 in the high bits, w2 in the low `bits` bits (bits = bit length of V), so
-// the ascending key order is the (w1, w2) order and the sort needs only 2 * bits bits.
-
-// Thread mapping: one thread per position t (grid-stride). Counts the weights target t
-// generates (the CPU reference's loop: k = 1..window while t-k >= 0 and ids[t-k] > 0,
-// twice when symmetric) and flags ids outside [0, V] (those also end the window, so the
-// kernels never form a key from them). Shared memory: none.
-__global__ void cooc_count_kernel(const int *ids, int64_t n, int64_t n_prefix, int64_t V, int W,
-                                  int sym, long long *counts, unsigned long long *bad) {
-  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n;
-       t += (int64_t)gridDim.x * blockDim.x) {
-    const int id = ids[t];
-    if (id < 0 || id > V) atomicAdd(bad, 1ull);
-    if (t < n_prefix) continue;
-    long long c = 0;
-    if (id >= 1 && id <= V)
-      for (int k = 1; k <= W && t - k >= 0; k++) {
-        const int p = ids[t - k];
-        if (p < 1 || p > V) break;
-        c++;
-      }
-    counts[t - n_prefix] = sym ? 2 * c : c;
+extern "C" size_t dlk_k_glove_epoch_ws(const dlk_k_glove_epoch_desc *e, int impl) {
+  Carve c = {nullptr, 0};
+  if (impl == 1) {
+    warp_layout(c, e->vocab_size);
+    return c.off + 256;
   }
-}
-
-// misc[0] = total weights generated (offsets are exclusive sums of counts). One thread.
-__global__ void cooc_total_kernel(const long long *counts, const long long *offsets, int64_t m,
-                                  long long *total) {
-  if (threadIdx.x == 0 && blockIdx.x == 0) *total = m > 0 ? offsets[m - 1] + counts[m - 1] : 0;
-}
-
-// Thread mapping: one thread per target t (grid-stride); it writes its weights at
-// offsets[t - n_prefix] in the CPU reference's generation order (k ascending, the
-// left-context record (ids[t-k], ids[t]) before its symmetric twin), so a stable sort
-// keeps each pair's weights in the reference's summation order.
-__global__ void cooc_gen_kernel(const int *ids, int64_t n, int64_t n_prefix, int sym, int dw,
-                                int bits, const long long *counts, const long long *offsets,
-                                unsigned long long *keys, double *vals, int64_t P) {
-  for (int64_t t = n_prefix + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n;
-       t += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t j = t - n_prefix;
-    const long long c = sym ? counts[j] / 2 : counts[j];
-    long long o = offsets[j];
-    const unsigned long long w2 = (unsigned)ids[t];
-    for (int k = 1; k <= c; k++) {
-      const unsigned long long w1 = (unsigned)ids[t - k];
-      const double wt = dw ? 1.0 / (double)k : 1.0;
-      GK_CHECK(o + (sym ? 2 : 1) <= P);
-      keys[o] = (w1 << bits) | w2;
-      vals[o++] = wt;
-      if (sym) {
-        keys[o] = (w2 << bits) | w1;
-        vals[o++] = wt;
-      }
-    }
+  if (impl == 2) {
+    const DetLayout l = det_layout(c, e->count, e->vocab_size);
+    return l.temp_bytes == 0 ? 0 : c.off + 256;
   }
-}
-
-// Records from ReduceByKey's unique keys and sums: one thread per record (grid-stride),
-// the count read from device memory. Shared memory: none.
-__global__ void cooc_pack_kernel(const unsigned long long *ukeys, const double *sums,
-                                 const long long *nruns, int bits, GRec *out) {
-  const int64_t R = *nruns;
-  const unsigned long long mask = (1ull << bits) - 1;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < R;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    GRec r;
-    r.w1 = (int)(ukeys[i] >> bits);
-    r.w2 = (int)(ukeys[i] & mask);
-    r.x = sums[i];
-    out[i] = r;
-  }
-}
-
-// Ordered sums. Thread mapping: one thread per sorted position p (grid-stride); the
-// thread at the first position of a key sums that key's weights one by one in sorted
-// order (= generation order: the sort is stable), which is exactly the CPU reference's
-// order and bits, and writes the record at slot p; other slots get w1 = 0 and are
-// dropped by the compaction that follows. Long runs (frequent pairs) are summed by one
-// thread: fine, they are few.
-__global__ void cooc_segsum_kernel(const unsigned long long *keys, const double *vals, int64_t P,
-                                   int bits, GRec *out) {
-  const unsigned long long mask = (1ull << bits) - 1;
-  for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < P;
-       p += (int64_t)gridDim.x * blockDim.x) {
-    const unsigned long long k = keys[p];
-    if (p > 0 && keys[p - 1] == k) {
-      out[p].w1 = 0;
-      continue;
-    }
-    double s = vals[p];
-    for (int64_t j = p + 1; j < P && keys[j] == k; j++) s += vals[j];
-    GRec r;
-    r.w1 = (int)(k >> bits);
-    r.w2 = (int)(k & mask);
-    r.x = s;
-    out[p] = r;
-  }
-}
-
-struct ValidRec {
-  __host__ __device__ bool operator()(const GRec &r) const { return r.w1 > 0; }
-};
-
-struct CoocLayout {
-  int *ids;
-  long long *counts, *offsets;
-  unsigned long long *kA, *kB;
-  double *xA, *xB;
-  long long *misc; // [0] total, [1] runs / selected
-  unsigned long long *bad;
-  void *temp;
-  size_t temp_bytes;
-  bool ok;
-};
-
-int64_t cooc_pair_bound(const dlk_k_glove_cooc_desc *c) {
-  const int64_t m = c->n - c->n_prefix;
-  return m > 0 ? m * (int64_t)c->window * (c->symmetric ? 2 : 1) : 0;
-}
-
-// cub temp bytes for the three passes over P pairs and m counts (max of them).
-size_t cooc_temp(int64_t m, int64_t P, int bits, int ordered, bool *ok) {
-  size_t t1 = 0, t2 = 0, t3 = 0;
-  *ok = true;
-  const int64_t mm = m > 0 ? m : 1, pp = P > 0 ? P : 1;
-  if (cub::DeviceScan::ExclusiveSum(nullptr, t1, (const long long *)nullptr, (long long *)nullptr,
-                                    mm) != cudaSuccess)
-    *ok = false;
-  cub::DoubleBuffer<unsigned long long> k(nullptr, nullptr);
-  cub::DoubleBuffer<double> v(nullptr, nullptr);
-  if (cub::DeviceRadixSort::SortPairs(nullptr, t2, k, v, pp, 0, 2 * bits) != cudaSuccess)
-    *ok = false;
-  if (ordered) {
-    if (cub::DeviceSelect::If(nullptr, t3, (const GRec *)nullptr, (GRec *)nullptr,
-                              (long long *)nullptr, pp, ValidRec()) != cudaSuccess)
-      *ok = false;
-  } else {
-    if (cub::DeviceReduce::ReduceByKey(nullptr, t3, (const unsigned long long *)nullptr,
-                                       (unsigned long long *)nullptr, (const double *)nullptr,
-                                       (double *)nullptr, (long long *)nullptr,
-                                       cuda::std::plus<double>(), pp) != cudaSuccess)
-      *ok = false;
-  }
-  if (!*ok) cudaGetLastError();
-  size_t t = t1 > t2 ? t1 : t2;
-  return t > t3 ? t : t3;
-}
-
-// Region A = [kA | xA] and region B = [kB | xB] are each 16 P contiguous bytes, so the
-// region the sort left free holds P records for the output.
-CoocLayout cooc_layout(Carve &c, const dlk_k_glove_cooc_desc *d) {
-  CoocLayout l;
-  const int64_t m = d->n - d->n_prefix > 0 ? d->n - d->n_prefix : 0;
-  const int64_t P = cooc_pair_bound(d);
-  const size_t pp = (size_t)(P > 0 ? P : 1);
-  const int bits = bit_length((uint64_t)d->vocab_size);
-  l.ids = c.take<int>((size_t)(d->n > 0 ? d->n : 1));
-  l.counts = c.take<long long>((size_t)(m > 0 ? m : 1));
-  l.offsets = c.take<long long>((size_t)(m > 0 ? m : 1));
-  l.kA = c.take<unsigned long long>(pp);
-  l.xA = l.kA ? reinterpret_cast<double *>(l.kA + pp) : nullptr;
-  c.off += pp * sizeof(double);
-  l.kB = c.take<unsigned long long>(pp);
-  l.xB = l.kB ? reinterpret_cast<double *>(l.kB + pp) : nullptr;
-  c.off += pp * sizeof(double);
-  l.misc = c.take<long long>(2);
-  l.bad = c.take<unsigned long long>(1);
-  l.temp_bytes = cooc_temp(m, P, bits, d->ordered, &l.ok);
-  l.temp = c.take<char>(l.temp_bytes);
-  return l;
-}
-
-int cooc_run(const dlk_k_glove_cooc_desc *d, void *ws, size_t ws_bytes, void *pinned, void *out_host,
-             int64_t out_cap, int64_t *out_count, int64_t *bad_ids, cudaStream_t st) {
-  Carve c = {static_cast<char *>(ws), 0};
-  const CoocLayout l = cooc_layout(c, d);
-  if (!l.ok || c.off > ws_bytes) return (int)cudaErrorInvalidValue;
-  const int64_t n = d->n, m = n - d->n_prefix, V = d->vocab_size;
-  const int bits = bit_length((uint64_t)V);
-  const int sym = d->symmetric != 0;
-  *out_count = 0;
-  *bad_ids = 0;
-  if (m <= 0) return 0;
-  volatile long long *h = static_cast<volatile long long *>(pinned);
-  // 1. ids up, count the weights per target, offsets, the total and the bad ids back.
-  GK_TRY(cudaMemcpyAsync(l.ids, d->ids, (size_t)n * sizeof(int), cudaMemcpyHostToDevice, st));
-  GK_TRY(cudaMemsetAsync(l.bad, 0, sizeof(unsigned long long), st));
-  cooc_count_kernel<<<grid_for(n, 256), 256, 0, st>>>(l.ids, n, d->n_prefix, V, d->window, sym,
-                                                      l.counts, l.bad);
-  GK_TRY(cudaGetLastError());
-  size_t tb = l.temp_bytes;
-  GK_TRY(cub::DeviceScan::ExclusiveSum(l.temp, tb, l.counts, l.offsets, m, st));
-  cooc_total_kernel<<<1, 32, 0, st>>>(l.counts, l.offsets, m, l.misc);
-  GK_TRY(cudaGetLastError());
-  GK_TRY(cudaMemcpyAsync((void *)h, l.misc, sizeof(long long), cudaMemcpyDeviceToHost, st));
-  GK_TRY(cudaMemcpyAsync((void *)(h + 1), l.bad, sizeof(long long), cudaMemcpyDeviceToHost, st));
-  GK_TRY(cudaStreamSynchronize(st));
-  const int64_t P = h[0];
-  if (h[1] != 0) {
-    *bad_ids = h[1];
-    return 0;
-  }
-  if (P < 0 || P > cooc_pair_bound(d)) return (int)cudaErrorInvalidValue;
-  if (P == 0) return 0;
-  // 2. generate, 3. stable sort by key over 2 * bits bits.
-  cooc_gen_kernel<<<grid_for(m, 256), 256, 0, st>>>(l.ids, n, d->n_prefix, sym,
-                                                    d->distance_weighting, bits, l.counts,
-                                                    l.offsets, l.kA, l.xA, P);
-  GK_TRY(cudaGetLastError());
-  cub::DoubleBuffer<unsigned long long> keys(l.kA, l.kB);
-  cub::DoubleBuffer<double> vals(l.xA, l.xB);
-  tb = l.temp_bytes;
-  GK_TRY(cub::DeviceRadixSort::SortPairs(l.temp, tb, keys, vals, P, 0, 2 * bits, st));
-  // Keys and values flip together (same passes); the record views below rely on it.
-  if (keys.selector != vals.selector) return (int)cudaErrorInvalidValue;
-  const unsigned long long *ks = keys.Current();
-  const double *xs = vals.Current();
-  unsigned long long *ko = keys.Alternate();
-  double *xo = vals.Alternate();
-  GRec *recS = reinterpret_cast<GRec *>(keys.Current());  // region of the sorted data
-  GRec *recO = reinterpret_cast<GRec *>(ko);              // the other region
-  // 4. sums per key, as records in region S.
-  tb = l.temp_bytes;
-  if (d->ordered) {
-    cooc_segsum_kernel<<<grid_for(P, 256), 256, 0, st>>>(ks, xs, P, bits, recO);
-    GK_TRY(cudaGetLastError());
-    GK_TRY(cub::DeviceSelect::If(l.temp, tb, recO, recS, l.misc + 1, P, ValidRec(), st));
-  } else {
-    GK_TRY(cub::DeviceReduce::ReduceByKey(l.temp, tb, ks, ko, xs, xo, l.misc + 1,
-                                          cuda::std::plus<double>(), P, st));
-    cooc_pack_kernel<<<grid_for(P, 256), 256, 0, st>>>(ko, xo, l.misc + 1, bits, recS);
-    GK_TRY(cudaGetLastError());
-  }
-  GK_TRY(cudaMemcpyAsync((void *)h, l.misc + 1, sizeof(long long), cudaMemcpyDeviceToHost, st));
-  GK_TRY(cudaStreamSynchronize(st));
-  const int64_t R = h[0];
-  *out_count = R;
-  if (R < 0 || R > out_cap) return 0;  // the caller sees out_count > out_cap
-  GK_TRY(cudaMemcpyAsync(out_host, recS, (size_t)R * sizeof(GRec), cudaMemcpyDeviceToHost, st));
-  GK_TRY(cudaStreamSynchronize(st));
   return 0;
 }
 
-// ======================================================================================
-// glove_topk
-// ======================================================================================
-
-// The order of the CPU reference: higher score first, the lower row on a tie; an empty
-// slot (row -1) is worse than any candidate (a -inf score included). NaN never enters.
-__device__ __forceinline__ bool better(double v, int r, double bv, int br) {
-  return br < 0 || v > bv || (v == bv && r < br);
-}
-
-__device__ __forceinline__ bool excluded(const int *ex, int nex, int64_t q, int r) {
-  for (int e = 0; e < nex; e++)
-    if (ex[q * nex + e] == r) return true;
-  return false;
-}
-
-// Insert (v, r) into the sorted list (best first) of K entries, if it beats the last.
-template <int K> __device__ __forceinline__ void list_insert(double *val, int *idx, double v, int r) {
-  val[K - 1] = v;
-  idx[K - 1] = r;
-#pragma unroll
-  for (int i = K - 1; i > 0; i--) {
-    if (better(val[i], idx[i], val[i - 1], idx[i - 1])) {
-      const double tv = val[i];
-      const int ti = idx[i];
-      val[i] = val[i - 1], idx[i] = idx[i - 1];
-      val[i - 1] = tv, idx[i - 1] = ti;
-    }
-  }
-}
-
-template <typename S> __device__ __forceinline__ double load_score(const S *p) {
-  return (double)__ldg(p);
-}
-
-// Variant 1 `lanes`, pass 1.
-// Thread mapping: block (x, y) of 128 threads = 4 warps; lane l of every warp owns column
-// q = 32 x + l (coalesced row reads); warp w of block row y walks the rows
-// r = 4 y + w, + 4 gridDim.y, ... keeping a sorted list of the K best (K = k rounded up to
-// a power of two) in registers; at the end it writes its list as partial (4 y + w) of
-// column q. Shared memory: none. The exclusion list is consulted only for a candidate
-// that would enter the list.
-template <typename S, int K>
-__global__ void __launch_bounds__(128) topk_lanes_kernel(const S *scores, int64_t rows,
-                                                         int64_t cols, const int *ex, int nex,
-                                                         double *pval, int *pidx) {
-  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-  const int64_t q = (int64_t)blockIdx.x * 32 + lane;
-  const int64_t walker = (int64_t)blockIdx.y * 4 + w, nwalk = (int64_t)gridDim.y * 4;
-  if (q >= cols) return;
-  double val[K];
-  int idx[K];
-#pragma unroll
-  for (int i = 0; i < K; i++) val[i] = -INFINITY, idx[i] = -1;
-  for (int64_t r = walker; r < rows; r += nwalk) {
-    const double v = load_score(scores + r * cols + q);
-    if (v != v) continue;
-    if (!better(v, (int)r, val[K - 1], idx[K - 1])) continue;
-    if (excluded(ex, nex, q, (int)r)) continue;
-    list_insert<K>(val, idx, v, (int)r);
-  }
-  const int64_t base = (walker * cols + q) * K;
-#pragma unroll
-  for (int i = 0; i < K; i++) pval[base + i] = val[i], pidx[base + i] = idx[i];
-}
-
-// Pass 2: one thread per column merges the nparts sorted partial lists (each list is
-// sorted, so a list is left at its first entry that cannot enter) and writes the first
-// k entries.
-template <int K>
-__global__ void topk_merge_kernel(const double *pval, const int *pidx, int64_t nparts,
-                                  int64_t cols, int k, double *oval, int *oidx) {
-  for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < cols;
-       q += (int64_t)gridDim.x * blockDim.x) {
-    double val[K];
-    int idx[K];
-#pragma unroll
-    for (int i = 0; i < K; i++) val[i] = -INFINITY, idx[i] = -1;
-    for (int64_t p = 0; p < nparts; p++) {
-      const int64_t base = (p * cols + q) * K;
-      for (int i = 0; i < K; i++) {
-        const int r = pidx[base + i];
-        const double v = pval[base + i];
-        if (r < 0 || !better(v, r, val[K - 1], idx[K - 1])) break;
-        list_insert<K>(val, idx, v, r);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < K; i++)
-      if (i < k) oval[q * k + i] = val[i], oidx[q * k + i] = idx[i];
-  }
-}
-
-struct TopkLanesLayout {
-  int *ex;
-  double *pval, *oval;
-  int *pidx, *oidx;
-};
-
-int topk_K(int k) {
-  int K = 1;
-  while (K < k) K <<= 1;
-  return K;
-}
-
-// Row slices: enough blocks to fill the device, at most 2048 / K slices of 4 walkers
-// (bounds the merge), at least 256 rows per walker where possible.
-int64_t topk_slices(int64_t rows, int K) {
-  int64_t s = rows / 1024;
-  const int64_t cap = 2048 / K;
-  if (s > cap) s = cap;
-  return s < 1 ? 1 : s;
-}
-
-TopkLanesLayout topk_lanes_layout(Carve &c, const dlk_k_glove_topk *t) {
-  TopkLanesLayout l;
-  const int K = topk_K(t->k);
-  const int64_t parts = topk_slices(t->rows, K) * 4;
-  const size_t cols = (size_t)(t->cols > 0 ? t->cols : 1);
-  l.ex = c.take<int>(cols * (size_t)(t->n_exclude > 0 ? t->n_exclude : 1));
-  l.pval = c.take<double>((size_t)parts * cols * K);
-  l.pidx = c.take<int>((size_t)parts * cols * K);
-  l.oval = c.take<double>(cols * (size_t)t->k);
-  l.oidx = c.take<int>(cols * (size_t)t->k);
-  return l;
-}
-
-template <typename S, int K>
-int topk_lanes_launch(const dlk_k_glove_topk *t, const TopkLanesLayout &l, cudaStream_t st) {
-  const int64_t slices = topk_slices(t->rows, K);
-  dim3 grid((unsigned)((t->cols + 31) / 32), (unsigned)slices);
-  topk_lanes_kernel<S, K><<<grid, 128, 0, st>>>(static_cast<const S *>(t->scores), t->rows,
-                                                t->cols, l.ex, t->n_exclude, l.pval, l.pidx);
-  GK_TRY(cudaGetLastError());
-  topk_merge_kernel<K><<<grid_for(t->cols, 128), 128, 0, st>>>(l.pval, l.pidx, slices * 4,
-                                                               t->cols, t->k, l.oval, l.oidx);
-  return (int)cudaGetLastError();
-}
-
-template <typename S>
-int topk_lanes_dispatch(const dlk_k_glove_topk *t, const TopkLanesLayout &l, cudaStream_t st) {
-  switch (topk_K(t->k)) {
-    case 1: return topk_lanes_launch<S, 1>(t, l, st);
-    case 2: return topk_lanes_launch<S, 2>(t, l, st);
-    case 4: return topk_lanes_launch<S, 4>(t, l, st);
-    case 8: return topk_lanes_launch<S, 8>(t, l, st);
-    case 16: return topk_lanes_launch<S, 16>(t, l, st);
-    case 32: return topk_lanes_launch<S, 32>(t, l, st);
-    default: return (int)cudaErrorInvalidValue;
-  }
-}
-
-// Results back: (cols * k) ids and values.
-int topk_copy_out(const dlk_k_glove_topk *t, const int *oidx, const double *oval,
-                  int32_t *idx_host, double *val_host, cudaStream_t st) {
-  const size_t n = (size_t)t->cols * (size_t)t->k;
-  GK_TRY(cudaMemcpyAsync(idx_host, oidx, n * sizeof(int), cudaMemcpyDeviceToHost, st));
-  GK_TRY(cudaMemcpyAsync(val_host, oval, n * sizeof(double), cudaMemcpyDeviceToHost, st));
-  return (int)cudaStreamSynchronize(st);
-}
-
-int topk_upload_exclude(const dlk_k_glove_topk *t, int *ex, cudaStream_t st) {
-  if (t->n_exclude <= 0) return 0;
-  const size_t n = (size_t)t->cols * (size_t)t->n_exclude;
-  return (int)cudaMemcpyAsync(ex, t->exclude, n * sizeof(int), cudaMemcpyHostToDevice, st);
-}
-
-// ---- variant 2 `sort` ----
-// Keys: an order-preserving map of the f64 score to u64 (sign bit flipped for
-// positives, every bit for negatives; -0 counts as +0 like the reference's compare),
-// NaN and excluded rows 0 (below every score, -inf included). Values: the index
-// i = q * rows + r of the transposed matrix. A stable descending sort orders each score
-// class by i, i.e. lower row first on ties; a second stable sort by column then groups
-// the columns without changing that order.
-
-__device__ __forceinline__ unsigned long long score_key(double v) {
-  if (v != v) return 0ull;
-  if (v == 0.0) v = 0.0;  // -0 == +0
-  const unsigned long long b = (unsigned long long)__double_as_longlong(v);
-  return (b >> 63) ? ~b : (b | (1ull << 63));
-}
-
-__device__ __forceinline__ double key_score(unsigned long long k) {
-  const unsigned long long b = (k >> 63) ? (k & ~(1ull << 63)) : ~k;
-  return __longlong_as_double((long long)b);
-}
-
-// Thread mapping: one thread per score in row-major order (coalesced reads), written
-// to its transposed position q * rows + r.
-template <typename S>
-__global__ void topk_keys_kernel(const S *scores, int64_t rows, int64_t cols,
-                                 unsigned long long *keys, int *vals) {
-  const int64_t N = rows * cols;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < N;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t r = i / cols, q = i - r * cols;
-    const int64_t pos = q * rows + r;
-    keys[pos] = score_key(load_score(scores + i));
-    vals[pos] = (int)pos;
-  }
-}
-
-// Excluded rows get key 0: one thread per (column, exclusion) entry (grid-stride); -1
-// and ids outside [0, rows) change nothing. Shared memory: none.
-__global__ void topk_exclude_kernel(const int *ex, int nex, int64_t rows, int64_t cols,
-                                    unsigned long long *keys) {
-  const int64_t N = cols * nex;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < N;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t q = i / nex;
-    const int r = ex[i];
-    if (r >= 0 && r < rows) keys[q * rows + r] = 0ull;
-  }
-}
-
-// Second-sort keys: the column of each first-sorted entry and its position. One thread
-// per entry (grid-stride). Shared memory: none.
-__global__ void topk_segkeys_kernel(const int *svals, int64_t N, int64_t rows, unsigned *seg,
-                                    int *pos) {
-  for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < N;
-       p += (int64_t)gridDim.x * blockDim.x) {
-    seg[p] = (unsigned)(svals[p] / rows);
-    pos[p] = (int)p;
-  }
-}
-
-// The first k entries of each column: one thread per output slot (q, j < k), grid-stride;
-// key 0 (NaN, excluded) and j >= rows give the empty slot (-1, -inf). Shared memory: none.
-__global__ void topk_sort_out_kernel(const unsigned long long *skeys, const int *svals,
-                                     const int *spos, int64_t rows, int64_t cols, int k,
-                                     double *oval, int *oidx) {
-  const int64_t N = cols * k;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < N;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t q = i / k, j = i - q * k;
-    double v = -INFINITY;
-    int r = -1;
-    if (j < rows) {
-      const int64_t p = spos ? spos[q * rows + j] : j;
-      const unsigned long long key = skeys[p];
-      if (key != 0ull) {
-        v = key_score(key);
-        r = (int)(svals[p] - (svals[p] / rows) * rows);
-      }
-    }
-    oval[i] = v;
-    oidx[i] = r;
-  }
-}
-
-struct TopkSortLayout {
-  unsigned long long *kA, *kB;
-  int *vA, *vB;
-  unsigned *sA, *sB;
-  int *pA, *pB;
-  int *ex;
-  double *oval;
-  int *oidx;
-  void *temp;
-  size_t temp_bytes;
-  bool ok;
-};
-
-TopkSortLayout topk_sort_layout(Carve &c, const dlk_k_glove_topk *t) {
-  TopkSortLayout l;
-  const int64_t N = t->rows * t->cols;
-  const size_t nn = (size_t)(N > 0 ? N : 1), cols = (size_t)(t->cols > 0 ? t->cols : 1);
-  const bool two = t->cols > 1;
-  l.kA = c.take<unsigned long long>(nn);
-  l.kB = c.take<unsigned long long>(nn);
-  l.vA = c.take<int>(nn);
-  l.vB = c.take<int>(nn);
-  l.sA = c.take<unsigned>(two ? nn : 1);
-  l.sB = c.take<unsigned>(two ? nn : 1);
-  l.pA = c.take<int>(two ? nn : 1);
-  l.pB = c.take<int>(two ? nn : 1);
-  l.ex = c.take<int>(cols * (size_t)(t->n_exclude > 0 ? t->n_exclude : 1));
-  l.oval = c.take<double>(cols * (size_t)t->k);
-  l.oidx = c.take<int>(cols * (size_t)t->k);
-  size_t t1 = 0, t2 = 0;
-  l.ok = true;
-  {
-    cub::DoubleBuffer<unsigned long long> k(nullptr, nullptr);
-    cub::DoubleBuffer<int> v(nullptr, nullptr);
-    if (cub::DeviceRadixSort::SortPairsDescending(nullptr, t1, k, v, (int64_t)nn) != cudaSuccess)
-      l.ok = false;
-  }
-  if (two) {
-    cub::DoubleBuffer<unsigned> k(nullptr, nullptr);
-    cub::DoubleBuffer<int> v(nullptr, nullptr);
-    if (cub::DeviceRadixSort::SortPairs(nullptr, t2, k, v, (int64_t)nn, 0,
-                                        bit_length((uint64_t)t->cols)) != cudaSuccess)
-      l.ok = false;
-  }
-  if (!l.ok) cudaGetLastError();
-  l.temp_bytes = t1 > t2 ? t1 : t2;
-  l.temp = c.take<char>(l.temp_bytes);
-  return l;
-}
-
-template <typename S>
-int topk_sort_run(const dlk_k_glove_topk *t, const TopkSortLayout &l, cudaStream_t st) {
-  const int64_t rows = t->rows, cols = t->cols, N = rows * cols;
-  topk_keys_kernel<S><<<grid_for(N, 256), 256, 0, st>>>(static_cast<const S *>(t->scores), rows,
-                                                        cols, l.kA, l.vA);
-  GK_TRY(cudaGetLastError());
-  if (t->n_exclude > 0) {
-    topk_exclude_kernel<<<grid_for(cols * t->n_exclude, 256), 256, 0, st>>>(
-        l.ex, t->n_exclude, rows, cols, l.kA);
-    GK_TRY(cudaGetLastError());
-  }
-  cub::DoubleBuffer<unsigned long long> keys(l.kA, l.kB);
-  cub::DoubleBuffer<int> vals(l.vA, l.vB);
-  size_t tb = l.temp_bytes;
-  GK_TRY(cub::DeviceRadixSort::SortPairsDescending(l.temp, tb, keys, vals, N, 0, 64, st));
-  const int *spos = nullptr;
-  if (cols > 1) {
-    topk_segkeys_kernel<<<grid_for(N, 256), 256, 0, st>>>(vals.Current(), N, rows, l.sA, l.pA);
-    GK_TRY(cudaGetLastError());
-    cub::DoubleBuffer<unsigned> sk(l.sA, l.sB);
-    cub::DoubleBuffer<int> sp(l.pA, l.pB);
-    tb = l.temp_bytes;
-    GK_TRY(cub::DeviceRadixSort::SortPairs(l.temp, tb, sk, sp, N, 0,
-                                           bit_length((uint64_t)cols), st));
-    spos = sp.Current();
-  }
-  topk_sort_out_kernel<<<grid_for(cols * t->k, 256), 256, 0, st>>>(
-      keys.Current(), vals.Current(), spos, rows, cols, t->k, l.oval, l.oidx);
-  return (int)cudaGetLastError();
-}
-
-}  // namespace
-
-// ======================================================================================
-// launchers
-// ======================================================================================
-
-extern "C" size_t dlk_k_glove_epoch_warp_ws(const dlk_k_glove_epoch *e) {
-  Carve c = {nullptr, 0};
-  warp_layout(c, e->vocab_size);
-  return c.off + 256;
-}
-
-extern "C" int dlk_k_glove_epoch_warp(const dlk_k_glove_epoch *e, void *ws, size_t ws_bytes,
-                                      void *pinned, dlk_k_glove_epoch_out *out, void *stream) {
-  if (ws_bytes < dlk_k_glove_epoch_warp_ws(e)) return (int)cudaErrorInvalidValue;
+extern "C" int dlk_k_glove_epoch(const dlk_k_glove_epoch_desc *e, int impl, void *ws, void *stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  if (e->dtype == DLK_F64) return epoch_warp_run<double>(e, ws, pinned, out, st);
-  if (e->dtype == DLK_F32) return epoch_warp_run<float>(e, ws, pinned, out, st);
+  if (impl == 1) {
+    if (e->dtype == DLK_F64) return epoch_warp_run<double>(e, ws, e->pinned, e->out, st);
+    if (e->dtype == DLK_F32) return epoch_warp_run<float>(e, ws, e->pinned, e->out, st);
+    return (int)cudaErrorInvalidValue;
+  }
+  if (impl != 2 || e->count <= 0 || e->count >= INT32_MAX || e->vocab_size >= INT32_MAX)
+    return (int)cudaErrorInvalidValue;
+  const size_t ws_bytes = dlk_k_glove_epoch_ws(e, 2);
+  if (e->dtype == DLK_F64) return epoch_det_run<double>(e, ws, ws_bytes, e->pinned, e->out, st);
+  if (e->dtype == DLK_F32) return epoch_det_run<float>(e, ws, ws_bytes, e->pinned, e->out, st);
   return (int)cudaErrorInvalidValue;
-}
-
-extern "C" size_t dlk_k_glove_epoch_det_ws(const dlk_k_glove_epoch *e) {
-  Carve c = {nullptr, 0};
-  const DetLayout l = det_layout(c, e->count, e->vocab_size);
-  return l.temp_bytes == 0 ? 0 : c.off + 256;
-}
-
-extern "C" int dlk_k_glove_epoch_det(const dlk_k_glove_epoch *e, void *ws, size_t ws_bytes,
-                                     void *pinned, dlk_k_glove_epoch_out *out, void *stream) {
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  if (e->count <= 0 || e->count >= INT32_MAX || e->vocab_size >= INT32_MAX)
-    return (int)cudaErrorInvalidValue;
-  if (e->dtype == DLK_F64) return epoch_det_run<double>(e, ws, ws_bytes, pinned, out, st);
-  if (e->dtype == DLK_F32) return epoch_det_run<float>(e, ws, ws_bytes, pinned, out, st);
-  return (int)cudaErrorInvalidValue;
-}
-
-extern "C" size_t dlk_k_glove_cooc_ws(const dlk_k_glove_cooc_desc *c) {
-  Carve cv = {nullptr, 0};
-  const CoocLayout l = cooc_layout(cv, c);
-  return l.ok ? cv.off + 256 : 0;
-}
-
-extern "C" int dlk_k_glove_cooc_count(const dlk_k_glove_cooc_desc *c, void *ws, size_t ws_bytes,
-                                void *pinned, void *out_host, int64_t out_cap, int64_t *out_count,
-                                int64_t *bad_ids, void *stream) {
-  return cooc_run(c, ws, ws_bytes, pinned, out_host, out_cap, out_count, bad_ids,
-                  static_cast<cudaStream_t>(stream));
-}
-
-extern "C" size_t dlk_k_glove_topk_lanes_ws(const dlk_k_glove_topk *t) {
-  Carve c = {nullptr, 0};
-  topk_lanes_layout(c, t);
-  return c.off + 256;
-}
-
-extern "C" int dlk_k_glove_topk_lanes(const dlk_k_glove_topk *t, void *ws, size_t ws_bytes,
-                                      int32_t *idx_host, double *val_host, void *stream) {
-  if (t->k < 1 || t->k > DLK_K_GLOVE_TOPK_LANES_MAX_K || t->rows < 1 || t->cols < 1 ||
-      ws_bytes < dlk_k_glove_topk_lanes_ws(t))
-    return (int)cudaErrorInvalidValue;
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  Carve c = {static_cast<char *>(ws), 0};
-  const TopkLanesLayout l = topk_lanes_layout(c, t);
-  GK_TRY((cudaError_t)topk_upload_exclude(t, l.ex, st));
-  if (t->dtype == DLK_F64)
-    GK_TRY((cudaError_t)topk_lanes_dispatch<double>(t, l, st));
-  else if (t->dtype == DLK_F32)
-    GK_TRY((cudaError_t)topk_lanes_dispatch<float>(t, l, st));
-  else
-    return (int)cudaErrorInvalidValue;
-  return topk_copy_out(t, l.oidx, l.oval, idx_host, val_host, st);
-}
-
-extern "C" size_t dlk_k_glove_topk_sort_ws(const dlk_k_glove_topk *t) {
-  Carve c = {nullptr, 0};
-  const TopkSortLayout l = topk_sort_layout(c, t);
-  return l.ok ? c.off + 256 : 0;
-}
-
-extern "C" int dlk_k_glove_topk_sort(const dlk_k_glove_topk *t, void *ws, size_t ws_bytes,
-                                     int32_t *idx_host, double *val_host, void *stream) {
-  if (t->k < 1 || t->rows < 1 || t->cols < 1 || t->rows * t->cols >= INT32_MAX)
-    return (int)cudaErrorInvalidValue;
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  Carve c = {static_cast<char *>(ws), 0};
-  const TopkSortLayout l = topk_sort_layout(c, t);
-  if (!l.ok || c.off > ws_bytes) return (int)cudaErrorInvalidValue;
-  GK_TRY((cudaError_t)topk_upload_exclude(t, l.ex, st));
-  if (t->dtype == DLK_F64)
-    GK_TRY((cudaError_t)topk_sort_run<double>(t, l, st));
-  else if (t->dtype == DLK_F32)
-    GK_TRY((cudaError_t)topk_sort_run<float>(t, l, st));
-  else
-    return (int)cudaErrorInvalidValue;
-  return topk_copy_out(t, l.oidx, l.oval, idx_host, val_host, st);
 }

@@ -1,25 +1,34 @@
 // nn family: the gemm ladder. c[b] = act(alpha * a[b] @ bmat[b] + beta * c[b] + bias),
-// z[b] = the value before act. Variants (host/nn_cuda.c rows):
+// z[b] = the value before act. Kernels (impl of the host/nn/nn_cuda.c rows), each followed
+// by its launch:
 //   1 naive   one thread per output element, any strides, every float dtype (GPU oracle)
 //   2 tiled   64x64x16 shared-memory tiles, 4x4 outputs per thread, any strides
 //   3 mma_tc  tensor cores (mma.sync m16n8k16, f32 accumulate) for f16/bf16, 128x128x32
 //             block tile, 8 warps, 4-stage cp.async pipeline, ldmatrix, padded smem
-// plus the epilogue kernel the vendor rows (cuBLAS, cuBLASLt) run after their gemm.
+//   4 wgmma   in gemm_sm90.cu (Hopper, sm_90a)
+// then the epilogue kernel the vendor rows (cuBLAS, cuBLASLt) run after their gemm, and
+// the launcher dlk_k_gemm (kernels/nn/nn.h) that picks the kernel by impl.
 // No variant uses atomics or split-K: every result is bit-identical run to run.
 #include <stdio.h>
 
-#include "nn_common.cuh"
+#include "../common.cuh"
+#include "gemm.cuh"
+#include "nn.h"
 
-using namespace dlk_nn;
+using namespace dlk;
 
 namespace {
+
+bool empty(const dlk_k_gemm_desc *g) {
+  return g->c.batch <= 0 || g->c.rows <= 0 || g->c.cols <= 0;
+}
 
 // ---- 1 naive ----
 // Thread mapping: a grid-stride loop over the row-major index i of [B, M, N]
 // (n fastest, so a warp writes consecutive columns); each thread runs the whole K loop for
 // its element in the accumulation type. No shared memory.
 template <typename T>
-__global__ void gemm_naive_kernel(dlk_k_gemm g) {
+__global__ void gemm_naive_kernel(dlk_k_gemm_desc g) {
   typedef typename AccT<T>::type A;
   const int64_t M = g.c.rows, N = g.c.cols, K = g.a.cols;
   const int64_t total = g.c.batch * M * N;
@@ -35,6 +44,13 @@ __global__ void gemm_naive_kernel(dlk_k_gemm g) {
   }
 }
 
+template <typename T>
+int launch_naive(const dlk_k_gemm_desc *g, cudaStream_t st) {
+  const int64_t total = g->c.batch * g->c.rows * g->c.cols;
+  DLK_LAUNCH(gemm_naive_kernel<T>, grid_for(total, 256), 256, 0, st)(*g);
+  return (int)cudaGetLastError();
+}
+
 // ---- 2 tiled ----
 // Block tile 64 (m) x 64 (n), k step 16, 256 threads as a 16x16 grid (ty, tx). Thread
 // (ty, tx) owns outputs m = ty + 16 i, n = tx + 16 j (i, j < 4): strided so that smem
@@ -46,7 +62,7 @@ __global__ void gemm_naive_kernel(dlk_k_gemm g) {
 constexpr int TL_BM = 64, TL_BN = 64, TL_BK = 16, TL_THREADS = 256;
 
 template <typename T>
-__global__ __launch_bounds__(TL_THREADS) void gemm_tiled_kernel(dlk_k_gemm g, int64_t tiles_n,
+__global__ __launch_bounds__(TL_THREADS) void gemm_tiled_kernel(dlk_k_gemm_desc g, int64_t tiles_n,
                                                                 int64_t tiles) {
   typedef typename AccT<T>::type A;
   __shared__ A As[TL_BK][TL_BM + 1];
@@ -105,6 +121,16 @@ __global__ __launch_bounds__(TL_THREADS) void gemm_tiled_kernel(dlk_k_gemm g, in
       }
     }
   }
+}
+
+template <typename T>
+int launch_tiled(const dlk_k_gemm_desc *g, cudaStream_t st) {
+  const int64_t tiles_n = (g->c.cols + TL_BN - 1) / TL_BN;
+  const int64_t tiles = ((g->c.rows + TL_BM - 1) / TL_BM) * tiles_n;
+  dim3 grid((unsigned)(tiles < (1 << 30) ? tiles : (1 << 30)),
+            (unsigned)(g->c.batch < 65535 ? g->c.batch : 65535));
+  DLK_LAUNCH(gemm_tiled_kernel<T>, grid, TL_THREADS, 0, st)(*g, tiles_n, tiles);
+  return (int)cudaGetLastError();
 }
 
 // ---- 3 mma_tc ----
@@ -216,7 +242,7 @@ __device__ __forceinline__ void load_tile(T *s, const T *g, int64_t lead, int64_
 
 
 template <typename T, bool A_K, bool B_K>
-__global__ __launch_bounds__(MM_THREADS, 2) void gemm_mma_kernel(dlk_k_gemm g, int tiles_m,
+__global__ __launch_bounds__(MM_THREADS, 2) void gemm_mma_kernel(dlk_k_gemm_desc g, int tiles_m,
                                                                  int tiles_n, int pair_ok) {
   typedef MmTile<A_K> TA;
   typedef MmTile<B_K> TB;
@@ -332,32 +358,8 @@ __global__ __launch_bounds__(MM_THREADS, 2) void gemm_mma_kernel(dlk_k_gemm g, i
   }
 }
 
-// ---- the epilogue for the vendor rows ----
-// Thread mapping: geom2 over the B*M rows and N columns (row -> (b, m) once per row);
-// no shared memory.
-template <typename T>
-__global__ void gemm_epilogue_kernel(dlk_k_gemm g, int add_bias) {
-  typedef typename AccT<T>::type A;
-  const int64_t M = g.c.rows, N = g.c.cols, rows = g.c.batch * M;
-  for (int64_t row = row0(); row < rows; row += row_step()) {
-    const int64_t b = row / M, m = row % M;
-    T *crow = (T *)g.c.data + b * g.c.bs + m * g.c.rs;
-    for (int64_t n = col0(); n < N; n += col_step()) {
-      T *c = crow + n * g.c.cs;
-      A v = to_acc(*c);
-      if (add_bias && g.bias.data) v += to_acc(((const T *)g.bias.data)[n * g.bias.s]);
-      if (g.z.data) ((T *)g.z.data)[b * g.z.bs + m * g.z.rs + n * g.z.cs] = from_acc<T>(v);
-      *c = from_acc<T>(act_fwd(v, g.act));
-    }
-  }
-}
-
-bool empty(const dlk_k_gemm *g) {
-  return g->c.batch <= 0 || g->c.rows <= 0 || g->c.cols <= 0;
-}
-
 template <typename T, bool A_K, bool B_K>
-int launch_mma(const dlk_k_gemm *g, int pair_ok, cudaStream_t st) {
+int launch_mma(const dlk_k_gemm_desc *g, int pair_ok, cudaStream_t st) {
   const int tiles_m = (int)((g->c.rows + MM_BM - 1) / MM_BM);
   const int tiles_n = (int)((g->c.cols + MM_BN - 1) / MM_BN);
   const size_t smem = (size_t)MM_STAGES * (MmTile<A_K>::ELEMS + MmTile<B_K>::ELEMS) * sizeof(T);
@@ -365,12 +367,12 @@ int launch_mma(const dlk_k_gemm *g, int pair_ok, cudaStream_t st) {
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   dim3 grid((unsigned)(tiles_m * tiles_n), (unsigned)(g->c.batch < 65535 ? g->c.batch : 65535));
-  gemm_mma_kernel<T, A_K, B_K><<<grid, MM_THREADS, smem, st>>>(*g, tiles_m, tiles_n, pair_ok);
+  DLK_LAUNCH(gemm_mma_kernel<T, A_K, B_K>, grid, MM_THREADS, smem, st)(*g, tiles_m, tiles_n, pair_ok);
   return (int)cudaGetLastError();
 }
 
 template <typename T>
-int launch_mma_layout(const dlk_k_gemm *g, bool a_k, bool b_k, int pair_ok, cudaStream_t st) {
+int launch_mma_layout(const dlk_k_gemm_desc *g, bool a_k, bool b_k, int pair_ok, cudaStream_t st) {
   if (a_k && b_k) return launch_mma<T, true, true>(g, pair_ok, st);
   if (a_k) return launch_mma<T, true, false>(g, pair_ok, st);
   if (b_k) return launch_mma<T, false, true>(g, pair_ok, st);
@@ -386,30 +388,8 @@ int mma_layout(int64_t rows, int64_t K, int64_t s_k, int64_t s_mn) {
   return -1;
 }
 
-}  // namespace
-
-extern "C" int dlk_k_gemm_naive(const dlk_k_gemm *g, void *stream) {
-  if (empty(g)) return 0;
-  const int64_t total = g->c.batch * g->c.rows * g->c.cols;
-  DLK_NN_DISPATCH_FLOAT(g->dtype, T,
-                        gemm_naive_kernel<T>
-                        <<<grid_for(total, 256), 256, 0, (cudaStream_t)stream>>>(*g));
-  return (int)cudaGetLastError();
-}
-
-extern "C" int dlk_k_gemm_tiled(const dlk_k_gemm *g, void *stream) {
-  if (empty(g)) return 0;
-  const int64_t tiles_n = (g->c.cols + TL_BN - 1) / TL_BN;
-  const int64_t tiles = ((g->c.rows + TL_BM - 1) / TL_BM) * tiles_n;
-  dim3 grid((unsigned)(tiles < (1 << 30) ? tiles : (1 << 30)),
-            (unsigned)(g->c.batch < 65535 ? g->c.batch : 65535));
-  DLK_NN_DISPATCH_FLOAT(g->dtype, T,
-                        gemm_tiled_kernel<T>
-                        <<<grid, TL_THREADS, 0, (cudaStream_t)stream>>>(*g, tiles_n, tiles));
-  return (int)cudaGetLastError();
-}
-
-extern "C" int dlk_k_gemm_mma_check(const dlk_k_gemm *g, char *why, size_t why_len) {
+// The mma kernel's rules on the operands (dlk_k_gemm_supports, impl 3).
+int mma_supports(const dlk_k_gemm_desc *g, char *why, size_t why_len) {
   const int64_t M = g->c.rows, N = g->c.cols, K = g->a.cols;
   if (g->dtype != DLK_F16 && g->dtype != DLK_BF16) {
     snprintf(why, why_len, "tensor-core mma.sync path is f16/bf16 only (dtype %d)", g->dtype);
@@ -458,10 +438,9 @@ extern "C" int dlk_k_gemm_mma_check(const dlk_k_gemm *g, char *why, size_t why_l
   return 1;
 }
 
-extern "C" int dlk_k_gemm_mma(const dlk_k_gemm *g, void *stream) {
-  if (empty(g)) return 0;
+int launch_mma_tc(const dlk_k_gemm_desc *g, cudaStream_t st) {
   char why[8];
-  if (!dlk_k_gemm_mma_check(g, why, sizeof why)) return (int)cudaErrorInvalidValue;
+  if (!mma_supports(g, why, sizeof why)) return (int)cudaErrorInvalidValue;
   const int64_t M = g->c.rows, N = g->c.cols, K = g->a.cols;
   const bool a_k = mma_layout(M, K, g->a.cs, g->a.rs) == 1;
   const bool b_k = mma_layout(N, K, g->b.rs, g->b.cs) == 1;
@@ -470,16 +449,62 @@ extern "C" int dlk_k_gemm_mma(const dlk_k_gemm *g, void *stream) {
     return t.cs == 1 && t.rs % 2 == 0 && t.bs % 2 == 0 && aligned_ptr(t.data, 4);
   };
   const int pair_ok = pair_fits(g->c) && (!g->z.data || pair_fits(g->z));
-  cudaStream_t st = (cudaStream_t)stream;
   if (g->dtype == DLK_F16) return launch_mma_layout<f16>(g, a_k, b_k, pair_ok, st);
   return launch_mma_layout<bf16>(g, a_k, b_k, pair_ok, st);
 }
 
-extern "C" int dlk_k_gemm_epilogue(const dlk_k_gemm *g, int add_bias, void *stream) {
+// ---- the epilogue for the vendor rows ----
+// Thread mapping: geom2 over the B*M rows and N columns (row -> (b, m) once per row);
+// no shared memory.
+template <typename T>
+__global__ void gemm_epilogue_kernel(dlk_k_gemm_desc g, int add_bias) {
+  typedef typename AccT<T>::type A;
+  const int64_t M = g.c.rows, N = g.c.cols, rows = g.c.batch * M;
+  for (int64_t row = row0(); row < rows; row += row_step()) {
+    const int64_t b = row / M, m = row % M;
+    T *crow = (T *)g.c.data + b * g.c.bs + m * g.c.rs;
+    for (int64_t n = col0(); n < N; n += col_step()) {
+      T *c = crow + n * g.c.cs;
+      A v = to_acc(*c);
+      if (add_bias && g.bias.data) v += to_acc(((const T *)g.bias.data)[n * g.bias.s]);
+      if (g.z.data) ((T *)g.z.data)[b * g.z.bs + m * g.z.rs + n * g.z.cs] = from_acc<T>(v);
+      *c = from_acc<T>(act_fwd(v, g.act));
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int dlk_k_gemm_epilogue(const dlk_k_gemm_desc *g, void *stream) {
   if (empty(g)) return 0;
   const Geom2 geo = geom2(g->c.batch * g->c.rows, g->c.cols);
-  DLK_NN_DISPATCH_FLOAT(g->dtype, T,
-                        gemm_epilogue_kernel<T>
-                        <<<geo.grid, geo.block, 0, (cudaStream_t)stream>>>(*g, add_bias));
+  DLK_DISPATCH_FLOAT(g->dtype, T,
+                     DLK_LAUNCH(gemm_epilogue_kernel<T>, geo.grid, geo.block, 0, stream)(*g, g->add_bias));
   return (int)cudaGetLastError();
+}
+
+// ---- the launcher ----
+
+extern "C" int dlk_k_gemm_supports(const dlk_k_gemm_desc *g, int impl, char *why, size_t why_len) {
+  switch (impl) {
+    case 1:
+    case 2: return 1;
+    case 3: return mma_supports(g, why, why_len);
+    case 4: return gemm_wgmma_supports(g, why, why_len);
+    default: snprintf(why, why_len, "no gemm kernel %d", impl); return 0;
+  }
+}
+
+extern "C" int dlk_k_gemm(const dlk_k_gemm_desc *g, int impl, void *ws, void *stream) {
+  (void)ws;
+  if (g->err && g->err_len) g->err[0] = '\0';
+  if (empty(g)) return 0;
+  cudaStream_t st = (cudaStream_t)stream;
+  switch (impl) {
+    case 1: DLK_DISPATCH_FLOAT(g->dtype, T, return launch_naive<T>(g, st)); return 0;
+    case 2: DLK_DISPATCH_FLOAT(g->dtype, T, return launch_tiled<T>(g, st)); return 0;
+    case 3: return launch_mma_tc(g, st);
+    case 4: return gemm_wgmma(g, st);
+    default: return (int)cudaErrorInvalidValue;
+  }
 }
