@@ -307,12 +307,14 @@ static void golden_run(dlk_context *ctx, gcase *c) {
     if (s == DLK_OK) g_expect(c, "dx", dx), g_expect(c, "dw", dw), g_expect(c, "db", db);
   } else if (strcmp(op, "bias_act_fwd") == 0) {
     dlk_tensor *y = g_out(&h, c, "y");
-    s = dlk_bias_act_forward(ctx, (dlk_activation)g_num(c, "act"), g_in(&h, c, "x", 0), g_in(&h, c, "bias", 0), y);
+    dlk_bias_act_params bp = {(dlk_activation)g_num(c, "act")};
+    s = dlk_bias_act_forward(ctx, &bp, g_in(&h, c, "x", 0), g_in(&h, c, "bias", 0), y);
     if (s == DLK_OK) g_expect(c, "y", y);
   } else if (strcmp(op, "bias_act_bwd") == 0) {
     dlk_tensor *dx = g_out(&h, c, "dx"), *dbias = g_out(&h, c, "dbias");
-    s = dlk_bias_act_backward(ctx, (dlk_activation)g_num(c, "act"), g_in(&h, c, "x", 0), g_in(&h, c, "bias", 0),
-                              g_in(&h, c, "dy", 0), dx, dbias);
+    dlk_bias_act_params bp = {(dlk_activation)g_num(c, "act")};
+    s = dlk_bias_act_backward(ctx, &bp, g_in(&h, c, "x", 0), g_in(&h, c, "bias", 0), g_in(&h, c, "dy", 0), dx,
+                              dbias);
     if (s == DLK_OK) {
       g_expect(c, "dx", dx);
       if (dbias) g_expect(c, "dbias", dbias);
@@ -366,10 +368,11 @@ static void golden_run(dlk_context *ctx, gcase *c) {
     s = g_num(c, "backward") != 0 ? dlk_dropout_backward(ctx, &p, x, y) : dlk_dropout_forward(ctx, &p, x, y);
     if (s == DLK_OK) g_expect(c, "y", y);
   } else if (strcmp(op, "sgd") == 0) {
+    /* the fixture's first_step flag: step 1 (the buffer starts as the gradient) or a later one */
     dlk_sgd_params p = {g_num(c, "lr"), g_num(c, "momentum"), g_num(c, "dampening"), g_num(c, "weight_decay"),
-                        (int)g_num(c, "nesterov")};
+                        (int)g_num(c, "nesterov"), g_num(c, "first_step") != 0 ? 1 : 2};
     dlk_tensor *param = g_in(&h, c, "param", 0), *buf = g_in(&h, c, "buf", 0);
-    s = dlk_sgd_step(ctx, &p, (int)g_num(c, "first_step"), param, g_in(&h, c, "grad", 0), buf);
+    s = dlk_sgd_step(ctx, &p, param, g_in(&h, c, "grad", 0), buf);
     if (s == DLK_OK) {
       g_expect(c, "param", param);
       if (buf) g_expect(c, "buf", buf);
@@ -476,7 +479,11 @@ static double fd_loss(fdprob *p) {
       s = dlk_linear_forward(p->ctx, &lp, &p->in[0], &p->in[1], in2, &p->out, NULL);
       break;
     }
-    case FD_BIAS_ACT: s = dlk_bias_act_forward(p->ctx, (dlk_activation)p->act, &p->in[0], in1, &p->out); break;
+    case FD_BIAS_ACT: {
+      dlk_bias_act_params bp = {(dlk_activation)p->act};
+      s = dlk_bias_act_forward(p->ctx, &bp, &p->in[0], in1, &p->out);
+      break;
+    }
     case FD_SOFTMAX: {
       dlk_softmax_params sp = {p->flag};
       s = dlk_softmax_forward(p->ctx, &sp, &p->in[0], &p->out);
@@ -560,7 +567,8 @@ static void test_fd_bias_act(dlk_context *ctx) {
     p.has_in[0] = p.has_in[1] = 1;
     p.out = host64(y, 2, 3, 6, 0);
     dlk_tensor tdy = host64(r, 2, 3, 6, 0), tdx = host64(dx, 2, 3, 6, 0), tdb = host64(db, 1, 6, 0, 0);
-    CHECK_OK(ctx, dlk_bias_act_backward(ctx, (dlk_activation)act, &p.in[0], &p.in[1], &tdy, &tdx, &tdb));
+    dlk_bias_act_params bp = {(dlk_activation)act};
+    CHECK_OK(ctx, dlk_bias_act_backward(ctx, &bp, &p.in[0], &p.in[1], &tdy, &tdx, &tdb));
     char what[64];
     snprintf(what, sizeof what, "fd bias_act %d dx", act);
     fd_check(what, &p, x, 18, dx, -1, 0);
@@ -917,7 +925,8 @@ static dlk_status run_bias_act_fwd(dlk_context *ctx, const void *vc, dlk_dtype d
   }
   sweep_tensor *b = c->has_bias ? sweep_in(&r, dt, 1, &c->cols, SW_CONTIG, in->a[1].v) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  if (!r.failed) s = dlk_bias_act_forward(ctx, c->act, &x->v, b ? &b->v : NULL, &y->v);
+  dlk_bias_act_params p = {c->act};
+  if (!r.failed) s = dlk_bias_act_forward(ctx, &p, &x->v, b ? &b->v : NULL, &y->v);
   return sweep_end(&r, s, out);
 }
 
@@ -947,8 +956,9 @@ static dlk_status run_bias_act_bwd(dlk_context *ctx, const void *vc, dlk_dtype d
   sweep_tensor *dx = sweep_out(&r, dt, 2, sh, c->dx);
   sweep_tensor *db = c->want_dbias ? sweep_out(&r, dt, 1, &c->cols, SW_PADDED) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
+  dlk_bias_act_params p = {c->act};
   if (!r.failed)
-    s = dlk_bias_act_backward(ctx, c->act, &x->v, b ? &b->v : NULL, &dy->v, &dx->v, db ? &db->v : NULL);
+    s = dlk_bias_act_backward(ctx, &p, &x->v, b ? &b->v : NULL, &dy->v, &dx->v, db ? &db->v : NULL);
   return sweep_end(&r, s, out);
 }
 
@@ -1498,7 +1508,8 @@ typedef struct {
 } sgd_case;
 
 static dlk_sgd_params sgd_params(const sgd_case *c) {
-  dlk_sgd_params p = {0.1, c->momentum ? 0.9 : 0, c->dampening ? 0.2 : 0, c->weight_decay ? 0.01 : 0, c->nesterov};
+  dlk_sgd_params p = {0.1, c->momentum ? 0.9 : 0, c->dampening ? 0.2 : 0, c->weight_decay ? 0.01 : 0, c->nesterov,
+                      c->first_step ? 1 : 2};
   return p;
 }
 
@@ -1517,7 +1528,7 @@ static dlk_status run_sgd(dlk_context *ctx, const void *vc, dlk_dtype dt, const 
   sweep_tensor *b = c->momentum ? sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_sgd_params sp = sgd_params(c);
-  if (!r.failed) s = dlk_sgd_step(ctx, &sp, c->first_step, &p->v, &g->v, b ? &b->v : NULL);
+  if (!r.failed) s = dlk_sgd_step(ctx, &sp, &p->v, &g->v, b ? &b->v : NULL);
   return sweep_end(&r, s, out);
 }
 
@@ -2001,13 +2012,13 @@ static int bad_call(benv *e, int k, dlk_status *want, const char **op, char *wha
   dlk_embedding_params ep = {-1};
   dlk_layernorm_params lp = {1e-5};
   dlk_dropout_params dp = {0.5, 1, 0};
-  dlk_sgd_params sgd = {0.1, 0.9, 0, 0, 0};
+  dlk_sgd_params sgd = {0.1, 0.9, 0, 0, 0, 2};
   dlk_adam_params adam = {1e-3, 0.9, 0.999, 1e-8, 0, 0, 1};
   dlk_adagrad_params ada = {0.1, 0, 0, 1e-10, 1};
   dlk_tensor t, t2;
 #define WHAT(s) snprintf(what, what_len, "%s", s)
   switch (k) {
-    case 0: WHAT("gemm: params NULL"); BAD(DLK_ERR_NULL_POINTER, "gemm", dlk_gemm(ctx, NULL, &A, &Bm, &C));
+    case 0: WHAT("gemm: b NULL"); BAD(DLK_ERR_NULL_POINTER, "gemm", dlk_gemm(ctx, NULL, &A, NULL, &C));
     case 1: WHAT("gemm: a NULL"); BAD(DLK_ERR_NULL_POINTER, "gemm", dlk_gemm(ctx, &gp, NULL, &Bm, &C));
     case 2: WHAT("gemm: K mismatch"); t = bt(I + 12, DLK_F32, 2, 2, 5, 0);
       BAD(DLK_ERR_SHAPE_MISMATCH, "gemm", dlk_gemm(ctx, &gp, &A, &t, &C));
@@ -2049,17 +2060,17 @@ static int bad_call(benv *e, int k, dlk_status *want, const char **op, char *wha
     case 17: WHAT("linear_backward: db overlaps dx"); t = bt(O + 98, DLK_F32, 1, 5, 0, 0);
       BAD(DLK_ERR_INVALID_ARGUMENT, "linear_backward", dlk_linear_backward(ctx, &relu, &X, &W, &ZI, &DY, &DX, &DW, &t));
     case 18: WHAT("bias_act_forward: y shape mismatch"); t = bt(O + 192, DLK_F32, 2, 6, 3, 0);
-      BAD(DLK_ERR_SHAPE_MISMATCH, "bias_act_forward", dlk_bias_act_forward(ctx, DLK_ACT_GELU, &SX, NULL, &t));
+      BAD(DLK_ERR_SHAPE_MISMATCH, "bias_act_forward", dlk_bias_act_forward(ctx, &(dlk_bias_act_params){DLK_ACT_GELU}, &SX, NULL, &t));
     case 19: WHAT("bias_act_backward: dx NULL");
-      BAD(DLK_ERR_NULL_POINTER, "bias_act_backward", dlk_bias_act_backward(ctx, DLK_ACT_TANH, &SX, NULL, &SDY, NULL, NULL));
+      BAD(DLK_ERR_NULL_POINTER, "bias_act_backward", dlk_bias_act_backward(ctx, &(dlk_bias_act_params){DLK_ACT_TANH}, &SX, NULL, &SDY, NULL, NULL));
     case 20: WHAT("softmax_forward: x is i32"); t = SX, t.dtype = DLK_I32;
       BAD(DLK_ERR_DTYPE_MISMATCH, "softmax_forward", dlk_softmax_forward(ctx, &sp, &t, &SY));
     case 21: WHAT("softmax_forward: sizes overflow"); t = SX, t.shape[0] = INT64_MAX / 2, t.strides[0] = 6;
       BAD(DLK_ERR_OVERFLOW, "softmax_forward", dlk_softmax_forward(ctx, &sp, &t, &SY));
     case 22: WHAT("softmax_backward: dx is f64"); t = SDX, t.dtype = DLK_F64;
       BAD(DLK_ERR_DTYPE_MISMATCH, "softmax_backward", dlk_softmax_backward(ctx, &sp, &SX, &SDY, &t));
-    case 23: WHAT("softmax_forward: params NULL");
-      BAD(DLK_ERR_NULL_POINTER, "softmax_forward", dlk_softmax_forward(ctx, NULL, &SX, &SY));
+    case 23: WHAT("softmax_forward: y NULL (NULL params are the defaults)");
+      BAD(DLK_ERR_NULL_POINTER, "softmax_forward", dlk_softmax_forward(ctx, NULL, &SX, NULL));
     case 24: WHAT("cross_entropy_forward: target 7 >= C");
       e->ids[2] = 7;
       {
@@ -2117,11 +2128,11 @@ static int bad_call(benv *e, int k, dlk_status *want, const char **op, char *wha
     case 45: WHAT("dropout_backward: shape mismatch"); t = bt(O + 224, DLK_F32, 2, 6, 3, 0);
       BAD(DLK_ERR_SHAPE_MISMATCH, "dropout_backward", dlk_dropout_backward(ctx, &dp, &SDY, &t));
     case 46: WHAT("sgd_step: momentum without a buffer");
-      BAD(DLK_ERR_NULL_POINTER, "sgd_step", dlk_sgd_step(ctx, &sgd, 0, &P, &G, NULL));
+      BAD(DLK_ERR_NULL_POINTER, "sgd_step", dlk_sgd_step(ctx, &sgd, &P, &G, NULL));
     case 47: WHAT("sgd_step: nesterov with dampening"); sgd.nesterov = 1, sgd.dampening = 0.1;
-      BAD(DLK_ERR_INVALID_ARGUMENT, "sgd_step", dlk_sgd_step(ctx, &sgd, 0, &P, &G, &BUF));
+      BAD(DLK_ERR_INVALID_ARGUMENT, "sgd_step", dlk_sgd_step(ctx, &sgd, &P, &G, &BUF));
     case 48: WHAT("sgd_step: lr inf"); sgd.lr = INFINITY;
-      BAD(DLK_ERR_NOT_FINITE, "sgd_step", dlk_sgd_step(ctx, &sgd, 0, &P, &G, &BUF));
+      BAD(DLK_ERR_NOT_FINITE, "sgd_step", dlk_sgd_step(ctx, &sgd, &P, &G, &BUF));
     case 49: WHAT("adam_step: beta1 1"); adam.beta1 = 1.0;
       BAD(DLK_ERR_INVALID_ARGUMENT, "adam_step", dlk_adam_step(ctx, &adam, &P, &G, &M, &V));
     case 50: WHAT("adam_step: step 0"); adam.step = 0;
@@ -2353,6 +2364,73 @@ static void test_autotune_cpu(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_autotune_clear(ctx));
 }
 
+/* NULL params mean the defaults include/dlk.h documents: every op called with NULL and
+   with those defaults written out gives the same bits. */
+static void test_null_params(dlk_context *ctx) {
+  t_case = "NULL params";
+  enum { N = 24 };
+  double in[N], in2[N], wv[36], ya[N], yb[N], sa[N], sb[N], s2a[N], s2b[N];
+  int64_t ids[4] = {0, 2, 1, 3}, tg[4] = {1, 0, 5, -100};
+  for (int i = 0; i < N; i++) in[i] = sin(i + 1.0), in2[i] = cos(2.0 * i) * 0.5;
+  for (int i = 0; i < 36; i++) wv[i] = cos(0.3 * i);
+  dlk_tensor x = bt(in, DLK_F64, 2, 4, 6, 0), w = bt(wv, DLK_F64, 2, 6, 6, 0);
+  dlk_tensor A = bt(ya, DLK_F64, 2, 4, 6, 0), B = bt(yb, DLK_F64, 2, 4, 6, 0);
+#define SAME(what, call_null, call_def)                                                     \
+  do {                                                                                      \
+    memset(ya, 0, sizeof ya), memset(yb, 0, sizeof yb);                                     \
+    CHECK_OK(ctx, call_null);                                                               \
+    CHECK_OK(ctx, call_def);                                                                \
+    CHECK(memcmp(ya, yb, sizeof ya) == 0, "%s: NULL params differ from the defaults", what); \
+  } while (0)
+  dlk_gemm_params gp = {1, 0};
+  dlk_tensor A6 = bt(ya, DLK_F64, 2, 4, 6, 0), B6 = bt(yb, DLK_F64, 2, 4, 6, 0);
+  SAME("gemm", dlk_gemm(ctx, NULL, &x, &w, &A6), dlk_gemm(ctx, &gp, &x, &w, &B6));
+  dlk_linear_params lp = {DLK_ACT_NONE};
+  SAME("linear_forward", dlk_linear_forward(ctx, NULL, &x, &w, NULL, &A, NULL),
+       dlk_linear_forward(ctx, &lp, &x, &w, NULL, &B, NULL));
+  dlk_bias_act_params bp = {DLK_ACT_NONE};
+  SAME("bias_act_forward", dlk_bias_act_forward(ctx, NULL, &x, NULL, &A), dlk_bias_act_forward(ctx, &bp, &x, NULL, &B));
+  dlk_softmax_params sp = {0};
+  SAME("softmax_forward", dlk_softmax_forward(ctx, NULL, &x, &A), dlk_softmax_forward(ctx, &sp, &x, &B));
+  dlk_layernorm_params lnp = {1e-5};
+  SAME("layernorm_forward", dlk_layernorm_forward(ctx, NULL, &x, NULL, NULL, &A, NULL, NULL),
+       dlk_layernorm_forward(ctx, &lnp, &x, NULL, NULL, &B, NULL, NULL));
+  dlk_dropout_params dp = {0.5, 0, 0};
+  SAME("dropout_forward", dlk_dropout_forward(ctx, NULL, &x, &A), dlk_dropout_forward(ctx, &dp, &x, &B));
+  dlk_tensor tids = bt(ids, DLK_I64, 1, 4, 0, 0), table = bt(in, DLK_F64, 2, 4, 6, 0);
+  dlk_embedding_params ep = {-1};
+  SAME("embedding_forward", dlk_embedding_forward(ctx, NULL, &tids, &table, &A),
+       dlk_embedding_forward(ctx, &ep, &tids, &table, &B));
+  dlk_tensor ttg = bt(tg, DLK_I64, 1, 4, 0, 0), la = bt(ya, DLK_F64, 0, 0, 0, 0), lb = bt(yb, DLK_F64, 0, 0, 0, 0);
+  dlk_cross_entropy_params xp = {DLK_REDUCE_MEAN, -100};
+  SAME("cross_entropy_forward (target -100 ignored)", dlk_cross_entropy_forward(ctx, NULL, &x, &ttg, &la, NULL),
+       dlk_cross_entropy_forward(ctx, &xp, &x, &ttg, &lb, NULL));
+  /* optimizers: same start, one step each */
+  dlk_tensor g = bt(in2, DLK_F64, 1, N, 0, 0), pa = bt(ya, DLK_F64, 1, N, 0, 0), pb = bt(yb, DLK_F64, 1, N, 0, 0);
+  dlk_tensor ma = bt(sa, DLK_F64, 1, N, 0, 0), mb = bt(sb, DLK_F64, 1, N, 0, 0);
+  dlk_tensor va = bt(s2a, DLK_F64, 1, N, 0, 0), vb = bt(s2b, DLK_F64, 1, N, 0, 0);
+#define START() memcpy(ya, in, sizeof ya), memcpy(yb, in, sizeof yb), memset(sa, 0, sizeof sa), memset(sb, 0, sizeof sb), \
+                memset(s2a, 0, sizeof s2a), memset(s2b, 0, sizeof s2b)
+  dlk_sgd_params sgd = {1e-3, 0, 0, 0, 0, 1};
+  START();
+  CHECK_OK(ctx, dlk_sgd_step(ctx, NULL, &pa, &g, NULL));
+  CHECK_OK(ctx, dlk_sgd_step(ctx, &sgd, &pb, &g, NULL));
+  CHECK(memcmp(ya, yb, sizeof ya) == 0 && memcmp(ya, in, sizeof ya) != 0, "sgd_step: NULL params differ");
+  dlk_adam_params adam = {1e-3, 0.9, 0.999, 1e-8, 0, 0, 1};
+  START();
+  CHECK_OK(ctx, dlk_adam_step(ctx, NULL, &pa, &g, &ma, &va));
+  CHECK_OK(ctx, dlk_adam_step(ctx, &adam, &pb, &g, &mb, &vb));
+  CHECK(memcmp(ya, yb, sizeof ya) == 0 && memcmp(sa, sb, sizeof sa) == 0, "adam_step: NULL params differ");
+  dlk_adagrad_params ada = {1e-2, 0, 0, 1e-10, 1};
+  START();
+  CHECK_OK(ctx, dlk_adagrad_step(ctx, NULL, &pa, &g, &ma));
+  CHECK_OK(ctx, dlk_adagrad_step(ctx, &ada, &pb, &g, &mb));
+  CHECK(memcmp(ya, yb, sizeof ya) == 0 && memcmp(sa, sb, sizeof sa) == 0, "adagrad_step: NULL params differ");
+#undef START
+#undef SAME
+  (void)A, (void)B;
+}
+
 static void test_dropout_rng(dlk_context *ctx) {
   t_case = "dropout rng";
   int mismatch = 0, out_of_range = 0;
@@ -2526,6 +2604,7 @@ int main(int argc, char **argv) {
   test_explain(ctx);
   test_autotune_cpu(ctx);
   test_dropout_rng(ctx);
+  test_null_params(ctx);
   dlk_context_destroy(ctx);
   return t_summary("test_nn");
 }

@@ -30,6 +30,22 @@
 #include "nn.h"
 
 /* ------------------------------------------------------------------------------------ */
+/* NULL params: the defaults include/dlk.h documents on each params struct               */
+/* ------------------------------------------------------------------------------------ */
+
+static const dlk_gemm_params gemm_defaults = {1.0, 0.0};
+static const dlk_linear_params linear_defaults = {DLK_ACT_NONE};
+static const dlk_bias_act_params bias_act_defaults = {DLK_ACT_NONE};
+static const dlk_softmax_params softmax_defaults = {0};
+static const dlk_cross_entropy_params cross_entropy_defaults = {DLK_REDUCE_MEAN, -100};
+static const dlk_embedding_params embedding_defaults = {-1};
+static const dlk_layernorm_params layernorm_defaults = {1e-5};
+static const dlk_dropout_params dropout_defaults = {0.5, 0, 0};
+static const dlk_sgd_params sgd_defaults = {1e-3, 0.0, 0.0, 0.0, 0, 1};
+static const dlk_adam_params adam_defaults = {1e-3, 0.9, 0.999, 1e-8, 0.0, 0, 1};
+static const dlk_adagrad_params adagrad_defaults = {1e-2, 0.0, 0.0, 1e-10, 1};
+
+/* ------------------------------------------------------------------------------------ */
 /* Helpers: autotune key pieces, heuristic lookups, gemm operand views                  */
 /* ------------------------------------------------------------------------------------ */
 
@@ -139,11 +155,12 @@ static const dlk_op bias_act_fwd_once_op = {"bias_act_fwd", bias_act_fwd_variant
 static const dlk_op bias_act_bwd_op = {"bias_act_bwd", bias_act_bwd_variants, DLK_COUNT_OF(bias_act_bwd_variants),
     bias_act_bwd_key, NULL, true};
 
-dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+dlk_status dlk_bias_act_forward(dlk_context *ctx, const dlk_bias_act_params *p, const dlk_tensor *x,
                                 const dlk_tensor *bias, dlk_tensor *y) {
   static const char op[] = "bias_act_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_activation(ctx, op, act));
+  if (!p) p = &bias_act_defaults;
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
@@ -160,7 +177,7 @@ dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_
   DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "bias", bias));
   dlk_bias_act_fwd_args a;
   memset(&a, 0, sizeof a);
-  a.act = act;
+  a.act = p->act;
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
   a.has_bias = bias != NULL;
@@ -168,12 +185,13 @@ dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_
   return dlk_dispatch(ctx, in_place ? &bias_act_fwd_once_op : &bias_act_fwd_op, &a);
 }
 
-dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+dlk_status dlk_bias_act_backward(dlk_context *ctx, const dlk_bias_act_params *p, const dlk_tensor *x,
                                  const dlk_tensor *bias, const dlk_tensor *dy, dlk_tensor *dx,
                                  dlk_tensor *dbias) {
   static const char op[] = "bias_act_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_activation(ctx, op, act));
+  if (!p) p = &bias_act_defaults;
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
   DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
@@ -206,7 +224,7 @@ dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act, const dlk
   }
   dlk_bias_act_bwd_args a;
   memset(&a, 0, sizeof a);
-  a.act = act;
+  a.act = p->act;
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
   a.has_bias = bias != NULL;
@@ -272,7 +290,7 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
                     dlk_tensor *c) {
   static const char op[] = "gemm";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &gemm_defaults;
   DLK_TRY(dlk_check_float(ctx, op, "a", a));
   DLK_TRY(dlk_check_float(ctx, op, "b", b));
   DLK_TRY(dlk_check_float(ctx, op, "c", c));
@@ -328,7 +346,6 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
 static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linear_params *p,
                                const dlk_tensor *x, const dlk_tensor *w, const char *yname,
                                const dlk_tensor *y) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(dlk_check_activation(ctx, op, p->act));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "w", w));
@@ -350,6 +367,7 @@ dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, cons
                               const dlk_tensor *w, const dlk_tensor *b, dlk_tensor *y, dlk_tensor *z) {
   static const char op[] = "linear_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &linear_defaults;
   DLK_TRY(check_linear(ctx, op, p, x, w, "y", y));
   const int64_t out = w->shape[0];
   if (b) {
@@ -408,6 +426,7 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
                                dlk_tensor *dx, dlk_tensor *dw, dlk_tensor *db) {
   static const char op[] = "linear_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &linear_defaults;
   DLK_TRY(check_linear(ctx, op, p, x, w, "dy", dy));
   const int64_t out = w->shape[0];
   if (p->act != DLK_ACT_NONE) {
@@ -590,7 +609,7 @@ dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p, co
                                dlk_tensor *y) {
   static const char op[] = "softmax_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &softmax_defaults;
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
@@ -610,7 +629,7 @@ dlk_status dlk_softmax_backward(dlk_context *ctx, const dlk_softmax_params *p, c
                                 const dlk_tensor *dy, dlk_tensor *dx) {
   static const char op[] = "softmax_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &softmax_defaults;
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
   DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
   DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
@@ -718,7 +737,6 @@ static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name,
 
 static dlk_status check_cross_entropy_common(dlk_context *ctx, const char *op, const dlk_cross_entropy_params *p,
                                     const dlk_tensor *logits, const dlk_tensor *targets) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   if ((unsigned)p->reduction >= DLK_REDUCTION_COUNT)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: reduction %d is not MEAN, SUM or NONE", op,
                     (int)p->reduction);
@@ -735,6 +753,7 @@ dlk_status dlk_cross_entropy_forward(dlk_context *ctx, const dlk_cross_entropy_p
                                      dlk_tensor *lse) {
   static const char op[] = "cross_entropy_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &cross_entropy_defaults;
   DLK_TRY(check_cross_entropy_common(ctx, op, p, logits, targets));
   dlk_cross_entropy_fwd_args a;
   memset(&a, 0, sizeof a);
@@ -765,6 +784,7 @@ dlk_status dlk_cross_entropy_backward(dlk_context *ctx, const dlk_cross_entropy_
                                       const dlk_tensor *dloss, dlk_tensor *dlogits) {
   static const char op[] = "cross_entropy_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &cross_entropy_defaults;
   DLK_TRY(check_cross_entropy_common(ctx, op, p, logits, targets));
   dlk_cross_entropy_bwd_args a;
   memset(&a, 0, sizeof a);
@@ -835,7 +855,6 @@ static dlk_status check_embedding_common(dlk_context *ctx, const char *op, const
                                          const dlk_tensor *ids, const char *rows_name,
                                          const dlk_tensor *rows, const char *table_name,
                                          const dlk_tensor *table, dlk_tensor *ids1, dlk_tensor *rows2) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(dlk_check_index(ctx, op, "ids", ids));
   DLK_TRY(dlk_check_float(ctx, op, table_name, table));
   DLK_TRY(dlk_check_float(ctx, op, rows_name, rows));
@@ -866,6 +885,7 @@ dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p
                                  const dlk_tensor *table, dlk_tensor *out) {
   static const char op[] = "embedding_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &embedding_defaults;
   dlk_embedding_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_embedding_common(ctx, op, p, ids, "out", out, "table", table, &a.ids, &a.out));
@@ -881,6 +901,7 @@ dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *
                                   const dlk_tensor *dout, dlk_tensor *dtable) {
   static const char op[] = "embedding_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &embedding_defaults;
   dlk_embedding_bwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_embedding_common(ctx, op, p, ids, "dout", dout, "dtable", dtable, &a.ids, &a.dout));
@@ -980,7 +1001,7 @@ dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p
                                  dlk_tensor *mean, dlk_tensor *rstd) {
   static const char op[] = "layernorm_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &layernorm_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
@@ -1020,7 +1041,7 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
                                   dlk_tensor *dbeta) {
   static const char op[] = "layernorm_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &layernorm_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
@@ -1103,7 +1124,7 @@ static const dlk_op dropout_once_op = {"dropout", dropout_variants, DLK_COUNT_OF
 static dlk_status dropout_common(dlk_context *ctx, const char *op, const dlk_dropout_params *p,
                                  const char *xn, const dlk_tensor *x, const char *yn, dlk_tensor *y) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &dropout_defaults;
   if (!(p->prob >= 0.0 && p->prob < 1.0))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: prob %g is outside [0, 1)", op, p->prob);
   DLK_TRY(dlk_check_float(ctx, op, xn, x));
@@ -1221,11 +1242,11 @@ static dlk_status check_state(dlk_context *ctx, const char *op, const char *name
   return dlk_check_disjoint(ctx, op, name, t, "grad", grad);
 }
 
-dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_step, dlk_tensor *param,
-                        const dlk_tensor *grad, dlk_tensor *momentum_buf) {
+dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, dlk_tensor *param, const dlk_tensor *grad,
+                        dlk_tensor *momentum_buf) {
   static const char op[] = "sgd_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &sgd_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "momentum", p->momentum, 0.0));
   DLK_TRY(dlk_check_finite(ctx, op, "dampening", p->dampening));
@@ -1234,6 +1255,9 @@ dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_ste
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
                     "%s: nesterov needs momentum > 0 and dampening 0 (momentum %g, dampening %g)", op,
                     p->momentum, p->dampening);
+  if (p->step < 1)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: step %lld, must be >= 1 (1 on the first step)",
+                    op, (long long)p->step);
   DLK_TRY(check_param_grad(ctx, op, param, grad));
   const bool has_buf = p->momentum != 0.0;
   if (has_buf) {
@@ -1244,7 +1268,7 @@ dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_ste
   dlk_sgd_step_args a;
   memset(&a, 0, sizeof a);
   a.p = *p;
-  a.first_step = first_step != 0;
+  a.first_step = p->step == 1;
   a.param = *param;
   a.grad = *grad;
   a.has_buf = has_buf;
@@ -1256,7 +1280,7 @@ dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor 
                          const dlk_tensor *grad, dlk_tensor *exp_avg, dlk_tensor *exp_avg_sq) {
   static const char op[] = "adam_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &adam_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
@@ -1285,7 +1309,7 @@ dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *p, dlk_t
                             const dlk_tensor *grad, dlk_tensor *state_sum) {
   static const char op[] = "adagrad_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &adagrad_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "lr_decay", p->lr_decay, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
