@@ -1213,6 +1213,7 @@ typedef struct {
   bool i64_ids;
   bool padding; /* padding_idx = (vocab - 1) / 2, and ids[1] is it */
   bool ids_2d;  /* ids [2, n/2] */
+  sweep_layout ids;
   sweep_layout table, out;   /* forward */
   sweep_layout dout, dtable; /* backward */
 } embedding_case;
@@ -1252,7 +1253,7 @@ static dlk_status run_emb_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, co
   int64_t si[3], st[2] = {c->vocab, c->dim};
   int ni = emb_ids_shape(cm, si);
   si[ni] = c->dim;
-  sweep_tensor *ids = sweep_in(&r, emb_idt(cm), ni, si, SW_CONTIG, in->a[0].v);
+  sweep_tensor *ids = sweep_in(&r, emb_idt(cm), ni, si, c->ids, in->a[0].v);
   sweep_tensor *table = sweep_in(&r, dt, 2, st, c->table, in->a[1].v);
   sweep_tensor *o = sweep_out(&r, dt, ni + 1, si, c->out);
   dlk_status s = DLK_ERR_INTERNAL;
@@ -1276,7 +1277,7 @@ static dlk_status run_emb_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, co
   int64_t si[3], st[2] = {c->vocab, c->dim};
   int ni = emb_ids_shape(cm, si);
   si[ni] = c->dim;
-  sweep_tensor *ids = sweep_in(&r, emb_idt(cm), ni, si, SW_CONTIG, in->a[0].v);
+  sweep_tensor *ids = sweep_in(&r, emb_idt(cm), ni, si, c->ids, in->a[0].v);
   sweep_tensor *dout = sweep_in(&r, dt, ni + 1, si, c->dout, in->a[1].v);
   sweep_tensor *dtab = sweep_out(&r, dt, 2, st, c->dtable);
   dlk_status s = DLK_ERR_INTERNAL;
@@ -1505,6 +1506,7 @@ typedef struct {
   bool first_step;
   bool weight_decay; /* 0.01 */
   bool dampening;    /* 0.2 */
+  sweep_layout lay;  /* of every tensor (SW_PADDED: stride 2, off alignment) */
 } sgd_case;
 
 static dlk_sgd_params sgd_params(const sgd_case *c) {
@@ -1523,9 +1525,9 @@ static void gen_sgd(const void *vc, dlk_dtype dt, sweep_set *in) {
 static dlk_status run_sgd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
   const sgd_case *c = vc;
   sweep_rig r = {.ctx = ctx};
-  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, SW_CONTIG, in->a[0].v);
-  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, SW_CONTIG, in->a[1].v);
-  sweep_tensor *b = c->momentum ? sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v) : NULL;
+  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, c->lay, in->a[0].v);
+  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, c->lay, in->a[1].v);
+  sweep_tensor *b = c->momentum ? sweep_inout(&r, stat_dt(dt), 1, &c->n, c->lay, in->a[2].v) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_sgd_params sp = sgd_params(c);
   if (!r.failed) s = dlk_sgd_step(ctx, &sp, &p->v, &g->v, b ? &b->v : NULL);
@@ -1552,6 +1554,7 @@ typedef struct {
   int64_t n, step;
   bool adamw;
   bool weight_decay; /* 0.01 */
+  sweep_layout lay;  /* of every tensor */
 } adam_case;
 
 static dlk_adam_params adam_params(const adam_case *c) {
@@ -1570,10 +1573,10 @@ static void gen_adam(const void *vc, dlk_dtype dt, sweep_set *in) {
 static dlk_status run_adam(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
   const adam_case *c = vc;
   sweep_rig r = {.ctx = ctx};
-  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, SW_CONTIG, in->a[0].v);
-  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, SW_CONTIG, in->a[1].v);
-  sweep_tensor *m = sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v);
-  sweep_tensor *v = sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[3].v);
+  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, c->lay, in->a[0].v);
+  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, c->lay, in->a[1].v);
+  sweep_tensor *m = sweep_inout(&r, stat_dt(dt), 1, &c->n, c->lay, in->a[2].v);
+  sweep_tensor *v = sweep_inout(&r, stat_dt(dt), 1, &c->n, c->lay, in->a[3].v);
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_adam_params ap = adam_params(c);
   if (!r.failed) s = dlk_adam_step(ctx, &ap, &p->v, &g->v, &m->v, &v->v);
@@ -1601,6 +1604,7 @@ typedef struct {
   int64_t n, step;
   bool lr_decay;     /* 0.01 */
   bool weight_decay; /* 0.01 */
+  sweep_layout lay;  /* of every tensor */
 } adagrad_case;
 
 static dlk_adagrad_params adagrad_params(const adagrad_case *c) {
@@ -1619,9 +1623,9 @@ static dlk_status run_adagrad(dlk_context *ctx, const void *vc, dlk_dtype dt, co
                               sweep_set *out) {
   const adagrad_case *c = vc;
   sweep_rig r = {.ctx = ctx};
-  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, SW_CONTIG, in->a[0].v);
-  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, SW_CONTIG, in->a[1].v);
-  sweep_tensor *sum = sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v);
+  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, c->lay, in->a[0].v);
+  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, c->lay, in->a[1].v);
+  sweep_tensor *sum = sweep_inout(&r, stat_dt(dt), 1, &c->n, c->lay, in->a[2].v);
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_adagrad_params ap = adagrad_params(c);
   if (!r.failed) s = dlk_adagrad_step(ctx, &ap, &p->v, &g->v, &sum->v);
@@ -1691,6 +1695,9 @@ static const linear_fwd_case linear_fwd_cases[] = {
     {.rows = 40, .in = 64, .out = 48, .act = DLK_ACT_RELU, .has_bias = true, .nan_in_x = true},
     {.rows = 9, .in = 24, .out = 16, .act = DLK_ACT_RELU, .nan_in_x = true},
     {.rows = 9, .in = 24, .out = 16, .act = DLK_ACT_GELU, .has_bias = true, .want_z = true, .nan_in_x = true},
+    /* leading dims that do not merge: staged through contiguous copies, every variant runs */
+    {.rows = 6, .in = 5, .out = 4, .split = 3, .act = DLK_ACT_TANH, .has_bias = true, .want_z = true,
+     .x = SW_PERMUTED, .y = SW_PERMUTED},
 };
 
 static const linear_bwd_case linear_bwd_cases[] = {
@@ -1704,6 +1711,9 @@ static const linear_bwd_case linear_bwd_cases[] = {
     {.rows = 9, .in = 20, .out = 11, .want_dx = true, .want_db = true, .x = SW_TRANSPOSED},
     {.rows = 0, .in = 5, .out = 4, .act = DLK_ACT_TANH, .want_dx = true, .want_dw = true, .want_db = true},
     {.rows = 256, .in = 512, .out = 384, .act = DLK_ACT_GELU, .want_dx = true, .want_dw = true, .want_db = true, .tags.big = true},
+    /* leading dims that do not merge: staged */
+    {.rows = 6, .in = 5, .out = 4, .split = 3, .act = DLK_ACT_GELU, .want_dx = true, .want_dw = true,
+     .want_db = true, .x = SW_PERMUTED, .dy = SW_PERMUTED, .dx = SW_PERMUTED},
 };
 
 static const bias_act_fwd_case bias_act_fwd_cases[] = {
@@ -1760,6 +1770,9 @@ static const softmax_fwd_case softmax_fwd_cases[] = {
     {.rows = 6, .cols = 37, .log = true, .specials = true},
     {.rows = 5, .cols = 64, .specials = true},
     {.rows = 5, .cols = 2048, .log = true, .specials = true},
+    /* leading dims that do not merge into rows: the CPU reference takes them */
+    {.rows = 6, .cols = 5, .split = 2, .x = SW_PERMUTED},
+    {.rows = 12, .cols = 7, .split = 3, .log = true, .x = SW_PERMUTED, .y = SW_PERMUTED},
 };
 
 /* The backward runs the forward's shapes. */
@@ -1788,6 +1801,9 @@ static const softmax_bwd_case softmax_bwd_cases[] = {
     {.rows = 6, .cols = 37, .log = true, .specials = true},
     {.rows = 5, .cols = 64, .specials = true},
     {.rows = 5, .cols = 2048, .log = true, .specials = true},
+    /* leading dims that do not merge into rows */
+    {.rows = 6, .cols = 5, .split = 2, .y = SW_PERMUTED},
+    {.rows = 12, .cols = 7, .split = 3, .log = true, .y = SW_PERMUTED, .dy = SW_PERMUTED, .dx = SW_PERMUTED},
 };
 
 static const cross_entropy_case cross_entropy_cases[] = {
@@ -1818,6 +1834,8 @@ static const embedding_case embedding_fwd_cases[] = {
     {.n = 100, .vocab = 7, .dim = 64, .collide = true},
     {.n = 0, .vocab = 5, .dim = 4},
     {.n = 4096, .vocab = 32000, .dim = 256, .i64_ids = true, .tags.big = true},
+    /* ids a transposed [2, 3] (strides that do not flatten), out [2, 3, D] likewise */
+    {.n = 6, .vocab = 7, .dim = 3, .ids_2d = true, .ids = SW_TRANSPOSED, .out = SW_PERMUTED},
 };
 
 static const embedding_case embedding_bwd_cases[] = {
@@ -1831,6 +1849,8 @@ static const embedding_case embedding_bwd_cases[] = {
     {.n = 0, .vocab = 5, .dim = 4},
     {.n = 4096, .vocab = 32000, .dim = 256, .i64_ids = true, .tags.big = true},
     {.n = 20000, .vocab = 10, .dim = 128, .collide = true, .tags.big = true},
+    /* ids a transposed [2, 3], dout [2, 3, D] with leading dims that do not merge */
+    {.n = 6, .vocab = 7, .dim = 3, .ids_2d = true, .padding = true, .ids = SW_TRANSPOSED, .dout = SW_PERMUTED},
 };
 
 static const layernorm_fwd_case layernorm_fwd_cases[] = {
@@ -1846,6 +1866,9 @@ static const layernorm_fwd_case layernorm_fwd_cases[] = {
     {.rows = 0, .dim = 8, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
     {.rows = 7, .dim = 64, .eps = 1e-3},
     {.rows = 1024, .dim = 1024, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true, .tags.big = true},
+    /* leading dims that do not merge into rows */
+    {.rows = 8, .dim = 7, .split = 2, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true,
+     .want_rstd = true, .x = SW_PERMUTED, .y = SW_PERMUTED},
 };
 
 static const layernorm_bwd_case layernorm_bwd_cases[] = {
@@ -1861,6 +1884,9 @@ static const layernorm_bwd_case layernorm_bwd_cases[] = {
     {.rows = 1000, .dim = 48, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
     {.rows = 0, .dim = 8, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
     {.rows = 1024, .dim = 1024, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true, .tags.big = true},
+    /* leading dims that do not merge into rows */
+    {.rows = 8, .dim = 7, .split = 2, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true,
+     .want_dbeta = true, .x = SW_PERMUTED, .dy = SW_PERMUTED, .dx = SW_PERMUTED},
 };
 
 static const dropout_case dropout_cases[] = {
@@ -1882,6 +1908,7 @@ static const sgd_case sgd_cases[] = {
     {.n = 4099, .momentum = true, .nesterov = true, .weight_decay = true},
     {.n = 0, .momentum = true},
     {.n = 1 << 20, .momentum = true, .tags.big = true},
+    {.n = 33, .momentum = true, .nesterov = true, .lay = SW_PADDED}, /* strided: the CPU reference */
 };
 
 static const adam_case adam_cases[] = {
@@ -1890,6 +1917,7 @@ static const adam_case adam_cases[] = {
     {.n = 1000, .step = 5, .weight_decay = true},
     {.n = 4099, .step = 10, .adamw = true, .weight_decay = true},
     {.n = 1 << 20, .step = 3, .adamw = true, .tags.big = true},
+    {.n = 33, .step = 2, .adamw = true, .lay = SW_PADDED},
 };
 
 static const adagrad_case adagrad_cases[] = {
@@ -1898,6 +1926,7 @@ static const adagrad_case adagrad_cases[] = {
     {.n = 1000, .step = 4, .lr_decay = true, .weight_decay = true},
     {.n = 4099, .step = 2, .weight_decay = true},
     {.n = 1 << 20, .step = 3, .lr_decay = true, .weight_decay = true, .tags.big = true},
+    {.n = 33, .step = 2, .lr_decay = true, .lay = SW_PADDED},
 };
 
 /* ---- the rows ---- */
@@ -2050,8 +2079,8 @@ static int bad_call(benv *e, int k, dlk_status *want, const char **op, char *wha
       BAD(DLK_ERR_INVALID_ARGUMENT, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &W, &B, &Y, &Z));
     case 13: WHAT("linear_forward: y has a negative dim"); t = Y, t.shape[0] = -2;
       BAD(DLK_ERR_INVALID_ARGUMENT, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &W, &B, &t, &Z));
-    case 14: WHAT("linear_forward: x's leading dims cannot merge"); t = X, t.strides[0] = 4, t.strides[1] = 8;
-      BAD(DLK_ERR_LAYOUT, "linear_forward", dlk_linear_forward(ctx, &relu, &t, &W, &B, &Y, &Z));
+    case 14: WHAT("linear_forward: y's rows overlap (row stride 0)"); t = Y, t.strides[t.ndim - 2] = 0;
+      BAD(DLK_ERR_LAYOUT, "linear_forward", dlk_linear_forward(ctx, &relu, &X, &W, &B, &t, &Z));
     case 15: WHAT("linear_backward: relu without z");
       BAD(DLK_ERR_NULL_POINTER, "linear_backward", dlk_linear_backward(ctx, &relu, &X, &W, NULL, &DY, &DX, &DW, &DB));
     case 16: WHAT("linear_backward: dw has the wrong shape (dx valid, must stay untouched)");
@@ -2139,7 +2168,7 @@ static int bad_call(benv *e, int k, dlk_status *want, const char **op, char *wha
       BAD(DLK_ERR_INVALID_ARGUMENT, "adam_step", dlk_adam_step(ctx, &adam, &P, &G, &M, &V));
     case 51: WHAT("adam_step: exp_avg is f16"); t = M, t.dtype = DLK_F16;
       BAD(DLK_ERR_DTYPE_MISMATCH, "adam_step", dlk_adam_step(ctx, &adam, &P, &G, &t, &V));
-    case 52: WHAT("adam_step: param not contiguous"); t = bt(I + 480, DLK_F32, 1, 5, 0, 0), t.strides[0] = 2;
+    case 52: WHAT("adam_step: param's elements overlap (stride 0)"); t = bt(I + 480, DLK_F32, 1, 5, 0, 0), t.strides[0] = 0;
       t2 = bt(I + 496, DLK_F32, 1, 5, 0, 0);
       {
         dlk_tensor m5 = bt(I + 512, DLK_F32, 1, 5, 0, 0), v5 = bt(I + 528, DLK_F32, 1, 5, 0, 0);

@@ -49,6 +49,10 @@ static const dlk_adagrad_params adagrad_defaults = {1e-2, 0.0, 0.0, 1e-10, 1};
 /* Helpers: autotune key pieces, heuristic lookups, gemm operand views                  */
 /* ------------------------------------------------------------------------------------ */
 
+/* A row view [..., C] (2-D, or N-d when its leading dims do not merge): rows and columns. */
+static int64_t nrows(const dlk_tensor *t) { return dlk_rows_of(t); }
+static int64_t ncols(const dlk_tensor *t) { return t->shape[t->ndim - 1]; }
+
 /* Layout class of a 2-D view (or the last two dims of a 3-D one): 'r' row-major (unit
    column stride), 'c' column-major (unit row stride), 's' anything else. */
 static char layout_class(const dlk_tensor *t) {
@@ -111,15 +115,15 @@ static dlk_tensor tr3(dlk_tensor t) {
 
 static void bias_act_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_bias_act_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_bias%d_act%d_inplace%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_bias%d_act%d_inplace%d_al%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->y),
            a->has_bias, (int)a->act, a->x.data == a->y.data, aligned16(&a->x) && aligned16(&a->y));
 }
 
 static void bias_act_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_bias_act_bwd_args *a = args;
   snprintf(buf, n, "r%lld_c%lld_%s_x%c_dy%c_dx%c_bias%d_act%d_dx%d_dbias%d",
-           (long long)a->x.shape[0], (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x),
+           (long long)nrows(&a->x), (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x),
            layout_class(&a->dy), a->has_dx ? layout_class(&a->dx) : '-', a->has_bias, (int)a->act,
            a->has_dx, a->has_dbias);
 }
@@ -363,6 +367,64 @@ static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linea
   return dlk_check_last_dim(ctx, op, yname, y, w->shape[0], "w's rows");
 }
 
+/* Staging: linear's gemm takes its row operands (x, y, z, dy, dx) as 2-D views. One whose
+   leading dims do not merge goes through a contiguous copy in the scratch arena, carved
+   after `base_bytes` the caller keeps for itself (linear_backward's dz): inputs are copied
+   in before the gemm, outputs copied back after it (none of it in explain mode, where
+   nothing runs). Every variant then sees plain 2-D views. */
+#define MAX_STAGED 5
+typedef struct stage {
+  int n;
+  const dlk_tensor *orig[MAX_STAGED];
+  dlk_tensor *view[MAX_STAGED]; /* the caller's 2-D view, pointed at the copy */
+  dlk_tensor copy[MAX_STAGED];
+  bool out[MAX_STAGED];
+  size_t bytes; /* after base_bytes, 256-byte aligned pieces */
+} stage;
+
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+/* Register view (from dlk_check_as_matrix of t) when it did not come out 2-D. */
+static void stage_add(stage *st, const dlk_tensor *t, dlk_tensor *view, bool out) {
+  if (!t || view->ndim == 2) return;
+  st->orig[st->n] = t;
+  st->view[st->n] = view;
+  st->out[st->n] = out;
+  st->bytes += align256((size_t)dlk_tensor_numel(t) * dlk_dtype_size(t->dtype));
+  st->n++;
+}
+
+/* Reserve the scratch arena (base_bytes for the caller, then the copies), point each
+   staged view at its copy and copy the inputs in. *base: the caller's part. */
+static dlk_status stage_in(dlk_context *ctx, stage *st, size_t base_bytes, void **base) {
+  *base = NULL;
+  size_t total = align256(base_bytes) + st->bytes;
+  if (total == 0) return DLK_OK;
+  void *mem = NULL;
+  DLK_TRY(dlk_scratch_reserve(ctx, total, &mem));
+  *base = mem;
+  char *at = (char *)mem + align256(base_bytes);
+  for (int i = 0; i < st->n; i++) {
+    dlk_tensor *c = &st->copy[i];
+    *c = *st->orig[i];
+    c->data = at;
+    c->device = ctx->device;
+    dlk_contiguous_strides(c->ndim, c->shape, c->strides);
+    at += align256((size_t)dlk_tensor_numel(c) * dlk_dtype_size(c->dtype));
+    if (!dlk_as_matrix(c, st->view[i])) return dlk_fail(ctx, DLK_ERR_INTERNAL, "staging: copy not 2-D");
+    if (!st->out[i] && !ctx->explain) DLK_TRY(dlk_tensor_copy(ctx, c, st->orig[i]));
+  }
+  return DLK_OK;
+}
+
+/* After the gemm(s): the staged outputs back to where the caller wants them. */
+static dlk_status stage_out(dlk_context *ctx, stage *st) {
+  if (ctx->explain) return DLK_OK;
+  for (int i = 0; i < st->n; i++)
+    if (st->out[i]) DLK_TRY(dlk_tensor_copy(ctx, (dlk_tensor *)st->orig[i], &st->copy[i]));
+  return DLK_OK;
+}
+
 dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, const dlk_tensor *x,
                               const dlk_tensor *w, const dlk_tensor *b, dlk_tensor *y, dlk_tensor *z) {
   static const char op[] = "linear_forward";
@@ -396,6 +458,12 @@ dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, cons
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &x2));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &y2));
   if (z) DLK_TRY(dlk_check_as_matrix(ctx, op, "z", z, &z2));
+  stage st = {0};
+  stage_add(&st, x, &x2, false);
+  stage_add(&st, y, &y2, true);
+  stage_add(&st, z, &z2, true);
+  void *unused;
+  if (st.n) DLK_TRY(stage_in(ctx, &st, 0, &unused));
 
   /* y = act(x @ w^T + b): the gemm with bmat = w^T as a view. */
   dlk_gemm_args g;
@@ -410,7 +478,8 @@ dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, cons
   g.act = p->act;
   g.has_z = z != NULL;
   if (z) g.z = as3(&z2);
-  return dlk_dispatch(ctx, &gemm_op, &g);
+  DLK_TRY(dlk_dispatch(ctx, &gemm_op, &g));
+  return stage_out(ctx, &st);
 }
 
 /* One step of a composite op: dispatch, and in explain mode keep each step's report. */
@@ -473,6 +542,11 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
   DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &dy2));
   if (z) DLK_TRY(dlk_check_as_matrix(ctx, op, "z", z, &z2));
   if (dx) DLK_TRY(dlk_check_as_matrix(ctx, op, "dx", dx, &dx2));
+  stage st = {0};
+  stage_add(&st, x, &x2, false);
+  stage_add(&st, dy, &dy2, false);
+  stage_add(&st, z, &z2, false);
+  stage_add(&st, dx, &dx2, true);
 
   char report[DLK_EXPLAIN_LEN];
   snprintf(report, sizeof report, "%s: composite (bias_act_bwd for dz and db, gemm for dx and dw)\n", op);
@@ -483,6 +557,10 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
 
   /* g = dz = dy * act'(z): into the scratch arena when dx or dw need it (the gemm variants
      use the workspace arena), fused with db = column sums of g. With act NONE, g = dy. */
+  const bool want_g = p->act != DLK_ACT_NONE && (dx || dw);
+  const int64_t rows = nrows(&dy2);
+  void *buf = NULL;
+  DLK_TRY(stage_in(ctx, &st, want_g ? (size_t)rows * (size_t)out * dlk_dtype_size(dy->dtype) : 0, &buf));
   dlk_tensor g2 = dy2;
   dlk_bias_act_bwd_args ba;
   memset(&ba, 0, sizeof ba);
@@ -491,11 +569,7 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
   ba.dy = dy2;
   ba.has_dbias = db != NULL;
   if (db) ba.dbias = *db;
-  if (p->act != DLK_ACT_NONE && (dx || dw)) {
-    int64_t rows = dy2.shape[0];
-    size_t bytes = (size_t)rows * (size_t)out * dlk_dtype_size(dy->dtype);
-    void *buf = NULL;
-    if (bytes) DLK_TRY(dlk_scratch_reserve(ctx, bytes, &buf));
+  if (want_g) {
     memset(&g2, 0, sizeof g2);
     g2.data = buf;
     g2.dtype = dy->dtype;
@@ -529,7 +603,7 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
   if (dx) DLK_TRY(dispatch_step(ctx, &gemm_op, &gdx, report, sizeof report));
   if (dw) DLK_TRY(dispatch_step(ctx, &gemm_op, &gdw, report, sizeof report));
   if (ctx->explain) snprintf(ctx->explain_text, sizeof ctx->explain_text, "%s", report);
-  return DLK_OK;
+  return stage_out(ctx, &st);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -538,15 +612,15 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
 
 static void softmax_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_softmax_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_log%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y), a->log,
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_log%d_al%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->y), a->log,
            aligned16(&a->x) && aligned16(&a->y));
 }
 
 static void softmax_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_softmax_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_y%c_dy%c_dx%c_log%d_al%d", (long long)a->y.shape[0],
-           (long long)a->y.shape[1], dt(&a->y), layout_class(&a->y), layout_class(&a->dy),
+  snprintf(buf, n, "r%lld_c%lld_%s_y%c_dy%c_dx%c_log%d_al%d", (long long)nrows(&a->y),
+           (long long)ncols(&a->y), dt(&a->y), layout_class(&a->y), layout_class(&a->dy),
            layout_class(&a->dx), a->log, aligned16(&a->y) && aligned16(&a->dy) && aligned16(&a->dx));
 }
 
@@ -591,13 +665,13 @@ static const dlk_variant softmax_bwd_variants[] = {
 static int softmax_fwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_softmax_fwd_args *a = args;
-  return by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), a->x.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+  return by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), ncols(&a->x) <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_softmax_bwd_args *a = args;
-  return by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), a->y.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+  return by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), ncols(&a->y) <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static const dlk_op softmax_fwd_op = {"softmax_fwd", softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants),
@@ -810,14 +884,14 @@ dlk_status dlk_cross_entropy_backward(dlk_context *ctx, const dlk_cross_entropy_
 
 static void embedding_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_embedding_fwd_args *a = args;
-  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_t%c_o%c", (long long)a->ids.shape[0],
+  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_t%c_o%c", (long long)dlk_tensor_numel(&a->ids),
            (long long)a->table.shape[0], (long long)a->table.shape[1], dt(&a->table), dt(&a->ids),
            layout_class(&a->table), layout_class(&a->out));
 }
 
 static void embedding_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_embedding_bwd_args *a = args;
-  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_g%c_t%c_pad%d", (long long)a->ids.shape[0],
+  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_g%c_t%c_pad%d", (long long)dlk_tensor_numel(&a->ids),
            (long long)a->dtable.shape[0], (long long)a->dtable.shape[1], dt(&a->dtable), dt(&a->ids),
            layout_class(&a->dout), layout_class(&a->dtable), a->padding_idx >= 0);
 }
@@ -919,15 +993,15 @@ dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *
 
 static void layernorm_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_layernorm_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_d%lld_%s_x%c_y%c_g%d_b%d_m%d_s%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
+  snprintf(buf, n, "r%lld_d%lld_%s_x%c_y%c_g%d_b%d_m%d_s%d_al%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->y),
            a->has_gamma, a->has_beta, a->has_mean, a->has_rstd, aligned16(&a->x) && aligned16(&a->y));
 }
 
 static void layernorm_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_layernorm_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_d%lld_%s_x%c_dy%c_g%d_dx%d_dg%d_db%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->dy),
+  snprintf(buf, n, "r%lld_d%lld_%s_x%c_dy%c_g%d_dx%d_dg%d_db%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->dy),
            a->has_gamma, a->has_dx, a->has_dgamma, a->has_dbeta);
 }
 
@@ -1014,7 +1088,7 @@ dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p
   memset(&a, 0, sizeof a);
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
-  const int64_t rows = a.x.shape[0];
+  const int64_t rows = nrows(&a.x);
   if (mean) DLK_TRY(check_stat(ctx, op, "mean", mean, x, rows, &a.mean));
   if (rstd) DLK_TRY(check_stat(ctx, op, "rstd", rstd, x, rows, &a.rstd));
   const dlk_tensor *ins[3] = {x, gamma, beta}, *outs[3] = {y, mean, rstd};
@@ -1055,7 +1129,7 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
   memset(&a, 0, sizeof a);
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
-  const int64_t rows = a.x.shape[0];
+  const int64_t rows = nrows(&a.x);
   DLK_TRY(check_stat(ctx, op, "mean", mean, x, rows, &a.mean));
   DLK_TRY(check_stat(ctx, op, "rstd", rstd, x, rows, &a.rstd));
   if (dx) {
@@ -1216,28 +1290,26 @@ static const dlk_op adam_step_op = {"adam_step", adam_step_variants, DLK_COUNT_O
 static const dlk_op adagrad_step_op = {"adagrad_step", adagrad_step_variants, DLK_COUNT_OF(adagrad_step_variants),
     adagrad_step_key, NULL, false};
 
-/* param (updated in place) and grad: same float dtype and element count, contiguous. */
+/* param (updated in place) and grad: same float dtype and element count, any shapes and
+   strides (element i is the row-major i-th of each); param's elements distinct. */
 static dlk_status check_param_grad(dlk_context *ctx, const char *op, dlk_tensor *param,
                                    const dlk_tensor *grad) {
   DLK_TRY(dlk_check_float(ctx, op, "param", param));
   DLK_TRY(dlk_check_float(ctx, op, "grad", grad));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "param", param, "grad", grad));
   DLK_TRY(dlk_check_same_numel(ctx, op, "grad", grad, "param", param));
-  if (!dlk_tensor_is_contiguous(param))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: param is not contiguous", op);
-  if (!dlk_tensor_is_contiguous(grad))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: grad is not contiguous", op);
+  DLK_TRY(dlk_check_output(ctx, op, "param", param));
   return dlk_check_disjoint(ctx, op, "param", param, "grad", grad);
 }
 
-/* An optimizer state: F32 (F64 for F64 params), param's element count, contiguous,
-   overlapping nothing else. */
+/* An optimizer state (updated in place): F32 (F64 for F64 params), param's element
+   count, any strides, its elements distinct, overlapping nothing else. */
 static dlk_status check_state(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                               const dlk_tensor *param, const dlk_tensor *grad) {
   DLK_TRY(dlk_check_tensor(ctx, op, name, t));
   DLK_TRY(dlk_check_dtype(ctx, op, name, t, dlk_stat_dtype(param->dtype)));
   DLK_TRY(dlk_check_same_numel(ctx, op, name, t, "param", param));
-  if (!dlk_tensor_is_contiguous(t)) return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s is not contiguous", op, name);
+  DLK_TRY(dlk_check_output(ctx, op, name, t));
   DLK_TRY(dlk_check_disjoint(ctx, op, name, t, "param", param));
   return dlk_check_disjoint(ctx, op, name, t, "grad", grad);
 }
