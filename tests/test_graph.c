@@ -12,7 +12,8 @@
  *
  * With --gpu (exit 77 without a GPU, or without cuDNN in the build): plans built, cached
  * (a second call builds nothing) and executed against naive references: a broadcast add,
- * conv2d + bias + ReLU, the single SDPA node where this cuDNN has it, and the
+ * conv2d + bias + ReLU, the softmax rows 10 forward and backward (log too, f32/f16/bf16),
+ * deterministic mode run twice, the single SDPA node where this cuDNN has it, and the
  * execute-time argument checks.
  */
 #include <math.h>
@@ -703,6 +704,96 @@ static void gpu_conv(dlk_context *ctx) {
   dlk_tensor_free(ctx, &ty);
 }
 
+/* The softmax rows 10 (forced) against the formulas, forward and backward. */
+static void softmax_ref(const double *x, double *y, int64_t R, int64_t C, int log_) {
+  for (int64_t i = 0; i < R; i++) {
+    double m = -INFINITY, s = 0;
+    for (int64_t j = 0; j < C; j++) m = fmax(m, x[i * C + j]);
+    for (int64_t j = 0; j < C; j++) s += exp(x[i * C + j] - m);
+    for (int64_t j = 0; j < C; j++)
+      y[i * C + j] = log_ ? x[i * C + j] - m - log(s) : exp(x[i * C + j] - m) / s;
+  }
+}
+
+static void gpu_softmax(dlk_context *ctx) {
+  static const int64_t shapes[][2] = {{1, 1}, {7, 33}, {64, 1000}, {3, 4097}};
+  static const dlk_dtype dts[] = {DLK_F32, DLK_F16, DLK_BF16};
+  CHECK_OK(ctx, dlk_force_variant(ctx, "softmax_fwd", 10));
+  CHECK_OK(ctx, dlk_force_variant(ctx, "softmax_bwd", 10));
+  char name[96];
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+    for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++)
+      for (int log_ = 0; log_ < 2; log_++) {
+        const int64_t R = shapes[si][0], C = shapes[si][1], n = R * C;
+        const dlk_dtype dt = dts[di];
+        snprintf(name, sizeof name, "gpu: softmax%s %lldx%lld %s", log_ ? " (log)" : "",
+                 (long long)R, (long long)C, dlk_dtype_name(dt));
+        t_case = name;
+        double atol, rtol;
+        t_tolerance(dt, 0, &atol, &rtol);
+        double *x = randoms(n, -4, 4, dt), *ref = malloc((size_t)n * sizeof(double));
+        softmax_ref(x, ref, R, C, log_);
+        dlk_tensor tx = upload(ctx, dt, 2, shapes[si], x),
+                   ty = upload(ctx, dt, 2, shapes[si], NULL);
+        dlk_softmax_params sp = {log_};
+        CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+        double *y = download(ctx, &ty);
+        t_close("forward", y, ref, n, atol, rtol);
+        /* backward from the rounded forward output */
+        double *yr = download(ctx, &ty), *dy = randoms(n, -1, 1, dt);
+        double *dref = malloc((size_t)n * sizeof(double));
+        for (int64_t i = 0; i < R; i++) {
+          double dot = 0;
+          for (int64_t j = 0; j < C; j++)
+            dot += log_ ? dy[i * C + j] : dy[i * C + j] * yr[i * C + j];
+          for (int64_t j = 0; j < C; j++) {
+            const int64_t q = i * C + j;
+            dref[q] = log_ ? dy[q] - exp(yr[q]) * dot : yr[q] * (dy[q] - dot);
+          }
+        }
+        dlk_tensor tdy = upload(ctx, dt, 2, shapes[si], dy),
+                   tdx = upload(ctx, dt, 2, shapes[si], NULL);
+        CHECK_OK(ctx, dlk_softmax_backward(ctx, &sp, &ty, &tdy, &tdx));
+        double *dx = download(ctx, &tdx);
+        t_close("backward", dx, dref, n, atol, rtol);
+        free(x), free(ref), free(y), free(yr), free(dy), free(dref), free(dx);
+        dlk_tensor_free(ctx, &tx), dlk_tensor_free(ctx, &ty);
+        dlk_tensor_free(ctx, &tdy), dlk_tensor_free(ctx, &tdx);
+      }
+
+  /* Deterministic mode: the same bits twice on rows long enough to split. */
+  t_case = "gpu: softmax deterministic";
+  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
+  const int64_t big[2] = {256, 8192}, n = big[0] * big[1];
+  double *x = randoms(n, -4, 4, DLK_F32);
+  dlk_tensor tx = upload(ctx, DLK_F32, 2, big, x), ty = upload(ctx, DLK_F32, 2, big, NULL);
+  dlk_softmax_params sp = {0};
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  double *y1 = download(ctx, &ty);
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &tx, &ty));
+  double *y2 = download(ctx, &ty);
+  CHECK(memcmp(y1, y2, (size_t)n * sizeof(double)) == 0, "two runs differ");
+  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
+  free(x), free(y1), free(y2);
+  dlk_tensor_free(ctx, &tx), dlk_tensor_free(ctx, &ty);
+
+  /* explain names the variant as supported (it built its plans). */
+  t_case = "gpu: softmax explain";
+  const int64_t sh[2] = {5, 77};
+  dlk_tensor ex = upload(ctx, DLK_F16, 2, sh, NULL), ey = upload(ctx, DLK_F16, 2, sh, NULL);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &ex, &ey));
+  const char *text = "";
+  CHECK_OK(ctx, dlk_explain_report(ctx, &text));
+  char line[64];
+  snprintf(line, sizeof line, "10 %-14s supported", "cudnn"); /* dispatch.c's format */
+  CHECK(strstr(text, line), "explain:\n%s", text);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  dlk_tensor_free(ctx, &ex), dlk_tensor_free(ctx, &ey);
+  CHECK_OK(ctx, dlk_force_variant(ctx, "softmax_fwd", -1));
+  CHECK_OK(ctx, dlk_force_variant(ctx, "softmax_bwd", -1));
+}
+
 /* The single SDPA forward node (bf16, no mask) against a naive loop. */
 static void gpu_sdpa(dlk_context *ctx) {
   t_case = "gpu: sdpa fwd node";
@@ -775,6 +866,7 @@ int main(int argc, char **argv) {
     dlk_context *ctx = t_gpu_context_or_skip("test_graph");
     gpu_add(ctx);
     gpu_conv(ctx);
+    gpu_softmax(ctx);
     gpu_sdpa(ctx);
     dlk_context_destroy(ctx);
     return t_summary("test_graph --gpu");
