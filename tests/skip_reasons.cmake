@@ -5,7 +5,11 @@
 # skips prints one ending in ": skipped" ("test_core --gpu: no CUDA device present (or
 # CUDA not built): skipped") before it exits 77.
 # Usage: cmake -DLOG=BUILD/Testing/Temporary/LastTest.log -P skip_reasons.cmake
-if(NOT EXISTS "${LOG}")
+# While ctest runs this, the log of the run that just ended is still LastTest.log.tmp
+# (renamed when ctest exits); LastTest.log then is the previous run's.
+if(EXISTS "${LOG}.tmp")
+  set(LOG "${LOG}.tmp")
+elseif(NOT EXISTS "${LOG}")
   return()
 endif()
 file(STRINGS "${LOG}" _lines)
