@@ -267,7 +267,7 @@ void bench_family_nn(bench_registry *r, const bench_env *env) {
   int64_t gemm_shapes[3][3] = {{4096, 4096, 4096}, {1, 4096, 4096}, {8192, 1024, 4096}};
   if (!gpu) {
     int64_t sq = bench_cpu_size(env, 64, 128, 256), mv = bench_cpu_size(env, 512, 1024, 1024);
-    int64_t cpu[3][3] = {{sq, sq, sq}, {1, mv, mv}, {2 * sq, 64, 256}};
+    int64_t cpu[3][3] = {{sq, sq, sq}, {1, mv, mv}, {bench_cpu_size(env, 128, 128, 512), 64, 256}};
     memcpy(gemm_shapes, cpu, sizeof cpu);
   }
   for (int s = 0; s < 3; s++) {
@@ -278,12 +278,12 @@ void bench_family_nn(bench_registry *r, const bench_env *env) {
     }
   }
 
-  /* Softmax and layer norm: far fewer rows on the CPU (1/64 and 1/256 by default, 1/16 and
+  /* Softmax and layer norm: far fewer rows on the CPU (1/64 and 1/512 by default, 1/16 and
      1/32 with --full). */
   int64_t row_shapes[2][2] = {{8192, 1024}, {4096, 32000}};
   if (!gpu) {
     row_shapes[0][0] = bench_cpu_size(env, 64, 128, 512);
-    row_shapes[1][0] = bench_cpu_size(env, 8, 16, 128);
+    row_shapes[1][0] = bench_cpu_size(env, 8, 8, 128);
   }
   for (int kind = 0; kind < 2; kind++)
     for (int s = 0; s < 2; s++)
