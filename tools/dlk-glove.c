@@ -1122,6 +1122,16 @@ typedef struct run_settings {
   double x_max, alpha, eta, grad_clip;
 } run_settings;
 
+/* The shortest "%g" that reads back as the same double (0.05, not 0.050000000000000003). */
+static const char *exact(char *buf, size_t n, double x) {
+  for (int prec = 6; prec < 17; prec++) {
+    snprintf(buf, n, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) return buf;
+  }
+  snprintf(buf, n, "%.17g", x);
+  return buf;
+}
+
 static int write_settings(const char *path, const run_settings *s) {
   FILE *f = fopen(path, "w");
   if (!f) {
@@ -1133,8 +1143,10 @@ static int write_settings(const char *path, const run_settings *s) {
           s->corpus_hash);
   fprintf(f, "vector-size %lld\nwindow %lld\nmin-count %lld\nmax-vocab %lld\n", s->vector_size,
           s->window, s->min_count, s->max_vocab);
-  fprintf(f, "x-max %.17g\nalpha %.17g\neta %.17g\ngrad-clip %.17g\nkeras %lld\nseed %lld\n",
-          s->x_max, s->alpha, s->eta, s->grad_clip, s->keras, s->seed);
+  char b[4][40];
+  fprintf(f, "x-max %s\nalpha %s\neta %s\ngrad-clip %s\nkeras %lld\nseed %lld\n",
+          exact(b[0], 40, s->x_max), exact(b[1], 40, s->alpha), exact(b[2], 40, s->eta),
+          exact(b[3], 40, s->grad_clip), s->keras, s->seed);
   if (fclose(f) != 0) {
     msg("cannot write %s: %s", path, strerror(errno));
     return 1;
@@ -1150,49 +1162,41 @@ static int read_settings(const char *path, run_settings *s) {
     return 1;
   }
   memset(s, 0, sizeof *s);
+  static const char *const keys[] = {
+      "corpus", "corpus-bytes", "corpus-fnv1a64", "vector-size", "window", "min-count", "max-vocab",
+      "keras",  "seed",         "x-max",          "alpha",       "eta",    "grad-clip"};
+  enum { N_KEYS = sizeof keys / sizeof *keys };
+  long long *ints[N_KEYS] = {NULL,       &s->corpus_bytes, NULL,          &s->vector_size,
+                             &s->window, &s->min_count,    &s->max_vocab, &s->keras,
+                             &s->seed};
+  double *nums[N_KEYS] = {[9] = &s->x_max, [10] = &s->alpha, [11] = &s->eta, [12] = &s->grad_clip};
+  unsigned seen = 0;
   char line[4200];
-  int seen = 0;
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = '\0';
     char *sp = strchr(line, ' ');
     if (line[0] == '#' || !sp) continue;
     *sp = '\0';
-    const char *k = line, *v = sp + 1;
-    seen++;
-    if (!strcmp(k, "corpus"))
-      snprintf(s->corpus, sizeof s->corpus, "%s", v);
-    else if (!strcmp(k, "corpus-bytes"))
-      s->corpus_bytes = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "corpus-fnv1a64"))
-      s->corpus_hash = strtoull(v, NULL, 16);
-    else if (!strcmp(k, "vector-size"))
-      s->vector_size = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "window"))
-      s->window = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "min-count"))
-      s->min_count = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "max-vocab"))
-      s->max_vocab = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "keras"))
-      s->keras = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "seed"))
-      s->seed = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "x-max"))
-      s->x_max = strtod(v, NULL);
-    else if (!strcmp(k, "alpha"))
-      s->alpha = strtod(v, NULL);
-    else if (!strcmp(k, "eta"))
-      s->eta = strtod(v, NULL);
-    else if (!strcmp(k, "grad-clip"))
-      s->grad_clip = strtod(v, NULL);
-    else
-      seen--;
+    const char *v = sp + 1;
+    for (int k = 0; k < N_KEYS; k++) {
+      if (strcmp(line, keys[k]) != 0) continue;
+      seen |= 1u << k;
+      if (k == 0)
+        snprintf(s->corpus, sizeof s->corpus, "%s", v);
+      else if (k == 2)
+        s->corpus_hash = strtoull(v, NULL, 16);
+      else if (ints[k])
+        *ints[k] = strtoll(v, NULL, 10);
+      else
+        *nums[k] = strtod(v, NULL);
+    }
   }
   fclose(f);
-  if (seen < 13) {
-    msg("--resume: %s lacks some settings (%d of 13): --force starts the run again", path, seen);
-    return 1;
-  }
+  for (int k = 0; k < N_KEYS; k++)
+    if (!(seen & (1u << k))) {
+      msg("--resume: %s has no \"%s\" line: --force starts the run again", path, keys[k]);
+      return 1;
+    }
   return 0;
 }
 
