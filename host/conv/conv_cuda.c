@@ -100,7 +100,7 @@ dlk_status dlk_conv2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl,
 /* ---- conv2d_bwd_data ---- */
 
 bool dlk_conv2d_bwd_data_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx;
+  if (impl == 3 && ctx->cc_major < 8) return why_set(why, n, "tensor-core kernel needs compute capability 8.0+");
   dlk_k_conv2d_bwd_data_desc d;
   data_desc(args, &d);
   return dlk_k_conv2d_bwd_data_supports(&d, impl, why, n) != 0;
