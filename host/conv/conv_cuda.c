@@ -117,7 +117,8 @@ dlk_status dlk_conv2d_bwd_data_cuda_run(dlk_context *ctx, const void *args, int 
 /* ---- conv2d_bwd_filter ---- */
 
 bool dlk_conv2d_bwd_filter_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx; /* every kernel of the ladder is deterministic */
+  /* every kernel of the ladder is deterministic: nothing to check for that */
+  if (impl == 3 && ctx->cc_major < 8) return why_set(why, n, "tensor-core kernel needs compute capability 8.0+");
   dlk_k_conv2d_bwd_filter_desc d;
   filter_desc(args, &d);
   return dlk_k_conv2d_bwd_filter_supports(&d, impl, why, n) != 0;
