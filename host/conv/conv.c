@@ -275,6 +275,7 @@ int64_t dlk_conv2d_output_dim(int64_t in, int64_t kernel, int64_t stride, int64_
   if (stride == 0) stride = 1;
   if (dilation == 0) dilation = 1;
   if (in < 0 || kernel < 1 || stride < 0 || padding < 0 || dilation < 0) return 0;
+  if (in > INT64_MAX / 4 || padding > INT64_MAX / 8 || kernel - 1 > (INT64_MAX / 4) / dilation) return 0;
   const int64_t span = dilation * (kernel - 1) + 1; /* the dilated kernel */
   if (in + 2 * padding < span) return 0;
   return (in + 2 * padding - span) / stride + 1;
@@ -341,6 +342,9 @@ static dlk_status conv2d_geometry(dlk_context *ctx, const char *op, const dlk_te
   for (int i = 0; i < 2; i++) {
     if (ker[i] < 1)
       return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w has kernel %s 0 (dim %d)", op, names[i], 2 + i);
+    if (ker[i] - 1 > (INT64_MAX / 4) / g->dil[i])
+      return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: the dilated kernel %s overflows (w dim %d: %lld taps, dilation %lld)",
+                      op, names[i], 2 + i, (long long)ker[i], (long long)g->dil[i]);
     const int64_t span = g->dil[i] * (ker[i] - 1) + 1;
     if (in[i] + 2 * g->pad[i] < span)
       return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
