@@ -23,9 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/check.h"
 #include "conv.h"
-
-#define N_OF(t) ((int)(sizeof(t) / sizeof((t)[0])))
 
 /* ------------------------------------------------------------------------------------ */
 /* 1. Checks shared by the family                                                        */
@@ -33,24 +32,7 @@
 
 static const char *dt(const dlk_tensor *t) { return dlk_dtype_name(t->dtype); }
 
-static dlk_status need(dlk_context *ctx, const char *op, const char *name, const void *p) {
-  return p ? DLK_OK : dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL", op, name);
-}
-
-/* A well-formed float tensor (F32/F16/BF16/F64) on the context's device. */
-static dlk_status check_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(need(ctx, op, name, t));
-  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  return dlk_check_float(ctx, op, name, t, true);
-}
-
-static dlk_status same_dtype(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                             const char *nb, const dlk_tensor *b) {
-  if (a->dtype == b->dtype) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s but %s is %s", op, nb, dt(b), na, dt(a));
-}
-
-/* t has `want` dims; `what` names them ("[N, C, H, W]"). */
+/* t has `want` dims; `what` names them in the message ("[N, C, H, W]"). */
 static dlk_status check_ndim(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              int want, const char *what) {
   if (t->ndim == want) return DLK_OK;
@@ -58,42 +40,13 @@ static dlk_status check_ndim(dlk_context *ctx, const char *op, const char *name,
                   want, what);
 }
 
-/* Dim `dim` of t is `want`; `what` says where the expectation comes from. */
+/* Dim `dim` of t is `want`; `what` says where the expectation comes from (the output-size
+   formula with the numbers filled in, "x's batch, dim 0"). */
 static dlk_status check_dim(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t, int dim,
                             int64_t want, const char *what) {
   if (t->shape[dim] == want) return DLK_OK;
   return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d, expected %lld (%s)", op, name,
                   (long long)t->shape[dim], dim, (long long)want, what);
-}
-
-/* An output's elements must be distinct memory: with the dims of size > 1 sorted by
-   stride, each stride must step past everything the smaller dims span. */
-static dlk_status check_output(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  int idx[DLK_MAX_DIMS], n = 0;
-  if (dlk_tensor_numel(t) == 0) return DLK_OK;
-  for (int k = 0; k < t->ndim; k++)
-    if (t->shape[k] > 1) idx[n++] = k;
-  for (int i = 1; i < n; i++) /* insertion sort by stride */
-    for (int j = i; j > 0 && t->strides[idx[j]] < t->strides[idx[j - 1]]; j--) {
-      int s = idx[j];
-      idx[j] = idx[j - 1];
-      idx[j - 1] = s;
-    }
-  int64_t span = 0;
-  for (int i = 0; i < n; i++) {
-    int k = idx[i];
-    if (t->strides[k] <= span)
-      return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: output %s has overlapping elements (stride %lld in dim %d of size %lld)",
-                      op, name, (long long)t->strides[k], k, (long long)t->shape[k]);
-    span += (t->shape[k] - 1) * t->strides[k];
-  }
-  return DLK_OK;
-}
-
-static dlk_status disjoint(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a, const char *nb,
-                           const dlk_tensor *b) {
-  if (!a || !b || !dlk_tensors_overlap(a, b)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s and %s overlap in memory", op, na, nb);
 }
 
 /* Each present output is free of self-overlap and disjoint from every input and from the
@@ -103,17 +56,11 @@ static dlk_status check_outputs(dlk_context *ctx, const char *op, int n_out, dlk
                                 const char *const *in_names) {
   for (int i = 0; i < n_out; i++) {
     if (!outs[i]) continue;
-    DLK_TRY(check_output(ctx, op, out_names[i], outs[i]));
-    for (int j = 0; j < n_in; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
-    for (int j = 0; j < i; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
+    DLK_TRY(dlk_check_output(ctx, op, out_names[i], outs[i]));
+    for (int j = 0; j < n_in; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
+    for (int j = 0; j < i; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
   }
   return DLK_OK;
-}
-
-static dlk_status check_act(dlk_context *ctx, const char *op, dlk_activation act) {
-  if ((unsigned)act < DLK_ACTIVATION_COUNT) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: activation %d is not one of NONE, RELU, TANH, SIGMOID, GELU",
-                  op, (int)act);
 }
 
 /* One step of a composite op: dispatch, and in explain mode keep each step's report. */
@@ -210,64 +157,96 @@ static void conv2d_bwd_bias_key(const void *args, char *buf, size_t n) {
            layout4(&a->dy), a->has_dz, a->has_db, (int)a->act);
 }
 
-/* ---- variant tables: the CPU reference first, then the CUDA rows, then cuDNN ---- */
+/* ---- variant tables: the CPU reference first, then the CUDA rows, cuDNN, the CPU
+   variant ---- */
 
-/* Until the reshaping lands its row form (with `impl`), each run function of the
-   contract's signature is reached through a thin wrapper here. */
-#define CPU_RUN(fn) \
-  static dlk_status fn##_0(dlk_context *ctx, const void *a, void *ws, size_t n) { return fn(ctx, a, 0, ws, n); }
-CPU_RUN(dlk_conv2d_fwd_cpu)
-CPU_RUN(dlk_conv2d_bwd_data_cpu)
-CPU_RUN(dlk_conv2d_bwd_filter_cpu)
-CPU_RUN(dlk_conv2d_bwd_bias_cpu)
-CPU_RUN(dlk_gram_fwd_cpu)
-CPU_RUN(dlk_gram_bwd_cpu)
-CPU_RUN(dlk_conv2d_fwd_im2col_run)
-CPU_RUN(dlk_conv2d_bwd_data_im2col_run)
-CPU_RUN(dlk_conv2d_bwd_filter_im2col_run)
-#define CPU_WS(fn) \
-  static size_t fn##_0(const dlk_context *ctx, const void *a) { return fn(ctx, a, 0); }
-CPU_WS(dlk_conv2d_fwd_im2col_workspace)
-CPU_WS(dlk_conv2d_bwd_data_im2col_workspace)
-CPU_WS(dlk_conv2d_bwd_filter_im2col_workspace)
+static const dlk_variant conv2d_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: direct loops in f64, any strides, groups, dilation", NULL, NULL,
+     dlk_conv2d_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per output, any strides", dlk_conv2d_fwd_cuda_supports, NULL,
+     dlk_conv2d_fwd_cuda_run},
+    {2, "igemm", DLK_CUDA, 2, "implicit GEMM, 64x64x16 shared-memory tiles, 4x4 per thread, any strides",
+     dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
+    {3, "igemm_tc", DLK_CUDA, 3,
+     "implicit GEMM on tensor cores (mma.sync f16/bf16, TF32 when allowed), 3-stage cp.async, channels-last",
+     dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
+    {4, "depthwise", DLK_CUDA, 4, "groups == C: input patch per 8x32 output tile in shared memory, NCHW",
+     dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graph: conv, bias add, activation fused; plan cached per shape",
+     dlk_conv2d_fwd_cudnn_supports, dlk_conv2d_fwd_cudnn_workspace, dlk_conv2d_fwd_cudnn_run},
+#endif
+    {20, "im2col", DLK_CPU, 0, "CPU: unrolled columns x weights, f32 math (f64 for f64), any strides", NULL,
+     dlk_conv2d_fwd_im2col_workspace, dlk_conv2d_fwd_im2col_run},
+};
 
-static const dlk_variant conv2d_fwd_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: direct loops in f64, any strides, groups, dilation", NULL, NULL,
-    dlk_conv2d_fwd_cpu_0};
-static const dlk_variant conv2d_fwd_im2col_row = {
-    20, "im2col", DLK_CPU, "CPU: unrolled columns x weights, f32 math (f64 for f64), any strides",
-    NULL, dlk_conv2d_fwd_im2col_workspace_0, dlk_conv2d_fwd_im2col_run_0};
-static const dlk_variant *const conv2d_fwd_variants[] = {&conv2d_fwd_cpu_row, &conv2d_fwd_im2col_row};
+static const dlk_variant conv2d_bwd_data_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: gather form of the transposed convolution in f64, any strides", NULL,
+     NULL, dlk_conv2d_bwd_data_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per dx element gathering its taps, any strides",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+    {2, "igemm", DLK_CUDA, 2, "implicit GEMM over input pixels, 64x64x16 shared-memory tiles, any strides",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+    {3, "igemm_tc", DLK_CUDA, 3, "implicit GEMM on tensor cores (mma.sync f16/bf16, ldmatrix.trans), channels-last",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+    {4, "depthwise", DLK_CUDA, 4, "groups == C: one thread per dx element, filter in shared memory, NCHW",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graph (conv backward-data), plan cached per shape",
+     dlk_conv2d_bwd_data_cudnn_supports, dlk_conv2d_bwd_data_cudnn_workspace, dlk_conv2d_bwd_data_cudnn_run},
+#endif
+    {20, "im2col", DLK_CPU, 0, "CPU: weights^T x dy into columns, then col2im; f32 math (f64 for f64)", NULL,
+     dlk_conv2d_bwd_data_im2col_workspace, dlk_conv2d_bwd_data_im2col_run},
+};
 
-static const dlk_variant conv2d_bwd_data_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: gather form of the transposed convolution in f64, any strides", NULL,
-    NULL, dlk_conv2d_bwd_data_cpu_0};
-static const dlk_variant conv2d_bwd_data_im2col_row = {
-    20, "im2col", DLK_CPU, "CPU: weights^T x dy into columns, then col2im; f32 math (f64 for f64)",
-    NULL, dlk_conv2d_bwd_data_im2col_workspace_0, dlk_conv2d_bwd_data_im2col_run_0};
-static const dlk_variant *const conv2d_bwd_data_variants[] = {&conv2d_bwd_data_cpu_row, &conv2d_bwd_data_im2col_row};
+static const dlk_variant conv2d_bwd_filter_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: one f64 sum per filter tap, any strides", NULL, NULL,
+     dlk_conv2d_bwd_filter_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per filter tap summing every pixel, any strides (deterministic)",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+    {2, "igemm", DLK_CUDA, 2,
+     "implicit GEMM, 64x64x16 tiles, split-K partials summed in slice order (deterministic), any strides",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+    {3, "igemm_tc", DLK_CUDA, 3,
+     "implicit GEMM on tensor cores (mma.sync f16/bf16), split-K in slice order (deterministic), channels-last",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+    {4, "depthwise", DLK_CUDA, 4, "groups == C: block per (filter, batch slice), block sums, slice order; NCHW",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0,
+     "cuDNN backend graph (conv backward-filter), plan cached per shape; deterministic engines in deterministic mode",
+     dlk_conv2d_bwd_filter_cudnn_supports, dlk_conv2d_bwd_filter_cudnn_workspace, dlk_conv2d_bwd_filter_cudnn_run},
+#endif
+    {20, "im2col", DLK_CPU, 0, "CPU: dy x unrolled columns^T per image, summed in image order; f32 math (f64 for f64)",
+     NULL, dlk_conv2d_bwd_filter_im2col_workspace, dlk_conv2d_bwd_filter_im2col_run},
+};
 
-static const dlk_variant conv2d_bwd_filter_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: one f64 sum per filter tap, any strides", NULL, NULL,
-    dlk_conv2d_bwd_filter_cpu_0};
-static const dlk_variant conv2d_bwd_filter_im2col_row = {
-    20, "im2col", DLK_CPU, "CPU: dy x unrolled columns^T per image, summed in image order; f32 math (f64 for f64)",
-    NULL, dlk_conv2d_bwd_filter_im2col_workspace_0, dlk_conv2d_bwd_filter_im2col_run_0};
-static const dlk_variant *const conv2d_bwd_filter_variants[] = {&conv2d_bwd_filter_cpu_row,
-                                                                &conv2d_bwd_filter_im2col_row};
+static const dlk_variant conv2d_bwd_bias_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: dy * act'(z), channel sums in f64", NULL, NULL,
+     dlk_conv2d_bwd_bias_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "channel", DLK_CUDA, 1, "one block per channel, block reduction (deterministic)", NULL,
+     dlk_conv2d_bwd_bias_cuda_workspace, dlk_conv2d_bwd_bias_cuda_run},
+    {2, "chunked", DLK_CUDA, 2, "blocks per (chunk, channel), partials summed in chunk order (deterministic)", NULL,
+     dlk_conv2d_bwd_bias_cuda_workspace, dlk_conv2d_bwd_bias_cuda_run},
+#endif
+};
 
-static const dlk_variant conv2d_bwd_bias_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: dy * act'(z), channel sums in f64", NULL, NULL,
-    dlk_conv2d_bwd_bias_cpu_0};
-static const dlk_variant *const conv2d_bwd_bias_variants[] = {&conv2d_bwd_bias_cpu_row};
-
-#define OP(var, name, table, key, heur, tunable) \
-  static const dlk_op var = {name, table, N_OF(table), key, heur, tunable}
-
-OP(conv2d_fwd_op, "conv2d_fwd", conv2d_fwd_variants, conv2d_fwd_key, NULL, true);
-OP(conv2d_bwd_data_op, "conv2d_bwd_data", conv2d_bwd_data_variants, conv2d_bwd_data_key, NULL, true);
-OP(conv2d_bwd_filter_op, "conv2d_bwd_filter", conv2d_bwd_filter_variants, conv2d_bwd_filter_key, NULL, true);
-OP(conv2d_bwd_bias_op, "conv2d_bwd_bias", conv2d_bwd_bias_variants, conv2d_bwd_bias_key, NULL, true);
+static const dlk_op conv2d_fwd_op = {"conv2d_fwd", conv2d_fwd_variants, DLK_COUNT_OF(conv2d_fwd_variants),
+                                     conv2d_fwd_key, NULL, true};
+static const dlk_op conv2d_bwd_data_op = {"conv2d_bwd_data", conv2d_bwd_data_variants,
+                                          DLK_COUNT_OF(conv2d_bwd_data_variants), conv2d_bwd_data_key, NULL, true};
+static const dlk_op conv2d_bwd_filter_op = {"conv2d_bwd_filter", conv2d_bwd_filter_variants,
+                                            DLK_COUNT_OF(conv2d_bwd_filter_variants), conv2d_bwd_filter_key, NULL,
+                                            true};
+static const dlk_op conv2d_bwd_bias_op = {"conv2d_bwd_bias", conv2d_bwd_bias_variants,
+                                          DLK_COUNT_OF(conv2d_bwd_bias_variants), conv2d_bwd_bias_key, NULL, true};
 
 /* ---- public functions ---- */
 
@@ -292,7 +271,7 @@ static dlk_status conv2d_params(dlk_context *ctx, const char *op, const dlk_conv
   for (int i = 0; i < 2; i++) g->stride[i] = g->dil[i] = 1;
   g->groups = 1;
   if (!p) return DLK_OK;
-  DLK_TRY(check_act(ctx, op, p->act));
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
   *act = p->act;
   for (int i = 0; i < 2; i++) {
     if (p->stride[i] < 0 || p->stride[i] >= big)
@@ -318,9 +297,9 @@ static dlk_status conv2d_params(dlk_context *ctx, const char *op, const dlk_conv
 /* x [N, C, H, W] and w [K, C / groups, R, S], one float dtype; fills the geometry. */
 static dlk_status conv2d_geometry(dlk_context *ctx, const char *op, const dlk_tensor *x, const dlk_tensor *w,
                                   dlk_conv2d_geom *g) {
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "w", w));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "w", w));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "w", w));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "w", w));
   DLK_TRY(check_ndim(ctx, op, "x", x, 4, "[N, C, H, W]"));
   DLK_TRY(check_ndim(ctx, op, "w", w, 4, "[Cout, Cin / groups, kH, kW]"));
   g->n = x->shape[0], g->c = x->shape[1], g->h = x->shape[2], g->w = x->shape[3];
@@ -378,8 +357,8 @@ static dlk_status check_out4(dlk_context *ctx, const char *op, const char *name,
 /* A same-dtype float tensor of exactly `like`'s shape (dx like x, dw like w). */
 static dlk_status check_like(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              const char *like_name, const dlk_tensor *like) {
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, like_name, like, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, like_name, like, name, t));
   DLK_TRY(check_ndim(ctx, op, name, t, like->ndim, like_name));
   for (int d = 0; d < like->ndim; d++) {
     char what[48];
@@ -392,8 +371,8 @@ static dlk_status check_like(dlk_context *ctx, const char *op, const char *name,
 /* A bias-like vector [K] of x's dtype. */
 static dlk_status check_bias(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *b,
                              const dlk_tensor *x, int64_t k) {
-  DLK_TRY(check_float(ctx, op, name, b));
-  DLK_TRY(same_dtype(ctx, op, "x", x, name, b));
+  DLK_TRY(dlk_check_float(ctx, op, name, b));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, name, b));
   DLK_TRY(check_ndim(ctx, op, name, b, 1, "[Cout]"));
   return check_dim(ctx, op, name, b, 0, k, "w's output channels, dim 0");
 }
@@ -406,13 +385,13 @@ dlk_status dlk_conv2d_forward(dlk_context *ctx, const dlk_conv2d_params *p, cons
   memset(&a, 0, sizeof a);
   DLK_TRY(conv2d_params(ctx, op, p, &a.g, &a.act));
   DLK_TRY(conv2d_geometry(ctx, op, x, w, &a.g));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
   DLK_TRY(check_out4(ctx, op, "y", y, &a.g));
   if (b) DLK_TRY(check_bias(ctx, op, "b", b, x, a.g.k));
   if (z) {
-    DLK_TRY(check_float(ctx, op, "z", z));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "z", z));
+    DLK_TRY(dlk_check_float(ctx, op, "z", z));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "z", z));
     DLK_TRY(check_out4(ctx, op, "z", z, &a.g));
   }
   dlk_tensor *outs[2] = {y, z};
@@ -437,15 +416,15 @@ dlk_status dlk_conv2d_backward(dlk_context *ctx, const dlk_conv2d_params *p, con
   dlk_activation act;
   DLK_TRY(conv2d_params(ctx, op, p, &g, &act));
   DLK_TRY(conv2d_geometry(ctx, op, x, w, &g));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
   DLK_TRY(check_out4(ctx, op, "dy", dy, &g));
   if (act != DLK_ACT_NONE && !z)
     return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: z (the pre-activation from conv2d_forward) is NULL but act is %d",
                     op, (int)act);
   if (z) {
-    DLK_TRY(check_float(ctx, op, "z", z));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "z", z));
+    DLK_TRY(dlk_check_float(ctx, op, "z", z));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "z", z));
     DLK_TRY(check_out4(ctx, op, "z", z, &g));
   }
   if (dx) DLK_TRY(check_like(ctx, op, "dx", dx, "x", x));
@@ -523,18 +502,30 @@ static void gram_bwd_key(const void *args, char *buf, size_t n) {
            (long long)a->f.shape[2], (long long)a->f.shape[3], dt(&a->f), layout4(&a->f), layout4(&a->df));
 }
 
-static const dlk_variant gram_fwd_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: one f64 dot product per entry, any strides", NULL, NULL,
-    dlk_gram_fwd_cpu_0};
-static const dlk_variant *const gram_fwd_variants[] = {&gram_fwd_cpu_row};
+static const dlk_variant gram_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: one f64 dot product per entry, any strides", NULL, NULL,
+     dlk_gram_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "batched GEMM F F^T / norm through dlk_gemm (every gemm variant), H and W mergeable",
+     dlk_gram_fwd_cuda_supports, NULL, dlk_gram_fwd_cuda_run},
+#endif
+};
 
-static const dlk_variant gram_bwd_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: (dg + dg^T) F / norm in f64, any strides", NULL, NULL,
-    dlk_gram_bwd_cpu_0};
-static const dlk_variant *const gram_bwd_variants[] = {&gram_bwd_cpu_row};
+static const dlk_variant gram_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: (dg + dg^T) F / norm in f64, any strides", NULL, NULL,
+     dlk_gram_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "two batched GEMMs through dlk_gemm: dg F, then + dg^T F (beta 1)",
+     dlk_gram_bwd_cuda_supports, NULL, dlk_gram_bwd_cuda_run},
+#endif
+};
 
-OP(gram_fwd_op, "gram_fwd", gram_fwd_variants, gram_fwd_key, NULL, true);
-OP(gram_bwd_op, "gram_bwd", gram_bwd_variants, gram_bwd_key, NULL, true);
+static const dlk_op gram_fwd_op = {"gram_fwd", gram_fwd_variants, DLK_COUNT_OF(gram_fwd_variants), gram_fwd_key, NULL,
+                                   true};
+/* (gram_bwd's GPU row writes df with its first GEMM and adds with the second: a rerun
+   gives the same df, so the op may be timed.) */
+static const dlk_op gram_bwd_op = {"gram_bwd", gram_bwd_variants, DLK_COUNT_OF(gram_bwd_variants), gram_bwd_key, NULL,
+                                   true};
 
 /* The norm's divisor, checked: H*W or C*H*W must not be 0 (0 / 0 has no gradient). */
 static dlk_status gram_scale(dlk_context *ctx, const char *op, const dlk_gram_params *p, const dlk_tensor *f,
@@ -560,10 +551,10 @@ static dlk_status gram_scale(dlk_context *ctx, const char *op, const dlk_gram_pa
 /* f [N, C, H, W] float; t [N, C, C] of f's dtype. */
 static dlk_status check_gram(dlk_context *ctx, const char *op, const dlk_tensor *f, const char *name,
                              const dlk_tensor *t) {
-  DLK_TRY(check_float(ctx, op, "f", f));
+  DLK_TRY(dlk_check_float(ctx, op, "f", f));
   DLK_TRY(check_ndim(ctx, op, "f", f, 4, "[N, C, H, W]"));
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, "f", f, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "f", f, name, t));
   DLK_TRY(check_ndim(ctx, op, name, t, 3, "[N, C, C]"));
   DLK_TRY(check_dim(ctx, op, name, t, 0, f->shape[0], "f's batch, dim 0"));
   DLK_TRY(check_dim(ctx, op, name, t, 1, f->shape[1], "f's channels, dim 1"));
@@ -577,8 +568,8 @@ dlk_status dlk_gram_forward(dlk_context *ctx, const dlk_gram_params *p, const dl
   dlk_gram_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(gram_scale(ctx, op, p, f, &a.scale));
-  DLK_TRY(check_output(ctx, op, "g", g));
-  DLK_TRY(disjoint(ctx, op, "g", g, "f", f));
+  DLK_TRY(dlk_check_output(ctx, op, "g", g));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "g", g, "f", f));
   a.f = *f, a.g = *g;
   return dlk_dispatch(ctx, &gram_fwd_op, &a);
 }
