@@ -174,6 +174,10 @@ static const dlk_variant conv2d_fwd_variants[] = {
     {4, "depthwise", DLK_CUDA, 4, "groups == C: input patch per 8x32 output tile in shared memory, NCHW",
      dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
 #endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graph: conv, bias add, activation fused; plan cached per shape",
+     dlk_conv2d_fwd_cudnn_supports, dlk_conv2d_fwd_cudnn_workspace, dlk_conv2d_fwd_cudnn_run},
+#endif
     {20, "im2col", DLK_CPU, 0, "CPU: unrolled columns x weights, f32 math (f64 for f64), any strides", NULL,
      dlk_conv2d_fwd_im2col_workspace, dlk_conv2d_fwd_im2col_run},
 };
@@ -190,6 +194,10 @@ static const dlk_variant conv2d_bwd_data_variants[] = {
      dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
     {4, "depthwise", DLK_CUDA, 4, "groups == C: one thread per dx element, filter in shared memory, NCHW",
      dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graph (conv backward-data), plan cached per shape",
+     dlk_conv2d_bwd_data_cudnn_supports, dlk_conv2d_bwd_data_cudnn_workspace, dlk_conv2d_bwd_data_cudnn_run},
 #endif
     {20, "im2col", DLK_CPU, 0, "CPU: weights^T x dy into columns, then col2im; f32 math (f64 for f64)", NULL,
      dlk_conv2d_bwd_data_im2col_workspace, dlk_conv2d_bwd_data_im2col_run},
@@ -209,6 +217,11 @@ static const dlk_variant conv2d_bwd_filter_variants[] = {
      dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
     {4, "depthwise", DLK_CUDA, 4, "groups == C: block per (filter, batch slice), block sums, slice order; NCHW",
      dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0,
+     "cuDNN backend graph (conv backward-filter), plan cached per shape; deterministic engines in deterministic mode",
+     dlk_conv2d_bwd_filter_cudnn_supports, dlk_conv2d_bwd_filter_cudnn_workspace, dlk_conv2d_bwd_filter_cudnn_run},
 #endif
     {20, "im2col", DLK_CPU, 0, "CPU: dy x unrolled columns^T per image, summed in image order; f32 math (f64 for f64)",
      NULL, dlk_conv2d_bwd_filter_im2col_workspace, dlk_conv2d_bwd_filter_im2col_run},

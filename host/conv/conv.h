@@ -7,8 +7,7 @@
  *                           variant tables written out row by row, dispatch
  *   host/conv/conv_cpu.c    variant 0 of every op: the CPU reference (the spec)
  *   host/conv/conv_cuda.c   rows 1..9 (supports, workspace, run) over kernels/conv/
- *   host/conv/conv_cudnn.c  row 10: cuDNN through the backend graph API (lands with
- *                           host/cudnn/graph.h)
+ *   host/conv/conv_cudnn.c  row 10: cuDNN through the backend graph API
  *   kernels/conv/           one .cu per op and direction, launchers in kernels/conv/conv.h
  *   tests/test_conv.c       goldens, finite differences, bad input, the sweep rows
  *
@@ -122,6 +121,19 @@ DLK_SUPPORTS_FN(dlk_gram_fwd_cuda_supports);
 DLK_RUN_FN(dlk_gram_fwd_cuda_run);
 DLK_SUPPORTS_FN(dlk_gram_bwd_cuda_supports);
 DLK_RUN_FN(dlk_gram_bwd_cuda_run);
+#endif
+
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+/* 10: cuDNN backend graphs (host/conv/conv_cudnn.c), plans cached per shape key */
+DLK_SUPPORTS_FN(dlk_conv2d_fwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_fwd_cudnn_workspace);
+DLK_RUN_FN(dlk_conv2d_fwd_cudnn_run);
+DLK_SUPPORTS_FN(dlk_conv2d_bwd_data_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_data_cudnn_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_data_cudnn_run);
+DLK_SUPPORTS_FN(dlk_conv2d_bwd_filter_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_filter_cudnn_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_filter_cudnn_run);
 #endif
 
 #endif /* DLK_CONV_H */
