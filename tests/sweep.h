@@ -66,7 +66,9 @@ int sweep_identical(const sweep_set *a, const sweep_set *b);
 typedef enum sweep_layout {
   SW_CONTIG = 0,  /* row-major contiguous */
   SW_TRANSPOSED,  /* the last two dims swapped in memory (column-major matrices) */
-  SW_PADDED       /* rows padded by 3 elements, the start one element off alignment */
+  SW_PADDED,      /* rows padded by 3 elements, the start one element off alignment */
+  SW_CHANNELS_LAST /* 4-D [N, C, H, W] laid out as torch.channels_last: strides
+                      [H*W*C, 1, W*C, C]; other ranks row-major */
 } sweep_layout;
 
 typedef struct sweep_tensor {
