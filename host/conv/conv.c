@@ -99,8 +99,7 @@ static dlk_status scratch_like4(dlk_context *ctx, const dlk_tensor *t, dlk_tenso
   out->device = ctx->device;
   out->ndim = 4;
   memcpy(out->shape, t->shape, sizeof(int64_t) * 4);
-  const int64_t n = t->shape[0], c = t->shape[1], h = t->shape[2], w = t->shape[3];
-  (void)n;
+  const int64_t c = t->shape[1], h = t->shape[2], w = t->shape[3];
   if (t->strides[1] == 1 && c > 1) {
     out->strides[0] = h * w * c, out->strides[1] = 1, out->strides[2] = w * c, out->strides[3] = c;
   } else {
