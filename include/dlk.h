@@ -909,7 +909,9 @@ DLK_API dlk_status dlk_glove_neighbours(dlk_context *ctx, const dlk_tensor *vect
    and a last window that would start in the bottom/right padding is dropped, as torch);
    y's shape must be exactly that (OH, OW >= 1). Windows start at o * stride - pad.
    Max: the largest element of the window (NaN wins: a window holding NaN gives NaN);
-   padding never wins. Avg: the window sum divided by the window's element count
+   padding never wins; a dilated window that holds no input element (rows or columns
+   stepping over the input) gives -inf and routes no gradient (torch gives -inf there
+   with an out-of-range index). Avg: the window sum divided by the window's element count
    clipped to the input (count_include_pad 0) or to the padded input (1), as torch.
    Refused as torch refuses: padding > kernel / 2 (integer division, per dim), dilation
    other than 0/1 for AVG, a kernel < 1, a negative padding or stride. */
