@@ -897,6 +897,56 @@ DLK_API dlk_status dlk_glove_neighbours(dlk_context *ctx, const dlk_tensor *vect
                                         int k, int32_t *ids, double *sims);
 
 /* ------------------------------------------------------------------------------------ */
+/* conv: 2-D convolution (forward with fused bias and activation, backward-data,         */
+/* backward-filter and bias gradient) and the Gram matrix of feature maps.               */
+/*                                                                                      */
+/* Tensors are logically NCHW as in PyTorch: x [N, C, H, W], w [Cout, Cin/groups, kH, kW] */
+/* (cross-correlation, as torch.nn.Conv2d), y [N, Cout, Ho, Wo] with                    */
+/*   Ho = floor((H + 2 padding_h - dilation_h (kH - 1) - 1) / stride_h) + 1 (W alike).   */
+/* Channels-last memory is a stride pattern, exactly as torch.channels_last (strides    */
+/* [H*W*C, 1, W*C, C]), not a flag. Every op accepts any strides through the CPU        */
+/* reference; fast variants say which layouts they take, and explain names the reason.  */
+/* Dtypes: F32, F16, BF16 (F32 accumulation), F64; one dtype for all tensors of a call. */
+/* TF32 only when the context allows it.                                                */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct dlk_conv2d_params {
+  int64_t stride[2], padding[2], dilation[2]; /* {h, w}; 0 in stride/dilation means 1 */
+  int64_t groups;                             /* 0 or 1: ordinary; Cin: depthwise */
+  dlk_activation act;                         /* fused after the bias */
+} dlk_conv2d_params;
+/* y = act(z), z = conv2d(x, w) + b. NULL params: stride 1, padding 0, dilation 1, groups 1,
+   no activation. z (optional) receives the pre-activation, which the backward needs when
+   act != NONE. Groups must divide Cin and Cout; padding must be >= 0 and the dilated
+   kernel must fit the padded input (Ho, Wo >= 1). */
+DLK_API dlk_status dlk_conv2d_forward(dlk_context *ctx, const dlk_conv2d_params *p, const dlk_tensor *x,
+                                      const dlk_tensor *w, const dlk_tensor *b /* [Cout] or NULL */,
+                                      dlk_tensor *y, dlk_tensor *z /* pre-activation, or NULL */);
+/* dx, dw, db each optional (NULL); z required when act != NONE; written, not accumulated.
+   With g = dy * act'(z) (g = dy for NONE): dx = the transposed convolution of g with w,
+   dw[k, c, r, s] = sum over n, oh, ow of g[n, k, oh, ow] x[n, c', oh*sh - ph + r*dh,
+   ow*sw - pw + s*dw] (c' the input channel of c in k's group), db[k] = sum of g[:, k].
+   Deterministic mode gives the same bits every run (no cross-block atomics). */
+DLK_API dlk_status dlk_conv2d_backward(dlk_context *ctx, const dlk_conv2d_params *p, const dlk_tensor *x,
+                                       const dlk_tensor *w, const dlk_tensor *z, const dlk_tensor *dy,
+                                       dlk_tensor *dx, dlk_tensor *dw, dlk_tensor *db);
+/* pure: the output size of one spatial dim, floor((in + 2 padding - dilation (kernel - 1)
+   - 1) / stride) + 1 with stride/dilation 0 read as 1; <= 0 when the dilated kernel does
+   not fit the padded input (or an argument is negative). */
+DLK_API int64_t dlk_conv2d_output_dim(int64_t in, int64_t kernel, int64_t stride, int64_t padding,
+                                      int64_t dilation);
+
+/* Gram matrix of feature maps (neural style transfer). f [N, C, H, W] any strides; norm
+   NONE divides by 1. NULL params: NONE. */
+typedef enum dlk_gram_norm { DLK_GRAM_NONE = 0, DLK_GRAM_HW, DLK_GRAM_CHW } dlk_gram_norm;
+typedef struct dlk_gram_params { dlk_gram_norm norm; } dlk_gram_params;
+/* g[n] = F F^T / norm, F = f[n] viewed as [C, H*W] (norm H*W or C*H*W); g [N, C, C]. */
+DLK_API dlk_status dlk_gram_forward(dlk_context *ctx, const dlk_gram_params *p, const dlk_tensor *f, dlk_tensor *g);
+/* The true gradient for any dg (symmetric or not): df = (dg + dg^T) F / norm, written. */
+DLK_API dlk_status dlk_gram_backward(dlk_context *ctx, const dlk_gram_params *p, const dlk_tensor *f,
+                                     const dlk_tensor *dg, dlk_tensor *df);
+
+/* ------------------------------------------------------------------------------------ */
 /* conv family, part 2: pooling, batch norm, MSE loss (issue 11). Tensors are logically  */
 /* NCHW as in PyTorch (x [N, C, H, W]); channels-last is a stride pattern                */
 /* ([H*W*C, 1, W*C, C], as torch.channels_last). The CPU reference takes any strides;    */

@@ -5,7 +5,7 @@
  *
  * CPU run (default):
  *   1. golden fixtures made by PyTorch (tests/golden/conv/{pool2d,adaptive_pool2d,
- *      batchnorm,mse}.txt, see make_pool_bn_golden.py) against the CPU reference, at the
+ *      batchnorm,mse}.txt, see make_conv_golden.py) against the CPU reference, at the
  *      DESIGN.md tolerances, in the fixtures' layouts (NCHW or channels-last);
  *   2. finite-difference gradient checks in f64 of every CPU backward;
  *   3. the variant sweep over a CPU context: every op x case x dtype x layout, each
