@@ -1051,19 +1051,36 @@ static void test_bad_input(dlk_context *ctx) {
 #undef WORDS
 }
 
-/* Layouts a forced variant declines: the call fails with DLK_ERR_NOT_SUPPORTED, the
-   message gives the reason, the outputs stay untouched. Every variant of conv2d_fwd that
-   is not the CPU reference is forced on a channels-last and an odd-strided problem; at
-   least one must decline with a reason naming x, or the table has no NCHW-only row. */
+/* A forced variant that cannot take a call fails it with DLK_ERR_NOT_SUPPORTED and the
+   reason, never falls back, and leaves the outputs untouched (conv_call's rig checks
+   that). On a GPU: every CUDA variant of conv2d_fwd forced on a channels-last and an
+   odd-strided depthwise problem; the NCHW-only depthwise kernel must decline both with a
+   reason naming the layout. On the CPU: the im2col variant forced under a workspace cap
+   it does not fit. */
 static void test_forced_layout(dlk_context *ctx) {
-  int ids[32];
-  const int nv = device_variants(ctx, "conv2d_fwd", ids, 32);
-  const conv_case cc = {"forced", 2, 8, 9, 9, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, 1, 0};
+  dlk_device dev;
+  dlk_context_device(ctx, &dev);
+  const conv_case cc = {"forced_dw", 2, 8, 9, 9, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, 8, 1, 0};
   conv_vals v;
   cv_make(&cc, DLK_F32, &v);
+  if (dev.type == DLK_CPU) {
+    t_case = "forced im2col under a workspace cap";
+    CHECK_OK(ctx, dlk_context_set_workspace_limit(ctx, 64));
+    CHECK_OK(ctx, dlk_force_variant(ctx, "conv2d_fwd", 20));
+    double *out[2] = {NULL, NULL};
+    dlk_status s = conv_call(ctx, K_FWD, &cc, DLK_F32, L_NCHW, &v, out);
+    CHECK(s == DLK_ERR_NOT_SUPPORTED, "got %s", dlk_status_string(s));
+    CHECK(strstr(dlk_context_last_error(ctx), "workspace") != NULL, "%s", dlk_context_last_error(ctx));
+    free_outs(out, 2);
+    CHECK_OK(ctx, dlk_force_variant(ctx, "conv2d_fwd", -1));
+    CHECK_OK(ctx, dlk_context_set_workspace_limit(ctx, 0));
+    cv_free(&v);
+    return;
+  }
+  int ids[32];
+  const int nv = device_variants(ctx, "conv2d_fwd", ids, 32);
   int declined = 0;
-  for (int i = 0; i < nv; i++) {
-    if (ids[i] == 0) continue;
+  for (int i = 0; i < nv; i++)
     for (int layout = L_NHWC; layout <= L_ODD; layout++) {
       snprintf(t_case_buf, sizeof t_case_buf, "forced conv2d_fwd:%d on %s", ids[i], layout_names[layout]);
       t_case = t_case_buf;
@@ -1071,17 +1088,19 @@ static void test_forced_layout(dlk_context *ctx) {
       double *out[2] = {NULL, NULL};
       dlk_status s = conv_call(ctx, K_FWD, &cc, DLK_F32, layout, &v, out);
       if (s == DLK_ERR_NOT_SUPPORTED) {
-        declined++;
         CHECK(strstr(dlk_context_last_error(ctx), "conv2d_fwd") != NULL, "%s", dlk_context_last_error(ctx));
+        if (ids[i] == 4) {
+          declined++;
+          CHECK(strstr(dlk_context_last_error(ctx), "NCHW") != NULL, "%s", dlk_context_last_error(ctx));
+        }
       } else {
         CHECK(s == DLK_OK, "%s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
       }
       free_outs(out, 2);
     }
-  }
   CHECK_OK(ctx, dlk_force_variant(ctx, "conv2d_fwd", -1));
   t_case = "forced layout";
-  if (nv > 1) CHECK(declined > 0, "no variant of conv2d_fwd declined a channels-last or strided problem");
+  CHECK(declined == 2, "the depthwise kernel (4) did not decline channels-last and odd strides");
   cv_free(&v);
 }
 
@@ -1119,10 +1138,29 @@ static void test_explain(dlk_context *ctx) {
 /* main                                                                                    */
 /* ====================================================================================== */
 
+/* Force one variant id on every conv op that has it (-1: back to AUTO). */
+static void force_all(dlk_context *ctx, int id) {
+  static const char *const ops[] = {"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "conv2d_bwd_bias",
+                                    "gram_fwd", "gram_bwd"};
+  for (int i = 0; i < N_OF(ops); i++) {
+    int ids[32];
+    const int nv = device_variants(ctx, ops[i], ids, 32);
+    for (int k = 0; k < nv; k++)
+      if (ids[k] == id || id < 0) CHECK_OK(ctx, dlk_force_variant(ctx, ops[i], id));
+  }
+}
+
+/* The goldens through the CPU reference (forced), then through AUTO (the optimised CPU
+   variant where it has a row). */
 static void test_golden(dlk_context *ctx) {
-  int n = golden_file(ctx, "conv2d", golden_conv);
-  n += golden_file(ctx, "gram", golden_gram);
-  printf("golden: %d PyTorch cases checked\n", n);
+  int n = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    force_all(ctx, pass == 0 ? 0 : -1);
+    n += golden_file(ctx, "conv2d", golden_conv);
+    n += golden_file(ctx, "gram", golden_gram);
+  }
+  force_all(ctx, -1);
+  printf("golden: %d PyTorch case runs checked (CPU reference, then AUTO)\n", n);
 }
 
 static void test_fd(dlk_context *ctx) {
@@ -1134,8 +1172,15 @@ static void test_fd(dlk_context *ctx) {
       {"gelu_1x1", 2, 3, 3, 2, 2, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1, 1, 4},
       {"nobias", 1, 2, 4, 4, 3, 3, 3, {1, 2}, {0, 1}, {1, 1}, 1, 0, 0},
   };
-  for (int i = 0; i < N_OF(fd_cases); i++) fd_conv_case(ctx, &fd_cases[i]);
-  fd_gram(ctx);
+  /* every CPU backward: the reference, then the im2col variant */
+  for (int pass = 0; pass < 2; pass++) {
+    force_all(ctx, pass == 0 ? 0 : 20);
+    for (int i = 0; i < N_OF(fd_cases); i++) fd_conv_case(ctx, &fd_cases[i]);
+    fd_gram(ctx);
+  }
+  force_all(ctx, -1);
+  printf("finite differences: conv2d dx, dw, db (%d cases) and gram df, CPU reference and im2col\n",
+         N_OF(fd_cases));
 }
 
 int main(int argc, char **argv) {

@@ -222,21 +222,39 @@ CPU_RUN(dlk_conv2d_bwd_filter_cpu)
 CPU_RUN(dlk_conv2d_bwd_bias_cpu)
 CPU_RUN(dlk_gram_fwd_cpu)
 CPU_RUN(dlk_gram_bwd_cpu)
+CPU_RUN(dlk_conv2d_fwd_im2col_run)
+CPU_RUN(dlk_conv2d_bwd_data_im2col_run)
+CPU_RUN(dlk_conv2d_bwd_filter_im2col_run)
+#define CPU_WS(fn) \
+  static size_t fn##_0(const dlk_context *ctx, const void *a) { return fn(ctx, a, 0); }
+CPU_WS(dlk_conv2d_fwd_im2col_workspace)
+CPU_WS(dlk_conv2d_bwd_data_im2col_workspace)
+CPU_WS(dlk_conv2d_bwd_filter_im2col_workspace)
 
 static const dlk_variant conv2d_fwd_cpu_row = {
     0, "cpu_ref", DLK_CPU, "CPU reference: direct loops in f64, any strides, groups, dilation", NULL, NULL,
     dlk_conv2d_fwd_cpu_0};
-static const dlk_variant *const conv2d_fwd_variants[] = {&conv2d_fwd_cpu_row};
+static const dlk_variant conv2d_fwd_im2col_row = {
+    20, "im2col", DLK_CPU, "CPU: unrolled columns x weights, f32 math (f64 for f64), any strides",
+    NULL, dlk_conv2d_fwd_im2col_workspace_0, dlk_conv2d_fwd_im2col_run_0};
+static const dlk_variant *const conv2d_fwd_variants[] = {&conv2d_fwd_cpu_row, &conv2d_fwd_im2col_row};
 
 static const dlk_variant conv2d_bwd_data_cpu_row = {
     0, "cpu_ref", DLK_CPU, "CPU reference: gather form of the transposed convolution in f64, any strides", NULL,
     NULL, dlk_conv2d_bwd_data_cpu_0};
-static const dlk_variant *const conv2d_bwd_data_variants[] = {&conv2d_bwd_data_cpu_row};
+static const dlk_variant conv2d_bwd_data_im2col_row = {
+    20, "im2col", DLK_CPU, "CPU: weights^T x dy into columns, then col2im; f32 math (f64 for f64)",
+    NULL, dlk_conv2d_bwd_data_im2col_workspace_0, dlk_conv2d_bwd_data_im2col_run_0};
+static const dlk_variant *const conv2d_bwd_data_variants[] = {&conv2d_bwd_data_cpu_row, &conv2d_bwd_data_im2col_row};
 
 static const dlk_variant conv2d_bwd_filter_cpu_row = {
     0, "cpu_ref", DLK_CPU, "CPU reference: one f64 sum per filter tap, any strides", NULL, NULL,
     dlk_conv2d_bwd_filter_cpu_0};
-static const dlk_variant *const conv2d_bwd_filter_variants[] = {&conv2d_bwd_filter_cpu_row};
+static const dlk_variant conv2d_bwd_filter_im2col_row = {
+    20, "im2col", DLK_CPU, "CPU: dy x unrolled columns^T per image, summed in image order; f32 math (f64 for f64)",
+    NULL, dlk_conv2d_bwd_filter_im2col_workspace_0, dlk_conv2d_bwd_filter_im2col_run_0};
+static const dlk_variant *const conv2d_bwd_filter_variants[] = {&conv2d_bwd_filter_cpu_row,
+                                                                &conv2d_bwd_filter_im2col_row};
 
 static const dlk_variant conv2d_bwd_bias_cpu_row = {
     0, "cpu_ref", DLK_CPU, "CPU reference: dy * act'(z), channel sums in f64", NULL, NULL,

@@ -100,6 +100,46 @@ dlk_status dlk_conv2d_bwd_bias_cpu(dlk_context *ctx, const void *args, int impl,
 dlk_status dlk_gram_fwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
 dlk_status dlk_gram_bwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
 
+/* ---- variant 20, im2col + matrix products on the CPU (host/conv/conv_im2col.c) ---- */
+size_t dlk_conv2d_fwd_im2col_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_fwd_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+size_t dlk_conv2d_bwd_data_im2col_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_bwd_data_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+size_t dlk_conv2d_bwd_filter_im2col_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_bwd_filter_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                            size_t ws_bytes);
+
+#if DLK_HAVE_CUDA
+/* ---- CUDA rows (host/conv/conv_cuda.c): one triple per op, impl = the kernel number ---- */
+bool dlk_conv2d_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_conv2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_conv2d_bwd_data_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_conv2d_bwd_data_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_conv2d_bwd_filter_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_conv2d_bwd_filter_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_bwd_filter_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+size_t dlk_conv2d_bwd_bias_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_bwd_bias_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_gram_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_gram_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_gram_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_gram_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+#endif
+
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+/* ---- cuDNN rows (host/conv/conv_cudnn.c): backend graphs, plans cached per key ---- */
+bool dlk_conv2d_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_conv2d_fwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_fwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_conv2d_bwd_data_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_conv2d_bwd_data_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_bwd_data_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_conv2d_bwd_filter_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_conv2d_bwd_filter_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_conv2d_bwd_filter_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                           size_t ws_bytes);
+#endif
+
 /* ====================================================================================== */
 /* Pooling, adaptive average pooling, batch norm, MSE loss                                 */
 /* ====================================================================================== */
