@@ -632,14 +632,78 @@ CPU_ROW(mse_fwd_cpu, dlk_mse_fwd_cpu_run, NULL,
 CPU_ROW(mse_bwd_cpu, dlk_mse_bwd_cpu_run, NULL,
         "CPU reference: 2 (x - t) dloss (/ numel for MEAN), any strides");
 
-static const dlk_variant *const pool2d_fwd_variants[] = {&pool2d_fwd_cpu};
-static const dlk_variant *const pool2d_bwd_variants[] = {&pool2d_bwd_cpu};
-static const dlk_variant *const adaptive_pool2d_fwd_variants[] = {&adaptive_pool2d_fwd_cpu};
-static const dlk_variant *const adaptive_pool2d_bwd_variants[] = {&adaptive_pool2d_bwd_cpu};
-static const dlk_variant *const batchnorm_fwd_variants[] = {&batchnorm_fwd_cpu};
-static const dlk_variant *const batchnorm_bwd_variants[] = {&batchnorm_bwd_cpu};
-static const dlk_variant *const mse_fwd_variants[] = {&mse_fwd_cpu};
-static const dlk_variant *const mse_bwd_variants[] = {&mse_bwd_cpu};
+#if DLK_HAVE_CUDA
+/* A CUDA row (host/conv/conv_cuda.c): the wrappers pass the row's impl, the rung of the
+   op's kernel ladder. */
+#define CUDA_ROW(var, id, name, impl, desc, sup, wsf, runf)                                           \
+  static bool var##_sup(const dlk_context *ctx, const void *args, char *why, size_t n) {              \
+    return sup(ctx, args, impl, why, n);                                                              \
+  }                                                                                                   \
+  static size_t var##_ws(const dlk_context *ctx, const void *args) { return wsf(ctx, args, impl); }    \
+  static dlk_status var##_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {       \
+    return runf(ctx, args, impl, ws, ws_bytes);                                                       \
+  }                                                                                                   \
+  static const dlk_variant var = {id, name, DLK_CUDA, desc, var##_sup, var##_ws, var##_run}
+
+/* Rows whose kernels take every case the checks let through, and need no workspace. */
+static bool cnn_cuda_any(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+  (void)ctx, (void)args, (void)impl, (void)why, (void)n;
+  return true;
+}
+static size_t cnn_no_ws(const dlk_context *ctx, const void *args, int impl) {
+  (void)ctx, (void)args, (void)impl;
+  return 0;
+}
+
+CUDA_ROW(pool2d_fwd_direct, 1, "direct", 1, "one thread per output in NCHW order, window read from global, any strides",
+         dlk_pool2d_fwd_cuda_supports, dlk_pool2d_fwd_cuda_workspace, dlk_pool2d_fwd_cuda_run);
+CUDA_ROW(pool2d_fwd_layout, 2, "layout", 2,
+         "one thread per output in x's memory order (channel-innermost for channels-last), any strides",
+         dlk_pool2d_fwd_cuda_supports, dlk_pool2d_fwd_cuda_workspace, dlk_pool2d_fwd_cuda_run);
+CUDA_ROW(pool2d_bwd_gather, 1, "gather", 1,
+         "one thread per input element gathers its windows (max: recomputes their first maximum); "
+         "deterministic",
+         dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run);
+CUDA_ROW(pool2d_bwd_argmax, 2, "argmax", 2,
+         "max: one pass stores each window's first maximum (int32 workspace), then the gather; deterministic",
+         dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run);
+CUDA_ROW(adaptive_pool2d_fwd_direct, 1, "direct", 1, "one thread per output averaging its bin, any strides",
+         cnn_cuda_any, cnn_no_ws, dlk_adaptive_pool2d_fwd_cuda_run);
+CUDA_ROW(adaptive_pool2d_bwd_gather, 1, "gather", 1,
+         "one thread per input element gathers dy / area of the bins holding it; deterministic", cnn_cuda_any,
+         cnn_no_ws, dlk_adaptive_pool2d_bwd_cuda_run);
+CUDA_ROW(batchnorm_fwd_channel, 1, "channel_block", 1,
+         "one block per channel: f64 two-pass statistics, running stats; then one thread per element",
+         cnn_cuda_any, cnn_no_ws, dlk_batchnorm_fwd_cuda_run);
+CUDA_ROW(batchnorm_bwd_channel, 1, "channel_block", 1,
+         "one block per channel: f64 sums of dy and dy xhat (workspace); then one thread per element for dx",
+         cnn_cuda_any, dlk_batchnorm_bwd_cuda_workspace, dlk_batchnorm_bwd_cuda_run);
+CUDA_ROW(mse_fwd_strided, 1, "strided", 1,
+         "one thread per element through the strides; MEAN/SUM: f64 block partials added in order",
+         dlk_mse_fwd_cuda_supports, dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run);
+CUDA_ROW(mse_fwd_contig, 2, "contig", 2, "as strided with flat offsets (contiguous tensors)",
+         dlk_mse_fwd_cuda_supports, dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run);
+CUDA_ROW(mse_bwd_strided, 1, "strided", 1, "one thread per element through the strides",
+         dlk_mse_bwd_cuda_supports, cnn_no_ws, dlk_mse_bwd_cuda_run);
+CUDA_ROW(mse_bwd_contig, 2, "contig", 2, "as strided with flat offsets (contiguous tensors)",
+         dlk_mse_bwd_cuda_supports, cnn_no_ws, dlk_mse_bwd_cuda_run);
+#define CNN_GPU(...) , __VA_ARGS__
+#else
+#define CNN_GPU(...)
+#endif
+
+static const dlk_variant *const pool2d_fwd_variants[] = {
+    &pool2d_fwd_cpu CNN_GPU(&pool2d_fwd_direct, &pool2d_fwd_layout)};
+static const dlk_variant *const pool2d_bwd_variants[] = {
+    &pool2d_bwd_cpu CNN_GPU(&pool2d_bwd_gather, &pool2d_bwd_argmax)};
+static const dlk_variant *const adaptive_pool2d_fwd_variants[] = {
+    &adaptive_pool2d_fwd_cpu CNN_GPU(&adaptive_pool2d_fwd_direct)};
+static const dlk_variant *const adaptive_pool2d_bwd_variants[] = {
+    &adaptive_pool2d_bwd_cpu CNN_GPU(&adaptive_pool2d_bwd_gather)};
+static const dlk_variant *const batchnorm_fwd_variants[] = {&batchnorm_fwd_cpu CNN_GPU(&batchnorm_fwd_channel)};
+static const dlk_variant *const batchnorm_bwd_variants[] = {&batchnorm_bwd_cpu CNN_GPU(&batchnorm_bwd_channel)};
+static const dlk_variant *const mse_fwd_variants[] = {&mse_fwd_cpu CNN_GPU(&mse_fwd_strided, &mse_fwd_contig)};
+static const dlk_variant *const mse_bwd_variants[] = {&mse_bwd_cpu CNN_GPU(&mse_bwd_strided, &mse_bwd_contig)};
 
 /* ---- shape keys: everything that changes which variant is fastest ---- */
 

@@ -244,4 +244,26 @@ dlk_status dlk_mse_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, voi
 dlk_status dlk_mse_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
                                size_t ws_bytes);
 
+#if DLK_HAVE_CUDA
+/* ---- CUDA rows of this section (host/conv/conv_cuda.c, kernels/conv/cnnops.h) ---- */
+bool dlk_pool2d_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_pool2d_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_pool2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_pool2d_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_pool2d_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_pool2d_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+dlk_status dlk_adaptive_pool2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                            size_t ws_bytes);
+dlk_status dlk_adaptive_pool2d_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                            size_t ws_bytes);
+dlk_status dlk_batchnorm_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+size_t dlk_batchnorm_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_batchnorm_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_mse_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_mse_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_mse_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_mse_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_mse_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+#endif
+
 #endif /* DLK_CONV_H */
