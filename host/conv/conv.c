@@ -23,9 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/check.h"
 #include "conv.h"
-
-#define N_OF(t) ((int)(sizeof(t) / sizeof((t)[0])))
 
 /* ------------------------------------------------------------------------------------ */
 /* 1. Checks shared by the family                                                        */
@@ -33,24 +32,7 @@
 
 static const char *dt(const dlk_tensor *t) { return dlk_dtype_name(t->dtype); }
 
-static dlk_status need(dlk_context *ctx, const char *op, const char *name, const void *p) {
-  return p ? DLK_OK : dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL", op, name);
-}
-
-/* A well-formed float tensor (F32/F16/BF16/F64) on the context's device. */
-static dlk_status check_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(need(ctx, op, name, t));
-  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  return dlk_check_float(ctx, op, name, t, true);
-}
-
-static dlk_status same_dtype(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                             const char *nb, const dlk_tensor *b) {
-  if (a->dtype == b->dtype) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s but %s is %s", op, nb, dt(b), na, dt(a));
-}
-
-/* t has `want` dims; `what` names them ("[N, C, H, W]"). */
+/* t has `want` dims; `what` names them in the message ("[N, C, H, W]"). */
 static dlk_status check_ndim(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              int want, const char *what) {
   if (t->ndim == want) return DLK_OK;
@@ -58,42 +40,13 @@ static dlk_status check_ndim(dlk_context *ctx, const char *op, const char *name,
                   want, what);
 }
 
-/* Dim `dim` of t is `want`; `what` says where the expectation comes from. */
+/* Dim `dim` of t is `want`; `what` says where the expectation comes from (the output-size
+   formula with the numbers filled in, "x's batch, dim 0"). */
 static dlk_status check_dim(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t, int dim,
                             int64_t want, const char *what) {
   if (t->shape[dim] == want) return DLK_OK;
   return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d, expected %lld (%s)", op, name,
                   (long long)t->shape[dim], dim, (long long)want, what);
-}
-
-/* An output's elements must be distinct memory: with the dims of size > 1 sorted by
-   stride, each stride must step past everything the smaller dims span. */
-static dlk_status check_output(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  int idx[DLK_MAX_DIMS], n = 0;
-  if (dlk_tensor_numel(t) == 0) return DLK_OK;
-  for (int k = 0; k < t->ndim; k++)
-    if (t->shape[k] > 1) idx[n++] = k;
-  for (int i = 1; i < n; i++) /* insertion sort by stride */
-    for (int j = i; j > 0 && t->strides[idx[j]] < t->strides[idx[j - 1]]; j--) {
-      int s = idx[j];
-      idx[j] = idx[j - 1];
-      idx[j - 1] = s;
-    }
-  int64_t span = 0;
-  for (int i = 0; i < n; i++) {
-    int k = idx[i];
-    if (t->strides[k] <= span)
-      return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: output %s has overlapping elements (stride %lld in dim %d of size %lld)",
-                      op, name, (long long)t->strides[k], k, (long long)t->shape[k]);
-    span += (t->shape[k] - 1) * t->strides[k];
-  }
-  return DLK_OK;
-}
-
-static dlk_status disjoint(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a, const char *nb,
-                           const dlk_tensor *b) {
-  if (!a || !b || !dlk_tensors_overlap(a, b)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s and %s overlap in memory", op, na, nb);
 }
 
 /* Each present output is free of self-overlap and disjoint from every input and from the
@@ -103,17 +56,11 @@ static dlk_status check_outputs(dlk_context *ctx, const char *op, int n_out, dlk
                                 const char *const *in_names) {
   for (int i = 0; i < n_out; i++) {
     if (!outs[i]) continue;
-    DLK_TRY(check_output(ctx, op, out_names[i], outs[i]));
-    for (int j = 0; j < n_in; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
-    for (int j = 0; j < i; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
+    DLK_TRY(dlk_check_output(ctx, op, out_names[i], outs[i]));
+    for (int j = 0; j < n_in; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
+    for (int j = 0; j < i; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
   }
   return DLK_OK;
-}
-
-static dlk_status check_act(dlk_context *ctx, const char *op, dlk_activation act) {
-  if ((unsigned)act < DLK_ACTIVATION_COUNT) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: activation %d is not one of NONE, RELU, TANH, SIGMOID, GELU",
-                  op, (int)act);
 }
 
 /* One step of a composite op: dispatch, and in explain mode keep each step's report. */
@@ -210,64 +157,96 @@ static void conv2d_bwd_bias_key(const void *args, char *buf, size_t n) {
            layout4(&a->dy), a->has_dz, a->has_db, (int)a->act);
 }
 
-/* ---- variant tables: the CPU reference first, then the CUDA rows, then cuDNN ---- */
+/* ---- variant tables: the CPU reference first, then the CUDA rows, cuDNN, the CPU
+   variant ---- */
 
-/* Until the reshaping lands its row form (with `impl`), each run function of the
-   contract's signature is reached through a thin wrapper here. */
-#define CPU_RUN(fn) \
-  static dlk_status fn##_0(dlk_context *ctx, const void *a, void *ws, size_t n) { return fn(ctx, a, 0, ws, n); }
-CPU_RUN(dlk_conv2d_fwd_cpu)
-CPU_RUN(dlk_conv2d_bwd_data_cpu)
-CPU_RUN(dlk_conv2d_bwd_filter_cpu)
-CPU_RUN(dlk_conv2d_bwd_bias_cpu)
-CPU_RUN(dlk_gram_fwd_cpu)
-CPU_RUN(dlk_gram_bwd_cpu)
-CPU_RUN(dlk_conv2d_fwd_im2col_run)
-CPU_RUN(dlk_conv2d_bwd_data_im2col_run)
-CPU_RUN(dlk_conv2d_bwd_filter_im2col_run)
-#define CPU_WS(fn) \
-  static size_t fn##_0(const dlk_context *ctx, const void *a) { return fn(ctx, a, 0); }
-CPU_WS(dlk_conv2d_fwd_im2col_workspace)
-CPU_WS(dlk_conv2d_bwd_data_im2col_workspace)
-CPU_WS(dlk_conv2d_bwd_filter_im2col_workspace)
+static const dlk_variant conv2d_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: direct loops in f64, any strides, groups, dilation", NULL, NULL,
+     dlk_conv2d_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per output, any strides", dlk_conv2d_fwd_cuda_supports, NULL,
+     dlk_conv2d_fwd_cuda_run},
+    {2, "igemm", DLK_CUDA, 2, "implicit GEMM, 64x64x16 shared-memory tiles, 4x4 per thread, any strides",
+     dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
+    {3, "igemm_tc", DLK_CUDA, 3,
+     "implicit GEMM on tensor cores (mma.sync f16/bf16, TF32 when allowed), 3-stage cp.async, channels-last",
+     dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
+    {4, "depthwise", DLK_CUDA, 4, "groups == C: input patch per 8x32 output tile in shared memory, NCHW",
+     dlk_conv2d_fwd_cuda_supports, NULL, dlk_conv2d_fwd_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graph: conv, bias add, activation fused; plan cached per shape",
+     dlk_conv2d_fwd_cudnn_supports, dlk_conv2d_fwd_cudnn_workspace, dlk_conv2d_fwd_cudnn_run},
+#endif
+    {20, "im2col", DLK_CPU, 0, "CPU: unrolled columns x weights, f32 math (f64 for f64), any strides", NULL,
+     dlk_conv2d_fwd_im2col_workspace, dlk_conv2d_fwd_im2col_run},
+};
 
-static const dlk_variant conv2d_fwd_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: direct loops in f64, any strides, groups, dilation", NULL, NULL,
-    dlk_conv2d_fwd_cpu_0};
-static const dlk_variant conv2d_fwd_im2col_row = {
-    20, "im2col", DLK_CPU, "CPU: unrolled columns x weights, f32 math (f64 for f64), any strides",
-    NULL, dlk_conv2d_fwd_im2col_workspace_0, dlk_conv2d_fwd_im2col_run_0};
-static const dlk_variant *const conv2d_fwd_variants[] = {&conv2d_fwd_cpu_row, &conv2d_fwd_im2col_row};
+static const dlk_variant conv2d_bwd_data_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: gather form of the transposed convolution in f64, any strides", NULL,
+     NULL, dlk_conv2d_bwd_data_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per dx element gathering its taps, any strides",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+    {2, "igemm", DLK_CUDA, 2, "implicit GEMM over input pixels, 64x64x16 shared-memory tiles, any strides",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+    {3, "igemm_tc", DLK_CUDA, 3, "implicit GEMM on tensor cores (mma.sync f16/bf16, ldmatrix.trans), channels-last",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+    {4, "depthwise", DLK_CUDA, 4, "groups == C: one thread per dx element, filter in shared memory, NCHW",
+     dlk_conv2d_bwd_data_cuda_supports, NULL, dlk_conv2d_bwd_data_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graph (conv backward-data), plan cached per shape",
+     dlk_conv2d_bwd_data_cudnn_supports, dlk_conv2d_bwd_data_cudnn_workspace, dlk_conv2d_bwd_data_cudnn_run},
+#endif
+    {20, "im2col", DLK_CPU, 0, "CPU: weights^T x dy into columns, then col2im; f32 math (f64 for f64)", NULL,
+     dlk_conv2d_bwd_data_im2col_workspace, dlk_conv2d_bwd_data_im2col_run},
+};
 
-static const dlk_variant conv2d_bwd_data_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: gather form of the transposed convolution in f64, any strides", NULL,
-    NULL, dlk_conv2d_bwd_data_cpu_0};
-static const dlk_variant conv2d_bwd_data_im2col_row = {
-    20, "im2col", DLK_CPU, "CPU: weights^T x dy into columns, then col2im; f32 math (f64 for f64)",
-    NULL, dlk_conv2d_bwd_data_im2col_workspace_0, dlk_conv2d_bwd_data_im2col_run_0};
-static const dlk_variant *const conv2d_bwd_data_variants[] = {&conv2d_bwd_data_cpu_row, &conv2d_bwd_data_im2col_row};
+static const dlk_variant conv2d_bwd_filter_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: one f64 sum per filter tap, any strides", NULL, NULL,
+     dlk_conv2d_bwd_filter_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per filter tap summing every pixel, any strides (deterministic)",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+    {2, "igemm", DLK_CUDA, 2,
+     "implicit GEMM, 64x64x16 tiles, split-K partials summed in slice order (deterministic), any strides",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+    {3, "igemm_tc", DLK_CUDA, 3,
+     "implicit GEMM on tensor cores (mma.sync f16/bf16), split-K in slice order (deterministic), channels-last",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+    {4, "depthwise", DLK_CUDA, 4, "groups == C: block per (filter, batch slice), block sums, slice order; NCHW",
+     dlk_conv2d_bwd_filter_cuda_supports, dlk_conv2d_bwd_filter_cuda_workspace, dlk_conv2d_bwd_filter_cuda_run},
+#endif
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0,
+     "cuDNN backend graph (conv backward-filter), plan cached per shape; deterministic engines in deterministic mode",
+     dlk_conv2d_bwd_filter_cudnn_supports, dlk_conv2d_bwd_filter_cudnn_workspace, dlk_conv2d_bwd_filter_cudnn_run},
+#endif
+    {20, "im2col", DLK_CPU, 0, "CPU: dy x unrolled columns^T per image, summed in image order; f32 math (f64 for f64)",
+     NULL, dlk_conv2d_bwd_filter_im2col_workspace, dlk_conv2d_bwd_filter_im2col_run},
+};
 
-static const dlk_variant conv2d_bwd_filter_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: one f64 sum per filter tap, any strides", NULL, NULL,
-    dlk_conv2d_bwd_filter_cpu_0};
-static const dlk_variant conv2d_bwd_filter_im2col_row = {
-    20, "im2col", DLK_CPU, "CPU: dy x unrolled columns^T per image, summed in image order; f32 math (f64 for f64)",
-    NULL, dlk_conv2d_bwd_filter_im2col_workspace_0, dlk_conv2d_bwd_filter_im2col_run_0};
-static const dlk_variant *const conv2d_bwd_filter_variants[] = {&conv2d_bwd_filter_cpu_row,
-                                                                &conv2d_bwd_filter_im2col_row};
+static const dlk_variant conv2d_bwd_bias_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: dy * act'(z), channel sums in f64", NULL, NULL,
+     dlk_conv2d_bwd_bias_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "channel", DLK_CUDA, 1, "one block per channel, block reduction (deterministic)", NULL,
+     dlk_conv2d_bwd_bias_cuda_workspace, dlk_conv2d_bwd_bias_cuda_run},
+    {2, "chunked", DLK_CUDA, 2, "blocks per (chunk, channel), partials summed in chunk order (deterministic)", NULL,
+     dlk_conv2d_bwd_bias_cuda_workspace, dlk_conv2d_bwd_bias_cuda_run},
+#endif
+};
 
-static const dlk_variant conv2d_bwd_bias_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: dy * act'(z), channel sums in f64", NULL, NULL,
-    dlk_conv2d_bwd_bias_cpu_0};
-static const dlk_variant *const conv2d_bwd_bias_variants[] = {&conv2d_bwd_bias_cpu_row};
-
-#define OP(var, name, table, key, heur, tunable) \
-  static const dlk_op var = {name, table, N_OF(table), key, heur, tunable}
-
-OP(conv2d_fwd_op, "conv2d_fwd", conv2d_fwd_variants, conv2d_fwd_key, NULL, true);
-OP(conv2d_bwd_data_op, "conv2d_bwd_data", conv2d_bwd_data_variants, conv2d_bwd_data_key, NULL, true);
-OP(conv2d_bwd_filter_op, "conv2d_bwd_filter", conv2d_bwd_filter_variants, conv2d_bwd_filter_key, NULL, true);
-OP(conv2d_bwd_bias_op, "conv2d_bwd_bias", conv2d_bwd_bias_variants, conv2d_bwd_bias_key, NULL, true);
+static const dlk_op conv2d_fwd_op = {"conv2d_fwd", conv2d_fwd_variants, DLK_COUNT_OF(conv2d_fwd_variants),
+                                     conv2d_fwd_key, NULL, true};
+static const dlk_op conv2d_bwd_data_op = {"conv2d_bwd_data", conv2d_bwd_data_variants,
+                                          DLK_COUNT_OF(conv2d_bwd_data_variants), conv2d_bwd_data_key, NULL, true};
+static const dlk_op conv2d_bwd_filter_op = {"conv2d_bwd_filter", conv2d_bwd_filter_variants,
+                                            DLK_COUNT_OF(conv2d_bwd_filter_variants), conv2d_bwd_filter_key, NULL,
+                                            true};
+static const dlk_op conv2d_bwd_bias_op = {"conv2d_bwd_bias", conv2d_bwd_bias_variants,
+                                          DLK_COUNT_OF(conv2d_bwd_bias_variants), conv2d_bwd_bias_key, NULL, true};
 
 /* ---- public functions ---- */
 
@@ -275,6 +254,7 @@ int64_t dlk_conv2d_output_dim(int64_t in, int64_t kernel, int64_t stride, int64_
   if (stride == 0) stride = 1;
   if (dilation == 0) dilation = 1;
   if (in < 0 || kernel < 1 || stride < 0 || padding < 0 || dilation < 0) return 0;
+  if (in > INT64_MAX / 4 || padding > INT64_MAX / 8 || kernel - 1 > (INT64_MAX / 4) / dilation) return 0;
   const int64_t span = dilation * (kernel - 1) + 1; /* the dilated kernel */
   if (in + 2 * padding < span) return 0;
   return (in + 2 * padding - span) / stride + 1;
@@ -291,7 +271,7 @@ static dlk_status conv2d_params(dlk_context *ctx, const char *op, const dlk_conv
   for (int i = 0; i < 2; i++) g->stride[i] = g->dil[i] = 1;
   g->groups = 1;
   if (!p) return DLK_OK;
-  DLK_TRY(check_act(ctx, op, p->act));
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
   *act = p->act;
   for (int i = 0; i < 2; i++) {
     if (p->stride[i] < 0 || p->stride[i] >= big)
@@ -317,9 +297,9 @@ static dlk_status conv2d_params(dlk_context *ctx, const char *op, const dlk_conv
 /* x [N, C, H, W] and w [K, C / groups, R, S], one float dtype; fills the geometry. */
 static dlk_status conv2d_geometry(dlk_context *ctx, const char *op, const dlk_tensor *x, const dlk_tensor *w,
                                   dlk_conv2d_geom *g) {
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "w", w));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "w", w));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "w", w));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "w", w));
   DLK_TRY(check_ndim(ctx, op, "x", x, 4, "[N, C, H, W]"));
   DLK_TRY(check_ndim(ctx, op, "w", w, 4, "[Cout, Cin / groups, kH, kW]"));
   g->n = x->shape[0], g->c = x->shape[1], g->h = x->shape[2], g->w = x->shape[3];
@@ -341,6 +321,9 @@ static dlk_status conv2d_geometry(dlk_context *ctx, const char *op, const dlk_te
   for (int i = 0; i < 2; i++) {
     if (ker[i] < 1)
       return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w has kernel %s 0 (dim %d)", op, names[i], 2 + i);
+    if (ker[i] - 1 > (INT64_MAX / 4) / g->dil[i])
+      return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: the dilated kernel %s overflows (w dim %d: %lld taps, dilation %lld)",
+                      op, names[i], 2 + i, (long long)ker[i], (long long)g->dil[i]);
     const int64_t span = g->dil[i] * (ker[i] - 1) + 1;
     if (in[i] + 2 * g->pad[i] < span)
       return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
@@ -374,8 +357,8 @@ static dlk_status check_out4(dlk_context *ctx, const char *op, const char *name,
 /* A same-dtype float tensor of exactly `like`'s shape (dx like x, dw like w). */
 static dlk_status check_like(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              const char *like_name, const dlk_tensor *like) {
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, like_name, like, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, like_name, like, name, t));
   DLK_TRY(check_ndim(ctx, op, name, t, like->ndim, like_name));
   for (int d = 0; d < like->ndim; d++) {
     char what[48];
@@ -388,8 +371,8 @@ static dlk_status check_like(dlk_context *ctx, const char *op, const char *name,
 /* A bias-like vector [K] of x's dtype. */
 static dlk_status check_bias(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *b,
                              const dlk_tensor *x, int64_t k) {
-  DLK_TRY(check_float(ctx, op, name, b));
-  DLK_TRY(same_dtype(ctx, op, "x", x, name, b));
+  DLK_TRY(dlk_check_float(ctx, op, name, b));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, name, b));
   DLK_TRY(check_ndim(ctx, op, name, b, 1, "[Cout]"));
   return check_dim(ctx, op, name, b, 0, k, "w's output channels, dim 0");
 }
@@ -402,13 +385,13 @@ dlk_status dlk_conv2d_forward(dlk_context *ctx, const dlk_conv2d_params *p, cons
   memset(&a, 0, sizeof a);
   DLK_TRY(conv2d_params(ctx, op, p, &a.g, &a.act));
   DLK_TRY(conv2d_geometry(ctx, op, x, w, &a.g));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
   DLK_TRY(check_out4(ctx, op, "y", y, &a.g));
   if (b) DLK_TRY(check_bias(ctx, op, "b", b, x, a.g.k));
   if (z) {
-    DLK_TRY(check_float(ctx, op, "z", z));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "z", z));
+    DLK_TRY(dlk_check_float(ctx, op, "z", z));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "z", z));
     DLK_TRY(check_out4(ctx, op, "z", z, &a.g));
   }
   dlk_tensor *outs[2] = {y, z};
@@ -433,15 +416,15 @@ dlk_status dlk_conv2d_backward(dlk_context *ctx, const dlk_conv2d_params *p, con
   dlk_activation act;
   DLK_TRY(conv2d_params(ctx, op, p, &g, &act));
   DLK_TRY(conv2d_geometry(ctx, op, x, w, &g));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
   DLK_TRY(check_out4(ctx, op, "dy", dy, &g));
   if (act != DLK_ACT_NONE && !z)
     return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: z (the pre-activation from conv2d_forward) is NULL but act is %d",
                     op, (int)act);
   if (z) {
-    DLK_TRY(check_float(ctx, op, "z", z));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "z", z));
+    DLK_TRY(dlk_check_float(ctx, op, "z", z));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "z", z));
     DLK_TRY(check_out4(ctx, op, "z", z, &g));
   }
   if (dx) DLK_TRY(check_like(ctx, op, "dx", dx, "x", x));
@@ -519,18 +502,30 @@ static void gram_bwd_key(const void *args, char *buf, size_t n) {
            (long long)a->f.shape[2], (long long)a->f.shape[3], dt(&a->f), layout4(&a->f), layout4(&a->df));
 }
 
-static const dlk_variant gram_fwd_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: one f64 dot product per entry, any strides", NULL, NULL,
-    dlk_gram_fwd_cpu_0};
-static const dlk_variant *const gram_fwd_variants[] = {&gram_fwd_cpu_row};
+static const dlk_variant gram_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: one f64 dot product per entry, any strides", NULL, NULL,
+     dlk_gram_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "batched GEMM F F^T / norm through dlk_gemm (every gemm variant), H and W mergeable",
+     dlk_gram_fwd_cuda_supports, NULL, dlk_gram_fwd_cuda_run},
+#endif
+};
 
-static const dlk_variant gram_bwd_cpu_row = {
-    0, "cpu_ref", DLK_CPU, "CPU reference: (dg + dg^T) F / norm in f64, any strides", NULL, NULL,
-    dlk_gram_bwd_cpu_0};
-static const dlk_variant *const gram_bwd_variants[] = {&gram_bwd_cpu_row};
+static const dlk_variant gram_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: (dg + dg^T) F / norm in f64, any strides", NULL, NULL,
+     dlk_gram_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "two batched GEMMs through dlk_gemm: dg F, then + dg^T F (beta 1)",
+     dlk_gram_bwd_cuda_supports, NULL, dlk_gram_bwd_cuda_run},
+#endif
+};
 
-OP(gram_fwd_op, "gram_fwd", gram_fwd_variants, gram_fwd_key, NULL, true);
-OP(gram_bwd_op, "gram_bwd", gram_bwd_variants, gram_bwd_key, NULL, true);
+static const dlk_op gram_fwd_op = {"gram_fwd", gram_fwd_variants, DLK_COUNT_OF(gram_fwd_variants), gram_fwd_key, NULL,
+                                   true};
+/* (gram_bwd's GPU row writes df with its first GEMM and adds with the second: a rerun
+   gives the same df, so the op may be timed.) */
+static const dlk_op gram_bwd_op = {"gram_bwd", gram_bwd_variants, DLK_COUNT_OF(gram_bwd_variants), gram_bwd_key, NULL,
+                                   true};
 
 /* The norm's divisor, checked: H*W or C*H*W must not be 0 (0 / 0 has no gradient). */
 static dlk_status gram_scale(dlk_context *ctx, const char *op, const dlk_gram_params *p, const dlk_tensor *f,
@@ -556,10 +551,10 @@ static dlk_status gram_scale(dlk_context *ctx, const char *op, const dlk_gram_pa
 /* f [N, C, H, W] float; t [N, C, C] of f's dtype. */
 static dlk_status check_gram(dlk_context *ctx, const char *op, const dlk_tensor *f, const char *name,
                              const dlk_tensor *t) {
-  DLK_TRY(check_float(ctx, op, "f", f));
+  DLK_TRY(dlk_check_float(ctx, op, "f", f));
   DLK_TRY(check_ndim(ctx, op, "f", f, 4, "[N, C, H, W]"));
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, "f", f, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "f", f, name, t));
   DLK_TRY(check_ndim(ctx, op, name, t, 3, "[N, C, C]"));
   DLK_TRY(check_dim(ctx, op, name, t, 0, f->shape[0], "f's batch, dim 0"));
   DLK_TRY(check_dim(ctx, op, name, t, 1, f->shape[1], "f's channels, dim 1"));
@@ -573,8 +568,8 @@ dlk_status dlk_gram_forward(dlk_context *ctx, const dlk_gram_params *p, const dl
   dlk_gram_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(gram_scale(ctx, op, p, f, &a.scale));
-  DLK_TRY(check_output(ctx, op, "g", g));
-  DLK_TRY(disjoint(ctx, op, "g", g, "f", f));
+  DLK_TRY(dlk_check_output(ctx, op, "g", g));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "g", g, "f", f));
   a.f = *f, a.g = *g;
   return dlk_dispatch(ctx, &gram_fwd_op, &a);
 }
@@ -601,109 +596,94 @@ dlk_status dlk_gram_backward(dlk_context *ctx, const dlk_gram_params *p, const d
 /* 4. Pooling, adaptive average pooling, batch norm, MSE loss                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* ---- variant tables: the CPU reference first, then the CUDA rows ---- */
+/* ---- variant tables: the CPU reference first, then the CUDA rows (host/conv/conv_cuda.c,
+   kernels/conv/cnnops.h); every kernel takes any strides and every float dtype, and all
+   are deterministic (no atomics) ---- */
 
-/* Until the reshaped dispatcher hands `impl` to a row, each row reaches its run function
-   through a small wrapper that passes the row's impl. */
-#define CPU_ROW(var, fn, ws_fn, desc)                                                             \
-  static dlk_status var##_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {   \
-    return fn(ctx, args, 0, ws, ws_bytes);                                                       \
-  }                                                                                              \
-  static const dlk_variant var = {0, "cpu_ref", DLK_CPU, desc, NULL, ws_fn, var##_run}
-
-static size_t pool2d_bwd_cpu_ws(const dlk_context *ctx, const void *args) {
-  return dlk_pool2d_bwd_cpu_workspace(ctx, args, 0);
-}
-
-CPU_ROW(pool2d_fwd_cpu, dlk_pool2d_fwd_cpu_run, NULL,
-        "CPU reference: window max (PyTorch's first-maximum order) or mean in f64, any strides");
-CPU_ROW(pool2d_bwd_cpu, dlk_pool2d_bwd_cpu_run, pool2d_bwd_cpu_ws,
-        "CPU reference: dy routed to each window's first maximum / spread over it, f64 planes");
-CPU_ROW(adaptive_pool2d_fwd_cpu, dlk_adaptive_pool2d_fwd_cpu_run, NULL,
-        "CPU reference: mean over torch's adaptive bins in f64, any strides");
-CPU_ROW(adaptive_pool2d_bwd_cpu, dlk_adaptive_pool2d_bwd_cpu_run, NULL,
-        "CPU reference: each input element gathers dy / area of the bins holding it, f64");
-CPU_ROW(batchnorm_fwd_cpu, dlk_batchnorm_fwd_cpu_run, NULL,
-        "CPU reference: two-pass channel mean and biased variance in f64, torch's running stats");
-CPU_ROW(batchnorm_bwd_cpu, dlk_batchnorm_bwd_cpu_run, NULL,
-        "CPU reference: channel sums of dy and dy xhat in f64 (training or frozen statistics)");
-CPU_ROW(mse_fwd_cpu, dlk_mse_fwd_cpu_run, NULL,
-        "CPU reference: (x - t)^2 summed in f64 over the row-major index, any strides");
-CPU_ROW(mse_bwd_cpu, dlk_mse_bwd_cpu_run, NULL,
-        "CPU reference: 2 (x - t) dloss (/ numel for MEAN), any strides");
-
+static const dlk_variant pool2d_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: window max (PyTorch's first-maximum order) or mean in f64, any strides",
+     NULL, NULL, dlk_pool2d_fwd_cpu_run},
 #if DLK_HAVE_CUDA
-/* A CUDA row (host/conv/conv_cuda.c): the wrappers pass the row's impl, the rung of the
-   op's kernel ladder. */
-#define CUDA_ROW(var, id, name, impl, desc, sup, wsf, runf)                                           \
-  static bool var##_sup(const dlk_context *ctx, const void *args, char *why, size_t n) {              \
-    return sup(ctx, args, impl, why, n);                                                              \
-  }                                                                                                   \
-  static size_t var##_ws(const dlk_context *ctx, const void *args) { return wsf(ctx, args, impl); }    \
-  static dlk_status var##_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {       \
-    return runf(ctx, args, impl, ws, ws_bytes);                                                       \
-  }                                                                                                   \
-  static const dlk_variant var = {id, name, DLK_CUDA, desc, var##_sup, var##_ws, var##_run}
-
-/* Rows whose kernels take every case the checks let through, and need no workspace. */
-static bool cnn_cuda_any(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx, (void)args, (void)impl, (void)why, (void)n;
-  return true;
-}
-static size_t cnn_no_ws(const dlk_context *ctx, const void *args, int impl) {
-  (void)ctx, (void)args, (void)impl;
-  return 0;
-}
-
-CUDA_ROW(pool2d_fwd_direct, 1, "direct", 1, "one thread per output in NCHW order, window read from global, any strides",
-         dlk_pool2d_fwd_cuda_supports, dlk_pool2d_fwd_cuda_workspace, dlk_pool2d_fwd_cuda_run);
-CUDA_ROW(pool2d_fwd_layout, 2, "layout", 2,
-         "one thread per output in x's memory order (channel-innermost for channels-last), any strides",
-         dlk_pool2d_fwd_cuda_supports, dlk_pool2d_fwd_cuda_workspace, dlk_pool2d_fwd_cuda_run);
-CUDA_ROW(pool2d_bwd_gather, 1, "gather", 1,
-         "one thread per input element gathers its windows (max: recomputes their first maximum); "
-         "deterministic",
-         dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run);
-CUDA_ROW(pool2d_bwd_argmax, 2, "argmax", 2,
-         "max: one pass stores each window's first maximum (int32 workspace), then the gather; deterministic",
-         dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run);
-CUDA_ROW(adaptive_pool2d_fwd_direct, 1, "direct", 1, "one thread per output averaging its bin, any strides",
-         cnn_cuda_any, cnn_no_ws, dlk_adaptive_pool2d_fwd_cuda_run);
-CUDA_ROW(adaptive_pool2d_bwd_gather, 1, "gather", 1,
-         "one thread per input element gathers dy / area of the bins holding it; deterministic", cnn_cuda_any,
-         cnn_no_ws, dlk_adaptive_pool2d_bwd_cuda_run);
-CUDA_ROW(batchnorm_fwd_channel, 1, "channel_block", 1,
-         "one block per channel: f64 two-pass statistics, running stats; then one thread per element",
-         cnn_cuda_any, cnn_no_ws, dlk_batchnorm_fwd_cuda_run);
-CUDA_ROW(batchnorm_bwd_channel, 1, "channel_block", 1,
-         "one block per channel: f64 sums of dy and dy xhat (workspace); then one thread per element for dx",
-         cnn_cuda_any, dlk_batchnorm_bwd_cuda_workspace, dlk_batchnorm_bwd_cuda_run);
-CUDA_ROW(mse_fwd_strided, 1, "strided", 1,
-         "one thread per element through the strides; MEAN/SUM: f64 block partials added in order",
-         dlk_mse_fwd_cuda_supports, dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run);
-CUDA_ROW(mse_fwd_contig, 2, "contig", 2, "as strided with flat offsets (contiguous tensors)",
-         dlk_mse_fwd_cuda_supports, dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run);
-CUDA_ROW(mse_bwd_strided, 1, "strided", 1, "one thread per element through the strides",
-         dlk_mse_bwd_cuda_supports, cnn_no_ws, dlk_mse_bwd_cuda_run);
-CUDA_ROW(mse_bwd_contig, 2, "contig", 2, "as strided with flat offsets (contiguous tensors)",
-         dlk_mse_bwd_cuda_supports, cnn_no_ws, dlk_mse_bwd_cuda_run);
-#define CNN_GPU(...) , __VA_ARGS__
-#else
-#define CNN_GPU(...)
+    {1, "direct", DLK_CUDA, 1, "one thread per output in NCHW order, window read from global, any strides",
+     dlk_pool2d_fwd_cuda_supports, NULL, dlk_pool2d_fwd_cuda_run},
+    {2, "layout", DLK_CUDA, 2,
+     "one thread per output in x's memory order (channel-innermost for channels-last), any strides",
+     dlk_pool2d_fwd_cuda_supports, NULL, dlk_pool2d_fwd_cuda_run},
 #endif
+};
 
-static const dlk_variant *const pool2d_fwd_variants[] = {
-    &pool2d_fwd_cpu CNN_GPU(&pool2d_fwd_direct, &pool2d_fwd_layout)};
-static const dlk_variant *const pool2d_bwd_variants[] = {
-    &pool2d_bwd_cpu CNN_GPU(&pool2d_bwd_gather, &pool2d_bwd_argmax)};
-static const dlk_variant *const adaptive_pool2d_fwd_variants[] = {
-    &adaptive_pool2d_fwd_cpu CNN_GPU(&adaptive_pool2d_fwd_direct)};
-static const dlk_variant *const adaptive_pool2d_bwd_variants[] = {
-    &adaptive_pool2d_bwd_cpu CNN_GPU(&adaptive_pool2d_bwd_gather)};
-static const dlk_variant *const batchnorm_fwd_variants[] = {&batchnorm_fwd_cpu CNN_GPU(&batchnorm_fwd_channel)};
-static const dlk_variant *const batchnorm_bwd_variants[] = {&batchnorm_bwd_cpu CNN_GPU(&batchnorm_bwd_channel)};
-static const dlk_variant *const mse_fwd_variants[] = {&mse_fwd_cpu CNN_GPU(&mse_fwd_strided, &mse_fwd_contig)};
-static const dlk_variant *const mse_bwd_variants[] = {&mse_bwd_cpu CNN_GPU(&mse_bwd_strided, &mse_bwd_contig)};
+static const dlk_variant pool2d_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: dy routed to each window's first maximum / spread over it, f64 planes",
+     NULL, dlk_pool2d_bwd_cpu_workspace, dlk_pool2d_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gather", DLK_CUDA, 1,
+     "one thread per input element gathers its windows (max: recomputes their first maximum); deterministic",
+     dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run},
+    {2, "argmax", DLK_CUDA, 2,
+     "max: one pass stores each window's first maximum (int32 workspace), then the gather; deterministic",
+     dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant adaptive_pool2d_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: mean over torch's adaptive bins in f64, any strides", NULL, NULL,
+     dlk_adaptive_pool2d_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per output averaging its bin, any strides", NULL, NULL,
+     dlk_adaptive_pool2d_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant adaptive_pool2d_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: each input element gathers dy / area of the bins holding it, f64",
+     NULL, NULL, dlk_adaptive_pool2d_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gather", DLK_CUDA, 1, "one thread per input element gathers dy / area of its bins; deterministic", NULL,
+     NULL, dlk_adaptive_pool2d_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant batchnorm_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: two-pass channel mean and biased variance in f64, torch's running stats",
+     NULL, NULL, dlk_batchnorm_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "channel_block", DLK_CUDA, 1,
+     "one block per channel: f64 two-pass statistics, running stats; then one thread per element", NULL, NULL,
+     dlk_batchnorm_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant batchnorm_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: channel sums of dy and dy xhat in f64 (training or frozen statistics)",
+     NULL, NULL, dlk_batchnorm_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "channel_block", DLK_CUDA, 1,
+     "one block per channel: f64 sums of dy and dy xhat (workspace); then one thread per element for dx", NULL,
+     dlk_batchnorm_bwd_cuda_workspace, dlk_batchnorm_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant mse_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: (x - t)^2 summed in f64 over the row-major index, any strides", NULL,
+     NULL, dlk_mse_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "strided", DLK_CUDA, 1, "one thread per element through the strides; MEAN/SUM: f64 block partials added in order",
+     dlk_mse_fwd_cuda_supports, dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run},
+    {2, "contig", DLK_CUDA, 2, "as strided with flat offsets (contiguous tensors)", dlk_mse_fwd_cuda_supports,
+     dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant mse_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: 2 (x - t) dloss (/ numel for MEAN), any strides", NULL, NULL,
+     dlk_mse_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "strided", DLK_CUDA, 1, "one thread per element through the strides", dlk_mse_bwd_cuda_supports, NULL,
+     dlk_mse_bwd_cuda_run},
+    {2, "contig", DLK_CUDA, 2, "as strided with flat offsets (contiguous tensors)", dlk_mse_bwd_cuda_supports, NULL,
+     dlk_mse_bwd_cuda_run},
+#endif
+};
 
 /* ---- shape keys: everything that changes which variant is fastest ---- */
 
@@ -777,36 +757,24 @@ static void mse_bwd_key(const void *args, char *buf, size_t n) {
 
 /* ---- the ops ---- */
 
-OP(pool2d_fwd_op, "pool2d_fwd", pool2d_fwd_variants, pool2d_fwd_key, NULL, true);
-OP(pool2d_bwd_op, "pool2d_bwd", pool2d_bwd_variants, pool2d_bwd_key, NULL, true);
-OP(adaptive_pool2d_fwd_op, "adaptive_avg_pool2d_fwd", adaptive_pool2d_fwd_variants, adaptive_pool2d_key,
-   NULL, true);
-OP(adaptive_pool2d_bwd_op, "adaptive_avg_pool2d_bwd", adaptive_pool2d_bwd_variants, adaptive_pool2d_key,
-   NULL, true);
-OP(batchnorm_fwd_op, "batchnorm_fwd", batchnorm_fwd_variants, batchnorm_fwd_key, NULL, true);
+static const dlk_op pool2d_fwd_op = {"pool2d_fwd", pool2d_fwd_variants, DLK_COUNT_OF(pool2d_fwd_variants), pool2d_fwd_key, NULL, true};
+static const dlk_op pool2d_bwd_op = {"pool2d_bwd", pool2d_bwd_variants, DLK_COUNT_OF(pool2d_bwd_variants), pool2d_bwd_key, NULL, true};
+static const dlk_op adaptive_pool2d_fwd_op = {"adaptive_avg_pool2d_fwd", adaptive_pool2d_fwd_variants, DLK_COUNT_OF(adaptive_pool2d_fwd_variants), adaptive_pool2d_key, NULL, true};
+static const dlk_op adaptive_pool2d_bwd_op = {"adaptive_avg_pool2d_bwd", adaptive_pool2d_bwd_variants, DLK_COUNT_OF(adaptive_pool2d_bwd_variants), adaptive_pool2d_key, NULL, true};
+static const dlk_op batchnorm_fwd_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, true};
 /* training with running statistics updates them: never timed by the autotuner */
-OP(batchnorm_fwd_once_op, "batchnorm_fwd", batchnorm_fwd_variants, batchnorm_fwd_key, NULL, false);
-OP(batchnorm_bwd_op, "batchnorm_bwd", batchnorm_bwd_variants, batchnorm_bwd_key, NULL, true);
-OP(mse_fwd_op, "mse_loss_fwd", mse_fwd_variants, mse_fwd_key, NULL, true);
-OP(mse_bwd_op, "mse_loss_bwd", mse_bwd_variants, mse_bwd_key, NULL, true);
+static const dlk_op batchnorm_fwd_once_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, false};
+static const dlk_op batchnorm_bwd_op = {"batchnorm_bwd", batchnorm_bwd_variants, DLK_COUNT_OF(batchnorm_bwd_variants), batchnorm_bwd_key, NULL, true};
+static const dlk_op mse_fwd_op = {"mse_loss_fwd", mse_fwd_variants, DLK_COUNT_OF(mse_fwd_variants), mse_fwd_key, NULL, true};
+static const dlk_op mse_bwd_op = {"mse_loss_bwd", mse_bwd_variants, DLK_COUNT_OF(mse_bwd_variants), mse_bwd_key, NULL, true};
 
-/* ---- checks of this section (beside those of section 1) ---- */
+/* ---- checks of this section (beside those of section 1 and host/core/check.h) ---- */
 
-static dlk_status same_shape(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                             const char *nb, const dlk_tensor *b) {
-  if (b->ndim != a->ndim)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims but %s has %d", op, nb, b->ndim, na,
-                    a->ndim);
-  for (int k = 0; k < a->ndim; k++)
-    if (a->shape[k] != b->shape[k])
-      return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d but %s has %lld", op, nb,
-                      (long long)b->shape[k], k, na, (long long)a->shape[k]);
-  return DLK_OK;
+/* A present, well-formed float tensor on the context's device. */
+static dlk_status need_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
+  DLK_TRY(dlk_check_need(ctx, op, name, t));
+  return dlk_check_float(ctx, op, name, t);
 }
-
-/* The dtype of per-channel statistics and batch norm's affine parameters, and of the MSE
-   loss: F64 for F64 data, else F32. */
-static dlk_dtype stat_dtype(dlk_dtype data) { return data == DLK_F64 ? DLK_F64 : DLK_F32; }
 
 /* A per-channel vector: [C], the given dtype. */
 static dlk_status check_channel_vec(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
@@ -822,14 +790,10 @@ static dlk_status check_channel_vec(dlk_context *ctx, const char *op, const char
   return DLK_OK;
 }
 
-static dlk_status check_finite(dlk_context *ctx, const char *op, const char *name, double v) {
-  if (isfinite(v)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_NOT_FINITE, "%s: %s is %g", op, name, v);
-}
-
 /* An image tensor: a float tensor with 4 dims [N, C, H, W]. */
 static dlk_status check_image(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_need(ctx, op, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
   return check_ndim(ctx, op, name, t, 4, "[N, C, H, W]");
 }
 
@@ -913,12 +877,12 @@ dlk_status dlk_pool2d_forward(dlk_context *ctx, const dlk_pool2d_params *p, cons
   DLK_TRY(check_pool_params(ctx, op, p, &a.p));
   DLK_TRY(check_image(ctx, op, "x", x));
   DLK_TRY(check_image(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
   int64_t out[2];
   DLK_TRY(pool_out_shape(ctx, op, &a.p, x, out));
   DLK_TRY(check_pooled(ctx, op, "y", y, x, out));
-  DLK_TRY(check_output(ctx, op, "y", y));
-  DLK_TRY(disjoint(ctx, op, "y", y, "x", x));
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
   a.x = *x;
   a.y = *y;
   return dlk_dispatch(ctx, &pool2d_fwd_op, &a);
@@ -934,16 +898,16 @@ dlk_status dlk_pool2d_backward(dlk_context *ctx, const dlk_pool2d_params *p, con
   DLK_TRY(check_image(ctx, op, "x", x));
   DLK_TRY(check_image(ctx, op, "dy", dy));
   DLK_TRY(check_image(ctx, op, "dx", dx));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dx", dx));
-  DLK_TRY(same_shape(ctx, op, "x", x, "dx", dx));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
   int64_t out[2];
   DLK_TRY(pool_out_shape(ctx, op, &a.p, x, out));
   DLK_TRY(check_pooled(ctx, op, "dy", dy, x, out));
   if (y) {
     DLK_TRY(check_image(ctx, op, "y", y));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
-    DLK_TRY(same_shape(ctx, op, "dy", dy, "y", y));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
+    DLK_TRY(dlk_check_same_shape(ctx, op, "dy", dy, "y", y));
   }
   dlk_tensor *outs[1] = {dx};
   const dlk_tensor *ins[3] = {x, y, dy};
@@ -965,7 +929,7 @@ static dlk_status check_adaptive(dlk_context *ctx, const char *op, const char *n
                                  const char *nsmall, const dlk_tensor *small) {
   DLK_TRY(check_image(ctx, op, nbig, big));
   DLK_TRY(check_image(ctx, op, nsmall, small));
-  DLK_TRY(same_dtype(ctx, op, nbig, big, nsmall, small));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, nbig, big, nsmall, small));
   DLK_TRY(check_dim(ctx, op, nsmall, small, 0, big->shape[0], "the batch"));
   DLK_TRY(check_dim(ctx, op, nsmall, small, 1, big->shape[1], "the channels"));
   const dlk_tensor *ts[2] = {big, small};
@@ -982,8 +946,8 @@ dlk_status dlk_adaptive_avg_pool2d_forward(dlk_context *ctx, const dlk_tensor *x
   static const char op[] = "adaptive_avg_pool2d_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
   DLK_TRY(check_adaptive(ctx, op, "x", x, "y", y));
-  DLK_TRY(check_output(ctx, op, "y", y));
-  DLK_TRY(disjoint(ctx, op, "y", y, "x", x));
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
   dlk_adaptive_pool2d_args a = {*x, *y};
   return dlk_dispatch(ctx, &adaptive_pool2d_fwd_op, &a);
 }
@@ -992,8 +956,8 @@ dlk_status dlk_adaptive_avg_pool2d_backward(dlk_context *ctx, const dlk_tensor *
   static const char op[] = "adaptive_avg_pool2d_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
   DLK_TRY(check_adaptive(ctx, op, "dx", dx, "dy", dy));
-  DLK_TRY(check_output(ctx, op, "dx", dx));
-  DLK_TRY(disjoint(ctx, op, "dx", dx, "dy", dy));
+  DLK_TRY(dlk_check_output(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "dy", dy));
   dlk_adaptive_pool2d_args a = {*dx, *dy};
   return dlk_dispatch(ctx, &adaptive_pool2d_bwd_op, &a);
 }
@@ -1003,9 +967,9 @@ dlk_status dlk_adaptive_avg_pool2d_backward(dlk_context *ctx, const dlk_tensor *
 static const dlk_batchnorm_params bn_defaults = {1e-5, 0.1, 1};
 
 static dlk_status check_bn_params(dlk_context *ctx, const char *op, const dlk_batchnorm_params *p) {
-  DLK_TRY(check_finite(ctx, op, "eps", p->eps));
+  DLK_TRY(dlk_check_finite(ctx, op, "eps", p->eps));
   if (p->eps < 0) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: eps is %g, must be >= 0", op, p->eps);
-  DLK_TRY(check_finite(ctx, op, "momentum", p->momentum));
+  DLK_TRY(dlk_check_finite(ctx, op, "momentum", p->momentum));
   if (p->momentum < 0 || p->momentum > 1)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: momentum is %g, must be in [0, 1]", op, p->momentum);
   return DLK_OK;
@@ -1013,7 +977,7 @@ static dlk_status check_bn_params(dlk_context *ctx, const char *op, const dlk_ba
 
 /* x: a float tensor [N, C], [N, C, L] or [N, C, H, W]. */
 static dlk_status check_bn_x(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *x) {
-  DLK_TRY(check_float(ctx, op, name, x));
+  DLK_TRY(need_float(ctx, op, name, x));
   if (x->ndim < 2 || x->ndim > 4)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected 2, 3 or 4 ([N, C], [N, C, L], [N, C, H, W])",
                     op, name, x->ndim);
@@ -1037,11 +1001,11 @@ dlk_status dlk_batchnorm_forward(dlk_context *ctx, const dlk_batchnorm_params *p
   if (!p) p = &bn_defaults;
   DLK_TRY(check_bn_params(ctx, op, p));
   DLK_TRY(check_bn_x(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "y", y));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "y", y));
-  DLK_TRY(same_shape(ctx, op, "x", x, "y", y));
+  DLK_TRY(need_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "y", y));
   const int64_t C = x->shape[1];
-  const dlk_dtype sd = stat_dtype(x->dtype);
+  const dlk_dtype sd = dlk_stat_dtype(x->dtype);
   const bool training = p->training != 0;
   if (gamma) DLK_TRY(check_channel_vec(ctx, op, "gamma", gamma, C, sd));
   if (beta) DLK_TRY(check_channel_vec(ctx, op, "beta", beta, C, sd));
@@ -1055,8 +1019,8 @@ dlk_status dlk_batchnorm_forward(dlk_context *ctx, const dlk_batchnorm_params *p
     DLK_TRY(check_channel_vec(ctx, op, "running_var", running_var, C, sd));
   }
   if (training) {
-    DLK_TRY(need(ctx, op, "save_mean", save_mean));
-    DLK_TRY(need(ctx, op, "save_rstd", save_rstd));
+    DLK_TRY(dlk_check_need(ctx, op, "save_mean", save_mean));
+    DLK_TRY(dlk_check_need(ctx, op, "save_rstd", save_rstd));
   }
   if (training) { /* inference ignores them: checked only when they are written */
     DLK_TRY(check_channel_vec(ctx, op, "save_mean", save_mean, C, sd));
@@ -1103,23 +1067,23 @@ dlk_status dlk_batchnorm_backward(dlk_context *ctx, const dlk_batchnorm_params *
   if (!p) p = &bn_defaults;
   DLK_TRY(check_bn_params(ctx, op, p));
   DLK_TRY(check_bn_x(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "dy", dy));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dy", dy));
-  DLK_TRY(same_shape(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(need_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dy", dy));
   const int64_t C = x->shape[1];
-  const dlk_dtype sd = stat_dtype(x->dtype);
+  const dlk_dtype sd = dlk_stat_dtype(x->dtype);
   const bool training = p->training != 0;
   if (gamma) DLK_TRY(check_channel_vec(ctx, op, "gamma", gamma, C, sd));
   const char *mname = training ? "save_mean" : "save_mean (the running mean)";
   const char *sname = training ? "save_rstd" : "save_rstd (the running variance)";
-  DLK_TRY(need(ctx, op, mname, save_mean));
-  DLK_TRY(need(ctx, op, sname, save_rstd));
+  DLK_TRY(dlk_check_need(ctx, op, mname, save_mean));
+  DLK_TRY(dlk_check_need(ctx, op, sname, save_rstd));
   DLK_TRY(check_channel_vec(ctx, op, "save_mean", save_mean, C, sd));
   DLK_TRY(check_channel_vec(ctx, op, "save_rstd", save_rstd, C, sd));
   if (dx) {
-    DLK_TRY(check_float(ctx, op, "dx", dx));
-    DLK_TRY(same_dtype(ctx, op, "x", x, "dx", dx));
-    DLK_TRY(same_shape(ctx, op, "x", x, "dx", dx));
+    DLK_TRY(need_float(ctx, op, "dx", dx));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+    DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
   }
   if (dgamma) DLK_TRY(check_channel_vec(ctx, op, "dgamma", dgamma, C, sd));
   if (dbeta) DLK_TRY(check_channel_vec(ctx, op, "dbeta", dbeta, C, sd));
@@ -1165,10 +1129,10 @@ static dlk_status check_reduction(dlk_context *ctx, const char *op, dlk_reductio
    NONE. */
 static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              const dlk_tensor *x, dlk_reduction r) {
-  DLK_TRY(need(ctx, op, name, t));
+  DLK_TRY(dlk_check_need(ctx, op, name, t));
   DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  DLK_TRY(dlk_check_dtype(ctx, op, name, t, stat_dtype(x->dtype)));
-  if (r == DLK_REDUCE_NONE) return same_shape(ctx, op, "x", x, name, t);
+  DLK_TRY(dlk_check_dtype(ctx, op, name, t, dlk_stat_dtype(x->dtype)));
+  if (r == DLK_REDUCE_NONE) return dlk_check_same_shape(ctx, op, "x", x, name, t);
   if (t->ndim == 0 || (t->ndim == 1 && t->shape[0] == 1)) return DLK_OK;
   return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims (first %lld), expected [] or [1] (reduction %s)",
                   op, name, t->ndim, t->ndim ? (long long)t->shape[0] : 0LL, r == DLK_REDUCE_MEAN ? "MEAN" : "SUM");
@@ -1177,10 +1141,10 @@ static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name,
 static dlk_status check_mse_inputs(dlk_context *ctx, const char *op, const dlk_mse_params *p, const dlk_tensor *x,
                                    const dlk_tensor *target) {
   DLK_TRY(check_reduction(ctx, op, p->reduction));
-  DLK_TRY(check_float(ctx, op, "x", x));
-  DLK_TRY(check_float(ctx, op, "target", target));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "target", target));
-  return same_shape(ctx, op, "x", x, "target", target);
+  DLK_TRY(need_float(ctx, op, "x", x));
+  DLK_TRY(need_float(ctx, op, "target", target));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "target", target));
+  return dlk_check_same_shape(ctx, op, "x", x, "target", target);
 }
 
 dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *p, const dlk_tensor *x,
@@ -1190,9 +1154,9 @@ dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *p, const
   if (!p) p = &mse_defaults;
   DLK_TRY(check_mse_inputs(ctx, op, p, x, target));
   DLK_TRY(check_loss(ctx, op, "loss", loss, x, p->reduction));
-  DLK_TRY(check_output(ctx, op, "loss", loss));
-  DLK_TRY(disjoint(ctx, op, "loss", loss, "x", x));
-  DLK_TRY(disjoint(ctx, op, "loss", loss, "target", target));
+  DLK_TRY(dlk_check_output(ctx, op, "loss", loss));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "loss", loss, "x", x));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "loss", loss, "target", target));
   dlk_mse_fwd_args a = {p->reduction, *x, *target, *loss};
   return dlk_dispatch(ctx, &mse_fwd_op, &a);
 }
@@ -1204,9 +1168,9 @@ dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p, cons
   if (!p) p = &mse_defaults;
   DLK_TRY(check_mse_inputs(ctx, op, p, x, target));
   DLK_TRY(check_loss(ctx, op, "dloss", dloss, x, p->reduction));
-  DLK_TRY(check_float(ctx, op, "dx", dx));
-  DLK_TRY(same_dtype(ctx, op, "x", x, "dx", dx));
-  DLK_TRY(same_shape(ctx, op, "x", x, "dx", dx));
+  DLK_TRY(need_float(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
   dlk_tensor *outs[1] = {dx};
   const dlk_tensor *ins[3] = {x, target, dloss};
   static const char *const out_names[1] = {"dx"}, *const in_names[3] = {"x", "target", "dloss"};

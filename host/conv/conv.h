@@ -34,7 +34,7 @@
 #ifndef DLK_CONV_H
 #define DLK_CONV_H
 
-#include "../internal.h"
+#include "../core/internal.h"
 
 /* The geometry of one convolution, normalised. */
 typedef struct dlk_conv2d_geom {
@@ -89,55 +89,53 @@ static inline int64_t dlk_at4(const dlk_tensor *t, int64_t i0, int64_t i1, int64
   return i0 * t->strides[0] + i1 * t->strides[1] + i2 * t->strides[2] + i3 * t->strides[3];
 }
 
-/* ---- the CPU reference (host/conv/conv_cpu.c), run functions of the variant rows ---- */
-dlk_status dlk_conv2d_fwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-dlk_status dlk_conv2d_bwd_data_cpu(dlk_context *ctx, const void *args, int impl, void *ws,
-                                   size_t ws_bytes);
-dlk_status dlk_conv2d_bwd_filter_cpu(dlk_context *ctx, const void *args, int impl, void *ws,
-                                     size_t ws_bytes);
-dlk_status dlk_conv2d_bwd_bias_cpu(dlk_context *ctx, const void *args, int impl, void *ws,
-                                   size_t ws_bytes);
-dlk_status dlk_gram_fwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-dlk_status dlk_gram_bwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+/* ---- variant rows: row functions (core/internal.h's DLK_*_FN forms), one triple per op
+   and backend; `impl` picks the kernel of a ladder ---- */
 
-/* ---- variant 20, im2col + matrix products on the CPU (host/conv/conv_im2col.c) ---- */
-size_t dlk_conv2d_fwd_im2col_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_fwd_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-size_t dlk_conv2d_bwd_data_im2col_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_bwd_data_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-size_t dlk_conv2d_bwd_filter_im2col_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_bwd_filter_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                            size_t ws_bytes);
+/* 0: the CPU reference (host/conv/conv_cpu.c) */
+DLK_RUN_FN(dlk_conv2d_fwd_cpu_run);
+DLK_RUN_FN(dlk_conv2d_bwd_data_cpu_run);
+DLK_RUN_FN(dlk_conv2d_bwd_filter_cpu_run);
+DLK_RUN_FN(dlk_conv2d_bwd_bias_cpu_run);
+DLK_RUN_FN(dlk_gram_fwd_cpu_run);
+DLK_RUN_FN(dlk_gram_bwd_cpu_run);
+
+/* 20: im2col + matrix products on the CPU (host/conv/conv_im2col.c) */
+DLK_WORKSPACE_FN(dlk_conv2d_fwd_im2col_workspace);
+DLK_RUN_FN(dlk_conv2d_fwd_im2col_run);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_data_im2col_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_data_im2col_run);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_filter_im2col_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_filter_im2col_run);
 
 #if DLK_HAVE_CUDA
-/* ---- CUDA rows (host/conv/conv_cuda.c): one triple per op, impl = the kernel number ---- */
-bool dlk_conv2d_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_conv2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_conv2d_bwd_data_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_conv2d_bwd_data_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_conv2d_bwd_filter_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_conv2d_bwd_filter_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_bwd_filter_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-size_t dlk_conv2d_bwd_bias_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_bwd_bias_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_gram_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_gram_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_gram_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_gram_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+/* 1..9: the kernels of kernels/conv/ (host/conv/conv_cuda.c); gram: dlk_gemm */
+DLK_SUPPORTS_FN(dlk_conv2d_fwd_cuda_supports);
+DLK_RUN_FN(dlk_conv2d_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_conv2d_bwd_data_cuda_supports);
+DLK_RUN_FN(dlk_conv2d_bwd_data_cuda_run);
+DLK_SUPPORTS_FN(dlk_conv2d_bwd_filter_cuda_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_filter_cuda_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_filter_cuda_run);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_bias_cuda_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_bias_cuda_run);
+DLK_SUPPORTS_FN(dlk_gram_fwd_cuda_supports);
+DLK_RUN_FN(dlk_gram_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_gram_bwd_cuda_supports);
+DLK_RUN_FN(dlk_gram_bwd_cuda_run);
 #endif
 
 #if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
-/* ---- cuDNN rows (host/conv/conv_cudnn.c): backend graphs, plans cached per key ---- */
-bool dlk_conv2d_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_conv2d_fwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_fwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_conv2d_bwd_data_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_conv2d_bwd_data_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_bwd_data_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_conv2d_bwd_filter_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_conv2d_bwd_filter_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_conv2d_bwd_filter_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                           size_t ws_bytes);
+/* 10: cuDNN backend graphs (host/conv/conv_cudnn.c), plans cached per shape key */
+DLK_SUPPORTS_FN(dlk_conv2d_fwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_fwd_cudnn_workspace);
+DLK_RUN_FN(dlk_conv2d_fwd_cudnn_run);
+DLK_SUPPORTS_FN(dlk_conv2d_bwd_data_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_data_cudnn_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_data_cudnn_run);
+DLK_SUPPORTS_FN(dlk_conv2d_bwd_filter_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_conv2d_bwd_filter_cudnn_workspace);
+DLK_RUN_FN(dlk_conv2d_bwd_filter_cudnn_run);
 #endif
 
 /* ====================================================================================== */
@@ -226,44 +224,33 @@ typedef struct dlk_mse_bwd_args {
 } dlk_mse_bwd_args;
 
 /* ---- the CPU reference of pooling, batch norm, MSE (host/conv/conv_cpu.c) ---- */
-dlk_status dlk_pool2d_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                  size_t ws_bytes);
-size_t dlk_pool2d_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_pool2d_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                  size_t ws_bytes);
-dlk_status dlk_adaptive_pool2d_fwd_cpu_run(dlk_context *ctx, const void *args, int impl,
-                                           void *ws, size_t ws_bytes);
-dlk_status dlk_adaptive_pool2d_bwd_cpu_run(dlk_context *ctx, const void *args, int impl,
-                                           void *ws, size_t ws_bytes);
-dlk_status dlk_batchnorm_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                     size_t ws_bytes);
-dlk_status dlk_batchnorm_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                     size_t ws_bytes);
-dlk_status dlk_mse_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                               size_t ws_bytes);
-dlk_status dlk_mse_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                               size_t ws_bytes);
+DLK_RUN_FN(dlk_pool2d_fwd_cpu_run);
+DLK_WORKSPACE_FN(dlk_pool2d_bwd_cpu_workspace);
+DLK_RUN_FN(dlk_pool2d_bwd_cpu_run);
+DLK_RUN_FN(dlk_adaptive_pool2d_fwd_cpu_run);
+DLK_RUN_FN(dlk_adaptive_pool2d_bwd_cpu_run);
+DLK_RUN_FN(dlk_batchnorm_fwd_cpu_run);
+DLK_RUN_FN(dlk_batchnorm_bwd_cpu_run);
+DLK_RUN_FN(dlk_mse_fwd_cpu_run);
+DLK_RUN_FN(dlk_mse_bwd_cpu_run);
 
 #if DLK_HAVE_CUDA
 /* ---- CUDA rows of this section (host/conv/conv_cuda.c, kernels/conv/cnnops.h) ---- */
-bool dlk_pool2d_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_pool2d_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_pool2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_pool2d_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_pool2d_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_pool2d_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-dlk_status dlk_adaptive_pool2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                            size_t ws_bytes);
-dlk_status dlk_adaptive_pool2d_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
-                                            size_t ws_bytes);
-dlk_status dlk_batchnorm_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-size_t dlk_batchnorm_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_batchnorm_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_mse_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_mse_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_mse_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_mse_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_mse_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+DLK_SUPPORTS_FN(dlk_pool2d_fwd_cuda_supports);
+DLK_RUN_FN(dlk_pool2d_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_pool2d_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_pool2d_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_pool2d_bwd_cuda_run);
+DLK_RUN_FN(dlk_adaptive_pool2d_fwd_cuda_run);
+DLK_RUN_FN(dlk_adaptive_pool2d_bwd_cuda_run);
+DLK_RUN_FN(dlk_batchnorm_fwd_cuda_run);
+DLK_WORKSPACE_FN(dlk_batchnorm_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_batchnorm_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_mse_fwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_mse_fwd_cuda_workspace);
+DLK_RUN_FN(dlk_mse_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_mse_bwd_cuda_supports);
+DLK_RUN_FN(dlk_mse_bwd_cuda_run);
 #endif
 
 #endif /* DLK_CONV_H */

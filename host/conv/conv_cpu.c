@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../half.h"
+#include "../core/half.h"
 #include "conv.h"
 
 static inline double ld(const dlk_tensor *t, int64_t off) { return dlk_load(t->data, t->dtype, off); }
@@ -55,7 +55,7 @@ static double act_grad(dlk_activation a, double x) {
 /* z[n,k,oh,ow] = b[k] + sum_{c < Cg, r, s} x[n, grp*Cg + c, ih, iw] w[k, c, r, s] with
    ih = oh*sh - ph + r*dh, iw = ow*sw - pw + s*dw (taps outside the input are zero
    padding); y = act(z). z is stored from the unrounded sum, y = act of it. */
-dlk_status dlk_conv2d_fwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_conv2d_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_conv2d_fwd_args *a = args;
   const dlk_conv2d_geom *g = &a->g;
@@ -99,7 +99,7 @@ static int64_t out_index(int64_t in, int64_t pad, int64_t tap, int64_t dil, int6
 /* dx[n, grp*Cg + c, h, w] = sum_{k in grp, r, s} dy[n, k, oh(h, r), ow(w, s)] w[k, c, r, s]
    over the taps whose output position exists (the gather form of the transposed
    convolution: each dx element is written once). */
-dlk_status dlk_conv2d_bwd_data_cpu(dlk_context *ctx, const void *args, int impl, void *ws,
+dlk_status dlk_conv2d_bwd_data_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
                                    size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_conv2d_bwd_data_args *a = args;
@@ -131,7 +131,7 @@ dlk_status dlk_conv2d_bwd_data_cpu(dlk_context *ctx, const void *args, int impl,
 
 /* dw[k, c, r, s] = sum_{n, oh, ow} dy[n, k, oh, ow] x[n, grp*Cg + c, ih, iw] over in-range
    ih = oh*sh - ph + r*dh, iw = ow*sw - pw + s*dw. */
-dlk_status dlk_conv2d_bwd_filter_cpu(dlk_context *ctx, const void *args, int impl, void *ws,
+dlk_status dlk_conv2d_bwd_filter_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
                                      size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_conv2d_bwd_filter_args *a = args;
@@ -162,7 +162,7 @@ dlk_status dlk_conv2d_bwd_filter_cpu(dlk_context *ctx, const void *args, int imp
 /* ---- conv2d_bwd_bias ----------------------------------------------------------------- */
 
 /* dz = dy * act'(z); db[k] = sum_{n, oh, ow} dz[n, k, oh, ow] (of the unrounded dz). */
-dlk_status dlk_conv2d_bwd_bias_cpu(dlk_context *ctx, const void *args, int impl, void *ws,
+dlk_status dlk_conv2d_bwd_bias_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
                                    size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_conv2d_bwd_bias_args *a = args;
@@ -185,7 +185,7 @@ dlk_status dlk_conv2d_bwd_bias_cpu(dlk_context *ctx, const void *args, int impl,
 /* ---- Gram matrix --------------------------------------------------------------------- */
 
 /* g[n, i, j] = scale sum_{h, w} f[n, i, h, w] f[n, j, h, w]. */
-dlk_status dlk_gram_fwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_gram_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_gram_fwd_args *a = args;
   const dlk_tensor *f = &a->f;
@@ -203,7 +203,7 @@ dlk_status dlk_gram_fwd_cpu(dlk_context *ctx, const void *args, int impl, void *
 
 /* df[n, i, h, w] = scale sum_j (dg[n, i, j] + dg[n, j, i]) f[n, j, h, w]: the gradient of
    g = scale F F^T for any dg, symmetric or not. */
-dlk_status dlk_gram_bwd_cpu(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_gram_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_gram_bwd_args *a = args;
   const dlk_tensor *f = &a->f, *dg = &a->dg;

@@ -100,7 +100,7 @@ dlk_status dlk_conv2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl,
 /* ---- conv2d_bwd_data ---- */
 
 bool dlk_conv2d_bwd_data_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx;
+  if (impl == 3 && ctx->cc_major < 8) return why_set(why, n, "tensor-core kernel needs compute capability 8.0+");
   dlk_k_conv2d_bwd_data_desc d;
   data_desc(args, &d);
   return dlk_k_conv2d_bwd_data_supports(&d, impl, why, n) != 0;
@@ -117,7 +117,8 @@ dlk_status dlk_conv2d_bwd_data_cuda_run(dlk_context *ctx, const void *args, int 
 /* ---- conv2d_bwd_filter ---- */
 
 bool dlk_conv2d_bwd_filter_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx; /* every kernel of the ladder is deterministic */
+  /* every kernel of the ladder is deterministic: nothing to check for that */
+  if (impl == 3 && ctx->cc_major < 8) return why_set(why, n, "tensor-core kernel needs compute capability 8.0+");
   dlk_k_conv2d_bwd_filter_desc d;
   filter_desc(args, &d);
   return dlk_k_conv2d_bwd_filter_supports(&d, impl, why, n) != 0;
@@ -276,11 +277,6 @@ static void pool_bwd_desc(const dlk_pool2d_bwd_args *a, dlk_k_pool2d_desc *d) {
 bool dlk_pool2d_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
   (void)ctx, (void)args, (void)why, (void)n, (void)impl;
   return true; /* any strides, every float dtype */
-}
-
-size_t dlk_pool2d_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
-  (void)ctx, (void)args, (void)impl;
-  return 0;
 }
 
 dlk_status dlk_pool2d_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../half.h"
+#include "../core/half.h"
 #include "conv.h"
 
 /* Accumulation type per dtype: 8 for f64 (double), else 4 (float). */

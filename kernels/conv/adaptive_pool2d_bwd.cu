@@ -2,7 +2,10 @@
 // (h, w) of dy[n, c, oh, ow] / (bin height * bin width).
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // Thread mapping: one thread per input element (n, c, h, w), grid-stride over N*C*H*W in
 // dx's memory order. The bins holding row h are among oh in [start(h; OH over H),
@@ -31,19 +34,19 @@ __global__ void adaptive_pool2d_bwd_kernel(dlk_k_adaptive_pool2d_desc p, bool cl
 }
 
 template <typename T>
-static int launch(const dlk_k_adaptive_pool2d_desc *p, void *stream) {
+static int run_op(const dlk_k_adaptive_pool2d_desc *p, void *stream) {
   const int64_t total = p->in.n * p->in.c * p->in.h * p->in.w;
   void (*k)(dlk_k_adaptive_pool2d_desc, bool) = adaptive_pool2d_bwd_kernel<T>;
   DLK_LAUNCH(k, grid_for(total, 256), 256, 0, stream)(*p, p->in.sc == 1 && p->in.c > 1);
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" int dlk_k_adaptive_pool2d_bwd(const dlk_k_adaptive_pool2d_desc *a, int impl, void *ws, void *stream) {
   (void)ws;
   if (impl != 1) return (int)cudaErrorInvalidValue;
   if (a->in.n * a->in.c * a->in.h * a->in.w == 0) return 0;
-  DLK_NN_DISPATCH_FLOAT(a->dtype, T, return dlk_cnn::launch<T>(a, stream));
+  DLK_DISPATCH_FLOAT(a->dtype, T, return run_op<T>(a, stream));
   return 0;
 }

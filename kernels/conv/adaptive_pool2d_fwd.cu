@@ -2,7 +2,10 @@
 // [floor(oh H / OH), ceil((oh + 1) H / OH)) and columns alike (torch's bins).
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // Thread mapping: one thread per output element, grid-stride over N*C*OH*OW, in x's memory
 // order (channel-innermost for channels-last x). No shared memory; f32 accumulation
@@ -25,19 +28,19 @@ __global__ void adaptive_pool2d_fwd_kernel(dlk_k_adaptive_pool2d_desc p, bool cl
 }
 
 template <typename T>
-static int launch(const dlk_k_adaptive_pool2d_desc *p, void *stream) {
+static int run_op(const dlk_k_adaptive_pool2d_desc *p, void *stream) {
   const int64_t total = p->out.n * p->out.c * p->out.h * p->out.w;
   void (*k)(dlk_k_adaptive_pool2d_desc, bool) = adaptive_pool2d_fwd_kernel<T>;
   DLK_LAUNCH(k, grid_for(total, 256), 256, 0, stream)(*p, p->in.sc == 1 && p->in.c > 1);
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" int dlk_k_adaptive_pool2d_fwd(const dlk_k_adaptive_pool2d_desc *a, int impl, void *ws, void *stream) {
   (void)ws;
   if (impl != 1) return (int)cudaErrorInvalidValue;
   if (a->out.n * a->out.c * a->out.h * a->out.w == 0) return 0;
-  DLK_NN_DISPATCH_FLOAT(a->dtype, T, return dlk_cnn::launch<T>(a, stream));
+  DLK_DISPATCH_FLOAT(a->dtype, T, return run_op<T>(a, stream));
   return 0;
 }

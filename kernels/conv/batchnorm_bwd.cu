@@ -4,13 +4,16 @@
 //   inference: rstd = 1 / sqrt(running_var + eps), dx = gamma rstd dy (frozen statistics).
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // rstd of channel c: the saved one (training) or from the running variance.
 template <typename A>
 __device__ __forceinline__ A bn_rstd(const dlk_k_batchnorm_desc &p, int64_t c) {
   const A stat = ldc<A>(p.save_rstd, c, 1);
-  return p.training ? stat : (A)1 / dlk_nn::m_sqrt(stat + (A)p.eps);
+  return p.training ? stat : (A)1 / m_sqrt(stat + (A)p.eps);
 }
 
 // Channel sums. Thread mapping: one block of 256 threads per channel (grid-stride over
@@ -33,8 +36,8 @@ __global__ void batchnorm_bwd_sums_kernel(dlk_k_batchnorm_desc p, double *sums) 
       sdy += d;
       sdyx += d * ((double)ld4<T>(x, n, c, h, w) - mean) * rstd;
     }
-    sdy = dlk_nn::block_sum(sdy, sm);
-    sdyx = dlk_nn::block_sum(sdyx, sm);
+    sdy = block_sum(sdy, sm);
+    sdyx = block_sum(sdyx, sm);
     if (threadIdx.x == 0) {
       stc<S>(p.dgamma, c, (S)sdyx);
       stc<S>(p.dbeta, c, (S)sdy);
@@ -65,7 +68,7 @@ __global__ void batchnorm_bwd_dx_kernel(dlk_k_batchnorm_desc p, const double *su
 }
 
 template <typename T>
-static int launch(const dlk_k_batchnorm_desc *p, void *ws, void *stream) {
+static int run_op(const dlk_k_batchnorm_desc *p, void *ws, void *stream) {
   const bool need_sums = (p->training && p->dx.data) || p->dgamma.data || p->dbeta.data;
   if (need_sums && p->x.c > 0) {
     void (*ks)(dlk_k_batchnorm_desc, double *) = batchnorm_bwd_sums_kernel<T>;
@@ -79,7 +82,7 @@ static int launch(const dlk_k_batchnorm_desc *p, void *ws, void *stream) {
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" size_t dlk_k_batchnorm_bwd_ws(const dlk_k_batchnorm_bwd_desc *a, int impl) {
   (void)impl;
@@ -90,6 +93,6 @@ extern "C" int dlk_k_batchnorm_bwd(const dlk_k_batchnorm_bwd_desc *a, int impl, 
   if (impl != 1) return (int)cudaErrorInvalidValue;
   if (a->x.c == 0) return 0;
   if (!ws) return (int)cudaErrorInvalidValue;
-  DLK_NN_DISPATCH_FLOAT(a->dtype, T, return dlk_cnn::launch<T>(a, ws, stream));
+  DLK_DISPATCH_FLOAT(a->dtype, T, return run_op<T>(a, ws, stream));
   return 0;
 }

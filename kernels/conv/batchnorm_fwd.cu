@@ -5,7 +5,10 @@
 //   inference: y from the running statistics.
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // Training statistics. Thread mapping: one block of 256 threads per channel (grid-stride
 // over channels); the threads stride over the channel's M values (w fastest). Two passes
@@ -25,7 +28,7 @@ __global__ void batchnorm_stats_kernel(dlk_k_batchnorm_desc p) {
       unflatten_m(m, x.h, x.w, n, h, w);
       s += (double)ld4<T>(x, n, c, h, w);
     }
-    const double mean = dlk_nn::block_sum(s, sm) / (double)M;
+    const double mean = block_sum(s, sm) / (double)M;
     double q = 0;
     for (int64_t m = threadIdx.x; m < M; m += blockDim.x) {
       int64_t n, h, w;
@@ -33,7 +36,7 @@ __global__ void batchnorm_stats_kernel(dlk_k_batchnorm_desc p) {
       const double d = (double)ld4<T>(x, n, c, h, w) - mean;
       q += d * d;
     }
-    const double var = dlk_nn::block_sum(q, sm) / (double)M;
+    const double var = block_sum(q, sm) / (double)M;
     if (threadIdx.x == 0) {
       stc<S>(p.save_mean, c, (S)mean);
       stc<S>(p.save_rstd, c, (S)(1.0 / sqrt(var + p.eps)));
@@ -63,7 +66,7 @@ __global__ void batchnorm_apply_kernel(dlk_k_batchnorm_desc p, bool cl) {
       mean = ldc<A>(p.save_mean, c, 0), rstd = ldc<A>(p.save_rstd, c, 1);
     } else {
       mean = ldc<A>(p.running_mean, c, 0);
-      rstd = (A)1 / dlk_nn::m_sqrt(ldc<A>(p.running_var, c, 1) + (A)p.eps);
+      rstd = (A)1 / m_sqrt(ldc<A>(p.running_var, c, 1) + (A)p.eps);
     }
     const A g = ldc<A>(p.gamma, c, 1), b = ldc<A>(p.beta, c, 0);
     st4<T>(y, n, c, h, w, (ld4<T>(x, n, c, h, w) - mean) * rstd * g + b);
@@ -71,7 +74,7 @@ __global__ void batchnorm_apply_kernel(dlk_k_batchnorm_desc p, bool cl) {
 }
 
 template <typename T>
-static int launch(const dlk_k_batchnorm_desc *p, void *stream) {
+static int run_op(const dlk_k_batchnorm_desc *p, void *stream) {
   if (p->training) {
     void (*ks)(dlk_k_batchnorm_desc) = batchnorm_stats_kernel<T>;
     DLK_LAUNCH(ks, (unsigned)(p->x.c < 65535 ? p->x.c : 65535), 256, 0, stream)(*p);
@@ -82,12 +85,12 @@ static int launch(const dlk_k_batchnorm_desc *p, void *stream) {
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" int dlk_k_batchnorm_fwd(const dlk_k_batchnorm_fwd_desc *a, int impl, void *ws, void *stream) {
   (void)ws;
   if (impl != 1) return (int)cudaErrorInvalidValue;
   if (a->x.n * a->x.c * a->x.h * a->x.w == 0) return 0; /* training with M = 0 writes nothing */
-  DLK_NN_DISPATCH_FLOAT(a->dtype, T, return dlk_cnn::launch<T>(a, stream));
+  DLK_DISPATCH_FLOAT(a->dtype, T, return run_op<T>(a, stream));
   return 0;
 }

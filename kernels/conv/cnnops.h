@@ -8,13 +8,16 @@
  *     int dlk_k_<op>(const dlk_k_<op>_desc *a, int impl, void *ws, void *stream)
  * returning the cudaError_t of its launches as an int (0 = cudaSuccess); a zero-sized
  * problem is a no-op; `impl` picks the rung of the op's ladder (1 = the simplest, one
- * thread per output); dlk_k_<op>_ws gives the workspace bytes a rung needs.
+ * thread per output); dlk_k_<op>_ws gives the workspace bytes a rung needs (the convention
+ * of kernels/common.h).
  */
 #ifndef DLK_KERNELS_CONV_CNNOPS_H
 #define DLK_KERNELS_CONV_CNNOPS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "../common.h"
 
 #ifdef __cplusplus
 extern "C" {

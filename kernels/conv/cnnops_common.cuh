@@ -1,30 +1,15 @@
-// Device helpers of the pooling / batch norm / MSE kernels (kernels/conv/*.cu of that
-// part): the nn family's shared pieces (AccT, to_acc/from_acc, warp and block sums, grid
-// sizing, dtype dispatch; they move to kernels/common.cuh with the reshaping), the launch
-// macro, and typed element access of the plain-C descriptors of kernels/conv/cnnops.h.
+// Device helpers of the pooling / batch norm / MSE kernels (kernels/conv/{pool2d,
+// adaptive_pool2d,batchnorm,mse}_*.cu): typed element access of the plain-C descriptors of
+// kernels/conv/cnnops.h, index decoding, pooling windows and adaptive bins, in namespace
+// dlk::cnn beside kernels/common.cuh's shared pieces.
 #ifndef DLK_KERNELS_CONV_CNNOPS_COMMON_CUH
 #define DLK_KERNELS_CONV_CNNOPS_COMMON_CUH
 
-#include "../nn_common.cuh"
+#include "../common.cuh"
 #include "cnnops.h"
 
-// Every launch is DLK_LAUNCH(kernel, grid, block, smem, stream)(args...) (the emulated
-// device of issue 9 replaces it). The kernel argument is always a plain identifier here
-// (a template instance is first bound to a function pointer), so this fallback needs no
-// variadic form.
-#ifndef DLK_LAUNCH
-#define DLK_LAUNCH(kernel, grid, block, smem, stream) \
-  kernel<<<(grid), (block), (smem), (cudaStream_t)(stream)>>>
-#endif
-
-namespace dlk_cnn {
-
-using dlk_nn::AccT;
-using dlk_nn::bf16;
-using dlk_nn::f16;
-using dlk_nn::from_acc;
-using dlk_nn::grid_for;
-using dlk_nn::to_acc;
+namespace dlk {
+namespace cnn {
 
 // Element (n, c, h, w) of an image descriptor, as the accumulation type / stored from it.
 template <typename T>
@@ -102,7 +87,7 @@ __device__ __forceinline__ typename AccT<T>::type window_max(const dlk_k_img &x,
                                                              const PoolWin &win, int64_t dh, int64_t dw,
                                                              int64_t *ah, int64_t *aw) {
   typedef typename AccT<T>::type A;
-  A m = dlk_nn::neg_inf<A>();
+  A m = neg_inf<A>();
   *ah = win.h0, *aw = win.w0;
   if (win.h0 >= win.h1 || win.w0 >= win.w1) *ah = -1;
   for (int64_t h = win.h0; h < win.h1; h += dh)
@@ -136,6 +121,7 @@ __device__ __forceinline__ void unflatten_m(int64_t m, int64_t H, int64_t W, int
   n = m / H;
 }
 
-}  // namespace dlk_cnn
+}  // namespace cnn
+}  // namespace dlk
 
 #endif  // DLK_KERNELS_CONV_CNNOPS_COMMON_CUH

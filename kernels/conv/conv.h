@@ -4,9 +4,11 @@
  * Rows in host/conv/conv_cuda.c. One .cu per op and direction, each holding its ladder:
  *   conv2d_fwd.cu         1 direct, 2 implicit GEMM (shared-memory tiles), 3 implicit
  *                         GEMM on tensor cores (mma.sync, cp.async), 4 depthwise
- *   conv2d_bwd_data.cu    1 direct (gather), 2 implicit GEMM, 4 depthwise
+ *   conv2d_bwd_data.cu    1 direct (gather), 2 implicit GEMM, 3 implicit GEMM on tensor
+ *                         cores (f16/bf16 channels-last), 4 depthwise
  *   conv2d_bwd_filter.cu  1 direct, 2 implicit GEMM with split-K partials summed in a
- *                         fixed order, 4 depthwise (one block per filter)
+ *                         fixed order, 3 the same on tensor cores (f16/bf16 channels-last),
+ *                         4 depthwise (one block per filter)
  *   conv2d_bwd_bias.cu    1 one block per channel, 2 chunked partials + fixed-order sum
  *
  * Geometry (as host/conv/conv.h): x [N, C, H, W], w [K, C / groups, R, S],

@@ -3,6 +3,8 @@
 //   1 direct     one thread per dx element, gathering the taps that reach it; any strides
 //   2 igemm      implicit GEMM with shared-memory tiles (64x64x16, 4x4 per thread); any
 //                strides
+//   3 igemm_tc   implicit GEMM on tensor cores (mma.sync m16n8k16, ldmatrix(.trans),
+//                3-stage cp.async); f16/bf16 channels-last
 //   4 depthwise  groups == C: one thread per dx element with the channel's filter in
 //                shared memory; NCHW only
 // Every kernel writes each dx element once (a gather, no atomics): deterministic.
@@ -127,6 +129,142 @@ __global__ __launch_bounds__(IG_THREADS) void bwd_data_igemm_kernel(dlk_k_conv2d
   }
 }
 
+// ==== 3 implicit GEMM on tensor cores =====================================================
+// f16/bf16, channels-last only: dy, w and dx have a unit channel stride; Kg and Cg are
+// multiples of 8, every other stride too, pointers 16-byte aligned (whole 16-byte runs of
+// channels for cp.async). The reduction is ordered (r, s, k) with k fastest, so an A row
+// (one input pixel, one tap) is a run of Kg contiguous dy channels, and a B row (one k of
+// one tap) a run of Cg contiguous w channels ([K, R, S, C] memory).
+// Block tile 128 input pixels x 64 input channels x 32 output channels k per step; 4 warps
+// as 2 (m) x 2 (n), each 64 x 32 as 4 x 4 mma.sync m16n8k16 tiles, f32 accumulators.
+// Shared memory per stage of a 3-stage cp.async ring (36 KB in all):
+//   A [128 rows = pixels][4 chunks = 32 k] at chunk c ^ ((row >> 1) & 3)  (ldmatrix)
+//   B [32 rows = k][8 chunks = 64 c]       at chunk c ^ (row & 7)         (ldmatrix.trans)
+// An A row whose tap does not reach an output position (stride > 1, borders) is
+// zero-filled by cp.async's src-size, as are k, c and pixels past the end.
+constexpr int TC_BM = 128, TC_BN = 64, TC_BK = 32, TC_STAGES = 3, TC_THREADS = 128;
+
+__device__ __forceinline__ int swz_a(int row, int chunk) {
+  return row * 4 + (chunk ^ ((row >> 1) & 3));
+}
+__device__ __forceinline__ int swz_b(int row, int chunk) {
+  return row * 8 + (chunk ^ (row & 7));
+}
+
+template <typename T>
+__global__ __launch_bounds__(TC_THREADS) void bwd_data_tc_kernel(dlk_k_conv2d_bwd_data_desc a) {
+#if !defined(DLK_CUDA_EMU) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+  __shared__ uint4 sA[TC_STAGES][TC_BM * 4];
+  __shared__ uint4 sB[TC_STAGES][TC_BK * 8];
+  const dlk_k_conv2d_geom g = a.g;
+  const int64_t cg = g.c / g.groups, kg = g.k / g.groups, grp = blockIdx.z;
+  const int64_t M = g.n * g.h * g.w;
+  const int64_t m0 = (int64_t)blockIdx.x * TC_BM, j0 = (int64_t)blockIdx.y * TC_BN;
+  const int t = threadIdx.x, lane = t & 31, warp = t >> 5, wm = warp >> 1, wn = warp & 1;
+
+  // A: rows t/4 + 32i (i < 4), chunk t%4. B: rows t/8 + 16i (i < 2), chunk t%8.
+  const int arow0 = t >> 2, achunk = t & 3, brow0 = t >> 3, bchunk = t & 7;
+  int64_t ah[4], aw[4];
+  const T *abase[4];
+  bool aok[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int64_t m = m0 + arow0 + 32 * i;
+    aok[i] = m < M;
+    const int64_t mm = aok[i] ? m : 0;
+    aw[i] = mm % g.w, ah[i] = (mm / g.w) % g.h;
+    abase[i] = (const T *)a.dy.data + (mm / (g.w * g.h)) * a.dy.st[0] + grp * kg;
+  }
+  const int64_t bc = j0 + bchunk * 8; /* the 8 input channels of this thread's B chunk */
+  const bool bcok = bc < cg;
+
+  const int64_t kchunks = (kg + TC_BK - 1) / TC_BK, KT = g.r * g.s * kchunks;
+  auto load = [&](int stage, int64_t kt) {
+    const int64_t k0 = (kt % kchunks) * TC_BK, rs = kt / kchunks, r = rs / g.s, s = rs % g.s;
+    const int64_t ka = k0 + achunk * 8;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int64_t oh = out_pos(ah[i], r, g.stride[0], g.pad[0], g.dil[0], g.ho);
+      const int64_t ow = out_pos(aw[i], s, g.stride[1], g.pad[1], g.dil[1], g.wo);
+      const bool ok = aok[i] && ka < kg && oh >= 0 && ow >= 0;
+      const T *src = ok ? abase[i] + oh * a.dy.st[2] + ow * a.dy.st[3] + ka : (const T *)a.dy.data;
+      cp_async16(&sA[stage][swz_a(arow0 + 32 * i, achunk)], src, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int64_t k = k0 + brow0 + 16 * i;
+      const bool ok = bcok && k < kg;
+      const T *src = ok ? (const T *)a.w.data + (grp * kg + k) * a.w.st[0] + r * a.w.st[2] + s * a.w.st[3] + bc
+                        : (const T *)a.w.data;
+      cp_async16(&sB[stage][swz_b(brow0 + 16 * i, bchunk)], src, ok ? 16 : 0);
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int q = 0; q < 4; q++) acc[i][j][q] = 0.f;
+
+#pragma unroll
+  for (int st = 0; st < TC_STAGES - 1; st++) {
+    if (st < KT) load(st, st);
+    cp_async_commit();
+  }
+  for (int64_t kt = 0; kt < KT; kt++) {
+    cp_async_wait<TC_STAGES - 2>();
+    __syncthreads();
+    if (kt + TC_STAGES - 1 < KT) load((int)((kt + TC_STAGES - 1) % TC_STAGES), kt + TC_STAGES - 1);
+    cp_async_commit();
+    const int stage = (int)(kt % TC_STAGES);
+#pragma unroll
+    for (int ks = 0; ks < 2; ks++) {
+      uint32_t af[4][4], bf[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+        ldmatrix_x4(af[i], &sA[stage][swz_a(wm * 64 + i * 16 + (lane & 15), ks * 2 + (lane >> 4))]);
+      // B stored [k][c]: ldmatrix.trans of the 8x8 blocks (k 0-7 | 8-15) x (c tile jp*2 | jp*2+1).
+#pragma unroll
+      for (int jp = 0; jp < 2; jp++) {
+        const int q = lane >> 3;
+        const int krow = ks * 16 + (q & 1) * 8 + (lane & 7);
+        const int cchunk = (wn * 32 + jp * 16 + (q >> 1) * 8) >> 3;
+        uint32_t r4[4];
+        ldmatrix_x4_trans(r4, &sB[stage][swz_b(krow, cchunk)]);
+        bf[jp * 2][0] = r4[0], bf[jp * 2][1] = r4[1], bf[jp * 2 + 1][0] = r4[2], bf[jp * 2 + 1][1] = r4[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma_16816<T>(acc[i][j], af[i], bf[j]);
+    }
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int64_t m = m0 + wm * 64 + i * 16 + (lane >> 2) + h * 8;
+      if (m >= M) continue;
+      const int64_t w = m % g.w, hh = (m / g.w) % g.h, n = m / (g.w * g.h);
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int64_t jj = j0 + wn * 32 + j * 8 + (lane & 3) * 2 + e;
+          if (jj < cg) st4<T>(a.dx, n, grp * cg + jj, hh, w, acc[i][j][h * 2 + e]);
+        }
+    }
+#else
+  (void)a;
+  __trap();
+#endif
+}
+
+bool tc_ok(const dlk_k_conv2d_bwd_data_desc *a, char *why, size_t n);
+
 // ==== 4 depthwise =========================================================================
 // groups == C, K = mult * C: dx[n, c] gathers from the mult output channels c*mult.. of
 // dy. Thread mapping: block (32, 8) covers an 8 x 32 tile of one (n, c) dx plane, one
@@ -168,6 +306,30 @@ bool fail(char *why, size_t n, const char *msg) {
   return false;
 }
 
+bool tc_ok(const dlk_k_conv2d_bwd_data_desc *a, char *why, size_t n) {
+  char buf[160];
+  const dlk_k_conv2d_geom &g = a->g;
+  if (a->dtype != DLK_F16 && a->dtype != DLK_BF16) return fail(why, n, "tensor cores here take f16 or bf16");
+  if (a->dy.st[1] != 1 || a->w.st[1] != 1 || a->dx.st[1] != 1)
+    return fail(why, n, "dy, w and dx must be channels-last (unit channel stride)");
+  if ((g.c / g.groups) % 8 || (g.k / g.groups) % 8) {
+    snprintf(buf, sizeof buf, "channels per group (%lld in, %lld out) not multiples of 8 (16-byte runs)",
+             (long long)(g.c / g.groups), (long long)(g.k / g.groups));
+    return fail(why, n, buf);
+  }
+  const dlk_k_t4 *ops[2] = {&a->dy, &a->w};
+  for (int i = 0; i < 2; i++) {
+    if ((uintptr_t)ops[i]->data % 16) return fail(why, n, i ? "w not 16-byte aligned" : "dy not 16-byte aligned");
+    for (int d = 0; d < 4; d++)
+      if (d != 1 && ops[i]->st[d] % 8) {
+        snprintf(buf, sizeof buf, "%s stride %lld of dim %d not a multiple of 8 (16-byte runs)", i ? "w" : "dy",
+                 (long long)ops[i]->st[d], d);
+        return fail(why, n, buf);
+      }
+  }
+  return true;
+}
+
 bool dw_ok(const dlk_k_conv2d_bwd_data_desc *a, char *why, size_t n) {
   const dlk_k_conv2d_geom &g = a->g;
   if (g.groups != g.c || g.c == 0) return fail(why, n, "not depthwise (groups != C)");
@@ -183,6 +345,12 @@ extern "C" int dlk_k_conv2d_bwd_data_supports(const dlk_k_conv2d_bwd_data_desc *
   switch (impl) {
     case 1:
     case 2: return 1;
+    case 3:
+#if defined(DLK_CUDA_EMU)
+      return fail(why, n, "needs a real GPU (inline PTX)");
+#else
+      return tc_ok(a, why, n);
+#endif
     case 4: return dw_ok(a, why, n);
     default: return fail(why, n, "no such kernel");
   }
@@ -203,6 +371,16 @@ extern "C" int dlk_k_conv2d_bwd_data(const dlk_k_conv2d_bwd_data_desc *a, int im
       if ((cg + IG_BN - 1) / IG_BN > 65535 || g.groups > 65535) return (int)cudaErrorInvalidConfiguration;
       dim3 grid((unsigned)((M + IG_BM - 1) / IG_BM), (unsigned)((cg + IG_BN - 1) / IG_BN), (unsigned)g.groups);
       DLK_DISPATCH_FLOAT(a->dtype, T, DLK_LAUNCH(bwd_data_igemm_kernel<T>, grid, IG_THREADS, 0, stream)(*a));
+      break;
+    }
+    case 3: {
+      const int64_t M = g.n * g.h * g.w, cg = g.c / g.groups;
+      if ((cg + TC_BN - 1) / TC_BN > 65535 || g.groups > 65535) return (int)cudaErrorInvalidConfiguration;
+      dim3 grid((unsigned)((M + TC_BM - 1) / TC_BM), (unsigned)((cg + TC_BN - 1) / TC_BN), (unsigned)g.groups);
+      if (a->dtype == DLK_F16)
+        DLK_LAUNCH(bwd_data_tc_kernel<f16>, grid, TC_THREADS, 0, stream)(*a);
+      else
+        DLK_LAUNCH(bwd_data_tc_kernel<bf16>, grid, TC_THREADS, 0, stream)(*a);
       break;
     }
     case 4: {

@@ -5,6 +5,8 @@
 //   2 igemm      implicit GEMM with shared-memory tiles (64x64x16, 4x4 per thread), the
 //                reduction split into slices whose partial tiles go to the workspace and
 //                are added in slice order by a second kernel; any strides
+//   3 igemm_tc   implicit GEMM on tensor cores (mma.sync m16n8k16 from ldmatrix.trans,
+//                3-stage cp.async), split-K partials as in 2; f16/bf16 channels-last
 //   4 depthwise  groups == C: one block per (output channel, slice of the batch) keeps the
 //                R*S tap sums of its threads, reduces them in the block, writes partials
 //                that a second kernel adds in slice order; NCHW only
@@ -177,6 +179,167 @@ __global__ void bwd_filter_slices_kernel(dlk_k_conv2d_bwd_filter_desc a, int64_t
   }
 }
 
+// ==== 3 implicit GEMM on tensor cores, split-K ============================================
+// f16/bf16, channels-last x and dy (unit channel stride), Cg and Kg multiples of 8, other
+// strides multiples of 8, pointers 16-byte aligned. Per group: rows i over Kg, columns
+// j = (r, s, c) with c fastest over R*S*Cg, reduction over the pixels p of a slice:
+//   A[i, p] = dy[n, i, oh, ow] (a pixel's run of Kg channels), B[p, j] = x[n, c, ih, iw].
+// Both tiles are stored pixel-major as the memory has them, [p][channels], and the mma
+// fragments come out with ldmatrix.trans. Block tile 64 (i) x 128 (j) x 32 pixels; 4 warps
+// as 2 x 2, each 32 x 64 as 2 x 8 mma.sync m16n8k16 tiles; f32 accumulators. Shared memory
+// per stage of a 3-stage cp.async ring (36 KB in all):
+//   A [32 rows = p][8 chunks = 64 i], B [32 rows = p][16 chunks = 128 j], chunk c of row
+//   r at c ^ (r & 7), so the 8 rows of each ldmatrix phase fall in distinct banks.
+// Each 16-byte B chunk is 8 channels of one tap (Cg % 8 == 0), decoded once per thread.
+// The block writes its partial tile to ws[slice][k][(c, r, s)] (w's order), and the slice
+// pass adds the slices in order, as for variant 2: deterministic.
+constexpr int TB_BM = 64, TB_BN = 128, TB_BK = 32, TB_STAGES = 3, TB_THREADS = 128;
+
+__device__ __forceinline__ int swz8(int row, int chunk, int chunks) {
+  return row * chunks + ((chunk & ~7) | ((chunk & 7) ^ (row & 7)));
+}
+
+template <typename T>
+__global__ __launch_bounds__(TB_THREADS) void bwd_filter_tc_kernel(dlk_k_conv2d_bwd_filter_desc a, int64_t slices,
+                                                                   int64_t chunk, float *ws) {
+#if !defined(DLK_CUDA_EMU) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+  __shared__ uint4 sA[TB_STAGES][TB_BK * 8];
+  __shared__ uint4 sB[TB_STAGES][TB_BK * 16];
+  const dlk_k_conv2d_geom g = a.g;
+  const int64_t cg = g.c / g.groups, kg = g.k / g.groups, RS = g.r * g.s, RSC = RS * cg;
+  const int64_t grp = blockIdx.z / slices, slice = blockIdx.z % slices;
+  const int64_t P = g.n * g.ho * g.wo, p_begin = slice * chunk, p_end = p_begin + chunk < P ? p_begin + chunk : P;
+  const int64_t i0 = (int64_t)blockIdx.x * TB_BM, j0 = (int64_t)blockIdx.y * TB_BN;
+  const int t = threadIdx.x, lane = t & 31, warp = t >> 5, wm = warp >> 1, wn = warp & 1;
+
+  // A: rows t/8 + 16q (q < 2), chunk t%8 (channels i0 + 8 chunk). B: rows t/16 + 8q (q < 4),
+  // chunk t%16 (columns j0 + 8 chunk: one tap, 8 channels).
+  const int arow0 = t >> 3, achunk = t & 7, brow0 = t >> 4, bchunk = t & 15;
+  const int64_t ai = i0 + achunk * 8;
+  const bool aiok = ai < kg;
+  const int64_t bj = j0 + bchunk * 8;
+  const bool bjok = bj < RSC;
+  const int64_t brs = bjok ? bj / cg : 0, bc = bjok ? bj % cg : 0, br = brs / g.s, bs = brs % g.s;
+
+  auto load = [&](int stage, int64_t p0) {
+#pragma unroll
+    for (int q = 0; q < 2; q++) {
+      const int64_t p = p0 + arow0 + 16 * q;
+      const bool ok = aiok && p < p_end;
+      const T *src = (const T *)a.dy.data;
+      if (ok) {
+        const int64_t ow = p % g.wo, oh = (p / g.wo) % g.ho, n = p / (g.wo * g.ho);
+        src += n * a.dy.st[0] + oh * a.dy.st[2] + ow * a.dy.st[3] + grp * kg + ai;
+      }
+      cp_async16(&sA[stage][swz8(arow0 + 16 * q, achunk, 8)], src, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      const int64_t p = p0 + brow0 + 8 * q;
+      bool ok = bjok && p < p_end;
+      const T *src = (const T *)a.x.data;
+      if (ok) {
+        const int64_t ow = p % g.wo, oh = (p / g.wo) % g.ho, n = p / (g.wo * g.ho);
+        const int64_t ih = in_pos(oh, br, g.stride[0], g.pad[0], g.dil[0]);
+        const int64_t iw = in_pos(ow, bs, g.stride[1], g.pad[1], g.dil[1]);
+        ok = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+        if (ok) src += n * a.x.st[0] + ih * a.x.st[2] + iw * a.x.st[3] + grp * cg + bc;
+      }
+      cp_async16(&sB[stage][swz8(brow0 + 8 * q, bchunk, 16)], src, ok ? 16 : 0);
+    }
+  };
+
+  float acc[2][8][4];
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+      for (int q = 0; q < 4; q++) acc[i][j][q] = 0.f;
+
+  const int64_t KT = (p_end - p_begin + TB_BK - 1) / TB_BK;
+#pragma unroll
+  for (int st = 0; st < TB_STAGES - 1; st++) {
+    if (st < KT) load(st, p_begin + st * TB_BK);
+    cp_async_commit();
+  }
+  for (int64_t kt = 0; kt < KT; kt++) {
+    cp_async_wait<TB_STAGES - 2>();
+    __syncthreads();
+    if (kt + TB_STAGES - 1 < KT)
+      load((int)((kt + TB_STAGES - 1) % TB_STAGES), p_begin + (kt + TB_STAGES - 1) * TB_BK);
+    cp_async_commit();
+    const int stage = (int)(kt % TB_STAGES);
+    const int q = lane >> 3;
+#pragma unroll
+    for (int ks = 0; ks < 2; ks++) {
+      uint32_t af[2][4], bf[8][2];
+      // A [p][i]: blocks (p 0-7, i 0-7), (p 0-7, i 8-15), (p 8-15, i 0-7), (p 8-15, i 8-15)
+      // transposed give a0..a3 of the row-major (i, p) fragment.
+#pragma unroll
+      for (int mi = 0; mi < 2; mi++) {
+        const int prow = ks * 16 + (q >> 1) * 8 + (lane & 7);
+        const int ichunk = ((wm * 32 + mi * 16) >> 3) + (q & 1);
+        ldmatrix_x4_trans(af[mi], &sA[stage][swz8(prow, ichunk, 8)]);
+      }
+      // B [p][j]: blocks (p 0-7 | 8-15) x (j tile 2jp | 2jp+1) transposed give b0, b1.
+#pragma unroll
+      for (int jp = 0; jp < 4; jp++) {
+        const int prow = ks * 16 + (q & 1) * 8 + (lane & 7);
+        const int jchunk = ((wn * 64 + jp * 16) >> 3) + (q >> 1);
+        uint32_t r4[4];
+        ldmatrix_x4_trans(r4, &sB[stage][swz8(prow, jchunk, 16)]);
+        bf[jp * 2][0] = r4[0], bf[jp * 2][1] = r4[1], bf[jp * 2 + 1][0] = r4[2], bf[jp * 2 + 1][1] = r4[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int nj = 0; nj < 8; nj++) mma_16816<T>(acc[mi][nj], af[mi], bf[nj]);
+    }
+  }
+  cp_async_wait<0>();
+  float *out = ws + slice * g.k * RSC;
+#pragma unroll
+  for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int64_t i = i0 + wm * 32 + mi * 16 + (lane >> 2) + h * 8;
+      if (i >= kg) continue;
+#pragma unroll
+      for (int nj = 0; nj < 8; nj++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int64_t j = j0 + wn * 64 + nj * 8 + (lane & 3) * 2 + e;
+          if (j >= RSC) continue;
+          const int64_t rs = j / cg, c = j % cg; /* -> w's order (c, r, s) */
+          out[(grp * kg + i) * RSC + c * RS + rs] = acc[mi][nj][h * 2 + e];
+        }
+    }
+#else
+  (void)a, (void)slices, (void)chunk, (void)ws;
+  __trap();
+#endif
+}
+
+// Slices of the tensor-core variant: about 1024 blocks, each at least 1024 pixels, at
+// most MAX_SLICES.
+Split tc_split_for(const dlk_k_conv2d_geom &g) {
+  const int64_t kg = g.k / g.groups, rsc = (g.c / g.groups) * g.r * g.s, P = g.n * g.ho * g.wo;
+  const int64_t tiles = ((kg + TB_BM - 1) / TB_BM) * ((rsc + TB_BN - 1) / TB_BN) * g.groups;
+  int64_t s = 1024 / (tiles > 0 ? tiles : 1);
+  const int64_t by_len = (P + 1023) / 1024;
+  if (s > by_len) s = by_len;
+  if (s > MAX_SLICES) s = MAX_SLICES;
+  if (s < 1) s = 1;
+  while (s > 1 && g.groups * s > 65535) s--;
+  Split sp;
+  sp.chunk = (((P + s - 1) / s) + TB_BK - 1) / TB_BK * TB_BK;
+  if (sp.chunk < TB_BK) sp.chunk = TB_BK;
+  sp.slices = (P + sp.chunk - 1) / sp.chunk;
+  if (sp.slices < 1) sp.slices = 1;
+  return sp;
+}
+
 // ==== 4 depthwise =========================================================================
 // groups == C, K = mult * C: dw[k, 0, r, s] sums dy[n, k] x[n, k / mult] products.
 // Grid (K, slices): block (k, slice) takes the planes n of its slice; its 256 threads
@@ -237,6 +400,29 @@ bool fail(char *why, size_t n, const char *msg) {
   return false;
 }
 
+bool tc_ok(const dlk_k_conv2d_bwd_filter_desc *a, char *why, size_t n) {
+  char buf[160];
+  const dlk_k_conv2d_geom &g = a->g;
+  if (a->dtype != DLK_F16 && a->dtype != DLK_BF16) return fail(why, n, "tensor cores here take f16 or bf16");
+  if (a->x.st[1] != 1 || a->dy.st[1] != 1) return fail(why, n, "x and dy must be channels-last (unit channel stride)");
+  if ((g.c / g.groups) % 8 || (g.k / g.groups) % 8) {
+    snprintf(buf, sizeof buf, "channels per group (%lld in, %lld out) not multiples of 8 (16-byte runs)",
+             (long long)(g.c / g.groups), (long long)(g.k / g.groups));
+    return fail(why, n, buf);
+  }
+  const dlk_k_t4 *ops[2] = {&a->x, &a->dy};
+  for (int i = 0; i < 2; i++) {
+    if ((uintptr_t)ops[i]->data % 16) return fail(why, n, i ? "dy not 16-byte aligned" : "x not 16-byte aligned");
+    for (int d = 0; d < 4; d++)
+      if (d != 1 && ops[i]->st[d] % 8) {
+        snprintf(buf, sizeof buf, "%s stride %lld of dim %d not a multiple of 8 (16-byte runs)", i ? "dy" : "x",
+                 (long long)ops[i]->st[d], d);
+        return fail(why, n, buf);
+      }
+  }
+  return true;
+}
+
 bool dw_ok(const dlk_k_conv2d_bwd_filter_desc *a, char *why, size_t n) {
   const dlk_k_conv2d_geom &g = a->g;
   if (g.groups != g.c || g.c == 0) return fail(why, n, "not depthwise (groups != C)");
@@ -258,6 +444,12 @@ extern "C" int dlk_k_conv2d_bwd_filter_supports(const dlk_k_conv2d_bwd_filter_de
   switch (impl) {
     case 1:
     case 2: return 1;
+    case 3:
+#if defined(DLK_CUDA_EMU)
+      return fail(why, n, "needs a real GPU (inline PTX)");
+#else
+      return tc_ok(a, why, n);
+#endif
     case 4: return dw_ok(a, why, n);
     default: return fail(why, n, "no such kernel");
   }
@@ -267,6 +459,7 @@ extern "C" size_t dlk_k_conv2d_bwd_filter_ws(const dlk_k_conv2d_bwd_filter_desc 
   const dlk_k_conv2d_geom &g = a->g;
   const size_t dw_elems = (size_t)(g.k * (g.c / (g.groups ? g.groups : 1)) * g.r * g.s);
   if (impl == 2) return (size_t)split_for(g).slices * dw_elems * acc_size(a->dtype);
+  if (impl == 3) return (size_t)tc_split_for(g).slices * dw_elems * sizeof(float);
   if (g.n * g.ho * g.wo == 0) return 0;
   if (impl == 4 && g.c > 0) {
     int64_t per;
@@ -303,6 +496,24 @@ extern "C" int dlk_k_conv2d_bwd_filter(const dlk_k_conv2d_bwd_filter_desc *a, in
         DLK_LAUNCH(bwd_filter_igemm_kernel<T>, grid, IG_THREADS, 0, stream)(*a, sp.slices, sp.chunk, (A *)ws);
         DLK_LAUNCH(bwd_filter_slices_kernel<T>, grid_for(total, 256), 256, 0, stream)(*a, sp.slices, (const A *)ws);
       });
+      break;
+    }
+    case 3: {
+      if (!ws) return (int)cudaErrorInvalidValue;
+      const Split sp = tc_split_for(g);
+      const int64_t kg = g.k / g.groups, rsc = (g.c / g.groups) * g.r * g.s;
+      if ((rsc + TB_BN - 1) / TB_BN > 65535 || g.groups * sp.slices > 65535) return (int)cudaErrorInvalidConfiguration;
+      dim3 grid((unsigned)((kg + TB_BM - 1) / TB_BM), (unsigned)((rsc + TB_BN - 1) / TB_BN),
+                (unsigned)(g.groups * sp.slices));
+      if (a->dtype == DLK_F16) {
+        DLK_LAUNCH(bwd_filter_tc_kernel<f16>, grid, TB_THREADS, 0, stream)(*a, sp.slices, sp.chunk, (float *)ws);
+        DLK_LAUNCH(bwd_filter_slices_kernel<f16>, grid_for(total, 256), 256, 0, stream)(*a, sp.slices,
+                                                                                       (const float *)ws);
+      } else {
+        DLK_LAUNCH(bwd_filter_tc_kernel<bf16>, grid, TB_THREADS, 0, stream)(*a, sp.slices, sp.chunk, (float *)ws);
+        DLK_LAUNCH(bwd_filter_slices_kernel<bf16>, grid_for(total, 256), 256, 0, stream)(*a, sp.slices,
+                                                                                        (const float *)ws);
+      }
       break;
     }
     case 4: {

@@ -2,7 +2,10 @@
 // dloss / numel (MEAN). host/conv/conv_cpu.c is the spec.
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // Thread mapping: one thread per element, grid-stride; offsets flat when CONTIG, else
 // through each tensor's strides from the row-major index. AccT math.
@@ -30,22 +33,22 @@ __global__ void mse_bwd_kernel(dlk_k_mse_desc p) {
 }
 
 template <typename T, bool CONTIG>
-static int launch(const dlk_k_mse_desc *p, void *stream) {
+static int run_op(const dlk_k_mse_desc *p, void *stream) {
   void (*k)(dlk_k_mse_desc) = mse_bwd_kernel<T, CONTIG>;
   DLK_LAUNCH(k, grid_for(p->numel, 256), 256, 0, stream)(*p);
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" int dlk_k_mse_bwd(const dlk_k_mse_bwd_desc *a, int impl, void *ws, void *stream) {
   (void)ws;
   if (impl != 1 && impl != 2) return (int)cudaErrorInvalidValue;
   if (a->numel == 0) return 0;
   if (impl == 2) {
-    DLK_NN_DISPATCH_FLOAT(a->dtype, T, return (dlk_cnn::launch<T, true>(a, stream)));
+    DLK_DISPATCH_FLOAT(a->dtype, T, return (run_op<T, true>(a, stream)));
   } else {
-    DLK_NN_DISPATCH_FLOAT(a->dtype, T, return (dlk_cnn::launch<T, false>(a, stream)));
+    DLK_DISPATCH_FLOAT(a->dtype, T, return (run_op<T, false>(a, stream)));
   }
   return 0;
 }

@@ -2,7 +2,10 @@
 // torch), SUM sum, NONE l. host/conv/conv_cpu.c is the spec.
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // Element offsets of row-major index i in x, target and (NONE) loss: flat when CONTIG,
 // else through each tensor's strides.
@@ -46,7 +49,7 @@ __global__ void mse_partial_kernel(dlk_k_mse_desc p, double *partial) {
     const double d = (double)to_acc(((const T *)p.x)[ox]) - (double)to_acc(((const T *)p.target)[ot]);
     s += d * d;
   }
-  s = dlk_nn::block_sum(s, sm);
+  s = block_sum(s, sm);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
@@ -58,7 +61,7 @@ __global__ void mse_final_kernel(dlk_k_mse_desc p, const double *partial, int np
   __shared__ double sm[32];
   double s = 0;
   for (int i = threadIdx.x; i < nparts; i += blockDim.x) s += partial[i];
-  s = dlk_nn::block_sum(s, sm);
+  s = block_sum(s, sm);
   if (threadIdx.x == 0) *(S *)p.loss = (S)(p.reduction == 0 ? s / (double)p.numel : s);
 }
 
@@ -69,7 +72,7 @@ static int mse_parts(int64_t numel) {
 }
 
 template <typename T, bool CONTIG>
-static int launch(const dlk_k_mse_desc *p, void *ws, void *stream) {
+static int run_op(const dlk_k_mse_desc *p, void *ws, void *stream) {
   if (p->reduction == 2) {
     if (p->numel == 0) return 0;
     void (*k)(dlk_k_mse_desc) = mse_none_kernel<T, CONTIG>;
@@ -84,20 +87,20 @@ static int launch(const dlk_k_mse_desc *p, void *ws, void *stream) {
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" size_t dlk_k_mse_fwd_ws(const dlk_k_mse_fwd_desc *a, int impl) {
   (void)impl;
-  return a->reduction == 2 ? 0 : (size_t)dlk_cnn::mse_parts(a->numel) * sizeof(double);
+  return a->reduction == 2 ? 0 : (size_t)mse_parts(a->numel) * sizeof(double);
 }
 
 extern "C" int dlk_k_mse_fwd(const dlk_k_mse_fwd_desc *a, int impl, void *ws, void *stream) {
   if (impl != 1 && impl != 2) return (int)cudaErrorInvalidValue;
   if (a->reduction != 2 && !ws) return (int)cudaErrorInvalidValue;
   if (impl == 2) {
-    DLK_NN_DISPATCH_FLOAT(a->dtype, T, return (dlk_cnn::launch<T, true>(a, ws, stream)));
+    DLK_DISPATCH_FLOAT(a->dtype, T, return (run_op<T, true>(a, ws, stream)));
   } else {
-    DLK_NN_DISPATCH_FLOAT(a->dtype, T, return (dlk_cnn::launch<T, false>(a, ws, stream)));
+    DLK_DISPATCH_FLOAT(a->dtype, T, return (run_op<T, false>(a, ws, stream)));
   }
   return 0;
 }

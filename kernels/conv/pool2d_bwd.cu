@@ -3,7 +3,10 @@
 // dy / divisor. The same windows and maxima as the CPU reference (host/conv/conv_cpu.c).
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // The windows (oh, ow) that can hold input row h: oh = (h + ph - i dh) / sh for a tap i
 // in [0, kh) where the division is exact and 0 <= oh < OH (columns alike). A gather over
@@ -77,7 +80,7 @@ __global__ void pool2d_argmax_kernel(dlk_k_pool2d_desc p, int32_t *amax) {
 }
 
 template <typename T>
-static int launch_pool2d_bwd(const dlk_k_pool2d_desc *p, int impl, bool cl, void *ws, void *stream) {
+static int run_pool2d_bwd(const dlk_k_pool2d_desc *p, int impl, bool cl, void *ws, void *stream) {
   const int32_t *amax = NULL;
   if (impl == 2 && p->kind == 0) {
     const int64_t outs = p->dy.n * p->dy.c * p->dy.h * p->dy.w;
@@ -91,7 +94,7 @@ static int launch_pool2d_bwd(const dlk_k_pool2d_desc *p, int impl, bool cl, void
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" size_t dlk_k_pool2d_bwd_ws(const dlk_k_pool2d_bwd_desc *a, int impl) {
   if (impl != 2 || a->kind != 0) return 0;
@@ -104,6 +107,6 @@ extern "C" int dlk_k_pool2d_bwd(const dlk_k_pool2d_bwd_desc *a, int impl, void *
   /* rung 2's int32 plane offsets */
   if (impl == 2 && a->kind == 0 && (a->x.h * a->x.w > INT32_MAX || !ws)) return (int)cudaErrorInvalidValue;
   const bool cl = a->x.sc == 1 && a->x.c > 1;
-  DLK_NN_DISPATCH_FLOAT(a->dtype, T, return dlk_cnn::launch_pool2d_bwd<T>(a, impl, cl, ws, stream));
+  DLK_DISPATCH_FLOAT(a->dtype, T, return run_pool2d_bwd<T>(a, impl, cl, ws, stream));
   return 0;
 }

@@ -2,7 +2,10 @@
 // window of output (oh, ow), as the CPU reference (host/conv/conv_cpu.c).
 #include "cnnops_common.cuh"
 
-namespace dlk_cnn {
+using namespace dlk;
+using namespace dlk::cnn;
+
+namespace {
 
 // Thread mapping: one thread per output element, grid-stride over N*C*OH*OW; `cl` walks
 // the outputs channel-innermost (rung 2 on channels-last x: neighbouring threads read
@@ -33,20 +36,20 @@ __global__ void pool2d_fwd_kernel(dlk_k_pool2d_desc p, bool cl) {
 }
 
 template <typename T>
-static int launch_pool2d_fwd(const dlk_k_pool2d_desc *p, bool cl, void *stream) {
+static int run_pool2d_fwd(const dlk_k_pool2d_desc *p, bool cl, void *stream) {
   const int64_t total = p->y.n * p->y.c * p->y.h * p->y.w;
   void (*k)(dlk_k_pool2d_desc, bool) = pool2d_fwd_kernel<T>;
   DLK_LAUNCH(k, grid_for(total, 256), 256, 0, stream)(*p, cl);
   return (int)cudaGetLastError();
 }
 
-}  // namespace dlk_cnn
+}  // namespace
 
 extern "C" int dlk_k_pool2d_fwd(const dlk_k_pool2d_fwd_desc *a, int impl, void *ws, void *stream) {
   (void)ws;
   if (impl != 1 && impl != 2) return (int)cudaErrorInvalidValue;
   if (a->y.n * a->y.c * a->y.h * a->y.w == 0) return 0;
   const bool cl = impl == 2 && a->x.sc == 1 && a->x.c > 1;
-  DLK_NN_DISPATCH_FLOAT(a->dtype, T, return dlk_cnn::launch_pool2d_fwd<T>(a, cl, stream));
+  DLK_DISPATCH_FLOAT(a->dtype, T, return run_pool2d_fwd<T>(a, cl, stream));
   return 0;
 }
