@@ -1656,12 +1656,85 @@ static void test_semantics(dlk_context *ctx) {
   CHECK(isnan(e0[0]), "MEAN of nothing is NaN, as torch (%g)", e0[0]);
 }
 
+/* ====================================================================================== */
+/* 6. Explain, and bad input that needs a CUDA context                                     */
+/* ====================================================================================== */
+
+/* Explain on any context: every variant of pool2d_fwd listed with a verdict, nothing
+   written, and AUTO named. */
+static void test_explain(dlk_context *ctx) {
+  t_case = "explain";
+  int64_t xs[4] = {1, 2, 5, 5}, ys[4] = {1, 2, 2, 2};
+  rig r = {.ctx = ctx};
+  double xv[50];
+  for (int i = 0; i < 50; i++) xv[i] = i;
+  dlk_tensor *x = rig_in(&r, DLK_F32, 4, xs, LC, xv), *y = rig_out(&r, DLK_F32, 4, ys, LH);
+  dlk_pool2d_params pp;
+  memset(&pp, 0, sizeof pp);
+  pp.kernel[0] = pp.kernel[1] = 2;
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  dlk_status s = dlk_pool2d_forward(ctx, &pp, x, y);
+  const char *text = NULL;
+  static char report[8192];
+  CHECK_OK(ctx, dlk_explain_report(ctx, &text));
+  snprintf(report, sizeof report, "%s", text ? text : ""); /* explain_mode(0) clears the text */
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  CHECK(s == DLK_OK, "explain call: %s", dlk_context_last_error(ctx));
+  rig_end(&r, DLK_ERR_INTERNAL, NULL); /* as a failed call: the output must be untouched */
+  dlk_variant_info vs[32];
+  int nv = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, "pool2d_fwd", vs, 32, &nv));
+  CHECK(nv >= 1, "pool2d_fwd has variants");
+  for (int i = 0; i < nv && i < 32; i++) CHECK(strstr(report, vs[i].name) != NULL, "%s listed:\n%s", vs[i].name, report);
+  CHECK(strstr(report, "pool2d_fwd") && strstr(report, "AUTO would"), "report:\n%s", report);
+}
+
+/* A CUDA context: host tensors refused, the CPU reference forced there refused with its
+   reason, the contiguous MSE variant forced on a transposed x refused with its reason,
+   and each refusal leaves the output untouched. */
+static void test_gpu_bad(dlk_context *g) {
+  t_case = "gpu bad input";
+  float hx[16], hy[4];
+  for (int i = 0; i < 16; i++) hx[i] = (float)i;
+  memset(hy, 0xFF, sizeof hy);
+  dlk_tensor x = bt(hx, DLK_F32, 4, 1, 1, 4, 4), y = bt(hy, DLK_F32, 4, 1, 1, 2, 2);
+  dlk_pool2d_params pp;
+  memset(&pp, 0, sizeof pp);
+  pp.kernel[0] = pp.kernel[1] = 2;
+  CHECK_STATUS(g, DLK_ERR_DEVICE_MISMATCH, dlk_pool2d_forward(g, &pp, &x, &y));
+  CHECK(strstr(dlk_context_last_error(g), "pool2d_forward") != NULL, "message: %s", dlk_context_last_error(g));
+  uint32_t b;
+  memcpy(&b, &hy[0], 4);
+  CHECK(b == 0xFFFFFFFFu, "host output written by a refused call");
+
+  static const scase pc = {{2, 3, 6, 7}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0), 0};
+  hset in = {.n = 0}, out = {.n = 0};
+  gen_pool_fwd(&pc, DLK_F32, &in);
+  CHECK_OK(g, dlk_force_variant(g, "pool2d_fwd", 0));
+  dlk_status s = run_pool_fwd(g, &pc, DLK_F32, LC, &in, &out); /* rig_end: outputs untouched */
+  CHECK(s == DLK_ERR_NOT_SUPPORTED, "cpu_ref forced on a CUDA context: %s", dlk_status_string(s));
+  CHECK(strstr(dlk_context_last_error(g), "pool2d_fwd") != NULL, "message: %s", dlk_context_last_error(g));
+  CHECK_OK(g, dlk_force_variant(g, "pool2d_fwd", -1));
+  hs_free(&in), hs_free(&out);
+
+  static const scase mc = {{2, 7, 9, 0, 0}, 0, 0, 0, {0}, 0};
+  gen_mse_fwd(&mc, DLK_F32, &in);
+  CHECK_OK(g, dlk_force_variant(g, "mse_loss_fwd", 2));
+  s = run_mse_fwd(g, &mc, DLK_F32, LT, &in, &out);
+  CHECK(s == DLK_ERR_NOT_SUPPORTED, "contig forced on a transposed x: %s", dlk_status_string(s));
+  CHECK(strstr(dlk_context_last_error(g), "not contiguous") != NULL, "the reason: %s", dlk_context_last_error(g));
+  CHECK_OK(g, dlk_force_variant(g, "mse_loss_fwd", -1));
+  hs_free(&in), hs_free(&out);
+}
+
 int main(int argc, char **argv) {
   quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_cnnops");
     dlk_context *cpu = t_cpu_context();
     test_sweep(g, cpu, quick_mode, 1);
+    test_gpu_bad(g);
+    test_explain(g);
     dlk_context_destroy(cpu);
     dlk_context_destroy(g);
     return t_summary("test_cnnops --gpu");
@@ -1673,6 +1746,7 @@ int main(int argc, char **argv) {
   test_sweep(ctx, ref, quick_mode, 0);
   test_bad_input(ctx);
   test_semantics(ctx);
+  test_explain(ctx);
   dlk_context_destroy(ref);
   dlk_context_destroy(ctx);
   return t_summary("test_cnnops");
