@@ -26,7 +26,7 @@
  */
 #include <inttypes.h>
 
-#include "check.h"
+#include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -187,40 +187,11 @@ static void tt_free(dlk_context *ctx, tt *t) {
   t->live = 0;
 }
 
-/* Host arrays of doubles: the inputs of a case and the outputs read back. */
-#define MAXARR 8
-typedef struct {
-  double *v;
-  int64_t n;
-  dlk_dtype dt;
-} harr;
-typedef struct {
-  harr a[MAXARR];
-  int n;
-} hset;
-
-static double *hs_add(hset *h, dlk_dtype dt, int64_t n) {
-  if (h->n >= MAXARR) {
-    fprintf(stderr, "hset overflow\n");
-    exit(2);
-  }
-  harr *a = &h->a[h->n++];
-  a->v = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-  a->n = n;
-  a->dt = dt;
-  return a->v;
-}
-
-static void hs_free(hset *h) {
-  for (int i = 0; i < h->n; i++) free(h->a[i].v);
-  h->n = 0;
-}
-
-static double *hs_uniform(hset *h, dlk_dtype dt, int64_t n, double lo, double hi) {
-  double *v = hs_add(h, dt, n);
-  for (int64_t i = 0; i < n; i++) v[i] = round_to(dt, t_uniform(lo, hi));
-  return v;
-}
+/* Host arrays of doubles: the sweep harness's (tests/sweep.h). */
+typedef sweep_set hset;
+#define hs_add sweep_add
+#define hs_uniform sweep_uniform
+#define hs_free sweep_free
 
 enum { R_IN = 0, R_OUT = 1, R_INOUT = 2 };
 typedef struct {
@@ -810,13 +781,13 @@ static void test_fd(dlk_context *ctx) {
 /* ====================================================================================== */
 
 /* One case of an op; the meaning of d[], fl, f0, f1 is given per op below. pp: the pool
-   parameters (pool ops). big: GPU run only (not in the CPU run or the quick subset). */
+   parameters (pool ops). */
 typedef struct {
+  sweep_tags tags; /* big: GPU run only; notune: the call updates state it reads */
   int64_t d[6];
   int fl;
   double f0, f1;
   dlk_pool2d_params pp;
-  int big;
 } scase;
 
 /* Layout codes of a call: every image tensor in LC, LH or LP; LM mixed (inputs
@@ -1074,90 +1045,354 @@ static dlk_status run_mse_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, in
    NaN ---- */
 
 static const scase pool_cases[] = {
-    {{1, 1, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 3, 7, 5}, 0, 0, 0, PP(0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 3, 9, 8}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0), 0},
-    {{1, 4, 11, 13}, 0, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 2, 2, 0, 0), 0},
-    {{2, 2, 9, 9}, 0, 0, 0, PP(0, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0), 0},
-    {{3, 2, 3, 3}, 0, 0, 0, PP(0, 3, 2, 1, 1, 1, 1, 2, 3, 0, 0), 0}, /* output height 1 */
-    {{2, 3, 6, 7}, 1, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0), 0},
-    {{2, 3, 6, 7}, 4, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0), 0},
-    {{32, 3, 5, 5}, 0, 0, 0, PP(0, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0), 0},
-    {{1, 1, 1, 1}, 0, 0, 0, PP(1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 3, 7, 5}, 0, 0, 0, PP(1, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1), 0},
-    {{2, 3, 9, 8}, 0, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1), 0},
-    {{2, 3, 9, 8}, 0, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0), 0},
-    {{1, 2, 10, 11}, 0, 0, 0, PP(1, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0), 0},
-    {{2, 2, 7, 3}, 0, 0, 0, PP(1, 3, 2, 2, 1, 1, 0, 0, 0, 0, 0), 0},
-    {{32, 4, 5, 6}, 0, 0, 0, PP(1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 1), 0},
-    {{2, 3, 2, 2}, 0, 0, 0, PP(1, 3, 3, 1, 1, 1, 1, 0, 0, 1, 0), 0}, /* output 2x2 from 2x2 */
-    {{32, 64, 56, 56}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0), 1},
-    {{32, 256, 14, 14}, 0, 0, 0, PP(1, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1), 1},
+    {{false, false}, {1, 1, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 7, 5}, 0, 0, 0, PP(0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 9, 8}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0)},
+    {{false, false}, {1, 4, 11, 13}, 0, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 2, 2, 0, 0)},
+    {{false, false}, {2, 2, 9, 9}, 0, 0, 0, PP(0, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0)},
+    {{false, false}, {3, 2, 3, 3}, 0, 0, 0, PP(0, 3, 2, 1, 1, 1, 1, 2, 3, 0, 0)}, /* output height 1 */
+    {{false, false}, {2, 3, 6, 7}, 1, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0)},
+    {{false, false}, {2, 3, 6, 7}, 4, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0)},
+    {{false, false}, {32, 3, 5, 5}, 0, 0, 0, PP(0, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0)},
+    {{false, false}, {1, 1, 1, 1}, 0, 0, 0, PP(1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 7, 5}, 0, 0, 0, PP(1, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1)},
+    {{false, false}, {2, 3, 9, 8}, 0, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1)},
+    {{false, false}, {2, 3, 9, 8}, 0, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0)},
+    {{false, false}, {1, 2, 10, 11}, 0, 0, 0, PP(1, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0)},
+    {{false, false}, {2, 2, 7, 3}, 0, 0, 0, PP(1, 3, 2, 2, 1, 1, 0, 0, 0, 0, 0)},
+    {{false, false}, {32, 4, 5, 6}, 0, 0, 0, PP(1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 1)},
+    {{false, false}, {2, 3, 2, 2}, 0, 0, 0, PP(1, 3, 3, 1, 1, 1, 1, 0, 0, 1, 0)}, /* output 2x2 from 2x2 */
+    {{true, false}, {32, 64, 56, 56}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0)},
+    {{true, false}, {32, 256, 14, 14}, 0, 0, 0, PP(1, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1)},
 };
 
 static const scase pool_bwd_cases[] = {
-    {{1, 1, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 3, 7, 5}, 2, 0, 0, PP(0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 3, 9, 8}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0), 0},
-    {{1, 4, 11, 13}, 2, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 2, 2, 0, 0), 0},
-    {{2, 2, 9, 9}, 0, 0, 0, PP(0, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0), 0},
-    {{3, 2, 3, 3}, 0, 0, 0, PP(0, 3, 2, 1, 1, 1, 1, 2, 3, 0, 0), 0},
-    {{2, 3, 6, 7}, 4, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0), 0},
-    {{2, 3, 6, 7}, 1, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0), 0},
-    {{32, 3, 5, 5}, 0, 0, 0, PP(0, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0), 0},
-    {{2, 3, 7, 5}, 0, 0, 0, PP(1, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1), 0},
-    {{2, 3, 9, 8}, 2, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1), 0},
-    {{2, 3, 9, 8}, 0, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0), 0},
-    {{1, 2, 10, 11}, 0, 0, 0, PP(1, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0), 0},
-    {{2, 2, 7, 3}, 0, 0, 0, PP(1, 3, 2, 2, 1, 1, 0, 0, 0, 0, 0), 0},
-    {{32, 4, 5, 6}, 0, 0, 0, PP(1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 1), 0},
-    {{32, 64, 56, 56}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0), 1},
-    {{32, 256, 14, 14}, 0, 0, 0, PP(1, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1), 1},
+    {{false, false}, {1, 1, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 7, 5}, 2, 0, 0, PP(0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 9, 8}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0)},
+    {{false, false}, {1, 4, 11, 13}, 2, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 2, 2, 0, 0)},
+    {{false, false}, {2, 2, 9, 9}, 0, 0, 0, PP(0, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0)},
+    {{false, false}, {3, 2, 3, 3}, 0, 0, 0, PP(0, 3, 2, 1, 1, 1, 1, 2, 3, 0, 0)},
+    {{false, false}, {2, 3, 6, 7}, 4, 0, 0, PP(0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 6, 7}, 1, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0)},
+    {{false, false}, {32, 3, 5, 5}, 0, 0, 0, PP(0, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0)},
+    {{false, false}, {2, 3, 7, 5}, 0, 0, 0, PP(1, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1)},
+    {{false, false}, {2, 3, 9, 8}, 2, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1)},
+    {{false, false}, {2, 3, 9, 8}, 0, 0, 0, PP(1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0)},
+    {{false, false}, {1, 2, 10, 11}, 0, 0, 0, PP(1, 7, 7, 2, 2, 3, 3, 0, 0, 1, 0)},
+    {{false, false}, {2, 2, 7, 3}, 0, 0, 0, PP(1, 3, 2, 2, 1, 1, 0, 0, 0, 0, 0)},
+    {{false, false}, {32, 4, 5, 6}, 0, 0, 0, PP(1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 1)},
+    {{true, false}, {32, 64, 56, 56}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0)},
+    {{true, false}, {32, 256, 14, 14}, 0, 0, 0, PP(1, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1)},
 };
 
 static const scase adaptive_cases[] = {
-    {{1, 1, 1, 1, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 3, 7, 5, 3, 2}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 5, 7, 7, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{1, 2, 3, 4, 5, 7}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{2, 2, 10, 9, 4, 4}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{32, 3, 6, 6, 6, 6}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 0},
-    {{32, 2048, 7, 7, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 1},
-    {{8, 512, 14, 14, 7, 7}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), 1},
+    {{false, false}, {1, 1, 1, 1, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 3, 7, 5, 3, 2}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 5, 7, 7, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {1, 2, 3, 4, 5, 7}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {2, 2, 10, 9, 4, 4}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{false, false}, {32, 3, 6, 6, 6, 6}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{true, false}, {32, 2048, 7, 7, 1, 1}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
+    {{true, false}, {8, 512, 14, 14, 7, 7}, 0, 0, 0, PP(0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)},
 };
 
 static const scase bn_fwd_cases[] = {
-    {{4, 2, 3, 4, 5}, 7, 1e-5, 0.1, {0}, 0},   {{4, 3, 2, 3, 3}, 1, 1e-5, 0.1, {0}, 0},
-    {{4, 1, 3, 5, 7}, 3, 1e-3, 0.3, {0}, 0},   {{2, 8, 5, 1, 1}, 7, 1e-5, 0.1, {0}, 0},
-    {{3, 4, 3, 9, 1}, 5, 1e-5, 0.0, {0}, 0},   {{4, 2, 1, 1, 1}, 7, 1e-5, 1.0, {0}, 0},
-    {{4, 2, 3, 4, 5}, 6, 1e-5, 0.1, {0}, 0},   {{4, 2, 3, 4, 5}, 4, 1e-5, 0.1, {0}, 0},
-    {{2, 5, 3, 1, 1}, 6, 1e-3, 0.1, {0}, 0},   {{4, 32, 16, 7, 7}, 7, 1e-5, 0.1, {0}, 0},
-    {{4, 0, 3, 4, 5}, 7, 1e-5, 0.1, {0}, 0},   {{4, 32, 64, 56, 56}, 7, 1e-5, 0.1, {0}, 1},
-    {{4, 32, 256, 14, 14}, 6, 1e-5, 0.1, {0}, 1},
+    {{false, true}, {4, 2, 3, 4, 5}, 7, 1e-5, 0.1, {0}},   {{false, false}, {4, 3, 2, 3, 3}, 1, 1e-5, 0.1, {0}},
+    {{false, false}, {4, 1, 3, 5, 7}, 3, 1e-3, 0.3, {0}},   {{false, true}, {2, 8, 5, 1, 1}, 7, 1e-5, 0.1, {0}},
+    {{false, true}, {3, 4, 3, 9, 1}, 5, 1e-5, 0.0, {0}},   {{false, true}, {4, 2, 1, 1, 1}, 7, 1e-5, 1.0, {0}},
+    {{false, false}, {4, 2, 3, 4, 5}, 6, 1e-5, 0.1, {0}},   {{false, false}, {4, 2, 3, 4, 5}, 4, 1e-5, 0.1, {0}},
+    {{false, false}, {2, 5, 3, 1, 1}, 6, 1e-3, 0.1, {0}},   {{false, true}, {4, 32, 16, 7, 7}, 7, 1e-5, 0.1, {0}},
+    {{false, true}, {4, 0, 3, 4, 5}, 7, 1e-5, 0.1, {0}},   {{true, true}, {4, 32, 64, 56, 56}, 7, 1e-5, 0.1, {0}},
+    {{true, false}, {4, 32, 256, 14, 14}, 6, 1e-5, 0.1, {0}},
 };
 
 static const scase bn_bwd_cases[] = {
-    {{4, 2, 3, 4, 5}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}, 0},
-    {{4, 3, 2, 3, 3}, 1 | 8 | 16 | 32, 1e-5, 0, {0}, 0},
-    {{4, 1, 3, 5, 7}, 1 | 2 | 8, 1e-3, 0, {0}, 0},
-    {{2, 8, 5, 1, 1}, 1 | 2 | 16 | 32, 1e-5, 0, {0}, 0},
-    {{3, 4, 3, 9, 1}, 1 | 2 | 8 | 32, 1e-5, 0, {0}, 0},
-    {{4, 2, 3, 4, 5}, 2 | 8 | 16 | 32, 1e-5, 0, {0}, 0},
-    {{4, 3, 2, 3, 3}, 8 | 16, 1e-5, 0, {0}, 0},
-    {{4, 32, 16, 7, 7}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}, 0},
-    {{4, 0, 3, 4, 5}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}, 0},
-    {{4, 32, 64, 56, 56}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}, 1},
+    {{false, false}, {4, 2, 3, 4, 5}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}},
+    {{false, false}, {4, 3, 2, 3, 3}, 1 | 8 | 16 | 32, 1e-5, 0, {0}},
+    {{false, false}, {4, 1, 3, 5, 7}, 1 | 2 | 8, 1e-3, 0, {0}},
+    {{false, false}, {2, 8, 5, 1, 1}, 1 | 2 | 16 | 32, 1e-5, 0, {0}},
+    {{false, false}, {3, 4, 3, 9, 1}, 1 | 2 | 8 | 32, 1e-5, 0, {0}},
+    {{false, false}, {4, 2, 3, 4, 5}, 2 | 8 | 16 | 32, 1e-5, 0, {0}},
+    {{false, false}, {4, 3, 2, 3, 3}, 8 | 16, 1e-5, 0, {0}},
+    {{false, false}, {4, 32, 16, 7, 7}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}},
+    {{false, false}, {4, 0, 3, 4, 5}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}},
+    {{true, false}, {4, 32, 64, 56, 56}, 1 | 2 | 8 | 16 | 32, 1e-5, 0, {0}},
 };
 
 static const scase mse_cases[] = {
-    {{0, 0, 0, 0, 0}, 0, 0, 0, {0}, 0},        {{0, 0, 0, 0, 0}, 2, 0, 0, {0}, 0},
-    {{1, 1, 0, 0, 0}, 1 | 16, 0, 0, {0}, 0},   {{2, 3, 5, 0, 0}, 0, 0, 0, {0}, 0},
-    {{2, 3, 5, 0, 0}, 1, 0, 0, {0}, 0},        {{2, 3, 5, 0, 0}, 2, 0, 0, {0}, 0},
-    {{3, 4, 7, 9, 0}, 0 | 16, 0, 0, {0}, 0},   {{4, 2, 3, 17, 33}, 1, 0, 0, {0}, 0},
-    {{4, 2, 3, 17, 33}, 2, 0, 0, {0}, 0},      {{1, 5000, 0, 0, 0}, 0, 0, 0, {0}, 0},
-    {{2, 0, 7, 0, 0}, 0, 0, 0, {0}, 0},        {{2, 0, 7, 0, 0}, 2, 0, 0, {0}, 0},
-    {{1, 1 << 20, 0, 0, 0}, 0, 0, 0, {0}, 1},  {{4, 8, 64, 56, 56}, 2, 0, 0, {0}, 1},
+    {{false, false}, {0, 0, 0, 0, 0}, 0, 0, 0, {0}},        {{false, false}, {0, 0, 0, 0, 0}, 2, 0, 0, {0}},
+    {{false, false}, {1, 1, 0, 0, 0}, 1 | 16, 0, 0, {0}},   {{false, false}, {2, 3, 5, 0, 0}, 0, 0, 0, {0}},
+    {{false, false}, {2, 3, 5, 0, 0}, 1, 0, 0, {0}},        {{false, false}, {2, 3, 5, 0, 0}, 2, 0, 0, {0}},
+    {{false, false}, {3, 4, 7, 9, 0}, 0 | 16, 0, 0, {0}},   {{false, false}, {4, 2, 3, 17, 33}, 1, 0, 0, {0}},
+    {{false, false}, {4, 2, 3, 17, 33}, 2, 0, 0, {0}},      {{false, false}, {1, 5000, 0, 0, 0}, 0, 0, 0, {0}},
+    {{false, false}, {2, 0, 7, 0, 0}, 0, 0, 0, {0}},        {{false, false}, {2, 0, 7, 0, 0}, 2, 0, 0, {0}},
+    {{true, false}, {1, 1 << 20, 0, 0, 0}, 0, 0, 0, {0}},  {{true, false}, {4, 8, 64, 56, 56}, 2, 0, 0, {0}},
 };
+
+
+/* ---- the naive truth of the sweep on a CPU context (tests/sweep.h): each op computed
+   here again, plainly, from its PyTorch definition ---- */
+
+static double nv_round(dlk_dtype dt, double v) { return sweep_round(dt, v); }
+
+/* x [N, C, H, W] row-major logical values. */
+static double nv_at(const double *x, const int64_t *s, int64_t n, int64_t c, int64_t h, int64_t w) {
+  return x[((n * s[1] + c) * s[2] + h) * s[3] + w];
+}
+
+/* torch's pooling window of output (oh, ow): rows/cols [h0, h1) step dil, the divisor.
+   Returns 0 when a max window holds no input element. */
+static int nv_window(const dlk_pool2d_params *p0, int64_t H, int64_t W, int64_t oh, int64_t ow, int64_t *h0,
+                     int64_t *h1, int64_t *w0, int64_t *w1, int64_t *dh, int64_t *dw, double *div) {
+  dlk_pool2d_params p = *p0;
+  for (int d = 0; d < 2; d++) {
+    if (!p.stride[d]) p.stride[d] = p.kernel[d];
+    if (!p.dilation[d]) p.dilation[d] = 1;
+  }
+  int64_t hs = oh * p.stride[0] - p.padding[0], ws = ow * p.stride[1] - p.padding[1];
+  *dh = p.dilation[0], *dw = p.dilation[1];
+  if (p.kind == DLK_POOL_MAX) {
+    int64_t he = hs + (p.kernel[0] - 1) * p.dilation[0] + 1, we = ws + (p.kernel[1] - 1) * p.dilation[1] + 1;
+    while (hs < 0) hs += p.dilation[0];
+    while (ws < 0) ws += p.dilation[1];
+    *h0 = hs, *w0 = ws, *h1 = he < H ? he : H, *w1 = we < W ? we : W;
+    *div = 1;
+    return *h0 < *h1 && *w0 < *w1;
+  }
+  int64_t he = hs + p.kernel[0], we = ws + p.kernel[1];
+  if (he > H + p.padding[0]) he = H + p.padding[0];
+  if (we > W + p.padding[1]) we = W + p.padding[1];
+  const double pool_size = (double)((he - hs) * (we - ws));
+  *h0 = hs < 0 ? 0 : hs, *w0 = ws < 0 ? 0 : ws, *h1 = he < H ? he : H, *w1 = we < W ? we : W;
+  *div = p.count_include_pad ? pool_size : (double)((*h1 - *h0) * (*w1 - *w0));
+  return 1;
+}
+
+static void naive_pool_fwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  int64_t xs[4], ys[4];
+  pool_shapes(c, xs, ys);
+  double *y = sweep_add(ref, dt, ys[0] * ys[1] * ys[2] * ys[3]);
+  const double *x = in->a[0].v;
+  int64_t i = 0;
+  for (int64_t n = 0; n < ys[0]; n++)
+    for (int64_t ch = 0; ch < ys[1]; ch++)
+      for (int64_t oh = 0; oh < ys[2]; oh++)
+        for (int64_t ow = 0; ow < ys[3]; ow++, i++) {
+          int64_t h0, h1, w0, w1, dh, dw;
+          double div, v = c->pp.kind == DLK_POOL_MAX ? -INFINITY : 0;
+          nv_window(&c->pp, xs[2], xs[3], oh, ow, &h0, &h1, &w0, &w1, &dh, &dw, &div);
+          for (int64_t h = h0; h < h1; h += dh)
+            for (int64_t w = w0; w < w1; w += dw) {
+              double e = nv_at(x, xs, n, ch, h, w);
+              if (c->pp.kind == DLK_POOL_AVG) v += e;
+              else if (e > v || isnan(e)) v = e;
+            }
+          y[i] = nv_round(dt, c->pp.kind == DLK_POOL_AVG ? v / div : v);
+        }
+}
+
+static void naive_pool_bwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  int64_t xs[4], ys[4];
+  pool_shapes(c, xs, ys);
+  const int64_t nx = xs[0] * xs[1] * xs[2] * xs[3];
+  double *dx = sweep_add(ref, dt, nx);
+  const double *x = in->a[0].v, *dy = in->a[1].v;
+  int64_t i = 0;
+  for (int64_t n = 0; n < ys[0]; n++)
+    for (int64_t ch = 0; ch < ys[1]; ch++)
+      for (int64_t oh = 0; oh < ys[2]; oh++)
+        for (int64_t ow = 0; ow < ys[3]; ow++, i++) {
+          int64_t h0, h1, w0, w1, dh, dw, ah = -1, aw = -1;
+          double div, m = -INFINITY;
+          if (!nv_window(&c->pp, xs[2], xs[3], oh, ow, &h0, &h1, &w0, &w1, &dh, &dw, &div)) continue;
+          for (int64_t h = h0; h < h1; h += dh)
+            for (int64_t w = w0; w < w1; w += dw) {
+              if (c->pp.kind == DLK_POOL_AVG) {
+                dx[((n * xs[1] + ch) * xs[2] + h) * xs[3] + w] += dy[i] / div;
+                continue;
+              }
+              double e = nv_at(x, xs, n, ch, h, w);
+              if (ah < 0 || e > m || isnan(e)) m = e, ah = h, aw = w;
+            }
+          if (c->pp.kind == DLK_POOL_MAX) dx[((n * xs[1] + ch) * xs[2] + ah) * xs[3] + aw] += dy[i];
+        }
+  for (int64_t k = 0; k < nx; k++) dx[k] = nv_round(dt, dx[k]);
+}
+
+static void naive_adaptive_fwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  const int64_t N = c->d[0], C = c->d[1], H = c->d[2], W = c->d[3], OH = c->d[4], OW = c->d[5];
+  const int64_t xs[4] = {N, C, H, W};
+  double *y = sweep_add(ref, dt, N * C * OH * OW);
+  int64_t i = 0;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t ch = 0; ch < C; ch++)
+      for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++, i++) {
+          /* rows [floor(oh H / OH), ceil((oh + 1) H / OH)) */
+          int64_t h0 = (int64_t)floor((double)(oh * H) / (double)OH), h1 = (int64_t)ceil((double)((oh + 1) * H) / (double)OH);
+          int64_t w0 = (int64_t)floor((double)(ow * W) / (double)OW), w1 = (int64_t)ceil((double)((ow + 1) * W) / (double)OW);
+          double sum = 0;
+          for (int64_t h = h0; h < h1; h++)
+            for (int64_t w = w0; w < w1; w++) sum += nv_at(in->a[0].v, xs, n, ch, h, w);
+          y[i] = nv_round(dt, sum / (double)((h1 - h0) * (w1 - w0)));
+        }
+}
+
+/* The backward as a scatter of each bin's dy / area (the library gathers). */
+static void naive_adaptive_bwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  const int64_t N = c->d[0], C = c->d[1], H = c->d[2], W = c->d[3], OH = c->d[4], OW = c->d[5];
+  double *dx = sweep_add(ref, dt, N * C * H * W);
+  int64_t i = 0;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t ch = 0; ch < C; ch++)
+      for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++, i++) {
+          int64_t h0 = (int64_t)floor((double)(oh * H) / (double)OH), h1 = (int64_t)ceil((double)((oh + 1) * H) / (double)OH);
+          int64_t w0 = (int64_t)floor((double)(ow * W) / (double)OW), w1 = (int64_t)ceil((double)((ow + 1) * W) / (double)OW);
+          for (int64_t h = h0; h < h1; h++)
+            for (int64_t w = w0; w < w1; w++)
+              dx[((n * C + ch) * H + h) * W + w] += in->a[0].v[i] / (double)((h1 - h0) * (w1 - w0));
+        }
+  for (int64_t k = 0; k < N * C * H * W; k++) dx[k] = nv_round(dt, dx[k]);
+}
+
+/* Channel ch of x [N, C, inner] as (sum, count) passes. */
+static void nv_bn_stats(const double *x, int64_t N, int64_t C, int64_t inner, int64_t ch, double *mean, double *var) {
+  double s = 0, q = 0, m = (double)(N * inner);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < inner; j++) s += x[(n * C + ch) * inner + j];
+  *mean = s / m;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < inner; j++) q += (x[(n * C + ch) * inner + j] - *mean) * (x[(n * C + ch) * inner + j] - *mean);
+  *var = q / m;
+}
+
+static void naive_bn_fwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  const dlk_dtype sd = stat_dt(dt);
+  int64_t sh[4] = {0, 0, 1, 1};
+  const int nd = bn_shape(c, sh);
+  const int64_t N = sh[0], C = sh[1], inner = bn_numel(c) / (N * C != 0 ? N * C : 1), M = N * inner;
+  const int training = c->fl & 1, affine = c->fl & 2, running = c->fl & 4;
+  (void)nd;
+  double *rm = NULL, *rv = NULL, *sm = NULL, *sr = NULL;
+  if (training && running) rm = sweep_add(ref, sd, C), rv = sweep_add(ref, sd, C);
+  double *y = sweep_add(ref, dt, bn_numel(c));
+  if (training) sm = sweep_add(ref, sd, C), sr = sweep_add(ref, sd, C);
+  const double *x = in->a[0].v;
+  for (int64_t ch = 0; ch < C; ch++) {
+    double mean, var, rstd;
+    if (training && M == 0) { /* nothing written: the outputs keep their fill (NaN) */
+      if (rm) rm[ch] = in->a[3].v[ch], rv[ch] = in->a[4].v[ch];
+      sm[ch] = sr[ch] = NAN;
+      continue;
+    }
+    if (training) {
+      nv_bn_stats(x, N, C, inner, ch, &mean, &var);
+      rstd = 1 / sqrt(var + c->f0);
+      sm[ch] = nv_round(sd, mean), sr[ch] = nv_round(sd, rstd);
+      if (rm) {
+        rm[ch] = nv_round(sd, (1 - c->f1) * in->a[3].v[ch] + c->f1 * mean);
+        rv[ch] = nv_round(sd, (1 - c->f1) * in->a[4].v[ch] + c->f1 * var * (double)M / (double)(M - 1));
+      }
+    } else {
+      mean = in->a[3].v[ch], rstd = 1 / sqrt(in->a[4].v[ch] + c->f0);
+    }
+    const double g = affine ? in->a[1].v[ch] : 1, b = affine ? in->a[2].v[ch] : 0;
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t j = 0; j < inner; j++) {
+        const int64_t k = (n * C + ch) * inner + j;
+        y[k] = nv_round(dt, (x[k] - mean) * rstd * g + b);
+      }
+  }
+}
+
+static void naive_bn_bwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  const dlk_dtype sd = stat_dt(dt);
+  int64_t sh[4] = {0, 0, 1, 1};
+  bn_shape(c, sh);
+  const int64_t N = sh[0], C = sh[1], inner = bn_numel(c) / (N * C != 0 ? N * C : 1);
+  const double M = (double)(N * inner);
+  const double *x = in->a[0].v, *gam = in->a[1].v, *mean = in->a[2].v, *stat = in->a[3].v, *dy = in->a[4].v;
+  double *dx = c->fl & 8 ? sweep_add(ref, dt, bn_numel(c)) : NULL;
+  double *dg = c->fl & 16 ? sweep_add(ref, sd, C) : NULL, *db = c->fl & 32 ? sweep_add(ref, sd, C) : NULL;
+  for (int64_t ch = 0; ch < C; ch++) {
+    const double rstd = c->fl & 1 ? stat[ch] : 1 / sqrt(stat[ch] + c->f0), g = c->fl & 2 ? gam[ch] : 1;
+    double sdy = 0, sdyx = 0;
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t j = 0; j < inner; j++) {
+        const int64_t k = (n * C + ch) * inner + j;
+        sdy += dy[k], sdyx += dy[k] * (x[k] - mean[ch]) * rstd;
+      }
+    if (dg) dg[ch] = nv_round(sd, sdyx);
+    if (db) db[ch] = nv_round(sd, sdy);
+    if (!dx) continue;
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t j = 0; j < inner; j++) {
+        const int64_t k = (n * C + ch) * inner + j;
+        const double xhat = (x[k] - mean[ch]) * rstd;
+        dx[k] = nv_round(dt, c->fl & 1 ? g * rstd * (dy[k] - sdy / M - xhat * sdyx / M) : g * rstd * dy[k]);
+      }
+  }
+}
+
+static void naive_mse_fwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  const int64_t n = mse_numel(c);
+  const int red = c->fl & 3;
+  double *l = sweep_add(ref, stat_dt(dt), red == DLK_REDUCE_NONE ? n : 1), sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const double d = in->a[0].v[i] - in->a[1].v[i];
+    if (red == DLK_REDUCE_NONE) l[i] = nv_round(stat_dt(dt), d * d);
+    sum += d * d;
+  }
+  if (red != DLK_REDUCE_NONE) l[0] = nv_round(stat_dt(dt), red == DLK_REDUCE_MEAN ? sum / (double)n : sum);
+}
+
+static void naive_mse_bwd(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const scase *c = cv;
+  const int64_t n = mse_numel(c);
+  const int red = c->fl & 3;
+  double *dx = sweep_add(ref, dt, n);
+  for (int64_t i = 0; i < n; i++) {
+    const double g = red == DLK_REDUCE_NONE ? in->a[2].v[i] : red == DLK_REDUCE_SUM ? in->a[2].v[0] : in->a[2].v[0] / (double)n;
+    dx[i] = nv_round(dt, 2 * (in->a[0].v[i] - in->a[1].v[i]) * g);
+  }
+}
+
+/* The rows (tests/sweep.h): contiguous NCHW tensors; the layout sweep below adds
+   channels-last, padded and mixed layouts against the reference. */
+#define M2_GEN(name) \
+  static void m2_gen_##name(const void *c, dlk_dtype dt, sweep_set *in) { gen_##name(c, dt, in); }
+#define M2_RUN(name)                                                                                   \
+  static dlk_status m2_run_##name(dlk_context *ctx, const void *c, dlk_dtype dt, const sweep_set *in, \
+                                  sweep_set *out) {                                                    \
+    return run_##name(ctx, c, dt, LC, in, out);                                                        \
+  }
+M2_GEN(pool_fwd) M2_RUN(pool_fwd) M2_GEN(pool_bwd) M2_RUN(pool_bwd)
+M2_GEN(adaptive_fwd) M2_RUN(adaptive_fwd) M2_GEN(adaptive_bwd) M2_RUN(adaptive_bwd)
+M2_GEN(bn_fwd) M2_RUN(bn_fwd) M2_GEN(bn_bwd) M2_RUN(bn_bwd)
+M2_GEN(mse_fwd) M2_RUN(mse_fwd) M2_GEN(mse_bwd) M2_RUN(mse_bwd)
+
+#define ROW(label, op, cases, name, tunable) \
+  {label, op, SWEEP_CASES(cases), m2_gen_##name, m2_run_##name, naive_##name, 0, tunable, NULL, 0, NULL}
+static const sweep_op cnn_rows[] = {
+    ROW("pool2d_fwd", "pool2d_fwd", pool_cases, pool_fwd, 1),
+    ROW("pool2d_bwd", "pool2d_bwd", pool_bwd_cases, pool_bwd, 1),
+    ROW("adaptive_avg_pool2d_fwd", "adaptive_avg_pool2d_fwd", adaptive_cases, adaptive_fwd, 1),
+    ROW("adaptive_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd", adaptive_cases, adaptive_bwd, 1),
+    ROW("batchnorm_fwd", "batchnorm_fwd", bn_fwd_cases, bn_fwd, 1),
+    ROW("batchnorm_bwd", "batchnorm_bwd", bn_bwd_cases, bn_bwd, 1),
+    ROW("mse_loss_fwd", "mse_loss_fwd", mse_cases, mse_fwd, 1),
+    ROW("mse_loss_bwd", "mse_loss_bwd", mse_cases, mse_bwd, 1),
+};
+#define N_CNN_ROWS ((int)(sizeof cnn_rows / sizeof cnn_rows[0]))
 
 typedef struct {
   const char *op; /* the dispatcher op */
@@ -1166,44 +1401,21 @@ typedef struct {
   gen_fn gen;
   run_fn run;
   int nlay;       /* layouts tried: LC, LH, LP, LM (first nlay of them) */
-} sweep_op;
+} layout_op;
 
-#define SWEEP(op, cases, gen, run, nlay) {op, cases, N_OF(cases), gen, run, nlay}
-static const sweep_op sweep_ops[] = {
-    SWEEP("pool2d_fwd", pool_cases, gen_pool_fwd, run_pool_fwd, 4),
-    SWEEP("pool2d_bwd", pool_bwd_cases, gen_pool_bwd, run_pool_bwd, 4),
-    SWEEP("adaptive_avg_pool2d_fwd", adaptive_cases, gen_adaptive_fwd, run_adaptive_fwd, 4),
-    SWEEP("adaptive_avg_pool2d_bwd", adaptive_cases, gen_adaptive_bwd, run_adaptive_bwd, 4),
-    SWEEP("batchnorm_fwd", bn_fwd_cases, gen_bn_fwd, run_bn_fwd, 4),
-    SWEEP("batchnorm_bwd", bn_bwd_cases, gen_bn_bwd, run_bn_bwd, 4),
-    SWEEP("mse_loss_fwd", mse_cases, gen_mse_fwd, run_mse_fwd, 3),
-    SWEEP("mse_loss_bwd", mse_cases, gen_mse_bwd, run_mse_bwd, 3),
+#define LAYOUT(op, cases, gen, run, nlay) {op, cases, N_OF(cases), gen, run, nlay}
+static const layout_op layout_ops[] = {
+    LAYOUT("pool2d_fwd", pool_cases, gen_pool_fwd, run_pool_fwd, 4),
+    LAYOUT("pool2d_bwd", pool_bwd_cases, gen_pool_bwd, run_pool_bwd, 4),
+    LAYOUT("adaptive_avg_pool2d_fwd", adaptive_cases, gen_adaptive_fwd, run_adaptive_fwd, 4),
+    LAYOUT("adaptive_avg_pool2d_bwd", adaptive_cases, gen_adaptive_bwd, run_adaptive_bwd, 4),
+    LAYOUT("batchnorm_fwd", bn_fwd_cases, gen_bn_fwd, run_bn_fwd, 4),
+    LAYOUT("batchnorm_bwd", bn_bwd_cases, gen_bn_bwd, run_bn_bwd, 4),
+    LAYOUT("mse_loss_fwd", mse_cases, gen_mse_fwd, run_mse_fwd, 3),
+    LAYOUT("mse_loss_bwd", mse_cases, gen_mse_bwd, run_mse_bwd, 3),
 };
 static const int sweep_layouts[] = {LC, LH, LP, LM};
 static const dlk_dtype sweep_dtypes[] = {DLK_F32, DLK_F16, DLK_BF16, DLK_F64};
-
-static int compare_sets(const char *what, const hset *got, const hset *ref) {
-  CHECK(got->n == ref->n, "%s: %d outputs, reference has %d", what, got->n, ref->n);
-  int ok = got->n == ref->n;
-  for (int i = 0; ok && i < got->n; i++) {
-    double atol, rtol;
-    t_tolerance(ref->a[i].dt, 0, &atol, &rtol);
-    char w[600];
-    snprintf(w, sizeof w, "%s: output %d", what, i);
-    CHECK(got->a[i].n == ref->a[i].n, "%s: %lld elements, reference %lld", w, (long long)got->a[i].n,
-          (long long)ref->a[i].n);
-    if (got->a[i].n != ref->a[i].n) return 0;
-    ok = t_close(w, got->a[i].v, ref->a[i].v, got->a[i].n, atol, rtol) && ok;
-  }
-  return ok;
-}
-
-static int sets_identical(const hset *a, const hset *b) {
-  if (a->n != b->n) return 0;
-  for (int i = 0; i < a->n; i++)
-    if (a->a[i].n != b->a[i].n || memcmp(a->a[i].v, b->a[i].v, sizeof(double) * (size_t)a->a[i].n) != 0) return 0;
-  return 1;
-}
 
 /* Every op of this part that the registry lists must have a sweep row. */
 static void check_sweep_covers_ops(dlk_context *ctx) {
@@ -1213,37 +1425,39 @@ static void check_sweep_covers_ops(dlk_context *ctx) {
   t_case = "sweep coverage";
   for (int i = 0; i < N_OF(ours); i++) {
     int found = 0, nv = 0;
-    for (int k = 0; k < N_OF(sweep_ops); k++) found += strcmp(sweep_ops[k].op, ours[i]) == 0;
+    for (int k = 0; k < N_OF(layout_ops); k++) found += strcmp(layout_ops[k].op, ours[i]) == 0;
     CHECK(found == 1, "op %s has %d sweep rows", ours[i], found);
     CHECK_OK(ctx, dlk_op_variants(ctx, ours[i], NULL, 0, &nv));
     CHECK(nv >= 1, "op %s is registered with %d variants", ours[i], nv);
   }
 }
 
-/* The sweep: for each op x case x dtype, the reference outputs (variant 0 on `ref`,
-   contiguous), then every variant of `ctx`'s device x layout against them, and AUTO.
-   Deterministic mode: a second run of each variant gives the same bits. */
-static void test_sweep(dlk_context *ctx, dlk_context *ref, int quick, int gpu) {
+/* The layout sweep (beside tests/sweep.h's rows, whose layouts are row-major ones): for
+   each op x case x dtype, the reference outputs (variant 0 on `ref`, contiguous NCHW),
+   then every variant of `ctx`'s device x layout (NCHW, channels-last, padded, mixed)
+   against them, and AUTO. Deterministic mode: a second run of each variant gives the same
+   bits. */
+static void test_layouts(dlk_context *ctx, dlk_context *ref, int quick, int gpu) {
   check_sweep_covers_ops(ctx);
   dlk_device dev;
   dlk_context_device(ctx, &dev);
   int runs = 0, skips = 0;
-  for (int o = 0; o < N_OF(sweep_ops); o++) {
-    const sweep_op *op = &sweep_ops[o];
+  for (int o = 0; o < N_OF(layout_ops); o++) {
+    const layout_op *op = &layout_ops[o];
     dlk_variant_info vs[32];
     int nv = 0;
     CHECK_OK(ctx, dlk_op_variants(ctx, op->op, vs, 32, &nv));
     for (int ci = 0; ci < op->ncases; ci++) {
       const scase *c = &op->cases[ci];
-      if (c->big && !gpu) continue;
+      if (c->tags.big && !gpu) continue;
       if (quick && ci % 3 != 0) continue;
       for (int di = 0; di < N_OF(sweep_dtypes); di++) {
         dlk_dtype dt = sweep_dtypes[di];
-        if (c->big && dt == DLK_F64) continue;
+        if (c->tags.big && dt == DLK_F64) continue;
         hset in = {.n = 0}, want = {.n = 0};
         t_seed(0x5EED0000ULL + (uint64_t)(o * 1000 + ci * 10 + di));
         op->gen(c, dt, &in);
-        snprintf(t_case_buf, sizeof t_case_buf, "sweep %s case %d %s: reference", op->op, ci, dlk_dtype_name(dt));
+        snprintf(t_case_buf, sizeof t_case_buf, "layouts %s case %d %s: reference", op->op, ci, dlk_dtype_name(dt));
         t_case = t_case_buf;
         CHECK_OK(ref, dlk_force_variant(ref, op->op, 0));
         dlk_status s = op->run(ref, c, dt, LC, &in, &want);
@@ -1259,7 +1473,7 @@ static void test_sweep(dlk_context *ctx, dlk_context *ref, int quick, int gpu) {
           for (int li = 0; li < op->nlay; li++) {
             int lay = sweep_layouts[li];
             if (k < 0 && li > 0) break; /* AUTO: once, contiguous */
-            snprintf(t_case_buf, sizeof t_case_buf, "sweep %s case %d %s layout %d variant %s", op->op, ci,
+            snprintf(t_case_buf, sizeof t_case_buf, "layouts %s case %d %s layout %d variant %s", op->op, ci,
                      dlk_dtype_name(dt), lay, k < 0 ? "AUTO" : vs[k].name);
             t_case = t_case_buf;
             if (k >= 0) CHECK_OK(ctx, dlk_force_variant(ctx, op->op, vs[k].id));
@@ -1273,13 +1487,13 @@ static void test_sweep(dlk_context *ctx, dlk_context *ref, int quick, int gpu) {
             }
             CHECK(s == DLK_OK, "%s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
             if (s == DLK_OK) {
-              compare_sets(t_case_buf, &got, &want);
+              sweep_compare(t_case_buf, &got, &want, 0);
               runs++;
               if (li == 0 && k >= 0) { /* deterministic: the same bits on a rerun */
                 CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
                 s = op->run(ctx, c, dt, lay, &in, &again);
                 CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
-                if (s == DLK_OK) CHECK(sets_identical(&got, &again), "deterministic rerun differs");
+                if (s == DLK_OK) CHECK(sweep_identical(&got, &again), "deterministic rerun differs");
                 else CHECK(s == DLK_ERR_NOT_SUPPORTED, "deterministic rerun: %s", dlk_status_string(s));
               }
             }
@@ -1293,7 +1507,7 @@ static void test_sweep(dlk_context *ctx, dlk_context *ref, int quick, int gpu) {
       }
     }
   }
-  printf("sweep%s: %d runs compared with the reference, %d not supported\n", quick ? " (quick)" : "", runs, skips);
+  printf("layouts%s: %d runs compared with the reference, %d not supported\n", quick ? " (quick)" : "", runs, skips);
 }
 
 /* ====================================================================================== */
@@ -1707,7 +1921,7 @@ static void test_gpu_bad(dlk_context *g) {
   memcpy(&b, &hy[0], 4);
   CHECK(b == 0xFFFFFFFFu, "host output written by a refused call");
 
-  static const scase pc = {{2, 3, 6, 7}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0), 0};
+  static const scase pc = {{false, false}, {2, 3, 6, 7}, 0, 0, 0, PP(0, 3, 3, 2, 2, 1, 1, 0, 0, 1, 0)};
   hset in = {.n = 0}, out = {.n = 0};
   gen_pool_fwd(&pc, DLK_F32, &in);
   CHECK_OK(g, dlk_force_variant(g, "pool2d_fwd", 0));
@@ -1717,7 +1931,7 @@ static void test_gpu_bad(dlk_context *g) {
   CHECK_OK(g, dlk_force_variant(g, "pool2d_fwd", -1));
   hs_free(&in), hs_free(&out);
 
-  static const scase mc = {{2, 7, 9, 0, 0}, 0, 0, 0, {0}, 0};
+  static const scase mc = {{false, false}, {2, 7, 9, 0, 0}, 0, 0, 0, {0}};
   gen_mse_fwd(&mc, DLK_F32, &in);
   CHECK_OK(g, dlk_force_variant(g, "mse_loss_fwd", 2));
   s = run_mse_fwd(g, &mc, DLK_F32, LT, &in, &out);
@@ -1728,11 +1942,13 @@ static void test_gpu_bad(dlk_context *g) {
 }
 
 int main(int argc, char **argv) {
+  if (sweep_list_ops(argc, argv, cnn_rows, N_CNN_ROWS)) return 0;
   quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_cnnops");
     dlk_context *cpu = t_cpu_context();
-    test_sweep(g, cpu, quick_mode, 1);
+    sweep_run(g, cpu, cnn_rows, N_CNN_ROWS, quick_mode);
+    test_layouts(g, cpu, quick_mode, 1);
     test_gpu_bad(g);
     test_explain(g);
     dlk_context_destroy(cpu);
@@ -1743,7 +1959,8 @@ int main(int argc, char **argv) {
   dlk_context *ref = t_cpu_context();
   test_golden(ctx);
   test_fd(ctx);
-  test_sweep(ctx, ref, quick_mode, 0);
+  sweep_run(ctx, NULL, cnn_rows, N_CNN_ROWS, 0);
+  test_layouts(ctx, ref, quick_mode, 0);
   test_bad_input(ctx);
   test_semantics(ctx);
   test_explain(ctx);

@@ -72,7 +72,9 @@ static void fwd_graph(dlk_cg *g, const void *arg) {
   if (a->act == DLK_ACT_RELU) {
     dlk_cg_tensor *zero = dlk_cg_constant(g, DLK_F32, 4, 0.0);
     dlk_cg_tensor *le = dlk_cg_virtual_as(g, CUDNN_DATA_BOOLEAN, 4, a->y.shape);
+    dlk_cg_set_compute(g, CUDNN_DATA_BOOLEAN); /* comparisons compute in BOOLEAN, as cuDNN's samples */
     dlk_cg_pointwise(g, CUDNN_POINTWISE_CMP_LE, pre, zero, le);
+    set_compute(g, a->x.dtype);
     dlk_cg_select(g, zero, pre, le, y);
   } else if (dlk_cg_activation(a->act, &mode, NULL)) {
     dlk_cg_pointwise(g, mode, pre, NULL, y);
@@ -98,7 +100,7 @@ bool dlk_conv2d_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int
   if (!dtype_ok(a->x.dtype, why, n)) return false;
   dlk_cg_key k;
   fwd_key(a, &k);
-  return dlk_cg_supports((dlk_context *)ctx, "conv2d_fwd", &k, fwd_graph, a, why, n);
+  return dlk_cg_supports(dlk_cg_memo_context(ctx), "conv2d_fwd", &k, fwd_graph, a, why, n);
 }
 
 size_t dlk_conv2d_fwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl) {
@@ -108,7 +110,7 @@ size_t dlk_conv2d_fwd_cudnn_workspace(const dlk_context *ctx, const void *args, 
   fwd_key(a, &k);
   const dlk_cg_plan *p = NULL;
   char why[DLK_CG_WHY_LEN];
-  if (dlk_cg_plan_find((dlk_context *)ctx, "conv2d_fwd", &k, fwd_graph, a, &p, why, sizeof why) != DLK_OK) return 0;
+  if (dlk_cg_plan_find(dlk_cg_memo_context(ctx), "conv2d_fwd", &k, fwd_graph, a, &p, why, sizeof why) != DLK_OK) return 0;
   return dlk_cg_plan_workspace(p);
 }
 
@@ -148,7 +150,7 @@ bool dlk_conv2d_bwd_data_cudnn_supports(const dlk_context *ctx, const void *args
   if (!dtype_ok(a->dy.dtype, why, n)) return false;
   dlk_cg_key k;
   data_key(a, &k);
-  return dlk_cg_supports((dlk_context *)ctx, "conv2d_bwd_data", &k, data_graph, a, why, n);
+  return dlk_cg_supports(dlk_cg_memo_context(ctx), "conv2d_bwd_data", &k, data_graph, a, why, n);
 }
 
 size_t dlk_conv2d_bwd_data_cudnn_workspace(const dlk_context *ctx, const void *args, int impl) {
@@ -158,7 +160,7 @@ size_t dlk_conv2d_bwd_data_cudnn_workspace(const dlk_context *ctx, const void *a
   data_key(a, &k);
   const dlk_cg_plan *p = NULL;
   char why[DLK_CG_WHY_LEN];
-  if (dlk_cg_plan_find((dlk_context *)ctx, "conv2d_bwd_data", &k, data_graph, a, &p, why, sizeof why) != DLK_OK)
+  if (dlk_cg_plan_find(dlk_cg_memo_context(ctx), "conv2d_bwd_data", &k, data_graph, a, &p, why, sizeof why) != DLK_OK)
     return 0;
   return dlk_cg_plan_workspace(p);
 }
@@ -199,7 +201,7 @@ bool dlk_conv2d_bwd_filter_cudnn_supports(const dlk_context *ctx, const void *ar
   if (!dtype_ok(a->dy.dtype, why, n)) return false;
   dlk_cg_key k;
   filter_key(a, &k);
-  return dlk_cg_supports((dlk_context *)ctx, "conv2d_bwd_filter", &k, filter_graph, a, why, n);
+  return dlk_cg_supports(dlk_cg_memo_context(ctx), "conv2d_bwd_filter", &k, filter_graph, a, why, n);
 }
 
 size_t dlk_conv2d_bwd_filter_cudnn_workspace(const dlk_context *ctx, const void *args, int impl) {
@@ -209,7 +211,7 @@ size_t dlk_conv2d_bwd_filter_cudnn_workspace(const dlk_context *ctx, const void 
   filter_key(a, &k);
   const dlk_cg_plan *p = NULL;
   char why[DLK_CG_WHY_LEN];
-  if (dlk_cg_plan_find((dlk_context *)ctx, "conv2d_bwd_filter", &k, filter_graph, a, &p, why, sizeof why) != DLK_OK)
+  if (dlk_cg_plan_find(dlk_cg_memo_context(ctx), "conv2d_bwd_filter", &k, filter_graph, a, &p, why, sizeof why) != DLK_OK)
     return 0;
   return dlk_cg_plan_workspace(p);
 }
