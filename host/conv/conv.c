@@ -597,7 +597,7 @@ dlk_status dlk_gram_backward(dlk_context *ctx, const dlk_gram_params *p, const d
 /* ------------------------------------------------------------------------------------ */
 
 /* ---- variant tables: the CPU reference first, then the CUDA rows (host/conv/conv_cuda.c,
-   kernels/conv/cnnops.h); every kernel takes any strides and every float dtype, and all
+   kernels/conv/conv.h); every kernel takes any strides and every float dtype, and all
    are deterministic (no atomics) ---- */
 
 static const dlk_variant pool2d_fwd_variants[] = {

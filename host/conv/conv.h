@@ -235,7 +235,7 @@ DLK_RUN_FN(dlk_mse_fwd_cpu_run);
 DLK_RUN_FN(dlk_mse_bwd_cpu_run);
 
 #if DLK_HAVE_CUDA
-/* ---- CUDA rows of this section (host/conv/conv_cuda.c, kernels/conv/cnnops.h) ---- */
+/* ---- CUDA rows of this section (host/conv/conv_cuda.c, kernels/conv/conv.h) ---- */
 DLK_SUPPORTS_FN(dlk_pool2d_fwd_cuda_supports);
 DLK_RUN_FN(dlk_pool2d_fwd_cuda_run);
 DLK_SUPPORTS_FN(dlk_pool2d_bwd_cuda_supports);

@@ -231,10 +231,9 @@ dlk_status dlk_gram_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, v
 
 /* ====================================================================================== */
 /* Pooling, adaptive average pooling, batch norm, MSE loss: rows over the kernels of      */
-/* kernels/conv/cnnops.h. Every kernel takes any strides and every float dtype; the       */
+/* kernels/conv/conv.h. Every kernel takes any strides and every float dtype; the         */
 /* ladders' rungs differ in thread order and passes, and all are deterministic.          */
 /* ====================================================================================== */
-#include "../../kernels/conv/cnnops.h"
 
 static dlk_k_img k_img(const dlk_tensor *t) {
   dlk_k_img k;

@@ -1,12 +1,12 @@
 // Device helpers of the pooling / batch norm / MSE kernels (kernels/conv/{pool2d,
 // adaptive_pool2d,batchnorm,mse}_*.cu): typed element access of the plain-C descriptors of
-// kernels/conv/cnnops.h, index decoding, pooling windows and adaptive bins, in namespace
+// kernels/conv/conv.h, index decoding, pooling windows and adaptive bins, in namespace
 // dlk::cnn beside kernels/common.cuh's shared pieces.
 #ifndef DLK_KERNELS_CONV_CNNOPS_COMMON_CUH
 #define DLK_KERNELS_CONV_CNNOPS_COMMON_CUH
 
 #include "../common.cuh"
-#include "cnnops.h"
+#include "conv.h"
 
 namespace dlk {
 namespace cnn {
