@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""dlk against PyTorch, side by side, on the nn and conv cases of dlk-bench.
+"""dlk against PyTorch, side by side, on the nn and conv cases of dlk-bench (conv2d,
+pooling, batch norm, MSE).
 
     python3 bench/compare_torch.py [--lib build/libdlk.so] [--quick] [--cpu] [--all]
 
@@ -80,6 +81,20 @@ class Conv2dParams(ctypes.Structure):
                 ("dilation", ctypes.c_int64 * 2), ("groups", ctypes.c_int64), ("act", ctypes.c_int)]
 
 
+class Pool2dParams(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int), ("kernel", ctypes.c_int64 * 2), ("stride", ctypes.c_int64 * 2),
+                ("padding", ctypes.c_int64 * 2), ("dilation", ctypes.c_int64 * 2), ("ceil_mode", ctypes.c_int),
+                ("count_include_pad", ctypes.c_int)]
+
+
+class BatchnormParams(ctypes.Structure):
+    _fields_ = [("eps", ctypes.c_double), ("momentum", ctypes.c_double), ("training", ctypes.c_int)]
+
+
+class MseParams(ctypes.Structure):
+    _fields_ = [("reduction", ctypes.c_int)]
+
+
 P = ctypes.POINTER
 
 
@@ -115,6 +130,10 @@ class Dlk:
                                                   P(Tensor), P(Tensor), P(Tensor)]),
             "dlk_conv2d_backward": (ctypes.c_int, [ctypes.c_void_p, P(Conv2dParams), P(Tensor), P(Tensor),
                                                    P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor)]),
+            "dlk_pool2d_forward": (ctypes.c_int, [ctypes.c_void_p, P(Pool2dParams), P(Tensor), P(Tensor)]),
+            "dlk_batchnorm_forward": (ctypes.c_int, [ctypes.c_void_p, P(BatchnormParams)] + [P(Tensor)] * 8),
+            "dlk_mse_loss_forward": (ctypes.c_int, [ctypes.c_void_p, P(MseParams), P(Tensor), P(Tensor),
+                                                    P(Tensor)]),
         }
         self.missing = []
         for name, (res, args) in sig.items():
@@ -123,8 +142,9 @@ class Dlk:
                 continue
             fn = getattr(L, name)
             fn.restype, fn.argtypes = res, args
-        core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax",
-                                                             "dlk_layernorm", "dlk_adam", "dlk_conv2d"))]
+        core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax", "dlk_layernorm",
+                                                             "dlk_adam", "dlk_conv2d", "dlk_pool2d",
+                                                             "dlk_batchnorm", "dlk_mse"))]
         if core:
             raise RuntimeError("%s lacks %s: not a dlk library?" % (path, ", ".join(core)))
         self.ctx = None
@@ -290,6 +310,7 @@ def make_cases(cuda, quick):
                 sym = "dlk_conv2d_forward" if direction == "conv_fwd" else "dlk_conv2d_backward"
                 cases.append((direction, shp[0] + (",nhwc" if cl else ""), dt, op, sym,
                               lambda dev, shp=shp, d=direction, dt=dt, cl=cl: conv_case(dev, shp, d, dt, cl)))
+    cases += make_cnn_cases(cuda, quick)
     return cases
 
 
@@ -425,6 +446,72 @@ def adam_case(dev, n):
     return dict(torch_fn=opt.step, ref=ref, reset=reset, out=param, tf32=False,
                 keep=(param, grad, m, v, tparam),
                 dlk_fn=lambda d: d.lib.dlk_adam_step(d.ctx, ctypes.byref(ap), dp, dg, dm, dv))
+
+
+# ---- conv family: pooling, batch norm, MSE (the shapes of bench/bench_conv.c) ---------------
+
+def make_cnn_cases(cuda, quick):
+    if cuda:
+        pool, bn, mse = (32, 64, 112, 112), (32, 64, 112, 112), (8, 256, 64, 64)
+    else:
+        pool, bn, mse = (2, 16, 28, 28), (4, 16, 14, 14), (4, 16, 32, 32)
+    cases = []
+    for dt, cl in (("f32", False), ("bf16", True)):
+        lay = ",nhwc" if cl else ""
+        cases.append(("maxpool", "x".join(map(str, pool)) + lay, dt, "pool2d_fwd", "dlk_pool2d_forward",
+                      lambda dev, dt=dt, cl=cl: maxpool_case(dev, pool, dt, cl)))
+        cases.append(("batchnorm", "x".join(map(str, bn)) + lay, dt, "batchnorm_fwd", "dlk_batchnorm_forward",
+                      lambda dev, dt=dt, cl=cl: batchnorm_case(dev, bn, dt, cl)))
+        cases.append(("mse", "x".join(map(str, mse)), dt, "mse_loss_fwd", "dlk_mse_loss_forward",
+                      lambda dev, dt=dt: mse_case(dev, mse, dt)))
+    return cases
+
+
+def image(dev, shape, dt, cl, seed):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    x = (torch.rand(*shape, generator=g) * 2 - 1).to(dev, TDT[dt])
+    return x.contiguous(memory_format=torch.channels_last) if cl else x
+
+
+def maxpool_case(dev, shape, dt, cl):
+    """ResNet-50's stem max pool: 3x3, stride 2, padding 1."""
+    x = image(dev, shape, dt, cl, 41)
+    ty = torch.nn.functional.max_pool2d(x, 3, 2, 1)
+    y = torch.empty_like(ty)
+    dx, dy = desc(x), desc(y)
+    p = Pool2dParams(0, (ctypes.c_int64 * 2)(3, 3), (ctypes.c_int64 * 2)(2, 2), (ctypes.c_int64 * 2)(1, 1),
+                     (ctypes.c_int64 * 2)(1, 1), 0, 0)
+    return dict(torch_fn=lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1),
+                ref=lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1), out=y, tf32=False, keep=(x, y, ty),
+                dlk_fn=lambda d: d.lib.dlk_pool2d_forward(d.ctx, ctypes.byref(p), dx, dy))
+
+
+def batchnorm_case(dev, shape, dt, cl):
+    """Training forward: batch statistics, running statistics updated, y."""
+    x = image(dev, shape, dt, cl, 42)
+    c = shape[1]
+    w = torch.rand(c, device=dev) + 0.5
+    b = torch.rand(c, device=dev) - 0.5
+    trm, trv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+    rm, rv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+    sm, sr = torch.empty(c, device=dev), torch.empty(c, device=dev)
+    y = torch.empty_like(x)
+    ds = [desc(t) for t in (x, w, b, rm, rv, y, sm, sr)]
+    p = BatchnormParams(1e-5, 0.1, 1)
+    fn = lambda: torch.nn.functional.batch_norm(x, trm, trv, w, b, True, 0.1, 1e-5)  # noqa: E731
+    return dict(torch_fn=fn, ref=fn, out=y, tf32=False, keep=(x, w, b, rm, rv, sm, sr, y, trm, trv),
+                dlk_fn=lambda d: d.lib.dlk_batchnorm_forward(d.ctx, ctypes.byref(p), *ds))
+
+
+def mse_case(dev, shape, dt):
+    """MEAN over a feature map (the style-transfer content loss); loss f32 for bf16."""
+    x, t = image(dev, shape, dt, False, 43), image(dev, shape, dt, False, 44)
+    loss = torch.empty((), device=dev, dtype=torch.float32)
+    dx, dt_, dl = desc(x), desc(t), desc(loss)
+    p = MseParams(0)
+    fn = lambda: torch.nn.functional.mse_loss(x.float(), t.float())  # noqa: E731
+    return dict(torch_fn=lambda: torch.nn.functional.mse_loss(x, t), ref=fn, out=loss, tf32=False,
+                keep=(x, t, loss), dlk_fn=lambda d: d.lib.dlk_mse_loss_forward(d.ctx, ctypes.byref(p), dx, dt_, dl))
 
 
 # ---- driver ----------------------------------------------------------------------------------

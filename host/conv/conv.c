@@ -592,8 +592,597 @@ dlk_status dlk_gram_backward(dlk_context *ctx, const dlk_gram_params *p, const d
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* 4. Pooling, adaptive average pooling, batch norm, MSE loss                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* ---- variant tables: the CPU reference first, then the CUDA rows (host/conv/conv_cuda.c,
+   kernels/conv/conv.h); every kernel takes any strides and every float dtype, and all
+   are deterministic (no atomics) ---- */
+
+static const dlk_variant pool2d_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: window max (PyTorch's first-maximum order) or mean in f64, any strides",
+     NULL, NULL, dlk_pool2d_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per output in NCHW order, window read from global, any strides",
+     dlk_pool2d_fwd_cuda_supports, NULL, dlk_pool2d_fwd_cuda_run},
+    {2, "layout", DLK_CUDA, 2,
+     "one thread per output in x's memory order (channel-innermost for channels-last), any strides",
+     dlk_pool2d_fwd_cuda_supports, NULL, dlk_pool2d_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant pool2d_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: dy routed to each window's first maximum / spread over it, f64 planes",
+     NULL, dlk_pool2d_bwd_cpu_workspace, dlk_pool2d_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gather", DLK_CUDA, 1,
+     "one thread per input element gathers its windows (max: recomputes their first maximum); deterministic",
+     dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run},
+    {2, "argmax", DLK_CUDA, 2,
+     "max: one pass stores each window's first maximum (int32 workspace), then the gather; deterministic",
+     dlk_pool2d_bwd_cuda_supports, dlk_pool2d_bwd_cuda_workspace, dlk_pool2d_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant adaptive_pool2d_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: mean over torch's adaptive bins in f64, any strides", NULL, NULL,
+     dlk_adaptive_pool2d_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "direct", DLK_CUDA, 1, "one thread per output averaging its bin, any strides", NULL, NULL,
+     dlk_adaptive_pool2d_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant adaptive_pool2d_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: each input element gathers dy / area of the bins holding it, f64",
+     NULL, NULL, dlk_adaptive_pool2d_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gather", DLK_CUDA, 1, "one thread per input element gathers dy / area of its bins; deterministic", NULL,
+     NULL, dlk_adaptive_pool2d_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant batchnorm_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: two-pass channel mean and biased variance in f64, torch's running stats",
+     NULL, NULL, dlk_batchnorm_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "channel_block", DLK_CUDA, 1,
+     "one block per channel: f64 two-pass statistics, running stats; then one thread per element", NULL, NULL,
+     dlk_batchnorm_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant batchnorm_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: channel sums of dy and dy xhat in f64 (training or frozen statistics)",
+     NULL, NULL, dlk_batchnorm_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "channel_block", DLK_CUDA, 1,
+     "one block per channel: f64 sums of dy and dy xhat (workspace); then one thread per element for dx", NULL,
+     dlk_batchnorm_bwd_cuda_workspace, dlk_batchnorm_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant mse_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: (x - t)^2 summed in f64 over the row-major index, any strides", NULL,
+     NULL, dlk_mse_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "strided", DLK_CUDA, 1, "one thread per element through the strides; MEAN/SUM: f64 block partials added in order",
+     dlk_mse_fwd_cuda_supports, dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run},
+    {2, "contig", DLK_CUDA, 2, "as strided with flat offsets (contiguous tensors)", dlk_mse_fwd_cuda_supports,
+     dlk_mse_fwd_cuda_workspace, dlk_mse_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant mse_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: 2 (x - t) dloss (/ numel for MEAN), any strides", NULL, NULL,
+     dlk_mse_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "strided", DLK_CUDA, 1, "one thread per element through the strides", dlk_mse_bwd_cuda_supports, NULL,
+     dlk_mse_bwd_cuda_run},
+    {2, "contig", DLK_CUDA, 2, "as strided with flat offsets (contiguous tensors)", dlk_mse_bwd_cuda_supports, NULL,
+     dlk_mse_bwd_cuda_run},
+#endif
+};
+
+/* ---- shape keys: everything that changes which variant is fastest ---- */
+
+static void pool_params_key(const dlk_pool2d_params *p, char *buf, size_t n) {
+  snprintf(buf, n, "%s_k%lldx%lld_s%lldx%lld_p%lldx%lld_d%lldx%lld_cm%d_cip%d",
+           p->kind == DLK_POOL_MAX ? "max" : "avg", (long long)p->kernel[0], (long long)p->kernel[1],
+           (long long)p->stride[0], (long long)p->stride[1], (long long)p->padding[0],
+           (long long)p->padding[1], (long long)p->dilation[0], (long long)p->dilation[1], p->ceil_mode,
+           p->count_include_pad);
+}
+
+static void shape4(const dlk_tensor *t, char *buf, size_t n) {
+  snprintf(buf, n, "%lldx%lldx%lldx%lld", (long long)t->shape[0], (long long)t->shape[1],
+           (long long)t->shape[2], (long long)t->shape[3]);
+}
+
+static void pool2d_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_pool2d_fwd_args *a = args;
+  char pk[128], xs[80], ys[80];
+  pool_params_key(&a->p, pk, sizeof pk);
+  shape4(&a->x, xs, sizeof xs), shape4(&a->y, ys, sizeof ys);
+  snprintf(buf, n, "x%s_y%s_%s_%s_x%c_y%c", xs, ys, dt(&a->x), pk, layout4(&a->x), layout4(&a->y));
+}
+
+static void pool2d_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_pool2d_bwd_args *a = args;
+  char pk[128], xs[80], ys[80];
+  pool_params_key(&a->p, pk, sizeof pk);
+  shape4(&a->x, xs, sizeof xs), shape4(&a->dy, ys, sizeof ys);
+  snprintf(buf, n, "x%s_dy%s_%s_%s_x%c_dy%c_dx%c_y%d", xs, ys, dt(&a->x), pk, layout4(&a->x),
+           layout4(&a->dy), layout4(&a->dx), a->has_y);
+}
+
+static void adaptive_pool2d_key(const void *args, char *buf, size_t n) {
+  const dlk_adaptive_pool2d_args *a = args;
+  char xs[80], ys[80];
+  shape4(&a->in, xs, sizeof xs), shape4(&a->out, ys, sizeof ys);
+  snprintf(buf, n, "in%s_out%s_%s_in%c_out%c", xs, ys, dt(&a->in), layout4(&a->in), layout4(&a->out));
+}
+
+static void batchnorm_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_batchnorm_fwd_args *a = args;
+  char xs[80];
+  shape4(&a->x, xs, sizeof xs);
+  snprintf(buf, n, "x%s_%s_x%c_y%c_train%d_g%d_b%d_run%d_save%d", xs, dt(&a->x), layout4(&a->x),
+           layout4(&a->y), a->training, a->has_gamma, a->has_beta, a->has_running, a->has_save);
+}
+
+static void batchnorm_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_batchnorm_bwd_args *a = args;
+  char xs[80];
+  shape4(&a->x, xs, sizeof xs);
+  snprintf(buf, n, "x%s_%s_x%c_dy%c_train%d_g%d_dx%d_dg%d_db%d", xs, dt(&a->x), layout4(&a->x),
+           layout4(&a->dy), a->training, a->has_gamma, a->has_dx, a->has_dgamma, a->has_dbeta);
+}
+
+static void mse_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_mse_fwd_args *a = args;
+  snprintf(buf, n, "n%lld_%s_red%d_contig%d", (long long)dlk_tensor_numel(&a->x), dt(&a->x), (int)a->reduction,
+           dlk_tensor_is_contiguous(&a->x) && dlk_tensor_is_contiguous(&a->target) &&
+               (a->reduction != DLK_REDUCE_NONE || dlk_tensor_is_contiguous(&a->loss)));
+}
+
+static void mse_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_mse_bwd_args *a = args;
+  snprintf(buf, n, "n%lld_%s_red%d_contig%d", (long long)dlk_tensor_numel(&a->x), dt(&a->x), (int)a->reduction,
+           dlk_tensor_is_contiguous(&a->x) && dlk_tensor_is_contiguous(&a->target) &&
+               dlk_tensor_is_contiguous(&a->dx) &&
+               (a->reduction != DLK_REDUCE_NONE || dlk_tensor_is_contiguous(&a->dloss)));
+}
+
+/* ---- the ops ---- */
+
+static const dlk_op pool2d_fwd_op = {"pool2d_fwd", pool2d_fwd_variants, DLK_COUNT_OF(pool2d_fwd_variants), pool2d_fwd_key, NULL, true};
+static const dlk_op pool2d_bwd_op = {"pool2d_bwd", pool2d_bwd_variants, DLK_COUNT_OF(pool2d_bwd_variants), pool2d_bwd_key, NULL, true};
+static const dlk_op adaptive_pool2d_fwd_op = {"adaptive_avg_pool2d_fwd", adaptive_pool2d_fwd_variants, DLK_COUNT_OF(adaptive_pool2d_fwd_variants), adaptive_pool2d_key, NULL, true};
+static const dlk_op adaptive_pool2d_bwd_op = {"adaptive_avg_pool2d_bwd", adaptive_pool2d_bwd_variants, DLK_COUNT_OF(adaptive_pool2d_bwd_variants), adaptive_pool2d_key, NULL, true};
+static const dlk_op batchnorm_fwd_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, true};
+/* training with running statistics updates them: never timed by the autotuner */
+static const dlk_op batchnorm_fwd_once_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, false};
+static const dlk_op batchnorm_bwd_op = {"batchnorm_bwd", batchnorm_bwd_variants, DLK_COUNT_OF(batchnorm_bwd_variants), batchnorm_bwd_key, NULL, true};
+static const dlk_op mse_fwd_op = {"mse_loss_fwd", mse_fwd_variants, DLK_COUNT_OF(mse_fwd_variants), mse_fwd_key, NULL, true};
+static const dlk_op mse_bwd_op = {"mse_loss_bwd", mse_bwd_variants, DLK_COUNT_OF(mse_bwd_variants), mse_bwd_key, NULL, true};
+
+/* ---- checks of this section (beside those of section 1 and host/core/check.h) ---- */
+
+/* A present, well-formed float tensor on the context's device. */
+static dlk_status need_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
+  DLK_TRY(dlk_check_need(ctx, op, name, t));
+  return dlk_check_float(ctx, op, name, t);
+}
+
+/* A per-channel vector: [C], the given dtype. */
+static dlk_status check_channel_vec(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
+                                    int64_t C, dlk_dtype want) {
+  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
+  DLK_TRY(dlk_check_dtype(ctx, op, name, t, want));
+  if (t->ndim != 1)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected 1 ([C] = [%lld])", op, name,
+                    t->ndim, (long long)C);
+  if (t->shape[0] != C)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld elements, expected %lld (x's channels, dim 1)",
+                    op, name, (long long)t->shape[0], (long long)C);
+  return DLK_OK;
+}
+
+/* An image tensor: a float tensor with 4 dims [N, C, H, W]. */
+static dlk_status check_image(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
+  DLK_TRY(dlk_check_need(ctx, op, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  return check_ndim(ctx, op, name, t, 4, "[N, C, H, W]");
+}
+
+/* ---- pool2d ---------------------------------------------------------------------- */
+
+/* Largest kernel, stride, padding or dilation accepted: products of two stay in int64. */
+#define POOL_PARAM_MAX ((int64_t)1 << 31)
+
+/* Check the parameters and fill *q with the normalised ones (stride 0 -> kernel,
+   dilation 0 -> 1). */
+static dlk_status check_pool_params(dlk_context *ctx, const char *op, const dlk_pool2d_params *p,
+                                    dlk_pool2d_params *q) {
+  if (!p) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: params is NULL (the kernel size must be given)", op);
+  if ((unsigned)p->kind >= DLK_POOL_KIND_COUNT)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: kind %d is not DLK_POOL_MAX or DLK_POOL_AVG", op,
+                    (int)p->kind);
+  *q = *p;
+  static const char *const dim_name[2] = {"height", "width"};
+  for (int d = 0; d < 2; d++) {
+    if (p->kernel[d] < 1 || p->kernel[d] > POOL_PARAM_MAX)
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: kernel[%d] (%s) is %lld, must be in [1, 2^31]", op, d,
+                      dim_name[d], (long long)p->kernel[d]);
+    if (p->stride[d] < 0 || p->stride[d] > POOL_PARAM_MAX)
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: stride[%d] (%s) is %lld, must be in [0, 2^31] (0: the kernel)",
+                      op, d, dim_name[d], (long long)p->stride[d]);
+    if (p->padding[d] < 0)
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: padding[%d] (%s) is %lld, must be >= 0", op, d,
+                      dim_name[d], (long long)p->padding[d]);
+    if (p->dilation[d] < 0 || p->dilation[d] > POOL_PARAM_MAX)
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: dilation[%d] (%s) is %lld, must be in [0, 2^31] (0: 1)",
+                      op, d, dim_name[d], (long long)p->dilation[d]);
+    if (p->kind == DLK_POOL_AVG && p->dilation[d] > 1)
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: dilation[%d] (%s) is %lld, average pooling has none (0 or 1)",
+                      op, d, dim_name[d], (long long)p->dilation[d]);
+    /* torch: "pad should be smaller than or equal to half of kernel size" (kernel / 2,
+       the undilated kernel, integer division) */
+    if (p->padding[d] > p->kernel[d] / 2)
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                      "%s: padding[%d] (%s) is %lld, more than half the kernel (%lld / 2 = %lld), as torch refuses",
+                      op, d, dim_name[d], (long long)p->padding[d], (long long)p->kernel[d],
+                      (long long)(p->kernel[d] / 2));
+    if (q->stride[d] == 0) q->stride[d] = q->kernel[d];
+    if (q->dilation[d] == 0) q->dilation[d] = 1;
+  }
+  q->ceil_mode = p->ceil_mode != 0;
+  q->count_include_pad = p->count_include_pad != 0;
+  return DLK_OK;
+}
+
+/* The pooled size of x's spatial dims, each >= 1, else the reason. */
+static dlk_status pool_out_shape(dlk_context *ctx, const char *op, const dlk_pool2d_params *q, const dlk_tensor *x,
+                                 int64_t out[2]) {
+  static const char *const dim_name[2] = {"height", "width"};
+  for (int d = 0; d < 2; d++) {
+    int64_t in = x->shape[2 + d];
+    out[d] = dlk_pool_out_size(in, q->kernel[d], q->padding[d], q->stride[d], q->dilation[d], q->ceil_mode);
+    if (out[d] < 1)
+      return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                      "%s: x has %lld in dim %d (%s): with padding %lld the window of %lld (dilation %lld) does "
+                      "not fit, output size %lld",
+                      op, (long long)in, 2 + d, dim_name[d], (long long)q->padding[d], (long long)q->kernel[d],
+                      (long long)q->dilation[d], (long long)out[d]);
+  }
+  return DLK_OK;
+}
+
+/* y (or dy) is [N, C, OH, OW] for x [N, C, H, W]. */
+static dlk_status check_pooled(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
+                               const dlk_tensor *x, const int64_t out[2]) {
+  DLK_TRY(check_dim(ctx, op, name, t, 0, x->shape[0], "x's batch"));
+  DLK_TRY(check_dim(ctx, op, name, t, 1, x->shape[1], "x's channels"));
+  DLK_TRY(check_dim(ctx, op, name, t, 2, out[0], "the pooled height"));
+  return check_dim(ctx, op, name, t, 3, out[1], "the pooled width");
+}
+
+dlk_status dlk_pool2d_forward(dlk_context *ctx, const dlk_pool2d_params *p, const dlk_tensor *x, dlk_tensor *y) {
+  static const char op[] = "pool2d_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  dlk_pool2d_fwd_args a;
+  memset(&a, 0, sizeof a);
+  DLK_TRY(check_pool_params(ctx, op, p, &a.p));
+  DLK_TRY(check_image(ctx, op, "x", x));
+  DLK_TRY(check_image(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
+  int64_t out[2];
+  DLK_TRY(pool_out_shape(ctx, op, &a.p, x, out));
+  DLK_TRY(check_pooled(ctx, op, "y", y, x, out));
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
+  a.x = *x;
+  a.y = *y;
+  return dlk_dispatch(ctx, &pool2d_fwd_op, &a);
+}
+
+dlk_status dlk_pool2d_backward(dlk_context *ctx, const dlk_pool2d_params *p, const dlk_tensor *x,
+                               const dlk_tensor *y, const dlk_tensor *dy, dlk_tensor *dx) {
+  static const char op[] = "pool2d_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  dlk_pool2d_bwd_args a;
+  memset(&a, 0, sizeof a);
+  DLK_TRY(check_pool_params(ctx, op, p, &a.p));
+  DLK_TRY(check_image(ctx, op, "x", x));
+  DLK_TRY(check_image(ctx, op, "dy", dy));
+  DLK_TRY(check_image(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
+  int64_t out[2];
+  DLK_TRY(pool_out_shape(ctx, op, &a.p, x, out));
+  DLK_TRY(check_pooled(ctx, op, "dy", dy, x, out));
+  if (y) {
+    DLK_TRY(check_image(ctx, op, "y", y));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
+    DLK_TRY(dlk_check_same_shape(ctx, op, "dy", dy, "y", y));
+  }
+  dlk_tensor *outs[1] = {dx};
+  const dlk_tensor *ins[3] = {x, y, dy};
+  static const char *const out_names[1] = {"dx"}, *const in_names[3] = {"x", "y", "dy"};
+  DLK_TRY(check_outputs(ctx, op, 1, outs, out_names, 3, ins, in_names));
+  a.x = *x;
+  a.dy = *dy;
+  a.dx = *dx;
+  a.has_y = y != NULL;
+  if (y) a.y = *y;
+  return dlk_dispatch(ctx, &pool2d_bwd_op, &a);
+}
+
+/* ---- adaptive average pool2d ----------------------------------------------------- */
+
+/* big [N, C, H, W] and small [N, C, OH, OW]: same dtype, batch and channels, every spatial
+   size >= 1. */
+static dlk_status check_adaptive(dlk_context *ctx, const char *op, const char *nbig, const dlk_tensor *big,
+                                 const char *nsmall, const dlk_tensor *small) {
+  DLK_TRY(check_image(ctx, op, nbig, big));
+  DLK_TRY(check_image(ctx, op, nsmall, small));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, nbig, big, nsmall, small));
+  DLK_TRY(check_dim(ctx, op, nsmall, small, 0, big->shape[0], "the batch"));
+  DLK_TRY(check_dim(ctx, op, nsmall, small, 1, big->shape[1], "the channels"));
+  const dlk_tensor *ts[2] = {big, small};
+  const char *names[2] = {nbig, nsmall};
+  for (int i = 0; i < 2; i++)
+    for (int k = 2; k < 4; k++)
+      if (ts[i]->shape[k] < 1)
+        return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %lld in dim %d, expected >= 1 (a spatial size)", op,
+                        names[i], (long long)ts[i]->shape[k], k);
+  return DLK_OK;
+}
+
+dlk_status dlk_adaptive_avg_pool2d_forward(dlk_context *ctx, const dlk_tensor *x, dlk_tensor *y) {
+  static const char op[] = "adaptive_avg_pool2d_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  DLK_TRY(check_adaptive(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_output(ctx, op, "y", y));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "x", x));
+  dlk_adaptive_pool2d_args a = {*x, *y};
+  return dlk_dispatch(ctx, &adaptive_pool2d_fwd_op, &a);
+}
+
+dlk_status dlk_adaptive_avg_pool2d_backward(dlk_context *ctx, const dlk_tensor *dy, dlk_tensor *dx) {
+  static const char op[] = "adaptive_avg_pool2d_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  DLK_TRY(check_adaptive(ctx, op, "dx", dx, "dy", dy));
+  DLK_TRY(dlk_check_output(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "dx", dx, "dy", dy));
+  dlk_adaptive_pool2d_args a = {*dx, *dy};
+  return dlk_dispatch(ctx, &adaptive_pool2d_bwd_op, &a);
+}
+
+/* ---- batch norm ------------------------------------------------------------------ */
+
+static const dlk_batchnorm_params bn_defaults = {1e-5, 0.1, 1};
+
+static dlk_status check_bn_params(dlk_context *ctx, const char *op, const dlk_batchnorm_params *p) {
+  DLK_TRY(dlk_check_finite(ctx, op, "eps", p->eps));
+  if (p->eps < 0) return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: eps is %g, must be >= 0", op, p->eps);
+  DLK_TRY(dlk_check_finite(ctx, op, "momentum", p->momentum));
+  if (p->momentum < 0 || p->momentum > 1)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: momentum is %g, must be in [0, 1]", op, p->momentum);
+  return DLK_OK;
+}
+
+/* x: a float tensor [N, C], [N, C, L] or [N, C, H, W]. */
+static dlk_status check_bn_x(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *x) {
+  DLK_TRY(need_float(ctx, op, name, x));
+  if (x->ndim < 2 || x->ndim > 4)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected 2, 3 or 4 ([N, C], [N, C, L], [N, C, H, W])",
+                    op, name, x->ndim);
+  return DLK_OK;
+}
+
+/* [N, C], [N, C, L] -> a 4-D view with trailing dims of size 1. */
+static dlk_tensor as4(const dlk_tensor *t) {
+  dlk_tensor v = *t;
+  for (int k = t->ndim; k < 4; k++) v.shape[k] = 1, v.strides[k] = 1;
+  v.ndim = 4;
+  return v;
+}
+
+dlk_status dlk_batchnorm_forward(dlk_context *ctx, const dlk_batchnorm_params *p, const dlk_tensor *x,
+                                 const dlk_tensor *gamma, const dlk_tensor *beta, dlk_tensor *running_mean,
+                                 dlk_tensor *running_var, dlk_tensor *y, dlk_tensor *save_mean,
+                                 dlk_tensor *save_rstd) {
+  static const char op[] = "batchnorm_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &bn_defaults;
+  DLK_TRY(check_bn_params(ctx, op, p));
+  DLK_TRY(check_bn_x(ctx, op, "x", x));
+  DLK_TRY(need_float(ctx, op, "y", y));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "y", y));
+  const int64_t C = x->shape[1];
+  const dlk_dtype sd = dlk_stat_dtype(x->dtype);
+  const bool training = p->training != 0;
+  if (gamma) DLK_TRY(check_channel_vec(ctx, op, "gamma", gamma, C, sd));
+  if (beta) DLK_TRY(check_channel_vec(ctx, op, "beta", beta, C, sd));
+  if (!running_mean != !running_var)
+    return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL but %s is not (give both running statistics or none)",
+                    op, running_mean ? "running_var" : "running_mean", running_mean ? "running_mean" : "running_var");
+  if (!training && !running_mean)
+    return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: running_mean and running_var are NULL in inference (training 0)", op);
+  if (running_mean) {
+    DLK_TRY(check_channel_vec(ctx, op, "running_mean", running_mean, C, sd));
+    DLK_TRY(check_channel_vec(ctx, op, "running_var", running_var, C, sd));
+  }
+  if (training) {
+    DLK_TRY(dlk_check_need(ctx, op, "save_mean", save_mean));
+    DLK_TRY(dlk_check_need(ctx, op, "save_rstd", save_rstd));
+  }
+  if (training) { /* inference ignores them: checked only when they are written */
+    DLK_TRY(check_channel_vec(ctx, op, "save_mean", save_mean, C, sd));
+    DLK_TRY(check_channel_vec(ctx, op, "save_rstd", save_rstd, C, sd));
+  }
+  int64_t m = 1;
+  for (int k = 0; k < x->ndim; k++)
+    if (k != 1) m *= x->shape[k];
+  if (training && m == 1)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                    "%s: training with one value per channel (x's dims other than 1 multiply to 1): the batch "
+                    "variance is undefined (torch refuses it too)",
+                    op);
+  dlk_tensor *outs[5] = {y, training ? save_mean : NULL, training ? save_rstd : NULL,
+                               training ? running_mean : NULL, training ? running_var : NULL};
+  static const char *const out_names[5] = {"y", "save_mean", "save_rstd", "running_mean", "running_var"};
+  const dlk_tensor *ins[5] = {x, gamma, beta, training ? NULL : running_mean, training ? NULL : running_var};
+  static const char *const in_names[5] = {"x", "gamma", "beta", "running_mean", "running_var"};
+  DLK_TRY(check_outputs(ctx, op, 5, outs, out_names, 5, ins, in_names));
+
+  dlk_batchnorm_fwd_args a;
+  memset(&a, 0, sizeof a);
+  a.eps = p->eps;
+  a.momentum = p->momentum;
+  a.training = training;
+  a.x = as4(x);
+  a.y = as4(y);
+  a.has_gamma = gamma != NULL;
+  if (gamma) a.gamma = *gamma;
+  a.has_beta = beta != NULL;
+  if (beta) a.beta = *beta;
+  a.has_running = running_mean != NULL;
+  if (running_mean) a.running_mean = *running_mean, a.running_var = *running_var;
+  a.has_save = training;
+  if (training) a.save_mean = *save_mean, a.save_rstd = *save_rstd;
+  return dlk_dispatch(ctx, training && a.has_running ? &batchnorm_fwd_once_op : &batchnorm_fwd_op, &a);
+}
+
+dlk_status dlk_batchnorm_backward(dlk_context *ctx, const dlk_batchnorm_params *p, const dlk_tensor *x,
+                                  const dlk_tensor *gamma, const dlk_tensor *save_mean, const dlk_tensor *save_rstd,
+                                  const dlk_tensor *dy, dlk_tensor *dx, dlk_tensor *dgamma, dlk_tensor *dbeta) {
+  static const char op[] = "batchnorm_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &bn_defaults;
+  DLK_TRY(check_bn_params(ctx, op, p));
+  DLK_TRY(check_bn_x(ctx, op, "x", x));
+  DLK_TRY(need_float(ctx, op, "dy", dy));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dy", dy));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dy", dy));
+  const int64_t C = x->shape[1];
+  const dlk_dtype sd = dlk_stat_dtype(x->dtype);
+  const bool training = p->training != 0;
+  if (gamma) DLK_TRY(check_channel_vec(ctx, op, "gamma", gamma, C, sd));
+  const char *mname = training ? "save_mean" : "save_mean (the running mean)";
+  const char *sname = training ? "save_rstd" : "save_rstd (the running variance)";
+  DLK_TRY(dlk_check_need(ctx, op, mname, save_mean));
+  DLK_TRY(dlk_check_need(ctx, op, sname, save_rstd));
+  DLK_TRY(check_channel_vec(ctx, op, "save_mean", save_mean, C, sd));
+  DLK_TRY(check_channel_vec(ctx, op, "save_rstd", save_rstd, C, sd));
+  if (dx) {
+    DLK_TRY(need_float(ctx, op, "dx", dx));
+    DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+    DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
+  }
+  if (dgamma) DLK_TRY(check_channel_vec(ctx, op, "dgamma", dgamma, C, sd));
+  if (dbeta) DLK_TRY(check_channel_vec(ctx, op, "dbeta", dbeta, C, sd));
+  dlk_tensor *outs[3] = {dx, dgamma, dbeta};
+  const dlk_tensor *ins[5] = {x, gamma, save_mean, save_rstd, dy};
+  static const char *const out_names[3] = {"dx", "dgamma", "dbeta"},
+                           *const in_names[5] = {"x", "gamma", "save_mean", "save_rstd", "dy"};
+  DLK_TRY(check_outputs(ctx, op, 3, outs, out_names, 5, ins, in_names));
+  if (!dx && !dgamma && !dbeta) {
+    if (ctx->explain)
+      snprintf(ctx->explain_text, sizeof ctx->explain_text, "%s: nothing asked (dx, dgamma, dbeta all NULL)\n", op);
+    return DLK_OK;
+  }
+  dlk_batchnorm_bwd_args a;
+  memset(&a, 0, sizeof a);
+  a.eps = p->eps;
+  a.training = training;
+  a.x = as4(x);
+  a.dy = as4(dy);
+  a.mean = *save_mean;
+  a.stat = *save_rstd;
+  a.has_gamma = gamma != NULL;
+  if (gamma) a.gamma = *gamma;
+  a.has_dx = dx != NULL;
+  if (dx) a.dx = as4(dx);
+  a.has_dgamma = dgamma != NULL;
+  if (dgamma) a.dgamma = *dgamma;
+  a.has_dbeta = dbeta != NULL;
+  if (dbeta) a.dbeta = *dbeta;
+  return dlk_dispatch(ctx, &batchnorm_bwd_op, &a);
+}
+
+/* ---- MSE loss -------------------------------------------------------------------- */
+
+static const dlk_mse_params mse_defaults = {DLK_REDUCE_MEAN};
+
+static dlk_status check_reduction(dlk_context *ctx, const char *op, dlk_reduction r) {
+  if ((unsigned)r < DLK_REDUCTION_COUNT) return DLK_OK;
+  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: reduction %d is not MEAN, SUM or NONE", op, (int)r);
+}
+
+/* The loss tensor (or dloss): the loss dtype of x; [] or [1] for MEAN/SUM, x's shape for
+   NONE. */
+static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
+                             const dlk_tensor *x, dlk_reduction r) {
+  DLK_TRY(dlk_check_need(ctx, op, name, t));
+  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
+  DLK_TRY(dlk_check_dtype(ctx, op, name, t, dlk_stat_dtype(x->dtype)));
+  if (r == DLK_REDUCE_NONE) return dlk_check_same_shape(ctx, op, "x", x, name, t);
+  if (t->ndim == 0 || (t->ndim == 1 && t->shape[0] == 1)) return DLK_OK;
+  return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims (first %lld), expected [] or [1] (reduction %s)",
+                  op, name, t->ndim, t->ndim ? (long long)t->shape[0] : 0LL, r == DLK_REDUCE_MEAN ? "MEAN" : "SUM");
+}
+
+static dlk_status check_mse_inputs(dlk_context *ctx, const char *op, const dlk_mse_params *p, const dlk_tensor *x,
+                                   const dlk_tensor *target) {
+  DLK_TRY(check_reduction(ctx, op, p->reduction));
+  DLK_TRY(need_float(ctx, op, "x", x));
+  DLK_TRY(need_float(ctx, op, "target", target));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "target", target));
+  return dlk_check_same_shape(ctx, op, "x", x, "target", target);
+}
+
+dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *p, const dlk_tensor *x,
+                                const dlk_tensor *target, dlk_tensor *loss) {
+  static const char op[] = "mse_loss_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &mse_defaults;
+  DLK_TRY(check_mse_inputs(ctx, op, p, x, target));
+  DLK_TRY(check_loss(ctx, op, "loss", loss, x, p->reduction));
+  DLK_TRY(dlk_check_output(ctx, op, "loss", loss));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "loss", loss, "x", x));
+  DLK_TRY(dlk_check_disjoint(ctx, op, "loss", loss, "target", target));
+  dlk_mse_fwd_args a = {p->reduction, *x, *target, *loss};
+  return dlk_dispatch(ctx, &mse_fwd_op, &a);
+}
+
+dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p, const dlk_tensor *x,
+                                 const dlk_tensor *target, const dlk_tensor *dloss, dlk_tensor *dx) {
+  static const char op[] = "mse_loss_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &mse_defaults;
+  DLK_TRY(check_mse_inputs(ctx, op, p, x, target));
+  DLK_TRY(check_loss(ctx, op, "dloss", dloss, x, p->reduction));
+  DLK_TRY(need_float(ctx, op, "dx", dx));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "dx", dx));
+  DLK_TRY(dlk_check_same_shape(ctx, op, "x", x, "dx", dx));
+  dlk_tensor *outs[1] = {dx};
+  const dlk_tensor *ins[3] = {x, target, dloss};
+  static const char *const out_names[1] = {"dx"}, *const in_names[3] = {"x", "target", "dloss"};
+  DLK_TRY(check_outputs(ctx, op, 1, outs, out_names, 3, ins, in_names));
+  dlk_mse_bwd_args a = {p->reduction, *x, *target, *dloss, *dx};
+  return dlk_dispatch(ctx, &mse_bwd_op, &a);
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* 5. The family's ops, for dlk_op_count / dlk_op_variants / forcing by name              */
 /* ------------------------------------------------------------------------------------ */
 
 const dlk_op *const dlk_conv_ops[] = {&conv2d_fwd_op, &conv2d_bwd_data_op, &conv2d_bwd_filter_op,
-                                      &conv2d_bwd_bias_op, &gram_fwd_op, &gram_bwd_op, NULL};
+                                      &conv2d_bwd_bias_op, &gram_fwd_op, &gram_bwd_op, &pool2d_fwd_op,
+                                      &pool2d_bwd_op, &adaptive_pool2d_fwd_op, &adaptive_pool2d_bwd_op,
+                                      &batchnorm_fwd_op, &batchnorm_bwd_op, &mse_fwd_op, &mse_bwd_op, NULL};
