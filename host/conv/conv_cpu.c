@@ -17,39 +17,6 @@
 static inline double ld(const dlk_tensor *t, int64_t off) { return dlk_load(t->data, t->dtype, off); }
 static inline void st(const dlk_tensor *t, int64_t off, double v) { dlk_store(t->data, t->dtype, off, v); }
 
-/* Activations, as the nn family defines them: relu max(x, 0) keeping NaN; gelu exact,
-   x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
-static double act_f(dlk_activation a, double x) {
-  switch (a) {
-    case DLK_ACT_RELU: return x <= 0 ? 0.0 : x;
-    case DLK_ACT_TANH: return tanh(x);
-    case DLK_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case DLK_ACT_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
-    default: return x;
-  }
-}
-
-/* d act / dz: relu 1[z > 0]; tanh 1 - tanh^2; sigmoid s (1 - s); gelu Phi(z) + z phi(z). */
-static double act_grad(dlk_activation a, double x) {
-  switch (a) {
-    case DLK_ACT_RELU: return x <= 0 ? 0.0 : 1.0;
-    case DLK_ACT_TANH: {
-      double t = tanh(x);
-      return 1.0 - t * t;
-    }
-    case DLK_ACT_SIGMOID: {
-      double s = 1.0 / (1.0 + exp(-x));
-      return s * (1.0 - s);
-    }
-    case DLK_ACT_GELU: {
-      double cdf = 0.5 * (1.0 + erf(x * M_SQRT1_2));
-      double pdf = exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
-      return cdf + x * pdf;
-    }
-    default: return 1.0;
-  }
-}
-
 /* ---- conv2d_fwd ---------------------------------------------------------------------- */
 
 /* z[n,k,oh,ow] = b[k] + sum_{c < Cg, r, s} x[n, grp*Cg + c, ih, iw] w[k, c, r, s] with
@@ -79,7 +46,7 @@ dlk_status dlk_conv2d_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, 
             }
           const double z = acc + bias;
           if (a->has_z) st(&a->z, dlk_at4(&a->z, n, k, oh, ow), z);
-          st(&a->y, dlk_at4(&a->y, n, k, oh, ow), act_f(a->act, z));
+          st(&a->y, dlk_at4(&a->y, n, k, oh, ow), dlk_conv_act(a->act, z));
         }
     }
   return DLK_OK;
@@ -173,7 +140,7 @@ dlk_status dlk_conv2d_bwd_bias_cpu_run(dlk_context *ctx, const void *args, int i
       for (int64_t h = 0; h < dy->shape[2]; h++)
         for (int64_t w = 0; w < dy->shape[3]; w++) {
           double d = ld(dy, dlk_at4(dy, n, k, h, w));
-          if (a->act != DLK_ACT_NONE) d *= act_grad(a->act, ld(&a->z, dlk_at4(&a->z, n, k, h, w)));
+          if (a->act != DLK_ACT_NONE) d *= dlk_conv_act_grad(a->act, ld(&a->z, dlk_at4(&a->z, n, k, h, w)));
           if (a->has_dz) st(&a->dz, dlk_at4(&a->dz, n, k, h, w), d);
           sum += d;
         }

@@ -30,17 +30,6 @@ static size_t ws_elems(const dlk_conv2d_geom *g) {
   return crs * p + kg * crs + out;
 }
 
-/* Activation (as the CPU reference). */
-static double act_f(dlk_activation a, double x) {
-  switch (a) {
-    case DLK_ACT_RELU: return x <= 0 ? 0.0 : x;
-    case DLK_ACT_TANH: return tanh(x);
-    case DLK_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case DLK_ACT_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
-    default: return x;
-  }
-}
-
 /* The kernels, once for float and once for double (T): unrolling, the three products and
    col2im. Tensors are read and written through dlk_load/dlk_store (any dtype, any
    strides); the products touch only the workspace. */
@@ -151,7 +140,7 @@ DEFINE_IM2COL(double)
             for (int64_t ow = 0; ow < g->wo; ow++) {                                                               \
               const double z = (double)out[k * P + oh * g->wo + ow] + b;                                           \
               if (a->has_z) dlk_store(a->z.data, a->z.dtype, dlk_at4(&a->z, n, kk, oh, ow), z);                   \
-              dlk_store(a->y.data, a->y.dtype, dlk_at4(&a->y, n, kk, oh, ow), act_f(a->act, z));                  \
+              dlk_store(a->y.data, a->y.dtype, dlk_at4(&a->y, n, kk, oh, ow), dlk_conv_act(a->act, z));                  \
             }                                                                                                      \
         }                                                                                                          \
       }                                                                                                            \
