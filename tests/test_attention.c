@@ -1,0 +1,1340 @@
+/*
+ * attention family tests.
+ *
+ * Scaled-dot-product attention (SDPA), CPU run (default):
+ *   1. golden fixtures made by PyTorch (tests/golden/attention/sdpa.txt, see
+ *      make_attention_golden.py) against the CPU reference, contiguous and strided;
+ *   2. finite-difference checks in f64 of the CPU backward (dq, dk, dv, dbias) over causal,
+ *      GQA, broadcast bias, lengths and dropout;
+ *   3. properties: fully masked rows give out 0, lse -inf and zero gradients, never NaN;
+ *      rows beyond the lengths are never read (they hold NaN here); dropout keeps 1 - p of
+ *      the weights; deterministic reruns are bit-identical;
+ *   4. the sweep: every case x dtype x variant of the table against an independent naive
+ *      f64 computation written here (on the CPU: variant 0, small cases);
+ *   5. bad input: exact status, a message naming the op and the tensor, every output byte
+ *      unchanged;
+ *   6. explain mode.
+ * GPU run (--gpu; exit 77 when no GPU): the sweep over a CUDA context, each GPU variant
+ *   against the CPU reference on host copies of the same inputs (unsupported cases are
+ *   reported as skipped with the variant's reason), the properties of 3 for the native
+ *   variants, lengths out of range on the device, explain.
+ * DLK_TEST_QUICK=1 runs a small subset of the GPU sweep (for compute-sanitizer).
+ *
+ * Additive (Bahdanau) and Luong attention: their sections go where main() marks them.
+ */
+#include <inttypes.h>
+
+#include "check.h"
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static char t_case_buf[512];
+static int quick_mode = 0;
+
+/* ====================================================================================== */
+/* Host values, test tensors                                                              */
+/* ====================================================================================== */
+
+static double round_to(dlk_dtype dt, double v) {
+  unsigned char b[8];
+  dlk_store(b, dt, 0, v);
+  return dlk_load(b, dt, 0);
+}
+
+static dlk_dtype stat_dt(dlk_dtype dt) { return dt == DLK_F64 ? DLK_F64 : DLK_F32; }
+
+static int64_t prod(int n, const int64_t *s) {
+  int64_t p = 1;
+  for (int k = 0; k < n; k++) p *= s[k];
+  return p;
+}
+
+static void dense_strides(int ndim, const int64_t *shape, int64_t *strides) {
+  int64_t s = 1;
+  for (int k = ndim - 1; k >= 0; k--) {
+    strides[k] = s;
+    s *= shape[k] > 0 ? shape[k] : 1;
+  }
+}
+
+/* Element offset of row-major index i. */
+static int64_t t_offset(const dlk_tensor *t, int64_t i) {
+  int64_t off = 0;
+  for (int k = t->ndim - 1; k >= 0; k--) {
+    off += (i % t->shape[k]) * t->strides[k];
+    i /= t->shape[k];
+  }
+  return off;
+}
+
+/* Layouts of a test tensor:
+     LC  contiguous;
+     LS  4-D only: stored [B, T, H, D] (a fused projection's output), viewed as [B, H, T, D];
+     LA  padded and aligned: every row of the last dim 8 elements longer, data 16 elements in;
+     LP  padded and misaligned: rows 3 elements longer, data 1 element in (fast variants
+         decline it and must say why). */
+enum { LC = 0, LS = 1, LA = 2, LP = 3 };
+static const char *const LAYOUT_NAMES[] = {"contiguous", "bthd", "padded", "misaligned"};
+
+typedef struct {
+  dlk_tensor v, base;
+  int64_t off, base_n;
+  int live;
+} tt;
+
+static dlk_status tt_make(dlk_context *ctx, tt *t, dlk_dtype dt, int ndim, const int64_t *shape, int layout) {
+  memset(t, 0, sizeof *t);
+  dlk_tensor v;
+  memset(&v, 0, sizeof v);
+  v.dtype = dt;
+  v.ndim = ndim;
+  for (int k = 0; k < ndim; k++) v.shape[k] = shape[k];
+  int64_t n = prod(ndim, shape), size = n, off = 0;
+  if (layout == LS && ndim == 4) {
+    const int64_t st_shape[4] = {shape[0], shape[2], shape[1], shape[3]};
+    int64_t st[4];
+    dense_strides(4, st_shape, st);
+    v.strides[0] = st[0], v.strides[1] = st[2], v.strides[2] = st[1], v.strides[3] = st[3];
+  } else if ((layout == LA || layout == LP) && ndim >= 1) {
+    const int64_t pad = layout == LA ? 8 : 3;
+    off = layout == LA ? 16 : 1;
+    int64_t pitch = shape[ndim - 1] + pad, rows = prod(ndim - 1, shape);
+    v.strides[ndim - 1] = 1;
+    if (ndim >= 2) {
+      v.strides[ndim - 2] = pitch;
+      for (int k = ndim - 3; k >= 0; k--) v.strides[k] = v.strides[k + 1] * shape[k + 1];
+    }
+    size = off + pitch * rows;
+  } else {
+    dense_strides(ndim, shape, v.strides);
+  }
+  int64_t bn = size + 16; /* a guard zone past the end catches overruns of any layout */
+  dlk_status s = dlk_tensor_alloc(ctx, &t->base, dt, 1, &bn);
+  if (s != DLK_OK) return s;
+  size_t bytes = (size_t)bn * dlk_dtype_size(dt);
+  unsigned char *ff = malloc(bytes);
+  memset(ff, 0xFF, bytes);
+  s = dlk_tensor_write(ctx, &t->base, ff, bytes);
+  free(ff);
+  if (s != DLK_OK) return s;
+  v.device = t->base.device;
+  v.data = (char *)t->base.data + off * (int64_t)dlk_dtype_size(dt);
+  t->v = v;
+  t->off = off;
+  t->base_n = bn;
+  t->live = 1;
+  return DLK_OK;
+}
+
+static dlk_status tt_write(dlk_context *ctx, tt *t, const double *vals) {
+  int64_t n = prod(t->v.ndim, t->v.shape);
+  if (n == 0) return DLK_OK;
+  size_t es = dlk_dtype_size(t->v.dtype);
+  unsigned char *buf = malloc((size_t)n * es);
+  for (int64_t i = 0; i < n; i++) dlk_store(buf, t->v.dtype, i, vals[i]);
+  dlk_status s = dlk_tensor_write(ctx, &t->v, buf, (size_t)n * es);
+  free(buf);
+  return s;
+}
+
+static dlk_status tt_read(dlk_context *ctx, const tt *t, double *out) {
+  int64_t n = prod(t->v.ndim, t->v.shape);
+  if (n == 0) return DLK_OK;
+  size_t es = dlk_dtype_size(t->v.dtype);
+  unsigned char *buf = malloc((size_t)n * es);
+  dlk_status s = dlk_tensor_read(ctx, &t->v, buf, (size_t)n * es);
+  for (int64_t i = 0; i < n && s == DLK_OK; i++) out[i] = dlk_load(buf, t->v.dtype, i);
+  free(buf);
+  return s;
+}
+
+/* Elements of the allocation that are not 0xFF bytes: outside the view only, or all. */
+static int64_t tt_dirty(dlk_context *ctx, const tt *t, int whole) {
+  size_t es = dlk_dtype_size(t->v.dtype), bytes = (size_t)t->base_n * es;
+  unsigned char *buf = malloc(bytes), *in = calloc((size_t)t->base_n, 1);
+  int64_t bad = 0;
+  if (dlk_tensor_read(ctx, &t->base, buf, bytes) != DLK_OK) {
+    bad = -1;
+  } else {
+    int64_t n = prod(t->v.ndim, t->v.shape);
+    if (!whole)
+      for (int64_t i = 0; i < n; i++) in[t->off + t_offset(&t->v, i)] = 1;
+    for (int64_t e = 0; e < t->base_n; e++) {
+      if (in[e]) continue;
+      for (size_t b = 0; b < es; b++)
+        if (buf[(size_t)e * es + b] != 0xFF) {
+          bad++;
+          break;
+        }
+    }
+  }
+  free(buf);
+  free(in);
+  return bad;
+}
+
+static void tt_free(dlk_context *ctx, tt *t) {
+  if (t->live) dlk_tensor_free(ctx, &t->base);
+  t->live = 0;
+}
+
+/* A CPU tensor over caller memory, contiguous. */
+static dlk_tensor host_tensor(void *data, dlk_dtype dt, int ndim, const int64_t *shape) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dt;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = ndim;
+  for (int k = 0; k < ndim; k++) t.shape[k] = shape[k];
+  dense_strides(ndim, shape, t.strides);
+  return t;
+}
+
+/* Compare with a tolerance whose absolute part grows with the largest reference value
+   (gradients sum many rounded products: their error scales with the tensor, not with each
+   element, as in FlashAttention's own tests). */
+static int close_scaled(const char *what, const double *got, const double *ref, int64_t n, double atol,
+                        double rtol, int scaled) {
+  double big = 1.0;
+  if (scaled)
+    for (int64_t i = 0; i < n; i++)
+      if (isfinite(ref[i]) && fabs(ref[i]) > big) big = fabs(ref[i]);
+  return t_close(what, got, ref, n, atol * big, rtol);
+}
+
+/* ====================================================================================== */
+/* Scaled-dot-product attention: one problem, its inputs and a runner                     */
+/* ====================================================================================== */
+
+/* Bias kinds: the caller's shape of the bias. */
+enum {
+  BIAS_NONE = 0,
+  BIAS_FULL,   /* [B, Hq, Tq, Tk] */
+  BIAS_B1,     /* [1, Hq, Tq, Tk] */
+  BIAS_H1,     /* [B, 1, Tq, Tk] */
+  BIAS_2D,     /* [Tq, Tk] */
+  BIAS_KEYPAD, /* [B, 1, 1, Tk] of 0 / -inf: a boolean key-padding mask */
+};
+/* Length kinds: none; q and k lengths (even batches full, odd ones short: half the
+   queries, a single key); k lengths only. */
+enum { LEN_NONE = 0, LEN_QK, LEN_K };
+
+typedef struct sdpa_case {
+  const char *name;
+  int64_t B, Hq, Hk, Tq, Tk, D, Dv;
+  int causal, bias, lengths;
+  int masked_row; /* bias row (0, h, masked_row - 1, :) all -inf */
+  double dropout, scale;
+  int layout;
+  int bwd;
+  int cpu; /* also in the CPU run (small enough for the f64 reference loops) */
+} sdpa_case;
+
+static void bias_shape(const sdpa_case *c, int *nd, int64_t *s) {
+  switch (c->bias) {
+    case BIAS_FULL: *nd = 4, s[0] = c->B, s[1] = c->Hq, s[2] = c->Tq, s[3] = c->Tk; break;
+    case BIAS_B1: *nd = 4, s[0] = 1, s[1] = c->Hq, s[2] = c->Tq, s[3] = c->Tk; break;
+    case BIAS_H1: *nd = 4, s[0] = c->B, s[1] = 1, s[2] = c->Tq, s[3] = c->Tk; break;
+    case BIAS_2D: *nd = 2, s[0] = c->Tq, s[1] = c->Tk; break;
+    case BIAS_KEYPAD: *nd = 4, s[0] = c->B, s[1] = 1, s[2] = 1, s[3] = c->Tk; break;
+    default: *nd = 0;
+  }
+}
+
+static int64_t case_qlen(const sdpa_case *c, int64_t b) {
+  if (c->lengths != LEN_QK || b % 2 == 0) return c->Tq;
+  return c->Tq / 2 + 1 < c->Tq ? c->Tq / 2 + 1 : c->Tq;
+}
+static int64_t case_klen(const sdpa_case *c, int64_t b) {
+  if (c->lengths == LEN_NONE) return c->Tk;
+  if (b % 2 == 1) return 1; /* lengths that hide all but one key */
+  return c->Tk > 3 ? c->Tk - 3 : c->Tk;
+}
+
+/* Host values of one problem, row-major in each tensor's logical shape. */
+typedef struct sdpa_io {
+  dlk_dtype dt;
+  double *q, *k, *v, *bias, *dout;
+  int bias_nd;
+  int64_t bias_shape[4];
+  int64_t *qlen, *klen; /* NULL when absent */
+} sdpa_io;
+
+/* Results, row-major: out [B, Hq, Tq, Dv], lse [B, Hq, Tq], dq, dk, dv, dbias. */
+typedef struct sdpa_res {
+  double *out, *lse, *dq, *dk, *dv, *dbias;
+} sdpa_res;
+
+static int64_t n_q(const sdpa_case *c) { return c->B * c->Hq * c->Tq * c->D; }
+static int64_t n_k(const sdpa_case *c) { return c->B * c->Hk * c->Tk * c->D; }
+static int64_t n_v(const sdpa_case *c) { return c->B * c->Hk * c->Tk * c->Dv; }
+static int64_t n_o(const sdpa_case *c) { return c->B * c->Hq * c->Tq * c->Dv; }
+static int64_t n_l(const sdpa_case *c) { return c->B * c->Hq * c->Tq; }
+static int64_t n_bias(const sdpa_io *io) { return prod(io->bias_nd, io->bias_shape); }
+
+static double *alloc_d(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
+
+/* Draw the inputs of case c in dtype dt: uniform values rounded to dt; a bias in
+   [-0.5, 0.5) (0 / -inf for the key-padding mask, one row -inf for masked_row);
+   `pad_nan`: rows beyond the lengths get NaN, which no variant may read. */
+static void sdpa_gen(const sdpa_case *c, dlk_dtype dt, int pad_nan, sdpa_io *io) {
+  memset(io, 0, sizeof *io);
+  io->dt = dt;
+  io->q = alloc_d(n_q(c));
+  io->k = alloc_d(n_k(c));
+  io->v = alloc_d(n_v(c));
+  io->dout = alloc_d(n_o(c));
+  for (int64_t i = 0; i < n_q(c); i++) io->q[i] = round_to(dt, t_uniform(-1, 1));
+  for (int64_t i = 0; i < n_k(c); i++) io->k[i] = round_to(dt, t_uniform(-1, 1));
+  for (int64_t i = 0; i < n_v(c); i++) io->v[i] = round_to(dt, t_uniform(-1, 1));
+  for (int64_t i = 0; i < n_o(c); i++) io->dout[i] = round_to(dt, t_uniform(-1, 1));
+  bias_shape(c, &io->bias_nd, io->bias_shape);
+  if (c->bias) {
+    io->bias = alloc_d(n_bias(io));
+    for (int64_t i = 0; i < n_bias(io); i++) io->bias[i] = round_to(dt, t_uniform(-0.5, 0.5));
+    if (c->bias == BIAS_KEYPAD)
+      for (int64_t b = 0; b < c->B; b++)
+        for (int64_t j = 0; j < c->Tk; j++) io->bias[b * c->Tk + j] = j >= c->Tk - 1 - b && j > 0 ? -INFINITY : 0.0;
+    if (c->masked_row && c->bias != BIAS_KEYPAD) {
+      /* row i of the first bias matrix: [.., i, :] */
+      const int64_t i = c->masked_row - 1;
+      for (int64_t j = 0; j < c->Tk; j++) io->bias[i * c->Tk + j] = -INFINITY;
+    }
+  }
+  if (c->lengths) {
+    io->klen = calloc((size_t)(c->B > 0 ? c->B : 1), sizeof(int64_t));
+    for (int64_t b = 0; b < c->B; b++) io->klen[b] = case_klen(c, b);
+    if (c->lengths == LEN_QK) {
+      io->qlen = calloc((size_t)(c->B > 0 ? c->B : 1), sizeof(int64_t));
+      for (int64_t b = 0; b < c->B; b++) io->qlen[b] = case_qlen(c, b);
+    }
+  }
+  if (pad_nan) {
+    for (int64_t b = 0; b < c->B; b++) {
+      const int64_t ql = io->qlen ? io->qlen[b] : c->Tq, kl = io->klen ? io->klen[b] : c->Tk;
+      for (int64_t h = 0; h < c->Hq; h++)
+        for (int64_t i = ql; i < c->Tq; i++) {
+          for (int64_t d = 0; d < c->D; d++) io->q[((b * c->Hq + h) * c->Tq + i) * c->D + d] = NAN;
+          for (int64_t d = 0; d < c->Dv; d++) io->dout[((b * c->Hq + h) * c->Tq + i) * c->Dv + d] = NAN;
+        }
+      for (int64_t h = 0; h < c->Hk; h++)
+        for (int64_t j = kl; j < c->Tk; j++) {
+          for (int64_t d = 0; d < c->D; d++) io->k[((b * c->Hk + h) * c->Tk + j) * c->D + d] = NAN;
+          for (int64_t d = 0; d < c->Dv; d++) io->v[((b * c->Hk + h) * c->Tk + j) * c->Dv + d] = NAN;
+        }
+    }
+  }
+}
+
+static void sdpa_io_free(sdpa_io *io) {
+  free(io->q), free(io->k), free(io->v), free(io->bias), free(io->dout), free(io->qlen), free(io->klen);
+  memset(io, 0, sizeof *io);
+}
+
+static void sdpa_res_free(sdpa_res *r) {
+  free(r->out), free(r->lse), free(r->dq), free(r->dk), free(r->dv), free(r->dbias);
+  memset(r, 0, sizeof *r);
+}
+
+static void case_params(const sdpa_case *c, uint64_t seed, dlk_sdpa_params *p) {
+  memset(p, 0, sizeof *p);
+  p->scale = c->scale;
+  p->causal = c->causal;
+  p->dropout = c->dropout;
+  p->seed = seed;
+  p->offset = 1000 + seed % 7;
+}
+
+/* Run case c on ctx: the tensors in `layout` (lse and lengths contiguous), the forward,
+   and when bwd the backward from the forward's out and lse. Results into *r (NULL
+   arrays for what was not run). Checks that nothing outside a view was written. A non-OK
+   status of either call is returned (the message is on ctx). */
+static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io, int layout, int bwd,
+                           sdpa_res *r) {
+  const dlk_dtype dt = io->dt;
+  const int64_t sq[4] = {c->B, c->Hq, c->Tq, c->D}, sk[4] = {c->B, c->Hk, c->Tk, c->D},
+                sv[4] = {c->B, c->Hk, c->Tk, c->Dv}, so[4] = {c->B, c->Hq, c->Tq, c->Dv},
+                sl[3] = {c->B, c->Hq, c->Tq}, sb[1] = {c->B};
+  enum { Q, K, V, BIAS, QL, KL, OUT, LSE, DOUT, DQ, DK, DV, DBIAS, NT };
+  tt t[NT];
+  memset(t, 0, sizeof t);
+  dlk_status s = DLK_OK;
+  memset(r, 0, sizeof *r);
+#define MK(i, d, n, shp, lay)                                            \
+  if (s == DLK_OK) s = tt_make(ctx, &t[i], d, n, shp, lay);
+  MK(Q, dt, 4, sq, layout);
+  MK(K, dt, 4, sk, layout);
+  MK(V, dt, 4, sv, layout);
+  MK(OUT, dt, 4, so, layout);
+  MK(LSE, stat_dt(dt), 3, sl, LC);
+  if (c->bias) MK(BIAS, dt, io->bias_nd, io->bias_shape, io->bias_nd == 4 && layout == LS ? LC : layout);
+  if (io->qlen) MK(QL, DLK_I32, 1, sb, LC);
+  if (io->klen) MK(KL, DLK_I64, 1, sb, LC);
+  if (bwd) {
+    MK(DOUT, dt, 4, so, layout);
+    MK(DQ, dt, 4, sq, layout);
+    MK(DK, dt, 4, sk, layout);
+    MK(DV, dt, 4, sv, layout);
+    if (c->bias) MK(DBIAS, dt, io->bias_nd, io->bias_shape, LC);
+  }
+#undef MK
+  if (s == DLK_OK) s = tt_write(ctx, &t[Q], io->q);
+  if (s == DLK_OK) s = tt_write(ctx, &t[K], io->k);
+  if (s == DLK_OK) s = tt_write(ctx, &t[V], io->v);
+  if (s == DLK_OK && c->bias) s = tt_write(ctx, &t[BIAS], io->bias);
+  if (s == DLK_OK && bwd) s = tt_write(ctx, &t[DOUT], io->dout);
+  if (s == DLK_OK && io->qlen) {
+    double *l = alloc_d(c->B);
+    for (int64_t b = 0; b < c->B; b++) l[b] = (double)io->qlen[b];
+    s = tt_write(ctx, &t[QL], l);
+    free(l);
+  }
+  if (s == DLK_OK && io->klen) {
+    double *l = alloc_d(c->B);
+    for (int64_t b = 0; b < c->B; b++) l[b] = (double)io->klen[b];
+    s = tt_write(ctx, &t[KL], l);
+    free(l);
+  }
+  CHECK(s == DLK_OK, "test tensor setup: %s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
+  if (s != DLK_OK) goto done;
+  dlk_sdpa_params p;
+  case_params(c, 42, &p);
+  const dlk_tensor *bias = c->bias ? &t[BIAS].v : NULL, *ql = io->qlen ? &t[QL].v : NULL,
+                   *kl = io->klen ? &t[KL].v : NULL;
+  s = dlk_sdpa_forward(ctx, &p, &t[Q].v, &t[K].v, &t[V].v, bias, ql, kl, &t[OUT].v, &t[LSE].v);
+  if (s != DLK_OK) goto done;
+  r->out = alloc_d(n_o(c));
+  r->lse = alloc_d(n_l(c));
+  tt_read(ctx, &t[OUT], r->out);
+  tt_read(ctx, &t[LSE], r->lse);
+  if (bwd) {
+    s = dlk_sdpa_backward(ctx, &p, &t[Q].v, &t[K].v, &t[V].v, bias, ql, kl, &t[OUT].v, &t[LSE].v, &t[DOUT].v,
+                          &t[DQ].v, &t[DK].v, &t[DV].v, c->bias ? &t[DBIAS].v : NULL);
+    if (s != DLK_OK) goto done;
+    r->dq = alloc_d(n_q(c));
+    r->dk = alloc_d(n_k(c));
+    r->dv = alloc_d(n_v(c));
+    tt_read(ctx, &t[DQ], r->dq);
+    tt_read(ctx, &t[DK], r->dk);
+    tt_read(ctx, &t[DV], r->dv);
+    if (c->bias) {
+      r->dbias = alloc_d(n_bias(io));
+      tt_read(ctx, &t[DBIAS], r->dbias);
+    }
+  }
+done:
+  for (int i = 0; i < NT; i++) {
+    if (!t[i].live) continue;
+    int64_t bad = tt_dirty(ctx, &t[i], 0);
+    CHECK(bad == 0, "%lld elements outside the view of tensor %d changed", (long long)bad, i);
+    tt_free(ctx, &t[i]);
+  }
+  return s;
+}
+
+/* ---- the independent naive f64 SDPA of the tests (plain arrays, row-major) ---- */
+
+static int64_t bias_index(const sdpa_io *io, int64_t b, int64_t h, int64_t i, int64_t j) {
+  const int64_t c4[4] = {b, h, i, j};
+  int64_t idx = 0;
+  const int lead = 4 - io->bias_nd;
+  for (int k = lead; k < 4; k++) {
+    int64_t n = io->bias_shape[k - lead];
+    idx = idx * n + (n == 1 ? 0 : c4[k]);
+  }
+  return idx;
+}
+
+static double naive_keep(const sdpa_case *c, const dlk_sdpa_params *p, int64_t b, int64_t h, int64_t i,
+                         int64_t j) {
+  if (c->dropout == 0) return 1.0;
+  uint64_t idx = (uint64_t)(((b * c->Hq + h) * c->Tq + i) * c->Tk + j);
+  return dlk_dropout_uniform(p->seed, p->offset + idx) >= c->dropout ? 1.0 / (1.0 - c->dropout) : 0.0;
+}
+
+/* The whole attention matrix P (before dropout) of every (b, h) and the lse, then out and
+   every gradient by the textbook formulas. */
+static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res *r) {
+  dlk_sdpa_params p;
+  case_params(c, 42, &p);
+  const double scale = c->scale != 0 ? c->scale : 1.0 / sqrt((double)c->D);
+  const int64_t G = c->Hq / c->Hk, Tq = c->Tq, Tk = c->Tk, D = c->D, Dv = c->Dv;
+  memset(r, 0, sizeof *r);
+  r->out = alloc_d(n_o(c));
+  r->lse = alloc_d(n_l(c));
+  if (bwd) {
+    r->dq = alloc_d(n_q(c));
+    r->dk = alloc_d(n_k(c));
+    r->dv = alloc_d(n_v(c));
+    if (c->bias) r->dbias = alloc_d(n_bias(io));
+  }
+  double *P = alloc_d(Tq * Tk), *S = alloc_d(Tq * Tk);
+  for (int64_t b = 0; b < c->B; b++) {
+    const int64_t ql = io->qlen ? io->qlen[b] : Tq, kl = io->klen ? io->klen[b] : Tk;
+    for (int64_t h = 0; h < c->Hq; h++) {
+      const int64_t hk = h / G;
+      const double *q = io->q + (b * c->Hq + h) * Tq * D, *k = io->k + (b * c->Hk + hk) * Tk * D;
+      const double *v = io->v + (b * c->Hk + hk) * Tk * Dv, *dout = io->dout + (b * c->Hq + h) * Tq * Dv;
+      for (int64_t i = 0; i < Tq; i++) {
+        double m = -INFINITY;
+        for (int64_t j = 0; j < Tk; j++) {
+          double s = -INFINITY;
+          if (i < ql && j < kl && (!c->causal || j <= i + kl - ql)) {
+            s = 0;
+            for (int64_t d = 0; d < D; d++) s += q[i * D + d] * k[j * D + d];
+            s *= scale;
+            if (c->bias) s += io->bias[bias_index(io, b, h, i, j)];
+          }
+          S[i * Tk + j] = s;
+          if (s > m) m = s;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < Tk; j++) sum += m == -INFINITY ? 0 : exp(S[i * Tk + j] - m);
+        const double lse = m == -INFINITY ? -INFINITY : m + log(sum);
+        r->lse[(b * c->Hq + h) * Tq + i] = lse;
+        for (int64_t j = 0; j < Tk; j++) P[i * Tk + j] = lse == -INFINITY ? 0 : exp(S[i * Tk + j] - lse);
+        for (int64_t d = 0; d < Dv; d++) {
+          double acc = 0;
+          for (int64_t j = 0; j < Tk; j++)
+            if (P[i * Tk + j] != 0) acc += P[i * Tk + j] * naive_keep(c, &p, b, h, i, j) * v[j * Dv + d];
+          r->out[((b * c->Hq + h) * Tq + i) * Dv + d] = acc;
+        }
+      }
+      if (!bwd) continue;
+      for (int64_t i = 0; i < Tq; i++) {
+        if (i >= ql) continue;
+        /* delta from the exact out (= sum_j p_ij dp_ij) */
+        double delta = 0;
+        for (int64_t d = 0; d < Dv; d++) delta += dout[i * Dv + d] * r->out[((b * c->Hq + h) * Tq + i) * Dv + d];
+        for (int64_t j = 0; j < Tk; j++) {
+          const double pij = P[i * Tk + j];
+          if (pij == 0) continue;
+          const double z = naive_keep(c, &p, b, h, i, j);
+          double dp = 0;
+          for (int64_t d = 0; d < Dv; d++) dp += dout[i * Dv + d] * v[j * Dv + d];
+          const double ds = pij * (z * dp - delta);
+          for (int64_t d = 0; d < D; d++) {
+            r->dq[((b * c->Hq + h) * Tq + i) * D + d] += scale * ds * k[j * D + d];
+            r->dk[((b * c->Hk + hk) * Tk + j) * D + d] += scale * ds * q[i * D + d];
+          }
+          for (int64_t d = 0; d < Dv; d++) r->dv[((b * c->Hk + hk) * Tk + j) * Dv + d] += pij * z * dout[i * Dv + d];
+          if (c->bias) r->dbias[bias_index(io, b, h, i, j)] += ds;
+        }
+      }
+    }
+  }
+  free(P);
+  free(S);
+}
+
+/* Compare results (out, lse, gradients) at the tolerances of dtype dt. */
+static void sdpa_compare(const char *what, const sdpa_case *c, const sdpa_io *io, const sdpa_res *got,
+                         const sdpa_res *ref) {
+  double atol, rtol;
+  t_tolerance(io->dt, 0, &atol, &rtol);
+  char w[640];
+  snprintf(w, sizeof w, "%s: out", what);
+  close_scaled(w, got->out, ref->out, n_o(c), atol, rtol, 0);
+  /* lse: f32 (or f64), summed from scores of D products: 1e-4 for the 16-bit inputs */
+  snprintf(w, sizeof w, "%s: lse", what);
+  const double la = io->dt == DLK_F64 ? 1e-12 : io->dt == DLK_F32 ? 1e-5 : 1e-4;
+  t_close(w, got->lse, ref->lse, n_l(c), la, la);
+  if (!ref->dq || !got->dq) return;
+  snprintf(w, sizeof w, "%s: dq", what);
+  close_scaled(w, got->dq, ref->dq, n_q(c), atol, rtol, 1);
+  snprintf(w, sizeof w, "%s: dk", what);
+  close_scaled(w, got->dk, ref->dk, n_k(c), atol, rtol, 1);
+  snprintf(w, sizeof w, "%s: dv", what);
+  close_scaled(w, got->dv, ref->dv, n_v(c), atol, rtol, 1);
+  if (c->bias) {
+    snprintf(w, sizeof w, "%s: dbias", what);
+    close_scaled(w, got->dbias, ref->dbias, n_bias(io), atol, rtol, 1);
+  }
+}
+
+/* No NaN anywhere in the results (fully masked rows and unread padding must not make one). */
+static void sdpa_no_nan(const char *what, const sdpa_case *c, const sdpa_io *io, const sdpa_res *r) {
+  const struct {
+    const char *name;
+    const double *v;
+    int64_t n;
+  } all[6] = {{"out", r->out, n_o(c)}, {"lse", r->lse, n_l(c)}, {"dq", r->dq, n_q(c)},
+              {"dk", r->dk, n_k(c)},   {"dv", r->dv, n_v(c)},   {"dbias", r->dbias, n_bias(io)}};
+  for (int a = 0; a < 6; a++) {
+    if (!all[a].v) continue;
+    int64_t nan = 0;
+    for (int64_t i = 0; i < all[a].n; i++) nan += isnan(all[a].v[i]);
+    CHECK(nan == 0, "%s: %s has %lld NaN", what, all[a].name, (long long)nan);
+  }
+}
+
+/* ====================================================================================== */
+/* 1. Golden fixtures                                                                     */
+/* ====================================================================================== */
+
+typedef struct {
+  char name[32];
+  int out; /* 0 in, 1 out */
+  dlk_dtype dt;
+  int ndim;
+  int64_t shape[DLK_MAX_DIMS];
+  int64_t n;
+  double *v;
+} gtensor;
+
+typedef struct {
+  char name[96], op[32];
+  char pkey[16][24], pval[16][40];
+  int np;
+  gtensor t[16];
+  int nt;
+} gcase;
+
+static int parse_dtype(const char *s, dlk_dtype *dt) {
+  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
+  for (int i = 0; i < N_OF(names); i++)
+    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
+  return 0;
+}
+
+static const char *g_param(const gcase *c, const char *key) {
+  for (int i = 0; i < c->np; i++)
+    if (strcmp(c->pkey[i], key) == 0) return c->pval[i];
+  return NULL;
+}
+static double g_num(const gcase *c, const char *key) {
+  const char *v = g_param(c, key);
+  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
+  return v ? strtod(v, NULL) : 0;
+}
+
+static gtensor *g_find(gcase *c, const char *name, int out) {
+  for (int i = 0; i < c->nt; i++)
+    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
+  return NULL;
+}
+
+static void g_free(gcase *c) {
+  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
+  c->nt = 0;
+}
+
+/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
+typedef struct {
+  char *buf, *p;
+} gtok;
+
+static char *g_next(gtok *t) {
+  for (;;) {
+    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
+    if (*t->p == '#') {
+      while (*t->p && *t->p != '\n') t->p++;
+      continue;
+    }
+    break;
+  }
+  if (!*t->p) return NULL;
+  char *s = t->p;
+  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
+  if (*t->p) *t->p++ = '\0';
+  return s;
+}
+
+/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
+static int g_read_case(gtok *tk, gcase *c) {
+  memset(c, 0, sizeof *c);
+  char *w = g_next(tk);
+  if (!w) return 0;
+  if (strcmp(w, "case") != 0) return -1;
+  char *name = g_next(tk), *op = g_next(tk);
+  if (!name || !op) return -1;
+  snprintf(c->name, sizeof c->name, "%s", name);
+  snprintf(c->op, sizeof c->op, "%s", op);
+  while ((w = g_next(tk)) != NULL) {
+    if (strcmp(w, "end") == 0) return 1;
+    if (strcmp(w, "param") == 0) {
+      char *k = g_next(tk), *v = g_next(tk);
+      if (!k || !v || c->np >= 16) return -1;
+      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
+      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
+      c->np++;
+    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
+      if (c->nt >= 16) return -1;
+      gtensor *t = &c->t[c->nt++];
+      t->out = w[0] == 'o';
+      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
+      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
+      snprintf(t->name, sizeof t->name, "%s", tn);
+      t->ndim = atoi(nd);
+      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
+      t->n = 1;
+      for (int k = 0; k < t->ndim; k++) {
+        char *d = g_next(tk);
+        if (!d) return -1;
+        t->shape[k] = strtoll(d, NULL, 10);
+        t->n *= t->shape[k];
+      }
+      t->v = alloc_d(t->n);
+      for (int64_t i = 0; i < t->n; i++) {
+        char *d = g_next(tk);
+        if (!d) return -1;
+        double x = strtod(d, NULL);
+        /* the file prints just enough digits for the dtype: round to it */
+        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : round_to(t->dt, x);
+      }
+    } else {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+/* Host tensors of a golden case: contiguous, or (strided) with the last two dims of every
+   4-D input laid out transposed in memory. */
+typedef struct {
+  dlk_tensor t[16];
+  void *mem[16];
+  int n;
+} ghost;
+
+static dlk_tensor *g_host(ghost *h, const gtensor *g, int strided, int fill_ff) {
+  dlk_tensor *t = &h->t[h->n];
+  size_t es = dlk_dtype_size(g->dt);
+  void *mem = malloc((size_t)(g->n > 0 ? g->n : 1) * es);
+  h->mem[h->n++] = mem;
+  *t = host_tensor(mem, g->dt, g->ndim, g->shape);
+  if (strided && g->ndim == 4) {
+    const int64_t st_shape[4] = {g->shape[0], g->shape[1], g->shape[3], g->shape[2]};
+    int64_t st[4];
+    dense_strides(4, st_shape, st);
+    t->strides[2] = st[3], t->strides[3] = st[2];
+  }
+  if (fill_ff) {
+    memset(mem, 0xFF, (size_t)(g->n > 0 ? g->n : 1) * es);
+  } else {
+    for (int64_t i = 0; i < g->n; i++) dlk_store(mem, g->dt, t_offset(t, i), g->v[i]);
+  }
+  return t;
+}
+
+static void g_host_free(ghost *h) {
+  for (int i = 0; i < h->n; i++) free(h->mem[i]);
+  h->n = 0;
+}
+
+static dlk_tensor *g_in(ghost *h, gcase *c, const char *name, int strided) {
+  gtensor *g = g_find(c, name, 0);
+  return g ? g_host(h, g, strided, 0) : NULL;
+}
+static dlk_tensor *g_out(ghost *h, gcase *c, const char *name, int strided) {
+  gtensor *g = g_find(c, name, 1);
+  return g ? g_host(h, g, strided, 1) : NULL;
+}
+
+/* Compare a result with the expected output `name`; gradients with the scaled tolerance. */
+static void g_expect(gcase *c, const char *name, const dlk_tensor *got, int scaled) {
+  gtensor *g = g_find(c, name, 1);
+  CHECK(g != NULL && got != NULL, "golden %s: output %s missing", c->name, name);
+  if (!g || !got) return;
+  double *v = alloc_d(g->n);
+  for (int64_t i = 0; i < g->n; i++) v[i] = dlk_load(got->data, got->dtype, t_offset(got, i));
+  double atol, rtol;
+  t_tolerance(g->dt, 0, &atol, &rtol);
+  char what[160];
+  snprintf(what, sizeof what, "golden %s: %s", c->name, name);
+  close_scaled(what, v, g->v, g->n, atol, rtol, scaled);
+  free(v);
+}
+
+static void golden_sdpa(dlk_context *ctx, gcase *c, int strided) {
+  ghost h = {.n = 0};
+  snprintf(t_case_buf, sizeof t_case_buf, "golden %s%s", c->name, strided ? " (strided)" : "");
+  t_case = t_case_buf;
+  dlk_sdpa_params p;
+  memset(&p, 0, sizeof p);
+  p.scale = g_num(c, "scale");
+  p.causal = (int)g_num(c, "causal");
+  p.dropout = g_num(c, "dropout");
+  p.seed = (uint64_t)g_num(c, "seed");
+  p.offset = (uint64_t)g_num(c, "offset");
+  dlk_tensor *q = g_in(&h, c, "q", strided), *k = g_in(&h, c, "k", strided), *v = g_in(&h, c, "v", strided);
+  dlk_tensor *bias = g_in(&h, c, "bias", 0), *ql = g_in(&h, c, "q_lengths", 0), *kl = g_in(&h, c, "k_lengths", 0);
+  dlk_tensor *dout = g_in(&h, c, "dout", strided);
+  dlk_tensor *out = g_out(&h, c, "out", strided), *lse = g_out(&h, c, "lse", 0);
+  dlk_tensor *dq = g_out(&h, c, "dq", strided), *dk = g_out(&h, c, "dk", strided), *dv = g_out(&h, c, "dv", strided);
+  dlk_tensor *dbias = g_out(&h, c, "dbias", 0);
+  CHECK(q && k && v && dout && out && lse && dq && dk && dv, "golden %s: tensors missing", c->name);
+  if (q && k && v && dout && out && lse && dq && dk && dv) {
+    CHECK_OK(ctx, dlk_sdpa_forward(ctx, &p, q, k, v, bias, ql, kl, out, lse));
+    g_expect(c, "out", out, 0);
+    g_expect(c, "lse", lse, 0);
+    CHECK_OK(ctx, dlk_sdpa_backward(ctx, &p, q, k, v, bias, ql, kl, out, lse, dout, dq, dk, dv, dbias));
+    g_expect(c, "dq", dq, 1);
+    g_expect(c, "dk", dk, 1);
+    g_expect(c, "dv", dv, 1);
+    if (bias) g_expect(c, "dbias", dbias, 1);
+  }
+  g_host_free(&h);
+}
+
+static void test_golden(dlk_context *ctx) {
+  const char *path = t_src_path("tests/golden/attention/sdpa.txt");
+  t_case = "golden";
+  FILE *fp = fopen(path, "rb");
+  CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
+  if (!fp) return;
+  fseek(fp, 0, SEEK_END);
+  long len = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *buf = malloc((size_t)len + 1);
+  size_t got = fread(buf, 1, (size_t)len, fp);
+  buf[got] = '\0';
+  fclose(fp);
+  gtok tk = {buf, buf};
+  gcase c;
+  int r, n = 0;
+  while ((r = g_read_case(&tk, &c)) == 1) {
+    CHECK(strcmp(c.op, "sdpa") == 0, "golden %s: unknown op %s", c.name, c.op);
+    golden_sdpa(ctx, &c, 0);
+    golden_sdpa(ctx, &c, 1);
+    g_free(&c);
+    n++;
+  }
+  t_case = "golden";
+  CHECK(r == 0, "%s: format error after %d cases", path, n);
+  g_free(&c);
+  CHECK(n > 0, "%s holds no case", path);
+  free(buf);
+  printf("golden: %d PyTorch SDPA cases checked (contiguous and strided)\n", n);
+}
+
+/* ====================================================================================== */
+/* 2. Finite differences of the CPU backward in f64                                       */
+/* ====================================================================================== */
+
+/* L = sum(dout * out) through the library's forward on host f64 arrays. */
+static double fd_loss(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io) {
+  sdpa_res r;
+  dlk_status s = sdpa_run(ctx, c, io, LC, 0, &r);
+  CHECK(s == DLK_OK, "fd forward: %s", dlk_context_last_error(ctx));
+  double L = 0;
+  for (int64_t i = 0; s == DLK_OK && i < n_o(c); i++) L += io->dout[i] * r.out[i];
+  sdpa_res_free(&r);
+  return L;
+}
+
+/* Central differences of L with respect to every element of x (finite ones: a -inf bias
+   entry stays -inf), against the backward's gradient g. */
+static void fd_check(dlk_context *ctx, const sdpa_case *c, sdpa_io *io, const char *name, double *x, int64_t n,
+                     const double *g) {
+  const double eps = 1e-6;
+  double *num = alloc_d(n);
+  for (int64_t i = 0; i < n; i++) {
+    if (!isfinite(x[i])) continue;
+    const double x0 = x[i];
+    x[i] = x0 + eps;
+    const double lp = fd_loss(ctx, c, io);
+    x[i] = x0 - eps;
+    const double lm = fd_loss(ctx, c, io);
+    x[i] = x0;
+    num[i] = (lp - lm) / (2 * eps);
+  }
+  char what[256];
+  snprintf(what, sizeof what, "fd %s: d%s", c->name, name);
+  t_close(what, g, num, n, 1e-7, 1e-6);
+  free(num);
+}
+
+static void test_fd(dlk_context *ctx) {
+  static const sdpa_case cases[] = {
+      /* name, B, Hq, Hk, Tq, Tk, D, Dv, causal, bias, lengths, masked_row, dropout, scale */
+      {"plain", 1, 2, 2, 3, 4, 3, 2, 0, BIAS_NONE, LEN_NONE, 0, 0, 0, LC, 1, 1},
+      {"causal_gqa", 1, 4, 2, 4, 3, 3, 3, 1, BIAS_NONE, LEN_NONE, 0, 0, 0.7, LC, 1, 1},
+      {"bias_full", 2, 2, 1, 3, 4, 2, 3, 0, BIAS_FULL, LEN_NONE, 0, 0, 0, LC, 1, 1},
+      {"bias_b1_masked_row", 2, 2, 2, 3, 4, 2, 2, 1, BIAS_B1, LEN_NONE, 2, 0, 0, LC, 1, 1},
+      {"bias_h1", 2, 2, 2, 3, 3, 2, 2, 0, BIAS_H1, LEN_NONE, 0, 0, 0, LC, 1, 1},
+      {"bias_2d_lengths", 2, 2, 2, 4, 5, 2, 2, 1, BIAS_2D, LEN_QK, 0, 0, 0, LC, 1, 1},
+      {"keypad", 2, 2, 2, 3, 4, 2, 2, 0, BIAS_KEYPAD, LEN_K, 0, 0, 0, LC, 1, 1},
+      {"dropout", 1, 2, 1, 4, 5, 3, 2, 1, BIAS_H1, LEN_NONE, 0, 0.3, 0, LC, 1, 1},
+  };
+  int n = 0;
+  for (int ci = 0; ci < N_OF(cases); ci++) {
+    const sdpa_case *c = &cases[ci];
+    snprintf(t_case_buf, sizeof t_case_buf, "fd %s", c->name);
+    t_case = t_case_buf;
+    sdpa_io io;
+    sdpa_gen(c, DLK_F64, 0, &io);
+    sdpa_res r;
+    dlk_status s = sdpa_run(ctx, c, &io, LC, 1, &r);
+    CHECK(s == DLK_OK, "backward: %s", dlk_context_last_error(ctx));
+    if (s == DLK_OK) {
+      fd_check(ctx, c, &io, "q", io.q, n_q(c), r.dq);
+      fd_check(ctx, c, &io, "k", io.k, n_k(c), r.dk);
+      fd_check(ctx, c, &io, "v", io.v, n_v(c), r.dv);
+      if (c->bias) fd_check(ctx, c, &io, "bias", io.bias, n_bias(&io), r.dbias);
+      n++;
+    }
+    sdpa_res_free(&r);
+    sdpa_io_free(&io);
+  }
+  printf("finite differences: %d SDPA backward cases in f64\n", n);
+}
+
+/* ====================================================================================== */
+/* 3/4. The sweep: every case x dtype x variant against a reference                       */
+/* ====================================================================================== */
+
+/* The issue's shapes: T in {1, 7, 63, 129, 1000}, D in {32, 64, 80, 128, 256}, Dv != D,
+   GQA ratios 1, 4, 8, causal with Tq != Tk both ways, lengths that hide all but one key,
+   a fully masked row, bias with broadcast dims and its gradient, dropout, strided layouts.
+   `cpu` marks the cases small enough for the CPU run (variant 0 against the naive f64
+   computation above). */
+static const sdpa_case SWEEP[] = {
+    /* name                      B  Hq Hk   Tq    Tk    D    Dv causal bias         lengths masked drop scale layout bwd cpu */
+    {"one",                      1, 1, 1,    1,    1,  32,  32, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
+    {"t7",                       2, 2, 2,    7,    7,  32,  32, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
+    {"t7_causal_dv80",           2, 2, 2,    7,    7,  32,  80, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
+    {"q7_k63_causal_gqa4",       1, 4, 1,    7,   63,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
+    {"q63_k7_causal",            1, 2, 2,   63,    7,  64,  32, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
+    {"t63_d80",                  1, 2, 2,   63,   63,  80,  80, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"t63_gqa8_causal",          1, 8, 1,   63,   63,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"t129_d128",                1, 2, 2,  129,  129, 128, 128, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"t129_d128_causal",         2, 2, 1,  129,  129, 128, 128, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"q129_k63_d256",            1, 2, 2,  129,   63, 256, 256, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"q63_k129_d256_causal",     1, 2, 2,   63,  129, 256, 128, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"d64_dv128",                1, 4, 2,   65,  127,  64, 128, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"d32_dv80_scale",           1, 2, 2,   63,   63,  32,  80, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0.3, LC, 1, 0},
+    {"lengths",                  2, 4, 2,   63,  129,  64,  64, 0, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
+    {"lengths_causal",           2, 2, 2,  129,   63,  64,  64, 1, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
+    {"lengths_k_small",          2, 2, 1,    7,    7,  32,  32, 1, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 1},
+    {"bias_full",                2, 2, 2,   63,   65,  64,  64, 0, BIAS_FULL,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"bias_b1_causal",           2, 2, 2,   63,   65,  64,  64, 1, BIAS_B1,     LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"bias_h1_gqa4",             2, 4, 1,   33,   65,  64,  64, 0, BIAS_H1,     LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"bias_2d_masked_row",       2, 2, 2,   33,   33,  64,  64, 0, BIAS_2D,     LEN_NONE, 5, 0, 0, LC, 1, 0},
+    {"bias_small_masked_row",    2, 2, 2,    7,    7,  32,  32, 1, BIAS_FULL,   LEN_NONE, 3, 0, 0, LC, 1, 1},
+    {"keypad_lengths",           2, 2, 2,   33,   65,  64,  64, 0, BIAS_KEYPAD, LEN_K,    0, 0, 0, LC, 1, 0},
+    {"dropout",                  2, 2, 2,   63,   63,  64,  64, 0, BIAS_NONE,   LEN_NONE, 0, 0.2, 0, LC, 1, 0},
+    {"dropout_small_causal",     1, 2, 1,    7,    9,  32,  32, 1, BIAS_H1,     LEN_NONE, 0, 0.3, 0, LC, 1, 1},
+    {"layout_bthd",              2, 4, 2,   63,   65,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LS, 1, 0},
+    {"layout_bthd_small",        1, 2, 1,    7,    9,  32,  32, 0, BIAS_FULL,   LEN_NONE, 0, 0, 0, LS, 1, 1},
+    {"layout_padded",            1, 2, 2,   63,   65, 128, 128, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LA, 1, 0},
+    {"layout_misaligned",        1, 2, 2,   33,   31,  64,  64, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LP, 1, 0},
+    {"layout_misaligned_small",  1, 2, 2,    5,    7,  32,  32, 1, BIAS_2D,     LEN_NONE, 0, 0, 0, LP, 1, 1},
+    {"t1000_causal",             1, 2, 1, 1000, 1000,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    {"q129_k1000_d128",          1, 4, 4,  129, 1000, 128, 128, 0, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
+    {"q1000_k1_causal",          1, 2, 2, 1000,    1,  32,  32, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+};
+
+/* The quick subset (compute-sanitizer): these names only. */
+static int sweep_quick(const char *name) {
+  static const char *const q[] = {"t7", "q7_k63_causal_gqa4", "lengths_k_small", "bias_small_masked_row",
+                                  "dropout_small_causal", "layout_bthd_small"};
+  for (int i = 0; i < N_OF(q); i++)
+    if (strcmp(q[i], name) == 0) return 1;
+  return 0;
+}
+
+typedef struct sweep_stats {
+  int runs, skips;
+} sweep_stats;
+
+/* One case and dtype on ctx: every variant of the context's device (forced) and AUTO,
+   against `ref` (from ref_ctx's CPU reference, or the naive f64 computation when ref_ctx
+   is NULL). Unsupported variants are counted and their reason printed once per case. */
+static void sweep_one(dlk_context *ctx, dlk_context *ref_ctx, const sdpa_case *c, dlk_dtype dt, sweep_stats *st) {
+  sdpa_io io;
+  sdpa_gen(c, dt, 0, &io);
+  sdpa_res ref;
+  if (ref_ctx) {
+    CHECK_OK(ref_ctx, dlk_force_variant(ref_ctx, "sdpa_fwd", 0));
+    CHECK_OK(ref_ctx, dlk_force_variant(ref_ctx, "sdpa_bwd", 0));
+    dlk_status s = sdpa_run(ref_ctx, c, &io, LC, c->bwd, &ref);
+    CHECK(s == DLK_OK, "reference: %s", dlk_context_last_error(ref_ctx));
+  } else {
+    naive_sdpa(c, &io, c->bwd, &ref);
+  }
+  dlk_device dev;
+  dlk_context_device(ctx, &dev);
+  dlk_variant_info fv[32], bv[32];
+  int nf = 0, nb = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_fwd", fv, 32, &nf));
+  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_bwd", bv, 32, &nb));
+  for (int vi = -1; vi < nf && vi < 32; vi++) {
+    if (vi >= 0 && fv[vi].device != dev.type) continue;
+    const int id = vi >= 0 ? fv[vi].id : -1;
+    snprintf(t_case_buf, sizeof t_case_buf, "sweep %s %s %s variant %s", c->name, dlk_dtype_name(dt),
+             LAYOUT_NAMES[c->layout], vi >= 0 ? fv[vi].name : "AUTO");
+    t_case = t_case_buf;
+    /* the same id in the backward table, when it has one (else the backward runs AUTO) */
+    int bwd_id = -1;
+    for (int bi = 0; bi < nb && bi < 32; bi++)
+      if (id >= 0 && bv[bi].id == id) bwd_id = id;
+    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", id));
+    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", bwd_id));
+    sdpa_res got;
+    dlk_status s = sdpa_run(ctx, c, &io, c->layout, c->bwd, &got);
+    if (s == DLK_ERR_NOT_SUPPORTED && id >= 0) {
+      st->skips++;
+      printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
+    } else {
+      CHECK(s == DLK_OK, "%s", dlk_context_last_error(ctx));
+      if (s == DLK_OK) {
+        sdpa_compare(t_case_buf, c, &io, &got, &ref);
+        sdpa_no_nan(t_case_buf, c, &io, &got);
+        st->runs++;
+      }
+    }
+    sdpa_res_free(&got);
+  }
+  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", -1));
+  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
+  sdpa_res_free(&ref);
+  sdpa_io_free(&io);
+}
+
+/* ctx: the context under test; ref_ctx: a CPU context for the reference (GPU run), or
+   NULL (CPU run: the naive f64 computation, cpu-marked cases only). */
+static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
+  sweep_stats st = {0, 0};
+  static const dlk_dtype dts[] = {DLK_F32, DLK_F16, DLK_BF16, DLK_F64};
+  for (int ci = 0; ci < N_OF(SWEEP); ci++) {
+    const sdpa_case *c = &SWEEP[ci];
+    if (!ref_ctx && !c->cpu) continue;
+    if (quick && !sweep_quick(c->name)) continue;
+    for (int di = 0; di < N_OF(dts); di++) sweep_one(ctx, ref_ctx, c, dts[di], &st);
+  }
+  printf("sweep: %d variant runs compared, %d unsupported (skipped with a reason)\n", st.runs, st.skips);
+  t_case = "sweep";
+  CHECK(st.runs > 0, "no sweep run");
+}
+
+/* ---- properties ---- */
+
+/* Fully masked rows (causal Tq > Tk, rows past q_lengths, a bias row of -inf) give out 0
+   and lse -inf exactly, zero gradients, no NaN; rows past the lengths may hold NaN: they
+   are never read. Each variant of the context's device, forced. */
+static void test_masked_rows(dlk_context *ctx) {
+  static const sdpa_case c = {"masked", 2, 2, 1, 9, 5, 32, 16, 1, BIAS_FULL, LEN_QK, 2, 0, 0, LC, 1, 1};
+  sdpa_io io;
+  sdpa_gen(&c, DLK_F32, 1, &io);
+  sdpa_res ref;
+  naive_sdpa(&c, &io, 1, &ref);
+  dlk_device dev;
+  dlk_context_device(ctx, &dev);
+  dlk_variant_info fv[32];
+  int nf = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_fwd", fv, 32, &nf));
+  for (int vi = 0; vi < nf && vi < 32; vi++) {
+    if (fv[vi].device != dev.type || fv[vi].id >= 10) continue; /* the native variants */
+    snprintf(t_case_buf, sizeof t_case_buf, "masked rows, NaN padding: variant %s", fv[vi].name);
+    t_case = t_case_buf;
+    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", fv[vi].id));
+    dlk_status fs = dlk_force_variant(ctx, "sdpa_bwd", fv[vi].id);
+    if (fs != DLK_OK) CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
+    sdpa_res got;
+    dlk_status s = sdpa_run(ctx, &c, &io, LC, 1, &got);
+    if (s == DLK_ERR_NOT_SUPPORTED) {
+      printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
+    } else {
+      CHECK(s == DLK_OK, "%s", dlk_context_last_error(ctx));
+      if (s == DLK_OK) {
+        sdpa_no_nan(t_case_buf, &c, &io, &got);
+        sdpa_compare(t_case_buf, &c, &io, &got, &ref);
+        /* exact zeros and -inf on the masked rows: batch 1 rows >= ql, and with causal and
+           Tq > Tk rows i < ql - kl see nothing */
+        int64_t wrong = 0;
+        for (int64_t b = 0; b < c.B; b++)
+          for (int64_t h = 0; h < c.Hq; h++)
+            for (int64_t i = 0; i < c.Tq; i++) {
+              const int64_t ql = io.qlen[b], kl = io.klen[b];
+              const int masked = i >= ql || i + kl - ql < 0;
+              if (!masked) continue;
+              const int64_t row = (b * c.Hq + h) * c.Tq + i;
+              wrong += !(got.lse[row] == -INFINITY);
+              for (int64_t d = 0; d < c.Dv; d++) wrong += got.out[row * c.Dv + d] != 0.0;
+              for (int64_t d = 0; d < c.D; d++) wrong += got.dq[row * c.D + d] != 0.0;
+            }
+        CHECK(wrong == 0, "%lld values of fully masked rows are not exactly 0 / -inf", (long long)wrong);
+      }
+    }
+    sdpa_res_free(&got);
+  }
+  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", -1));
+  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
+  sdpa_res_free(&ref);
+  sdpa_io_free(&io);
+}
+
+static int same_res(const sdpa_case *c, const sdpa_io *io, const sdpa_res *a, const sdpa_res *b) {
+  const struct {
+    const double *x, *y;
+    int64_t n;
+  } all[6] = {{a->out, b->out, n_o(c)}, {a->lse, b->lse, n_l(c)}, {a->dq, b->dq, n_q(c)},
+              {a->dk, b->dk, n_k(c)},   {a->dv, b->dv, n_v(c)},   {a->dbias, b->dbias, n_bias(io)}};
+  for (int i = 0; i < 6; i++) {
+    if (!all[i].x || !all[i].y) continue;
+    if (memcmp(all[i].x, all[i].y, (size_t)all[i].n * sizeof(double)) != 0) return 0;
+  }
+  return 1;
+}
+
+/* Deterministic mode: AUTO twice gives the same bits, and so does every variant. */
+static void test_deterministic(dlk_context *ctx) {
+  static const sdpa_case c = {"det", 2, 4, 2, 33, 47, 64, 32, 1, BIAS_H1, LEN_QK, 0, 0.1, 0, LC, 1, 1};
+  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
+  sdpa_io io;
+  sdpa_gen(&c, DLK_BF16, 0, &io);
+  dlk_device dev;
+  dlk_context_device(ctx, &dev);
+  dlk_variant_info fv[32];
+  int nf = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_bwd", fv, 32, &nf));
+  for (int vi = -1; vi < nf && vi < 32; vi++) {
+    if (vi >= 0 && fv[vi].device != dev.type) continue;
+    snprintf(t_case_buf, sizeof t_case_buf, "deterministic: variant %s", vi >= 0 ? fv[vi].name : "AUTO");
+    t_case = t_case_buf;
+    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", vi >= 0 ? fv[vi].id : -1));
+    sdpa_res r1, r2;
+    dlk_status s1 = sdpa_run(ctx, &c, &io, LC, 1, &r1);
+    dlk_status s2 = s1 == DLK_OK ? sdpa_run(ctx, &c, &io, LC, 1, &r2) : s1;
+    if (s1 == DLK_ERR_NOT_SUPPORTED && vi >= 0) {
+      printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
+    } else {
+      CHECK(s1 == DLK_OK && s2 == DLK_OK, "%s", dlk_context_last_error(ctx));
+      if (s1 == DLK_OK && s2 == DLK_OK) CHECK(same_res(&c, &io, &r1, &r2), "two runs differ in their bits");
+    }
+    sdpa_res_free(&r1);
+    if (s1 == DLK_OK) sdpa_res_free(&r2);
+  }
+  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
+  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
+  sdpa_io_free(&io);
+}
+
+/* ====================================================================================== */
+/* 5. Bad input                                                                           */
+/* ====================================================================================== */
+
+/* A valid small problem on the CPU: q [2, 4, 4, 8], k [2, 2, 5, 8], v [2, 2, 5, 6],
+   bias [1, 4, 4, 5], lengths [2]; every output pre-filled with 0xFF bytes. */
+typedef struct bad_setup {
+  float q[256], k[160], v[120], bias[80], out[192], lse[32], dout[192], dq[256], dk[160], dv[120], dbias[80];
+  int32_t ql[2];
+  int64_t kl[2];
+  dlk_tensor tq, tk, tv, tbias, tql, tkl, tout, tlse, tdout, tdq, tdk, tdv, tdbias;
+  dlk_sdpa_params p;
+} bad_setup;
+
+static void bad_init(bad_setup *s) {
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < 256; i++) s->q[i] = (float)((i * 37 % 17) - 8) / 8.0f;
+  for (int i = 0; i < 160; i++) s->k[i] = (float)((i * 29 % 13) - 6) / 6.0f;
+  for (int i = 0; i < 120; i++) s->v[i] = (float)((i * 31 % 11) - 5) / 5.0f;
+  for (int i = 0; i < 80; i++) s->bias[i] = (float)(i % 7) / 7.0f;
+  for (int i = 0; i < 192; i++) s->dout[i] = (float)((i * 7 % 9) - 4) / 4.0f;
+  s->ql[0] = 4, s->ql[1] = 2;
+  s->kl[0] = 5, s->kl[1] = 3;
+  memset(s->out, 0xFF, sizeof s->out), memset(s->lse, 0xFF, sizeof s->lse);
+  memset(s->dq, 0xFF, sizeof s->dq), memset(s->dk, 0xFF, sizeof s->dk), memset(s->dv, 0xFF, sizeof s->dv);
+  memset(s->dbias, 0xFF, sizeof s->dbias);
+  const int64_t sq[4] = {2, 4, 4, 8}, sk[4] = {2, 2, 5, 8}, sv[4] = {2, 2, 5, 6}, sb[4] = {1, 4, 4, 5},
+                so[4] = {2, 4, 4, 6}, sl[3] = {2, 4, 4}, sn[1] = {2};
+  s->tq = host_tensor(s->q, DLK_F32, 4, sq);
+  s->tk = host_tensor(s->k, DLK_F32, 4, sk);
+  s->tv = host_tensor(s->v, DLK_F32, 4, sv);
+  s->tbias = host_tensor(s->bias, DLK_F32, 4, sb);
+  s->tql = host_tensor(s->ql, DLK_I32, 1, sn);
+  s->tkl = host_tensor(s->kl, DLK_I64, 1, sn);
+  s->tout = host_tensor(s->out, DLK_F32, 4, so);
+  s->tlse = host_tensor(s->lse, DLK_F32, 3, sl);
+  s->tdout = host_tensor(s->dout, DLK_F32, 4, so);
+  s->tdq = host_tensor(s->dq, DLK_F32, 4, sq);
+  s->tdk = host_tensor(s->dk, DLK_F32, 4, sk);
+  s->tdv = host_tensor(s->dv, DLK_F32, 4, sv);
+  s->tdbias = host_tensor(s->dbias, DLK_F32, 4, sb);
+  s->p.causal = 1;
+}
+
+/* Every output byte still 0xFF. */
+static int bad_untouched(const bad_setup *s) {
+  const struct {
+    const void *p;
+    size_t n;
+  } o[6] = {{s->out, sizeof s->out}, {s->lse, sizeof s->lse}, {s->dq, sizeof s->dq},
+            {s->dk, sizeof s->dk},   {s->dv, sizeof s->dv},   {s->dbias, sizeof s->dbias}};
+  for (int i = 0; i < 6; i++)
+    for (size_t b = 0; b < o[i].n; b++)
+      if (((const unsigned char *)o[i].p)[b] != 0xFF) return 0;
+  return 1;
+}
+
+static void test_bad_input(dlk_context *ctx) {
+  enum { NBAD = 30 };
+  int n = 0;
+  for (int id = 0; id < NBAD; id++) {
+    bad_setup *s = malloc(sizeof *s);
+    bad_init(s);
+    dlk_status want = DLK_ERR_SHAPE_MISMATCH;
+    const char *name = "", *msg = "", *fn = "sdpa_forward";
+    int bwd = 0, use_bias = 1;
+    const dlk_sdpa_params *pp = &s->p;
+    const dlk_tensor *lse_in = &s->tlse;
+    dlk_tensor *dbias = &s->tdbias;
+    float other[256];
+    memset(other, 0, sizeof other);
+    switch (id) {
+      case 0: name = "Hq not a multiple of Hk"; s->tq.shape[1] = 3; msg = "heads"; break;
+      case 1: name = "D of k differs from q"; s->tk.shape[3] = 7; msg = "k has 7 in dim 3 (D)"; break;
+      case 2: name = "v with another Tk"; s->tv.shape[2] = 4; msg = "v has 4 in dim 2 (Tk)"; break;
+      case 3: name = "bias of the wrong Tk"; s->tbias.shape[3] = 6; msg = "bias has 6"; break;
+      case 4: name = "bias with 2 heads (Hq is 4)"; s->tbias.shape[1] = 2; msg = "bias has 2 in dim 1 (Hq)"; break;
+      case 5: name = "bias with 5 dims"; s->tbias.ndim = 5; s->tbias.shape[4] = 1; s->tbias.strides[4] = 1; msg = "bias has 5 dims"; break;
+      case 6: name = "q_lengths 0"; s->ql[1] = 0; want = DLK_ERR_OUT_OF_RANGE; msg = "q_lengths[1] = 0"; break;
+      case 7: name = "k_lengths > Tk"; s->kl[0] = 6; want = DLK_ERR_OUT_OF_RANGE; msg = "k_lengths[0] = 6"; break;
+      case 8: name = "q_lengths > Tq (backward)"; s->ql[0] = 5; want = DLK_ERR_OUT_OF_RANGE; msg = "q_lengths[0] = 5"; bwd = 1; fn = "sdpa_backward"; break;
+      case 9: name = "lengths f32"; s->tkl.dtype = DLK_F32; want = DLK_ERR_DTYPE_MISMATCH; msg = "k_lengths is f32"; break;
+      case 10: name = "lengths of 3"; s->tql.shape[0] = 3; s->tql.data = other; msg = "q_lengths"; break;
+      case 11: name = "NaN scale"; s->p.scale = NAN; want = DLK_ERR_NOT_FINITE; msg = "scale"; break;
+      case 12: name = "dropout 1"; s->p.dropout = 1.0; want = DLK_ERR_INVALID_ARGUMENT; msg = "dropout"; break;
+      case 13: name = "dropout NaN"; s->p.dropout = NAN; want = DLK_ERR_NOT_FINITE; msg = "dropout"; break;
+      case 14: name = "k on another device"; s->tk.device = (dlk_device){DLK_CUDA, 0}; want = DLK_ERR_DEVICE_MISMATCH; msg = "k is on cuda"; break;
+      case 15: name = "k f16, q f32"; s->tk.dtype = DLK_F16; want = DLK_ERR_DTYPE_MISMATCH; msg = "k is f16"; break;
+      case 16: name = "q 3-D"; s->tq.ndim = 3; msg = "q has 3 dims"; break;
+      case 17: name = "out of the wrong Dv"; s->tout.shape[3] = 8; msg = "out has 8 in dim 3 (Dv)"; break;
+      case 18: name = "lse f16"; s->tlse.dtype = DLK_F16; want = DLK_ERR_DTYPE_MISMATCH; msg = "lse is f16"; break;
+      case 19: name = "lse [2, 4]"; s->tlse.ndim = 2; msg = "lse has 2 dims"; break;
+      case 20: name = "out overlaps q"; s->tout.data = s->q; s->tout.shape[3] = 6; want = DLK_ERR_INVALID_ARGUMENT; msg = "out and q overlap"; break;
+      case 21: name = "out with overlapping elements"; s->tout.strides[2] = 0; want = DLK_ERR_LAYOUT; msg = "output out has overlapping"; break;
+      case 22: name = "NULL out"; want = DLK_ERR_NULL_POINTER; msg = "out is NULL"; break;
+      case 23: name = "dbias without bias"; use_bias = 0; bwd = 1; want = DLK_ERR_INVALID_ARGUMENT; msg = "dbias is given but bias is NULL"; fn = "sdpa_backward"; break;
+      case 24: name = "dbias of another shape"; s->tdbias.shape[0] = 2; s->tdbias.strides[0] = 0; bwd = 1; msg = "dbias has 2 in dim 0"; fn = "sdpa_backward"; break;
+      case 25: name = "NULL lse (backward)"; lse_in = NULL; bwd = 1; want = DLK_ERR_NULL_POINTER; msg = "lse is NULL"; fn = "sdpa_backward"; break;
+      case 26: name = "dq of k's shape"; s->tdq.shape[1] = 2; s->tdq.shape[2] = 5; bwd = 1; msg = "dq has"; fn = "sdpa_backward"; break;
+      case 27: name = "dv overlaps dk"; s->tdv.data = s->dk; bwd = 1; want = DLK_ERR_INVALID_ARGUMENT; msg = "dv and dk overlap"; fn = "sdpa_backward"; break;
+      case 28: name = "dout f64"; s->tdout.dtype = DLK_F64; bwd = 1; want = DLK_ERR_DTYPE_MISMATCH; msg = "dout is f64"; fn = "sdpa_backward"; break;
+      case 29: name = "negative Hk via empty k heads"; s->tk.shape[1] = 0; s->tv.shape[1] = 0; msg = "not a multiple"; break;
+    }
+    snprintf(t_case_buf, sizeof t_case_buf, "bad input: %s", name);
+    t_case = t_case_buf;
+    dlk_status st;
+    if (!bwd) {
+      st = dlk_sdpa_forward(ctx, pp, &s->tq, &s->tk, &s->tv, use_bias ? &s->tbias : NULL, &s->tql, &s->tkl,
+                            id == 22 ? NULL : &s->tout, &s->tlse);
+    } else {
+      st = dlk_sdpa_backward(ctx, pp, &s->tq, &s->tk, &s->tv, use_bias ? &s->tbias : NULL, &s->tql, &s->tkl,
+                             &s->tout, lse_in, &s->tdout, &s->tdq, &s->tdk, &s->tdv, dbias);
+    }
+    const char *err = dlk_context_last_error(ctx);
+    CHECK(st == want, "got %s, expected %s: %s", dlk_status_string(st), dlk_status_string(want), err);
+    CHECK(strstr(err, fn) != NULL, "message does not name %s: %s", fn, err);
+    CHECK(strstr(err, msg) != NULL, "message does not say \"%s\": %s", msg, err);
+    CHECK(bad_untouched(s), "an output was written by the refused call");
+    n++;
+    free(s);
+  }
+  /* the context still works afterwards */
+  t_case = "bad input: afterwards";
+  bad_setup *s = malloc(sizeof *s);
+  bad_init(s);
+  CHECK_OK(ctx, dlk_sdpa_forward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout, &s->tlse));
+  CHECK_OK(ctx, dlk_sdpa_backward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout,
+                                  &s->tlse, &s->tdout, &s->tdq, &s->tdk, &s->tdv, &s->tdbias));
+  free(s);
+  printf("bad input: %d SDPA cases refused with the right status and message\n", n);
+}
+
+/* ====================================================================================== */
+/* 6. Explain                                                                             */
+/* ====================================================================================== */
+
+static void test_explain(dlk_context *ctx) {
+  t_case = "explain";
+  bad_setup *s = malloc(sizeof *s);
+  bad_init(s);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_sdpa_forward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout, &s->tlse));
+  const char *report = NULL;
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  CHECK(report && strstr(report, "sdpa_fwd"), "report names the op:\n%s", report ? report : "");
+  dlk_variant_info vs[32];
+  int nv = 0;
+  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_fwd", vs, 32, &nv));
+  for (int i = 0; i < nv && i < 32; i++) CHECK(report && strstr(report, vs[i].name), "%s listed", vs[i].name);
+  CHECK(report && strstr(report, "AUTO would"), "AUTO line");
+  CHECK(bad_untouched(s), "explain mode wrote outputs");
+  CHECK_OK(ctx, dlk_sdpa_backward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout,
+                                  &s->tlse, &s->tdout, &s->tdq, &s->tdk, &s->tdv, &s->tdbias));
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  CHECK(report && strstr(report, "sdpa_bwd"), "report names the op:\n%s", report ? report : "");
+  CHECK(bad_untouched(s), "explain mode wrote outputs");
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  free(s);
+}
+
+/* ====================================================================================== */
+/* GPU-only: lengths out of range, checked on the device before anything is written       */
+/* ====================================================================================== */
+
+static void test_gpu_bad_lengths(dlk_context *g) {
+  static const sdpa_case c = {"badlen", 2, 2, 2, 7, 9, 32, 32, 0, BIAS_NONE, LEN_QK, 0, 0, 0, LC, 1, 0};
+  dlk_variant_info fv[32];
+  int nf = 0;
+  CHECK_OK(g, dlk_op_variants(g, "sdpa_fwd", fv, 32, &nf));
+  for (int which = 0; which < 4; which++) {
+    for (int vi = -1; vi < nf && vi < 32; vi++) {
+      if (vi >= 0 && fv[vi].device != DLK_CUDA) continue;
+      snprintf(t_case_buf, sizeof t_case_buf, "gpu bad lengths %d: variant %s", which, vi >= 0 ? fv[vi].name : "AUTO");
+      t_case = t_case_buf;
+      sdpa_io io;
+      sdpa_gen(&c, DLK_F16, 0, &io);
+      if (which == 0) io.qlen[1] = 0;
+      if (which == 1) io.qlen[0] = 8;
+      if (which == 2) io.klen[1] = 0;
+      if (which == 3) io.klen[0] = 10;
+      CHECK_OK(g, dlk_force_variant(g, "sdpa_fwd", vi >= 0 ? fv[vi].id : -1));
+      CHECK_OK(g, dlk_force_variant(g, "sdpa_bwd", -1));
+      sdpa_res r;
+      dlk_status s = sdpa_run(g, &c, &io, LC, 0, &r);
+      if (!(s == DLK_ERR_NOT_SUPPORTED && vi >= 0)) {
+        CHECK(s == DLK_ERR_OUT_OF_RANGE, "got %s: %s", dlk_status_string(s), dlk_context_last_error(g));
+        CHECK(strstr(dlk_context_last_error(g), "lengths") != NULL, "message: %s", dlk_context_last_error(g));
+      }
+      sdpa_res_free(&r);
+      sdpa_io_free(&io);
+    }
+  }
+  CHECK_OK(g, dlk_force_variant(g, "sdpa_fwd", -1));
+}
+
+/* ====================================================================================== */
+
+int main(int argc, char **argv) {
+  quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
+  if (t_want_gpu(argc, argv)) {
+    dlk_context *g = t_gpu_context_or_skip("test_attention");
+    dlk_context *cpu = t_cpu_context();
+    /* ---- scaled-dot-product attention ---- */
+    test_sweep(g, cpu, quick_mode);
+    test_masked_rows(g);
+    test_deterministic(g);
+    test_gpu_bad_lengths(g);
+    test_explain(g);
+    /* ---- additive (Bahdanau) and Luong attention: their GPU tests go here ---- */
+    dlk_context_destroy(cpu);
+    dlk_context_destroy(g);
+    return t_summary("test_attention --gpu");
+  }
+  dlk_context *ctx = t_cpu_context();
+  /* ---- scaled-dot-product attention ---- */
+  test_golden(ctx);
+  test_fd(ctx);
+  test_masked_rows(ctx);
+  test_deterministic(ctx);
+  test_sweep(ctx, NULL, 0);
+  test_bad_input(ctx);
+  test_explain(ctx);
+  /* ---- additive (Bahdanau) and Luong attention: their CPU tests go here ---- */
+  dlk_context_destroy(ctx);
+  return t_summary("test_attention");
+}
