@@ -131,9 +131,18 @@ static int aligned16(const dlk_tensor *t) {
 
 static const dlk_variant *const sdpa_fwd_variants[] = {
     &dlk_sdpa_fwd_cpu,
+#if DLK_HAVE_CUDA
+    &dlk_sdpa_fwd_naive,
+    &dlk_sdpa_fwd_flash_mma,
+    &dlk_sdpa_fwd_flash_wgmma,
+#endif
 };
 static const dlk_variant *const sdpa_bwd_variants[] = {
     &dlk_sdpa_bwd_cpu,
+#if DLK_HAVE_CUDA
+    &dlk_sdpa_bwd_naive,
+    &dlk_sdpa_bwd_flash_mma,
+#endif
 };
 
 /* ---- shape keys ---- */
