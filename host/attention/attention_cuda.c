@@ -145,6 +145,13 @@ dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, v
   sdpa_fwd_desc(ctx, args, &d);
   DLK_TRY(dlk_cuda_enter(ctx));
   DLK_TRY(sdpa_check_lengths(ctx, "sdpa_forward", &d));
+  if (impl == 3) { /* the wgmma kernel reports a refused TMA map with its detail */
+    char err[512];
+    int rc = dlk_k_sdpa_fwd_wgmma(&d, err, sizeof err, ctx->stream);
+    if (rc != 0 && err[0]) return dlk_fail(ctx, DLK_ERR_CUDA, "sdpa_forward/flash_wgmma: %s", err);
+    DLK_CUDA_TRY(ctx, rc);
+    return DLK_OK;
+  }
   DLK_CUDA_TRY(ctx, dlk_k_sdpa_fwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }

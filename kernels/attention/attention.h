@@ -70,6 +70,14 @@ int dlk_k_sdpa_bwd_supports(const dlk_k_sdpa_bwd_desc *a, int impl, char *why, s
 size_t dlk_k_sdpa_bwd_ws(const dlk_k_sdpa_bwd_desc *a, int impl);
 int dlk_k_sdpa_bwd(const dlk_k_sdpa_bwd_desc *a, int impl, void *ws, void *stream);
 
+/* impl 3 (sdpa_sm90.cu) directly, so that a TMA map the driver refuses comes back with its
+   detail in err: the _supports of impl 3 is this one (1: can run; else the reason), and
+   dlk_k_sdpa_fwd_wgmma runs it (the cudaError_t; err says more when it is not a plain
+   CUDA error). The kernel has a body only when DLK_CUDA_ARCHS lists 90a; the caller checks
+   that the device is 9.0. */
+int dlk_k_sdpa_fwd_wgmma_supports(const dlk_k_sdpa_fwd_desc *a, char *why, size_t n);
+int dlk_k_sdpa_fwd_wgmma(const dlk_k_sdpa_fwd_desc *a, char *err, size_t err_len, void *stream);
+
 /* Lengths check (one block): flag[0] = -1 when every q length is in [1, Tq] and every k
    length in [1, Tk]; else flag[0] = 0 (q_lengths) or 1 (k_lengths), flag[1] = the index,
    flag[2] = the value. flag: host-mapped memory the caller reads after synchronising. */

@@ -423,7 +423,8 @@ extern "C" int dlk_k_sdpa_fwd_supports(const dlk_k_sdpa_fwd_desc *a, int impl, c
     return 1;
 #endif
   }
-  snprintf(why, n, "no forward impl %d in sdpa_fwd.cu", impl);
+  if (impl == 3) return dlk_k_sdpa_fwd_wgmma_supports(a, why, n);
+  snprintf(why, n, "no forward impl %d", impl);
   return 0;
 }
 
@@ -446,5 +447,9 @@ extern "C" int dlk_k_sdpa_fwd(const dlk_k_sdpa_fwd_desc *a, int impl, void *ws, 
     return flash_fwd<bf16>(a, st);
   }
 #endif
+  if (impl == 3) {
+    char err[8];
+    return dlk_k_sdpa_fwd_wgmma(a, err, sizeof err, stream);
+  }
   return (int)cudaErrorInvalidValue;
 }
