@@ -135,6 +135,7 @@ static const dlk_variant *const sdpa_fwd_variants[] = {
     &dlk_sdpa_fwd_naive,
     &dlk_sdpa_fwd_flash_mma,
     &dlk_sdpa_fwd_flash_wgmma,
+    &dlk_sdpa_fwd_flash_simt,
 #endif
 };
 static const dlk_variant *const sdpa_bwd_variants[] = {
@@ -142,6 +143,7 @@ static const dlk_variant *const sdpa_bwd_variants[] = {
 #if DLK_HAVE_CUDA
     &dlk_sdpa_bwd_naive,
     &dlk_sdpa_bwd_flash_mma,
+    &dlk_sdpa_bwd_flash_simt,
 #endif
 };
 

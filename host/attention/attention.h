@@ -78,15 +78,16 @@ static inline int64_t dlk_sdpa_len(bool has, const dlk_tensor *t, int64_t b, int
 extern const dlk_variant dlk_sdpa_fwd_cpu, dlk_sdpa_bwd_cpu;
 
 #if DLK_HAVE_CUDA
-/* The CUDA rows' functions (attention_cuda.c); impl 1 naive, 2 flash_mma, 3 flash_wgmma. */
+/* The CUDA rows' functions (attention_cuda.c); impl 1 naive, 2 flash_mma, 3 flash_wgmma,
+   4 flash_simt. */
 bool dlk_sdpa_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
 size_t dlk_sdpa_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
 dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
 bool dlk_sdpa_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
 size_t dlk_sdpa_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
 dlk_status dlk_sdpa_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-extern const dlk_variant dlk_sdpa_fwd_naive, dlk_sdpa_fwd_flash_mma, dlk_sdpa_fwd_flash_wgmma, dlk_sdpa_bwd_naive,
-    dlk_sdpa_bwd_flash_mma;
+extern const dlk_variant dlk_sdpa_fwd_naive, dlk_sdpa_fwd_flash_mma, dlk_sdpa_fwd_flash_wgmma, dlk_sdpa_fwd_flash_simt,
+    dlk_sdpa_bwd_naive, dlk_sdpa_bwd_flash_mma, dlk_sdpa_bwd_flash_simt;
 #endif
 
 /* ====================================================================================== */

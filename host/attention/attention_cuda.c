@@ -98,6 +98,11 @@ static bool sdpa_arch_ok(const dlk_context *ctx, int impl, char *why, size_t n) 
              ctx->cc_major, ctx->cc_minor);
     return false;
   }
+  if (impl == 4 && ctx->cc_major < 8) {
+    snprintf(why, n, "up to 82 KiB of shared memory per block: compute capability 8.0+ (this GPU is %d.%d)",
+             ctx->cc_major, ctx->cc_minor);
+    return false;
+  }
   if (impl == 3) {
     if (!DLK_HAVE_SM90A) {
       snprintf(why, n, "built without sm_90a (add 90a to DLK_CUDA_ARCHS)");
@@ -196,10 +201,14 @@ SDPA_CUDA_ROW(dlk_sdpa_fwd_flash_mma, 2, "flash_mma",
               "FlashAttention-2: 64-row blocks stream K/V, online softmax, mma.sync f16/bf16", fwd, 2);
 SDPA_CUDA_ROW(dlk_sdpa_fwd_flash_wgmma, 3, "flash_wgmma",
               "FlashAttention-3 forward: sm_90a wgmma + TMA, producer/consumer warpgroups", fwd, 3);
+SDPA_CUDA_ROW(dlk_sdpa_fwd_flash_simt, 4, "flash_simt",
+              "FlashAttention order on CUDA cores, warp per query row: f32/f16/bf16, any strides", fwd, 4);
 SDPA_CUDA_ROW(dlk_sdpa_bwd_naive, 1, "naive",
               "materialises P and dS; thread per gradient element, fixed-order sums (oracle)", bwd, 1);
 SDPA_CUDA_ROW(dlk_sdpa_bwd_flash_mma, 2, "flash_mma",
               "FlashAttention-2 backward without atomics: dK/dV per key block, dQ per query block, mma.sync", bwd, 2);
+SDPA_CUDA_ROW(dlk_sdpa_bwd_flash_simt, 4, "flash_simt",
+              "the same passes on CUDA cores, warp per query / key row: f32/f16/bf16, any strides", bwd, 4);
 
 /* ====================================================================================== */
 /* Additive (Bahdanau) and Luong attention: their CUDA rows go here.                      */

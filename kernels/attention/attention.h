@@ -60,7 +60,8 @@ typedef dlk_k_sdpa_desc dlk_k_sdpa_bwd_desc;
 /* impl: 1 "naive" materialises the scores (workspace B*Hq*Tq*Tk accumulators; the GPU
    oracle, every float dtype, any strides); 2 "flash_mma" FlashAttention-2 tiling with
    online softmax on mma.sync tensor cores (f16/bf16); 3 "flash_wgmma" the sm_90a
-   FlashAttention-3 forward (wgmma + TMA, warp-specialised). _supports: 1 when impl can
+   FlashAttention-3 forward (wgmma + TMA, warp-specialised); 4 "flash_simt" the streaming
+   order on CUDA cores (f32/f16/bf16, any strides). _supports: 1 when impl can
    run a, else 0 with the reason in why. _ws: workspace bytes. */
 int dlk_k_sdpa_fwd_supports(const dlk_k_sdpa_fwd_desc *a, int impl, char *why, size_t n);
 size_t dlk_k_sdpa_fwd_ws(const dlk_k_sdpa_fwd_desc *a, int impl);

@@ -10,6 +10,8 @@
 //                kernel per key block for dK/dV (looping over the group's heads and the
 //                query blocks that see it) and one per query block for dQ (and a full-shape
 //                dbias), all on mma.sync m16n8k16; f16/bf16
+//   4 flash_simt the same passes on CUDA cores, one warp per query row (dQ) or key row
+//                (dK/dV): f32, f16, bf16 (f32 math), any strides
 // Nothing uses atomics: every variant is deterministic (deterministic mode needs nothing
 // more), at the price of recomputing S and dP in the dQ kernel (7 matmuls instead of 5).
 #include "sdpa_common.cuh"
@@ -679,6 +681,199 @@ int flash_bwd(const dlk_k_sdpa_desc *a, void *ws, cudaStream_t st) {
 }
 #endif  // !DLK_CUDA_EMU
 
+// ======================================================================================
+// 4 flash_simt (the same passes as variant 2 on CUDA cores)
+// ======================================================================================
+// Pass 1 is bwd_delta_kernel (and zero_dbias_kernel) above.
+// dQ: block 256 threads = 8 warps, warp w owns query row i0 + w of one (b, h); grid
+// (ceil(Tq / 8), Hq, B). Shared memory (f32): sQ [8][D], sO [8][Dv] (dout), sK [32][D + 1],
+// sV [32][Dv + 1] (+1: lane j reads row j). Per key tile of 32: lane j computes s, p (from
+// the saved lse), dp = z dout . v_j and ds = p (dp - delta); a full-shape dbias gets ds;
+// then dq[c] += ds_j k_j[d] for each key j by shuffle broadcast, d = lane + 32 c.
+// dK/dV: block 8 warps, warp w owns key row j0 + w of one (b, hk); grid (ceil(Tk / 8), Hk, B).
+// Shared memory: sK [8][D], sV [8][Dv], sQ [32][D + 1], sO [32][Dv + 1], sL [32], sD [32]
+// (lse and delta of the query tile). For each head of the group and each query tile that
+// can see a key of the block: lane i computes s, p, dp, ds of query i0 + i, then
+// dv[c] += p z dout_i[d] and dk[c] += ds q_i[d] over the 32 queries.
+constexpr int FSB_ROWS = 8, FSB_T = 32, FSB_THREADS = 256;
+
+template <typename T>
+__global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_desc a, const float *delta) {
+  extern __shared__ float sb_smem[];
+  const int64_t D = a.D, Dv = a.Dv;
+  float *sQ = sb_smem, *sO = sQ + FSB_ROWS * D, *sK = sO + FSB_ROWS * Dv, *sV = sK + FSB_T * (D + 1);
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  const int64_t i0 = (int64_t)blockIdx.x * FSB_ROWS, h = blockIdx.y, b = blockIdx.z;
+  const int64_t hk = h / (a.Hq / a.Hk), i = i0 + w;
+  const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+  const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
+  const int64_t last_row = (i0 + FSB_ROWS < ql ? i0 + FSB_ROWS : ql) - 1;
+  int64_t jmax = last_row < i0 ? -1 : kl - 1;
+  if (a.causal && jmax >= 0 && last_row + kl - ql < jmax) jmax = last_row + kl - ql;
+  const int64_t ntiles = jmax < 0 ? 0 : jmax / FSB_T + 1;
+  const float log_lse = i < ql ? ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : -INFINITY;
+  const float dl = i < ql ? delta[(b * a.Hq + h) * a.Tq + i] : 0.f;
+  for (int64_t e = tid; e < FSB_ROWS * D; e += FSB_THREADS) {
+    const int64_t r = e / D, d = e % D;
+    sQ[e] = i0 + r < ql ? to_acc(*at4<const T>(a.q, b, h, i0 + r, d)) : 0.f;
+  }
+  for (int64_t e = tid; e < FSB_ROWS * Dv; e += FSB_THREADS) {
+    const int64_t r = e / Dv, d = e % Dv;
+    sO[e] = i0 + r < ql ? to_acc(*at4<const T>(a.dout, b, h, i0 + r, d)) : 0.f;
+  }
+  float dq[8];
+#pragma unroll
+  for (int c = 0; c < 8; c++) dq[c] = 0.f;
+  const float scale = (float)a.scale, zs = (float)a.drop_scale;
+  for (int64_t t = 0; t < ntiles; t++) {
+    const int64_t j0 = t * FSB_T;
+    __syncthreads();
+    for (int64_t e = tid; e < FSB_T * D; e += FSB_THREADS) {
+      const int64_t r = e / D, d = e % D;
+      sK[r * (D + 1) + d] = j0 + r < kl ? to_acc(*at4<const T>(a.k, b, hk, j0 + r, d)) : 0.f;
+    }
+    for (int64_t e = tid; e < FSB_T * Dv; e += FSB_THREADS) {
+      const int64_t r = e / Dv, d = e % Dv;
+      sV[r * (Dv + 1) + d] = j0 + r < kl ? to_acc(*at4<const T>(a.v, b, hk, j0 + r, d)) : 0.f;
+    }
+    __syncthreads();
+    const int64_t j = j0 + lane;
+    float ds = 0.f;
+    if (visible(i, j, ql, kl, a.causal) && log_lse != -INFINITY) {
+      float dot = 0.f;
+      for (int64_t d = 0; d < D; d++) dot += sQ[w * D + d] * sK[lane * (D + 1) + d];
+      float x = dot * scale;
+      if (a.bias.data) x += to_acc(*at4<const T>(a.bias, b, h, i, j));
+      const float p = x == -INFINITY ? 0.f : expf(x - log_lse);
+      if (p != 0.f) {
+        float dp = 0.f;
+        if (keep(a, b, h, i, j)) {
+          for (int64_t d = 0; d < Dv; d++) dp += sO[w * Dv + d] * sV[lane * (Dv + 1) + d];
+          dp *= zs;
+        }
+        ds = p * (dp - dl);
+      }
+    }
+    if (a.dbias.data && i < a.Tq && j < a.Tk) *at4<T>(a.dbias, b, h, i, j) = from_acc<T>(ds);
+    for (int jj = 0; jj < FSB_T; jj++) {
+      const float dsj = __shfl_sync(0xffffffffu, ds, jj);
+      if (dsj == 0.f) continue;
+#pragma unroll
+      for (int c = 0; c < 8; c++)
+        if (lane + 32 * c < D) dq[c] += dsj * sK[jj * (D + 1) + lane + 32 * c];
+    }
+  }
+  if (i >= a.Tq || !a.dq.data) return;
+#pragma unroll
+  for (int c = 0; c < 8; c++)
+    if (lane + 32 * c < D) *at4<T>(a.dq, b, h, i, lane + 32 * c) = from_acc<T>(dq[c] * scale);
+}
+
+template <typename T>
+__global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dkdv_kernel(dlk_k_sdpa_desc a, const float *delta) {
+  extern __shared__ float sb_smem[];
+  const int64_t D = a.D, Dv = a.Dv;
+  float *sK = sb_smem, *sV = sK + FSB_ROWS * D, *sQ = sV + FSB_ROWS * Dv, *sO = sQ + FSB_T * (D + 1);
+  float *sL = sO + FSB_T * (Dv + 1), *sD = sL + FSB_T;
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  const int64_t j0 = (int64_t)blockIdx.x * FSB_ROWS, hk = blockIdx.y, b = blockIdx.z;
+  const int64_t G = a.Hq / a.Hk, j = j0 + w;
+  const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+  const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
+  int64_t imin = 0;
+  if (a.causal && j0 - (kl - ql) > imin) imin = j0 - (kl - ql);
+  const int64_t imax = j0 < kl ? ql : 0;
+  const int64_t t0 = imin / FSB_T, t1 = imax > imin ? (imax + FSB_T - 1) / FSB_T : t0;
+  for (int64_t e = tid; e < FSB_ROWS * D; e += FSB_THREADS) {
+    const int64_t r = e / D, d = e % D;
+    sK[e] = j0 + r < kl ? to_acc(*at4<const T>(a.k, b, hk, j0 + r, d)) : 0.f;
+  }
+  for (int64_t e = tid; e < FSB_ROWS * Dv; e += FSB_THREADS) {
+    const int64_t r = e / Dv, d = e % Dv;
+    sV[e] = j0 + r < kl ? to_acc(*at4<const T>(a.v, b, hk, j0 + r, d)) : 0.f;
+  }
+  float dk[8], dv[8];
+#pragma unroll
+  for (int c = 0; c < 8; c++) dk[c] = dv[c] = 0.f;
+  const float scale = (float)a.scale, zs = (float)a.drop_scale;
+  for (int64_t h = hk * G; h < (hk + 1) * G; h++)
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t i0 = t * FSB_T;
+      __syncthreads();
+      for (int64_t e = tid; e < FSB_T * D; e += FSB_THREADS) {
+        const int64_t r = e / D, d = e % D;
+        sQ[r * (D + 1) + d] = i0 + r < ql ? to_acc(*at4<const T>(a.q, b, h, i0 + r, d)) : 0.f;
+      }
+      for (int64_t e = tid; e < FSB_T * Dv; e += FSB_THREADS) {
+        const int64_t r = e / Dv, d = e % Dv;
+        sO[r * (Dv + 1) + d] = i0 + r < ql ? to_acc(*at4<const T>(a.dout, b, h, i0 + r, d)) : 0.f;
+      }
+      if (tid < FSB_T) {
+        const int64_t i = i0 + tid;
+        sL[tid] = i < ql ? ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : -INFINITY;
+        sD[tid] = i < ql ? delta[(b * a.Hq + h) * a.Tq + i] : 0.f;
+      }
+      __syncthreads();
+      const int64_t i = i0 + lane;
+      float pz = 0.f, ds = 0.f;
+      if (visible(i, j, ql, kl, a.causal) && sL[lane] != -INFINITY) {
+        float dot = 0.f;
+        for (int64_t d = 0; d < D; d++) dot += sQ[lane * (D + 1) + d] * sK[w * D + d];
+        float x = dot * scale;
+        if (a.bias.data) x += to_acc(*at4<const T>(a.bias, b, h, i, j));
+        const float p = x == -INFINITY ? 0.f : expf(x - sL[lane]);
+        if (p != 0.f) {
+          float dp = 0.f;
+          if (keep(a, b, h, i, j)) {
+            for (int64_t d = 0; d < Dv; d++) dp += sO[lane * (Dv + 1) + d] * sV[w * Dv + d];
+            dp *= zs;
+            pz = p * zs;
+          }
+          ds = p * (dp - sD[lane]);
+        }
+      }
+      for (int ii = 0; ii < FSB_T; ii++) {
+        const float pi = __shfl_sync(0xffffffffu, pz, ii), dsi = __shfl_sync(0xffffffffu, ds, ii);
+        if (pi == 0.f && dsi == 0.f) continue;
+#pragma unroll
+        for (int c = 0; c < 8; c++) {
+          if (lane + 32 * c < Dv) dv[c] += pi * sO[ii * (Dv + 1) + lane + 32 * c];
+          if (lane + 32 * c < D) dk[c] += dsi * sQ[ii * (D + 1) + lane + 32 * c];
+        }
+      }
+    }
+  if (j >= a.Tk) return;
+#pragma unroll
+  for (int c = 0; c < 8; c++) {
+    if (a.dk.data && lane + 32 * c < D) *at4<T>(a.dk, b, hk, j, lane + 32 * c) = from_acc<T>(dk[c] * scale);
+    if (a.dv.data && lane + 32 * c < Dv) *at4<T>(a.dv, b, hk, j, lane + 32 * c) = from_acc<T>(dv[c]);
+  }
+}
+
+template <typename T>
+int simt_bwd(const dlk_k_sdpa_desc *a, void *ws, cudaStream_t st) {
+  float *delta = (float *)ws;
+  const int64_t rows = a->B * a->Hq * a->Tq;
+  DLK_LAUNCH(bwd_delta_kernel<T>, grid_for(rows * 32, 256), 256, 0, st)(*a, delta);
+  if (a->dbias.data && a->Tk > 0) DLK_LAUNCH(zero_dbias_kernel<T>, grid_for(rows * a->Tk, 256), 256, 0, st)(*a);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return (int)e;
+  const size_t smem = (size_t)(FSB_ROWS * (a->D + a->Dv) + FSB_T * (a->D + 1 + a->Dv + 1) + 2 * FSB_T) * sizeof(float);
+  if ((a->dk.data || a->dv.data) && a->Tk > 0) {
+    e = cudaFuncSetAttribute(simt_bwd_dkdv_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((unsigned)((a->Tk + FSB_ROWS - 1) / FSB_ROWS), (unsigned)a->Hk, (unsigned)a->B);
+    DLK_LAUNCH(simt_bwd_dkdv_kernel<T>, grid, FSB_THREADS, smem, st)(*a, delta);
+  }
+  if ((a->dq.data || a->dbias.data) && a->Tq > 0) {
+    e = cudaFuncSetAttribute(simt_bwd_dq_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((unsigned)((a->Tq + FSB_ROWS - 1) / FSB_ROWS), (unsigned)a->Hq, (unsigned)a->B);
+    DLK_LAUNCH(simt_bwd_dq_kernel<T>, grid, FSB_THREADS, smem, st)(*a, delta);
+  }
+  return (int)cudaGetLastError();
+}
+
 bool empty(const dlk_k_sdpa_desc *a) {
   return a->B <= 0 || a->Hq <= 0 || (a->Tq <= 0 && a->Tk <= 0);
 }
@@ -717,13 +912,33 @@ extern "C" int dlk_k_sdpa_bwd_supports(const dlk_k_sdpa_bwd_desc *a, int impl, c
     return 1;
 #endif
   }
-  snprintf(why, n, "no backward impl %d in sdpa_bwd.cu", impl);
+  if (impl == 4) {
+    if (a->dtype == DLK_F64) {
+      snprintf(why, n, "f64 runs on the CPU reference and the naive variant");
+      return 0;
+    }
+    if (a->D > 256 || a->Dv > 256 || a->B > 65535 || a->Hq > 65535) {
+      snprintf(why, n, "D %lld, Dv %lld (at most 256) or B %lld, Hq %lld (at most 65535)", (long long)a->D,
+               (long long)a->Dv, (long long)a->B, (long long)a->Hq);
+      return 0;
+    }
+    if (a->dbias.data) {
+      const int64_t full[4] = {a->B, a->Hq, a->Tq, a->Tk};
+      for (int k = 0; k < 4; k++)
+        if (a->dbias_n[k] != full[k]) {
+          snprintf(why, n, "dbias summed over a broadcast dim (dim %d): the naive variant reduces it", k);
+          return 0;
+        }
+    }
+    return 1;
+  }
+  snprintf(why, n, "no backward impl %d", impl);
   return 0;
 }
 
 extern "C" size_t dlk_k_sdpa_bwd_ws(const dlk_k_sdpa_bwd_desc *a, int impl) {
   if (impl == 1) return naive_bwd_ws(a);
-  if (impl == 2) return (size_t)(a->B * a->Hq * a->Tq) * sizeof(float) + 16;
+  if (impl == 2 || impl == 4) return (size_t)(a->B * a->Hq * a->Tq) * sizeof(float) + 16;
   return 0;
 }
 
@@ -742,5 +957,12 @@ extern "C" int dlk_k_sdpa_bwd(const dlk_k_sdpa_bwd_desc *a, int impl, void *ws, 
     return flash_bwd<bf16>(a, ws, st);
   }
 #endif
+  if (impl == 4) {
+    char why[8];
+    if (!dlk_k_sdpa_bwd_supports(a, 4, why, sizeof why)) return (int)cudaErrorInvalidValue;
+    if (a->dtype == DLK_F32) return simt_bwd<float>(a, ws, st);
+    if (a->dtype == DLK_F16) return simt_bwd<f16>(a, ws, st);
+    return simt_bwd<bf16>(a, ws, st);
+  }
   return (int)cudaErrorInvalidValue;
 }

@@ -8,6 +8,9 @@
 //                shared memory (cp.async, double-buffered), S = Q K^T and O += P V on
 //                mma.sync m16n8k16 tensor cores, online softmax in registers; f16/bf16
 //   3 flash_wgmma  sm_90a (kernels/attention/sdpa_sm90.cu)
+//   4 flash_simt the same streaming order on CUDA cores, one warp per query row: f32, f16,
+//                bf16 (f32 math), any strides; the scalable path for f32 and for the
+//                layouts and head dims the tensor-core variants decline
 // plus the lengths check every row runs before it writes.
 // No variant uses atomics: every result is bit-identical run to run.
 #include "sdpa_common.cuh"
@@ -375,6 +378,100 @@ int flash_fwd(const dlk_k_sdpa_desc *a, cudaStream_t st) {
 }
 #endif  // !DLK_CUDA_EMU
 
+// ======================================================================================
+// 4 flash_simt
+// ======================================================================================
+// Block: 256 threads = 8 warps, one query row per warp (rows i0 + w of one (b, h)); grid
+// (ceil(Tq / 8), Hq, B). Key tiles of 32 stream through shared memory (f32):
+//   sQ [8][D]        the block's query rows
+//   sK [32][D + 1]   keys (+1: lane j reading row j column d hits bank (j + d) % 32)
+//   sV [32][Dv]      values (a warp reads one row, consecutive columns)
+// Per tile each warp: lane j scores key j0 + j (dot over D, -inf where not visible, plus
+// the bias); warp max and sum give the online softmax (natural exp, f32); then for each of
+// the 32 keys, broadcast by shuffle, o[c] += p z v[d] with lane + 32 c = d (Dv <= 256: 8
+// per lane). Keys past k_len are never loaded; tiles past the block's causal/length limit
+// are never visited. Epilogue as variant 2: o / l (0 when l is 0), lse = m + log l.
+constexpr int FS_ROWS = 8, FS_KT = 32, FS_THREADS = 256;
+
+template <typename T>
+__global__ __launch_bounds__(FS_THREADS) void flash_simt_fwd_kernel(dlk_k_sdpa_desc a) {
+  extern __shared__ float fs_smem[];
+  const int64_t D = a.D, Dv = a.Dv;
+  float *sQ = fs_smem, *sK = sQ + FS_ROWS * D, *sV = sK + FS_KT * (D + 1);
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  const int64_t i0 = (int64_t)blockIdx.x * FS_ROWS, h = blockIdx.y, b = blockIdx.z;
+  const int64_t hk = h / (a.Hq / a.Hk), i = i0 + w;
+  const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+  const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
+  const int64_t last_row = (i0 + FS_ROWS < ql ? i0 + FS_ROWS : ql) - 1;
+  int64_t jmax = last_row < i0 ? -1 : kl - 1;
+  if (a.causal && jmax >= 0 && last_row + kl - ql < jmax) jmax = last_row + kl - ql;
+  const int64_t ntiles = jmax < 0 ? 0 : jmax / FS_KT + 1;
+
+  for (int64_t e = tid; e < FS_ROWS * D; e += FS_THREADS) {
+    const int64_t r = e / D, d = e % D;
+    sQ[e] = i0 + r < ql ? to_acc(*at4<const T>(a.q, b, h, i0 + r, d)) : 0.f;
+  }
+  float o[8];
+#pragma unroll
+  for (int c = 0; c < 8; c++) o[c] = 0.f;
+  float m = -INFINITY, l = 0.f;
+  const float scale = (float)a.scale, zs = (float)a.drop_scale;
+  for (int64_t t = 0; t < ntiles; t++) {
+    const int64_t j0 = t * FS_KT;
+    __syncthreads();  // the previous tile's reads are done (and sQ is written, first time)
+    for (int64_t e = tid; e < FS_KT * D; e += FS_THREADS) {
+      const int64_t r = e / D, d = e % D;
+      sK[r * (D + 1) + d] = j0 + r < kl ? to_acc(*at4<const T>(a.k, b, hk, j0 + r, d)) : 0.f;
+    }
+    for (int64_t e = tid; e < FS_KT * Dv; e += FS_THREADS) {
+      const int64_t r = e / Dv, d = e % Dv;
+      sV[e] = j0 + r < kl ? to_acc(*at4<const T>(a.v, b, hk, j0 + r, d)) : 0.f;
+    }
+    __syncthreads();
+    const int64_t j = j0 + lane;
+    float x = -INFINITY;
+    if (visible(i, j, ql, kl, a.causal)) {
+      float dot = 0.f;
+      for (int64_t d = 0; d < D; d++) dot += sQ[w * D + d] * sK[lane * (D + 1) + d];
+      x = dot * scale;
+      if (a.bias.data) x += to_acc(*at4<const T>(a.bias, b, h, i, j));
+    }
+    const float m_new = fmaxf(m, warp_max(x));
+    const float m_use = m_new == -INFINITY ? 0.f : m_new;
+    const float alpha = expf(m - m_use);
+    const float p = expf(x - m_use);
+    l = l * alpha + warp_sum(p);
+    m = m_new;
+    const float pz = p != 0.f && keep(a, b, h, i, j) ? p * zs : 0.f;
+#pragma unroll
+    for (int c = 0; c < 8; c++) o[c] *= alpha;
+    for (int jj = 0; jj < FS_KT; jj++) {
+      const float pj = __shfl_sync(0xffffffffu, pz, jj);
+      if (pj == 0.f) continue;  // the same for every lane: no divergence
+#pragma unroll
+      for (int c = 0; c < 8; c++)
+        if (lane + 32 * c < Dv) o[c] += pj * sV[jj * Dv + lane + 32 * c];
+    }
+  }
+  if (i >= a.Tq) return;
+  const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+  for (int c = 0; c < 8; c++)
+    if (lane + 32 * c < Dv) *at4<T>(a.out, b, h, i, lane + 32 * c) = from_acc<T>(o[c] * inv);
+  if (lane == 0 && a.lse) ((float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] = l > 0.f ? m + logf(l) : -INFINITY;
+}
+
+template <typename T>
+int flash_simt_fwd(const dlk_k_sdpa_desc *a, cudaStream_t st) {
+  const size_t smem = (size_t)(FS_ROWS * a->D + FS_KT * (a->D + 1) + FS_KT * a->Dv) * sizeof(float);
+  cudaError_t e = cudaFuncSetAttribute(flash_simt_fwd_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (e != cudaSuccess) return (int)e;
+  dim3 grid((unsigned)((a->Tq + FS_ROWS - 1) / FS_ROWS), (unsigned)a->Hq, (unsigned)a->B);
+  DLK_LAUNCH(flash_simt_fwd_kernel<T>, grid, FS_THREADS, smem, st)(*a);
+  return (int)cudaGetLastError();
+}
+
 bool empty(const dlk_k_sdpa_desc *a) { return a->B <= 0 || a->Hq <= 0 || a->Tq <= 0 || a->Dv <= 0; }
 
 // Bytes of the naive variant's score matrix.
@@ -424,6 +521,18 @@ extern "C" int dlk_k_sdpa_fwd_supports(const dlk_k_sdpa_fwd_desc *a, int impl, c
 #endif
   }
   if (impl == 3) return dlk_k_sdpa_fwd_wgmma_supports(a, why, n);
+  if (impl == 4) {
+    if (a->dtype == DLK_F64) {
+      snprintf(why, n, "f64 runs on the CPU reference and the naive variant");
+      return 0;
+    }
+    if (a->D > 256 || a->Dv > 256 || a->B > 65535 || a->Hq > 65535) {
+      snprintf(why, n, "D %lld, Dv %lld (at most 256) or B %lld, Hq %lld (at most 65535)", (long long)a->D,
+               (long long)a->Dv, (long long)a->B, (long long)a->Hq);
+      return 0;
+    }
+    return 1;
+  }
   snprintf(why, n, "no forward impl %d", impl);
   return 0;
 }
@@ -447,6 +556,13 @@ extern "C" int dlk_k_sdpa_fwd(const dlk_k_sdpa_fwd_desc *a, int impl, void *ws, 
     return flash_fwd<bf16>(a, st);
   }
 #endif
+  if (impl == 4) {
+    char why[8];
+    if (!dlk_k_sdpa_fwd_supports(a, 4, why, sizeof why)) return (int)cudaErrorInvalidValue;
+    if (a->dtype == DLK_F32) return flash_simt_fwd<float>(a, st);
+    if (a->dtype == DLK_F16) return flash_simt_fwd<f16>(a, st);
+    return flash_simt_fwd<bf16>(a, st);
+  }
   if (impl == 3) {
     char err[8];
     return dlk_k_sdpa_fwd_wgmma(a, err, sizeof err, stream);
