@@ -1248,28 +1248,51 @@ static void test_bad_input(dlk_context *ctx) {
 /* 6. Explain                                                                             */
 /* ====================================================================================== */
 
+/* Explain mode on the context's device: the call checks its arguments and runs nothing;
+   the report lists every variant of the op with a verdict (on a CUDA context the CPU
+   row refused with its reason) and the AUTO line. */
 static void test_explain(dlk_context *ctx) {
   t_case = "explain";
-  bad_setup *s = malloc(sizeof *s);
-  bad_init(s);
-  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
-  CHECK_OK(ctx, dlk_sdpa_forward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout, &s->tlse));
-  const char *report = NULL;
-  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
-  CHECK(report && strstr(report, "sdpa_fwd"), "report names the op:\n%s", report ? report : "");
-  dlk_variant_info vs[32];
-  int nv = 0;
-  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_fwd", vs, 32, &nv));
-  for (int i = 0; i < nv && i < 32; i++) CHECK(report && strstr(report, vs[i].name), "%s listed", vs[i].name);
-  CHECK(report && strstr(report, "AUTO would"), "AUTO line");
-  CHECK(bad_untouched(s), "explain mode wrote outputs");
-  CHECK_OK(ctx, dlk_sdpa_backward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout,
-                                  &s->tlse, &s->tdout, &s->tdq, &s->tdk, &s->tdv, &s->tdbias));
-  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
-  CHECK(report && strstr(report, "sdpa_bwd"), "report names the op:\n%s", report ? report : "");
-  CHECK(bad_untouched(s), "explain mode wrote outputs");
-  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
-  free(s);
+  static const sdpa_case c = {"explain", 2, 4, 2, 33, 47, 64, 64, 1, BIAS_H1, LEN_QK, 0, 0, 0, LC, 1, 1};
+  const int64_t sq[4] = {c.B, c.Hq, c.Tq, c.D}, sk[4] = {c.B, c.Hk, c.Tk, c.D}, so[4] = {c.B, c.Hq, c.Tq, c.Dv},
+                sl[3] = {c.B, c.Hq, c.Tq}, sb[4] = {c.B, 1, c.Tq, c.Tk}, sn[1] = {c.B};
+  tt q, k, v, out, lse, bias, ql, dout, dq, dk, dv, dbias;
+  dlk_status s = DLK_OK;
+  tt *all[] = {&q, &k, &v, &out, &lse, &bias, &ql, &dout, &dq, &dk, &dv, &dbias};
+  const int64_t *shp[] = {sq, sk, sk, so, sl, sb, sn, so, sq, sk, sk, sb};
+  const int nd[] = {4, 4, 4, 4, 3, 4, 1, 4, 4, 4, 4, 4};
+  for (int i = 0; i < N_OF(all) && s == DLK_OK; i++)
+    s = tt_make(ctx, all[i], i == 4 ? DLK_F32 : i == 6 ? DLK_I32 : DLK_BF16, nd[i], shp[i], LC);
+  CHECK(s == DLK_OK, "setup: %s", dlk_context_last_error(ctx));
+  if (s == DLK_OK) {
+    double lens[2] = {(double)c.Tq, 5};
+    CHECK_OK(ctx, tt_write(ctx, &ql, lens));
+    dlk_sdpa_params p;
+    case_params(&c, 1, &p);
+    for (int dir = 0; dir < 2; dir++) {
+      CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+      if (dir == 0)
+        CHECK_OK(ctx, dlk_sdpa_forward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v, &lse.v));
+      else
+        CHECK_OK(ctx, dlk_sdpa_backward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v, &lse.v, &dout.v,
+                                        &dq.v, &dk.v, &dv.v, &dbias.v));
+      const char *report = NULL;
+      CHECK_OK(ctx, dlk_explain_report(ctx, &report)); /* valid until explain mode changes */
+      const char *op = dir ? "sdpa_bwd" : "sdpa_fwd";
+      printf("explain (%s):\n%s", op, report ? report : "(none)\n");
+      CHECK(report && strstr(report, op), "report names %s", op);
+      dlk_variant_info vs[32];
+      int nv = 0;
+      CHECK_OK(ctx, dlk_op_variants(ctx, op, vs, 32, &nv));
+      for (int i = 0; i < nv && i < 32; i++) CHECK(report && strstr(report, vs[i].name), "%s listed", vs[i].name);
+      CHECK(report && strstr(report, "AUTO would"), "AUTO line");
+      CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+    }
+    /* nothing ran: every output is still the 0xFF fill */
+    tt *outs[] = {&out, &lse, &dq, &dk, &dv, &dbias};
+    for (int i = 0; i < N_OF(outs); i++) CHECK(tt_dirty(ctx, outs[i], 1) == 0, "explain mode wrote output %d", i);
+  }
+  for (int i = 0; i < N_OF(all); i++) tt_free(ctx, all[i]);
 }
 
 /* ====================================================================================== */

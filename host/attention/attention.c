@@ -173,11 +173,38 @@ static void sdpa_bwd_key(const void *args, char *buf, size_t n) {
   snprintf(buf, n, "%s_g%d%d%d%d", pk, a->has_dq, a->has_dk, a->has_dv, a->has_dbias);
 }
 
+/* ---- heuristics: the variant AUTO runs when it does not time them ---- */
+
+/* The first id of `order` whose row is in the table, runs on the context's device and
+   supports the call; -1 when none does (the dispatcher then ranks). */
+static int first_supported(const dlk_context *ctx, const dlk_variant *const *v, int n, const int *order, int no,
+                           const void *args) {
+  char why[256];
+  for (int k = 0; k < no; k++)
+    for (int i = 0; i < n; i++)
+      if (v[i]->id == order[k] && v[i]->device == ctx->device.type &&
+          (!v[i]->supports || v[i]->supports(ctx, args, why, sizeof why)))
+        return v[i]->id;
+  return -1;
+}
+
+/* cuDNN's fused SDPA, then the tensor-core kernels (wgmma before mma.sync), then the
+   streaming CUDA-core kernel, the naive oracle last; the CPU reference on a CPU context. */
+static const int SDPA_ORDER[] = {10, 3, 2, 4, 1, 0};
+
+static int sdpa_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  return first_supported(ctx, sdpa_fwd_variants, N_OF(sdpa_fwd_variants), SDPA_ORDER, N_OF(SDPA_ORDER), args);
+}
+
+static int sdpa_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  return first_supported(ctx, sdpa_bwd_variants, N_OF(sdpa_bwd_variants), SDPA_ORDER, N_OF(SDPA_ORDER), args);
+}
+
 #define OP(var, name, table, key, heur, tunable) \
   static const dlk_op var = {name, table, N_OF(table), key, heur, tunable}
 
-OP(sdpa_fwd_op, "sdpa_fwd", sdpa_fwd_variants, sdpa_fwd_key, NULL, true);
-OP(sdpa_bwd_op, "sdpa_bwd", sdpa_bwd_variants, sdpa_bwd_key, NULL, true);
+OP(sdpa_fwd_op, "sdpa_fwd", sdpa_fwd_variants, sdpa_fwd_key, sdpa_fwd_heuristic, true);
+OP(sdpa_bwd_op, "sdpa_bwd", sdpa_bwd_variants, sdpa_bwd_key, sdpa_bwd_heuristic, true);
 
 /* ---- checks ---- */
 
