@@ -1296,18 +1296,20 @@ static void test_explain(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
-/* GPU-only: lengths out of range, checked on the device before anything is written       */
+/* Lengths out of range (on a GPU: checked on the device before anything is written)     */
 /* ====================================================================================== */
 
 static void test_gpu_bad_lengths(dlk_context *g) {
+  dlk_device dev;
+  dlk_context_device(g, &dev);
   static const sdpa_case c = {"badlen", 2, 2, 2, 7, 9, 32, 32, 0, BIAS_NONE, LEN_QK, 0, 0, 0, LC, 1, 0};
   dlk_variant_info fv[32];
   int nf = 0;
   CHECK_OK(g, dlk_op_variants(g, "sdpa_fwd", fv, 32, &nf));
   for (int which = 0; which < 4; which++) {
     for (int vi = -1; vi < nf && vi < 32; vi++) {
-      if (vi >= 0 && fv[vi].device != DLK_CUDA) continue;
-      snprintf(t_case_buf, sizeof t_case_buf, "gpu bad lengths %d: variant %s", which, vi >= 0 ? fv[vi].name : "AUTO");
+      if (vi >= 0 && fv[vi].device != dev.type) continue;
+      snprintf(t_case_buf, sizeof t_case_buf, "bad lengths %d: variant %s", which, vi >= 0 ? fv[vi].name : "AUTO");
       t_case = t_case_buf;
       sdpa_io io;
       sdpa_gen(&c, DLK_F16, 0, &io);
@@ -1355,6 +1357,12 @@ int main(int argc, char **argv) {
   test_masked_rows(ctx);
   test_deterministic(ctx);
   test_sweep(ctx, NULL, 0);
+  /* the GPU run's paths on the CPU: the reference through a second context, and lengths
+     out of range through AUTO */
+  dlk_context *ref = t_cpu_context();
+  test_sweep(ctx, ref, 1);
+  dlk_context_destroy(ref);
+  test_gpu_bad_lengths(ctx);
   test_bad_input(ctx);
   test_explain(ctx);
   /* ---- additive (Bahdanau) and Luong attention: their CPU tests go here ---- */
