@@ -19,62 +19,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/check.h"
 #include "attention.h"
 
-#define N_OF(t) ((int)(sizeof(t) / sizeof((t)[0])))
 
 /* ------------------------------------------------------------------------------------ */
 /* Checks the family's ops share                                                        */
 /* ------------------------------------------------------------------------------------ */
 
 static const char *dt(const dlk_tensor *t) { return dlk_dtype_name(t->dtype); }
-
-static dlk_status need(dlk_context *ctx, const char *op, const char *name, const void *p) {
-  return p ? DLK_OK : dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL", op, name);
-}
-
-/* A well-formed float tensor (F32/F16/BF16/F64) on the context's device. */
-static dlk_status check_float(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  DLK_TRY(dlk_check_tensor(ctx, op, name, t));
-  return dlk_check_float(ctx, op, name, t, true);
-}
-
-static dlk_status same_dtype(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                             const char *nb, const dlk_tensor *b) {
-  if (a->dtype == b->dtype) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s but %s is %s", op, nb, dt(b), na, dt(a));
-}
-
-/* An output's elements must be distinct memory: with the dims of size > 1 sorted by
-   stride, each stride must step past everything the smaller dims span. */
-static dlk_status check_output(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  int idx[DLK_MAX_DIMS], n = 0;
-  for (int k = 0; k < t->ndim; k++)
-    if (t->shape[k] > 1) idx[n++] = k;
-  if (dlk_tensor_numel(t) == 0) return DLK_OK;
-  for (int i = 1; i < n; i++) /* insertion sort by stride */
-    for (int j = i; j > 0 && t->strides[idx[j]] < t->strides[idx[j - 1]]; j--) {
-      int s = idx[j];
-      idx[j] = idx[j - 1];
-      idx[j - 1] = s;
-    }
-  int64_t span = 0;
-  for (int i = 0; i < n; i++) {
-    int k = idx[i];
-    if (t->strides[k] <= span)
-      return dlk_fail(ctx, DLK_ERR_LAYOUT,
-                      "%s: output %s has overlapping elements (stride %lld in dim %d of size %lld)",
-                      op, name, (long long)t->strides[k], k, (long long)t->shape[k]);
-    span += (t->shape[k] - 1) * t->strides[k];
-  }
-  return DLK_OK;
-}
-
-static dlk_status disjoint(dlk_context *ctx, const char *op, const char *na, const dlk_tensor *a,
-                           const char *nb, const dlk_tensor *b) {
-  if (!a || !b || !dlk_tensors_overlap(a, b)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s and %s overlap in memory", op, na, nb);
-}
 
 /* Outputs outs[0..no) (NULL entries skipped) each well laid out and overlapping no input
    and no other output. */
@@ -83,16 +36,11 @@ static dlk_status check_outputs(dlk_context *ctx, const char *op, int no, dlk_te
                                 const char *const *in_names) {
   for (int i = 0; i < no; i++) {
     if (!outs[i]) continue;
-    DLK_TRY(check_output(ctx, op, out_names[i], outs[i]));
-    for (int j = 0; j < ni; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
-    for (int j = 0; j < i; j++) DLK_TRY(disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
+    DLK_TRY(dlk_check_output(ctx, op, out_names[i], outs[i]));
+    for (int j = 0; j < ni; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], in_names[j], ins[j]));
+    for (int j = 0; j < i; j++) DLK_TRY(dlk_check_disjoint(ctx, op, out_names[i], outs[i], out_names[j], outs[j]));
   }
   return DLK_OK;
-}
-
-static dlk_status check_finite(dlk_context *ctx, const char *op, const char *name, double v) {
-  if (isfinite(v)) return DLK_OK;
-  return dlk_fail(ctx, DLK_ERR_NOT_FINITE, "%s: %s is %g", op, name, v);
 }
 
 /* t has exactly the dims want[0..n) ("q has 3 in dim 1 (Hq), k has 4"). `names` names
@@ -108,9 +56,6 @@ static dlk_status check_dims(dlk_context *ctx, const char *op, const char *name,
                       name, (long long)t->shape[k], k, names[k], (long long)want[k], what);
   return DLK_OK;
 }
-
-/* The dtype of float statistics (lse): F64 for F64 data, else F32. */
-static dlk_dtype stat_dtype(dlk_dtype data) { return data == DLK_F64 ? DLK_F64 : DLK_F32; }
 
 static char unit_class(const dlk_tensor *t) { return t->strides[t->ndim - 1] == 1 || t->shape[t->ndim - 1] <= 1 ? 'u' : 's'; }
 
@@ -129,21 +74,31 @@ static int aligned16(const dlk_tensor *t) {
 
 /* ---- variant tables: the CPU reference, then the CUDA rows, then the vendor rows ---- */
 
-static const dlk_variant *const sdpa_fwd_variants[] = {
-    &dlk_sdpa_fwd_cpu,
+static const dlk_variant sdpa_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: scores row by row, softmax and weighted sum in f64", NULL,
+     dlk_sdpa_fwd_cpu_workspace, dlk_sdpa_fwd_cpu_run},
 #if DLK_HAVE_CUDA
-    &dlk_sdpa_fwd_naive,
-    &dlk_sdpa_fwd_flash_mma,
-    &dlk_sdpa_fwd_flash_wgmma,
-    &dlk_sdpa_fwd_flash_simt,
+    {1, "naive", DLK_CUDA, 1, "materialises the scores: thread per score, warp per row softmax, thread per output "
+     "(the oracle)", dlk_sdpa_fwd_cuda_supports, dlk_sdpa_fwd_cuda_workspace, dlk_sdpa_fwd_cuda_run},
+    {2, "flash_mma", DLK_CUDA, 2, "FlashAttention-2: 64-row blocks stream K/V, online softmax, mma.sync f16/bf16",
+     dlk_sdpa_fwd_cuda_supports, dlk_sdpa_fwd_cuda_workspace, dlk_sdpa_fwd_cuda_run},
+    {3, "flash_wgmma", DLK_CUDA, 3, "FlashAttention-3 forward: sm_90a wgmma + TMA, producer/consumer warpgroups",
+     dlk_sdpa_fwd_cuda_supports, dlk_sdpa_fwd_cuda_workspace, dlk_sdpa_fwd_cuda_run},
+    {4, "flash_simt", DLK_CUDA, 4, "FlashAttention order on CUDA cores, warp per query row: f32/f16/bf16, any strides",
+     dlk_sdpa_fwd_cuda_supports, dlk_sdpa_fwd_cuda_workspace, dlk_sdpa_fwd_cuda_run},
 #endif
 };
-static const dlk_variant *const sdpa_bwd_variants[] = {
-    &dlk_sdpa_bwd_cpu,
+
+static const dlk_variant sdpa_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: from the saved lse, f64 accumulators, each gradient rounded once", NULL,
+     dlk_sdpa_bwd_cpu_workspace, dlk_sdpa_bwd_cpu_run},
 #if DLK_HAVE_CUDA
-    &dlk_sdpa_bwd_naive,
-    &dlk_sdpa_bwd_flash_mma,
-    &dlk_sdpa_bwd_flash_simt,
+    {1, "naive", DLK_CUDA, 1, "materialises P and dS; thread per gradient element, fixed-order sums (the oracle)",
+     dlk_sdpa_bwd_cuda_supports, dlk_sdpa_bwd_cuda_workspace, dlk_sdpa_bwd_cuda_run},
+    {2, "flash_mma", DLK_CUDA, 2, "FlashAttention-2 backward without atomics: dK/dV per key block, dQ per query "
+     "block, mma.sync", dlk_sdpa_bwd_cuda_supports, dlk_sdpa_bwd_cuda_workspace, dlk_sdpa_bwd_cuda_run},
+    {4, "flash_simt", DLK_CUDA, 4, "the same passes on CUDA cores, warp per query / key row: f32/f16/bf16, any "
+     "strides", dlk_sdpa_bwd_cuda_supports, dlk_sdpa_bwd_cuda_workspace, dlk_sdpa_bwd_cuda_run},
 #endif
 };
 
@@ -177,14 +132,14 @@ static void sdpa_bwd_key(const void *args, char *buf, size_t n) {
 
 /* The first id of `order` whose row is in the table, runs on the context's device and
    supports the call; -1 when none does (the dispatcher then ranks). */
-static int first_supported(const dlk_context *ctx, const dlk_variant *const *v, int n, const int *order, int no,
+static int first_supported(const dlk_context *ctx, const dlk_variant *v, int n, const int *order, int no,
                            const void *args) {
   char why[256];
   for (int k = 0; k < no; k++)
     for (int i = 0; i < n; i++)
-      if (v[i]->id == order[k] && v[i]->device == ctx->device.type &&
-          (!v[i]->supports || v[i]->supports(ctx, args, why, sizeof why)))
-        return v[i]->id;
+      if (v[i].id == order[k] && v[i].device == ctx->device.type &&
+          (!v[i].supports || v[i].supports(ctx, args, v[i].impl, why, sizeof why)))
+        return v[i].id;
   return -1;
 }
 
@@ -193,18 +148,17 @@ static int first_supported(const dlk_context *ctx, const dlk_variant *const *v, 
 static const int SDPA_ORDER[] = {10, 3, 2, 4, 1, 0};
 
 static int sdpa_fwd_heuristic(const dlk_context *ctx, const void *args) {
-  return first_supported(ctx, sdpa_fwd_variants, N_OF(sdpa_fwd_variants), SDPA_ORDER, N_OF(SDPA_ORDER), args);
+  return first_supported(ctx, sdpa_fwd_variants, DLK_COUNT_OF(sdpa_fwd_variants), SDPA_ORDER, DLK_COUNT_OF(SDPA_ORDER), args);
 }
 
 static int sdpa_bwd_heuristic(const dlk_context *ctx, const void *args) {
-  return first_supported(ctx, sdpa_bwd_variants, N_OF(sdpa_bwd_variants), SDPA_ORDER, N_OF(SDPA_ORDER), args);
+  return first_supported(ctx, sdpa_bwd_variants, DLK_COUNT_OF(sdpa_bwd_variants), SDPA_ORDER, DLK_COUNT_OF(SDPA_ORDER), args);
 }
 
-#define OP(var, name, table, key, heur, tunable) \
-  static const dlk_op var = {name, table, N_OF(table), key, heur, tunable}
-
-OP(sdpa_fwd_op, "sdpa_fwd", sdpa_fwd_variants, sdpa_fwd_key, sdpa_fwd_heuristic, true);
-OP(sdpa_bwd_op, "sdpa_bwd", sdpa_bwd_variants, sdpa_bwd_key, sdpa_bwd_heuristic, true);
+static const dlk_op sdpa_fwd_op = {"sdpa_fwd", sdpa_fwd_variants, DLK_COUNT_OF(sdpa_fwd_variants), sdpa_fwd_key,
+                                   sdpa_fwd_heuristic, true};
+static const dlk_op sdpa_bwd_op = {"sdpa_bwd", sdpa_bwd_variants, DLK_COUNT_OF(sdpa_bwd_variants), sdpa_bwd_key,
+                                   sdpa_bwd_heuristic, true};
 
 /* ---- checks ---- */
 
@@ -232,8 +186,8 @@ static dlk_status check_lengths(dlk_context *ctx, const char *op, const char *na
    every broadcast dim; *own the 4-D view of its own shape (leading 1s added). */
 static dlk_status check_bias(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              const dlk_tensor *q, const int64_t *full_shape, dlk_tensor *full, dlk_tensor *own) {
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, "q", q, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "q", q, name, t));
   if (t->ndim < 2 || t->ndim > 4)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
                     "%s: %s has %d dims, expected 4 ([B or 1, Hq or 1, Tq, Tk]), or 2 or 3 (leading dims 1)",
@@ -264,15 +218,15 @@ static dlk_status sdpa_problem(dlk_context *ctx, const char *op, const dlk_sdpa_
   static const dlk_sdpa_params defaults = {0.0, 0, 0.0, 0, 0};
   const dlk_sdpa_params *p = params ? params : &defaults;
   memset(pr, 0, sizeof *pr);
-  DLK_TRY(check_finite(ctx, op, "scale", p->scale));
+  DLK_TRY(dlk_check_finite(ctx, op, "scale", p->scale));
   if (!(p->dropout >= 0.0 && p->dropout < 1.0))
     return dlk_fail(ctx, isnan(p->dropout) ? DLK_ERR_NOT_FINITE : DLK_ERR_INVALID_ARGUMENT,
                     "%s: dropout %g is outside [0, 1)", op, p->dropout);
-  DLK_TRY(check_float(ctx, op, "q", q));
-  DLK_TRY(check_float(ctx, op, "k", k));
-  DLK_TRY(check_float(ctx, op, "v", v));
-  DLK_TRY(same_dtype(ctx, op, "q", q, "k", k));
-  DLK_TRY(same_dtype(ctx, op, "q", q, "v", v));
+  DLK_TRY(dlk_check_float(ctx, op, "q", q));
+  DLK_TRY(dlk_check_float(ctx, op, "k", k));
+  DLK_TRY(dlk_check_float(ctx, op, "v", v));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "q", q, "k", k));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "q", q, "v", v));
   if (q->ndim != 4)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: q has %d dims, expected 4 ([B, Hq, Tq, D])", op, q->ndim);
   if (k->ndim != 4)
@@ -324,7 +278,7 @@ static dlk_status check_lse(dlk_context *ctx, const char *op, const dlk_tensor *
   static const char *const LDIMS[3] = {"B", "Hq", "Tq"};
   const int64_t want[3] = {pr->B, pr->Hq, pr->Tq};
   DLK_TRY(dlk_check_tensor(ctx, op, "lse", lse));
-  DLK_TRY(dlk_check_dtype(ctx, op, "lse", lse, stat_dtype(pr->dtype)));
+  DLK_TRY(dlk_check_dtype(ctx, op, "lse", lse, dlk_stat_dtype(pr->dtype)));
   return check_dims(ctx, op, "lse", lse, 3, want, LDIMS, "B, Hq, Tq of q");
 }
 
@@ -332,16 +286,16 @@ static dlk_status check_lse(dlk_context *ctx, const char *op, const dlk_tensor *
 static dlk_status check_like_out(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                                  const dlk_sdpa_problem *pr) {
   const int64_t want[4] = {pr->B, pr->Hq, pr->Tq, pr->Dv};
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, "q", &pr->q, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "q", &pr->q, name, t));
   return check_dims(ctx, op, name, t, 4, want, ODIMS, "B, Hq, Tq of q and Dv of v");
 }
 
 /* A gradient shaped like its input (dq like q, ...). */
 static dlk_status check_like(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                              const char *iname, const dlk_tensor *in, const char *const *dims) {
-  DLK_TRY(check_float(ctx, op, name, t));
-  DLK_TRY(same_dtype(ctx, op, iname, in, name, t));
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, iname, in, name, t));
   return check_dims(ctx, op, name, t, 4, in->shape, dims, iname);
 }
 
@@ -353,7 +307,7 @@ dlk_status dlk_sdpa_forward(dlk_context *ctx, const dlk_sdpa_params *p, const dl
   dlk_sdpa_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(sdpa_problem(ctx, op, p, q, k, v, bias, q_lengths, k_lengths, &a.p));
-  DLK_TRY(need(ctx, op, "out", out));
+  DLK_TRY(dlk_check_need(ctx, op, "out", out));
   DLK_TRY(check_like_out(ctx, op, "out", out, &a.p));
   if (lse) DLK_TRY(check_lse(ctx, op, lse, &a.p));
   const dlk_tensor *ins[6] = {q, k, v, bias, q_lengths, k_lengths};
@@ -377,11 +331,11 @@ dlk_status dlk_sdpa_backward(dlk_context *ctx, const dlk_sdpa_params *p, const d
   dlk_sdpa_bwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(sdpa_problem(ctx, op, p, q, k, v, bias, q_lengths, k_lengths, &a.p));
-  DLK_TRY(need(ctx, op, "out", out));
+  DLK_TRY(dlk_check_need(ctx, op, "out", out));
   DLK_TRY(check_like_out(ctx, op, "out", out, &a.p));
-  DLK_TRY(need(ctx, op, "lse", lse));
+  DLK_TRY(dlk_check_need(ctx, op, "lse", lse));
   DLK_TRY(check_lse(ctx, op, lse, &a.p));
-  DLK_TRY(need(ctx, op, "dout", dout));
+  DLK_TRY(dlk_check_need(ctx, op, "dout", dout));
   DLK_TRY(check_like_out(ctx, op, "dout", dout, &a.p));
   if (dq) DLK_TRY(check_like(ctx, op, "dq", dq, "q", q, QDIMS));
   if (dk) DLK_TRY(check_like(ctx, op, "dk", dk, "k", k, KDIMS));

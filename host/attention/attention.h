@@ -20,7 +20,7 @@
 #ifndef DLK_ATTENTION_H
 #define DLK_ATTENTION_H
 
-#include "../internal.h"
+#include "../core/internal.h"
 
 /* ====================================================================================== */
 /* Scaled-dot-product attention                                                           */
@@ -74,20 +74,19 @@ static inline int64_t dlk_sdpa_len(bool has, const dlk_tensor *t, int64_t b, int
                              : (int64_t)((const int32_t *)(const void *)p)[off];
 }
 
-/* Rows of the CPU reference (attention_cpu.c). */
-extern const dlk_variant dlk_sdpa_fwd_cpu, dlk_sdpa_bwd_cpu;
-
+/* The row functions (the tables are in attention.c). CPU reference (attention_cpu.c): */
+DLK_WORKSPACE_FN(dlk_sdpa_fwd_cpu_workspace);
+DLK_RUN_FN(dlk_sdpa_fwd_cpu_run);
+DLK_WORKSPACE_FN(dlk_sdpa_bwd_cpu_workspace);
+DLK_RUN_FN(dlk_sdpa_bwd_cpu_run);
 #if DLK_HAVE_CUDA
-/* The CUDA rows' functions (attention_cuda.c); impl 1 naive, 2 flash_mma, 3 flash_wgmma,
-   4 flash_simt. */
-bool dlk_sdpa_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_sdpa_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_sdpa_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_sdpa_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_sdpa_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-extern const dlk_variant dlk_sdpa_fwd_naive, dlk_sdpa_fwd_flash_mma, dlk_sdpa_fwd_flash_wgmma, dlk_sdpa_fwd_flash_simt,
-    dlk_sdpa_bwd_naive, dlk_sdpa_bwd_flash_mma, dlk_sdpa_bwd_flash_simt;
+/* CUDA rows (attention_cuda.c); impl 1 naive, 2 flash_mma, 3 flash_wgmma, 4 flash_simt. */
+DLK_SUPPORTS_FN(dlk_sdpa_fwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_sdpa_fwd_cuda_workspace);
+DLK_RUN_FN(dlk_sdpa_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_sdpa_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_sdpa_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_sdpa_bwd_cuda_run);
 #endif
 
 /* ====================================================================================== */

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../half.h"
+#include "../core/half.h"
 #include "attention.h"
 
 static inline double ld(const dlk_tensor *t, int64_t off) { return dlk_load(t->data, t->dtype, off); }
@@ -77,13 +77,13 @@ static double sdpa_row_scores(const dlk_sdpa_problem *p, int64_t b, int64_t h, i
 }
 
 /* Workspace: one row of scores. */
-static size_t sdpa_fwd_ws(const dlk_context *ctx, const void *args, int impl) {
+size_t dlk_sdpa_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_sdpa_fwd_args *a = args;
   return (size_t)(a->p.Tk > 0 ? a->p.Tk : 1) * sizeof(double);
 }
 
-static dlk_status sdpa_fwd_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_sdpa_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)impl, (void)ws_bytes;
   const dlk_sdpa_fwd_args *a = args;
   const dlk_sdpa_problem *p = &a->p;
@@ -146,7 +146,7 @@ static sdpa_bwd_ws_layout sdpa_bwd_layout(const dlk_sdpa_bwd_args *a) {
   return L;
 }
 
-static size_t sdpa_bwd_ws(const dlk_context *ctx, const void *args, int impl) {
+size_t dlk_sdpa_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   return sdpa_bwd_layout(args).total * sizeof(double);
 }
@@ -160,7 +160,7 @@ static int64_t sdpa_dbias_index(const dlk_tensor *db, int64_t b, int64_t h, int6
   return idx;
 }
 
-static dlk_status sdpa_bwd_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_sdpa_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)impl, (void)ws_bytes;
   const dlk_sdpa_bwd_args *a = args;
   const dlk_sdpa_problem *p = &a->p;
@@ -236,26 +236,6 @@ static dlk_status sdpa_bwd_run(dlk_context *ctx, const void *args, int impl, voi
   }
   return DLK_OK;
 }
-
-/* ---- the rows ---- */
-
-#define CPU_ROW(var, desc, ws_fn, run_fn) \
-  const dlk_variant var = {0, "cpu_ref", DLK_CPU, desc, NULL, ws_fn, run_fn}
-
-/* Until the reshape's variant row (with impl) lands: the row's functions without impl. */
-static size_t sdpa_fwd_ws0(const dlk_context *ctx, const void *args) { return sdpa_fwd_ws(ctx, args, 0); }
-static dlk_status sdpa_fwd_run0(dlk_context *ctx, const void *args, void *ws, size_t n) {
-  return sdpa_fwd_run(ctx, args, 0, ws, n);
-}
-static size_t sdpa_bwd_ws0(const dlk_context *ctx, const void *args) { return sdpa_bwd_ws(ctx, args, 0); }
-static dlk_status sdpa_bwd_run0(dlk_context *ctx, const void *args, void *ws, size_t n) {
-  return sdpa_bwd_run(ctx, args, 0, ws, n);
-}
-
-CPU_ROW(dlk_sdpa_fwd_cpu, "CPU reference: scores row by row, softmax and weighted sum in f64", sdpa_fwd_ws0,
-        sdpa_fwd_run0);
-CPU_ROW(dlk_sdpa_bwd_cpu, "CPU reference: from the saved lse, f64 accumulators, each gradient rounded once",
-        sdpa_bwd_ws0, sdpa_bwd_run0);
 
 /* ====================================================================================== */
 /* Additive (Bahdanau) and Luong attention: their reference goes here.                    */

@@ -184,32 +184,6 @@ dlk_status dlk_sdpa_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, v
   return DLK_OK;
 }
 
-/* ---- until the reshape's variant row (with impl) lands: one row per impl ---- */
-#define SDPA_CUDA_ROW(var, id, name, desc, dir, impl)                                                       \
-  static bool var##_sup(const dlk_context *c, const void *a, char *w, size_t n) {                          \
-    return dlk_sdpa_##dir##_cuda_supports(c, a, impl, w, n);                                                \
-  }                                                                                                         \
-  static size_t var##_ws(const dlk_context *c, const void *a) { return dlk_sdpa_##dir##_cuda_workspace(c, a, impl); } \
-  static dlk_status var##_run(dlk_context *c, const void *a, void *w, size_t n) {                          \
-    return dlk_sdpa_##dir##_cuda_run(c, a, impl, w, n);                                                     \
-  }                                                                                                         \
-  const dlk_variant var = {id, name, DLK_CUDA, desc, var##_sup, var##_ws, var##_run}
-
-SDPA_CUDA_ROW(dlk_sdpa_fwd_naive, 1, "naive",
-              "materialises the scores: thread per score, warp per row softmax, thread per output (oracle)", fwd, 1);
-SDPA_CUDA_ROW(dlk_sdpa_fwd_flash_mma, 2, "flash_mma",
-              "FlashAttention-2: 64-row blocks stream K/V, online softmax, mma.sync f16/bf16", fwd, 2);
-SDPA_CUDA_ROW(dlk_sdpa_fwd_flash_wgmma, 3, "flash_wgmma",
-              "FlashAttention-3 forward: sm_90a wgmma + TMA, producer/consumer warpgroups", fwd, 3);
-SDPA_CUDA_ROW(dlk_sdpa_fwd_flash_simt, 4, "flash_simt",
-              "FlashAttention order on CUDA cores, warp per query row: f32/f16/bf16, any strides", fwd, 4);
-SDPA_CUDA_ROW(dlk_sdpa_bwd_naive, 1, "naive",
-              "materialises P and dS; thread per gradient element, fixed-order sums (oracle)", bwd, 1);
-SDPA_CUDA_ROW(dlk_sdpa_bwd_flash_mma, 2, "flash_mma",
-              "FlashAttention-2 backward without atomics: dK/dV per key block, dQ per query block, mma.sync", bwd, 2);
-SDPA_CUDA_ROW(dlk_sdpa_bwd_flash_simt, 4, "flash_simt",
-              "the same passes on CUDA cores, warp per query / key row: f32/f16/bf16, any strides", bwd, 4);
-
 /* ====================================================================================== */
 /* Additive (Bahdanau) and Luong attention: their CUDA rows go here.                      */
 /* ====================================================================================== */

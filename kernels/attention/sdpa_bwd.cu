@@ -16,7 +16,7 @@
 // more), at the price of recomputing S and dP in the dQ kernel (7 matmuls instead of 5).
 #include "sdpa_common.cuh"
 
-using namespace dlk_sdpa;
+using namespace dlk;
 
 namespace {
 
@@ -946,7 +946,7 @@ extern "C" int dlk_k_sdpa_bwd(const dlk_k_sdpa_bwd_desc *a, int impl, void *ws, 
   if (empty(a)) return 0;
   cudaStream_t st = (cudaStream_t)stream;
   if (impl == 1) {
-    DLK_SDPA_DISPATCH(a->dtype, T, return naive_bwd<T>(a, ws, st));
+    DLK_DISPATCH_FLOAT(a->dtype, T, return naive_bwd<T>(a, ws, st));
     return 0;
   }
 #if !defined(DLK_CUDA_EMU)

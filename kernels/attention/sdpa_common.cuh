@@ -1,110 +1,19 @@
-// Device helpers of the SDPA kernels (sdpa_fwd.cu, sdpa_bwd.cu, sdpa_sm90.cu): element
-// conversions, the accumulation type, the per-sequence lengths and visibility rule, the
-// dropout keep test, the mma.sync / ldmatrix / cp.async wrappers of the tensor-core
-// variants, and the checks both directions' tensor-core variants share.
+// Device helpers of the SDPA kernels (sdpa_fwd.cu, sdpa_bwd.cu, sdpa_sm90.cu), on top of
+// kernels/common.cuh (AccT, to_acc/from_acc, warp reductions, DLK_LAUNCH): the
+// per-sequence lengths and visibility rule, the dropout keep test, the mma.sync / ldmatrix
+// / cp.async wrappers of the tensor-core variants, and the checks both directions'
+// tensor-core variants share.
 #ifndef DLK_SDPA_COMMON_CUH
 #define DLK_SDPA_COMMON_CUH
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include <utility>
-
-#include "dlk.h"
+#include "../common.cuh"
 #include "attention.h"
 
-// Bounds checks for a debugging build (-DDLK_DEBUG_KERNELS).
-#ifndef DLK_KCHECK
-#ifdef DLK_DEBUG_KERNELS
-#define DLK_KCHECK(cond)   \
-  do {                     \
-    if (!(cond)) __trap(); \
-  } while (0)
-#else
-#define DLK_KCHECK(cond) \
-  do {                   \
-  } while (0)
-#endif
-#endif
-
-// Every launch is DLK_LAUNCH(kernel, grid, block, smem, stream)(args...) (kernels/common.cuh
-// defines it once the reshape lands; this fallback is the same object).
-#ifndef DLK_LAUNCH
-namespace dlk_sdpa_launch {
-template <typename... P>
-struct Launch {
-  void (*kernel)(P...);
-  dim3 grid, block;
-  size_t smem;
-  cudaStream_t stream;
-  template <typename... A>
-  void operator()(A &&...args) const {
-    void (*k)(P...) = kernel;
-    k<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
-  }
-};
-template <typename... P, typename S>
-Launch<P...> launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, S stream) {
-  return Launch<P...>{kernel, grid, block, smem, (cudaStream_t)stream};
-}
-}  // namespace dlk_sdpa_launch
-#define DLK_LAUNCH(...) ::dlk_sdpa_launch::launch(__VA_ARGS__)
-#endif
-
-namespace dlk_sdpa {
-
-typedef __half f16;
-typedef __nv_bfloat16 bf16;
-
-// Accumulation type: f32 for every 16/32-bit dtype, f64 for f64.
-template <typename T>
-struct AccT {
-  typedef float type;
-};
-template <>
-struct AccT<double> {
-  typedef double type;
-};
-
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ float to_acc(f16 v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(bf16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-
-template <typename T>
-__device__ __forceinline__ T from_acc(typename AccT<T>::type v);
-template <>
-__device__ __forceinline__ float from_acc<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ f16 from_acc<f16>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ bf16 from_acc<bf16>(float v) { return __float2bfloat16_rn(v); }
-template <>
-__device__ __forceinline__ double from_acc<double>(double v) { return v; }
-
-__device__ __forceinline__ float m_exp(float v) { return expf(v); }
-__device__ __forceinline__ double m_exp(double v) { return exp(v); }
-__device__ __forceinline__ float m_log(float v) { return logf(v); }
-__device__ __forceinline__ double m_log(double v) { return log(v); }
-__device__ __forceinline__ float m_max(float a, float b) { return fmaxf(a, b); }
-__device__ __forceinline__ double m_max(double a, double b) { return fmax(a, b); }
-
-template <typename A>
-__device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-template <typename A>
-__device__ __forceinline__ A warp_max(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = m_max(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
+namespace dlk {
 
 // Length of sequence b (`full` when there is no lengths tensor). Out-of-range values were
 // refused before launch (dlk_k_sdpa_check_lengths); the clamp keeps every access in bounds
@@ -141,35 +50,6 @@ __device__ __forceinline__ bool keep(const dlk_k_sdpa_desc &a, int64_t b, int64_
 template <typename T>
 __device__ __forceinline__ T *at4(const dlk_k_t4 &t, int64_t a, int64_t b, int64_t c, int64_t d) {
   return (T *)t.data + a * t.s0 + b * t.s1 + c * t.s2 + d * t.s3;
-}
-
-// Run `body` with T bound to the C++ type of a float dlk_dtype.
-#define DLK_SDPA_DISPATCH(dtype, T, ...)        \
-  switch (dtype) {                              \
-    case DLK_F32: {                             \
-      typedef float T;                          \
-      __VA_ARGS__;                              \
-    } break;                                    \
-    case DLK_F16: {                             \
-      typedef dlk_sdpa::f16 T;                  \
-      __VA_ARGS__;                              \
-    } break;                                    \
-    case DLK_BF16: {                            \
-      typedef dlk_sdpa::bf16 T;                 \
-      __VA_ARGS__;                              \
-    } break;                                    \
-    case DLK_F64: {                             \
-      typedef double T;                         \
-      __VA_ARGS__;                              \
-    } break;                                    \
-    default: return (int)cudaErrorInvalidValue; \
-  }
-
-static inline unsigned grid_for(int64_t n, int threads) {
-  int64_t b = (n + threads - 1) / threads;
-  if (b < 1) b = 1;
-  if (b > (1 << 20)) b = 1 << 20;
-  return (unsigned)b;
 }
 
 static inline size_t acc_size(int dtype) { return dtype == DLK_F64 ? 8 : 4; }
@@ -303,6 +183,6 @@ __device__ __forceinline__ void load_rows(T *s, const T *g, int64_t rs, int64_t 
 
 #endif  // !DLK_CUDA_EMU
 
-}  // namespace dlk_sdpa
+}  // namespace dlk
 
 #endif  // DLK_SDPA_COMMON_CUH

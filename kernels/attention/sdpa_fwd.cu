@@ -15,7 +15,7 @@
 // No variant uses atomics: every result is bit-identical run to run.
 #include "sdpa_common.cuh"
 
-using namespace dlk_sdpa;
+using namespace dlk;
 
 namespace {
 
@@ -545,7 +545,7 @@ extern "C" int dlk_k_sdpa_fwd(const dlk_k_sdpa_fwd_desc *a, int impl, void *ws, 
   if (empty(a)) return 0;
   cudaStream_t st = (cudaStream_t)stream;
   if (impl == 1) {
-    DLK_SDPA_DISPATCH(a->dtype, T, return naive_fwd<T>(a, ws, st));
+    DLK_DISPATCH_FLOAT(a->dtype, T, return naive_fwd<T>(a, ws, st));
     return 0;
   }
 #if !defined(DLK_CUDA_EMU)

@@ -69,7 +69,7 @@
 #define DLK_HAVE_SM90A 0
 #endif
 
-using namespace dlk_sdpa;
+using namespace dlk;
 
 namespace {
 
