@@ -87,6 +87,10 @@ static const dlk_variant sdpa_fwd_variants[] = {
     {4, "flash_simt", DLK_CUDA, 4, "FlashAttention order on CUDA cores, warp per query row: f32/f16/bf16, any strides",
      dlk_sdpa_fwd_cuda_supports, dlk_sdpa_fwd_cuda_workspace, dlk_sdpa_fwd_cuda_run},
 #endif
+#if DLK_SDPA_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN's fused SDPA_FWD node (backend graph API; f16/bf16, no causal/bias/dropout)",
+     dlk_sdpa_fwd_cudnn_supports, dlk_sdpa_fwd_cudnn_workspace, dlk_sdpa_fwd_cudnn_run},
+#endif
 };
 
 static const dlk_variant sdpa_bwd_variants[] = {
@@ -99,6 +103,10 @@ static const dlk_variant sdpa_bwd_variants[] = {
      "block, mma.sync", dlk_sdpa_bwd_cuda_supports, dlk_sdpa_bwd_cuda_workspace, dlk_sdpa_bwd_cuda_run},
     {4, "flash_simt", DLK_CUDA, 4, "the same passes on CUDA cores, warp per query / key row: f32/f16/bf16, any "
      "strides", dlk_sdpa_bwd_cuda_supports, dlk_sdpa_bwd_cuda_workspace, dlk_sdpa_bwd_cuda_run},
+#endif
+#if DLK_SDPA_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN's fused SDPA_BWD node (backend graph API; f16/bf16, no causal/bias/dropout)",
+     dlk_sdpa_bwd_cudnn_supports, dlk_sdpa_bwd_cudnn_workspace, dlk_sdpa_bwd_cudnn_run},
 #endif
 };
 

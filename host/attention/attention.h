@@ -87,6 +87,32 @@ DLK_RUN_FN(dlk_sdpa_fwd_cuda_run);
 DLK_SUPPORTS_FN(dlk_sdpa_bwd_cuda_supports);
 DLK_WORKSPACE_FN(dlk_sdpa_bwd_cuda_workspace);
 DLK_RUN_FN(dlk_sdpa_bwd_cuda_run);
+/* Shared with the cuDNN row: the kernels' descriptor of a record, and the lengths check
+   (on the device, before anything is written; skipped with unchecked_ids). The
+   descriptor type is kernels/attention/attention.h's dlk_k_sdpa_desc. */
+struct dlk_k_sdpa_desc;
+void dlk_sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a, struct dlk_k_sdpa_desc *d);
+void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a, struct dlk_k_sdpa_desc *d);
+dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op, const struct dlk_k_sdpa_desc *d);
+#endif
+/* The cuDNN rows need the backend-graph helper host/cudnn/graph.h (its own branch until
+   merged): they exist when it does. */
+#if DLK_HAVE_CUDNN && defined(__has_include)
+#if __has_include("../cudnn/graph.h")
+#define DLK_SDPA_CUDNN 1
+#endif
+#endif
+#ifndef DLK_SDPA_CUDNN
+#define DLK_SDPA_CUDNN 0
+#endif
+#if DLK_SDPA_CUDNN
+/* cuDNN row (attention_cudnn.c): the fused SDPA_FWD / SDPA_BWD nodes of the backend API. */
+DLK_SUPPORTS_FN(dlk_sdpa_fwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_sdpa_fwd_cudnn_workspace);
+DLK_RUN_FN(dlk_sdpa_fwd_cudnn_run);
+DLK_SUPPORTS_FN(dlk_sdpa_bwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_sdpa_bwd_cudnn_workspace);
+DLK_RUN_FN(dlk_sdpa_bwd_cudnn_run);
 #endif
 
 /* ====================================================================================== */

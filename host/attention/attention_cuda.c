@@ -68,7 +68,7 @@ static void sdpa_desc(const dlk_context *ctx, const dlk_sdpa_problem *p, dlk_k_s
   d->deterministic = ctx->opts.deterministic != 0;
 }
 
-static void sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a, dlk_k_sdpa_desc *d) {
+void dlk_sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a, dlk_k_sdpa_desc *d) {
   sdpa_desc(ctx, &a->p, d);
   d->out = t4(&a->out);
   if (a->has_lse) {
@@ -77,7 +77,7 @@ static void sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a, dl
   }
 }
 
-static void sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a, dlk_k_sdpa_desc *d) {
+void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a, dlk_k_sdpa_desc *d) {
   sdpa_desc(ctx, &a->p, d);
   d->out = t4(&a->out);
   d->dout = t4(&a->dout);
@@ -117,7 +117,7 @@ static bool sdpa_arch_ok(const dlk_context *ctx, int impl, char *why, size_t n) 
 }
 
 /* The lengths check before anything is written (see the top of this file). */
-static dlk_status sdpa_check_lengths(dlk_context *ctx, const char *op, const dlk_k_sdpa_desc *d) {
+dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op, const dlk_k_sdpa_desc *d) {
   if ((!d->q_len && !d->k_len) || ctx->opts.unchecked_ids || d->B <= 0) return DLK_OK;
   int64_t *flag = (int64_t *)ctx->host_scratch;
   if (!flag) return dlk_fail(ctx, DLK_ERR_INTERNAL, "%s: context has no host scratch", op);
@@ -134,22 +134,22 @@ static dlk_status sdpa_check_lengths(dlk_context *ctx, const char *op, const dlk
 bool dlk_sdpa_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
   if (!sdpa_arch_ok(ctx, impl, why, n)) return false;
   dlk_k_sdpa_desc d;
-  sdpa_fwd_desc(ctx, args, &d);
+  dlk_sdpa_fwd_desc(ctx, args, &d);
   return dlk_k_sdpa_fwd_supports(&d, impl, why, n) != 0;
 }
 
 size_t dlk_sdpa_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   dlk_k_sdpa_desc d;
-  sdpa_fwd_desc(ctx, args, &d);
+  dlk_sdpa_fwd_desc(ctx, args, &d);
   return dlk_k_sdpa_fwd_ws(&d, impl);
 }
 
 dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ws_bytes;
   dlk_k_sdpa_desc d;
-  sdpa_fwd_desc(ctx, args, &d);
+  dlk_sdpa_fwd_desc(ctx, args, &d);
   DLK_TRY(dlk_cuda_enter(ctx));
-  DLK_TRY(sdpa_check_lengths(ctx, "sdpa_forward", &d));
+  DLK_TRY(dlk_sdpa_check_lengths_cuda(ctx, "sdpa_forward", &d));
   if (impl == 3) { /* the wgmma kernel reports a refused TMA map with its detail */
     char err[512];
     int rc = dlk_k_sdpa_fwd_wgmma(&d, err, sizeof err, ctx->stream);
@@ -164,22 +164,22 @@ dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, v
 bool dlk_sdpa_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
   if (!sdpa_arch_ok(ctx, impl, why, n)) return false;
   dlk_k_sdpa_desc d;
-  sdpa_bwd_desc(ctx, args, &d);
+  dlk_sdpa_bwd_desc(ctx, args, &d);
   return dlk_k_sdpa_bwd_supports(&d, impl, why, n) != 0;
 }
 
 size_t dlk_sdpa_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int impl) {
   dlk_k_sdpa_desc d;
-  sdpa_bwd_desc(ctx, args, &d);
+  dlk_sdpa_bwd_desc(ctx, args, &d);
   return dlk_k_sdpa_bwd_ws(&d, impl);
 }
 
 dlk_status dlk_sdpa_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ws_bytes;
   dlk_k_sdpa_desc d;
-  sdpa_bwd_desc(ctx, args, &d);
+  dlk_sdpa_bwd_desc(ctx, args, &d);
   DLK_TRY(dlk_cuda_enter(ctx));
-  DLK_TRY(sdpa_check_lengths(ctx, "sdpa_backward", &d));
+  DLK_TRY(dlk_sdpa_check_lengths_cuda(ctx, "sdpa_backward", &d));
   DLK_CUDA_TRY(ctx, dlk_k_sdpa_bwd(&d, impl, ws, ctx->stream));
   return DLK_OK;
 }

@@ -84,6 +84,13 @@ int dlk_k_sdpa_fwd_wgmma(const dlk_k_sdpa_fwd_desc *a, char *err, size_t err_len
    flag[2] = the value. flag: host-mapped memory the caller reads after synchronising. */
 int dlk_k_sdpa_check_lengths(const dlk_k_sdpa_desc *a, int64_t *flag, void *stream);
 
+/* For the vendor row: the lengths as I32 [B] vectors (the full T where a side has none),
+   and dlk's values on the rows past the lengths, which a vendor kernel may leave as it
+   likes: forward out 0 and lse -inf past q_len; backward (backward = 1) dq 0 past q_len,
+   dk and dv 0 past k_len. */
+int dlk_k_sdpa_lengths_i32(const dlk_k_sdpa_desc *a, int32_t *q_out, int32_t *k_out, void *stream);
+int dlk_k_sdpa_clear_padding(const dlk_k_sdpa_desc *a, int backward, void *stream);
+
 /* ====================================================================================== */
 /* Additive (Bahdanau) and Luong attention: their launchers go here.                      */
 /* ====================================================================================== */

@@ -472,6 +472,68 @@ int flash_simt_fwd(const dlk_k_sdpa_desc *a, cudaStream_t st) {
   return (int)cudaGetLastError();
 }
 
+// ======================================================================================
+// Helpers of the vendor row (host/attention/attention_cudnn.c)
+// ======================================================================================
+
+// Lengths as cuDNN takes them: I32 [B] (the full T where a side has no lengths). Thread
+// mapping: one thread per sequence.
+__global__ void lengths_i32_kernel(dlk_k_sdpa_desc a, int32_t *q_out, int32_t *k_out) {
+  for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < a.B; b += (int64_t)gridDim.x * blockDim.x) {
+    q_out[b] = (int32_t)seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+    k_out[b] = (int32_t)seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
+  }
+}
+
+// dlk's semantics on the rows a vendor kernel may leave as it likes. Forward: out 0 and
+// lse -inf on query rows past q_len. Backward: dq 0 on rows past q_len, dk and dv 0 on
+// rows past k_len. Thread mapping: grid-stride over the row-major elements of the tensor
+// being fixed ([B, H, T, D] or lse [B, Hq, Tq]); only padded rows are written.
+template <typename T>
+__global__ void clear_rows_kernel(dlk_k_sdpa_desc a, dlk_k_t4 t, int64_t H, int64_t Tn, int64_t W, int is_k,
+                                  int lse) {
+  typedef typename AccT<T>::type A;
+  const int64_t total = a.B * H * Tn * W;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t d = idx % W, r = idx / W, i = r % Tn, h = (r / Tn) % H, b = r / (Tn * H);
+    const int64_t len = is_k ? seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk)
+                             : seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+    if (i < len) continue;
+    if (lse)
+      ((float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] = -INFINITY;
+    else
+      *at4<T>(t, b, h, i, d) = from_acc<T>((A)0);
+  }
+}
+
+template <typename T>
+int clear_padding(const dlk_k_sdpa_desc *a, int backward, cudaStream_t st) {
+  struct Job {
+    dlk_k_t4 t;
+    int64_t H, rows, W;
+    int is_k, lse;
+  } jobs[3];
+  int n = 0;
+  if (!backward) {
+    if (a->q_len) {
+      jobs[n++] = Job{a->out, a->Hq, a->Tq, a->Dv, 0, 0};
+      if (a->lse) jobs[n++] = Job{a->out, a->Hq, a->Tq, 1, 0, 1};
+    }
+  } else {
+    if (a->q_len && a->dq.data) jobs[n++] = Job{a->dq, a->Hq, a->Tq, a->D, 0, 0};
+    if (a->k_len && a->dk.data) jobs[n++] = Job{a->dk, a->Hk, a->Tk, a->D, 1, 0};
+    if (a->k_len && a->dv.data) jobs[n++] = Job{a->dv, a->Hk, a->Tk, a->Dv, 1, 0};
+  }
+  for (int j = 0; j < n; j++) {
+    const int64_t total = a->B * jobs[j].H * jobs[j].rows * jobs[j].W;
+    if (total > 0)
+      DLK_LAUNCH(clear_rows_kernel<T>, grid_for(total, 256), 256, 0, st)(*a, jobs[j].t, jobs[j].H, jobs[j].rows,
+                                                                          jobs[j].W, jobs[j].is_k, jobs[j].lse);
+  }
+  return (int)cudaGetLastError();
+}
+
 bool empty(const dlk_k_sdpa_desc *a) { return a->B <= 0 || a->Hq <= 0 || a->Tq <= 0 || a->Dv <= 0; }
 
 // Bytes of the naive variant's score matrix.
@@ -568,4 +630,16 @@ extern "C" int dlk_k_sdpa_fwd(const dlk_k_sdpa_fwd_desc *a, int impl, void *ws, 
     return dlk_k_sdpa_fwd_wgmma(a, err, sizeof err, stream);
   }
   return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int dlk_k_sdpa_lengths_i32(const dlk_k_sdpa_desc *a, int32_t *q_out, int32_t *k_out, void *stream) {
+  if (a->B <= 0) return 0;
+  DLK_LAUNCH(lengths_i32_kernel, grid_for(a->B, 256), 256, 0, stream)(*a, q_out, k_out);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int dlk_k_sdpa_clear_padding(const dlk_k_sdpa_desc *a, int backward, void *stream) {
+  if (a->B <= 0 || (!a->q_len && !a->k_len)) return 0;
+  DLK_DISPATCH_FLOAT(a->dtype, T, return clear_padding<T>(a, backward, (cudaStream_t)stream));
+  return 0;
 }
