@@ -11,6 +11,8 @@
 
 #include "check.h"
 #include "glove/glove.h"
+#include "glove/io.h"
+#include "glove/vocab.h"
 
 /* ---- small utilities ---- */
 
@@ -1808,7 +1810,7 @@ static void run_cpu_cases(dlk_context *ctx) {
 }
 
 /* ---- GPU: every GPU variant against the CPU reference ----
-   Thresholds as the GPU kernels' design predicts them (kernels/glove.cu), so that
+   Thresholds as the GPU kernels' design predicts them (kernels/glove/epoch.cu), so that
    a kernel that is merely close shows up: det (F64) is the sequential rule in record
    order, only the dot-product order and exp/log instead of pow differ: 1e-10 from cpu_ref
    after an epoch, bits identical run to run; det F32: the cost within 1e-4; warp: the cost
