@@ -95,8 +95,9 @@ void dlk_sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a, struc
 void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a, struct dlk_k_sdpa_desc *d);
 dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op, const struct dlk_k_sdpa_desc *d);
 #endif
-/* The cuDNN rows need the backend-graph helper host/cudnn/graph.h (its own branch until
-   merged): they exist when it does. */
+/* The cuDNN rows (attention_cudnn.c) need the backend-graph helper host/cudnn/graph.h,
+   which is not on this branch yet: the file is out of the tree until it is (it is in the
+   history at commit 7ac0099) and DLK_SDPA_CUDNN turns its rows on when the header exists. */
 #if DLK_HAVE_CUDNN && defined(__has_include)
 #if __has_include("../cudnn/graph.h")
 #define DLK_SDPA_CUDNN 1
