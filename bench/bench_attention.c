@@ -65,7 +65,8 @@ static dlk_status sdpa_setup(const bench_env *env, const bench_case *c, void **s
     BENCH_TRY(bench_alloc(env, &s->dv, c->dt, 4, sx));
     BENCH_TRY(bench_fill(env, &s->dout, -1, 1, 44));
     /* the forward's out and lse, as a training step has them */
-    BENCH_TRY(dlk_sdpa_forward(env->ctx, &s->p, &s->q, &s->k, &s->v, NULL, NULL, NULL, &s->out, &s->lse));
+    BENCH_TRY(
+        dlk_sdpa_forward(env->ctx, &s->p, &s->q, &s->k, &s->v, NULL, NULL, NULL, &s->out, &s->lse));
     BENCH_TRY(dlk_synchronize(env->ctx));
   }
   return DLK_OK;
@@ -75,23 +76,29 @@ static dlk_status sdpa_run(const bench_env *env, const bench_case *c, void *stat
   (void)variant;
   sdpa_state *s = state;
   if ((c->arg & 1) == SDPA_FWD)
-    return dlk_sdpa_forward(env->ctx, &s->p, &s->q, &s->k, &s->v, NULL, NULL, NULL, &s->out, &s->lse);
-  return dlk_sdpa_backward(env->ctx, &s->p, &s->q, &s->k, &s->v, NULL, NULL, NULL, &s->out, &s->lse, &s->dout,
-                           &s->dq, &s->dk, &s->dv, NULL);
+    return dlk_sdpa_forward(env->ctx, &s->p, &s->q, &s->k, &s->v, NULL, NULL, NULL, &s->out,
+                            &s->lse);
+  return dlk_sdpa_backward(env->ctx, &s->p, &s->q, &s->k, &s->v, NULL, NULL, NULL, &s->out, &s->lse,
+                           &s->dout, &s->dq, &s->dk, &s->dv, NULL);
 }
 
-static const dlk_tensor *sdpa_out(void *state) { return &((sdpa_state *)state)->out; }
-static const dlk_tensor *sdpa_dq(void *state) { return &((sdpa_state *)state)->dq; }
+static const dlk_tensor *sdpa_out(void *state) {
+  return &((sdpa_state *)state)->out;
+}
+static const dlk_tensor *sdpa_dq(void *state) {
+  return &((sdpa_state *)state)->dq;
+}
 
-static void add_sdpa(bench_registry *r, int64_t B, int64_t H, int64_t T, int64_t D, int causal, int dir,
-                     dlk_dtype dt) {
+static void add_sdpa(bench_registry *r, int64_t B, int64_t H, int64_t T, int64_t D, int causal,
+                     int dir, dlk_dtype dt) {
   bench_case c;
   memset(&c, 0, sizeof c);
   c.family = "attention";
   c.op = dir == SDPA_FWD ? "sdpa_fwd" : "sdpa_bwd";
-  snprintf(c.name, sizeof c.name, "sdpa_%s%s", dir == SDPA_FWD ? "fwd" : "bwd", causal ? "_causal" : "");
-  snprintf(c.shape, sizeof c.shape, "b%lld h%lld t%lld d%lld", (long long)B, (long long)H, (long long)T,
-           (long long)D);
+  snprintf(c.name, sizeof c.name, "sdpa_%s%s", dir == SDPA_FWD ? "fwd" : "bwd",
+           causal ? "_causal" : "");
+  snprintf(c.shape, sizeof c.shape, "b%lld h%lld t%lld d%lld", (long long)B, (long long)H,
+           (long long)T, (long long)D);
   snprintf(c.dtype, sizeof c.dtype, "%s", dt == DLK_F16 ? "f16" : "bf16");
   c.bound = BENCH_COMPUTE;
   /* FlashAttention's count: 4 B H T^2 D forward, / 2 causal, x 2.5 backward. */
@@ -99,7 +106,8 @@ static void add_sdpa(bench_registry *r, int64_t B, int64_t H, int64_t T, int64_t
   if (causal) fwd /= 2;
   c.flops = dir == SDPA_FWD ? fwd : 2.5 * fwd;
   const double es = (double)dlk_dtype_size(dt), n = (double)B * H * T * D;
-  c.bytes = dir == SDPA_FWD ? 4 * n * es + (double)B * H * T * 4 : 10 * n * es + (double)B * H * T * 4;
+  c.bytes =
+      dir == SDPA_FWD ? 4 * n * es + (double)B * H * T * 4 : 10 * n * es + (double)B * H * T * 4;
   c.dims[0] = B, c.dims[1] = H, c.dims[2] = T, c.dims[3] = D;
   c.dt = dt;
   c.arg = dir | causal << 1;
@@ -107,15 +115,18 @@ static void add_sdpa(bench_registry *r, int64_t B, int64_t H, int64_t T, int64_t
   c.run = sdpa_run;
   c.output = dir == SDPA_FWD ? sdpa_out : sdpa_dq;
   c.teardown = sdpa_teardown;
-  c.note = dir == SDPA_FWD ? "SDPA forward [B, H, T, D] q/k/v, lse f32; flops 4 B H T^2 D (/2 causal), as FlashAttention"
-                           : "SDPA backward (dq, dk, dv from out, lse, dout); flops 2.5 x forward, as FlashAttention";
+  c.note = dir == SDPA_FWD ? "SDPA forward [B, H, T, D] q/k/v, lse f32; flops 4 B H T^2 D (/2 "
+                             "causal), as FlashAttention"
+                           : "SDPA backward (dq, dk, dv from out, lse, dout); flops 2.5 x forward, "
+                             "as FlashAttention";
   bench_add(r, &c);
 }
 
 static void add_sdpa_cases(bench_registry *r, const bench_env *env) {
   if (!env->gpu) {
     for (int causal = 0; causal < 2; causal++)
-      for (int dir = 0; dir < 2; dir++) add_sdpa(r, 1, 2, env->quick ? 64 : 128, 64, causal, dir, DLK_BF16);
+      for (int dir = 0; dir < 2; dir++)
+        add_sdpa(r, 1, 2, env->quick ? 64 : 128, 64, causal, dir, DLK_BF16);
     return;
   }
   static const int64_t seqs[] = {512, 1024, 2048, 4096, 8192, 16384};
@@ -127,7 +138,8 @@ static void add_sdpa_cases(bench_registry *r, const bench_env *env) {
         for (int causal = 0; causal < 2; causal++)
           for (size_t s = 0; s < sizeof seqs / sizeof seqs[0]; s++) {
             if (env->quick && seqs[s] != 2048 && seqs[s] != 8192) continue;
-            add_sdpa(r, 16384 / seqs[s], heads_dims[hd][0], seqs[s], heads_dims[hd][1], causal, dir, dts[t]);
+            add_sdpa(r, 16384 / seqs[s], heads_dims[hd][0], seqs[s], heads_dims[hd][1], causal, dir,
+                     dts[t]);
           }
 }
 

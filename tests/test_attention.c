@@ -41,7 +41,9 @@ static double round_to(dlk_dtype dt, double v) {
   return dlk_load(b, dt, 0);
 }
 
-static dlk_dtype stat_dt(dlk_dtype dt) { return dt == DLK_F64 ? DLK_F64 : DLK_F32; }
+static dlk_dtype stat_dt(dlk_dtype dt) {
+  return dt == DLK_F64 ? DLK_F64 : DLK_F32;
+}
 
 static int64_t prod(int n, const int64_t *s) {
   int64_t p = 1;
@@ -82,7 +84,8 @@ typedef struct {
   int live;
 } tt;
 
-static dlk_status tt_make(dlk_context *ctx, tt *t, dlk_dtype dt, int ndim, const int64_t *shape, int layout) {
+static dlk_status tt_make(dlk_context *ctx, tt *t, dlk_dtype dt, int ndim, const int64_t *shape,
+                          int layout) {
   memset(t, 0, sizeof *t);
   dlk_tensor v;
   memset(&v, 0, sizeof v);
@@ -194,8 +197,8 @@ static dlk_tensor host_tensor(void *data, dlk_dtype dt, int ndim, const int64_t 
 /* Compare with a tolerance whose absolute part grows with the largest reference value
    (gradients sum many rounded products: their error scales with the tensor, not with each
    element, as in FlashAttention's own tests). */
-static int close_scaled(const char *what, const double *got, const double *ref, int64_t n, double atol,
-                        double rtol, int scaled) {
+static int close_scaled(const char *what, const double *got, const double *ref, int64_t n,
+                        double atol, double rtol, int scaled) {
   double big = 1.0;
   if (scaled)
     for (int64_t i = 0; i < n; i++)
@@ -266,14 +269,28 @@ typedef struct sdpa_res {
   double *out, *lse, *dq, *dk, *dv, *dbias;
 } sdpa_res;
 
-static int64_t n_q(const sdpa_case *c) { return c->B * c->Hq * c->Tq * c->D; }
-static int64_t n_k(const sdpa_case *c) { return c->B * c->Hk * c->Tk * c->D; }
-static int64_t n_v(const sdpa_case *c) { return c->B * c->Hk * c->Tk * c->Dv; }
-static int64_t n_o(const sdpa_case *c) { return c->B * c->Hq * c->Tq * c->Dv; }
-static int64_t n_l(const sdpa_case *c) { return c->B * c->Hq * c->Tq; }
-static int64_t n_bias(const sdpa_io *io) { return prod(io->bias_nd, io->bias_shape); }
+static int64_t n_q(const sdpa_case *c) {
+  return c->B * c->Hq * c->Tq * c->D;
+}
+static int64_t n_k(const sdpa_case *c) {
+  return c->B * c->Hk * c->Tk * c->D;
+}
+static int64_t n_v(const sdpa_case *c) {
+  return c->B * c->Hk * c->Tk * c->Dv;
+}
+static int64_t n_o(const sdpa_case *c) {
+  return c->B * c->Hq * c->Tq * c->Dv;
+}
+static int64_t n_l(const sdpa_case *c) {
+  return c->B * c->Hq * c->Tq;
+}
+static int64_t n_bias(const sdpa_io *io) {
+  return prod(io->bias_nd, io->bias_shape);
+}
 
-static double *alloc_d(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
+static double *alloc_d(int64_t n) {
+  return calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+}
 
 /* Draw the inputs of case c in dtype dt: uniform values rounded to dt; a bias in
    [-0.5, 0.5) (0 / -inf for the key-padding mask, one row -inf for masked_row);
@@ -295,7 +312,8 @@ static void sdpa_gen(const sdpa_case *c, dlk_dtype dt, int pad_nan, sdpa_io *io)
     for (int64_t i = 0; i < n_bias(io); i++) io->bias[i] = round_to(dt, t_uniform(-0.5, 0.5));
     if (c->bias == BIAS_KEYPAD)
       for (int64_t b = 0; b < c->B; b++)
-        for (int64_t j = 0; j < c->Tk; j++) io->bias[b * c->Tk + j] = j >= c->Tk - 1 - b && j > 0 ? -INFINITY : 0.0;
+        for (int64_t j = 0; j < c->Tk; j++)
+          io->bias[b * c->Tk + j] = j >= c->Tk - 1 - b && j > 0 ? -INFINITY : 0.0;
     if (c->masked_row && c->bias != BIAS_KEYPAD) {
       /* row i of the first bias matrix: [.., i, :] */
       const int64_t i = c->masked_row - 1;
@@ -316,19 +334,22 @@ static void sdpa_gen(const sdpa_case *c, dlk_dtype dt, int pad_nan, sdpa_io *io)
       for (int64_t h = 0; h < c->Hq; h++)
         for (int64_t i = ql; i < c->Tq; i++) {
           for (int64_t d = 0; d < c->D; d++) io->q[((b * c->Hq + h) * c->Tq + i) * c->D + d] = NAN;
-          for (int64_t d = 0; d < c->Dv; d++) io->dout[((b * c->Hq + h) * c->Tq + i) * c->Dv + d] = NAN;
+          for (int64_t d = 0; d < c->Dv; d++)
+            io->dout[((b * c->Hq + h) * c->Tq + i) * c->Dv + d] = NAN;
         }
       for (int64_t h = 0; h < c->Hk; h++)
         for (int64_t j = kl; j < c->Tk; j++) {
           for (int64_t d = 0; d < c->D; d++) io->k[((b * c->Hk + h) * c->Tk + j) * c->D + d] = NAN;
-          for (int64_t d = 0; d < c->Dv; d++) io->v[((b * c->Hk + h) * c->Tk + j) * c->Dv + d] = NAN;
+          for (int64_t d = 0; d < c->Dv; d++)
+            io->v[((b * c->Hk + h) * c->Tk + j) * c->Dv + d] = NAN;
         }
     }
   }
 }
 
 static void sdpa_io_free(sdpa_io *io) {
-  free(io->q), free(io->k), free(io->v), free(io->bias), free(io->dout), free(io->qlen), free(io->klen);
+  free(io->q), free(io->k), free(io->v), free(io->bias), free(io->dout), free(io->qlen),
+      free(io->klen);
   memset(io, 0, sizeof *io);
 }
 
@@ -350,8 +371,8 @@ static void case_params(const sdpa_case *c, uint64_t seed, dlk_sdpa_params *p) {
    and when bwd the backward from the forward's out and lse. Results into *r (NULL
    arrays for what was not run). Checks that nothing outside a view was written. A non-OK
    status of either call is returned (the message is on ctx). */
-static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io, int layout, int bwd,
-                           sdpa_res *r) {
+static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io, int layout,
+                           int bwd, sdpa_res *r) {
   const dlk_dtype dt = io->dt;
   const int64_t sq[4] = {c->B, c->Hq, c->Tq, c->D}, sk[4] = {c->B, c->Hk, c->Tk, c->D},
                 sv[4] = {c->B, c->Hk, c->Tk, c->Dv}, so[4] = {c->B, c->Hq, c->Tq, c->Dv},
@@ -361,14 +382,15 @@ static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *
   memset(t, 0, sizeof t);
   dlk_status s = DLK_OK;
   memset(r, 0, sizeof *r);
-#define MK(i, d, n, shp, lay)                                            \
+#define MK(i, d, n, shp, lay) \
   if (s == DLK_OK) s = tt_make(ctx, &t[i], d, n, shp, lay);
   MK(Q, dt, 4, sq, layout);
   MK(K, dt, 4, sk, layout);
   MK(V, dt, 4, sv, layout);
   MK(OUT, dt, 4, so, layout);
   MK(LSE, stat_dt(dt), 3, sl, LC);
-  if (c->bias) MK(BIAS, dt, io->bias_nd, io->bias_shape, io->bias_nd == 4 && layout == LS ? LC : layout);
+  if (c->bias)
+    MK(BIAS, dt, io->bias_nd, io->bias_shape, io->bias_nd == 4 && layout == LS ? LC : layout);
   if (io->qlen) MK(QL, DLK_I32, 1, sb, LC);
   if (io->klen) MK(KL, DLK_I64, 1, sb, LC);
   if (bwd) {
@@ -396,7 +418,8 @@ static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *
     s = tt_write(ctx, &t[KL], l);
     free(l);
   }
-  CHECK(s == DLK_OK, "test tensor setup: %s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
+  CHECK(s == DLK_OK, "test tensor setup: %s: %s", dlk_status_string(s),
+        dlk_context_last_error(ctx));
   if (s != DLK_OK) goto done;
   dlk_sdpa_params p;
   case_params(c, 42, &p);
@@ -409,8 +432,8 @@ static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *
   tt_read(ctx, &t[OUT], r->out);
   tt_read(ctx, &t[LSE], r->lse);
   if (bwd) {
-    s = dlk_sdpa_backward(ctx, &p, &t[Q].v, &t[K].v, &t[V].v, bias, ql, kl, &t[OUT].v, &t[LSE].v, &t[DOUT].v,
-                          &t[DQ].v, &t[DK].v, &t[DV].v, c->bias ? &t[DBIAS].v : NULL);
+    s = dlk_sdpa_backward(ctx, &p, &t[Q].v, &t[K].v, &t[V].v, bias, ql, kl, &t[OUT].v, &t[LSE].v,
+                          &t[DOUT].v, &t[DQ].v, &t[DK].v, &t[DV].v, c->bias ? &t[DBIAS].v : NULL);
     if (s != DLK_OK) goto done;
     r->dq = alloc_d(n_q(c));
     r->dk = alloc_d(n_k(c));
@@ -446,11 +469,12 @@ static int64_t bias_index(const sdpa_io *io, int64_t b, int64_t h, int64_t i, in
   return idx;
 }
 
-static double naive_keep(const sdpa_case *c, const dlk_sdpa_params *p, int64_t b, int64_t h, int64_t i,
-                         int64_t j) {
+static double naive_keep(const sdpa_case *c, const dlk_sdpa_params *p, int64_t b, int64_t h,
+                         int64_t i, int64_t j) {
   if (c->dropout == 0) return 1.0;
   uint64_t idx = (uint64_t)(((b * c->Hq + h) * c->Tq + i) * c->Tk + j);
-  return dlk_dropout_uniform(p->seed, p->offset + idx) >= c->dropout ? 1.0 / (1.0 - c->dropout) : 0.0;
+  return dlk_dropout_uniform(p->seed, p->offset + idx) >= c->dropout ? 1.0 / (1.0 - c->dropout)
+                                                                     : 0.0;
 }
 
 /* The whole attention matrix P (before dropout) of every (b, h) and the lse, then out and
@@ -475,7 +499,8 @@ static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res 
     for (int64_t h = 0; h < c->Hq; h++) {
       const int64_t hk = h / G;
       const double *q = io->q + (b * c->Hq + h) * Tq * D, *k = io->k + (b * c->Hk + hk) * Tk * D;
-      const double *v = io->v + (b * c->Hk + hk) * Tk * Dv, *dout = io->dout + (b * c->Hq + h) * Tq * Dv;
+      const double *v = io->v + (b * c->Hk + hk) * Tk * Dv,
+                   *dout = io->dout + (b * c->Hq + h) * Tq * Dv;
       for (int64_t i = 0; i < Tq; i++) {
         double m = -INFINITY;
         for (int64_t j = 0; j < Tk; j++) {
@@ -493,11 +518,13 @@ static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res 
         for (int64_t j = 0; j < Tk; j++) sum += m == -INFINITY ? 0 : exp(S[i * Tk + j] - m);
         const double lse = m == -INFINITY ? -INFINITY : m + log(sum);
         r->lse[(b * c->Hq + h) * Tq + i] = lse;
-        for (int64_t j = 0; j < Tk; j++) P[i * Tk + j] = lse == -INFINITY ? 0 : exp(S[i * Tk + j] - lse);
+        for (int64_t j = 0; j < Tk; j++)
+          P[i * Tk + j] = lse == -INFINITY ? 0 : exp(S[i * Tk + j] - lse);
         for (int64_t d = 0; d < Dv; d++) {
           double acc = 0;
           for (int64_t j = 0; j < Tk; j++)
-            if (P[i * Tk + j] != 0) acc += P[i * Tk + j] * naive_keep(c, &p, b, h, i, j) * v[j * Dv + d];
+            if (P[i * Tk + j] != 0)
+              acc += P[i * Tk + j] * naive_keep(c, &p, b, h, i, j) * v[j * Dv + d];
           r->out[((b * c->Hq + h) * Tq + i) * Dv + d] = acc;
         }
       }
@@ -506,7 +533,8 @@ static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res 
         if (i >= ql) continue;
         /* delta from the exact out (= sum_j p_ij dp_ij) */
         double delta = 0;
-        for (int64_t d = 0; d < Dv; d++) delta += dout[i * Dv + d] * r->out[((b * c->Hq + h) * Tq + i) * Dv + d];
+        for (int64_t d = 0; d < Dv; d++)
+          delta += dout[i * Dv + d] * r->out[((b * c->Hq + h) * Tq + i) * Dv + d];
         for (int64_t j = 0; j < Tk; j++) {
           const double pij = P[i * Tk + j];
           if (pij == 0) continue;
@@ -518,7 +546,8 @@ static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res 
             r->dq[((b * c->Hq + h) * Tq + i) * D + d] += scale * ds * k[j * D + d];
             r->dk[((b * c->Hk + hk) * Tk + j) * D + d] += scale * ds * q[i * D + d];
           }
-          for (int64_t d = 0; d < Dv; d++) r->dv[((b * c->Hk + hk) * Tk + j) * Dv + d] += pij * z * dout[i * Dv + d];
+          for (int64_t d = 0; d < Dv; d++)
+            r->dv[((b * c->Hk + hk) * Tk + j) * Dv + d] += pij * z * dout[i * Dv + d];
           if (c->bias) r->dbias[bias_index(io, b, h, i, j)] += ds;
         }
       }
@@ -529,8 +558,8 @@ static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res 
 }
 
 /* Compare results (out, lse, gradients) at the tolerances of dtype dt. */
-static void sdpa_compare(const char *what, const sdpa_case *c, const sdpa_io *io, const sdpa_res *got,
-                         const sdpa_res *ref) {
+static void sdpa_compare(const char *what, const sdpa_case *c, const sdpa_io *io,
+                         const sdpa_res *got, const sdpa_res *ref) {
   double atol, rtol;
   t_tolerance(io->dt, 0, &atol, &rtol);
   char w[640];
@@ -554,7 +583,8 @@ static void sdpa_compare(const char *what, const sdpa_case *c, const sdpa_io *io
 }
 
 /* No NaN anywhere in the results (fully masked rows and unread padding must not make one). */
-static void sdpa_no_nan(const char *what, const sdpa_case *c, const sdpa_io *io, const sdpa_res *r) {
+static void sdpa_no_nan(const char *what, const sdpa_case *c, const sdpa_io *io,
+                        const sdpa_res *r) {
   const struct {
     const char *name;
     const double *v;
@@ -758,18 +788,22 @@ static void golden_sdpa(dlk_context *ctx, gcase *c, int strided) {
   p.dropout = g_num(c, "dropout");
   p.seed = (uint64_t)g_num(c, "seed");
   p.offset = (uint64_t)g_num(c, "offset");
-  dlk_tensor *q = g_in(&h, c, "q", strided), *k = g_in(&h, c, "k", strided), *v = g_in(&h, c, "v", strided);
-  dlk_tensor *bias = g_in(&h, c, "bias", 0), *ql = g_in(&h, c, "q_lengths", 0), *kl = g_in(&h, c, "k_lengths", 0);
+  dlk_tensor *q = g_in(&h, c, "q", strided), *k = g_in(&h, c, "k", strided),
+             *v = g_in(&h, c, "v", strided);
+  dlk_tensor *bias = g_in(&h, c, "bias", 0), *ql = g_in(&h, c, "q_lengths", 0),
+             *kl = g_in(&h, c, "k_lengths", 0);
   dlk_tensor *dout = g_in(&h, c, "dout", strided);
   dlk_tensor *out = g_out(&h, c, "out", strided), *lse = g_out(&h, c, "lse", 0);
-  dlk_tensor *dq = g_out(&h, c, "dq", strided), *dk = g_out(&h, c, "dk", strided), *dv = g_out(&h, c, "dv", strided);
+  dlk_tensor *dq = g_out(&h, c, "dq", strided), *dk = g_out(&h, c, "dk", strided),
+             *dv = g_out(&h, c, "dv", strided);
   dlk_tensor *dbias = g_out(&h, c, "dbias", 0);
   CHECK(q && k && v && dout && out && lse && dq && dk && dv, "golden %s: tensors missing", c->name);
   if (q && k && v && dout && out && lse && dq && dk && dv) {
     CHECK_OK(ctx, dlk_sdpa_forward(ctx, &p, q, k, v, bias, ql, kl, out, lse));
     g_expect(c, "out", out, 0);
     g_expect(c, "lse", lse, 0);
-    CHECK_OK(ctx, dlk_sdpa_backward(ctx, &p, q, k, v, bias, ql, kl, out, lse, dout, dq, dk, dv, dbias));
+    CHECK_OK(ctx,
+             dlk_sdpa_backward(ctx, &p, q, k, v, bias, ql, kl, out, lse, dout, dq, dk, dv, dbias));
     g_expect(c, "dq", dq, 1);
     g_expect(c, "dk", dk, 1);
     g_expect(c, "dv", dv, 1);
@@ -826,8 +860,8 @@ static double fd_loss(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io) {
 
 /* Central differences of L with respect to every element of x (finite ones: a -inf bias
    entry stays -inf), against the backward's gradient g. */
-static void fd_check(dlk_context *ctx, const sdpa_case *c, sdpa_io *io, const char *name, double *x, int64_t n,
-                     const double *g) {
+static void fd_check(dlk_context *ctx, const sdpa_case *c, sdpa_io *io, const char *name, double *x,
+                     int64_t n, const double *g) {
   const double eps = 1e-6;
   double *num = alloc_d(n);
   for (int64_t i = 0; i < n; i++) {
@@ -890,6 +924,7 @@ static void test_fd(dlk_context *ctx) {
    a fully masked row, bias with broadcast dims and its gradient, dropout, strided layouts.
    `cpu` marks the cases small enough for the CPU run (variant 0 against the naive f64
    computation above). */
+// clang-format off
 static const sdpa_case SWEEP[] = {
     /* name                      B  Hq Hk   Tq    Tk    D    Dv causal bias         lengths masked drop scale layout bwd cpu */
     {"one",                      1, 1, 1,    1,    1,  32,  32, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
@@ -925,11 +960,16 @@ static const sdpa_case SWEEP[] = {
     {"q129_k1000_d128",          1, 4, 4,  129, 1000, 128, 128, 0, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
     {"q1000_k1_causal",          1, 2, 2, 1000,    1,  32,  32, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
 };
+// clang-format on
 
 /* The quick subset (compute-sanitizer): these names only. */
 static int sweep_quick(const char *name) {
-  static const char *const q[] = {"t7", "q7_k63_causal_gqa4", "lengths_k_small", "bias_small_masked_row",
-                                  "dropout_small_causal", "layout_bthd_small"};
+  static const char *const q[] = {"t7",
+                                  "q7_k63_causal_gqa4",
+                                  "lengths_k_small",
+                                  "bias_small_masked_row",
+                                  "dropout_small_causal",
+                                  "layout_bthd_small"};
   for (int i = 0; i < N_OF(q); i++)
     if (strcmp(q[i], name) == 0) return 1;
   return 0;
@@ -942,7 +982,8 @@ typedef struct sweep_stats {
 /* One case and dtype on ctx: every variant of the context's device (forced) and AUTO,
    against `ref` (from ref_ctx's CPU reference, or the naive f64 computation when ref_ctx
    is NULL). Unsupported variants are counted and their reason printed once per case. */
-static void sweep_one(dlk_context *ctx, dlk_context *ref_ctx, const sdpa_case *c, dlk_dtype dt, sweep_stats *st) {
+static void sweep_one(dlk_context *ctx, dlk_context *ref_ctx, const sdpa_case *c, dlk_dtype dt,
+                      sweep_stats *st) {
   sdpa_io io;
   sdpa_gen(c, dt, 0, &io);
   sdpa_res ref;
@@ -963,8 +1004,8 @@ static void sweep_one(dlk_context *ctx, dlk_context *ref_ctx, const sdpa_case *c
   for (int vi = -1; vi < nf && vi < 32; vi++) {
     if (vi >= 0 && fv[vi].device != dev.type) continue;
     const int id = vi >= 0 ? fv[vi].id : -1;
-    snprintf(t_case_buf, sizeof t_case_buf, "sweep %s %s %s variant %s", c->name, dlk_dtype_name(dt),
-             LAYOUT_NAMES[c->layout], vi >= 0 ? fv[vi].name : "AUTO");
+    snprintf(t_case_buf, sizeof t_case_buf, "sweep %s %s %s variant %s", c->name,
+             dlk_dtype_name(dt), LAYOUT_NAMES[c->layout], vi >= 0 ? fv[vi].name : "AUTO");
     t_case = t_case_buf;
     /* the same id in the backward table, when it has one (else the backward runs AUTO) */
     int bwd_id = -1;
@@ -1004,7 +1045,8 @@ static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
     if (quick && !sweep_quick(c->name)) continue;
     for (int di = 0; di < N_OF(dts); di++) sweep_one(ctx, ref_ctx, c, dts[di], &st);
   }
-  printf("sweep: %d variant runs compared, %d unsupported (skipped with a reason)\n", st.runs, st.skips);
+  printf("sweep: %d variant runs compared, %d unsupported (skipped with a reason)\n", st.runs,
+         st.skips);
   t_case = "sweep";
   CHECK(st.runs > 0, "no sweep run");
 }
@@ -1015,7 +1057,8 @@ static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
    and lse -inf exactly, zero gradients, no NaN; rows past the lengths may hold NaN: they
    are never read. Each variant of the context's device, forced. */
 static void test_masked_rows(dlk_context *ctx) {
-  static const sdpa_case c = {"masked", 2, 2, 1, 9, 5, 32, 16, 1, BIAS_FULL, LEN_QK, 2, 0, 0, LC, 1, 1};
+  static const sdpa_case c = {"masked",  2,      2, 1, 9, 5,  32, 16, 1,
+                              BIAS_FULL, LEN_QK, 2, 0, 0, LC, 1,  1};
   sdpa_io io;
   sdpa_gen(&c, DLK_F32, 1, &io);
   sdpa_res ref;
@@ -1055,7 +1098,8 @@ static void test_masked_rows(dlk_context *ctx) {
               for (int64_t d = 0; d < c.Dv; d++) wrong += got.out[row * c.Dv + d] != 0.0;
               for (int64_t d = 0; d < c.D; d++) wrong += got.dq[row * c.D + d] != 0.0;
             }
-        CHECK(wrong == 0, "%lld values of fully masked rows are not exactly 0 / -inf", (long long)wrong);
+        CHECK(wrong == 0, "%lld values of fully masked rows are not exactly 0 / -inf",
+              (long long)wrong);
       }
     }
     sdpa_res_free(&got);
@@ -1081,7 +1125,8 @@ static int same_res(const sdpa_case *c, const sdpa_io *io, const sdpa_res *a, co
 
 /* Deterministic mode: AUTO twice gives the same bits, and so does every variant. */
 static void test_deterministic(dlk_context *ctx) {
-  static const sdpa_case c = {"det", 2, 4, 2, 33, 47, 64, 32, 1, BIAS_H1, LEN_QK, 0, 0.1, 0, LC, 1, 1};
+  static const sdpa_case c = {"det",   2,      4, 2,   33, 47, 64, 32, 1,
+                              BIAS_H1, LEN_QK, 0, 0.1, 0,  LC, 1,  1};
   CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
   sdpa_io io;
   sdpa_gen(&c, DLK_BF16, 0, &io);
@@ -1092,7 +1137,8 @@ static void test_deterministic(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_bwd", fv, 32, &nf));
   for (int vi = -1; vi < nf && vi < 32; vi++) {
     if (vi >= 0 && fv[vi].device != dev.type) continue;
-    snprintf(t_case_buf, sizeof t_case_buf, "deterministic: variant %s", vi >= 0 ? fv[vi].name : "AUTO");
+    snprintf(t_case_buf, sizeof t_case_buf, "deterministic: variant %s",
+             vi >= 0 ? fv[vi].name : "AUTO");
     t_case = t_case_buf;
     CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", vi >= 0 ? fv[vi].id : -1));
     sdpa_res r1, r2;
@@ -1102,7 +1148,8 @@ static void test_deterministic(dlk_context *ctx) {
       printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
     } else {
       CHECK(s1 == DLK_OK && s2 == DLK_OK, "%s", dlk_context_last_error(ctx));
-      if (s1 == DLK_OK && s2 == DLK_OK) CHECK(same_res(&c, &io, &r1, &r2), "two runs differ in their bits");
+      if (s1 == DLK_OK && s2 == DLK_OK)
+        CHECK(same_res(&c, &io, &r1, &r2), "two runs differ in their bits");
     }
     sdpa_res_free(&r1);
     if (s1 == DLK_OK) sdpa_res_free(&r2);
@@ -1119,7 +1166,8 @@ static void test_deterministic(dlk_context *ctx) {
 /* A valid small problem on the CPU: q [2, 4, 4, 8], k [2, 2, 5, 8], v [2, 2, 5, 6],
    bias [1, 4, 4, 5], lengths [2]; every output pre-filled with 0xFF bytes. */
 typedef struct bad_setup {
-  float q[256], k[160], v[120], bias[80], out[192], lse[32], dout[192], dq[256], dk[160], dv[120], dbias[80];
+  float q[256], k[160], v[120], bias[80], out[192], lse[32], dout[192], dq[256], dk[160], dv[120],
+      dbias[80];
   int32_t ql[2];
   int64_t kl[2];
   dlk_tensor tq, tk, tv, tbias, tql, tkl, tout, tlse, tdout, tdq, tdk, tdv, tdbias;
@@ -1136,10 +1184,11 @@ static void bad_init(bad_setup *s) {
   s->ql[0] = 4, s->ql[1] = 2;
   s->kl[0] = 5, s->kl[1] = 3;
   memset(s->out, 0xFF, sizeof s->out), memset(s->lse, 0xFF, sizeof s->lse);
-  memset(s->dq, 0xFF, sizeof s->dq), memset(s->dk, 0xFF, sizeof s->dk), memset(s->dv, 0xFF, sizeof s->dv);
+  memset(s->dq, 0xFF, sizeof s->dq), memset(s->dk, 0xFF, sizeof s->dk),
+      memset(s->dv, 0xFF, sizeof s->dv);
   memset(s->dbias, 0xFF, sizeof s->dbias);
-  const int64_t sq[4] = {2, 4, 4, 8}, sk[4] = {2, 2, 5, 8}, sv[4] = {2, 2, 5, 6}, sb[4] = {1, 4, 4, 5},
-                so[4] = {2, 4, 4, 6}, sl[3] = {2, 4, 4}, sn[1] = {2};
+  const int64_t sq[4] = {2, 4, 4, 8}, sk[4] = {2, 2, 5, 8}, sv[4] = {2, 2, 5, 6},
+                sb[4] = {1, 4, 4, 5}, so[4] = {2, 4, 4, 6}, sl[3] = {2, 4, 4}, sn[1] = {2};
   s->tq = host_tensor(s->q, DLK_F32, 4, sq);
   s->tk = host_tensor(s->k, DLK_F32, 4, sk);
   s->tv = host_tensor(s->v, DLK_F32, 4, sv);
@@ -1184,49 +1233,208 @@ static void test_bad_input(dlk_context *ctx) {
     float other[256];
     memset(other, 0, sizeof other);
     switch (id) {
-      case 0: name = "Hq not a multiple of Hk"; s->tq.shape[1] = 3; msg = "heads"; break;
-      case 1: name = "D of k differs from q"; s->tk.shape[3] = 7; msg = "k has 7 in dim 3 (D)"; break;
-      case 2: name = "v with another Tk"; s->tv.shape[2] = 4; msg = "v has 4 in dim 2 (Tk)"; break;
-      case 3: name = "bias of the wrong Tk"; s->tbias.shape[3] = 6; msg = "bias has 6"; break;
-      case 4: name = "bias with 2 heads (Hq is 4)"; s->tbias.shape[1] = 2; msg = "bias has 2 in dim 1 (Hq)"; break;
-      case 5: name = "bias with 5 dims"; s->tbias.ndim = 5; s->tbias.shape[4] = 1; s->tbias.strides[4] = 1; msg = "bias has 5 dims"; break;
-      case 6: name = "q_lengths 0"; s->ql[1] = 0; want = DLK_ERR_OUT_OF_RANGE; msg = "q_lengths[1] = 0"; break;
-      case 7: name = "k_lengths > Tk"; s->kl[0] = 6; want = DLK_ERR_OUT_OF_RANGE; msg = "k_lengths[0] = 6"; break;
-      case 8: name = "q_lengths > Tq (backward)"; s->ql[0] = 5; want = DLK_ERR_OUT_OF_RANGE; msg = "q_lengths[0] = 5"; bwd = 1; fn = "sdpa_backward"; break;
-      case 9: name = "lengths f32"; s->tkl.dtype = DLK_F32; want = DLK_ERR_DTYPE_MISMATCH; msg = "k_lengths is f32"; break;
-      case 10: name = "lengths of 3"; s->tql.shape[0] = 3; s->tql.data = other; msg = "q_lengths"; break;
-      case 11: name = "NaN scale"; s->p.scale = NAN; want = DLK_ERR_NOT_FINITE; msg = "scale"; break;
-      case 12: name = "dropout 1"; s->p.dropout = 1.0; want = DLK_ERR_INVALID_ARGUMENT; msg = "dropout"; break;
-      case 13: name = "dropout NaN"; s->p.dropout = NAN; want = DLK_ERR_NOT_FINITE; msg = "dropout"; break;
-      case 14: name = "k on another device"; s->tk.device = (dlk_device){DLK_CUDA, 0}; want = DLK_ERR_DEVICE_MISMATCH; msg = "k is on cuda"; break;
-      case 15: name = "k f16, q f32"; s->tk.dtype = DLK_F16; want = DLK_ERR_DTYPE_MISMATCH; msg = "k is f16"; break;
-      case 16: name = "q 3-D"; s->tq.ndim = 3; msg = "q has 3 dims"; break;
-      case 17: name = "out of the wrong Dv"; s->tout.shape[3] = 8; msg = "out has 8 in dim 3 (Dv)"; break;
-      case 18: name = "lse f16"; s->tlse.dtype = DLK_F16; want = DLK_ERR_DTYPE_MISMATCH; msg = "lse is f16"; break;
-      case 19: name = "lse [2, 4]"; s->tlse.ndim = 2; msg = "lse has 2 dims"; break;
-      case 20: name = "out overlaps q"; s->tout.data = s->q; s->tout.shape[3] = 6; want = DLK_ERR_INVALID_ARGUMENT; msg = "out and q overlap"; break;
-      case 21: name = "out with overlapping elements"; s->tout.strides[2] = 0; want = DLK_ERR_LAYOUT; msg = "output out has overlapping"; break;
-      case 22: name = "NULL out"; want = DLK_ERR_NULL_POINTER; msg = "out is NULL"; break;
-      case 23: name = "dbias without bias"; use_bias = 0; bwd = 1; want = DLK_ERR_INVALID_ARGUMENT; msg = "dbias is given but bias is NULL"; fn = "sdpa_backward"; break;
-      case 24: name = "dbias of another shape"; s->tdbias.shape[0] = 2; s->tdbias.strides[0] = 0; bwd = 1; msg = "dbias has 2 in dim 0"; fn = "sdpa_backward"; break;
-      case 25: name = "NULL lse (backward)"; lse_in = NULL; bwd = 1; want = DLK_ERR_NULL_POINTER; msg = "lse is NULL"; fn = "sdpa_backward"; break;
-      case 26: name = "dq of k's shape"; s->tdq.shape[1] = 2; s->tdq.shape[2] = 5; bwd = 1; msg = "dq has"; fn = "sdpa_backward"; break;
-      case 27: name = "dv overlaps dk"; s->tdv.data = s->dk; bwd = 1; want = DLK_ERR_INVALID_ARGUMENT; msg = "dv and dk overlap"; fn = "sdpa_backward"; break;
-      case 28: name = "dout f64"; s->tdout.dtype = DLK_F64; bwd = 1; want = DLK_ERR_DTYPE_MISMATCH; msg = "dout is f64"; fn = "sdpa_backward"; break;
-      case 29: name = "negative Hk via empty k heads"; s->tk.shape[1] = 0; s->tv.shape[1] = 0; msg = "not a multiple"; break;
+      case 0:
+        name = "Hq not a multiple of Hk";
+        s->tq.shape[1] = 3;
+        msg = "heads";
+        break;
+      case 1:
+        name = "D of k differs from q";
+        s->tk.shape[3] = 7;
+        msg = "k has 7 in dim 3 (D)";
+        break;
+      case 2:
+        name = "v with another Tk";
+        s->tv.shape[2] = 4;
+        msg = "v has 4 in dim 2 (Tk)";
+        break;
+      case 3:
+        name = "bias of the wrong Tk";
+        s->tbias.shape[3] = 6;
+        msg = "bias has 6";
+        break;
+      case 4:
+        name = "bias with 2 heads (Hq is 4)";
+        s->tbias.shape[1] = 2;
+        msg = "bias has 2 in dim 1 (Hq)";
+        break;
+      case 5:
+        name = "bias with 5 dims";
+        s->tbias.ndim = 5;
+        s->tbias.shape[4] = 1;
+        s->tbias.strides[4] = 1;
+        msg = "bias has 5 dims";
+        break;
+      case 6:
+        name = "q_lengths 0";
+        s->ql[1] = 0;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "q_lengths[1] = 0";
+        break;
+      case 7:
+        name = "k_lengths > Tk";
+        s->kl[0] = 6;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "k_lengths[0] = 6";
+        break;
+      case 8:
+        name = "q_lengths > Tq (backward)";
+        s->ql[0] = 5;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "q_lengths[0] = 5";
+        bwd = 1;
+        fn = "sdpa_backward";
+        break;
+      case 9:
+        name = "lengths f32";
+        s->tkl.dtype = DLK_F32;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "k_lengths is f32";
+        break;
+      case 10:
+        name = "lengths of 3";
+        s->tql.shape[0] = 3;
+        s->tql.data = other;
+        msg = "q_lengths";
+        break;
+      case 11:
+        name = "NaN scale";
+        s->p.scale = NAN;
+        want = DLK_ERR_NOT_FINITE;
+        msg = "scale";
+        break;
+      case 12:
+        name = "dropout 1";
+        s->p.dropout = 1.0;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "dropout";
+        break;
+      case 13:
+        name = "dropout NaN";
+        s->p.dropout = NAN;
+        want = DLK_ERR_NOT_FINITE;
+        msg = "dropout";
+        break;
+      case 14:
+        name = "k on another device";
+        s->tk.device = (dlk_device){DLK_CUDA, 0};
+        want = DLK_ERR_DEVICE_MISMATCH;
+        msg = "k is on cuda";
+        break;
+      case 15:
+        name = "k f16, q f32";
+        s->tk.dtype = DLK_F16;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "k is f16";
+        break;
+      case 16:
+        name = "q 3-D";
+        s->tq.ndim = 3;
+        msg = "q has 3 dims";
+        break;
+      case 17:
+        name = "out of the wrong Dv";
+        s->tout.shape[3] = 8;
+        msg = "out has 8 in dim 3 (Dv)";
+        break;
+      case 18:
+        name = "lse f16";
+        s->tlse.dtype = DLK_F16;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "lse is f16";
+        break;
+      case 19:
+        name = "lse [2, 4]";
+        s->tlse.ndim = 2;
+        msg = "lse has 2 dims";
+        break;
+      case 20:
+        name = "out overlaps q";
+        s->tout.data = s->q;
+        s->tout.shape[3] = 6;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "out and q overlap";
+        break;
+      case 21:
+        name = "out with overlapping elements";
+        s->tout.strides[2] = 0;
+        want = DLK_ERR_LAYOUT;
+        msg = "output out has overlapping";
+        break;
+      case 22:
+        name = "NULL out";
+        want = DLK_ERR_NULL_POINTER;
+        msg = "out is NULL";
+        break;
+      case 23:
+        name = "dbias without bias";
+        use_bias = 0;
+        bwd = 1;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "dbias is given but bias is NULL";
+        fn = "sdpa_backward";
+        break;
+      case 24:
+        name = "dbias of another shape";
+        s->tdbias.shape[0] = 2;
+        s->tdbias.strides[0] = 0;
+        bwd = 1;
+        msg = "dbias has 2 in dim 0";
+        fn = "sdpa_backward";
+        break;
+      case 25:
+        name = "NULL lse (backward)";
+        lse_in = NULL;
+        bwd = 1;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "lse is NULL";
+        fn = "sdpa_backward";
+        break;
+      case 26:
+        name = "dq of k's shape";
+        s->tdq.shape[1] = 2;
+        s->tdq.shape[2] = 5;
+        bwd = 1;
+        msg = "dq has";
+        fn = "sdpa_backward";
+        break;
+      case 27:
+        name = "dv overlaps dk";
+        s->tdv.data = s->dk;
+        bwd = 1;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "dv and dk overlap";
+        fn = "sdpa_backward";
+        break;
+      case 28:
+        name = "dout f64";
+        s->tdout.dtype = DLK_F64;
+        bwd = 1;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "dout is f64";
+        fn = "sdpa_backward";
+        break;
+      case 29:
+        name = "negative Hk via empty k heads";
+        s->tk.shape[1] = 0;
+        s->tv.shape[1] = 0;
+        msg = "not a multiple";
+        break;
     }
     snprintf(t_case_buf, sizeof t_case_buf, "bad input: %s", name);
     t_case = t_case_buf;
     dlk_status st;
     if (!bwd) {
-      st = dlk_sdpa_forward(ctx, pp, &s->tq, &s->tk, &s->tv, use_bias ? &s->tbias : NULL, &s->tql, &s->tkl,
-                            id == 22 ? NULL : &s->tout, &s->tlse);
+      st = dlk_sdpa_forward(ctx, pp, &s->tq, &s->tk, &s->tv, use_bias ? &s->tbias : NULL, &s->tql,
+                            &s->tkl, id == 22 ? NULL : &s->tout, &s->tlse);
     } else {
-      st = dlk_sdpa_backward(ctx, pp, &s->tq, &s->tk, &s->tv, use_bias ? &s->tbias : NULL, &s->tql, &s->tkl,
-                             &s->tout, lse_in, &s->tdout, &s->tdq, &s->tdk, &s->tdv, dbias);
+      st =
+          dlk_sdpa_backward(ctx, pp, &s->tq, &s->tk, &s->tv, use_bias ? &s->tbias : NULL, &s->tql,
+                            &s->tkl, &s->tout, lse_in, &s->tdout, &s->tdq, &s->tdk, &s->tdv, dbias);
     }
     const char *err = dlk_context_last_error(ctx);
-    CHECK(st == want, "got %s, expected %s: %s", dlk_status_string(st), dlk_status_string(want), err);
+    CHECK(st == want, "got %s, expected %s: %s", dlk_status_string(st), dlk_status_string(want),
+          err);
     CHECK(strstr(err, fn) != NULL, "message does not name %s: %s", fn, err);
     CHECK(strstr(err, msg) != NULL, "message does not say \"%s\": %s", msg, err);
     CHECK(bad_untouched(s), "an output was written by the refused call");
@@ -1237,9 +1445,11 @@ static void test_bad_input(dlk_context *ctx) {
   t_case = "bad input: afterwards";
   bad_setup *s = malloc(sizeof *s);
   bad_init(s);
-  CHECK_OK(ctx, dlk_sdpa_forward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout, &s->tlse));
-  CHECK_OK(ctx, dlk_sdpa_backward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl, &s->tout,
-                                  &s->tlse, &s->tdout, &s->tdq, &s->tdk, &s->tdv, &s->tdbias));
+  CHECK_OK(ctx, dlk_sdpa_forward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl,
+                                 &s->tout, &s->tlse));
+  CHECK_OK(ctx,
+           dlk_sdpa_backward(ctx, &s->p, &s->tq, &s->tk, &s->tv, &s->tbias, &s->tql, &s->tkl,
+                             &s->tout, &s->tlse, &s->tdout, &s->tdq, &s->tdk, &s->tdv, &s->tdbias));
   free(s);
   printf("bad input: %d SDPA cases refused with the right status and message\n", n);
 }
@@ -1253,9 +1463,11 @@ static void test_bad_input(dlk_context *ctx) {
    row refused with its reason) and the AUTO line. */
 static void test_explain(dlk_context *ctx) {
   t_case = "explain";
-  static const sdpa_case c = {"explain", 2, 4, 2, 33, 47, 64, 64, 1, BIAS_H1, LEN_QK, 0, 0, 0, LC, 1, 1};
-  const int64_t sq[4] = {c.B, c.Hq, c.Tq, c.D}, sk[4] = {c.B, c.Hk, c.Tk, c.D}, so[4] = {c.B, c.Hq, c.Tq, c.Dv},
-                sl[3] = {c.B, c.Hq, c.Tq}, sb[4] = {c.B, 1, c.Tq, c.Tk}, sn[1] = {c.B};
+  static const sdpa_case c = {"explain", 2,      4, 2, 33, 47, 64, 64, 1,
+                              BIAS_H1,   LEN_QK, 0, 0, 0,  LC, 1,  1};
+  const int64_t sq[4] = {c.B, c.Hq, c.Tq, c.D}, sk[4] = {c.B, c.Hk, c.Tk, c.D},
+                so[4] = {c.B, c.Hq, c.Tq, c.Dv}, sl[3] = {c.B, c.Hq, c.Tq},
+                sb[4] = {c.B, 1, c.Tq, c.Tk}, sn[1] = {c.B};
   tt q, k, v, out, lse, bias, ql, dout, dq, dk, dv, dbias;
   dlk_status s = DLK_OK;
   tt *all[] = {&q, &k, &v, &out, &lse, &bias, &ql, &dout, &dq, &dk, &dv, &dbias};
@@ -1272,10 +1484,11 @@ static void test_explain(dlk_context *ctx) {
     for (int dir = 0; dir < 2; dir++) {
       CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
       if (dir == 0)
-        CHECK_OK(ctx, dlk_sdpa_forward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v, &lse.v));
+        CHECK_OK(ctx,
+                 dlk_sdpa_forward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v, &lse.v));
       else
-        CHECK_OK(ctx, dlk_sdpa_backward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v, &lse.v, &dout.v,
-                                        &dq.v, &dk.v, &dv.v, &dbias.v));
+        CHECK_OK(ctx, dlk_sdpa_backward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v,
+                                        &lse.v, &dout.v, &dq.v, &dk.v, &dv.v, &dbias.v));
       const char *report = NULL;
       CHECK_OK(ctx, dlk_explain_report(ctx, &report)); /* valid until explain mode changes */
       const char *op = dir ? "sdpa_bwd" : "sdpa_fwd";
@@ -1284,13 +1497,15 @@ static void test_explain(dlk_context *ctx) {
       dlk_variant_info vs[32];
       int nv = 0;
       CHECK_OK(ctx, dlk_op_variants(ctx, op, vs, 32, &nv));
-      for (int i = 0; i < nv && i < 32; i++) CHECK(report && strstr(report, vs[i].name), "%s listed", vs[i].name);
+      for (int i = 0; i < nv && i < 32; i++)
+        CHECK(report && strstr(report, vs[i].name), "%s listed", vs[i].name);
       CHECK(report && strstr(report, "AUTO would"), "AUTO line");
       CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
     }
     /* nothing ran: every output is still the 0xFF fill */
     tt *outs[] = {&out, &lse, &dq, &dk, &dv, &dbias};
-    for (int i = 0; i < N_OF(outs); i++) CHECK(tt_dirty(ctx, outs[i], 1) == 0, "explain mode wrote output %d", i);
+    for (int i = 0; i < N_OF(outs); i++)
+      CHECK(tt_dirty(ctx, outs[i], 1) == 0, "explain mode wrote output %d", i);
   }
   for (int i = 0; i < N_OF(all); i++) tt_free(ctx, all[i]);
 }
@@ -1302,14 +1517,16 @@ static void test_explain(dlk_context *ctx) {
 static void test_gpu_bad_lengths(dlk_context *g) {
   dlk_device dev;
   dlk_context_device(g, &dev);
-  static const sdpa_case c = {"badlen", 2, 2, 2, 7, 9, 32, 32, 0, BIAS_NONE, LEN_QK, 0, 0, 0, LC, 1, 0};
+  static const sdpa_case c = {"badlen",  2,      2, 2, 7, 9,  32, 32, 0,
+                              BIAS_NONE, LEN_QK, 0, 0, 0, LC, 1,  0};
   dlk_variant_info fv[32];
   int nf = 0;
   CHECK_OK(g, dlk_op_variants(g, "sdpa_fwd", fv, 32, &nf));
   for (int which = 0; which < 4; which++) {
     for (int vi = -1; vi < nf && vi < 32; vi++) {
       if (vi >= 0 && fv[vi].device != dev.type) continue;
-      snprintf(t_case_buf, sizeof t_case_buf, "bad lengths %d: variant %s", which, vi >= 0 ? fv[vi].name : "AUTO");
+      snprintf(t_case_buf, sizeof t_case_buf, "bad lengths %d: variant %s", which,
+               vi >= 0 ? fv[vi].name : "AUTO");
       t_case = t_case_buf;
       sdpa_io io;
       sdpa_gen(&c, DLK_F16, 0, &io);
@@ -1322,8 +1539,10 @@ static void test_gpu_bad_lengths(dlk_context *g) {
       sdpa_res r;
       dlk_status s = sdpa_run(g, &c, &io, LC, 0, &r);
       if (!(s == DLK_ERR_NOT_SUPPORTED && vi >= 0)) {
-        CHECK(s == DLK_ERR_OUT_OF_RANGE, "got %s: %s", dlk_status_string(s), dlk_context_last_error(g));
-        CHECK(strstr(dlk_context_last_error(g), "lengths") != NULL, "message: %s", dlk_context_last_error(g));
+        CHECK(s == DLK_ERR_OUT_OF_RANGE, "got %s: %s", dlk_status_string(s),
+              dlk_context_last_error(g));
+        CHECK(strstr(dlk_context_last_error(g), "lengths") != NULL, "message: %s",
+              dlk_context_last_error(g));
       }
       sdpa_res_free(&r);
       sdpa_io_free(&io);

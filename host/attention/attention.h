@@ -34,7 +34,7 @@
    by the variant that runs (they live on the context's device). */
 typedef struct dlk_sdpa_problem {
   int64_t B, Hq, Hk, Tq, Tk, D, Dv;
-  double scale;   /* resolved: the params' value, or 1/sqrt(D) for 0 */
+  double scale; /* resolved: the params' value, or 1/sqrt(D) for 0 */
   bool causal;
   double dropout; /* [0, 1) */
   uint64_t seed, offset;
@@ -91,9 +91,12 @@ DLK_RUN_FN(dlk_sdpa_bwd_cuda_run);
    (on the device, before anything is written; skipped with unchecked_ids). The
    descriptor type is kernels/attention/attention.h's dlk_k_sdpa_desc. */
 struct dlk_k_sdpa_desc;
-void dlk_sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a, struct dlk_k_sdpa_desc *d);
-void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a, struct dlk_k_sdpa_desc *d);
-dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op, const struct dlk_k_sdpa_desc *d);
+void dlk_sdpa_fwd_desc(const dlk_context *ctx, const dlk_sdpa_fwd_args *a,
+                       struct dlk_k_sdpa_desc *d);
+void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a,
+                       struct dlk_k_sdpa_desc *d);
+dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op,
+                                       const struct dlk_k_sdpa_desc *d);
 #endif
 /* The cuDNN rows (attention_cudnn.c) need the backend-graph helper host/cudnn/graph.h,
    which is not on this branch yet: the file is out of the tree until it is (it is in the

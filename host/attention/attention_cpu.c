@@ -16,8 +16,12 @@
 #include "../core/half.h"
 #include "attention.h"
 
-static inline double ld(const dlk_tensor *t, int64_t off) { return dlk_load(t->data, t->dtype, off); }
-static inline void st(const dlk_tensor *t, int64_t off, double v) { dlk_store(t->data, t->dtype, off, v); }
+static inline double ld(const dlk_tensor *t, int64_t off) {
+  return dlk_load(t->data, t->dtype, off);
+}
+static inline void st(const dlk_tensor *t, int64_t off, double v) {
+  dlk_store(t->data, t->dtype, off, v);
+}
 /* Offset of [a, b, c, d] of a 4-D view and of [a, b, c] of a 3-D one. */
 static inline int64_t at4(const dlk_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d) {
   return a * t->strides[0] + b * t->strides[1] + c * t->strides[2] + d * t->strides[3];
@@ -40,9 +44,9 @@ static dlk_status sdpa_check_lengths(dlk_context *ctx, const char *op, const dlk
     for (int64_t b = 0; b < p->B; b++) {
       int64_t len = dlk_sdpa_len(true, t, b, full);
       if (len < 1 || len > full)
-        return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: %s[%lld] = %lld is outside [1, %lld] (%s)", op,
-                        side ? "k_lengths" : "q_lengths", (long long)b, (long long)len, (long long)full,
-                        side ? "Tk" : "Tq");
+        return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: %s[%lld] = %lld is outside [1, %lld] (%s)",
+                        op, side ? "k_lengths" : "q_lengths", (long long)b, (long long)len,
+                        (long long)full, side ? "Tk" : "Tq");
     }
   }
   return DLK_OK;
@@ -53,22 +57,25 @@ static dlk_status sdpa_check_lengths(dlk_context *ctx, const char *op, const dlk
 static double sdpa_keep(const dlk_sdpa_problem *p, int64_t b, int64_t h, int64_t i, int64_t j) {
   if (p->dropout == 0.0) return 1.0;
   uint64_t idx = (((uint64_t)b * (uint64_t)p->Hq + (uint64_t)h) * (uint64_t)p->Tq + (uint64_t)i) *
-                     (uint64_t)p->Tk + (uint64_t)j;
-  return dlk_dropout_uniform(p->seed, p->offset + idx) >= p->dropout ? 1.0 / (1.0 - p->dropout) : 0.0;
+                     (uint64_t)p->Tk +
+                 (uint64_t)j;
+  return dlk_dropout_uniform(p->seed, p->offset + idx) >= p->dropout ? 1.0 / (1.0 - p->dropout)
+                                                                     : 0.0;
 }
 
 /* The scores of row (b, h, i) into s[0, Tk): s_j = scale q_i . k_j + bias_ij where key j
    is visible (j < kl, and j <= i + kl - ql when causal), -inf elsewhere. The caller has
    checked i < ql. Returns max_j s_j (-inf when nothing is visible). */
-static double sdpa_row_scores(const dlk_sdpa_problem *p, int64_t b, int64_t h, int64_t i, int64_t ql,
-                              int64_t kl, double *s) {
+static double sdpa_row_scores(const dlk_sdpa_problem *p, int64_t b, int64_t h, int64_t i,
+                              int64_t ql, int64_t kl, double *s) {
   const int64_t hk = h / (p->Hq / p->Hk);
   double m = -INFINITY;
   for (int64_t j = 0; j < p->Tk; j++) {
     s[j] = -INFINITY;
     if (j >= kl || (p->causal && j > i + kl - ql)) continue;
     double dot = 0.0;
-    for (int64_t d = 0; d < p->D; d++) dot += ld(&p->q, at4(&p->q, b, h, i, d)) * ld(&p->k, at4(&p->k, b, hk, j, d));
+    for (int64_t d = 0; d < p->D; d++)
+      dot += ld(&p->q, at4(&p->q, b, h, i, d)) * ld(&p->k, at4(&p->k, b, hk, j, d));
     s[j] = p->scale * dot;
     if (p->has_bias) s[j] += ld(&p->bias, at4(&p->bias, b, h, i, j));
     m = fmax(m, s[j]);
@@ -83,7 +90,8 @@ size_t dlk_sdpa_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int 
   return (size_t)(a->p.Tk > 0 ? a->p.Tk : 1) * sizeof(double);
 }
 
-dlk_status dlk_sdpa_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_sdpa_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                size_t ws_bytes) {
   (void)impl, (void)ws_bytes;
   const dlk_sdpa_fwd_args *a = args;
   const dlk_sdpa_problem *p = &a->p;
@@ -160,7 +168,8 @@ static int64_t sdpa_dbias_index(const dlk_tensor *db, int64_t b, int64_t h, int6
   return idx;
 }
 
-dlk_status dlk_sdpa_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_sdpa_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                size_t ws_bytes) {
   (void)impl, (void)ws_bytes;
   const dlk_sdpa_bwd_args *a = args;
   const dlk_sdpa_problem *p = &a->p;
@@ -168,7 +177,8 @@ dlk_status dlk_sdpa_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
   const sdpa_bwd_ws_layout L = sdpa_bwd_layout(a);
   double *w = ws;
   memset(w, 0, L.total * sizeof(double));
-  double *dk = w + L.dk, *dv = w + L.dv, *dbias = w + L.dbias, *s = w + L.s, *dp = w + L.dp, *dq = w + L.dq;
+  double *dk = w + L.dk, *dv = w + L.dv, *dbias = w + L.dbias, *s = w + L.s, *dp = w + L.dp,
+         *dq = w + L.dq;
   const int64_t D = p->D, Dv = p->Dv, Tk = p->Tk;
   for (int64_t b = 0; b < p->B; b++) {
     const int64_t ql = dlk_sdpa_len(p->has_q_lengths, &p->q_lengths, b, p->Tq);
@@ -201,14 +211,17 @@ dlk_status dlk_sdpa_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
             /* ds = p (dp - delta); dq += scale ds k_j; dk_j += scale ds q_i;
                dv_j += p z dout_i; dbias_ij += ds */
             const double pij = s[j], ds = pij * (dp[j] - delta);
-            for (int64_t d = 0; d < D; d++) dq[d] += p->scale * ds * ld(&p->k, at4(&p->k, b, hk, j, d));
+            for (int64_t d = 0; d < D; d++)
+              dq[d] += p->scale * ds * ld(&p->k, at4(&p->k, b, hk, j, d));
             if (a->has_dk)
               for (int64_t d = 0; d < D; d++)
-                dk[((b * p->Hk + hk) * Tk + j) * D + d] += p->scale * ds * ld(&p->q, at4(&p->q, b, h, i, d));
+                dk[((b * p->Hk + hk) * Tk + j) * D + d] +=
+                    p->scale * ds * ld(&p->q, at4(&p->q, b, h, i, d));
             const double z = sdpa_keep(p, b, h, i, j);
             if (a->has_dv && z != 0.0)
               for (int64_t d = 0; d < Dv; d++)
-                dv[((b * p->Hk + hk) * Tk + j) * Dv + d] += pij * z * ld(&a->dout, at4(&a->dout, b, h, i, d));
+                dv[((b * p->Hk + hk) * Tk + j) * Dv + d] +=
+                    pij * z * ld(&a->dout, at4(&a->dout, b, h, i, d));
             if (a->has_dbias) dbias[sdpa_dbias_index(&a->dbias, b, h, i, j)] += ds;
           }
         }
@@ -221,7 +234,8 @@ dlk_status dlk_sdpa_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
     for (int64_t hk = 0; hk < p->Hk; hk++)
       for (int64_t j = 0; j < Tk; j++) {
         if (a->has_dk)
-          for (int64_t d = 0; d < D; d++) st(&a->dk, at4(&a->dk, b, hk, j, d), dk[((b * p->Hk + hk) * Tk + j) * D + d]);
+          for (int64_t d = 0; d < D; d++)
+            st(&a->dk, at4(&a->dk, b, hk, j, d), dk[((b * p->Hk + hk) * Tk + j) * D + d]);
         if (a->has_dv)
           for (int64_t d = 0; d < Dv; d++)
             st(&a->dv, at4(&a->dv, b, hk, j, d), dv[((b * p->Hk + hk) * Tk + j) * Dv + d]);

@@ -43,12 +43,14 @@ static dlk_k_t4 t4_opt(bool has, const dlk_tensor *t) {
 static void sdpa_desc(const dlk_context *ctx, const dlk_sdpa_problem *p, dlk_k_sdpa_desc *d) {
   memset(d, 0, sizeof *d);
   d->dtype = (int)p->dtype;
-  d->B = p->B, d->Hq = p->Hq, d->Hk = p->Hk, d->Tq = p->Tq, d->Tk = p->Tk, d->D = p->D, d->Dv = p->Dv;
+  d->B = p->B, d->Hq = p->Hq, d->Hk = p->Hk, d->Tq = p->Tq, d->Tk = p->Tk, d->D = p->D,
+  d->Dv = p->Dv;
   d->scale = p->scale;
   d->causal = p->causal;
   d->seed = p->seed;
   d->offset = p->offset;
-  /* keep iff dlk_dropout_uniform >= p  <=>  (mix >> 11) 2^-53 >= p  <=>  (mix >> 11) >= ceil(p 2^53) */
+  /* keep iff dlk_dropout_uniform >= p  <=>  (mix >> 11) 2^-53 >= p  <=>  (mix >> 11) >= ceil(p
+   * 2^53) */
   d->drop_threshold = p->dropout > 0.0 ? (uint64_t)ceil(p->dropout * 9007199254740992.0) : 0;
   d->drop_scale = p->dropout > 0.0 ? 1.0 / (1.0 - p->dropout) : 1.0;
   d->q = t4(&p->q);
@@ -94,12 +96,14 @@ void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a, dlk_k
    (built for 90a and running on a 9.0 device). */
 static bool sdpa_arch_ok(const dlk_context *ctx, int impl, char *why, size_t n) {
   if (impl == 2 && ctx->cc_major < 8) {
-    snprintf(why, n, "mma.sync bf16/f16 tensor cores need compute capability 8.0+ (this GPU is %d.%d)",
+    snprintf(why, n,
+             "mma.sync bf16/f16 tensor cores need compute capability 8.0+ (this GPU is %d.%d)",
              ctx->cc_major, ctx->cc_minor);
     return false;
   }
   if (impl == 4 && ctx->cc_major < 8) {
-    snprintf(why, n, "up to 82 KiB of shared memory per block: compute capability 8.0+ (this GPU is %d.%d)",
+    snprintf(why, n,
+             "up to 82 KiB of shared memory per block: compute capability 8.0+ (this GPU is %d.%d)",
              ctx->cc_major, ctx->cc_minor);
     return false;
   }
@@ -109,7 +113,8 @@ static bool sdpa_arch_ok(const dlk_context *ctx, int impl, char *why, size_t n) 
       return false;
     }
     if (ctx->cc_major != 9 || ctx->cc_minor != 0) {
-      snprintf(why, n, "wgmma/TMA kernel is sm_90a only (this GPU is %d.%d)", ctx->cc_major, ctx->cc_minor);
+      snprintf(why, n, "wgmma/TMA kernel is sm_90a only (this GPU is %d.%d)", ctx->cc_major,
+               ctx->cc_minor);
       return false;
     }
   }
@@ -131,7 +136,8 @@ dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op, const d
   return DLK_OK;
 }
 
-bool dlk_sdpa_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+bool dlk_sdpa_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                size_t n) {
   if (!sdpa_arch_ok(ctx, impl, why, n)) return false;
   dlk_k_sdpa_desc d;
   dlk_sdpa_fwd_desc(ctx, args, &d);
@@ -144,7 +150,8 @@ size_t dlk_sdpa_fwd_cuda_workspace(const dlk_context *ctx, const void *args, int
   return dlk_k_sdpa_fwd_ws(&d, impl);
 }
 
-dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                 size_t ws_bytes) {
   (void)ws_bytes;
   dlk_k_sdpa_desc d;
   dlk_sdpa_fwd_desc(ctx, args, &d);
@@ -161,7 +168,8 @@ dlk_status dlk_sdpa_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, v
   return DLK_OK;
 }
 
-bool dlk_sdpa_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+bool dlk_sdpa_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                                size_t n) {
   if (!sdpa_arch_ok(ctx, impl, why, n)) return false;
   dlk_k_sdpa_desc d;
   dlk_sdpa_bwd_desc(ctx, args, &d);
@@ -174,7 +182,8 @@ size_t dlk_sdpa_bwd_cuda_workspace(const dlk_context *ctx, const void *args, int
   return dlk_k_sdpa_bwd_ws(&d, impl);
 }
 
-dlk_status dlk_sdpa_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_sdpa_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                                 size_t ws_bytes) {
   (void)ws_bytes;
   dlk_k_sdpa_desc d;
   dlk_sdpa_bwd_desc(ctx, args, &d);

@@ -57,22 +57,26 @@ __global__ void naive_bwd_scores_kernel(dlk_k_sdpa_desc a, typename AccT<T>::typ
 // S_j or lse is -inf, and on rows past q_len, whose lse is never read); delta = dout . out
 // (0 on rows with no visible key). No shared memory.
 template <typename T>
-__global__ void naive_bwd_rows_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *P, typename AccT<T>::type *delta) {
+__global__ void naive_bwd_rows_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *P,
+                                      typename AccT<T>::type *delta) {
   typedef typename AccT<T>::type A;
   const int64_t rows = a.B * a.Hq * a.Tq;
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
-  for (int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows; row += warps) {
+  for (int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows;
+       row += warps) {
     const int64_t i = row % a.Tq, h = (row / a.Tq) % a.Hq, b = row / (a.Tq * a.Hq);
     const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
-    const A lse = i < ql ? ((const A *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : (A)-INFINITY;
+    const A lse =
+        i < ql ? ((const A *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : (A)-INFINITY;
     A *p = P + row * a.Tk;
     for (int64_t j = lane; j < a.Tk; j += 32)
       p[j] = lse == (A)-INFINITY || p[j] == (A)-INFINITY ? (A)0 : m_exp(p[j] - lse);
     A dl = 0;
     if (lse != (A)-INFINITY) {
       const T *dout = at4<const T>(a.dout, b, h, i, 0), *out = at4<const T>(a.out, b, h, i, 0);
-      for (int64_t d = lane; d < a.Dv; d += 32) dl += to_acc(dout[d * a.dout.s3]) * to_acc(out[d * a.out.s3]);
+      for (int64_t d = lane; d < a.Dv; d += 32)
+        dl += to_acc(dout[d * a.dout.s3]) * to_acc(out[d * a.out.s3]);
     }
     dl = warp_sum(dl);
     if (lane == 0) delta[row] = dl;
@@ -83,7 +87,8 @@ __global__ void naive_bwd_rows_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type 
 // delta_i), 0 where P is 0 (v_j of a masked key is never read). No shared memory.
 template <typename T>
 __global__ void naive_bwd_ds_kernel(dlk_k_sdpa_desc a, const typename AccT<T>::type *P,
-                                    const typename AccT<T>::type *delta, typename AccT<T>::type *dS) {
+                                    const typename AccT<T>::type *delta,
+                                    typename AccT<T>::type *dS) {
   typedef typename AccT<T>::type A;
   const int64_t total = a.B * a.Hq * a.Tq * a.Tk, G = a.Hq / a.Hk;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
@@ -96,7 +101,8 @@ __global__ void naive_bwd_ds_kernel(dlk_k_sdpa_desc a, const typename AccT<T>::t
       A dp = 0;
       if (keep(a, b, h, i, j)) {
         const T *dout = at4<const T>(a.dout, b, h, i, 0), *v = at4<const T>(a.v, b, h / G, j, 0);
-        for (int64_t d = 0; d < a.Dv; d++) dp += to_acc(dout[d * a.dout.s3]) * to_acc(v[d * a.v.s3]);
+        for (int64_t d = 0; d < a.Dv; d++)
+          dp += to_acc(dout[d * a.dout.s3]) * to_acc(v[d * a.v.s3]);
         dp *= (A)a.drop_scale;
       }
       ds = p * (dp - delta[row]);
@@ -146,7 +152,8 @@ __global__ void naive_bwd_dkdv_kernel(dlk_k_sdpa_desc a, const typename AccT<T>:
         const A p = P[e];
         if (p == (A)0) continue;
         if (d < a.D) dk += dS[e] * to_acc(*at4<const T>(a.q, b, h, i, d));
-        if (d < a.Dv && keep(a, b, h, i, j)) dv += p * (A)a.drop_scale * to_acc(*at4<const T>(a.dout, b, h, i, d));
+        if (d < a.Dv && keep(a, b, h, i, j))
+          dv += p * (A)a.drop_scale * to_acc(*at4<const T>(a.dout, b, h, i, d));
       }
     if (a.dk.data && d < a.D) *at4<T>(a.dk, b, hk, j, d) = from_acc<T>((A)a.scale * dk);
     if (a.dv.data && d < a.Dv) *at4<T>(a.dv, b, hk, j, d) = from_acc<T>(dv);
@@ -192,20 +199,25 @@ int naive_bwd(const dlk_k_sdpa_desc *a, void *ws, cudaStream_t st) {
   if (scores > 0) {
     DLK_LAUNCH(naive_bwd_scores_kernel<T>, grid_for(scores, 256), 256, 0, st)(*a, P);
   }
-  if (rows > 0) DLK_LAUNCH(naive_bwd_rows_kernel<T>, grid_for(rows * 32, 256), 256, 0, st)(*a, P, delta);
-  if (scores > 0) DLK_LAUNCH(naive_bwd_ds_kernel<T>, grid_for(scores, 256), 256, 0, st)(*a, P, delta, dS);
+  if (rows > 0)
+    DLK_LAUNCH(naive_bwd_rows_kernel<T>, grid_for(rows * 32, 256), 256, 0, st)(*a, P, delta);
+  if (scores > 0)
+    DLK_LAUNCH(naive_bwd_ds_kernel<T>, grid_for(scores, 256), 256, 0, st)(*a, P, delta, dS);
   const int64_t nq = rows * a->D;
-  if (a->dq.data && nq > 0) DLK_LAUNCH(naive_bwd_dq_kernel<T>, grid_for(nq, 256), 256, 0, st)(*a, P, dS);
+  if (a->dq.data && nq > 0)
+    DLK_LAUNCH(naive_bwd_dq_kernel<T>, grid_for(nq, 256), 256, 0, st)(*a, P, dS);
   const int64_t nk = a->B * a->Hk * a->Tk * (a->D > a->Dv ? a->D : a->Dv);
   if ((a->dk.data || a->dv.data) && nk > 0)
     DLK_LAUNCH(naive_bwd_dkdv_kernel<T>, grid_for(nk, 256), 256, 0, st)(*a, P, dS);
   const int64_t nb = a->dbias_n[0] * a->dbias_n[1] * a->dbias_n[2] * a->dbias_n[3];
-  if (a->dbias.data && nb > 0) DLK_LAUNCH(naive_bwd_dbias_kernel<T>, grid_for(nb, 256), 256, 0, st)(*a, dS);
+  if (a->dbias.data && nb > 0)
+    DLK_LAUNCH(naive_bwd_dbias_kernel<T>, grid_for(nb, 256), 256, 0, st)(*a, dS);
   return (int)cudaGetLastError();
 }
 
 size_t naive_bwd_ws(const dlk_k_sdpa_desc *a) {
-  const size_t scores = (size_t)(a->B * a->Hq * a->Tq * a->Tk), rows = (size_t)(a->B * a->Hq * a->Tq);
+  const size_t scores = (size_t)(a->B * a->Hq * a->Tq * a->Tk),
+               rows = (size_t)(a->B * a->Hq * a->Tq);
   return (2 * scores + rows) * acc_size(a->dtype);
 }
 
@@ -245,8 +257,8 @@ constexpr int FB_THREADS = 128, FB_KN = 64, FB_QM = 32, FQ_BR = 64;
 template <int HD>
 struct FbCfg {
   static constexpr int P = HD + 8;
-  static constexpr int QNT = FB_QM / 8;   // S^T n-tiles (queries) per warp in pass 2
-  static constexpr int DT = HD / 8;       // accumulator n-tiles along the head dim
+  static constexpr int QNT = FB_QM / 8;           // S^T n-tiles (queries) per warp in pass 2
+  static constexpr int DT = HD / 8;               // accumulator n-tiles along the head dim
   static constexpr int BC = HD >= 256 ? 32 : 64;  // keys per block in pass 3
   static constexpr int KNT = BC / 8;
   static constexpr int SMEM_DKDV = (2 * FB_KN + 4 * FB_QM) * P;  // elements; + f32 rows
@@ -259,13 +271,15 @@ __global__ void bwd_delta_kernel(dlk_k_sdpa_desc a, float *delta) {
   const int64_t rows = a.B * a.Hq * a.Tq;
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
-  for (int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows; row += warps) {
+  for (int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows;
+       row += warps) {
     const int64_t i = row % a.Tq, h = (row / a.Tq) % a.Hq, b = row / (a.Tq * a.Hq);
     const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
     float dl = 0.f;
     if (i < ql) {
       const T *dout = at4<const T>(a.dout, b, h, i, 0), *out = at4<const T>(a.out, b, h, i, 0);
-      for (int64_t d = lane; d < a.Dv; d += 32) dl += to_acc(dout[d * a.dout.s3]) * to_acc(out[d * a.out.s3]);
+      for (int64_t d = lane; d < a.Dv; d += 32)
+        dl += to_acc(dout[d * a.dout.s3]) * to_acc(out[d * a.out.s3]);
     }
     dl = warp_sum(dl);
     if (lane == 0) delta[row] = dl;
@@ -298,14 +312,15 @@ __device__ __forceinline__ void zero(float (&x)[N][4]) {
 
 // Pass 2.
 template <typename T, int HD, int PART>
-__global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a, const float *delta) {
+__global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
+                                                              const float *delta) {
   typedef FbCfg<HD> C;
   constexpr bool DO_DV = PART & 1, DO_DK = (PART & 2) != 0;
   extern __shared__ __align__(16) unsigned char fb_smem[];
   T *sK = (T *)fb_smem;
   T *sV = sK + FB_KN * C::P;
-  T *sQ = sV + FB_KN * C::P;       // [2][FB_QM][P]
-  T *sO = sQ + 2 * FB_QM * C::P;   // [2][FB_QM][P]
+  T *sQ = sV + FB_KN * C::P;                     // [2][FB_QM][P]
+  T *sO = sQ + 2 * FB_QM * C::P;                 // [2][FB_QM][P]
   float *sL = (float *)(sO + 2 * FB_QM * C::P);  // [2][FB_QM]
   float *sD = sL + 2 * FB_QM;                    // [2][FB_QM]
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -332,9 +347,10 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
   // Stage (head, query block) it into buffer buf: q, dout rows and their lse / delta.
   auto stage = [&](int it, int buf) {
     const int64_t h = hk * G + it / nq, i0 = (int64_t)(qb0 + it % nq) * FB_QM;
-    load_rows<T, FB_QM, HD, FB_THREADS>(sQ + buf * FB_QM * C::P, at4<const T>(a.q, b, h, 0, 0), a.q.s2, i0, ql, a.D, tid);
-    load_rows<T, FB_QM, HD, FB_THREADS>(sO + buf * FB_QM * C::P, at4<const T>(a.dout, b, h, 0, 0), a.dout.s2, i0, ql,
-                                        a.Dv, tid);
+    load_rows<T, FB_QM, HD, FB_THREADS>(sQ + buf * FB_QM * C::P, at4<const T>(a.q, b, h, 0, 0),
+                                        a.q.s2, i0, ql, a.D, tid);
+    load_rows<T, FB_QM, HD, FB_THREADS>(sO + buf * FB_QM * C::P, at4<const T>(a.dout, b, h, 0, 0),
+                                        a.dout.s2, i0, ql, a.Dv, tid);
     if (tid < FB_QM) {
       const int64_t i = i0 + tid;
       float lse = -INFINITY, dl = 0.f;
@@ -379,7 +395,8 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
 #pragma unroll
       for (int jj = 0; jj < C::QNT / 2; jj++) {
         uint32_t r[4];
-        ldmatrix_x4(r, q_s + (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 + ((lane >> 3) & 1) * 8);
+        ldmatrix_x4(r, q_s + (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 +
+                           ((lane >> 3) & 1) * 8);
         const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
         mma16816<T>(st[2 * jj], af, b0);
         mma16816<T>(st[2 * jj + 1], af, b1);
@@ -406,13 +423,15 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
       // dV_w += (P^T z) dO
 #pragma unroll
       for (int kk = 0; kk < FB_QM / 16; kk++) {
-        const uint32_t pf[4] = {pack2<T>(pz[2 * kk][0], pz[2 * kk][1]), pack2<T>(pz[2 * kk][2], pz[2 * kk][3]),
+        const uint32_t pf[4] = {pack2<T>(pz[2 * kk][0], pz[2 * kk][1]),
+                                pack2<T>(pz[2 * kk][2], pz[2 * kk][3]),
                                 pack2<T>(pz[2 * kk + 1][0], pz[2 * kk + 1][1]),
                                 pack2<T>(pz[2 * kk + 1][2], pz[2 * kk + 1][3])};
 #pragma unroll
         for (int jj = 0; jj < (DO_DV ? C::DT / 2 : 0); jj++) {
           uint32_t r[4];
-          ldmatrix_x4_trans(r, o_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P + jj * 16 + (lane >> 4) * 8);
+          ldmatrix_x4_trans(r, o_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P +
+                                   jj * 16 + (lane >> 4) * 8);
           const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
           mma16816<T>(dv[2 * jj], pf, b0);
           mma16816<T>(dv[2 * jj + 1], pf, b1);
@@ -430,7 +449,8 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
 #pragma unroll
         for (int jj = 0; jj < C::QNT / 2; jj++) {
           uint32_t r[4];
-          ldmatrix_x4(r, o_s + (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 + ((lane >> 3) & 1) * 8);
+          ldmatrix_x4(r, o_s + (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 +
+                             ((lane >> 3) & 1) * 8);
           const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
           mma16816<T>(dpt[2 * jj], af, b0);
           mma16816<T>(dpt[2 * jj + 1], af, b1);
@@ -443,19 +463,22 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
         for (int e = 0; e < 4; e++) {
           const int ic = n * 8 + 2 * tq + (e & 1);
           const float p = st[n][e];
-          const float zdp = p != 0.f ? dpt[n][e] * (pz[n][e] != 0.f ? (float)a.drop_scale : 0.f) : 0.f;
+          const float zdp =
+              p != 0.f ? dpt[n][e] * (pz[n][e] != 0.f ? (float)a.drop_scale : 0.f) : 0.f;
           dpt[n][e] = p * (zdp - d_s[ic]);
         }
-      // dK_w += dS^T Q
+        // dK_w += dS^T Q
 #pragma unroll
       for (int kk = 0; kk < FB_QM / 16; kk++) {
-        const uint32_t sf[4] = {pack2<T>(dpt[2 * kk][0], dpt[2 * kk][1]), pack2<T>(dpt[2 * kk][2], dpt[2 * kk][3]),
+        const uint32_t sf[4] = {pack2<T>(dpt[2 * kk][0], dpt[2 * kk][1]),
+                                pack2<T>(dpt[2 * kk][2], dpt[2 * kk][3]),
                                 pack2<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
                                 pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
 #pragma unroll
         for (int jj = 0; jj < (DO_DK ? C::DT / 2 : 0); jj++) {
           uint32_t r[4];
-          ldmatrix_x4_trans(r, q_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P + jj * 16 + (lane >> 4) * 8);
+          ldmatrix_x4_trans(r, q_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P +
+                                   jj * 16 + (lane >> 4) * 8);
           const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
           mma16816<T>(dk[2 * jj], sf, b0);
           mma16816<T>(dk[2 * jj + 1], sf, b1);
@@ -498,8 +521,8 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, c
   extern __shared__ __align__(16) unsigned char fq_smem[];
   T *sQ = (T *)fq_smem;
   T *sO = sQ + FQ_BR * C::P;
-  T *sK = sO + FQ_BR * C::P;        // [2][BC][P]
-  T *sV = sK + 2 * C::BC * C::P;    // [2][BC][P]
+  T *sK = sO + FQ_BR * C::P;      // [2][BC][P]
+  T *sV = sK + 2 * C::BC * C::P;  // [2][BC][P]
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, tq = lane & 3;
   const int64_t i0 = (int64_t)blockIdx.x * FQ_BR, h = blockIdx.y, b = blockIdx.z;
@@ -528,8 +551,10 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, c
   }
 
   if (nblocks > 0) {
-    load_rows<T, FQ_BR, HD, FB_THREADS>(sQ, at4<const T>(a.q, b, h, 0, 0), a.q.s2, i0, ql, a.D, tid);
-    load_rows<T, FQ_BR, HD, FB_THREADS>(sO, at4<const T>(a.dout, b, h, 0, 0), a.dout.s2, i0, ql, a.Dv, tid);
+    load_rows<T, FQ_BR, HD, FB_THREADS>(sQ, at4<const T>(a.q, b, h, 0, 0), a.q.s2, i0, ql, a.D,
+                                        tid);
+    load_rows<T, FQ_BR, HD, FB_THREADS>(sO, at4<const T>(a.dout, b, h, 0, 0), a.dout.s2, i0, ql,
+                                        a.Dv, tid);
     cp_async_commit();
     load_rows<T, C::BC, HD, FB_THREADS>(sK, gk, a.k.s2, 0, kl, a.D, tid);
     load_rows<T, C::BC, HD, FB_THREADS>(sV, gv, a.v.s2, 0, kl, a.Dv, tid);
@@ -542,8 +567,10 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, c
     const int cur = blk & 1;
     const int64_t j0 = (int64_t)blk * C::BC;
     if (blk + 1 < nblocks) {
-      load_rows<T, C::BC, HD, FB_THREADS>(sK + (cur ^ 1) * C::BC * C::P, gk, a.k.s2, j0 + C::BC, kl, a.D, tid);
-      load_rows<T, C::BC, HD, FB_THREADS>(sV + (cur ^ 1) * C::BC * C::P, gv, a.v.s2, j0 + C::BC, kl, a.Dv, tid);
+      load_rows<T, C::BC, HD, FB_THREADS>(sK + (cur ^ 1) * C::BC * C::P, gk, a.k.s2, j0 + C::BC, kl,
+                                          a.D, tid);
+      load_rows<T, C::BC, HD, FB_THREADS>(sV + (cur ^ 1) * C::BC * C::P, gv, a.v.s2, j0 + C::BC, kl,
+                                          a.Dv, tid);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -563,7 +590,8 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, c
       ldmatrix_x4(oa, sO + (warp * 16 + (lane & 15)) * C::P + kk * 16 + (lane >> 4) * 8);
 #pragma unroll
       for (int jj = 0; jj < C::KNT / 2; jj++) {
-        const int off = (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 + ((lane >> 3) & 1) * 8;
+        const int off =
+            (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 + ((lane >> 3) & 1) * 8;
         uint32_t r[4];
         ldmatrix_x4(r, k_s + off);
         const uint32_t kb0[2] = {r[0], r[1]}, kb1[2] = {r[2], r[3]};
@@ -594,16 +622,18 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, c
         s[n][e] = ds;
         if (full_dbias && i < a.Tq && j < a.Tk) *at4<T>(a.dbias, b, h, i, j) = from_acc<T>(ds);
       }
-    // dQ_w += dS K
+      // dQ_w += dS K
 #pragma unroll
     for (int kk = 0; kk < C::BC / 16; kk++) {
-      const uint32_t sf[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+      const uint32_t sf[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]),
+                              pack2<T>(s[2 * kk][2], s[2 * kk][3]),
                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
       for (int jj = 0; jj < C::DT / 2; jj++) {
         uint32_t r[4];
-        ldmatrix_x4_trans(r, k_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P + jj * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(r, k_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P +
+                                 jj * 16 + (lane >> 4) * 8);
         const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
         mma16816<T>(dq[2 * jj], sf, b0);
         mma16816<T>(dq[2 * jj + 1], sf, b1);
@@ -630,8 +660,8 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, c
 template <typename T, int HD, int PART>
 int launch_dkdv(const dlk_k_sdpa_desc *a, const float *delta, cudaStream_t st) {
   const size_t smem = (size_t)FbCfg<HD>::SMEM_DKDV * sizeof(T) + 4 * FB_QM * sizeof(float);
-  cudaError_t e = cudaFuncSetAttribute(bwd_dkdv_kernel<T, HD, PART>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int)smem);
+  cudaError_t e = cudaFuncSetAttribute(bwd_dkdv_kernel<T, HD, PART>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   dim3 grid((unsigned)((a->Tk + FB_KN - 1) / FB_KN), (unsigned)a->Hk, (unsigned)a->B);
   DLK_LAUNCH(bwd_dkdv_kernel<T, HD, PART>, grid, FB_THREADS, smem, st)(*a, delta);
@@ -641,7 +671,8 @@ int launch_dkdv(const dlk_k_sdpa_desc *a, const float *delta, cudaStream_t st) {
 template <typename T, int HD>
 int launch_dq(const dlk_k_sdpa_desc *a, const float *delta, cudaStream_t st) {
   const size_t smem = (size_t)FbCfg<HD>::SMEM_DQ * sizeof(T);
-  cudaError_t e = cudaFuncSetAttribute(bwd_dq_kernel<T, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  cudaError_t e = cudaFuncSetAttribute(bwd_dq_kernel<T, HD>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   dim3 grid((unsigned)((a->Tq + FQ_BR - 1) / FQ_BR), (unsigned)a->Hq, (unsigned)a->B);
   DLK_LAUNCH(bwd_dq_kernel<T, HD>, grid, FB_THREADS, smem, st)(*a, delta);
@@ -698,10 +729,12 @@ int flash_bwd(const dlk_k_sdpa_desc *a, void *ws, cudaStream_t st) {
 constexpr int FSB_ROWS = 8, FSB_T = 32, FSB_THREADS = 256;
 
 template <typename T>
-__global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_desc a, const float *delta) {
+__global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_desc a,
+                                                                  const float *delta) {
   extern __shared__ float sb_smem[];
   const int64_t D = a.D, Dv = a.Dv;
-  float *sQ = sb_smem, *sO = sQ + FSB_ROWS * D, *sK = sO + FSB_ROWS * Dv, *sV = sK + FSB_T * (D + 1);
+  float *sQ = sb_smem, *sO = sQ + FSB_ROWS * D, *sK = sO + FSB_ROWS * Dv,
+        *sV = sK + FSB_T * (D + 1);
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
   const int64_t i0 = (int64_t)blockIdx.x * FSB_ROWS, h = blockIdx.y, b = blockIdx.z;
   const int64_t hk = h / (a.Hq / a.Hk), i = i0 + w;
@@ -711,7 +744,8 @@ __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_des
   int64_t jmax = last_row < i0 ? -1 : kl - 1;
   if (a.causal && jmax >= 0 && last_row + kl - ql < jmax) jmax = last_row + kl - ql;
   const int64_t ntiles = jmax < 0 ? 0 : jmax / FSB_T + 1;
-  const float log_lse = i < ql ? ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : -INFINITY;
+  const float log_lse =
+      i < ql ? ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : -INFINITY;
   const float dl = i < ql ? delta[(b * a.Hq + h) * a.Tq + i] : 0.f;
   for (int64_t e = tid; e < FSB_ROWS * D; e += FSB_THREADS) {
     const int64_t r = e / D, d = e % D;
@@ -770,10 +804,12 @@ __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_des
 }
 
 template <typename T>
-__global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dkdv_kernel(dlk_k_sdpa_desc a, const float *delta) {
+__global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dkdv_kernel(dlk_k_sdpa_desc a,
+                                                                    const float *delta) {
   extern __shared__ float sb_smem[];
   const int64_t D = a.D, Dv = a.Dv;
-  float *sK = sb_smem, *sV = sK + FSB_ROWS * D, *sQ = sV + FSB_ROWS * Dv, *sO = sQ + FSB_T * (D + 1);
+  float *sK = sb_smem, *sV = sK + FSB_ROWS * D, *sQ = sV + FSB_ROWS * Dv,
+        *sO = sQ + FSB_T * (D + 1);
   float *sL = sO + FSB_T * (Dv + 1), *sD = sL + FSB_T;
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
   const int64_t j0 = (int64_t)blockIdx.x * FSB_ROWS, hk = blockIdx.y, b = blockIdx.z;
@@ -810,7 +846,8 @@ __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dkdv_kernel(dlk_k_sdpa_d
       }
       if (tid < FSB_T) {
         const int64_t i = i0 + tid;
-        sL[tid] = i < ql ? ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : -INFINITY;
+        sL[tid] =
+            i < ql ? ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] : -INFINITY;
         sD[tid] = i < ql ? delta[(b * a.Hq + h) * a.Tq + i] : 0.f;
       }
       __syncthreads();
@@ -845,8 +882,10 @@ __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dkdv_kernel(dlk_k_sdpa_d
   if (j >= a.Tk) return;
 #pragma unroll
   for (int c = 0; c < 8; c++) {
-    if (a.dk.data && lane + 32 * c < D) *at4<T>(a.dk, b, hk, j, lane + 32 * c) = from_acc<T>(dk[c] * scale);
-    if (a.dv.data && lane + 32 * c < Dv) *at4<T>(a.dv, b, hk, j, lane + 32 * c) = from_acc<T>(dv[c]);
+    if (a.dk.data && lane + 32 * c < D)
+      *at4<T>(a.dk, b, hk, j, lane + 32 * c) = from_acc<T>(dk[c] * scale);
+    if (a.dv.data && lane + 32 * c < Dv)
+      *at4<T>(a.dv, b, hk, j, lane + 32 * c) = from_acc<T>(dv[c]);
   }
 }
 
@@ -855,18 +894,23 @@ int simt_bwd(const dlk_k_sdpa_desc *a, void *ws, cudaStream_t st) {
   float *delta = (float *)ws;
   const int64_t rows = a->B * a->Hq * a->Tq;
   DLK_LAUNCH(bwd_delta_kernel<T>, grid_for(rows * 32, 256), 256, 0, st)(*a, delta);
-  if (a->dbias.data && a->Tk > 0) DLK_LAUNCH(zero_dbias_kernel<T>, grid_for(rows * a->Tk, 256), 256, 0, st)(*a);
+  if (a->dbias.data && a->Tk > 0)
+    DLK_LAUNCH(zero_dbias_kernel<T>, grid_for(rows * a->Tk, 256), 256, 0, st)(*a);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return (int)e;
-  const size_t smem = (size_t)(FSB_ROWS * (a->D + a->Dv) + FSB_T * (a->D + 1 + a->Dv + 1) + 2 * FSB_T) * sizeof(float);
+  const size_t smem =
+      (size_t)(FSB_ROWS * (a->D + a->Dv) + FSB_T * (a->D + 1 + a->Dv + 1) + 2 * FSB_T) *
+      sizeof(float);
   if ((a->dk.data || a->dv.data) && a->Tk > 0) {
-    e = cudaFuncSetAttribute(simt_bwd_dkdv_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    e = cudaFuncSetAttribute(simt_bwd_dkdv_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem);
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)((a->Tk + FSB_ROWS - 1) / FSB_ROWS), (unsigned)a->Hk, (unsigned)a->B);
     DLK_LAUNCH(simt_bwd_dkdv_kernel<T>, grid, FSB_THREADS, smem, st)(*a, delta);
   }
   if ((a->dq.data || a->dbias.data) && a->Tq > 0) {
-    e = cudaFuncSetAttribute(simt_bwd_dq_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    e = cudaFuncSetAttribute(simt_bwd_dq_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem);
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)((a->Tq + FSB_ROWS - 1) / FSB_ROWS), (unsigned)a->Hq, (unsigned)a->B);
     DLK_LAUNCH(simt_bwd_dq_kernel<T>, grid, FSB_THREADS, smem, st)(*a, delta);
@@ -882,12 +926,15 @@ bool empty(const dlk_k_sdpa_desc *a) {
 
 #define DLK_SDPA_NAIVE_MAX_WS ((size_t)1 << 30)
 
-extern "C" int dlk_k_sdpa_bwd_supports(const dlk_k_sdpa_bwd_desc *a, int impl, char *why, size_t n) {
+extern "C" int dlk_k_sdpa_bwd_supports(const dlk_k_sdpa_bwd_desc *a, int impl, char *why,
+                                       size_t n) {
   if (impl == 1) {
     const size_t ws = naive_bwd_ws(a);
     if (ws > DLK_SDPA_NAIVE_MAX_WS) {
-      snprintf(why, n, "materialises %zu bytes of P and dS (limit %zu: the naive oracle is for small shapes)", ws,
-               DLK_SDPA_NAIVE_MAX_WS);
+      snprintf(
+          why, n,
+          "materialises %zu bytes of P and dS (limit %zu: the naive oracle is for small shapes)",
+          ws, DLK_SDPA_NAIVE_MAX_WS);
       return 0;
     }
     return 1;
@@ -905,7 +952,8 @@ extern "C" int dlk_k_sdpa_bwd_supports(const dlk_k_sdpa_bwd_desc *a, int impl, c
       const int64_t full[4] = {a->B, a->Hq, a->Tq, a->Tk};
       for (int k = 0; k < 4; k++)
         if (a->dbias_n[k] != full[k]) {
-          snprintf(why, n, "dbias summed over a broadcast dim (dim %d): the naive variant reduces it", k);
+          snprintf(why, n,
+                   "dbias summed over a broadcast dim (dim %d): the naive variant reduces it", k);
           return 0;
         }
     }
@@ -918,15 +966,16 @@ extern "C" int dlk_k_sdpa_bwd_supports(const dlk_k_sdpa_bwd_desc *a, int impl, c
       return 0;
     }
     if (a->D > 256 || a->Dv > 256 || a->B > 65535 || a->Hq > 65535) {
-      snprintf(why, n, "D %lld, Dv %lld (at most 256) or B %lld, Hq %lld (at most 65535)", (long long)a->D,
-               (long long)a->Dv, (long long)a->B, (long long)a->Hq);
+      snprintf(why, n, "D %lld, Dv %lld (at most 256) or B %lld, Hq %lld (at most 65535)",
+               (long long)a->D, (long long)a->Dv, (long long)a->B, (long long)a->Hq);
       return 0;
     }
     if (a->dbias.data) {
       const int64_t full[4] = {a->B, a->Hq, a->Tq, a->Tk};
       for (int k = 0; k < 4; k++)
         if (a->dbias_n[k] != full[k]) {
-          snprintf(why, n, "dbias summed over a broadcast dim (dim %d): the naive variant reduces it", k);
+          snprintf(why, n,
+                   "dbias summed over a broadcast dim (dim %d): the naive variant reduces it", k);
           return 0;
         }
     }
@@ -951,14 +1000,14 @@ extern "C" int dlk_k_sdpa_bwd(const dlk_k_sdpa_bwd_desc *a, int impl, void *ws, 
   }
 #if !defined(DLK_CUDA_EMU)
   if (impl == 2) {
-    char why[8];
+    char why[256];
     if (!dlk_k_sdpa_bwd_supports(a, 2, why, sizeof why)) return (int)cudaErrorInvalidValue;
     if (a->dtype == DLK_F16) return flash_bwd<f16>(a, ws, st);
     return flash_bwd<bf16>(a, ws, st);
   }
 #endif
   if (impl == 4) {
-    char why[8];
+    char why[256];
     if (!dlk_k_sdpa_bwd_supports(a, 4, why, sizeof why)) return (int)cudaErrorInvalidValue;
     if (a->dtype == DLK_F32) return simt_bwd<float>(a, ws, st);
     if (a->dtype == DLK_F16) return simt_bwd<f16>(a, ws, st);

@@ -18,7 +18,8 @@ namespace dlk {
 // Length of sequence b (`full` when there is no lengths tensor). Out-of-range values were
 // refused before launch (dlk_k_sdpa_check_lengths); the clamp keeps every access in bounds
 // when the caller chose unchecked ids.
-__device__ __forceinline__ int64_t seq_len(const void *p, int dtype, int64_t s, int64_t b, int64_t full) {
+__device__ __forceinline__ int64_t seq_len(const void *p, int dtype, int64_t s, int64_t b,
+                                           int64_t full) {
   if (!p) return full;
   int64_t v = dtype == DLK_I64 ? ((const int64_t *)p)[b * s] : (int64_t)((const int32_t *)p)[b * s];
   return v < 0 ? 0 : (v > full ? full : v);
@@ -39,10 +40,13 @@ __device__ __forceinline__ uint64_t mix64(uint64_t seed, uint64_t counter) {
 }
 
 // Weight (b, h, i, j) kept by dropout? (Always when there is no dropout.)
-__device__ __forceinline__ bool keep(const dlk_k_sdpa_desc &a, int64_t b, int64_t h, int64_t i, int64_t j) {
+__device__ __forceinline__ bool keep(const dlk_k_sdpa_desc &a, int64_t b, int64_t h, int64_t i,
+                                     int64_t j) {
   if (a.drop_threshold == 0) return true;
-  const uint64_t idx = (((uint64_t)b * (uint64_t)a.Hq + (uint64_t)h) * (uint64_t)a.Tq + (uint64_t)i) *
-                           (uint64_t)a.Tk + (uint64_t)j;
+  const uint64_t idx =
+      (((uint64_t)b * (uint64_t)a.Hq + (uint64_t)h) * (uint64_t)a.Tq + (uint64_t)i) *
+          (uint64_t)a.Tk +
+      (uint64_t)j;
   return (mix64(a.seed, a.offset + idx) >> 11) >= a.drop_threshold;
 }
 
@@ -52,21 +56,24 @@ __device__ __forceinline__ T *at4(const dlk_k_t4 &t, int64_t a, int64_t b, int64
   return (T *)t.data + a * t.s0 + b * t.s1 + c * t.s2 + d * t.s3;
 }
 
-static inline size_t acc_size(int dtype) { return dtype == DLK_F64 ? 8 : 4; }
+static inline size_t acc_size(int dtype) {
+  return dtype == DLK_F64 ? 8 : 4;
+}
 
 // ---- the tensor-core variants' checks (host side) ----
 
 // A tensor the tensor-core kernels read with 16-byte cp.async rows: unit stride along the
 // head dim, the other strides multiples of 8 elements, a 16-byte aligned base.
-static inline bool tc_tensor(const char *name, const dlk_k_t4 &t, int64_t last, char *why, size_t n) {
+static inline bool tc_tensor(const char *name, const dlk_k_t4 &t, int64_t last, char *why,
+                             size_t n) {
   if (!t.data) return true;
   if (t.s3 != 1 && last > 1) {
     snprintf(why, n, "%s has stride %lld along the head dim (needs 1)", name, (long long)t.s3);
     return false;
   }
   if (t.s0 % 8 || t.s1 % 8 || t.s2 % 8) {
-    snprintf(why, n, "%s strides %lld, %lld, %lld not multiples of 8 (16-byte rows)", name, (long long)t.s0,
-             (long long)t.s1, (long long)t.s2);
+    snprintf(why, n, "%s strides %lld, %lld, %lld not multiples of 8 (16-byte rows)", name,
+             (long long)t.s0, (long long)t.s1, (long long)t.s2);
     return false;
   }
   if ((uintptr_t)t.data % 16) {
@@ -80,7 +87,9 @@ static inline bool tc_tensor(const char *name, const dlk_k_t4 &t, int64_t last, 
 static inline bool tc_problem(const dlk_k_sdpa_desc *a, const char *what, char *why, size_t n) {
   if (a->dtype != DLK_F16 && a->dtype != DLK_BF16) {
     snprintf(why, n, "%s: f16/bf16 only (this is %s)", what,
-             a->dtype == DLK_F32 ? "f32" : a->dtype == DLK_F64 ? "f64" : "another dtype");
+             a->dtype == DLK_F32   ? "f32"
+             : a->dtype == DLK_F64 ? "f64"
+                                   : "another dtype");
     return false;
   }
   if (a->D > 256 || a->Dv > 256) {
@@ -88,7 +97,8 @@ static inline bool tc_problem(const dlk_k_sdpa_desc *a, const char *what, char *
     return false;
   }
   if (a->B > 65535 || a->Hq > 65535) {
-    snprintf(why, n, "B %lld or Hq %lld beyond the grid (65535)", (long long)a->B, (long long)a->Hq);
+    snprintf(why, n, "B %lld or Hq %lld beyond the grid (65535)", (long long)a->B,
+             (long long)a->Hq);
     return false;
   }
   if (a->Tq > (1LL << 31) - 256 || a->Tk > (1LL << 31) - 256) {
@@ -107,12 +117,17 @@ static inline int tc_head_dim(const dlk_k_sdpa_desc *a) {
 // ---- PTX wrappers of the tensor-core variants (sm_80+) ----
 #if !defined(DLK_CUDA_EMU)
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
 // 16-byte async copy global -> shared; only src_bytes (0..16) are read, the rest is zero.
 __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+               "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -131,7 +146,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *p) 
 template <typename T>
 __device__ __forceinline__ void mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
 template <>
-__device__ __forceinline__ void mma16816<bf16>(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+__device__ __forceinline__ void mma16816<bf16>(float d[4], const uint32_t a[4],
+                                               const uint32_t b[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
@@ -139,7 +155,8 @@ __device__ __forceinline__ void mma16816<bf16>(float d[4], const uint32_t a[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 template <>
-__device__ __forceinline__ void mma16816<f16>(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+__device__ __forceinline__ void mma16816<f16>(float d[4], const uint32_t a[4],
+                                              const uint32_t b[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
@@ -167,8 +184,8 @@ __device__ __forceinline__ uint32_t pack2<bf16>(float lo, float hi) {
 // rows >= rlim and columns >= clim (the padding of the head dim, rows past a length or
 // past the tensor: never read from global memory). NT threads share the copy.
 template <typename T, int R, int HD, int NT>
-__device__ __forceinline__ void load_rows(T *s, const T *g, int64_t rs, int64_t r0, int64_t rlim, int64_t clim,
-                                          int tid) {
+__device__ __forceinline__ void load_rows(T *s, const T *g, int64_t rs, int64_t r0, int64_t rlim,
+                                          int64_t clim, int tid) {
   constexpr int CH = HD / 8, P = HD + 8;
 #pragma unroll
   for (int c = tid; c < R * CH; c += NT) {

@@ -1,5 +1,6 @@
 // attention family: the SDPA forward ladder.
-//   out_i = sum_j softmax_j(scale q_i . k_j + bias_ij, masked) z_ij v_j,  lse_i = log sum_j exp(...)
+//   out_i = sum_j softmax_j(scale q_i . k_j + bias_ij, masked) z_ij v_j,  lse_i = log sum_j
+//   exp(...)
 // Variants (host/attention/attention_cuda.c rows):
 //   1 naive      materialises the scores in the workspace: one thread per score, one warp
 //                per row for the softmax, one thread per output; every float dtype, any
@@ -31,7 +32,8 @@ __global__ void check_lengths_kernel(dlk_k_sdpa_desc a, int64_t *flag) {
     const int dt = side ? a.k_len_dtype : a.q_len_dtype;
     const int64_t s = side ? a.k_len_s : a.q_len_s, full = side ? a.Tk : a.Tq;
     for (int64_t b = 0; b < a.B; b++) {
-      int64_t v = dt == DLK_I64 ? ((const int64_t *)p)[b * s] : (int64_t)((const int32_t *)p)[b * s];
+      int64_t v =
+          dt == DLK_I64 ? ((const int64_t *)p)[b * s] : (int64_t)((const int32_t *)p)[b * s];
       if (v < 1 || v > full) {
         flag[0] = side, flag[1] = b, flag[2] = v;
         return;
@@ -84,7 +86,8 @@ __global__ void naive_softmax_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *
   const int64_t rows = a.B * a.Hq * a.Tq;
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
-  for (int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows; row += warps) {
+  for (int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); row < rows;
+       row += warps) {
     A *s = S + row * a.Tk;
     A m = -INFINITY;
     for (int64_t j = lane; j < a.Tk; j += 32) m = m_max(m, s[j]);
@@ -96,8 +99,9 @@ __global__ void naive_softmax_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *
     const A lse = m == (A)-INFINITY ? (A)-INFINITY : m + m_log(l);
     const int64_t i = row % a.Tq, h = (row / a.Tq) % a.Hq, b = row / (a.Tq * a.Hq);
     for (int64_t j = lane; j < a.Tk; j += 32)
-      s[j] = lse == (A)-INFINITY || s[j] == (A)-INFINITY ? (A)0
-                                                        : m_exp(s[j] - lse) * (keep(a, b, h, i, j) ? (A)a.drop_scale : (A)0);
+      s[j] = lse == (A)-INFINITY || s[j] == (A)-INFINITY
+                 ? (A)0
+                 : m_exp(s[j] - lse) * (keep(a, b, h, i, j) ? (A)a.drop_scale : (A)0);
     if (lane == 0 && a.lse) ((A *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] = lse;
   }
 }
@@ -164,11 +168,11 @@ constexpr int FM_BR = 64, FM_THREADS = 128;
 template <int HD>
 struct FmCfg {
   static constexpr int BC = HD >= 256 ? 32 : 64;
-  static constexpr int P = HD + 8;                  // smem row pitch, elements
-  static constexpr int NT = BC / 8;                 // S n-tiles per warp
-  static constexpr int DT = HD / 8;                 // O n-tiles per warp
-  static constexpr bool QREG = HD <= 128;           // Q fragments kept in registers
-  static constexpr int SMEM = (FM_BR + 4 * BC) * P; // elements
+  static constexpr int P = HD + 8;                   // smem row pitch, elements
+  static constexpr int NT = BC / 8;                  // S n-tiles per warp
+  static constexpr int DT = HD / 8;                  // O n-tiles per warp
+  static constexpr bool QREG = HD <= 128;            // Q fragments kept in registers
+  static constexpr int SMEM = (FM_BR + 4 * BC) * P;  // elements
 };
 
 #if !defined(DLK_CUDA_EMU)
@@ -216,8 +220,10 @@ __global__ __launch_bounds__(FM_THREADS) void flash_fwd_kernel(dlk_k_sdpa_desc a
     const int cur = blk & 1;
     const int64_t j0 = (int64_t)blk * C::BC;
     if (blk + 1 < nblocks) {
-      load_rows<T, C::BC, HD, FM_THREADS>(sK + (cur ^ 1) * C::BC * C::P, gk, a.k.s2, j0 + C::BC, kl, a.D, tid);
-      load_rows<T, C::BC, HD, FM_THREADS>(sV + (cur ^ 1) * C::BC * C::P, gv, a.v.s2, j0 + C::BC, kl, a.Dv, tid);
+      load_rows<T, C::BC, HD, FM_THREADS>(sK + (cur ^ 1) * C::BC * C::P, gk, a.k.s2, j0 + C::BC, kl,
+                                          a.D, tid);
+      load_rows<T, C::BC, HD, FM_THREADS>(sV + (cur ^ 1) * C::BC * C::P, gv, a.v.s2, j0 + C::BC, kl,
+                                          a.Dv, tid);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -247,7 +253,8 @@ __global__ __launch_bounds__(FM_THREADS) void flash_fwd_kernel(dlk_k_sdpa_desc a
 #pragma unroll
       for (int jj = 0; jj < C::NT / 2; jj++) {
         uint32_t r[4];
-        ldmatrix_x4(r, k_s + (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 + ((lane >> 3) & 1) * 8);
+        ldmatrix_x4(r, k_s + (jj * 16 + (lane & 7) + ((lane >> 4) << 3)) * C::P + kk * 16 +
+                           ((lane >> 3) & 1) * 8);
         const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
         mma16816<T>(s[2 * jj], af, b0);
         mma16816<T>(s[2 * jj + 1], af, b1);
@@ -314,13 +321,15 @@ __global__ __launch_bounds__(FM_THREADS) void flash_fwd_kernel(dlk_k_sdpa_desc a
     // ---- O += P V ----
 #pragma unroll
     for (int kk = 0; kk < C::BC / 16; kk++) {
-      const uint32_t pf[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+      const uint32_t pf[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]),
+                              pack2<T>(s[2 * kk][2], s[2 * kk][3]),
                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
       for (int jj = 0; jj < C::DT / 2; jj++) {
         uint32_t r[4];
-        ldmatrix_x4_trans(r, v_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P + jj * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(r, v_s + (kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * C::P +
+                                 jj * 16 + (lane >> 4) * 8);
         const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
         mma16816<T>(o[2 * jj], pf, b0);
         mma16816<T>(o[2 * jj + 1], pf, b1);
@@ -360,7 +369,8 @@ __global__ __launch_bounds__(FM_THREADS) void flash_fwd_kernel(dlk_k_sdpa_desc a
 template <typename T, int HD>
 int launch_flash_fwd(const dlk_k_sdpa_desc *a, cudaStream_t st) {
   const size_t smem = (size_t)FmCfg<HD>::SMEM * sizeof(T);
-  cudaError_t e = cudaFuncSetAttribute(flash_fwd_kernel<T, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  cudaError_t e = cudaFuncSetAttribute(flash_fwd_kernel<T, HD>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   dim3 grid((unsigned)((a->Tq + FM_BR - 1) / FM_BR), (unsigned)a->Hq, (unsigned)a->B);
   DLK_LAUNCH(flash_fwd_kernel<T, HD>, grid, FM_THREADS, smem, st)(*a);
@@ -459,13 +469,16 @@ __global__ __launch_bounds__(FS_THREADS) void flash_simt_fwd_kernel(dlk_k_sdpa_d
 #pragma unroll
   for (int c = 0; c < 8; c++)
     if (lane + 32 * c < Dv) *at4<T>(a.out, b, h, i, lane + 32 * c) = from_acc<T>(o[c] * inv);
-  if (lane == 0 && a.lse) ((float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] = l > 0.f ? m + logf(l) : -INFINITY;
+  if (lane == 0 && a.lse)
+    ((float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] =
+        l > 0.f ? m + logf(l) : -INFINITY;
 }
 
 template <typename T>
 int flash_simt_fwd(const dlk_k_sdpa_desc *a, cudaStream_t st) {
   const size_t smem = (size_t)(FS_ROWS * a->D + FS_KT * (a->D + 1) + FS_KT * a->Dv) * sizeof(float);
-  cudaError_t e = cudaFuncSetAttribute(flash_simt_fwd_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  cudaError_t e = cudaFuncSetAttribute(flash_simt_fwd_kernel<T>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   dim3 grid((unsigned)((a->Tq + FS_ROWS - 1) / FS_ROWS), (unsigned)a->Hq, (unsigned)a->B);
   DLK_LAUNCH(flash_simt_fwd_kernel<T>, grid, FS_THREADS, smem, st)(*a);
@@ -479,7 +492,8 @@ int flash_simt_fwd(const dlk_k_sdpa_desc *a, cudaStream_t st) {
 // Lengths as cuDNN takes them: I32 [B] (the full T where a side has no lengths). Thread
 // mapping: one thread per sequence.
 __global__ void lengths_i32_kernel(dlk_k_sdpa_desc a, int32_t *q_out, int32_t *k_out) {
-  for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < a.B; b += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < a.B;
+       b += (int64_t)gridDim.x * blockDim.x) {
     q_out[b] = (int32_t)seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
     k_out[b] = (int32_t)seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
   }
@@ -490,8 +504,8 @@ __global__ void lengths_i32_kernel(dlk_k_sdpa_desc a, int32_t *q_out, int32_t *k
 // rows past k_len. Thread mapping: grid-stride over the row-major elements of the tensor
 // being fixed ([B, H, T, D] or lse [B, Hq, Tq]); only padded rows are written.
 template <typename T>
-__global__ void clear_rows_kernel(dlk_k_sdpa_desc a, dlk_k_t4 t, int64_t H, int64_t Tn, int64_t W, int is_k,
-                                  int lse) {
+__global__ void clear_rows_kernel(dlk_k_sdpa_desc a, dlk_k_t4 t, int64_t H, int64_t Tn, int64_t W,
+                                  int is_k, int lse) {
   typedef typename AccT<T>::type A;
   const int64_t total = a.B * H * Tn * W;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
@@ -528,13 +542,15 @@ int clear_padding(const dlk_k_sdpa_desc *a, int backward, cudaStream_t st) {
   for (int j = 0; j < n; j++) {
     const int64_t total = a->B * jobs[j].H * jobs[j].rows * jobs[j].W;
     if (total > 0)
-      DLK_LAUNCH(clear_rows_kernel<T>, grid_for(total, 256), 256, 0, st)(*a, jobs[j].t, jobs[j].H, jobs[j].rows,
-                                                                          jobs[j].W, jobs[j].is_k, jobs[j].lse);
+      DLK_LAUNCH(clear_rows_kernel<T>, grid_for(total, 256), 256, 0, st)
+      (*a, jobs[j].t, jobs[j].H, jobs[j].rows, jobs[j].W, jobs[j].is_k, jobs[j].lse);
   }
   return (int)cudaGetLastError();
 }
 
-bool empty(const dlk_k_sdpa_desc *a) { return a->B <= 0 || a->Hq <= 0 || a->Tq <= 0 || a->Dv <= 0; }
+bool empty(const dlk_k_sdpa_desc *a) {
+  return a->B <= 0 || a->Hq <= 0 || a->Tq <= 0 || a->Dv <= 0;
+}
 
 // Bytes of the naive variant's score matrix.
 size_t naive_scores_bytes(const dlk_k_sdpa_desc *a) {
@@ -552,12 +568,14 @@ extern "C" int dlk_k_sdpa_check_lengths(const dlk_k_sdpa_desc *a, int64_t *flag,
   return (int)cudaGetLastError();
 }
 
-extern "C" int dlk_k_sdpa_fwd_supports(const dlk_k_sdpa_fwd_desc *a, int impl, char *why, size_t n) {
+extern "C" int dlk_k_sdpa_fwd_supports(const dlk_k_sdpa_fwd_desc *a, int impl, char *why,
+                                       size_t n) {
   if (impl == 1) {
     const size_t ws = dlk_k_sdpa_fwd_ws(a, 1);
     if (ws > DLK_SDPA_NAIVE_MAX_WS) {
-      snprintf(why, n, "materialises %zu bytes of scores (limit %zu: the naive oracle is for small shapes)", ws,
-               DLK_SDPA_NAIVE_MAX_WS);
+      snprintf(why, n,
+               "materialises %zu bytes of scores (limit %zu: the naive oracle is for small shapes)",
+               ws, DLK_SDPA_NAIVE_MAX_WS);
       return 0;
     }
     return 1;
@@ -589,8 +607,8 @@ extern "C" int dlk_k_sdpa_fwd_supports(const dlk_k_sdpa_fwd_desc *a, int impl, c
       return 0;
     }
     if (a->D > 256 || a->Dv > 256 || a->B > 65535 || a->Hq > 65535) {
-      snprintf(why, n, "D %lld, Dv %lld (at most 256) or B %lld, Hq %lld (at most 65535)", (long long)a->D,
-               (long long)a->Dv, (long long)a->B, (long long)a->Hq);
+      snprintf(why, n, "D %lld, Dv %lld (at most 256) or B %lld, Hq %lld (at most 65535)",
+               (long long)a->D, (long long)a->Dv, (long long)a->B, (long long)a->Hq);
       return 0;
     }
     return 1;
@@ -612,27 +630,28 @@ extern "C" int dlk_k_sdpa_fwd(const dlk_k_sdpa_fwd_desc *a, int impl, void *ws, 
   }
 #if !defined(DLK_CUDA_EMU)
   if (impl == 2) {
-    char why[8];
+    char why[256];
     if (!dlk_k_sdpa_fwd_supports(a, 2, why, sizeof why)) return (int)cudaErrorInvalidValue;
     if (a->dtype == DLK_F16) return flash_fwd<f16>(a, st);
     return flash_fwd<bf16>(a, st);
   }
 #endif
   if (impl == 4) {
-    char why[8];
+    char why[256];
     if (!dlk_k_sdpa_fwd_supports(a, 4, why, sizeof why)) return (int)cudaErrorInvalidValue;
     if (a->dtype == DLK_F32) return flash_simt_fwd<float>(a, st);
     if (a->dtype == DLK_F16) return flash_simt_fwd<f16>(a, st);
     return flash_simt_fwd<bf16>(a, st);
   }
   if (impl == 3) {
-    char err[8];
+    char err[256];
     return dlk_k_sdpa_fwd_wgmma(a, err, sizeof err, stream);
   }
   return (int)cudaErrorInvalidValue;
 }
 
-extern "C" int dlk_k_sdpa_lengths_i32(const dlk_k_sdpa_desc *a, int32_t *q_out, int32_t *k_out, void *stream) {
+extern "C" int dlk_k_sdpa_lengths_i32(const dlk_k_sdpa_desc *a, int32_t *q_out, int32_t *k_out,
+                                      void *stream) {
   if (a->B <= 0) return 0;
   DLK_LAUNCH(lengths_i32_kernel, grid_for(a->B, 256), 256, 0, stream)(*a, q_out, k_out);
   return (int)cudaGetLastError();

@@ -90,7 +90,9 @@ static_assert(W3Cfg<64>::STAGE % 1024 == 0 && W3Cfg<128>::STAGE % 1024 == 0, "10
 constexpr int W3_CONSUMER_WARPS = 8;
 constexpr unsigned long long W3_WATCHDOG_NS = 10000000000ull;  // 10 s
 
-__device__ __forceinline__ uint32_t s_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ uint32_t s_addr(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
 
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
@@ -99,7 +101,8 @@ __device__ __forceinline__ void mbar_init_fence() {
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
 __device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
 }
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
@@ -134,8 +137,8 @@ __device__ __forceinline__ void tma_prefetch_map(const CUtensorMap *map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"((uint64_t)map) : "memory");
 }
 // One box of a 4-D tensor map (coordinates innermost first) into shared memory at dst.
-__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap *map, int c0, int c1, int c2, int c3,
-                                            uint32_t bar) {
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
+                                            int c2, int c3, uint32_t bar) {
   asm volatile(
       "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
       " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
@@ -150,8 +153,12 @@ template <int N>
 __device__ __forceinline__ void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
 template <int N>
 __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
@@ -168,27 +175,32 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr, uint32_t lbo, uint3
          ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
 
-#define W3_ACC8(i) \
-  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define W3_ACC8(i)                                                                            \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
+      "+f"(d[i + 6]), "+f"(d[i + 7])
 #define W3_ACC32(i) W3_ACC8(i), W3_ACC8(i + 8), W3_ACC8(i + 16), W3_ACC8(i + 24)
-#define W3_REGS32                                                                                          \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
+#define W3_REGS32                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+  "%20, %21, %22, "                                                                            \
   "%23, %24, %25, %26, %27, %28, %29, %30, %31"
-#define W3_REGS64                                                                                               \
-  W3_REGS32                                                                                                     \
-  ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, " \
+#define W3_REGS64                                                                                \
+  W3_REGS32                                                                                      \
+  ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, " \
+  "%50, %51, %52, "                                                                              \
   "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
 
 // d (64 x 128) (+)= A (64 x 16, desc da) B (16 x 128, desc db); both K-major. scale_d 0:
 // d = A B (the old d ignored), 1: d += A B.
-#define W3_SS_N128(TYPE)                                                                                     \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                  \
-               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " {" W3_REGS64                    \
-               "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                            \
-               : W3_ACC32(0), W3_ACC32(32)                                                                   \
-               : "l"(da), "l"(db), "r"(scale_d))
+#define W3_SS_N128(TYPE)                                                          \
+  asm volatile(                                                                   \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " {" W3_REGS64 \
+      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                          \
+      : W3_ACC32(0), W3_ACC32(32)                                                 \
+      : "l"(da), "l"(db), "r"(scale_d))
 template <typename T>
-__device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+__device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], uint64_t da, uint64_t db,
+                                              int scale_d) {
   if constexpr (std::is_same<T, bf16>::value) {
     W3_SS_N128("bf16");
   } else {
@@ -199,18 +211,20 @@ __device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], uint64_t da, uint6
 // d (64 x N) += A (64 x 16 from registers a[4], the mma.sync m16n8k16 A layout per warp)
 // B (16 x N, desc db, MN-major: transpose bit 1). N 128: accumulators %0..%63, A %64..%67,
 // the descriptor %68, scale-d %69; N 64: %0..%31, %32..%35, %36, %37.
-#define W3_RS_N128(TYPE)                                                                                   \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                               \
-               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " {" W3_REGS64                  \
-               "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                             \
-               : W3_ACC32(0), W3_ACC32(32)                                                                 \
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
-#define W3_RS_N64(TYPE)                                                                                    \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                               \
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {" W3_REGS32                   \
-               "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                             \
-               : W3_ACC32(0)                                                                               \
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
+#define W3_RS_N128(TYPE)                                                          \
+  asm volatile(                                                                   \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " {" W3_REGS64 \
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                            \
+      : W3_ACC32(0), W3_ACC32(32)                                                 \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
+#define W3_RS_N64(TYPE)                                                          \
+  asm volatile(                                                                  \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                               \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {" W3_REGS32 \
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                           \
+      : W3_ACC32(0)                                                              \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1))
 template <typename T, int N>
 __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t db) {
   if constexpr (N == 128) {
@@ -233,10 +247,9 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[
 // The kernel. HD: 64 or 128 (= D = Dv). Maps: q {D, Tq, Hq, B} box {64, 128}; k {D, Tk, Hk,
 // B} box {64, 128}; v {Dv, Tk, Hk, B} box {64, 64}.
 template <typename T, int HD>
-__global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(const __grid_constant__ CUtensorMap map_q,
-                                                                        const __grid_constant__ CUtensorMap map_k,
-                                                                        const __grid_constant__ CUtensorMap map_v,
-                                                                        const dlk_k_sdpa_desc a) {
+__global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(
+    const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
+    const __grid_constant__ CUtensorMap map_v, const dlk_k_sdpa_desc a) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef W3Cfg<HD> C;
   constexpr int NBOX = HD / 64;  // 64-wide d boxes
@@ -274,7 +287,8 @@ __global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(const __
       tma_prefetch_map(&map_v);
       mbar_expect_tx(s_addr(&q_bar), C::Q_BYTES);
 #pragma unroll
-      for (int j = 0; j < NBOX; j++) tma_load_4d(sq + j * 16384, &map_q, 64 * j, (int)i0, (int)h, (int)b, s_addr(&q_bar));
+      for (int j = 0; j < NBOX; j++)
+        tma_load_4d(sq + j * 16384, &map_q, 64 * j, (int)i0, (int)h, (int)b, s_addr(&q_bar));
       for (int blk = 0; blk < nblocks; blk++) {
         const int s = blk & 1;
         if (blk >= 2) mbar_wait(s_addr(&empty_bar[s]), ((blk >> 1) - 1) & 1);
@@ -283,12 +297,14 @@ __global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(const __
         const int j0 = blk * W3_BN;
         mbar_expect_tx(full, C::STAGE);
 #pragma unroll
-        for (int j = 0; j < NBOX; j++) tma_load_4d(sk + j * 16384, &map_k, 64 * j, j0, (int)hk, (int)b, full);
+        for (int j = 0; j < NBOX; j++)
+          tma_load_4d(sk + j * 16384, &map_k, 64 * j, j0, (int)hk, (int)b, full);
 #pragma unroll
         for (int kb = 0; kb < 2; kb++)
 #pragma unroll
           for (int dn = 0; dn < NBOX; dn++)
-            tma_load_4d(sv + (kb * NBOX + dn) * 8192, &map_v, 64 * dn, j0 + 64 * kb, (int)hk, (int)b, full);
+            tma_load_4d(sv + (kb * NBOX + dn) * 8192, &map_v, 64 * dn, j0 + 64 * kb, (int)hk,
+                        (int)b, full);
       }
     }
     return;
@@ -329,7 +345,8 @@ __global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(const __
     wgmma_wait<0>();
     acc_fence(sacc);
 
-    // scale, bias, masks (log2 domain); sacc[4 j + r]: row ri[r >> 1], key j0 + 8 j + 2 tq + (r & 1)
+    // scale, bias, masks (log2 domain); sacc[4 j + r]: row ri[r >> 1], key j0 + 8 j + 2 tq + (r &
+    // 1)
 #pragma unroll
     for (int n = 0; n < 16; n++)
 #pragma unroll
@@ -349,7 +366,8 @@ __global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(const __
     for (int r = 0; r < 2; r++) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int n = 0; n < 16; n++) mx = fmaxf(mx, fmaxf(sacc[4 * n + 2 * r], sacc[4 * n + 2 * r + 1]));
+      for (int n = 0; n < 16; n++)
+        mx = fmaxf(mx, fmaxf(sacc[4 * n + 2 * r], sacc[4 * n + 2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[r], mx);
@@ -443,15 +461,18 @@ const int64_t W3_COORD_MAX = 0x7fffffffLL - 512;
 bool w3_check(const dlk_k_sdpa_desc *a, char *why, size_t n) {
   if (!tc_problem(a, "wgmma tensor cores", why, n)) return false;
   if (a->D != a->Dv || (a->D != 64 && a->D != 128)) {
-    snprintf(why, n, "head dims D %lld, Dv %lld: the wgmma kernel takes D == Dv in {64, 128}", (long long)a->D,
-             (long long)a->Dv);
+    snprintf(why, n, "head dims D %lld, Dv %lld: the wgmma kernel takes D == Dv in {64, 128}",
+             (long long)a->D, (long long)a->Dv);
     return false;
   }
   if (a->k_len) {
-    snprintf(why, n, "k_lengths: TMA loads whole key tiles (padded keys would be read); flash_mma takes them");
+    snprintf(
+        why, n,
+        "k_lengths: TMA loads whole key tiles (padded keys would be read); flash_mma takes them");
     return false;
   }
-  if (!tc_tensor("q", a->q, a->D, why, n) || !tc_tensor("k", a->k, a->D, why, n) || !tc_tensor("v", a->v, a->Dv, why, n))
+  if (!tc_tensor("q", a->q, a->D, why, n) || !tc_tensor("k", a->k, a->D, why, n) ||
+      !tc_tensor("v", a->v, a->Dv, why, n))
     return false;
   if (a->out.s3 != 1 || (a->out.s0 | a->out.s1 | a->out.s2) % 2 || (uintptr_t)a->out.data % 4) {
     snprintf(why, n, "out needs a unit head-dim stride and 4-byte aligned rows (paired stores)");
@@ -464,7 +485,10 @@ bool w3_check(const dlk_k_sdpa_desc *a, char *why, size_t n) {
   const dlk_k_t4 *ts[3] = {&a->q, &a->k, &a->v};
   for (int i = 0; i < 3; i++)
     if (ts[i]->s0 >= (1LL << 38) || ts[i]->s1 >= (1LL << 38) || ts[i]->s2 >= (1LL << 38)) {
-      snprintf(why, n, "%s strides too large for TMA (>= 2^40 bytes)", i == 0 ? "q" : i == 1 ? "k" : "v");
+      snprintf(why, n, "%s strides too large for TMA (>= 2^40 bytes)",
+               i == 0   ? "q"
+               : i == 1 ? "k"
+                        : "v");
       return false;
     }
   return true;
@@ -473,23 +497,28 @@ bool w3_check(const dlk_k_sdpa_desc *a, char *why, size_t n) {
 // A 4-D map {d, rows, heads, batch} of a [B, H, T, D] tensor (unit d stride), box {64, rows_box,
 // 1, 1}, 128-byte swizzle, zero fill out of bounds. Strides of dims of one index must still
 // be positive multiples of 16 bytes.
-int encode4(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const char *name, CUtensorMapDataType dt,
-            const dlk_k_t4 &t, int64_t B, int64_t H, int64_t T, int64_t D, uint32_t rows_box, char *err, size_t n) {
+int encode4(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const char *name,
+            CUtensorMapDataType dt, const dlk_k_t4 &t, int64_t B, int64_t H, int64_t T, int64_t D,
+            uint32_t rows_box, char *err, size_t n) {
   const cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)T, (cuuint64_t)H, (cuuint64_t)B};
   const cuuint64_t row = (cuuint64_t)(T > 1 ? t.s2 : D) * 2;
   const cuuint64_t head = H > 1 ? (cuuint64_t)t.s1 * 2 : row * (cuuint64_t)T;
   const cuuint64_t batch = B > 1 ? (cuuint64_t)t.s0 * 2 : head * (cuuint64_t)H;
-  const cuuint64_t strides[3] = {row < 16 ? 16 : row, head < 16 ? 16 : head, batch < 16 ? 16 : batch};
+  const cuuint64_t strides[3] = {row < 16 ? 16 : row, head < 16 ? 16 : head,
+                                 batch < 16 ? 16 : batch};
   const cuuint32_t box[4] = {64, rows_box, 1, 1};
   const cuuint32_t es[4] = {1, 1, 1, 1};
   CUresult r = encode(map, dt, 4, t.data, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) {
     snprintf(err, n,
-             "cuTensorMapEncodeTiled(%s) failed with CUresult %d: dims {%llu, %llu, %llu, %llu} strides {%llu, "
+             "cuTensorMapEncodeTiled(%s) failed with CUresult %d: dims {%llu, %llu, %llu, %llu} "
+             "strides {%llu, "
              "%llu, %llu} bytes, box {64, %u, 1, 1}",
-             name, (int)r, (unsigned long long)dims[0], (unsigned long long)dims[1], (unsigned long long)dims[2],
-             (unsigned long long)dims[3], (unsigned long long)strides[0], (unsigned long long)strides[1],
+             name, (int)r, (unsigned long long)dims[0], (unsigned long long)dims[1],
+             (unsigned long long)dims[2], (unsigned long long)dims[3],
+             (unsigned long long)strides[0], (unsigned long long)strides[1],
              (unsigned long long)strides[2], rows_box);
     return (int)cudaErrorInvalidValue;
   }
@@ -497,11 +526,11 @@ int encode4(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const ch
 }
 
 template <typename T, int HD>
-int launch_w3(const dlk_k_sdpa_desc *a, const CUtensorMap &mq, const CUtensorMap &mk, const CUtensorMap &mv,
-              cudaStream_t st) {
+int launch_w3(const dlk_k_sdpa_desc *a, const CUtensorMap &mq, const CUtensorMap &mk,
+              const CUtensorMap &mv, cudaStream_t st) {
   const size_t smem = W3Cfg<HD>::SMEM;
-  cudaError_t e = cudaFuncSetAttribute(flash_fwd_wgmma_kernel<T, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int)smem);
+  cudaError_t e = cudaFuncSetAttribute(flash_fwd_wgmma_kernel<T, HD>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   dim3 grid((unsigned)((a->Tq + W3_BM - 1) / W3_BM), (unsigned)a->Hq, (unsigned)a->B);
   DLK_LAUNCH(flash_fwd_wgmma_kernel<T, HD>, grid, W3_THREADS, smem, st)(mq, mk, mv, *a);
@@ -523,20 +552,23 @@ extern "C" int dlk_k_sdpa_fwd_wgmma_supports(const dlk_k_sdpa_desc *a, char *why
 #endif
 }
 
-extern "C" int dlk_k_sdpa_fwd_wgmma(const dlk_k_sdpa_desc *a, char *err, size_t err_len, void *stream) {
+extern "C" int dlk_k_sdpa_fwd_wgmma(const dlk_k_sdpa_desc *a, char *err, size_t err_len,
+                                    void *stream) {
   if (err_len) err[0] = '\0';
   if (a->B <= 0 || a->Hq <= 0 || a->Tq <= 0) return 0;
   if (!dlk_k_sdpa_fwd_wgmma_supports(a, err, err_len)) return (int)cudaErrorInvalidValue;
   void *fn = NULL;
   cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-  cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q);
+  cudaError_t e =
+      cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q);
   if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || fn == NULL) {
     snprintf(err, err_len, "cuTensorMapEncodeTiled not found in the driver (%s, query result %d)",
              cudaGetErrorString(e), (int)q);
     return e != cudaSuccess ? (int)e : (int)cudaErrorNotSupported;
   }
   PFN_cuTensorMapEncodeTiled_v12000 encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
-  const CUtensorMapDataType dt = a->dtype == DLK_F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUtensorMapDataType dt =
+      a->dtype == DLK_F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   CUtensorMap mq, mk, mv;
   int rc = encode4(encode, &mq, "q", dt, a->q, a->B, a->Hq, a->Tq, a->D, W3_BM, err, err_len);
   if (!rc) rc = encode4(encode, &mk, "k", dt, a->k, a->B, a->Hk, a->Tk, a->D, W3_BN, err, err_len);
@@ -544,6 +576,8 @@ extern "C" int dlk_k_sdpa_fwd_wgmma(const dlk_k_sdpa_desc *a, char *err, size_t 
   if (rc) return rc;
   cudaStream_t st = (cudaStream_t)stream;
   if (a->dtype == DLK_F16)
-    return a->D == 64 ? launch_w3<f16, 64>(a, mq, mk, mv, st) : launch_w3<f16, 128>(a, mq, mk, mv, st);
-  return a->D == 64 ? launch_w3<bf16, 64>(a, mq, mk, mv, st) : launch_w3<bf16, 128>(a, mq, mk, mv, st);
+    return a->D == 64 ? launch_w3<f16, 64>(a, mq, mk, mv, st)
+                      : launch_w3<f16, 128>(a, mq, mk, mv, st);
+  return a->D == 64 ? launch_w3<bf16, 64>(a, mq, mk, mv, st)
+                    : launch_w3<bf16, 128>(a, mq, mk, mv, st);
 }
