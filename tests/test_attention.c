@@ -6,25 +6,24 @@
  *      make_attention_golden.py) against the CPU reference, contiguous and strided;
  *   2. finite-difference checks in f64 of the CPU backward (dq, dk, dv, dbias) over causal,
  *      GQA, broadcast bias, lengths and dropout;
- *   3. properties: fully masked rows give out 0, lse -inf and zero gradients, never NaN;
- *      rows beyond the lengths are never read (they hold NaN here); dropout keeps 1 - p of
- *      the weights; deterministic reruns are bit-identical;
- *   4. the sweep: every case x dtype x variant of the table against an independent naive
- *      f64 computation written here (on the CPU: variant 0, small cases);
+ *   3. the sweep (tests/sweep.h): rows sdpa_fwd and sdpa_bwd over the case table below,
+ *      every variant x dtype against the naive f64 computation written here, with the
+ *      harness's deterministic reruns, AUTO, explain and autotune checks;
+ *   4. properties: fully masked rows give out 0, lse -inf and zero gradients, never NaN,
+ *      and rows beyond the lengths are never read (they hold NaN here), per variant;
  *   5. bad input: exact status, a message naming the op and the tensor, every output byte
- *      unchanged;
+ *      unchanged; lengths out of range;
  *   6. explain mode.
- * GPU run (--gpu; exit 77 when no GPU): the sweep over a CUDA context, each GPU variant
- *   against the CPU reference on host copies of the same inputs (unsupported cases are
- *   reported as skipped with the variant's reason), the properties of 3 for the native
- *   variants, lengths out of range on the device, explain.
- * DLK_TEST_QUICK=1 runs a small subset of the GPU sweep (for compute-sanitizer).
+ * GPU run (--gpu; exit 77 when no GPU): the sweep over a CUDA context against the CPU
+ *   reference (unsupported cases are reported as skipped with the variant's reason), the
+ *   properties of 4 for the native variants, lengths out of range checked on the device,
+ *   explain. DLK_TEST_QUICK=1 runs the sweep's quick subset (for compute-sanitizer).
  *
  * Additive (Bahdanau) and Luong attention: their sections go where main() marks them.
  */
 #include <inttypes.h>
 
-#include "check.h"
+#include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -32,13 +31,11 @@ static char t_case_buf[512];
 static int quick_mode = 0;
 
 /* ====================================================================================== */
-/* Host values, test tensors                                                              */
+/* Host values, layouts                                                                   */
 /* ====================================================================================== */
 
 static double round_to(dlk_dtype dt, double v) {
-  unsigned char b[8];
-  dlk_store(b, dt, 0, v);
-  return dlk_load(b, dt, 0);
+  return sweep_round(dt, v);
 }
 
 static dlk_dtype stat_dt(dlk_dtype dt) {
@@ -69,116 +66,71 @@ static int64_t t_offset(const dlk_tensor *t, int64_t i) {
   return off;
 }
 
-/* Layouts of a test tensor:
-     LC  contiguous;
-     LS  4-D only: stored [B, T, H, D] (a fused projection's output), viewed as [B, H, T, D];
-     LA  padded and aligned: every row of the last dim 8 elements longer, data 16 elements in;
-     LP  padded and misaligned: rows 3 elements longer, data 1 element in (fast variants
-         decline it and must say why). */
-enum { LC = 0, LS = 1, LA = 2, LP = 3 };
-static const char *const LAYOUT_NAMES[] = {"contiguous", "bthd", "padded", "misaligned"};
+/* Layouts of the 4-D tensors of a case (q, k, v, out, dout and their gradients): the
+   sweep's three, and [B, T, H, D] storage viewed as [B, H, T, D] (what a fused QKV
+   projection gives: strided but 16-byte aligned rows, so the tensor-core variants take
+   it). lse, lengths and bias stay contiguous. */
+enum { L_CONTIG = SW_CONTIG, L_TRANSPOSED = SW_TRANSPOSED, L_PADDED = SW_PADDED, L_BTHD = 16 };
 
-typedef struct {
-  dlk_tensor v, base;
-  int64_t off, base_n;
-  int live;
-} tt;
+/* [B, H, T, D] row-major values <-> [B, T, H, D] row-major. */
+static void to_bthd(const double *src, double *dst, const int64_t *s) {
+  for (int64_t b = 0; b < s[0]; b++)
+    for (int64_t h = 0; h < s[1]; h++)
+      for (int64_t t = 0; t < s[2]; t++)
+        for (int64_t d = 0; d < s[3]; d++)
+          dst[((b * s[2] + t) * s[1] + h) * s[3] + d] = src[((b * s[1] + h) * s[2] + t) * s[3] + d];
+}
+static void from_bthd(const double *src, double *dst, const int64_t *s) {
+  for (int64_t b = 0; b < s[0]; b++)
+    for (int64_t h = 0; h < s[1]; h++)
+      for (int64_t t = 0; t < s[2]; t++)
+        for (int64_t d = 0; d < s[3]; d++)
+          dst[((b * s[1] + h) * s[2] + t) * s[3] + d] = src[((b * s[2] + t) * s[1] + h) * s[3] + d];
+}
 
-static dlk_status tt_make(dlk_context *ctx, tt *t, dlk_dtype dt, int ndim, const int64_t *shape,
-                          int layout) {
-  memset(t, 0, sizeof *t);
-  dlk_tensor v;
-  memset(&v, 0, sizeof v);
-  v.dtype = dt;
-  v.ndim = ndim;
-  for (int k = 0; k < ndim; k++) v.shape[k] = shape[k];
-  int64_t n = prod(ndim, shape), size = n, off = 0;
-  if (layout == LS && ndim == 4) {
-    const int64_t st_shape[4] = {shape[0], shape[2], shape[1], shape[3]};
-    int64_t st[4];
-    dense_strides(4, st_shape, st);
-    v.strides[0] = st[0], v.strides[1] = st[2], v.strides[2] = st[1], v.strides[3] = st[3];
-  } else if ((layout == LA || layout == LP) && ndim >= 1) {
-    const int64_t pad = layout == LA ? 8 : 3;
-    off = layout == LA ? 16 : 1;
-    int64_t pitch = shape[ndim - 1] + pad, rows = prod(ndim - 1, shape);
-    v.strides[ndim - 1] = 1;
-    if (ndim >= 2) {
-      v.strides[ndim - 2] = pitch;
-      for (int k = ndim - 3; k >= 0; k--) v.strides[k] = v.strides[k + 1] * shape[k + 1];
+/* Buffers that must outlive a rig (its inputs' values are checked at sweep_end). */
+typedef struct keep_list {
+  double *p[8];
+  int n;
+} keep_list;
+static void keep_free(keep_list *k) {
+  for (int i = 0; i < k->n; i++) free(k->p[i]);
+  k->n = 0;
+}
+
+/* A 4-D tensor s = [B, H, T, D] of the call in layout lay; for L_BTHD the rig holds
+   [B, T, H, D] and *view is its transpose. vals NULL: an output. */
+static sweep_tensor *rig4(sweep_rig *r, dlk_dtype dt, const int64_t *s, int lay, const double *vals,
+                          keep_list *keep, dlk_tensor *view) {
+  sweep_tensor *t;
+  if (lay == L_BTHD) {
+    const int64_t st[4] = {s[0], s[2], s[1], s[3]};
+    const double *v = NULL;
+    if (vals) {
+      double *p = calloc((size_t)(prod(4, s) > 0 ? prod(4, s) : 1), sizeof(double));
+      to_bthd(vals, p, s);
+      keep->p[keep->n++] = p;
+      v = p;
     }
-    size = off + pitch * rows;
+    t = vals ? sweep_in(r, dt, 4, st, SW_CONTIG, v) : sweep_out(r, dt, 4, st, SW_CONTIG);
+    *view = t->v;
+    view->shape[1] = s[1], view->shape[2] = s[2];
+    view->strides[1] = t->v.strides[2], view->strides[2] = t->v.strides[1];
   } else {
-    dense_strides(ndim, shape, v.strides);
+    t = vals ? sweep_in(r, dt, 4, s, (sweep_layout)lay, vals)
+             : sweep_out(r, dt, 4, s, (sweep_layout)lay);
+    *view = t->v;
   }
-  int64_t bn = size + 16; /* a guard zone past the end catches overruns of any layout */
-  dlk_status s = dlk_tensor_alloc(ctx, &t->base, dt, 1, &bn);
-  if (s != DLK_OK) return s;
-  size_t bytes = (size_t)bn * dlk_dtype_size(dt);
-  unsigned char *ff = malloc(bytes);
-  memset(ff, 0xFF, bytes);
-  s = dlk_tensor_write(ctx, &t->base, ff, bytes);
-  free(ff);
-  if (s != DLK_OK) return s;
-  v.device = t->base.device;
-  v.data = (char *)t->base.data + off * (int64_t)dlk_dtype_size(dt);
-  t->v = v;
-  t->off = off;
-  t->base_n = bn;
-  t->live = 1;
-  return DLK_OK;
+  return t;
 }
 
-static dlk_status tt_write(dlk_context *ctx, tt *t, const double *vals) {
-  int64_t n = prod(t->v.ndim, t->v.shape);
-  if (n == 0) return DLK_OK;
-  size_t es = dlk_dtype_size(t->v.dtype);
-  unsigned char *buf = malloc((size_t)n * es);
-  for (int64_t i = 0; i < n; i++) dlk_store(buf, t->v.dtype, i, vals[i]);
-  dlk_status s = dlk_tensor_write(ctx, &t->v, buf, (size_t)n * es);
-  free(buf);
-  return s;
-}
-
-static dlk_status tt_read(dlk_context *ctx, const tt *t, double *out) {
-  int64_t n = prod(t->v.ndim, t->v.shape);
-  if (n == 0) return DLK_OK;
-  size_t es = dlk_dtype_size(t->v.dtype);
-  unsigned char *buf = malloc((size_t)n * es);
-  dlk_status s = dlk_tensor_read(ctx, &t->v, buf, (size_t)n * es);
-  for (int64_t i = 0; i < n && s == DLK_OK; i++) out[i] = dlk_load(buf, t->v.dtype, i);
-  free(buf);
-  return s;
-}
-
-/* Elements of the allocation that are not 0xFF bytes: outside the view only, or all. */
-static int64_t tt_dirty(dlk_context *ctx, const tt *t, int whole) {
-  size_t es = dlk_dtype_size(t->v.dtype), bytes = (size_t)t->base_n * es;
-  unsigned char *buf = malloc(bytes), *in = calloc((size_t)t->base_n, 1);
-  int64_t bad = 0;
-  if (dlk_tensor_read(ctx, &t->base, buf, bytes) != DLK_OK) {
-    bad = -1;
-  } else {
-    int64_t n = prod(t->v.ndim, t->v.shape);
-    if (!whole)
-      for (int64_t i = 0; i < n; i++) in[t->off + t_offset(&t->v, i)] = 1;
-    for (int64_t e = 0; e < t->base_n; e++) {
-      if (in[e]) continue;
-      for (size_t b = 0; b < es; b++)
-        if (buf[(size_t)e * es + b] != 0xFF) {
-          bad++;
-          break;
-        }
-    }
-  }
-  free(buf);
-  free(in);
-  return bad;
-}
-
-static void tt_free(dlk_context *ctx, tt *t) {
-  if (t->live) dlk_tensor_free(ctx, &t->base);
-  t->live = 0;
+/* Output i of a set read back from a [B, T, H, D] rig tensor: back to [B, H, T, D]. */
+static void unpermute(sweep_set *out, int i, const int64_t *s) {
+  if (i >= out->n) return;
+  double *tmp = calloc((size_t)(out->a[i].n > 0 ? out->a[i].n : 1), sizeof(double));
+  from_bthd(out->a[i].v, tmp, s);
+  memcpy(out->a[i].v, tmp, (size_t)out->a[i].n * sizeof(double));
+  free(tmp);
 }
 
 /* A CPU tensor over caller memory, contiguous. */
@@ -224,14 +176,13 @@ enum {
 enum { LEN_NONE = 0, LEN_QK, LEN_K };
 
 typedef struct sdpa_case {
+  sweep_tags tags; /* .big: only in the run against a reference context (the GPU run) */
   const char *name;
   int64_t B, Hq, Hk, Tq, Tk, D, Dv;
   int causal, bias, lengths;
   int masked_row; /* bias row (0, h, masked_row - 1, :) all -inf */
   double dropout, scale;
-  int layout;
-  int bwd;
-  int cpu; /* also in the CPU run (small enough for the f64 reference loops) */
+  int layout; /* L_* */
 } sdpa_case;
 
 static void bias_shape(const sdpa_case *c, int *nd, int64_t *s) {
@@ -255,13 +206,15 @@ static int64_t case_klen(const sdpa_case *c, int64_t b) {
   return c->Tk > 3 ? c->Tk - 3 : c->Tk;
 }
 
-/* Host values of one problem, row-major in each tensor's logical shape. */
+/* Host values of one problem, row-major in each tensor's logical shape. The arrays are
+   owned by whoever made the io (sdpa_gen: free with sdpa_io_free; io_of: a sweep_set). */
 typedef struct sdpa_io {
   dlk_dtype dt;
   double *q, *k, *v, *bias, *dout;
   int bias_nd;
   int64_t bias_shape[4];
-  int64_t *qlen, *klen; /* NULL when absent */
+  double *qlen, *klen; /* NULL when absent */
+  double *out, *lse;   /* the backward's inputs (the sweep's sdpa_bwd row), else NULL */
 } sdpa_io;
 
 /* Results, row-major: out [B, Hq, Tq, Dv], lse [B, Hq, Tq], dq, dk, dv, dbias. */
@@ -321,16 +274,17 @@ static void sdpa_gen(const sdpa_case *c, dlk_dtype dt, int pad_nan, sdpa_io *io)
     }
   }
   if (c->lengths) {
-    io->klen = calloc((size_t)(c->B > 0 ? c->B : 1), sizeof(int64_t));
-    for (int64_t b = 0; b < c->B; b++) io->klen[b] = case_klen(c, b);
+    io->klen = alloc_d(c->B);
+    for (int64_t b = 0; b < c->B; b++) io->klen[b] = (double)case_klen(c, b);
     if (c->lengths == LEN_QK) {
-      io->qlen = calloc((size_t)(c->B > 0 ? c->B : 1), sizeof(int64_t));
-      for (int64_t b = 0; b < c->B; b++) io->qlen[b] = case_qlen(c, b);
+      io->qlen = alloc_d(c->B);
+      for (int64_t b = 0; b < c->B; b++) io->qlen[b] = (double)case_qlen(c, b);
     }
   }
   if (pad_nan) {
     for (int64_t b = 0; b < c->B; b++) {
-      const int64_t ql = io->qlen ? io->qlen[b] : c->Tq, kl = io->klen ? io->klen[b] : c->Tk;
+      const int64_t ql = io->qlen ? (int64_t)io->qlen[b] : c->Tq,
+                    kl = io->klen ? (int64_t)io->klen[b] : c->Tk;
       for (int64_t h = 0; h < c->Hq; h++)
         for (int64_t i = ql; i < c->Tq; i++) {
           for (int64_t d = 0; d < c->D; d++) io->q[((b * c->Hq + h) * c->Tq + i) * c->D + d] = NAN;
@@ -349,7 +303,7 @@ static void sdpa_gen(const sdpa_case *c, dlk_dtype dt, int pad_nan, sdpa_io *io)
 
 static void sdpa_io_free(sdpa_io *io) {
   free(io->q), free(io->k), free(io->v), free(io->bias), free(io->dout), free(io->qlen),
-      free(io->klen);
+      free(io->klen), free(io->out), free(io->lse);
   memset(io, 0, sizeof *io);
 }
 
@@ -367,92 +321,110 @@ static void case_params(const sdpa_case *c, uint64_t seed, dlk_sdpa_params *p) {
   p->offset = 1000 + seed % 7;
 }
 
-/* Run case c on ctx: the tensors in `layout` (lse and lengths contiguous), the forward,
-   and when bwd the backward from the forward's out and lse. Results into *r (NULL
-   arrays for what was not run). Checks that nothing outside a view was written. A non-OK
-   status of either call is returned (the message is on ctx). */
-static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io, int layout,
-                           int bwd, sdpa_res *r) {
+/* The forward of case c on ctx through a sweep rig (layout c->layout): out [B, Hq, Tq, Dv]
+   and lse appended to *out in that order. */
+static dlk_status run_forward(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io,
+                              sweep_set *out) {
   const dlk_dtype dt = io->dt;
   const int64_t sq[4] = {c->B, c->Hq, c->Tq, c->D}, sk[4] = {c->B, c->Hk, c->Tk, c->D},
                 sv[4] = {c->B, c->Hk, c->Tk, c->Dv}, so[4] = {c->B, c->Hq, c->Tq, c->Dv},
                 sl[3] = {c->B, c->Hq, c->Tq}, sb[1] = {c->B};
-  enum { Q, K, V, BIAS, QL, KL, OUT, LSE, DOUT, DQ, DK, DV, DBIAS, NT };
-  tt t[NT];
-  memset(t, 0, sizeof t);
+  sweep_rig r = {.ctx = ctx};
+  keep_list keep = {.n = 0};
+  dlk_tensor q, k, v, o;
+  rig4(&r, dt, sq, c->layout, io->q, &keep, &q);
+  rig4(&r, dt, sk, c->layout, io->k, &keep, &k);
+  rig4(&r, dt, sv, c->layout, io->v, &keep, &v);
+  sweep_tensor *bias =
+      c->bias ? sweep_in(&r, dt, io->bias_nd, io->bias_shape, SW_CONTIG, io->bias) : NULL;
+  sweep_tensor *ql = io->qlen ? sweep_in(&r, DLK_I32, 1, sb, SW_CONTIG, io->qlen) : NULL;
+  sweep_tensor *kl = io->klen ? sweep_in(&r, DLK_I64, 1, sb, SW_CONTIG, io->klen) : NULL;
+  rig4(&r, dt, so, c->layout, NULL, &keep, &o);
+  sweep_tensor *lse = sweep_out(&r, stat_dt(dt), 3, sl, SW_CONTIG);
   dlk_status s = DLK_OK;
+  if (!r.failed) {
+    dlk_sdpa_params p;
+    case_params(c, 42, &p);
+    s = dlk_sdpa_forward(ctx, &p, &q, &k, &v, bias ? &bias->v : NULL, ql ? &ql->v : NULL,
+                         kl ? &kl->v : NULL, &o, &lse->v);
+  }
+  const int first = out->n;
+  s = sweep_end(&r, s, out);
+  if (s == DLK_OK && c->layout == L_BTHD) unpermute(out, first, so);
+  keep_free(&keep);
+  return s;
+}
+
+/* The backward of case c from io's out and lse (and dout): dq, dk, dv and, with a bias,
+   dbias appended to *out in that order. */
+static dlk_status run_backward(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io,
+                               sweep_set *out) {
+  const dlk_dtype dt = io->dt;
+  const int64_t sq[4] = {c->B, c->Hq, c->Tq, c->D}, sk[4] = {c->B, c->Hk, c->Tk, c->D},
+                sv[4] = {c->B, c->Hk, c->Tk, c->Dv}, so[4] = {c->B, c->Hq, c->Tq, c->Dv},
+                sl[3] = {c->B, c->Hq, c->Tq}, sb[1] = {c->B};
+  /* thirteen tensors: the lengths in a rig of their own (a rig holds twelve) */
+  sweep_rig r = {.ctx = ctx}, rl = {.ctx = ctx};
+  keep_list keep = {.n = 0};
+  dlk_tensor q, k, v, o, dout, dq, dk, dv;
+  rig4(&r, dt, sq, c->layout, io->q, &keep, &q);
+  rig4(&r, dt, sk, c->layout, io->k, &keep, &k);
+  rig4(&r, dt, sv, c->layout, io->v, &keep, &v);
+  sweep_tensor *bias =
+      c->bias ? sweep_in(&r, dt, io->bias_nd, io->bias_shape, SW_CONTIG, io->bias) : NULL;
+  sweep_tensor *ql = io->qlen ? sweep_in(&rl, DLK_I32, 1, sb, SW_CONTIG, io->qlen) : NULL;
+  sweep_tensor *kl = io->klen ? sweep_in(&rl, DLK_I64, 1, sb, SW_CONTIG, io->klen) : NULL;
+  rig4(&r, dt, so, c->layout, io->out, &keep, &o);
+  sweep_tensor *lse = sweep_in(&r, stat_dt(dt), 3, sl, SW_CONTIG, io->lse);
+  rig4(&r, dt, so, c->layout, io->dout, &keep, &dout);
+  rig4(&r, dt, sq, c->layout, NULL, &keep, &dq);
+  rig4(&r, dt, sk, c->layout, NULL, &keep, &dk);
+  rig4(&r, dt, sv, c->layout, NULL, &keep, &dv);
+  sweep_tensor *dbias = c->bias ? sweep_out(&r, dt, io->bias_nd, io->bias_shape, SW_CONTIG) : NULL;
+  dlk_status s = DLK_OK;
+  if (!r.failed && !rl.failed) {
+    dlk_sdpa_params p;
+    case_params(c, 42, &p);
+    s = dlk_sdpa_backward(ctx, &p, &q, &k, &v, bias ? &bias->v : NULL, ql ? &ql->v : NULL,
+                          kl ? &kl->v : NULL, &o, &lse->v, &dout, &dq, &dk, &dv,
+                          dbias ? &dbias->v : NULL);
+  }
+  const int first = out->n;
+  sweep_end(&rl, s, NULL);
+  s = sweep_end(&r, s, out);
+  if (s == DLK_OK && c->layout == L_BTHD) {
+    unpermute(out, first, sq);
+    unpermute(out, first + 1, sk);
+    unpermute(out, first + 2, sv);
+  }
+  keep_free(&keep);
+  return s;
+}
+
+/* Forward, and when bwd the backward from the forward's out and lse; results into *r
+   (NULL arrays for what did not run). A non-OK status is returned (the message on ctx). */
+static dlk_status sdpa_run(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io, int bwd,
+                           sdpa_res *r) {
   memset(r, 0, sizeof *r);
-#define MK(i, d, n, shp, lay) \
-  if (s == DLK_OK) s = tt_make(ctx, &t[i], d, n, shp, lay);
-  MK(Q, dt, 4, sq, layout);
-  MK(K, dt, 4, sk, layout);
-  MK(V, dt, 4, sv, layout);
-  MK(OUT, dt, 4, so, layout);
-  MK(LSE, stat_dt(dt), 3, sl, LC);
-  if (c->bias)
-    MK(BIAS, dt, io->bias_nd, io->bias_shape, io->bias_nd == 4 && layout == LS ? LC : layout);
-  if (io->qlen) MK(QL, DLK_I32, 1, sb, LC);
-  if (io->klen) MK(KL, DLK_I64, 1, sb, LC);
-  if (bwd) {
-    MK(DOUT, dt, 4, so, layout);
-    MK(DQ, dt, 4, sq, layout);
-    MK(DK, dt, 4, sk, layout);
-    MK(DV, dt, 4, sv, layout);
-    if (c->bias) MK(DBIAS, dt, io->bias_nd, io->bias_shape, LC);
+  sweep_set f = {.n = 0}, g = {.n = 0};
+  dlk_status s = run_forward(ctx, c, io, &f);
+  if (s == DLK_OK && bwd) {
+    sdpa_io b = *io;
+    b.out = f.a[0].v;
+    b.lse = f.a[1].v;
+    s = run_backward(ctx, c, &b, &g);
   }
-#undef MK
-  if (s == DLK_OK) s = tt_write(ctx, &t[Q], io->q);
-  if (s == DLK_OK) s = tt_write(ctx, &t[K], io->k);
-  if (s == DLK_OK) s = tt_write(ctx, &t[V], io->v);
-  if (s == DLK_OK && c->bias) s = tt_write(ctx, &t[BIAS], io->bias);
-  if (s == DLK_OK && bwd) s = tt_write(ctx, &t[DOUT], io->dout);
-  if (s == DLK_OK && io->qlen) {
-    double *l = alloc_d(c->B);
-    for (int64_t b = 0; b < c->B; b++) l[b] = (double)io->qlen[b];
-    s = tt_write(ctx, &t[QL], l);
-    free(l);
-  }
-  if (s == DLK_OK && io->klen) {
-    double *l = alloc_d(c->B);
-    for (int64_t b = 0; b < c->B; b++) l[b] = (double)io->klen[b];
-    s = tt_write(ctx, &t[KL], l);
-    free(l);
-  }
-  CHECK(s == DLK_OK, "test tensor setup: %s: %s", dlk_status_string(s),
-        dlk_context_last_error(ctx));
-  if (s != DLK_OK) goto done;
-  dlk_sdpa_params p;
-  case_params(c, 42, &p);
-  const dlk_tensor *bias = c->bias ? &t[BIAS].v : NULL, *ql = io->qlen ? &t[QL].v : NULL,
-                   *kl = io->klen ? &t[KL].v : NULL;
-  s = dlk_sdpa_forward(ctx, &p, &t[Q].v, &t[K].v, &t[V].v, bias, ql, kl, &t[OUT].v, &t[LSE].v);
-  if (s != DLK_OK) goto done;
-  r->out = alloc_d(n_o(c));
-  r->lse = alloc_d(n_l(c));
-  tt_read(ctx, &t[OUT], r->out);
-  tt_read(ctx, &t[LSE], r->lse);
-  if (bwd) {
-    s = dlk_sdpa_backward(ctx, &p, &t[Q].v, &t[K].v, &t[V].v, bias, ql, kl, &t[OUT].v, &t[LSE].v,
-                          &t[DOUT].v, &t[DQ].v, &t[DK].v, &t[DV].v, c->bias ? &t[DBIAS].v : NULL);
-    if (s != DLK_OK) goto done;
-    r->dq = alloc_d(n_q(c));
-    r->dk = alloc_d(n_k(c));
-    r->dv = alloc_d(n_v(c));
-    tt_read(ctx, &t[DQ], r->dq);
-    tt_read(ctx, &t[DK], r->dk);
-    tt_read(ctx, &t[DV], r->dv);
-    if (c->bias) {
-      r->dbias = alloc_d(n_bias(io));
-      tt_read(ctx, &t[DBIAS], r->dbias);
+  if (s == DLK_OK) {
+    /* take the arrays over from the sets */
+    r->out = f.a[0].v, r->lse = f.a[1].v, f.n = 0;
+    if (bwd) {
+      r->dq = g.a[0].v, r->dk = g.a[1].v, r->dv = g.a[2].v;
+      if (c->bias) r->dbias = g.a[3].v;
+      g.n = 0;
     }
   }
-done:
-  for (int i = 0; i < NT; i++) {
-    if (!t[i].live) continue;
-    int64_t bad = tt_dirty(ctx, &t[i], 0);
-    CHECK(bad == 0, "%lld elements outside the view of tensor %d changed", (long long)bad, i);
-    tt_free(ctx, &t[i]);
-  }
+  sweep_free(&f);
+  sweep_free(&g);
   return s;
 }
 
@@ -495,7 +467,8 @@ static void naive_sdpa(const sdpa_case *c, const sdpa_io *io, int bwd, sdpa_res 
   }
   double *P = alloc_d(Tq * Tk), *S = alloc_d(Tq * Tk);
   for (int64_t b = 0; b < c->B; b++) {
-    const int64_t ql = io->qlen ? io->qlen[b] : Tq, kl = io->klen ? io->klen[b] : Tk;
+    const int64_t ql = io->qlen ? (int64_t)io->qlen[b] : Tq,
+                  kl = io->klen ? (int64_t)io->klen[b] : Tk;
     for (int64_t h = 0; h < c->Hq; h++) {
       const int64_t hk = h / G;
       const double *q = io->q + (b * c->Hq + h) * Tq * D, *k = io->k + (b * c->Hk + hk) * Tk * D;
@@ -850,7 +823,7 @@ static void test_golden(dlk_context *ctx) {
 /* L = sum(dout * out) through the library's forward on host f64 arrays. */
 static double fd_loss(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io) {
   sdpa_res r;
-  dlk_status s = sdpa_run(ctx, c, io, LC, 0, &r);
+  dlk_status s = sdpa_run(ctx, c, io, 0, &r);
   CHECK(s == DLK_OK, "fd forward: %s", dlk_context_last_error(ctx));
   double L = 0;
   for (int64_t i = 0; s == DLK_OK && i < n_o(c); i++) L += io->dout[i] * r.out[i];
@@ -883,14 +856,78 @@ static void fd_check(dlk_context *ctx, const sdpa_case *c, sdpa_io *io, const ch
 static void test_fd(dlk_context *ctx) {
   static const sdpa_case cases[] = {
       /* name, B, Hq, Hk, Tq, Tk, D, Dv, causal, bias, lengths, masked_row, dropout, scale */
-      {"plain", 1, 2, 2, 3, 4, 3, 2, 0, BIAS_NONE, LEN_NONE, 0, 0, 0, LC, 1, 1},
-      {"causal_gqa", 1, 4, 2, 4, 3, 3, 3, 1, BIAS_NONE, LEN_NONE, 0, 0, 0.7, LC, 1, 1},
-      {"bias_full", 2, 2, 1, 3, 4, 2, 3, 0, BIAS_FULL, LEN_NONE, 0, 0, 0, LC, 1, 1},
-      {"bias_b1_masked_row", 2, 2, 2, 3, 4, 2, 2, 1, BIAS_B1, LEN_NONE, 2, 0, 0, LC, 1, 1},
-      {"bias_h1", 2, 2, 2, 3, 3, 2, 2, 0, BIAS_H1, LEN_NONE, 0, 0, 0, LC, 1, 1},
-      {"bias_2d_lengths", 2, 2, 2, 4, 5, 2, 2, 1, BIAS_2D, LEN_QK, 0, 0, 0, LC, 1, 1},
-      {"keypad", 2, 2, 2, 3, 4, 2, 2, 0, BIAS_KEYPAD, LEN_K, 0, 0, 0, LC, 1, 1},
-      {"dropout", 1, 2, 1, 4, 5, 3, 2, 1, BIAS_H1, LEN_NONE, 0, 0.3, 0, LC, 1, 1},
+      {.name = "plain", .B = 1, .Hq = 2, .Hk = 2, .Tq = 3, .Tk = 4, .D = 3, .Dv = 2},
+      {.name = "causal_gqa",
+       .B = 1,
+       .Hq = 4,
+       .Hk = 2,
+       .Tq = 4,
+       .Tk = 3,
+       .D = 3,
+       .Dv = 3,
+       .causal = 1,
+       .scale = 0.7},
+      {.name = "bias_full",
+       .B = 2,
+       .Hq = 2,
+       .Hk = 1,
+       .Tq = 3,
+       .Tk = 4,
+       .D = 2,
+       .Dv = 3,
+       .bias = BIAS_FULL},
+      {.name = "bias_b1_masked_row",
+       .B = 2,
+       .Hq = 2,
+       .Hk = 2,
+       .Tq = 3,
+       .Tk = 4,
+       .D = 2,
+       .Dv = 2,
+       .causal = 1,
+       .bias = BIAS_B1,
+       .masked_row = 2},
+      {.name = "bias_h1",
+       .B = 2,
+       .Hq = 2,
+       .Hk = 2,
+       .Tq = 3,
+       .Tk = 3,
+       .D = 2,
+       .Dv = 2,
+       .bias = BIAS_H1},
+      {.name = "bias_2d_lengths",
+       .B = 2,
+       .Hq = 2,
+       .Hk = 2,
+       .Tq = 4,
+       .Tk = 5,
+       .D = 2,
+       .Dv = 2,
+       .causal = 1,
+       .bias = BIAS_2D,
+       .lengths = LEN_QK},
+      {.name = "keypad",
+       .B = 2,
+       .Hq = 2,
+       .Hk = 2,
+       .Tq = 3,
+       .Tk = 4,
+       .D = 2,
+       .Dv = 2,
+       .bias = BIAS_KEYPAD,
+       .lengths = LEN_K},
+      {.name = "dropout",
+       .B = 1,
+       .Hq = 2,
+       .Hk = 1,
+       .Tq = 4,
+       .Tk = 5,
+       .D = 3,
+       .Dv = 2,
+       .causal = 1,
+       .bias = BIAS_H1,
+       .dropout = 0.3},
   };
   int n = 0;
   for (int ci = 0; ci < N_OF(cases); ci++) {
@@ -900,7 +937,7 @@ static void test_fd(dlk_context *ctx) {
     sdpa_io io;
     sdpa_gen(c, DLK_F64, 0, &io);
     sdpa_res r;
-    dlk_status s = sdpa_run(ctx, c, &io, LC, 1, &r);
+    dlk_status s = sdpa_run(ctx, c, &io, 1, &r);
     CHECK(s == DLK_OK, "backward: %s", dlk_context_last_error(ctx));
     if (s == DLK_OK) {
       fd_check(ctx, c, &io, "q", io.q, n_q(c), r.dq);
@@ -916,140 +953,208 @@ static void test_fd(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
-/* 3/4. The sweep: every case x dtype x variant against a reference                       */
+/* 3. The sweep (tests/sweep.h) and 4. properties                                        */
 /* ====================================================================================== */
 
 /* The issue's shapes: T in {1, 7, 63, 129, 1000}, D in {32, 64, 80, 128, 256}, Dv != D,
    GQA ratios 1, 4, 8, causal with Tq != Tk both ways, lengths that hide all but one key,
    a fully masked row, bias with broadcast dims and its gradient, dropout, strided layouts.
-   `cpu` marks the cases small enough for the CPU run (variant 0 against the naive f64
-   computation above). */
+   .tags.big marks the cases too large for the CPU run (the f64 reference loops): they run
+   only against a reference context (the GPU run). */
 // clang-format off
 static const sdpa_case SWEEP[] = {
-    /* name                      B  Hq Hk   Tq    Tk    D    Dv causal bias         lengths masked drop scale layout bwd cpu */
-    {"one",                      1, 1, 1,    1,    1,  32,  32, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
-    {"t7",                       2, 2, 2,    7,    7,  32,  32, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
-    {"t7_causal_dv80",           2, 2, 2,    7,    7,  32,  80, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
-    {"q7_k63_causal_gqa4",       1, 4, 1,    7,   63,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
-    {"q63_k7_causal",            1, 2, 2,   63,    7,  64,  32, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 1},
-    {"t63_d80",                  1, 2, 2,   63,   63,  80,  80, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"t63_gqa8_causal",          1, 8, 1,   63,   63,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"t129_d128",                1, 2, 2,  129,  129, 128, 128, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"t129_d128_causal",         2, 2, 1,  129,  129, 128, 128, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"q129_k63_d256",            1, 2, 2,  129,   63, 256, 256, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"q63_k129_d256_causal",     1, 2, 2,   63,  129, 256, 128, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"d64_dv128",                1, 4, 2,   65,  127,  64, 128, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"d32_dv80_scale",           1, 2, 2,   63,   63,  32,  80, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0.3, LC, 1, 0},
-    {"lengths",                  2, 4, 2,   63,  129,  64,  64, 0, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
-    {"lengths_causal",           2, 2, 2,  129,   63,  64,  64, 1, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
-    {"lengths_k_small",          2, 2, 1,    7,    7,  32,  32, 1, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 1},
-    {"bias_full",                2, 2, 2,   63,   65,  64,  64, 0, BIAS_FULL,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"bias_b1_causal",           2, 2, 2,   63,   65,  64,  64, 1, BIAS_B1,     LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"bias_h1_gqa4",             2, 4, 1,   33,   65,  64,  64, 0, BIAS_H1,     LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"bias_2d_masked_row",       2, 2, 2,   33,   33,  64,  64, 0, BIAS_2D,     LEN_NONE, 5, 0, 0, LC, 1, 0},
-    {"bias_small_masked_row",    2, 2, 2,    7,    7,  32,  32, 1, BIAS_FULL,   LEN_NONE, 3, 0, 0, LC, 1, 1},
-    {"keypad_lengths",           2, 2, 2,   33,   65,  64,  64, 0, BIAS_KEYPAD, LEN_K,    0, 0, 0, LC, 1, 0},
-    {"dropout",                  2, 2, 2,   63,   63,  64,  64, 0, BIAS_NONE,   LEN_NONE, 0, 0.2, 0, LC, 1, 0},
-    {"dropout_small_causal",     1, 2, 1,    7,    9,  32,  32, 1, BIAS_H1,     LEN_NONE, 0, 0.3, 0, LC, 1, 1},
-    {"layout_bthd",              2, 4, 2,   63,   65,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LS, 1, 0},
-    {"layout_bthd_small",        1, 2, 1,    7,    9,  32,  32, 0, BIAS_FULL,   LEN_NONE, 0, 0, 0, LS, 1, 1},
-    {"layout_padded",            1, 2, 2,   63,   65, 128, 128, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LA, 1, 0},
-    {"layout_misaligned",        1, 2, 2,   33,   31,  64,  64, 0, BIAS_NONE,   LEN_NONE, 0, 0, 0, LP, 1, 0},
-    {"layout_misaligned_small",  1, 2, 2,    5,    7,  32,  32, 1, BIAS_2D,     LEN_NONE, 0, 0, 0, LP, 1, 1},
-    {"t1000_causal",             1, 2, 1, 1000, 1000,  64,  64, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
-    {"q129_k1000_d128",          1, 4, 4,  129, 1000, 128, 128, 0, BIAS_NONE,   LEN_QK,   0, 0, 0, LC, 1, 0},
-    {"q1000_k1_causal",          1, 2, 2, 1000,    1,  32,  32, 1, BIAS_NONE,   LEN_NONE, 0, 0, 0, LC, 1, 0},
+    /* the first three are the quick subset */
+    {.name = "t7", .B = 2, .Hq = 2, .Hk = 2, .Tq = 7, .Tk = 7, .D = 32, .Dv = 32},
+    {.name = "lengths_k_small", .B = 2, .Hq = 2, .Hk = 1, .Tq = 7, .Tk = 7, .D = 32, .Dv = 32, .causal = 1, .lengths = LEN_QK},
+    {.name = "bias_small_masked_row", .B = 2, .Hq = 2, .Hk = 2, .Tq = 7, .Tk = 7, .D = 32, .Dv = 32, .causal = 1, .bias = BIAS_FULL, .masked_row = 3},
+    {.name = "one", .B = 1, .Hq = 1, .Hk = 1, .Tq = 1, .Tk = 1, .D = 32, .Dv = 32},
+    {.name = "t7_causal_dv80", .B = 2, .Hq = 2, .Hk = 2, .Tq = 7, .Tk = 7, .D = 32, .Dv = 80, .causal = 1},
+    {.name = "q7_k63_causal_gqa4", .B = 1, .Hq = 4, .Hk = 1, .Tq = 7, .Tk = 63, .D = 64, .Dv = 64, .causal = 1},
+    {.name = "q63_k7_causal", .B = 1, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 7, .D = 64, .Dv = 32, .causal = 1},
+    {.name = "dropout_small_causal", .B = 1, .Hq = 2, .Hk = 1, .Tq = 7, .Tk = 9, .D = 32, .Dv = 32, .causal = 1, .bias = BIAS_H1, .dropout = 0.3},
+    {.name = "layout_bthd_small", .B = 1, .Hq = 2, .Hk = 1, .Tq = 7, .Tk = 9, .D = 32, .Dv = 32, .bias = BIAS_FULL, .layout = L_BTHD},
+    {.name = "layout_misaligned_small", .B = 1, .Hq = 2, .Hk = 2, .Tq = 5, .Tk = 7, .D = 32, .Dv = 32, .causal = 1, .bias = BIAS_2D, .layout = L_PADDED},
+    {.name = "layout_transposed_small", .B = 2, .Hq = 2, .Hk = 1, .Tq = 5, .Tk = 9, .D = 16, .Dv = 8, .causal = 1, .lengths = LEN_K, .layout = L_TRANSPOSED},
+    /* .big: only against a reference context (the GPU run) */
+    {.tags.big = true, .name = "t63_d80", .B = 1, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 63, .D = 80, .Dv = 80},
+    {.tags.big = true, .name = "t63_gqa8_causal", .B = 1, .Hq = 8, .Hk = 1, .Tq = 63, .Tk = 63, .D = 64, .Dv = 64, .causal = 1},
+    {.tags.big = true, .name = "t129_d128", .B = 1, .Hq = 2, .Hk = 2, .Tq = 129, .Tk = 129, .D = 128, .Dv = 128},
+    {.tags.big = true, .name = "t129_d128_causal", .B = 2, .Hq = 2, .Hk = 1, .Tq = 129, .Tk = 129, .D = 128, .Dv = 128, .causal = 1},
+    {.tags.big = true, .name = "q129_k63_d256", .B = 1, .Hq = 2, .Hk = 2, .Tq = 129, .Tk = 63, .D = 256, .Dv = 256},
+    {.tags.big = true, .name = "q63_k129_d256_causal", .B = 1, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 129, .D = 256, .Dv = 128, .causal = 1},
+    {.tags.big = true, .name = "d64_dv128", .B = 1, .Hq = 4, .Hk = 2, .Tq = 65, .Tk = 127, .D = 64, .Dv = 128},
+    {.tags.big = true, .name = "d32_dv80_scale", .B = 1, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 63, .D = 32, .Dv = 80, .scale = 0.3},
+    {.tags.big = true, .name = "lengths", .B = 2, .Hq = 4, .Hk = 2, .Tq = 63, .Tk = 129, .D = 64, .Dv = 64, .lengths = LEN_QK},
+    {.tags.big = true, .name = "lengths_causal", .B = 2, .Hq = 2, .Hk = 2, .Tq = 129, .Tk = 63, .D = 64, .Dv = 64, .causal = 1, .lengths = LEN_QK},
+    {.tags.big = true, .name = "bias_full", .B = 2, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 65, .D = 64, .Dv = 64, .bias = BIAS_FULL},
+    {.tags.big = true, .name = "bias_b1_causal", .B = 2, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 65, .D = 64, .Dv = 64, .causal = 1, .bias = BIAS_B1},
+    {.tags.big = true, .name = "bias_h1_gqa4", .B = 2, .Hq = 4, .Hk = 1, .Tq = 33, .Tk = 65, .D = 64, .Dv = 64, .bias = BIAS_H1},
+    {.tags.big = true, .name = "bias_2d_masked_row", .B = 2, .Hq = 2, .Hk = 2, .Tq = 33, .Tk = 33, .D = 64, .Dv = 64, .bias = BIAS_2D, .masked_row = 5},
+    {.tags.big = true, .name = "keypad_lengths", .B = 2, .Hq = 2, .Hk = 2, .Tq = 33, .Tk = 65, .D = 64, .Dv = 64, .bias = BIAS_KEYPAD, .lengths = LEN_K},
+    {.tags.big = true, .name = "dropout", .B = 2, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 63, .D = 64, .Dv = 64, .dropout = 0.2},
+    {.tags.big = true, .name = "layout_bthd", .B = 2, .Hq = 4, .Hk = 2, .Tq = 63, .Tk = 65, .D = 64, .Dv = 64, .causal = 1, .layout = L_BTHD},
+    {.tags.big = true, .name = "layout_bthd_d128", .B = 1, .Hq = 2, .Hk = 2, .Tq = 63, .Tk = 65, .D = 128, .Dv = 128, .causal = 1, .layout = L_BTHD},
+    {.tags.big = true, .name = "layout_misaligned", .B = 1, .Hq = 2, .Hk = 2, .Tq = 33, .Tk = 31, .D = 64, .Dv = 64, .layout = L_PADDED},
+    {.tags.big = true, .name = "t1000_causal", .B = 1, .Hq = 2, .Hk = 1, .Tq = 1000, .Tk = 1000, .D = 64, .Dv = 64, .causal = 1},
+    {.tags.big = true, .name = "q129_k1000_d128", .B = 1, .Hq = 4, .Hk = 4, .Tq = 129, .Tk = 1000, .D = 128, .Dv = 128, .lengths = LEN_QK},
+    {.tags.big = true, .name = "q1000_k1_causal", .B = 1, .Hq = 2, .Hk = 2, .Tq = 1000, .Tk = 1, .D = 32, .Dv = 32, .causal = 1},
 };
 // clang-format on
 
-/* The quick subset (compute-sanitizer): these names only. */
-static int sweep_quick(const char *name) {
-  static const char *const q[] = {"t7",
-                                  "q7_k63_causal_gqa4",
-                                  "lengths_k_small",
-                                  "bias_small_masked_row",
-                                  "dropout_small_causal",
-                                  "layout_bthd_small"};
-  for (int i = 0; i < N_OF(q); i++)
-    if (strcmp(q[i], name) == 0) return 1;
-  return 0;
+/* ---- the sweep rows ---- */
+
+/* The arrays of a case in a sweep_set, in this order: q, k, v, dout, [bias], [q_lengths
+   (i32)], [k_lengths (i64)], and for the sdpa_bwd row out, lse. io_of points into them. */
+static void io_to_set(const sdpa_case *c, const sdpa_io *io, sweep_set *in) {
+  memcpy(sweep_add(in, io->dt, n_q(c)), io->q, (size_t)n_q(c) * sizeof(double));
+  memcpy(sweep_add(in, io->dt, n_k(c)), io->k, (size_t)n_k(c) * sizeof(double));
+  memcpy(sweep_add(in, io->dt, n_v(c)), io->v, (size_t)n_v(c) * sizeof(double));
+  memcpy(sweep_add(in, io->dt, n_o(c)), io->dout, (size_t)n_o(c) * sizeof(double));
+  if (io->bias)
+    memcpy(sweep_add(in, io->dt, n_bias(io)), io->bias, (size_t)n_bias(io) * sizeof(double));
+  if (io->qlen) memcpy(sweep_add(in, DLK_I32, c->B), io->qlen, (size_t)c->B * sizeof(double));
+  if (io->klen) memcpy(sweep_add(in, DLK_I64, c->B), io->klen, (size_t)c->B * sizeof(double));
 }
 
-typedef struct sweep_stats {
-  int runs, skips;
-} sweep_stats;
-
-/* One case and dtype on ctx: every variant of the context's device (forced) and AUTO,
-   against `ref` (from ref_ctx's CPU reference, or the naive f64 computation when ref_ctx
-   is NULL). Unsupported variants are counted and their reason printed once per case. */
-static void sweep_one(dlk_context *ctx, dlk_context *ref_ctx, const sdpa_case *c, dlk_dtype dt,
-                      sweep_stats *st) {
+static sdpa_io io_of(const sdpa_case *c, dlk_dtype dt, const sweep_set *in) {
   sdpa_io io;
-  sdpa_gen(c, dt, 0, &io);
-  sdpa_res ref;
-  if (ref_ctx) {
-    CHECK_OK(ref_ctx, dlk_force_variant(ref_ctx, "sdpa_fwd", 0));
-    CHECK_OK(ref_ctx, dlk_force_variant(ref_ctx, "sdpa_bwd", 0));
-    dlk_status s = sdpa_run(ref_ctx, c, &io, LC, c->bwd, &ref);
-    CHECK(s == DLK_OK, "reference: %s", dlk_context_last_error(ref_ctx));
-  } else {
-    naive_sdpa(c, &io, c->bwd, &ref);
-  }
-  dlk_device dev;
-  dlk_context_device(ctx, &dev);
-  dlk_variant_info fv[32], bv[32];
-  int nf = 0, nb = 0;
-  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_fwd", fv, 32, &nf));
-  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_bwd", bv, 32, &nb));
-  for (int vi = -1; vi < nf && vi < 32; vi++) {
-    if (vi >= 0 && fv[vi].device != dev.type) continue;
-    const int id = vi >= 0 ? fv[vi].id : -1;
-    snprintf(t_case_buf, sizeof t_case_buf, "sweep %s %s %s variant %s", c->name,
-             dlk_dtype_name(dt), LAYOUT_NAMES[c->layout], vi >= 0 ? fv[vi].name : "AUTO");
-    t_case = t_case_buf;
-    /* the same id in the backward table, when it has one (else the backward runs AUTO) */
-    int bwd_id = -1;
-    for (int bi = 0; bi < nb && bi < 32; bi++)
-      if (id >= 0 && bv[bi].id == id) bwd_id = id;
-    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", id));
-    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", bwd_id));
-    sdpa_res got;
-    dlk_status s = sdpa_run(ctx, c, &io, c->layout, c->bwd, &got);
-    if (s == DLK_ERR_NOT_SUPPORTED && id >= 0) {
-      st->skips++;
-      printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
-    } else {
-      CHECK(s == DLK_OK, "%s", dlk_context_last_error(ctx));
-      if (s == DLK_OK) {
-        sdpa_compare(t_case_buf, c, &io, &got, &ref);
-        sdpa_no_nan(t_case_buf, c, &io, &got);
-        st->runs++;
-      }
-    }
-    sdpa_res_free(&got);
-  }
-  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", -1));
-  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
-  sdpa_res_free(&ref);
+  memset(&io, 0, sizeof io);
+  io.dt = dt;
+  int k = 0;
+  io.q = in->a[k++].v, io.k = in->a[k++].v, io.v = in->a[k++].v, io.dout = in->a[k++].v;
+  bias_shape(c, &io.bias_nd, io.bias_shape);
+  if (c->bias) io.bias = in->a[k++].v;
+  if (c->lengths == LEN_QK) io.qlen = in->a[k++].v;
+  if (c->lengths) io.klen = in->a[k++].v;
+  if (k + 2 <= in->n) io.out = in->a[k++].v, io.lse = in->a[k++].v;
+  return io;
+}
+
+static void gen_fwd(const void *cv, dlk_dtype dt, sweep_set *in) {
+  sdpa_io io;
+  sdpa_gen(cv, dt, 0, &io);
+  io_to_set(cv, &io, in);
   sdpa_io_free(&io);
 }
 
-/* ctx: the context under test; ref_ctx: a CPU context for the reference (GPU run), or
-   NULL (CPU run: the naive f64 computation, cpu-marked cases only). */
-static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
-  sweep_stats st = {0, 0};
-  static const dlk_dtype dts[] = {DLK_F32, DLK_F16, DLK_BF16, DLK_F64};
-  for (int ci = 0; ci < N_OF(SWEEP); ci++) {
-    const sdpa_case *c = &SWEEP[ci];
-    if (!ref_ctx && !c->cpu) continue;
-    if (quick && !sweep_quick(c->name)) continue;
-    for (int di = 0; di < N_OF(dts); di++) sweep_one(ctx, ref_ctx, c, dts[di], &st);
-  }
-  printf("sweep: %d variant runs compared, %d unsupported (skipped with a reason)\n", st.runs,
-         st.skips);
-  t_case = "sweep";
-  CHECK(st.runs > 0, "no sweep run");
+/* The backward's inputs add the forward's out (rounded to dt) and lse (f32 / f64), from
+   the naive computation: every variant gets the same, as a training step would. */
+static void gen_bwd(const void *cv, dlk_dtype dt, sweep_set *in) {
+  const sdpa_case *c = cv;
+  gen_fwd(c, dt, in);
+  sdpa_io io = io_of(c, dt, in);
+  sdpa_res r;
+  naive_sdpa(c, &io, 0, &r);
+  double *out = sweep_add(in, dt, n_o(c)), *lse = sweep_add(in, stat_dt(dt), n_l(c));
+  for (int64_t i = 0; i < n_o(c); i++) out[i] = round_to(dt, r.out[i]);
+  for (int64_t i = 0; i < n_l(c); i++) lse[i] = round_to(stat_dt(dt), r.lse[i]);
+  sdpa_res_free(&r);
 }
+
+static dlk_status run_fwd_row(dlk_context *ctx, const void *cv, dlk_dtype dt, const sweep_set *in,
+                              sweep_set *out) {
+  const sdpa_io io = io_of(cv, dt, in);
+  return run_forward(ctx, cv, &io, out);
+}
+
+static dlk_status run_bwd_row(dlk_context *ctx, const void *cv, dlk_dtype dt, const sweep_set *in,
+                              sweep_set *out) {
+  const sdpa_io io = io_of(cv, dt, in);
+  return run_backward(ctx, cv, &io, out);
+}
+
+static void naive_fwd_row(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const sdpa_case *c = cv;
+  const sdpa_io io = io_of(c, dt, in);
+  sdpa_res r;
+  naive_sdpa(c, &io, 0, &r);
+  memcpy(sweep_add(ref, dt, n_o(c)), r.out, (size_t)n_o(c) * sizeof(double));
+  memcpy(sweep_add(ref, stat_dt(dt), n_l(c)), r.lse, (size_t)n_l(c) * sizeof(double));
+  sdpa_res_free(&r);
+}
+
+/* The naive backward recomputes out exactly (its delta is the exact sum, as the CPU
+   reference's); the out of the inputs is what the fast variants take delta from. */
+static void naive_bwd_row(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const sdpa_case *c = cv;
+  const sdpa_io io = io_of(c, dt, in);
+  sdpa_res r;
+  naive_sdpa(c, &io, 1, &r);
+  memcpy(sweep_add(ref, dt, n_q(c)), r.dq, (size_t)n_q(c) * sizeof(double));
+  memcpy(sweep_add(ref, dt, n_k(c)), r.dk, (size_t)n_k(c) * sizeof(double));
+  memcpy(sweep_add(ref, dt, n_v(c)), r.dv, (size_t)n_v(c) * sizeof(double));
+  if (c->bias)
+    memcpy(sweep_add(ref, dt, n_bias(&io)), r.dbias, (size_t)n_bias(&io) * sizeof(double));
+  sdpa_res_free(&r);
+}
+
+/* No NaN in any output (fully masked rows and padding must not make one). */
+static int no_nan(const char *what, const sweep_set *got) {
+  int ok = 1;
+  for (int i = 0; i < got->n; i++) {
+    int64_t nan = 0;
+    for (int64_t e = 0; e < got->a[i].n; e++) nan += isnan(got->a[i].v[e]);
+    CHECK(nan == 0, "%s: output %d has %lld NaN", what, i, (long long)nan);
+    ok = ok && nan == 0;
+  }
+  return ok;
+}
+
+/* out at its dtype's tolerance; lse (f32 sums of D products of 16-bit inputs) at 1e-4 for
+   f16/bf16 inputs, 1e-5 for f32, 1e-12 for f64. */
+static int compare_fwd(const char *what, const void *cv, int variant, const sweep_set *got,
+                       const sweep_set *ref, int tf32) {
+  (void)cv, (void)variant, (void)tf32;
+  CHECK(got->n == 2 && ref->n == 2, "%s: %d outputs, expected out and lse", what, got->n);
+  if (got->n != 2 || ref->n != 2) return 0;
+  double atol, rtol;
+  t_tolerance(ref->a[0].dt, 0, &atol, &rtol);
+  char w[640];
+  snprintf(w, sizeof w, "%s: out", what);
+  int ok = close_scaled(w, got->a[0].v, ref->a[0].v, ref->a[0].n, atol, rtol, 0);
+  const dlk_dtype in_dt = ref->a[0].dt;
+  const double la = in_dt == DLK_F64 ? 1e-12 : in_dt == DLK_F32 ? 1e-5 : 1e-4;
+  snprintf(w, sizeof w, "%s: lse", what);
+  ok = t_close(w, got->a[1].v, ref->a[1].v, ref->a[1].n, la, la) && ok;
+  return no_nan(what, got) && ok;
+}
+
+/* Gradients with the absolute tolerance scaled by the largest reference value. */
+static int compare_bwd(const char *what, const void *cv, int variant, const sweep_set *got,
+                       const sweep_set *ref, int tf32) {
+  (void)cv, (void)variant, (void)tf32;
+  static const char *const names[4] = {"dq", "dk", "dv", "dbias"};
+  CHECK(got->n == ref->n, "%s: %d outputs, reference has %d", what, got->n, ref->n);
+  if (got->n != ref->n) return 0;
+  int ok = 1;
+  for (int i = 0; i < ref->n && i < 4; i++) {
+    double atol, rtol;
+    t_tolerance(ref->a[i].dt, 0, &atol, &rtol);
+    char w[640];
+    snprintf(w, sizeof w, "%s: %s", what, names[i]);
+    ok = close_scaled(w, got->a[i].v, ref->a[i].v, ref->a[i].n, atol, rtol, 1) && ok;
+  }
+  return no_nan(what, got) && ok;
+}
+
+static const sweep_op SDPA_ROWS[] = {
+    {.label = "sdpa_fwd",
+     .op = "sdpa_fwd",
+     SWEEP_CASES(SWEEP),
+     .gen = gen_fwd,
+     .run = run_fwd_row,
+     .naive = naive_fwd_row,
+     .tunable = 1,
+     .compare = compare_fwd},
+    {.label = "sdpa_bwd",
+     .op = "sdpa_bwd",
+     SWEEP_CASES(SWEEP),
+     .gen = gen_bwd,
+     .run = run_bwd_row,
+     .naive = naive_bwd_row,
+     .tunable = 1,
+     .compare = compare_bwd},
+};
 
 /* ---- properties ---- */
 
@@ -1057,8 +1162,18 @@ static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
    and lse -inf exactly, zero gradients, no NaN; rows past the lengths may hold NaN: they
    are never read. Each variant of the context's device, forced. */
 static void test_masked_rows(dlk_context *ctx) {
-  static const sdpa_case c = {"masked",  2,      2, 1, 9, 5,  32, 16, 1,
-                              BIAS_FULL, LEN_QK, 2, 0, 0, LC, 1,  1};
+  static const sdpa_case c = {.name = "masked",
+                              .B = 2,
+                              .Hq = 2,
+                              .Hk = 1,
+                              .Tq = 9,
+                              .Tk = 5,
+                              .D = 32,
+                              .Dv = 16,
+                              .causal = 1,
+                              .bias = BIAS_FULL,
+                              .lengths = LEN_QK,
+                              .masked_row = 2};
   sdpa_io io;
   sdpa_gen(&c, DLK_F32, 1, &io);
   sdpa_res ref;
@@ -1076,7 +1191,7 @@ static void test_masked_rows(dlk_context *ctx) {
     dlk_status fs = dlk_force_variant(ctx, "sdpa_bwd", fv[vi].id);
     if (fs != DLK_OK) CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
     sdpa_res got;
-    dlk_status s = sdpa_run(ctx, &c, &io, LC, 1, &got);
+    dlk_status s = sdpa_run(ctx, &c, &io, 1, &got);
     if (s == DLK_ERR_NOT_SUPPORTED) {
       printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
     } else {
@@ -1090,7 +1205,7 @@ static void test_masked_rows(dlk_context *ctx) {
         for (int64_t b = 0; b < c.B; b++)
           for (int64_t h = 0; h < c.Hq; h++)
             for (int64_t i = 0; i < c.Tq; i++) {
-              const int64_t ql = io.qlen[b], kl = io.klen[b];
+              const int64_t ql = (int64_t)io.qlen[b], kl = (int64_t)io.klen[b];
               const int masked = i >= ql || i + kl - ql < 0;
               if (!masked) continue;
               const int64_t row = (b * c.Hq + h) * c.Tq + i;
@@ -1107,55 +1222,6 @@ static void test_masked_rows(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_fwd", -1));
   CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
   sdpa_res_free(&ref);
-  sdpa_io_free(&io);
-}
-
-static int same_res(const sdpa_case *c, const sdpa_io *io, const sdpa_res *a, const sdpa_res *b) {
-  const struct {
-    const double *x, *y;
-    int64_t n;
-  } all[6] = {{a->out, b->out, n_o(c)}, {a->lse, b->lse, n_l(c)}, {a->dq, b->dq, n_q(c)},
-              {a->dk, b->dk, n_k(c)},   {a->dv, b->dv, n_v(c)},   {a->dbias, b->dbias, n_bias(io)}};
-  for (int i = 0; i < 6; i++) {
-    if (!all[i].x || !all[i].y) continue;
-    if (memcmp(all[i].x, all[i].y, (size_t)all[i].n * sizeof(double)) != 0) return 0;
-  }
-  return 1;
-}
-
-/* Deterministic mode: AUTO twice gives the same bits, and so does every variant. */
-static void test_deterministic(dlk_context *ctx) {
-  static const sdpa_case c = {"det",   2,      4, 2,   33, 47, 64, 32, 1,
-                              BIAS_H1, LEN_QK, 0, 0.1, 0,  LC, 1,  1};
-  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
-  sdpa_io io;
-  sdpa_gen(&c, DLK_BF16, 0, &io);
-  dlk_device dev;
-  dlk_context_device(ctx, &dev);
-  dlk_variant_info fv[32];
-  int nf = 0;
-  CHECK_OK(ctx, dlk_op_variants(ctx, "sdpa_bwd", fv, 32, &nf));
-  for (int vi = -1; vi < nf && vi < 32; vi++) {
-    if (vi >= 0 && fv[vi].device != dev.type) continue;
-    snprintf(t_case_buf, sizeof t_case_buf, "deterministic: variant %s",
-             vi >= 0 ? fv[vi].name : "AUTO");
-    t_case = t_case_buf;
-    CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", vi >= 0 ? fv[vi].id : -1));
-    sdpa_res r1, r2;
-    dlk_status s1 = sdpa_run(ctx, &c, &io, LC, 1, &r1);
-    dlk_status s2 = s1 == DLK_OK ? sdpa_run(ctx, &c, &io, LC, 1, &r2) : s1;
-    if (s1 == DLK_ERR_NOT_SUPPORTED && vi >= 0) {
-      printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
-    } else {
-      CHECK(s1 == DLK_OK && s2 == DLK_OK, "%s", dlk_context_last_error(ctx));
-      if (s1 == DLK_OK && s2 == DLK_OK)
-        CHECK(same_res(&c, &io, &r1, &r2), "two runs differ in their bits");
-    }
-    sdpa_res_free(&r1);
-    if (s1 == DLK_OK) sdpa_res_free(&r2);
-  }
-  CHECK_OK(ctx, dlk_force_variant(ctx, "sdpa_bwd", -1));
-  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
   sdpa_io_free(&io);
 }
 
@@ -1463,32 +1529,49 @@ static void test_bad_input(dlk_context *ctx) {
    row refused with its reason) and the AUTO line. */
 static void test_explain(dlk_context *ctx) {
   t_case = "explain";
-  static const sdpa_case c = {"explain", 2,      4, 2, 33, 47, 64, 64, 1,
-                              BIAS_H1,   LEN_QK, 0, 0, 0,  LC, 1,  1};
+  static const sdpa_case c = {.name = "explain",
+                              .B = 2,
+                              .Hq = 4,
+                              .Hk = 2,
+                              .Tq = 33,
+                              .Tk = 47,
+                              .D = 64,
+                              .Dv = 64,
+                              .causal = 1,
+                              .bias = BIAS_H1,
+                              .lengths = LEN_QK};
+  sdpa_io io;
+  sdpa_gen(&c, DLK_BF16, 0, &io);
   const int64_t sq[4] = {c.B, c.Hq, c.Tq, c.D}, sk[4] = {c.B, c.Hk, c.Tk, c.D},
                 so[4] = {c.B, c.Hq, c.Tq, c.Dv}, sl[3] = {c.B, c.Hq, c.Tq},
                 sb[4] = {c.B, 1, c.Tq, c.Tk}, sn[1] = {c.B};
-  tt q, k, v, out, lse, bias, ql, dout, dq, dk, dv, dbias;
+  double *lse0 = alloc_d(n_l(&c));
+  sweep_rig r = {.ctx = ctx};
+  sweep_tensor *q = sweep_in(&r, DLK_BF16, 4, sq, SW_CONTIG, io.q),
+               *k = sweep_in(&r, DLK_BF16, 4, sk, SW_CONTIG, io.k);
+  sweep_tensor *v = sweep_in(&r, DLK_BF16, 4, sk, SW_CONTIG, io.v),
+               *bias = sweep_in(&r, DLK_BF16, 4, sb, SW_CONTIG, io.bias);
+  sweep_tensor *ql = sweep_in(&r, DLK_I32, 1, sn, SW_CONTIG, io.qlen),
+               *dout = sweep_in(&r, DLK_BF16, 4, so, SW_CONTIG, io.dout);
+  sweep_tensor *lse = sweep_in(&r, DLK_F32, 3, sl, SW_CONTIG, lse0);
+  sweep_tensor *out = sweep_out(&r, DLK_BF16, 4, so, SW_CONTIG),
+               *dq = sweep_out(&r, DLK_BF16, 4, sq, SW_CONTIG);
+  sweep_tensor *dk = sweep_out(&r, DLK_BF16, 4, sk, SW_CONTIG),
+               *dv = sweep_out(&r, DLK_BF16, 4, sk, SW_CONTIG);
+  sweep_tensor *dbias = sweep_out(&r, DLK_BF16, 4, sb, SW_CONTIG);
   dlk_status s = DLK_OK;
-  tt *all[] = {&q, &k, &v, &out, &lse, &bias, &ql, &dout, &dq, &dk, &dv, &dbias};
-  const int64_t *shp[] = {sq, sk, sk, so, sl, sb, sn, so, sq, sk, sk, sb};
-  const int nd[] = {4, 4, 4, 4, 3, 4, 1, 4, 4, 4, 4, 4};
-  for (int i = 0; i < N_OF(all) && s == DLK_OK; i++)
-    s = tt_make(ctx, all[i], i == 4 ? DLK_F32 : i == 6 ? DLK_I32 : DLK_BF16, nd[i], shp[i], LC);
-  CHECK(s == DLK_OK, "setup: %s", dlk_context_last_error(ctx));
-  if (s == DLK_OK) {
-    double lens[2] = {(double)c.Tq, 5};
-    CHECK_OK(ctx, tt_write(ctx, &ql, lens));
+  if (!r.failed) {
     dlk_sdpa_params p;
     case_params(&c, 1, &p);
     for (int dir = 0; dir < 2; dir++) {
       CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
       if (dir == 0)
-        CHECK_OK(ctx,
-                 dlk_sdpa_forward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v, &lse.v));
+        s = dlk_sdpa_forward(ctx, &p, &q->v, &k->v, &v->v, &bias->v, &ql->v, NULL, &out->v,
+                             &lse->v);
       else
-        CHECK_OK(ctx, dlk_sdpa_backward(ctx, &p, &q.v, &k.v, &v.v, &bias.v, &ql.v, NULL, &out.v,
-                                        &lse.v, &dout.v, &dq.v, &dk.v, &dv.v, &dbias.v));
+        s = dlk_sdpa_backward(ctx, &p, &q->v, &k->v, &v->v, &bias->v, &ql->v, NULL, &out->v,
+                              &lse->v, &dout->v, &dq->v, &dk->v, &dv->v, &dbias->v);
+      CHECK(s == DLK_OK, "explain call: %s", dlk_context_last_error(ctx));
       const char *report = NULL;
       CHECK_OK(ctx, dlk_explain_report(ctx, &report)); /* valid until explain mode changes */
       const char *op = dir ? "sdpa_bwd" : "sdpa_fwd";
@@ -1502,12 +1585,18 @@ static void test_explain(dlk_context *ctx) {
       CHECK(report && strstr(report, "AUTO would"), "AUTO line");
       CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
     }
-    /* nothing ran: every output is still the 0xFF fill */
-    tt *outs[] = {&out, &lse, &dq, &dk, &dv, &dbias};
-    for (int i = 0; i < N_OF(outs); i++)
-      CHECK(tt_dirty(ctx, outs[i], 1) == 0, "explain mode wrote output %d", i);
   }
-  for (int i = 0; i < N_OF(all); i++) tt_free(ctx, all[i]);
+  /* nothing ran: every output still holds the fill (+inf) */
+  sweep_set got = {.n = 0};
+  sweep_end(&r, s, &got);
+  for (int i = 0; i < got.n; i++) {
+    int64_t written = 0;
+    for (int64_t e = 0; e < got.a[i].n; e++) written += got.a[i].v[e] != INFINITY;
+    CHECK(written == 0, "explain mode wrote %lld elements of output %d", (long long)written, i);
+  }
+  sweep_free(&got);
+  free(lse0);
+  sdpa_io_free(&io);
 }
 
 /* ====================================================================================== */
@@ -1517,8 +1606,15 @@ static void test_explain(dlk_context *ctx) {
 static void test_gpu_bad_lengths(dlk_context *g) {
   dlk_device dev;
   dlk_context_device(g, &dev);
-  static const sdpa_case c = {"badlen",  2,      2, 2, 7, 9,  32, 32, 0,
-                              BIAS_NONE, LEN_QK, 0, 0, 0, LC, 1,  0};
+  static const sdpa_case c = {.name = "badlen",
+                              .B = 2,
+                              .Hq = 2,
+                              .Hk = 2,
+                              .Tq = 7,
+                              .Tk = 9,
+                              .D = 32,
+                              .Dv = 32,
+                              .lengths = LEN_QK};
   dlk_variant_info fv[32];
   int nf = 0;
   CHECK_OK(g, dlk_op_variants(g, "sdpa_fwd", fv, 32, &nf));
@@ -1537,7 +1633,7 @@ static void test_gpu_bad_lengths(dlk_context *g) {
       CHECK_OK(g, dlk_force_variant(g, "sdpa_fwd", vi >= 0 ? fv[vi].id : -1));
       CHECK_OK(g, dlk_force_variant(g, "sdpa_bwd", -1));
       sdpa_res r;
-      dlk_status s = sdpa_run(g, &c, &io, LC, 0, &r);
+      dlk_status s = sdpa_run(g, &c, &io, 0, &r);
       if (!(s == DLK_ERR_NOT_SUPPORTED && vi >= 0)) {
         CHECK(s == DLK_ERR_OUT_OF_RANGE, "got %s: %s", dlk_status_string(s),
               dlk_context_last_error(g));
@@ -1554,14 +1650,14 @@ static void test_gpu_bad_lengths(dlk_context *g) {
 /* ====================================================================================== */
 
 int main(int argc, char **argv) {
+  if (sweep_list_ops(argc, argv, SDPA_ROWS, N_OF(SDPA_ROWS))) return 0;
   quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_attention");
     dlk_context *cpu = t_cpu_context();
     /* ---- scaled-dot-product attention ---- */
-    test_sweep(g, cpu, quick_mode);
+    sweep_run(g, cpu, SDPA_ROWS, N_OF(SDPA_ROWS), quick_mode);
     test_masked_rows(g);
-    test_deterministic(g);
     test_gpu_bad_lengths(g);
     test_explain(g);
     /* ---- additive (Bahdanau) and Luong attention: their GPU tests go here ---- */
@@ -1573,14 +1669,12 @@ int main(int argc, char **argv) {
   /* ---- scaled-dot-product attention ---- */
   test_golden(ctx);
   test_fd(ctx);
-  test_masked_rows(ctx);
-  test_deterministic(ctx);
-  test_sweep(ctx, NULL, 0);
-  /* the GPU run's paths on the CPU: the reference through a second context, and lengths
-     out of range through AUTO */
+  sweep_run(ctx, NULL, SDPA_ROWS, N_OF(SDPA_ROWS), 0);
+  /* the GPU run's path (reference through a second context) on the quick subset */
   dlk_context *ref = t_cpu_context();
-  test_sweep(ctx, ref, 1);
+  sweep_run(ctx, ref, SDPA_ROWS, N_OF(SDPA_ROWS), 1);
   dlk_context_destroy(ref);
+  test_masked_rows(ctx);
   test_gpu_bad_lengths(ctx);
   test_bad_input(ctx);
   test_explain(ctx);

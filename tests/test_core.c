@@ -499,7 +499,27 @@ static void test_autotune_file(dlk_context *ctx) {
   remove(path);
 }
 
+/* --list-ops: every op dlk_op_count lists, one per line (ctest's sweep_coverage compares
+   them with the ops the family programs' sweep rows force). */
+static int list_ops(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--list-ops") != 0) continue;
+    dlk_context *ctx = t_cpu_context();
+    int n = 0;
+    if (dlk_op_count(ctx, &n) != DLK_OK) exit(1);
+    for (int k = 0; k < n; k++) {
+      const char *name;
+      if (dlk_op_name(ctx, k, &name) != DLK_OK) exit(1);
+      printf("%s\n", name);
+    }
+    dlk_context_destroy(ctx);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (list_ops(argc, argv)) return 0;
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_core");
     dlk_device dev;
