@@ -106,7 +106,8 @@ dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op,
 #define DLK_SDPA_CUDNN 0
 #endif
 #if DLK_SDPA_CUDNN
-/* cuDNN row (attention_cudnn.c): the fused SDPA_FWD / SDPA_BWD nodes of the backend API. */
+/* cuDNN row (attention_cudnn.c): the SDPA_FWD / SDPA_BWD nodes of the backend API, or the
+   composed fused-attention graph where the node refuses (causal, bias). */
 DLK_SUPPORTS_FN(dlk_sdpa_fwd_cudnn_supports);
 DLK_WORKSPACE_FN(dlk_sdpa_fwd_cudnn_workspace);
 DLK_RUN_FN(dlk_sdpa_fwd_cudnn_run);
