@@ -469,8 +469,8 @@ dlk_cg_tensor *dlk_cg_virtual(dlk_cg *g, int ndim, const int64_t *dims) {
       g, g->compute == CUDNN_DATA_DOUBLE ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT, ndim, dims);
 }
 
-dlk_cg_tensor *dlk_cg_virtual_strided(dlk_cg *g, cudnnDataType_t dt, int ndim,
-                                      const int64_t *dims, const int64_t *strides) {
+dlk_cg_tensor *dlk_cg_virtual_strided(dlk_cg *g, cudnnDataType_t dt, int ndim, const int64_t *dims,
+                                      const int64_t *strides) {
   if (failed(g)) return NULL;
   return make_tensor(g, g->next_uid++, dt, ndim, dims, strides, 16, true, false);
 }
@@ -678,7 +678,8 @@ void dlk_cg_matmul_ex(dlk_cg *g, dlk_cg_tensor *a, dlk_cg_tensor *b, dlk_cg_tens
   static const char what[] = "matmul";
   /* f32 data from memory would run on TF32 tensor cores; a fused graph's f32 intermediate
      (the composed SDPA's dS) is the engine's own business. */
-  if ((a->dt == CUDNN_DATA_FLOAT && !a->is_virtual) || (b->dt == CUDNN_DATA_FLOAT && !b->is_virtual))
+  if ((a->dt == CUDNN_DATA_FLOAT && !a->is_virtual) ||
+      (b->dt == CUDNN_DATA_FLOAT && !b->is_virtual))
     g->f32_math = true;
   cudnnBackendDescriptor_t mm = cg_create(g, CUDNN_BACKEND_MATMUL_DESCRIPTOR, what);
   CG_SET(g, mm, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &g->compute, what);

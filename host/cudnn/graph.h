@@ -159,8 +159,8 @@ dlk_cg_tensor *dlk_cg_virtual_as(dlk_cg *g, cudnnDataType_t dt, int ndim, const 
 dlk_cg_tensor *dlk_cg_virtual_like(dlk_cg *g, const dlk_cg_tensor *t);
 /* An intermediate with the strides given: a transposed view that a reshape node produces
    (the composed SDPA backward's P^T and dS^T). */
-dlk_cg_tensor *dlk_cg_virtual_strided(dlk_cg *g, cudnnDataType_t dt, int ndim,
-                                      const int64_t *dims, const int64_t *strides);
+dlk_cg_tensor *dlk_cg_virtual_strided(dlk_cg *g, cudnnDataType_t dt, int ndim, const int64_t *dims,
+                                      const int64_t *strides);
 /* A scalar passed by value, its value bound per call by uid to a host pointer (SDPA's
    scale): ndim dims of 1. dt F32, F64, I32 or I64. */
 dlk_cg_tensor *dlk_cg_scalar(dlk_cg *g, int64_t uid, dlk_dtype dt, int ndim);
