@@ -93,6 +93,9 @@ class BatchnormParams(ctypes.Structure):
 
 class MseParams(ctypes.Structure):
     _fields_ = [("reduction", ctypes.c_int)]
+class SdpaParams(ctypes.Structure):
+    _fields_ = [("scale", ctypes.c_double), ("causal", ctypes.c_int), ("dropout", ctypes.c_double),
+                ("seed", ctypes.c_uint64), ("offset", ctypes.c_uint64)]
 
 
 P = ctypes.POINTER
@@ -134,6 +137,8 @@ class Dlk:
             "dlk_batchnorm_forward": (ctypes.c_int, [ctypes.c_void_p, P(BatchnormParams)] + [P(Tensor)] * 8),
             "dlk_mse_loss_forward": (ctypes.c_int, [ctypes.c_void_p, P(MseParams), P(Tensor), P(Tensor),
                                                     P(Tensor)]),
+            "dlk_sdpa_forward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 8),
+            "dlk_sdpa_backward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 13),
         }
         self.missing = []
         for name, (res, args) in sig.items():
@@ -144,7 +149,7 @@ class Dlk:
             fn.restype, fn.argtypes = res, args
         core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax", "dlk_layernorm",
                                                              "dlk_adam", "dlk_conv2d", "dlk_pool2d",
-                                                             "dlk_batchnorm", "dlk_mse"))]
+                                                             "dlk_batchnorm", "dlk_mse", "dlk_sdpa"))]
         if core:
             raise RuntimeError("%s lacks %s: not a dlk library?" % (path, ", ".join(core)))
         self.ctx = None
@@ -311,6 +316,23 @@ def make_cases(cuda, quick):
                 cases.append((direction, shp[0] + (",nhwc" if cl else ""), dt, op, sym,
                               lambda dev, shp=shp, d=direction, dt=dt, cl=cl: conv_case(dev, shp, d, dt, cl)))
     cases += make_cnn_cases(cuda, quick)
+    # SDPA as dlk-bench's attention family: 16k tokens, heads x D = 2048, seq 512..16k.
+    if cuda:
+        sdpa = [(16384 // t, 2048 // d, t, d) for d in (64, 128) for t in
+                ((2048, 8192) if quick else (512, 1024, 2048, 4096, 8192, 16384))]
+        sdpa_dts = ["bf16", "f16"]
+    else:
+        sdpa, sdpa_dts = [(1, 2, 64 if quick else 128, 64)], ["bf16"]
+    for bwd in (0, 1):
+        for dt in sdpa_dts:
+            for b, h, t, d in sdpa:
+                for causal in (0, 1):
+                    cname = "sdpa_%s%s" % ("bwd" if bwd else "fwd", "_causal" if causal else "")
+                    cases.append((cname, "b%d h%d t%d d%d" % (b, h, t, d), dt,
+                                  "sdpa_bwd" if bwd else "sdpa_fwd",
+                                  "dlk_sdpa_backward" if bwd else "dlk_sdpa_forward",
+                                  lambda dev, b=b, h=h, t=t, d=d, c=causal, dt=dt, bwd=bwd:
+                                  sdpa_case(dev, b, h, t, d, c, dt, bwd)))
     return cases
 
 
@@ -512,6 +534,46 @@ def mse_case(dev, shape, dt):
     fn = lambda: torch.nn.functional.mse_loss(x.float(), t.float())  # noqa: E731
     return dict(torch_fn=lambda: torch.nn.functional.mse_loss(x, t), ref=fn, out=loss, tf32=False,
                 keep=(x, t, loss), dlk_fn=lambda d: d.lib.dlk_mse_loss_forward(d.ctx, ctypes.byref(p), dx, dt_, dl))
+def sdpa_case(dev, b, h, t, d, causal, dt, bwd):
+    """torch's scaled_dot_product_attention (its fastest backend on the device) against
+    dlk_sdpa_forward, or the backward of both from the same forward outputs (dq compared)."""
+    g = torch.Generator(device="cpu").manual_seed(41)
+    q, k, v = [(torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev, TDT[dt]) for _ in range(3)]
+    out = torch.empty_like(q)
+    lse = torch.empty(b, h, t, device=dev, dtype=torch.float32)
+    p = SdpaParams(0.0, causal, 0.0, 0, 0)
+    dq_, dk_, dv_, do_, dout_, dlse = desc(q), desc(k), desc(v), desc(out), None, desc(lse)
+    F = torch.nn.functional
+    keep = [q, k, v, out, lse]
+    fwd = lambda dd: dd.lib.dlk_sdpa_forward(dd.ctx, ctypes.byref(p), dq_, dk_, dv_, None, None, None,  # noqa: E731
+                                              do_, dlse)
+    if not bwd:
+        return dict(torch_fn=lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal)),
+                    ref=lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal)),
+                    dlk_fn=fwd, out=out, tf32=False, keep=keep)
+    dout = (torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev, TDT[dt])
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    dout_ = desc(dout)
+    gq, gk, gv = desc(dq), desc(dk), desc(dv)
+    keep += [dout, dq, dk, dv]
+    qr, kr, vr = [x.detach().clone().requires_grad_(True) for x in (q, k, v)]
+    tout = F.scaled_dot_product_attention(qr, kr, vr, is_causal=bool(causal))
+
+    def torch_bwd():  # the backward alone, as dlk-bench times it
+        return torch.autograd.grad(tout, (qr, kr, vr), dout, retain_graph=True)
+
+    class Fwd:  # dlk's forward once, lazily (the library is opened after the cases are made)
+        done = False
+
+    def dlk_bwd(dd):
+        if not Fwd.done:
+            dd.check(fwd(dd))
+            Fwd.done = True
+        return dd.lib.dlk_sdpa_backward(dd.ctx, ctypes.byref(p), dq_, dk_, dv_, None, None, None, do_,
+                                        dlse, dout_, gq, gk, gv, None)
+
+    return dict(torch_fn=torch_bwd, ref=lambda: torch_bwd()[0], dlk_fn=dlk_bwd, out=dq, tf32=False,
+                keep=keep + [qr, kr, vr, tout])
 
 
 # ---- driver ----------------------------------------------------------------------------------

@@ -1052,6 +1052,66 @@ DLK_API dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *
 DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p,
                                          const dlk_tensor *x, const dlk_tensor *target,
                                          const dlk_tensor *dloss, dlk_tensor *dx);
+/* attention: additive (Bahdanau) and Luong attention, scaled-dot-product multi-head     */
+/* attention (SDPA). Float ops take F16, BF16 (F32 accumulation), F32 (its own path) and  */
+/* F64 (CPU reference). Tensors may have any strides (fast variants want a unit stride   */
+/* along the head dim and say so in explain).                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* ---- additive (Bahdanau) and Luong attention ----------------------------------------- */
+/* (this section: dlk_additive_attention_* and dlk_luong_attention_*, issue 13) */
+
+/* ---- scaled-dot-product multi-head attention ----------------------------------------- */
+
+/* Scaled-dot-product multi-head attention, torch.nn.functional.scaled_dot_product_attention:
+   q [B, Hq, Tq, D], k [B, Hk, Tk, D], v [B, Hk, Tk, Dv], Hq a multiple of Hk (GQA/MQA);
+   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores).
+   bias: optional additive [B or 1, Hq or 1, Tq, Tk] (size-1 dims broadcast via stride 0);
+   a boolean mask is passed as a bias of 0 / -inf. q_lengths, k_lengths: I32/I64 [B] or NULL
+   (padding / variable length). A row with every key masked gives out = 0 and lse = -inf.
+
+   In full, for batch b, query head h (key/value head h / (Hq / Hk), as torch's enable_gqa),
+   query i and key j, with ql = q_lengths[b] (else Tq) and kl = k_lengths[b] (else Tk):
+     key j is visible to query i  iff  i < ql, j < kl and, when causal, j <= i + (kl - ql)
+       (causal is bottom-right aligned per sequence, as FlashAttention and cuDNN);
+     s_ij   = scale * q_i . k_j + bias[b, h, i, j]   (visible keys; -inf otherwise)
+     lse_i  = log sum_j exp(s_ij)                     (-inf when no key is visible)
+     p_ij   = exp(s_ij - lse_i)                       (0 on a row whose lse is -inf)
+     out_i  = sum_j p_ij z_ij v_j,  z_ij = keep_ij / (1 - dropout)
+     keep_ij = dlk_dropout_uniform(seed, offset + ((b Hq + h) Tq + i) Tk + j) >= dropout
+   (the counter is the row-major index into the [B, Hq, Tq, Tk] weights; with dropout 0 every
+   z_ij is 1). lse is taken before dropout and includes the bias.
+   Dtypes: q, k, v, out, bias (and every gradient) share one float dtype; lse is F32, F64
+   for F64 inputs; lengths are I32 or I64 with values in [1, T] (0 or > T is
+   DLK_ERR_OUT_OF_RANGE, checked before anything is written). The bias may also be given
+   with 2 or 3 dims (missing leading dims are 1) and any of its dims may be 1 (broadcast).
+   NULL params: the defaults (scale 1/sqrt(D), not causal, no dropout). */
+typedef struct dlk_sdpa_params {
+  double scale;     /* 0: 1/sqrt(D) */
+  int causal;       /* bottom-right aligned when Tq != Tk, as torch */
+  double dropout;   /* on the attention weights, dlk_dropout's counter RNG */
+  uint64_t seed, offset;
+} dlk_sdpa_params;
+/* lse may be NULL (inference: not written). */
+DLK_API dlk_status dlk_sdpa_forward(dlk_context *ctx, const dlk_sdpa_params *p, const dlk_tensor *q,
+    const dlk_tensor *k, const dlk_tensor *v, const dlk_tensor *bias, const dlk_tensor *q_lengths,
+    const dlk_tensor *k_lengths, dlk_tensor *out, dlk_tensor *lse);
+/* dq, dk, dv from the saved lse, never storing the attention matrix; dbias optional (a
+   trainable bias gets its gradient, reduced over broadcast dims).
+   With dp_ij = z_ij dout_i . v_j and delta_i = sum_j p_ij dp_ij (= dout_i . out_i; the fast
+   variants take it from the out they are given, the CPU reference sums it exactly):
+     ds_ij = p_ij (dp_ij - delta_i)
+     dq_i = scale sum_j ds_ij k_j;  dk_j = scale sum_{h in group, i} ds_ij q_i;
+     dv_j = sum_{h in group, i} p_ij z_ij dout_i;  dbias = ds summed over the bias's
+     size-1 (broadcast) dims, in the bias's own shape.
+   Masked keys, masked rows and rows with lse -inf get exact zeros, never NaN. q, k, v,
+   bias, lengths and params must be the forward's; out and lse the forward's outputs.
+   dq, dk, dv, dbias may each be NULL (not wanted); gradients are written, not
+   accumulated. In deterministic mode every variant gives the same bits run to run. */
+DLK_API dlk_status dlk_sdpa_backward(dlk_context *ctx, const dlk_sdpa_params *p, const dlk_tensor *q,
+    const dlk_tensor *k, const dlk_tensor *v, const dlk_tensor *bias, const dlk_tensor *q_lengths,
+    const dlk_tensor *k_lengths, const dlk_tensor *out, const dlk_tensor *lse,
+    const dlk_tensor *dout, dlk_tensor *dq, dlk_tensor *dk, dlk_tensor *dv, dlk_tensor *dbias);
 
 #ifdef __cplusplus
 }

@@ -306,6 +306,19 @@ static void test_nodes(void) {
   dlk_cg_reduction(g, CUDNN_REDUCE_TENSOR_MAX, m, dlk_cg_tensor_new(g, 3, DLK_F32, 4, rd, rd, 16));
   check_built(g, "matmul, gen_index, cmp, select, reduction", 7);
 
+  /* The composed SDPA backward's pieces: a transposed view by reshape (virtual, strided),
+     and the grouped reduction of GQA's query heads onto their kv head. */
+  g = dlk_cg_new(NULL, "reshape_grouped");
+  const int64_t xd[4] = {1, 4, 8, 16}, xs[4] = {512, 128, 16, 1};
+  const int64_t td[4] = {1, 4, 16, 8}, ts[4] = {512, 128, 1, 16}, hd[4] = {1, 2, 16, 8};
+  dlk_cg_tensor *xt = dlk_cg_virtual_strided(g, CUDNN_DATA_HALF, 4, td, ts);
+  dlk_cg_tensor *xf = dlk_cg_virtual(g, 4, td);
+  dlk_cg_reshape(g, dlk_cg_tensor_new(g, 1, DLK_F16, 4, xd, xs, 16), xt);
+  dlk_cg_pointwise(g, CUDNN_POINTWISE_IDENTITY, xt, NULL, xf);
+  dlk_cg_reduction(g, CUDNN_REDUCE_TENSOR_ADD, xf,
+                   dlk_cg_tensor_new(g, 2, DLK_F32, 4, hd, (const int64_t[4]){256, 128, 8, 1}, 16));
+  check_built(g, "reshape to a transposed view, grouped head reduction", 3);
+
   /* The single SDPA nodes, or the version that lacks them. */
   char why[DLK_CG_WHY_LEN];
   const int64_t shape[4] = {1, 2, 64, 64};
@@ -427,7 +440,7 @@ static void test_errors(void) {
       {"NULL operand", bad_null_operand, DLK_ERR_INVALID_ARGUMENT, "EXP: x is NULL"},
       {"binary mode alone", bad_binary_alone, DLK_ERR_INVALID_ARGUMENT, "without its b"},
       {"unary mode with b", bad_unary_pair, DLK_ERR_INVALID_ARGUMENT, "unary mode"},
-      {"reduction shape", bad_reduction_shape, DLK_ERR_INVALID_ARGUMENT, "x's or 1"},
+      {"reduction shape", bad_reduction_shape, DLK_ERR_INVALID_ARGUMENT, "divide x's"},
       {"conv rank", bad_conv_rank, DLK_ERR_INVALID_ARGUMENT, "has 2 dims, expected 4"},
       {"conv channels (cuDNN's refusal)", bad_conv_channels, DLK_ERR_NOT_SUPPORTED,
        "conv fwd: finalize: CUDNN_STATUS_BAD_PARAM"},

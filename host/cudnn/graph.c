@@ -280,6 +280,9 @@ static const char *mode_name(cudnnPointwiseMode_t m) {
     case CUDNN_POINTWISE_GELU_BWD: return "GELU_BWD";
     case CUDNN_POINTWISE_BINARY_SELECT: return "BINARY_SELECT";
     case CUDNN_POINTWISE_GEN_INDEX: return "GEN_INDEX";
+    case CUDNN_POINTWISE_CMP_GE: return "CMP_GE";
+    case CUDNN_POINTWISE_CMP_LT: return "CMP_LT";
+    case CUDNN_POINTWISE_LOGICAL_AND: return "LOGICAL_AND";
     default: return "pointwise";
   }
 }
@@ -466,6 +469,12 @@ dlk_cg_tensor *dlk_cg_virtual(dlk_cg *g, int ndim, const int64_t *dims) {
       g, g->compute == CUDNN_DATA_DOUBLE ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT, ndim, dims);
 }
 
+dlk_cg_tensor *dlk_cg_virtual_strided(dlk_cg *g, cudnnDataType_t dt, int ndim, const int64_t *dims,
+                                      const int64_t *strides) {
+  if (failed(g)) return NULL;
+  return make_tensor(g, g->next_uid++, dt, ndim, dims, strides, 16, true, false);
+}
+
 dlk_cg_tensor *dlk_cg_virtual_like(dlk_cg *g, const dlk_cg_tensor *t) {
   if (failed(g)) return NULL;
   if (!t) {
@@ -622,10 +631,11 @@ void dlk_cg_reduction(dlk_cg *g, cudnnReduceTensorOp_t op_kind, dlk_cg_tensor *x
   if (!need(g, "reduction", "x y", 2, TENSORS(x, y))) return;
   static const char what[] = "reduction";
   bool shapes_ok = x->ndim == y->ndim;
-  for (int i = 0; shapes_ok && i < x->ndim; i++)
-    shapes_ok = y->dims[i] == x->dims[i] || y->dims[i] == 1;
+  for (int i = 0; shapes_ok && i < x->ndim; i++) /* x's, 1, or a divisor (grouped) */
+    shapes_ok = y->dims[i] >= 1 && x->dims[i] % y->dims[i] == 0;
   if (!shapes_ok) {
-    cg_fail(g, DLK_ERR_INVALID_ARGUMENT, "reduction: y's dims must be x's or 1");
+    cg_fail(g, DLK_ERR_INVALID_ARGUMENT,
+            "reduction: y's dims must be x's or 1 (or divide x's: grouped)");
     return;
   }
   cudnnBackendDescriptor_t red = cg_create(g, CUDNN_BACKEND_REDUCTION_DESCRIPTOR, what);
@@ -650,12 +660,27 @@ void dlk_cg_reduction(dlk_cg *g, cudnnReduceTensorOp_t op_kind, dlk_cg_tensor *x
   add_op(g, op, what);
 }
 
+void dlk_cg_reshape(dlk_cg *g, dlk_cg_tensor *x, dlk_cg_tensor *y) {
+  if (!need(g, "reshape", "x y", 2, TENSORS(x, y))) return;
+  static const char what[] = "reshape";
+  cudnnBackendDescriptor_t op = cg_create(g, CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR, what);
+  CG_SET(g, op, CUDNN_ATTR_OPERATION_RESHAPE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x->desc,
+         what);
+  CG_SET(g, op, CUDNN_ATTR_OPERATION_RESHAPE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y->desc,
+         what);
+  add_op(g, op, what);
+}
+
 void dlk_cg_matmul_ex(dlk_cg *g, dlk_cg_tensor *a, dlk_cg_tensor *b, dlk_cg_tensor *c,
                       dlk_cg_tensor *m_override, dlk_cg_tensor *n_override,
                       dlk_cg_tensor *k_override) {
   if (!need(g, "matmul", "a b c", 3, TENSORS(a, b, c))) return;
   static const char what[] = "matmul";
-  if (a->dt == CUDNN_DATA_FLOAT || b->dt == CUDNN_DATA_FLOAT) g->f32_math = true;
+  /* f32 data from memory would run on TF32 tensor cores; a fused graph's f32 intermediate
+     (the composed SDPA's dS) is the engine's own business. */
+  if ((a->dt == CUDNN_DATA_FLOAT && !a->is_virtual) ||
+      (b->dt == CUDNN_DATA_FLOAT && !b->is_virtual))
+    g->f32_math = true;
   cudnnBackendDescriptor_t mm = cg_create(g, CUDNN_BACKEND_MATMUL_DESCRIPTOR, what);
   CG_SET(g, mm, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &g->compute, what);
   cg_finalize(g, mm, what);

@@ -2,7 +2,8 @@
  * cuDNN backend-graph helper: C functions over the backend API (cudnnBackendCreateDescriptor,
  * SetAttribute, Finalize, GetAttribute, Execute) that let a vendor row describe its
  * operation graph in a few lines, and find the finalized execution plan again on every
- * later call. Used by the softmax rows (host/nn/nn_cudnn.c) and meant for conv2d and SDPA.
+ * later call. Used by the softmax rows (host/nn/nn_cudnn.c) and the SDPA rows
+ * (host/attention/attention_cudnn.c), and meant for conv2d.
  * The legacy cudnnConvolutionForward / cudnnSoftmaxForward family is deprecated in cuDNN 9
  * and is not used.
  *
@@ -156,6 +157,10 @@ dlk_cg_tensor *dlk_cg_virtual(dlk_cg *g, int ndim, const int64_t *dims);
 dlk_cg_tensor *dlk_cg_virtual_as(dlk_cg *g, cudnnDataType_t dt, int ndim, const int64_t *dims);
 /* A virtual tensor of t's dims. */
 dlk_cg_tensor *dlk_cg_virtual_like(dlk_cg *g, const dlk_cg_tensor *t);
+/* An intermediate with the strides given: a transposed view that a reshape node produces
+   (the composed SDPA backward's P^T and dS^T). */
+dlk_cg_tensor *dlk_cg_virtual_strided(dlk_cg *g, cudnnDataType_t dt, int ndim, const int64_t *dims,
+                                      const int64_t *strides);
 /* A scalar passed by value, its value bound per call by uid to a host pointer (SDPA's
    scale): ndim dims of 1. dt F32, F64, I32 or I64. */
 dlk_cg_tensor *dlk_cg_scalar(dlk_cg *g, int64_t uid, dlk_dtype dt, int ndim);
@@ -179,10 +184,16 @@ void dlk_cg_select(dlk_cg *g, dlk_cg_tensor *a, dlk_cg_tensor *b, dlk_cg_tensor 
                    dlk_cg_tensor *y);
 /* y = the index of each element of x along axis (GEN_INDEX; masks). */
 void dlk_cg_gen_index(dlk_cg *g, dlk_cg_tensor *x, int64_t axis, dlk_cg_tensor *y);
-/* y = op over the dims where y has 1 and x does not (ADD, MAX, MIN, MUL, AMAX, ...). */
+/* y = op over the dims where y has 1 and x does not (ADD, MAX, MIN, MUL, AMAX, ...). A dim
+   of y may also divide x's (grouped: y[.., h, ..] = op over x[.., h*G .. h*G+G-1, ..], the
+   composed SDPA backward's sum of the query heads of a GQA group). */
 void dlk_cg_reduction(dlk_cg *g, cudnnReduceTensorOp_t op, dlk_cg_tensor *x, dlk_cg_tensor *y);
+/* y = x viewed with y's dims and strides (RESHAPE; e.g. a transpose of the last two dims). */
+void dlk_cg_reshape(dlk_cg *g, dlk_cg_tensor *x, dlk_cg_tensor *y);
 /* c[..., M, N] = a[..., M, K] @ b[..., K, N] (batch dims broadcast); the overrides (NULL
-   for none) are per-batch M, N, K tensors for ragged batches. */
+   for none) are per-batch M, N, K tensors for ragged batches. An f32 operand read from
+   memory (not a virtual intermediate) makes the graph "f32 math" for the TF32 rule of
+   the engine filter (graph.h's top); a fused graph's f32 intermediates do not. */
 void dlk_cg_matmul(dlk_cg *g, dlk_cg_tensor *a, dlk_cg_tensor *b, dlk_cg_tensor *c);
 void dlk_cg_matmul_ex(dlk_cg *g, dlk_cg_tensor *a, dlk_cg_tensor *b, dlk_cg_tensor *c,
                       dlk_cg_tensor *m_override, dlk_cg_tensor *n_override,
