@@ -274,7 +274,11 @@ __device__ __forceinline__ void prefetch_rows(const EpochArgs<T> &a, const Rec &
     const T *row = ((k & 2) ? a.G : a.W) + ((k & 1) ? o2 : o1);
     const uintptr_t start = (uintptr_t)row & ~(uintptr_t)127;
     const uintptr_t at = start + (uintptr_t)line * 128;
+#if !defined(DLK_CUDA_EMU)  // a hint only; the emulated device has no L2 to warm
     if (at < (uintptr_t)(row + rl)) asm volatile("prefetch.global.L2 [%0];" ::"l"(at));
+#else
+    (void)at;
+#endif
   }
 }
 
@@ -368,9 +372,13 @@ constexpr int DET_BATCH = 4;
 constexpr unsigned long long DET_WATCHDOG_NS = 10000000000ull;
 
 __device__ __forceinline__ unsigned long long global_ns() {
+#if !defined(DLK_CUDA_EMU)
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
+#else
+  return dlk_emu::globaltimer_ns();  // the emulated device's clock (CLOCK_MONOTONIC)
+#endif
 }
 
 // Spin until *flag == want (acquire). Returns false on the watchdog.
@@ -675,7 +683,7 @@ int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int64_t groups, int 
   if (cap > by_groups) cap = by_groups;
   if (cap > EPOCH_MAX_BLOCKS) cap = EPOCH_MAX_BLOCKS;
   const unsigned blocks = grid_for(a.n, (int)groups_per_block, cap);
-  DLK_LAUNCH(kern, blocks, threads, 0, st)(a, l.psum, l.pskip, l.pbad);
+  DLK_LAUNCH(epoch_warp_kernel<T, G, E, VW>, blocks, threads, 0, st)(a, l.psum, l.pskip, l.pbad);
   *nb = (int)blocks;
   return (int)cudaGetLastError();
 }
@@ -786,8 +794,8 @@ int launch_det(const EpochArgs<T> &a, const DetLayout &l, cudaStream_t st) {
   const int64_t warps_needed = (a.n + DET_BATCH - 1) / DET_BATCH;
   const int64_t cap = (int64_t)sm_count() * (occ > 0 ? occ : 1);
   const unsigned blocks = grid_for(warps_needed, EPOCH_THREADS / 32, cap);
-  DLK_LAUNCH(kern, blocks, EPOCH_THREADS, 0, st)(a, l.seq1, l.seq2, l.done1, l.done2, l.ticket, l.cost,
-                                         l.stalls);
+  DLK_LAUNCH(epoch_det_kernel<T, E>, blocks, EPOCH_THREADS, 0, st)(a, l.seq1, l.seq2, l.done1, l.done2,
+                                                                   l.ticket, l.cost, l.stalls);
   return (int)cudaGetLastError();
 }
 
