@@ -144,8 +144,9 @@ typedef struct sweep_op {
 
 /* The sweep over ops[0..n): ctx is the context under test; ref_ctx, when not NULL, a CPU
    context whose reference run gives the expected outputs (the GPU run), else the naive
-   functions do. quick: the first 3 cases of each op in f32 and f16 only. Prints the
-   per-variant report. */
+   functions do. quick (DLK_TEST_QUICK): 0 every case; 1 the first 3 cases of each op in
+   f32 and f16 only (compute-sanitizer, ASan); 2 every case but the big ones, in every dtype
+   (the emulated device, tests/emu). Prints the per-variant report. */
 void sweep_run(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *ops, int n, int quick);
 
 /* With --list-sweep-ops among the arguments: prints each op the rows force, one per line,

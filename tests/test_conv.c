@@ -1090,7 +1090,7 @@ static void test_fd(dlk_context *ctx) {
 
 int main(int argc, char **argv) {
   if (sweep_list_ops(argc, argv, conv_rows, N_OF(conv_rows))) return 0;
-  quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
+  quick_mode = t_quick_mode();
   if (t_want_gpu(argc, argv)) {
     dlk_context *gpu = t_gpu_context_or_skip("test_conv");
     dlk_context *cpu = t_cpu_context();
