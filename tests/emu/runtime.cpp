@@ -727,7 +727,12 @@ std::mutex g_launch_mu;
 
 // ---- kernel report -----------------------------------------------------------------------------
 std::mutex g_names_mu;
-std::map<std::string, long long> g_names;
+// Per kernel name: launches, CUDA threads run, wall time in the launches (the report at
+// exit says where an emulated test spends its time).
+struct KernelStats {
+  long long launches = 0, threads = 0, ns = 0;
+};
+std::map<std::string, KernelStats> g_names;
 
 // The kernel's name from DLK_LAUNCH's argument text ("ns::k<T, 4>, grid, block, 0, st" or
 // "(k<T, 4>), ..."): up to the first top-level comma, template arguments, parentheses and
@@ -754,7 +759,7 @@ void report_at_exit() {
     std::lock_guard<std::mutex> g(g_names_mu);
     FILE *f = fopen(e, "a");
     if (f) {
-      for (auto &kv : g_names) fprintf(f, "%s %lld\n", kv.first.c_str(), kv.second);
+      for (auto &kv : g_names) fprintf(f, "%s %lld\n", kv.first.c_str(), kv.second.launches);
       fclose(f);
     }
   }
@@ -1170,8 +1175,9 @@ cudaError_t launch(const LaunchConfig &c, void (*thunk)(void *), void *pack) {
       registered = true;
       atexit(report_at_exit);
     }
-    g_names[j.name]++;
+    g_names[j.name].launches++;
   }
+  const uint64_t t0 = globaltimer_ns();
   static const bool trace = getenv("DLK_EMU_TRACE") && *getenv("DLK_EMU_TRACE");
   if (trace)
     fprintf(stderr, "dlk-emu: launch %s grid (%u,%u,%u) block (%u,%u,%u) smem %zu\n", c.name, g.x, g.y,
@@ -1181,6 +1187,12 @@ cudaError_t launch(const LaunchConfig &c, void (*thunk)(void *), void *pack) {
     static const int nthreads = Pool::configured();
     const uint64_t extra = std::min<uint64_t>((uint64_t)nthreads - 1, j.nblocks - 1);
     pool().run(&j, (int)extra);
+  }
+  {
+    std::lock_guard<std::mutex> lg(g_names_mu);
+    KernelStats &ks = g_names[j.name];
+    ks.threads += (long long)(j.nblocks * ((uint64_t)b.x * b.y * b.z));
+    ks.ns += (long long)(globaltimer_ns() - t0);
   }
   if (j.err != cudaSuccess) {
     std::lock_guard<std::mutex> lg(g_report_mu);
@@ -1258,7 +1270,7 @@ int dlk_emu_kernel_counts(const char **names, long long *counts, int cap) {
   for (auto &kv : g_names) {
     if (i < cap) {
       names[i] = kv.first.c_str();
-      counts[i] = kv.second;
+      counts[i] = kv.second.launches;
     }
     i++;
   }
@@ -1267,8 +1279,10 @@ int dlk_emu_kernel_counts(const char **names, long long *counts, int cap) {
 
 void dlk_emu_print_report(void) {
   std::lock_guard<std::mutex> g(g_names_mu);
-  fprintf(stderr, "dlk-emu: %zu kernels launched:\n", g_names.size());
-  for (auto &kv : g_names) fprintf(stderr, "  %-32s %lld\n", kv.first.c_str(), kv.second);
+  fprintf(stderr, "dlk-emu: %zu kernels launched (launches, CUDA threads, seconds in them):\n", g_names.size());
+  for (auto &kv : g_names)
+    fprintf(stderr, "  %-32s %8lld %12lld %8.2f\n", kv.first.c_str(), kv.second.launches, kv.second.threads,
+            kv.second.ns * 1e-9);
 }
 
 cudaError_t cudaGetDeviceCount(int *n) {
