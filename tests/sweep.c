@@ -48,11 +48,16 @@ int sweep_identical(const sweep_set *a, const sweep_set *b) {
 }
 
 int sweep_compare(const char *what, const sweep_set *got, const sweep_set *ref, int tf32) {
+  return sweep_compare_wider(what, got, ref, tf32, 0);
+}
+
+int sweep_compare_wider(const char *what, const sweep_set *got, const sweep_set *ref, int tf32, double extra_atol) {
   CHECK(got->n == ref->n, "%s: %d outputs, reference has %d", what, got->n, ref->n);
   int ok = got->n == ref->n;
   for (int i = 0; ok && i < got->n; i++) {
     double atol, rtol;
     t_tolerance(ref->a[i].dt, tf32 && ref->a[i].dt == DLK_F32, &atol, &rtol);
+    atol += extra_atol;
     char w[600];
     snprintf(w, sizeof w, "%s: output %d", what, i);
     CHECK(got->a[i].n == ref->a[i].n, "%s: %lld elements, reference %lld", w, (long long)got->a[i].n,

@@ -60,6 +60,9 @@ void sweep_free(sweep_set *s);
    all are within. An element still +inf (the output fill) where the reference is not
    +inf is reported as never written. */
 int sweep_compare(const char *what, const sweep_set *got, const sweep_set *ref, int tf32);
+/* The same with extra_atol added to every output's absolute tolerance (an op whose error
+   grows with the problem, e.g. a dot product's with its length; say why where it is used). */
+int sweep_compare_wider(const char *what, const sweep_set *got, const sweep_set *ref, int tf32, double extra_atol);
 /* The same bits in every array (NaN payloads included). */
 int sweep_identical(const sweep_set *a, const sweep_set *b);
 
