@@ -309,8 +309,10 @@ __device__ void block_partials(double cost, long long skip, long long bad, doubl
 // always see the full warp. No locks: a group reads its rows as they are and adds its
 // changes atomically (add_to), so groups on records sharing a row read slightly stale
 // values but never lose a step. Shared memory: 3 x 32 words for the block partials.
-// Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each), and at most as many groups as
-// the in-flight cap (hog_groups) allows.
+// Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each). In flight: at most `cap`
+// groups (hog_groups), also when that is fewer than one block holds: groups past the cap
+// are bystanders in their warp's shuffles and whole warps past it skip the loop, so the
+// active groups take records i = g, g + active, ... (active = min(cap, groups launched)).
 // Blocks per SM the register budget of `det` aims at: 4 (64 registers) for small per-lane
 // rows, fewer as the row slices in registers grow (E * VW values of T, four rows); f64 math
 // (the accurate log/exp paths) needs about 20 more registers than f32. The Hogwild kernel
@@ -323,23 +325,24 @@ template <typename T, int E, int VW> constexpr int warp_min_blocks() {
 
 template <typename T, int G, int E, int VW>
 __global__ void __launch_bounds__(256, 2)
-    epoch_warp_kernel(EpochArgs<T> a, double *psum, long long *pskip, long long *pbad) {
+    epoch_warp_kernel(EpochArgs<T> a, int64_t cap, double *psum, long long *pskip, long long *pbad) {
   constexpr int GPW = 32 / G;
   const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
   const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
   const int gw = (threadIdx.x & 31) / G;
-  const int64_t stride = nwarps * GPW;
+  const int64_t launched = nwarps * GPW, stride = cap < launched ? cap : launched;
+  const bool active = warp * GPW + gw < stride;
   double cost = 0;
   long long skip = 0, bad = 0;
   Rec r = {0, 0, 1.0};
-  if (warp * GPW + gw < a.n) r = load_rec(a.rec + warp * GPW + gw);
-  for (int64_t base = warp * GPW; base < a.n; base += stride) {
+  if (active && warp * GPW + gw < a.n) r = load_rec(a.rec + warp * GPW + gw);
+  for (int64_t base = warp * GPW; base < a.n && warp * GPW < stride; base += stride) {
     const int64_t i = base + gw;
-    const bool has = i < a.n;
+    const bool has = active && i < a.n;
     // Software pipeline: the next record now, and its rows towards L2, so that their
     // latency overlaps this record's work.
     Rec next = {0, 0, 1.0};
-    if (i + stride < a.n) {
+    if (active && i + stride < a.n) {
       next = load_rec(a.rec + i + stride);
       prefetch_rows<T, G>(a, next);
     }
@@ -683,7 +686,7 @@ int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int64_t groups, int 
   if (cap > by_groups) cap = by_groups;
   if (cap > EPOCH_MAX_BLOCKS) cap = EPOCH_MAX_BLOCKS;
   const unsigned blocks = grid_for(a.n, (int)groups_per_block, cap);
-  DLK_LAUNCH(epoch_warp_kernel<T, G, E, VW>, blocks, threads, 0, st)(a, l.psum, l.pskip, l.pbad);
+  DLK_LAUNCH(epoch_warp_kernel<T, G, E, VW>, blocks, threads, 0, st)(a, groups, l.psum, l.pskip, l.pbad);
   *nb = (int)blocks;
   return (int)cudaGetLastError();
 }
