@@ -2,7 +2,7 @@
 # Which kernels of kernels/ ran on the emulated device (tests/emu), checked, not claimed.
 #   kernel_coverage.pl REPORT SOURCE_DIR [--ptx-only=a.cu,b.cu] [--never-launched=k1,k2] [--out=FILE]
 # REPORT: "name count" lines appended by each emulated test through DLK_EMU_REPORT. Every
-# __global__ function of kernels/**/*.cu is listed with its launch count, grouped by family
+# __global__ function of kernels/**/*.cu and *.cuh is listed with its launch count, grouped by family
 # (kernels/<family>/); a kernel needs a real GPU when its file is inline PTX through and
 # through (--ptx-only), or its declaration or its whole body sits inside an
 # "#ifndef DLK_CUDA_EMU" / "#if !defined(DLK_CUDA_EMU)" region. Fails when a kernel the
@@ -31,7 +31,7 @@ if (open my $fh, '<', $report) {
 }
 
 my @files;
-find(sub { push @files, $File::Find::name if /\.cu$/ }, "$src/kernels");
+find(sub { push @files, $File::Find::name if /\.cuh?$/ }, "$src/kernels");
 my (@rows, %seen);
 for my $path (sort @files) {
   (my $rel = $path) =~ s{^\Q$src\E/}{};
@@ -85,7 +85,7 @@ my $table = sprintf "%-32s %-34s %9s  %s\n", 'file', 'kernel', 'launches', 'stat
 for my $r (@rows) {
   $table .= sprintf "%-32s %-34s %9d  %s\n", @$r;
   my ($f) = $r->[0] =~ m{^kernels/([^/]+)/};
-  $f //= 'kernels';
+  $f //= 'common';
   push @fams, $f unless $fam{$f};
   $fam{$f} //= [0, 0, 0, 0];
   $fam{$f}[0]++;

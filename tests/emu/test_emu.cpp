@@ -19,8 +19,10 @@
 #include <cub/device/device_select.cuh>
 #include <cuda/atomic>
 #include <cuda/std/functional>
+#include <algorithm>
 #include <vector>
 
+#include "../../kernels/attention/attention.h"
 #include "../../kernels/nn/nn.h"
 #include "emu_launch.h"
 #include "dlk.h"
@@ -532,6 +534,82 @@ static void test_launchers() {
   cudaFree(dc), cudaFree(dz), cudaFree(db), cudaFree(dm);
 }
 
+// The SDPA vendor row's helpers (kernels/attention/sdpa_fwd.cu), which only the cuDNN row
+// calls, against attention.h's rules on a small problem: B 2, Hq 2, Tq 3, Tk 4, Dv 2, f32,
+// q lengths {2, 3}, k lengths {4, 1}.
+static void test_sdpa_vendor_helpers() {
+  const int64_t B = 2, H = 2, Tq = 3, Tk = 4, Dv = 2, rows = B * H * Tq;
+  const int32_t qlh[2] = {2, 3}, klh[2] = {4, 1};
+  int32_t *ql = dev_alloc<int32_t>(2), *kl = dev_alloc<int32_t>(2), *qo = dev_alloc<int32_t>(2),
+          *ko = dev_alloc<int32_t>(2);
+  cudaMemcpy(ql, qlh, sizeof qlh, cudaMemcpyHostToDevice);
+  cudaMemcpy(kl, klh, sizeof klh, cudaMemcpyHostToDevice);
+  float *out = dev_alloc<float>(rows * Dv), *lse = dev_alloc<float>(rows), *stats = dev_alloc<float>(rows);
+  dlk_k_sdpa_desc a;
+  memset(&a, 0, sizeof a);
+  a.dtype = DLK_F32, a.B = B, a.Hq = a.Hk = H, a.Tq = Tq, a.Tk = Tk, a.D = Dv, a.Dv = Dv, a.scale = 1;
+  a.out = dlk_k_t4{out, H * Tq * Dv, Tq * Dv, Dv, 1};
+  a.lse = lse, a.lse_s0 = H * Tq, a.lse_s1 = Tq, a.lse_s2 = 1;
+  a.q_len = ql, a.k_len = kl, a.q_len_dtype = a.k_len_dtype = DLK_I32, a.q_len_s = a.k_len_s = 1;
+  // lengths as I32, and the full T for a side without lengths
+  CHECK(dlk_k_sdpa_lengths_i32(&a, qo, ko, nullptr) == 0, "lengths launch");
+  int32_t h[4];
+  cudaMemcpy(h, qo, 8, cudaMemcpyDeviceToHost);
+  cudaMemcpy(h + 2, ko, 8, cudaMemcpyDeviceToHost);
+  CHECK(h[0] == 2 && h[1] == 3 && h[2] == 4 && h[3] == 1, "lengths %d %d / %d %d", h[0], h[1], h[2], h[3]);
+  dlk_k_sdpa_desc nolen = a;
+  nolen.k_len = nullptr;
+  CHECK(dlk_k_sdpa_lengths_i32(&nolen, qo, ko, nullptr) == 0, "lengths launch");
+  cudaMemcpy(h + 2, ko, 8, cudaMemcpyDeviceToHost);
+  CHECK(h[2] == Tk && h[3] == Tk, "no k lengths: full Tk, got %d %d", h[2], h[3]);
+  // clear_padding (forward): out 0 and lse -inf on query rows past q_len, the rest kept
+  std::vector<float> ho(rows * Dv, 7.f), hl(rows, 3.f);
+  cudaMemcpy(out, ho.data(), ho.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(lse, hl.data(), hl.size() * 4, cudaMemcpyHostToDevice);
+  CHECK(dlk_k_sdpa_clear_padding(&a, 0, nullptr) == 0, "clear_padding launch");
+  cudaMemcpy(ho.data(), out, ho.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(hl.data(), lse, hl.size() * 4, cudaMemcpyDeviceToHost);
+  int bad = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t i = r % Tq, b = r / (Tq * H);
+    const bool pad = i >= qlh[b];
+    bad += hl[r] != (pad ? -INFINITY : 3.f);
+    for (int64_t d = 0; d < Dv; d++) bad += ho[r * Dv + d] != (pad ? 0.f : 7.f);
+  }
+  CHECK(bad == 0, "clear_padding: %d values off", bad);
+  // vendor_fwd_finish: rows past q_len, or with -inf stats (every score -inf), get out 0 and
+  // lse -inf; the other rows' stats go to lse as they are. Row 1 of (b 0, h 0): -inf stats.
+  std::vector<float> hs(rows);
+  for (int64_t r = 0; r < rows; r++) hs[r] = 0.25f * (float)r;
+  hs[1] = -INFINITY;
+  std::fill(ho.begin(), ho.end(), 7.f);
+  cudaMemcpy(out, ho.data(), ho.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(stats, hs.data(), hs.size() * 4, cudaMemcpyHostToDevice);
+  CHECK(dlk_k_sdpa_vendor_fwd_finish(&a, stats, nullptr) == 0, "vendor_fwd_finish launch");
+  cudaMemcpy(ho.data(), out, ho.size() * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(hl.data(), lse, hl.size() * 4, cudaMemcpyDeviceToHost);
+  bad = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t i = r % Tq, b = r / (Tq * H);
+    const bool masked = i >= qlh[b] || r == 1;
+    bad += hl[r] != (masked ? -INFINITY : hs[r]);
+    for (int64_t d = 0; d < Dv; d++) bad += ho[r * Dv + d] != (masked ? 0.f : 7.f);
+  }
+  CHECK(bad == 0, "vendor_fwd_finish: %d values off", bad);
+  // vendor_bwd_stats: +inf past q_len and where lse is -inf, lse elsewhere
+  for (int64_t r = 0; r < rows; r++) hl[r] = r == 4 ? -INFINITY : 0.5f * (float)r;
+  cudaMemcpy(lse, hl.data(), hl.size() * 4, cudaMemcpyHostToDevice);
+  CHECK(dlk_k_sdpa_vendor_bwd_stats(&a, stats, nullptr) == 0, "vendor_bwd_stats launch");
+  cudaMemcpy(hs.data(), stats, hs.size() * 4, cudaMemcpyDeviceToHost);
+  bad = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t i = r % Tq, b = r / (Tq * H);
+    bad += hs[r] != ((i >= qlh[b] || r == 4) ? INFINITY : hl[r]);
+  }
+  CHECK(bad == 0, "vendor_bwd_stats: %d values off", bad);
+  cudaFree(ql), cudaFree(kl), cudaFree(qo), cudaFree(ko), cudaFree(out), cudaFree(lse), cudaFree(stats);
+}
+
 static double now_s() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -573,6 +651,7 @@ int main(int argc, char **argv) {
   test_half();
   test_cub();
   test_launchers();
+  test_sdpa_vendor_helpers();
   test_finders(racecheck);
   printf("test_emu: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
