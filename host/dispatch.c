@@ -23,7 +23,7 @@
 #include <cuda_runtime_api.h>
 #endif
 
-static const dlk_op *const *const families[] = {dlk_nn_ops, dlk_glove_ops};
+static const dlk_op *const *const families[] = {dlk_nn_ops, dlk_glove_ops, dlk_rnn_ops};
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
 static int total_ops(void) {

@@ -186,6 +186,7 @@ dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *ar
    dispatch.c walks for dlk_op_count / dlk_op_variants / forcing by name. */
 extern const dlk_op *const dlk_nn_ops[];
 extern const dlk_op *const dlk_glove_ops[];
+extern const dlk_op *const dlk_rnn_ops[];
 const dlk_op *dlk_find_op(const char *name);
 
 /* "op:id,op:id" -> forced variants; `origin` names the source in messages. */
