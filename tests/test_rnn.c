@@ -997,6 +997,573 @@ static void test_fd(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
+/* 3. Invariants of the reference                                                          */
+/* ====================================================================================== */
+
+static int same(const double *a, const double *b, int64_t n) {
+  return (!a && !b) || (a && b && memcmp(a, b, (size_t)n * sizeof(double)) == 0);
+}
+
+static void seq_random_inputs(seqp *s) {
+  s->x = dalloc(xcount(s)), fill(s->x, xcount(s), -1, 1);
+  s->h0 = dalloc(hcount(s)), fill(s->h0, hcount(s), -0.5, 0.5);
+  s->c0 = dalloc(ccount(s)), fill(s->c0, ccount(s), -0.5, 0.5);
+  s->dy = dalloc(ycount(s)), fill(s->dy, ycount(s), -1, 1);
+  s->dhn = dalloc(hcount(s)), fill(s->dhn, hcount(s), -1, 1);
+  s->dcn = dalloc(ccount(s)), fill(s->dcn, ccount(s), -1, 1);
+  s->has_h0 = 1, s->has_c0 = s->m.mode == DLK_RNN_LSTM;
+}
+static void seq_free_inputs(seqp *s) {
+  free(s->x), free(s->h0), free(s->c0), free(s->dy), free(s->dhn), free(s->dcn);
+  s->x = s->h0 = s->c0 = s->dy = s->dhn = s->dcn = NULL;
+}
+
+static void all_same(const char *what, const seqp *s, const seqres *a, const seqres *b, int bwd) {
+  CHECK(same(a->y, b->y, ycount(s)), "%s: y differs", what);
+  CHECK(same(a->hn, b->hn, hcount(s)), "%s: hn differs", what);
+  CHECK(same(a->cn, b->cn, ccount(s)), "%s: cn differs", what);
+  if (!bwd) return;
+  CHECK(same(a->dx, b->dx, xcount(s)), "%s: dx differs", what);
+  CHECK(same(a->dh0, b->dh0, hcount(s)), "%s: dh0 differs", what);
+  CHECK(same(a->dc0, b->dc0, ccount(s)), "%s: dc0 differs", what);
+  for (int k = 0; k < s->m.L * s->m.D; k++)
+    for (int j = 0; j < NW; j++)
+      CHECK(same(a->g[k][j], b->g[k][j], wnumel(&s->m, k, j)), "%s: gradient weights[%d].%s differs", what, k, wname[j]);
+}
+
+/* Host array in [T, B, n] <-> [B, T, n]. */
+static double *swap_tb(const double *v, int64_t d0, int64_t d1, int64_t n) {
+  double *r = dalloc(d0 * d1 * n);
+  for (int64_t i = 0; i < d0; i++)
+    for (int64_t j = 0; j < d1; j++) memcpy(r + (j * d0 + i) * n, v + (i * d1 + j) * n, (size_t)n * sizeof(double));
+  return r;
+}
+
+static void test_invariants(dlk_context *ctx) {
+  static const int modes[][2] = {{DLK_RNN_TANH, 0}, {DLK_RNN_RELU, 0}, {DLK_RNN_LSTM, 0}, {DLK_RNN_GRU, 0}, {DLK_RNN_GRU, 1}};
+  for (int mi = 0; mi < N_OF(modes); mi++)
+    for (int proj = 0; proj <= (modes[mi][0] == DLK_RNN_LSTM); proj++) {
+      const dlk_dtype dt = DLK_F32;
+      snprintf(t_case_buf, sizeof t_case_buf, "invariants mode %d rb %d proj %d", modes[mi][0], modes[mi][1], proj);
+      t_case = t_case_buf;
+      seqp s;
+      seq_init(&s, modes[mi][0], 3, 5, proj ? 3 : 0, 2, 2, 5, 4);
+      s.m.reset_before = modes[mi][1];
+      model_random(&s.m, dt, 0.6);
+      seq_random_inputs(&s);
+      for (int64_t i = 0; i < xcount(&s); i++) s.x[i] = round_to(dt, s.x[i]);
+      for (int64_t i = 0; i < hcount(&s); i++) s.h0[i] = round_to(dt, s.h0[i]);
+      for (int64_t i = 0; i < ccount(&s); i++) s.c0[i] = round_to(dt, s.c0[i]);
+      seqres base, r;
+      CHECK_OK(ctx, run_seq(ctx, &s, dt, LC, 1, NULL, &base));
+      /* padded-stride tensors: the same bits */
+      CHECK_OK(ctx, run_seq(ctx, &s, dt, LP, 1, NULL, &r));
+      all_same("padded strides", &s, &base, &r, 1);
+      res_free(&r);
+      /* lengths all T: the same bits as no lengths */
+      s.has_lens = 1;
+      for (int64_t b = 0; b < s.B; b++) s.lens[b] = s.T;
+      CHECK_OK(ctx, run_seq(ctx, &s, dt, LC, 1, NULL, &r));
+      all_same("lengths all T", &s, &base, &r, 1);
+      res_free(&r);
+      s.has_lens = 0;
+      /* batch_first: the same bits, transposed */
+      {
+        seqp bf = s;
+        bf.batch_first = 1;
+        bf.x = swap_tb(s.x, s.T, s.B, s.m.I);
+        bf.dy = swap_tb(s.dy, s.T, s.B, s.m.D * s.m.P);
+        CHECK_OK(ctx, run_seq(ctx, &bf, dt, LC, 1, NULL, &r));
+        double *y = swap_tb(r.y, s.B, s.T, s.m.D * s.m.P), *dx = swap_tb(r.dx, s.B, s.T, s.m.I);
+        free(r.y), free(r.dx);
+        r.y = y, r.dx = dx;
+        all_same("batch_first", &s, &base, &r, 1);
+        res_free(&r);
+        free(bf.x), free(bf.dy);
+      }
+      res_free(&base);
+      /* a packed batch: each sequence alone gives the same bits */
+      s.has_lens = 1;
+      const int64_t lens[4] = {3, 5, 1, 4};
+      for (int64_t b = 0; b < s.B; b++) s.lens[b] = lens[b];
+      CHECK_OK(ctx, run_seq(ctx, &s, dt, LC, 1, NULL, &base));
+      for (int64_t b = 0; b < s.B; b++) {
+        seqp one = s;
+        const int64_t Tb = lens[b], W = s.m.D * s.m.P, LD = s.m.L * s.m.D;
+        one.B = 1, one.T = Tb, one.has_lens = 0;
+        one.x = dalloc(Tb * s.m.I), one.dy = dalloc(Tb * W);
+        one.h0 = dalloc(LD * s.m.P), one.c0 = dalloc(LD * s.m.H), one.dhn = dalloc(LD * s.m.P), one.dcn = dalloc(LD * s.m.H);
+        for (int64_t t = 0; t < Tb; t++) {
+          memcpy(one.x + t * s.m.I, s.x + (t * s.B + b) * s.m.I, (size_t)s.m.I * sizeof(double));
+          memcpy(one.dy + t * W, s.dy + (t * s.B + b) * W, (size_t)W * sizeof(double));
+        }
+        for (int64_t k = 0; k < LD; k++) {
+          memcpy(one.h0 + k * s.m.P, s.h0 + (k * s.B + b) * s.m.P, (size_t)s.m.P * sizeof(double));
+          memcpy(one.dhn + k * s.m.P, s.dhn + (k * s.B + b) * s.m.P, (size_t)s.m.P * sizeof(double));
+          memcpy(one.c0 + k * s.m.H, s.c0 + (k * s.B + b) * s.m.H, (size_t)s.m.H * sizeof(double));
+          memcpy(one.dcn + k * s.m.H, s.dcn + (k * s.B + b) * s.m.H, (size_t)s.m.H * sizeof(double));
+        }
+        CHECK_OK(ctx, run_seq(ctx, &one, dt, LC, 1, NULL, &r));
+        int ok = 1;
+        for (int64_t t = 0; t < s.T && r.y; t++)
+          for (int64_t j = 0; j < W; j++) {
+            double want = t < Tb ? r.y[t * W + j] : 0.0;
+            ok &= base.y[(t * s.B + b) * W + j] == want;
+          }
+        for (int64_t k = 0; k < LD && r.hn; k++)
+          for (int64_t j = 0; j < s.m.P; j++) ok &= base.hn[(k * s.B + b) * s.m.P + j] == r.hn[k * s.m.P + j];
+        for (int64_t t = 0; t < s.T && r.dx; t++)
+          for (int64_t j = 0; j < s.m.I; j++) {
+            double want = t < Tb ? r.dx[t * s.m.I + j] : 0.0;
+            ok &= base.dx[(t * s.B + b) * s.m.I + j] == want;
+          }
+        for (int64_t k = 0; k < LD && r.dh0; k++)
+          for (int64_t j = 0; j < s.m.P; j++) ok &= base.dh0[(k * s.B + b) * s.m.P + j] == r.dh0[k * s.m.P + j];
+        CHECK(ok, "packed row %lld differs from the sequence run alone", (long long)b);
+        res_free(&r);
+        free(one.x), free(one.dy), free(one.h0), free(one.c0), free(one.dhn), free(one.dcn);
+      }
+      res_free(&base);
+      /* one layer, one direction: the sequence is its cells step by step */
+      {
+        seqp one;
+        seq_init(&one, s.m.mode, 3, 5, proj ? 3 : 0, 1, 1, 4, 2);
+        one.m.reset_before = s.m.reset_before;
+        model_random(&one.m, DLK_F64, 0.6);
+        seq_random_inputs(&one);
+        CHECK_OK(ctx, run_seq(ctx, &one, DLK_F64, LC, 0, NULL, &r));
+        cellp cp;
+        memset(&cp, 0, sizeof cp);
+        cp.m = one.m;
+        cp.B = one.B, cp.has_h = 1, cp.has_c = 1;
+        double *h = dcopy(one.h0, one.B * one.m.P), *c = dcopy(one.c0, one.B * one.m.H);
+        int ok = 1;
+        for (int64_t t = 0; t < one.T; t++) {
+          cellres cr;
+          cp.x = one.x + t * one.B * one.m.I, cp.h = h, cp.c = c;
+          CHECK_OK(ctx, run_cell(ctx, &cp, DLK_F64, LC, 0, &cr));
+          if (!cr.h) break;
+          ok &= same(cr.h, r.y + t * one.B * one.m.P, one.B * one.m.P);
+          memcpy(h, cr.h, (size_t)(one.B * one.m.P) * sizeof(double));
+          if (cr.c) memcpy(c, cr.c, (size_t)(one.B * one.m.H) * sizeof(double));
+          cres_free(&cr);
+        }
+        CHECK(ok, "the sequence differs from its cells step by step");
+        free(h), free(c);
+        res_free(&r);
+        seq_free_inputs(&one);
+        model_free(&one.m);
+      }
+      seq_free_inputs(&s);
+      model_free(&s.m);
+    }
+  t_case = "";
+}
+
+/* ====================================================================================== */
+/* 4. Bad input                                                                            */
+/* ====================================================================================== */
+
+/* Every output byte of the fixture, to prove a failed call wrote nothing. */
+typedef struct snap {
+  unsigned char *b[64];
+  const tb *t[64];
+  int n;
+} snap;
+static void snap_take(dlk_context *ctx, snap *s, const tb *const *ts, int n) {
+  s->n = 0;
+  for (int i = 0; i < n; i++)
+    if (ts[i]->live) s->t[s->n] = ts[i], s->b[s->n++] = tb_bytes(ctx, ts[i]);
+}
+static int snap_same(dlk_context *ctx, const snap *s) {
+  int ok = 1;
+  for (int i = 0; i < s->n; i++) {
+    unsigned char *now = tb_bytes(ctx, s->t[i]);
+    ok &= memcmp(now, s->b[i], (size_t)s->t[i]->mem.shape[0]) == 0;
+    free(now);
+  }
+  return ok;
+}
+static void snap_free(snap *s) {
+  for (int i = 0; i < s->n; i++) free(s->b[i]);
+  s->n = 0;
+}
+
+typedef struct badfx {
+  dlk_context *ctx;
+  model m, mg; /* LSTM 2 layers bidirectional; GRU 1 layer */
+  dweights w, wg;
+  tb x, y, h0, c0, hn, cn, res, dy, dhn, dcn, dx, dh0, dc0, yg, hng;
+  tb cx, ch, cc, cho, cco, csv, cdx, cdh, cdc;
+  dlk_tensor lens;
+  int64_t lens_v[3];
+  const tb *outs[64];
+  int nouts;
+} badfx;
+
+static void bad_expect(badfx *f, const char *what, dlk_status want, const char *substr, dlk_status got) {
+  dlk_context *ctx = f->ctx;
+  const char *msg = dlk_context_last_error(ctx);
+  CHECK(got == want, "%s: got %s, expected %s (%s)", what, dlk_status_string(got), dlk_status_string(want), msg);
+  CHECK(strstr(msg, substr) != NULL, "%s: message \"%s\" does not name \"%s\"", what, msg, substr);
+}
+
+#define BAD(f, what, want, substr, call)                                      \
+  do {                                                                        \
+    snap sn_;                                                                 \
+    snap_take((f)->ctx, &sn_, (f)->outs, (f)->nouts);                         \
+    dlk_context_clear_error((f)->ctx);                                        \
+    dlk_status got_ = (call);                                                 \
+    bad_expect((f), (what), (want), (substr), got_);                          \
+    CHECK(snap_same((f)->ctx, &sn_), "%s: an output was written", (what));    \
+    snap_free(&sn_);                                                          \
+  } while (0)
+
+static void test_bad_input(dlk_context *ctx) {
+  t_case = "bad input";
+  badfx *f = xcalloc(1, sizeof *f);
+  f->ctx = ctx;
+  const dlk_dtype dt = DLK_F32;
+  const int64_t T = 4, B = 3, I = 3, H = 4;
+  f->m.mode = DLK_RNN_LSTM, f->m.I = I, f->m.H = H, f->m.P = H, f->m.L = 2, f->m.D = 2, f->m.bias = 1;
+  model_random(&f->m, dt, 0.5);
+  f->mg.mode = DLK_RNN_GRU, f->mg.I = I, f->mg.H = H, f->mg.P = H, f->mg.L = 1, f->mg.D = 1, f->mg.bias = 1;
+  model_random(&f->mg, dt, 0.5);
+  dw_make(ctx, &f->w, &f->m, dt, LC, 1, NULL);
+  dw_make(ctx, &f->wg, &f->mg, dt, LC, 1, NULL);
+  int64_t sx[3] = {T, B, I}, sy[3] = {T, B, 2 * H}, sh[3] = {4, B, H}, syg[3] = {T, B, H}, shg[3] = {1, B, H};
+  double *xv = dalloc(T * B * I);
+  fill(xv, T * B * I, -1, 1);
+  tb_make(ctx, &f->x, dt, 3, sx, LC), tb_write(ctx, &f->x, xv);
+  tb_make(ctx, &f->h0, dt, 3, sh, LC), tb_write(ctx, &f->h0, NULL);
+  tb_make(ctx, &f->c0, dt, 3, sh, LC), tb_write(ctx, &f->c0, NULL);
+  tb_make(ctx, &f->y, dt, 3, sy, LC);
+  tb_make(ctx, &f->hn, dt, 3, sh, LC);
+  tb_make(ctx, &f->cn, dt, 3, sh, LC);
+  tb_make(ctx, &f->yg, dt, 3, syg, LC);
+  tb_make(ctx, &f->hng, dt, 3, shg, LC);
+  tb_make(ctx, &f->dy, dt, 3, sy, LC), tb_write(ctx, &f->dy, NULL);
+  tb_make(ctx, &f->dhn, dt, 3, sh, LC), tb_write(ctx, &f->dhn, NULL);
+  tb_make(ctx, &f->dcn, dt, 3, sh, LC), tb_write(ctx, &f->dcn, NULL);
+  tb_make(ctx, &f->dx, dt, 3, sx, LC);
+  tb_make(ctx, &f->dh0, dt, 3, sh, LC);
+  tb_make(ctx, &f->dc0, dt, 3, sh, LC);
+  f->lens_v[0] = 4, f->lens_v[1] = 2, f->lens_v[2] = 1;
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &f->lens, f->lens_v, DLK_I64, (dlk_device){DLK_CPU, 0}, 1, &B));
+  dlk_rnn_params p;
+  memset(&p, 0, sizeof p);
+  p.mode = DLK_RNN_LSTM, p.hidden_size = H, p.num_layers = 2, p.bidirectional = 1, p.training = 1;
+  size_t rbytes = 0;
+  CHECK_OK(ctx, dlk_rnn_reserve_size(ctx, &p, &f->x.t, &rbytes));
+  int64_t rb = (int64_t)rbytes;
+  tb_make(ctx, &f->res, DLK_U8, 1, &rb, LC);
+  /* cell tensors */
+  int64_t s2x[2] = {B, I}, s2h[2] = {B, H}, s2s[2] = {B, 5 * H};
+  tb_make(ctx, &f->cx, dt, 2, s2x, LC), tb_write(ctx, &f->cx, xv);
+  tb_make(ctx, &f->ch, dt, 2, s2h, LC), tb_write(ctx, &f->ch, NULL);
+  tb_make(ctx, &f->cc, dt, 2, s2h, LC), tb_write(ctx, &f->cc, NULL);
+  tb_make(ctx, &f->cho, dt, 2, s2h, LC);
+  tb_make(ctx, &f->cco, dt, 2, s2h, LC);
+  tb_make(ctx, &f->csv, dt, 2, s2s, LC);
+  tb_make(ctx, &f->cdx, dt, 2, s2x, LC);
+  tb_make(ctx, &f->cdh, dt, 2, s2h, LC);
+  tb_make(ctx, &f->cdc, dt, 2, s2h, LC);
+  const tb *outs[] = {&f->y, &f->hn, &f->cn, &f->res, &f->dx, &f->dh0, &f->dc0, &f->yg, &f->hng,
+                      &f->cho, &f->cco, &f->csv, &f->cdx, &f->cdh, &f->cdc};
+  for (int i = 0; i < N_OF(outs); i++) f->outs[f->nouts++] = outs[i];
+  for (int k = 0; k < 4; k++)
+    for (int j = 0; j < NW; j++)
+      if (f->w.g[k][j].live) f->outs[f->nouts++] = &f->w.g[k][j];
+
+  dlk_rnn_weights *W = f->w.w;
+  dlk_tensor *x = &f->x.t, *y = &f->y.t, *h0 = &f->h0.t, *c0 = &f->c0.t, *hn = &f->hn.t, *cn = &f->cn.t;
+  dlk_tensor *res = &f->res.t, *lens = &f->lens;
+#define FWD(pp, ww, xx, ll, hh0, cc0, yy, hhn, ccn, rr) dlk_rnn_forward(ctx, pp, ww, xx, ll, hh0, cc0, yy, hhn, ccn, rr)
+#define GOOD_FWD(pp) FWD(pp, W, x, lens, h0, c0, y, hn, cn, res)
+  /* the fixture itself is good */
+  CHECK_OK(ctx, GOOD_FWD(&p));
+  CHECK_OK(ctx, dlk_rnn_backward(ctx, &p, W, x, lens, h0, c0, y, res, &f->dy.t, &f->dhn.t, &f->dcn.t, &f->dx.t,
+                                 &f->dh0.t, &f->dc0.t, f->w.gr));
+  {
+    dlk_rnn_params q;
+    q = p, q.mode = (dlk_rnn_mode)7;
+    BAD(f, "mode 7", DLK_ERR_INVALID_ARGUMENT, "mode", GOOD_FWD(&q));
+    q = p, q.hidden_size = 0;
+    BAD(f, "hidden 0", DLK_ERR_INVALID_ARGUMENT, "hidden_size", GOOD_FWD(&q));
+    q = p, q.proj_size = H;
+    BAD(f, "proj == hidden", DLK_ERR_INVALID_ARGUMENT, "proj_size", GOOD_FWD(&q));
+    q = p, q.mode = DLK_RNN_GRU, q.proj_size = 2;
+    BAD(f, "proj with GRU", DLK_ERR_INVALID_ARGUMENT, "proj_size", GOOD_FWD(&q));
+    q = p, q.num_layers = 0;
+    BAD(f, "0 layers", DLK_ERR_INVALID_ARGUMENT, "num_layers", GOOD_FWD(&q));
+    q = p, q.dropout = 1.0;
+    BAD(f, "dropout 1", DLK_ERR_INVALID_ARGUMENT, "dropout", GOOD_FWD(&q));
+    q = p, q.dropout = NAN;
+    BAD(f, "dropout NaN", DLK_ERR_INVALID_ARGUMENT, "dropout", GOOD_FWD(&q));
+    q = p, q.gru_reset_before = 1;
+    BAD(f, "reset_before with LSTM", DLK_ERR_INVALID_ARGUMENT, "gru_reset_before", GOOD_FWD(&q));
+    q = p, q.batch_first = 2;
+    BAD(f, "batch_first 2", DLK_ERR_INVALID_ARGUMENT, "batch_first", GOOD_FWD(&q));
+    q = p, q.num_layers = 3;
+    BAD(f, "3 layers, 4 weight sets", DLK_ERR_NULL_POINTER, "weights[4].w_ih", FWD(&q, W, x, lens, NULL, NULL, y, NULL, NULL, res));
+    BAD(f, "params NULL", DLK_ERR_NULL_POINTER, "params", GOOD_FWD(NULL));
+    BAD(f, "x NULL", DLK_ERR_NULL_POINTER, "x", FWD(&p, W, NULL, lens, h0, c0, y, hn, cn, res));
+    BAD(f, "weights NULL", DLK_ERR_NULL_POINTER, "weights", FWD(&p, NULL, x, lens, h0, c0, y, hn, cn, res));
+    BAD(f, "y NULL", DLK_ERR_NULL_POINTER, "y", FWD(&p, W, x, lens, h0, c0, NULL, hn, cn, res));
+  }
+  {
+    dlk_tensor x2 = *x;
+    x2.ndim = 2;
+    BAD(f, "x 2-D", DLK_ERR_SHAPE_MISMATCH, "x has 2 dims", FWD(&p, W, &x2, lens, h0, c0, y, hn, cn, res));
+    x2 = *x, x2.device = (dlk_device){DLK_CUDA, 0};
+    BAD(f, "x on a GPU", DLK_ERR_DEVICE_MISMATCH, "x", FWD(&p, W, &x2, lens, h0, c0, y, hn, cn, res));
+  }
+  {
+    dlk_rnn_weights w2[4];
+    memcpy(w2, W, sizeof w2);
+    dlk_tensor t = *W[2].w_ih;
+    t.shape[1] = 5;
+    w2[2].w_ih = &t;
+    BAD(f, "layer 1 w_ih columns", DLK_ERR_SHAPE_MISMATCH, "weights[2].w_ih", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+    memcpy(w2, W, sizeof w2);
+    dlk_tensor u = *W[3].w_hh;
+    u.shape[0] = 4 * (H + 1); /* another layer's hidden size */
+    w2[3].w_hh = &u;
+    BAD(f, "hidden size of layer 1 differs", DLK_ERR_SHAPE_MISMATCH, "weights[3].w_hh", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+    memcpy(w2, W, sizeof w2);
+    dlk_tensor b = *W[0].b_ih;
+    b.shape[0] = 15;
+    w2[0].b_ih = &b;
+    BAD(f, "b_ih length", DLK_ERR_SHAPE_MISMATCH, "weights[0].b_ih", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+    memcpy(w2, W, sizeof w2);
+    w2[1].w_hr = W[1].w_hh;
+    BAD(f, "w_hr without proj", DLK_ERR_INVALID_ARGUMENT, "weights[1].w_hr", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+    memcpy(w2, W, sizeof w2);
+    w2[3].w_ih = NULL;
+    BAD(f, "w_ih NULL", DLK_ERR_NULL_POINTER, "weights[3].w_ih", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+    memcpy(w2, W, sizeof w2);
+    dlk_tensor d = *W[3].w_hh;
+    d.device = (dlk_device){DLK_CUDA, 0};
+    w2[3].w_hh = &d;
+    BAD(f, "weight on a GPU", DLK_ERR_DEVICE_MISMATCH, "weights[3].w_hh", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+    memcpy(w2, W, sizeof w2);
+    dlk_tensor e = *W[1].b_hh;
+    e.dtype = DLK_F64;
+    w2[1].b_hh = &e;
+    BAD(f, "bias f64 with f32 x", DLK_ERR_DTYPE_MISMATCH, "weights[1].b_hh", FWD(&p, w2, x, lens, h0, c0, y, hn, cn, res));
+  }
+  {
+    int64_t bad_lens[3][3] = {{4, 0, 1}, {4, 5, 1}, {-1, 2, 2}};
+    for (int i = 0; i < 3; i++) {
+      dlk_tensor l2;
+      CHECK_OK(ctx, dlk_tensor_init(ctx, &l2, bad_lens[i], DLK_I64, (dlk_device){DLK_CPU, 0}, 1, &B));
+      BAD(f, "length outside [1, T]", DLK_ERR_OUT_OF_RANGE, "lengths[", FWD(&p, W, x, &l2, h0, c0, y, hn, cn, res));
+    }
+    dlk_tensor l3 = *lens;
+    l3.shape[0] = 2;
+    BAD(f, "lengths of 2", DLK_ERR_SHAPE_MISMATCH, "lengths", FWD(&p, W, x, &l3, h0, c0, y, hn, cn, res));
+    l3 = *lens, l3.dtype = DLK_F64;
+    BAD(f, "lengths f64", DLK_ERR_DTYPE_MISMATCH, "lengths", FWD(&p, W, x, &l3, h0, c0, y, hn, cn, res));
+    l3 = *lens, l3.device = (dlk_device){DLK_CUDA, 0};
+    BAD(f, "lengths on another device", DLK_ERR_DEVICE_MISMATCH, "lengths", FWD(&p, W, x, &l3, h0, c0, y, hn, cn, res));
+  }
+  {
+    dlk_rnn_params g = p;
+    g.mode = DLK_RNN_GRU, g.num_layers = 1, g.bidirectional = 0;
+    dlk_tensor c1 = f->hng.t, h1 = f->hng.t;
+    BAD(f, "c0 for a GRU", DLK_ERR_INVALID_ARGUMENT, "c0", FWD(&g, f->wg.w, x, lens, NULL, &c1, &f->yg.t, &f->hng.t, NULL, res));
+    (void)h1;
+    BAD(f, "cn for a GRU", DLK_ERR_INVALID_ARGUMENT, "cn", FWD(&g, f->wg.w, x, lens, NULL, NULL, &f->yg.t, &f->hng.t, cn, res));
+  }
+  BAD(f, "no reserve when training", DLK_ERR_NULL_POINTER, "reserve", FWD(&p, W, x, lens, h0, c0, y, hn, cn, NULL));
+  {
+    dlk_tensor r2 = *res;
+    r2.shape[0] -= 1;
+    BAD(f, "reserve too small", DLK_ERR_SHAPE_MISMATCH, "reserve", FWD(&p, W, x, lens, h0, c0, y, hn, cn, &r2));
+    r2 = *res, r2.dtype = DLK_F32, r2.shape[0] /= 4;
+    BAD(f, "reserve f32", DLK_ERR_DTYPE_MISMATCH, "reserve", FWD(&p, W, x, lens, h0, c0, y, hn, cn, &r2));
+  }
+  {
+    dlk_tensor t = *h0;
+    t.dtype = DLK_F64;
+    BAD(f, "h0 f64", DLK_ERR_DTYPE_MISMATCH, "h0", FWD(&p, W, x, lens, &t, c0, y, hn, cn, res));
+    t = *h0, t.shape[1] = 2;
+    BAD(f, "h0 batch", DLK_ERR_SHAPE_MISMATCH, "h0", FWD(&p, W, x, lens, &t, c0, y, hn, cn, res));
+    t = *y, t.shape[2] = H;
+    BAD(f, "y width", DLK_ERR_SHAPE_MISMATCH, "y", FWD(&p, W, x, lens, h0, c0, &t, hn, cn, res));
+    t = *y, t.strides[0] = 0;
+    BAD(f, "y self-overlap", DLK_ERR_LAYOUT, "y", FWD(&p, W, x, lens, h0, c0, &t, hn, cn, res));
+    BAD(f, "hn is h0", DLK_ERR_INVALID_ARGUMENT, "overlap", FWD(&p, W, x, lens, h0, c0, y, h0, cn, res));
+    BAD(f, "cn is hn", DLK_ERR_INVALID_ARGUMENT, "overlap", FWD(&p, W, x, lens, h0, c0, y, hn, hn, res));
+    dlk_tensor yx = *x;
+    yx.shape[2] = 2 * H, yx.strides[1] = 2 * H, yx.strides[0] = B * 2 * H;
+    BAD(f, "y over x", DLK_ERR_INVALID_ARGUMENT, "overlap", FWD(&p, W, x, lens, h0, c0, &yx, hn, cn, res));
+    dlk_tensor cw = *cn;
+    cw.data = W[0].w_hh->data; /* 48 of the weight's 64 elements */
+    BAD(f, "cn over a weight", DLK_ERR_INVALID_ARGUMENT, "overlap", FWD(&p, W, x, lens, h0, c0, y, hn, &cw, res));
+  }
+  /* backward */
+#define BWD(pp, rr, ddy, ddx, gg) \
+  dlk_rnn_backward(ctx, pp, W, x, lens, h0, c0, y, rr, ddy, &f->dhn.t, &f->dcn.t, ddx, &f->dh0.t, &f->dc0.t, gg)
+  {
+    dlk_rnn_params q = p;
+    q.training = 0;
+    BAD(f, "backward with training 0", DLK_ERR_INVALID_ARGUMENT, "training", BWD(&q, res, &f->dy.t, &f->dx.t, f->w.gr));
+    q = p, q.dropout = 0.25;
+    BAD(f, "reserve of another configuration", DLK_ERR_SHAPE_MISMATCH, "reserve", BWD(&q, res, &f->dy.t, &f->dx.t, f->w.gr));
+    q = p, q.seed = 99;
+    BAD(f, "reserve of another seed", DLK_ERR_INVALID_ARGUMENT, "reserve", BWD(&q, res, &f->dy.t, &f->dx.t, f->w.gr));
+    BAD(f, "reserve NULL", DLK_ERR_NULL_POINTER, "reserve", BWD(&p, NULL, &f->dy.t, &f->dx.t, f->w.gr));
+    tb blank;
+    int64_t rb2 = (int64_t)rbytes;
+    tb_make(ctx, &blank, DLK_U8, 1, &rb2, LC);
+    BAD(f, "reserve never written", DLK_ERR_INVALID_ARGUMENT, "reserve", BWD(&p, &blank.t, &f->dy.t, &f->dx.t, f->w.gr));
+    tb_free(ctx, &blank);
+    dlk_tensor t = f->dy.t;
+    t.shape[0] = 3;
+    BAD(f, "dy steps", DLK_ERR_SHAPE_MISMATCH, "dy", BWD(&p, res, &t, &f->dx.t, f->w.gr));
+    dlk_tensor dxy = f->dx.t;
+    dxy.data = f->dy.t.data;
+    BAD(f, "dx over dy", DLK_ERR_INVALID_ARGUMENT, "overlap", BWD(&p, res, &f->dy.t, &dxy, f->w.gr));
+    dlk_rnn_grads g2[4];
+    memcpy(g2, f->w.gr, sizeof g2);
+    dlk_tensor gt = *g2[1].w_ih;
+    gt.shape[1] = 2;
+    g2[1].w_ih = &gt;
+    BAD(f, "gradient shape", DLK_ERR_SHAPE_MISMATCH, "dweights[1].w_ih", BWD(&p, res, &f->dy.t, &f->dx.t, g2));
+    memcpy(g2, f->w.gr, sizeof g2);
+    g2[2].w_hr = g2[2].w_hh;
+    BAD(f, "gradient of an absent weight", DLK_ERR_INVALID_ARGUMENT, "dweights[2].w_hr", BWD(&p, res, &f->dy.t, &f->dx.t, g2));
+    memcpy(g2, f->w.gr, sizeof g2);
+    g2[3].b_hh = g2[3].b_ih;
+    BAD(f, "two gradients on one tensor", DLK_ERR_INVALID_ARGUMENT, "overlap", BWD(&p, res, &f->dy.t, &f->dx.t, g2));
+    memcpy(g2, f->w.gr, sizeof g2);
+    g2[0].w_hh = (dlk_tensor *)W[0].w_hh;
+    BAD(f, "gradient is the weight", DLK_ERR_INVALID_ARGUMENT, "overlap", BWD(&p, res, &f->dy.t, &f->dx.t, g2));
+  }
+  /* cells */
+  {
+    dlk_rnn_cell_params cpl = {DLK_RNN_LSTM, 0}, cpg = {DLK_RNN_GRU, 0};
+    dlk_tensor *cx = &f->cx.t, *ch = &f->ch.t, *cc = &f->cc.t, *cho = &f->cho.t, *cco = &f->cco.t, *csv = &f->csv.t;
+    CHECK_OK(ctx, dlk_rnn_cell_forward(ctx, &cpl, &W[0], cx, ch, cc, cho, cco, csv));
+    BAD(f, "cell: c for a GRU", DLK_ERR_INVALID_ARGUMENT, "c is given", dlk_rnn_cell_forward(ctx, &cpg, &f->wg.w[0], cx, ch, cc, cho, NULL, NULL));
+    BAD(f, "cell: c_out missing", DLK_ERR_NULL_POINTER, "c_out", dlk_rnn_cell_forward(ctx, &cpl, &W[0], cx, ch, cc, cho, NULL, csv));
+    BAD(f, "cell: c_out for a GRU", DLK_ERR_INVALID_ARGUMENT, "c_out", dlk_rnn_cell_forward(ctx, &cpg, &f->wg.w[0], cx, ch, NULL, cho, cco, NULL));
+    dlk_tensor t = *csv;
+    t.shape[1] = 4 * H;
+    BAD(f, "cell: saved columns", DLK_ERR_SHAPE_MISMATCH, "saved", dlk_rnn_cell_forward(ctx, &cpl, &W[0], cx, ch, cc, cho, cco, &t));
+    BAD(f, "cell: LSTM weights as GRU", DLK_ERR_SHAPE_MISMATCH, "w_ih", dlk_rnn_cell_forward(ctx, &cpg, &W[0], cx, ch, NULL, cho, NULL, NULL));
+    dlk_rnn_weights w1 = W[0];
+    dlk_tensor u = *W[0].w_hh;
+    u.shape[1] = 3;
+    w1.w_hh = &u;
+    BAD(f, "cell: w_hh columns", DLK_ERR_SHAPE_MISMATCH, "w_hh", dlk_rnn_cell_forward(ctx, &cpl, &w1, cx, ch, cc, cho, cco, csv));
+    BAD(f, "cell: h_out is h", DLK_ERR_INVALID_ARGUMENT, "overlap", dlk_rnn_cell_forward(ctx, &cpl, &W[0], cx, ch, cc, ch, cco, csv));
+    dlk_rnn_cell_params bad = {DLK_RNN_LSTM, 1};
+    BAD(f, "cell: reset_before for LSTM", DLK_ERR_INVALID_ARGUMENT, "gru_reset_before", dlk_rnn_cell_forward(ctx, &bad, &W[0], cx, ch, cc, cho, cco, csv));
+    BAD(f, "cell bwd: saved NULL", DLK_ERR_NULL_POINTER, "saved",
+        dlk_rnn_cell_backward(ctx, &cpl, &W[0], cx, ch, cc, NULL, cho, cco, &f->cdx.t, &f->cdh.t, &f->cdc.t, NULL));
+    dlk_tensor sg = *csv;
+    sg.shape[1] = 4 * H; /* a GRU's saved columns */
+    BAD(f, "cell bwd: dc for a GRU", DLK_ERR_INVALID_ARGUMENT, "dc",
+        dlk_rnn_cell_backward(ctx, &cpg, &f->wg.w[0], cx, ch, NULL, &sg, cho, NULL, &f->cdx.t, &f->cdh.t, &f->cdc.t, NULL));
+    BAD(f, "cell bwd: dx is x", DLK_ERR_INVALID_ARGUMENT, "overlap",
+        dlk_rnn_cell_backward(ctx, &cpl, &W[0], cx, ch, cc, csv, cho, cco, cx, &f->cdh.t, &f->cdc.t, NULL));
+    dlk_rnn_grads g1 = f->w.gr[0];
+    g1.w_hr = g1.w_hh;
+    BAD(f, "cell bwd: gradient of absent w_hr", DLK_ERR_INVALID_ARGUMENT, "w_hr",
+        dlk_rnn_cell_backward(ctx, &cpl, &W[0], cx, ch, cc, csv, cho, cco, &f->cdx.t, &f->cdh.t, &f->cdc.t, &g1));
+  }
+  /* Keras import */
+  {
+    const int64_t G = 3;
+    int64_t sk[2] = {I, G * H}, srk[2] = {H, G * H}, sb2[2] = {2, G * H}, sb3[2] = {3, G * H}, swi[2] = {G * H, I},
+            swh[2] = {G * H, H}, sb[1] = {G * H};
+    tb k, rk, b2, b3, wi, wh, bi, bh;
+    tb_make(ctx, &k, dt, 2, sk, LC), tb_write(ctx, &k, NULL);
+    tb_make(ctx, &rk, dt, 2, srk, LC), tb_write(ctx, &rk, NULL);
+    tb_make(ctx, &b2, dt, 2, sb2, LC), tb_write(ctx, &b2, NULL);
+    tb_make(ctx, &b3, dt, 2, sb3, LC), tb_write(ctx, &b3, NULL);
+    tb_make(ctx, &wi, dt, 2, swi, LC), tb_make(ctx, &wh, dt, 2, swh, LC);
+    tb_make(ctx, &bi, dt, 1, sb, LC), tb_make(ctx, &bh, dt, 1, sb, LC);
+    const tb *ko[] = {&wi, &wh, &bi, &bh};
+    int n0 = f->nouts;
+    for (int i = 0; i < 4; i++) f->outs[f->nouts++] = ko[i];
+    dlk_tensor kk = k.t;
+    kk.shape[1] = 10;
+    BAD(f, "keras: kernel columns", DLK_ERR_SHAPE_MISMATCH, "kernel",
+        dlk_rnn_weights_from_keras(ctx, DLK_RNN_GRU, &kk, &rk.t, &b2.t, &wi.t, &wh.t, &bi.t, &bh.t));
+    BAD(f, "keras: bias [3, 3H]", DLK_ERR_SHAPE_MISMATCH, "bias",
+        dlk_rnn_weights_from_keras(ctx, DLK_RNN_GRU, &k.t, &rk.t, &b3.t, &wi.t, &wh.t, &bi.t, &bh.t));
+    BAD(f, "keras: b_hh NULL with a recurrent bias row", DLK_ERR_NULL_POINTER, "b_hh",
+        dlk_rnn_weights_from_keras(ctx, DLK_RNN_GRU, &k.t, &rk.t, &b2.t, &wi.t, &wh.t, &bi.t, NULL));
+    BAD(f, "keras: GRU weights as LSTM", DLK_ERR_SHAPE_MISMATCH, "kernel",
+        dlk_rnn_weights_from_keras(ctx, DLK_RNN_LSTM, &k.t, &rk.t, NULL, &wi.t, &wh.t, &bi.t, &bh.t));
+    dlk_tensor w2 = wi.t;
+    w2.shape[1] = 2;
+    BAD(f, "keras: w_ih shape", DLK_ERR_SHAPE_MISMATCH, "w_ih",
+        dlk_rnn_weights_from_keras(ctx, DLK_RNN_GRU, &k.t, &rk.t, &b2.t, &w2, &wh.t, &bi.t, &bh.t));
+    dlk_tensor row0 = bi.t;
+    row0.data = b2.t.data;
+    BAD(f, "keras: b_ih over the bias", DLK_ERR_INVALID_ARGUMENT, "overlap",
+        dlk_rnn_weights_from_keras(ctx, DLK_RNN_GRU, &k.t, &rk.t, &b2.t, &wi.t, &wh.t, &row0, &bh.t));
+    CHECK_OK(ctx, dlk_rnn_weights_from_keras(ctx, DLK_RNN_GRU, &k.t, &rk.t, &b2.t, &wi.t, &wh.t, &bi.t, &bh.t));
+    f->nouts = n0;
+    tb *all[] = {&k, &rk, &b2, &b3, &wi, &wh, &bi, &bh};
+    for (int i = 0; i < N_OF(all); i++) tb_free(ctx, all[i]);
+  }
+  /* the context still works */
+  CHECK_OK(ctx, GOOD_FWD(&p));
+  CHECK(dlk_rnn_cell_saved_cols(DLK_RNN_LSTM, 7) == 35 && dlk_rnn_cell_saved_cols(DLK_RNN_GRU, 7) == 28 &&
+            dlk_rnn_cell_saved_cols(DLK_RNN_TANH, 7) == 7 && dlk_rnn_cell_saved_cols((dlk_rnn_mode)9, 7) == 0 &&
+            dlk_rnn_cell_saved_cols(DLK_RNN_GRU, -1) == 0,
+        "dlk_rnn_cell_saved_cols");
+#undef BWD
+#undef GOOD_FWD
+#undef FWD
+  tb *all[] = {&f->x, &f->y, &f->h0, &f->c0, &f->hn, &f->cn, &f->res, &f->dy, &f->dhn, &f->dcn, &f->dx, &f->dh0,
+               &f->dc0, &f->yg, &f->hng, &f->cx, &f->ch, &f->cc, &f->cho, &f->cco, &f->csv, &f->cdx, &f->cdh, &f->cdc};
+  for (int i = 0; i < N_OF(all); i++) tb_free(ctx, all[i]);
+  dw_free(ctx, &f->w), dw_free(ctx, &f->wg);
+  model_free(&f->m), model_free(&f->mg);
+  free(xv);
+  free(f);
+  t_case = "";
+}
+
+/* ====================================================================================== */
+/* 5. Explain mode and the registry                                                        */
+/* ====================================================================================== */
+
+static void test_explain(dlk_context *ctx) {
+  t_case = "explain";
+  static const char *const ops[] = {"rnn_cell_fwd", "rnn_cell_bwd", "rnn_fwd", "rnn_bwd"};
+  for (int i = 0; i < N_OF(ops); i++) {
+    dlk_variant_info info[16];
+    int n = 0;
+    CHECK_OK(ctx, dlk_op_variants(ctx, ops[i], info, 16, &n));
+    CHECK(n >= 1 && info[0].id == 0, "%s: the CPU reference is variant 0", ops[i]);
+  }
+  seqp s;
+  seq_init(&s, DLK_RNN_GRU, 2, 3, 0, 1, 2, 3, 2);
+  s.m.reset_before = 1;
+  model_random(&s.m, DLK_F32, 0.5);
+  seq_random_inputs(&s);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  seqres r;
+  dlk_status st = run_seq(ctx, &s, DLK_F32, LC, 1, NULL, &r);
+  CHECK(st == DLK_OK, "explain run: %s", dlk_context_last_error(ctx));
+  const char *text = NULL;
+  CHECK_OK(ctx, dlk_explain_report(ctx, &text));
+  CHECK(text && strstr(text, "rnn_bwd") && strstr(text, "cpu_ref"), "explain report: %s", text ? text : "(null)");
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  res_free(&r);
+  seq_free_inputs(&s);
+  model_free(&s.m);
+  t_case = "";
+}
+
+/* ====================================================================================== */
 /* main                                                                                    */
 /* ====================================================================================== */
 
@@ -1010,6 +1577,9 @@ int main(int argc, char **argv) {
   dlk_context *ctx = t_cpu_context();
   test_golden(ctx, 1);
   test_fd(ctx);
+  test_invariants(ctx);
+  test_bad_input(ctx);
+  test_explain(ctx);
   dlk_context_destroy(ctx);
   return t_summary("test_rnn");
 }
