@@ -21,35 +21,80 @@
 /* Variant tables                                                                       */
 /* ------------------------------------------------------------------------------------ */
 
-static const dlk_variant *const cell_fwd_variants[] = {
-    &dlk_rnn_cell_fwd_cpu,
+static bool all_cases(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+  (void)ctx, (void)args, (void)impl, (void)why, (void)n;
+  return true;
+}
 #if DLK_HAVE_CUDA
-    &dlk_rnn_cell_fwd_fused,
+static size_t no_ws(const dlk_context *ctx, const void *args, int impl) {
+  (void)ctx, (void)args, (void)impl;
+  return 0;
+}
+#endif
+
+DLK_RNN_ROW(cell_fwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double", all_cases,
+            dlk_rnn_cell_fwd_cpu_workspace, dlk_rnn_cell_fwd_cpu_run);
+DLK_RNN_ROW(cell_bwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double", all_cases,
+            dlk_rnn_cell_bwd_cpu_workspace, dlk_rnn_cell_bwd_cpu_run);
+DLK_RNN_ROW(fwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: cell by cell, layer by layer, in double", all_cases,
+            dlk_rnn_fwd_cpu_workspace, dlk_rnn_fwd_cpu_run);
+DLK_RNN_ROW(bwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: backward through time in double",
+            dlk_rnn_bwd_cpu_supports, dlk_rnn_bwd_cpu_workspace, dlk_rnn_bwd_cpu_run);
+#if DLK_HAVE_CUDA
+DLK_RNN_ROW(cell_fwd_fused, 1, "fused", DLK_CUDA, 1,
+            "one launch: warp-per-unit gate GEMVs over 8 batch rows and the pointwise",
+            dlk_rnn_cell_fwd_cuda_supports, dlk_rnn_cell_fwd_cuda_workspace, dlk_rnn_cell_fwd_cuda_run);
+DLK_RNN_ROW(cell_bwd_gemm, 1, "gemm", DLK_CUDA, 1, "pointwise backward kernel, GEMMs through the gemm dispatch",
+            dlk_rnn_cell_bwd_cuda_supports, no_ws, dlk_rnn_cell_bwd_cuda_run);
+DLK_RNN_ROW(fwd_gemm, 1, "gemm", DLK_CUDA, 1,
+            "input projection as one GEMM, per step a recurrent GEMM and one fused gate kernel",
+            dlk_rnn_fwd_cuda_supports, no_ws, dlk_rnn_fwd_cuda_run);
+DLK_RNN_ROW(fwd_persistent, 2, "persistent", DLK_CUDA, 2,
+            "input GEMM, then one persistent launch per layer: W_hh in shared memory, grid barrier per step",
+            dlk_rnn_fwd_cuda_supports, no_ws, dlk_rnn_fwd_cuda_run);
+DLK_RNN_ROW(fwd_fused1, 3, "fused_b1", DLK_CUDA, 3,
+            "batch-1 inference: one persistent launch per layer with the input projection inside",
+            dlk_rnn_fwd_cuda_supports, no_ws, dlk_rnn_fwd_cuda_run);
+DLK_RNN_ROW(bwd_gemm, 1, "gemm", DLK_CUDA, 1,
+            "per step the pointwise backward and the recurrent GEMM, one GEMM per layer for dx and dW",
+            dlk_rnn_bwd_cuda_supports, no_ws, dlk_rnn_bwd_cuda_run);
+#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+DLK_RNN_ROW(fwd_cudnn, 10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNForward)", dlk_rnn_fwd_cudnn_supports,
+            dlk_rnn_fwd_cudnn_workspace, dlk_rnn_fwd_cudnn_run);
+DLK_RNN_ROW(bwd_cudnn, 10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNBackwardData_v8, BackwardWeights_v8)",
+            dlk_rnn_bwd_cudnn_supports, dlk_rnn_bwd_cudnn_workspace, dlk_rnn_bwd_cudnn_run);
+#endif
+#endif
+
+static const dlk_variant *const cell_fwd_variants[] = {
+    &cell_fwd_cpu,
+#if DLK_HAVE_CUDA
+    &cell_fwd_fused,
 #endif
 };
 static const dlk_variant *const cell_bwd_variants[] = {
-    &dlk_rnn_cell_bwd_cpu,
+    &cell_bwd_cpu,
 #if DLK_HAVE_CUDA
-    &dlk_rnn_cell_bwd_fused,
+    &cell_bwd_gemm,
 #endif
 };
 static const dlk_variant *const fwd_variants[] = {
-    &dlk_rnn_fwd_cpu,
+    &fwd_cpu,
 #if DLK_HAVE_CUDA
-    &dlk_rnn_fwd_gemm,
-    &dlk_rnn_fwd_persistent,
-    &dlk_rnn_fwd_fused1,
-#if DLK_HAVE_CUDNN
-    &dlk_rnn_fwd_cudnn,
+    &fwd_gemm,
+    &fwd_persistent,
+    &fwd_fused1,
+#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+    &fwd_cudnn,
 #endif
 #endif
 };
 static const dlk_variant *const bwd_variants[] = {
-    &dlk_rnn_bwd_cpu,
+    &bwd_cpu,
 #if DLK_HAVE_CUDA
-    &dlk_rnn_bwd_gemm,
-#if DLK_HAVE_CUDNN
-    &dlk_rnn_bwd_cudnn,
+    &bwd_gemm,
+#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+    &bwd_cudnn,
 #endif
 #endif
 };
@@ -755,7 +800,7 @@ static dlk_status check_reserve(dlk_context *ctx, const char *op, const dlk_tens
    that is larger (a CUDA context may run either). */
 static size_t reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a) {
   size_t n = dlk_rnn_dlk_reserve_bytes(a);
-#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
   if (ctx->device.type == DLK_CUDA) {
     size_t c = dlk_rnn_cudnn_reserve_bytes(ctx, a);
     if (c > n) n = c;

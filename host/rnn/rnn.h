@@ -140,9 +140,42 @@ static inline uint64_t dlk_rnn_drop_counter(const dlk_rnn_fwd_args *a, int64_t l
 }
 
 /* ---- variant rows ----
-   Rows are written with the contract signatures (supports/workspace/run take `impl`).
-   Until the reshape's dlk_variant (with impl) is merged, DLK_RNN_ROW wraps them in the
-   current three-argument form; afterwards it becomes the literal row. */
+   Row functions (contract signatures, with `impl`), named dlk_<op>_<backend>_<what>; the
+   rows themselves are written out in host/rnn/rnn.c. */
+#define DLK_RNN_ROW_FNS(op, be)                                                                   \
+  bool dlk_##op##_##be##_supports(const dlk_context *ctx, const void *args, int impl, char *why,   \
+                                  size_t n);                                                       \
+  size_t dlk_##op##_##be##_workspace(const dlk_context *ctx, const void *args, int impl);          \
+  dlk_status dlk_##op##_##be##_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes)
+size_t dlk_rnn_cell_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_rnn_cell_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+size_t dlk_rnn_cell_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_rnn_cell_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+size_t dlk_rnn_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_rnn_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+DLK_RNN_ROW_FNS(rnn_bwd, cpu);
+#if DLK_HAVE_CUDA
+DLK_RNN_ROW_FNS(rnn_cell_fwd, cuda);
+bool dlk_rnn_cell_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_rnn_cell_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_rnn_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_rnn_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_rnn_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+#if DLK_HAVE_CUDNN
+bool dlk_rnn_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_rnn_fwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_rnn_fwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+bool dlk_rnn_bwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
+size_t dlk_rnn_bwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
+dlk_status dlk_rnn_bwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+/* Bytes of a cuDNN-format reserve (header included), 0 when cuDNN cannot run the case. */
+size_t dlk_rnn_cudnn_reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a);
+#endif
+#endif
+
+/* Until the reshape's dlk_variant (with impl, rows in arrays) is merged, DLK_RNN_ROW makes
+   a row object of today's three-argument form from the functions above. */
 #define DLK_RNN_ROW(var, id_, name_, dev_, impl_, desc_, sup_, ws_, run_)                         \
   static bool var##_sup(const dlk_context *c_, const void *a_, char *w_, size_t n_) {           \
     return sup_(c_, a_, impl_, w_, n_);                                                        \
@@ -151,23 +184,7 @@ static inline uint64_t dlk_rnn_drop_counter(const dlk_rnn_fwd_args *a, int64_t l
   static dlk_status var##_run(dlk_context *c_, const void *a_, void *w_, size_t n_) {          \
     return run_(c_, a_, impl_, w_, n_);                                                        \
   }                                                                                            \
-  const dlk_variant var = {id_, name_, dev_, desc_, var##_sup, var##_ws, var##_run}
+  static const dlk_variant var = {id_, name_, dev_, desc_, var##_sup, var##_ws, var##_run}
 
-extern const dlk_variant dlk_rnn_cell_fwd_cpu, dlk_rnn_cell_bwd_cpu, dlk_rnn_fwd_cpu,
-    dlk_rnn_bwd_cpu;
-
-#if DLK_HAVE_CUDA
-extern const dlk_variant dlk_rnn_cell_fwd_fused, dlk_rnn_cell_bwd_fused, dlk_rnn_fwd_gemm,
-    dlk_rnn_bwd_gemm, dlk_rnn_fwd_persistent, dlk_rnn_fwd_fused1;
-#if DLK_HAVE_CUDNN
-extern const dlk_variant dlk_rnn_fwd_cudnn, dlk_rnn_bwd_cudnn;
-/* Bytes of a cuDNN-format reserve (header included), 0 when cuDNN cannot run the case. */
-size_t dlk_rnn_cudnn_reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a);
-#endif
-#endif
-
-/* Composite steps the CUDA rows run through the nn dispatcher (host/rnn/rnn.c). */
-dlk_status dlk_rnn_gemm(dlk_context *ctx, const dlk_tensor *a, const dlk_tensor *b,
-                        dlk_tensor *c, double beta);
 
 #endif /* DLK_RNN_H */

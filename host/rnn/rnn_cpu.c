@@ -38,6 +38,7 @@
  * the weight-gradient sums stay in double, added to the caller's gradients once.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../half.h"
@@ -326,14 +327,14 @@ static cell cell_of(dlk_rnn_mode mode, bool reset_before, int64_t I, int64_t H, 
   return c;
 }
 
-static size_t cell_fwd_ws(const dlk_context *ctx, const void *args, int impl) {
+size_t dlk_rnn_cell_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_rnn_cell_fwd_args *a = args;
   cell c = cell_of(a->mode, a->reset_before, a->input, a->hidden, a->state, &a->w);
   return rowtmp_bytes(&c) + need(a->input) + 2 * need(a->state) + 2 * need(a->hidden) + need(a->saved_cols);
 }
 
-static dlk_status cell_fwd_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_rnn_cell_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws_bytes;
   const dlk_rnn_cell_fwd_args *a = args;
   cell c = cell_of(a->mode, a->reset_before, a->input, a->hidden, a->state, &a->w);
@@ -356,7 +357,7 @@ static dlk_status cell_fwd_run(dlk_context *ctx, const void *args, int impl, voi
   return DLK_OK;
 }
 
-static size_t cell_bwd_ws(const dlk_context *ctx, const void *args, int impl) {
+size_t dlk_rnn_cell_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_rnn_cell_bwd_args *a = args;
   cell c = cell_of(a->mode, a->reset_before, a->input, a->hidden, a->state, &a->w);
@@ -364,7 +365,7 @@ static size_t cell_bwd_ws(const dlk_context *ctx, const void *args, int impl) {
          need(a->saved_cols);
 }
 
-static dlk_status cell_bwd_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_rnn_cell_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws_bytes;
   const dlk_rnn_cell_bwd_args *a = args;
   cell c = cell_of(a->mode, a->reset_before, a->input, a->hidden, a->state, &a->w);
@@ -438,7 +439,7 @@ static size_t fwd_scratch(const dlk_rnn_fwd_args *a) {
          need(a->B * a->P) + need(a->B * a->H);
 }
 
-static size_t fwd_ws(const dlk_context *ctx, const void *args, int impl) {
+size_t dlk_rnn_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_rnn_fwd_args *a = args;
   dlk_rnn_layout lo;
@@ -532,7 +533,7 @@ static void write_header(void *reserve, int format, uint64_t key) {
   memcpy(reserve, &h, sizeof h);
 }
 
-static dlk_status fwd_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_rnn_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws_bytes;
   const dlk_rnn_fwd_args *a = args;
   dlk_rnn_layout lo;
@@ -552,7 +553,7 @@ static dlk_status fwd_run(dlk_context *ctx, const void *args, int impl, void *ws
 
 /* Backward scratch: dy of the current layer and dx of the layer below (doubles), the
    running dh and dc of every row, a row's buffers, the weight-gradient sums. */
-static size_t bwd_ws(const dlk_context *ctx, const void *args, int impl) {
+size_t dlk_rnn_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_rnn_bwd_args *ba = args;
   const dlk_rnn_fwd_args *a = &ba->f;
@@ -565,7 +566,7 @@ static size_t bwd_ws(const dlk_context *ctx, const void *args, int impl) {
          need(dlk_rnn_cell_saved_cols(a->mode, a->H));
 }
 
-static dlk_status bwd_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
+dlk_status dlk_rnn_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws_bytes;
   const dlk_rnn_bwd_args *ba = args;
   const dlk_rnn_fwd_args *a = &ba->f;
@@ -670,26 +671,11 @@ static dlk_status bwd_run(dlk_context *ctx, const void *args, int impl, void *ws
   return DLK_OK;
 }
 
-/* ---- rows ---- */
-
-static bool all_cases(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx, (void)args, (void)impl, (void)why, (void)n;
-  return true;
-}
 /* The backward reads the dlk reserve layout only. */
-static bool bwd_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
+bool dlk_rnn_bwd_cpu_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
   (void)ctx, (void)impl;
   const dlk_rnn_bwd_args *a = args;
   if (a->format == DLK_RNN_FORMAT_DLK) return true;
   snprintf(why, n, "the reserve was written by another variant's forward (format %d)", a->format);
   return false;
 }
-
-DLK_RNN_ROW(dlk_rnn_cell_fwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double",
-            all_cases, cell_fwd_ws, cell_fwd_run);
-DLK_RNN_ROW(dlk_rnn_cell_bwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double",
-            all_cases, cell_bwd_ws, cell_bwd_run);
-DLK_RNN_ROW(dlk_rnn_fwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: cell by cell, layer by layer, in double",
-            all_cases, fwd_ws, fwd_run);
-DLK_RNN_ROW(dlk_rnn_bwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: backward through time in double",
-            bwd_supports, bwd_ws, bwd_run);
