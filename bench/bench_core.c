@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "internal.h"
+#include "core/internal.h"
 
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -119,8 +119,9 @@ static void noop_key(const void *args, char *buf, size_t n) {
            a->y.strides[1] == 1 ? 'c' : 's', (long long)a->y.strides[0], a->flag);
 }
 
-static bool noop_supports(const dlk_context *ctx, const void *args, char *why, size_t why_len) {
-  (void)ctx;
+static bool noop_supports(const dlk_context *ctx, const void *args, int impl, char *why,
+                          size_t why_len) {
+  (void)ctx, (void)impl;
   const noop_args *a = args;
   if (a->x.ndim != 2) {
     snprintf(why, why_len, "x is not 2-D");
@@ -129,21 +130,19 @@ static bool noop_supports(const dlk_context *ctx, const void *args, char *why, s
   return true;
 }
 
-static dlk_status noop_run(dlk_context *ctx, const void *args, void *ws, size_t ws_bytes) {
-  (void)ctx, (void)args, (void)ws, (void)ws_bytes;
+static dlk_status noop_run(dlk_context *ctx, const void *args, int impl, void *ws,
+                           size_t ws_bytes) {
+  (void)ctx, (void)args, (void)impl, (void)ws, (void)ws_bytes;
   return DLK_OK;
 }
 
 /* Two candidates per device, so that a CUDA context autotunes and caches. */
-static const dlk_variant noop_cpu_a = {0,    "noop_ref", DLK_CPU, "does nothing", noop_supports,
-                                       NULL, noop_run};
-static const dlk_variant noop_cpu_b = {20,   "noop_fast", DLK_CPU, "does nothing", noop_supports,
-                                       NULL, noop_run};
-static const dlk_variant noop_gpu_a = {1,    "noop_simple", DLK_CUDA, "does nothing", noop_supports,
-                                       NULL, noop_run};
-static const dlk_variant noop_gpu_b = {10,   "noop_vendor", DLK_CUDA, "does nothing", noop_supports,
-                                       NULL, noop_run};
-static const dlk_variant *const noop_rows[] = {&noop_cpu_a, &noop_cpu_b, &noop_gpu_a, &noop_gpu_b};
+static const dlk_variant noop_rows[] = {
+    {0, "noop_ref", DLK_CPU, 0, "does nothing", noop_supports, NULL, noop_run},
+    {20, "noop_fast", DLK_CPU, 0, "does nothing", noop_supports, NULL, noop_run},
+    {1, "noop_simple", DLK_CUDA, 1, "does nothing", noop_supports, NULL, noop_run},
+    {10, "noop_vendor", DLK_CUDA, 0, "does nothing", noop_supports, NULL, noop_run},
+};
 static const dlk_op noop_op = {"bench_noop", noop_rows, 4, noop_key, NULL, true};
 
 typedef struct dispatch_state {

@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "glove.h"
+#include "glove/glove.h"
 
 /* xorshift64*, seeded: the same synthetic data on every machine. */
 static uint64_t rng_next(uint64_t *s) {

@@ -28,7 +28,7 @@
 #include "bench.h"
 #include "bench_families.h"
 #include "bench_git.h"
-#include "half.h"
+#include "core/half.h"
 #include "report.h"
 
 #if DLK_HAVE_CUDA

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* dlk_read_all */
+#include "core/internal.h" /* dlk_read_all */
 #include "report.h"
 
 /* ---- writer ------------------------------------------------------------------------------ */

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "dlk.h"
-#include "half.h"
+#include "core/half.h"
 
 static int t_failures = 0, t_checks = 0;
 static const char *t_case = "";

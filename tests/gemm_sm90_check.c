@@ -18,7 +18,7 @@
  *   4. a timing of 4096^3 bf16 against cuBLAS (informational, not a pass criterion).
  *
  * With --host (no GPU needed, any CUDA build): the layout/alignment rules of the kernel
- * file (dlk_k_gemm_wgmma_check) on a table of descriptors, accepted or refused with the
+ * file (dlk_k_gemm_supports(impl 4)) on a table of descriptors, accepted or refused with the
  * exact reason.
  *
  * Every device buffer starts as 0xFF bytes (NaN): an element read outside an operand's
@@ -30,7 +30,7 @@
 
 #include "check.h"
 #if DLK_HAVE_CUDA
-#include "kernels/kernels.h" /* dlk_k_gemm_wgmma_check: host code, testable without a GPU */
+#include "kernels/nn/nn.h" /* dlk_k_gemm_supports (impl 4): host code, testable without a GPU */
 #endif
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -173,7 +173,7 @@ static dlk_status forced(int id) {
 }
 
 /* ====================================================================================== */
-/* 0. --host: the rules of dlk_k_gemm_wgmma_check, no GPU needed                          */
+/* 0. --host: the rules of dlk_k_gemm_supports(impl 4), no GPU needed                     */
 /* ====================================================================================== */
 
 #if DLK_HAVE_CUDA
@@ -229,11 +229,11 @@ static const host_case host_cases[] = {
 };
 
 static void test_host_table(void) {
-  printf("0. dlk_k_gemm_wgmma_check on %d descriptors\n", N_OF(host_cases));
+  printf("0. dlk_k_gemm_supports(impl 4) on %d descriptors\n", N_OF(host_cases));
   for (int i = 0; i < N_OF(host_cases); i++) {
     const host_case *h = &host_cases[i];
     t_case = h->what;
-    dlk_k_gemm g;
+    dlk_k_gemm_desc g;
     memset(&g, 0, sizeof g);
     g.dtype = h->dtype;
     g.alpha = 1;
@@ -241,7 +241,7 @@ static void test_host_table(void) {
     g.b = (dlk_k_mat){(void *)h->b_ptr, h->batch, h->k, h->n, h->b_bs, h->b_rs, h->b_cs};
     g.c = (dlk_k_mat){(void *)0x3000, h->batch, h->m, h->n, h->m * h->n, h->n, 1};
     char why[256] = "";
-    int ok = dlk_k_gemm_wgmma_check(&g, why, sizeof why);
+    int ok = dlk_k_gemm_supports(&g, 4, why, sizeof why);
     if (!h->want) {
       CHECK(ok == 1, "%s: refused (\"%s\"), expected accepted", h->what, why);
       printf("  %-40s accepted%s\n", h->what, ok ? "" : "  <- WRONG");

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 
 /* ---- statuses ---- */
 static void test_status(void) {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "glove.h"
+#include "glove/glove.h"
 
 /* ---- small utilities ---- */
 

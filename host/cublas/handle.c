@@ -1,8 +1,9 @@
-/* cuBLAS / cuBLASLt handles: created on first use, bound to the context's stream. */
+/* cuBLAS / cuBLASLt handles: created on first use and kept in the context's plan cache
+   (destroyed with the context), bound to the context's stream. */
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
-#include "../internal.h"
+#include "handle.h"
 
 dlk_status dlk_check_cublas(dlk_context *ctx, int code, const char *file, int line, const char *expr) {
   if (code == CUBLAS_STATUS_SUCCESS) return DLK_OK;
@@ -14,38 +15,37 @@ dlk_status dlk_check_cublas(dlk_context *ctx, int code, const char *file, int li
                   cublasGetStatusName((cublasStatus_t)code));
 }
 
+/* Destroy calls run at context destroy: their status cannot change what anyone sees. */
+static void destroy_cublas(void *h) { cublasDestroy((cublasHandle_t)h); }
+static void destroy_cublaslt(void *h) { cublasLtDestroy((cublasLtHandle_t)h); }
+
 dlk_status dlk_cublas_handle(dlk_context *ctx, void **handle) {
-  if (!ctx->cublas) {
+  void *h;
+  DLK_TRY(dlk_plan_cache_get(ctx, "cublas", &h));
+  if (!h) {
     DLK_TRY(dlk_cuda_enter(ctx));
-    cublasHandle_t h;
-    DLK_CUBLAS_TRY(ctx, cublasCreate(&h));
-    ctx->cublas = h;
-    DLK_CUBLAS_TRY(ctx, cublasSetStream(h, (cudaStream_t)ctx->stream));
+    cublasHandle_t c;
+    DLK_CUBLAS_TRY(ctx, cublasCreate(&c));
+    DLK_TRY(dlk_plan_cache_put(ctx, "cublas", c, destroy_cublas));
+    h = c;
   }
-  *handle = ctx->cublas;
+  DLK_CUBLAS_TRY(ctx, cublasSetStream((cublasHandle_t)h, (cudaStream_t)ctx->stream));
+  *handle = h;
   return DLK_OK;
 }
 
 dlk_status dlk_cublaslt_handle(dlk_context *ctx, void **handle) {
-  if (!ctx->cublaslt) {
+  void *h;
+  DLK_TRY(dlk_plan_cache_get(ctx, "cublaslt", &h));
+  if (!h) {
     DLK_TRY(dlk_cuda_enter(ctx));
-    cublasLtHandle_t h;
-    DLK_CUBLAS_TRY(ctx, cublasLtCreate(&h));
-    ctx->cublaslt = h;
+    cublasLtHandle_t c;
+    DLK_CUBLAS_TRY(ctx, cublasLtCreate(&c));
+    DLK_TRY(dlk_plan_cache_put(ctx, "cublaslt", c, destroy_cublaslt));
+    h = c;
   }
-  *handle = ctx->cublaslt;
+  *handle = h;
   return DLK_OK;
-}
-
-dlk_status dlk_cublas_set_stream(dlk_context *ctx) {
-  if (ctx->cublas) DLK_CUBLAS_TRY(ctx, cublasSetStream((cublasHandle_t)ctx->cublas, (cudaStream_t)ctx->stream));
-  return DLK_OK;
-}
-
-void dlk_cublas_release(dlk_context *ctx) {
-  if (ctx->cublas) cublasDestroy((cublasHandle_t)ctx->cublas);
-  if (ctx->cublaslt) cublasLtDestroy((cublasLtHandle_t)ctx->cublaslt);
-  ctx->cublas = ctx->cublaslt = NULL;
 }
 
 int dlk_cublas_version(void) {

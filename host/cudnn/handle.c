@@ -1,8 +1,8 @@
-/* cuDNN handle: created on first use (a program that never calls a cuDNN variant never
-   loads cuDNN's engines), bound to the context's stream. */
+/* cuDNN handle: created on first use and kept in the context's plan cache (destroyed with
+   the context, after every plan made with it), bound to the context's stream. */
 #include <cudnn.h>
 
-#include "../internal.h"
+#include "handle.h"
 
 dlk_status dlk_check_cudnn(dlk_context *ctx, int code, const char *file, int line, const char *expr) {
   if (code == CUDNN_STATUS_SUCCESS) return DLK_OK;
@@ -16,43 +16,22 @@ dlk_status dlk_check_cudnn(dlk_context *ctx, int code, const char *file, int lin
                   detail[0] ? ": " : "", detail);
 }
 
+/* Runs at context destroy: its status cannot change what anyone sees. */
+static void destroy_cudnn(void *h) { cudnnDestroy((cudnnHandle_t)h); }
+
 dlk_status dlk_cudnn_handle(dlk_context *ctx, void **handle) {
-  if (!ctx->cudnn) {
+  void *h;
+  DLK_TRY(dlk_plan_cache_get(ctx, "cudnn", &h));
+  if (!h) {
     DLK_TRY(dlk_cuda_enter(ctx));
-    cudnnHandle_t h;
-    DLK_CUDNN_TRY(ctx, cudnnCreate(&h));
-    ctx->cudnn = h;
-    DLK_CUDNN_TRY(ctx, cudnnSetStream(h, (cudaStream_t)ctx->stream));
+    cudnnHandle_t c;
+    DLK_CUDNN_TRY(ctx, cudnnCreate(&c));
+    DLK_TRY(dlk_plan_cache_put(ctx, "cudnn", c, destroy_cudnn));
+    h = c;
   }
-  *handle = ctx->cudnn;
+  DLK_CUDNN_TRY(ctx, cudnnSetStream((cudnnHandle_t)h, (cudaStream_t)ctx->stream));
+  *handle = h;
   return DLK_OK;
-}
-
-dlk_status dlk_cudnn_tensors(dlk_context *ctx, void **handle, void *desc[3]) {
-  DLK_TRY(dlk_cudnn_handle(ctx, handle));
-  for (int i = 0; i < 3; i++) {
-    if (!ctx->cudnn_tensors[i]) {
-      cudnnTensorDescriptor_t d;
-      DLK_CUDNN_TRY(ctx, cudnnCreateTensorDescriptor(&d));
-      ctx->cudnn_tensors[i] = d;
-    }
-    desc[i] = ctx->cudnn_tensors[i];
-  }
-  return DLK_OK;
-}
-
-dlk_status dlk_cudnn_set_stream(dlk_context *ctx) {
-  if (ctx->cudnn) DLK_CUDNN_TRY(ctx, cudnnSetStream((cudnnHandle_t)ctx->cudnn, (cudaStream_t)ctx->stream));
-  return DLK_OK;
-}
-
-void dlk_cudnn_release(dlk_context *ctx) {
-  for (int i = 0; i < 3; i++) {
-    if (ctx->cudnn_tensors[i]) cudnnDestroyTensorDescriptor((cudnnTensorDescriptor_t)ctx->cudnn_tensors[i]);
-    ctx->cudnn_tensors[i] = NULL;
-  }
-  if (ctx->cudnn) cudnnDestroy((cudnnHandle_t)ctx->cudnn);
-  ctx->cudnn = NULL;
 }
 
 int dlk_cudnn_version(void) { return (int)cudnnGetVersion(); }

@@ -13,91 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/check.h"
 #include "rnn.h"
 
-#define N_OF(t) ((int)(sizeof(t) / sizeof((t)[0])))
+#define N_OF(t) DLK_COUNT_OF(t)
 
 /* ------------------------------------------------------------------------------------ */
 /* Variant tables                                                                       */
 /* ------------------------------------------------------------------------------------ */
-
-static bool all_cases(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
-  (void)ctx, (void)args, (void)impl, (void)why, (void)n;
-  return true;
-}
-#if DLK_HAVE_CUDA
-static size_t no_ws(const dlk_context *ctx, const void *args, int impl) {
-  (void)ctx, (void)args, (void)impl;
-  return 0;
-}
-#endif
-
-DLK_RNN_ROW(cell_fwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double", all_cases,
-            dlk_rnn_cell_fwd_cpu_workspace, dlk_rnn_cell_fwd_cpu_run);
-DLK_RNN_ROW(cell_bwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double", all_cases,
-            dlk_rnn_cell_bwd_cpu_workspace, dlk_rnn_cell_bwd_cpu_run);
-DLK_RNN_ROW(fwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: cell by cell, layer by layer, in double", all_cases,
-            dlk_rnn_fwd_cpu_workspace, dlk_rnn_fwd_cpu_run);
-DLK_RNN_ROW(bwd_cpu, 0, "cpu_ref", DLK_CPU, 0, "CPU reference: backward through time in double",
-            dlk_rnn_bwd_cpu_supports, dlk_rnn_bwd_cpu_workspace, dlk_rnn_bwd_cpu_run);
-#if DLK_HAVE_CUDA
-DLK_RNN_ROW(cell_fwd_fused, 1, "fused", DLK_CUDA, 1,
-            "one launch: warp-per-unit gate GEMVs over 8 batch rows and the pointwise",
-            dlk_rnn_cell_fwd_cuda_supports, dlk_rnn_cell_fwd_cuda_workspace, dlk_rnn_cell_fwd_cuda_run);
-DLK_RNN_ROW(cell_bwd_gemm, 1, "gemm", DLK_CUDA, 1, "pointwise backward kernel, GEMMs through the gemm dispatch",
-            dlk_rnn_cell_bwd_cuda_supports, no_ws, dlk_rnn_cell_bwd_cuda_run);
-DLK_RNN_ROW(fwd_gemm, 1, "gemm", DLK_CUDA, 1,
-            "input projection as one GEMM, per step a recurrent GEMM and one fused gate kernel",
-            dlk_rnn_fwd_cuda_supports, no_ws, dlk_rnn_fwd_cuda_run);
-DLK_RNN_ROW(fwd_persistent, 2, "persistent", DLK_CUDA, 2,
-            "input GEMM, then one persistent launch per layer: W_hh in shared memory, grid barrier per step",
-            dlk_rnn_fwd_cuda_supports, no_ws, dlk_rnn_fwd_cuda_run);
-DLK_RNN_ROW(fwd_fused1, 3, "fused_b1", DLK_CUDA, 3,
-            "batch-1 inference: one persistent launch per layer with the input projection inside",
-            dlk_rnn_fwd_cuda_supports, no_ws, dlk_rnn_fwd_cuda_run);
-DLK_RNN_ROW(bwd_gemm, 1, "gemm", DLK_CUDA, 1,
-            "per step the pointwise backward and the recurrent GEMM, one GEMM per layer for dx and dW",
-            dlk_rnn_bwd_cuda_supports, no_ws, dlk_rnn_bwd_cuda_run);
-#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
-DLK_RNN_ROW(fwd_cudnn, 10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNForward)", dlk_rnn_fwd_cudnn_supports,
-            dlk_rnn_fwd_cudnn_workspace, dlk_rnn_fwd_cudnn_run);
-DLK_RNN_ROW(bwd_cudnn, 10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNBackwardData_v8, BackwardWeights_v8)",
-            dlk_rnn_bwd_cudnn_supports, dlk_rnn_bwd_cudnn_workspace, dlk_rnn_bwd_cudnn_run);
-#endif
-#endif
-
-static const dlk_variant *const cell_fwd_variants[] = {
-    &cell_fwd_cpu,
-#if DLK_HAVE_CUDA
-    &cell_fwd_fused,
-#endif
-};
-static const dlk_variant *const cell_bwd_variants[] = {
-    &cell_bwd_cpu,
-#if DLK_HAVE_CUDA
-    &cell_bwd_gemm,
-#endif
-};
-static const dlk_variant *const fwd_variants[] = {
-    &fwd_cpu,
-#if DLK_HAVE_CUDA
-    &fwd_gemm,
-    &fwd_persistent,
-    &fwd_fused1,
-#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
-    &fwd_cudnn,
-#endif
-#endif
-};
-static const dlk_variant *const bwd_variants[] = {
-    &bwd_cpu,
-#if DLK_HAVE_CUDA
-    &bwd_gemm,
-#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
-    &bwd_cudnn,
-#endif
-#endif
-};
 
 /* ------------------------------------------------------------------------------------ */
 /* Shape keys                                                                           */
@@ -140,13 +63,60 @@ static void bwd_key(const void *args, char *buf, size_t n) {
 /* The ops                                                                              */
 /* ------------------------------------------------------------------------------------ */
 
-#define OP(var, name, table, key, heur, tunable) \
-  static const dlk_op var = {name, table, N_OF(table), key, heur, tunable}
+/* The backward of cuDNN's forward needs cuDNN's reserve, the others read the dlk layout
+   (the header says which wrote it); the backwards accumulate, so they are not tunable. */
+static const dlk_variant cell_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double", NULL, dlk_rnn_cell_fwd_cpu_workspace,
+     dlk_rnn_cell_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "fused", DLK_CUDA, 1, "one launch: warp-per-unit gate GEMVs over 8 batch rows and the pointwise",
+     dlk_rnn_cell_fwd_cuda_supports, dlk_rnn_cell_fwd_cuda_workspace, dlk_rnn_cell_fwd_cuda_run},
+#endif
+};
+static const dlk_variant cell_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: one row at a time in double", NULL, dlk_rnn_cell_bwd_cpu_workspace,
+     dlk_rnn_cell_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "pointwise backward kernel, GEMMs through the gemm dispatch",
+     dlk_rnn_cell_bwd_cuda_supports, NULL, dlk_rnn_cell_bwd_cuda_run},
+#endif
+};
+static const dlk_variant fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: cell by cell, layer by layer, in double", NULL,
+     dlk_rnn_fwd_cpu_workspace, dlk_rnn_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "input projection as one GEMM, per step a recurrent GEMM and one fused gate kernel",
+     dlk_rnn_fwd_cuda_supports, NULL, dlk_rnn_fwd_cuda_run},
+    {2, "persistent", DLK_CUDA, 2,
+     "input GEMM, then one persistent launch per layer: W_hh in shared memory, a grid barrier per step",
+     dlk_rnn_fwd_cuda_supports, NULL, dlk_rnn_fwd_cuda_run},
+    {3, "fused_b1", DLK_CUDA, 3, "batch-1 inference: one persistent launch per layer, input projection inside",
+     dlk_rnn_fwd_cuda_supports, NULL, dlk_rnn_fwd_cuda_run},
+#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNForward)", dlk_rnn_fwd_cudnn_supports,
+     dlk_rnn_fwd_cudnn_workspace, dlk_rnn_fwd_cudnn_run},
+#endif
+#endif
+};
+static const dlk_variant bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: backward through time in double", dlk_rnn_bwd_cpu_supports,
+     dlk_rnn_bwd_cpu_workspace, dlk_rnn_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "gemm", DLK_CUDA, 1, "per step the pointwise backward and the recurrent GEMM, per layer one GEMM each for dx, dW",
+     dlk_rnn_bwd_cuda_supports, NULL, dlk_rnn_bwd_cuda_run},
+#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNBackwardData_v8, cudnnRNNBackwardWeights_v8)",
+     dlk_rnn_bwd_cudnn_supports, dlk_rnn_bwd_cudnn_workspace, dlk_rnn_bwd_cudnn_run},
+#endif
+#endif
+};
 
-OP(cell_fwd_op, "rnn_cell_fwd", cell_fwd_variants, cell_fwd_key, NULL, true);
-OP(cell_bwd_op, "rnn_cell_bwd", cell_bwd_variants, cell_bwd_key, NULL, false);
-OP(fwd_op, "rnn_fwd", fwd_variants, fwd_key, NULL, true);
-OP(bwd_op, "rnn_bwd", bwd_variants, bwd_key, NULL, false);
+static const dlk_op cell_fwd_op = {"rnn_cell_fwd", cell_fwd_variants, DLK_COUNT_OF(cell_fwd_variants), cell_fwd_key,
+                                   NULL, true};
+static const dlk_op cell_bwd_op = {"rnn_cell_bwd", cell_bwd_variants, DLK_COUNT_OF(cell_bwd_variants), cell_bwd_key,
+                                   NULL, false};
+static const dlk_op fwd_op = {"rnn_fwd", fwd_variants, DLK_COUNT_OF(fwd_variants), fwd_key, NULL, true};
+static const dlk_op bwd_op = {"rnn_bwd", bwd_variants, DLK_COUNT_OF(bwd_variants), bwd_key, NULL, false};
 
 const dlk_op *const dlk_rnn_ops[] = {&cell_fwd_op, &cell_bwd_op, &fwd_op, &bwd_op, NULL};
 
@@ -229,10 +199,6 @@ static const char *mode_name(dlk_rnn_mode m) {
   return "?";
 }
 
-static dlk_status need(dlk_context *ctx, const char *op, const char *name, const void *p) {
-  return p ? DLK_OK : dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s is NULL", op, name);
-}
-
 static dlk_status check_mode(dlk_context *ctx, const char *op, dlk_rnn_mode mode, int reset_before) {
   if ((unsigned)mode > DLK_RNN_GRU)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: mode %d is not one of RNN_TANH, RNN_RELU, LSTM, GRU", op,
@@ -278,29 +244,6 @@ static dlk_status check_3d(dlk_context *ctx, const char *op, const char *name, c
   DLK_TRY(check_dim(ctx, op, name, t, 0, d0, w0));
   DLK_TRY(check_dim(ctx, op, name, t, 1, d1, w1));
   return check_dim(ctx, op, name, t, 2, d2, w2);
-}
-
-/* An output's elements must be distinct memory (see host/nn.c). */
-static dlk_status check_output(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t) {
-  int idx[DLK_MAX_DIMS], n = 0;
-  if (dlk_tensor_numel(t) == 0) return DLK_OK;
-  for (int k = 0; k < t->ndim; k++)
-    if (t->shape[k] > 1) idx[n++] = k;
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && t->strides[idx[j]] < t->strides[idx[j - 1]]; j--) {
-      int s = idx[j];
-      idx[j] = idx[j - 1];
-      idx[j - 1] = s;
-    }
-  int64_t span = 0;
-  for (int i = 0; i < n; i++) {
-    int k = idx[i];
-    if (t->strides[k] <= span)
-      return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: output %s has overlapping elements (stride %lld in dim %d of size %lld)",
-                      op, name, (long long)t->strides[k], k, (long long)t->shape[k]);
-    span += (t->shape[k] - 1) * t->strides[k];
-  }
-  return DLK_OK;
 }
 
 /* Named tensors for the overlap checks: every output against every input and every
@@ -350,7 +293,7 @@ static void tl_free(tlist *l) {
 /* Each output: distinct elements, and no overlap with any input or earlier output. */
 static dlk_status check_outputs(dlk_context *ctx, const char *op, const tlist *in, const tlist *out) {
   for (int i = 0; i < out->n; i++) {
-    DLK_TRY(check_output(ctx, op, out->v[i].name, out->v[i].t));
+    DLK_TRY(dlk_check_output(ctx, op, out->v[i].name, out->v[i].t));
     for (int j = 0; j < in->n; j++)
       if (dlk_tensors_overlap(out->v[i].t, in->v[j].t))
         return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s and %s overlap in memory", op, out->v[i].name,
@@ -372,10 +315,10 @@ static dlk_status check_weights(dlk_context *ctx, const char *op, const char *pr
   const int64_t G = dlk_rnn_gates(mode), GH = G * H;
   snprintf(what, sizeof what, "%lld gates x hidden %lld", (long long)G, (long long)H);
   snprintf(n, sizeof n, "%sw_ih", pre);
-  DLK_TRY(need(ctx, op, n, w->w_ih));
+  DLK_TRY(dlk_check_need(ctx, op, n, w->w_ih));
   DLK_TRY(check_mat(ctx, op, n, w->w_ih, dtype, GH, what, I, iwhat));
   snprintf(n, sizeof n, "%sw_hh", pre);
-  DLK_TRY(need(ctx, op, n, w->w_hh));
+  DLK_TRY(dlk_check_need(ctx, op, n, w->w_hh));
   DLK_TRY(check_mat(ctx, op, n, w->w_hh, dtype, GH, what, P, proj ? "proj_size" : "hidden size"));
   const dlk_tensor *bs[2] = {w->b_ih, w->b_hh};
   static const char *const bn[2] = {"b_ih", "b_hh"};
@@ -387,7 +330,7 @@ static dlk_status check_weights(dlk_context *ctx, const char *op, const char *pr
   }
   snprintf(n, sizeof n, "%sw_hr", pre);
   if (proj) {
-    DLK_TRY(need(ctx, op, n, w->w_hr));
+    DLK_TRY(dlk_check_need(ctx, op, n, w->w_hr));
     DLK_TRY(check_mat(ctx, op, n, w->w_hr, dtype, P, "proj_size", H, "hidden size"));
   } else if (w->w_hr) {
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s is given but %s", op, n,
@@ -424,18 +367,17 @@ static dlk_status check_grads(dlk_context *ctx, const char *op, const char *pre,
 static dlk_status check_cell_common(dlk_context *ctx, const char *op, const dlk_rnn_cell_params *p,
                                     const dlk_rnn_weights *w, const dlk_tensor *x, int64_t *B, int64_t *I,
                                     int64_t *H, int64_t *P) {
-  DLK_TRY(need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(check_mode(ctx, op, p->mode, p->gru_reset_before));
-  DLK_TRY(need(ctx, op, "w", w));
-  DLK_TRY(need(ctx, op, "x", x));
-  DLK_TRY(dlk_check_tensor(ctx, op, "x", x));
-  DLK_TRY(dlk_check_float(ctx, op, "x", x, true));
+  DLK_TRY(dlk_check_need(ctx, op, "w", w));
+  DLK_TRY(dlk_check_need(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
   if (x->ndim != 2)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x has %d dims, expected 2 ([batch, input])", op, x->ndim);
   *B = x->shape[0], *I = x->shape[1];
   if (*I < 1) return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x has 0 input features", op);
-  DLK_TRY(need(ctx, op, "w_ih", w->w_ih));
-  DLK_TRY(need(ctx, op, "w_hh", w->w_hh));
+  DLK_TRY(dlk_check_need(ctx, op, "w_ih", w->w_ih));
+  DLK_TRY(dlk_check_need(ctx, op, "w_hh", w->w_hh));
   DLK_TRY(check_like(ctx, op, "w_ih", w->w_ih, x->dtype, 2));
   const int64_t G = dlk_rnn_gates(p->mode), rows = w->w_ih->shape[0];
   if (rows < G || rows % G)
@@ -482,7 +424,7 @@ dlk_status dlk_rnn_cell_forward(dlk_context *ctx, const dlk_rnn_cell_params *p, 
   int64_t B, I, H, P;
   DLK_TRY(check_cell_common(ctx, op, p, w, x, &B, &I, &H, &P));
   DLK_TRY(check_state_in(ctx, op, p->mode, x, "h", h, "c", c, B, H, P));
-  DLK_TRY(need(ctx, op, "h_out", h_out));
+  DLK_TRY(dlk_check_need(ctx, op, "h_out", h_out));
   DLK_TRY(check_mat(ctx, op, "h_out", h_out, x->dtype, B, "x's batch", P, P == H ? "hidden size" : "proj size"));
   if (p->mode == DLK_RNN_LSTM) {
     if (!c_out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: c_out is NULL (an LSTM's new cell state)", op);
@@ -529,7 +471,7 @@ dlk_status dlk_rnn_cell_backward(dlk_context *ctx, const dlk_rnn_cell_params *p,
   DLK_TRY(check_cell_common(ctx, op, p, w, x, &B, &I, &H, &P));
   DLK_TRY(check_state_in(ctx, op, p->mode, x, "h", h, "c", c, B, H, P));
   const int64_t S = dlk_rnn_cell_saved_cols(p->mode, H);
-  DLK_TRY(need(ctx, op, "saved", saved));
+  DLK_TRY(dlk_check_need(ctx, op, "saved", saved));
   DLK_TRY(check_mat(ctx, op, "saved", saved, x->dtype, B, "x's batch", S, "dlk_rnn_cell_saved_cols"));
   DLK_TRY(check_state_in(ctx, op, p->mode, x, "dh_out", dh_out, "dc_out", dc_out, B, H, P));
   if (dx) DLK_TRY(check_mat(ctx, op, "dx", dx, x->dtype, B, "x's batch", I, "x's input features"));
@@ -598,7 +540,7 @@ static void lens_free(lens_buf *lb) {
 /* params, then x ([T, B, I] time-major view in a->x): fills the shape fields of a. */
 static dlk_status check_seq_params(dlk_context *ctx, const char *op, const dlk_rnn_params *p, const dlk_tensor *x,
                                    dlk_rnn_fwd_args *a) {
-  DLK_TRY(need(ctx, op, "params", p));
+  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(check_mode(ctx, op, p->mode, p->gru_reset_before));
   if (p->hidden_size < 1)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: hidden_size is %lld, must be >= 1", op, (long long)p->hidden_size);
@@ -621,9 +563,8 @@ static dlk_status check_seq_params(dlk_context *ctx, const char *op, const dlk_r
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: training is %d, expected 0 or 1", op, p->training);
   if (!isfinite(p->dropout) || p->dropout < 0 || p->dropout >= 1)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: dropout is %g, must be in [0, 1)", op, p->dropout);
-  DLK_TRY(need(ctx, op, "x", x));
-  DLK_TRY(dlk_check_tensor(ctx, op, "x", x));
-  DLK_TRY(dlk_check_float(ctx, op, "x", x, true));
+  DLK_TRY(dlk_check_need(ctx, op, "x", x));
+  DLK_TRY(dlk_check_float(ctx, op, "x", x));
   if (x->ndim != 3)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: x has %d dims, expected 3 (%s)", op, x->ndim,
                     p->batch_first ? "[batch, time, input]" : "[time, batch, input]");
@@ -681,7 +622,7 @@ static dlk_status check_seq_tensor(dlk_context *ctx, const char *op, const char 
 /* weights[] and the states h0/c0-like tensors. */
 static dlk_status check_seq_weights(dlk_context *ctx, const char *op, const dlk_rnn_weights *weights,
                                     const dlk_rnn_fwd_args *a) {
-  DLK_TRY(need(ctx, op, "weights", weights));
+  DLK_TRY(dlk_check_need(ctx, op, "weights", weights));
   for (int64_t l = 0; l < a->L; l++)
     for (int64_t d = 0; d < a->D; d++) {
       char pre[32], iwhat[64];
@@ -814,7 +755,7 @@ static size_t reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a) {
 dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes) {
   static const char op[] = "rnn_reserve_size";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(need(ctx, op, "bytes", bytes));
+  DLK_TRY(dlk_check_need(ctx, op, "bytes", bytes));
   dlk_rnn_fwd_args a;
   DLK_TRY(check_seq_params(ctx, op, p, x, &a));
   a.training = true;
@@ -832,7 +773,7 @@ dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_
   DLK_TRY(check_seq_params(ctx, op, p, x, &a));
   DLK_TRY(check_seq_weights(ctx, op, weights, &a));
   DLK_TRY(check_states(ctx, op, &a, "h0", h0, "c0", c0));
-  DLK_TRY(need(ctx, op, "y", y));
+  DLK_TRY(dlk_check_need(ctx, op, "y", y));
   DLK_TRY(check_seq_tensor(ctx, op, "y", y, &a, p->batch_first, a.D * a.P, "directions x state width"));
   DLK_TRY(check_states(ctx, op, &a, "hn", hn, "cn", cn));
   if (a.training) {
@@ -908,9 +849,9 @@ dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk
                     "%s: training is 0; the backward needs the params of a training forward (training = 1)", op);
   DLK_TRY(check_seq_weights(ctx, op, weights, a));
   DLK_TRY(check_states(ctx, op, a, "h0", h0, "c0", c0));
-  DLK_TRY(need(ctx, op, "y", y));
+  DLK_TRY(dlk_check_need(ctx, op, "y", y));
   DLK_TRY(check_seq_tensor(ctx, op, "y", y, a, p->batch_first, a->D * a->P, "directions x state width"));
-  DLK_TRY(need(ctx, op, "reserve", reserve));
+  DLK_TRY(dlk_check_need(ctx, op, "reserve", reserve));
   DLK_TRY(check_reserve(ctx, op, reserve, dlk_rnn_dlk_reserve_bytes(a)));
   if (dy) DLK_TRY(check_seq_tensor(ctx, op, "dy", dy, a, p->batch_first, a->D * a->P, "directions x state width"));
   DLK_TRY(check_states(ctx, op, a, "dhn", dhn, "dcn", dcn));
@@ -990,12 +931,11 @@ dlk_status dlk_rnn_weights_from_keras(dlk_context *ctx, dlk_rnn_mode mode, const
   static const char op[] = "rnn_weights_from_keras";
   if (!ctx) return DLK_ERR_NULL_POINTER;
   DLK_TRY(check_mode(ctx, op, mode, 0));
-  DLK_TRY(need(ctx, op, "kernel", kernel));
-  DLK_TRY(need(ctx, op, "recurrent_kernel", recurrent_kernel));
-  DLK_TRY(need(ctx, op, "w_ih", w_ih));
-  DLK_TRY(need(ctx, op, "w_hh", w_hh));
-  DLK_TRY(dlk_check_tensor(ctx, op, "kernel", kernel));
-  DLK_TRY(dlk_check_float(ctx, op, "kernel", kernel, true));
+  DLK_TRY(dlk_check_need(ctx, op, "kernel", kernel));
+  DLK_TRY(dlk_check_need(ctx, op, "recurrent_kernel", recurrent_kernel));
+  DLK_TRY(dlk_check_need(ctx, op, "w_ih", w_ih));
+  DLK_TRY(dlk_check_need(ctx, op, "w_hh", w_hh));
+  DLK_TRY(dlk_check_float(ctx, op, "kernel", kernel));
   const dlk_dtype dtp = kernel->dtype;
   if (kernel->ndim != 2)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: kernel has %d dims, expected 2 ([input, gates x hidden])", op,

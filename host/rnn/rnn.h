@@ -20,7 +20,7 @@
 #ifndef DLK_RNN_H
 #define DLK_RNN_H
 
-#include "../internal.h"
+#include "../core/internal.h"
 
 #define DLK_RNN_MAX_LAYERS 64
 /* Bytes at the start of a training reserve: dlk_rnn_reserve_header, then the store. */
@@ -139,52 +139,36 @@ static inline uint64_t dlk_rnn_drop_counter(const dlk_rnn_fwd_args *a, int64_t l
   return (uint64_t)((((l - 1) * a->T + t) * a->B + b) * w + j);
 }
 
-/* ---- variant rows ----
-   Row functions (contract signatures, with `impl`), named dlk_<op>_<backend>_<what>; the
-   rows themselves are written out in host/rnn/rnn.c. */
-#define DLK_RNN_ROW_FNS(op, be)                                                                   \
-  bool dlk_##op##_##be##_supports(const dlk_context *ctx, const void *args, int impl, char *why,   \
-                                  size_t n);                                                       \
-  size_t dlk_##op##_##be##_workspace(const dlk_context *ctx, const void *args, int impl);          \
-  dlk_status dlk_##op##_##be##_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes)
-size_t dlk_rnn_cell_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_rnn_cell_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-size_t dlk_rnn_cell_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_rnn_cell_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-size_t dlk_rnn_fwd_cpu_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_rnn_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-DLK_RNN_ROW_FNS(rnn_bwd, cpu);
+/* ---- variant rows: the functions; the rows are written out in host/rnn/rnn.c ---- */
+DLK_WORKSPACE_FN(dlk_rnn_cell_fwd_cpu_workspace);
+DLK_RUN_FN(dlk_rnn_cell_fwd_cpu_run);
+DLK_WORKSPACE_FN(dlk_rnn_cell_bwd_cpu_workspace);
+DLK_RUN_FN(dlk_rnn_cell_bwd_cpu_run);
+DLK_WORKSPACE_FN(dlk_rnn_fwd_cpu_workspace);
+DLK_RUN_FN(dlk_rnn_fwd_cpu_run);
+DLK_SUPPORTS_FN(dlk_rnn_bwd_cpu_supports);
+DLK_WORKSPACE_FN(dlk_rnn_bwd_cpu_workspace);
+DLK_RUN_FN(dlk_rnn_bwd_cpu_run);
 #if DLK_HAVE_CUDA
-DLK_RNN_ROW_FNS(rnn_cell_fwd, cuda);
-bool dlk_rnn_cell_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_rnn_cell_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_rnn_fwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_rnn_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_rnn_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+DLK_SUPPORTS_FN(dlk_rnn_cell_fwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_rnn_cell_fwd_cuda_workspace);
+DLK_RUN_FN(dlk_rnn_cell_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_rnn_cell_bwd_cuda_supports);
+DLK_RUN_FN(dlk_rnn_cell_bwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_rnn_fwd_cuda_supports);
+DLK_RUN_FN(dlk_rnn_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_rnn_bwd_cuda_supports);
+DLK_RUN_FN(dlk_rnn_bwd_cuda_run);
 #if DLK_HAVE_CUDNN
-bool dlk_rnn_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_rnn_fwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_rnn_fwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
-bool dlk_rnn_bwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n);
-size_t dlk_rnn_bwd_cudnn_workspace(const dlk_context *ctx, const void *args, int impl);
-dlk_status dlk_rnn_bwd_cudnn_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes);
+DLK_SUPPORTS_FN(dlk_rnn_fwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_rnn_fwd_cudnn_workspace);
+DLK_RUN_FN(dlk_rnn_fwd_cudnn_run);
+DLK_SUPPORTS_FN(dlk_rnn_bwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_rnn_bwd_cudnn_workspace);
+DLK_RUN_FN(dlk_rnn_bwd_cudnn_run);
 /* Bytes of a cuDNN-format reserve (header included), 0 when cuDNN cannot run the case. */
 size_t dlk_rnn_cudnn_reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a);
 #endif
 #endif
-
-/* Until the reshape's dlk_variant (with impl, rows in arrays) is merged, DLK_RNN_ROW makes
-   a row object of today's three-argument form from the functions above. */
-#define DLK_RNN_ROW(var, id_, name_, dev_, impl_, desc_, sup_, ws_, run_)                         \
-  static bool var##_sup(const dlk_context *c_, const void *a_, char *w_, size_t n_) {           \
-    return sup_(c_, a_, impl_, w_, n_);                                                        \
-  }                                                                                            \
-  static size_t var##_ws(const dlk_context *c_, const void *a_) { return ws_(c_, a_, impl_); } \
-  static dlk_status var##_run(dlk_context *c_, const void *a_, void *w_, size_t n_) {          \
-    return run_(c_, a_, impl_, w_, n_);                                                        \
-  }                                                                                            \
-  static const dlk_variant var = {id_, name_, dev_, desc_, var##_sup, var##_ws, var##_run}
-
 
 #endif /* DLK_RNN_H */

@@ -41,7 +41,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../half.h"
+#include "../core/half.h"
 #include "rnn.h"
 
 /* ---- element access ---- */

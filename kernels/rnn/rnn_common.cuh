@@ -1,6 +1,6 @@
-// Device helpers of the rnn family's kernels: dtype-dispatched loads and stores (the
-// pointwise kernels are memory-bound and take the dtype at run time, uniform across the
-// grid), the gate nonlinearities, warp sums, and the launch macro.
+// Device helpers of the rnn family's kernels, beside kernels/common.cuh (DLK_LAUNCH,
+// warp_sum, f16/bf16): dtype-dispatched loads and stores (the pointwise kernels are
+// memory-bound and take the dtype at run time, uniform across the grid) and the gates.
 #ifndef DLK_RNN_COMMON_CUH
 #define DLK_RNN_COMMON_CUH
 
@@ -9,35 +9,17 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "../common.cuh"
 #include "dlk.h"
 #include "rnn.h"
 
-// Every launch is DLK_LAUNCH(kernel, grid, block, smem, stream)(args...): the plain
-// triple-chevron launch under nvcc; the emulated device (DLK_CUDA_EMU) brings its own.
-#ifndef DLK_LAUNCH
-#if defined(DLK_CUDA_EMU)
-#include "emu_launch.h"
-#else
-#define DLK_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (cudaStream_t)(stream)>>>
-#endif
-#endif
-
 // Bounds checks of a debugging build (-DDLK_DEBUG_KERNELS): a broken index invariant traps.
-#ifdef DLK_DEBUG_KERNELS
-#define DLK_RNN_KCHECK(cond) \
-  do {                       \
-    if (!(cond)) __trap();   \
-  } while (0)
-#else
-#define DLK_RNN_KCHECK(cond) \
-  do {                       \
-  } while (0)
-#endif
+#define DLK_RNN_KCHECK(cond) DLK_KCHECK(cond)
 
 namespace dlk_rnn {
 
-typedef __half f16;
-typedef __nv_bfloat16 bf16;
+using dlk::bf16;
+using dlk::f16;
 
 __device__ __forceinline__ float ld_as(const void *p, int dtype, int64_t i) {
   switch (dtype) {
@@ -81,19 +63,17 @@ __device__ __forceinline__ bf16 from_f<bf16>(float v) { return __float2bfloat16_
 // Precise math (expf / tanhf, not the fast intrinsics): the CPU reference is the spec.
 __device__ __forceinline__ float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
+using dlk::warp_sum;
 
 __device__ __forceinline__ bool active(const int32_t *lens, int64_t t, int64_t b) {
   return !lens || t < (int64_t)lens[b];
 }
 
+// Blocks for a grid-stride loop over n items (capped: the loop covers the rest).
 inline unsigned grid_1d(int64_t n, int block) {
   int64_t g = (n + block - 1) / block;
   if (g < 1) g = 1;
-  if (g > 65535 * 16) g = 65535 * 16; // grid-stride loops cover the rest
+  if (g > 65535 * 16) g = 65535 * 16;
   return (unsigned)g;
 }
 

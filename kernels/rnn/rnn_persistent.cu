@@ -12,7 +12,11 @@
 // that launch fails rather than starting a grid whose blocks cannot all be resident at
 // once, which is what keeps a spinning barrier from deadlocking.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(DLK_CUDA_EMU)
+#include <unistd.h>
+#endif
 
 #include "rnn_common.cuh"
 
@@ -223,6 +227,18 @@ extern "C" int dlk_k_rnn_persist_plan(dlk_k_rnn_persist_desc *a, size_t *ws_byte
   }
 #endif
   int64_t blocks = sms < a->H ? sms : a->H;
+#if defined(DLK_CUDA_EMU)
+  // The emulated device runs a grid's blocks on a pool of OS threads (DLK_EMU_THREADS,
+  // default the core count), each block to its end: a spinning barrier needs every block
+  // running at once, so the grid is at most the pool (its co-residency rule).
+  {
+    const char *e = getenv("DLK_EMU_THREADS");
+    long nt = e && *e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (nt < 1) nt = 1;
+    if (nt > 64) nt = 64;
+    if (blocks > nt) blocks = nt;
+  }
+#endif
   const int64_t U = (a->H + blocks - 1) / blocks;
   blocks = (a->H + U - 1) / U; // no block without units
   const size_t smem = smem_bytes(a, blocks);

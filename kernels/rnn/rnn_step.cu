@@ -10,6 +10,7 @@ using namespace dlk_rnn;
 
 // ==== forward pointwise =================================================================
 
+namespace {
 // Step forward. Thread mapping: one thread per (batch row b, hidden unit j), grid-stride
 // over B*H, j fastest (coalesced along each row of gi, gh, saved). No shared memory.
 __global__ void rnn_step_fwd_kernel(dlk_k_rnn_step_fwd_desc a) {
@@ -37,6 +38,8 @@ __global__ void rnn_step_fwd_kernel(dlk_k_rnn_step_fwd_desc a) {
   }
 }
 
+}  // namespace
+
 extern "C" int dlk_k_rnn_step_fwd(const dlk_k_rnn_step_fwd_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
   if (a->B * a->H == 0) return 0;
@@ -46,6 +49,7 @@ extern "C" int dlk_k_rnn_step_fwd(const dlk_k_rnn_step_fwd_desc *a, int impl, vo
 
 // ==== backward pointwise ================================================================
 
+namespace {
 // Step backward. Thread mapping: one thread per (b, j), j < H (phase 3: j < P), grid-stride.
 __global__ void rnn_step_bwd_kernel(dlk_k_rnn_step_bwd_desc a) {
   const int64_t cols = a.phase == 3 ? a.P : a.H, n = a.B * cols;
@@ -54,6 +58,8 @@ __global__ void rnn_step_bwd_kernel(dlk_k_rnn_step_bwd_desc a) {
     pw_bwd(a, b, j);
   }
 }
+
+}  // namespace
 
 extern "C" int dlk_k_rnn_step_bwd(const dlk_k_rnn_step_bwd_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
@@ -65,6 +71,7 @@ extern "C" int dlk_k_rnn_step_bwd(const dlk_k_rnn_step_bwd_desc *a, int impl, vo
 
 // ==== projection commit =================================================================
 
+namespace {
 // Thread mapping: one thread per (b, p) of [B, P], grid-stride.
 __global__ void rnn_commit_kernel(dlk_k_rnn_commit_desc a) {
   const int64_t n = a.B * a.P;
@@ -80,6 +87,8 @@ __global__ void rnn_commit_kernel(dlk_k_rnn_commit_desc a) {
   }
 }
 
+}  // namespace
+
 extern "C" int dlk_k_rnn_commit(const dlk_k_rnn_commit_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
   if (a->B * a->P == 0) return 0;
@@ -89,6 +98,7 @@ extern "C" int dlk_k_rnn_commit(const dlk_k_rnn_commit_desc *a, int impl, void *
 
 // ==== strided 3-D copy ==================================================================
 
+namespace {
 // Thread mapping: one thread per element of [n0, n1, n2] (row-major index), grid-stride.
 __global__ void rnn_copy3_kernel(dlk_k_rnn_copy3_desc a) {
   const int64_t n = a.n0 * a.n1 * a.n2;
@@ -111,6 +121,8 @@ __global__ void rnn_copy3_f64_kernel(dlk_k_rnn_copy3_desc a) {
   }
 }
 
+}  // namespace
+
 extern "C" int dlk_k_rnn_copy3(const dlk_k_rnn_copy3_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
   const int64_t n = a->n0 * a->n1 * a->n2;
@@ -124,6 +136,7 @@ extern "C" int dlk_k_rnn_copy3(const dlk_k_rnn_copy3_desc *a, int impl, void *ws
 
 // ==== dropout between layers ============================================================
 
+namespace {
 // The counter RNG of dlk_dropout (host/nn.h dlk_mix64, SplitMix64 finaliser); keep when
 // (mix64 >> 11) 2^-53 >= p, i.e. mix64 >> 11 >= ceil(p 2^53) (exact in double).
 __device__ __forceinline__ uint64_t rnn_mix64(uint64_t seed, uint64_t counter) {
@@ -144,6 +157,8 @@ __global__ void rnn_dropout_kernel(dlk_k_rnn_dropout_desc a, uint64_t thresh, do
   }
 }
 
+}  // namespace
+
 extern "C" int dlk_k_rnn_dropout(const dlk_k_rnn_dropout_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
   const int64_t n = a->T * a->B * a->W;
@@ -155,6 +170,7 @@ extern "C" int dlk_k_rnn_dropout(const dlk_k_rnn_dropout_desc *a, int impl, void
 
 // ==== previous states ===================================================================
 
+namespace {
 // Thread mapping: one thread per element (t, b, k) of the contiguous [T, B, n] output.
 __global__ void rnn_prev_kernel(dlk_k_rnn_prev_desc a) {
   const int64_t n = a.T * a.B * a.n;
@@ -174,6 +190,8 @@ __global__ void rnn_prev_kernel(dlk_k_rnn_prev_desc a) {
   }
 }
 
+}  // namespace
+
 extern "C" int dlk_k_rnn_prev(const dlk_k_rnn_prev_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
   const int64_t n = a->T * a->B * a->n;
@@ -184,6 +202,7 @@ extern "C" int dlk_k_rnn_prev(const dlk_k_rnn_prev_desc *a, int impl, void *ws, 
 
 // ==== column sums (bias gradients) ======================================================
 
+namespace {
 // Thread mapping: one warp per column j; lanes stride over the rows, the warp sums in f64
 // (the reduction order is fixed: deterministic), lane 0 adds the sum to dst[j].
 __global__ void rnn_colsum_kernel(dlk_k_rnn_colsum_desc a) {
@@ -199,6 +218,8 @@ __global__ void rnn_colsum_kernel(dlk_k_rnn_colsum_desc a) {
     }
   }
 }
+
+}  // namespace
 
 extern "C" int dlk_k_rnn_colsum(const dlk_k_rnn_colsum_desc *a, int impl, void *ws, void *stream) {
   (void)impl, (void)ws;
