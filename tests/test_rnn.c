@@ -250,7 +250,7 @@ typedef struct seqp {
   int64_t T, B;
   int batch_first;
   int64_t lens[64];
-  int has_lens, lens_i32;
+  int has_lens, lens_i32, lens_on_device;
   double dropout;
   uint64_t seed;
   int has_h0, has_c0;
@@ -327,10 +327,20 @@ static dlk_status run_seq(dlk_context *ctx, const seqp *s, dlk_dtype dt, int lay
   dlk_tensor lt;
   int64_t l64[64];
   int32_t l32[64];
+  tb ldev;
+  memset(&ldev, 0, sizeof ldev);
   if (s->has_lens) {
     for (int64_t b = 0; b < s->B; b++) l64[b] = s->lens[b], l32[b] = (int32_t)s->lens[b];
     CHECK_OK(ctx, dlk_tensor_init(ctx, &lt, s->lens_i32 ? (void *)l32 : (void *)l64, s->lens_i32 ? DLK_I32 : DLK_I64,
                                   (dlk_device){DLK_CPU, 0}, 1, &s->B));
+    if (s->lens_on_device) { /* the same lengths on the context's device */
+      int64_t nb = s->B * (int64_t)dlk_dtype_size(lt.dtype);
+      CHECK_OK(ctx, dlk_tensor_alloc(ctx, &ldev.mem, DLK_U8, 1, &nb));
+      ldev.live = 1;
+      CHECK_OK(ctx, dlk_tensor_write(ctx, &ldev.mem, lt.data, (size_t)nb));
+      lt.data = ldev.mem.data;
+      CHECK_OK(ctx, dlk_context_device(ctx, &lt.device));
+    }
   }
   dlk_rnn_params p = seq_params(s, training);
   dlk_status st = DLK_OK;
@@ -375,7 +385,7 @@ static dlk_status run_seq(dlk_context *ctx, const seqp *s, dlk_dtype dt, int lay
           if (dw.g[k][j].live) out->g[k][j] = tb_read(ctx, &dw.g[k][j]);
     }
   }
-  tb *all[] = {&x, &y, &h0, &c0, &hn, &cn, &res, &dy, &dhn, &dcn, &dx, &dh0, &dc0};
+  tb *all[] = {&x, &y, &h0, &c0, &hn, &cn, &res, &dy, &dhn, &dcn, &dx, &dh0, &dc0, &ldev};
   for (int i = 0; i < N_OF(all); i++) tb_free(ctx, all[i]);
   dw_free(ctx, &dw);
   return st;
@@ -736,7 +746,9 @@ static char *read_text(const char *path) {
   return buf;
 }
 
-static void golden_file(dlk_context *ctx, const char *file, int half_ok) {
+/* gpu: a CUDA context, whose variants take F32 and 16-bit floats: the F64 cases are the
+   CPU reference's, and the 16-bit sequences are checked against it by the sweep. */
+static void golden_file(dlk_context *ctx, const char *file, int gpu) {
   char path[1024];
   const char *src = getenv("DLK_SOURCE_DIR");
   snprintf(path, sizeof path, "%s/tests/golden/rnn/%s", src ? src : ".", file);
@@ -749,7 +761,7 @@ static void golden_file(dlk_context *ctx, const char *file, int half_ok) {
   while ((r = g_read_case(&tk, c)) == 1) {
     n++;
     dlk_dtype dt = c->t[0].dt;
-    if ((dt == DLK_F16 || dt == DLK_BF16) && !half_ok) {
+    if (gpu && dt != DLK_F32) {
       g_free(c);
       continue;
     }
@@ -774,10 +786,10 @@ static void golden_file(dlk_context *ctx, const char *file, int half_ok) {
   t_case = "";
 }
 
-static void test_golden(dlk_context *ctx, int half_ok) {
-  golden_file(ctx, "cell.txt", half_ok);
-  golden_file(ctx, "seq.txt", half_ok);
-  golden_file(ctx, "keras.txt", half_ok);
+static void test_golden(dlk_context *ctx, int gpu) {
+  golden_file(ctx, "cell.txt", gpu);
+  golden_file(ctx, "seq.txt", gpu);
+  golden_file(ctx, "keras.txt", gpu);
 }
 
 /* ====================================================================================== */
@@ -1564,18 +1576,271 @@ static void test_explain(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
+/* 6. GPU: every variant against the CPU reference                                         */
+/* ====================================================================================== */
+
+static int quick_mode = 0;
+
+/* Tolerances of a whole recurrence, looser than DESIGN.md's single-op ones on purpose:
+   the GPU variants sum the gate GEMMs in another order and (for F16/BF16) round h, the
+   gates and the GEMM outputs to 16 bits every step, and those errors travel through up to
+   50 steps and 2 layers. */
+static void seq_tolerance(dlk_dtype dt, double *atol, double *rtol) {
+  switch (dt) {
+    case DLK_F16: *atol = 1e-2, *rtol = 1e-2; break;
+    case DLK_BF16: *atol = 6e-2, *rtol = 6e-2; break;
+    default: *atol = 2e-4, *rtol = 2e-4; break;
+  }
+}
+
+static void cmp_res(const char *what, const seqp *s, dlk_dtype dt, const seqres *got, const seqres *ref, int bwd) {
+  double atol, rtol;
+  seq_tolerance(dt, &atol, &rtol);
+  char w[256];
+#define CMP(field, n)                                              \
+  if (ref->field) {                                                \
+    snprintf(w, sizeof w, "%s: %s", what, #field);                 \
+    CHECK(got->field != NULL, "%s missing", w);                    \
+    if (got->field) t_close(w, got->field, ref->field, n, atol, rtol); \
+  }
+  CMP(y, ycount(s))
+  CMP(hn, hcount(s))
+  CMP(cn, ccount(s))
+  if (bwd) {
+    CMP(dx, xcount(s))
+    CMP(dh0, hcount(s))
+    CMP(dc0, ccount(s))
+    for (int k = 0; k < s->m.L * s->m.D; k++)
+      for (int j = 0; j < NW; j++)
+        if (ref->g[k][j]) {
+          snprintf(w, sizeof w, "%s: gradient weights[%d].%s", what, k, wname[j]);
+          CHECK(got->g[k][j] != NULL, "%s missing", w);
+          /* weight gradients sum over T*B rows: scale the absolute tolerance */
+          if (got->g[k][j]) t_close(w, got->g[k][j], ref->g[k][j], wnumel(&s->m, k, j), atol * 4, rtol * 4);
+        }
+  }
+#undef CMP
+}
+
+static int variant_ids(dlk_context *ctx, const char *op, int *ids, const char **names) {
+  dlk_variant_info info[16];
+  int n = 0, k = 0;
+  if (dlk_op_variants(ctx, op, info, 16, &n) != DLK_OK) return 0;
+  for (int i = 0; i < n && i < 16; i++)
+    if (info[i].device == DLK_CUDA) ids[k] = info[i].id, names[k++] = info[i].name;
+  return k;
+}
+
+typedef struct gcasedef {
+  int mode, rb;
+  int64_t I, H, P, L, D, T, B;
+  int lens, bf;
+  double dropout;
+} gcasedef;
+
+static void gpu_seq_case(dlk_context *g, dlk_context *cpu, const gcasedef *c, dlk_dtype dt) {
+  seqp s;
+  seq_init(&s, c->mode, c->I, c->H, c->P, c->L, c->D, c->T, c->B);
+  s.m.reset_before = c->rb;
+  s.batch_first = c->bf;
+  s.dropout = c->dropout, s.seed = 5;
+  if (c->lens) {
+    s.has_lens = 1;
+    for (int64_t b = 0; b < s.B; b++) s.lens[b] = 1 + (b * 13 + 3) % s.T;
+    s.lens[0] = s.T;
+    if (s.B > 1) s.lens[s.B - 1] = 1; /* a length-1 sequence among long ones */
+    s.lens_on_device = c->lens == 2;
+  }
+  model_random(&s.m, dt, 1.0 / sqrt((double)c->H + 1.0) + 0.1);
+  seq_random_inputs(&s);
+  double *arrs[] = {s.x, s.h0, s.c0, s.dy, s.dhn, s.dcn};
+  int64_t ns[] = {xcount(&s), hcount(&s), ccount(&s), ycount(&s), hcount(&s), ccount(&s)};
+  for (int i = 0; i < 6; i++)
+    for (int64_t k = 0; k < ns[i]; k++) arrs[i][k] = round_to(dt, arrs[i][k]);
+  snprintf(t_case_buf, sizeof t_case_buf, "gpu seq mode %d rb %d I %lld H %lld P %lld L %lld D %lld T %lld B %lld lens %d bf %d %s",
+           c->mode, c->rb, (long long)c->I, (long long)c->H, (long long)c->P, (long long)c->L, (long long)c->D,
+           (long long)c->T, (long long)c->B, c->lens, c->bf, dlk_dtype_name(dt));
+  t_case = t_case_buf;
+  seqres ref_inf, ref;
+  CHECK_OK(cpu, run_seq(cpu, &s, dt, LC, 0, NULL, &ref_inf));
+  CHECK_OK(cpu, run_seq(cpu, &s, dt, LC, 1, NULL, &ref));
+  int fids[16], bids[16];
+  const char *fnames[16], *bnames[16];
+  const int nf = variant_ids(g, "rnn_fwd", fids, fnames), nb = variant_ids(g, "rnn_bwd", bids, bnames);
+  for (int i = 0; i < nf; i++) {
+    char what[128];
+    CHECK_OK(g, dlk_force_variant(g, "rnn_fwd", fids[i]));
+    /* inference */
+    seqres r;
+    dlk_status st = run_seq(g, &s, dt, c->bf ? LC : LP, 0, NULL, &r);
+    if (st == DLK_ERR_NOT_SUPPORTED) {
+      if (!quick_mode) printf("  skip fwd %s (inference): %s\n", fnames[i], dlk_context_last_error(g));
+    } else {
+      CHECK(st == DLK_OK, "fwd %s: %s", fnames[i], dlk_context_last_error(g));
+      snprintf(what, sizeof what, "fwd %s inference", fnames[i]);
+      if (st == DLK_OK) cmp_res(what, &s, dt, &r, &ref_inf, 0);
+    }
+    res_free(&r);
+    /* training, then every backward that reads its reserve */
+    for (int j = 0; j < nb; j++) {
+      CHECK_OK(g, dlk_force_variant(g, "rnn_bwd", bids[j]));
+      st = run_seq(g, &s, dt, LC, 1, NULL, &r);
+      if (st == DLK_ERR_NOT_SUPPORTED) {
+        if (!quick_mode) printf("  skip fwd %s + bwd %s: %s\n", fnames[i], bnames[j], dlk_context_last_error(g));
+      } else {
+        CHECK(st == DLK_OK, "fwd %s + bwd %s: %s", fnames[i], bnames[j], dlk_context_last_error(g));
+        snprintf(what, sizeof what, "fwd %s + bwd %s", fnames[i], bnames[j]);
+        if (st == DLK_OK) cmp_res(what, &s, dt, &r, &ref, 1);
+      }
+      res_free(&r);
+    }
+    CHECK_OK(g, dlk_force_variant(g, "rnn_bwd", -1));
+  }
+  CHECK_OK(g, dlk_force_variant(g, "rnn_fwd", -1));
+  /* AUTO */
+  seqres r;
+  CHECK_OK(g, run_seq(g, &s, dt, LC, 1, NULL, &r));
+  if (r.y) cmp_res("AUTO", &s, dt, &r, &ref, 1);
+  res_free(&r);
+  res_free(&ref), res_free(&ref_inf);
+  seq_free_inputs(&s);
+  model_free(&s.m);
+  t_case = "";
+}
+
+static void gpu_cell_case(dlk_context *g, dlk_context *cpu, int mode, int rb, int64_t I, int64_t H, int64_t P,
+                          int64_t B, dlk_dtype dt) {
+  cellp cp;
+  memset(&cp, 0, sizeof cp);
+  model *m = &cp.m;
+  m->mode = mode, m->reset_before = rb, m->I = I, m->H = H, m->P = P ? P : H, m->proj = P > 0;
+  m->L = m->D = 1, m->bias = 1;
+  model_random(m, dt, 1.0 / sqrt((double)H + 1.0) + 0.1);
+  cp.B = B, cp.has_h = cp.has_c = 1;
+  cp.x = dalloc(B * I), fill(cp.x, B * I, -1, 1);
+  cp.h = dalloc(B * m->P), fill(cp.h, B * m->P, -0.5, 0.5);
+  cp.c = dalloc(B * H), fill(cp.c, B * H, -0.5, 0.5);
+  cp.dh = dalloc(B * m->P), fill(cp.dh, B * m->P, -1, 1);
+  cp.dc = dalloc(B * H), fill(cp.dc, B * H, -1, 1);
+  double *arrs[] = {cp.x, cp.h, cp.c, cp.dh, cp.dc};
+  int64_t ns[] = {B * I, B * m->P, B * H, B * m->P, B * H};
+  for (int i = 0; i < 5; i++)
+    for (int64_t k = 0; k < ns[i]; k++) arrs[i][k] = round_to(dt, arrs[i][k]);
+  snprintf(t_case_buf, sizeof t_case_buf, "gpu cell mode %d rb %d I %lld H %lld P %lld B %lld %s", mode, rb,
+           (long long)I, (long long)H, (long long)P, (long long)B, dlk_dtype_name(dt));
+  t_case = t_case_buf;
+  cellres ref, r;
+  CHECK_OK(cpu, run_cell(cpu, &cp, dt, LC, 1, &ref));
+  int fids[16], bids[16];
+  const char *fn[16], *bn[16];
+  const int nf = variant_ids(g, "rnn_cell_fwd", fids, fn), nbw = variant_ids(g, "rnn_cell_bwd", bids, bn);
+  double atol, rtol;
+  t_tolerance(dt, 0, &atol, &rtol);
+  atol *= 4, rtol *= 4; /* gate sums in another order, saved gates rounded before the backward */
+  for (int i = 0; i < nf; i++)
+    for (int j = 0; j < nbw; j++) {
+      CHECK_OK(g, dlk_force_variant(g, "rnn_cell_fwd", fids[i]));
+      CHECK_OK(g, dlk_force_variant(g, "rnn_cell_bwd", bids[j]));
+      dlk_status st = run_cell(g, &cp, dt, LP, 1, &r);
+      CHECK(st == DLK_OK, "cell %s + %s: %s", fn[i], bn[j], dlk_context_last_error(g));
+      if (st == DLK_OK) {
+        t_close("cell h_out", r.h, ref.h, B * m->P, atol, rtol);
+        if (ref.c) t_close("cell c_out", r.c, ref.c, B * H, atol, rtol);
+        t_close("cell dx", r.dx, ref.dx, B * I, atol, rtol);
+        t_close("cell dh", r.dh, ref.dh, B * m->P, atol, rtol);
+        if (ref.dc) t_close("cell dc", r.dc, ref.dc, B * H, atol, rtol);
+        for (int k = 0; k < NW; k++)
+          if (ref.g[k]) t_close(wname[k], r.g[k], ref.g[k], wnumel(m, 0, k), atol * 4, rtol * 4);
+      }
+      cres_free(&r);
+    }
+  CHECK_OK(g, dlk_force_variant(g, "rnn_cell_fwd", -1));
+  CHECK_OK(g, dlk_force_variant(g, "rnn_cell_bwd", -1));
+  cres_free(&ref);
+  free(cp.x), free(cp.h), free(cp.c), free(cp.dh), free(cp.dc);
+  model_free(m);
+  t_case = "";
+}
+
+static void test_gpu(dlk_context *g) {
+  dlk_context *cpu = t_cpu_context();
+  CHECK_OK(g, dlk_context_set_allow_tf32(g, 0));
+  static const int modes[][2] = {{DLK_RNN_TANH, 0}, {DLK_RNN_RELU, 0}, {DLK_RNN_LSTM, 0}, {DLK_RNN_GRU, 0}, {DLK_RNN_GRU, 1}};
+  static const dlk_dtype dts[] = {DLK_F32, DLK_F16, DLK_BF16};
+  /* the issue's table, covered pairwise: hidden 1, 7, 64, 257, 1024; batch 1, 3, 64; length
+     1, 5, 50; layers 1, 2; one and two directions; with and without lengths (2: on the
+     device); the persistent kernel's batches (<= 8) and the fused kernel's batch 1 */
+  static const gcasedef shapes[] = {
+      /* mode rb  I     H    P  L  D   T   B lens bf dropout */
+      {0, 0, 3, 1, 0, 2, 2, 5, 3, 1, 0, 0},
+      {0, 0, 5, 7, 0, 2, 2, 50, 3, 1, 1, 0},
+      {0, 0, 16, 64, 0, 1, 2, 5, 64, 2, 0, 0},
+      {0, 0, 16, 64, 0, 2, 1, 50, 1, 0, 0, 0.3},
+      {0, 0, 64, 64, 0, 1, 1, 50, 8, 1, 0, 0},
+      {0, 0, 33, 257, 0, 2, 2, 5, 3, 1, 0, 0},
+      {0, 0, 64, 257, 0, 1, 1, 50, 1, 0, 0, 0},
+      {0, 0, 128, 1024, 0, 1, 1, 5, 1, 0, 0, 0},
+      {0, 0, 64, 1024, 0, 1, 2, 1, 3, 0, 1, 0},
+  };
+  const int nshapes = quick_mode ? 3 : N_OF(shapes);
+  for (int d = 0; d < N_OF(dts); d++)
+    for (int mi = 0; mi < N_OF(modes); mi++)
+      for (int k = 0; k < nshapes; k++) {
+        gcasedef c = shapes[k];
+        c.mode = modes[mi][0], c.rb = modes[mi][1];
+        gpu_seq_case(g, cpu, &c, dts[d]);
+        if (c.mode == DLK_RNN_LSTM && c.H >= 7 && k < 6) { /* with a projection */
+          c.P = c.H / 2;
+          gpu_seq_case(g, cpu, &c, dts[d]);
+        }
+      }
+  static const int64_t cells[][4] = {{3, 1, 0, 1}, {5, 7, 0, 3}, {64, 64, 0, 64}, {33, 257, 0, 3},
+                                     {512, 512, 0, 1}, {100, 1024, 0, 9}, {16, 64, 32, 3}};
+  for (int d = 0; d < N_OF(dts); d++)
+    for (int mi = 0; mi < N_OF(modes); mi++)
+      for (int k = 0; k < (quick_mode ? 2 : N_OF(cells)); k++) {
+        if (cells[k][2] && modes[mi][0] != DLK_RNN_LSTM) continue;
+        gpu_cell_case(g, cpu, modes[mi][0], modes[mi][1], cells[k][0], cells[k][1], cells[k][2], cells[k][3], dts[d]);
+      }
+  /* host tensors on a CUDA context are a device mismatch, outputs untouched */
+  {
+    t_case = "gpu bad input";
+    dlk_rnn_params p;
+    memset(&p, 0, sizeof p);
+    p.mode = DLK_RNN_GRU, p.hidden_size = 4, p.num_layers = 1;
+    float xh[2 * 3 * 2], yh[2 * 3 * 4], wih[12 * 2], whh[12 * 4];
+    memset(yh, 0x7f, sizeof yh);
+    dlk_tensor x, y, wi, wh;
+    int64_t sx[3] = {2, 3, 2}, sy[3] = {2, 3, 4}, swi[2] = {12, 2}, swh[2] = {12, 4};
+    dlk_tensor_init(g, &x, xh, DLK_F32, (dlk_device){DLK_CPU, 0}, 3, sx);
+    dlk_tensor_init(g, &y, yh, DLK_F32, (dlk_device){DLK_CPU, 0}, 3, sy);
+    dlk_tensor_init(g, &wi, wih, DLK_F32, (dlk_device){DLK_CPU, 0}, 2, swi);
+    dlk_tensor_init(g, &wh, whh, DLK_F32, (dlk_device){DLK_CPU, 0}, 2, swh);
+    dlk_rnn_weights w = {&wi, &wh, NULL, NULL, NULL};
+    CHECK_STATUS(g, DLK_ERR_DEVICE_MISMATCH, dlk_rnn_forward(g, &p, &w, &x, NULL, NULL, NULL, &y, NULL, NULL, NULL));
+    CHECK(((unsigned char *)yh)[0] == 0x7f, "y written after a failed call");
+    t_case = "";
+  }
+  dlk_context_destroy(cpu);
+}
+
+/* ====================================================================================== */
 /* main                                                                                    */
 /* ====================================================================================== */
 
 int main(int argc, char **argv) {
   t_seed(12);
+  const char *q = getenv("DLK_TEST_QUICK");
+  quick_mode = q && *q && *q != '0';
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_rnn");
+    test_golden(g, 1);
+    test_gpu(g);
     dlk_context_destroy(g);
     return t_summary("test_rnn --gpu");
   }
   dlk_context *ctx = t_cpu_context();
-  test_golden(ctx, 1);
+  test_golden(ctx, 0);
   test_fd(ctx);
   test_invariants(ctx);
   test_bad_input(ctx);
