@@ -92,9 +92,11 @@ static const dlk_variant fwd_variants[] = {
      dlk_rnn_fwd_cuda_supports, NULL, dlk_rnn_fwd_cuda_run},
     {3, "fused_b1", DLK_CUDA, 3, "batch-1 inference: one persistent launch per layer, input projection inside",
      dlk_rnn_fwd_cuda_supports, NULL, dlk_rnn_fwd_cuda_run},
-#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
-    {10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNForward)", dlk_rnn_fwd_cudnn_supports,
+#if DLK_HAVE_CUDNN
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNForward), standard algorithm", dlk_rnn_fwd_cudnn_supports,
      dlk_rnn_fwd_cudnn_workspace, dlk_rnn_fwd_cudnn_run},
+    {11, "cudnn_persist", DLK_CUDA, 1, "cudnnRNNForward with CUDNN_RNN_ALGO_PERSIST_STATIC where cuDNN takes the case",
+     dlk_rnn_fwd_cudnn_supports, dlk_rnn_fwd_cudnn_workspace, dlk_rnn_fwd_cudnn_run},
 #endif
 #endif
 };
@@ -104,7 +106,7 @@ static const dlk_variant bwd_variants[] = {
 #if DLK_HAVE_CUDA
     {1, "gemm", DLK_CUDA, 1, "per step the pointwise backward and the recurrent GEMM, per layer one GEMM each for dx, dW",
      dlk_rnn_bwd_cuda_supports, NULL, dlk_rnn_bwd_cuda_run},
-#if DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+#if DLK_HAVE_CUDNN
     {10, "cudnn", DLK_CUDA, 0, "cuDNN's RNN API (cudnnRNNBackwardData_v8, cudnnRNNBackwardWeights_v8)",
      dlk_rnn_bwd_cudnn_supports, dlk_rnn_bwd_cudnn_workspace, dlk_rnn_bwd_cudnn_run},
 #endif
@@ -741,7 +743,7 @@ static dlk_status check_reserve(dlk_context *ctx, const char *op, const dlk_tens
    that is larger (a CUDA context may run either). */
 static size_t reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a) {
   size_t n = dlk_rnn_dlk_reserve_bytes(a);
-#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN && DLK_RNN_CUDNN_ROWS
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
   if (ctx->device.type == DLK_CUDA) {
     size_t c = dlk_rnn_cudnn_reserve_bytes(ctx, a);
     if (c > n) n = c;
@@ -818,7 +820,8 @@ static dlk_status read_header(dlk_context *ctx, const char *op, const dlk_rnn_fw
   dlk_tensor v = a->reserve;
   v.shape[0] = (int64_t)sizeof h;
   DLK_TRY(dlk_tensor_read(ctx, &v, &h, sizeof h));
-  if (memcmp(h.magic, "dlkrnn1", 8) != 0 || (h.format != DLK_RNN_FORMAT_DLK && h.format != DLK_RNN_FORMAT_CUDNN)) {
+  if (memcmp(h.magic, "dlkrnn1", 8) != 0 ||
+      (h.format != DLK_RNN_FORMAT_DLK && h.format != DLK_RNN_FORMAT_CUDNN && h.format != DLK_RNN_FORMAT_CUDNN_PERSIST)) {
     if (ctx->explain) { /* explain runs no forward: assume the dlk layout */
       *format = DLK_RNN_FORMAT_DLK;
       return DLK_OK;

@@ -27,7 +27,8 @@
 #define DLK_RNN_RESERVE_HEADER 256
 /* Reserve formats: who wrote it, so the backward runs a variant that reads it. */
 #define DLK_RNN_FORMAT_DLK 0    /* the layout below: CPU reference and CUDA variants 1..9 */
-#define DLK_RNN_FORMAT_CUDNN 10 /* cuDNN's own reserve space after the header */
+#define DLK_RNN_FORMAT_CUDNN 10 /* cuDNN's own reserve space after the header (standard algo) */
+#define DLK_RNN_FORMAT_CUDNN_PERSIST 11 /* the same, written by CUDNN_RNN_ALGO_PERSIST_STATIC */
 
 /* Gates per mode: RNN 1, LSTM 4 (i, f, g, o), GRU 3 (r, z, n). */
 static inline int64_t dlk_rnn_gates(dlk_rnn_mode m) {

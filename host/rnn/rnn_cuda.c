@@ -218,7 +218,7 @@ dlk_status dlk_rnn_cell_bwd_cuda_run(dlk_context *ctx, const void *args, int imp
   }
   dlk_k_rnn_step_bwd_desc d;
   memset(&d, 0, sizeof d);
-  d.dtype = d.c_dtype = d.dc_dtype = (int)dt;
+  d.dtype = d.c_dtype = d.dc_dtype = d.dh_dtype = (int)dt;
   d.mode = (int)a->mode;
   d.phase = rb ? 1 : 0;
   d.B = B, d.H = H, d.P = P;
@@ -335,7 +335,7 @@ static dlk_tensor layer_input(dlk_context *ctx, const dlk_rnn_fwd_args *a, const
 
 static dlk_status copy_x(dlk_context *ctx, const dlk_rnn_fwd_args *a, void *xbuf) {
   dlk_k_rnn_copy3_desc c = {(int)a->x.dtype, (int)a->x.dtype, a->T, a->B, a->I, a->x.data, a->x.strides[0],
-                            a->x.strides[1], a->x.strides[2], xbuf, a->B * a->I, a->I, 1, NULL, 0};
+                            a->x.strides[1], a->x.strides[2], xbuf, a->B * a->I, a->I, 1, NULL, 0, 0};
   DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
   return DLK_OK;
 }
@@ -345,7 +345,7 @@ static dlk_status state_in(dlk_context *ctx, bool has, const dlk_tensor *s, int6
                            dlk_dtype dst_dt, void *dst) {
   dlk_k_rnn_copy3_desc c = {has ? (int)s->dtype : (int)dst_dt, (int)dst_dt, 1, B, n,
                             has ? adv(s->data, ld * s->strides[0], s->dtype) : NULL,
-                            0, has ? s->strides[1] : 0, has ? s->strides[2] : 0, dst, 0, n, 1, NULL, 0};
+                            0, has ? s->strides[1] : 0, has ? s->strides[2] : 0, dst, 0, n, 1, NULL, 0, 0};
   DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
   return DLK_OK;
 }
@@ -353,7 +353,7 @@ static dlk_status state_in(dlk_context *ctx, bool has, const dlk_tensor *s, int6
 static dlk_status state_out(dlk_context *ctx, const dlk_tensor *s, int64_t ld, int64_t B, int64_t n, dlk_dtype src_dt,
                             const void *src) {
   dlk_k_rnn_copy3_desc c = {(int)src_dt, (int)s->dtype, 1, B, n, src, 0, n, 1,
-                            adv(s->data, ld * s->strides[0], s->dtype), 0, s->strides[1], s->strides[2], NULL, 0};
+                            adv(s->data, ld * s->strides[0], s->dtype), 0, s->strides[1], s->strides[2], NULL, 0, 0};
   DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
   return DLK_OK;
 }
@@ -543,7 +543,7 @@ dlk_status dlk_rnn_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
   }
   /* y <- the last layer's output */
   dlk_k_rnn_copy3_desc c = {(int)dt, (int)dt, T, B, W, (char *)store + lo.ys[a->L - 1], B * W, W, 1,
-                            a->y.data, a->y.strides[0], a->y.strides[1], a->y.strides[2], NULL, 0};
+                            a->y.data, a->y.strides[0], a->y.strides[1], a->y.strides[2], NULL, 0, 0};
   DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
   return run_done(ctx, "rnn_fwd", impl);
 }
@@ -553,7 +553,7 @@ dlk_status dlk_rnn_fwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
 /* ====================================================================================== */
 
 typedef struct bwd_bufs {
-  void *dg, *dgh, *hprev, *cprev, *dht, *hp, *rh, *dy, *dx, *dh, *dc, *dhp, *drh, *lens, *xbuf;
+  void *dg, *dgh, *hprev, *cprev, *dht, *hp, *rh, *dy, *dx, *dh, *dh2, *dc, *dhp, *drh, *lens, *xbuf;
 } bwd_bufs;
 
 static size_t bwd_layout(const dlk_rnn_bwd_args *ba, char *base, bwd_bufs *o) {
@@ -571,7 +571,8 @@ static size_t bwd_layout(const dlk_rnn_bwd_args *ba, char *base, bwd_bufs *o) {
   if (a->reset_before) o->rh = take(&b, (size_t)(T * B * H) * es), o->drh = take(&b, (size_t)(B * H) * es);
   o->dy = take(&b, (size_t)(T * B * W) * es);
   o->dx = take(&b, (size_t)(T * B * imax) * es);
-  o->dh = take(&b, (size_t)(B * P) * es);
+  o->dh = take(&b, (size_t)(B * P) * 4);  /* the running gradient of h, f32 */
+  o->dh2 = take(&b, (size_t)(B * P) * es); /* the recurrent GEMM's product of the last step */
   o->dc = take(&b, (size_t)(B * H) * 4);
   if (P != H) o->dhp = take(&b, (size_t)(B * H) * es);
   o->lens = take(&b, (size_t)B * 4);
@@ -634,9 +635,10 @@ dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
                                   a->c0.strides[1], a->c0.strides[2], o.cprev};
         DLK_CUDA_TRY(ctx, dlk_k_rnn_prev(&pc, 0, NULL, ctx->stream));
       }
-      DLK_TRY(state_in(ctx, ba->has_dhn, &ba->dhn, ldi, B, P, dt, o.dh));
+      DLK_TRY(state_in(ctx, ba->has_dhn, &ba->dhn, ldi, B, P, DLK_F32, o.dh));
+      DLK_TRY(state_in(ctx, false, NULL, ldi, B, P, dt, o.dh2));
       if (lstm) DLK_TRY(state_in(ctx, ba->has_dcn, &ba->dcn, ldi, B, H, DLK_F32, o.dc));
-      dlk_tensor dh = t2(ctx, dt, o.dh, B, P, P, 1), whh = rows_of(&w.w_hh, 0, hrows);
+      dlk_tensor dh2 = t2(ctx, dt, o.dh2, B, P, P, 1), whh = rows_of(&w.w_hh, 0, hrows);
       for (int64_t s = T - 1; s >= 0; s--) {
         const int64_t t = d == 0 ? s : T - 1 - s;
         dlk_k_rnn_mat dy_t = {NULL, 0, 0};
@@ -647,8 +649,9 @@ dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
           dy_t = dmat(adv(o.dy, t * B * W + d * P, dt), W);
         dlk_k_rnn_step_bwd_desc k;
         memset(&k, 0, sizeof k);
-        k.dtype = (int)dt, k.c_dtype = DLK_F32, k.dc_dtype = DLK_F32, k.mode = (int)a->mode;
+        k.dtype = (int)dt, k.c_dtype = DLK_F32, k.dc_dtype = DLK_F32, k.dh_dtype = DLK_F32, k.mode = (int)a->mode;
         k.B = B, k.H = H, k.P = P, k.t = t, k.lens = lens;
+        k.dh = dmat(o.dh, P), k.dh2 = dmat(o.dh2, P);
         k.saved = dmat(adv(gates, t * B * lo.S, dt), lo.S);
         k.h = dmat(adv(o.hprev, t * B * P, dt), P);
         k.c = lstm ? dmat((char *)o.cprev + (size_t)(t * B * H) * 4, H) : dmat(NULL, 0);
@@ -659,16 +662,16 @@ dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
         if (proj) { /* dh_tot, then dhp = dh_tot W_hr, then the cell */
           void *dht = adv(o.dht, t * B * P, dt);
           k.phase = 3;
-          k.dh = dmat(o.dh, P), k.dy = dy_t, k.dht_out = dmat(dht, P);
+          k.dy = dy_t, k.dht_out = dmat(dht, P);
           DLK_CUDA_TRY(ctx, dlk_k_rnn_step_bwd(&k, 0, NULL, ctx->stream));
           dlk_tensor dhtt = t2(ctx, dt, dht, B, P, P, 1), dhp = t2(ctx, dt, o.dhp, B, H, H, 1);
           DLK_TRY(gemm(ctx, &dhtt, &w.w_hr, &dhp, 0.0));
           k.phase = 0;
-          k.dh = dmat(dht, P), k.dy = dmat(NULL, 0), k.dhp = dmat(o.dhp, H);
+          k.dy = dmat(NULL, 0), k.dhp = dmat(o.dhp, H);
           k.hp_out = dmat(adv(o.hp, t * B * H, dt), H);
         } else {
           k.phase = rb ? 1 : 0;
-          k.dh = dmat(o.dh, P), k.dy = dy_t;
+          k.dy = dy_t;
         }
         DLK_CUDA_TRY(ctx, dlk_k_rnn_step_bwd(&k, 0, NULL, ctx->stream));
         if (rb) {
@@ -680,11 +683,15 @@ dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
           k.rh_out = dmat(adv(o.rh, t * B * H, dt), H);
           DLK_CUDA_TRY(ctx, dlk_k_rnn_step_bwd(&k, 0, NULL, ctx->stream));
         }
-        /* dh (the previous step's) += dgh W_hh */
+        /* the previous step's dh: dh (f32, the pointwise part) + dh2 = dgh W_hh */
         dlk_tensor dg = t2(ctx, dt, adv(gru ? o.dgh : o.dg, t * B * GH, dt), B, hrows, GH, 1);
-        DLK_TRY(gemm(ctx, &dg, &whh, &dh, 1.0));
+        DLK_TRY(gemm(ctx, &dg, &whh, &dh2, 0.0));
       }
-      if (ba->has_dh0) DLK_TRY(state_out(ctx, &ba->dh0, ldi, B, P, dt, o.dh));
+      if (ba->has_dh0) {
+        dlk_k_rnn_copy3_desc c = {(int)dt, DLK_F32, 1, B, P, o.dh2, 0, P, 1, o.dh, 0, P, 1, NULL, 0, 1};
+        DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
+        DLK_TRY(state_out(ctx, &ba->dh0, ldi, B, P, DLK_F32, o.dh));
+      }
       if (ba->has_dc0) DLK_TRY(state_out(ctx, &ba->dc0, ldi, B, H, DLK_F32, o.dc));
       /* the layer-wide GEMMs */
       dlk_tensor dG = t2(ctx, dt, o.dg, T * B, GH, GH, 1), dGh = gru ? t2(ctx, dt, o.dgh, T * B, GH, GH, 1) : dG;
@@ -721,13 +728,13 @@ dlk_status dlk_rnn_bwd_cuda_run(dlk_context *ctx, const void *args, int impl, vo
     if (l == 0) {
       if (ba->has_dx) {
         dlk_k_rnn_copy3_desc c = {(int)dt, (int)dt, T, B, I, o.dx, B * I, I, 1, ba->dx.data, ba->dx.strides[0],
-                                  ba->dx.strides[1], ba->dx.strides[2], lens, 1};
+                                  ba->dx.strides[1], ba->dx.strides[2], lens, 1, 0};
         DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
       }
     } else if (a->has_dropout) {
       DLK_TRY(dropout_layer(ctx, a, o.dx, o.dy, l));
     } else {
-      dlk_k_rnn_copy3_desc c = {(int)dt, (int)dt, T, B, W, o.dx, B * W, W, 1, o.dy, B * W, W, 1, NULL, 0};
+      dlk_k_rnn_copy3_desc c = {(int)dt, (int)dt, T, B, W, o.dx, B * W, W, 1, o.dy, B * W, W, 1, NULL, 0, 0};
       DLK_CUDA_TRY(ctx, dlk_k_rnn_copy3(&c, 0, NULL, ctx->stream));
     }
   }

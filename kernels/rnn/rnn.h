@@ -55,7 +55,10 @@ typedef struct dlk_k_rnn_step_fwd_desc {
 int dlk_k_rnn_step_fwd(const dlk_k_rnn_step_fwd_desc *a, int impl, void *ws, void *stream);
 
 /* ---- one step, backward pointwise ----
-   dh_tot = dh + dy (dy only for active rows; dh, dy absent = 0).
+   dh_tot = dh + dh2 + dy (dy only for active rows; any of them absent = 0). dh and
+   dh_direct have dtype dh_dtype (a sequence keeps its running gradient in f32 and lets the
+   recurrent GEMM write its product, in the data dtype, to dh2: one rounding per step,
+   not one of the running sum); the others have dtype (c, dc: their own dtypes).
    phase 0: the whole step's pointwise (RNN, LSTM, PyTorch GRU), from saved, h and c (the
             step's inputs), dh_tot and dc: dgi, dgh (GRU: the recurrent gradient, else NULL
             = same as dgi), dc_out (c's gradient), dh_direct (h's gradient through the
@@ -64,13 +67,13 @@ int dlk_k_rnn_step_fwd(const dlk_k_rnn_step_fwd_desc *a, int impl, void *ws, voi
    phase 3: dht_out = dh_tot only (the projection's input gradient, before its GEMM).
    GRU reset_before: phase 1 does everything but the r gate (needs d(rh) = W_hn^T da_n);
    phase 2 takes drh and finishes da_r, dh_direct += d(rh) r, rh_out = r h.
-   Inactive rows: dgi = dgh = 0, dc_out = dc, dh_direct = dh (pass-through). dc_out may
-   alias dc, dh_direct may alias dh. */
+   Inactive rows: dgi = dgh = 0, dc_out = dc, dh_direct = dh + dh2 (pass-through). dc_out
+   may alias dc, dh_direct may alias dh. */
 typedef struct dlk_k_rnn_step_bwd_desc {
-  int dtype, c_dtype, dc_dtype, mode, phase;
+  int dtype, c_dtype, dc_dtype, dh_dtype, mode, phase;
   int64_t B, H, P, t;
   const int32_t *lens;
-  dlk_k_rnn_mat saved, h, c, dh, dy, dhp, dc, drh;
+  dlk_k_rnn_mat saved, h, c, dh, dh2, dy, dhp, dc, drh;
   dlk_k_rnn_mat dgi, dgh, dc_out, dh_direct, hp_out, dht_out, rh_out;
 } dlk_k_rnn_step_bwd_desc;
 int dlk_k_rnn_step_bwd(const dlk_k_rnn_step_bwd_desc *a, int impl, void *ws, void *stream);
@@ -86,7 +89,8 @@ typedef struct dlk_k_rnn_commit_desc {
 int dlk_k_rnn_commit(const dlk_k_rnn_commit_desc *a, int impl, void *ws, void *stream);
 
 /* ---- strided 3-D copy with dtype conversion: dst[i, j, k] = src[i, j, k] (src absent:
-   zeros); mask_t >= 0: [T, B, n] rows with t >= lens[b] get 0 (lens NULL: none). ---- */
+   zeros); mask_past_end: [T, B, n] rows with t >= lens[b] get 0 (lens NULL: none);
+   accumulate: dst += src (gradients). src may be dst (in-place masking). ---- */
 typedef struct dlk_k_rnn_copy3_desc {
   int src_dtype, dst_dtype;
   int64_t n0, n1, n2;
@@ -96,6 +100,7 @@ typedef struct dlk_k_rnn_copy3_desc {
   int64_t ds0, ds1, ds2;
   const int32_t *lens;
   int mask_past_end;
+  int accumulate;
 } dlk_k_rnn_copy3_desc;
 int dlk_k_rnn_copy3(const dlk_k_rnn_copy3_desc *a, int impl, void *ws, void *stream);
 

@@ -32,11 +32,12 @@ constexpr int kMaxB = 8;
 // Loads of state another block wrote before the last barrier: volatile, so they are not
 // served from a stale L1 line.
 __device__ __forceinline__ float ld_shared_state(const float *p, int64_t i) { return *(const volatile float *)(p + i); }
-__device__ __forceinline__ float ld_shared_state(const f16 *p, int64_t i) {
-  return __half2float(__ushort_as_half(*(const volatile unsigned short *)(p + i)));
-}
-__device__ __forceinline__ float ld_shared_state(const bf16 *p, int64_t i) {
-  return __bfloat162float(__ushort_as_bfloat16(*(const volatile unsigned short *)(p + i)));
+template <typename T>
+__device__ __forceinline__ float ld_shared_state(const T *p, int64_t i) { // f16, bf16: the 16 bits
+  const unsigned short bits = *(const volatile unsigned short *)(p + i);
+  T v;
+  memcpy(&v, &bits, sizeof v);
+  return to_f(v);
 }
 
 // bar[0]: arrivals of the current generation; bar[1]: the generation. Thread 0 of each
@@ -216,16 +217,17 @@ extern "C" int dlk_k_rnn_persist_plan(dlk_k_rnn_persist_desc *a, size_t *ws_byte
     snprintf(why, n, "batch %lld: the persistent kernel takes at most %d rows", (long long)a->B, kMaxB);
     return 0;
   }
-  int dev = a->device, sms = 0, optin = 0, coop = 0;
+  int dev = a->device, sms = 0, optin = 0;
   if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) ||
-      cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev)) {
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) {
     cudaGetLastError();
     snprintf(why, n, "cannot query the device");
     return 0;
   }
 #if !defined(DLK_CUDA_EMU)
-  if (!coop) {
+  int coop = 0;
+  if (cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess || !coop) {
+    cudaGetLastError();
     snprintf(why, n, "the device has no cooperative launch (needed to guarantee co-resident blocks)");
     return 0;
   }

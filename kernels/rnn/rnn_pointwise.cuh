@@ -101,11 +101,13 @@ __device__ __forceinline__ void pw_fwd(const FwdOut &o, int mode, int phase, int
 
 // Backward of one (b, j); see dlk_k_rnn_step_bwd_desc.
 __device__ __forceinline__ void pw_bwd(const dlk_k_rnn_step_bwd_desc &a, int64_t b, int64_t j) {
-  const int dt = a.dtype;
+  const int dt = a.dtype, hdt = a.dh_dtype;
   const int64_t H = a.H;
   const bool act = active(a.lens, a.t, b);
+  // the running gradient of h: dh + dh2 (+ dy for rows inside their sequence)
+  const auto dh_in = [&](int64_t k) { return ldm(a.dh, hdt, b, k) + ldm(a.dh2, dt, b, k); };
   if (a.phase == 3) {
-    stm(a.dht_out, dt, b, j, ldm(a.dh, dt, b, j) + (act ? ldm(a.dy, dt, b, j) : 0.0f));
+    stm(a.dht_out, dt, b, j, dh_in(j) + (act ? ldm(a.dy, dt, b, j) : 0.0f));
     return;
   }
   const int G = a.mode == DLK_RNN_LSTM ? 4 : a.mode == DLK_RNN_GRU ? 3 : 1;
@@ -121,24 +123,24 @@ __device__ __forceinline__ void pw_bwd(const dlk_k_rnn_step_bwd_desc &a, int64_t
       stm(a.dgh, dt, b, g * H + j, 0.0f);
     }
     if (a.mode == DLK_RNN_LSTM) stm(a.dc_out, a.dc_dtype, b, j, ldm(a.dc, a.dc_dtype, b, j));
-    if (j < a.P) stm(a.dh_direct, dt, b, j, ldm(a.dh, dt, b, j));
+    if (j < a.P) stm(a.dh_direct, hdt, b, j, dh_in(j));
     stm(a.hp_out, dt, b, j, 0.0f);
     return;
   }
   switch (a.mode) {
     case DLK_RNN_TANH:
     case DLK_RNN_RELU: {
-      const float hv = ldm(a.saved, dt, b, j), g = ldm(a.dh, dt, b, j) + ldm(a.dy, dt, b, j);
+      const float hv = ldm(a.saved, dt, b, j), g = dh_in(j) + ldm(a.dy, dt, b, j);
       const float da = g * (a.mode == DLK_RNN_TANH ? 1.0f - hv * hv : (hv > 0.0f ? 1.0f : 0.0f));
       stm(a.dgi, dt, b, j, da);
       stm(a.dgh, dt, b, j, da);
-      stm(a.dh_direct, dt, b, j, 0.0f);
+      stm(a.dh_direct, hdt, b, j, 0.0f);
       break;
     }
     case DLK_RNN_LSTM: {
       const float i = ldm(a.saved, dt, b, j), f = ldm(a.saved, dt, b, H + j), g = ldm(a.saved, dt, b, 2 * H + j);
       const float o = ldm(a.saved, dt, b, 3 * H + j), tc = ldm(a.saved, dt, b, 4 * H + j);
-      const float dhp = a.dhp.data ? ldm(a.dhp, dt, b, j) : ldm(a.dh, dt, b, j) + ldm(a.dy, dt, b, j);
+      const float dhp = a.dhp.data ? ldm(a.dhp, dt, b, j) : dh_in(j) + ldm(a.dy, dt, b, j);
       const float dct = ldm(a.dc, a.dc_dtype, b, j) + dhp * o * (1.0f - tc * tc);
       const float d_o = dhp * tc, di = dct * g, df = dct * ldm(a.c, a.c_dtype, b, j), dg = dct * i;
       const float v[4] = {di * i * (1.0f - i), df * f * (1.0f - f), dg * (1.0f - g * g), d_o * o * (1.0f - o)};
@@ -147,7 +149,7 @@ __device__ __forceinline__ void pw_bwd(const dlk_k_rnn_step_bwd_desc &a, int64_t
         stm(a.dgh, dt, b, k * H + j, v[k]);
       }
       stm(a.dc_out, a.dc_dtype, b, j, dct * f);
-      if (j < a.P) stm(a.dh_direct, dt, b, j, 0.0f);
+      if (j < a.P) stm(a.dh_direct, hdt, b, j, 0.0f);
       stm(a.hp_out, dt, b, j, o * tc);
       break;
     }
@@ -157,12 +159,12 @@ __device__ __forceinline__ void pw_bwd(const dlk_k_rnn_step_bwd_desc &a, int64_t
         const float drh = ldm(a.drh, dt, b, j), dar = drh * hv * r * (1.0f - r);
         stm(a.dgi, dt, b, j, dar);
         stm(a.dgh, dt, b, j, dar);
-        stm(a.dh_direct, dt, b, j, ldm(a.dh_direct, dt, b, j) + drh * r);
+        stm(a.dh_direct, hdt, b, j, ldm(a.dh_direct, hdt, b, j) + drh * r);
         stm(a.rh_out, dt, b, j, r * hv);
         break;
       }
       const float z = ldm(a.saved, dt, b, H + j), n = ldm(a.saved, dt, b, 2 * H + j);
-      const float hn = ldm(a.saved, dt, b, 3 * H + j), g = ldm(a.dh, dt, b, j) + ldm(a.dy, dt, b, j);
+      const float hn = ldm(a.saved, dt, b, 3 * H + j), g = dh_in(j) + ldm(a.dy, dt, b, j);
       const float dan = g * (1.0f - z) * (1.0f - n * n), daz = g * (hv - n) * z * (1.0f - z);
       stm(a.dgi, dt, b, H + j, daz);
       stm(a.dgh, dt, b, H + j, daz);
@@ -175,7 +177,7 @@ __device__ __forceinline__ void pw_bwd(const dlk_k_rnn_step_bwd_desc &a, int64_t
         stm(a.dgh, dt, b, j, dar);
         stm(a.dgh, dt, b, 2 * H + j, dan * r);
       }
-      stm(a.dh_direct, dt, b, j, g * z);
+      stm(a.dh_direct, hdt, b, j, g * z);
       break;
     }
   }

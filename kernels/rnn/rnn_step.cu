@@ -106,7 +106,9 @@ __global__ void rnn_copy3_kernel(dlk_k_rnn_copy3_desc a) {
     const int64_t k = idx % a.n2, j = (idx / a.n2) % a.n1, i = idx / (a.n1 * a.n2);
     float v = a.src ? ld_as(a.src, a.src_dtype, i * a.ss0 + j * a.ss1 + k * a.ss2) : 0.0f;
     if (a.mask_past_end && a.lens && i >= (int64_t)a.lens[j]) v = 0.0f;
-    st_as(a.dst, a.dst_dtype, i * a.ds0 + j * a.ds1 + k * a.ds2, v);
+    const int64_t d = i * a.ds0 + j * a.ds1 + k * a.ds2;
+    if (a.accumulate) v += ld_as(a.dst, a.dst_dtype, d);
+    st_as(a.dst, a.dst_dtype, d, v);
   }
 }
 
@@ -117,7 +119,8 @@ __global__ void rnn_copy3_f64_kernel(dlk_k_rnn_copy3_desc a) {
     const int64_t k = idx % a.n2, j = (idx / a.n2) % a.n1, i = idx / (a.n1 * a.n2);
     double v = a.src ? ((const double *)a.src)[i * a.ss0 + j * a.ss1 + k * a.ss2] : 0.0;
     if (a.mask_past_end && a.lens && i >= (int64_t)a.lens[j]) v = 0.0;
-    ((double *)a.dst)[i * a.ds0 + j * a.ds1 + k * a.ds2] = v;
+    const int64_t d = i * a.ds0 + j * a.ds1 + k * a.ds2;
+    ((double *)a.dst)[d] = a.accumulate ? ((double *)a.dst)[d] + v : v;
   }
 }
 
