@@ -3,7 +3,8 @@
  * failures and keep going, a seeded RNG, tolerance comparison, and the GPU/skip logic.
  *
  * A test program runs its CPU cases by default; with --gpu it runs its GPU cases and
- * exits 77 (ctest: skipped) when no CUDA device is usable.
+ * exits 77 (ctest: skipped) when no CUDA device is usable. The variant sweep every family
+ * runs is in sweep.h.
  */
 #ifndef DLK_TEST_CHECK_H
 #define DLK_TEST_CHECK_H
@@ -17,8 +18,11 @@
 #include "dlk.h"
 #include "core/half.h"
 
-static int t_failures = 0, t_checks = 0;
-static const char *t_case = "";
+/* The counters, the case label and the RNG state are one per program, also when a test
+   program is several files (test_nn.c + sweep.c): weak definitions, merged by the linker. */
+#define T_SHARED __attribute__((weak))
+T_SHARED int t_failures = 0, t_checks = 0;
+T_SHARED const char *t_case = "";
 
 #define CHECK(cond, ...)                                                 \
   do {                                                                   \
@@ -57,7 +61,7 @@ static inline int t_summary(const char *prog) {
 }
 
 /* xorshift64*: reproducible across machines. */
-static uint64_t t_rng_state = 0x9E3779B97F4A7C15ULL;
+T_SHARED uint64_t t_rng_state = 0x9E3779B97F4A7C15ULL;
 static inline void t_seed(uint64_t s) { t_rng_state = s ? s : 0x9E3779B97F4A7C15ULL; }
 static inline uint64_t t_next(void) {
   t_rng_state ^= t_rng_state >> 12;

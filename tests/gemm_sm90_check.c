@@ -1,6 +1,6 @@
 /*
  * gemm_sm90_check: the first-run self-check of gemm variant 4 "wgmma" (kernels/
- * nn_gemm_sm90.cu, sm_90a: wgmma + TMA). Written before any GPU ran the kernel, so every
+ * kernels/nn/gemm_sm90.cu, sm_90a: wgmma + TMA). Written before any GPU ran the kernel, so every
  * failure prints enough to tell a broken swizzle, descriptor or fragment mapping from a
  * pipeline or epilogue bug from one log.
  *

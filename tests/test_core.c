@@ -386,7 +386,21 @@ static void test_dispatch(dlk_context *ctx) {
     CHECK(nv >= 1 && v[0].id == 0 && v[0].device == DLK_CPU, "%s: variant 0 is the CPU reference", name);
     for (int k = 0; k < nv && k < 32; k++) {
       CHECK(v[k].name && v[k].description && v[k].description[0], "%s/%d described", name, v[k].id);
-      for (int j = 0; j < k; j++) CHECK(v[j].id != v[k].id, "%s: duplicate id %d", name, v[k].id);
+      for (int j = 0; j < k; j++) {
+        CHECK(v[j].id != v[k].id, "%s: duplicate id %d", name, v[k].id);
+        CHECK(strcmp(v[j].name, v[k].name) != 0, "%s: duplicate name %s", name, v[k].name);
+      }
+      /* The id ranges of core/internal.h: 0 and 20..29 run on the CPU, 1..9 and 10..19 on a
+         CUDA device. */
+      const int id = v[k].id;
+      if (v[k].device == DLK_CPU)
+        CHECK(id == DLK_VARIANT_CPU_REF ||
+                  (id >= DLK_VARIANT_CPU_OPT_FIRST && id <= DLK_VARIANT_CPU_OPT_LAST),
+              "%s/%s: CPU variant with id %d (0 or 20..29)", name, v[k].name, id);
+      else
+        CHECK(v[k].device == DLK_CUDA && id >= DLK_VARIANT_CUDA_FIRST &&
+                  id <= DLK_VARIANT_VENDOR_LAST,
+              "%s/%s: CUDA variant with id %d (1..19)", name, v[k].name, id);
     }
   }
   const char *name;
@@ -394,6 +408,40 @@ static void test_dispatch(dlk_context *ctx) {
   CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_force_variant(ctx, "nope", 1));
   int count;
   CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_op_variants(ctx, "nope", NULL, 0, &count));
+}
+
+/* The per-context plan cache: get of a missing key, put, replace (the old pointer is
+   destroyed), and every entry destroyed newest first with the context. */
+static char plan_log[64];
+static void plan_destroy(void *p) { dlk_appendf(plan_log, sizeof plan_log, "%s,", (const char *)p); }
+
+static void test_plan_cache(void) {
+  t_case = "plan cache";
+  plan_log[0] = '\0';
+  dlk_context *ctx = t_cpu_context();
+  void *got = (void *)1;
+  CHECK_OK(ctx, dlk_plan_cache_get(ctx, "test/a", &got));
+  CHECK(got == NULL, "missing key gives NULL");
+  static char a[] = "a", b[] = "b", b2[] = "b2", c[] = "c";
+  CHECK_OK(ctx, dlk_plan_cache_put(ctx, "test/a", a, plan_destroy));
+  CHECK_OK(ctx, dlk_plan_cache_put(ctx, "test/b", b, plan_destroy));
+  CHECK_OK(ctx, dlk_plan_cache_put(ctx, "test/c", c, plan_destroy));
+  CHECK_OK(ctx, dlk_plan_cache_get(ctx, "test/b", &got));
+  CHECK(got == b, "b stored");
+  CHECK_OK(ctx, dlk_plan_cache_put(ctx, "test/b", b2, plan_destroy));
+  CHECK(strcmp(plan_log, "b,") == 0, "replacing b destroys it first: %s", plan_log);
+  CHECK_OK(ctx, dlk_plan_cache_get(ctx, "test/b", &got));
+  CHECK(got == b2, "b replaced");
+  for (int i = 0; i < 40; i++) { /* growth past the first block of entries */
+    char key[32];
+    snprintf(key, sizeof key, "test/n%d", i);
+    CHECK_OK(ctx, dlk_plan_cache_put(ctx, key, NULL, NULL));
+  }
+  CHECK_OK(ctx, dlk_plan_cache_get(ctx, "test/a", &got));
+  CHECK(got == a, "a still found after growth");
+  plan_log[0] = '\0';
+  dlk_context_destroy(ctx);
+  CHECK(strcmp(plan_log, "c,b2,a,") == 0, "destroyed newest first: %s", plan_log);
 }
 
 /* Autotune cache files: save/load round trip, and each corruption refused. */
@@ -451,7 +499,27 @@ static void test_autotune_file(dlk_context *ctx) {
   remove(path);
 }
 
+/* --list-ops: every op dlk_op_count lists, one per line (ctest's sweep_coverage compares
+   them with the ops the family programs' sweep rows force). */
+static int list_ops(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--list-ops") != 0) continue;
+    dlk_context *ctx = t_cpu_context();
+    int n = 0;
+    if (dlk_op_count(ctx, &n) != DLK_OK) exit(1);
+    for (int k = 0; k < n; k++) {
+      const char *name;
+      if (dlk_op_name(ctx, k, &name) != DLK_OK) exit(1);
+      printf("%s\n", name);
+    }
+    dlk_context_destroy(ctx);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (list_ops(argc, argv)) return 0;
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_core");
     dlk_device dev;
@@ -475,5 +543,6 @@ int main(int argc, char **argv) {
   test_dispatch(ctx);
   test_autotune_file(ctx);
   dlk_context_destroy(ctx);
+  test_plan_cache();
   return t_summary("test_core");
 }

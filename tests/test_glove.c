@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "sweep.h"
 #include "glove/glove.h"
+#include "glove/io.h"
+#include "glove/vocab.h"
 
 /* ---- small utilities ---- */
 
@@ -1808,7 +1810,7 @@ static void run_cpu_cases(dlk_context *ctx) {
 }
 
 /* ---- GPU: every GPU variant against the CPU reference ----
-   Thresholds as the GPU kernels' design predicts them (kernels/glove.cu), so that
+   Thresholds as the GPU kernels' design predicts them (kernels/glove/epoch.cu), so that
    a kernel that is merely close shows up: det (F64) is the sequential rule in record
    order, only the dot-product order and exp/log instead of pow differ: 1e-10 from cpu_ref
    after an epoch, bits identical run to run; det F32: the cost within 1e-4; warp: the cost
@@ -2521,18 +2523,323 @@ static void run_gpu_cases(dlk_context *ctx) {
   dlk_context_destroy(cpu);
 }
 
+/* ====================================================================================== */
+/* The variant sweep (tests/sweep.h): every variant of glove_epoch, glove_cooccur_chunk    */
+/* and glove_topk against the written-out rules here (CPU) or the CPU reference (--gpu).   */
+/* ====================================================================================== */
+
+/* ---- glove_epoch: one pass of AdaGrad over `count` records, params/gradsq [2V, dim+1] ---- */
+
+typedef struct {
+  sweep_tags tags;
+  int64_t vocab;
+  int dim; /* <= 64 (formula_update's scratch) */
+  int64_t count;
+  int threads; /* CPU Hogwild threads: more than one races (the cases with threads keep a
+                  large vocabulary, so that few records share a row at once) */
+  bool keras;
+} epoch_case;
+
+static dlk_glove_train_params sweep_train_params(const epoch_case *c) {
+  dlk_glove_train_params p;
+  memset(&p, 0, sizeof p);
+  p.eta = 0.05, p.alpha = 0.75, p.x_max = 100, p.grad_clip = 100, p.keras = c->keras;
+  return p;
+}
+
+/* in: params, gradsq, and the records as their 16 bytes each (U8). */
+static void gen_epoch(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const epoch_case *c = vc;
+  const int64_t n = 2 * c->vocab * (c->dim + 1);
+  double *w = sweep_add(in, dt, n), *g = sweep_add(in, dt, n);
+  for (int64_t i = 0; i < n; i++) w[i] = (t_uniform(0, 1) - 0.5) / c->dim, g[i] = 1;
+  double *bytes = sweep_add(in, DLK_U8, 16 * c->count);
+  for (int64_t r = 0; r < c->count; r++) {
+    dlk_glove_record rec = {(int32_t)t_uniform(1, (double)c->vocab + 1), (int32_t)t_uniform(1, (double)c->vocab + 1),
+                            t_uniform(1, 200)};
+    unsigned char b[16];
+    memcpy(b, &rec, 16);
+    for (int k = 0; k < 16; k++) bytes[16 * r + k] = b[k];
+  }
+}
+
+/* out: params, gradsq, the cost sum and the skipped count. */
+static dlk_status run_epoch(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const epoch_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t shape[2] = {2 * c->vocab, c->dim + 1}, nb = 16 * c->count;
+  sweep_tensor *w = sweep_inout(&r, dt, 2, shape, SW_CONTIG, in->a[0].v);
+  sweep_tensor *g = sweep_inout(&r, dt, 2, shape, SW_CONTIG, in->a[1].v);
+  sweep_tensor *rec = sweep_in(&r, DLK_U8, 1, &nb, SW_CONTIG, in->a[2].v);
+  dlk_glove_train_params p = sweep_train_params(c);
+  double cost = 0;
+  int64_t skipped = 0;
+  dlk_glove_epoch_args a = {dt, w->v.data, g->v.data, c->vocab, c->dim, rec->v.data, c->count,
+                            p.eta, p.alpha, p.x_max, p.grad_clip, c->keras, c->threads, NULL, &cost, &skipped};
+  dlk_status s = DLK_ERR_INTERNAL;
+  if (!r.failed) s = dlk_dispatch(ctx, &dlk_glove_epoch_op, &a);
+  sweep_end(&r, s, out);
+  if (s == DLK_OK) {
+    sweep_add(out, DLK_F64, 1)[0] = cost;
+    sweep_add(out, DLK_I64, 1)[0] = (double)skipped;
+  }
+  return s;
+}
+
+static void naive_epoch(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const epoch_case *c = vc;
+  const int64_t n = 2 * c->vocab * (c->dim + 1);
+  double *w = sweep_add(ref, dt, n), *g = sweep_add(ref, dt, n);
+  memcpy(w, in->a[0].v, (size_t)n * sizeof *w);
+  memcpy(g, in->a[1].v, (size_t)n * sizeof *g);
+  dlk_glove_train_params p = sweep_train_params(c);
+  double cost = 0;
+  int skipped = 0;
+  for (int64_t r = 0; r < c->count; r++) {
+    unsigned char b[16];
+    for (int k = 0; k < 16; k++) b[k] = (unsigned char)in->a[2].v[16 * r + k];
+    dlk_glove_record rec;
+    memcpy(&rec, b, 16);
+    formula_update(w, g, c->vocab, c->dim, rec, &p, &cost, &skipped);
+  }
+  sweep_add(ref, DLK_F64, 1)[0] = cost;
+  sweep_add(ref, DLK_I64, 1)[0] = skipped;
+}
+
+/* The exact variants (the reference, the GPU's det, one Hogwild thread) follow the rule in
+   record order: within 1e-10 of it (only summation order and exp/log against pow differ).
+   The racing ones (Hogwild with several threads, the GPU's warp) change the bits by
+   design, and on these small random problems (a few records per row) the order moves the
+   parameters a lot and the cost of the epoch by several percent: they are held to that
+   cost within 10% (a record skipped or misapplied moves it far more), the same count of
+   skipped records, and finite parameters. Their closer checks on the tool's real records
+   are test_hogwild_stream (CPU) and gpu_epoch_cases. */
+static int compare_epoch(const char *what, const void *vc, int variant, const sweep_set *got, const sweep_set *ref,
+                         int tf32) {
+  (void)tf32;
+  const epoch_case *c = vc;
+  CHECK(got->n == 4 && ref->n == 4, "%s: %d outputs, reference %d", what, got->n, ref->n);
+  if (got->n != 4 || ref->n != 4) return 0;
+  const bool exact = variant == 0 || variant == 2 || (variant == 20 && c->threads <= 1);
+  int ok = got->a[3].v[0] == ref->a[3].v[0];
+  CHECK(ok, "%s: %g records skipped, reference %g", what, got->a[3].v[0], ref->a[3].v[0]);
+  double cost = got->a[2].v[0], want = ref->a[2].v[0], rel = fabs(cost - want) / (want > 0 ? want : 1);
+  if (exact) {
+    char w[600];
+    snprintf(w, sizeof w, "%s: params", what);
+    ok = t_close(w, got->a[0].v, ref->a[0].v, ref->a[0].n, 1e-10, 1e-10) && ok;
+    snprintf(w, sizeof w, "%s: gradsq", what);
+    ok = t_close(w, got->a[1].v, ref->a[1].v, ref->a[1].n, 1e-10, 1e-10) && ok;
+    CHECK(rel <= 1e-10, "%s: cost %.17g vs %.17g", what, cost, want);
+    return ok && rel <= 1e-10;
+  }
+  CHECK(rel <= 0.1, "%s: cost %.9g vs %.9g (rel %.3g > 10%%)", what, cost, want, rel);
+  int64_t bad = 0;
+  for (int i = 0; i < 2; i++)
+    for (int64_t k = 0; k < got->a[i].n; k++) bad += !isfinite(got->a[i].v[k]);
+  CHECK(bad == 0, "%s: %lld parameters or accumulators not finite", what, (long long)bad);
+  return ok && rel <= 0.1 && bad == 0;
+}
+
+static const epoch_case epoch_cases[] = {
+    {.vocab = 1, .dim = 1, .count = 1, .threads = 1},
+    {.vocab = 7, .dim = 5, .count = 50, .threads = 1},
+    {.vocab = 1000, .dim = 10, .count = 2000, .threads = 4},
+    {.vocab = 20, .dim = 16, .count = 1000, .threads = 1, .keras = true},
+    {.vocab = 2000, .dim = 8, .count = 3000, .threads = 3},
+    {.vocab = 10, .dim = 4, .count = 0, .threads = 2},
+    {.vocab = 4000, .dim = 50, .count = 20000, .threads = 4, .tags.big = true},
+};
+
+/* ---- glove_cooccur_chunk: a chunk of token ids (0 = line break) into summed records ---- */
+
+typedef struct {
+  sweep_tags tags;
+  int64_t vocab, n, n_prefix;
+  int window;
+  bool symmetric, distance_weighting;
+} chunk_case;
+
+static void gen_chunk(const void *vc, dlk_dtype dt, sweep_set *in) {
+  (void)dt;
+  const chunk_case *c = vc;
+  double *ids = sweep_add(in, DLK_I32, c->n);
+  for (int64_t i = 0; i < c->n; i++) ids[i] = t_uniform(0, 1) < 0.05 ? 0 : (double)(int32_t)t_uniform(1, (double)c->vocab + 1);
+}
+
+/* out: the records' w1 and w2 (I32) and x (F64), in the order given. */
+static dlk_status run_chunk(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  (void)dt;
+  const chunk_case *c = vc;
+  int32_t *ids = malloc((size_t)(c->n > 0 ? c->n : 1) * sizeof *ids);
+  for (int64_t i = 0; i < c->n; i++) ids[i] = (int32_t)in->a[0].v[i];
+  int64_t cap = (c->n - c->n_prefix) * c->window * (c->symmetric ? 2 : 1) + 1, count = 0;
+  dlk_glove_record *recs = malloc((size_t)cap * sizeof *recs);
+  dlk_glove_cooccur_chunk_args a = {ids,      c->n, c->n_prefix, c->vocab, c->window, c->symmetric,
+                                    c->distance_weighting, recs, cap, &count};
+  dlk_status s = dlk_dispatch(ctx, &dlk_glove_cooccur_chunk_op, &a);
+  if (s == DLK_OK) {
+    double *w1 = sweep_add(out, DLK_I32, count), *w2 = sweep_add(out, DLK_I32, count),
+           *x = sweep_add(out, DLK_F64, count);
+    for (int64_t i = 0; i < count; i++) w1[i] = recs[i].w1, w2[i] = recs[i].w2, x[i] = recs[i].x;
+  }
+  free(ids);
+  free(recs);
+  return s;
+}
+
+/* The rule of glove.h written out: every target at t >= n_prefix with each of the `window`
+   ids before it on its line, in a dense table, then the nonzero pairs in (w1, w2) order. */
+static void naive_chunk(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  (void)dt;
+  const chunk_case *c = vc;
+  const int64_t V = c->vocab;
+  double *t = calloc((size_t)(V * V), sizeof *t);
+  const double *ids = in->a[0].v;
+  for (int64_t i = c->n_prefix; i < c->n; i++) {
+    if (ids[i] == 0) continue;
+    for (int64_t k = 1; k <= c->window && i - k >= 0 && ids[i - k] > 0; k++) {
+      double w = c->distance_weighting ? 1.0 / (double)k : 1.0;
+      int64_t a = (int64_t)ids[i - k] - 1, b = (int64_t)ids[i] - 1;
+      t[a * V + b] += w;
+      if (c->symmetric) t[b * V + a] += w;
+    }
+  }
+  int64_t m = 0;
+  for (int64_t i = 0; i < V * V; i++) m += t[i] != 0;
+  double *w1 = sweep_add(ref, DLK_I32, m), *w2 = sweep_add(ref, DLK_I32, m), *x = sweep_add(ref, DLK_F64, m);
+  m = 0;
+  for (int64_t a = 0; a < V; a++)
+    for (int64_t b = 0; b < V; b++)
+      if (t[a * V + b] != 0) w1[m] = (double)(a + 1), w2[m] = (double)(b + 1), x[m++] = t[a * V + b];
+  free(t);
+}
+
+static const chunk_case chunk_cases[] = {
+    {.vocab = 1, .n = 1, .window = 1, .symmetric = true, .distance_weighting = true},
+    {.vocab = 5, .n = 40, .window = 2, .symmetric = true, .distance_weighting = true},
+    {.vocab = 5, .n = 40, .n_prefix = 3, .window = 3},
+    {.vocab = 60, .n = 3000, .n_prefix = 15, .window = 15, .symmetric = true, .distance_weighting = true},
+    {.vocab = 200, .n = 5000, .window = 10, .distance_weighting = true},
+    {.vocab = 9, .n = 0, .window = 5, .symmetric = true},
+    {.vocab = 300, .n = 100000, .n_prefix = 15, .window = 15, .symmetric = true, .distance_weighting = true,
+     .tags.big = true},
+};
+
+/* ---- glove_topk: per column, the k rows with the largest scores, best first ---- */
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, cols;
+  int k;
+  int n_exclude; /* rows excluded per column (some -1 or past the end: ignored) */
+} topk_sweep_case;
+
+/* in: scores (ties at multiples of 0.25, 3% NaN, 2% -inf) and the exclusion lists (I32). */
+static void gen_topk(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const topk_sweep_case *c = vc;
+  double *s = sweep_add(in, dt, c->rows * c->cols);
+  for (int64_t i = 0; i < c->rows * c->cols; i++) {
+    double u = t_uniform(0, 1), v = floor(t_uniform(-4, 4) * 4) / 4;
+    s[i] = u < 0.03 ? NAN : u < 0.05 ? -INFINITY : v;
+  }
+  double *ex = sweep_add(in, DLK_I32, c->cols * c->n_exclude);
+  for (int64_t i = 0; i < c->cols * c->n_exclude; i++)
+    ex[i] = i % 3 == 2 ? -1 : (double)(int32_t)t_uniform(0, (double)c->rows + 2);
+}
+
+/* out: ids (I32) and values (F64), [cols, k]. */
+static dlk_status run_topk(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const topk_sweep_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t shape[2] = {c->rows, c->cols}, nk = c->cols * c->k;
+  sweep_tensor *s = sweep_in(&r, dt, 2, shape, SW_CONTIG, in->a[0].v);
+  int32_t *ex = malloc((size_t)(c->cols * c->n_exclude + 1) * sizeof *ex), *idx = malloc((size_t)(nk + 1) * sizeof *idx);
+  double *val = malloc((size_t)(nk + 1) * sizeof *val);
+  for (int64_t i = 0; i < c->cols * c->n_exclude; i++) ex[i] = (int32_t)in->a[1].v[i];
+  for (int64_t i = 0; i < nk; i++) idx[i] = -99, val[i] = 99;
+  dlk_glove_topk_args a = {s->v, ex, c->n_exclude, c->k, idx, val};
+  dlk_status st = DLK_ERR_INTERNAL;
+  if (!r.failed) st = dlk_dispatch(ctx, &dlk_glove_topk_op, &a);
+  sweep_end(&r, st, out);
+  if (st == DLK_OK) {
+    double *oi = sweep_add(out, DLK_I32, nk), *ov = sweep_add(out, DLK_F64, nk);
+    for (int64_t i = 0; i < nk; i++) oi[i] = idx[i], ov[i] = val[i];
+  }
+  free(ex), free(idx), free(val);
+  return st;
+}
+
+/* Per column: rows not excluded and not NaN, by score descending, ties to the lower row;
+   missing slots get -1 and -inf. */
+static void naive_topk(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  (void)dt;
+  const topk_sweep_case *c = vc;
+  double *oi = sweep_add(ref, DLK_I32, c->cols * c->k), *ov = sweep_add(ref, DLK_F64, c->cols * c->k);
+  char *taken = calloc((size_t)(c->rows + 1), 1);
+  for (int64_t q = 0; q < c->cols; q++) {
+    memset(taken, 0, (size_t)(c->rows + 1));
+    for (int e = 0; e < c->n_exclude; e++) {
+      int64_t r = (int64_t)in->a[1].v[q * c->n_exclude + e];
+      if (r >= 0 && r < c->rows) taken[r] = 1;
+    }
+    for (int s = 0; s < c->k; s++) {
+      int64_t best = -1;
+      for (int64_t r = 0; r < c->rows; r++) {
+        double v = in->a[0].v[r * c->cols + q];
+        if (taken[r] || isnan(v)) continue;
+        if (best < 0 || v > in->a[0].v[best * c->cols + q]) best = r;
+      }
+      oi[q * c->k + s] = (double)best;
+      ov[q * c->k + s] = best < 0 ? -INFINITY : in->a[0].v[best * c->cols + q];
+      if (best >= 0) taken[best] = 1;
+    }
+  }
+  free(taken);
+}
+
+static const topk_sweep_case topk_sweep_cases[] = {
+    {.rows = 1, .cols = 1, .k = 1},
+    {.rows = 40, .cols = 3, .k = 5, .n_exclude = 3},
+    {.rows = 100, .cols = 7, .k = 32, .n_exclude = 5},
+    {.rows = 10, .cols = 4, .k = 40, .n_exclude = 2},
+    {.rows = 1000, .cols = 33, .k = 3, .n_exclude = 4},
+    {.rows = 3001, .cols = 130, .k = 100, .n_exclude = 5, .tags.big = true},
+};
+
+static const dlk_dtype f64_only[] = {DLK_F64}, f64_f32[] = {DLK_F64, DLK_F32};
+
+static const sweep_op glove_rows[] = {
+    {"glove_epoch", "glove_epoch", SWEEP_CASES(epoch_cases), gen_epoch, run_epoch, naive_epoch, 0, 0, f64_only, 1,
+     compare_epoch},
+    {"glove_cooccur_chunk", "glove_cooccur_chunk", SWEEP_CASES(chunk_cases), gen_chunk, run_chunk, naive_chunk, 0, 1,
+     f64_only, 1, NULL},
+    {"glove_topk", "glove_topk", SWEEP_CASES(topk_sweep_cases), gen_topk, run_topk, naive_topk, 0, 1, f64_f32, 2,
+     NULL},
+};
+
 int main(int argc, char **argv) {
+  if (sweep_list_ops(argc, argv, glove_rows, (int)(sizeof glove_rows / sizeof glove_rows[0]))) return 0;
   signal(SIGPIPE, SIG_IGN);
   make_tmpdir();
   int rc;
+  const int nrows = (int)(sizeof glove_rows / sizeof glove_rows[0]);
   if (t_want_gpu(argc, argv)) {
     dlk_context *ctx = t_gpu_context_or_skip("test_glove");
     run_gpu_cases(ctx);
+    /* Last, so the cases above keep their random inputs. */
+    dlk_context *cpu = t_cpu_context();
+    sweep_run(ctx, cpu, glove_rows, nrows, gpu_quick);
+    dlk_context_destroy(cpu);
     dlk_context_destroy(ctx);
     rc = t_summary("test_glove --gpu");
   } else {
     dlk_context *ctx = t_cpu_context();
     run_cpu_cases(ctx);
+    sweep_run(ctx, NULL, glove_rows, nrows, 0);
+    dlk_context *ref = t_cpu_context();
+    sweep_run(ctx, ref, glove_rows, nrows, 1); /* the GPU run's path, quick */
+    dlk_context_destroy(ref);
     dlk_context_destroy(ctx);
     rc = t_summary("test_glove");
   }

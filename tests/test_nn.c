@@ -3,11 +3,12 @@
  *
  * CPU run (default):
  *   1. golden fixtures made by PyTorch (tests/golden/nn/NAME.txt, see make_nn_golden.py)
- *      against the CPU reference, at the DESIGN.md tolerances;
+ *      against the CPU reference, at the tolerances of tests/check.h;
  *   2. finite-difference gradient checks in f64 of every CPU backward;
- *   3. the variant sweep over a CPU context: every op x shape x dtype x variant of the
- *      table, variant 0 against an independent naive f64 computation written here,
- *      deterministic mode (bit-identical reruns), AUTO, and the autotune cache;
+ *   3. the variant sweep (tests/sweep.h) over a CPU context: one row per op with a typed
+ *      case table, every case x dtype x variant, variant 0 against an independent naive
+ *      f64 computation written here, deterministic mode (bit-identical reruns), AUTO, and
+ *      the autotune cache; then the GPU run's path (reference context) on a quick subset;
  *   4. a table of bad inputs: exact status, a message naming the op, every output byte
  *      and every input byte unchanged; the context still works afterwards;
  *   5. explain mode.
@@ -16,16 +17,12 @@
  *   off and on; device-side bad input (ids and targets out of range, host tensors on a
  *   CUDA context).
  * DLK_TEST_QUICK=1 runs a small subset of the sweep (for compute-sanitizer).
- *
- * Every tensor of the sweep lives inside a larger allocation filled with 0xFF bytes
- * (NaN in every float dtype): a kernel that reads outside its view produces NaN, one that
- * writes outside it is caught by the guard check, and a call that fails must leave its
- * outputs entirely 0xFF.
+ * --list-sweep-ops prints the ops the sweep rows cover (ctest sweep_coverage).
  */
 #include <inttypes.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "sweep.h"
 
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -34,14 +31,8 @@ static char t_case_buf[512];
 static int quick_mode = 0;
 
 /* ====================================================================================== */
-/* Host arrays, rounding, activations                                                      */
+/* Helpers: activations, host tensor offsets                                               */
 /* ====================================================================================== */
-
-static double round_to(dlk_dtype dt, double v) {
-  unsigned char b[8];
-  dlk_store(b, dt, 0, v);
-  return dlk_load(b, dt, 0);
-}
 
 static dlk_dtype stat_dt(dlk_dtype dt) { return dt == DLK_F64 ? DLK_F64 : DLK_F32; }
 
@@ -65,59 +56,6 @@ static double t_act_grad(int act, double x) {
   }
 }
 
-#define MAXARR 8
-typedef struct {
-  double *v;
-  int64_t n;
-  dlk_dtype dt;
-} harr;
-typedef struct {
-  harr a[MAXARR];
-  int n;
-} hset;
-
-static double *hs_add(hset *h, dlk_dtype dt, int64_t n) {
-  if (h->n >= MAXARR) {
-    fprintf(stderr, "hset overflow\n");
-    exit(2);
-  }
-  harr *a = &h->a[h->n++];
-  a->v = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-  a->n = n;
-  a->dt = dt;
-  return a->v;
-}
-
-static void hs_free(hset *h) {
-  for (int i = 0; i < h->n; i++) free(h->a[i].v);
-  h->n = 0;
-}
-
-/* Uniform values in [lo, hi) rounded to dt. */
-static double *hs_uniform(hset *h, dlk_dtype dt, int64_t n, double lo, double hi) {
-  double *v = hs_add(h, dt, n);
-  for (int64_t i = 0; i < n; i++) v[i] = round_to(dt, t_uniform(lo, hi));
-  return v;
-}
-
-/* Same doubles bit for bit (NaN payloads included). */
-static int same_bits(const double *a, const double *b, int64_t n) {
-  return n == 0 || memcmp(a, b, (size_t)n * sizeof(double)) == 0;
-}
-
-/* ====================================================================================== */
-/* Test tensors: a view inside a 0xFF-filled allocation                                    */
-/* ====================================================================================== */
-
-enum { LC = 0, LT = 1, LP = 2 }; /* contiguous, last two dims transposed, padded rows + offset */
-
-typedef struct {
-  dlk_tensor v, base;
-  int64_t off; /* element offset of v.data in base */
-  int64_t base_n;
-  int live;
-} tt;
-
 static int64_t t_numel(const dlk_tensor *t) {
   int64_t n = 1;
   for (int k = 0; k < t->ndim; k++) n *= t->shape[k];
@@ -140,180 +78,6 @@ static void dense_strides(int ndim, const int64_t *shape, int64_t *strides) {
     strides[k] = s;
     s *= shape[k] > 0 ? shape[k] : 1;
   }
-}
-
-static dlk_status tt_make(dlk_context *ctx, tt *t, dlk_dtype dt, int ndim, const int64_t *shape, int layout) {
-  memset(t, 0, sizeof *t);
-  dlk_tensor v;
-  memset(&v, 0, sizeof v);
-  v.dtype = dt;
-  v.ndim = ndim;
-  for (int k = 0; k < ndim; k++) v.shape[k] = shape[k];
-  int64_t n = t_numel(&v), size = n, off = 0;
-  if (layout == LT && ndim >= 2) {
-    int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
-    memcpy(st_shape, shape, sizeof(int64_t) * (size_t)ndim);
-    st_shape[ndim - 1] = shape[ndim - 2];
-    st_shape[ndim - 2] = shape[ndim - 1];
-    dense_strides(ndim, st_shape, st);
-    for (int k = 0; k < ndim; k++) v.strides[k] = st[k];
-    v.strides[ndim - 1] = st[ndim - 2];
-    v.strides[ndim - 2] = st[ndim - 1];
-  } else if (layout == LP && ndim >= 1) {
-    off = 1; /* misaligned start */
-    if (ndim == 1) {
-      v.strides[0] = 2;
-      size = 1 + 2 * shape[0];
-    } else {
-      int64_t pitch = shape[ndim - 1] + 3, rows = 1;
-      v.strides[ndim - 1] = 1;
-      v.strides[ndim - 2] = pitch;
-      for (int k = ndim - 3; k >= 0; k--) v.strides[k] = v.strides[k + 1] * shape[k + 1];
-      for (int k = 0; k < ndim - 1; k++) rows *= shape[k];
-      size = 1 + pitch * rows;
-    }
-  } else {
-    dense_strides(ndim, shape, v.strides);
-  }
-  int64_t bn = size + 16; /* a guard zone past the end catches overruns of any layout */
-  dlk_status s = dlk_tensor_alloc(ctx, &t->base, dt, 1, &bn);
-  if (s != DLK_OK) return s;
-  size_t bytes = (size_t)bn * dlk_dtype_size(dt);
-  unsigned char *ff = malloc(bytes);
-  memset(ff, 0xFF, bytes);
-  s = dlk_tensor_write(ctx, &t->base, ff, bytes);
-  free(ff);
-  if (s != DLK_OK) return s;
-  v.device = t->base.device;
-  v.data = (char *)t->base.data + off * (int64_t)dlk_dtype_size(dt);
-  t->v = v;
-  t->off = off;
-  t->base_n = bn;
-  t->live = 1;
-  return DLK_OK;
-}
-
-static dlk_status tt_write(dlk_context *ctx, tt *t, const double *vals) {
-  int64_t n = t_numel(&t->v);
-  if (n == 0) return DLK_OK;
-  size_t es = dlk_dtype_size(t->v.dtype);
-  unsigned char *buf = malloc((size_t)n * es);
-  for (int64_t i = 0; i < n; i++) dlk_store(buf, t->v.dtype, i, vals[i]);
-  dlk_status s = dlk_tensor_write(ctx, &t->v, buf, (size_t)n * es);
-  free(buf);
-  return s;
-}
-
-static dlk_status tt_read(dlk_context *ctx, const tt *t, double *out) {
-  int64_t n = t_numel(&t->v);
-  if (n == 0) return DLK_OK;
-  size_t es = dlk_dtype_size(t->v.dtype);
-  unsigned char *buf = malloc((size_t)n * es);
-  dlk_status s = dlk_tensor_read(ctx, &t->v, buf, (size_t)n * es);
-  for (int64_t i = 0; i < n && s == DLK_OK; i++) out[i] = dlk_load(buf, t->v.dtype, i);
-  free(buf);
-  return s;
-}
-
-/* Number of base elements that are not 0xFF bytes: outside the view only, or all. */
-static int64_t tt_dirty(dlk_context *ctx, const tt *t, int whole) {
-  size_t es = dlk_dtype_size(t->v.dtype), bytes = (size_t)t->base_n * es;
-  unsigned char *buf = malloc(bytes), *in = calloc((size_t)t->base_n, 1);
-  int64_t bad = 0;
-  if (dlk_tensor_read(ctx, &t->base, buf, bytes) != DLK_OK) {
-    bad = -1;
-  } else {
-    int64_t n = t_numel(&t->v);
-    if (!whole)
-      for (int64_t i = 0; i < n; i++) in[t->off + t_offset(&t->v, i)] = 1;
-    for (int64_t e = 0; e < t->base_n; e++) {
-      if (in[e]) continue;
-      for (size_t b = 0; b < es; b++)
-        if (buf[(size_t)e * es + b] != 0xFF) {
-          bad++;
-          break;
-        }
-    }
-  }
-  free(buf);
-  free(in);
-  return bad;
-}
-
-static void tt_free(dlk_context *ctx, tt *t) {
-  if (t->live) dlk_tensor_free(ctx, &t->base);
-  t->live = 0;
-}
-
-/* ---- a rig: the tensors of one call; inputs are checked unchanged afterwards ---- */
-
-enum { R_IN = 0, R_OUT = 1, R_INOUT = 2 };
-typedef struct {
-  dlk_context *ctx;
-  tt t[12];
-  int role[12];
-  const double *vals[12];
-  int n;
-  int failed;
-} rig;
-
-static tt *rig_add(rig *r, int role, dlk_dtype dt, int ndim, const int64_t *shape, int layout,
-                   const double *vals) {
-  tt *t = &r->t[r->n];
-  dlk_status s = tt_make(r->ctx, t, dt, ndim, shape, layout);
-  if (s == DLK_OK && vals) s = tt_write(r->ctx, t, vals);
-  CHECK(s == DLK_OK, "test tensor setup: %s: %s", dlk_status_string(s), dlk_context_last_error(r->ctx));
-  if (s != DLK_OK) r->failed = 1;
-  r->role[r->n] = role;
-  r->vals[r->n] = vals;
-  r->n++;
-  return t;
-}
-static tt *rig_in(rig *r, dlk_dtype dt, int ndim, const int64_t *shape, int layout, const double *vals) {
-  return rig_add(r, R_IN, dt, ndim, shape, layout, vals);
-}
-static tt *rig_out(rig *r, dlk_dtype dt, int ndim, const int64_t *shape, int layout) {
-  return rig_add(r, R_OUT, dt, ndim, shape, layout, NULL);
-}
-static tt *rig_inout(rig *r, dlk_dtype dt, int ndim, const int64_t *shape, int layout, const double *vals) {
-  return rig_add(r, R_INOUT, dt, ndim, shape, layout, vals);
-}
-
-/* After the call: read the outputs (in the order they were added) into out, check that
-   nothing outside a view changed, that inputs are unchanged, and that a failed call left
-   its outputs untouched. Frees the tensors; returns s. */
-static dlk_status rig_end(rig *r, dlk_status s, hset *out) {
-  for (int i = 0; i < r->n; i++) {
-    tt *t = &r->t[i];
-    if (!t->live) continue;
-    int64_t n = t_numel(&t->v);
-    if (r->role[i] != R_IN && s == DLK_OK && out) {
-      double *o = hs_add(out, t->v.dtype, n);
-      CHECK(tt_read(r->ctx, t, o) == DLK_OK, "read back output %d", i);
-    }
-    if (r->role[i] == R_OUT && s != DLK_OK) {
-      int64_t bad = tt_dirty(r->ctx, t, 1);
-      CHECK(bad == 0, "failed call (%s) wrote %lld elements of output %d", dlk_status_string(s),
-            (long long)bad, i);
-    } else {
-      int64_t bad = tt_dirty(r->ctx, t, 0);
-      CHECK(bad == 0, "%lld elements outside the view of tensor %d changed", (long long)bad, i);
-    }
-    if (r->role[i] == R_IN || (r->role[i] == R_INOUT && s != DLK_OK)) {
-      double *now = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-      CHECK(tt_read(r->ctx, t, now) == DLK_OK, "read back input %d", i);
-      int64_t changed = 0;
-      for (int64_t k = 0; k < n; k++)
-        if (memcmp(&now[k], &r->vals[i][k], sizeof(double)) != 0 &&
-            !(isnan(now[k]) && isnan(r->vals[i][k])))
-          changed++;
-      CHECK(changed == 0, "input %d: %lld elements changed", i, (long long)changed);
-      free(now);
-    }
-    tt_free(r->ctx, t);
-  }
-  r->n = 0;
-  return s;
 }
 
 /* ====================================================================================== */
@@ -438,7 +202,7 @@ static int g_read_case(gtok *tk, gcase *c) {
         if (!d) return -1;
         double x = strtod(d, NULL);
         /* the file prints just enough digits for the dtype: round to it */
-        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : round_to(t->dt, x);
+        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : sweep_round(t->dt, x);
       }
     } else {
       return -1;
@@ -908,156 +672,177 @@ static void test_fd(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
-/* 3. The variant sweep                                                                    */
+/* 3. The variant sweep (tests/sweep.h): one row per op, typed case tables                 */
 /* ====================================================================================== */
 
-/* One case of an op. The meaning of d[], lay[], fl and f0/f1 is given per op below. */
+/* Each op's case struct starts with sweep_tags; layouts default to SW_CONTIG. */
+
+/* ---- gemm: c = alpha a b + beta c, a [batch?, m, k], b [batch?, k, n] ---- */
+
 typedef struct {
-  int64_t d[4];
-  int lay[3];
-  int fl;
-  double f0, f1;
-  int big; /* GPU run only (large shapes for tiling); not in the CPU run or the quick subset */
-} scase;
-#define NOTUNE (1 << 20) /* the call reads what it writes: the autotuner must not time it */
+  sweep_tags tags;
+  int64_t batch; /* 0: 2-D operands */
+  int64_t m, n, k;
+  bool shared_b; /* batched a and c with a 2-D b, shared by the batch */
+  double alpha, beta;
+  sweep_layout a, b, c;
+} gemm_case;
 
-typedef void (*gen_fn)(const scase *, dlk_dtype, hset *in);
-typedef dlk_status (*run_fn)(dlk_context *, const scase *, dlk_dtype, const hset *in, hset *out);
-typedef void (*naive_fn)(const scase *, dlk_dtype, const hset *in, hset *ref);
-
-/* ---- gemm: d = {batch (0: 2-D), M, N, K}; lay = {a, b, c}; fl bit 0: b 2-D, shared by the
-   batch; f0 = alpha, f1 = beta ---- */
-
-static void gemm_sizes(const scase *c, int64_t *nb, int64_t *bb) {
-  *nb = c->d[0] ? c->d[0] : 1;
-  *bb = c->d[0] && !(c->fl & 1) ? *nb : 1;
+static void gemm_sizes(const gemm_case *c, int64_t *nb, int64_t *bb) {
+  *nb = c->batch ? c->batch : 1;
+  *bb = c->batch && !c->shared_b ? *nb : 1;
 }
 
-static void gen_gemm(const scase *c, dlk_dtype dt, hset *in) {
-  int64_t nb, bb, m = c->d[1], n = c->d[2], k = c->d[3];
+static void gen_gemm(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const gemm_case *c = vc;
+  int64_t nb, bb;
   gemm_sizes(c, &nb, &bb);
-  hs_uniform(in, dt, nb * m * k, -1, 1);
-  hs_uniform(in, dt, bb * k * n, -1, 1);
-  hs_uniform(in, dt, nb * m * n, -1, 1);
+  sweep_uniform(in, dt, nb * c->m * c->k, -1, 1);
+  sweep_uniform(in, dt, bb * c->k * c->n, -1, 1);
+  sweep_uniform(in, dt, nb * c->m * c->n, -1, 1);
 }
 
-static dlk_status run_gemm(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t nb, bb, m = c->d[1], n = c->d[2], k = c->d[3];
+static dlk_status run_gemm(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const gemm_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t nb, bb;
   gemm_sizes(c, &nb, &bb);
-  int64_t sa[3] = {nb, m, k}, sb[3] = {bb, k, n}, sc[3] = {nb, m, n};
-  int na = c->d[0] ? 3 : 2, nbd = bb > 1 || (c->d[0] && !(c->fl & 1)) ? 3 : 2;
-  tt *a = rig_in(&r, dt, na, sa + 3 - na, c->lay[0], in->a[0].v);
-  tt *b = rig_in(&r, dt, nbd, sb + 3 - nbd, c->lay[1], in->a[1].v);
-  /* beta == 0: c starts as NaN (0xFF) and must be ignored */
-  tt *cc = c->f1 != 0 ? rig_inout(&r, dt, na, sc + 3 - na, c->lay[2], in->a[2].v)
-                      : rig_out(&r, dt, na, sc + 3 - na, c->lay[2]);
+  int64_t sa[3] = {nb, c->m, c->k}, sb[3] = {bb, c->k, c->n}, sc[3] = {nb, c->m, c->n};
+  int na = c->batch ? 3 : 2, nbd = bb > 1 || (c->batch && !c->shared_b) ? 3 : 2;
+  sweep_tensor *a = sweep_in(&r, dt, na, sa + 3 - na, c->a, in->a[0].v);
+  sweep_tensor *b = sweep_in(&r, dt, nbd, sb + 3 - nbd, c->b, in->a[1].v);
+  /* beta == 0: c starts as the +inf fill and must be ignored (reading it gives NaN) */
+  sweep_tensor *cc = c->beta != 0 ? sweep_inout(&r, dt, na, sc + 3 - na, c->c, in->a[2].v)
+                                  : sweep_out(&r, dt, na, sc + 3 - na, c->c);
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_gemm_params p = {c->f0, c->f1};
+  dlk_gemm_params p = {c->alpha, c->beta};
   if (!r.failed) s = dlk_gemm(ctx, &p, &a->v, &b->v, &cc->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_gemm(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t nb, bb, m = c->d[1], n = c->d[2], k = c->d[3];
+static void naive_gemm(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const gemm_case *c = vc;
+  int64_t nb, bb, m = c->m, n = c->n, k = c->k;
   gemm_sizes(c, &nb, &bb);
   const double *a = in->a[0].v, *b = in->a[1].v, *c0 = in->a[2].v;
-  double *o = hs_add(ref, dt, nb * m * n);
+  double *o = sweep_add(ref, dt, nb * m * n);
   for (int64_t q = 0; q < nb; q++)
     for (int64_t i = 0; i < m; i++)
       for (int64_t j = 0; j < n; j++) {
         double acc = 0;
         for (int64_t p = 0; p < k; p++) acc += a[(q * m + i) * k + p] * b[((bb > 1 ? q : 0) * k + p) * n + j];
-        double v = c->f0 * acc;
-        if (c->f1 != 0) v += c->f1 * c0[(q * m + i) * n + j];
+        double v = c->alpha * acc;
+        if (c->beta != 0) v += c->beta * c0[(q * m + i) * n + j];
         o[(q * m + i) * n + j] = v;
       }
 }
 
-/* ---- linear: d = {rows, in, out, split (x is [split, rows/split, in] when > 0)} ---- */
+/* ---- linear: x [rows, in] (or [split, rows/split, in]), w [out, in] ---- */
 
-static int lin_shape(const scase *c, int64_t cols, int64_t *shape) {
-  if (c->d[3] > 0) {
-    shape[0] = c->d[3], shape[1] = c->d[0] / c->d[3], shape[2] = cols;
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, in, out;
+  int64_t split; /* > 0: x is [split, rows/split, in] */
+  dlk_activation act;
+  bool has_bias, want_z;
+  bool nan_in_x; /* a NaN at x[1][0]: row 1 of y and z must come out NaN through every
+                    activation (torch.relu keeps NaN, and so must a vendor epilogue) */
+  sweep_layout x, w, y;
+} linear_fwd_case;
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, in, out, split;
+  dlk_activation act;
+  bool want_dx, want_dw, want_db;
+  sweep_layout x, dy, dx;
+} linear_bwd_case;
+
+static int lin_shape(int64_t rows, int64_t split, int64_t cols, int64_t *shape) {
+  if (split > 0) {
+    shape[0] = split, shape[1] = rows / split, shape[2] = cols;
     return 3;
   }
-  shape[0] = c->d[0], shape[1] = cols;
+  shape[0] = rows, shape[1] = cols;
   return 2;
 }
 
-/* linear_fwd: lay = {x, w, y}; fl = act | 8 bias | 16 z | 32 a NaN at x[1][0] (row 1 of y
-   and z must come out NaN through every activation: torch.relu keeps NaN, and so must a
-   vendor epilogue) */
-static void gen_linear_fwd(const scase *c, dlk_dtype dt, hset *in) {
-  double s = 1 / sqrt((double)(c->d[1] > 0 ? c->d[1] : 1));
-  double *x = hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);
-  if ((c->fl & 32) && c->d[0] > 1 && c->d[1] > 0) x[c->d[1]] = NAN;
-  hs_uniform(in, dt, c->d[2] * c->d[1], -s, s);
-  hs_uniform(in, dt, c->d[2], -0.5, 0.5);
+static void gen_linear_fwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const linear_fwd_case *c = vc;
+  double s = 1 / sqrt((double)(c->in > 0 ? c->in : 1));
+  double *x = sweep_uniform(in, dt, c->rows * c->in, -1, 1);
+  if (c->nan_in_x && c->rows > 1 && c->in > 0) x[c->in] = NAN;
+  sweep_uniform(in, dt, c->out * c->in, -s, s);
+  sweep_uniform(in, dt, c->out, -0.5, 0.5);
 }
 
-static dlk_status run_linear_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t sx[3], sy[3], sw[2] = {c->d[2], c->d[1]};
-  int nd = lin_shape(c, c->d[1], sx);
-  lin_shape(c, c->d[2], sy);
-  tt *x = rig_in(&r, dt, nd, sx, c->lay[0], in->a[0].v);
-  tt *w = rig_in(&r, dt, 2, sw, c->lay[1], in->a[1].v);
-  tt *b = c->fl & 8 ? rig_in(&r, dt, 1, &c->d[2], LC, in->a[2].v) : NULL;
-  tt *y = rig_out(&r, dt, nd, sy, c->lay[2]);
-  tt *z = c->fl & 16 ? rig_out(&r, dt, nd, sy, LC) : NULL;
+static dlk_status run_linear_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                                 sweep_set *out) {
+  const linear_fwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sx[3], sy[3], sw[2] = {c->out, c->in};
+  int nd = lin_shape(c->rows, c->split, c->in, sx);
+  lin_shape(c->rows, c->split, c->out, sy);
+  sweep_tensor *x = sweep_in(&r, dt, nd, sx, c->x, in->a[0].v);
+  sweep_tensor *w = sweep_in(&r, dt, 2, sw, c->w, in->a[1].v);
+  sweep_tensor *b = c->has_bias ? sweep_in(&r, dt, 1, &c->out, SW_CONTIG, in->a[2].v) : NULL;
+  sweep_tensor *y = sweep_out(&r, dt, nd, sy, c->y);
+  sweep_tensor *z = c->want_z ? sweep_out(&r, dt, nd, sy, SW_CONTIG) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_linear_params p = {(dlk_activation)(c->fl & 7)};
+  dlk_linear_params p = {c->act};
   if (!r.failed) s = dlk_linear_forward(ctx, &p, &x->v, &w->v, b ? &b->v : NULL, &y->v, z ? &z->v : NULL);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_linear_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t rows = c->d[0], ni = c->d[1], no = c->d[2];
+static void naive_linear_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const linear_fwd_case *c = vc;
+  int64_t rows = c->rows, ni = c->in, no = c->out;
   const double *x = in->a[0].v, *w = in->a[1].v, *b = in->a[2].v;
-  double *y = hs_add(ref, dt, rows * no), *z = c->fl & 16 ? hs_add(ref, dt, rows * no) : NULL;
+  double *y = sweep_add(ref, dt, rows * no), *z = c->want_z ? sweep_add(ref, dt, rows * no) : NULL;
   for (int64_t i = 0; i < rows; i++)
     for (int64_t o = 0; o < no; o++) {
-      double v = c->fl & 8 ? b[o] : 0;
+      double v = c->has_bias ? b[o] : 0;
       for (int64_t k = 0; k < ni; k++) v += x[i * ni + k] * w[o * ni + k];
-      y[i * no + o] = t_act(c->fl & 7, v);
+      y[i * no + o] = t_act(c->act, v);
       if (z) z[i * no + o] = v;
     }
 }
 
-/* linear_bwd: lay = {x, dy, dx}; fl = act | 8 dx | 16 dw | 32 db */
-static void gen_linear_bwd(const scase *c, dlk_dtype dt, hset *in) {
-  double s = 1 / sqrt((double)(c->d[2] > 0 ? c->d[2] : 1));
-  hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);         /* x */
-  hs_uniform(in, dt, c->d[2] * c->d[1], -1, 1);         /* w */
-  hs_uniform(in, dt, c->d[0] * c->d[2], -2, 2);         /* z */
-  hs_uniform(in, dt, c->d[0] * c->d[2], -s, s);         /* dy */
+static void gen_linear_bwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const linear_bwd_case *c = vc;
+  double s = 1 / sqrt((double)(c->out > 0 ? c->out : 1));
+  sweep_uniform(in, dt, c->rows * c->in, -1, 1);  /* x */
+  sweep_uniform(in, dt, c->out * c->in, -1, 1);   /* w */
+  sweep_uniform(in, dt, c->rows * c->out, -2, 2); /* z */
+  sweep_uniform(in, dt, c->rows * c->out, -s, s); /* dy */
 }
 
-static dlk_status run_linear_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int act = c->fl & 7;
-  int64_t sx[3], sy[3], sw[2] = {c->d[2], c->d[1]};
-  int nd = lin_shape(c, c->d[1], sx);
-  lin_shape(c, c->d[2], sy);
-  tt *x = rig_in(&r, dt, nd, sx, c->lay[0], in->a[0].v);
-  tt *w = rig_in(&r, dt, 2, sw, LC, in->a[1].v);
-  tt *z = act ? rig_in(&r, dt, nd, sy, LC, in->a[2].v) : NULL;
-  tt *dy = rig_in(&r, dt, nd, sy, c->lay[1], in->a[3].v);
-  tt *dx = c->fl & 8 ? rig_out(&r, dt, nd, sx, c->lay[2]) : NULL;
-  tt *dw = c->fl & 16 ? rig_out(&r, dt, 2, sw, LC) : NULL;
-  tt *db = c->fl & 32 ? rig_out(&r, dt, 1, &c->d[2], LC) : NULL;
+static dlk_status run_linear_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                                 sweep_set *out) {
+  const linear_bwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sx[3], sy[3], sw[2] = {c->out, c->in};
+  int nd = lin_shape(c->rows, c->split, c->in, sx);
+  lin_shape(c->rows, c->split, c->out, sy);
+  sweep_tensor *x = sweep_in(&r, dt, nd, sx, c->x, in->a[0].v);
+  sweep_tensor *w = sweep_in(&r, dt, 2, sw, SW_CONTIG, in->a[1].v);
+  sweep_tensor *z = c->act ? sweep_in(&r, dt, nd, sy, SW_CONTIG, in->a[2].v) : NULL;
+  sweep_tensor *dy = sweep_in(&r, dt, nd, sy, c->dy, in->a[3].v);
+  sweep_tensor *dx = c->want_dx ? sweep_out(&r, dt, nd, sx, c->dx) : NULL;
+  sweep_tensor *dw = c->want_dw ? sweep_out(&r, dt, 2, sw, SW_CONTIG) : NULL;
+  sweep_tensor *db = c->want_db ? sweep_out(&r, dt, 1, &c->out, SW_CONTIG) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_linear_params p = {(dlk_activation)act};
+  dlk_linear_params p = {c->act};
   if (!r.failed)
     s = dlk_linear_backward(ctx, &p, &x->v, &w->v, z ? &z->v : NULL, &dy->v, dx ? &dx->v : NULL,
                             dw ? &dw->v : NULL, db ? &db->v : NULL);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_linear_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t rows = c->d[0], ni = c->d[1], no = c->d[2];
-  int act = c->fl & 7;
+static void naive_linear_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const linear_bwd_case *c = vc;
+  int64_t rows = c->rows, ni = c->in, no = c->out;
+  int act = c->act;
   const double *x = in->a[0].v, *w = in->a[1].v, *z = in->a[2].v, *dy = in->a[3].v;
   /* dz = dy * act'(z); dlk rounds it to the dtype before the two GEMMs (db sums it
      unrounded) */
@@ -1065,10 +850,10 @@ static void naive_linear_bwd(const scase *c, dlk_dtype dt, const hset *in, hset 
   double *gd = calloc((size_t)(rows * no > 0 ? rows * no : 1), sizeof(double));
   for (int64_t i = 0; i < rows * no; i++) {
     gd[i] = act ? dy[i] * t_act_grad(act, z[i]) : dy[i];
-    g[i] = act ? round_to(dt, gd[i]) : gd[i];
+    g[i] = act ? sweep_round(dt, gd[i]) : gd[i];
   }
-  if (c->fl & 8) {
-    double *dx = hs_add(ref, dt, rows * ni);
+  if (c->want_dx) {
+    double *dx = sweep_add(ref, dt, rows * ni);
     for (int64_t i = 0; i < rows; i++)
       for (int64_t k = 0; k < ni; k++) {
         double acc = 0;
@@ -1076,8 +861,8 @@ static void naive_linear_bwd(const scase *c, dlk_dtype dt, const hset *in, hset 
         dx[i * ni + k] = acc;
       }
   }
-  if (c->fl & 16) {
-    double *dw = hs_add(ref, dt, no * ni);
+  if (c->want_dw) {
+    double *dw = sweep_add(ref, dt, no * ni);
     for (int64_t o = 0; o < no; o++)
       for (int64_t k = 0; k < ni; k++) {
         double acc = 0;
@@ -1085,8 +870,8 @@ static void naive_linear_bwd(const scase *c, dlk_dtype dt, const hset *in, hset 
         dw[o * ni + k] = acc;
       }
   }
-  if (c->fl & 32) {
-    double *db = hs_add(ref, dt, no);
+  if (c->want_db) {
+    double *db = sweep_add(ref, dt, no);
     for (int64_t o = 0; o < no; o++)
       for (int64_t i = 0; i < rows; i++) db[o] += gd[i * no + o];
   }
@@ -1094,79 +879,113 @@ static void naive_linear_bwd(const scase *c, dlk_dtype dt, const hset *in, hset 
   free(gd);
 }
 
-/* ---- bias_act_fwd: d = {R, C}; lay = {x, y}; fl = act | 8 bias | 16 in place ---- */
+/* ---- bias + activation: x [rows, cols], bias [cols] ---- */
 
-static void gen_bias_act_fwd(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0] * c->d[1], -3, 3);
-  hs_uniform(in, dt, c->d[1], -1, 1);
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, cols;
+  dlk_activation act;
+  bool has_bias, in_place;
+  sweep_layout x, y;
+} bias_act_fwd_case;
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, cols;
+  dlk_activation act;
+  bool has_bias, want_dbias;
+  sweep_layout x, dy, dx;
+} bias_act_bwd_case;
+
+static void gen_bias_act_fwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const bias_act_fwd_case *c = vc;
+  sweep_uniform(in, dt, c->rows * c->cols, -3, 3);
+  sweep_uniform(in, dt, c->cols, -1, 1);
 }
 
-static dlk_status run_bias_act_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t sh[2] = {c->d[0], c->d[1]};
-  tt *x, *y;
-  if (c->fl & 16) {
-    x = y = rig_inout(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+static dlk_status run_bias_act_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                                   sweep_set *out) {
+  const bias_act_fwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->rows, c->cols};
+  sweep_tensor *x, *y;
+  if (c->in_place) {
+    x = y = sweep_inout(&r, dt, 2, sh, c->x, in->a[0].v);
   } else {
-    x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
-    y = rig_out(&r, dt, 2, sh, c->lay[1]);
+    x = sweep_in(&r, dt, 2, sh, c->x, in->a[0].v);
+    y = sweep_out(&r, dt, 2, sh, c->y);
   }
-  tt *b = c->fl & 8 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
+  sweep_tensor *b = c->has_bias ? sweep_in(&r, dt, 1, &c->cols, SW_CONTIG, in->a[1].v) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  if (!r.failed) s = dlk_bias_act_forward(ctx, (dlk_activation)(c->fl & 7), &x->v, b ? &b->v : NULL, &y->v);
-  return rig_end(&r, s, out);
+  if (!r.failed) s = dlk_bias_act_forward(ctx, c->act, &x->v, b ? &b->v : NULL, &y->v);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_bias_act_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  double *y = hs_add(ref, dt, c->d[0] * c->d[1]);
-  for (int64_t i = 0; i < c->d[0]; i++)
-    for (int64_t j = 0; j < c->d[1]; j++)
-      y[i * c->d[1] + j] = t_act(c->fl & 7, in->a[0].v[i * c->d[1] + j] + (c->fl & 8 ? in->a[1].v[j] : 0));
+static void naive_bias_act_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const bias_act_fwd_case *c = vc;
+  double *y = sweep_add(ref, dt, c->rows * c->cols);
+  for (int64_t i = 0; i < c->rows; i++)
+    for (int64_t j = 0; j < c->cols; j++)
+      y[i * c->cols + j] = t_act(c->act, in->a[0].v[i * c->cols + j] + (c->has_bias ? in->a[1].v[j] : 0));
 }
 
-/* ---- bias_act_bwd: d = {R, C}; lay = {x, dy, dx}; fl = act | 8 bias | 16 dbias ---- */
-
-static void gen_bias_act_bwd(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0] * c->d[1], -3, 3);
-  hs_uniform(in, dt, c->d[1], -1, 1);
-  hs_uniform(in, dt, c->d[0] * c->d[1], -1, 1);
+static void gen_bias_act_bwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const bias_act_bwd_case *c = vc;
+  sweep_uniform(in, dt, c->rows * c->cols, -3, 3);
+  sweep_uniform(in, dt, c->cols, -1, 1);
+  sweep_uniform(in, dt, c->rows * c->cols, -1, 1);
 }
 
-static dlk_status run_bias_act_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t sh[2] = {c->d[0], c->d[1]};
-  tt *x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
-  tt *b = c->fl & 8 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
-  tt *dy = rig_in(&r, dt, 2, sh, c->lay[1], in->a[2].v);
-  tt *dx = rig_out(&r, dt, 2, sh, c->lay[2]);
-  tt *db = c->fl & 16 ? rig_out(&r, dt, 1, &c->d[1], LP) : NULL;
+static dlk_status run_bias_act_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                                   sweep_set *out) {
+  const bias_act_bwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->rows, c->cols};
+  sweep_tensor *x = sweep_in(&r, dt, 2, sh, c->x, in->a[0].v);
+  sweep_tensor *b = c->has_bias ? sweep_in(&r, dt, 1, &c->cols, SW_CONTIG, in->a[1].v) : NULL;
+  sweep_tensor *dy = sweep_in(&r, dt, 2, sh, c->dy, in->a[2].v);
+  sweep_tensor *dx = sweep_out(&r, dt, 2, sh, c->dx);
+  sweep_tensor *db = c->want_dbias ? sweep_out(&r, dt, 1, &c->cols, SW_PADDED) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
   if (!r.failed)
-    s = dlk_bias_act_backward(ctx, (dlk_activation)(c->fl & 7), &x->v, b ? &b->v : NULL, &dy->v, &dx->v,
-                              db ? &db->v : NULL);
-  return rig_end(&r, s, out);
+    s = dlk_bias_act_backward(ctx, c->act, &x->v, b ? &b->v : NULL, &dy->v, &dx->v, db ? &db->v : NULL);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_bias_act_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t rows = c->d[0], cols = c->d[1];
-  double *dx = hs_add(ref, dt, rows * cols), *db = c->fl & 16 ? hs_add(ref, dt, cols) : NULL;
+static void naive_bias_act_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const bias_act_bwd_case *c = vc;
+  int64_t rows = c->rows, cols = c->cols;
+  double *dx = sweep_add(ref, dt, rows * cols), *db = c->want_dbias ? sweep_add(ref, dt, cols) : NULL;
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < cols; j++) {
-      double pre = in->a[0].v[i * cols + j] + (c->fl & 8 ? in->a[1].v[j] : 0);
-      double g = in->a[2].v[i * cols + j] * t_act_grad(c->fl & 7, pre);
+      double pre = in->a[0].v[i * cols + j] + (c->has_bias ? in->a[1].v[j] : 0);
+      double g = in->a[2].v[i * cols + j] * t_act_grad(c->act, pre);
       dx[i * cols + j] = g;
       if (db) db[j] += g;
     }
 }
 
-/* ---- softmax: d = {R, C, split}; fl bit 0: log, bit 1: special values (see
-   softmax_specials) ---- */
+/* ---- softmax over the last dim of [rows, cols] (or [split, rows/split, cols]) ---- */
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, cols, split;
+  bool log;
+  bool specials; /* see softmax_specials */
+  sweep_layout x, y;
+} softmax_fwd_case;
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, cols, split;
+  bool log, specials;
+  sweep_layout y, dy, dx;
+} softmax_bwd_case;
 
 /* Row 0 all -inf, row 1 one +inf, row 2 one NaN (each a NaN row in the reference, as
    torch.softmax), and -inf at every third entry of the other rows (masked logits). */
-static void softmax_specials(const scase *c, double *x) {
-  int64_t rows = c->d[0], cols = c->d[1];
-  if (!(c->fl & 2) || cols < 1) return;
+static void softmax_specials(bool specials, int64_t rows, int64_t cols, double *x) {
+  if (!specials || cols < 1) return;
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < cols; j++) {
       double *v = &x[i * cols + j];
@@ -1176,12 +995,12 @@ static void softmax_specials(const scase *c, double *x) {
     }
 }
 
-static int row_shape(const scase *c, int64_t *shape) {
-  if (c->d[2] > 0) {
-    shape[0] = c->d[2], shape[1] = c->d[0] / c->d[2], shape[2] = c->d[1];
+static int row_shape(int64_t rows, int64_t cols, int64_t split, int64_t *shape) {
+  if (split > 0) {
+    shape[0] = split, shape[1] = rows / split, shape[2] = cols;
     return 3;
   }
-  shape[0] = c->d[0], shape[1] = c->d[1];
+  shape[0] = rows, shape[1] = cols;
   return 2;
 }
 
@@ -1195,107 +1014,129 @@ static void softmax_rows(const double *x, double *y, int64_t rows, int64_t cols,
   }
 }
 
-/* softmax_fwd: lay = {x, y} */
-static void gen_softmax_fwd(const scase *c, dlk_dtype dt, hset *in) {
-  softmax_specials(c, hs_uniform(in, dt, c->d[0] * c->d[1], -4, 4));
+static void gen_softmax_fwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const softmax_fwd_case *c = vc;
+  softmax_specials(c->specials, c->rows, c->cols, sweep_uniform(in, dt, c->rows * c->cols, -4, 4));
 }
 
-static dlk_status run_softmax_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
+static dlk_status run_softmax_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                                  sweep_set *out) {
+  const softmax_fwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
   int64_t sh[3];
-  int nd = row_shape(c, sh);
-  tt *x = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
-  tt *y = rig_out(&r, dt, nd, sh, c->lay[1]);
+  int nd = row_shape(c->rows, c->cols, c->split, sh);
+  sweep_tensor *x = sweep_in(&r, dt, nd, sh, c->x, in->a[0].v);
+  sweep_tensor *y = sweep_out(&r, dt, nd, sh, c->y);
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_softmax_params p = {c->fl & 1};
+  dlk_softmax_params p = {c->log};
   if (!r.failed) s = dlk_softmax_forward(ctx, &p, &x->v, &y->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_softmax_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  softmax_rows(in->a[0].v, hs_add(ref, dt, c->d[0] * c->d[1]), c->d[0], c->d[1], c->fl & 1);
+static void naive_softmax_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const softmax_fwd_case *c = vc;
+  softmax_rows(in->a[0].v, sweep_add(ref, dt, c->rows * c->cols), c->rows, c->cols, c->log);
 }
 
-/* softmax_bwd: lay = {y, dy, dx}; y is the (log-)softmax of random logits */
-static void gen_softmax_bwd(const scase *c, dlk_dtype dt, hset *in) {
-  int64_t n = c->d[0] * c->d[1];
-  double *x = calloc((size_t)(n > 0 ? n : 1), sizeof(double)), *y = hs_add(in, dt, n);
+/* y is the (log-)softmax of random logits */
+static void gen_softmax_bwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const softmax_bwd_case *c = vc;
+  int64_t n = c->rows * c->cols;
+  double *x = calloc((size_t)(n > 0 ? n : 1), sizeof(double)), *y = sweep_add(in, dt, n);
   for (int64_t i = 0; i < n; i++) x[i] = t_uniform(-4, 4);
-  softmax_specials(c, x);
-  softmax_rows(x, y, c->d[0], c->d[1], c->fl & 1);
-  for (int64_t i = 0; i < n; i++) y[i] = round_to(dt, y[i]);
+  softmax_specials(c->specials, c->rows, c->cols, x);
+  softmax_rows(x, y, c->rows, c->cols, c->log);
+  for (int64_t i = 0; i < n; i++) y[i] = sweep_round(dt, y[i]);
   free(x);
-  hs_uniform(in, dt, n, -1, 1);
+  sweep_uniform(in, dt, n, -1, 1);
 }
 
-static dlk_status run_softmax_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
+static dlk_status run_softmax_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                                  sweep_set *out) {
+  const softmax_bwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
   int64_t sh[3];
-  int nd = row_shape(c, sh);
-  tt *y = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
-  tt *dy = rig_in(&r, dt, nd, sh, c->lay[1], in->a[1].v);
-  tt *dx = rig_out(&r, dt, nd, sh, c->lay[2]);
+  int nd = row_shape(c->rows, c->cols, c->split, sh);
+  sweep_tensor *y = sweep_in(&r, dt, nd, sh, c->y, in->a[0].v);
+  sweep_tensor *dy = sweep_in(&r, dt, nd, sh, c->dy, in->a[1].v);
+  sweep_tensor *dx = sweep_out(&r, dt, nd, sh, c->dx);
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_softmax_params p = {c->fl & 1};
+  dlk_softmax_params p = {c->log};
   if (!r.failed) s = dlk_softmax_backward(ctx, &p, &y->v, &dy->v, &dx->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_softmax_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t rows = c->d[0], cols = c->d[1];
+static void naive_softmax_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const softmax_bwd_case *c = vc;
+  int64_t rows = c->rows, cols = c->cols;
   const double *y = in->a[0].v, *dy = in->a[1].v;
-  double *dx = hs_add(ref, dt, rows * cols);
+  double *dx = sweep_add(ref, dt, rows * cols);
   for (int64_t i = 0; i < rows; i++) {
     double dot = 0;
-    for (int64_t j = 0; j < cols; j++) dot += c->fl & 1 ? dy[i * cols + j] : dy[i * cols + j] * y[i * cols + j];
+    for (int64_t j = 0; j < cols; j++) dot += c->log ? dy[i * cols + j] : dy[i * cols + j] * y[i * cols + j];
     for (int64_t j = 0; j < cols; j++) {
       int64_t k = i * cols + j;
-      dx[k] = c->fl & 1 ? dy[k] - exp(y[k]) * dot : y[k] * (dy[k] - dot);
+      dx[k] = c->log ? dy[k] - exp(y[k]) * dot : y[k] * (dy[k] - dot);
     }
   }
 }
 
-/* ---- cross-entropy: d = {N, C}; fl = reduction | 4 lse | 8 i64 targets | pattern << 4
-   (0 none ignored, 1 every third row ignored, 2 all ignored, 3 ignore_index = class 1);
-   lay = {logits, targets, dlogits} ---- */
+/* ---- cross-entropy over logits [n, classes] ---- */
 
-static int64_t xent_ignore(const scase *c) { return ((c->fl >> 4) & 3) == 3 ? 1 : -100; }
-static dlk_dtype xent_tdt(const scase *c) { return c->fl & 8 ? DLK_I64 : DLK_I32; }
+typedef enum {
+  IGNORE_NONE = 0,        /* every target a class */
+  IGNORE_EVERY_THIRD = 1, /* rows 1, 4, 7, ... have target -100 (the default ignore_index) */
+  IGNORE_ALL = 2,         /* every target -100 */
+  IGNORE_CLASS_1 = 3      /* ignore_index is class 1 */
+} ignore_pattern;
 
-static void gen_xent(const scase *c, dlk_dtype dt, hset *in, int bwd) {
-  int64_t n = c->d[0], cls = c->d[1];
-  hs_uniform(in, dt, n * cls, -3, 3);
-  double *t = hs_add(in, xent_tdt(c), n);
-  int pat = (c->fl >> 4) & 3;
+typedef struct {
+  sweep_tags tags;
+  int64_t n, classes;
+  dlk_reduction reduction;
+  bool want_lse, i64_targets;
+  ignore_pattern ignore;
+  sweep_layout logits, targets, dlogits; /* dlogits: backward only */
+} cross_entropy_case;
+
+static int64_t xent_ignore(const cross_entropy_case *c) { return c->ignore == IGNORE_CLASS_1 ? 1 : -100; }
+static dlk_dtype xent_tdt(const cross_entropy_case *c) { return c->i64_targets ? DLK_I64 : DLK_I32; }
+
+static void gen_xent(const cross_entropy_case *c, dlk_dtype dt, sweep_set *in, int bwd) {
+  int64_t n = c->n, cls = c->classes;
+  sweep_uniform(in, dt, n * cls, -3, 3);
+  double *t = sweep_add(in, xent_tdt(c), n);
   for (int64_t i = 0; i < n; i++) {
     t[i] = (double)(int64_t)t_uniform(0, (double)cls);
-    if ((pat == 1 && i % 3 == 1) || pat == 2) t[i] = -100;
+    if ((c->ignore == IGNORE_EVERY_THIRD && i % 3 == 1) || c->ignore == IGNORE_ALL) t[i] = -100;
   }
-  if (bwd) hs_uniform(in, stat_dt(dt), (c->fl & 3) == DLK_REDUCE_NONE ? n : 1, 0.5, 2);
+  if (bwd) sweep_uniform(in, stat_dt(dt), c->reduction == DLK_REDUCE_NONE ? n : 1, 0.5, 2);
 }
-static void gen_xent_fwd(const scase *c, dlk_dtype dt, hset *in) { gen_xent(c, dt, in, 0); }
-static void gen_xent_bwd(const scase *c, dlk_dtype dt, hset *in) { gen_xent(c, dt, in, 1); }
+static void gen_xent_fwd(const void *vc, dlk_dtype dt, sweep_set *in) { gen_xent(vc, dt, in, 0); }
+static void gen_xent_bwd(const void *vc, dlk_dtype dt, sweep_set *in) { gen_xent(vc, dt, in, 1); }
 
 /* loss and dloss: [N] for NONE, [1] for MEAN, [] for SUM (both accepted). */
-static tt *xent_loss_tensor(rig *r, const scase *c, dlk_dtype dt, const double *vals) {
-  int64_t n = c->d[0], one = 1;
-  int red = c->fl & 3;
-  int nd = red == DLK_REDUCE_SUM ? 0 : 1;
-  const int64_t *sh = red == DLK_REDUCE_NONE ? &n : &one;
-  return vals ? rig_in(r, stat_dt(dt), nd, sh, LC, vals) : rig_out(r, stat_dt(dt), nd, sh, LC);
+static sweep_tensor *xent_loss_tensor(sweep_rig *r, const cross_entropy_case *c, dlk_dtype dt,
+                                      const double *vals) {
+  int64_t n = c->n, one = 1;
+  int nd = c->reduction == DLK_REDUCE_SUM ? 0 : 1;
+  const int64_t *sh = c->reduction == DLK_REDUCE_NONE ? &n : &one;
+  return vals ? sweep_in(r, stat_dt(dt), nd, sh, SW_CONTIG, vals) : sweep_out(r, stat_dt(dt), nd, sh, SW_CONTIG);
 }
 
-static dlk_status run_xent_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t sh[2] = {c->d[0], c->d[1]};
-  tt *x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
-  tt *t = rig_in(&r, xent_tdt(c), 1, &c->d[0], c->lay[1], in->a[1].v);
-  tt *loss = xent_loss_tensor(&r, c, dt, NULL);
-  tt *lse = c->fl & 4 ? rig_out(&r, stat_dt(dt), 1, &c->d[0], LC) : NULL;
+static dlk_status run_xent_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                               sweep_set *out) {
+  const cross_entropy_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->n, c->classes};
+  sweep_tensor *x = sweep_in(&r, dt, 2, sh, c->logits, in->a[0].v);
+  sweep_tensor *t = sweep_in(&r, xent_tdt(c), 1, &c->n, c->targets, in->a[1].v);
+  sweep_tensor *loss = xent_loss_tensor(&r, c, dt, NULL);
+  sweep_tensor *lse = c->want_lse ? sweep_out(&r, stat_dt(dt), 1, &c->n, SW_CONTIG) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_cross_entropy_params p = {(dlk_reduction)(c->fl & 3), xent_ignore(c)};
+  dlk_cross_entropy_params p = {c->reduction, xent_ignore(c)};
   if (!r.failed) s = dlk_cross_entropy_forward(ctx, &p, &x->v, &t->v, &loss->v, lse ? &lse->v : NULL);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
 static double lse_row(const double *x, int64_t cols) {
@@ -1305,41 +1146,44 @@ static double lse_row(const double *x, int64_t cols) {
   return m + log(s);
 }
 
-static void naive_xent_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t n = c->d[0], cls = c->d[1], ign = xent_ignore(c);
-  int red = c->fl & 3;
-  double *loss = hs_add(ref, stat_dt(dt), red == DLK_REDUCE_NONE ? n : 1);
-  double *lse = c->fl & 4 ? hs_add(ref, stat_dt(dt), n) : NULL;
+static void naive_xent_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const cross_entropy_case *c = vc;
+  int64_t n = c->n, cls = c->classes, ign = xent_ignore(c);
+  double *loss = sweep_add(ref, stat_dt(dt), c->reduction == DLK_REDUCE_NONE ? n : 1);
+  double *lse = c->want_lse ? sweep_add(ref, stat_dt(dt), n) : NULL;
   double sum = 0, cnt = 0;
   for (int64_t i = 0; i < n; i++) {
     double l = lse_row(in->a[0].v + i * cls, cls);
     int64_t t = (int64_t)in->a[1].v[i];
     double li = t == ign ? 0 : l - in->a[0].v[i * cls + t];
     if (t != ign) sum += li, cnt++;
-    if (red == DLK_REDUCE_NONE) loss[i] = li;
+    if (c->reduction == DLK_REDUCE_NONE) loss[i] = li;
     if (lse) lse[i] = l;
   }
-  if (red == DLK_REDUCE_MEAN) loss[0] = cnt > 0 ? sum / cnt : NAN;
-  if (red == DLK_REDUCE_SUM) loss[0] = sum;
+  if (c->reduction == DLK_REDUCE_MEAN) loss[0] = cnt > 0 ? sum / cnt : NAN;
+  if (c->reduction == DLK_REDUCE_SUM) loss[0] = sum;
 }
 
-static dlk_status run_xent_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t sh[2] = {c->d[0], c->d[1]};
-  tt *x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
-  tt *t = rig_in(&r, xent_tdt(c), 1, &c->d[0], c->lay[1], in->a[1].v);
-  tt *dl = xent_loss_tensor(&r, c, dt, in->a[2].v);
-  tt *dx = rig_out(&r, dt, 2, sh, c->lay[2]);
+static dlk_status run_xent_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                               sweep_set *out) {
+  const cross_entropy_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->n, c->classes};
+  sweep_tensor *x = sweep_in(&r, dt, 2, sh, c->logits, in->a[0].v);
+  sweep_tensor *t = sweep_in(&r, xent_tdt(c), 1, &c->n, c->targets, in->a[1].v);
+  sweep_tensor *dl = xent_loss_tensor(&r, c, dt, in->a[2].v);
+  sweep_tensor *dx = sweep_out(&r, dt, 2, sh, c->dlogits);
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_cross_entropy_params p = {(dlk_reduction)(c->fl & 3), xent_ignore(c)};
+  dlk_cross_entropy_params p = {c->reduction, xent_ignore(c)};
   if (!r.failed) s = dlk_cross_entropy_backward(ctx, &p, &x->v, &t->v, &dl->v, &dx->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_xent_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t n = c->d[0], cls = c->d[1], ign = xent_ignore(c);
-  int red = c->fl & 3;
-  double *dx = hs_add(ref, dt, n * cls), cnt = 0;
+static void naive_xent_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const cross_entropy_case *c = vc;
+  int64_t n = c->n, cls = c->classes, ign = xent_ignore(c);
+  int red = c->reduction;
+  double *dx = sweep_add(ref, dt, n * cls), cnt = 0;
   for (int64_t i = 0; i < n; i++) cnt += (int64_t)in->a[1].v[i] != ign;
   for (int64_t i = 0; i < n; i++) {
     int64_t t = (int64_t)in->a[1].v[i];
@@ -1350,75 +1194,91 @@ static void naive_xent_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *r
   }
 }
 
-/* ---- embedding: d = {N, V, D, collide (ids drawn from [0, min(V, 3)))}; fl = 1 i64 ids |
-   2 padding_idx (V-1)/2 | 4 ids 2-D [2, N/2]; lay = {table or dout, out or dtable} ---- */
+/* ---- embedding: ids [n] (or [2, n/2]), table [vocab, dim] ---- */
 
-static int64_t emb_pad(const scase *c) { return c->fl & 2 ? (c->d[1] - 1) / 2 : -1; }
-static dlk_dtype emb_idt(const scase *c) { return c->fl & 1 ? DLK_I64 : DLK_I32; }
-static int emb_ids_shape(const scase *c, int64_t *sh) {
-  if (c->fl & 4) {
-    sh[0] = 2, sh[1] = c->d[0] / 2;
+typedef struct {
+  sweep_tags tags;
+  int64_t n, vocab, dim;
+  bool collide; /* ids drawn from [0, min(vocab, 3)): long runs of one id */
+  bool i64_ids;
+  bool padding; /* padding_idx = (vocab - 1) / 2, and ids[1] is it */
+  bool ids_2d;  /* ids [2, n/2] */
+  sweep_layout table, out;   /* forward */
+  sweep_layout dout, dtable; /* backward */
+} embedding_case;
+
+static int64_t emb_pad(const embedding_case *c) { return c->padding ? (c->vocab - 1) / 2 : -1; }
+static dlk_dtype emb_idt(const embedding_case *c) { return c->i64_ids ? DLK_I64 : DLK_I32; }
+static int emb_ids_shape(const embedding_case *c, int64_t *sh) {
+  if (c->ids_2d) {
+    sh[0] = 2, sh[1] = c->n / 2;
     return 2;
   }
-  sh[0] = c->d[0];
+  sh[0] = c->n;
   return 1;
 }
 
-static void gen_emb(const scase *c, dlk_dtype dt, hset *in, int bwd) {
-  int64_t n = c->d[0], v = c->d[1], dim = c->d[2];
-  double *ids = hs_add(in, emb_idt(c), n);
-  double hi = (double)(c->d[3] && v > 3 ? 3 : v);
+static void gen_emb(const embedding_case *c, dlk_dtype dt, sweep_set *in, int bwd) {
+  int64_t n = c->n, v = c->vocab, dim = c->dim;
+  double *ids = sweep_add(in, emb_idt(c), n);
+  double hi = (double)(c->collide && v > 3 ? 3 : v);
   for (int64_t i = 0; i < n; i++) ids[i] = (double)(int64_t)t_uniform(0, hi);
   if (n > 1 && emb_pad(c) >= 0) ids[1] = (double)emb_pad(c);
-  double *vals = hs_uniform(in, dt, bwd ? n * dim : v * dim, -1, 1);
+  double *vals = sweep_uniform(in, dt, bwd ? n * dim : v * dim, -1, 1);
   /* Colliding ids sum thousands of gradient rows per id. Multiples of 1/64 in [-1, 1] keep
      every partial sum exact in f32 (< 2^24 / 64 in magnitude), so the f32 atomic variant,
      whose order of additions is the hardware's, must still match exactly: the check is
      that every row is counted once, not how rounding fell. */
-  if (bwd && c->d[3])
+  if (bwd && c->collide)
     for (int64_t i = 0; i < n * dim; i++) vals[i] = round(vals[i] * 64) / 64;
 }
-static void gen_emb_fwd(const scase *c, dlk_dtype dt, hset *in) { gen_emb(c, dt, in, 0); }
-static void gen_emb_bwd(const scase *c, dlk_dtype dt, hset *in) { gen_emb(c, dt, in, 1); }
+static void gen_emb_fwd(const void *vc, dlk_dtype dt, sweep_set *in) { gen_emb(vc, dt, in, 0); }
+static void gen_emb_bwd(const void *vc, dlk_dtype dt, sweep_set *in) { gen_emb(vc, dt, in, 1); }
 
-static dlk_status run_emb_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t si[3], st[2] = {c->d[1], c->d[2]};
-  int ni = emb_ids_shape(c, si);
-  si[ni] = c->d[2];
-  tt *ids = rig_in(&r, emb_idt(c), ni, si, LC, in->a[0].v);
-  tt *table = rig_in(&r, dt, 2, st, c->lay[0], in->a[1].v);
-  tt *o = rig_out(&r, dt, ni + 1, si, c->lay[1]);
+static dlk_status run_emb_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                              sweep_set *out) {
+  const embedding_case *c = vc, *cm = c;
+  sweep_rig r = {.ctx = ctx};
+  int64_t si[3], st[2] = {c->vocab, c->dim};
+  int ni = emb_ids_shape(cm, si);
+  si[ni] = c->dim;
+  sweep_tensor *ids = sweep_in(&r, emb_idt(cm), ni, si, SW_CONTIG, in->a[0].v);
+  sweep_tensor *table = sweep_in(&r, dt, 2, st, c->table, in->a[1].v);
+  sweep_tensor *o = sweep_out(&r, dt, ni + 1, si, c->out);
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_embedding_params p = {emb_pad(c)};
+  dlk_embedding_params p = {emb_pad(cm)};
   if (!r.failed) s = dlk_embedding_forward(ctx, &p, &ids->v, &table->v, &o->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_emb_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t n = c->d[0], dim = c->d[2];
-  double *o = hs_add(ref, dt, n * dim);
+static void naive_emb_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const embedding_case *c = vc;
+  int64_t n = c->n, dim = c->dim;
+  double *o = sweep_add(ref, dt, n * dim);
   for (int64_t i = 0; i < n; i++)
     for (int64_t k = 0; k < dim; k++) o[i * dim + k] = in->a[1].v[(int64_t)in->a[0].v[i] * dim + k];
 }
 
-static dlk_status run_emb_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t si[3], st[2] = {c->d[1], c->d[2]};
-  int ni = emb_ids_shape(c, si);
-  si[ni] = c->d[2];
-  tt *ids = rig_in(&r, emb_idt(c), ni, si, LC, in->a[0].v);
-  tt *dout = rig_in(&r, dt, ni + 1, si, c->lay[0], in->a[1].v);
-  tt *dtab = rig_out(&r, dt, 2, st, c->lay[1]);
+static dlk_status run_emb_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                              sweep_set *out) {
+  const embedding_case *c = vc, *cm = c;
+  sweep_rig r = {.ctx = ctx};
+  int64_t si[3], st[2] = {c->vocab, c->dim};
+  int ni = emb_ids_shape(cm, si);
+  si[ni] = c->dim;
+  sweep_tensor *ids = sweep_in(&r, emb_idt(cm), ni, si, SW_CONTIG, in->a[0].v);
+  sweep_tensor *dout = sweep_in(&r, dt, ni + 1, si, c->dout, in->a[1].v);
+  sweep_tensor *dtab = sweep_out(&r, dt, 2, st, c->dtable);
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_embedding_params p = {emb_pad(c)};
+  dlk_embedding_params p = {emb_pad(cm)};
   if (!r.failed) s = dlk_embedding_backward(ctx, &p, &ids->v, &dout->v, &dtab->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_emb_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t n = c->d[0], dim = c->d[2];
-  double *o = hs_add(ref, dt, c->d[1] * dim);
+static void naive_emb_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const embedding_case *c = vc;
+  int64_t n = c->n, dim = c->dim;
+  double *o = sweep_add(ref, dt, c->vocab * dim);
   for (int64_t i = 0; i < n; i++) {
     int64_t id = (int64_t)in->a[0].v[i];
     if (id == emb_pad(c)) continue;
@@ -1426,9 +1286,23 @@ static void naive_emb_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *re
   }
 }
 
-/* ---- layer norm: d = {R, D, split}; f0 = eps;
-   fwd: fl = 1 gamma | 2 beta | 4 mean | 8 rstd; lay = {x, y}
-   bwd: fl = 1 gamma | 16 dx | 32 dgamma | 64 dbeta; lay = {x, dy, dx} ---- */
+/* ---- layer norm over the last dim of [rows, dim] (or [split, rows/split, dim]) ---- */
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, dim, split;
+  double eps;
+  bool has_gamma, has_beta, want_mean, want_rstd;
+  sweep_layout x, y;
+} layernorm_fwd_case;
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, dim, split;
+  double eps;
+  bool has_gamma, want_dx, want_dgamma, want_dbeta;
+  sweep_layout x, dy, dx;
+} layernorm_bwd_case;
 
 static void ln_stats(const double *x, int64_t rows, int64_t dim, double eps, double *mean, double *rstd) {
   for (int64_t i = 0; i < rows; i++) {
@@ -1442,52 +1316,56 @@ static void ln_stats(const double *x, int64_t rows, int64_t dim, double eps, dou
   }
 }
 
-static void gen_ln_fwd(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0] * c->d[1], 1, 5);
-  hs_uniform(in, dt, c->d[1], 0.5, 1.5);
-  hs_uniform(in, dt, c->d[1], -1, 1);
+static void gen_ln_fwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const layernorm_fwd_case *c = vc;
+  sweep_uniform(in, dt, c->rows * c->dim, 1, 5);
+  sweep_uniform(in, dt, c->dim, 0.5, 1.5);
+  sweep_uniform(in, dt, c->dim, -1, 1);
 }
 
-/* mean/rstd shaped as x's leading dims when split, else [R]. */
-static int ln_stat_shape(const scase *c, int64_t *sh) {
-  if (c->d[2] > 0) {
-    sh[0] = c->d[2], sh[1] = c->d[0] / c->d[2];
+/* mean/rstd shaped as x's leading dims when split, else [rows]. */
+static int ln_stat_shape(int64_t rows, int64_t split, int64_t *sh) {
+  if (split > 0) {
+    sh[0] = split, sh[1] = rows / split;
     return 2;
   }
-  sh[0] = c->d[0];
+  sh[0] = rows;
   return 1;
 }
 
-static dlk_status run_ln_fwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
+static dlk_status run_ln_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                             sweep_set *out) {
+  const layernorm_fwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
   int64_t sh[3], ss[2];
-  int nd = row_shape(c, sh), ns = ln_stat_shape(c, ss);
-  tt *x = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
-  tt *g = c->fl & 1 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
-  tt *b = c->fl & 2 ? rig_in(&r, dt, 1, &c->d[1], LP, in->a[2].v) : NULL;
-  tt *y = rig_out(&r, dt, nd, sh, c->lay[1]);
-  tt *mean = c->fl & 4 ? rig_out(&r, stat_dt(dt), ns, ss, LC) : NULL;
-  tt *rstd = c->fl & 8 ? rig_out(&r, stat_dt(dt), ns, ss, LC) : NULL;
+  int nd = row_shape(c->rows, c->dim, c->split, sh), ns = ln_stat_shape(c->rows, c->split, ss);
+  sweep_tensor *x = sweep_in(&r, dt, nd, sh, c->x, in->a[0].v);
+  sweep_tensor *g = c->has_gamma ? sweep_in(&r, dt, 1, &c->dim, SW_CONTIG, in->a[1].v) : NULL;
+  sweep_tensor *b = c->has_beta ? sweep_in(&r, dt, 1, &c->dim, SW_PADDED, in->a[2].v) : NULL;
+  sweep_tensor *y = sweep_out(&r, dt, nd, sh, c->y);
+  sweep_tensor *mean = c->want_mean ? sweep_out(&r, stat_dt(dt), ns, ss, SW_CONTIG) : NULL;
+  sweep_tensor *rstd = c->want_rstd ? sweep_out(&r, stat_dt(dt), ns, ss, SW_CONTIG) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_layernorm_params p = {c->f0};
+  dlk_layernorm_params p = {c->eps};
   if (!r.failed)
     s = dlk_layernorm_forward(ctx, &p, &x->v, g ? &g->v : NULL, b ? &b->v : NULL, &y->v, mean ? &mean->v : NULL,
                               rstd ? &rstd->v : NULL);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_ln_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t rows = c->d[0], dim = c->d[1];
-  double *y = hs_add(ref, dt, rows * dim);
-  double *mean = c->fl & 4 ? hs_add(ref, stat_dt(dt), rows) : NULL;
-  double *rstd = c->fl & 8 ? hs_add(ref, stat_dt(dt), rows) : NULL;
+static void naive_ln_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const layernorm_fwd_case *c = vc;
+  int64_t rows = c->rows, dim = c->dim;
+  double *y = sweep_add(ref, dt, rows * dim);
+  double *mean = c->want_mean ? sweep_add(ref, stat_dt(dt), rows) : NULL;
+  double *rstd = c->want_rstd ? sweep_add(ref, stat_dt(dt), rows) : NULL;
   double *m = calloc((size_t)rows + 1, sizeof(double)), *rs = calloc((size_t)rows + 1, sizeof(double));
-  ln_stats(in->a[0].v, rows, dim, c->f0, m, rs);
+  ln_stats(in->a[0].v, rows, dim, c->eps, m, rs);
   for (int64_t i = 0; i < rows; i++) {
     for (int64_t j = 0; j < dim; j++) {
       double v = (in->a[0].v[i * dim + j] - m[i]) * rs[i];
-      if (c->fl & 1) v *= in->a[1].v[j];
-      if (c->fl & 2) v += in->a[2].v[j];
+      if (c->has_gamma) v *= in->a[1].v[j];
+      if (c->has_beta) v += in->a[2].v[j];
       y[i * dim + j] = v;
     }
     if (mean) mean[i] = m[i];
@@ -1497,60 +1375,73 @@ static void naive_ln_fwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref
   free(rs);
 }
 
-static void gen_ln_bwd(const scase *c, dlk_dtype dt, hset *in) {
-  int64_t rows = c->d[0], dim = c->d[1];
-  double *x = hs_uniform(in, dt, rows * dim, 1, 5);
-  hs_uniform(in, dt, dim, 0.5, 1.5);
-  double *mean = hs_add(in, stat_dt(dt), rows), *rstd = hs_add(in, stat_dt(dt), rows);
-  ln_stats(x, rows, dim, c->f0, mean, rstd);
-  for (int64_t i = 0; i < rows; i++) mean[i] = round_to(stat_dt(dt), mean[i]), rstd[i] = round_to(stat_dt(dt), rstd[i]);
-  hs_uniform(in, dt, rows * dim, -1, 1);
+static void gen_ln_bwd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const layernorm_bwd_case *c = vc;
+  int64_t rows = c->rows, dim = c->dim;
+  double *x = sweep_uniform(in, dt, rows * dim, 1, 5);
+  sweep_uniform(in, dt, dim, 0.5, 1.5);
+  double *mean = sweep_add(in, stat_dt(dt), rows), *rstd = sweep_add(in, stat_dt(dt), rows);
+  ln_stats(x, rows, dim, c->eps, mean, rstd);
+  for (int64_t i = 0; i < rows; i++)
+    mean[i] = sweep_round(stat_dt(dt), mean[i]), rstd[i] = sweep_round(stat_dt(dt), rstd[i]);
+  sweep_uniform(in, dt, rows * dim, -1, 1);
 }
 
-static dlk_status run_ln_bwd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
+static dlk_status run_ln_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                             sweep_set *out) {
+  const layernorm_bwd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
   int64_t sh[3], ss[2];
-  int nd = row_shape(c, sh), ns = ln_stat_shape(c, ss);
-  tt *x = rig_in(&r, dt, nd, sh, c->lay[0], in->a[0].v);
-  tt *g = c->fl & 1 ? rig_in(&r, dt, 1, &c->d[1], LC, in->a[1].v) : NULL;
-  tt *mean = rig_in(&r, stat_dt(dt), ns, ss, LC, in->a[2].v);
-  tt *rstd = rig_in(&r, stat_dt(dt), ns, ss, ns == 1 ? LP : LC, in->a[3].v); /* strided 1-D */
-  tt *dy = rig_in(&r, dt, nd, sh, c->lay[1], in->a[4].v);
-  tt *dx = c->fl & 16 ? rig_out(&r, dt, nd, sh, c->lay[2]) : NULL;
-  tt *dg = c->fl & 32 ? rig_out(&r, dt, 1, &c->d[1], LC) : NULL;
-  tt *db = c->fl & 64 ? rig_out(&r, dt, 1, &c->d[1], LP) : NULL;
+  int nd = row_shape(c->rows, c->dim, c->split, sh), ns = ln_stat_shape(c->rows, c->split, ss);
+  sweep_tensor *x = sweep_in(&r, dt, nd, sh, c->x, in->a[0].v);
+  sweep_tensor *g = c->has_gamma ? sweep_in(&r, dt, 1, &c->dim, SW_CONTIG, in->a[1].v) : NULL;
+  sweep_tensor *mean = sweep_in(&r, stat_dt(dt), ns, ss, SW_CONTIG, in->a[2].v);
+  sweep_tensor *rstd = sweep_in(&r, stat_dt(dt), ns, ss, ns == 1 ? SW_PADDED : SW_CONTIG, in->a[3].v); /* strided 1-D */
+  sweep_tensor *dy = sweep_in(&r, dt, nd, sh, c->dy, in->a[4].v);
+  sweep_tensor *dx = c->want_dx ? sweep_out(&r, dt, nd, sh, c->dx) : NULL;
+  sweep_tensor *dg = c->want_dgamma ? sweep_out(&r, dt, 1, &c->dim, SW_CONTIG) : NULL;
+  sweep_tensor *db = c->want_dbeta ? sweep_out(&r, dt, 1, &c->dim, SW_PADDED) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_layernorm_params p = {c->f0};
+  dlk_layernorm_params p = {c->eps};
   if (!r.failed)
     s = dlk_layernorm_backward(ctx, &p, &x->v, g ? &g->v : NULL, &mean->v, &rstd->v, &dy->v, dx ? &dx->v : NULL,
                                dg ? &dg->v : NULL, db ? &db->v : NULL);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_ln_bwd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t rows = c->d[0], dim = c->d[1];
+static void naive_ln_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const layernorm_bwd_case *c = vc;
+  int64_t rows = c->rows, dim = c->dim;
   const double *x = in->a[0].v, *gm = in->a[1].v, *mean = in->a[2].v, *rstd = in->a[3].v, *dy = in->a[4].v;
-  double *dx = c->fl & 16 ? hs_add(ref, dt, rows * dim) : NULL;
-  double *dg = c->fl & 32 ? hs_add(ref, dt, dim) : NULL;
-  double *db = c->fl & 64 ? hs_add(ref, dt, dim) : NULL;
+  double *dx = c->want_dx ? sweep_add(ref, dt, rows * dim) : NULL;
+  double *dg = c->want_dgamma ? sweep_add(ref, dt, dim) : NULL;
+  double *db = c->want_dbeta ? sweep_add(ref, dt, dim) : NULL;
   for (int64_t i = 0; i < rows; i++) {
     double a = 0, b = 0; /* a = mean(g), b = mean(g xhat) with g = dy gamma */
     for (int64_t j = 0; j < dim; j++) {
-      double xh = (x[i * dim + j] - mean[i]) * rstd[i], g = dy[i * dim + j] * (c->fl & 1 ? gm[j] : 1);
+      double xh = (x[i * dim + j] - mean[i]) * rstd[i], g = dy[i * dim + j] * (c->has_gamma ? gm[j] : 1);
       a += g / (double)dim;
       b += g * xh / (double)dim;
       if (dg) dg[j] += dy[i * dim + j] * xh;
       if (db) db[j] += dy[i * dim + j];
     }
     for (int64_t j = 0; dx && j < dim; j++) {
-      double xh = (x[i * dim + j] - mean[i]) * rstd[i], g = dy[i * dim + j] * (c->fl & 1 ? gm[j] : 1);
+      double xh = (x[i * dim + j] - mean[i]) * rstd[i], g = dy[i * dim + j] * (c->has_gamma ? gm[j] : 1);
       dx[i * dim + j] = rstd[i] * (g - a - xh * b);
     }
   }
 }
 
-/* ---- dropout: d = {R, C, seed, offset}; f0 = prob; fl = 1 backward | 2 in place;
-   lay = {x, y} ---- */
+/* ---- dropout over [rows, cols] ---- */
+
+typedef struct {
+  sweep_tags tags;
+  int64_t rows, cols;
+  uint64_t seed, offset;
+  double prob;
+  bool backward, in_place;
+  sweep_layout x, y;
+} dropout_case;
 
 /* The documented mask, written out again here: SplitMix64-style finaliser of
    seed + golden * (counter + 1); the top 53 bits / 2^53. */
@@ -1562,99 +1453,127 @@ static double ref_uniform(uint64_t seed, uint64_t counter) {
   return (double)(z >> 11) / 9007199254740992.0;
 }
 
-static void gen_dropout(const scase *c, dlk_dtype dt, hset *in) { hs_uniform(in, dt, c->d[0] * c->d[1], -2, 2); }
+static void gen_dropout(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const dropout_case *c = vc;
+  sweep_uniform(in, dt, c->rows * c->cols, -2, 2);
+}
 
-static dlk_status run_dropout(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  int64_t sh[2] = {c->d[0], c->d[1]};
-  tt *x, *y;
-  if (c->fl & 2) {
-    x = y = rig_inout(&r, dt, 2, sh, c->lay[0], in->a[0].v);
+static dlk_status run_dropout(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                              sweep_set *out) {
+  const dropout_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sh[2] = {c->rows, c->cols};
+  sweep_tensor *x, *y;
+  if (c->in_place) {
+    x = y = sweep_inout(&r, dt, 2, sh, c->x, in->a[0].v);
   } else {
-    x = rig_in(&r, dt, 2, sh, c->lay[0], in->a[0].v);
-    y = rig_out(&r, dt, 2, sh, c->lay[1]);
+    x = sweep_in(&r, dt, 2, sh, c->x, in->a[0].v);
+    y = sweep_out(&r, dt, 2, sh, c->y);
   }
   dlk_status s = DLK_ERR_INTERNAL;
-  dlk_dropout_params p = {c->f0, (uint64_t)c->d[2], (uint64_t)c->d[3]};
-  if (!r.failed) s = c->fl & 1 ? dlk_dropout_backward(ctx, &p, &x->v, &y->v) : dlk_dropout_forward(ctx, &p, &x->v, &y->v);
-  return rig_end(&r, s, out);
+  dlk_dropout_params p = {c->prob, c->seed, c->offset};
+  if (!r.failed)
+    s = c->backward ? dlk_dropout_backward(ctx, &p, &x->v, &y->v) : dlk_dropout_forward(ctx, &p, &x->v, &y->v);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_dropout(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
-  int64_t n = c->d[0] * c->d[1];
-  double *y = hs_add(ref, dt, n);
+static void naive_dropout(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const dropout_case *c = vc;
+  int64_t n = c->rows * c->cols;
+  double *y = sweep_add(ref, dt, n);
   for (int64_t i = 0; i < n; i++)
-    y[i] = ref_uniform((uint64_t)c->d[2], (uint64_t)c->d[3] + (uint64_t)i) >= c->f0 ? in->a[0].v[i] / (1 - c->f0) : 0;
+    y[i] = ref_uniform(c->seed, c->offset + (uint64_t)i) >= c->prob ? in->a[0].v[i] / (1 - c->prob) : 0;
 }
 
-/* ---- optimizers: d = {n, step} ----
-   sgd: fl = 1 momentum 0.9 | 2 nesterov | 4 first step | 8 weight decay 0.01 | 16 dampening 0.2 */
+/* ---- optimizer steps over n elements ---- */
 
-static dlk_sgd_params sgd_params(const scase *c) {
-  dlk_sgd_params p = {0.1, c->fl & 1 ? 0.9 : 0, c->fl & 16 ? 0.2 : 0, c->fl & 8 ? 0.01 : 0, (c->fl & 2) != 0};
+typedef struct {
+  sweep_tags tags;
+  int64_t n;
+  bool momentum;     /* 0.9 */
+  bool nesterov;
+  bool first_step;
+  bool weight_decay; /* 0.01 */
+  bool dampening;    /* 0.2 */
+} sgd_case;
+
+static dlk_sgd_params sgd_params(const sgd_case *c) {
+  dlk_sgd_params p = {0.1, c->momentum ? 0.9 : 0, c->dampening ? 0.2 : 0, c->weight_decay ? 0.01 : 0, c->nesterov};
   return p;
 }
 
-static void gen_sgd(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0], -1, 1);
-  hs_uniform(in, dt, c->d[0], -1, 1);
-  hs_uniform(in, stat_dt(dt), c->d[0], -1, 1);
+static void gen_sgd(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const sgd_case *c = vc;
+  sweep_uniform(in, dt, c->n, -1, 1);
+  sweep_uniform(in, dt, c->n, -1, 1);
+  sweep_uniform(in, stat_dt(dt), c->n, -1, 1);
 }
 
-static dlk_status run_sgd(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  tt *p = rig_inout(&r, dt, 1, &c->d[0], LC, in->a[0].v);
-  tt *g = rig_in(&r, dt, 1, &c->d[0], LC, in->a[1].v);
-  tt *b = c->fl & 1 ? rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[2].v) : NULL;
+static dlk_status run_sgd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const sgd_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, SW_CONTIG, in->a[0].v);
+  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, SW_CONTIG, in->a[1].v);
+  sweep_tensor *b = c->momentum ? sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v) : NULL;
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_sgd_params sp = sgd_params(c);
-  if (!r.failed) s = dlk_sgd_step(ctx, &sp, (c->fl & 4) != 0, &p->v, &g->v, b ? &b->v : NULL);
-  return rig_end(&r, s, out);
+  if (!r.failed) s = dlk_sgd_step(ctx, &sp, c->first_step, &p->v, &g->v, b ? &b->v : NULL);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_sgd(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+static void naive_sgd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const sgd_case *c = vc;
   dlk_sgd_params p = sgd_params(c);
-  int64_t n = c->d[0];
-  double *w = hs_add(ref, dt, n), *buf = c->fl & 1 ? hs_add(ref, stat_dt(dt), n) : NULL;
+  int64_t n = c->n;
+  double *w = sweep_add(ref, dt, n), *buf = c->momentum ? sweep_add(ref, stat_dt(dt), n) : NULL;
   for (int64_t i = 0; i < n; i++) {
     double d = in->a[1].v[i] + p.weight_decay * in->a[0].v[i];
     if (buf) {
-      buf[i] = c->fl & 4 ? d : p.momentum * in->a[2].v[i] + (1 - p.dampening) * d;
+      buf[i] = c->first_step ? d : p.momentum * in->a[2].v[i] + (1 - p.dampening) * d;
       d = p.nesterov ? d + p.momentum * buf[i] : buf[i];
     }
     w[i] = in->a[0].v[i] - p.lr * d;
   }
 }
 
-/* adam: fl = 1 adamw | 2 weight decay 0.01 */
-static dlk_adam_params adam_params(const scase *c) {
-  dlk_adam_params p = {1e-3, 0.9, 0.999, 1e-8, c->fl & 2 ? 0.01 : 0, c->fl & 1, c->d[1]};
+typedef struct {
+  sweep_tags tags;
+  int64_t n, step;
+  bool adamw;
+  bool weight_decay; /* 0.01 */
+} adam_case;
+
+static dlk_adam_params adam_params(const adam_case *c) {
+  dlk_adam_params p = {1e-3, 0.9, 0.999, 1e-8, c->weight_decay ? 0.01 : 0, c->adamw, c->step};
   return p;
 }
 
-static void gen_adam(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0], -1, 1);
-  hs_uniform(in, dt, c->d[0], -1, 1);
-  hs_uniform(in, stat_dt(dt), c->d[0], -0.1, 0.1);
-  hs_uniform(in, stat_dt(dt), c->d[0], 0, 0.01);
+static void gen_adam(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const adam_case *c = vc;
+  sweep_uniform(in, dt, c->n, -1, 1);
+  sweep_uniform(in, dt, c->n, -1, 1);
+  sweep_uniform(in, stat_dt(dt), c->n, -0.1, 0.1);
+  sweep_uniform(in, stat_dt(dt), c->n, 0, 0.01);
 }
 
-static dlk_status run_adam(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  tt *p = rig_inout(&r, dt, 1, &c->d[0], LC, in->a[0].v);
-  tt *g = rig_in(&r, dt, 1, &c->d[0], LC, in->a[1].v);
-  tt *m = rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[2].v);
-  tt *v = rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[3].v);
+static dlk_status run_adam(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const adam_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, SW_CONTIG, in->a[0].v);
+  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, SW_CONTIG, in->a[1].v);
+  sweep_tensor *m = sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v);
+  sweep_tensor *v = sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[3].v);
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_adam_params ap = adam_params(c);
   if (!r.failed) s = dlk_adam_step(ctx, &ap, &p->v, &g->v, &m->v, &v->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_adam(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+static void naive_adam(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const adam_case *c = vc;
   dlk_adam_params p = adam_params(c);
-  int64_t n = c->d[0];
-  double *w = hs_add(ref, dt, n), *m = hs_add(ref, stat_dt(dt), n), *v = hs_add(ref, stat_dt(dt), n);
+  int64_t n = c->n;
+  double *w = sweep_add(ref, dt, n), *m = sweep_add(ref, stat_dt(dt), n), *v = sweep_add(ref, stat_dt(dt), n);
   double bc1 = 1 - pow(p.beta1, (double)p.step), bc2 = 1 - pow(p.beta2, (double)p.step);
   for (int64_t i = 0; i < n; i++) {
     double wi = in->a[0].v[i], g = in->a[1].v[i];
@@ -1666,33 +1585,43 @@ static void naive_adam(const scase *c, dlk_dtype dt, const hset *in, hset *ref) 
   }
 }
 
-/* adagrad: fl = 1 lr_decay 0.01 | 2 weight decay 0.01 */
-static dlk_adagrad_params adagrad_params(const scase *c) {
-  dlk_adagrad_params p = {0.1, c->fl & 1 ? 0.01 : 0, c->fl & 2 ? 0.01 : 0, 1e-10, c->d[1]};
+typedef struct {
+  sweep_tags tags;
+  int64_t n, step;
+  bool lr_decay;     /* 0.01 */
+  bool weight_decay; /* 0.01 */
+} adagrad_case;
+
+static dlk_adagrad_params adagrad_params(const adagrad_case *c) {
+  dlk_adagrad_params p = {0.1, c->lr_decay ? 0.01 : 0, c->weight_decay ? 0.01 : 0, 1e-10, c->step};
   return p;
 }
 
-static void gen_adagrad(const scase *c, dlk_dtype dt, hset *in) {
-  hs_uniform(in, dt, c->d[0], -1, 1);
-  hs_uniform(in, dt, c->d[0], -1, 1);
-  hs_uniform(in, stat_dt(dt), c->d[0], 0.1, 1);
+static void gen_adagrad(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const adagrad_case *c = vc;
+  sweep_uniform(in, dt, c->n, -1, 1);
+  sweep_uniform(in, dt, c->n, -1, 1);
+  sweep_uniform(in, stat_dt(dt), c->n, 0.1, 1);
 }
 
-static dlk_status run_adagrad(dlk_context *ctx, const scase *c, dlk_dtype dt, const hset *in, hset *out) {
-  rig r = {.ctx = ctx};
-  tt *p = rig_inout(&r, dt, 1, &c->d[0], LC, in->a[0].v);
-  tt *g = rig_in(&r, dt, 1, &c->d[0], LC, in->a[1].v);
-  tt *sum = rig_inout(&r, stat_dt(dt), 1, &c->d[0], LC, in->a[2].v);
+static dlk_status run_adagrad(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in,
+                              sweep_set *out) {
+  const adagrad_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  sweep_tensor *p = sweep_inout(&r, dt, 1, &c->n, SW_CONTIG, in->a[0].v);
+  sweep_tensor *g = sweep_in(&r, dt, 1, &c->n, SW_CONTIG, in->a[1].v);
+  sweep_tensor *sum = sweep_inout(&r, stat_dt(dt), 1, &c->n, SW_CONTIG, in->a[2].v);
   dlk_status s = DLK_ERR_INTERNAL;
   dlk_adagrad_params ap = adagrad_params(c);
   if (!r.failed) s = dlk_adagrad_step(ctx, &ap, &p->v, &g->v, &sum->v);
-  return rig_end(&r, s, out);
+  return sweep_end(&r, s, out);
 }
 
-static void naive_adagrad(const scase *c, dlk_dtype dt, const hset *in, hset *ref) {
+static void naive_adagrad(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const adagrad_case *c = vc;
   dlk_adagrad_params p = adagrad_params(c);
-  int64_t n = c->d[0];
-  double *w = hs_add(ref, dt, n), *sum = hs_add(ref, stat_dt(dt), n);
+  int64_t n = c->n;
+  double *w = sweep_add(ref, dt, n), *sum = sweep_add(ref, stat_dt(dt), n);
   double clr = p.lr / (1 + (double)(p.step - 1) * p.lr_decay);
   for (int64_t i = 0; i < n; i++) {
     double g = in->a[1].v[i] + p.weight_decay * in->a[0].v[i];
@@ -1702,471 +1631,297 @@ static void naive_adagrad(const scase *c, dlk_dtype dt, const hset *in, hset *re
 }
 
 /* ---- the case tables: sizes 1, odd sizes, non-multiples of 16/32/64/128, rows of 4096 and
-   32000, transposed (LT) and padded/misaligned (LP) operands, batch-shared B ---- */
+   32000, transposed and padded/misaligned operands, batch-shared B ---- */
 
-static const scase gemm_cases[] = {
-    {{0, 1, 1, 1}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{0, 7, 5, 3}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{0, 16, 16, 16}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{0, 33, 17, 65}, {LT, LC, LC}, 0, 1, 0, 0},
-    {{0, 64, 128, 32}, {LC, LT, LC}, 0, 1, 0, 0},
-    {{0, 127, 129, 31}, {LT, LT, LP}, 0, 1, 0, 0},
-    {{0, 1, 257, 300}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{0, 255, 1, 130}, {LP, LC, LC}, 0, 1, 0, 0},
-    {{0, 45, 37, 29}, {LC, LC, LP}, NOTUNE, 0.5, 0.7, 0},
-    {{0, 4, 6, 0}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{0, 4, 6, 0}, {LC, LC, LC}, NOTUNE, 1, 1, 0},
-    {{0, 0, 5, 3}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{3, 17, 9, 33}, {LC, LC, LC}, 0, 1, 0, 0},
-    {{4, 31, 20, 7}, {LC, LC, LC}, 1, 1, 0, 0},
-    {{2, 64, 64, 64}, {LC, LT, LC}, 1, 1, 0, 0},
-    {{5, 32, 48, 40}, {LT, LC, LP}, NOTUNE, -1, 0.5, 0},
-    {{0, 200, 96, 512}, {LC, LC, LC}, 0, 1, 0, 1},
-    {{0, 5, 1000, 1024}, {LC, LT, LC}, 0, 1, 0, 1},
-    {{0, 128, 128, 128}, {LC, LC, LC}, 0, 1, 0, 1},
-    {{8, 64, 80, 96}, {LC, LC, LC}, 0, 1, 0, 1},
+static const gemm_case gemm_cases[] = {
+    {.m = 1, .n = 1, .k = 1, .alpha = 1},
+    {.m = 7, .n = 5, .k = 3, .alpha = 1},
+    {.m = 16, .n = 16, .k = 16, .alpha = 1},
+    {.m = 33, .n = 17, .k = 65, .alpha = 1, .a = SW_TRANSPOSED},
+    {.m = 64, .n = 128, .k = 32, .alpha = 1, .b = SW_TRANSPOSED},
+    {.m = 127, .n = 129, .k = 31, .alpha = 1, .a = SW_TRANSPOSED, .b = SW_TRANSPOSED, .c = SW_PADDED},
+    {.m = 1, .n = 257, .k = 300, .alpha = 1},
+    {.m = 255, .n = 1, .k = 130, .alpha = 1, .a = SW_PADDED},
+    {.m = 45, .n = 37, .k = 29, .alpha = 0.5, .beta = 0.7, .c = SW_PADDED, .tags.notune = true},
+    {.m = 4, .n = 6, .k = 0, .alpha = 1},
+    {.m = 4, .n = 6, .k = 0, .alpha = 1, .beta = 1, .tags.notune = true},
+    {.m = 0, .n = 5, .k = 3, .alpha = 1},
+    {.batch = 3, .m = 17, .n = 9, .k = 33, .alpha = 1},
+    {.batch = 4, .m = 31, .n = 20, .k = 7, .shared_b = true, .alpha = 1},
+    {.batch = 2, .m = 64, .n = 64, .k = 64, .shared_b = true, .alpha = 1, .b = SW_TRANSPOSED},
+    {.batch = 5, .m = 32, .n = 48, .k = 40, .alpha = -1, .beta = 0.5, .a = SW_TRANSPOSED, .c = SW_PADDED, .tags.notune = true},
+    {.m = 200, .n = 96, .k = 512, .alpha = 1, .tags.big = true},
+    {.m = 5, .n = 1000, .k = 1024, .alpha = 1, .b = SW_TRANSPOSED, .tags.big = true},
+    {.m = 128, .n = 128, .k = 128, .alpha = 1, .tags.big = true},
+    {.batch = 8, .m = 64, .n = 80, .k = 96, .alpha = 1, .tags.big = true},
     /* tensor-core variants (mma_tc, wgmma) need 8-multiple leading dims: m-major a with
        k-major b; both batched with beta on a contiguous c (paired 32-bit loads of c);
        a shared n-major b; more than 65535 batches (grid y chunks, TMA batch coordinate) */
-    {{0, 72, 40, 48}, {LT, LT, LC}, 0, 1, 0, 0},
-    {{3, 40, 24, 56}, {LT, LT, LC}, NOTUNE, 0.5, -1, 0},
-    {{3, 24, 40, 16}, {LC, LC, LC}, 1, 1, 0, 0},
-    {{65600, 2, 8, 8}, {LC, LC, LC}, 0, 1, 0, 1},
+    {.m = 72, .n = 40, .k = 48, .alpha = 1, .a = SW_TRANSPOSED, .b = SW_TRANSPOSED},
+    {.batch = 3, .m = 40, .n = 24, .k = 56, .alpha = 0.5, .beta = -1, .a = SW_TRANSPOSED, .b = SW_TRANSPOSED, .tags.notune = true},
+    {.batch = 3, .m = 24, .n = 40, .k = 16, .shared_b = true, .alpha = 1},
+    {.batch = 65600, .m = 2, .n = 8, .k = 8, .alpha = 1, .tags.big = true},
 };
 
-static const scase linear_fwd_cases[] = {
-    {{1, 1, 1, 0}, {LC, LC, LC}, 0 | 8 | 16, 0, 0, 0},
-    {{7, 13, 5, 0}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 0},
-    {{6, 10, 9, 2}, {LC, LC, LC}, 2 | 8, 0, 0, 0},
-    {{33, 100, 17, 0}, {LP, LT, LC}, 3 | 16, 0, 0, 0},
-    {{64, 128, 96, 0}, {LC, LC, LP}, 4 | 8 | 16, 0, 0, 0},
-    {{5, 64, 3, 0}, {LT, LC, LC}, 1, 0, 0, 0},
-    {{0, 8, 4, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},
-    {{256, 512, 384, 0}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 1},
-    {{1000, 64, 32, 4}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 1},
+static const linear_fwd_case linear_fwd_cases[] = {
+    {.rows = 1, .in = 1, .out = 1, .has_bias = true, .want_z = true},
+    {.rows = 7, .in = 13, .out = 5, .act = DLK_ACT_RELU, .has_bias = true, .want_z = true},
+    {.rows = 6, .in = 10, .out = 9, .split = 2, .act = DLK_ACT_TANH, .has_bias = true},
+    {.rows = 33, .in = 100, .out = 17, .act = DLK_ACT_SIGMOID, .want_z = true, .x = SW_PADDED, .w = SW_TRANSPOSED},
+    {.rows = 64, .in = 128, .out = 96, .act = DLK_ACT_GELU, .has_bias = true, .want_z = true, .y = SW_PADDED},
+    {.rows = 5, .in = 64, .out = 3, .act = DLK_ACT_RELU, .x = SW_TRANSPOSED},
+    {.rows = 0, .in = 8, .out = 4, .act = DLK_ACT_GELU, .has_bias = true, .want_z = true},
+    {.rows = 256, .in = 512, .out = 384, .act = DLK_ACT_GELU, .has_bias = true, .want_z = true, .tags.big = true},
+    {.rows = 1000, .in = 64, .out = 32, .split = 4, .act = DLK_ACT_RELU, .has_bias = true, .want_z = true, .tags.big = true},
     /* relu + bias without z (the case a fused vendor RELU_BIAS epilogue would take);
        aligned for mma_tc/wgmma */
-    {{40, 64, 48, 0}, {LC, LC, LC}, 1 | 8, 0, 0, 0},
+    {.rows = 40, .in = 64, .out = 48, .act = DLK_ACT_RELU, .has_bias = true},
     /* a NaN in x: relu and gelu keep it, with and without bias and z */
-    {{40, 64, 48, 0}, {LC, LC, LC}, 1 | 8 | 32, 0, 0, 0},
-    {{9, 24, 16, 0}, {LC, LC, LC}, 1 | 32, 0, 0, 0},
-    {{9, 24, 16, 0}, {LC, LC, LC}, 4 | 8 | 16 | 32, 0, 0, 0},
+    {.rows = 40, .in = 64, .out = 48, .act = DLK_ACT_RELU, .has_bias = true, .nan_in_x = true},
+    {.rows = 9, .in = 24, .out = 16, .act = DLK_ACT_RELU, .nan_in_x = true},
+    {.rows = 9, .in = 24, .out = 16, .act = DLK_ACT_GELU, .has_bias = true, .want_z = true, .nan_in_x = true},
 };
 
-static const scase linear_bwd_cases[] = {
-    {{1, 1, 1, 0}, {LC, LC, LC}, 0 | 8 | 16 | 32, 0, 0, 0},
-    {{7, 13, 5, 0}, {LC, LC, LC}, 1 | 8 | 16 | 32, 0, 0, 0},
-    {{6, 10, 9, 2}, {LC, LC, LC}, 2 | 8 | 16 | 32, 0, 0, 0},
-    {{33, 100, 17, 0}, {LP, LP, LC}, 3 | 8 | 16 | 32, 0, 0, 0},
-    {{64, 128, 96, 0}, {LC, LC, LP}, 4 | 8 | 32, 0, 0, 0},
-    {{9, 20, 11, 0}, {LC, LC, LC}, 4 | 16, 0, 0, 0},
-    {{9, 20, 11, 0}, {LC, LC, LC}, 1 | 32, 0, 0, 0},
-    {{9, 20, 11, 0}, {LT, LC, LC}, 0 | 32 | 8, 0, 0, 0},
-    {{0, 5, 4, 0}, {LC, LC, LC}, 2 | 8 | 16 | 32, 0, 0, 0},
-    {{256, 512, 384, 0}, {LC, LC, LC}, 4 | 8 | 16 | 32, 0, 0, 1},
+static const linear_bwd_case linear_bwd_cases[] = {
+    {.rows = 1, .in = 1, .out = 1, .want_dx = true, .want_dw = true, .want_db = true},
+    {.rows = 7, .in = 13, .out = 5, .act = DLK_ACT_RELU, .want_dx = true, .want_dw = true, .want_db = true},
+    {.rows = 6, .in = 10, .out = 9, .split = 2, .act = DLK_ACT_TANH, .want_dx = true, .want_dw = true, .want_db = true},
+    {.rows = 33, .in = 100, .out = 17, .act = DLK_ACT_SIGMOID, .want_dx = true, .want_dw = true, .want_db = true, .x = SW_PADDED, .dy = SW_PADDED},
+    {.rows = 64, .in = 128, .out = 96, .act = DLK_ACT_GELU, .want_dx = true, .want_db = true, .dx = SW_PADDED},
+    {.rows = 9, .in = 20, .out = 11, .act = DLK_ACT_GELU, .want_dw = true},
+    {.rows = 9, .in = 20, .out = 11, .act = DLK_ACT_RELU, .want_db = true},
+    {.rows = 9, .in = 20, .out = 11, .want_dx = true, .want_db = true, .x = SW_TRANSPOSED},
+    {.rows = 0, .in = 5, .out = 4, .act = DLK_ACT_TANH, .want_dx = true, .want_dw = true, .want_db = true},
+    {.rows = 256, .in = 512, .out = 384, .act = DLK_ACT_GELU, .want_dx = true, .want_dw = true, .want_db = true, .tags.big = true},
 };
 
-static const scase bias_act_fwd_cases[] = {
-    {{1, 1}, {LC, LC}, 0 | 8, 0, 0, 0},         {{3, 7}, {LC, LC}, 1 | 8, 0, 0, 0},
-    {{64, 128}, {LC, LC}, 2 | 8, 0, 0, 0},      {{33, 1000}, {LP, LP}, 3 | 8, 0, 0, 0},
-    {{5, 4096}, {LC, LC}, 4 | 8, 0, 0, 0},      {{17, 31}, {LT, LC}, 1, 0, 0, 0},
-    {{16, 64}, {LP, LC}, 4 | 8 | 16 | NOTUNE, 0, 0, 0},
-    {{2, 32000}, {LC, LC}, 1 | 8, 0, 0, 0},     {{0, 5}, {LC, LC}, 1 | 8, 0, 0, 0},
-    {{512, 1024}, {LC, LC}, 4 | 8, 0, 0, 1},
+static const bias_act_fwd_case bias_act_fwd_cases[] = {
+    {.rows = 1, .cols = 1, .has_bias = true},
+    {.rows = 3, .cols = 7, .act = DLK_ACT_RELU, .has_bias = true},
+    {.rows = 64, .cols = 128, .act = DLK_ACT_TANH, .has_bias = true},
+    {.rows = 33, .cols = 1000, .act = DLK_ACT_SIGMOID, .has_bias = true, .x = SW_PADDED, .y = SW_PADDED},
+    {.rows = 5, .cols = 4096, .act = DLK_ACT_GELU, .has_bias = true},
+    {.rows = 17, .cols = 31, .act = DLK_ACT_RELU, .x = SW_TRANSPOSED},
+    {.rows = 16, .cols = 64, .act = DLK_ACT_GELU, .has_bias = true, .in_place = true, .x = SW_PADDED, .tags.notune = true},
+    {.rows = 2, .cols = 32000, .act = DLK_ACT_RELU, .has_bias = true},
+    {.rows = 0, .cols = 5, .act = DLK_ACT_RELU, .has_bias = true},
+    {.rows = 512, .cols = 1024, .act = DLK_ACT_GELU, .has_bias = true, .tags.big = true},
     /* the vec variant in place (aligned) and without a bias */
-    {{16, 64}, {LC, LC}, 3 | 8 | 16 | NOTUNE, 0, 0, 0}, {{8, 64}, {LC, LC}, 3, 0, 0, 0},
+    {.rows = 16, .cols = 64, .act = DLK_ACT_SIGMOID, .has_bias = true, .in_place = true, .tags.notune = true},
+    {.rows = 8, .cols = 64, .act = DLK_ACT_SIGMOID},
 };
 
-static const scase bias_act_bwd_cases[] = {
-    {{1, 1}, {LC, LC, LC}, 0 | 8 | 16, 0, 0, 0},       {{3, 7}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 0},
-    {{64, 128}, {LC, LC, LC}, 2 | 16, 0, 0, 0},        {{33, 1000}, {LP, LP, LP}, 3 | 8 | 16, 0, 0, 0},
-    {{5, 4096}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},    {{17, 31}, {LT, LC, LT}, 1 | 8, 0, 0, 0},
-    {{1000, 33}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 0},   {{2, 32000}, {LC, LC, LC}, 2 | 8 | 16, 0, 0, 0},
-    {{0, 5}, {LC, LC, LC}, 1 | 8 | 16, 0, 0, 0},       {{4096, 256}, {LC, LC, LC}, 4 | 8 | 16, 0, 0, 1},
+static const bias_act_bwd_case bias_act_bwd_cases[] = {
+    {.rows = 1, .cols = 1, .has_bias = true, .want_dbias = true},
+    {.rows = 3, .cols = 7, .act = DLK_ACT_RELU, .has_bias = true, .want_dbias = true},
+    {.rows = 64, .cols = 128, .act = DLK_ACT_TANH, .want_dbias = true},
+    {.rows = 33, .cols = 1000, .act = DLK_ACT_SIGMOID, .has_bias = true, .want_dbias = true, .x = SW_PADDED, .dy = SW_PADDED, .dx = SW_PADDED},
+    {.rows = 5, .cols = 4096, .act = DLK_ACT_GELU, .has_bias = true, .want_dbias = true},
+    {.rows = 17, .cols = 31, .act = DLK_ACT_RELU, .has_bias = true, .x = SW_TRANSPOSED, .dx = SW_TRANSPOSED},
+    {.rows = 1000, .cols = 33, .act = DLK_ACT_GELU, .has_bias = true, .want_dbias = true},
+    {.rows = 2, .cols = 32000, .act = DLK_ACT_TANH, .has_bias = true, .want_dbias = true},
+    {.rows = 0, .cols = 5, .act = DLK_ACT_RELU, .has_bias = true, .want_dbias = true},
+    {.rows = 4096, .cols = 256, .act = DLK_ACT_GELU, .has_bias = true, .want_dbias = true, .tags.big = true},
 };
 
-/* Softmax shapes: d = {R, C, split}; the backward uses the same table (lay[2] = dx). */
-static const scase softmax_cases[] = {
-    {{4, 1, 0}, {LC, LC, LC}, 0, 0, 0, 0},        {{3, 2, 0}, {LC, LC, LC}, 1, 0, 0, 0},
-    {{5, 7, 0}, {LC, LC, LC}, 0, 0, 0, 0},        {{8, 31, 0}, {LC, LC, LC}, 1, 0, 0, 0},
-    {{8, 32, 0}, {LC, LC, LC}, 0, 0, 0, 0},       {{8, 33, 2}, {LC, LC, LC}, 1, 0, 0, 0},
-    {{6, 127, 0}, {LP, LP, LP}, 0, 0, 0, 0},      {{6, 128, 0}, {LP, LC, LC}, 1, 0, 0, 0},
-    {{16, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 0},    {{16, 1024, 0}, {LC, LC, LC}, 1, 0, 0, 0},
-    {{7, 1025, 0}, {LC, LC, LC}, 0, 0, 0, 0},     {{4, 4096, 0}, {LC, LC, LC}, 1, 0, 0, 0},
-    {{4, 4096, 0}, {LC, LC, LC}, 0, 0, 0, 0},     {{2, 32000, 0}, {LC, LC, LC}, 0, 0, 0, 0},
-    {{2, 32000, 0}, {LC, LC, LC}, 1, 0, 0, 0},    {{9, 17, 0}, {LT, LT, LT}, 0, 0, 0, 0},
-    {{0, 10, 0}, {LC, LC, LC}, 0, 0, 0, 0},       {{1024, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 1},
-    {{64, 32000, 0}, {LC, LC, LC}, 1, 0, 0, 1},
+static const softmax_fwd_case softmax_fwd_cases[] = {
+    {.rows = 4, .cols = 1},
+    {.rows = 3, .cols = 2, .log = true},
+    {.rows = 5, .cols = 7},
+    {.rows = 8, .cols = 31, .log = true},
+    {.rows = 8, .cols = 32},
+    {.rows = 8, .cols = 33, .split = 2, .log = true},
+    {.rows = 6, .cols = 127, .x = SW_PADDED, .y = SW_PADDED},
+    {.rows = 6, .cols = 128, .log = true, .x = SW_PADDED},
+    {.rows = 16, .cols = 1000},
+    {.rows = 16, .cols = 1024, .log = true},
+    {.rows = 7, .cols = 1025},
+    {.rows = 4, .cols = 4096, .log = true},
+    {.rows = 4, .cols = 4096},
+    {.rows = 2, .cols = 32000},
+    {.rows = 2, .cols = 32000, .log = true},
+    {.rows = 9, .cols = 17, .x = SW_TRANSPOSED, .y = SW_TRANSPOSED},
+    {.rows = 0, .cols = 10},
+    {.rows = 1024, .cols = 1000, .tags.big = true},
+    {.rows = 64, .cols = 32000, .log = true, .tags.big = true},
     /* -inf / +inf / NaN rows and masked entries, unvectorised and 16-byte vectorised */
-    {{6, 37, 0}, {LC, LC, LC}, 2, 0, 0, 0},       {{6, 37, 0}, {LC, LC, LC}, 1 | 2, 0, 0, 0},
-    {{5, 64, 0}, {LC, LC, LC}, 2, 0, 0, 0},       {{5, 2048, 0}, {LC, LC, LC}, 1 | 2, 0, 0, 0},
+    {.rows = 6, .cols = 37, .specials = true},
+    {.rows = 6, .cols = 37, .log = true, .specials = true},
+    {.rows = 5, .cols = 64, .specials = true},
+    {.rows = 5, .cols = 2048, .log = true, .specials = true},
 };
 
-static const scase xent_cases[] = {
-    {{1, 1}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
-    {{6, 5}, {LC, LC, LC}, 0 | 4 | (1 << 4), 0, 0, 0},
-    {{6, 5}, {LC, LC, LC}, 1 | 8, 0, 0, 0},
-    {{6, 5}, {LC, LP, LC}, 2 | 4 | 8 | (1 << 4), 0, 0, 0},
-    {{7, 33}, {LC, LC, LC}, 0 | 4 | (2 << 4), 0, 0, 0},
-    {{7, 33}, {LC, LC, LC}, 1 | (3 << 4), 0, 0, 0},
-    {{64, 1000}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
-    {{33, 1024}, {LP, LC, LP}, 2 | 4 | 8, 0, 0, 0},
-    {{8, 4096}, {LC, LC, LC}, 0 | 4 | (1 << 4), 0, 0, 0},
-    {{4, 32000}, {LC, LC, LC}, 1 | 4, 0, 0, 0},
-    {{4, 32000}, {LC, LC, LC}, 2 | 4 | 8, 0, 0, 0},
-    {{9, 17}, {LT, LC, LT}, 0 | 4, 0, 0, 0},
-    {{0, 10}, {LC, LC, LC}, 0 | 4, 0, 0, 0},
-    {{256, 32000}, {LC, LC, LC}, 0 | 4, 0, 0, 1},
+/* The backward runs the forward's shapes. */
+static const softmax_bwd_case softmax_bwd_cases[] = {
+    {.rows = 4, .cols = 1},
+    {.rows = 3, .cols = 2, .log = true},
+    {.rows = 5, .cols = 7},
+    {.rows = 8, .cols = 31, .log = true},
+    {.rows = 8, .cols = 32},
+    {.rows = 8, .cols = 33, .split = 2, .log = true},
+    {.rows = 6, .cols = 127, .y = SW_PADDED, .dy = SW_PADDED, .dx = SW_PADDED},
+    {.rows = 6, .cols = 128, .log = true, .y = SW_PADDED},
+    {.rows = 16, .cols = 1000},
+    {.rows = 16, .cols = 1024, .log = true},
+    {.rows = 7, .cols = 1025},
+    {.rows = 4, .cols = 4096, .log = true},
+    {.rows = 4, .cols = 4096},
+    {.rows = 2, .cols = 32000},
+    {.rows = 2, .cols = 32000, .log = true},
+    {.rows = 9, .cols = 17, .y = SW_TRANSPOSED, .dy = SW_TRANSPOSED, .dx = SW_TRANSPOSED},
+    {.rows = 0, .cols = 10},
+    {.rows = 1024, .cols = 1000, .tags.big = true},
+    {.rows = 64, .cols = 32000, .log = true, .tags.big = true},
+    /* -inf / +inf / NaN rows and masked entries, unvectorised and 16-byte vectorised */
+    {.rows = 6, .cols = 37, .specials = true},
+    {.rows = 6, .cols = 37, .log = true, .specials = true},
+    {.rows = 5, .cols = 64, .specials = true},
+    {.rows = 5, .cols = 2048, .log = true, .specials = true},
+};
+
+static const cross_entropy_case cross_entropy_cases[] = {
+    {.n = 1, .classes = 1, .reduction = DLK_REDUCE_MEAN, .want_lse = true},
+    {.n = 6, .classes = 5, .reduction = DLK_REDUCE_MEAN, .want_lse = true, .ignore = IGNORE_EVERY_THIRD},
+    {.n = 6, .classes = 5, .reduction = DLK_REDUCE_SUM, .i64_targets = true},
+    {.n = 6, .classes = 5, .reduction = DLK_REDUCE_NONE, .want_lse = true, .i64_targets = true, .ignore = IGNORE_EVERY_THIRD, .targets = SW_PADDED},
+    {.n = 7, .classes = 33, .reduction = DLK_REDUCE_MEAN, .want_lse = true, .ignore = IGNORE_ALL},
+    {.n = 7, .classes = 33, .reduction = DLK_REDUCE_SUM, .ignore = IGNORE_CLASS_1},
+    {.n = 64, .classes = 1000, .reduction = DLK_REDUCE_MEAN, .want_lse = true},
+    {.n = 33, .classes = 1024, .reduction = DLK_REDUCE_NONE, .want_lse = true, .i64_targets = true, .logits = SW_PADDED, .dlogits = SW_PADDED},
+    {.n = 8, .classes = 4096, .reduction = DLK_REDUCE_MEAN, .want_lse = true, .ignore = IGNORE_EVERY_THIRD},
+    {.n = 4, .classes = 32000, .reduction = DLK_REDUCE_SUM, .want_lse = true},
+    {.n = 4, .classes = 32000, .reduction = DLK_REDUCE_NONE, .want_lse = true, .i64_targets = true},
+    {.n = 9, .classes = 17, .reduction = DLK_REDUCE_MEAN, .want_lse = true, .logits = SW_TRANSPOSED, .dlogits = SW_TRANSPOSED},
+    {.n = 0, .classes = 10, .reduction = DLK_REDUCE_MEAN, .want_lse = true},
+    {.n = 256, .classes = 32000, .reduction = DLK_REDUCE_MEAN, .want_lse = true, .tags.big = true},
     /* more rows than the 1024 threads of the id check and the final sum/count kernels */
-    {{2000, 7}, {LC, LC, LC}, 0 | 4 | (1 << 4), 0, 0, 0},
+    {.n = 2000, .classes = 7, .reduction = DLK_REDUCE_MEAN, .want_lse = true, .ignore = IGNORE_EVERY_THIRD},
 };
 
-static const scase emb_fwd_cases[] = {
-    {{1, 1, 1, 0}, {LC, LC}, 0, 0, 0, 0},        {{7, 5, 4, 0}, {LC, LC}, 1, 0, 0, 0},
-    {{8, 10, 3, 0}, {LC, LC}, 2 | 4, 0, 0, 0},    {{64, 1000, 128, 0}, {LP, LP}, 0, 0, 0, 0},
-    {{33, 50, 31, 0}, {LT, LC}, 1 | 2, 0, 0, 0},  {{100, 7, 64, 1}, {LC, LC}, 0, 0, 0, 0},
-    {{0, 5, 4, 0}, {LC, LC}, 0, 0, 0, 0},        {{4096, 32000, 256, 0}, {LC, LC}, 1, 0, 0, 1},
+static const embedding_case embedding_fwd_cases[] = {
+    {.n = 1, .vocab = 1, .dim = 1},
+    {.n = 7, .vocab = 5, .dim = 4, .i64_ids = true},
+    {.n = 8, .vocab = 10, .dim = 3, .padding = true, .ids_2d = true},
+    {.n = 64, .vocab = 1000, .dim = 128, .table = SW_PADDED, .out = SW_PADDED},
+    {.n = 33, .vocab = 50, .dim = 31, .i64_ids = true, .padding = true, .table = SW_TRANSPOSED},
+    {.n = 100, .vocab = 7, .dim = 64, .collide = true},
+    {.n = 0, .vocab = 5, .dim = 4},
+    {.n = 4096, .vocab = 32000, .dim = 256, .i64_ids = true, .tags.big = true},
 };
 
-static const scase emb_bwd_cases[] = {
-    {{1, 1, 1, 0}, {LC, LC}, 0, 0, 0, 0},          {{7, 5, 4, 0}, {LC, LC}, 1, 0, 0, 0},
-    {{8, 10, 3, 0}, {LC, LC}, 2 | 4, 0, 0, 0},      {{64, 1000, 128, 0}, {LP, LP}, 0, 0, 0, 0},
-    {{33, 50, 31, 0}, {LT, LT}, 1 | 2, 0, 0, 0},    {{1000, 7, 64, 1}, {LC, LC}, 0, 0, 0, 0},
-    {{1000, 3, 33, 1}, {LC, LC}, 2, 0, 0, 0},      {{0, 5, 4, 0}, {LC, LC}, 0, 0, 0, 0},
-    {{4096, 32000, 256, 0}, {LC, LC}, 1, 0, 0, 1}, {{20000, 10, 128, 1}, {LC, LC}, 0, 0, 0, 1},
+static const embedding_case embedding_bwd_cases[] = {
+    {.n = 1, .vocab = 1, .dim = 1},
+    {.n = 7, .vocab = 5, .dim = 4, .i64_ids = true},
+    {.n = 8, .vocab = 10, .dim = 3, .padding = true, .ids_2d = true},
+    {.n = 64, .vocab = 1000, .dim = 128, .dout = SW_PADDED, .dtable = SW_PADDED},
+    {.n = 33, .vocab = 50, .dim = 31, .i64_ids = true, .padding = true, .dout = SW_TRANSPOSED, .dtable = SW_TRANSPOSED},
+    {.n = 1000, .vocab = 7, .dim = 64, .collide = true},
+    {.n = 1000, .vocab = 3, .dim = 33, .collide = true, .padding = true},
+    {.n = 0, .vocab = 5, .dim = 4},
+    {.n = 4096, .vocab = 32000, .dim = 256, .i64_ids = true, .tags.big = true},
+    {.n = 20000, .vocab = 10, .dim = 128, .collide = true, .tags.big = true},
 };
 
-static const scase ln_fwd_cases[] = {
-    {{1, 1, 0}, {LC, LC}, 15, 1e-5, 0, 0},      {{3, 7, 0}, {LC, LC}, 15, 1e-5, 0, 0},
-    {{8, 32, 2}, {LC, LC}, 1 | 4 | 8, 1e-5, 0, 0}, {{5, 33, 0}, {LP, LP}, 2 | 4, 1e-5, 0, 0},
-    {{16, 1000, 0}, {LC, LC}, 15, 1e-5, 0, 0},  {{4, 1024, 0}, {LC, LC}, 15, 1e-5, 0, 0},
-    {{3, 4096, 0}, {LC, LC}, 15, 1e-5, 0, 0},   {{2, 32000, 0}, {LC, LC}, 15, 1e-5, 0, 0},
-    {{9, 17, 0}, {LT, LC}, 15, 1e-5, 0, 0},     {{0, 8, 0}, {LC, LC}, 15, 1e-5, 0, 0},
-    {{7, 64, 0}, {LC, LC}, 0, 1e-3, 0, 0},      {{1024, 1024, 0}, {LC, LC}, 15, 1e-5, 0, 1},
+static const layernorm_fwd_case layernorm_fwd_cases[] = {
+    {.rows = 1, .dim = 1, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 3, .dim = 7, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 8, .dim = 32, .split = 2, .eps = 1e-5, .has_gamma = true, .want_mean = true, .want_rstd = true},
+    {.rows = 5, .dim = 33, .eps = 1e-5, .has_beta = true, .want_mean = true, .x = SW_PADDED, .y = SW_PADDED},
+    {.rows = 16, .dim = 1000, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 4, .dim = 1024, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 3, .dim = 4096, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 2, .dim = 32000, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 9, .dim = 17, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true, .x = SW_TRANSPOSED},
+    {.rows = 0, .dim = 8, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true},
+    {.rows = 7, .dim = 64, .eps = 1e-3},
+    {.rows = 1024, .dim = 1024, .eps = 1e-5, .has_gamma = true, .has_beta = true, .want_mean = true, .want_rstd = true, .tags.big = true},
 };
 
-static const scase ln_bwd_cases[] = {
-    {{1, 1, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{3, 7, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{8, 32, 2}, {LC, LC, LC}, 1 | 16, 1e-5, 0, 0},
-    {{5, 33, 0}, {LP, LP, LP}, 16 | 32 | 64, 1e-5, 0, 0},
-    {{16, 1000, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{4, 1024, 0}, {LC, LC, LC}, 1 | 32 | 64, 1e-5, 0, 0},
-    {{3, 4096, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{2, 32000, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{9, 17, 0}, {LT, LC, LT}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{1000, 48, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{0, 8, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 0},
-    {{1024, 1024, 0}, {LC, LC, LC}, 1 | 16 | 32 | 64, 1e-5, 0, 1},
+static const layernorm_bwd_case layernorm_bwd_cases[] = {
+    {.rows = 1, .dim = 1, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 3, .dim = 7, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 8, .dim = 32, .split = 2, .eps = 1e-5, .has_gamma = true, .want_dx = true},
+    {.rows = 5, .dim = 33, .eps = 1e-5, .want_dx = true, .want_dgamma = true, .want_dbeta = true, .x = SW_PADDED, .dy = SW_PADDED, .dx = SW_PADDED},
+    {.rows = 16, .dim = 1000, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 4, .dim = 1024, .eps = 1e-5, .has_gamma = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 3, .dim = 4096, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 2, .dim = 32000, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 9, .dim = 17, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true, .x = SW_TRANSPOSED, .dx = SW_TRANSPOSED},
+    {.rows = 1000, .dim = 48, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 0, .dim = 8, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true},
+    {.rows = 1024, .dim = 1024, .eps = 1e-5, .has_gamma = true, .want_dx = true, .want_dgamma = true, .want_dbeta = true, .tags.big = true},
 };
 
-static const scase dropout_cases[] = {
-    {{1, 1, 1, 0}, {LC, LC}, 0, 0.5, 0, 0},
-    {{7, 13, 42, 0}, {LC, LC}, 0, 0.0, 0, 0},
-    {{33, 100, 7, 1000}, {LP, LP}, 1, 0.3, 0, 0},
-    {{64, 1024, 123, 5}, {LC, LC}, 0, 0.9, 0, 0},
-    {{17, 31, 9, 0}, {LT, LC}, 1, 0.5, 0, 0},
-    {{16, 64, 5, 0}, {LC, LC}, 2 | NOTUNE, 0.2, 0, 0},
-    {{4, 32000, 77, 1 << 20}, {LC, LC}, 0, 0.1, 0, 0},
-    {{0, 5, 1, 0}, {LC, LC}, 0, 0.5, 0, 0},
-    {{1024, 4096, 3, 0}, {LC, LC}, 0, 0.5, 0, 1},
+static const dropout_case dropout_cases[] = {
+    {.rows = 1, .cols = 1, .seed = 1, .prob = 0.5},
+    {.rows = 7, .cols = 13, .seed = 42, .prob = 0.0},
+    {.rows = 33, .cols = 100, .seed = 7, .offset = 1000, .prob = 0.3, .backward = true, .x = SW_PADDED, .y = SW_PADDED},
+    {.rows = 64, .cols = 1024, .seed = 123, .offset = 5, .prob = 0.9},
+    {.rows = 17, .cols = 31, .seed = 9, .prob = 0.5, .backward = true, .x = SW_TRANSPOSED},
+    {.rows = 16, .cols = 64, .seed = 5, .prob = 0.2, .in_place = true, .tags.notune = true},
+    {.rows = 4, .cols = 32000, .seed = 77, .offset = 1 << 20, .prob = 0.1},
+    {.rows = 0, .cols = 5, .seed = 1, .prob = 0.5},
+    {.rows = 1024, .cols = 4096, .seed = 3, .prob = 0.5, .tags.big = true},
 };
 
-static const scase sgd_cases[] = {
-    {{1}, {LC}, 0, 0, 0, 0},          {{7}, {LC}, 1 | 4, 0, 0, 0},
-    {{1000}, {LC}, 1 | 8 | 16, 0, 0, 0}, {{4099}, {LC}, 1 | 2 | 8, 0, 0, 0},
-    {{0}, {LC}, 1, 0, 0, 0},          {{1 << 20}, {LC}, 1, 0, 0, 1},
-};
-static const scase adam_cases[] = {
-    {{1, 1}, {LC}, 0, 0, 0, 0},     {{7, 1}, {LC}, 1 | 2, 0, 0, 0}, {{1000, 5}, {LC}, 2, 0, 0, 0},
-    {{4099, 10}, {LC}, 1 | 2, 0, 0, 0}, {{1 << 20, 3}, {LC}, 1, 0, 0, 1},
-};
-static const scase adagrad_cases[] = {
-    {{1, 1}, {LC}, 0, 0, 0, 0},     {{7, 1}, {LC}, 1, 0, 0, 0}, {{1000, 4}, {LC}, 1 | 2, 0, 0, 0},
-    {{4099, 2}, {LC}, 2, 0, 0, 0},  {{1 << 20, 3}, {LC}, 3, 0, 0, 1},
+static const sgd_case sgd_cases[] = {
+    {.n = 1},
+    {.n = 7, .momentum = true, .first_step = true},
+    {.n = 1000, .momentum = true, .weight_decay = true, .dampening = true},
+    {.n = 4099, .momentum = true, .nesterov = true, .weight_decay = true},
+    {.n = 0, .momentum = true},
+    {.n = 1 << 20, .momentum = true, .tags.big = true},
 };
 
-typedef struct {
-  const char *label;  /* what the report calls it */
-  const char *force;  /* the dispatcher op that dlk_force_variant selects */
-  const scase *cases;
-  int ncases;
-  gen_fn gen;
-  run_fn run;
-  naive_fn naive;
-  int tf32;    /* f32 is also run with allow_tf32 on a CUDA context */
-  int tunable; /* 1: one dispatch of a tunable op (the first AUTO call adds a cache entry);
-                  0: never tuned (no entry); -1: a composite of several dispatches (the
-                  count is not checked) */
-} sweep_op;
-
-#define SWEEP(label, force, cases, gen, run, naive, tf32, tunable) \
-  {label, force, cases, N_OF(cases), gen, run, naive, tf32, tunable}
-
-static const sweep_op sweep_ops[] = {
-    SWEEP("gemm", "gemm", gemm_cases, gen_gemm, run_gemm, naive_gemm, 1, 1),
-    SWEEP("linear_fwd", "gemm", linear_fwd_cases, gen_linear_fwd, run_linear_fwd, naive_linear_fwd, 1, 1),
-    SWEEP("linear_bwd", "gemm", linear_bwd_cases, gen_linear_bwd, run_linear_bwd, naive_linear_bwd, 1, -1),
-    SWEEP("bias_act_fwd", "bias_act_fwd", bias_act_fwd_cases, gen_bias_act_fwd, run_bias_act_fwd,
-          naive_bias_act_fwd, 0, 1),
-    SWEEP("bias_act_bwd", "bias_act_bwd", bias_act_bwd_cases, gen_bias_act_bwd, run_bias_act_bwd,
-          naive_bias_act_bwd, 0, 1),
-    SWEEP("softmax_fwd", "softmax_fwd", softmax_cases, gen_softmax_fwd, run_softmax_fwd, naive_softmax_fwd, 0, 1),
-    SWEEP("softmax_bwd", "softmax_bwd", softmax_cases, gen_softmax_bwd, run_softmax_bwd, naive_softmax_bwd, 0, 1),
-    SWEEP("cross_entropy_fwd", "cross_entropy_fwd", xent_cases, gen_xent_fwd, run_xent_fwd, naive_xent_fwd, 0, 1),
-    SWEEP("cross_entropy_bwd", "cross_entropy_bwd", xent_cases, gen_xent_bwd, run_xent_bwd, naive_xent_bwd, 0, 1),
-    SWEEP("embedding_fwd", "embedding_fwd", emb_fwd_cases, gen_emb_fwd, run_emb_fwd, naive_emb_fwd, 0, 1),
-    SWEEP("embedding_bwd", "embedding_bwd", emb_bwd_cases, gen_emb_bwd, run_emb_bwd, naive_emb_bwd, 0, 1),
-    SWEEP("layernorm_fwd", "layernorm_fwd", ln_fwd_cases, gen_ln_fwd, run_ln_fwd, naive_ln_fwd, 0, 1),
-    SWEEP("layernorm_bwd", "layernorm_bwd", ln_bwd_cases, gen_ln_bwd, run_ln_bwd, naive_ln_bwd, 0, 1),
-    SWEEP("dropout", "dropout", dropout_cases, gen_dropout, run_dropout, naive_dropout, 0, 1),
-    SWEEP("sgd_step", "sgd_step", sgd_cases, gen_sgd, run_sgd, naive_sgd, 0, 0),
-    SWEEP("adam_step", "adam_step", adam_cases, gen_adam, run_adam, naive_adam, 0, 0),
-    SWEEP("adagrad_step", "adagrad_step", adagrad_cases, gen_adagrad, run_adagrad, naive_adagrad, 0, 0),
+static const adam_case adam_cases[] = {
+    {.n = 1, .step = 1},
+    {.n = 7, .step = 1, .adamw = true, .weight_decay = true},
+    {.n = 1000, .step = 5, .weight_decay = true},
+    {.n = 4099, .step = 10, .adamw = true, .weight_decay = true},
+    {.n = 1 << 20, .step = 3, .adamw = true, .tags.big = true},
 };
 
-/* ---- bookkeeping per (op, variant): passes, skips (with the first reason), refusals of
-   deterministic mode ---- */
+static const adagrad_case adagrad_cases[] = {
+    {.n = 1, .step = 1},
+    {.n = 7, .step = 1, .lr_decay = true},
+    {.n = 1000, .step = 4, .lr_decay = true, .weight_decay = true},
+    {.n = 4099, .step = 2, .weight_decay = true},
+    {.n = 1 << 20, .step = 3, .lr_decay = true, .weight_decay = true, .tags.big = true},
+};
 
-typedef struct {
-  const char *label;
-  int id;
-  char name[32];
-  int passed, skipped, det_ok, det_refused;
-  char reason[200];
-} tally;
-static tally tallies[512];
-static int n_tallies;
+/* ---- the rows ---- */
 
-static tally *tally_of(const char *label, const dlk_variant_info *v) {
-  for (int i = 0; i < n_tallies; i++)
-    if (tallies[i].label == label && tallies[i].id == v->id) return &tallies[i];
-  if (n_tallies == N_OF(tallies)) return &tallies[0];
-  tally *t = &tallies[n_tallies++];
-  memset(t, 0, sizeof *t);
-  t->label = label;
-  t->id = v->id;
-  snprintf(t->name, sizeof t->name, "%s", v->name);
-  return t;
-}
+#define ROW(label, op, cases, gen, run, naive, tf32, tunable) \
+  {label, op, SWEEP_CASES(cases), gen, run, naive, tf32, tunable, NULL, 0, NULL}
 
-/* Compare every output array with the reference at the tolerance of its dtype (TF32: 1e-3
-   for f32 outputs). */
-static int compare_sets(const char *what, const hset *got, const hset *ref, int tf32) {
-  CHECK(got->n == ref->n, "%s: %d outputs, reference has %d", what, got->n, ref->n);
-  int ok = got->n == ref->n;
-  for (int i = 0; ok && i < got->n; i++) {
-    double atol, rtol;
-    t_tolerance(ref->a[i].dt, tf32 && ref->a[i].dt == DLK_F32, &atol, &rtol);
-    char w[600];
-    snprintf(w, sizeof w, "%s: output %d", what, i);
-    CHECK(got->a[i].n == ref->a[i].n, "%s: %lld elements, reference %lld", w, (long long)got->a[i].n,
-          (long long)ref->a[i].n);
-    if (got->a[i].n != ref->a[i].n) return 0;
-    ok = t_close(w, got->a[i].v, ref->a[i].v, got->a[i].n, atol, rtol) && ok;
-  }
-  return ok;
-}
+static const sweep_op nn_rows[] = {
+    ROW("gemm", "gemm", gemm_cases, gen_gemm, run_gemm, naive_gemm, 1, 1),
+    ROW("linear_fwd", "gemm", linear_fwd_cases, gen_linear_fwd, run_linear_fwd, naive_linear_fwd, 1, 1),
+    ROW("linear_bwd", "gemm", linear_bwd_cases, gen_linear_bwd, run_linear_bwd, naive_linear_bwd, 1, -1),
+    ROW("bias_act_fwd", "bias_act_fwd", bias_act_fwd_cases, gen_bias_act_fwd, run_bias_act_fwd,
+        naive_bias_act_fwd, 0, 1),
+    ROW("bias_act_bwd", "bias_act_bwd", bias_act_bwd_cases, gen_bias_act_bwd, run_bias_act_bwd,
+        naive_bias_act_bwd, 0, 1),
+    ROW("softmax_fwd", "softmax_fwd", softmax_fwd_cases, gen_softmax_fwd, run_softmax_fwd, naive_softmax_fwd, 0, 1),
+    ROW("softmax_bwd", "softmax_bwd", softmax_bwd_cases, gen_softmax_bwd, run_softmax_bwd, naive_softmax_bwd, 0, 1),
+    ROW("cross_entropy_fwd", "cross_entropy_fwd", cross_entropy_cases, gen_xent_fwd, run_xent_fwd, naive_xent_fwd,
+        0, 1),
+    ROW("cross_entropy_bwd", "cross_entropy_bwd", cross_entropy_cases, gen_xent_bwd, run_xent_bwd, naive_xent_bwd,
+        0, 1),
+    ROW("embedding_fwd", "embedding_fwd", embedding_fwd_cases, gen_emb_fwd, run_emb_fwd, naive_emb_fwd, 0, 1),
+    ROW("embedding_bwd", "embedding_bwd", embedding_bwd_cases, gen_emb_bwd, run_emb_bwd, naive_emb_bwd, 0, 1),
+    ROW("layernorm_fwd", "layernorm_fwd", layernorm_fwd_cases, gen_ln_fwd, run_ln_fwd, naive_ln_fwd, 0, 1),
+    ROW("layernorm_bwd", "layernorm_bwd", layernorm_bwd_cases, gen_ln_bwd, run_ln_bwd, naive_ln_bwd, 0, 1),
+    ROW("dropout", "dropout", dropout_cases, gen_dropout, run_dropout, naive_dropout, 0, 1),
+    ROW("sgd_step", "sgd_step", sgd_cases, gen_sgd, run_sgd, naive_sgd, 0, 0),
+    ROW("adam_step", "adam_step", adam_cases, gen_adam, run_adam, naive_adam, 0, 0),
+    ROW("adagrad_step", "adagrad_step", adagrad_cases, gen_adagrad, run_adagrad, naive_adagrad, 0, 0),
+};
 
-static int sets_identical(const hset *a, const hset *b) {
-  if (a->n != b->n) return 0;
-  for (int i = 0; i < a->n; i++)
-    if (a->a[i].n != b->a[i].n || !same_bits(a->a[i].v, b->a[i].v, a->a[i].n)) return 0;
-  return 1;
-}
-
-/* Variant lines of an explain report ("  <id> <name> supported...") that are not "not
-   supported". */
-static int explain_supported(const char *report) {
-  int n = 0;
-  for (const char *line = report; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
-    const char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    char buf[512];
-    snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
-    if (strncmp(buf, "  ", 2) == 0 && strstr(buf, " supported") && !strstr(buf, " not supported")) n++;
-  }
-  return n;
-}
-
-static const dlk_dtype sweep_dtypes[] = {DLK_F32, DLK_F16, DLK_BF16, DLK_F64};
-
-/* The autotune cache after the first AUTO call of a case: one new entry when more than one
-   variant could run it and it was not cached yet; once per op also a save/load round
-   trip that keeps the choice. */
-static void check_autotune(dlk_context *ctx, const sweep_op *op, const scase *c, dlk_dtype dt, const hset *in,
-                           int before, int supported, int was_cached, int *round_trip_done) {
-  int after = -1;
-  CHECK_OK(ctx, dlk_autotune_entries(ctx, &after));
-  const char *opname = NULL;
-  int chosen = -1;
-  CHECK_OK(ctx, dlk_last_variant(ctx, &opname, &chosen));
-  if (op->tunable < 0) return; /* several dispatches, each may add its own entry */
-  if (!op->tunable || (c->fl & NOTUNE) || was_cached || supported <= 1) {
-    CHECK(after == before, "autotune: %d entries before, %d after (no tuning expected: %d supported%s)",
-          before, after, supported, was_cached ? ", cached" : "");
-    return;
-  }
-  CHECK(after == before + 1, "autotune: %d entries before the first AUTO call, %d after (%d variants "
-        "supported)", before, after, supported);
-  if (after != before + 1 || *round_trip_done) return;
-  *round_trip_done = 1;
-  char path[128];
-  snprintf(path, sizeof path, "/tmp/dlk-test-nn-tune-%d.txt", (int)getpid());
-  CHECK_OK(ctx, dlk_autotune_save(ctx, path));
-  CHECK_OK(ctx, dlk_autotune_clear(ctx));
-  int n = -1;
-  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
-  CHECK(n == 0, "cleared cache has %d entries", n);
-  CHECK_OK(ctx, dlk_autotune_load(ctx, path));
-  CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
-  CHECK(n == after, "cache reloaded with %d entries, saved %d", n, after);
-  remove(path);
-  /* the reloaded choice is what AUTO runs now */
-  const char *report = "";
-  hset tmp = {.n = 0};
-  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
-  op->run(ctx, c, dt, in, &tmp);
-  hs_free(&tmp);
-  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
-  char want[64];
-  snprintf(want, sizeof want, "AUTO would run: %d (autotune cache)", chosen);
-  CHECK(strstr(report, want) != NULL, "after the round trip explain says:\n%s(expected \"%s\")", report, want);
-  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
-  dlk_status s = op->run(ctx, c, dt, in, &tmp);
-  hs_free(&tmp);
-  int again = -1;
-  CHECK(s == DLK_OK, "AUTO after reload: %s", dlk_context_last_error(ctx));
-  CHECK_OK(ctx, dlk_last_variant(ctx, &opname, &again));
-  CHECK(again == chosen, "AUTO ran %d after the reload, %d before", again, chosen);
-}
-
-/* One case of one op in one dtype: every variant (forced), deterministic reruns, AUTO. */
-static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *op, int ci, dlk_dtype dt,
-                       int *round_trip_done) {
-  const scase *c = &op->cases[ci];
-  hset in = {.n = 0}, ref = {.n = 0};
-  op->gen(c, dt, &in);
-  snprintf(t_case_buf, sizeof t_case_buf, "%s #%d %s reference", op->label, ci, dlk_dtype_name(dt));
-  t_case = t_case_buf;
-  if (ref_ctx) {
-    dlk_status s = op->run(ref_ctx, c, dt, &in, &ref);
-    CHECK(s == DLK_OK, "CPU reference: %s: %s", dlk_status_string(s), dlk_context_last_error(ref_ctx));
-    if (s != DLK_OK) goto done;
-  } else {
-    op->naive(c, dt, &in, &ref);
-  }
-  dlk_variant_info vs[32];
-  int nv = 0;
-  CHECK_OK(ctx, dlk_op_variants(ctx, op->force, vs, 32, &nv));
-  dlk_device dev;
-  dlk_context_device(ctx, &dev);
-  for (int tf32 = 0; tf32 < 2; tf32++) {
-    if (tf32 && !(op->tf32 && dt == DLK_F32 && dev.type == DLK_CUDA)) continue;
-    CHECK_OK(ctx, dlk_context_set_allow_tf32(ctx, tf32));
-    for (int k = 0; k < nv && k < 32; k++) {
-      tally *ty = tally_of(op->label, &vs[k]);
-      snprintf(t_case_buf, sizeof t_case_buf, "%s #%d %s%s variant %d %s", op->label, ci, dlk_dtype_name(dt),
-               tf32 ? " tf32" : "", vs[k].id, vs[k].name);
-      CHECK_OK(ctx, dlk_force_variant(ctx, op->force, vs[k].id));
-      hset out = {.n = 0};
-      dlk_status s = op->run(ctx, c, dt, &in, &out);
-      if (s == DLK_ERR_NOT_SUPPORTED) {
-        if (!ty->skipped) snprintf(ty->reason, sizeof ty->reason, "%s", dlk_context_last_error(ctx));
-        ty->skipped++;
-        hs_free(&out);
-        continue;
-      }
-      CHECK(s == DLK_OK, "%s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
-      if (s == DLK_OK && compare_sets(t_case_buf, &out, &ref, tf32)) ty->passed++;
-      hs_free(&out);
-      if (tf32 || s != DLK_OK) continue;
-      /* deterministic mode: two runs, the same bits, or an honest NOT_SUPPORTED */
-      hset o1 = {.n = 0}, o2 = {.n = 0};
-      CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 1));
-      dlk_status s1 = op->run(ctx, c, dt, &in, &o1), s2 = op->run(ctx, c, dt, &in, &o2);
-      CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
-      if (s1 == DLK_ERR_NOT_SUPPORTED) {
-        CHECK(s2 == DLK_ERR_NOT_SUPPORTED, "deterministic: refused once, then %s", dlk_status_string(s2));
-        ty->det_refused++;
-      } else {
-        CHECK(s1 == DLK_OK && s2 == DLK_OK, "deterministic runs: %s, %s: %s", dlk_status_string(s1),
-              dlk_status_string(s2), dlk_context_last_error(ctx));
-        if (s1 == DLK_OK && s2 == DLK_OK) {
-          int same = sets_identical(&o1, &o2);
-          CHECK(same, "deterministic mode: two runs differ");
-          if (compare_sets(t_case_buf, &o1, &ref, 0) && same) ty->det_ok++;
-        }
-      }
-      hs_free(&o1);
-      hs_free(&o2);
-    }
-    CHECK_OK(ctx, dlk_force_variant(ctx, op->force, -1));
-
-    /* AUTO: what explain says first, then the real call and the cache */
-    snprintf(t_case_buf, sizeof t_case_buf, "%s #%d %s%s AUTO", op->label, ci, dlk_dtype_name(dt),
-             tf32 ? " tf32" : "");
-    const char *report = "";
-    hset out = {.n = 0};
-    CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
-    dlk_status se = op->run(ctx, c, dt, &in, &out);
-    hs_free(&out);
-    CHECK(se == DLK_OK, "explain: %s: %s", dlk_status_string(se), dlk_context_last_error(ctx));
-    CHECK_OK(ctx, dlk_explain_report(ctx, &report));
-    int supported = explain_supported(report), cached = strstr(report, "(autotune cache)") != NULL;
-    CHECK(strstr(report, "AUTO would") != NULL, "explain report: %s", report);
-    CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
-    int before = -1;
-    CHECK_OK(ctx, dlk_autotune_entries(ctx, &before));
-    dlk_status s = op->run(ctx, c, dt, &in, &out);
-    CHECK(s == DLK_OK, "AUTO: %s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
-    if (s == DLK_OK) {
-      compare_sets(t_case_buf, &out, &ref, tf32);
-      if (dev.type == DLK_CPU) {
-        const char *name;
-        int id = -1;
-        CHECK_OK(ctx, dlk_last_variant(ctx, &name, &id));
-        CHECK(id == 0, "AUTO on a CPU context ran variant %d", id);
-      }
-      check_autotune(ctx, op, c, dt, &in, before, supported, cached, round_trip_done);
-    }
-    hs_free(&out);
-  }
-  CHECK_OK(ctx, dlk_context_set_allow_tf32(ctx, 0));
-done:
-  hs_free(&in);
-  hs_free(&ref);
-}
-
-/* gpu: ctx is a CUDA context and ref_ctx a CPU one; else ctx is a CPU context checked
-   against the naive computations. */
+/* ctx is a CUDA context and ref_ctx a CPU one (the GPU run); or ctx is a CPU context
+   checked against the naive computations (ref_ctx NULL). */
 static void test_sweep(dlk_context *ctx, dlk_context *ref_ctx, int quick) {
-  int before = t_checks, n_cases = 0, saved_quick = quick_mode;
-  quick_mode = quick;
-  n_tallies = 0;
-  for (int o = 0; o < N_OF(sweep_ops); o++) {
-    const sweep_op *op = &sweep_ops[o];
-    int round_trip_done = 0;
-    for (int ci = 0; ci < op->ncases; ci++) {
-      const scase *c = &op->cases[ci];
-      if (c->big && (!ref_ctx || quick_mode)) continue;
-      if (quick_mode && ci >= 3) continue;
-      for (int k = 0; k < N_OF(sweep_dtypes); k++) {
-        if (quick_mode && sweep_dtypes[k] != DLK_F32 && sweep_dtypes[k] != DLK_F16) continue;
-        sweep_case(ctx, ref_ctx, op, ci, sweep_dtypes[k], &round_trip_done);
-        n_cases++;
-      }
-    }
-  }
-  quick_mode = saved_quick;
-  printf("sweep%s%s: %d cases (op x shape x dtype), %d checks\n", ref_ctx ? " against a reference context" : "",
-         quick ? " (quick subset)" : "", n_cases, t_checks - before);
-  printf("  %-18s %3s %-16s %7s %7s %9s %8s\n", "op", "id", "variant", "passed", "skipped", "det-same", "det-refused");
-  for (int i = 0; i < n_tallies; i++) {
-    tally *t = &tallies[i];
-    printf("  %-18s %3d %-16s %7d %7d %9d %8d%s%s\n", t->label, t->id, t->name, t->passed, t->skipped,
-           t->det_ok, t->det_refused, t->skipped ? "  first skip: " : "", t->skipped ? t->reason : "");
-  }
+  sweep_run(ctx, ref_ctx, nn_rows, N_OF(nn_rows), quick);
 }
 
 /* ====================================================================================== */
@@ -2639,11 +2394,13 @@ static void test_dropout_rng(dlk_context *ctx) {
 /* targets out of range through every variant (checked on the device)                      */
 /* ====================================================================================== */
 
-static void gpu_bad_ids(dlk_context *g, const char *label, const char *force, const scase *c, gen_fn gen, run_fn run,
+static void gpu_bad_ids(dlk_context *g, const char *label, const char *force, const void *c, int64_t rows,
+                        void (*gen)(const void *, dlk_dtype, sweep_set *),
+                        dlk_status (*run)(dlk_context *, const void *, dlk_dtype, const sweep_set *, sweep_set *),
                         int which, double bad_value, const char *msg_op) {
-  hset in = {.n = 0};
+  sweep_set in = {.n = 0};
   gen(c, DLK_F32, &in);
-  in.a[which].v[c->d[0] > 2 ? 2 : 0] = bad_value;
+  in.a[which].v[rows > 2 ? 2 : 0] = bad_value;
   dlk_variant_info vs[32];
   int nv = 0;
   CHECK_OK(g, dlk_op_variants(g, force, vs, 32, &nv));
@@ -2653,15 +2410,15 @@ static void gpu_bad_ids(dlk_context *g, const char *label, const char *force, co
              bad_value, k < 0 ? "AUTO" : vs[k].name);
     t_case = t_case_buf;
     if (k >= 0) CHECK_OK(g, dlk_force_variant(g, force, vs[k].id));
-    hset out = {.n = 0};
-    dlk_status s = run(g, c, DLK_F32, &in, &out); /* rig_end checks the outputs stay untouched */
-    hs_free(&out);
+    sweep_set out = {.n = 0};
+    dlk_status s = run(g, c, DLK_F32, &in, &out); /* sweep_end checks the outputs stay untouched */
+    sweep_free(&out);
     if (k >= 0) CHECK_OK(g, dlk_force_variant(g, force, -1));
     if (s == DLK_ERR_NOT_SUPPORTED && k >= 0) continue;
     CHECK(s == DLK_ERR_OUT_OF_RANGE, "got %s: %s", dlk_status_string(s), dlk_context_last_error(g));
     CHECK(strstr(dlk_context_last_error(g), msg_op) != NULL, "message names %s: %s", msg_op, dlk_context_last_error(g));
   }
-  hs_free(&in);
+  sweep_free(&in);
 }
 
 static void test_gpu_bad(dlk_context *g) {
@@ -2682,42 +2439,43 @@ static void test_gpu_bad(dlk_context *g) {
   }
   CHECK(dirty == 0, "host output written by a refused call");
   /* the CPU reference forced on a CUDA context */
-  static const scase sm = {{3, 4, 0}, {LC, LC, LC}, 0, 0, 0, 0};
-  hset in = {.n = 0}, out = {.n = 0};
+  static const softmax_fwd_case sm = {.rows = 3, .cols = 4};
+  sweep_set in = {.n = 0}, out = {.n = 0};
   gen_softmax_fwd(&sm, DLK_F32, &in);
   CHECK_OK(g, dlk_force_variant(g, "softmax_fwd", 0));
   dlk_status s = run_softmax_fwd(g, &sm, DLK_F32, &in, &out);
   CHECK(s == DLK_ERR_NOT_SUPPORTED, "cpu_ref forced on a CUDA context: %s", dlk_status_string(s));
   CHECK(strstr(dlk_context_last_error(g), "softmax_fwd") != NULL, "message: %s", dlk_context_last_error(g));
   CHECK_OK(g, dlk_force_variant(g, "softmax_fwd", -1));
-  hs_free(&in);
-  hs_free(&out);
+  sweep_free(&in);
+  sweep_free(&out);
   /* ids and targets out of range, every variant: OUT_OF_RANGE (or NOT_SUPPORTED when
      forced), outputs untouched */
-  static const scase xc = {{6, 5}, {LC, LC, LC}, 0 | 4, 0, 0, 0}, ec = {{7, 5, 4, 0}, {LC, LC}, 0, 0, 0, 0};
-  gpu_bad_ids(g, "cross_entropy_fwd", "cross_entropy_fwd", &xc, gen_xent_fwd, run_xent_fwd, 1, 5, "cross_entropy");
-  gpu_bad_ids(g, "cross_entropy_fwd", "cross_entropy_fwd", &xc, gen_xent_fwd, run_xent_fwd, 1, -7, "cross_entropy");
-  gpu_bad_ids(g, "cross_entropy_bwd", "cross_entropy_bwd", &xc, gen_xent_bwd, run_xent_bwd, 1, 5, "cross_entropy");
-  gpu_bad_ids(g, "embedding_fwd", "embedding_fwd", &ec, gen_emb_fwd, run_emb_fwd, 0, 5, "embedding");
-  gpu_bad_ids(g, "embedding_bwd", "embedding_bwd", &ec, gen_emb_bwd, run_emb_bwd, 0, -1, "embedding");
+  static const cross_entropy_case xc = {.n = 6, .classes = 5, .reduction = DLK_REDUCE_MEAN, .want_lse = true};
+  static const embedding_case ec = {.n = 7, .vocab = 5, .dim = 4};
+  gpu_bad_ids(g, "cross_entropy_fwd", "cross_entropy_fwd", &xc, xc.n, gen_xent_fwd, run_xent_fwd, 1, 5, "cross_entropy");
+  gpu_bad_ids(g, "cross_entropy_fwd", "cross_entropy_fwd", &xc, xc.n, gen_xent_fwd, run_xent_fwd, 1, -7, "cross_entropy");
+  gpu_bad_ids(g, "cross_entropy_bwd", "cross_entropy_bwd", &xc, xc.n, gen_xent_bwd, run_xent_bwd, 1, 5, "cross_entropy");
+  gpu_bad_ids(g, "embedding_fwd", "embedding_fwd", &ec, ec.n, gen_emb_fwd, run_emb_fwd, 0, 5, "embedding");
+  gpu_bad_ids(g, "embedding_bwd", "embedding_bwd", &ec, ec.n, gen_emb_bwd, run_emb_bwd, 0, -1, "embedding");
   /* and the context still works */
   t_case = "gpu bad input: afterwards";
   gen_softmax_fwd(&sm, DLK_F32, &in);
-  hset ref = {.n = 0};
+  sweep_set ref = {.n = 0};
   naive_softmax_fwd(&sm, DLK_F32, &in, &ref);
   CHECK_OK(g, run_softmax_fwd(g, &sm, DLK_F32, &in, &out));
-  compare_sets("softmax after the failures", &out, &ref, 0);
-  hs_free(&in);
-  hs_free(&out);
-  hs_free(&ref);
+  sweep_compare("softmax after the failures", &out, &ref, 0);
+  sweep_free(&in);
+  sweep_free(&out);
+  sweep_free(&ref);
 }
 
 /* Explain on a CUDA context: every variant listed with a verdict, the CPU row refused
    with its reason, and the AUTO line. */
 static void test_explain_gpu(dlk_context *g) {
   t_case = "explain (gpu)";
-  static const scase sm = {{64, 1000, 0}, {LC, LC, LC}, 0, 0, 0, 0};
-  hset in = {.n = 0}, out = {.n = 0};
+  static const softmax_fwd_case sm = {.rows = 64, .cols = 1000};
+  sweep_set in = {.n = 0}, out = {.n = 0};
   gen_softmax_fwd(&sm, DLK_F16, &in);
   CHECK_OK(g, dlk_explain_mode(g, 1));
   dlk_status s = run_softmax_fwd(g, &sm, DLK_F16, &in, &out);
@@ -2735,15 +2493,16 @@ static void test_explain_gpu(dlk_context *g) {
   const char *cpu_why = cpu_line ? strstr(cpu_line, "not supported: runs on the CPU") : NULL;
   CHECK(cpu_why && (!cpu_eol || cpu_why < cpu_eol), "CPU row refused with a reason:\n%s", report);
   CHECK(report && strstr(report, "AUTO would"), "AUTO line");
-  /* explain ran nothing: the outputs came back as the 0xFF fill */
+  /* explain ran nothing: the outputs came back as the +inf fill */
   int64_t ff = 0;
-  for (int64_t i = 0; out.n > 0 && i < out.a[0].n; i++) ff += isnan(out.a[0].v[i]);
+  for (int64_t i = 0; out.n > 0 && i < out.a[0].n; i++) ff += isinf(out.a[0].v[i]) && out.a[0].v[i] > 0;
   CHECK(out.n == 1 && ff == out.a[0].n, "explain mode wrote outputs");
-  hs_free(&in);
-  hs_free(&out);
+  sweep_free(&in);
+  sweep_free(&out);
 }
 
 int main(int argc, char **argv) {
+  if (sweep_list_ops(argc, argv, nn_rows, N_OF(nn_rows))) return 0;
   quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_nn");

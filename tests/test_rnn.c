@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core/internal.h" /* the forced-variant list (sweep rows pair forward and backward) */
+#include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -1844,15 +1846,591 @@ static void test_gpu(dlk_context *g) {
 }
 
 /* ====================================================================================== */
+/* 7. The variant sweep (tests/sweep.h): every op x case x dtype x variant                */
+/* ====================================================================================== */
+
+/* One case of any of the four ops. Which optional tensors a call has is chosen per case
+   so that a call stays within the sweep's 12 tensors. gmask: the weight gradients asked
+   for, bit j of member j (w_ih, w_hh, b_ih, b_hh, w_hr) of every layer and direction. */
+typedef struct rnn_case {
+  sweep_tags tags;
+  int mode, rb;
+  int64_t I, H, P, L, D, T, B;
+  int bias, h0, c0, lens, bf, dhn, dcn, gmask;
+  sweep_layout lay;
+} rnn_case;
+
+static int64_t rc_P(const rnn_case *c) { return c->P ? c->P : c->H; }
+static int rc_lstm(const rnn_case *c) { return c->mode == DLK_RNN_LSTM; }
+static int64_t rc_len(const rnn_case *c, int64_t b) {
+  return c->lens ? 1 + (b * 5 + 2) % c->T : c->T; /* row 0 full? (2 % T) + 1: not always; any order */
+}
+static int rc_has(const rnn_case *c, int j) { return j == W_HR ? c->P > 0 : (j == B_IH || j == B_HH) ? c->bias : 1; }
+
+/* The case's model with weights from the flat array W (layer-major, members in order). */
+static void rc_model(const rnn_case *c, const double *W, model *m) {
+  memset(m, 0, sizeof *m);
+  m->mode = c->mode, m->reset_before = c->rb, m->I = c->I, m->H = c->H, m->P = rc_P(c), m->proj = c->P > 0;
+  m->L = c->L, m->D = c->D, m->bias = c->bias;
+  model_shapes(m);
+  int64_t off = 0;
+  for (int k = 0; k < c->L * c->D; k++)
+    for (int j = 0; j < NW; j++)
+      if (rc_has(c, j)) {
+        m->w[k][j] = (double *)W + off; /* views, not owned: never model_free'd */
+        off += wnumel(m, k, j);
+      }
+}
+static int64_t rc_wcount(const rnn_case *c) {
+  model m;
+  double dummy = 0;
+  rc_model(c, &dummy, &m);
+  int64_t n = 0;
+  for (int k = 0; k < c->L * c->D; k++)
+    for (int j = 0; j < NW; j++)
+      if (rc_has(c, j)) n += wnumel(&m, k, j);
+  return n;
+}
+
+/* ---- the naive model, written again here from the formulas of include/dlk.h ---- */
+
+static double nsig(double v) { return 1 / (1 + exp(-v)); }
+/* W[g, :] . v */
+static double ndot(const double *W, int64_t cols, int64_t g, const double *v) {
+  double s = 0;
+  for (int64_t k = 0; k < cols; k++) s += W[g * cols + k] * v[k];
+  return s;
+}
+
+/* One step for one row: x [I], h [P], c [H] -> h' [P], c' [H], saved [S] (optional). */
+static void nv_cell(const model *m, int ld, int64_t I, const double *x, const double *h, const double *c, double *ho,
+                    double *co, double *sv) {
+  const int64_t H = m->H, P = m->P;
+  double *const *w = m->w[ld];
+  double hp[512], rh[512];
+  for (int64_t j = 0; j < H; j++) {
+    double gi[4], gh[4];
+    for (int g = 0; g < m->G; g++) {
+      gi[g] = ndot(w[W_IH], I, g * H + j, x) + (w[B_IH] ? w[B_IH][g * H + j] : 0);
+      gh[g] = ndot(w[W_HH], P, g * H + j, h) + (w[B_HH] ? w[B_HH][g * H + j] : 0);
+    }
+    if (m->mode == DLK_RNN_TANH || m->mode == DLK_RNN_RELU) {
+      double a = gi[0] + gh[0];
+      ho[j] = m->mode == DLK_RNN_TANH ? tanh(a) : (a > 0 ? a : 0);
+      if (sv) sv[j] = ho[j];
+    } else if (m->mode == DLK_RNN_LSTM) {
+      double i = nsig(gi[0] + gh[0]), f = nsig(gi[1] + gh[1]), g = tanh(gi[2] + gh[2]), o = nsig(gi[3] + gh[3]);
+      co[j] = f * c[j] + i * g;
+      hp[j] = o * tanh(co[j]);
+      if (sv) sv[j] = i, sv[H + j] = f, sv[2 * H + j] = g, sv[3 * H + j] = o, sv[4 * H + j] = tanh(co[j]);
+    } else {
+      double r = nsig(gi[0] + gh[0]), z = nsig(gi[1] + gh[1]);
+      rh[j] = r * h[j];
+      if (sv) sv[j] = r, sv[H + j] = z;
+      hp[j] = gi[2]; /* the x-part of n, finished below */
+    }
+  }
+  if (m->mode == DLK_RNN_LSTM)
+    for (int64_t q = 0; q < P; q++) ho[q] = m->proj ? ndot(w[W_HR], H, q, hp) : hp[q];
+  if (m->mode == DLK_RNN_GRU)
+    for (int64_t j = 0; j < H; j++) {
+      const double r = nsig(ndot(w[W_IH], I, j, x) + (w[B_IH] ? w[B_IH][j] : 0) + ndot(w[W_HH], P, j, h) +
+                            (w[B_HH] ? w[B_HH][j] : 0));
+      const double z = nsig(ndot(w[W_IH], I, H + j, x) + (w[B_IH] ? w[B_IH][H + j] : 0) + ndot(w[W_HH], P, H + j, h) +
+                            (w[B_HH] ? w[B_HH][H + j] : 0));
+      const double bn = w[B_HH] ? w[B_HH][2 * H + j] : 0;
+      const double hn = m->reset_before ? ndot(w[W_HH], H, 2 * H + j, rh) + bn : ndot(w[W_HH], P, 2 * H + j, h) + bn;
+      const double n = tanh(hp[j] + (m->reset_before ? hn : r * hn));
+      ho[j] = (1 - z) * n + z * h[j];
+      if (sv) sv[2 * H + j] = n, sv[3 * H + j] = hn;
+    }
+}
+
+/* The sequence: x as given (batch_first or not), time-major states; rnd_dt rounds h after
+   each step (dlk's spec) and c to f32, or F64 for none. */
+static void nv_seq(const rnn_case *c, const model *m, dlk_dtype rnd_dt, const double *x, const double *h0,
+                   const double *c0, double *y, double *hn, double *cn) {
+  const int64_t T = c->T, B = c->B, H = c->H, P = m->P, D = c->D, W = D * P;
+  const dlk_dtype cdt = rnd_dt == DLK_F64 ? DLK_F64 : DLK_F32;
+  double *in = dalloc(T * B * (c->I > W ? c->I : W)), *out = dalloc(T * B * W);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t i = 0; i < c->I; i++)
+        in[(t * B + b) * c->I + i] = x[c->bf ? (b * T + t) * c->I + i : (t * B + b) * c->I + i];
+  int64_t I = c->I;
+  double h[512], cc[512], ho[512], co[512];
+  for (int64_t l = 0; l < c->L; l++) {
+    memset(out, 0, (size_t)(T * B * W) * sizeof(double));
+    for (int64_t d = 0; d < D; d++) {
+      const int ld = (int)(l * D + d);
+      for (int64_t b = 0; b < B; b++) {
+        for (int64_t k = 0; k < P; k++) h[k] = h0 ? h0[(ld * B + b) * P + k] : 0;
+        for (int64_t k = 0; k < H; k++) cc[k] = c0 ? c0[(ld * B + b) * H + k] : 0;
+        const int64_t len = rc_len(c, b);
+        for (int64_t s2 = 0; s2 < len; s2++) {
+          const int64_t t = d == 0 ? s2 : len - 1 - s2;
+          nv_cell(m, ld, I, in + (t * B + b) * I, h, cc, ho, co, NULL);
+          for (int64_t k = 0; k < P; k++) h[k] = round_to(rnd_dt, ho[k]), out[(t * B + b) * W + d * P + k] = h[k];
+          if (c->mode == DLK_RNN_LSTM)
+            for (int64_t k = 0; k < H; k++) cc[k] = round_to(cdt, co[k]);
+        }
+        for (int64_t k = 0; k < P; k++) hn[(ld * B + b) * P + k] = h[k];
+        if (cn)
+          for (int64_t k = 0; k < H; k++) cn[(ld * B + b) * H + k] = cc[k];
+      }
+    }
+    memcpy(in, out, (size_t)(T * B * W) * sizeof(double));
+    I = W;
+  }
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t j = 0; j < W; j++) y[c->bf ? (b * T + t) * W + j : (t * B + b) * W + j] = out[(t * B + b) * W + j];
+  free(in), free(out);
+}
+
+/* ---- gen / run / naive ---- */
+
+enum { S_X = 0, S_W, S_H0, S_C0, S_DY, S_DHN, S_DCN, S_SAVED };
+
+static int64_t rc_xn(const rnn_case *c) { return c->T * c->B * c->I; }
+static int64_t rc_yn(const rnn_case *c) { return c->T * c->B * c->D * rc_P(c); }
+static int64_t rc_hn(const rnn_case *c) { return c->L * c->D * c->B * rc_P(c); }
+static int64_t rc_cn(const rnn_case *c) { return c->L * c->D * c->B * c->H; }
+
+static void gen_seq(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const rnn_case *c = vc;
+  const double a = 1 / sqrt((double)c->H);
+  sweep_uniform(in, dt, rc_xn(c), -1, 1);
+  sweep_uniform(in, dt, rc_wcount(c), -a, a);
+  sweep_uniform(in, dt, c->h0 ? rc_hn(c) : 0, -0.5, 0.5);
+  sweep_uniform(in, dt, c->c0 && rc_lstm(c) ? rc_cn(c) : 0, -0.5, 0.5);
+  sweep_uniform(in, dt, rc_yn(c), -1, 1);
+  sweep_uniform(in, dt, c->dhn ? rc_hn(c) : 0, -1, 1);
+  sweep_uniform(in, dt, c->dcn && rc_lstm(c) ? rc_cn(c) : 0, -1, 1);
+}
+
+/* The weight tensors of the call (rig inputs, in W's order) and the gradient tensors asked
+   for (rig outputs, after the others). */
+static void rig_weights(sweep_rig *r, const rnn_case *c, dlk_dtype dt, const double *W, dlk_rnn_weights *w) {
+  model m;
+  rc_model(c, W, &m);
+  for (int k = 0; k < c->L * c->D; k++) {
+    const dlk_tensor *t[NW] = {0};
+    for (int j = 0; j < NW; j++) {
+      if (!rc_has(c, j)) continue;
+      int nd;
+      int64_t sh[2];
+      wshape(&m, k, j, &nd, sh);
+      sweep_tensor *st = sweep_in(r, dt, nd, sh, nd == 2 ? c->lay : SW_CONTIG, m.w[k][j]);
+      t[j] = st ? &st->v : NULL;
+    }
+    w[k] = (dlk_rnn_weights){t[W_IH], t[W_HH], t[B_IH], t[B_HH], t[W_HR]};
+  }
+}
+static void rig_grads(sweep_rig *r, const rnn_case *c, dlk_dtype dt, dlk_rnn_grads *g) {
+  model m;
+  double dummy = 0;
+  rc_model(c, &dummy, &m);
+  for (int k = 0; k < c->L * c->D; k++) {
+    dlk_tensor *t[NW] = {0};
+    for (int j = 0; j < NW; j++) {
+      if (!rc_has(c, j) || !(c->gmask >> j & 1)) continue;
+      int nd;
+      int64_t sh[2];
+      wshape(&m, k, j, &nd, sh);
+      /* accumulated (+=): start from zeros */
+      double *z = dalloc(wnumel(&m, k, j));
+      sweep_tensor *st = sweep_inout(r, dt, nd, sh, SW_CONTIG, z);
+      free(z);
+      t[j] = st ? &st->v : NULL;
+    }
+    g[k] = (dlk_rnn_grads){t[W_IH], t[W_HH], t[B_IH], t[B_HH], t[W_HR]};
+  }
+}
+
+static void seq_shapes(const rnn_case *c, int64_t *sx, int64_t *sy, int64_t *sh, int64_t *sc) {
+  sx[0] = c->bf ? c->B : c->T, sx[1] = c->bf ? c->T : c->B, sx[2] = c->I;
+  sy[0] = sx[0], sy[1] = sx[1], sy[2] = c->D * rc_P(c);
+  sh[0] = c->L * c->D, sh[1] = c->B, sh[2] = rc_P(c);
+  sc[0] = c->L * c->D, sc[1] = c->B, sc[2] = c->H;
+}
+
+static dlk_rnn_params rc_params(const rnn_case *c, int training) {
+  dlk_rnn_params p;
+  memset(&p, 0, sizeof p);
+  p.mode = (dlk_rnn_mode)c->mode, p.hidden_size = c->H, p.proj_size = c->P, p.num_layers = (int)c->L;
+  p.bidirectional = c->D == 2, p.batch_first = c->bf, p.gru_reset_before = c->rb, p.training = training;
+  return p;
+}
+
+static int32_t rc_lens32[64];
+static dlk_tensor rc_lengths(const rnn_case *c) {
+  dlk_tensor t;
+  for (int64_t b = 0; b < c->B; b++) rc_lens32[b] = (int32_t)rc_len(c, b);
+  dlk_tensor_init(NULL, &t, rc_lens32, DLK_I32, (dlk_device){DLK_CPU, 0}, 1, &c->B);
+  return t;
+}
+
+static dlk_status run_seq_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const rnn_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sx[3], sy[3], sh[3], sc[3];
+  seq_shapes(c, sx, sy, sh, sc);
+  dlk_rnn_weights w[MAXLD];
+  sweep_tensor *x = sweep_in(&r, dt, 3, sx, c->lay, in->a[S_X].v);
+  rig_weights(&r, c, dt, in->a[S_W].v, w);
+  sweep_tensor *h0 = c->h0 ? sweep_in(&r, dt, 3, sh, SW_CONTIG, in->a[S_H0].v) : NULL;
+  sweep_tensor *c0 = c->c0 && rc_lstm(c) ? sweep_in(&r, dt, 3, sc, SW_CONTIG, in->a[S_C0].v) : NULL;
+  sweep_tensor *y = sweep_out(&r, dt, 3, sy, c->lay);
+  sweep_tensor *hn = sweep_out(&r, dt, 3, sh, SW_CONTIG);
+  sweep_tensor *cn = rc_lstm(c) ? sweep_out(&r, dt, 3, sc, SW_CONTIG) : NULL;
+  dlk_tensor lens = rc_lengths(c);
+  dlk_rnn_params p = rc_params(c, 0);
+  dlk_status s = DLK_ERR_INTERNAL;
+  if (!r.failed)
+    s = dlk_rnn_forward(ctx, &p, w, &x->v, c->lens ? &lens : NULL, h0 ? &h0->v : NULL, c0 ? &c0->v : NULL, &y->v,
+                        &hn->v, cn ? &cn->v : NULL, NULL);
+  return sweep_end(&r, s, out);
+}
+
+static void naive_seq_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const rnn_case *c = vc;
+  model m;
+  rc_model(c, in->a[S_W].v, &m);
+  double *y = sweep_add(ref, dt, rc_yn(c)), *hn = sweep_add(ref, dt, rc_hn(c));
+  double *cn = rc_lstm(c) ? sweep_add(ref, dt, rc_cn(c)) : NULL;
+  nv_seq(c, &m, dt, in->a[S_X].v, c->h0 ? in->a[S_H0].v : NULL, c->c0 ? in->a[S_C0].v : NULL, y, hn, cn);
+}
+
+/* The forward variant whose reserve the forced backward reads (the backward's sweep forces
+   only rnn_bwd): the cuDNN backward after cuDNN's forward, the others after the gemm (GPU)
+   or reference (CPU) forward. */
+static int paired_forward(const dlk_context *ctx) {
+  for (int i = 0; i < ctx->n_forced; i++)
+    if (strcmp(ctx->forced[i].op, "rnn_bwd") == 0) return ctx->forced[i].id >= 10 ? 10 : ctx->device.type == DLK_CUDA;
+  return -1;
+}
+
+static dlk_status run_seq_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const rnn_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  int64_t sx[3], sy[3], sh[3], sc[3];
+  seq_shapes(c, sx, sy, sh, sc);
+  dlk_rnn_weights w[MAXLD];
+  dlk_rnn_grads g[MAXLD];
+  sweep_tensor *x = sweep_in(&r, dt, 3, sx, c->lay, in->a[S_X].v);
+  rig_weights(&r, c, dt, in->a[S_W].v, w);
+  sweep_tensor *h0 = c->h0 ? sweep_in(&r, dt, 3, sh, SW_CONTIG, in->a[S_H0].v) : NULL;
+  sweep_tensor *c0 = c->c0 && rc_lstm(c) ? sweep_in(&r, dt, 3, sc, SW_CONTIG, in->a[S_C0].v) : NULL;
+  sweep_tensor *dy = sweep_in(&r, dt, 3, sy, c->lay, in->a[S_DY].v);
+  sweep_tensor *dhn = c->dhn ? sweep_in(&r, dt, 3, sh, SW_CONTIG, in->a[S_DHN].v) : NULL;
+  sweep_tensor *dcn = c->dcn && rc_lstm(c) ? sweep_in(&r, dt, 3, sc, SW_CONTIG, in->a[S_DCN].v) : NULL;
+  sweep_tensor *dx = sweep_out(&r, dt, 3, sx, c->lay);
+  sweep_tensor *dh0 = c->h0 ? sweep_out(&r, dt, 3, sh, SW_CONTIG) : NULL;
+  sweep_tensor *dc0 = c->c0 && rc_lstm(c) ? sweep_out(&r, dt, 3, sc, SW_CONTIG) : NULL;
+  rig_grads(&r, c, dt, g);
+  dlk_tensor lens = rc_lengths(c), y, res;
+  memset(&res, 0, sizeof res);
+  dlk_rnn_params p = rc_params(c, 1);
+  dlk_status s = DLK_ERR_INTERNAL;
+  size_t bytes = 0;
+  /* the forward that writes the reserve (outside the rig: its y is not an output here) */
+  if (!r.failed && (s = dlk_rnn_reserve_size(ctx, &p, &x->v, &bytes)) == DLK_OK) {
+    int64_t nb = (int64_t)bytes;
+    s = dlk_tensor_alloc(ctx, &res, DLK_U8, 1, &nb);
+    if (s == DLK_OK) s = dlk_tensor_alloc(ctx, &y, dt, 3, sy);
+    if (s == DLK_OK) {
+      const int fwd = paired_forward(ctx);
+      if (fwd >= 0) dlk_force_variant(ctx, "rnn_fwd", fwd);
+      s = dlk_rnn_forward(ctx, &p, w, &x->v, c->lens ? &lens : NULL, h0 ? &h0->v : NULL, c0 ? &c0->v : NULL, &y, NULL,
+                          NULL, &res);
+      if (fwd >= 0) dlk_force_variant(ctx, "rnn_fwd", -1);
+      if (s == DLK_ERR_NOT_SUPPORTED) s = DLK_ERR_NOT_SUPPORTED; /* counted as this variant's skip */
+      else if (s == DLK_OK)
+        s = dlk_rnn_backward(ctx, &p, w, &x->v, c->lens ? &lens : NULL, h0 ? &h0->v : NULL, c0 ? &c0->v : NULL, &y,
+                             &res, &dy->v, dhn ? &dhn->v : NULL, dcn ? &dcn->v : NULL, &dx->v, dh0 ? &dh0->v : NULL,
+                             dc0 ? &dc0->v : NULL, g);
+      dlk_tensor_free(ctx, &y);
+    }
+    dlk_tensor_free(ctx, &res);
+  }
+  return sweep_end(&r, s, out);
+}
+
+/* loss = <y, dy> + <hn, dhn> + <cn, dcn> of the unrounded naive forward. */
+static double seq_loss_naive(const rnn_case *c, const sweep_set *in, const double *x, const double *W, const double *h0,
+                             const double *c0) {
+  model m;
+  rc_model(c, W, &m);
+  double *y = dalloc(rc_yn(c)), *hn = dalloc(rc_hn(c)), *cn = dalloc(rc_cn(c));
+  nv_seq(c, &m, DLK_F64, x, h0, c0, y, hn, rc_lstm(c) ? cn : NULL);
+  double l = dot(y, in->a[S_DY].v, rc_yn(c));
+  if (c->dhn) l += dot(hn, in->a[S_DHN].v, rc_hn(c));
+  if (c->dcn && rc_lstm(c)) l += dot(cn, in->a[S_DCN].v, rc_cn(c));
+  free(y), free(hn), free(cn);
+  return l;
+}
+
+/* The gradients by central differences of the naive forward (independent of any backward
+   code: the truth the CPU reference is held to here; f64 FD is checked in section 2). */
+static void fd_grad(const rnn_case *c, const sweep_set *in, double *xs[4], int which, double *g, int64_t n) {
+  const double eps = 1e-5;
+  double *v = xs[which];
+  for (int64_t i = 0; i < n; i++) {
+    const double keep = v[i];
+    v[i] = keep + eps;
+    const double lp = seq_loss_naive(c, in, xs[0], xs[1], xs[2], xs[3]);
+    v[i] = keep - eps;
+    const double lm = seq_loss_naive(c, in, xs[0], xs[1], xs[2], xs[3]);
+    v[i] = keep;
+    g[i] = (lp - lm) / (2 * eps);
+  }
+}
+
+static void naive_seq_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const rnn_case *c = vc;
+  double *xs[4] = {dcopy(in->a[S_X].v, rc_xn(c)), dcopy(in->a[S_W].v, rc_wcount(c)),
+                   c->h0 ? dcopy(in->a[S_H0].v, rc_hn(c)) : NULL,
+                   c->c0 && rc_lstm(c) ? dcopy(in->a[S_C0].v, rc_cn(c)) : NULL};
+  fd_grad(c, in, xs, 0, sweep_add(ref, dt, rc_xn(c)), rc_xn(c));
+  if (c->h0) fd_grad(c, in, xs, 2, sweep_add(ref, dt, rc_hn(c)), rc_hn(c));
+  if (c->c0 && rc_lstm(c)) fd_grad(c, in, xs, 3, sweep_add(ref, dt, rc_cn(c)), rc_cn(c));
+  double *gw = dalloc(rc_wcount(c));
+  fd_grad(c, in, xs, 1, gw, rc_wcount(c));
+  model m;
+  rc_model(c, gw, &m); /* the gradient laid out like W */
+  for (int k = 0; k < c->L * c->D; k++)
+    for (int j = 0; j < NW; j++)
+      if (rc_has(c, j) && (c->gmask >> j & 1))
+        memcpy(sweep_add(ref, dt, wnumel(&m, k, j)), m.w[k][j], (size_t)wnumel(&m, k, j) * sizeof(double));
+  free(gw);
+  for (int i = 0; i < 4; i++) free(xs[i]);
+}
+
+/* ---- cells (L = D = T = 1: the same case struct) ---- */
+
+static void gen_cell(const void *vc, dlk_dtype dt, sweep_set *in) {
+  const rnn_case *c = vc;
+  const double a = 1 / sqrt((double)c->H);
+  const int64_t P = rc_P(c);
+  sweep_uniform(in, dt, c->B * c->I, -1, 1);
+  sweep_uniform(in, dt, rc_wcount(c), -a, a);
+  sweep_uniform(in, dt, c->h0 ? c->B * P : 0, -0.5, 0.5);
+  sweep_uniform(in, dt, c->c0 && rc_lstm(c) ? c->B * c->H : 0, -0.5, 0.5);
+  sweep_uniform(in, dt, c->B * P, -1, 1);                              /* dh_out */
+  sweep_uniform(in, dt, c->dcn && rc_lstm(c) ? c->B * c->H : 0, -1, 1); /* dc_out */
+  sweep_add(in, dt, 0);                                                 /* (unused slot) */
+  /* saved: what the forward keeps, from the naive cell, rounded to dt */
+  model m;
+  rc_model(c, in->a[S_W].v, &m);
+  const int64_t S = dlk_rnn_cell_saved_cols((dlk_rnn_mode)c->mode, c->H);
+  double *sv = sweep_add(in, dt, c->B * S), ho[512], co[512], zero[512] = {0};
+  for (int64_t b = 0; b < c->B; b++) {
+    nv_cell(&m, 0, c->I, in->a[S_X].v + b * c->I, c->h0 ? in->a[S_H0].v + b * P : zero,
+            c->c0 && rc_lstm(c) ? in->a[S_C0].v + b * c->H : zero, ho, co, sv + b * S);
+    for (int64_t k = 0; k < S; k++) sv[b * S + k] = sweep_round(dt, sv[b * S + k]);
+  }
+}
+
+static dlk_status run_cell_fwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const rnn_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  const int64_t P = rc_P(c), S = dlk_rnn_cell_saved_cols((dlk_rnn_mode)c->mode, c->H);
+  int64_t sx[2] = {c->B, c->I}, sh[2] = {c->B, P}, sc[2] = {c->B, c->H}, ss[2] = {c->B, S};
+  dlk_rnn_weights w[1];
+  sweep_tensor *x = sweep_in(&r, dt, 2, sx, c->lay, in->a[S_X].v);
+  rig_weights(&r, c, dt, in->a[S_W].v, w);
+  sweep_tensor *h = c->h0 ? sweep_in(&r, dt, 2, sh, SW_CONTIG, in->a[S_H0].v) : NULL;
+  sweep_tensor *cc = c->c0 && rc_lstm(c) ? sweep_in(&r, dt, 2, sc, SW_CONTIG, in->a[S_C0].v) : NULL;
+  sweep_tensor *ho = sweep_out(&r, dt, 2, sh, c->lay);
+  sweep_tensor *co = rc_lstm(c) ? sweep_out(&r, dt, 2, sc, SW_CONTIG) : NULL;
+  sweep_tensor *sv = sweep_out(&r, dt, 2, ss, SW_CONTIG);
+  dlk_rnn_cell_params p = {(dlk_rnn_mode)c->mode, c->rb};
+  dlk_status s = DLK_ERR_INTERNAL;
+  if (!r.failed)
+    s = dlk_rnn_cell_forward(ctx, &p, w, &x->v, h ? &h->v : NULL, cc ? &cc->v : NULL, &ho->v, co ? &co->v : NULL,
+                             &sv->v);
+  return sweep_end(&r, s, out);
+}
+
+static void naive_cell_fwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const rnn_case *c = vc;
+  model m;
+  rc_model(c, in->a[S_W].v, &m);
+  const int64_t P = rc_P(c), S = dlk_rnn_cell_saved_cols((dlk_rnn_mode)c->mode, c->H);
+  double *ho = sweep_add(ref, dt, c->B * P), *co = rc_lstm(c) ? sweep_add(ref, dt, c->B * c->H) : NULL;
+  double *sv = sweep_add(ref, dt, c->B * S), zero[512] = {0}, cb[512];
+  for (int64_t b = 0; b < c->B; b++)
+    nv_cell(&m, 0, c->I, in->a[S_X].v + b * c->I, c->h0 ? in->a[S_H0].v + b * P : zero,
+            c->c0 && rc_lstm(c) ? in->a[S_C0].v + b * c->H : zero, ho + b * P, co ? co + b * c->H : cb, sv + b * S);
+}
+
+static dlk_status run_cell_bwd(dlk_context *ctx, const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *out) {
+  const rnn_case *c = vc;
+  sweep_rig r = {.ctx = ctx};
+  const int64_t P = rc_P(c), S = dlk_rnn_cell_saved_cols((dlk_rnn_mode)c->mode, c->H);
+  int64_t sx[2] = {c->B, c->I}, sh[2] = {c->B, P}, sc[2] = {c->B, c->H}, ss[2] = {c->B, S};
+  dlk_rnn_weights w[1];
+  dlk_rnn_grads g[1];
+  sweep_tensor *x = sweep_in(&r, dt, 2, sx, c->lay, in->a[S_X].v);
+  rig_weights(&r, c, dt, in->a[S_W].v, w);
+  sweep_tensor *h = c->h0 ? sweep_in(&r, dt, 2, sh, SW_CONTIG, in->a[S_H0].v) : NULL;
+  sweep_tensor *cc = c->c0 && rc_lstm(c) ? sweep_in(&r, dt, 2, sc, SW_CONTIG, in->a[S_C0].v) : NULL;
+  sweep_tensor *sv = sweep_in(&r, dt, 2, ss, SW_CONTIG, in->a[S_SAVED].v);
+  sweep_tensor *dho = sweep_in(&r, dt, 2, sh, SW_CONTIG, in->a[S_DY].v);
+  sweep_tensor *dco = c->dcn && rc_lstm(c) ? sweep_in(&r, dt, 2, sc, SW_CONTIG, in->a[S_DCN].v) : NULL;
+  sweep_tensor *dx = sweep_out(&r, dt, 2, sx, c->lay);
+  sweep_tensor *dh = c->h0 ? sweep_out(&r, dt, 2, sh, SW_CONTIG) : NULL;
+  sweep_tensor *dc = c->c0 && rc_lstm(c) ? sweep_out(&r, dt, 2, sc, SW_CONTIG) : NULL;
+  rig_grads(&r, c, dt, g);
+  dlk_rnn_cell_params p = {(dlk_rnn_mode)c->mode, c->rb};
+  dlk_status s = DLK_ERR_INTERNAL;
+  if (!r.failed)
+    s = dlk_rnn_cell_backward(ctx, &p, w, &x->v, h ? &h->v : NULL, cc ? &cc->v : NULL, &sv->v, &dho->v,
+                              dco ? &dco->v : NULL, &dx->v, dh ? &dh->v : NULL, dc ? &dc->v : NULL, g);
+  return sweep_end(&r, s, out);
+}
+
+/* loss = <h', dh'> + <c', dc'> of the unrounded naive cell. */
+static double cell_loss_naive(const rnn_case *c, const sweep_set *in, const double *x, const double *W, const double *h,
+                              const double *cc) {
+  model m;
+  rc_model(c, W, &m);
+  const int64_t P = rc_P(c);
+  double ho[512], co[512], zero[512] = {0}, l = 0;
+  for (int64_t b = 0; b < c->B; b++) {
+    nv_cell(&m, 0, c->I, x + b * c->I, h ? h + b * P : zero, cc ? cc + b * c->H : zero, ho, co, NULL);
+    l += dot(ho, in->a[S_DY].v + b * P, P);
+    if (c->dcn && rc_lstm(c)) l += dot(co, in->a[S_DCN].v + b * c->H, c->H);
+  }
+  return l;
+}
+
+static void fd_cell_grad(const rnn_case *c, const sweep_set *in, double *xs[4], int which, double *g, int64_t n) {
+  const double eps = 1e-5;
+  double *v = xs[which];
+  for (int64_t i = 0; i < n; i++) {
+    const double keep = v[i];
+    v[i] = keep + eps;
+    const double lp = cell_loss_naive(c, in, xs[0], xs[1], xs[2], xs[3]);
+    v[i] = keep - eps;
+    const double lm = cell_loss_naive(c, in, xs[0], xs[1], xs[2], xs[3]);
+    v[i] = keep;
+    g[i] = (lp - lm) / (2 * eps);
+  }
+}
+
+static void naive_cell_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const rnn_case *c = vc;
+  const int64_t P = rc_P(c);
+  double *xs[4] = {dcopy(in->a[S_X].v, c->B * c->I), dcopy(in->a[S_W].v, rc_wcount(c)),
+                   c->h0 ? dcopy(in->a[S_H0].v, c->B * P) : NULL,
+                   c->c0 && rc_lstm(c) ? dcopy(in->a[S_C0].v, c->B * c->H) : NULL};
+  fd_cell_grad(c, in, xs, 0, sweep_add(ref, dt, c->B * c->I), c->B * c->I);
+  if (c->h0) fd_cell_grad(c, in, xs, 2, sweep_add(ref, dt, c->B * P), c->B * P);
+  if (c->c0 && rc_lstm(c)) fd_cell_grad(c, in, xs, 3, sweep_add(ref, dt, c->B * c->H), c->B * c->H);
+  double *gw = dalloc(rc_wcount(c));
+  fd_cell_grad(c, in, xs, 1, gw, rc_wcount(c));
+  model m;
+  rc_model(c, gw, &m);
+  for (int j = 0; j < NW; j++)
+    if (rc_has(c, j) && (c->gmask >> j & 1))
+      memcpy(sweep_add(ref, dt, wnumel(&m, 0, j)), m.w[0][j], (size_t)wnumel(&m, 0, j) * sizeof(double));
+  free(gw);
+  for (int i = 0; i < 4; i++) free(xs[i]);
+}
+
+/* Tolerances of a recurrence (see seq_tolerance), and of gradients against central
+   differences (the naive truth of the CPU run): 1e-6 relative at least. */
+static int rnn_compare(const char *what, const void *vc, int variant, const sweep_set *got, const sweep_set *ref,
+                       int tf32) {
+  (void)vc, (void)variant, (void)tf32;
+  int ok = 1;
+  for (int i = 0; i < ref->n && i < got->n; i++) {
+    double atol, rtol;
+    seq_tolerance(ref->a[i].dt, &atol, &rtol);
+    if (ref->a[i].dt == DLK_F64) atol = rtol = 1e-6;
+    if (ref->a[i].dt == DLK_F32) atol = rtol = 1e-3 > atol ? atol : 1e-3;
+    char w[256];
+    snprintf(w, sizeof w, "%s [output %d]", what, i);
+    ok &= t_close(w, got->a[i].v, ref->a[i].v, ref->a[i].n, atol * 4, rtol * 4);
+  }
+  CHECK(got->n == ref->n, "%s: %d outputs, expected %d", what, got->n, ref->n);
+  return ok;
+}
+
+#define M_LSTM DLK_RNN_LSTM
+#define M_GRU DLK_RNN_GRU
+#define M_TANH DLK_RNN_TANH
+#define M_RELU DLK_RNN_RELU
+#define G_W 3    /* w_ih, w_hh */
+#define G_ALL 31 /* every member */
+
+static const rnn_case seq_fwd_cases[] = {
+    {.mode = M_LSTM, .I = 3, .H = 4, .L = 1, .D = 1, .T = 4, .B = 2, .bias = 1, .h0 = 1, .c0 = 1, .lens = 1},
+    {.mode = M_GRU, .I = 3, .H = 4, .L = 2, .D = 1, .T = 5, .B = 3, .h0 = 1},
+    {.mode = M_GRU, .rb = 1, .I = 2, .H = 3, .L = 1, .D = 2, .T = 4, .B = 3, .lens = 1, .bf = 1},
+    {.mode = M_TANH, .I = 3, .H = 5, .L = 1, .D = 2, .T = 3, .B = 2, .bias = 1, .h0 = 1, .lay = SW_PADDED},
+    {.mode = M_RELU, .I = 4, .H = 3, .L = 1, .D = 1, .T = 6, .B = 1, .bias = 1},
+    {.mode = M_LSTM, .I = 3, .H = 5, .P = 3, .L = 1, .D = 1, .T = 4, .B = 2, .bias = 1, .h0 = 1, .c0 = 1},
+    {.tags.big = true, .mode = M_LSTM, .I = 64, .H = 257, .L = 1, .D = 1, .T = 20, .B = 8, .bias = 1, .h0 = 1, .c0 = 1},
+    {.tags.big = true, .mode = M_GRU, .I = 32, .H = 1024, .L = 1, .D = 1, .T = 5, .B = 1, .bias = 1},
+};
+static const rnn_case seq_bwd_cases[] = {
+    {.mode = M_LSTM, .I = 3, .H = 4, .L = 1, .D = 1, .T = 4, .B = 2, .c0 = 1, .dhn = 1, .dcn = 1, .gmask = G_W},
+    {.mode = M_GRU, .I = 3, .H = 4, .L = 1, .D = 1, .T = 4, .B = 3, .bias = 1, .h0 = 1, .lens = 1, .gmask = G_W},
+    {.mode = M_GRU, .rb = 1, .I = 2, .H = 3, .L = 1, .D = 1, .T = 4, .B = 2, .h0 = 1, .dhn = 1, .gmask = G_W, .bf = 1},
+    {.mode = M_TANH, .I = 3, .H = 3, .L = 2, .D = 1, .T = 5, .B = 2, .gmask = G_W},
+    {.mode = M_TANH, .I = 2, .H = 3, .L = 1, .D = 2, .T = 3, .B = 2, .lens = 1, .gmask = G_W, .lay = SW_PADDED},
+    {.mode = M_LSTM, .I = 3, .H = 4, .P = 2, .L = 1, .D = 1, .T = 3, .B = 2, .gmask = G_ALL},
+    {.tags.big = true, .mode = M_LSTM, .I = 64, .H = 257, .L = 1, .D = 1, .T = 10, .B = 4, .gmask = G_W},
+};
+static const rnn_case cell_fwd_cases[] = {
+    {.mode = M_LSTM, .I = 3, .H = 4, .L = 1, .D = 1, .T = 1, .B = 3, .bias = 1, .h0 = 1, .c0 = 1},
+    {.mode = M_GRU, .I = 4, .H = 3, .L = 1, .D = 1, .T = 1, .B = 2, .bias = 1, .h0 = 1},
+    {.mode = M_GRU, .rb = 1, .I = 3, .H = 4, .L = 1, .D = 1, .T = 1, .B = 2, .bias = 1, .h0 = 1},
+    {.mode = M_TANH, .I = 5, .H = 6, .L = 1, .D = 1, .T = 1, .B = 4, .bias = 1, .h0 = 1, .lay = SW_PADDED},
+    {.mode = M_RELU, .I = 3, .H = 2, .L = 1, .D = 1, .T = 1, .B = 1},
+    {.mode = M_LSTM, .I = 3, .H = 5, .P = 2, .L = 1, .D = 1, .T = 1, .B = 2, .h0 = 1, .c0 = 1},
+    {.tags.big = true, .mode = M_LSTM, .I = 512, .H = 512, .L = 1, .D = 1, .T = 1, .B = 1, .bias = 1, .h0 = 1, .c0 = 1},
+    {.tags.big = true, .mode = M_GRU, .I = 100, .H = 500, .L = 1, .D = 1, .T = 1, .B = 9, .bias = 1, .h0 = 1},
+};
+static const rnn_case cell_bwd_cases[] = {
+    {.mode = M_LSTM, .I = 3, .H = 4, .L = 1, .D = 1, .T = 1, .B = 3, .h0 = 1, .dcn = 1, .gmask = G_W},
+    {.mode = M_GRU, .I = 3, .H = 4, .L = 1, .D = 1, .T = 1, .B = 2, .bias = 1, .h0 = 1, .gmask = G_W},
+    {.mode = M_GRU, .rb = 1, .I = 2, .H = 3, .L = 1, .D = 1, .T = 1, .B = 2, .h0 = 1, .gmask = G_W},
+    {.mode = M_TANH, .I = 3, .H = 5, .L = 1, .D = 1, .T = 1, .B = 2, .bias = 1, .h0 = 1, .gmask = 12},
+    {.mode = M_LSTM, .I = 3, .H = 4, .P = 2, .L = 1, .D = 1, .T = 1, .B = 2, .h0 = 1, .c0 = 1, .gmask = 16},
+    {.tags.big = true, .mode = M_LSTM, .I = 64, .H = 257, .L = 1, .D = 1, .T = 1, .B = 8, .h0 = 1, .c0 = 1, .dcn = 1,
+     .gmask = G_W},
+};
+
+static const dlk_dtype bwd_dtypes[] = {DLK_F32, DLK_F16, DLK_BF16};
+static const sweep_op rnn_rows[] = {
+    {"rnn_cell_fwd", "rnn_cell_fwd", SWEEP_CASES(cell_fwd_cases), gen_cell, run_cell_fwd, naive_cell_fwd, 0, 1, NULL,
+     0, rnn_compare},
+    {"rnn_cell_bwd", "rnn_cell_bwd", SWEEP_CASES(cell_bwd_cases), gen_cell, run_cell_bwd, naive_cell_bwd, 0, -1,
+     bwd_dtypes, 3, rnn_compare},
+    {"rnn_fwd", "rnn_fwd", SWEEP_CASES(seq_fwd_cases), gen_seq, run_seq_fwd, naive_seq_fwd, 0, -1, NULL, 0,
+     rnn_compare},
+    {"rnn_bwd", "rnn_bwd", SWEEP_CASES(seq_bwd_cases), gen_seq, run_seq_bwd, naive_seq_bwd, 0, -1, bwd_dtypes, 3,
+     rnn_compare},
+};
+
+/* ====================================================================================== */
 /* main                                                                                    */
 /* ====================================================================================== */
 
 int main(int argc, char **argv) {
   t_seed(12);
+  if (sweep_list_ops(argc, argv, rnn_rows, N_OF(rnn_rows))) return 0;
   const char *q = getenv("DLK_TEST_QUICK");
   quick_mode = q && *q && *q != '0';
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_rnn");
+    dlk_context *cpu = t_cpu_context();
+    sweep_run(g, cpu, rnn_rows, N_OF(rnn_rows), quick_mode);
+    dlk_context_destroy(cpu);
     test_golden(g, 1);
     test_gpu(g);
     dlk_context_destroy(g);
@@ -1864,6 +2442,10 @@ int main(int argc, char **argv) {
   test_invariants(ctx);
   test_bad_input(ctx);
   test_explain(ctx);
+  sweep_run(ctx, NULL, rnn_rows, N_OF(rnn_rows), 0);
+  dlk_context *ref = t_cpu_context(); /* the GPU run's path, on the quick subset */
+  sweep_run(ctx, ref, rnn_rows, N_OF(rnn_rows), 1);
+  dlk_context_destroy(ref);
   dlk_context_destroy(ctx);
   return t_summary("test_rnn");
 }

@@ -1,10 +1,13 @@
 /*
  * glove family: op tables and the public entry points for the model, the records, the
- * training epochs and evaluation. Vocabulary, co-occurrence and shuffle live in
- * glove_corpus.c, file formats in glove_io.c, the CPU variants in cpu/glove_cpu.c.
+ * training epochs and evaluation, with the helpers the family shares (glibc rand(), host
+ * staging buffers, record checks). The tokenizer and vocabulary live in vocab.c,
+ * co-occurrence and shuffle in cooccur.c, file formats in io.c, the CPU variants in
+ * glove_cpu.c, the CUDA rows in glove_cuda.c.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 
 #include "../core/check.h"
 #include "glove.h"
+#include "vocab.h"
 
 #if DLK_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -182,6 +186,77 @@ dlk_status dlk_glove_device_free_bytes(dlk_context *ctx, size_t *bytes) {
 static dlk_status need_ctx(dlk_context *ctx) { return ctx ? DLK_OK : DLK_ERR_NULL_POINTER; }
 
 static bool finite_pos(double v) { return isfinite(v) && v > 0; }
+
+/* ---- glibc rand() ---------------------------------------------------------------------- */
+
+void dlk_glibc_srand(dlk_glibc_rand *g, uint32_t seed) {
+  if (seed == 0) seed = 1; /* glibc: "the seed must not be 0" */
+  int32_t word = (int32_t)seed;
+  g->state[0] = word;
+  for (int i = 1; i < 31; i++) {
+    /* state[i] = 16807 * state[i-1] mod (2^31 - 1), by Schrage's method without overflow. */
+    long hi = word / 127773, lo = word % 127773;
+    word = (int32_t)(16807 * lo - 2836 * hi);
+    if (word < 0) word += 2147483647;
+    g->state[i] = word;
+  }
+  g->f = 3;
+  g->r = 0;
+  for (int i = 0; i < 310; i++) dlk_glibc_rand_next(g);
+}
+
+int32_t dlk_glibc_rand_next(dlk_glibc_rand *g) {
+  uint32_t v = (uint32_t)g->state[g->f] + (uint32_t)g->state[g->r];
+  g->state[g->f] = (int32_t)v;
+  g->f = g->f == 30 ? 0 : g->f + 1;
+  g->r = g->r == 30 ? 0 : g->r + 1;
+  return (int32_t)(v >> 1);
+}
+
+/* Every record valid? One branch-free pass (vectorisable): an id is in [1, V] when
+   id - 1, as unsigned, is below V; a count is finite and > 0 when 0 < x <= DBL_MAX (NaN
+   fails both comparisons). The slow pass below runs only to name the first bad record. */
+static bool records_all_valid(const dlk_glove_record *r, int64_t n, int64_t V) {
+  if (V < 1 || V > INT32_MAX) return false;
+  const uint32_t v = (uint32_t)V;
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t a = (uint32_t)r[i].w1 - 1u, b = (uint32_t)r[i].w2 - 1u;
+    double x = r[i].x;
+    bad |= (a >= v) | (b >= v) | !((x > 0.0) & (x <= DBL_MAX));
+  }
+  return bad == 0;
+}
+
+dlk_status dlk_glove_check_records_msg(const char *what, const dlk_glove_record *r, int64_t n,
+                                       int64_t V, int64_t base, char *msg, size_t len) {
+  if (records_all_valid(r, n, V)) return DLK_OK;
+  for (int64_t i = 0; i < n; i++) {
+    if (r[i].w1 < 1 || r[i].w1 > V || r[i].w2 < 1 || r[i].w2 > V) {
+      snprintf(msg, len, "%s: record %lld has ids (%d, %d) outside [1, %lld] (the vocabulary size)",
+               what, (long long)(base + i), r[i].w1, r[i].w2, (long long)V);
+      return DLK_ERR_OUT_OF_RANGE;
+    }
+    if (!isfinite(r[i].x)) {
+      snprintf(msg, len, "%s: record %lld (%d, %d) has a count of %g", what, (long long)(base + i),
+               r[i].w1, r[i].w2, r[i].x);
+      return DLK_ERR_NOT_FINITE;
+    }
+    if (!(r[i].x > 0)) {
+      snprintf(msg, len, "%s: record %lld (%d, %d) has a count of %g; counts must be > 0", what,
+               (long long)(base + i), r[i].w1, r[i].w2, r[i].x);
+      return DLK_ERR_OUT_OF_RANGE;
+    }
+  }
+  return DLK_OK; /* only V outside [1, 2^31) failed the fast pass, and nothing was out of it */
+}
+
+dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what, const dlk_glove_record *r,
+                                   int64_t n, int64_t V, int64_t base) {
+  char msg[DLK_ERRMSG_LEN];
+  dlk_status s = dlk_glove_check_records_msg(what, r, n, V, base, msg, sizeof msg);
+  return s == DLK_OK ? DLK_OK : dlk_fail(ctx, s, "%s", msg);
+}
 
 /* ---- model -------------------------------------------------------------------------------- */
 

@@ -1,18 +1,18 @@
 /*
- * glove family, internal: the argument record of every dispatched op, the variant rows
- * each backend provides, and the helpers the family's files share.
+ * glove family, internal: the argument record of every dispatched op, the row functions
+ * each backend provides, and the helpers the family's files share (defined in glove.c).
  *
- * Files of the family:
- *   host/glove.c          public training/eval entry points: checks, records, dispatch,
- *                         streaming of record chunks, op tables
- *   host/glove_corpus.c   tokenizer, vocabulary, co-occurrence (dense table + spilled
- *                         sorted runs + merge), shuffle, glibc rand() replica
- *   host/glove_io.c       every file format: vocab.txt, records, params/gradsq binary,
- *                         vectors text, checkpoint; atomic writes
- *   host/cpu/glove_cpu.c  variant 0 of every op (the CPU reference, the spec) and
- *                         variant 20 of glove_epoch (Hogwild pthreads)
- *   host/glove_cuda.h     GPU variant rows as lists (filled by the GPU side)
- *   host/glove_cuda.c, kernels/glove.cu   the GPU variants (1..9)
+ * Files of the family, each depending only on those above it:
+ *   host/glove/vocab.c    tokenizer and vocabulary (vocab.h)
+ *   host/glove/glove.c    public training/eval entry points: checks, records, dispatch,
+ *                         streaming of record chunks, op tables; the shared helpers
+ *   host/glove/glove_cpu.c  id 0 of every op (the CPU reference, the spec) and id 20 of
+ *                         glove_epoch (Hogwild pthreads)
+ *   host/glove/glove_cuda.c  CUDA rows (1..9) over kernels/glove/ (glove.h there)
+ *   host/glove/io.c       every file format: vocab.txt, records, params/gradsq binary,
+ *                         vectors text, checkpoint; atomic writes (io.h)
+ *   host/glove/cooccur.c  co-occurrence (dense table + spilled sorted runs + merge, or
+ *                         GPU chunks) and the tool's shuffle
  *   tests/test_glove.c    everything against the reference, the tool's golden files
  *
  * Dispatched ops (stable names, for DLK_FORCE_VARIANT and the autotune cache):
@@ -126,7 +126,7 @@ DLK_RUN_FN(dlk_glove_topk_cuda_run);
 
 extern const dlk_op dlk_glove_epoch_op, dlk_glove_cooccur_chunk_op, dlk_glove_topk_op;
 
-/* ---- shared helpers (glove_corpus.c) ---- */
+/* ---- shared helpers (glove.c) ---- */
 
 /* glibc's rand() (the TYPE_3 additive feedback generator of its default 128-byte state)
    as a value, so the tool's rand() sequences are reproduced without global state:
@@ -141,97 +141,6 @@ void dlk_glibc_srand(dlk_glibc_rand *g, uint32_t seed);
 int32_t dlk_glibc_rand_next(dlk_glibc_rand *g);
 #define DLK_GLIBC_RAND_MAX 2147483647
 
-/* The tool's token reader as a resumable state machine over byte pieces. */
-#define DLK_GLOVE_MAX_WORD 1000 /* the tool's MAX_STRING_LENGTH: words keep <= 999 bytes */
-typedef struct dlk_glove_tokenizer {
-  char word[DLK_GLOVE_MAX_WORD + 1];
-  int len;      /* bytes in word so far (<= 999) */
-  bool in_word; /* inside a token */
-} dlk_glove_tokenizer;
-/* Feed bytes; on_token(user, word, len) for each complete token, on_newline(user) for
-   each '\n' (after the token it ends). A callback returning non-OK stops the feed.
-   dlk_glove_tokenizer_end flushes a final token without newline. */
-typedef dlk_status (*dlk_glove_token_fn)(void *user, const char *word, int len);
-typedef dlk_status (*dlk_glove_newline_fn)(void *user);
-dlk_status dlk_glove_tokenize(dlk_glove_tokenizer *t, const char *text, size_t n,
-                              dlk_glove_token_fn on_token, dlk_glove_newline_fn on_newline,
-                              void *user);
-dlk_status dlk_glove_tokenizer_end(dlk_glove_tokenizer *t, dlk_glove_token_fn on_token, void *user);
-
-/* The vocabulary: a chained hash table with move-to-front on access, keyed by the tool's
-   hash (bitwisehash, seed 1159241, modulo its 2^20 buckets), so that the tool's order of
-   iteration (bucket by bucket, each chain front to back: it decides ties under
-   -max-vocab) can be rebuilt. The table itself has fewer buckets (a power of two dividing
-   2^20, grown with the words): words of one tool bucket always share a chain here and
-   keep the same relative order as in the tool's chain (new words at the tail, found
-   words to the front). Words live in one byte pool. While counting, entries are in
-   insertion order; after finish/load, entry i is id i+1. */
-#define DLK_GLOVE_TSIZE (1 << 20)
-typedef struct dlk_glove_word {
-  int64_t count;
-  int64_t off;   /* into pool */
-  int32_t len;
-  int32_t next;  /* chain, -1 = end */
-  uint32_t tool_bucket; /* the tool's bucket: hash % 2^20 */
-} dlk_glove_word;
-struct dlk_glove_vocab {
-  int32_t *heads; /* nb chain heads, -1 = empty */
-  int64_t nb;     /* buckets: a power of two <= DLK_GLOVE_TSIZE */
-  dlk_glove_word *w;
-  int64_t n, cap;
-  char *pool;
-  int64_t pool_len, pool_cap;
-  bool finished;
-  int64_t tokens;
-  dlk_glove_tokenizer tok;
-  dlk_status bad;  /* sticky error of the feed (e.g. "<unk>") */
-};
-/* Id 1..V (finished) or entry index + 1 (counting) of a word, 0 when absent. Moves the
-   entry to the front of its chain (the table is logically const: ids never change). */
-int64_t dlk_glove_vocab_lookup(const dlk_glove_vocab *v, const char *word, int len);
-/* Internal constructors (glove_corpus.c) used by the loader. */
-dlk_status dlk_glove_vocab_alloc(dlk_context *ctx, dlk_glove_vocab **out);
-/* Free without a context (internal error paths; the public free wraps it). */
-void dlk_glove_vocab_release(dlk_glove_vocab *v);
-/* Append a new word (no duplicate check); false on out of memory. */
-bool dlk_glove_vocab_append(dlk_glove_vocab *v, const char *word, int len, int64_t count);
-static inline const char *dlk_glove_word_str(const dlk_glove_vocab *v, int64_t i) {
-  return v->pool + v->w[i].off;
-}
-
-/* ---- I/O helpers (glove_io.c) ---- */
-
-/* A write target with an injectable fwrite, so tests can simulate a full disk without
-   global state. write_fn NULL means fwrite. */
-typedef size_t (*dlk_glove_fwrite_fn)(const void *p, size_t size, size_t n, FILE *f, void *user);
-typedef struct dlk_glove_writer {
-  dlk_glove_fwrite_fn write_fn;
-  void *user;
-} dlk_glove_writer;
-
-/* Open path for atomic writing: PATH.tmp (or stdout for "-"). commit flushes, fsyncs and
-   renames; abort closes and removes the temporary file. */
-typedef struct dlk_glove_out {
-  FILE *f;
-  bool is_stdout;
-  bool failed;
-  const dlk_glove_writer *w;
-  char path[4096], tmp[4200];
-} dlk_glove_out;
-dlk_status dlk_glove_out_open(dlk_context *ctx, const char *op, const char *path,
-                              const dlk_glove_writer *w, dlk_glove_out *o);
-dlk_status dlk_glove_out_write(dlk_context *ctx, const char *op, dlk_glove_out *o,
-                               const void *data, size_t bytes);
-dlk_status dlk_glove_out_commit(dlk_context *ctx, const char *op, dlk_glove_out *o);
-void dlk_glove_out_abort(dlk_glove_out *o);
-
-/* Checkpoint with an injectable writer (tests); the public one passes NULL. */
-dlk_status dlk_glove_checkpoint_save_with(dlk_context *ctx, const dlk_glove_model *m,
-                                          const dlk_glove_checkpoint_info *info,
-                                          const char *path, const dlk_glove_writer *w);
-dlk_status dlk_glove_model_save_with(dlk_context *ctx, const dlk_glove_model *m, bool gradsq,
-                                     const char *path, const dlk_glove_writer *w);
-
 /* Check records in host memory: ids in [1, V], x finite and > 0. `base` is the index of
    recs[0] in the file (for the message). */
 dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what,
@@ -242,7 +151,7 @@ dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what,
 dlk_status dlk_glove_check_records_msg(const char *what, const dlk_glove_record *recs, int64_t n,
                                        int64_t vocab_size, int64_t base, char *msg, size_t len);
 
-/* Stable LSD radix sort of n records by (w1, w2) (host/cpu/glove_cpu.c): tmp holds n
+/* Stable LSD radix sort of n records by (w1, w2) (host/glove/glove_cpu.c): tmp holds n
    records plus DLK_GLOVE_SORT_EXTRA bytes. Then sum runs of equal keys in place (in
    order), returning the new count. */
 #define DLK_GLOVE_SORT_EXTRA ((size_t)(1 << 16) * sizeof(int64_t))

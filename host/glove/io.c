@@ -17,7 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "glove.h"
+#include "io.h"
+#include "vocab.h"
 
 /* ---- atomic output --------------------------------------------------------------------- */
 
@@ -223,51 +224,6 @@ dlk_status dlk_glove_vocab_save(dlk_context *ctx, const dlk_glove_vocab *v, cons
 }
 
 /* ---- records --------------------------------------------------------------------------- */
-
-/* Every record valid? One branch-free pass (vectorisable): an id is in [1, V] when
-   id - 1, as unsigned, is below V; a count is finite and > 0 when 0 < x <= DBL_MAX (NaN
-   fails both comparisons). The slow pass below runs only to name the first bad record. */
-static bool records_all_valid(const dlk_glove_record *r, int64_t n, int64_t V) {
-  if (V < 1 || V > INT32_MAX) return false;
-  const uint32_t v = (uint32_t)V;
-  int bad = 0;
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t a = (uint32_t)r[i].w1 - 1u, b = (uint32_t)r[i].w2 - 1u;
-    double x = r[i].x;
-    bad |= (a >= v) | (b >= v) | !((x > 0.0) & (x <= DBL_MAX));
-  }
-  return bad == 0;
-}
-
-dlk_status dlk_glove_check_records_msg(const char *what, const dlk_glove_record *r, int64_t n,
-                                       int64_t V, int64_t base, char *msg, size_t len) {
-  if (records_all_valid(r, n, V)) return DLK_OK;
-  for (int64_t i = 0; i < n; i++) {
-    if (r[i].w1 < 1 || r[i].w1 > V || r[i].w2 < 1 || r[i].w2 > V) {
-      snprintf(msg, len, "%s: record %lld has ids (%d, %d) outside [1, %lld] (the vocabulary size)",
-               what, (long long)(base + i), r[i].w1, r[i].w2, (long long)V);
-      return DLK_ERR_OUT_OF_RANGE;
-    }
-    if (!isfinite(r[i].x)) {
-      snprintf(msg, len, "%s: record %lld (%d, %d) has a count of %g", what, (long long)(base + i),
-               r[i].w1, r[i].w2, r[i].x);
-      return DLK_ERR_NOT_FINITE;
-    }
-    if (!(r[i].x > 0)) {
-      snprintf(msg, len, "%s: record %lld (%d, %d) has a count of %g; counts must be > 0", what,
-               (long long)(base + i), r[i].w1, r[i].w2, r[i].x);
-      return DLK_ERR_OUT_OF_RANGE;
-    }
-  }
-  return DLK_OK; /* only V outside [1, 2^31) failed the fast pass, and nothing was out of it */
-}
-
-dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what, const dlk_glove_record *r,
-                                   int64_t n, int64_t V, int64_t base) {
-  char msg[DLK_ERRMSG_LEN];
-  dlk_status s = dlk_glove_check_records_msg(what, r, n, V, base, msg, sizeof msg);
-  return s == DLK_OK ? DLK_OK : dlk_fail(ctx, s, "%s", msg);
-}
 
 dlk_status dlk_glove_records_read(dlk_context *ctx, const char *path, dlk_glove_record **recs,
                                   int64_t *count) {

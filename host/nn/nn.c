@@ -1073,10 +1073,8 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
 /* Dropout (forward and backward are one op)                                            */
 /* ------------------------------------------------------------------------------------ */
 
-/* u(seed, counter) = top 53 bits of dlk_mix64(seed, counter) / 2^53, in [0, 1). */
-double dlk_dropout_uniform(uint64_t seed, uint64_t counter) {
-  return (double)(dlk_mix64(seed, counter) >> 11) * (1.0 / 9007199254740992.0);
-}
+/* dlk_dropout_uniform, the mask every variant draws, is defined with the reference
+   (nn_cpu.c). */
 
 static void dropout_key(const void *args, char *buf, size_t n) {
   const dlk_dropout_args *a = args;

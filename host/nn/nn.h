@@ -1,14 +1,16 @@
 /*
- * nn family, internal: the argument record of every op (what host/nn.c builds after
- * checking the public call) and the variant rows each backend file provides.
+ * nn family, internal: the argument record of every op (what host/nn/nn.c builds after
+ * checking the public call) and the row functions each backend file provides.
  *
  * Files of the family:
- *   host/nn.c            public functions: checks, argument records, op tables, dispatch
- *   host/cpu/nn_cpu.c    variant 0 of every op: the CPU reference (the spec)
- *   host/nn_cuda.c       CUDA variant rows (1..9): supports() predicates and run() glue
- *                        that calls the launchers in kernels/nn.cu
- *   kernels/nn.cu        the CUDA kernels (extern "C" launchers in kernels/kernels.h)
- *   host/cublas/gemm_cublas.c  vendor rows (10+) for gemm
+ *   host/nn/nn.c         public functions, checks, argument records, shape keys, and each
+ *                        op's variant table written out row by row
+ *   host/nn/nn_cpu.c     id 0 of every op: the CPU reference (the spec)
+ *   host/nn/nn_cuda.c    CUDA rows (1..9): supports() and run() per op, one pair for the
+ *                        whole ladder, over the launchers of kernels/nn/nn.h
+ *   kernels/nn/          the CUDA kernels, one .cu per op, each launcher under its kernels
+ *   host/nn/nn_cublas.c  vendor rows (10, 11) of gemm: cuBLAS, cuBLASLt
+ *   host/nn/nn_cudnn.c   vendor rows (10) of softmax: cuDNN
  *   tests/test_nn.c      every op x shape x dtype x variant against the CPU reference
  *
  * Conventions of the records: tensors are already checked (device, dtype, shapes) and
@@ -136,7 +138,8 @@ typedef struct dlk_adagrad_step_args {
 
 /* The counter-based RNG of dropout, shared by the CPU reference and the kernels:
    a SplitMix64-style finaliser of (seed, counter); the top 53 bits give [0, 1). Kernels
-   carry an identical copy (kernels/nn.cu) and the tests check they agree. */
+   carry an identical copy (kernels/nn/pointwise.cu); the dropout sweep holds every
+   variant's mask to the reference's. */
 static inline uint64_t dlk_mix64(uint64_t seed, uint64_t counter) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (counter + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

@@ -4,8 +4,8 @@
  * offsets (any strides), every float dtype read as double through dlk_load, all math in
  * double, each result rounded once to the output dtype by dlk_store.
  *
- * host/nn.c has already checked every argument (devices, dtypes, shapes, overlaps) and
- * normalised the tensors (see the records in host/nn.h). What is left here are the checks
+ * host/nn/nn.c has already checked every argument (devices, dtypes, shapes, overlaps)
+ * and normalised the tensors (see the records in host/nn/nn.h). What is left here are the checks
  * that need the data: target and id ranges, done before anything is written.
  */
 #include <math.h>
@@ -374,6 +374,12 @@ dlk_status dlk_layernorm_bwd_cpu_run(dlk_context *ctx, const void *args, int imp
     }
   }
   return DLK_OK;
+}
+
+/* The public mask function (include/dlk.h), defined here with the reference that is its
+   spec: u(seed, counter) = top 53 bits of dlk_mix64(seed, counter) / 2^53, in [0, 1). */
+double dlk_dropout_uniform(uint64_t seed, uint64_t counter) {
+  return (double)(dlk_mix64(seed, counter) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* ---- dropout: y_i = x_i / (1 - p) when u(seed, offset + i) >= p, else 0 ---- */

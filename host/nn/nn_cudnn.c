@@ -13,7 +13,7 @@
  * cuDNN's softmax is deterministic; it needs no workspace.
  *
  * Backward with LOG takes y = log-softmax(x) and computes dx = dy - exp(y)·Σdy, the same
- * formula as the CPU reference (host/cpu/nn_cpu.c).
+ * formula as the CPU reference (host/nn/nn_cpu.c).
  */
 #include "nn.h"
 

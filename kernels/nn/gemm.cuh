@@ -9,7 +9,7 @@
 
 namespace dlk {
 
-// ---- the gemm epilogue shared by the gemm variants (kernels/nn_gemm*.cu) ----
+// ---- the gemm epilogue shared by the gemm kernels (gemm.cu, gemm_sm90.cu) ----
 // ---- the epilogue, one element: v = alpha*acc (+ beta*c_old) (+ bias); z = v; c = act(v).
 // beta == 0 never reads c (its old contents may be NaN).
 template <typename T, typename A>

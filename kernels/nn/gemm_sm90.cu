@@ -380,7 +380,7 @@ __global__ __launch_bounds__(WG_THREADS,
     }
   }
 #else
-  // Not sm_90a: the host never launches this (dlk_k_gemm_wgmma_check and the row's
+  // Not sm_90a: the host never launches this (dlk_k_gemm_supports and the row's
   // supports() refuse first); if a driver ever picked this image, fail loudly.
   (void)map_a, (void)map_b, (void)g, (void)tiles_m, (void)tiles_n, (void)batch0, (void)a_batched,
       (void)b_batched, (void)pair_ok;

@@ -196,7 +196,7 @@ namespace {
 
 // ---- dropout ===========================================================================
 
-// The same function as dlk_mix64 in host/nn.h (SplitMix64 finaliser of seed + golden *
+// The same function as dlk_mix64 in host/nn/nn.h (SplitMix64 finaliser of seed + golden *
 // (counter + 1)); the tests compare the two.
 __host__ __device__ __forceinline__ uint64_t mix64(uint64_t seed, uint64_t counter) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (counter + 1);
