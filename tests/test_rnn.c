@@ -2217,9 +2217,9 @@ static void gen_cell(const void *vc, dlk_dtype dt, sweep_set *in) {
   sweep_uniform(in, dt, rc_wcount(c), -a, a);
   sweep_uniform(in, dt, c->h0 ? c->B * P : 0, -0.5, 0.5);
   sweep_uniform(in, dt, c->c0 && rc_lstm(c) ? c->B * c->H : 0, -0.5, 0.5);
-  sweep_uniform(in, dt, c->B * P, -1, 1);                              /* dh_out */
-  sweep_uniform(in, dt, c->dcn && rc_lstm(c) ? c->B * c->H : 0, -1, 1); /* dc_out */
-  sweep_add(in, dt, 0);                                                 /* (unused slot) */
+  sweep_uniform(in, dt, c->B * P, -1, 1);                              /* S_DY: dh_out */
+  sweep_add(in, dt, 0);                                                 /* S_DHN: unused */
+  sweep_uniform(in, dt, c->dcn && rc_lstm(c) ? c->B * c->H : 0, -1, 1); /* S_DCN: dc_out */
   /* saved: what the forward keeps, from the naive cell, rounded to dt */
   model m;
   rc_model(c, in->a[S_W].v, &m);
@@ -2340,20 +2340,24 @@ static void naive_cell_bwd(const void *vc, dlk_dtype dt, const sweep_set *in, sw
   for (int i = 0; i < 4; i++) free(xs[i]);
 }
 
-/* Tolerances of a recurrence (see seq_tolerance), and of gradients against central
-   differences (the naive truth of the CPU run): 1e-6 relative at least. */
+/* The reference (variant 0) against the naive model: DESIGN.md's tolerances (the
+   gradients' truth is central differences, good to ~1e-9, so F64 gradients are not in
+   these rows; section 2 holds them at 1e-6). A GPU variant against the reference: the
+   tolerances of a whole recurrence (seq_tolerance), weight gradients 4x (sums over all
+   steps and rows). */
 static int rnn_compare(const char *what, const void *vc, int variant, const sweep_set *got, const sweep_set *ref,
                        int tf32) {
-  (void)vc, (void)variant, (void)tf32;
+  (void)vc, (void)tf32;
   int ok = 1;
   for (int i = 0; i < ref->n && i < got->n; i++) {
     double atol, rtol;
-    seq_tolerance(ref->a[i].dt, &atol, &rtol);
-    if (ref->a[i].dt == DLK_F64) atol = rtol = 1e-6;
-    if (ref->a[i].dt == DLK_F32) atol = rtol = 1e-3 > atol ? atol : 1e-3;
+    if (variant == 0)
+      t_tolerance(ref->a[i].dt, 0, &atol, &rtol);
+    else
+      seq_tolerance(ref->a[i].dt, &atol, &rtol), atol *= 4, rtol *= 4;
     char w[256];
     snprintf(w, sizeof w, "%s [output %d]", what, i);
-    ok &= t_close(w, got->a[i].v, ref->a[i].v, ref->a[i].n, atol * 4, rtol * 4);
+    ok &= t_close(w, got->a[i].v, ref->a[i].v, ref->a[i].n, atol, rtol);
   }
   CHECK(got->n == ref->n, "%s: %d outputs, expected %d", what, got->n, ref->n);
   return ok;

@@ -435,7 +435,7 @@ static size_t fwd_scratch(const dlk_rnn_fwd_args *a) {
   dlk_rnn_w w;
   dlk_rnn_layer_w(a, 0, &w);
   cell c = cell_of(a->mode, a->reset_before, imax, a->H, a->P, &w);
-  return rowtmp_bytes(&c) + need(imax) + need(a->P) + need(a->H) + need(dlk_rnn_cell_saved_cols(a->mode, a->H)) +
+  return rowtmp_bytes(&c) + need(imax) + need(a->P) + need(a->H) + need(dlk_rnn_saved_cols_of(a->mode, a->H)) +
          need(a->B * a->P) + need(a->B * a->H);
 }
 
@@ -563,7 +563,7 @@ size_t dlk_rnn_bwd_cpu_workspace(const dlk_context *ctx, const void *args, int i
   cell c = cell_of(a->mode, a->reset_before, imax, a->H, a->P, &w);
   return need(a->T * a->B * a->D * a->P) + need(a->T * a->B * imax) + need(a->B * a->P) + need(a->B * a->H) +
          rowtmp_bytes(&c) + gacc_bytes(&c) + 2 * need(imax) + 3 * need(a->P) + 2 * need(a->H) +
-         need(dlk_rnn_cell_saved_cols(a->mode, a->H));
+         need(dlk_rnn_saved_cols_of(a->mode, a->H));
 }
 
 dlk_status dlk_rnn_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
