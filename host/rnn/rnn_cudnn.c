@@ -91,8 +91,9 @@ static int seq_layout(const dlk_tensor *t) {
   return 0;
 }
 
-/* The checks that need no cuDNN call. */
-static bool static_ok(const dlk_context *ctx, const dlk_rnn_fwd_args *a, char *why, size_t n) {
+/* The checks that need no cuDNN call. sizing: dlk_rnn_reserve_size asks, and knows only
+   the parameters and x (no weights, y or states yet). */
+static bool static_ok(const dlk_context *ctx, const dlk_rnn_fwd_args *a, bool sizing, char *why, size_t n) {
   if (a->x.dtype != DLK_F32 && a->x.dtype != DLK_F16) {
     snprintf(why, n, "%s: cuDNN's RNN variant here takes f32 and f16", dlk_dtype_name(a->x.dtype));
     return false;
@@ -113,6 +114,7 @@ static bool static_ok(const dlk_context *ctx, const dlk_rnn_fwd_args *a, char *w
     snprintf(why, n, "sizes over cuDNN's int range");
     return false;
   }
+  if (sizing) return true;
   bool any_b = false, all_b = true;
   for (int64_t k = 0; k < a->L * a->D; k++) {
     const dlk_rnn_weights *w = &a->weights[k];
@@ -151,10 +153,12 @@ static cudnnMathType_t math_of(const dlk_context *ctx, dlk_dtype t) {
 
 /* The plan of this configuration (built on first use). The plan cache is a cache: filling
    it from supports() (a const context) changes nothing a call computes. */
-static dlk_status get_plan(dlk_context *ctx, const dlk_rnn_fwd_args *a, int algo, void **handle, rnn_plan **out) {
+/* bias: 1 both biases, 0 none, -1 as the record's weights say. */
+static dlk_status get_plan_b(dlk_context *ctx, const dlk_rnn_fwd_args *a, int algo, int bias_mode, void **handle,
+                             rnn_plan **out) {
   DLK_TRY(dlk_cudnn_handle(ctx, handle));
   cudnnHandle_t h = (cudnnHandle_t)*handle;
-  bool bias = a->weights[0].b_ih != NULL;
+  const bool bias = bias_mode < 0 ? a->weights[0].b_ih != NULL : bias_mode != 0;
   char key[200];
   snprintf(key, sizeof key, "cudnn/rnn/m%d_i%lld_h%lld_p%lld_l%lld_d%lld_%s_b%d_a%d_math%d", (int)a->mode,
            (long long)a->I, (long long)a->H, (long long)a->P, (long long)a->L, (long long)a->D,
@@ -242,6 +246,9 @@ fail:
   plan_free(q);
   return s;
 }
+static dlk_status get_plan(dlk_context *ctx, const dlk_rnn_fwd_args *a, int algo, void **handle, rnn_plan **out) {
+  return get_plan_b(ctx, a, algo, -1, handle, out);
+}
 
 /* The data descriptors of this call: x and y with the sequence lengths, h and c. */
 static dlk_status set_descs(dlk_context *ctx, rnn_plan *q, const dlk_rnn_fwd_args *a) {
@@ -269,14 +276,15 @@ static size_t al(size_t v) { return (v + 255) & ~(size_t)255; }
 
 /* cuDNN's workspace and reserve sizes of this call; false with the reason when cuDNN
    refuses the case. */
-static bool sizes(const dlk_context *cctx, const dlk_rnn_fwd_args *a, int algo, bool training, size_t *ws, size_t *rs,
-                  char *why, size_t n) {
+static bool sizes_b(const dlk_context *cctx, const dlk_rnn_fwd_args *a, int algo, int bias_mode, bool training,
+                    size_t *ws, size_t *rs, char *why, size_t n) {
   dlk_context *ctx = (dlk_context *)cctx; /* see get_plan */
   void *h = NULL;
   rnn_plan *q = NULL;
   char saved[DLK_ERRMSG_LEN];
   snprintf(saved, sizeof saved, "%s", ctx->err);
-  bool ok = get_plan(ctx, a, algo, &h, &q) == DLK_OK;
+  /* the plan's buffers go to the context's device */
+  bool ok = dlk_cuda_enter(ctx) == DLK_OK && get_plan_b(ctx, a, algo, bias_mode, &h, &q) == DLK_OK;
   if (ok && !q->ok) {
     snprintf(ctx->err, sizeof ctx->err, "%s", q->why);
     ok = false;
@@ -291,15 +299,21 @@ static bool sizes(const dlk_context *cctx, const dlk_rnn_fwd_args *a, int algo, 
   snprintf(ctx->err, sizeof ctx->err, "%s", saved); /* a refusal is an answer, not an error */
   return ok;
 }
+static bool sizes(const dlk_context *ctx, const dlk_rnn_fwd_args *a, int algo, bool training, size_t *ws, size_t *rs,
+                  char *why, size_t n) {
+  return sizes_b(ctx, a, algo, -1, training, ws, rs, why, n);
+}
 
+/* The weights are not known yet: the largest over both bias modes and both algorithms. */
 size_t dlk_rnn_cudnn_reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a) {
   char why[256];
   size_t ws = 0, rs = 0;
-  if (!static_ok(ctx, a, why, sizeof why)) return 0;
+  if (!static_ok(ctx, a, true, why, sizeof why)) return 0;
   size_t best = 0;
   for (int algo = CUDNN_RNN_ALGO_STANDARD; algo <= CUDNN_RNN_ALGO_PERSIST_STATIC; algo++)
-    if (sizes(ctx, a, algo, true, &ws, &rs, why, sizeof why) && DLK_RNN_RESERVE_HEADER + rs > best)
-      best = DLK_RNN_RESERVE_HEADER + rs;
+    for (int bias = 0; bias <= 1; bias++)
+      if (sizes_b(ctx, a, algo, bias, true, &ws, &rs, why, sizeof why) && DLK_RNN_RESERVE_HEADER + rs > best)
+        best = DLK_RNN_RESERVE_HEADER + rs;
   return best;
 }
 
@@ -307,7 +321,7 @@ static int algo_of_impl(int impl) { return impl == 1 ? CUDNN_RNN_ALGO_PERSIST_ST
 
 bool dlk_rnn_fwd_cudnn_supports(const dlk_context *ctx, const void *args, int impl, char *why, size_t n) {
   const dlk_rnn_fwd_args *a = args;
-  if (!static_ok(ctx, a, why, n)) return false;
+  if (!static_ok(ctx, a, false, why, n)) return false;
   size_t ws = 0, rs = 0;
   /* the persistent row also needs the standard plan (its fallback) */
   if (!sizes(ctx, a, CUDNN_RNN_ALGO_STANDARD, a->training, &ws, &rs, why, n)) return false;
@@ -473,7 +487,7 @@ bool dlk_rnn_bwd_cudnn_supports(const dlk_context *ctx, const void *args, int im
     snprintf(why, n, "the reserve was written by a dlk forward (format %d): cuDNN reads only its own", b->format);
     return false;
   }
-  if (!static_ok(ctx, &b->f, why, n)) return false;
+  if (!static_ok(ctx, &b->f, false, why, n)) return false;
   const dlk_tensor *st[4] = {&b->dhn, &b->dcn, &b->dh0, &b->dc0};
   const bool has[4] = {b->has_dhn, b->has_dcn, b->has_dh0, b->has_dc0};
   for (int i = 0; i < 4; i++)
