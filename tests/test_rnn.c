@@ -1867,12 +1867,16 @@ static int64_t rc_len(const rnn_case *c, int64_t b) {
 }
 static int rc_has(const rnn_case *c, int j) { return j == W_HR ? c->P > 0 : (j == B_IH || j == B_HH) ? c->bias : 1; }
 
-/* The case's model with weights from the flat array W (layer-major, members in order). */
-static void rc_model(const rnn_case *c, const double *W, model *m) {
+/* The case's model: shapes only. */
+static void rc_shapes(const rnn_case *c, model *m) {
   memset(m, 0, sizeof *m);
   m->mode = c->mode, m->reset_before = c->rb, m->I = c->I, m->H = c->H, m->P = rc_P(c), m->proj = c->P > 0;
   m->L = c->L, m->D = c->D, m->bias = c->bias;
   model_shapes(m);
+}
+/* ... with weights from the flat array W (layer-major, members in order). */
+static void rc_model(const rnn_case *c, const double *W, model *m) {
+  rc_shapes(c, m);
   int64_t off = 0;
   for (int k = 0; k < c->L * c->D; k++)
     for (int j = 0; j < NW; j++)
@@ -1883,8 +1887,7 @@ static void rc_model(const rnn_case *c, const double *W, model *m) {
 }
 static int64_t rc_wcount(const rnn_case *c) {
   model m;
-  double dummy = 0;
-  rc_model(c, &dummy, &m);
+  rc_shapes(c, &m);
   int64_t n = 0;
   for (int k = 0; k < c->L * c->D; k++)
     for (int j = 0; j < NW; j++)
@@ -2029,8 +2032,7 @@ static void rig_weights(sweep_rig *r, const rnn_case *c, dlk_dtype dt, const dou
 }
 static void rig_grads(sweep_rig *r, const rnn_case *c, dlk_dtype dt, dlk_rnn_grads *g) {
   model m;
-  double dummy = 0;
-  rc_model(c, &dummy, &m);
+  rc_shapes(c, &m);
   for (int k = 0; k < c->L * c->D; k++) {
     dlk_tensor *t[NW] = {0};
     for (int j = 0; j < NW; j++) {

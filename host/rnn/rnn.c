@@ -194,7 +194,7 @@ typedef struct named {
   const char *name;
   const dlk_tensor *t;
 } named;
-typedef char tname[32];
+typedef char tname[64];
 typedef struct tlist {
   named *v;
   int n, cap;

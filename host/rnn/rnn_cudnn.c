@@ -295,7 +295,7 @@ static bool sizes_b(const dlk_context *cctx, const dlk_rnn_fwd_args *a, int algo
     ok = dlk_check_cudnn(ctx, (int)cudnnGetRNNTempSpaceSizes((cudnnHandle_t)h, q->rnn, mode, q->xd, ws, rs), __FILE__,
                          __LINE__, "cudnnGetRNNTempSpaceSizes") == DLK_OK;
   }
-  if (!ok) snprintf(why, n, "cuDNN refuses: %s", ctx->err);
+  if (!ok) snprintf(why, n, "cuDNN refuses: %.200s", ctx->err);
   snprintf(ctx->err, sizeof ctx->err, "%s", saved); /* a refusal is an answer, not an error */
   return ok;
 }
