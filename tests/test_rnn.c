@@ -1802,6 +1802,7 @@ static void test_gpu(dlk_context *g) {
       {0, 0, 64, 257, 0, 1, 1, 50, 1, 0, 0, 0},
       {0, 0, 128, 1024, 0, 1, 1, 5, 1, 0, 0, 0},
       {0, 0, 64, 1024, 0, 1, 2, 1, 3, 0, 1, 0},
+      {0, 0, 16, 64, 0, 2, 2, 20, 1, 0, 1, 0}, /* batch_first at batch 1: x's rows without a copy */
   };
   const int nshapes = quick_mode ? 3 : N_OF(shapes);
   for (int d = 0; d < N_OF(dts); d++)
@@ -2378,6 +2379,7 @@ static const rnn_case seq_fwd_cases[] = {
     {.mode = M_GRU, .rb = 1, .I = 2, .H = 3, .L = 1, .D = 2, .T = 4, .B = 3, .lens = 1, .bf = 1},
     {.mode = M_TANH, .I = 3, .H = 5, .L = 1, .D = 2, .T = 3, .B = 2, .bias = 1, .h0 = 1, .lay = SW_PADDED},
     {.mode = M_RELU, .I = 4, .H = 3, .L = 1, .D = 1, .T = 6, .B = 1, .bias = 1},
+    {.mode = M_LSTM, .I = 3, .H = 4, .L = 1, .D = 2, .T = 5, .B = 1, .bias = 1, .bf = 1},
     {.mode = M_LSTM, .I = 3, .H = 5, .P = 3, .L = 1, .D = 1, .T = 4, .B = 2, .bias = 1, .h0 = 1, .c0 = 1},
     {.tags.big = true, .mode = M_LSTM, .I = 64, .H = 257, .L = 1, .D = 1, .T = 20, .B = 8, .bias = 1, .h0 = 1, .c0 = 1},
     {.tags.big = true, .mode = M_GRU, .I = 32, .H = 1024, .L = 1, .D = 1, .T = 5, .B = 1, .bias = 1},

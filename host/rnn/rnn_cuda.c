@@ -283,9 +283,20 @@ dlk_status dlk_rnn_cell_bwd_cuda_run(dlk_context *ctx, const void *args, int imp
 /* rnn_fwd 1, 2, 3                                                                          */
 /* ====================================================================================== */
 
-/* x as time-major rows [T*B, I] without a copy? */
+/* The row stride of x as time-major rows [T*B, I] (row t*B + b), when its memory allows
+   that view without a copy (a batch_first x does only for B = 1 or T = 1). */
+static bool x_rows(const dlk_rnn_fwd_args *a, int64_t *rs) {
+  if (a->B <= 1)
+    *rs = a->x.strides[0];
+  else if (a->T <= 1 || a->x.strides[0] == a->B * a->x.strides[1])
+    *rs = a->x.strides[1];
+  else
+    return false;
+  return true;
+}
 static bool x_time_major(const dlk_rnn_fwd_args *a) {
-  return a->B <= 1 || a->T <= 1 || a->x.strides[0] == a->B * a->x.strides[1];
+  int64_t rs;
+  return x_rows(a, &rs);
 }
 
 typedef struct fwd_bufs {
@@ -330,7 +341,9 @@ static dlk_tensor layer_input(dlk_context *ctx, const dlk_rnn_fwd_args *a, const
                               void *xbuf, int64_t l) {
   if (l > 0) return store_rows(ctx, a, store, a->has_dropout ? lo->drop[l] : lo->ys[l - 1], a->D * a->P);
   if (xbuf) return t2(ctx, a->x.dtype, xbuf, a->T * a->B, a->I, a->I, 1);
-  return t2(ctx, a->x.dtype, a->x.data, a->T * a->B, a->I, a->x.strides[1], a->x.strides[2]);
+  int64_t rs = 0;
+  x_rows(a, &rs); /* true here: else the caller made xbuf */
+  return t2(ctx, a->x.dtype, a->x.data, a->T * a->B, a->I, rs, a->x.strides[2]);
 }
 
 static dlk_status copy_x(dlk_context *ctx, const dlk_rnn_fwd_args *a, void *xbuf) {
