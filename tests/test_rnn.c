@@ -2031,6 +2031,19 @@ static void rig_weights(sweep_rig *r, const rnn_case *c, dlk_dtype dt, const dou
     w[k] = (dlk_rnn_weights){t[W_IH], t[W_HH], t[B_IH], t[B_HH], t[W_HR]};
   }
 }
+/* n zeros that stay valid for the program's life: one buffer, never moved (a rig keeps
+   the pointers it was given), as large as the largest weight of the case tables. */
+static const double *zeros(int64_t n) {
+  enum { CAP = 1 << 21 };
+  static double *z = NULL;
+  if (!z) z = dalloc(CAP);
+  if (n > CAP) {
+    fprintf(stderr, "zeros: %lld > %d\n", (long long)n, CAP);
+    exit(2);
+  }
+  return z;
+}
+
 static void rig_grads(sweep_rig *r, const rnn_case *c, dlk_dtype dt, dlk_rnn_grads *g) {
   model m;
   rc_shapes(c, &m);
@@ -2041,10 +2054,8 @@ static void rig_grads(sweep_rig *r, const rnn_case *c, dlk_dtype dt, dlk_rnn_gra
       int nd;
       int64_t sh[2];
       wshape(&m, k, j, &nd, sh);
-      /* accumulated (+=): start from zeros */
-      double *z = dalloc(wnumel(&m, k, j));
-      sweep_tensor *st = sweep_inout(r, dt, nd, sh, SW_CONTIG, z);
-      free(z);
+      /* accumulated (+=): start from zeros (the rig keeps the pointer until sweep_end) */
+      sweep_tensor *st = sweep_inout(r, dt, nd, sh, SW_CONTIG, zeros(wnumel(&m, k, j)));
       t[j] = st ? &st->v : NULL;
     }
     g[k] = (dlk_rnn_grads){t[W_IH], t[W_HH], t[B_IH], t[B_HH], t[W_HR]};
