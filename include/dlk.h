@@ -974,7 +974,8 @@ typedef struct dlk_rnn_params {
      context's device (copied to the host first: one synchronisation).
    - reserve: contiguous, on the context's device, at least dlk_rnn_reserve_size bytes; it
      records the parameters and shapes that wrote it, and the backward refuses a reserve
-     from a different configuration. With training = 0 it is ignored (may be NULL).
+     from a different configuration (it reads the reserve's 24-byte header first: on a GPU
+     one small device-to-host copy). With training = 0 it is ignored (may be NULL).
    - cn is F32-or-better inside; c0 and cn have x's dtype. */
 DLK_API dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes);
 DLK_API dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
