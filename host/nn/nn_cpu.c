@@ -25,7 +25,7 @@ static inline int64_t at2(const dlk_tensor *t, int64_t i, int64_t j) {
   return dlk_row_offset(t, i) + j * t->strides[t->ndim - 1];
 }
 static inline int64_t at1(const dlk_tensor *t, int64_t i) {
-  return t->ndim == 1 ? at1(t, i) : dlk_offset_of(t, i);
+  return t->ndim == 1 ? i * t->strides[0] : dlk_offset_of(t, i);
 }
 static inline int64_t nrows(const dlk_tensor *t) { return dlk_rows_of(t); }
 static inline int64_t ncols(const dlk_tensor *t) { return t->shape[t->ndim - 1]; }
