@@ -941,6 +941,7 @@ typedef struct dlk_rnn_grads {    /* same shapes; NULL members are not wanted; a
 
 /* One step of a cell: the call a decoder loop makes each step, one fused launch on a GPU. */
 typedef struct dlk_rnn_cell_params { dlk_rnn_mode mode; int gru_reset_before; } dlk_rnn_cell_params;
+/* NULL cell params: {DLK_RNN_TANH, 0}, torch.nn.RNNCell's default. */
 /* x [B, I], h [B, P or H], c [B, H] (LSTM only, else NULL); saved [B, S] in x's dtype or NULL,
    S = dlk_rnn_cell_saved_cols(mode, H): what the backward needs. */
 DLK_API int64_t dlk_rnn_cell_saved_cols(dlk_rnn_mode mode, int64_t hidden_size); /* pure */
@@ -960,7 +961,8 @@ DLK_API dlk_status dlk_rnn_cell_backward(dlk_context *ctx, const dlk_rnn_cell_pa
                                          const dlk_tensor *saved, const dlk_tensor *dh_out, const dlk_tensor *dc_out,
                                          dlk_tensor *dx, dlk_tensor *dh, dlk_tensor *dc, const dlk_rnn_grads *dw);
 
-/* A whole sequence: layers, directions, variable lengths. */
+/* A whole sequence: layers, directions, variable lengths. The params are required (the
+   sizes have no default). */
 typedef struct dlk_rnn_params {
   dlk_rnn_mode mode;
   int64_t hidden_size, proj_size;  /* proj_size 0: none (LSTM only) */

@@ -398,6 +398,7 @@ typedef struct cellp {
   model m; /* L = D = 1 */
   int64_t B;
   int has_h, has_c;
+  int null_params; /* pass NULL params (the documented default: a tanh cell) */
   double *x, *h, *c, *dh, *dc;
 } cellp;
 
@@ -431,7 +432,7 @@ static dlk_status run_cell(dlk_context *ctx, const cellp *cp, dlk_dtype dt, int 
   if (lstm) tb_make(ctx, &co, dt, 2, sc, layout);
   tb_make(ctx, &sv, dt, 2, ss, layout);
   dlk_rnn_cell_params p = {(dlk_rnn_mode)m->mode, m->reset_before};
-  dlk_status st = dlk_rnn_cell_forward(ctx, &p, &dw.w[0], &x.t, cp->has_h ? &h.t : NULL,
+  dlk_status st = dlk_rnn_cell_forward(ctx, cp->null_params ? NULL : &p, &dw.w[0], &x.t, cp->has_h ? &h.t : NULL,
                                        cp->has_c && lstm ? &c.t : NULL, &ho.t, lstm ? &co.t : NULL, &sv.t);
   if (st == DLK_OK) {
     tb_guard(ctx, &ho, "h_out");
@@ -445,7 +446,7 @@ static dlk_status run_cell(dlk_context *ctx, const cellp *cp, dlk_dtype dt, int 
     tb_make(ctx, &dx, dt, 2, sx, layout);
     tb_make(ctx, &dh, dt, 2, sh, layout);
     if (lstm) tb_make(ctx, &dc, dt, 2, sc, layout);
-    st = dlk_rnn_cell_backward(ctx, &p, &dw.w[0], &x.t, cp->has_h ? &h.t : NULL, cp->has_c && lstm ? &c.t : NULL,
+    st = dlk_rnn_cell_backward(ctx, cp->null_params ? NULL : &p, &dw.w[0], &x.t, cp->has_h ? &h.t : NULL, cp->has_c && lstm ? &c.t : NULL,
                                &sv.t, cp->dh ? &dho.t : NULL, cp->dc && lstm ? &dco.t : NULL, &dx.t, &dh.t,
                                lstm ? &dc.t : NULL, &dw.gr[0]);
     if (st == DLK_OK) {
@@ -1550,6 +1551,25 @@ static void test_bad_input(dlk_context *ctx) {
 /* ====================================================================================== */
 
 static void test_explain(dlk_context *ctx) {
+  /* NULL cell params are a tanh cell (torch.nn.RNNCell's default) */
+  {
+    t_case = "NULL params";
+    cellp cp;
+    memset(&cp, 0, sizeof cp);
+    cp.m.mode = DLK_RNN_TANH, cp.m.I = 3, cp.m.H = 4, cp.m.P = 4, cp.m.L = cp.m.D = 1, cp.m.bias = 1;
+    model_random(&cp.m, DLK_F32, 0.5);
+    cp.B = 2, cp.has_h = 1;
+    cp.x = dalloc(6), cp.h = dalloc(8), cp.dh = dalloc(8);
+    fill(cp.x, 6, -1, 1), fill(cp.h, 8, -1, 1), fill(cp.dh, 8, -1, 1);
+    cellres a, b;
+    CHECK_OK(ctx, run_cell(ctx, &cp, DLK_F32, LC, 1, &a));
+    cp.null_params = 1;
+    CHECK_OK(ctx, run_cell(ctx, &cp, DLK_F32, LC, 1, &b));
+    CHECK(a.h && b.h && same(a.h, b.h, 8) && same(a.dx, b.dx, 6), "NULL params differ from a tanh cell");
+    cres_free(&a), cres_free(&b);
+    free(cp.x), free(cp.h), free(cp.dh);
+    model_free(&cp.m);
+  }
   t_case = "explain";
   static const char *const ops[] = {"rnn_cell_fwd", "rnn_cell_bwd", "rnn_fwd", "rnn_bwd"};
   for (int i = 0; i < N_OF(ops); i++) {

@@ -305,10 +305,12 @@ static dlk_status check_grads(dlk_context *ctx, const char *op, const char *pre,
 /* ------------------------------------------------------------------------------------ */
 
 /* x [B, I] and the weights: B, I, H, P, and the mode's checks. */
+/* NULL cell params: torch.nn.RNNCell's default, a tanh RNN cell (include/dlk.h). */
+static const dlk_rnn_cell_params cell_defaults = {DLK_RNN_TANH, 0};
+
 static dlk_status check_cell_common(dlk_context *ctx, const char *op, const dlk_rnn_cell_params *p,
                                     const dlk_rnn_weights *w, const dlk_tensor *x, int64_t *B, int64_t *I,
                                     int64_t *H, int64_t *P) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(check_mode(ctx, op, p->mode, p->gru_reset_before));
   DLK_TRY(dlk_check_need(ctx, op, "w", w));
   DLK_TRY(dlk_check_need(ctx, op, "x", x));
@@ -362,6 +364,7 @@ dlk_status dlk_rnn_cell_forward(dlk_context *ctx, const dlk_rnn_cell_params *p, 
                                 dlk_tensor *c_out, dlk_tensor *saved) {
   static const char op[] = "rnn_cell_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &cell_defaults;
   int64_t B, I, H, P;
   DLK_TRY(check_cell_common(ctx, op, p, w, x, &B, &I, &H, &P));
   DLK_TRY(check_state_in(ctx, op, p->mode, x, "h", h, "c", c, B, H, P));
@@ -408,6 +411,7 @@ dlk_status dlk_rnn_cell_backward(dlk_context *ctx, const dlk_rnn_cell_params *p,
                                  dlk_tensor *dx, dlk_tensor *dh, dlk_tensor *dc, const dlk_rnn_grads *dw) {
   static const char op[] = "rnn_cell_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &cell_defaults;
   int64_t B, I, H, P;
   DLK_TRY(check_cell_common(ctx, op, p, w, x, &B, &I, &H, &P));
   DLK_TRY(check_state_in(ctx, op, p->mode, x, "h", h, "c", c, B, H, P));
@@ -481,7 +485,8 @@ static void lens_free(lens_buf *lb) {
 /* params, then x ([T, B, I] time-major view in a->x): fills the shape fields of a. */
 static dlk_status check_seq_params(dlk_context *ctx, const char *op, const dlk_rnn_params *p, const dlk_tensor *x,
                                    dlk_rnn_fwd_args *a) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) /* the one params struct without defaults: it carries the sizes */
+    return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: params is NULL (hidden_size and num_layers have no default)", op);
   DLK_TRY(check_mode(ctx, op, p->mode, p->gru_reset_before));
   if (p->hidden_size < 1)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: hidden_size is %lld, must be >= 1", op, (long long)p->hidden_size);
