@@ -909,6 +909,149 @@ DLK_API dlk_status dlk_glove_neighbours(dlk_context *ctx, const dlk_tensor *vect
                                         int k, int32_t *ids, double *sims);
 
 /* ------------------------------------------------------------------------------------ */
+/* conv: 2-D convolution (forward with fused bias and activation, backward-data,         */
+/* backward-filter and bias gradient) and the Gram matrix of feature maps.               */
+/*                                                                                      */
+/* Tensors are logically NCHW as in PyTorch: x [N, C, H, W], w [Cout, Cin/groups, kH, kW] */
+/* (cross-correlation, as torch.nn.Conv2d), y [N, Cout, Ho, Wo] with                    */
+/*   Ho = floor((H + 2 padding_h - dilation_h (kH - 1) - 1) / stride_h) + 1 (W alike).   */
+/* Channels-last memory is a stride pattern, exactly as torch.channels_last (strides    */
+/* [H*W*C, 1, W*C, C]), not a flag. Every op accepts any strides through the CPU        */
+/* reference; fast variants say which layouts they take, and explain names the reason.  */
+/* Dtypes: F32, F16, BF16 (F32 accumulation), F64; one dtype for all tensors of a call. */
+/* TF32 only when the context allows it.                                                */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct dlk_conv2d_params {
+  int64_t stride[2], padding[2], dilation[2]; /* {h, w}; 0 in stride/dilation means 1 */
+  int64_t groups;                             /* 0 or 1: ordinary; Cin: depthwise */
+  dlk_activation act;                         /* fused after the bias */
+} dlk_conv2d_params;
+/* y = act(z), z = conv2d(x, w) + b. NULL params: stride 1, padding 0, dilation 1, groups 1,
+   no activation. z (optional) receives the pre-activation, which the backward needs when
+   act != NONE. Groups must divide Cin and Cout; padding must be >= 0 and the dilated
+   kernel must fit the padded input (Ho, Wo >= 1). */
+DLK_API dlk_status dlk_conv2d_forward(dlk_context *ctx, const dlk_conv2d_params *p, const dlk_tensor *x,
+                                      const dlk_tensor *w, const dlk_tensor *b /* [Cout] or NULL */,
+                                      dlk_tensor *y, dlk_tensor *z /* pre-activation, or NULL */);
+/* dx, dw, db each optional (NULL); z required when act != NONE; written, not accumulated.
+   With g = dy * act'(z) (g = dy for NONE): dx = the transposed convolution of g with w,
+   dw[k, c, r, s] = sum over n, oh, ow of g[n, k, oh, ow] x[n, c', oh*sh - ph + r*dh,
+   ow*sw - pw + s*dw] (c' the input channel of c in k's group), db[k] = sum of g[:, k].
+   Deterministic mode gives the same bits every run (no cross-block atomics). */
+DLK_API dlk_status dlk_conv2d_backward(dlk_context *ctx, const dlk_conv2d_params *p, const dlk_tensor *x,
+                                       const dlk_tensor *w, const dlk_tensor *z, const dlk_tensor *dy,
+                                       dlk_tensor *dx, dlk_tensor *dw, dlk_tensor *db);
+/* pure: the output size of one spatial dim, floor((in + 2 padding - dilation (kernel - 1)
+   - 1) / stride) + 1 with stride/dilation 0 read as 1; <= 0 when the dilated kernel does
+   not fit the padded input (or an argument is negative). */
+DLK_API int64_t dlk_conv2d_output_dim(int64_t in, int64_t kernel, int64_t stride, int64_t padding,
+                                      int64_t dilation);
+
+/* Gram matrix of feature maps (neural style transfer). f [N, C, H, W] any strides; norm
+   NONE divides by 1. NULL params: NONE. */
+typedef enum dlk_gram_norm { DLK_GRAM_NONE = 0, DLK_GRAM_HW, DLK_GRAM_CHW } dlk_gram_norm;
+typedef struct dlk_gram_params { dlk_gram_norm norm; } dlk_gram_params;
+/* g[n] = F F^T / norm, F = f[n] viewed as [C, H*W] (norm H*W or C*H*W); g [N, C, C]. */
+DLK_API dlk_status dlk_gram_forward(dlk_context *ctx, const dlk_gram_params *p, const dlk_tensor *f, dlk_tensor *g);
+/* The true gradient for any dg (symmetric or not): df = (dg + dg^T) F / norm, written. */
+DLK_API dlk_status dlk_gram_backward(dlk_context *ctx, const dlk_gram_params *p, const dlk_tensor *f,
+                                     const dlk_tensor *dg, dlk_tensor *df);
+
+/* ------------------------------------------------------------------------------------ */
+/* conv family, part 2: pooling, batch norm, MSE loss (issue 11). Tensors are logically  */
+/* NCHW as in PyTorch (x [N, C, H, W]); channels-last is a stride pattern                */
+/* ([H*W*C, 1, W*C, C], as torch.channels_last). The CPU reference takes any strides;    */
+/* fast variants say which layouts they take. F32, F16, BF16 (F32 accumulation), F64.    */
+/* Gradients are written, not accumulated.                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* Max or average pooling as torch.nn.MaxPool2d / AvgPool2d. x [N, C, H, W], y [N, C, OH, OW]
+   with OH = floor_or_ceil((H + 2 pad - dil (k - 1) - 1) / stride) + 1 (ceil_mode: ceil,
+   and a last window that would start in the bottom/right padding is dropped, as torch);
+   y's shape must be exactly that (OH, OW >= 1). Windows start at o * stride - pad.
+   Max: the largest element of the window (NaN wins: a window holding NaN gives NaN);
+   padding never wins; a dilated window that holds no input element (rows or columns
+   stepping over the input) gives -inf and routes no gradient (torch gives -inf there
+   with an out-of-range index). Avg: the window sum divided by the window's element count
+   clipped to the input (count_include_pad 0) or to the padded input (1), as torch.
+   Refused as torch refuses: padding > kernel / 2 (integer division, per dim), dilation
+   other than 0/1 for AVG, a kernel < 1, a negative padding or stride. */
+typedef enum dlk_pool_kind { DLK_POOL_MAX = 0, DLK_POOL_AVG, DLK_POOL_KIND_COUNT } dlk_pool_kind;
+typedef struct dlk_pool2d_params {
+  dlk_pool_kind kind;
+  int64_t kernel[2], stride[2], padding[2], dilation[2]; /* stride 0: = kernel; dilation 0: 1 (max only) */
+  int ceil_mode, count_include_pad;                      /* as torch.nn.MaxPool2d / AvgPool2d */
+} dlk_pool2d_params;
+/* NULL params are an error (the kernel size must be given). */
+DLK_API dlk_status dlk_pool2d_forward(dlk_context *ctx, const dlk_pool2d_params *p,
+                                      const dlk_tensor *x, dlk_tensor *y);
+/* dx = the gradient of the forward: max routes each window's dy to the window's first
+   maximum in row-major window order (PyTorch's CPU kernel: a later element replaces the
+   current maximum only when it is larger or NaN, so among NaNs the last one; a window of
+   -inf routes to its first element inside the input); avg spreads dy / divisor over the
+   window. Overlapping windows add up. x is the forward's input; y its output (may be
+   NULL: only a variant that needs it, cuDNN's, then declines). */
+DLK_API dlk_status dlk_pool2d_backward(dlk_context *ctx, const dlk_pool2d_params *p,
+                                       const dlk_tensor *x, const dlk_tensor *y,
+                                       const dlk_tensor *dy, dlk_tensor *dx);
+
+/* Adaptive average pooling to y's spatial size (torch's AdaptiveAvgPool2d bins): output
+   row o averages input rows [floor(o H / OH), ceil((o + 1) H / OH)), columns alike.
+   x [N, C, H, W] with H, W >= 1, y [N, C, OH, OW] with OH, OW >= 1 (OH > H is allowed). */
+DLK_API dlk_status dlk_adaptive_avg_pool2d_forward(dlk_context *ctx, const dlk_tensor *x,
+                                                   dlk_tensor *y);
+/* dx[h, w] = sum over the bins that hold (h, w) of dy / (bin height * bin width). */
+DLK_API dlk_status dlk_adaptive_avg_pool2d_backward(dlk_context *ctx, const dlk_tensor *dy,
+                                                    dlk_tensor *dx);
+
+/* Batch norm over the channel dim 1 of x [N, C], [N, C, L] or [N, C, H, W]
+   (torch.nn.BatchNorm1d / 2d); statistics per channel over the M = N (L or H W) values.
+     training:  mean = sum x / M, var = sum (x - mean)^2 / M (biased),
+                rstd = 1 / sqrt(var + eps), y = (x - mean) rstd gamma + beta;
+                running_mean = (1 - momentum) running_mean + momentum mean,
+                running_var  = (1 - momentum) running_var + momentum var M / (M - 1)
+                (unbiased, as torch); save_mean = mean, save_rstd = rstd.
+     inference: y = (x - running_mean) / sqrt(running_var + eps) gamma + beta.
+   gamma, beta [C] or NULL (1 and 0). Dtypes: y is x's dtype; gamma, beta, running stats,
+   save_mean and save_rstd are F32 for F32/F16/BF16 x and F64 for F64 x.
+   training: save_mean/save_rstd [C] are required; running_mean/running_var are both given
+   (updated in place) or both NULL (not tracked); M = 1 is refused (torch does); M = 0
+   writes nothing. inference: running stats required; save_mean/save_rstd may be NULL and
+   are not written. NULL params: eps 1e-5, momentum 0.1, training 1. momentum in [0, 1]. */
+typedef struct dlk_batchnorm_params { double eps, momentum; int training; } dlk_batchnorm_params;
+DLK_API dlk_status dlk_batchnorm_forward(dlk_context *ctx, const dlk_batchnorm_params *p,
+                                         const dlk_tensor *x, const dlk_tensor *gamma,
+                                         const dlk_tensor *beta, dlk_tensor *running_mean,
+                                         dlk_tensor *running_var, dlk_tensor *y,
+                                         dlk_tensor *save_mean, dlk_tensor *save_rstd);
+/* training: from the forward's save_mean/save_rstd, with xhat = (x - mean) rstd,
+     dbeta = sum dy, dgamma = sum dy xhat, dx = gamma rstd (dy - dbeta / M - xhat dgamma / M).
+   training = 0: the frozen affine map through the running statistics: pass running_mean
+   as save_mean and running_var as save_rstd; rstd = 1 / sqrt(running_var + eps),
+     dx = dy gamma rstd, dgamma = sum dy (x - running_mean) rstd, dbeta = sum dy.
+   dx, dgamma, dbeta each optional (NULL); dgamma/dbeta are gamma's dtype. */
+DLK_API dlk_status dlk_batchnorm_backward(dlk_context *ctx, const dlk_batchnorm_params *p,
+                                          const dlk_tensor *x, const dlk_tensor *gamma,
+                                          const dlk_tensor *save_mean,
+                                          const dlk_tensor *save_rstd, const dlk_tensor *dy,
+                                          dlk_tensor *dx, dlk_tensor *dgamma,
+                                          dlk_tensor *dbeta);
+
+/* Mean-squared error as torch's F.mse_loss (style, content and time-series losses):
+   l_i = (x_i - target_i)^2; MEAN: sum l / numel (NaN for an empty x, as torch), SUM: sum l,
+   NONE: l. x and target any shape (the same), any strides. loss [] or [1] for MEAN/SUM,
+   x's shape for NONE, like cross-entropy; F32 for F16/BF16 x, else x's dtype. NULL
+   params: MEAN. */
+typedef struct dlk_mse_params { dlk_reduction reduction; } dlk_mse_params;
+DLK_API dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *p,
+                                        const dlk_tensor *x, const dlk_tensor *target,
+                                        dlk_tensor *loss);
+/* dx = 2 (x - target) dloss (NONE: elementwise; SUM: the scalar; MEAN: the scalar / numel).
+   dloss has loss's shape and dtype ([] or [1], or x's shape for NONE). */
+DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p,
+                                         const dlk_tensor *x, const dlk_tensor *target,
+                                         const dlk_tensor *dloss, dlk_tensor *dx);
 /* recurrent: RNN-tanh, RNN-relu, LSTM (with proj_size), GRU; one step ("cell") and whole */
 /* sequences (layers, directions, variable lengths), forward and backward through time.  */
 /* Semantics and weight layouts are exactly torch.nn.RNN / LSTM / GRU (and RNNCell,      */

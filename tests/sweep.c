@@ -138,6 +138,11 @@ static dlk_status make_tensor(dlk_context *ctx, sweep_tensor *t, dlk_dtype dt, i
     for (int k = 0; k < ndim; k++) v.strides[k] = st[k];
     v.strides[ndim - 1] = st[ndim - 2];
     v.strides[ndim - 2] = st[ndim - 1];
+  } else if (layout == SW_CHANNELS_LAST && ndim == 4) {
+    v.strides[1] = 1;
+    v.strides[3] = shape[1];
+    v.strides[2] = shape[3] * shape[1];
+    v.strides[0] = shape[2] * shape[3] * shape[1];
   } else if (layout == SW_PADDED && ndim >= 1) {
     off = 1; /* misaligned start */
     if (ndim == 1) {
@@ -352,7 +357,11 @@ static void check_autotune(dlk_context *ctx, const sweep_op *op, const void *c, 
   int chosen = -1;
   CHECK_OK(ctx, dlk_last_variant(ctx, &opname, &chosen));
   if (op->tunable < 0) return; /* several dispatches, each may add its own entry */
-  if (!op->tunable || ((const sweep_tags *)c)->notune || was_cached || supported <= 1) {
+  dlk_device dev;
+  CHECK_OK(ctx, dlk_context_device(ctx, &dev));
+  /* the dispatcher times candidates only on a CUDA context (a CPU op with an optimised
+     variant beside its reference is chosen by rank) */
+  if (!op->tunable || ((const sweep_tags *)c)->notune || was_cached || supported <= 1 || dev.type != DLK_CUDA) {
     CHECK(after == before, "autotune: %d entries before, %d after (no tuning expected: %d supported%s)",
           before, after, supported, was_cached ? ", cached" : "");
     return;

@@ -69,9 +69,11 @@ typedef enum sweep_layout {
   SW_CONTIG = 0,  /* row-major contiguous */
   SW_TRANSPOSED,  /* the last two dims swapped in memory (column-major matrices) */
   SW_PADDED,      /* rows padded by 3 elements, the start one element off alignment */
-  SW_PERMUTED     /* the first two dims swapped in memory: with 3 or more dims, leading
+  SW_PERMUTED,    /* the first two dims swapped in memory: with 3 or more dims, leading
                      dims that do not merge into rows (only the CPU reference takes
                      them); with 2, as SW_TRANSPOSED */
+  SW_CHANNELS_LAST /* 4-D [N, C, H, W] laid out as torch.channels_last: strides
+                      [H*W*C, 1, W*C, C]; other ranks row-major */
 } sweep_layout;
 
 typedef struct sweep_tensor {
