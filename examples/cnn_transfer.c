@@ -82,7 +82,8 @@ static dlk_status features(backbone *b, int n, const dlk_tensor *x, int bn_train
   if (s == DLK_OK)
     s = dlk_batchnorm_forward(ctx, &bn, &a1, NULL, NULL, &b->running_mean, &b->running_var, &a2,
                               bn_training ? &sm : NULL, bn_training ? &sr : NULL);
-  if (s == DLK_OK) s = dlk_bias_act_forward(ctx, DLK_ACT_RELU, &a2, NULL, &a2); /* in place */
+  const dlk_bias_act_params relu = {DLK_ACT_RELU};
+  if (s == DLK_OK) s = dlk_bias_act_forward(ctx, &relu, &a2, NULL, &a2); /* in place */
   if (s == DLK_OK) s = dlk_pool2d_forward(ctx, &pool2, &a2, &p1);
   if (s == DLK_OK) s = dlk_conv2d_forward(ctx, &pad1_relu, &p1, &b->w2, NULL, &a3, NULL);
   if (s == DLK_OK) s = dlk_adaptive_avg_pool2d_forward(ctx, &a3, &g); /* global average */
