@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""dlk against PyTorch, side by side, on the nn and conv cases of dlk-bench (conv2d,
-pooling, batch norm, MSE).
+"""dlk against PyTorch, side by side, on the nn, conv and rnn cases of dlk-bench (conv2d,
+pooling, batch norm, MSE; RNN, LSTM, GRU).
 
     python3 bench/compare_torch.py [--lib build/libdlk.so] [--quick] [--cpu] [--all]
 
@@ -98,7 +98,22 @@ class SdpaParams(ctypes.Structure):
                 ("seed", ctypes.c_uint64), ("offset", ctypes.c_uint64)]
 
 
+class RnnParams(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("hidden_size", ctypes.c_int64), ("proj_size", ctypes.c_int64),
+                ("num_layers", ctypes.c_int), ("bidirectional", ctypes.c_int), ("batch_first", ctypes.c_int),
+                ("gru_reset_before", ctypes.c_int), ("dropout", ctypes.c_double), ("seed", ctypes.c_uint64),
+                ("training", ctypes.c_int)]
+
+
+class RnnCellParams(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("gru_reset_before", ctypes.c_int)]
+
+
 P = ctypes.POINTER
+
+
+class RnnWeights(ctypes.Structure):  # also dlk_rnn_grads: five tensor pointers
+    _fields_ = [(n, P(Tensor)) for n in ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr")]
 
 
 class Dlk:
@@ -136,6 +151,18 @@ class Dlk:
             "dlk_pool2d_forward": (ctypes.c_int, [ctypes.c_void_p, P(Pool2dParams), P(Tensor), P(Tensor)]),
             "dlk_batchnorm_forward": (ctypes.c_int, [ctypes.c_void_p, P(BatchnormParams)] + [P(Tensor)] * 8),
             "dlk_mse_loss_forward": (ctypes.c_int, [ctypes.c_void_p, P(MseParams), P(Tensor), P(Tensor),
+                                                     P(Tensor)]),
+            "dlk_rnn_reserve_size": (ctypes.c_int, [ctypes.c_void_p, P(RnnParams), P(Tensor),
+                                                    P(ctypes.c_size_t)]),
+            "dlk_rnn_forward": (ctypes.c_int, [ctypes.c_void_p, P(RnnParams), P(RnnWeights), P(Tensor),
+                                               P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                               P(Tensor), P(Tensor)]),
+            "dlk_rnn_backward": (ctypes.c_int, [ctypes.c_void_p, P(RnnParams), P(RnnWeights), P(Tensor),
+                                                P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                                P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                                P(Tensor), P(RnnWeights)]),
+            "dlk_rnn_cell_forward": (ctypes.c_int, [ctypes.c_void_p, P(RnnCellParams), P(RnnWeights),
+                                                    P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
                                                     P(Tensor)]),
             "dlk_sdpa_forward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 8),
             "dlk_sdpa_backward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 13),
@@ -149,7 +176,8 @@ class Dlk:
             fn.restype, fn.argtypes = res, args
         core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax", "dlk_layernorm",
                                                              "dlk_adam", "dlk_conv2d", "dlk_pool2d",
-                                                             "dlk_batchnorm", "dlk_mse", "dlk_sdpa"))]
+                                                             "dlk_batchnorm", "dlk_mse", "dlk_sdpa",
+                                                             "dlk_rnn"))]
         if core:
             raise RuntimeError("%s lacks %s: not a dlk library?" % (path, ", ".join(core)))
         self.ctx = None
@@ -170,6 +198,7 @@ class Dlk:
         if s != DLK_OK:
             raise RuntimeError("dlk_context_create: %s: %s" % (self.status(s), self.error(None)))
         self.ctx = ctx
+        Dlk.current = self  # the rnn cases size their reserve through it while set up
         if cuda:  # dlk works on torch's stream, so events and ordering are shared
             self.check(self.lib.dlk_context_set_stream(ctx, torch.cuda.current_stream().cuda_stream))
 
@@ -333,6 +362,28 @@ def make_cases(cuda, quick):
                                   "dlk_sdpa_backward" if bwd else "dlk_sdpa_forward",
                                   lambda dev, b=b, h=h, t=t, d=d, c=causal, dt=dt, bwd=bwd:
                                   sdpa_case(dev, b, h, t, d, c, dt, bwd)))
+    # rnn: DeepBench's recurrent set, as bench/bench_rnn.c (hidden, batch, steps, inference)
+    if cuda:
+        rnns = [(0, 1760, 16, 50, 0), (0, 2560, 64, 50, 0), (2, 512, 16, 25, 0), (2, 1024, 128, 25, 0),
+                (2, 4096, 64, 25, 0), (2, 1536, 8, 50, 0), (2, 256, 16, 150, 0), (2, 512, 1, 25, 1),
+                (3, 2816, 32, 750, 0), (3, 1024, 64, 1500, 0), (3, 2816, 1, 1500, 1)]
+        if quick:
+            rnns = rnns[:4]
+        rdts = ["f32", "f16"]
+    else:
+        rnns = [(0, 32, 2, 5, 0), (2, 32, 2, 5, 0), (2, 32, 1, 5, 1), (3, 32, 2, 5, 0)]
+        rdts = ["f32"]
+    mname = {0: "rnn_tanh", 2: "lstm", 3: "gru"}
+    for mode, h, b, t, infer in rnns:
+        for dt in rdts:
+            for kind in (["infer"] if infer else ["fwd", "fwd+bwd"]):
+                cases.append(("%s_%s" % (mname[mode], kind), "h%d b%d t%d" % (h, b, t), dt, "rnn_fwd",
+                              "dlk_rnn_forward",
+                              lambda dev, mode=mode, h=h, b=b, t=t, kind=kind, dt=dt:
+                              rnn_case(dev, mode, h, b, t, kind, dt)))
+    for dt in rdts:
+        cases.append(("lstm_cell", "h512 b1" if cuda else "h64 b1", dt, "rnn_cell_fwd", "dlk_rnn_cell_forward",
+                      lambda dev, dt=dt: cell_case(dev, 512 if cuda else 64, dt)))
     return cases
 
 
@@ -574,6 +625,111 @@ def sdpa_case(dev, b, h, t, d, causal, dt, bwd):
 
     return dict(torch_fn=torch_bwd, ref=lambda: torch_bwd()[0], dlk_fn=dlk_bwd, out=dq, tf32=False,
                 keep=keep + [qr, kr, vr, tout])
+def _rnn_module(mode, i, h, dev, tdt):
+    if mode == 2:
+        m = torch.nn.LSTM(i, h)
+    elif mode == 3:
+        m = torch.nn.GRU(i, h)
+    else:
+        m = torch.nn.RNN(i, h, nonlinearity="tanh" if mode == 0 else "relu")
+    return m.to(dev, tdt)  # torch's init: U(-1/sqrt(h), 1/sqrt(h))
+
+
+def _weights(m, suffix="_l0"):
+    """dlk_rnn_weights over the module's own parameter memory (no copy)."""
+    ds = [desc(getattr(m, n + suffix)) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    w = RnnWeights(*[ctypes.pointer(d) for d in ds], None)
+    return w, ds
+
+
+def rnn_case(dev, mode, h, b, t, kind, dt):
+    """One layer, one direction, input = hidden. infer/fwd: y against torch's y; fwd+bwd:
+    dx against torch's x.grad (the backward after a training forward)."""
+    tdt = TDT[dt]
+    torch.manual_seed(41)
+    m = _rnn_module(mode, h, h, dev, tdt)
+    g = torch.Generator(device="cpu").manual_seed(42)
+    x = (torch.rand(t, b, h, generator=g) * 2 - 1).to(dev, tdt)
+    dy = (torch.rand(t, b, h, generator=g) * 2 - 1).to(dev, tdt)
+    y, hn = torch.empty(t, b, h, device=dev, dtype=tdt), torch.empty(1, b, h, device=dev, dtype=tdt)
+    cn = torch.empty(1, b, h, device=dev, dtype=tdt) if mode == 2 else None
+    dx = torch.empty_like(x)
+    w, wd = _weights(m)
+    grads = [torch.zeros_like(getattr(m, n + "_l0")) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    gd = [desc(z) for z in grads]
+    gw = RnnWeights(*[ctypes.pointer(d) for d in gd], None)
+    training = kind != "infer"
+    p = RnnParams(mode, h, 0, 1, 0, 0, 0, 0.0, 0, int(training))
+    dxs, dys, dyy, dhn, ddx = desc(x), desc(y), desc(dy), desc(hn), desc(dx)
+    dcn = ctypes.pointer(desc(cn)) if cn is not None else None
+    keep = [m, x, dy, y, hn, cn, dx, grads, wd, gd, w, gw, dxs, dys, dyy, dhn, ddx, dcn]
+    res = None
+    if training:
+        n = ctypes.c_size_t(0)
+        lib = Dlk.current.lib
+        s = lib.dlk_rnn_reserve_size(Dlk.current.ctx, ctypes.byref(p), dxs, ctypes.byref(n))
+        Dlk.current.check(s)
+        res = torch.empty(n.value, dtype=torch.uint8, device=dev)
+        keep += [res]
+    dres = desc(res) if res is not None else None
+    keep += [dres]
+
+    def dlk_fn(d):
+        s = d.lib.dlk_rnn_forward(d.ctx, ctypes.byref(p), ctypes.byref(w), dxs, None, None, None, dys, dhn, dcn,
+                                  dres if dres is not None else None)
+        if s != DLK_OK or kind != "fwd+bwd":
+            return s
+        return d.lib.dlk_rnn_backward(d.ctx, ctypes.byref(p), ctypes.byref(w), dxs, None, None, None, dys, dres,
+                                      dyy, None, None, ddx, None, None, ctypes.byref(gw))
+
+    if kind == "fwd+bwd":
+        xg = x.clone().requires_grad_(True)
+
+        def torch_fn():
+            m(xg)[0].backward(dy)
+
+        def ref():
+            xr = x.clone().requires_grad_(True)
+            m(xr)[0].backward(dy)
+            return xr.grad
+        out = dx
+    else:
+        def torch_fn():
+            with torch.no_grad():
+                return m(x)
+
+        def ref():
+            with torch.no_grad():
+                return m(x)[0]
+        out = y
+    tol = {"f32": 1e-3, "f16": 3e-2}[dt]  # a whole recurrence: errors travel through the steps
+    return dict(torch_fn=torch_fn, ref=ref, dlk_fn=dlk_fn, out=out, tf32=False, tol=tol, keep=keep)
+
+
+def cell_case(dev, h, dt):
+    tdt = TDT[dt]
+    torch.manual_seed(43)
+    cell = torch.nn.LSTMCell(h, h).to(dev, tdt)
+    g = torch.Generator(device="cpu").manual_seed(44)
+    x = (torch.rand(1, h, generator=g) * 2 - 1).to(dev, tdt)
+    hx = (torch.rand(1, h, generator=g) - 0.5).to(dev, tdt)
+    cx = (torch.rand(1, h, generator=g) - 0.5).to(dev, tdt)
+    ho, co = torch.empty_like(hx), torch.empty_like(cx)
+    w, wd = _weights(cell, "")
+    p = RnnCellParams(2, 0)
+    dx_, dh, dc, dho, dco = desc(x), desc(hx), desc(cx), desc(ho), desc(co)
+
+    def torch_fn():
+        with torch.no_grad():
+            return cell(x, (hx, cx))
+
+    def ref():
+        with torch.no_grad():
+            return cell(x, (hx, cx))[0]
+    return dict(torch_fn=torch_fn, ref=ref, out=ho, tf32=False, tol={"f32": 1e-4, "f16": 1e-2}[dt],
+                keep=(cell, x, hx, cx, ho, co, wd, w, dx_, dh, dc, dho, dco),
+                dlk_fn=lambda d: d.lib.dlk_rnn_cell_forward(d.ctx, ctypes.byref(p), ctypes.byref(w), dx_, dh, dc,
+                                                            dho, dco, None))
 
 
 # ---- driver ----------------------------------------------------------------------------------
@@ -660,9 +816,10 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         dlk.lib.dlk_context_set_allow_tf32(dlk.ctx, 0)
+        tol = c.get("tol", TOL[dt])
         ran = [r for r in rows if r[2] is not None]
         for r in ran:
-            if not r[3] <= TOL[dt]:
+            if not r[3] <= tol:
                 bad += 1
         shown = rows if args.all else ([min(ran, key=lambda r: r[2])] if ran else rows[:1])
         if not rows:
@@ -672,15 +829,15 @@ def main():
                 print("%-10s %-16s %-5s %11s  %-22s %s" % (cname, shape, dt, fmt_ms(t_torch),
                                                            "%d %s" % (vid, vname), note))
                 continue
-            check = "ok" if err <= TOL[dt] else "DIFFERS (tol %g)" % TOL[dt]
+            check = "ok" if err <= tol else "DIFFERS (tol %g)" % tol
             print("%-10s %-16s %-5s %11s  %-22s %11s %8.2fx %9.1e  %s" % (
                 cname, shape, dt, fmt_ms(t_torch), "%d %s" % (vid, vname), fmt_ms(t),
                 t_torch / t, err, check))
         if not args.all:
             for vid, vname, t, err, note in ran:
-                if not err <= TOL[dt]:
+                if not err <= tol:
                     print("%-10s %-16s %-5s %11s  %-22s %11s %9s %9.1e  DIFFERS (tol %g)" % (
-                        "", "", "", "", "%d %s" % (vid, vname), fmt_ms(t), "", err, TOL[dt]))
+                        "", "", "", "", "%d %s" % (vid, vname), fmt_ms(t), "", err, tol))
         del c
     dlk.close()
     print("\ntorch/dlk > 1: dlk is faster. %s" % ("all outputs agree" if not bad else

@@ -1113,6 +1113,115 @@ DLK_API dlk_status dlk_sdpa_backward(dlk_context *ctx, const dlk_sdpa_params *p,
     const dlk_tensor *k_lengths, const dlk_tensor *out, const dlk_tensor *lse,
     const dlk_tensor *dout, dlk_tensor *dq, dlk_tensor *dk, dlk_tensor *dv, dlk_tensor *dbias);
 
+/* ------------------------------------------------------------------------------------ */
+/* recurrent: RNN-tanh, RNN-relu, LSTM (with proj_size), GRU; one step ("cell") and whole */
+/* sequences (layers, directions, variable lengths), forward and backward through time.  */
+/* Semantics and weight layouts are exactly torch.nn.RNN / LSTM / GRU (and RNNCell,      */
+/* LSTMCell, GRUCell), so a PyTorch state dict loads unchanged:                          */
+/*   RNN   h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh or relu                      */
+/*   LSTM  gates i, f, g, o (row blocks of W_ih, W_hh in that order):                    */
+/*         i = sig(.), f = sig(.), g = tanh(.), o = sig(.), each W_i* x + b_i* + W_h* h + b_h* */
+/*         c' = f c + i g, h' = o tanh(c'); with proj_size P: h' = W_hr (o tanh(c'))       */
+/*   GRU   gates r, z, n: r = sig(W_ir x + b_ir + W_hr h + b_hr), z likewise,             */
+/*         n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h              */
+/*         gru_reset_before: n = tanh(W_in x + b_in + W_hn (r h) + b_hn) (Cho et al. 2014, */
+/*         Keras reset_after=False), which PyTorch and cuDNN do not offer.                */
+/* Dtypes: every float tensor of a call has x's dtype: F32, F16, BF16 (F32 arithmetic) or */
+/* F64 (CPU reference). Inside a sequence the hidden state is rounded to that dtype after */
+/* each step (it is y), the LSTM cell state is kept in F32 (F64 for F64). Tensors may    */
+/* have any strides (fast variants decline layouts they cannot take; explain says why). */
+/* ------------------------------------------------------------------------------------ */
+
+typedef enum dlk_rnn_mode { DLK_RNN_TANH = 0, DLK_RNN_RELU, DLK_RNN_LSTM, DLK_RNN_GRU } dlk_rnn_mode;
+/* One layer and direction, PyTorch's names; G = 1, 4, 3 gates. */
+typedef struct dlk_rnn_weights {
+  const dlk_tensor *w_ih, *w_hh;  /* [G*H, I], [G*H, P or H] */
+  const dlk_tensor *b_ih, *b_hh;  /* [G*H] or NULL */
+  const dlk_tensor *w_hr;         /* LSTM projection [P, H] or NULL */
+} dlk_rnn_weights;
+typedef struct dlk_rnn_grads {    /* same shapes; NULL members are not wanted; accumulated (+=) */
+  dlk_tensor *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
+} dlk_rnn_grads;
+/* A gradient member for a weight that is absent (a NULL bias or w_hr) must be NULL. */
+
+/* One step of a cell: the call a decoder loop makes each step, one fused launch on a GPU. */
+typedef struct dlk_rnn_cell_params { dlk_rnn_mode mode; int gru_reset_before; } dlk_rnn_cell_params;
+/* NULL cell params: {DLK_RNN_TANH, 0}, torch.nn.RNNCell's default. */
+/* x [B, I], h [B, P or H], c [B, H] (LSTM only, else NULL); saved [B, S] in x's dtype or NULL,
+   S = dlk_rnn_cell_saved_cols(mode, H): what the backward needs. */
+DLK_API int64_t dlk_rnn_cell_saved_cols(dlk_rnn_mode mode, int64_t hidden_size); /* pure */
+/* h NULL (and, for an LSTM, c NULL) means zeros, as PyTorch's cells without hx. h_out
+   [B, P or H] is required; c_out [B, H] is required for an LSTM and NULL otherwise. The
+   projection (w->w_hr) is LSTM only; P = w_hr's rows. saved: RNN h'; LSTM i, f, g, o,
+   tanh(c'); GRU r, z, n and the recurrent part of n (each H columns, in that order). A
+   negative mode or hidden_size gives 0 from dlk_rnn_cell_saved_cols. */
+DLK_API dlk_status dlk_rnn_cell_forward(dlk_context *ctx, const dlk_rnn_cell_params *p, const dlk_rnn_weights *w,
+                                        const dlk_tensor *x, const dlk_tensor *h, const dlk_tensor *c,
+                                        dlk_tensor *h_out, dlk_tensor *c_out, dlk_tensor *saved);
+/* saved required (from the forward); dx, dh, dc optional; weight gradients accumulated. */
+/* x, h, c are the forward's inputs (h, c NULL: zeros). dh_out, dc_out NULL mean zero
+   (dc_out and dc only for an LSTM). dw NULL: no weight gradients. */
+DLK_API dlk_status dlk_rnn_cell_backward(dlk_context *ctx, const dlk_rnn_cell_params *p, const dlk_rnn_weights *w,
+                                         const dlk_tensor *x, const dlk_tensor *h, const dlk_tensor *c,
+                                         const dlk_tensor *saved, const dlk_tensor *dh_out, const dlk_tensor *dc_out,
+                                         dlk_tensor *dx, dlk_tensor *dh, dlk_tensor *dc, const dlk_rnn_grads *dw);
+
+/* A whole sequence: layers, directions, variable lengths. The params are required (the
+   sizes have no default). */
+typedef struct dlk_rnn_params {
+  dlk_rnn_mode mode;
+  int64_t hidden_size, proj_size;  /* proj_size 0: none (LSTM only) */
+  int num_layers, bidirectional, batch_first, gru_reset_before;
+  double dropout; uint64_t seed;   /* between layers, training only, dlk_dropout's counter RNG */
+  int training;                    /* 1: keep what the backward needs in `reserve` */
+} dlk_rnn_params;
+/* weights: num_layers * D entries (D = 1 + bidirectional), layer-major, forward direction
+   first; with proj_size P > 0 the hidden state is P wide (PyTorch's sizes), else H.
+   x [T, B, I]; y [T, B, D*P or D*H] (batch_first: x, y, dy, dx are [B, T, ...]; the states
+   never are); h0 [L*D, B, P or H], c0 [L*D, B, H], NULL = zeros; hn, cn optional, same shapes.
+   lengths I32/I64 [B] or NULL, any order, each in [1, T]: packed-sequence semantics — y is 0
+   past a sequence's end, its final state is at its own last step, the reverse direction
+   starts there; in the backward, dy past the end is ignored and dx there is 0.
+   reserve: a 1-D U8 tensor of dlk_rnn_reserve_size bytes, required when training. */
+/* More precisely:
+   - num_layers in [1, 64]; hidden_size >= 1; 0 < proj_size < hidden_size when set;
+     dropout in [0, 1); layer l > 0 takes the previous layer's y as its input [.., D*P or D*H].
+   - Dropout (training with dropout > 0): element (t, b, j) of layer l's input (l >= 1) is
+     kept when dlk_dropout_uniform(seed, ((l - 1) * T + t) * B * W + b * W + j) >= dropout,
+     W = D*P or D*H, and scaled by 1 / (1 - dropout); time-major indices also with batch_first.
+   - lengths may live on the host (as PyTorch's pack_padded_sequence wants) or on the
+     context's device (copied to the host first: one synchronisation).
+   - reserve: contiguous, on the context's device, at least dlk_rnn_reserve_size bytes; it
+     records the parameters and shapes that wrote it, and the backward refuses a reserve
+     from a different configuration (it reads the reserve's 24-byte header first: on a GPU
+     one small device-to-host copy). With training = 0 it is ignored (may be NULL).
+   - cn is F32-or-better inside; c0 and cn have x's dtype. */
+DLK_API dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes);
+DLK_API dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
+                                   const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,
+                                   const dlk_tensor *c0, dlk_tensor *y, dlk_tensor *hn, dlk_tensor *cn,
+                                   dlk_tensor *reserve);
+/* Same params as the forward (training = 1). dy, dhn, dcn optional (NULL = zero); dx, dh0, dc0
+   optional; weight gradients accumulated (+=) into dweights[], NULL members skipped. */
+/* x, lengths, h0, c0, y and reserve are the forward's (the same lengths: the reserve does
+   not record them). dweights NULL: no weight gradients, else num_layers * D entries. */
+DLK_API dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
+                                    const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,
+                                    const dlk_tensor *c0, const dlk_tensor *y, const dlk_tensor *reserve,
+                                    const dlk_tensor *dy, const dlk_tensor *dhn, const dlk_tensor *dcn,
+                                    dlk_tensor *dx, dlk_tensor *dh0, dlk_tensor *dc0, const dlk_rnn_grads *dweights);
+/* Keras LSTM/GRU weights into PyTorch's layout, copied: kernel [I, G*H], recurrent_kernel
+   [H, G*H], gate blocks i, f, c, o (LSTM) / z, r, h (GRU) reordered to i, f, g, o / r, z, n.
+   bias: LSTM [4H] -> b_ih = bias, b_hh = 0; GRU reset_after=True [2, 3H] -> b_ih = row 0,
+   b_hh = row 1; GRU reset_after=False [3H] -> b_ih = bias, b_hh = 0 (run it with
+   gru_reset_before = 1); NULL -> both zero. */
+/* Also SimpleRNN (DLK_RNN_TANH / RELU: one gate, bias [H]). All tensors one dtype, on the
+   context's device; w_ih [G*H, I], w_hh [G*H, H], b_ih, b_hh [G*H]. b_ih may be NULL only
+   when bias is NULL, b_hh only when the Keras bias has no recurrent row. */
+DLK_API dlk_status dlk_rnn_weights_from_keras(dlk_context *ctx, dlk_rnn_mode mode, const dlk_tensor *kernel,
+                                              const dlk_tensor *recurrent_kernel, const dlk_tensor *bias,
+                                              dlk_tensor *w_ih, dlk_tensor *w_hh, dlk_tensor *b_ih, dlk_tensor *b_hh);
+
 #ifdef __cplusplus
 }
 #endif
