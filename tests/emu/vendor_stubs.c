@@ -14,6 +14,7 @@
 #include "../../host/cublas/handle.h"
 #include "../../host/cudnn/handle.h"
 #include "../../host/nn/nn.h"
+#include "../../host/rnn/rnn.h"
 
 static const char kWhy[] = "not in the emulated build (vendor libraries need a real GPU)";
 
@@ -57,6 +58,14 @@ DLK_EMU_VENDOR_ROW(dlk_conv2d_bwd_filter_cudnn)
 /* host/attention/attention_cudnn.c */
 DLK_EMU_VENDOR_ROW(dlk_sdpa_fwd_cudnn)
 DLK_EMU_VENDOR_ROW(dlk_sdpa_bwd_cudnn)
+/* host/rnn/rnn_cudnn.c: rnn_fwd 10 cudnn, 11 cudnn_persist; rnn_bwd 10 cudnn */
+DLK_EMU_VENDOR_ROW(dlk_rnn_fwd_cudnn)
+DLK_EMU_VENDOR_ROW(dlk_rnn_bwd_cudnn)
+/* rnn_reserve_size asks for cuDNN's reserve besides dlk's: 0, cuDNN cannot run the case. */
+size_t dlk_rnn_cudnn_reserve_bytes(dlk_context *ctx, const dlk_rnn_fwd_args *a) {
+  (void)ctx, (void)a;
+  return 0;
+}
 
 /* host/cublas/handle.c, host/cudnn/handle.c: what the rest of the library calls
    (dlk_query_versions reports version 0: absent). */
