@@ -71,11 +71,7 @@ __device__ void grid_barrier(unsigned *bar, unsigned nblocks) {
 template <typename T>
 __global__ void __launch_bounds__(kThreads) rnn_persist_kernel(dlk_k_rnn_persist_desc a, T *hbuf, float *cbuf,
                                                                unsigned *bar) {
-#ifdef DLK_DYNAMIC_SHARED
-  DLK_DYNAMIC_SHARED(float4, smem_f4); // the emulated device's spelling
-#else
-  extern __shared__ __align__(16) float4 smem_f4[];
-#endif
+  DLK_DYNAMIC_SHARED(float4, smem_f4);
   const int G = a.mode == DLK_RNN_LSTM ? 4 : a.mode == DLK_RNN_GRU ? 3 : 1;
   const int64_t H = a.H, B = a.B, GH = G * H, S = H * (a.mode == DLK_RNN_LSTM ? 5 : a.mode == DLK_RNN_GRU ? 4 : 1);
   const int64_t U = (H + gridDim.x - 1) / gridDim.x, u0 = (int64_t)blockIdx.x * U;
