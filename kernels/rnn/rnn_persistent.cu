@@ -14,9 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(DLK_CUDA_EMU)
-#include <unistd.h>
-#endif
 
 #include "rnn_common.cuh"
 
@@ -232,14 +229,9 @@ extern "C" int dlk_k_rnn_persist_plan(dlk_k_rnn_persist_desc *a, size_t *ws_byte
 #if defined(DLK_CUDA_EMU)
   // The emulated device runs a grid's blocks on a pool of OS threads (DLK_EMU_THREADS,
   // default the core count), each block to its end: a spinning barrier needs every block
-  // running at once, so the grid is at most the pool (its co-residency rule).
-  {
-    const char *e = getenv("DLK_EMU_THREADS");
-    long nt = e && *e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (nt < 1) nt = 1;
-    if (nt > 64) nt = 64;
-    if (blocks > nt) blocks = nt;
-  }
+  // running at once, so the grid is at most the pool (its co-residency rule; a larger grid
+  // is reported as a deadlock there). The barrier's spin yields through __nanosleep.
+  if (blocks > dlk_emu_resident_blocks()) blocks = dlk_emu_resident_blocks();
 #endif
   const int64_t U = (a->H + blocks - 1) / blocks;
   blocks = (a->H + U - 1) / U; // no block without units

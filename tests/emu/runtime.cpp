@@ -20,6 +20,13 @@
 //     different masks, a shuffle reading a lane outside the mask;
 //   - deadlock: no fiber can run (e.g. a lane waits in a shuffle for a lane that waits at
 //     a barrier); __trap(); launch-configuration errors as CUDA reports them.
+//   - co-residency deadlock: every block running has spun (__nanosleep) for DLK_EMU_SPIN_S
+//     seconds (default 5) while blocks of the grid have not started. A block runs to its end
+//     on its OS thread, so a grid that waits on itself (a hand-rolled grid barrier) must
+//     have at most dlk_emu_resident_blocks() blocks, as on a GPU it must fit co-resident
+//     (cudaLaunchCooperativeKernel); a larger grid is reported instead of hanging. A spin
+//     must call __nanosleep (it yields the fiber); a bare spin on a volatile load never
+//     returns to the scheduler.
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -206,6 +213,10 @@ struct Job {
   std::mutex mu;
   cudaError_t err = cudaSuccess;
   std::string report;
+  // Co-residency: OS threads taking part, blocks running now, and of those the ones whose
+  // every runnable thread has only been spinning (__nanosleep) for a while.
+  int threads = 1;
+  std::atomic<int> running{0}, spinning{0};
 };
 
 size_t stack_bytes() {
@@ -585,6 +596,16 @@ void deadlock(Worker *w) {
   fail(w, cudaErrorLaunchFailure, fmt("deadlock in kernel %s: no thread can run", w->job->name.c_str()));
 }
 
+int pool_threads();
+uint64_t spin_limit_ns() {
+  static const uint64_t ns = [] {
+    const char *e = getenv("DLK_EMU_SPIN_S");
+    const double s = e && *e ? atof(e) : 5.0;
+    return (uint64_t)((s > 0.01 ? s : 0.01) * 1e9);
+  }();
+  return ns;
+}
+
 void run_block(Worker *w, Job *j, uint64_t b) {
   const dim3 g = j->cfg.grid, bd = j->cfg.block;
   const uint3 bid{(unsigned)(b % g.x), (unsigned)((b / g.x) % g.y), (unsigned)(b / ((uint64_t)g.x * g.y))};
@@ -625,6 +646,9 @@ void run_block(Worker *w, Job *j, uint64_t b) {
   if (race_enabled() && !w->race) w->race = race_new();
   if (w->race) race_block_begin(w->race, j->cfg.smem);
   int idle = 0;
+  bool spinning = false;  // only __nanosleep yields since spin_t0
+  uint64_t spin_t0 = 0;
+  j->running.fetch_add(1);
   while (!w->aborted) {
     if (w->empty()) {
       if (w->live > 0) deadlock(w);
@@ -639,12 +663,33 @@ void run_block(Worker *w, Job *j, uint64_t b) {
       if (++idle > 2 * w->live) {
         idle = 0;
         sched_yield();
+        if (!spinning) {
+          spinning = true;
+          spin_t0 = globaltimer_ns();
+          j->spinning.fetch_add(1);
+        } else if (globaltimer_ns() - spin_t0 > spin_limit_ns()) {
+          const uint64_t started = std::min<uint64_t>(j->next.load(), j->nblocks);
+          if (started < j->nblocks && j->running.load() == j->threads && j->spinning.load() == j->threads)
+            fail(w, cudaErrorLaunchFailure,
+                 fmt("deadlock in %s: all %d blocks running (the emulated device runs %d at once: "
+                     "dlk_emu_resident_blocks(), DLK_EMU_THREADS) have spun in __nanosleep for %.1f s "
+                     "while %llu of the grid's %llu blocks have not started: a kernel that waits for "
+                     "other blocks of its grid needs them all resident (cooperative launch)",
+                     where(w, f).c_str(), j->threads, pool_threads(), spin_limit_ns() * 1e-9,
+                     (unsigned long long)(j->nblocks - started), (unsigned long long)j->nblocks));
+        }
       }
     } else {
       idle = 0;
+      if (spinning) {
+        spinning = false;
+        j->spinning.fetch_sub(1);
+      }
     }
     if (j->failed.load(std::memory_order_relaxed)) w->aborted = true;
   }
+  if (spinning) j->spinning.fetch_sub(1);
+  j->running.fetch_sub(1);
   if (w->aborted)
     for (int i = 0; i < n; i++)
       if (w->fibers[i]->state != F_EXITED) w->fibers[i]->dirty = true;
@@ -722,6 +767,12 @@ struct Pool {
 Pool &pool() {
   static Pool p;
   return p;
+}
+// OS threads a launch runs its blocks on (the caller and pool threads): how many blocks of
+// one grid run at once.
+int pool_threads() {
+  static const int n = Pool::configured();
+  return n;
 }
 std::mutex g_launch_mu;
 
@@ -1184,8 +1235,8 @@ cudaError_t launch(const LaunchConfig &c, void (*thunk)(void *), void *pack) {
             g.z, b.x, b.y, b.z, c.smem);
   {
     std::lock_guard<std::mutex> lg(g_launch_mu);
-    static const int nthreads = Pool::configured();
-    const uint64_t extra = std::min<uint64_t>((uint64_t)nthreads - 1, j.nblocks - 1);
+    const uint64_t extra = std::min<uint64_t>((uint64_t)pool_threads() - 1, j.nblocks - 1);
+    j.threads = (int)extra + 1;
     pool().run(&j, (int)extra);
   }
   {
@@ -1276,6 +1327,8 @@ int dlk_emu_kernel_counts(const char **names, long long *counts, int cap) {
   }
   return i;
 }
+
+int dlk_emu_resident_blocks(void) { return pool_threads(); }
 
 void dlk_emu_print_report(void) {
   std::lock_guard<std::mutex> g(g_names_mu);

@@ -147,6 +147,39 @@ __global__ void k_trivial(int *out) {
   if (threadIdx.x == 0 && blockIdx.x == 0) *out = 1;
 }
 
+// A grid-wide barrier as kernels/rnn/rnn_persistent.cu writes it (an arrival counter and a
+// generation word; thread 0 spins on the generation with __nanosleep): each round, every
+// block publishes a value, meets the others, and sums what all blocks published.
+__device__ void grid_sync(unsigned *bar, unsigned nblocks) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    volatile unsigned *gen = bar + 1;
+    const unsigned g = *gen;
+    __threadfence();
+    if (atomicAdd(bar, 1u) == nblocks - 1) {
+      atomicExch(bar, 0u);
+      __threadfence();
+      atomicAdd(bar + 1, 1u);
+    } else {
+      while (*gen == g) __nanosleep(64);
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+__global__ void k_grid_barrier(unsigned *bar, int *vals, int *sums, int rounds) {
+  for (int r = 0; r < rounds; r++) {
+    if (threadIdx.x == 0) vals[blockIdx.x] = (int)blockIdx.x * 10 + r;
+    grid_sync(bar, gridDim.x);
+    if (threadIdx.x == 0) {
+      int t = 0;
+      for (unsigned b = 0; b < gridDim.x; b++) t += *(volatile int *)(vals + b);
+      sums[r * gridDim.x + blockIdx.x] = t;
+    }
+    grid_sync(bar, gridDim.x);  // nobody overwrites vals before every block has read them
+  }
+}
+
 // ==== broken kernels (each must be reported) ==================================================
 
 __global__ void k_divergent(int *out) {
@@ -362,6 +395,24 @@ static void test_correct() {
     cudaFree(q);
 }
 
+// The grid barrier on a grid of what runs at once (dlk_emu_resident_blocks()): every round
+// each block sees every other block's value of that round.
+static void test_grid_barrier() {
+  const int nb = dlk_emu_resident_blocks(), rounds = 20;
+  CHECK(nb >= 1, "resident blocks %d", nb);
+  unsigned *bar = dev_alloc<unsigned>(2);
+  int *vals = dev_alloc<int>(nb), *sums = dev_alloc<int>(nb * rounds);
+  DLK_LAUNCH(k_grid_barrier, nb, 96, 0, nullptr)(bar, vals, sums, rounds);
+  CHECK(cudaGetLastError() == cudaSuccess, "grid barrier launch: %s", dlk_emu_last_report());
+  std::vector<int> h(nb * rounds);
+  cudaMemcpy(h.data(), sums, h.size() * sizeof(int), cudaMemcpyDeviceToHost);
+  int bad = 0;
+  for (int r = 0; r < rounds; r++)
+    for (int b = 0; b < nb; b++) bad += h[r * nb + b] != 10 * nb * (nb - 1) / 2 + nb * r;
+  CHECK(bad == 0, "grid barrier: %d of %d sums wrong (a block read a value of another round)", bad, nb * rounds);
+  cudaFree(bar), cudaFree(vals), cudaFree(sums);
+}
+
 static void test_half() {
   // round to nearest even at the ties, overflow, subnormals, NaN
   CHECK(__half2float(__float2half_rn(1.0f + 0x1p-11f)) == 1.0f, "half tie to even (down)");
@@ -479,6 +530,14 @@ static void test_finders(bool racecheck) {
   expect_report("mask names absent lanes", cudaGetLastError(), "k_partial_warp", "absent");
   DLK_LAUNCH(k_trap, 3, 32, 0, nullptr)(o);
   expect_report("__trap", cudaGetLastError(), "k_trap", "__trap()");
+  {  // a grid barrier in a grid larger than what runs at once: reported, not a hang
+    const int nb = dlk_emu_resident_blocks() + 1;
+    unsigned *bar = dev_alloc<unsigned>(2);
+    int *vals = dev_alloc<int>(nb), *sums = dev_alloc<int>(nb);
+    DLK_LAUNCH(k_grid_barrier, nb, 64, 0, nullptr)(bar, vals, sums, 1);
+    expect_report("grid barrier past co-residency", cudaGetLastError(), "k_grid_barrier", "have not started");
+    cudaFree(bar), cudaFree(vals), cudaFree(sums);
+  }
   // the device still works after each report
   DLK_LAUNCH(k_trivial, 1, 32, 0, nullptr)(o);
   CHECK(cudaGetLastError() == cudaSuccess, "a launch after the reports");
@@ -647,7 +706,10 @@ int main(int argc, char **argv) {
 #else
   const bool racecheck = false;
 #endif
+  // the co-residency finder's wait (default 5 s), short here
+  setenv("DLK_EMU_SPIN_S", "0.5", 1);
   test_correct();
+  test_grid_barrier();
   test_half();
   test_cub();
   test_launchers();

@@ -193,6 +193,11 @@ int dlk_emu_kernel_counts(const char **names, long long *counts, int cap);
 /* Print the launched kernels with counts to stderr (also done at exit when DLK_EMU_REPORT
    is set). */
 void dlk_emu_print_report(void);
+/* How many blocks of one grid run at once (the OS threads of the pool: DLK_EMU_THREADS,
+   default the core count); each runs to its end. A kernel whose blocks wait for each other
+   (a grid-wide barrier) must launch at most this many: the emulated device's co-residency
+   rule, where a GPU has cudaLaunchCooperativeKernel's. */
+int dlk_emu_resident_blocks(void);
 
 #ifdef __cplusplus
 }
