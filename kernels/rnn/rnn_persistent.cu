@@ -140,11 +140,14 @@ __global__ void __launch_bounds__(kThreads) rnn_persist_kernel(dlk_k_rnn_persist
             for (int q = 0; q < kMaxB; q++) accx[g][q] += w * xk[q];
           }
         }
+      // Only the batch's rows: rows q >= B are never read (a batch-1 step needs G sums,
+      // not 8 G); B is uniform over the grid, so the warp leaves the loop together.
 #pragma unroll
       for (int g = 0; g < 4; g++) {
         if (g >= G) break;
 #pragma unroll
         for (int q = 0; q < kMaxB; q++) {
+          if (q >= B) break;
           acc[g][q] = warp_sum(acc[g][q]);
           if (a.fuse_input) accx[g][q] = warp_sum(accx[g][q]);
         }
