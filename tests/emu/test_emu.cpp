@@ -24,6 +24,7 @@
 
 #include "../../kernels/attention/attention.h"
 #include "../../kernels/nn/nn.h"
+#include "../../kernels/rnn/rnn.h"
 #include "emu_launch.h"
 #include "dlk.h"
 #include "cuda_bf16.h"
@@ -593,6 +594,36 @@ static void test_launchers() {
   cudaFree(dc), cudaFree(dz), cudaFree(db), cudaFree(dm);
 }
 
+// rnn's same-dtype f64 copy (rnn_copy3_f64_kernel), which no row reaches (the rnn GPU rows
+// take F32, F16 and BF16 only): every bit kept (values f32 cannot hold), strided source,
+// rows past a sequence's end zeroed, then accumulated.
+static void test_rnn_copy3_f64() {
+  const int64_t T = 3, B = 2, n = 5, ss0 = B * 8, ss1 = 8;  // source rows padded to 8
+  std::vector<double> src(T * ss0), want(T * B * n);
+  for (size_t i = 0; i < src.size(); i++) src[i] = 1.0 + (double)i * 0x1p-40;
+  int32_t lens[2] = {3, 1};
+  double *ds = dev_alloc<double>(src.size()), *dd = dev_alloc<double>(T * B * n);
+  int32_t *dl = dev_alloc<int32_t>(2);
+  cudaMemcpy(ds, src.data(), src.size() * 8, cudaMemcpyHostToDevice);
+  cudaMemcpy(dl, lens, sizeof lens, cudaMemcpyHostToDevice);
+  dlk_k_rnn_copy3_desc c = {DLK_F64, DLK_F64, T, B, n, ds, ss0, ss1, 1, dd, B * n, n, 1, dl, 1, 0};
+  CHECK(dlk_k_rnn_copy3(&c, 0, nullptr, nullptr) == 0, "rnn copy3 f64 launch");
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t k = 0; k < n; k++) want[(t * B + b) * n + k] = t < lens[b] ? src[t * ss0 + b * ss1 + k] : 0.0;
+  std::vector<double> got(T * B * n);
+  cudaMemcpy(got.data(), dd, got.size() * 8, cudaMemcpyDeviceToHost);
+  CHECK(memcmp(got.data(), want.data(), got.size() * 8) == 0, "rnn copy3 f64: masked strided copy not bit for bit");
+  c.lens = nullptr, c.mask_past_end = 0, c.accumulate = 1;
+  CHECK(dlk_k_rnn_copy3(&c, 0, nullptr, nullptr) == 0, "rnn copy3 f64 accumulate launch");
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t k = 0; k < n; k++) want[(t * B + b) * n + k] += src[t * ss0 + b * ss1 + k];
+  cudaMemcpy(got.data(), dd, got.size() * 8, cudaMemcpyDeviceToHost);
+  CHECK(memcmp(got.data(), want.data(), got.size() * 8) == 0, "rnn copy3 f64: accumulate not bit for bit");
+  cudaFree(ds), cudaFree(dd), cudaFree(dl);
+}
+
 // The SDPA vendor row's helpers (kernels/attention/sdpa_fwd.cu), which only the cuDNN row
 // calls, against attention.h's rules on a small problem: B 2, Hq 2, Tq 3, Tk 4, Dv 2, f32,
 // q lengths {2, 3}, k lengths {4, 1}.
@@ -714,6 +745,7 @@ int main(int argc, char **argv) {
   test_cub();
   test_launchers();
   test_sdpa_vendor_helpers();
+  test_rnn_copy3_f64();
   test_finders(racecheck);
   printf("test_emu: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
