@@ -238,13 +238,13 @@ int launch_bwd_fused(const dlk_k_attn_desc *a, T *dP, T *dQ, void *ws, cudaStrea
   const unsigned gy = (unsigned)(a->B < 1 ? 1 : a->B < 65535 ? a->B : 65535);
   int rc = 0;
   if (a->Td > 0 && a->B > 0) {
-    DLK_LAUNCH(fused_bwd_rows_kernel<T, KIND>, dim3((unsigned)a->Td, gy), FB_THREADS, 0, st)(
+    DLK_LAUNCH((fused_bwd_rows_kernel<T, KIND>), dim3((unsigned)a->Td, gy), FB_THREADS, 0, st)(
         *a, dE, dQ);
     rc = (int)cudaGetLastError();
     if (rc) return rc;
   }
   if ((dP || dvp || a->denc.data) && a->B > 0) {
-    DLK_LAUNCH(fused_bwd_cols_kernel<T, KIND>, dim3((unsigned)a->Te, gy), FB_THREADS, 0, st)(
+    DLK_LAUNCH((fused_bwd_cols_kernel<T, KIND>), dim3((unsigned)a->Te, gy), FB_THREADS, 0, st)(
         *a, (const Acc *)dE, dP, dvp);
     rc = (int)cudaGetLastError();
     if (rc) return rc;

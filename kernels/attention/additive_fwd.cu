@@ -111,7 +111,11 @@ __global__ __launch_bounds__(FZ_THREADS) void fused_fwd_kernel(dlk_k_attn_desc a
                                                                typename AccT<T>::type *ws_ml,
                                                                typename AccT<T>::type *ws_c) {
   typedef typename AccT<T>::type Acc;
+#ifdef DLK_DYNAMIC_SHARED
+  DLK_DYNAMIC_SHARED(unsigned char, fz_smem);  // the emulated device's spelling
+#else
   extern __shared__ __align__(16) unsigned char fz_smem[];
+#endif
   const int64_t QD = KIND == ADDITIVE ? a.A : a.He;
   Acc *q = reinterpret_cast<Acc *>(fz_smem);
   Acc *vv = q + TI * QD;
@@ -284,7 +288,7 @@ int launch_fused_kind(const dlk_k_attn_desc *a, const FusedGeom &g, void *ws, cu
   Acc *ws_s = g.nsplit > 1 ? base + w.s : nullptr, *ws_ml = g.nsplit > 1 ? base + w.ml : nullptr,
       *ws_c = g.nsplit > 1 ? base + w.c : nullptr;
   dim3 grid((unsigned)(a->B * g.nsplit), (unsigned)g.tiles);
-  DLK_LAUNCH(fused_fwd_kernel<T, KIND, TI>, grid, FZ_THREADS, g.smem, st)(*a, g.nsplit, g.ch, ws_s,
+  DLK_LAUNCH((fused_fwd_kernel<T, KIND, TI>), grid, FZ_THREADS, g.smem, st)(*a, g.nsplit, g.ch, ws_s,
                                                                           ws_ml, ws_c);
   if (g.nsplit > 1) {
     int rc = (int)cudaGetLastError();
