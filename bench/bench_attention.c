@@ -1,8 +1,10 @@
 /*
  * attention cases of dlk-bench (issue 13), each run through the public call so that every
  * variant the dispatcher lists for the op is timed (the "x vendor" column is the ratio to
- * cuDNN's fused SDPA, variant 10; bench/compare_torch.py runs the same cases against
- * PyTorch's scaled_dot_product_attention).
+ * cuDNN's fused attention, variant 10: its single SDPA node for the plain cases, its
+ * composed fused-attention graph for the causal ones, host/attention/attention_cudnn.c;
+ * bench/compare_torch.py runs the same cases against PyTorch's
+ * scaled_dot_product_attention).
  *
  * Scaled-dot-product attention, the FlashAttention benchmark's grid:
  *   batch x seq = 16k tokens, heads x D = 2048 (D 64: 32 heads, D 128: 16 heads),

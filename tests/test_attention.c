@@ -13,7 +13,10 @@
  *      and rows beyond the lengths are never read (they hold NaN here), per variant;
  *   5. bad input: exact status, a message naming the op and the tensor, every output byte
  *      unchanged; lengths out of range;
- *   6. explain mode.
+ *   6. explain mode;
+ *   7. with cuDNN built: the cuDNN rows' graphs (the SDPA node and the composed fused-attention
+ *      graph of both directions), every node accepted by cuDNN without a GPU, and the reason
+ *      of each limit of the rows.
  * GPU run (--gpu; exit 77 when no GPU): the sweep over a CUDA context against the CPU
  *   reference (unsupported cases are reported as skipped with the variant's reason), the
  *   properties of 4 for the native variants, lengths out of range checked on the device,
@@ -1649,6 +1652,128 @@ static void test_gpu_bad_lengths(dlk_context *g) {
 }
 
 /* ====================================================================================== */
+/* The cuDNN rows' graphs, without a GPU                                                   */
+/* ====================================================================================== */
+
+#if DLK_HAVE_CUDNN
+#include "attention/attention.h"
+
+/* cuDNN finalizes tensors and operation nodes without a device, so the rows' supports()
+   on a CPU context builds each graph and stops at "needs a CUDA context" exactly when every
+   node of it was accepted; a node cuDNN refuses (an attribute of ours it does not take)
+   would show its own message instead. The reasons of the static limits are checked too. */
+typedef struct cg_case {
+  const char *name;
+  int bwd;
+  dlk_dtype dt;
+  int64_t B, Hq, Hk, Tq, Tk, D, Dv;
+  int causal, bias, lengths, dbias, det;
+  double dropout;
+  const char *want[2]; /* parts of the reason */
+} cg_case;
+
+static dlk_tensor cg_t(dlk_dtype dt, int n, const int64_t *shape) {
+  static _Alignas(256) unsigned char arena[256]; /* only the pointers' alignment matters */
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = arena;
+  t.dtype = dt;
+  t.device.type = DLK_CUDA;
+  t.ndim = n;
+  for (int k = 0; k < n; k++) t.shape[k] = shape[k];
+  dense_strides(n, shape, t.strides);
+  return t;
+}
+
+static void test_cudnn_graphs(dlk_context *ctx) {
+  static const char node_ok[] = "sdpa_fwd/node: needs a CUDA context";
+  static const char graph_ok[] = "composed graph: cudnn: sdpa_fwd/graph: needs a CUDA context";
+  static const char bgraph_ok[] = "composed graph: cudnn: sdpa_bwd/graph: needs a CUDA context";
+  /* clang-format off */
+  const cg_case cases[] = {
+      {"plain: the node", 0, DLK_BF16, 2, 4, 4, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, {node_ok, ""}},
+      {"causal: graph", 0, DLK_BF16, 2, 4, 4, 64, 64, 64, 64, 1, 0, 0, 0, 0, 0,
+       {"SDPA node: no causal mask (needs 9.21)", graph_ok}},
+      {"causal Tq < Tk, GQA: bottom-right by constants", 0, DLK_F16, 1, 8, 2, 32, 80, 128, 64, 1,
+       0, 0, 0, 0, 0, {"no causal mask", graph_ok}},
+      {"causal Tq > Tk: padding form", 0, DLK_BF16, 1, 2, 1, 80, 32, 64, 64, 1, 0, 0, 0, 0, 0,
+       {"no causal mask", graph_ok}},
+      {"causal + lengths", 0, DLK_BF16, 3, 2, 2, 40, 56, 32, 32, 1, 0, 1, 0, 0, 0,
+       {"no causal mask", graph_ok}},
+      {"bias + lengths", 0, DLK_F16, 2, 4, 2, 33, 47, 64, 128, 0, 1, 1, 0, 0, 0,
+       {"SDPA node: no bias (needs 9.21)", graph_ok}},
+      {"bias + causal square", 0, DLK_BF16, 2, 2, 2, 64, 64, 64, 64, 1, 2, 0, 0, 0, 0,
+       {"no causal mask", graph_ok}},
+      {"bias + causal Tq != Tk", 0, DLK_BF16, 2, 2, 2, 32, 64, 64, 64, 1, 1, 0, 0, 0, 0,
+       {"no causal mask", "bottom-right causal mask (Tq != Tk or lengths) only without bias"}},
+      {"f32", 0, DLK_F32, 1, 2, 2, 16, 16, 64, 64, 0, 0, 0, 0, 0, 0, {"f16/bf16 (this is f32)", ""}},
+      {"dropout", 0, DLK_BF16, 1, 2, 2, 16, 16, 64, 64, 0, 0, 0, 0, 0, 0.1, {"Philox", ""}},
+      {"D 36", 0, DLK_BF16, 1, 2, 2, 16, 16, 36, 64, 0, 0, 0, 0, 0, 0, {"multiples of 8", ""}},
+      {"bwd causal GQA dq accumulator", 1, DLK_BF16, 2, 8, 2, 64, 64, 64, 64, 1, 0, 0, 0, 0, 0,
+       {"no causal mask", bgraph_ok}},
+      {"bwd causal GQA deterministic", 1, DLK_BF16, 2, 8, 2, 64, 96, 64, 64, 1, 0, 0, 0, 1, 0,
+       {"no causal mask", bgraph_ok}},
+      {"bwd bias + dbias, causal square", 1, DLK_F16, 2, 4, 4, 64, 64, 128, 128, 1, 2, 0, 1, 0, 0,
+       {"no causal mask", bgraph_ok}},
+      {"bwd bias + lengths", 1, DLK_BF16, 2, 2, 1, 48, 40, 64, 64, 0, 1, 1, 0, 0, 0,
+       {"no bias", bgraph_ok}},
+      {"bwd dbias + lengths", 1, DLK_BF16, 2, 2, 2, 48, 40, 64, 64, 0, 1, 1, 1, 0, 0,
+       {"dbias with lengths", ""}},
+  };
+  /* clang-format on */
+  char why[1024];
+  for (int i = 0; i < N_OF(cases); i++) {
+    const cg_case *c = &cases[i];
+    snprintf(t_case_buf, sizeof t_case_buf, "cudnn graphs: %s", c->name);
+    t_case = t_case_buf;
+    CHECK_OK(ctx, dlk_context_set_deterministic(ctx, c->det));
+    dlk_sdpa_problem p;
+    memset(&p, 0, sizeof p);
+    p.B = c->B, p.Hq = c->Hq, p.Hk = c->Hk, p.Tq = c->Tq, p.Tk = c->Tk, p.D = c->D, p.Dv = c->Dv;
+    p.scale = 0.125, p.causal = c->causal != 0, p.dropout = c->dropout, p.dtype = c->dt;
+    const int64_t qs[4] = {c->B, c->Hq, c->Tq, c->D}, ks[4] = {c->B, c->Hk, c->Tk, c->D};
+    const int64_t vs[4] = {c->B, c->Hk, c->Tk, c->Dv}, os[4] = {c->B, c->Hq, c->Tq, c->Dv};
+    const int64_t bs[4] = {c->B, c->Hq, c->Tq, c->Tk}, ls[3] = {c->B, c->Hq, c->Tq};
+    p.q = cg_t(c->dt, 4, qs), p.k = cg_t(c->dt, 4, ks), p.v = cg_t(c->dt, 4, vs);
+    dlk_tensor own; /* bias 1: full; 2: [1, Hq, Tq, Tk] (broadcast over B) */
+    if (c->bias) {
+      p.has_bias = true;
+      p.bias = cg_t(c->dt, 4, bs);
+      own = p.bias;
+      if (c->bias == 2) p.bias.strides[0] = 0, own.shape[0] = 1, own.strides[0] = 0;
+    }
+    if (c->lengths) {
+      const int64_t b1[1] = {c->B};
+      p.has_q_lengths = p.has_k_lengths = true;
+      p.q_lengths = cg_t(DLK_I32, 1, b1), p.k_lengths = cg_t(DLK_I64, 1, b1);
+    }
+    why[0] = '\0';
+    if (!c->bwd) {
+      dlk_sdpa_fwd_args a;
+      memset(&a, 0, sizeof a);
+      a.p = p, a.out = cg_t(c->dt, 4, os), a.has_lse = true, a.lse = cg_t(DLK_F32, 3, ls);
+      CHECK(!dlk_sdpa_fwd_cudnn_supports(ctx, &a, 0, why, sizeof why),
+            "supported on a CPU context");
+      CHECK(dlk_sdpa_fwd_cudnn_workspace(ctx, &a, 0) == 0, "a workspace without a plan");
+    } else {
+      dlk_sdpa_bwd_args a;
+      memset(&a, 0, sizeof a);
+      a.p = p, a.out = cg_t(c->dt, 4, os), a.lse = cg_t(DLK_F32, 3, ls), a.dout = a.out;
+      a.has_dq = a.has_dk = a.has_dv = true;
+      a.dq = p.q, a.dk = p.k, a.dv = p.v;
+      if (c->dbias) a.has_dbias = true, a.dbias = own;
+      CHECK(!dlk_sdpa_bwd_cudnn_supports(ctx, &a, 0, why, sizeof why),
+            "supported on a CPU context");
+    }
+    for (int w = 0; w < 2; w++)
+      CHECK(strstr(why, c->want[w]) != NULL, "reason \"%s\" lacks \"%s\"", why, c->want[w]);
+    printf("cuDNN rows, %s: %s\n", c->name, why);
+  }
+  CHECK_OK(ctx, dlk_context_set_deterministic(ctx, 0));
+}
+#endif
+
+/* ====================================================================================== */
 /* Additive (Bahdanau) and Luong attention                                                */
 /* ====================================================================================== */
 /*
@@ -2750,6 +2875,9 @@ int main(int argc, char **argv) {
   test_gpu_bad_lengths(ctx);
   test_bad_input(ctx);
   test_explain(ctx);
+#if DLK_HAVE_CUDNN
+  test_cudnn_graphs(ctx);
+#endif
   /* ---- additive (Bahdanau) and Luong attention ---- */
   test_attn_cpu(ctx);
   dlk_context_destroy(ctx);

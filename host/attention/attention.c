@@ -101,7 +101,8 @@ static const dlk_variant sdpa_fwd_variants[] = {
 #endif
 #if DLK_SDPA_CUDNN
     {10, "cudnn", DLK_CUDA, 0,
-     "cuDNN's fused SDPA_FWD node (backend graph API; f16/bf16, no causal/bias/dropout)",
+     "cuDNN fused attention (backend graph API, f16/bf16): the SDPA_FWD node (9.13+), else "
+     "the composed matmul/softmax/matmul graph (causal, bias); no dropout",
      dlk_sdpa_fwd_cudnn_supports, dlk_sdpa_fwd_cudnn_workspace, dlk_sdpa_fwd_cudnn_run},
 #endif
 };
@@ -125,7 +126,8 @@ static const dlk_variant sdpa_bwd_variants[] = {
 #endif
 #if DLK_SDPA_CUDNN
     {10, "cudnn", DLK_CUDA, 0,
-     "cuDNN's fused SDPA_BWD node (backend graph API; f16/bf16, no causal/bias/dropout)",
+     "cuDNN fused attention backward (backend graph API, f16/bf16): the SDPA_BWD node "
+     "(9.17+), else the composed graph (causal, bias, dbias); no dropout",
      dlk_sdpa_bwd_cudnn_supports, dlk_sdpa_bwd_cudnn_workspace, dlk_sdpa_bwd_cudnn_run},
 #endif
 };

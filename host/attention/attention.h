@@ -98,19 +98,16 @@ void dlk_sdpa_bwd_desc(const dlk_context *ctx, const dlk_sdpa_bwd_args *a,
 dlk_status dlk_sdpa_check_lengths_cuda(dlk_context *ctx, const char *op,
                                        const struct dlk_k_sdpa_desc *d);
 #endif
-/* The cuDNN rows (attention_cudnn.c) need the backend-graph helper host/cudnn/graph.h,
-   which is not on this branch yet: the file is out of the tree until it is (it is in the
-   history at commit 7ac0099) and DLK_SDPA_CUDNN turns its rows on when the header exists. */
-#if DLK_HAVE_CUDNN && defined(__has_include)
-#if __has_include("../cudnn/graph.h")
+/* The cuDNN rows (attention_cudnn.c), over the backend-graph helper host/cudnn/graph.h:
+   compiled in every build with cuDNN (DLK_HAVE_CUDNN implies DLK_HAVE_CUDA). */
+#if DLK_HAVE_CUDA && DLK_HAVE_CUDNN
 #define DLK_SDPA_CUDNN 1
-#endif
-#endif
-#ifndef DLK_SDPA_CUDNN
+#else
 #define DLK_SDPA_CUDNN 0
 #endif
 #if DLK_SDPA_CUDNN
-/* cuDNN row (attention_cudnn.c): the fused SDPA_FWD / SDPA_BWD nodes of the backend API. */
+/* cuDNN row (attention_cudnn.c): the SDPA_FWD / SDPA_BWD nodes of the backend API, or the
+   composed fused-attention graph where the node refuses (causal, bias). */
 DLK_SUPPORTS_FN(dlk_sdpa_fwd_cudnn_supports);
 DLK_WORKSPACE_FN(dlk_sdpa_fwd_cudnn_workspace);
 DLK_RUN_FN(dlk_sdpa_fwd_cudnn_run);

@@ -54,6 +54,7 @@ static int cuda_device_count(void) { return 0; }
 
 typedef struct dlk_plan_entry {
   uint64_t hash;
+  uint64_t used; /* ctx->plan_clock at the last get or put: dlk_plan_cache_trim's recency */
   char *key;
   void *ptr;
   void (*destroy)(void *ptr);
@@ -73,7 +74,8 @@ static dlk_plan_entry *plan_find(const dlk_context *ctx, const char *key, uint64
 
 dlk_status dlk_plan_cache_get(dlk_context *ctx, const char *key, void **out) {
   if (!ctx || !key || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_plan_cache_get: NULL argument");
-  const dlk_plan_entry *e = plan_find(ctx, key, key_hash(key));
+  dlk_plan_entry *e = plan_find(ctx, key, key_hash(key));
+  if (e) e->used = ++ctx->plan_clock;
   *out = e ? e->ptr : NULL;
   return DLK_OK;
 }
@@ -90,6 +92,7 @@ dlk_status dlk_plan_cache_put(dlk_context *ctx, const char *key, void *ptr, void
     if (e->destroy && e->ptr != ptr) e->destroy(e->ptr);
     e->ptr = ptr;
     e->destroy = destroy;
+    e->used = ++ctx->plan_clock;
     return DLK_OK;
   }
   if (ctx->n_plans == ctx->cap_plans) {
@@ -107,11 +110,48 @@ dlk_status dlk_plan_cache_put(dlk_context *ctx, const char *key, void *ptr, void
     s = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "plan cache: out of memory for \"%s\"", key);
     goto fail;
   }
-  ctx->plans[ctx->n_plans++] = (dlk_plan_entry){h, copy, ptr, destroy};
+  ctx->plans[ctx->n_plans++] = (dlk_plan_entry){h, ++ctx->plan_clock, copy, ptr, destroy};
   return DLK_OK;
 fail:
   if (destroy && ptr) destroy(ptr);
   return s;
+}
+
+static bool has_prefix(const char *key, const char *prefix) {
+  return strncmp(key, prefix, strlen(prefix)) == 0;
+}
+
+size_t dlk_plan_cache_count(const dlk_context *ctx, const char *prefix) {
+  size_t n = 0;
+  for (size_t i = 0; ctx && prefix && i < ctx->n_plans; i++)
+    n += has_prefix(ctx->plans[i].key, prefix);
+  return n;
+}
+
+void dlk_plan_cache_trim(dlk_context *ctx, const char *prefix, size_t keep) {
+  if (!ctx || !prefix) return;
+  size_t n = dlk_plan_cache_count(ctx, prefix);
+  if (n <= keep) return;
+#if DLK_HAVE_CUDA
+  /* A plan may still be in use by work queued on the stream (a runtime-compiled engine's
+     module, say): let that finish before destroying one. Rare: only past the bound. */
+  if (ctx->device.type == DLK_CUDA) { /* an error here is the stream's, seen by its next check */
+    cudaStreamSynchronize((cudaStream_t)ctx->stream);
+  }
+#endif
+  for (; n > keep; n--) {
+    size_t lru = ctx->n_plans; /* the least recently used entry under prefix */
+    for (size_t i = 0; i < ctx->n_plans; i++) {
+      if (!has_prefix(ctx->plans[i].key, prefix)) continue;
+      if (lru == ctx->n_plans || ctx->plans[i].used < ctx->plans[lru].used) lru = i;
+    }
+    dlk_plan_entry *e = &ctx->plans[lru];
+    if (e->destroy) e->destroy(e->ptr);
+    free(e->key);
+    /* Close the gap without reordering: the others keep their insertion order. */
+    memmove(e, e + 1, (ctx->n_plans - lru - 1) * sizeof *e);
+    ctx->n_plans--;
+  }
 }
 
 /* Destroy every entry, newest first. */

@@ -50,6 +50,7 @@ struct dlk_context {
      descriptors and graphs, in insertion order. */
   struct dlk_plan_entry *plans;
   size_t n_plans, cap_plans;
+  uint64_t plan_clock; /* counts gets and puts: each entry's recency for dlk_plan_cache_trim */
 
   /* Workspace arena: one device (or host, for a CPU context) block, grown on demand,
      handed to the variant that runs. */
@@ -223,9 +224,11 @@ int dlk_env_flag(const char *name); /* getenv as 0/1 */
    Per-context state that vendor rows and families build once and reuse: handles,
    descriptors, execution plans. A key string (prefixed by its owner: "cublas",
    "cublaslt/plans", "cudnn/graph/...") maps to a pointer and the function that destroys
-   it. Entries live until the context is destroyed, then go in reverse order of insertion
-   (a plan made with a handle is destroyed before the handle). Lookup is a scan of the
-   entries' hashes, meant for tens of entries per context, not thousands. */
+   it. Entries live until the context is destroyed (or their owner trims them, below), then
+   go in reverse order of insertion (a plan made with a handle is destroyed before the
+   handle). Lookup is a scan of the entries' hashes, meant for tens to a few hundred entries
+   per context, not thousands: an owner with one entry per shape bounds its share with
+   dlk_plan_cache_trim. */
 /* *out = the pointer stored under key, or NULL (and DLK_OK) when there is none. */
 dlk_status dlk_plan_cache_get(dlk_context *ctx, const char *key, void **out);
 /* Store ptr under key (a copy of the key is kept); a key already present is replaced,
@@ -233,6 +236,17 @@ dlk_status dlk_plan_cache_get(dlk_context *ctx, const char *key, void **out);
    memory) destroy(ptr) has been called: the caller never leaks ptr. */
 dlk_status dlk_plan_cache_put(dlk_context *ctx, const char *key, void *ptr,
                               void (*destroy)(void *ptr));
+/* A bound for owners whose entries grow with the shapes a program uses (one cuDNN graph
+   plan per shape: host/cudnn/graph.c keeps at most 256 under "cudnn/graph/"): destroy the
+   least recently used entries (by get or put) whose key starts with prefix until at most
+   keep of them remain, after the context's stream has finished the work queued with them.
+   Every other entry stays, in its order, so context destroy still destroys a plan before
+   the handle it was made with. Hence prefix must name entries nothing else uses (plans,
+   never a handle: "cublas", "cublaslt" and "cudnn" start no "<owner>/" prefix). A pointer
+   found under prefix is valid only until the next trim of that prefix. */
+void dlk_plan_cache_trim(dlk_context *ctx, const char *prefix, size_t keep);
+/* Entries whose key starts with prefix ("" for all). */
+size_t dlk_plan_cache_count(const dlk_context *ctx, const char *prefix);
 
 #if DLK_HAVE_CUDA
 /* context.c: cudaSetDevice for the context's device (each public entry that touches the

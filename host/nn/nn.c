@@ -543,8 +543,8 @@ static const dlk_variant softmax_fwd_variants[] = {
      dlk_softmax_fwd_cuda_supports, NULL, dlk_softmax_fwd_cuda_run},
 #endif
 #if DLK_HAVE_CUDNN
-    {10, "cudnn", DLK_CUDA, 0, "cudnnSoftmaxForward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
-     dlk_softmax_fwd_cudnn_supports, NULL, dlk_softmax_fwd_cudnn_run},
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graphs: row max, sum of exp, (log,) output; contiguous rows",
+     dlk_softmax_fwd_cudnn_supports, dlk_softmax_fwd_cudnn_workspace, dlk_softmax_fwd_cudnn_run},
 #endif
 };
 
@@ -560,8 +560,8 @@ static const dlk_variant softmax_bwd_variants[] = {
      dlk_softmax_bwd_cuda_supports, NULL, dlk_softmax_bwd_cuda_run},
 #endif
 #if DLK_HAVE_CUDNN
-    {10, "cudnn", DLK_CUDA, 0, "cudnnSoftmaxBackward (ACCURATE / LOG, mode INSTANCE), contiguous rows",
-     dlk_softmax_bwd_cudnn_supports, NULL, dlk_softmax_bwd_cudnn_run},
+    {10, "cudnn", DLK_CUDA, 0, "cuDNN backend graphs: row dot, output; contiguous rows",
+     dlk_softmax_bwd_cudnn_supports, dlk_softmax_bwd_cudnn_workspace, dlk_softmax_bwd_cudnn_run},
 #endif
 };
 

@@ -216,10 +216,12 @@ DLK_RUN_FN(dlk_gemm_cublaslt_run);
 #endif
 
 #if DLK_HAVE_CUDNN
-/* host/nn/nn_cudnn.c: softmax through cuDNN (id 10). */
+/* host/nn/nn_cudnn.c: softmax through cuDNN backend graphs (id 10). */
 DLK_SUPPORTS_FN(dlk_softmax_fwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_softmax_fwd_cudnn_workspace);
 DLK_RUN_FN(dlk_softmax_fwd_cudnn_run);
 DLK_SUPPORTS_FN(dlk_softmax_bwd_cudnn_supports);
+DLK_WORKSPACE_FN(dlk_softmax_bwd_cudnn_workspace);
 DLK_RUN_FN(dlk_softmax_bwd_cudnn_run);
 #endif
 

@@ -93,6 +93,19 @@ int dlk_k_sdpa_check_lengths(const dlk_k_sdpa_desc *a, int64_t *flag, void *stre
 int dlk_k_sdpa_lengths_i32(const dlk_k_sdpa_desc *a, int32_t *q_out, int32_t *k_out, void *stream);
 int dlk_k_sdpa_clear_padding(const dlk_k_sdpa_desc *a, int backward, void *stream);
 
+/* The vendor forward's epilogue, from the vendor's packed F32 stats [B, Hq, Tq] (its
+   log-sum-exp) to dlk's out and lse: a row past q_len, or a row with no visible key, gets
+   out 0 and lse -inf (the vendor leaves NaN or anything there); every other row's stats
+   go to lse as they are (when a->lse is not NULL). A row has no visible key when the
+   lengths and the causal bound leave it none, or (a bias of -inf) when its stats are -inf,
+   or NaN while no key it may see has a bias above -inf; a NaN from a NaN input stays NaN,
+   as in the reference. */
+int dlk_k_sdpa_vendor_fwd_finish(const dlk_k_sdpa_desc *a, const float *stats, void *stream);
+/* The vendor backward's stats, packed F32 [B, Hq, Tq] in `stats`, from a->lse: +inf on rows
+   past q_len and where lse is -inf (a row with no visible key), so that the recomputed
+   weights exp(s - stats) are 0 there and never exp(-inf - (-inf)) = NaN. */
+int dlk_k_sdpa_vendor_bwd_stats(const dlk_k_sdpa_desc *a, float *stats, void *stream);
+
 /* ====================================================================================== */
 /* Additive (Bahdanau) and Luong attention (additive_fwd.cu, additive_bwd.cu)             */
 /* ====================================================================================== */

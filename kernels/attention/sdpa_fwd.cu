@@ -548,6 +548,56 @@ int clear_padding(const dlk_k_sdpa_desc *a, int backward, cudaStream_t st) {
   return (int)cudaGetLastError();
 }
 
+// Does query row (b, h, i) see a key whose bias is above -inf? (Keys past kl, and with
+// causal past i + kl - ql, are not seen.) A NaN bias counts as seen: its NaN is the result.
+template <typename T>
+__device__ bool sees_a_key(const dlk_k_sdpa_desc &a, int64_t b, int64_t h, int64_t i, int64_t ql,
+                           int64_t kl) {
+  const int64_t n = a.causal ? (i + kl - ql + 1 < kl ? i + kl - ql + 1 : kl) : kl;
+  if (n <= 0) return false;
+  if (!a.bias.data) return true;
+  for (int64_t j = 0; j < n; j++)
+    if (!(to_acc(*at4<T>(a.bias, b, h, i, j)) == -INFINITY)) return true;
+  return false;
+}
+
+// dlk_k_sdpa_vendor_fwd_finish (attention.h says what it writes). Thread mapping: one
+// thread per (b, h, i) row, grid-stride; only a masked row's out is written (Dv elements).
+template <typename T>
+__global__ void vendor_fwd_finish_kernel(dlk_k_sdpa_desc a, const float *stats) {
+  const int64_t rows = a.B * a.Hq * a.Tq;
+  for (int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; r < rows;
+       r += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t i = r % a.Tq, h = (r / a.Tq) % a.Hq, b = r / (a.Tq * a.Hq);
+    const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+    const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
+    float st = stats[r];
+    // past the lengths, or no key at all under the causal bound: whatever the vendor wrote
+    bool masked = i >= ql || (a.causal ? i + kl - ql + 1 : kl) <= 0 || kl <= 0;
+    // exp sums are >= 1 once a score is finite, so -inf stats mean every score was -inf
+    if (!masked && !(st > -INFINITY))
+      masked = st == -INFINITY || !sees_a_key<T>(a, b, h, i, ql, kl);
+    if (masked) {
+      for (int64_t d = 0; d < a.Dv; d++) *at4<T>(a.out, b, h, i, d) = from_acc<T>(0.0f);
+      st = -INFINITY;
+    }
+    if (a.lse) ((float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2] = st;
+  }
+}
+
+// dlk_k_sdpa_vendor_bwd_stats. Thread mapping: one thread per (b, h, i) row, grid-stride.
+__global__ void vendor_bwd_stats_kernel(dlk_k_sdpa_desc a, float *stats) {
+  const int64_t rows = a.B * a.Hq * a.Tq;
+  for (int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; r < rows;
+       r += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t i = r % a.Tq, h = (r / a.Tq) % a.Hq, b = r / (a.Tq * a.Hq);
+    const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+    float l = INFINITY;
+    if (i < ql) l = ((const float *)a.lse)[b * a.lse_s0 + h * a.lse_s1 + i * a.lse_s2];
+    stats[r] = l == -INFINITY ? INFINITY : l;
+  }
+}
+
 bool empty(const dlk_k_sdpa_desc *a) {
   return a->B <= 0 || a->Hq <= 0 || a->Tq <= 0 || a->Dv <= 0;
 }
@@ -654,6 +704,24 @@ extern "C" int dlk_k_sdpa_lengths_i32(const dlk_k_sdpa_desc *a, int32_t *q_out, 
                                       void *stream) {
   if (a->B <= 0) return 0;
   DLK_LAUNCH(lengths_i32_kernel, grid_for(a->B, 256), 256, 0, stream)(*a, q_out, k_out);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int dlk_k_sdpa_vendor_fwd_finish(const dlk_k_sdpa_desc *a, const float *stats,
+                                            void *stream) {
+  const int64_t rows = a->B * a->Hq * a->Tq;
+  if (rows <= 0) return 0;
+  DLK_DISPATCH_FLOAT(a->dtype, T,
+                     DLK_LAUNCH(vendor_fwd_finish_kernel<T>, grid_for(rows, 256), 256, 0,
+                                (cudaStream_t)stream)(*a, stats);
+                     return (int)cudaGetLastError());
+  return 0;
+}
+
+extern "C" int dlk_k_sdpa_vendor_bwd_stats(const dlk_k_sdpa_desc *a, float *stats, void *stream) {
+  const int64_t rows = a->B * a->Hq * a->Tq;
+  if (rows <= 0) return 0;
+  DLK_LAUNCH(vendor_bwd_stats_kernel, grid_for(rows, 256), 256, 0, (cudaStream_t)stream)(*a, stats);
   return (int)cudaGetLastError();
 }
 
