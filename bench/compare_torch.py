@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""dlk against PyTorch, side by side, on the nn cases of dlk-bench.
+"""dlk against PyTorch, side by side, on the nn, conv and rnn cases of dlk-bench (conv2d,
+pooling, batch norm, MSE; RNN, LSTM, GRU).
 
     python3 bench/compare_torch.py [--lib build/libdlk.so] [--quick] [--cpu] [--all]
 
@@ -80,7 +81,41 @@ class SdpaParams(ctypes.Structure):
                 ("seed", ctypes.c_uint64), ("offset", ctypes.c_uint64)]
 
 
+class Conv2dParams(ctypes.Structure):
+    _fields_ = [("stride", ctypes.c_int64 * 2), ("padding", ctypes.c_int64 * 2),
+                ("dilation", ctypes.c_int64 * 2), ("groups", ctypes.c_int64), ("act", ctypes.c_int)]
+
+
+class Pool2dParams(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int), ("kernel", ctypes.c_int64 * 2), ("stride", ctypes.c_int64 * 2),
+                ("padding", ctypes.c_int64 * 2), ("dilation", ctypes.c_int64 * 2), ("ceil_mode", ctypes.c_int),
+                ("count_include_pad", ctypes.c_int)]
+
+
+class BatchnormParams(ctypes.Structure):
+    _fields_ = [("eps", ctypes.c_double), ("momentum", ctypes.c_double), ("training", ctypes.c_int)]
+
+
+class MseParams(ctypes.Structure):
+    _fields_ = [("reduction", ctypes.c_int)]
+
+
+class RnnParams(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("hidden_size", ctypes.c_int64), ("proj_size", ctypes.c_int64),
+                ("num_layers", ctypes.c_int), ("bidirectional", ctypes.c_int), ("batch_first", ctypes.c_int),
+                ("gru_reset_before", ctypes.c_int), ("dropout", ctypes.c_double), ("seed", ctypes.c_uint64),
+                ("training", ctypes.c_int)]
+
+
+class RnnCellParams(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("gru_reset_before", ctypes.c_int)]
+
+
 P = ctypes.POINTER
+
+
+class RnnWeights(ctypes.Structure):  # also dlk_rnn_grads: five tensor pointers
+    _fields_ = [(n, P(Tensor)) for n in ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr")]
 
 
 class Dlk:
@@ -113,6 +148,26 @@ class Dlk:
                                              P(Tensor), P(Tensor)]),
             "dlk_sdpa_forward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 8),
             "dlk_sdpa_backward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 13),
+            "dlk_conv2d_forward": (ctypes.c_int, [ctypes.c_void_p, P(Conv2dParams), P(Tensor), P(Tensor),
+                                                  P(Tensor), P(Tensor), P(Tensor)]),
+            "dlk_conv2d_backward": (ctypes.c_int, [ctypes.c_void_p, P(Conv2dParams), P(Tensor), P(Tensor),
+                                                   P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor)]),
+            "dlk_pool2d_forward": (ctypes.c_int, [ctypes.c_void_p, P(Pool2dParams), P(Tensor), P(Tensor)]),
+            "dlk_batchnorm_forward": (ctypes.c_int, [ctypes.c_void_p, P(BatchnormParams)] + [P(Tensor)] * 8),
+            "dlk_mse_loss_forward": (ctypes.c_int, [ctypes.c_void_p, P(MseParams), P(Tensor), P(Tensor),
+                                                     P(Tensor)]),
+            "dlk_rnn_reserve_size": (ctypes.c_int, [ctypes.c_void_p, P(RnnParams), P(Tensor),
+                                                    P(ctypes.c_size_t)]),
+            "dlk_rnn_forward": (ctypes.c_int, [ctypes.c_void_p, P(RnnParams), P(RnnWeights), P(Tensor),
+                                               P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                               P(Tensor), P(Tensor)]),
+            "dlk_rnn_backward": (ctypes.c_int, [ctypes.c_void_p, P(RnnParams), P(RnnWeights), P(Tensor),
+                                                P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                                P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                                P(Tensor), P(RnnWeights)]),
+            "dlk_rnn_cell_forward": (ctypes.c_int, [ctypes.c_void_p, P(RnnCellParams), P(RnnWeights),
+                                                    P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
+                                                    P(Tensor)]),
         }
         self.missing = []
         for name, (res, args) in sig.items():
@@ -121,8 +176,10 @@ class Dlk:
                 continue
             fn = getattr(L, name)
             fn.restype, fn.argtypes = res, args
-        core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax",
-                                                             "dlk_layernorm", "dlk_adam", "dlk_sdpa"))]
+        core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax", "dlk_layernorm",
+                                                             "dlk_adam", "dlk_conv2d", "dlk_pool2d",
+                                                             "dlk_batchnorm", "dlk_mse", "dlk_rnn",
+                                                             "dlk_sdpa"))]
         if core:
             raise RuntimeError("%s lacks %s: not a dlk library?" % (path, ", ".join(core)))
         self.ctx = None
@@ -143,6 +200,7 @@ class Dlk:
         if s != DLK_OK:
             raise RuntimeError("dlk_context_create: %s: %s" % (self.status(s), self.error(None)))
         self.ctx = ctx
+        Dlk.current = self  # the rnn cases size their reserve through it while set up
         if cuda:  # dlk works on torch's stream, so events and ordering are shared
             self.check(self.lib.dlk_context_set_stream(ctx, torch.cuda.current_stream().cuda_stream))
 
@@ -295,7 +353,102 @@ def make_cases(cuda, quick):
                                   "dlk_sdpa_backward" if bwd else "dlk_sdpa_forward",
                                   lambda dev, b=b, h=h, t=t, d=d, c=causal, dt=dt, bwd=bwd:
                                   sdpa_case(dev, b, h, t, d, c, dt, bwd)))
+    # conv: bench/bench_conv.c's layers; f32 NCHW, f16/bf16 channels-last on a GPU
+    shapes = CONV_GPU_SHAPES if cuda else CONV_CPU_SHAPES[:2 if quick else 3]
+    conv_dts = [("f32", False), ("bf16", True), ("f16", True)] if cuda else [("f32", False)]
+    for shp in shapes:
+        for direction, op in (("conv_fwd", "conv2d_fwd"), ("conv_bwd_data", "conv2d_bwd_data"),
+                              ("conv_bwd_filter", "conv2d_bwd_filter")):
+            for dt, cl in conv_dts:
+                sym = "dlk_conv2d_forward" if direction == "conv_fwd" else "dlk_conv2d_backward"
+                cases.append((direction, shp[0] + (",nhwc" if cl else ""), dt, op, sym,
+                              lambda dev, shp=shp, d=direction, dt=dt, cl=cl: conv_case(dev, shp, d, dt, cl)))
+    cases += make_cnn_cases(cuda, quick)
+    # rnn: DeepBench's recurrent set, as bench/bench_rnn.c (hidden, batch, steps, inference)
+    if cuda:
+        rnns = [(0, 1760, 16, 50, 0), (0, 2560, 64, 50, 0), (2, 512, 16, 25, 0), (2, 1024, 128, 25, 0),
+                (2, 4096, 64, 25, 0), (2, 1536, 8, 50, 0), (2, 256, 16, 150, 0), (2, 512, 1, 25, 1),
+                (3, 2816, 32, 750, 0), (3, 1024, 64, 1500, 0), (3, 2816, 1, 1500, 1)]
+        if quick:
+            rnns = rnns[:4]
+        rdts = ["f32", "f16"]
+    else:
+        rnns = [(0, 32, 2, 5, 0), (2, 32, 2, 5, 0), (2, 32, 1, 5, 1), (3, 32, 2, 5, 0)]
+        rdts = ["f32"]
+    mname = {0: "rnn_tanh", 2: "lstm", 3: "gru"}
+    for mode, h, b, t, infer in rnns:
+        for dt in rdts:
+            for kind in (["infer"] if infer else ["fwd", "fwd+bwd"]):
+                cases.append(("%s_%s" % (mname[mode], kind), "h%d b%d t%d" % (h, b, t), dt, "rnn_fwd",
+                              "dlk_rnn_forward",
+                              lambda dev, mode=mode, h=h, b=b, t=t, kind=kind, dt=dt:
+                              rnn_case(dev, mode, h, b, t, kind, dt)))
+    for dt in rdts:
+        cases.append(("lstm_cell", "h512 b1" if cuda else "h64 b1", dt, "rnn_cell_fwd", "dlk_rnn_cell_forward",
+                      lambda dev, dt=dt: cell_case(dev, 512 if cuda else 64, dt)))
     return cases
+
+
+# name, N, C, H, W, K, R, S, stride, pad, groups (bench/bench_conv.c's tables)
+CONV_GPU_SHAPES = [
+    ("resnet50_conv1", 32, 3, 224, 224, 64, 7, 7, 2, 3, 1),
+    ("resnet50_res2_3x3", 32, 64, 56, 56, 64, 3, 3, 1, 1, 1),
+    ("resnet50_res2_1x1", 32, 64, 56, 56, 256, 1, 1, 1, 0, 1),
+    ("resnet50_res3_3x3", 32, 128, 28, 28, 128, 3, 3, 1, 1, 1),
+    ("resnet50_res4_3x3", 32, 256, 14, 14, 256, 3, 3, 1, 1, 1),
+    ("resnet50_res5_3x3", 32, 512, 7, 7, 512, 3, 3, 1, 1, 1),
+    ("vgg19_conv3_1", 8, 128, 56, 56, 256, 3, 3, 1, 1, 1),
+    ("vgg19_conv4_1", 8, 256, 28, 28, 512, 3, 3, 1, 1, 1),
+    ("mobilenet_dw3x3", 32, 32, 112, 112, 32, 3, 3, 1, 1, 32),
+    ("deepbench_700x161", 32, 1, 161, 700, 32, 5, 20, 2, 0, 1),
+    ("deepbench_341x79", 32, 32, 79, 341, 32, 5, 10, 2, 0, 1),
+    ("deepbench_54x54", 8, 64, 54, 54, 64, 3, 3, 1, 1, 1),
+    ("deepbench_224x224", 16, 3, 224, 224, 64, 7, 7, 2, 3, 1),
+    ("deepbench_28x28_5x5", 16, 192, 28, 28, 32, 5, 5, 1, 2, 1),
+    ("deepbench_14x14", 16, 256, 14, 14, 256, 3, 3, 1, 1, 1),
+    ("deepbench_7x7", 16, 512, 7, 7, 512, 3, 3, 1, 1, 1),
+]
+CONV_CPU_SHAPES = [
+    ("small_3x3", 1, 16, 14, 14, 16, 3, 3, 1, 1, 1),
+    ("small_1x1", 1, 32, 14, 14, 64, 1, 1, 1, 0, 1),
+    ("small_dw3x3", 1, 32, 28, 28, 32, 3, 3, 1, 1, 32),
+]
+
+
+def conv_case(dev, shp, direction, dt, cl):
+    _, n, c, h, w, k, r, s, stride, pad, groups = shp
+    g = torch.Generator(device="cpu").manual_seed(41)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+
+    def make(*shape, scale=1.0):
+        return ((torch.rand(*shape, generator=g) * 2 - 1) * scale).to(dev, TDT[dt]).contiguous(memory_format=fmt)
+
+    x, wt = make(n, c, h, w), make(k, c // groups, r, s, scale=0.1)
+    y = torch.nn.functional.conv2d(x, wt, None, stride, pad, 1, groups)
+    dy = make(*y.shape)
+    p = Conv2dParams((stride, stride), (pad, pad), (1, 1), groups, 0)
+    keep = [x, wt, y, dy]
+    dx_, dw_, dy_ = desc(x), desc(wt), desc(dy)
+    if direction == "conv_fwd":
+        out = torch.empty_like(y)
+        do = desc(out)
+        tfn = lambda: torch.nn.functional.conv2d(x, wt, None, stride, pad, 1, groups)  # noqa: E731
+        dfn = lambda d: d.lib.dlk_conv2d_forward(d.ctx, ctypes.byref(p), dx_, dw_, None, do, None)  # noqa: E731
+    else:
+        data = direction == "conv_bwd_data"
+        out = torch.empty_like(x if data else wt)
+        do = desc(out)
+        mask = [data, not data, False]
+
+        def tfn():
+            return torch.ops.aten.convolution_backward(dy, x, wt, None, [stride] * 2, [pad] * 2, [1, 1], False,
+                                                       [0, 0], groups, mask)[0 if data else 1]
+        if data:
+            dfn = lambda d: d.lib.dlk_conv2d_backward(d.ctx, ctypes.byref(p), dx_, dw_, None, dy_, do, None, None)  # noqa: E731
+        else:
+            dfn = lambda d: d.lib.dlk_conv2d_backward(d.ctx, ctypes.byref(p), dx_, dw_, None, dy_, None, do, None)  # noqa: E731
+    keep.append(out)
+    return dict(torch_fn=tfn, ref=tfn, dlk_fn=dfn, out=out, tf32=False, keep=keep)
 
 
 def gemm_case(dev, m, n, k, dt):
@@ -412,6 +565,177 @@ def sdpa_case(dev, b, h, t, d, causal, dt, bwd):
                 keep=keep + [qr, kr, vr, tout])
 
 
+# ---- conv family: pooling, batch norm, MSE (the shapes of bench/bench_conv.c) ---------------
+
+def make_cnn_cases(cuda, quick):
+    if cuda:
+        pool, bn, mse = (32, 64, 112, 112), (32, 64, 112, 112), (8, 256, 64, 64)
+    else:
+        pool, bn, mse = (2, 16, 28, 28), (4, 16, 14, 14), (4, 16, 32, 32)
+    cases = []
+    for dt, cl in (("f32", False), ("bf16", True)):
+        lay = ",nhwc" if cl else ""
+        cases.append(("maxpool", "x".join(map(str, pool)) + lay, dt, "pool2d_fwd", "dlk_pool2d_forward",
+                      lambda dev, dt=dt, cl=cl: maxpool_case(dev, pool, dt, cl)))
+        cases.append(("batchnorm", "x".join(map(str, bn)) + lay, dt, "batchnorm_fwd", "dlk_batchnorm_forward",
+                      lambda dev, dt=dt, cl=cl: batchnorm_case(dev, bn, dt, cl)))
+        cases.append(("mse", "x".join(map(str, mse)), dt, "mse_loss_fwd", "dlk_mse_loss_forward",
+                      lambda dev, dt=dt: mse_case(dev, mse, dt)))
+    return cases
+
+
+def image(dev, shape, dt, cl, seed):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    x = (torch.rand(*shape, generator=g) * 2 - 1).to(dev, TDT[dt])
+    return x.contiguous(memory_format=torch.channels_last) if cl else x
+
+
+def maxpool_case(dev, shape, dt, cl):
+    """ResNet-50's stem max pool: 3x3, stride 2, padding 1."""
+    x = image(dev, shape, dt, cl, 41)
+    ty = torch.nn.functional.max_pool2d(x, 3, 2, 1)
+    y = torch.empty_like(ty)
+    dx, dy = desc(x), desc(y)
+    p = Pool2dParams(0, (ctypes.c_int64 * 2)(3, 3), (ctypes.c_int64 * 2)(2, 2), (ctypes.c_int64 * 2)(1, 1),
+                     (ctypes.c_int64 * 2)(1, 1), 0, 0)
+    return dict(torch_fn=lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1),
+                ref=lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1), out=y, tf32=False, keep=(x, y, ty),
+                dlk_fn=lambda d: d.lib.dlk_pool2d_forward(d.ctx, ctypes.byref(p), dx, dy))
+
+
+def batchnorm_case(dev, shape, dt, cl):
+    """Training forward: batch statistics, running statistics updated, y."""
+    x = image(dev, shape, dt, cl, 42)
+    c = shape[1]
+    w = torch.rand(c, device=dev) + 0.5
+    b = torch.rand(c, device=dev) - 0.5
+    trm, trv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+    rm, rv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
+    sm, sr = torch.empty(c, device=dev), torch.empty(c, device=dev)
+    y = torch.empty_like(x)
+    ds = [desc(t) for t in (x, w, b, rm, rv, y, sm, sr)]
+    p = BatchnormParams(1e-5, 0.1, 1)
+    fn = lambda: torch.nn.functional.batch_norm(x, trm, trv, w, b, True, 0.1, 1e-5)  # noqa: E731
+    return dict(torch_fn=fn, ref=fn, out=y, tf32=False, keep=(x, w, b, rm, rv, sm, sr, y, trm, trv),
+                dlk_fn=lambda d: d.lib.dlk_batchnorm_forward(d.ctx, ctypes.byref(p), *ds))
+
+
+def mse_case(dev, shape, dt):
+    """MEAN over a feature map (the style-transfer content loss); loss f32 for bf16."""
+    x, t = image(dev, shape, dt, False, 43), image(dev, shape, dt, False, 44)
+    loss = torch.empty((), device=dev, dtype=torch.float32)
+    dx, dt_, dl = desc(x), desc(t), desc(loss)
+    p = MseParams(0)
+    fn = lambda: torch.nn.functional.mse_loss(x.float(), t.float())  # noqa: E731
+    return dict(torch_fn=lambda: torch.nn.functional.mse_loss(x, t), ref=fn, out=loss, tf32=False,
+                keep=(x, t, loss), dlk_fn=lambda d: d.lib.dlk_mse_loss_forward(d.ctx, ctypes.byref(p), dx, dt_, dl))
+def _rnn_module(mode, i, h, dev, tdt):
+    if mode == 2:
+        m = torch.nn.LSTM(i, h)
+    elif mode == 3:
+        m = torch.nn.GRU(i, h)
+    else:
+        m = torch.nn.RNN(i, h, nonlinearity="tanh" if mode == 0 else "relu")
+    return m.to(dev, tdt)  # torch's init: U(-1/sqrt(h), 1/sqrt(h))
+
+
+def _weights(m, suffix="_l0"):
+    """dlk_rnn_weights over the module's own parameter memory (no copy)."""
+    ds = [desc(getattr(m, n + suffix)) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    w = RnnWeights(*[ctypes.pointer(d) for d in ds], None)
+    return w, ds
+
+
+def rnn_case(dev, mode, h, b, t, kind, dt):
+    """One layer, one direction, input = hidden. infer/fwd: y against torch's y; fwd+bwd:
+    dx against torch's x.grad (the backward after a training forward)."""
+    tdt = TDT[dt]
+    torch.manual_seed(41)
+    m = _rnn_module(mode, h, h, dev, tdt)
+    g = torch.Generator(device="cpu").manual_seed(42)
+    x = (torch.rand(t, b, h, generator=g) * 2 - 1).to(dev, tdt)
+    dy = (torch.rand(t, b, h, generator=g) * 2 - 1).to(dev, tdt)
+    y, hn = torch.empty(t, b, h, device=dev, dtype=tdt), torch.empty(1, b, h, device=dev, dtype=tdt)
+    cn = torch.empty(1, b, h, device=dev, dtype=tdt) if mode == 2 else None
+    dx = torch.empty_like(x)
+    w, wd = _weights(m)
+    grads = [torch.zeros_like(getattr(m, n + "_l0")) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    gd = [desc(z) for z in grads]
+    gw = RnnWeights(*[ctypes.pointer(d) for d in gd], None)
+    training = kind != "infer"
+    p = RnnParams(mode, h, 0, 1, 0, 0, 0, 0.0, 0, int(training))
+    dxs, dys, dyy, dhn, ddx = desc(x), desc(y), desc(dy), desc(hn), desc(dx)
+    dcn = ctypes.pointer(desc(cn)) if cn is not None else None
+    keep = [m, x, dy, y, hn, cn, dx, grads, wd, gd, w, gw, dxs, dys, dyy, dhn, ddx, dcn]
+    res = None
+    if training:
+        n = ctypes.c_size_t(0)
+        lib = Dlk.current.lib
+        s = lib.dlk_rnn_reserve_size(Dlk.current.ctx, ctypes.byref(p), dxs, ctypes.byref(n))
+        Dlk.current.check(s)
+        res = torch.empty(n.value, dtype=torch.uint8, device=dev)
+        keep += [res]
+    dres = desc(res) if res is not None else None
+    keep += [dres]
+
+    def dlk_fn(d):
+        s = d.lib.dlk_rnn_forward(d.ctx, ctypes.byref(p), ctypes.byref(w), dxs, None, None, None, dys, dhn, dcn,
+                                  dres if dres is not None else None)
+        if s != DLK_OK or kind != "fwd+bwd":
+            return s
+        return d.lib.dlk_rnn_backward(d.ctx, ctypes.byref(p), ctypes.byref(w), dxs, None, None, None, dys, dres,
+                                      dyy, None, None, ddx, None, None, ctypes.byref(gw))
+
+    if kind == "fwd+bwd":
+        xg = x.clone().requires_grad_(True)
+
+        def torch_fn():
+            m(xg)[0].backward(dy)
+
+        def ref():
+            xr = x.clone().requires_grad_(True)
+            m(xr)[0].backward(dy)
+            return xr.grad
+        out = dx
+    else:
+        def torch_fn():
+            with torch.no_grad():
+                return m(x)
+
+        def ref():
+            with torch.no_grad():
+                return m(x)[0]
+        out = y
+    tol = {"f32": 1e-3, "f16": 3e-2}[dt]  # a whole recurrence: errors travel through the steps
+    return dict(torch_fn=torch_fn, ref=ref, dlk_fn=dlk_fn, out=out, tf32=False, tol=tol, keep=keep)
+
+
+def cell_case(dev, h, dt):
+    tdt = TDT[dt]
+    torch.manual_seed(43)
+    cell = torch.nn.LSTMCell(h, h).to(dev, tdt)
+    g = torch.Generator(device="cpu").manual_seed(44)
+    x = (torch.rand(1, h, generator=g) * 2 - 1).to(dev, tdt)
+    hx = (torch.rand(1, h, generator=g) - 0.5).to(dev, tdt)
+    cx = (torch.rand(1, h, generator=g) - 0.5).to(dev, tdt)
+    ho, co = torch.empty_like(hx), torch.empty_like(cx)
+    w, wd = _weights(cell, "")
+    p = RnnCellParams(2, 0)
+    dx_, dh, dc, dho, dco = desc(x), desc(hx), desc(cx), desc(ho), desc(co)
+
+    def torch_fn():
+        with torch.no_grad():
+            return cell(x, (hx, cx))
+
+    def ref():
+        with torch.no_grad():
+            return cell(x, (hx, cx))[0]
+    return dict(torch_fn=torch_fn, ref=ref, out=ho, tf32=False, tol={"f32": 1e-4, "f16": 1e-2}[dt],
+                keep=(cell, x, hx, cx, ho, co, wd, w, dx_, dh, dc, dho, dco),
+                dlk_fn=lambda d: d.lib.dlk_rnn_cell_forward(d.ctx, ctypes.byref(p), ctypes.byref(w), dx_, dh, dc,
+                                                            dho, dco, None))
+
+
 # ---- driver ----------------------------------------------------------------------------------
 
 def default_lib():
@@ -469,6 +793,7 @@ def main():
             continue
         c = setup(dev)
         torch.backends.cuda.matmul.allow_tf32 = c["tf32"]
+        torch.backends.cudnn.allow_tf32 = c["tf32"]  # torch's default is on: f32 means f32 here
         dlk.lib.dlk_context_set_allow_tf32(dlk.ctx, int(c["tf32"]))
         t_torch = timer.median_ms(c["torch_fn"])
         ref = c["ref"]().clone()
@@ -493,10 +818,12 @@ def main():
             finally:
                 dlk.force(op, -1)
         torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         dlk.lib.dlk_context_set_allow_tf32(dlk.ctx, 0)
+        tol = c.get("tol", TOL[dt])
         ran = [r for r in rows if r[2] is not None]
         for r in ran:
-            if not r[3] <= TOL[dt]:
+            if not r[3] <= tol:
                 bad += 1
         shown = rows if args.all else ([min(ran, key=lambda r: r[2])] if ran else rows[:1])
         if not rows:
@@ -506,15 +833,15 @@ def main():
                 print("%-10s %-16s %-5s %11s  %-22s %s" % (cname, shape, dt, fmt_ms(t_torch),
                                                            "%d %s" % (vid, vname), note))
                 continue
-            check = "ok" if err <= TOL[dt] else "DIFFERS (tol %g)" % TOL[dt]
+            check = "ok" if err <= tol else "DIFFERS (tol %g)" % tol
             print("%-10s %-16s %-5s %11s  %-22s %11s %8.2fx %9.1e  %s" % (
                 cname, shape, dt, fmt_ms(t_torch), "%d %s" % (vid, vname), fmt_ms(t),
                 t_torch / t, err, check))
         if not args.all:
             for vid, vname, t, err, note in ran:
-                if not err <= TOL[dt]:
+                if not err <= tol:
                     print("%-10s %-16s %-5s %11s  %-22s %11s %9s %9.1e  DIFFERS (tol %g)" % (
-                        "", "", "", "", "%d %s" % (vid, vname), fmt_ms(t), "", err, TOL[dt]))
+                        "", "", "", "", "%d %s" % (vid, vname), fmt_ms(t), "", err, tol))
         del c
     dlk.close()
     print("\ntorch/dlk > 1: dlk is faster. %s" % ("all outputs agree" if not bad else

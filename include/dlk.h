@@ -355,7 +355,8 @@ typedef struct dlk_variant_info {
   const char *description;     /* one line */
 } dlk_variant_info;
 
-/* Ops that go through the dispatcher, by name ("linear_fwd", "softmax_fwd", ...). */
+/* Ops that go through the dispatcher, by name ("gemm", "softmax_fwd", ...: the names
+   DLK_FORCE_VARIANT and dlk_force_variant take; dlk_linear_forward runs "gemm"). */
 DLK_API dlk_status dlk_op_count(dlk_context *ctx, int *count);
 DLK_API dlk_status dlk_op_name(dlk_context *ctx, int index, const char **name);
 /* Variants of an op. Writes up to `cap` rows; *count is the total. */
@@ -386,8 +387,11 @@ DLK_API dlk_status dlk_autotune_entries(dlk_context *ctx, int *count);
 /* ------------------------------------------------------------------------------------ */
 /* nn: GEMM, linear, activations, softmax, cross-entropy, embedding, layer norm,         */
 /* dropout, optimizers. Float ops take F32, F16, BF16 (F32 accumulation) and F64 (CPU    */
-/* reference and where a GPU variant says so). Matrices are 2-D views with any strides  */
-/* (fast variants want one unit stride); leading dims of N-d inputs are the rows.       */
+/* reference and where a GPU variant says so). Every op is (ctx, params, inputs...,      */
+/* outputs...): a params struct for whatever is not a tensor, NULL meaning the defaults  */
+/* each struct documents. Tensors may have any strides: the CPU reference takes every   */
+/* layout, a fast variant that wants one (a unit stride, leading dims that merge into    */
+/* rows) declines the others with the reason. Leading dims of N-d inputs are the rows.   */
 /* ------------------------------------------------------------------------------------ */
 
 typedef enum dlk_activation {
@@ -403,7 +407,7 @@ typedef enum dlk_activation {
    -> [Bt,M,N] (B may be 2-D and is then shared by the batch). Transposes are views
    (dlk_tensor_transpose). beta == 0 ignores C's old contents (NaN included). */
 typedef struct dlk_gemm_params {
-  double alpha, beta;
+  double alpha, beta; /* NULL params: alpha 1, beta 0 */
 } dlk_gemm_params;
 DLK_API dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor *a,
                             const dlk_tensor *b, dlk_tensor *c);
@@ -412,7 +416,7 @@ DLK_API dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dl
    NULL, y [..., out]. z [..., out] (optional, NULL) receives the pre-activation
    x @ w^T + b, which linear_backward needs when act != NONE. */
 typedef struct dlk_linear_params {
-  dlk_activation act;
+  dlk_activation act; /* NULL params: DLK_ACT_NONE */
 } dlk_linear_params;
 DLK_API dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p,
                                       const dlk_tensor *x, const dlk_tensor *w,
@@ -426,18 +430,22 @@ DLK_API dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params
                                        dlk_tensor *dw, dlk_tensor *db);
 
 /* y = act(x + bias), bias [cols] broadcast over rows (NULL: no bias). x may equal y. */
-DLK_API dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
-                                        const dlk_tensor *bias, dlk_tensor *y);
+typedef struct dlk_bias_act_params {
+  dlk_activation act; /* NULL params: DLK_ACT_NONE */
+} dlk_bias_act_params;
+DLK_API dlk_status dlk_bias_act_forward(dlk_context *ctx, const dlk_bias_act_params *p,
+                                        const dlk_tensor *x, const dlk_tensor *bias,
+                                        dlk_tensor *y);
 /* From the forward's input x: dx = dy * act'(x + bias); dbias = column sums of dx
    (NULL: not wanted). */
-DLK_API dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act,
+DLK_API dlk_status dlk_bias_act_backward(dlk_context *ctx, const dlk_bias_act_params *p,
                                          const dlk_tensor *x, const dlk_tensor *bias,
                                          const dlk_tensor *dy, dlk_tensor *dx,
                                          dlk_tensor *dbias);
 
 /* Softmax or log-softmax over the last dim. */
 typedef struct dlk_softmax_params {
-  int log; /* 1: log-softmax */
+  int log; /* 1: log-softmax. NULL params: 0 (softmax) */
 } dlk_softmax_params;
 DLK_API dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p,
                                        const dlk_tensor *x, dlk_tensor *y);
@@ -458,8 +466,8 @@ typedef enum dlk_reduction {
   DLK_REDUCTION_COUNT
 } dlk_reduction;
 typedef struct dlk_cross_entropy_params {
-  dlk_reduction reduction;
-  int64_t ignore_index; /* PyTorch's default is -100 */
+  dlk_reduction reduction; /* NULL params: DLK_REDUCE_MEAN, ignore_index -100 (PyTorch's) */
+  int64_t ignore_index;
 } dlk_cross_entropy_params;
 /* loss: [] or [1] for MEAN/SUM, [N] for NONE; F32 for F16/BF16 logits, else the logits'
    dtype. lse [N] F32/F64 (optional): the row log-sum-exp, for the backward. */
@@ -477,7 +485,7 @@ DLK_API dlk_status dlk_cross_entropy_backward(dlk_context *ctx,
 /* Embedding: out[..., :] = table[ids[...], :]. ids I32/I64 any shape, table [V, D],
    out [ids..., D]. An id outside [0, V) is DLK_ERR_OUT_OF_RANGE (see unchecked_ids). */
 typedef struct dlk_embedding_params {
-  int64_t padding_idx; /* rows with this id get no gradient; -1: none */
+  int64_t padding_idx; /* rows with this id get no gradient; -1: none. NULL params: -1 */
 } dlk_embedding_params;
 DLK_API dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p,
                                          const dlk_tensor *ids, const dlk_tensor *table,
@@ -492,7 +500,7 @@ DLK_API dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_
    rstd = 1 / sqrt(var + eps) (biased variance). gamma, beta [D] or NULL. mean, rstd
    [rows] (optional outputs, F32; F64 for F64 x) for the backward. */
 typedef struct dlk_layernorm_params {
-  double eps; /* PyTorch's default is 1e-5 */
+  double eps; /* NULL params: 1e-5 (PyTorch's) */
 } dlk_layernorm_params;
 DLK_API dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p,
                                          const dlk_tensor *x, const dlk_tensor *gamma,
@@ -510,7 +518,7 @@ DLK_API dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_
    a pure function of (seed, offset, i), identical on every device and variant, so the
    backward regenerates it and needs no mask tensor. */
 typedef struct dlk_dropout_params {
-  double prob; /* [0, 1) */
+  double prob; /* [0, 1). NULL params: prob 0.5 (PyTorch's), seed 0, offset 0 */
   uint64_t seed;
   uint64_t offset;
 } dlk_dropout_params;
@@ -521,25 +529,28 @@ DLK_API dlk_status dlk_dropout_backward(dlk_context *ctx, const dlk_dropout_para
 /* pure: the uniform [0, 1) number dropout draws for (seed, counter). */
 DLK_API double dlk_dropout_uniform(uint64_t seed, uint64_t counter);
 
-/* Optimizer steps on flat (any shape, contiguous) parameters, as torch.optim does them.
-   param and grad share a dtype (F32, F16, BF16, F64); state tensors are F32 (F64 for F64
-   params); grad and states are contiguous with param's number of elements (any shape).
-   Updated in place. */
+/* Optimizer steps on flat parameters (any shape), as torch.optim does them, updated in
+   place. param and grad share a dtype (F32, F16, BF16, F64); state tensors are F32 (F64
+   for F64 params); grad and states have param's number of elements (any shape; element
+   i is the row-major i-th of each). Any strides on the CPU reference; the GPU variants
+   want them contiguous. Every optimizer's params carry `step`, 1 on the first step. */
 typedef struct dlk_sgd_params {
   double lr, momentum, dampening, weight_decay;
   int nesterov;
-} dlk_sgd_params;
-/* momentum_buf may be NULL when momentum == 0. `first_step` is nonzero on the first
-   step (torch initialises the buffer to the gradient then). */
-DLK_API dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_step,
-                                dlk_tensor *param, const dlk_tensor *grad,
-                                dlk_tensor *momentum_buf);
+  int64_t step; /* 1 on the first step: torch initialises the momentum buffer to the
+                   gradient then */
+} dlk_sgd_params; /* NULL params: torch.optim.SGD's defaults (lr 1e-3, momentum,
+                     dampening, weight_decay 0, nesterov 0), step 1 */
+/* momentum_buf may be NULL when momentum == 0. */
+DLK_API dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, dlk_tensor *param,
+                                const dlk_tensor *grad, dlk_tensor *momentum_buf);
 
 typedef struct dlk_adam_params {
   double lr, beta1, beta2, eps, weight_decay;
   int adamw; /* 1: decoupled weight decay (AdamW); 0: L2 added to the gradient (Adam) */
   int64_t step; /* 1 on the first step: the bias corrections use it */
-} dlk_adam_params;
+} dlk_adam_params; /* NULL params: torch.optim.Adam's defaults (lr 1e-3, betas 0.9 and
+                      0.999, eps 1e-8, weight_decay 0), adamw 0, step 1 */
 DLK_API dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor *param,
                                  const dlk_tensor *grad, dlk_tensor *exp_avg,
                                  dlk_tensor *exp_avg_sq);
@@ -547,7 +558,8 @@ DLK_API dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk
 typedef struct dlk_adagrad_params {
   double lr, lr_decay, weight_decay, eps;
   int64_t step; /* 1 on the first step */
-} dlk_adagrad_params;
+} dlk_adagrad_params; /* NULL params: torch.optim.Adagrad's defaults (lr 1e-2, lr_decay 0,
+                         weight_decay 0, eps 1e-10), step 1 */
 DLK_API dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *p,
                                     dlk_tensor *param, const dlk_tensor *grad,
                                     dlk_tensor *state_sum);
@@ -1017,6 +1029,258 @@ DLK_API dlk_status dlk_sdpa_backward(dlk_context *ctx, const dlk_sdpa_params *p,
     const dlk_tensor *k, const dlk_tensor *v, const dlk_tensor *bias, const dlk_tensor *q_lengths,
     const dlk_tensor *k_lengths, const dlk_tensor *out, const dlk_tensor *lse,
     const dlk_tensor *dout, dlk_tensor *dq, dlk_tensor *dk, dlk_tensor *dv, dlk_tensor *dbias);
+
+/* ------------------------------------------------------------------------------------ */
+/* conv: 2-D convolution (forward with fused bias and activation, backward-data,         */
+/* backward-filter and bias gradient) and the Gram matrix of feature maps.               */
+/*                                                                                      */
+/* Tensors are logically NCHW as in PyTorch: x [N, C, H, W], w [Cout, Cin/groups, kH, kW] */
+/* (cross-correlation, as torch.nn.Conv2d), y [N, Cout, Ho, Wo] with                    */
+/*   Ho = floor((H + 2 padding_h - dilation_h (kH - 1) - 1) / stride_h) + 1 (W alike).   */
+/* Channels-last memory is a stride pattern, exactly as torch.channels_last (strides    */
+/* [H*W*C, 1, W*C, C]), not a flag. Every op accepts any strides through the CPU        */
+/* reference; fast variants say which layouts they take, and explain names the reason.  */
+/* Dtypes: F32, F16, BF16 (F32 accumulation), F64; one dtype for all tensors of a call. */
+/* TF32 only when the context allows it.                                                */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct dlk_conv2d_params {
+  int64_t stride[2], padding[2], dilation[2]; /* {h, w}; 0 in stride/dilation means 1 */
+  int64_t groups;                             /* 0 or 1: ordinary; Cin: depthwise */
+  dlk_activation act;                         /* fused after the bias */
+} dlk_conv2d_params;
+/* y = act(z), z = conv2d(x, w) + b. NULL params: stride 1, padding 0, dilation 1, groups 1,
+   no activation. z (optional) receives the pre-activation, which the backward needs when
+   act != NONE. Groups must divide Cin and Cout; padding must be >= 0 and the dilated
+   kernel must fit the padded input (Ho, Wo >= 1). */
+DLK_API dlk_status dlk_conv2d_forward(dlk_context *ctx, const dlk_conv2d_params *p, const dlk_tensor *x,
+                                      const dlk_tensor *w, const dlk_tensor *b /* [Cout] or NULL */,
+                                      dlk_tensor *y, dlk_tensor *z /* pre-activation, or NULL */);
+/* dx, dw, db each optional (NULL); z required when act != NONE; written, not accumulated.
+   With g = dy * act'(z) (g = dy for NONE): dx = the transposed convolution of g with w,
+   dw[k, c, r, s] = sum over n, oh, ow of g[n, k, oh, ow] x[n, c', oh*sh - ph + r*dh,
+   ow*sw - pw + s*dw] (c' the input channel of c in k's group), db[k] = sum of g[:, k].
+   Deterministic mode gives the same bits every run (no cross-block atomics). */
+DLK_API dlk_status dlk_conv2d_backward(dlk_context *ctx, const dlk_conv2d_params *p, const dlk_tensor *x,
+                                       const dlk_tensor *w, const dlk_tensor *z, const dlk_tensor *dy,
+                                       dlk_tensor *dx, dlk_tensor *dw, dlk_tensor *db);
+/* pure: the output size of one spatial dim, floor((in + 2 padding - dilation (kernel - 1)
+   - 1) / stride) + 1 with stride/dilation 0 read as 1; <= 0 when the dilated kernel does
+   not fit the padded input (or an argument is negative). */
+DLK_API int64_t dlk_conv2d_output_dim(int64_t in, int64_t kernel, int64_t stride, int64_t padding,
+                                      int64_t dilation);
+
+/* Gram matrix of feature maps (neural style transfer). f [N, C, H, W] any strides; norm
+   NONE divides by 1. NULL params: NONE. */
+typedef enum dlk_gram_norm { DLK_GRAM_NONE = 0, DLK_GRAM_HW, DLK_GRAM_CHW } dlk_gram_norm;
+typedef struct dlk_gram_params { dlk_gram_norm norm; } dlk_gram_params;
+/* g[n] = F F^T / norm, F = f[n] viewed as [C, H*W] (norm H*W or C*H*W); g [N, C, C]. */
+DLK_API dlk_status dlk_gram_forward(dlk_context *ctx, const dlk_gram_params *p, const dlk_tensor *f, dlk_tensor *g);
+/* The true gradient for any dg (symmetric or not): df = (dg + dg^T) F / norm, written. */
+DLK_API dlk_status dlk_gram_backward(dlk_context *ctx, const dlk_gram_params *p, const dlk_tensor *f,
+                                     const dlk_tensor *dg, dlk_tensor *df);
+
+/* ------------------------------------------------------------------------------------ */
+/* conv family, part 2: pooling, batch norm, MSE loss (issue 11). Tensors are logically  */
+/* NCHW as in PyTorch (x [N, C, H, W]); channels-last is a stride pattern                */
+/* ([H*W*C, 1, W*C, C], as torch.channels_last). The CPU reference takes any strides;    */
+/* fast variants say which layouts they take. F32, F16, BF16 (F32 accumulation), F64.    */
+/* Gradients are written, not accumulated.                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* Max or average pooling as torch.nn.MaxPool2d / AvgPool2d. x [N, C, H, W], y [N, C, OH, OW]
+   with OH = floor_or_ceil((H + 2 pad - dil (k - 1) - 1) / stride) + 1 (ceil_mode: ceil,
+   and a last window that would start in the bottom/right padding is dropped, as torch);
+   y's shape must be exactly that (OH, OW >= 1). Windows start at o * stride - pad.
+   Max: the largest element of the window (NaN wins: a window holding NaN gives NaN);
+   padding never wins; a dilated window that holds no input element (rows or columns
+   stepping over the input) gives -inf and routes no gradient (torch gives -inf there
+   with an out-of-range index). Avg: the window sum divided by the window's element count
+   clipped to the input (count_include_pad 0) or to the padded input (1), as torch.
+   Refused as torch refuses: padding > kernel / 2 (integer division, per dim), dilation
+   other than 0/1 for AVG, a kernel < 1, a negative padding or stride. */
+typedef enum dlk_pool_kind { DLK_POOL_MAX = 0, DLK_POOL_AVG, DLK_POOL_KIND_COUNT } dlk_pool_kind;
+typedef struct dlk_pool2d_params {
+  dlk_pool_kind kind;
+  int64_t kernel[2], stride[2], padding[2], dilation[2]; /* stride 0: = kernel; dilation 0: 1 (max only) */
+  int ceil_mode, count_include_pad;                      /* as torch.nn.MaxPool2d / AvgPool2d */
+} dlk_pool2d_params;
+/* NULL params are an error (the kernel size must be given). */
+DLK_API dlk_status dlk_pool2d_forward(dlk_context *ctx, const dlk_pool2d_params *p,
+                                      const dlk_tensor *x, dlk_tensor *y);
+/* dx = the gradient of the forward: max routes each window's dy to the window's first
+   maximum in row-major window order (PyTorch's CPU kernel: a later element replaces the
+   current maximum only when it is larger or NaN, so among NaNs the last one; a window of
+   -inf routes to its first element inside the input); avg spreads dy / divisor over the
+   window. Overlapping windows add up. x is the forward's input; y its output (may be
+   NULL: only a variant that needs it, cuDNN's, then declines). */
+DLK_API dlk_status dlk_pool2d_backward(dlk_context *ctx, const dlk_pool2d_params *p,
+                                       const dlk_tensor *x, const dlk_tensor *y,
+                                       const dlk_tensor *dy, dlk_tensor *dx);
+
+/* Adaptive average pooling to y's spatial size (torch's AdaptiveAvgPool2d bins): output
+   row o averages input rows [floor(o H / OH), ceil((o + 1) H / OH)), columns alike.
+   x [N, C, H, W] with H, W >= 1, y [N, C, OH, OW] with OH, OW >= 1 (OH > H is allowed). */
+DLK_API dlk_status dlk_adaptive_avg_pool2d_forward(dlk_context *ctx, const dlk_tensor *x,
+                                                   dlk_tensor *y);
+/* dx[h, w] = sum over the bins that hold (h, w) of dy / (bin height * bin width). */
+DLK_API dlk_status dlk_adaptive_avg_pool2d_backward(dlk_context *ctx, const dlk_tensor *dy,
+                                                    dlk_tensor *dx);
+
+/* Batch norm over the channel dim 1 of x [N, C], [N, C, L] or [N, C, H, W]
+   (torch.nn.BatchNorm1d / 2d); statistics per channel over the M = N (L or H W) values.
+     training:  mean = sum x / M, var = sum (x - mean)^2 / M (biased),
+                rstd = 1 / sqrt(var + eps), y = (x - mean) rstd gamma + beta;
+                running_mean = (1 - momentum) running_mean + momentum mean,
+                running_var  = (1 - momentum) running_var + momentum var M / (M - 1)
+                (unbiased, as torch); save_mean = mean, save_rstd = rstd.
+     inference: y = (x - running_mean) / sqrt(running_var + eps) gamma + beta.
+   gamma, beta [C] or NULL (1 and 0). Dtypes: y is x's dtype; gamma, beta, running stats,
+   save_mean and save_rstd are F32 for F32/F16/BF16 x and F64 for F64 x.
+   training: save_mean/save_rstd [C] are required; running_mean/running_var are both given
+   (updated in place) or both NULL (not tracked); M = 1 is refused (torch does); M = 0
+   writes nothing. inference: running stats required; save_mean/save_rstd may be NULL and
+   are not written. NULL params: eps 1e-5, momentum 0.1, training 1. momentum in [0, 1]. */
+typedef struct dlk_batchnorm_params { double eps, momentum; int training; } dlk_batchnorm_params;
+DLK_API dlk_status dlk_batchnorm_forward(dlk_context *ctx, const dlk_batchnorm_params *p,
+                                         const dlk_tensor *x, const dlk_tensor *gamma,
+                                         const dlk_tensor *beta, dlk_tensor *running_mean,
+                                         dlk_tensor *running_var, dlk_tensor *y,
+                                         dlk_tensor *save_mean, dlk_tensor *save_rstd);
+/* training: from the forward's save_mean/save_rstd, with xhat = (x - mean) rstd,
+     dbeta = sum dy, dgamma = sum dy xhat, dx = gamma rstd (dy - dbeta / M - xhat dgamma / M).
+   training = 0: the frozen affine map through the running statistics: pass running_mean
+   as save_mean and running_var as save_rstd; rstd = 1 / sqrt(running_var + eps),
+     dx = dy gamma rstd, dgamma = sum dy (x - running_mean) rstd, dbeta = sum dy.
+   dx, dgamma, dbeta each optional (NULL); dgamma/dbeta are gamma's dtype. */
+DLK_API dlk_status dlk_batchnorm_backward(dlk_context *ctx, const dlk_batchnorm_params *p,
+                                          const dlk_tensor *x, const dlk_tensor *gamma,
+                                          const dlk_tensor *save_mean,
+                                          const dlk_tensor *save_rstd, const dlk_tensor *dy,
+                                          dlk_tensor *dx, dlk_tensor *dgamma,
+                                          dlk_tensor *dbeta);
+
+/* Mean-squared error as torch's F.mse_loss (style, content and time-series losses):
+   l_i = (x_i - target_i)^2; MEAN: sum l / numel (NaN for an empty x, as torch), SUM: sum l,
+   NONE: l. x and target any shape (the same), any strides. loss [] or [1] for MEAN/SUM,
+   x's shape for NONE, like cross-entropy; F32 for F16/BF16 x, else x's dtype. NULL
+   params: MEAN. */
+typedef struct dlk_mse_params { dlk_reduction reduction; } dlk_mse_params;
+DLK_API dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *p,
+                                        const dlk_tensor *x, const dlk_tensor *target,
+                                        dlk_tensor *loss);
+/* dx = 2 (x - target) dloss (NONE: elementwise; SUM: the scalar; MEAN: the scalar / numel).
+   dloss has loss's shape and dtype ([] or [1], or x's shape for NONE). */
+DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p,
+                                         const dlk_tensor *x, const dlk_tensor *target,
+                                         const dlk_tensor *dloss, dlk_tensor *dx);
+/* recurrent: RNN-tanh, RNN-relu, LSTM (with proj_size), GRU; one step ("cell") and whole */
+/* sequences (layers, directions, variable lengths), forward and backward through time.  */
+/* Semantics and weight layouts are exactly torch.nn.RNN / LSTM / GRU (and RNNCell,      */
+/* LSTMCell, GRUCell), so a PyTorch state dict loads unchanged:                          */
+/*   RNN   h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh or relu                      */
+/*   LSTM  gates i, f, g, o (row blocks of W_ih, W_hh in that order):                    */
+/*         i = sig(.), f = sig(.), g = tanh(.), o = sig(.), each W_i* x + b_i* + W_h* h + b_h* */
+/*         c' = f c + i g, h' = o tanh(c'); with proj_size P: h' = W_hr (o tanh(c'))       */
+/*   GRU   gates r, z, n: r = sig(W_ir x + b_ir + W_hr h + b_hr), z likewise,             */
+/*         n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h              */
+/*         gru_reset_before: n = tanh(W_in x + b_in + W_hn (r h) + b_hn) (Cho et al. 2014, */
+/*         Keras reset_after=False), which PyTorch and cuDNN do not offer.                */
+/* Dtypes: every float tensor of a call has x's dtype: F32, F16, BF16 (F32 arithmetic) or */
+/* F64 (CPU reference). Inside a sequence the hidden state is rounded to that dtype after */
+/* each step (it is y), the LSTM cell state is kept in F32 (F64 for F64). Tensors may    */
+/* have any strides (fast variants decline layouts they cannot take; explain says why). */
+/* ------------------------------------------------------------------------------------ */
+
+typedef enum dlk_rnn_mode { DLK_RNN_TANH = 0, DLK_RNN_RELU, DLK_RNN_LSTM, DLK_RNN_GRU } dlk_rnn_mode;
+/* One layer and direction, PyTorch's names; G = 1, 4, 3 gates. */
+typedef struct dlk_rnn_weights {
+  const dlk_tensor *w_ih, *w_hh;  /* [G*H, I], [G*H, P or H] */
+  const dlk_tensor *b_ih, *b_hh;  /* [G*H] or NULL */
+  const dlk_tensor *w_hr;         /* LSTM projection [P, H] or NULL */
+} dlk_rnn_weights;
+typedef struct dlk_rnn_grads {    /* same shapes; NULL members are not wanted; accumulated (+=) */
+  dlk_tensor *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
+} dlk_rnn_grads;
+/* A gradient member for a weight that is absent (a NULL bias or w_hr) must be NULL. */
+
+/* One step of a cell: the call a decoder loop makes each step, one fused launch on a GPU. */
+typedef struct dlk_rnn_cell_params { dlk_rnn_mode mode; int gru_reset_before; } dlk_rnn_cell_params;
+/* NULL cell params: {DLK_RNN_TANH, 0}, torch.nn.RNNCell's default. */
+/* x [B, I], h [B, P or H], c [B, H] (LSTM only, else NULL); saved [B, S] in x's dtype or NULL,
+   S = dlk_rnn_cell_saved_cols(mode, H): what the backward needs. */
+DLK_API int64_t dlk_rnn_cell_saved_cols(dlk_rnn_mode mode, int64_t hidden_size); /* pure */
+/* h NULL (and, for an LSTM, c NULL) means zeros, as PyTorch's cells without hx. h_out
+   [B, P or H] is required; c_out [B, H] is required for an LSTM and NULL otherwise. The
+   projection (w->w_hr) is LSTM only; P = w_hr's rows. saved: RNN h'; LSTM i, f, g, o,
+   tanh(c'); GRU r, z, n and the recurrent part of n (each H columns, in that order). A
+   negative mode or hidden_size gives 0 from dlk_rnn_cell_saved_cols. */
+DLK_API dlk_status dlk_rnn_cell_forward(dlk_context *ctx, const dlk_rnn_cell_params *p, const dlk_rnn_weights *w,
+                                        const dlk_tensor *x, const dlk_tensor *h, const dlk_tensor *c,
+                                        dlk_tensor *h_out, dlk_tensor *c_out, dlk_tensor *saved);
+/* saved required (from the forward); dx, dh, dc optional; weight gradients accumulated. */
+/* x, h, c are the forward's inputs (h, c NULL: zeros). dh_out, dc_out NULL mean zero
+   (dc_out and dc only for an LSTM). dw NULL: no weight gradients. */
+DLK_API dlk_status dlk_rnn_cell_backward(dlk_context *ctx, const dlk_rnn_cell_params *p, const dlk_rnn_weights *w,
+                                         const dlk_tensor *x, const dlk_tensor *h, const dlk_tensor *c,
+                                         const dlk_tensor *saved, const dlk_tensor *dh_out, const dlk_tensor *dc_out,
+                                         dlk_tensor *dx, dlk_tensor *dh, dlk_tensor *dc, const dlk_rnn_grads *dw);
+
+/* A whole sequence: layers, directions, variable lengths. The params are required (the
+   sizes have no default). */
+typedef struct dlk_rnn_params {
+  dlk_rnn_mode mode;
+  int64_t hidden_size, proj_size;  /* proj_size 0: none (LSTM only) */
+  int num_layers, bidirectional, batch_first, gru_reset_before;
+  double dropout; uint64_t seed;   /* between layers, training only, dlk_dropout's counter RNG */
+  int training;                    /* 1: keep what the backward needs in `reserve` */
+} dlk_rnn_params;
+/* weights: num_layers * D entries (D = 1 + bidirectional), layer-major, forward direction
+   first; with proj_size P > 0 the hidden state is P wide (PyTorch's sizes), else H.
+   x [T, B, I]; y [T, B, D*P or D*H] (batch_first: x, y, dy, dx are [B, T, ...]; the states
+   never are); h0 [L*D, B, P or H], c0 [L*D, B, H], NULL = zeros; hn, cn optional, same shapes.
+   lengths I32/I64 [B] or NULL, any order, each in [1, T]: packed-sequence semantics — y is 0
+   past a sequence's end, its final state is at its own last step, the reverse direction
+   starts there; in the backward, dy past the end is ignored and dx there is 0.
+   reserve: a 1-D U8 tensor of dlk_rnn_reserve_size bytes, required when training. */
+/* More precisely:
+   - num_layers in [1, 64]; hidden_size >= 1; 0 < proj_size < hidden_size when set;
+     dropout in [0, 1); layer l > 0 takes the previous layer's y as its input [.., D*P or D*H].
+   - Dropout (training with dropout > 0): element (t, b, j) of layer l's input (l >= 1) is
+     kept when dlk_dropout_uniform(seed, ((l - 1) * T + t) * B * W + b * W + j) >= dropout,
+     W = D*P or D*H, and scaled by 1 / (1 - dropout); time-major indices also with batch_first.
+   - lengths may live on the host (as PyTorch's pack_padded_sequence wants) or on the
+     context's device (copied to the host first: one synchronisation).
+   - reserve: contiguous, on the context's device, at least dlk_rnn_reserve_size bytes; it
+     records the parameters and shapes that wrote it, and the backward refuses a reserve
+     from a different configuration (it reads the reserve's 24-byte header first: on a GPU
+     one small device-to-host copy). With training = 0 it is ignored (may be NULL).
+   - cn is F32-or-better inside; c0 and cn have x's dtype. */
+DLK_API dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes);
+DLK_API dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
+                                   const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,
+                                   const dlk_tensor *c0, dlk_tensor *y, dlk_tensor *hn, dlk_tensor *cn,
+                                   dlk_tensor *reserve);
+/* Same params as the forward (training = 1). dy, dhn, dcn optional (NULL = zero); dx, dh0, dc0
+   optional; weight gradients accumulated (+=) into dweights[], NULL members skipped. */
+/* x, lengths, h0, c0, y and reserve are the forward's (the same lengths: the reserve does
+   not record them). dweights NULL: no weight gradients, else num_layers * D entries. */
+DLK_API dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
+                                    const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,
+                                    const dlk_tensor *c0, const dlk_tensor *y, const dlk_tensor *reserve,
+                                    const dlk_tensor *dy, const dlk_tensor *dhn, const dlk_tensor *dcn,
+                                    dlk_tensor *dx, dlk_tensor *dh0, dlk_tensor *dc0, const dlk_rnn_grads *dweights);
+/* Keras LSTM/GRU weights into PyTorch's layout, copied: kernel [I, G*H], recurrent_kernel
+   [H, G*H], gate blocks i, f, c, o (LSTM) / z, r, h (GRU) reordered to i, f, g, o / r, z, n.
+   bias: LSTM [4H] -> b_ih = bias, b_hh = 0; GRU reset_after=True [2, 3H] -> b_ih = row 0,
+   b_hh = row 1; GRU reset_after=False [3H] -> b_ih = bias, b_hh = 0 (run it with
+   gru_reset_before = 1); NULL -> both zero. */
+/* Also SimpleRNN (DLK_RNN_TANH / RELU: one gate, bias [H]). All tensors one dtype, on the
+   context's device; w_ih [G*H, I], w_hh [G*H, H], b_ih, b_hh [G*H]. b_ih may be NULL only
+   when bias is NULL, b_hh only when the Keras bias has no recurrent row. */
+DLK_API dlk_status dlk_rnn_weights_from_keras(dlk_context *ctx, dlk_rnn_mode mode, const dlk_tensor *kernel,
+                                              const dlk_tensor *recurrent_kernel, const dlk_tensor *bias,
+                                              dlk_tensor *w_ih, dlk_tensor *w_hh, dlk_tensor *b_ih, dlk_tensor *b_hh);
 
 #ifdef __cplusplus
 }

@@ -120,7 +120,16 @@ static dlk_status make_tensor(dlk_context *ctx, sweep_tensor *t, dlk_dtype dt, i
   v.ndim = ndim;
   for (int k = 0; k < ndim; k++) v.shape[k] = shape[k];
   int64_t n = numel(&v), size = n, off = 0;
-  if (layout == SW_TRANSPOSED && ndim >= 2) {
+  if (layout == SW_PERMUTED && ndim >= 3) {
+    int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
+    memcpy(st_shape, shape, sizeof(int64_t) * (size_t)ndim);
+    st_shape[0] = shape[1];
+    st_shape[1] = shape[0];
+    dense_strides(ndim, st_shape, st);
+    for (int k = 0; k < ndim; k++) v.strides[k] = st[k];
+    v.strides[0] = st[1];
+    v.strides[1] = st[0];
+  } else if ((layout == SW_TRANSPOSED || layout == SW_PERMUTED) && ndim >= 2) {
     int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
     memcpy(st_shape, shape, sizeof(int64_t) * (size_t)ndim);
     st_shape[ndim - 1] = shape[ndim - 2];
@@ -129,6 +138,11 @@ static dlk_status make_tensor(dlk_context *ctx, sweep_tensor *t, dlk_dtype dt, i
     for (int k = 0; k < ndim; k++) v.strides[k] = st[k];
     v.strides[ndim - 1] = st[ndim - 2];
     v.strides[ndim - 2] = st[ndim - 1];
+  } else if (layout == SW_CHANNELS_LAST && ndim == 4) {
+    v.strides[1] = 1;
+    v.strides[3] = shape[1];
+    v.strides[2] = shape[3] * shape[1];
+    v.strides[0] = shape[2] * shape[3] * shape[1];
   } else if (layout == SW_PADDED && ndim >= 1) {
     off = 1; /* misaligned start */
     if (ndim == 1) {
@@ -343,7 +357,11 @@ static void check_autotune(dlk_context *ctx, const sweep_op *op, const void *c, 
   int chosen = -1;
   CHECK_OK(ctx, dlk_last_variant(ctx, &opname, &chosen));
   if (op->tunable < 0) return; /* several dispatches, each may add its own entry */
-  if (!op->tunable || ((const sweep_tags *)c)->notune || was_cached || supported <= 1) {
+  dlk_device dev;
+  CHECK_OK(ctx, dlk_context_device(ctx, &dev));
+  /* the dispatcher times candidates only on a CUDA context (a CPU op with an optimised
+     variant beside its reference is chosen by rank) */
+  if (!op->tunable || ((const sweep_tags *)c)->notune || was_cached || supported <= 1 || dev.type != DLK_CUDA) {
     CHECK(after == before, "autotune: %d entries before, %d after (no tuning expected: %d supported%s)",
           before, after, supported, was_cached ? ", cached" : "");
     return;
@@ -408,6 +426,7 @@ static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *o
   for (int tf32 = 0; tf32 < 2; tf32++) {
     if (tf32 && !(op->tf32 && dt == DLK_F32 && dev.type == DLK_CUDA)) continue;
     CHECK_OK(ctx, dlk_context_set_allow_tf32(ctx, tf32));
+    int ran = 0; /* variants of ctx's device that took the case */
     for (int k = 0; k < nv && k < 32; k++) {
       tally *ty = tally_of(op->label, &vs[k]);
       snprintf(case_buf, sizeof case_buf, "%s #%d %s%s variant %d %s", op->label, ci, dlk_dtype_name(dt),
@@ -422,6 +441,7 @@ static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *o
         continue;
       }
       CHECK(s == DLK_OK, "%s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
+      ran++;
       if (s == DLK_OK && compare(ctx, op, c, case_buf, &out, &ref, tf32)) ty->passed++;
       sweep_free(&out);
       if (tf32 || s != DLK_OK) continue;
@@ -460,6 +480,13 @@ static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *o
     int supported = explain_supported(report), cached = strstr(report, "(autotune cache)") != NULL;
     CHECK(strstr(report, "AUTO would") != NULL, "explain report: %s", report);
     CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+    if (ran == 0) { /* nothing here takes the case: AUTO fails too, and says why */
+      CHECK(strstr(report, "AUTO would fail") != NULL, "no variant ran the case; explain says:\n%s", report);
+      dlk_status s = op->run(ctx, c, dt, &in, &out);
+      sweep_free(&out);
+      CHECK(s == DLK_ERR_NOT_SUPPORTED, "AUTO with no variant for the case: %s", dlk_status_string(s));
+      continue;
+    }
     int before = -1;
     CHECK_OK(ctx, dlk_autotune_entries(ctx, &before));
     dlk_status s = op->run(ctx, c, dt, &in, &out);

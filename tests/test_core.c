@@ -461,16 +461,22 @@ static void test_autotune_file(dlk_context *ctx) {
   int n = -1;
   CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
   CHECK(n == 0, "empty cache round trip");
-  const char *bad[] = {
-      "",                                                   /* empty */
-      "dlk-autotune 1\ndevice cpu\n",                       /* no checksum */
-      "dlk-autotune 1\ndevice cpu\nchecksum 0000000000000000\n", /* wrong checksum */
-      "not a cache at all\n",
-      "\x01\x02\x03",
+  /* Each refused, with the line the trouble is on (never "line 0"). */
+  const struct {
+    const char *text, *line;
+  } bad[] = {
+      {"", "line 1:"},                                                     /* empty */
+      {"dlk-autotune 1\ndevice cpu\n", "line 2:"},                          /* no checksum */
+      {"dlk-autotune 1\ndevice cpu\nchecksum 0000000000000000\n", "line 3:"}, /* wrong checksum */
+      {"not a cache at all\n", "line 1:"},
+      {"\x01\x02\x03", "line 1:"},
+      {"dlk-autotune 1\ndevice cpu\nx 1\nchecksum 00", "line 4:"},           /* no final newline */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    write_file(path, bad[i]);
+    write_file(path, bad[i].text);
     CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_autotune_load(ctx, path));
+    CHECK(strstr(dlk_context_last_error(ctx), bad[i].line) != NULL, "case %zu: \"%s\", expected %s", i,
+          dlk_context_last_error(ctx), bad[i].line);
   }
   /* Truncate a valid file by one byte. */
   CHECK_OK(ctx, dlk_autotune_save(ctx, path));

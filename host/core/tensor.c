@@ -77,6 +77,12 @@ int64_t dlk_offset_of(const dlk_tensor *t, int64_t i) {
   return off;
 }
 
+int64_t dlk_rows_of(const dlk_tensor *t) {
+  int64_t r = 1;
+  for (int k = 0; k + 1 < t->ndim; k++) r *= t->shape[k];
+  return r;
+}
+
 void dlk_tensor_span(const dlk_tensor *t, int64_t *lo, int64_t *hi) {
   int64_t max = 0;
   for (int k = 0; k < t->ndim; k++) max += (t->shape[k] - 1) * t->strides[k];

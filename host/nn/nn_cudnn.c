@@ -60,6 +60,11 @@ static bool dtype_ok(dlk_dtype t) {
 
 /* One [rows, cols] operand as the graphs describe it, or false with the reason. */
 static bool matrix_ok(const char *name, const dlk_tensor *t, char *why, size_t n) {
+  if (t->ndim != 2) {
+    snprintf(why, n, "%s's leading dims do not merge into rows (a %d-d view): the CPU reference takes it",
+             name, t->ndim);
+    return false;
+  }
   if (!dtype_ok(t->dtype)) {
     snprintf(why, n, "%s is %s; the cuDNN softmax takes f32, f16, bf16 and f64", name,
              dlk_dtype_name(t->dtype));
