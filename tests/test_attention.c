@@ -1884,7 +1884,8 @@ static void attn_gen(const attn_case *c, dlk_dtype dt, int pad, attn_io *io) {
   }
   if (attn_has_v(c)) {
     io->v = alloc_d(c->A);
-    for (int64_t i = 0; i < c->A; i++) io->v[i] = round_to(dt, t_uniform(-1.7, 1.7) / sqrt((double)c->A));
+    for (int64_t i = 0; i < c->A; i++)
+      io->v[i] = round_to(dt, t_uniform(-1.7, 1.7) / sqrt((double)c->A));
   }
   if (c->lengths) {
     io->len = alloc_d(c->B);
@@ -1903,8 +1904,7 @@ static void attn_io_free(attn_io *io) {
 }
 
 static void attn_res_free(attn_res *r) {
-  free(r->ctx), free(r->wts), free(r->denc), free(r->ddec), free(r->dw1), free(r->dw2),
-      free(r->dv);
+  free(r->ctx), free(r->wts), free(r->denc), free(r->ddec), free(r->dw1), free(r->dw2), free(r->dv);
   memset(r, 0, sizeof *r);
 }
 
@@ -2050,7 +2050,8 @@ static void attn_naive(const attn_case *c, const attn_io *io, int bwd, attn_res 
           if (c->kind == AK_ADD)
             r->dw1[k * A + a] += io->enc[(b * Te + j) * He + k] * dP[(b * Te + j) * A + a];
           else
-            r->dw1[a * (Hd + He) + Hd + k] += io->enc[(b * Te + j) * He + k] * dP[(b * Te + j) * A + a];
+            r->dw1[a * (Hd + He) + Hd + k] +=
+                io->enc[(b * Te + j) * He + k] * dP[(b * Te + j) * A + a];
         }
     for (int64_t i = 0; i < Td && c->kind != AK_DOT; i++)
       for (int64_t h = 0; h < Hd; h++)
@@ -2078,8 +2079,9 @@ static int attn_is_luong(const attn_case *c) {
 }
 static dlk_luong_attention_params attn_luong_params(const attn_case *c) {
   dlk_luong_attention_params p;
-  p.score = c->kind == AK_DOT ? DLK_LUONG_DOT : c->kind == AK_GEN ? DLK_LUONG_GENERAL
-                                                                   : DLK_LUONG_CONCAT;
+  p.score = c->kind == AK_DOT   ? DLK_LUONG_DOT
+            : c->kind == AK_GEN ? DLK_LUONG_GENERAL
+                                : DLK_LUONG_CONCAT;
   return p;
 }
 
@@ -2089,8 +2091,7 @@ typedef struct attn_tensors {
   sweep_tensor *enc, *dec, *w1, *w2, *v, *len;
 } attn_tensors;
 
-static void attn_rig_inputs(sweep_rig *r, const attn_case *c, const attn_io *io,
-                            attn_tensors *t) {
+static void attn_rig_inputs(sweep_rig *r, const attn_case *c, const attn_io *io, attn_tensors *t) {
   const dlk_dtype dt = io->dt;
   const sweep_layout lay = (sweep_layout)c->layout;
   const int64_t se[3] = {c->B, c->Te, c->He}, sd[3] = {c->B, c->Td, c->Hd}, sv[1] = {c->A},
@@ -2115,7 +2116,8 @@ static dlk_status attn_run_fwd(dlk_context *ctx, const attn_case *c, const attn_
   sweep_rig r = {.ctx = ctx};
   attn_tensors t;
   attn_rig_inputs(&r, c, io, &t);
-  sweep_tensor *context = sweep_out(&r, io->dt, 3, sc, lay), *weights = sweep_out(&r, io->dt, 3, sw, lay);
+  sweep_tensor *context = sweep_out(&r, io->dt, 3, sc, lay),
+               *weights = sweep_out(&r, io->dt, 3, sw, lay);
   dlk_status s = DLK_OK;
   if (!r.failed) {
     if (attn_is_luong(c)) {
@@ -2160,10 +2162,9 @@ static dlk_status attn_run_bwd(dlk_context *ctx, const attn_case *c, const attn_
                                        ATT_V(t.len), &weights->v, ATT_V(dctx), ATT_V(dwts),
                                        ATT_V(denc), ATT_V(ddec), ATT_V(dw1), ATT_V(dv));
     } else {
-      s = dlk_additive_attention_backward(ctx, &t.enc->v, &t.dec->v, &t.w1->v, &t.w2->v, &t.v->v,
-                                          ATT_V(t.len), &weights->v, ATT_V(dctx), ATT_V(dwts),
-                                          ATT_V(denc), ATT_V(ddec), ATT_V(dw1), ATT_V(dw2),
-                                          ATT_V(dv));
+      s = dlk_additive_attention_backward(
+          ctx, &t.enc->v, &t.dec->v, &t.w1->v, &t.w2->v, &t.v->v, ATT_V(t.len), &weights->v,
+          ATT_V(dctx), ATT_V(dwts), ATT_V(denc), ATT_V(ddec), ATT_V(dw1), ATT_V(dw2), ATT_V(dv));
     }
   }
   sweep_end(&r, s, NULL);
@@ -2240,18 +2241,22 @@ static void golden_attn(dlk_context *ctx, gcase *c, int strided) {
   dlk_tensor *v = ag_in(&h, c, luong ? "v" : "v_a", strided), *len = ag_in(&h, c, "enc_lengths", 0);
   dlk_tensor *wts_in = ag_in(&h, c, "weights", strided), *dctx = ag_in(&h, c, "dcontext", strided),
              *dwts = ag_in(&h, c, "dweights", strided);
-  dlk_tensor *context = ag_out(&h, c, "context", strided), *weights = ag_out(&h, c, "weights", strided);
+  dlk_tensor *context = ag_out(&h, c, "context", strided),
+             *weights = ag_out(&h, c, "weights", strided);
   dlk_tensor *denc = ag_out(&h, c, "denc", strided), *ddec = ag_out(&h, c, "ddec", strided);
-  dlk_tensor *dw1 = ag_out(&h, c, luong ? "dw" : "dw_a", strided), *dw2 = ag_out(&h, c, "du_a", strided);
+  dlk_tensor *dw1 = ag_out(&h, c, luong ? "dw" : "dw_a", strided),
+             *dw2 = ag_out(&h, c, "du_a", strided);
   dlk_tensor *dv = ag_out(&h, c, luong ? "dv" : "dv_a", strided);
-  CHECK(enc && dec && wts_in && context && weights && denc && ddec, "golden %s: tensors missing", c->name);
+  CHECK(enc && dec && wts_in && context && weights && denc && ddec, "golden %s: tensors missing",
+        c->name);
   if (enc && dec && wts_in && context && weights && denc && ddec) {
     if (luong) {
       CHECK_OK(ctx, dlk_luong_attention_forward(ctx, &p, enc, dec, w1, v, len, context, weights));
       CHECK_OK(ctx, dlk_luong_attention_backward(ctx, &p, enc, dec, w1, v, len, wts_in, dctx, dwts,
                                                  denc, ddec, dw1, dv));
     } else {
-      CHECK_OK(ctx, dlk_additive_attention_forward(ctx, enc, dec, w1, w2, v, len, context, weights));
+      CHECK_OK(ctx,
+               dlk_additive_attention_forward(ctx, enc, dec, w1, w2, v, len, context, weights));
       CHECK_OK(ctx, dlk_additive_attention_backward(ctx, enc, dec, w1, w2, v, len, wts_in, dctx,
                                                     dwts, denc, ddec, dw1, dw2, dv));
     }
@@ -2365,7 +2370,8 @@ static void test_attn_fd(dlk_context *ctx) {
     if (s == DLK_OK) {
       attn_fd_check(ctx, c, &io, "enc", io.enc, an_enc(c), r.denc);
       attn_fd_check(ctx, c, &io, "dec", io.dec, an_dec(c), r.ddec);
-      if (io.w1) attn_fd_check(ctx, c, &io, c->kind == AK_ADD ? "w_a" : "w", io.w1, an_w1(c), r.dw1);
+      if (io.w1)
+        attn_fd_check(ctx, c, &io, c->kind == AK_ADD ? "w_a" : "w", io.w1, an_w1(c), r.dw1);
       if (io.w2) attn_fd_check(ctx, c, &io, "u_a", io.w2, an_w2(c), r.dw2);
       if (io.v) attn_fd_check(ctx, c, &io, "v", io.v, c->A, r.dv);
       n++;
@@ -2432,7 +2438,8 @@ static void attn_io_to_set(const attn_case *c, const attn_io *io, sweep_set *in)
     if (io->v) memcpy(p + an_w1(c) + an_w2(c), io->v, (size_t)nv * sizeof(double));
   }
   if (io->len)
-    memcpy(sweep_add(in, c->B % 2 ? DLK_I32 : DLK_I64, c->B), io->len, (size_t)c->B * sizeof(double));
+    memcpy(sweep_add(in, c->B % 2 ? DLK_I32 : DLK_I64, c->B), io->len,
+           (size_t)c->B * sizeof(double));
 }
 
 static attn_io attn_io_of(const attn_case *c, dlk_dtype dt, const sweep_set *in) {
@@ -2533,17 +2540,37 @@ static int attn_compare_bwd(const char *what, const void *cv, int variant, const
 }
 
 static const sweep_op ATTN_ROWS[] = {
-    {.label = "additive_attn_fwd", .op = "additive_attn_fwd", SWEEP_CASES(ADD_SWEEP),
-     .gen = attn_gen_fwd, .run = attn_fwd_row, .naive = attn_naive_fwd_row, .tunable = 1,
+    {.label = "additive_attn_fwd",
+     .op = "additive_attn_fwd",
+     SWEEP_CASES(ADD_SWEEP),
+     .gen = attn_gen_fwd,
+     .run = attn_fwd_row,
+     .naive = attn_naive_fwd_row,
+     .tunable = 1,
      .compare = attn_compare_fwd},
-    {.label = "additive_attn_bwd", .op = "additive_attn_bwd", SWEEP_CASES(ADD_SWEEP),
-     .gen = attn_gen_bwd, .run = attn_bwd_row, .naive = attn_naive_bwd_row, .tunable = 1,
+    {.label = "additive_attn_bwd",
+     .op = "additive_attn_bwd",
+     SWEEP_CASES(ADD_SWEEP),
+     .gen = attn_gen_bwd,
+     .run = attn_bwd_row,
+     .naive = attn_naive_bwd_row,
+     .tunable = 1,
      .compare = attn_compare_bwd},
-    {.label = "luong_attn_fwd", .op = "luong_attn_fwd", SWEEP_CASES(LUONG_SWEEP),
-     .gen = attn_gen_fwd, .run = attn_fwd_row, .naive = attn_naive_fwd_row, .tunable = 1,
+    {.label = "luong_attn_fwd",
+     .op = "luong_attn_fwd",
+     SWEEP_CASES(LUONG_SWEEP),
+     .gen = attn_gen_fwd,
+     .run = attn_fwd_row,
+     .naive = attn_naive_fwd_row,
+     .tunable = 1,
      .compare = attn_compare_fwd},
-    {.label = "luong_attn_bwd", .op = "luong_attn_bwd", SWEEP_CASES(LUONG_SWEEP),
-     .gen = attn_gen_bwd, .run = attn_bwd_row, .naive = attn_naive_bwd_row, .tunable = 1,
+    {.label = "luong_attn_bwd",
+     .op = "luong_attn_bwd",
+     SWEEP_CASES(LUONG_SWEEP),
+     .gen = attn_gen_bwd,
+     .run = attn_bwd_row,
+     .naive = attn_naive_bwd_row,
+     .tunable = 1,
      .compare = attn_compare_bwd},
 };
 
@@ -2612,8 +2639,10 @@ static void test_attn_properties(dlk_context *ctx) {
         int64_t wrong = 0;
         for (int64_t b = 0; b < c->B; b++)
           for (int64_t j = attn_case_len(c, b); j < c->Te; j++) {
-            for (int64_t i = 0; i < c->Td; i++) wrong += f.a[1].v[(b * c->Td + i) * c->Te + j] != 0.0;
-            for (int64_t k = 0; k < c->He; k++) wrong += g.a[0].v[(b * c->Te + j) * c->He + k] != 0.0;
+            for (int64_t i = 0; i < c->Td; i++)
+              wrong += f.a[1].v[(b * c->Td + i) * c->Te + j] != 0.0;
+            for (int64_t k = 0; k < c->He; k++)
+              wrong += g.a[0].v[(b * c->Te + j) * c->He + k] != 0.0;
           }
         CHECK(wrong == 0, "%lld weights or denc values past the lengths are not exactly 0",
               (long long)wrong);
@@ -2623,7 +2652,8 @@ static void test_attn_properties(dlk_context *ctx) {
             continue;
           sweep_set one = {.n = 0};
           dlk_status s1 = attn_run_bwd(ctx, c, &io, 1 << bit, &one);
-          CHECK(s1 == DLK_OK && one.n == 1, "gradient %d alone: %s", bit, dlk_context_last_error(ctx));
+          CHECK(s1 == DLK_OK && one.n == 1, "gradient %d alone: %s", bit,
+                dlk_context_last_error(ctx));
           int k = 0;
           for (int q = 0; q < bit; q++)
             k += q < 2 || (q == 2 && an_w1(c)) || (q == 3 && an_w2(c)) || (q == 4 && attn_has_v(c));
@@ -2664,15 +2694,16 @@ static void attn_bad_init(attn_bad *s) {
   float *ins[] = {s->enc, s->dec, s->wa, s->ua, s->va, s->wg, s->wc, s->decd, s->dctx, s->dwts};
   const size_t nins[] = {24, 12, 20, 15, 5, 12, 35, 16, 16, 12};
   for (int a = 0; a < N_OF(ins); a++)
-    for (size_t i = 0; i < nins[a]; i++) ins[a][i] = (float)((int)((i * 37 + 11 * a) % 17) - 8) / 16.0f;
+    for (size_t i = 0; i < nins[a]; i++)
+      ins[a][i] = (float)((int)((i * 37 + 11 * a) % 17) - 8) / 16.0f;
   for (int i = 0; i < 12; i++) s->wts_in[i] = 1.0f / 3.0f;
   s->len[0] = 3, s->len[1] = 2;
   float *outs[] = {s->ctx, s->wts, s->denc, s->ddec, s->dwa, s->dua, s->dva, s->dwg, s->dwc};
   const size_t nouts[] = {16, 12, 24, 16, 20, 15, 5, 12, 35};
   for (int a = 0; a < N_OF(outs); a++) memset(outs[a], 0xFF, nouts[a] * sizeof(float));
   const int64_t se[3] = {2, 3, 4}, sd[3] = {2, 2, 3}, swa[2] = {4, 5}, sua[2] = {3, 5}, sv[1] = {5},
-                swg[2] = {3, 4}, swc[2] = {5, 7}, sdd[3] = {2, 2, 4}, sl[1] = {2}, sc[3] = {2, 2, 4},
-                sw[3] = {2, 2, 3};
+                swg[2] = {3, 4}, swc[2] = {5, 7}, sdd[3] = {2, 2, 4}, sl[1] = {2},
+                sc[3] = {2, 2, 4}, sw[3] = {2, 2, 3};
   s->tenc = host_tensor(s->enc, DLK_F32, 3, se);
   s->tdec = host_tensor(s->dec, DLK_F32, 3, sd);
   s->twa = host_tensor(s->wa, DLK_F32, 2, swa);
@@ -2727,44 +2758,228 @@ static void test_attn_bad_input(dlk_context *ctx) {
     dlk_tensor *enc = &s->tenc, *dec = &s->tdec, *w_a = &s->twa, *u_a = &s->tua, *v_a = &s->tva;
     dlk_tensor *lw = &s->twg, *lv = NULL, *len = &s->tlen, *context = &s->tctx, *weights = &s->twts;
     dlk_tensor *wts_in = &s->twts_in, *dctx = &s->tdctx, *dwts = &s->tdwts;
-    dlk_tensor *denc = &s->tdenc, *ddec = &s->tddec, *dwa = &s->tdwa, *dua = &s->tdua, *dva = &s->tdva;
+    dlk_tensor *denc = &s->tdenc, *ddec = &s->tddec, *dwa = &s->tdwa, *dua = &s->tdua,
+               *dva = &s->tdva;
     dlk_tensor *dlw = &s->tdwg, *dlv = NULL;
     float other[8] = {0};
     switch (id) {
-      case 0: name = "enc 2-D"; s->tenc.ndim = 2; msg = "enc has 2 dims"; break;
-      case 1: name = "dec of another B"; s->tdec.shape[0] = 1; msg = "dec has 1 in dim 0 (B)"; break;
-      case 2: name = "w_a of another He"; s->twa.shape[0] = 3; s->twa.shape[1] = 5; msg = "w_a has 3 in dim 0 (He)"; break;
-      case 3: name = "u_a of another A"; s->tua.shape[1] = 4; msg = "u_a has 4 in dim 1 (A)"; break;
-      case 4: name = "v_a of 4"; s->tva.shape[0] = 4; msg = "v_a has 4 elements"; break;
-      case 5: name = "enc_lengths 0"; s->len[1] = 0; want = DLK_ERR_OUT_OF_RANGE; msg = "enc_lengths[1] = 0"; break;
-      case 6: name = "enc_lengths > Te"; s->len[0] = 4; want = DLK_ERR_OUT_OF_RANGE; msg = "enc_lengths[0] = 4"; break;
-      case 7: name = "enc_lengths f32"; s->tlen.dtype = DLK_F32; want = DLK_ERR_DTYPE_MISMATCH; msg = "enc_lengths is f32"; break;
-      case 8: name = "enc_lengths of 3"; s->tlen.shape[0] = 3; s->tlen.data = other; msg = "enc_lengths"; break;
-      case 9: name = "dec f16"; s->tdec.dtype = DLK_F16; want = DLK_ERR_DTYPE_MISMATCH; msg = "dec is f16"; break;
-      case 10: name = "w_a on another device"; s->twa.device = (dlk_device){DLK_CUDA, 0}; want = DLK_ERR_DEVICE_MISMATCH; msg = "w_a is on cuda"; break;
-      case 11: name = "context of another He"; s->tctx.shape[2] = 3; msg = "context has 3 in dim 2 (He)"; break;
-      case 12: name = "weights of another Te"; s->twts.shape[2] = 2; msg = "weights has 2 in dim 2 (Te)"; break;
-      case 13: name = "context overlaps enc"; s->tctx.data = s->enc; want = DLK_ERR_INVALID_ARGUMENT; msg = "context and enc overlap"; break;
-      case 14: name = "weights with overlapping elements"; s->twts.strides[1] = 0; want = DLK_ERR_LAYOUT; msg = "output weights has overlapping"; break;
-      case 15: name = "NULL context"; context = NULL; want = DLK_ERR_NULL_POINTER; msg = "context is NULL"; break;
-      case 16: name = "Te 0"; s->tenc.shape[1] = 0; msg = "(Te)"; break;
-      case 17: name = "no upstream gradient"; call = BC_ADD_BWD; dctx = dwts = NULL; want = DLK_ERR_NULL_POINTER; msg = "dcontext and dweights are both NULL"; break;
-      case 18: name = "NULL weights"; call = BC_ADD_BWD; wts_in = NULL; want = DLK_ERR_NULL_POINTER; msg = "weights is NULL"; break;
-      case 19: name = "dcontext of another Td"; call = BC_ADD_BWD; s->tdctx.shape[1] = 1; msg = "dcontext has 1 in dim 1 (Td)"; break;
-      case 20: name = "du_a of w_a's shape"; call = BC_ADD_BWD; s->tdua.shape[0] = 4; msg = "du_a has 4 in dim 0"; break;
-      case 21: name = "ddec overlaps denc"; call = BC_ADD_BWD; s->tddec.data = s->denc; want = DLK_ERR_INVALID_ARGUMENT; msg = "ddec and denc overlap"; break;
-      case 22: name = "enc_lengths 0 (backward)"; call = BC_ADD_BWD; s->len[0] = 0; want = DLK_ERR_OUT_OF_RANGE; msg = "enc_lengths[0] = 0"; break;
-      case 23: name = "dweights f64"; call = BC_ADD_BWD; s->tdwts.dtype = DLK_F64; want = DLK_ERR_DTYPE_MISMATCH; msg = "dweights is f64"; break;
-      case 24: name = "Luong score 7"; call = BC_LUONG_FWD; lp.score = (dlk_luong_score)7; want = DLK_ERR_INVALID_ARGUMENT; msg = "score 7"; break;
-      case 25: name = "dot with a w"; call = BC_LUONG_FWD; lp.score = DLK_LUONG_DOT; dec = &s->tdecd; want = DLK_ERR_INVALID_ARGUMENT; msg = "w is given but the dot score has no w"; break;
-      case 26: name = "dot with Hd != He"; call = BC_LUONG_FWD; lpp = NULL; lw = NULL; msg = "needs Hd = He"; break;
-      case 27: name = "general without w"; call = BC_LUONG_FWD; lw = NULL; want = DLK_ERR_NULL_POINTER; msg = "w is NULL"; break;
-      case 28: name = "general w transposed"; call = BC_LUONG_FWD; s->twg.shape[0] = 4, s->twg.shape[1] = 3; msg = "w has 4 in dim 0 (Hd)"; break;
-      case 29: name = "general with a v"; call = BC_LUONG_FWD; lv = &s->tva; want = DLK_ERR_INVALID_ARGUMENT; msg = "v is given but the general score has no v"; break;
-      case 30: name = "concat w of 6 columns"; call = BC_LUONG_FWD; lp.score = DLK_LUONG_CONCAT; lw = &s->twc; lv = &s->tva; s->twc.shape[1] = 6; msg = "w has 6 in dim 1 (Hd + He)"; break;
-      case 31: name = "concat without v"; call = BC_LUONG_FWD; lp.score = DLK_LUONG_CONCAT; lw = &s->twc; want = DLK_ERR_NULL_POINTER; msg = "v is NULL"; break;
-      case 32: name = "dv of a general score"; call = BC_LUONG_BWD; dlv = &s->tdva; want = DLK_ERR_INVALID_ARGUMENT; msg = "dv is given but v is NULL"; break;
-      case 33: name = "concat dw of w_g's shape"; call = BC_LUONG_BWD; lp.score = DLK_LUONG_CONCAT; lw = &s->twc; lv = &s->tva; dlv = &s->tdva; msg = "dw has 3 in dim 0"; break;
+      case 0:
+        name = "enc 2-D";
+        s->tenc.ndim = 2;
+        msg = "enc has 2 dims";
+        break;
+      case 1:
+        name = "dec of another B";
+        s->tdec.shape[0] = 1;
+        msg = "dec has 1 in dim 0 (B)";
+        break;
+      case 2:
+        name = "w_a of another He";
+        s->twa.shape[0] = 3;
+        s->twa.shape[1] = 5;
+        msg = "w_a has 3 in dim 0 (He)";
+        break;
+      case 3:
+        name = "u_a of another A";
+        s->tua.shape[1] = 4;
+        msg = "u_a has 4 in dim 1 (A)";
+        break;
+      case 4:
+        name = "v_a of 4";
+        s->tva.shape[0] = 4;
+        msg = "v_a has 4 elements";
+        break;
+      case 5:
+        name = "enc_lengths 0";
+        s->len[1] = 0;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "enc_lengths[1] = 0";
+        break;
+      case 6:
+        name = "enc_lengths > Te";
+        s->len[0] = 4;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "enc_lengths[0] = 4";
+        break;
+      case 7:
+        name = "enc_lengths f32";
+        s->tlen.dtype = DLK_F32;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "enc_lengths is f32";
+        break;
+      case 8:
+        name = "enc_lengths of 3";
+        s->tlen.shape[0] = 3;
+        s->tlen.data = other;
+        msg = "enc_lengths";
+        break;
+      case 9:
+        name = "dec f16";
+        s->tdec.dtype = DLK_F16;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "dec is f16";
+        break;
+      case 10:
+        name = "w_a on another device";
+        s->twa.device = (dlk_device){DLK_CUDA, 0};
+        want = DLK_ERR_DEVICE_MISMATCH;
+        msg = "w_a is on cuda";
+        break;
+      case 11:
+        name = "context of another He";
+        s->tctx.shape[2] = 3;
+        msg = "context has 3 in dim 2 (He)";
+        break;
+      case 12:
+        name = "weights of another Te";
+        s->twts.shape[2] = 2;
+        msg = "weights has 2 in dim 2 (Te)";
+        break;
+      case 13:
+        name = "context overlaps enc";
+        s->tctx.data = s->enc;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "context and enc overlap";
+        break;
+      case 14:
+        name = "weights with overlapping elements";
+        s->twts.strides[1] = 0;
+        want = DLK_ERR_LAYOUT;
+        msg = "output weights has overlapping";
+        break;
+      case 15:
+        name = "NULL context";
+        context = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "context is NULL";
+        break;
+      case 16:
+        name = "Te 0";
+        s->tenc.shape[1] = 0;
+        msg = "(Te)";
+        break;
+      case 17:
+        name = "no upstream gradient";
+        call = BC_ADD_BWD;
+        dctx = dwts = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "dcontext and dweights are both NULL";
+        break;
+      case 18:
+        name = "NULL weights";
+        call = BC_ADD_BWD;
+        wts_in = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "weights is NULL";
+        break;
+      case 19:
+        name = "dcontext of another Td";
+        call = BC_ADD_BWD;
+        s->tdctx.shape[1] = 1;
+        msg = "dcontext has 1 in dim 1 (Td)";
+        break;
+      case 20:
+        name = "du_a of w_a's shape";
+        call = BC_ADD_BWD;
+        s->tdua.shape[0] = 4;
+        msg = "du_a has 4 in dim 0";
+        break;
+      case 21:
+        name = "ddec overlaps denc";
+        call = BC_ADD_BWD;
+        s->tddec.data = s->denc;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "ddec and denc overlap";
+        break;
+      case 22:
+        name = "enc_lengths 0 (backward)";
+        call = BC_ADD_BWD;
+        s->len[0] = 0;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "enc_lengths[0] = 0";
+        break;
+      case 23:
+        name = "dweights f64";
+        call = BC_ADD_BWD;
+        s->tdwts.dtype = DLK_F64;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "dweights is f64";
+        break;
+      case 24:
+        name = "Luong score 7";
+        call = BC_LUONG_FWD;
+        lp.score = (dlk_luong_score)7;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "score 7";
+        break;
+      case 25:
+        name = "dot with a w";
+        call = BC_LUONG_FWD;
+        lp.score = DLK_LUONG_DOT;
+        dec = &s->tdecd;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "w is given but the dot score has no w";
+        break;
+      case 26:
+        name = "dot with Hd != He";
+        call = BC_LUONG_FWD;
+        lpp = NULL;
+        lw = NULL;
+        msg = "needs Hd = He";
+        break;
+      case 27:
+        name = "general without w";
+        call = BC_LUONG_FWD;
+        lw = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "w is NULL";
+        break;
+      case 28:
+        name = "general w transposed";
+        call = BC_LUONG_FWD;
+        s->twg.shape[0] = 4, s->twg.shape[1] = 3;
+        msg = "w has 4 in dim 0 (Hd)";
+        break;
+      case 29:
+        name = "general with a v";
+        call = BC_LUONG_FWD;
+        lv = &s->tva;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "v is given but the general score has no v";
+        break;
+      case 30:
+        name = "concat w of 6 columns";
+        call = BC_LUONG_FWD;
+        lp.score = DLK_LUONG_CONCAT;
+        lw = &s->twc;
+        lv = &s->tva;
+        s->twc.shape[1] = 6;
+        msg = "w has 6 in dim 1 (Hd + He)";
+        break;
+      case 31:
+        name = "concat without v";
+        call = BC_LUONG_FWD;
+        lp.score = DLK_LUONG_CONCAT;
+        lw = &s->twc;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "v is NULL";
+        break;
+      case 32:
+        name = "dv of a general score";
+        call = BC_LUONG_BWD;
+        dlv = &s->tdva;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "dv is given but v is NULL";
+        break;
+      case 33:
+        name = "concat dw of w_g's shape";
+        call = BC_LUONG_BWD;
+        lp.score = DLK_LUONG_CONCAT;
+        lw = &s->twc;
+        lv = &s->tva;
+        dlv = &s->tdva;
+        msg = "dw has 3 in dim 0";
+        break;
     }
     snprintf(t_case_buf, sizeof t_case_buf, "bad input: %s", name);
     t_case = t_case_buf;
@@ -2791,7 +3006,8 @@ static void test_attn_bad_input(dlk_context *ctx) {
         break;
     }
     const char *err = dlk_context_last_error(ctx);
-    CHECK(st == want, "got %s, expected %s: %s", dlk_status_string(st), dlk_status_string(want), err);
+    CHECK(st == want, "got %s, expected %s: %s", dlk_status_string(st), dlk_status_string(want),
+          err);
     CHECK(strstr(err, fn) != NULL, "message does not name %s: %s", fn, err);
     CHECK(strstr(err, msg) != NULL, "message does not say \"%s\": %s", msg, err);
     CHECK(attn_bad_untouched(s), "an output was written by the refused call");

@@ -454,8 +454,8 @@ static const dlk_variant additive_attn_fwd_variants[] = {
 
 static const dlk_variant additive_attn_bwd_variants[] = {
     {0, "cpu_ref", DLK_CPU, 0,
-     "CPU reference: recomputed projections, f64 accumulators, each gradient rounded once",
-     NULL, dlk_attn_bwd_cpu_workspace, dlk_attn_bwd_cpu_run},
+     "CPU reference: recomputed projections, f64 accumulators, each gradient rounded once", NULL,
+     dlk_attn_bwd_cpu_workspace, dlk_attn_bwd_cpu_run},
 #if DLK_HAVE_CUDA
     {1, "composed", DLK_CUDA, 1,
      "nn's gemm and softmax-backward kernels plus pointwise kernels; materialises "
@@ -484,8 +484,7 @@ static const dlk_variant luong_attn_fwd_variants[] = {
 };
 
 static const dlk_variant luong_attn_bwd_variants[] = {
-    {0, "cpu_ref", DLK_CPU, 0,
-     "CPU reference: f64 accumulators, each gradient rounded once", NULL,
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: f64 accumulators, each gradient rounded once", NULL,
      dlk_attn_bwd_cpu_workspace, dlk_attn_bwd_cpu_run},
 #if DLK_HAVE_CUDA
     {1, "composed", DLK_CUDA, 1, "nn's gemm and softmax-backward kernels plus pointwise kernels",
@@ -529,14 +528,12 @@ static void attn_bwd_key(const void *args, char *buf, size_t n) {
 static const int ATTN_ORDER[] = {2, 1, 0};
 
 static int additive_attn_fwd_heuristic(const dlk_context *ctx, const void *args) {
-  return first_supported(ctx, additive_attn_fwd_variants,
-                         DLK_COUNT_OF(additive_attn_fwd_variants), ATTN_ORDER,
-                         DLK_COUNT_OF(ATTN_ORDER), args);
+  return first_supported(ctx, additive_attn_fwd_variants, DLK_COUNT_OF(additive_attn_fwd_variants),
+                         ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
 }
 static int additive_attn_bwd_heuristic(const dlk_context *ctx, const void *args) {
-  return first_supported(ctx, additive_attn_bwd_variants,
-                         DLK_COUNT_OF(additive_attn_bwd_variants), ATTN_ORDER,
-                         DLK_COUNT_OF(ATTN_ORDER), args);
+  return first_supported(ctx, additive_attn_bwd_variants, DLK_COUNT_OF(additive_attn_bwd_variants),
+                         ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
 }
 static int luong_attn_fwd_heuristic(const dlk_context *ctx, const void *args) {
   return first_supported(ctx, luong_attn_fwd_variants, DLK_COUNT_OF(luong_attn_fwd_variants),
@@ -547,30 +544,18 @@ static int luong_attn_bwd_heuristic(const dlk_context *ctx, const void *args) {
                          ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
 }
 
-static const dlk_op additive_attn_fwd_op = {"additive_attn_fwd",
-                                            additive_attn_fwd_variants,
-                                            DLK_COUNT_OF(additive_attn_fwd_variants),
-                                            attn_fwd_key,
-                                            additive_attn_fwd_heuristic,
-                                            true};
-static const dlk_op additive_attn_bwd_op = {"additive_attn_bwd",
-                                            additive_attn_bwd_variants,
-                                            DLK_COUNT_OF(additive_attn_bwd_variants),
-                                            attn_bwd_key,
-                                            additive_attn_bwd_heuristic,
-                                            true};
-static const dlk_op luong_attn_fwd_op = {"luong_attn_fwd",
-                                         luong_attn_fwd_variants,
-                                         DLK_COUNT_OF(luong_attn_fwd_variants),
-                                         attn_fwd_key,
-                                         luong_attn_fwd_heuristic,
-                                         true};
-static const dlk_op luong_attn_bwd_op = {"luong_attn_bwd",
-                                         luong_attn_bwd_variants,
-                                         DLK_COUNT_OF(luong_attn_bwd_variants),
-                                         attn_bwd_key,
-                                         luong_attn_bwd_heuristic,
-                                         true};
+static const dlk_op additive_attn_fwd_op = {
+    "additive_attn_fwd", additive_attn_fwd_variants,  DLK_COUNT_OF(additive_attn_fwd_variants),
+    attn_fwd_key,        additive_attn_fwd_heuristic, true};
+static const dlk_op additive_attn_bwd_op = {
+    "additive_attn_bwd", additive_attn_bwd_variants,  DLK_COUNT_OF(additive_attn_bwd_variants),
+    attn_bwd_key,        additive_attn_bwd_heuristic, true};
+static const dlk_op luong_attn_fwd_op = {
+    "luong_attn_fwd", luong_attn_fwd_variants,  DLK_COUNT_OF(luong_attn_fwd_variants),
+    attn_fwd_key,     luong_attn_fwd_heuristic, true};
+static const dlk_op luong_attn_bwd_op = {
+    "luong_attn_bwd", luong_attn_bwd_variants,  DLK_COUNT_OF(luong_attn_bwd_variants),
+    attn_bwd_key,     luong_attn_bwd_heuristic, true};
 
 /* ---- checks ---- */
 
@@ -580,8 +565,7 @@ static const char *const WTS_DIMS[3] = {"B", "Td", "Te"};
 /* A float tensor of enc's dtype with exactly the dims want. */
 static dlk_status attn_check_like(dlk_context *ctx, const char *op, const char *name,
                                   const dlk_tensor *t, const dlk_tensor *enc, int nd,
-                                  const int64_t *want, const char *const *dims,
-                                  const char *what) {
+                                  const int64_t *want, const char *const *dims, const char *what) {
   DLK_TRY(dlk_check_float(ctx, op, name, t));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, name, t));
   return check_dims(ctx, op, name, t, nd, want, dims, what);
@@ -698,8 +682,7 @@ static dlk_status luong_problem(dlk_context *ctx, const char *op,
                                 const dlk_tensor *enc_lengths, dlk_attn_problem *pr) {
   memset(pr, 0, sizeof *pr);
   pr->fn = op;
-  if (p->score != DLK_LUONG_DOT && p->score != DLK_LUONG_GENERAL &&
-      p->score != DLK_LUONG_CONCAT)
+  if (p->score != DLK_LUONG_DOT && p->score != DLK_LUONG_GENERAL && p->score != DLK_LUONG_CONCAT)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
                     "%s: score %d is not DLK_LUONG_DOT, _GENERAL or _CONCAT", op, (int)p->score);
   static const char *const names[3] = {"dot", "general", "concat"};
@@ -736,8 +719,8 @@ static dlk_status luong_problem(dlk_context *ctx, const char *op,
       DLK_TRY(dlk_check_float(ctx, op, "w", w));
       DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, "w", w));
       if (w->ndim != 2)
-        return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
-                        "%s: w has %d dims, expected 2 ([A, Hd + He])", op, w->ndim);
+        return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w has %d dims, expected 2 ([A, Hd + He])",
+                        op, w->ndim);
       if (w->shape[1] != pr->Hd + pr->He)
         return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
                         "%s: w has %lld in dim 1 (Hd + He), expected %lld (Hd of dec + He of "
@@ -756,12 +739,10 @@ static dlk_status luong_problem(dlk_context *ctx, const char *op,
 /* The forward's outputs: context [B, Td, He], weights [B, Td, Te], enc's dtype, neither
    overlapping an input or the other. */
 static dlk_status attn_fwd_outputs(dlk_context *ctx, const char *op, const dlk_tensor *enc,
-                                   const dlk_tensor *dec, const dlk_tensor *w1,
-                                   const char *w1_name, const dlk_tensor *w2,
-                                   const char *w2_name, const dlk_tensor *v,
+                                   const dlk_tensor *dec, const dlk_tensor *w1, const char *w1_name,
+                                   const dlk_tensor *w2, const char *w2_name, const dlk_tensor *v,
                                    const char *v_name, const dlk_tensor *lengths,
-                                   dlk_tensor *context, dlk_tensor *weights,
-                                   dlk_attn_fwd_args *a) {
+                                   dlk_tensor *context, dlk_tensor *weights, dlk_attn_fwd_args *a) {
   DLK_TRY(dlk_check_need(ctx, op, "context", context));
   DLK_TRY(dlk_check_need(ctx, op, "weights", weights));
   const dlk_attn_problem *p = &a->p;
@@ -813,8 +794,8 @@ static dlk_status attn_check_grad(dlk_context *ctx, const char *op, const char *
   DLK_TRY(dlk_check_float(ctx, op, name, t));
   DLK_TRY(dlk_check_same_dtype(ctx, op, iname, in, name, t));
   if (t->ndim != in->ndim)
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected %d (%s's shape)",
-                    op, name, t->ndim, in->ndim, iname);
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected %d (%s's shape)", op,
+                    name, t->ndim, in->ndim, iname);
   for (int k = 0; k < t->ndim; k++)
     if (t->shape[k] != in->shape[k])
       return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
@@ -845,8 +826,8 @@ static bool attn_nothing_asked(dlk_context *ctx, const char *op, int n, dlk_tens
   for (int k = 0; k < n; k++)
     if (grads[k]) return false;
   if (ctx->explain)
-    snprintf(ctx->explain_text, sizeof ctx->explain_text, "%s: nothing asked (every gradient NULL)\n",
-             op);
+    snprintf(ctx->explain_text, sizeof ctx->explain_text,
+             "%s: nothing asked (every gradient NULL)\n", op);
   return true;
 }
 
@@ -865,11 +846,13 @@ dlk_status dlk_additive_attention_forward(dlk_context *ctx, const dlk_tensor *en
   return dlk_dispatch(ctx, &additive_attn_fwd_op, &a);
 }
 
-dlk_status dlk_additive_attention_backward(
-    dlk_context *ctx, const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w_a,
-    const dlk_tensor *u_a, const dlk_tensor *v_a, const dlk_tensor *enc_lengths,
-    const dlk_tensor *weights, const dlk_tensor *dcontext, const dlk_tensor *dweights,
-    dlk_tensor *denc, dlk_tensor *ddec, dlk_tensor *dw_a, dlk_tensor *du_a, dlk_tensor *dv_a) {
+dlk_status dlk_additive_attention_backward(dlk_context *ctx, const dlk_tensor *enc,
+                                           const dlk_tensor *dec, const dlk_tensor *w_a,
+                                           const dlk_tensor *u_a, const dlk_tensor *v_a,
+                                           const dlk_tensor *enc_lengths, const dlk_tensor *weights,
+                                           const dlk_tensor *dcontext, const dlk_tensor *dweights,
+                                           dlk_tensor *denc, dlk_tensor *ddec, dlk_tensor *dw_a,
+                                           dlk_tensor *du_a, dlk_tensor *dv_a) {
   static const char op[] = "additive_attention_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
   dlk_attn_bwd_args a;
@@ -881,9 +864,8 @@ dlk_status dlk_additive_attention_backward(
   const dlk_tensor *ins[5] = {enc, dec, w_a, u_a, v_a};
   static const char *const inames[5] = {"enc", "dec", "w_a", "u_a", "v_a"};
   const dlk_tensor *all[9] = {enc, dec, w_a, u_a, v_a, enc_lengths, weights, dcontext, dweights};
-  static const char *const all_names[9] = {"enc",         "dec",     "w_a",
-                                           "u_a",         "v_a",     "enc_lengths",
-                                           "weights",     "dcontext", "dweights"};
+  static const char *const all_names[9] = {"enc",         "dec",     "w_a",      "u_a",     "v_a",
+                                           "enc_lengths", "weights", "dcontext", "dweights"};
   DLK_TRY(attn_bwd_outputs(ctx, op, 5, grads, gnames, ins, inames, 9, all, all_names));
   if (attn_nothing_asked(ctx, op, 5, grads)) return DLK_OK;
   a.has_denc = denc != NULL, a.has_ddec = ddec != NULL, a.has_dwp = dw_a != NULL,
@@ -931,7 +913,7 @@ dlk_status dlk_luong_attention_backward(dlk_context *ctx, const dlk_luong_attent
   const dlk_tensor *ins[4] = {enc, dec, w, v};
   static const char *const inames[4] = {"enc", "dec", "w", "v"};
   const dlk_tensor *all[8] = {enc, dec, w, v, enc_lengths, weights, dcontext, dweights};
-  static const char *const all_names[8] = {"enc",     "dec",      "w",       "v",
+  static const char *const all_names[8] = {"enc",         "dec",     "w",        "v",
                                            "enc_lengths", "weights", "dcontext", "dweights"};
   DLK_TRY(attn_bwd_outputs(ctx, op, 4, grads, gnames, ins, inames, 8, all, all_names));
   if (attn_nothing_asked(ctx, op, 4, grads)) return DLK_OK;

@@ -127,11 +127,7 @@ DLK_RUN_FN(dlk_sdpa_bwd_cudnn_run);
                wq = w[:, :Hd]^T, transposed views of the caller's w [A, Hd + He])
      DOT       e_ij = dec_i . enc_j                       (Hd = He)
      GENERAL   e_ij = Q_i . enc_j, Q = dec wp [B, Td, He] (wp = w [Hd, He]) */
-typedef enum dlk_attn_kind {
-  DLK_ATTN_ADDITIVE = 0,
-  DLK_ATTN_DOT,
-  DLK_ATTN_GENERAL
-} dlk_attn_kind;
+typedef enum dlk_attn_kind { DLK_ATTN_ADDITIVE = 0, DLK_ATTN_DOT, DLK_ATTN_GENERAL } dlk_attn_kind;
 
 /* The problem both directions share: enc [B, Te, He], dec [B, Td, Hd], the weights named
    above (2-D views with any strides; absent ones zeroed), v [A] (ADDITIVE), lengths I32/I64

@@ -261,8 +261,7 @@ static inline int64_t at2(const dlk_tensor *t, int64_t a, int64_t b) {
 }
 
 /* Every length in [1, Te]; checked before anything is written. */
-static dlk_status attn_check_lengths(dlk_context *ctx, const char *op,
-                                     const dlk_attn_problem *p) {
+static dlk_status attn_check_lengths(dlk_context *ctx, const char *op, const dlk_attn_problem *p) {
   if (!p->has_lengths) return DLK_OK;
   for (int64_t b = 0; b < p->B; b++) {
     const int64_t len = dlk_attn_len(p, b);
@@ -418,7 +417,8 @@ dlk_status dlk_attn_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
   for (int64_t b = 0; b < B; b++) {
     const int64_t len = dlk_attn_len(p, b);
     for (int64_t i = 0; i < Td; i++) {
-      /* dalpha_j = dweights_ij + dcontext_i . enc_j; de_j = alpha_j (dalpha_j - sum alpha dalpha) */
+      /* dalpha_j = dweights_ij + dcontext_i . enc_j; de_j = alpha_j (dalpha_j - sum alpha dalpha)
+       */
       double dot = 0.0;
       for (int64_t j = 0; j < len; j++) {
         double g = a->has_dweights ? ld(&a->dweights, at3(&a->dweights, b, i, j)) : 0.0;
@@ -473,7 +473,8 @@ dlk_status dlk_attn_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
       for (int64_t j = 0; j < dlk_attn_len(p, b); j++)
         for (int64_t h = 0; h < He; h++) {
           double s = 0.0;
-          for (int64_t x = 0; x < A; x++) s += ld(&p->wp, at2(&p->wp, h, x)) * dP[(b * Te + j) * A + x];
+          for (int64_t x = 0; x < A; x++)
+            s += ld(&p->wp, at2(&p->wp, h, x)) * dP[(b * Te + j) * A + x];
           denc[(b * Te + j) * He + h] += s;
         }
   if (a->has_denc)
@@ -504,7 +505,7 @@ dlk_status dlk_attn_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
         st(&a->dwp, at2(&a->dwp, h, x), s);
       }
   /* the query-side weight: ADDITIVE's dwq [Hd, A], GENERAL's dwp [Hd, He] */
-  const dlk_tensor *dwdec = p->kind == DLK_ATTN_ADDITIVE ? (a->has_dwq ? &a->dwq : NULL)
+  const dlk_tensor *dwdec = p->kind == DLK_ATTN_ADDITIVE  ? (a->has_dwq ? &a->dwq : NULL)
                             : p->kind == DLK_ATTN_GENERAL ? (a->has_dwp ? &a->dwp : NULL)
                                                           : NULL;
   if (dwdec)

@@ -217,8 +217,8 @@ static dlk_k_t3 k_t3(const dlk_tensor *t) {
   return r;
 }
 
-static dlk_k_mat kmat(void *data, int64_t batch, int64_t rows, int64_t cols, int64_t bs,
-                      int64_t rs, int64_t cs) {
+static dlk_k_mat kmat(void *data, int64_t batch, int64_t rows, int64_t cols, int64_t bs, int64_t rs,
+                      int64_t cs) {
   dlk_k_mat m = {data, batch, rows, cols, bs, rs, cs};
   return m;
 }
@@ -512,7 +512,8 @@ static dlk_status attn_bwd_composed(dlk_context *ctx, const dlk_attn_bwd_args *a
   void *encm = w + L->encm, *de = w + L->de, *gc = a->has_dcontext ? w + L->gc : NULL;
   DLK_CUDA_TRY(ctx, dlk_k_attn_gather(d, d->enc, Te, He, p->has_lengths, encm, ctx->stream));
   const dlk_k_mat enc3 = mat_c3(encm, B, Te, He), de3 = mat_c3(de, B, Td, Te);
-  if (gc) DLK_TRY(attn_gemm(ctx, dt, mat_t3(&a->dcontext), mat_tr(enc3), mat_c3(gc, B, Td, Te), 0.0));
+  if (gc)
+    DLK_TRY(attn_gemm(ctx, dt, mat_t3(&a->dcontext), mat_tr(enc3), mat_c3(gc, B, Td, Te), 0.0));
   DLK_CUDA_TRY(ctx, dlk_k_attn_softmax_bwd_rows(d, gc, de, ctx->stream));
   double denc_beta = 0.0; /* 1 once a term of denc is written */
   if (a->has_denc && a->has_dcontext) {
@@ -606,8 +607,8 @@ static dlk_status attn_bwd_fused(dlk_context *ctx, const dlk_attn_bwd_args *a, c
     if (a->has_dwp) {
       dlk_k_mat enc_rows = mat_flat(mat_t3(&p->enc));
       if (need.encm) {
-        DLK_CUDA_TRY(ctx, dlk_k_attn_gather(d, d->enc, Te, He, p->has_lengths, w + L->encm,
-                                            ctx->stream));
+        DLK_CUDA_TRY(
+            ctx, dlk_k_attn_gather(d, d->enc, Te, He, p->has_lengths, w + L->encm, ctx->stream));
         enc_rows = mat_flat(mat_c3(w + L->encm, B, Te, He));
       }
       DLK_TRY(attn_gemm(ctx, dt, mat_tr(enc_rows), mat_flat(dP3), mat_2d(&a->dwp), 0.0));

@@ -77,8 +77,9 @@ inline bool fused_geom(const dlk_k_attn_desc *a, FusedGeom *g, char *why, size_t
   g->ti = a->Td >= 4 ? 4 : 1;
   g->tiles = (a->Td + g->ti - 1) / g->ti;
   const int64_t qd = query_dim(a);
-  const size_t fixed = ((size_t)g->ti * (size_t)qd + (a->kind == ADDITIVE ? (size_t)a->A : 0) +
-                        2 * (size_t)g->ti) * es;
+  const size_t fixed =
+      ((size_t)g->ti * (size_t)qd + (a->kind == ADDITIVE ? (size_t)a->A : 0) + 2 * (size_t)g->ti) *
+      es;
   const size_t row = (size_t)g->ti * es;  // one encoder step's scores
   if (fixed + row * FZ_MIN_SPLIT > FZ_SMEM) {
     if (why)

@@ -176,9 +176,9 @@ __global__ __launch_bounds__(FB_THREADS) void fused_bwd_cols_kernel(
         Acc acc = 0;
         for (int64_t i = 0; vis && i < Td; i++) {
           if (a.dcontext.data)
-            acc += to_acc(*at3<const T>(a.alpha, b, i, j)) * to_acc(*at3<const T>(a.dcontext, b, i, h));
-          if (KIND == DOT)
-            acc += dE[(b * Td + i) * Te + j] * to_acc(*at3<const T>(a.dec, b, i, h));
+            acc += to_acc(*at3<const T>(a.alpha, b, i, j)) *
+                   to_acc(*at3<const T>(a.dcontext, b, i, h));
+          if (KIND == DOT) acc += dE[(b * Td + i) * Te + j] * to_acc(*at3<const T>(a.dec, b, i, h));
           if (KIND == GENERAL)
             acc += dE[(b * Td + i) * Te + j] * to_acc(((const T *)a.Q)[(b * Td + i) * a.He + h]);
         }
@@ -197,7 +197,8 @@ __global__ void dv_partial_kernel(const typename AccT<T>::type *dvp, int64_t R, 
                                   int64_t chunk_rows, typename AccT<T>::type *partial) {
   typedef typename AccT<T>::type Acc;
   __shared__ Acc sm[CS_TY][CS_TX + 1];
-  const int64_t chunk = blockIdx.y, r_end = (chunk + 1) * chunk_rows < R ? (chunk + 1) * chunk_rows : R;
+  const int64_t chunk = blockIdx.y,
+                r_end = (chunk + 1) * chunk_rows < R ? (chunk + 1) * chunk_rows : R;
   for (int64_t c0 = blockIdx.x * (int64_t)CS_TX; c0 < C; c0 += (int64_t)gridDim.x * CS_TX) {
     const int64_t c = c0 + threadIdx.x;
     Acc s = 0;
@@ -238,14 +239,14 @@ int launch_bwd_fused(const dlk_k_attn_desc *a, T *dP, T *dQ, void *ws, cudaStrea
   const unsigned gy = (unsigned)(a->B < 1 ? 1 : a->B < 65535 ? a->B : 65535);
   int rc = 0;
   if (a->Td > 0 && a->B > 0) {
-    DLK_LAUNCH((fused_bwd_rows_kernel<T, KIND>), dim3((unsigned)a->Td, gy), FB_THREADS, 0, st)(
-        *a, dE, dQ);
+    DLK_LAUNCH((fused_bwd_rows_kernel<T, KIND>), dim3((unsigned)a->Td, gy), FB_THREADS, 0, st)
+    (*a, dE, dQ);
     rc = (int)cudaGetLastError();
     if (rc) return rc;
   }
   if ((dP || dvp || a->denc.data) && a->B > 0) {
-    DLK_LAUNCH((fused_bwd_cols_kernel<T, KIND>), dim3((unsigned)a->Te, gy), FB_THREADS, 0, st)(
-        *a, (const Acc *)dE, dP, dvp);
+    DLK_LAUNCH((fused_bwd_cols_kernel<T, KIND>), dim3((unsigned)a->Te, gy), FB_THREADS, 0, st)
+    (*a, (const Acc *)dE, dP, dvp);
     rc = (int)cudaGetLastError();
     if (rc) return rc;
   }
@@ -254,10 +255,10 @@ int launch_bwd_fused(const dlk_k_attn_desc *a, T *dP, T *dQ, void *ws, cudaStrea
     const ColChunks cc = col_chunks(R);
     const int64_t col_blocks = (C + CS_TX - 1) / CS_TX;
     dim3 grid((unsigned)(col_blocks < 65535 ? col_blocks : 65535), (unsigned)cc.chunks);
-    DLK_LAUNCH(dv_partial_kernel<T>, grid, dim3(CS_TX, CS_TY), 0, st)((const Acc *)dvp, R, C,
-                                                                      cc.chunk_rows, base + w.part);
-    DLK_LAUNCH(col_final_kernel<T>, grid_for(C, 256), 256, 0, st)((const Acc *)(base + w.part),
-                                                                  cc.chunks, C, a->dv);
+    DLK_LAUNCH(dv_partial_kernel<T>, grid, dim3(CS_TX, CS_TY), 0, st)
+    ((const Acc *)dvp, R, C, cc.chunk_rows, base + w.part);
+    DLK_LAUNCH(col_final_kernel<T>, grid_for(C, 256), 256, 0, st)
+    ((const Acc *)(base + w.part), cc.chunks, C, a->dv);
   }
   return (int)cudaGetLastError();
 }
@@ -281,9 +282,9 @@ extern "C" int dlk_k_attn_softmax_bwd_rows(const dlk_k_attn_desc *a, const void 
 extern "C" int dlk_k_attn_dz(const dlk_k_attn_desc *a, const void *de, void *H, void *stream) {
   const int64_t total = a->B * a->Td * a->Te * a->A;
   if (total <= 0) return 0;
-  DLK_DISPATCH_FLOAT(a->dtype, E,
-                     DLK_LAUNCH(dz_kernel<E>, grid_for(total, 256), 256, 0, stream)(
-                         *a, (const E *)de, (E *)H));
+  DLK_DISPATCH_FLOAT(
+      a->dtype, E,
+      DLK_LAUNCH(dz_kernel<E>, grid_for(total, 256), 256, 0, stream)(*a, (const E *)de, (E *)H));
   return (int)cudaGetLastError();
 }
 
@@ -298,13 +299,15 @@ extern "C" int dlk_k_attn_bwd_fused(const dlk_k_attn_desc *a, void *dP, void *dQ
   cudaStream_t st = (cudaStream_t)stream;
   switch (a->kind) {
     case ADDITIVE:
-      DLK_DISPATCH_FLOAT(a->dtype, E, return launch_bwd_fused<E, ADDITIVE>(a, (E *)dP, (E *)dQ, ws, st));
+      DLK_DISPATCH_FLOAT(a->dtype, E,
+                         return launch_bwd_fused<E, ADDITIVE>(a, (E *)dP, (E *)dQ, ws, st));
       break;
     case DOT:
       DLK_DISPATCH_FLOAT(a->dtype, E, return launch_bwd_fused<E, DOT>(a, (E *)dP, (E *)dQ, ws, st));
       break;
     case GENERAL:
-      DLK_DISPATCH_FLOAT(a->dtype, E, return launch_bwd_fused<E, GENERAL>(a, (E *)dP, (E *)dQ, ws, st));
+      DLK_DISPATCH_FLOAT(a->dtype, E,
+                         return launch_bwd_fused<E, GENERAL>(a, (E *)dP, (E *)dQ, ws, st));
       break;
   }
   return (int)cudaErrorInvalidValue;

@@ -105,8 +105,8 @@ __global__ void fill_kernel(T *p, int64_t n, double value) {
 // One split: context = c / l and weights = sc / l (0 past the length) written here. Several:
 //   c, (m, l) and the raw scores go to the workspace and combine_kernel finishes.
 template <typename T, int KIND, int TI>
-__global__ __launch_bounds__(FZ_THREADS) void fused_fwd_kernel(dlk_k_attn_desc a,
-                                                               int64_t nsplit, int64_t ch,
+__global__ __launch_bounds__(FZ_THREADS) void fused_fwd_kernel(dlk_k_attn_desc a, int64_t nsplit,
+                                                               int64_t ch,
                                                                typename AccT<T>::type *ws_s,
                                                                typename AccT<T>::type *ws_ml,
                                                                typename AccT<T>::type *ws_c) {
@@ -216,7 +216,8 @@ __global__ __launch_bounds__(FZ_THREADS) void fused_fwd_kernel(dlk_k_attn_desc a
       const int64_t t = e / a.Te, j = e % a.Te, i = i0 + t;
       if (i >= a.Td) continue;
       const Acc l = ml[2 * t + 1];
-      *at3<T>(a.weights, b, i, j) = from_acc<T>(j < len && l > (Acc)0 ? sc[t * ch + j] / l : (Acc)0);
+      *at3<T>(a.weights, b, i, j) =
+          from_acc<T>(j < len && l > (Acc)0 ? sc[t * ch + j] / l : (Acc)0);
     }
   } else if (tid < TI && i0 + tid < a.Td) {
     const int64_t i = i0 + tid;
@@ -288,8 +289,8 @@ int launch_fused_kind(const dlk_k_attn_desc *a, const FusedGeom &g, void *ws, cu
   Acc *ws_s = g.nsplit > 1 ? base + w.s : nullptr, *ws_ml = g.nsplit > 1 ? base + w.ml : nullptr,
       *ws_c = g.nsplit > 1 ? base + w.c : nullptr;
   dim3 grid((unsigned)(a->B * g.nsplit), (unsigned)g.tiles);
-  DLK_LAUNCH((fused_fwd_kernel<T, KIND, TI>), grid, FZ_THREADS, g.smem, st)(*a, g.nsplit, g.ch, ws_s,
-                                                                          ws_ml, ws_c);
+  DLK_LAUNCH((fused_fwd_kernel<T, KIND, TI>), grid, FZ_THREADS, g.smem, st)
+  (*a, g.nsplit, g.ch, ws_s, ws_ml, ws_c);
   if (g.nsplit > 1) {
     int rc = (int)cudaGetLastError();
     if (rc) return rc;
@@ -331,24 +332,25 @@ extern "C" int dlk_k_attn_gather(const dlk_k_attn_desc *a, dlk_k_t3 src, int64_t
 extern "C" int dlk_k_attn_add_tanh(const dlk_k_attn_desc *a, void *H, void *stream) {
   const int64_t total = a->B * a->Td * a->Te * a->A;
   if (total <= 0) return 0;
-  DLK_DISPATCH_FLOAT(a->dtype, E,
-                     DLK_LAUNCH(add_tanh_kernel<E>, grid_for(total, 256), 256, 0, stream)(*a, (E *)H));
+  DLK_DISPATCH_FLOAT(
+      a->dtype, E,
+      DLK_LAUNCH(add_tanh_kernel<E>, grid_for(total, 256), 256, 0, stream)(*a, (E *)H));
   return (int)cudaGetLastError();
 }
 
 extern "C" int dlk_k_attn_softmax_rows(const dlk_k_attn_desc *a, const void *e, void *stream) {
   const int64_t rows = a->B * a->Td;
   if (rows <= 0) return 0;
-  DLK_DISPATCH_FLOAT(a->dtype, E,
-                     DLK_LAUNCH(softmax_rows_kernel<E>, grid_for(rows, 8), 256, 0, stream)(
-                         *a, (const E *)e));
+  DLK_DISPATCH_FLOAT(
+      a->dtype, E,
+      DLK_LAUNCH(softmax_rows_kernel<E>, grid_for(rows, 8), 256, 0, stream)(*a, (const E *)e));
   return (int)cudaGetLastError();
 }
 
 extern "C" int dlk_k_attn_fill(void *p, int dtype, int64_t n, double value, void *stream) {
   if (n <= 0) return 0;
-  DLK_DISPATCH_FLOAT(dtype, E,
-                     DLK_LAUNCH(fill_kernel<E>, grid_for(n, 256), 256, 0, stream)((E *)p, n, value));
+  DLK_DISPATCH_FLOAT(
+      dtype, E, DLK_LAUNCH(fill_kernel<E>, grid_for(n, 256), 256, 0, stream)((E *)p, n, value));
   return (int)cudaGetLastError();
 }
 

@@ -154,8 +154,7 @@ int dlk_k_attn_softmax_rows(const dlk_k_attn_desc *a, const void *e, void *strea
 /* de [B, Td, Te] contiguous = alpha (g - sum_j alpha g) with g = dweights + gc (gc
    [B, Td, Te] contiguous: dcontext . enc_j; NULL or dweights NULL: that term is absent),
    0 past the length. */
-int dlk_k_attn_softmax_bwd_rows(const dlk_k_attn_desc *a, const void *gc, void *de,
-                                void *stream);
+int dlk_k_attn_softmax_bwd_rows(const dlk_k_attn_desc *a, const void *gc, void *de, void *stream);
 /* In place over H [B, Td, Te, A] (tanh values): H = de[b, i, j] v (1 - H^2). */
 int dlk_k_attn_dz(const dlk_k_attn_desc *a, const void *de, void *H, void *stream);
 /* n elements of a dtype set to value (contiguous). */
