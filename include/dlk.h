@@ -212,10 +212,12 @@ DLK_API dlk_status dlk_tensor_alloc(dlk_context *ctx, dlk_tensor *t, dlk_dtype d
 DLK_API dlk_status dlk_tensor_free(dlk_context *ctx, dlk_tensor *t);
 /* Copy src into dst: same dtype and shape, any strides, any devices the context can
    reach (host<->device, device<->device, host<->host). Synchronous with respect to the
-   host whenever host memory is involved. Overlapping dst and src are not allowed. */
+   host whenever host memory is involved. Overlapping dst and src are not allowed, nor a
+   dst whose elements overlap each other (DLK_ERR_LAYOUT, as for every op's output; also
+   in dlk_tensor_write and dlk_tensor_zero). */
 DLK_API dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src);
 /* Fill t (any strides, any device) from a dense row-major host buffer of exactly
-   numel * dtype_size bytes, or read t into one. */
+   numel * dtype_size bytes, or read t into one (the buffer needs no alignment). */
 DLK_API dlk_status dlk_tensor_write(dlk_context *ctx, dlk_tensor *t, const void *host,
                                     size_t bytes);
 DLK_API dlk_status dlk_tensor_read(dlk_context *ctx, const dlk_tensor *t, void *host,
@@ -230,8 +232,11 @@ DLK_API dlk_status dlk_tensor_transpose(dlk_context *ctx, dlk_tensor *view, cons
                                         int dim0, int dim1);
 DLK_API dlk_status dlk_tensor_reshape(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t,
                                       int ndim, const int64_t *shape);
-/* Check that a descriptor is well formed (dtype, ndim, non-negative shape, sizes that do
-   not overflow, non-NULL data when it has elements); `name` is used in the message. */
+/* Check that a descriptor is well formed (dtype, ndim, non-negative shape and strides,
+   sizes and byte spans that do not overflow 64 bits, non-NULL data when it has elements,
+   data aligned to the element size (DLK_ERR_LAYOUT), addressed bytes that do not wrap
+   around the address space); `name` is used in the message. Every function taking a
+   tensor applies these rules first. */
 DLK_API dlk_status dlk_tensor_validate(dlk_context *ctx, const dlk_tensor *t, const char *name);
 
 /* ------------------------------------------------------------------------------------ */
@@ -333,7 +338,8 @@ typedef struct DLManagedTensorVersioned {
 /* View a DLPack tensor as a dlk_tensor without copying. The caller keeps `src` alive
    while the view is used and calls src->deleter(src) when done. Rejects a major version
    other than 1, lanes != 1, dtypes dlk lacks, devices other than CPU/CUDA/CUDAHost/
-   CUDAManaged, and read-only tensors when `writable` is set. */
+   CUDAManaged, read-only tensors when `writable` is set, and a byte_offset that wraps
+   the address or leaves the data misaligned for the element type (DLK_ERR_LAYOUT). */
 DLK_API dlk_status dlk_tensor_from_dlpack(dlk_context *ctx, dlk_tensor *out,
                                           const DLManagedTensorVersioned *src, int writable);
 /* Export a dlk_tensor as a new DLManagedTensorVersioned (version 1.1) that views the
