@@ -52,6 +52,41 @@ static void topk_key(const void *args, char *buf, size_t n) {
            dlk_dtype_name(a->scores.dtype), a->k, a->n_exclude);
 }
 
+/* The outputs each call writes (dlk_op.outputs), as stand-in descriptors of what the
+   records hold as pointers: an epoch writes the model and two host figures, a chunk its
+   records and a host count (so neither is ever skipped), a top-k its [cols, k] ids and
+   scores (nothing to do when there are no queries or k is 0). */
+static int epoch_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_glove_epoch_args *a = args;
+  dlk_tensor p = dlk_output_desc(a->params, a->dtype, DLK_DEVICE_DEFAULT, 2, 2 * a->vocab_size,
+                                 (int64_t)a->dim + 1);
+  dlk_tensor g = p;
+  g.data = a->gradsq;
+  dlk_tensor cost = dlk_output_desc(a->cost_sum, DLK_F64, DLK_CPU, 0, 0, 0);
+  dlk_tensor skipped = dlk_output_desc(a->skipped, DLK_I64, DLK_CPU, 0, 0, 0);
+  int n = dlk_list_output(out, max, 0, &p);
+  n = dlk_list_output(out, max, n, &g);
+  n = dlk_list_output(out, max, n, &cost);
+  return dlk_list_output(out, max, n, &skipped);
+}
+
+static int chunk_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_glove_cooccur_chunk_args *a = args;
+  dlk_tensor recs = dlk_output_desc(a->out, DLK_U8, DLK_CPU, 2, a->out_cap,
+                                    (int64_t)sizeof(dlk_glove_record));
+  dlk_tensor count = dlk_output_desc(a->out_count, DLK_I64, DLK_CPU, 0, 0, 0);
+  int n = dlk_list_output(out, max, 0, &recs);
+  return dlk_list_output(out, max, n, &count);
+}
+
+static int topk_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_glove_topk_args *a = args;
+  dlk_tensor idx = dlk_output_desc(a->idx, DLK_I32, DLK_CPU, 2, a->scores.shape[1], a->k);
+  dlk_tensor val = dlk_output_desc(a->val, DLK_F64, DLK_CPU, 2, a->scores.shape[1], a->k);
+  int n = dlk_list_output(out, max, 0, &idx);
+  return dlk_list_output(out, max, n, &val);
+}
+
 /* Variant tables, one row per variant: {id, name, device, impl, description, supports,
    workspace, run}. CPU rows in glove_cpu.c, CUDA rows in glove_cuda.c over the kernels
    of kernels/glove/. */
@@ -119,11 +154,12 @@ static int epoch_heuristic(const dlk_context *ctx, const void *args) {
 
 /* An epoch changes the model: never time it more than once per call. */
 const dlk_op dlk_glove_epoch_op = {"glove_epoch", epoch_variants, DLK_COUNT_OF(epoch_variants),
-                                   epoch_key, epoch_heuristic, false};
+                                   epoch_key, epoch_heuristic, false, epoch_outputs};
 const dlk_op dlk_glove_cooccur_chunk_op = {"glove_cooccur_chunk", chunk_variants,
-                                           DLK_COUNT_OF(chunk_variants), chunk_key, NULL, true};
+                                           DLK_COUNT_OF(chunk_variants), chunk_key, NULL, true,
+                                           chunk_outputs};
 const dlk_op dlk_glove_topk_op = {"glove_topk", topk_variants, DLK_COUNT_OF(topk_variants), topk_key,
-                                  NULL, true};
+                                  NULL, true, topk_outputs};
 
 const dlk_op *const dlk_glove_ops[] = {&dlk_glove_epoch_op, &dlk_glove_cooccur_chunk_op,
                                        &dlk_glove_topk_op, NULL};
