@@ -125,7 +125,8 @@ DLK_API const char *dlk_device_type_name(dlk_device_type t);
 /* pure: number of elements (product of shape; 1 for a scalar, 0 if any dim is 0 or the
    descriptor is invalid). */
 DLK_API int64_t dlk_tensor_numel(const dlk_tensor *t);
-/* pure: 1 when the strides are the row-major contiguous strides of the shape. */
+/* pure: 1 when the strides are the row-major contiguous strides of the shape (dims of
+   size 1 take any stride; a tensor with no elements is contiguous). */
 DLK_API int dlk_tensor_is_contiguous(const dlk_tensor *t);
 
 typedef struct dlk_context dlk_context;

@@ -481,6 +481,15 @@ static void test_hostile_descriptors(dlk_context *ctx) {
   CHECK(v.data == NULL && v.shape[1] == 2, "slice of an empty tensor keeps NULL data");
   CHECK_OK(ctx, dlk_tensor_reshape(ctx, &v, &e, 1, (int64_t[]){0}));
   CHECK(v.data == NULL, "reshape of an empty tensor keeps NULL data");
+  /* A tensor with no elements is contiguous whatever its strides: dlk_tensor_init's own
+     strides for [2, 0] ({1, 1}) were not, so its result could not be reshaped (fuzz_api). */
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &e, raw, DLK_F16, (dlk_device){DLK_CPU, 0}, 2, (int64_t[]){2, 0}));
+  CHECK(dlk_tensor_is_contiguous(&e) == 1, "init's [2, 0] is contiguous");
+  CHECK_OK(ctx, dlk_tensor_reshape(ctx, &v, &e, 3, (int64_t[]){0, 5, 7}));
+  /* NULL arguments of the helpers are refused, never dereferenced (fuzz_api). */
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_copy(ctx, NULL, &e));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_copy(ctx, &e, NULL));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_zero(ctx, NULL));
 
   t_case = "hostile/dlpack";
   /* item 4 / issue 10 item 12: byte_offset that misaligns or wraps. */

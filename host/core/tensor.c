@@ -60,13 +60,21 @@ void dlk_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
 
 int dlk_tensor_is_contiguous(const dlk_tensor *t) {
   if (!t || t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return 0;
+  /* No elements: nothing to lay out, so contiguous whatever the strides (as PyTorch; and
+     dlk_tensor_init's strides for [2, 0] are then contiguous too). */
+  bool empty = false;
+  for (int i = 0; i < t->ndim; i++) {
+    if (t->shape[i] < 0) return 0;
+    empty |= t->shape[i] == 0;
+  }
+  if (empty) return 1;
   /* s = the product of the dims inside dim i, checked: once it overflows no stride can
      equal it, so only dims of size 1 (whose stride is free) may remain. */
   int64_t s = 1;
   bool s_overflowed = false;
   for (int i = t->ndim - 1; i >= 0; i--) {
     if (t->shape[i] == 1) continue;
-    if (t->shape[i] < 0 || s_overflowed || t->strides[i] != s) return 0;
+    if (s_overflowed || t->strides[i] != s) return 0;
     s_overflowed = dlk_mul_overflows(s, t->shape[i], &s);
   }
   return 1;
@@ -410,8 +418,8 @@ static dlk_status cross_copy(dlk_context *ctx, const dlk_tensor *dst, const dlk_
 static dlk_status copy_named(dlk_context *ctx, const char *fn, const char *dn, dlk_tensor *dst,
                              const char *sn, const dlk_tensor *src, const dlk_tensor *own) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  if (dst != own) DLK_TRY(dlk_validate_tensor(ctx, fn, dn, dst));
-  if (src != own) DLK_TRY(dlk_validate_tensor(ctx, fn, sn, src));
+  if (!own || dst != own) DLK_TRY(dlk_validate_tensor(ctx, fn, dn, dst));
+  if (!own || src != own) DLK_TRY(dlk_validate_tensor(ctx, fn, sn, src));
   DLK_TRY(check_reachable(ctx, fn, dn, dst));
   DLK_TRY(check_reachable(ctx, fn, sn, src));
   if (dst->dtype != src->dtype)

@@ -309,6 +309,30 @@ void dlk_glove_huge_pages(void *p, size_t bytes) {
 #endif
 }
 
+dlk_status dlk_glove_check_model(dlk_context *ctx, const char *op, const dlk_glove_model *m) {
+  if (!m) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: model is NULL", op);
+  if (!m->params.data || !m->gradsq.data)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
+  if (m->vocab_size < 1 || m->vocab_size > INT32_MAX)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model's vocab_size %lld is not in [1, 2^31)", op,
+                    (long long)m->vocab_size);
+  if (m->dim < 1 || m->dim > (1 << 20))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model's dim %d is not in [1, 2^20]", op, m->dim);
+  DLK_TRY(dlk_check_tensor(ctx, op, "params", &m->params));
+  DLK_TRY(dlk_check_tensor(ctx, op, "gradsq", &m->gradsq));
+  if (m->params.dtype != m->gradsq.dtype || (m->params.dtype != DLK_F64 && m->params.dtype != DLK_F32))
+    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: params are %s, gradsq %s (one of F64, F32)", op,
+                    dlk_dtype_name(m->params.dtype), dlk_dtype_name(m->gradsq.dtype));
+  const int64_t rows = 2 * m->vocab_size, cols = (int64_t)m->dim + 1;
+  if (m->params.ndim != 2 || m->params.shape[0] != rows || m->params.shape[1] != cols ||
+      !dlk_tensor_is_contiguous(&m->params) || m->gradsq.ndim != 2 || m->gradsq.shape[0] != rows ||
+      m->gradsq.shape[1] != cols || !dlk_tensor_is_contiguous(&m->gradsq))
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: params and gradsq must be contiguous [2V, d+1] = [%lld, %lld]", op,
+                    (long long)rows, (long long)cols);
+  return dlk_check_disjoint(ctx, op, "params", &m->params, "gradsq", &m->gradsq);
+}
+
 dlk_status dlk_glove_model_create(dlk_context *ctx, int64_t V, int dim, dlk_dtype dtype,
                                   uint32_t seed, dlk_glove_model *m) {
   static const char op[] = "glove_model_create";
@@ -880,21 +904,7 @@ dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params 
   static const char op[] = "glove_train_epoch";
   DLK_TRY(need_ctx(ctx));
   if (!p || !m || !r) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
-  if (!m->params.data || !m->gradsq.data)
-    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
-  DLK_TRY(dlk_check_tensor(ctx, op, "params", &m->params));
-  DLK_TRY(dlk_check_tensor(ctx, op, "gradsq", &m->gradsq));
-  if (m->params.dtype != m->gradsq.dtype)
-    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: params are %s, gradsq %s", op,
-                    dlk_dtype_name(m->params.dtype), dlk_dtype_name(m->gradsq.dtype));
-  int64_t rows = 2 * m->vocab_size;
-  if (m->params.ndim != 2 || m->params.shape[0] != rows || m->params.shape[1] != m->dim + 1 ||
-      !dlk_tensor_is_contiguous(&m->params) || m->gradsq.ndim != 2 ||
-      m->gradsq.shape[0] != rows || m->gradsq.shape[1] != m->dim + 1 ||
-      !dlk_tensor_is_contiguous(&m->gradsq))
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
-                    "%s: params and gradsq must be contiguous [2V, d+1] = [%lld, %d]", op,
-                    (long long)rows, m->dim + 1);
+  DLK_TRY(dlk_glove_check_model(ctx, op, m));
   if (r->V != m->vocab_size)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
                     "%s: the records were checked against V = %lld, the model has V = %lld", op,
@@ -941,8 +951,7 @@ dlk_status dlk_glove_embeddings(dlk_context *ctx, const dlk_glove_model *m, int 
   if (!m || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
   if (which < 0 || which > 2)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: which %d not 0 ([W|C]), 1 (W) or 2 (W+C)", op, which);
-  if (!m->params.data || dlk_tensor_numel(&m->params) != 2 * m->vocab_size * (m->dim + 1))
-    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
+  DLK_TRY(dlk_glove_check_model(ctx, op, m));
   int64_t V = m->vocab_size, row = m->dim + 1, n = 2 * V * row;
   double *W = malloc((size_t)n * sizeof *W);
   if (!W) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
@@ -1119,7 +1128,9 @@ static dlk_status predict(dlk_context *ctx, const eval_mat *e, int batch, const 
       ex[i * 3] = a[s + i], ex[i * 3 + 1] = b[s + i], ex[i * 3 + 2] = c[s + i];
     }
     st = search(ctx, e, &sr, q, ex, 3, 1, best, val);
-    if (st == DLK_OK) memcpy(pred + s, best, (size_t)nb * sizeof *pred);
+    /* Explain mode ran nothing: one batch explained, no answer written. */
+    if (st != DLK_OK || ctx->explain) break;
+    memcpy(pred + s, best, (size_t)nb * sizeof *pred);
   }
   searcher_free(ctx, &sr);
   free(q), free(ex), free(val), free(best);
@@ -1242,7 +1253,7 @@ dlk_status dlk_glove_analogy_eval(dlk_context *ctx, const dlk_glove_analogy_para
     st = read_questions(ctx, path, vocab, p ? p->max_questions : 0, &q, &nq, &tot);
     if (st != DLK_OK) break;
     int32_t *abc = malloc((size_t)(nq > 0 ? nq : 1) * 3 * sizeof *abc);
-    int32_t *pred = malloc((size_t)(nq > 0 ? nq : 1) * sizeof *pred);
+    int32_t *pred = calloc((size_t)(nq > 0 ? nq : 1), sizeof *pred);
     if (!abc || !pred) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
     for (int64_t i = 0; st == DLK_OK && i < nq; i++) {
       abc[i] = q[4 * i];
@@ -1263,7 +1274,7 @@ dlk_status dlk_glove_analogy_eval(dlk_context *ctx, const dlk_glove_analogy_para
     free(q), free(abc), free(pred);
   }
   eval_mat_free(ctx, &e);
-  if (st == DLK_OK) *out = r;
+  if (st == DLK_OK && !ctx->explain) *out = r; /* explain mode: nothing ran, nothing to report */
   return st;
 }
 
