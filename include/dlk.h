@@ -362,7 +362,8 @@ typedef struct dlk_variant_info {
   const char *description;     /* one line */
 } dlk_variant_info;
 
-/* Ops that go through the dispatcher, by name ("linear_fwd", "softmax_fwd", ...). */
+/* Ops that go through the dispatcher, by name ("gemm", "softmax_fwd", ...: the names
+   DLK_FORCE_VARIANT and dlk_force_variant take; dlk_linear_forward runs "gemm"). */
 DLK_API dlk_status dlk_op_count(dlk_context *ctx, int *count);
 DLK_API dlk_status dlk_op_name(dlk_context *ctx, int index, const char **name);
 /* Variants of an op. Writes up to `cap` rows; *count is the total. */
@@ -393,8 +394,11 @@ DLK_API dlk_status dlk_autotune_entries(dlk_context *ctx, int *count);
 /* ------------------------------------------------------------------------------------ */
 /* nn: GEMM, linear, activations, softmax, cross-entropy, embedding, layer norm,         */
 /* dropout, optimizers. Float ops take F32, F16, BF16 (F32 accumulation) and F64 (CPU    */
-/* reference and where a GPU variant says so). Matrices are 2-D views with any strides  */
-/* (fast variants want one unit stride); leading dims of N-d inputs are the rows.       */
+/* reference and where a GPU variant says so). Every op is (ctx, params, inputs...,      */
+/* outputs...): a params struct for whatever is not a tensor, NULL meaning the defaults  */
+/* each struct documents. Tensors may have any strides: the CPU reference takes every   */
+/* layout, a fast variant that wants one (a unit stride, leading dims that merge into    */
+/* rows) declines the others with the reason. Leading dims of N-d inputs are the rows.   */
 /* ------------------------------------------------------------------------------------ */
 
 typedef enum dlk_activation {
@@ -410,7 +414,7 @@ typedef enum dlk_activation {
    -> [Bt,M,N] (B may be 2-D and is then shared by the batch). Transposes are views
    (dlk_tensor_transpose). beta == 0 ignores C's old contents (NaN included). */
 typedef struct dlk_gemm_params {
-  double alpha, beta;
+  double alpha, beta; /* NULL params: alpha 1, beta 0 */
 } dlk_gemm_params;
 DLK_API dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor *a,
                             const dlk_tensor *b, dlk_tensor *c);
@@ -419,7 +423,7 @@ DLK_API dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dl
    NULL, y [..., out]. z [..., out] (optional, NULL) receives the pre-activation
    x @ w^T + b, which linear_backward needs when act != NONE. */
 typedef struct dlk_linear_params {
-  dlk_activation act;
+  dlk_activation act; /* NULL params: DLK_ACT_NONE */
 } dlk_linear_params;
 DLK_API dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p,
                                       const dlk_tensor *x, const dlk_tensor *w,
@@ -433,18 +437,22 @@ DLK_API dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params
                                        dlk_tensor *dw, dlk_tensor *db);
 
 /* y = act(x + bias), bias [cols] broadcast over rows (NULL: no bias). x may equal y. */
-DLK_API dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
-                                        const dlk_tensor *bias, dlk_tensor *y);
+typedef struct dlk_bias_act_params {
+  dlk_activation act; /* NULL params: DLK_ACT_NONE */
+} dlk_bias_act_params;
+DLK_API dlk_status dlk_bias_act_forward(dlk_context *ctx, const dlk_bias_act_params *p,
+                                        const dlk_tensor *x, const dlk_tensor *bias,
+                                        dlk_tensor *y);
 /* From the forward's input x: dx = dy * act'(x + bias); dbias = column sums of dx
    (NULL: not wanted). */
-DLK_API dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act,
+DLK_API dlk_status dlk_bias_act_backward(dlk_context *ctx, const dlk_bias_act_params *p,
                                          const dlk_tensor *x, const dlk_tensor *bias,
                                          const dlk_tensor *dy, dlk_tensor *dx,
                                          dlk_tensor *dbias);
 
 /* Softmax or log-softmax over the last dim. */
 typedef struct dlk_softmax_params {
-  int log; /* 1: log-softmax */
+  int log; /* 1: log-softmax. NULL params: 0 (softmax) */
 } dlk_softmax_params;
 DLK_API dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p,
                                        const dlk_tensor *x, dlk_tensor *y);
@@ -465,8 +473,8 @@ typedef enum dlk_reduction {
   DLK_REDUCTION_COUNT
 } dlk_reduction;
 typedef struct dlk_cross_entropy_params {
-  dlk_reduction reduction;
-  int64_t ignore_index; /* PyTorch's default is -100 */
+  dlk_reduction reduction; /* NULL params: DLK_REDUCE_MEAN, ignore_index -100 (PyTorch's) */
+  int64_t ignore_index;
 } dlk_cross_entropy_params;
 /* loss: [] or [1] for MEAN/SUM, [N] for NONE; F32 for F16/BF16 logits, else the logits'
    dtype. lse [N] F32/F64 (optional): the row log-sum-exp, for the backward. */
@@ -484,7 +492,7 @@ DLK_API dlk_status dlk_cross_entropy_backward(dlk_context *ctx,
 /* Embedding: out[..., :] = table[ids[...], :]. ids I32/I64 any shape, table [V, D],
    out [ids..., D]. An id outside [0, V) is DLK_ERR_OUT_OF_RANGE (see unchecked_ids). */
 typedef struct dlk_embedding_params {
-  int64_t padding_idx; /* rows with this id get no gradient; -1: none */
+  int64_t padding_idx; /* rows with this id get no gradient; -1: none. NULL params: -1 */
 } dlk_embedding_params;
 DLK_API dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p,
                                          const dlk_tensor *ids, const dlk_tensor *table,
@@ -499,7 +507,7 @@ DLK_API dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_
    rstd = 1 / sqrt(var + eps) (biased variance). gamma, beta [D] or NULL. mean, rstd
    [rows] (optional outputs, F32; F64 for F64 x) for the backward. */
 typedef struct dlk_layernorm_params {
-  double eps; /* PyTorch's default is 1e-5 */
+  double eps; /* NULL params: 1e-5 (PyTorch's) */
 } dlk_layernorm_params;
 DLK_API dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p,
                                          const dlk_tensor *x, const dlk_tensor *gamma,
@@ -517,7 +525,7 @@ DLK_API dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_
    a pure function of (seed, offset, i), identical on every device and variant, so the
    backward regenerates it and needs no mask tensor. */
 typedef struct dlk_dropout_params {
-  double prob; /* [0, 1) */
+  double prob; /* [0, 1). NULL params: prob 0.5 (PyTorch's), seed 0, offset 0 */
   uint64_t seed;
   uint64_t offset;
 } dlk_dropout_params;
@@ -528,25 +536,28 @@ DLK_API dlk_status dlk_dropout_backward(dlk_context *ctx, const dlk_dropout_para
 /* pure: the uniform [0, 1) number dropout draws for (seed, counter). */
 DLK_API double dlk_dropout_uniform(uint64_t seed, uint64_t counter);
 
-/* Optimizer steps on flat (any shape, contiguous) parameters, as torch.optim does them.
-   param and grad share a dtype (F32, F16, BF16, F64); state tensors are F32 (F64 for F64
-   params); grad and states are contiguous with param's number of elements (any shape).
-   Updated in place. */
+/* Optimizer steps on flat parameters (any shape), as torch.optim does them, updated in
+   place. param and grad share a dtype (F32, F16, BF16, F64); state tensors are F32 (F64
+   for F64 params); grad and states have param's number of elements (any shape; element
+   i is the row-major i-th of each). Any strides on the CPU reference; the GPU variants
+   want them contiguous. Every optimizer's params carry `step`, 1 on the first step. */
 typedef struct dlk_sgd_params {
   double lr, momentum, dampening, weight_decay;
   int nesterov;
-} dlk_sgd_params;
-/* momentum_buf may be NULL when momentum == 0. `first_step` is nonzero on the first
-   step (torch initialises the buffer to the gradient then). */
-DLK_API dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_step,
-                                dlk_tensor *param, const dlk_tensor *grad,
-                                dlk_tensor *momentum_buf);
+  int64_t step; /* 1 on the first step: torch initialises the momentum buffer to the
+                   gradient then */
+} dlk_sgd_params; /* NULL params: torch.optim.SGD's defaults (lr 1e-3, momentum,
+                     dampening, weight_decay 0, nesterov 0), step 1 */
+/* momentum_buf may be NULL when momentum == 0. */
+DLK_API dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, dlk_tensor *param,
+                                const dlk_tensor *grad, dlk_tensor *momentum_buf);
 
 typedef struct dlk_adam_params {
   double lr, beta1, beta2, eps, weight_decay;
   int adamw; /* 1: decoupled weight decay (AdamW); 0: L2 added to the gradient (Adam) */
   int64_t step; /* 1 on the first step: the bias corrections use it */
-} dlk_adam_params;
+} dlk_adam_params; /* NULL params: torch.optim.Adam's defaults (lr 1e-3, betas 0.9 and
+                      0.999, eps 1e-8, weight_decay 0), adamw 0, step 1 */
 DLK_API dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor *param,
                                  const dlk_tensor *grad, dlk_tensor *exp_avg,
                                  dlk_tensor *exp_avg_sq);
@@ -554,7 +565,8 @@ DLK_API dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk
 typedef struct dlk_adagrad_params {
   double lr, lr_decay, weight_decay, eps;
   int64_t step; /* 1 on the first step */
-} dlk_adagrad_params;
+} dlk_adagrad_params; /* NULL params: torch.optim.Adagrad's defaults (lr 1e-2, lr_decay 0,
+                         weight_decay 0, eps 1e-10), step 1 */
 DLK_API dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *p,
                                     dlk_tensor *param, const dlk_tensor *grad,
                                     dlk_tensor *state_sum);

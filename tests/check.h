@@ -74,7 +74,7 @@ static inline double t_uniform(double lo, double hi) {
   return lo + (hi - lo) * (double)(t_next() >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* Tolerances of DESIGN.md: |got - ref| <= atol + rtol * |ref|. */
+/* Tolerances of README.md (Tests): |got - ref| <= atol + rtol * |ref|. */
 static inline void t_tolerance(dlk_dtype t, int tf32, double *atol, double *rtol) {
   switch (t) {
     case DLK_F16: *atol = 1e-3, *rtol = 4e-3; break;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The layering of host/ (DESIGN: arrows point down only), checked on the #include graph:
+# The layering of host/ (arrows point down only), checked on the #include graph:
 #   1. host/core includes no family and no vendor file (only core, kernels/core, dlk.h);
 #   2. host/cublas and host/cudnn include only core and their own folder;
 #   3. no include circle between host modules. A module is a .c file with the header of

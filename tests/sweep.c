@@ -120,7 +120,16 @@ static dlk_status make_tensor(dlk_context *ctx, sweep_tensor *t, dlk_dtype dt, i
   v.ndim = ndim;
   for (int k = 0; k < ndim; k++) v.shape[k] = shape[k];
   int64_t n = numel(&v), size = n, off = 0;
-  if (layout == SW_TRANSPOSED && ndim >= 2) {
+  if (layout == SW_PERMUTED && ndim >= 3) {
+    int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
+    memcpy(st_shape, shape, sizeof(int64_t) * (size_t)ndim);
+    st_shape[0] = shape[1];
+    st_shape[1] = shape[0];
+    dense_strides(ndim, st_shape, st);
+    for (int k = 0; k < ndim; k++) v.strides[k] = st[k];
+    v.strides[0] = st[1];
+    v.strides[1] = st[0];
+  } else if ((layout == SW_TRANSPOSED || layout == SW_PERMUTED) && ndim >= 2) {
     int64_t st_shape[DLK_MAX_DIMS], st[DLK_MAX_DIMS];
     memcpy(st_shape, shape, sizeof(int64_t) * (size_t)ndim);
     st_shape[ndim - 1] = shape[ndim - 2];
@@ -408,6 +417,7 @@ static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *o
   for (int tf32 = 0; tf32 < 2; tf32++) {
     if (tf32 && !(op->tf32 && dt == DLK_F32 && dev.type == DLK_CUDA)) continue;
     CHECK_OK(ctx, dlk_context_set_allow_tf32(ctx, tf32));
+    int ran = 0; /* variants of ctx's device that took the case */
     for (int k = 0; k < nv && k < 32; k++) {
       tally *ty = tally_of(op->label, &vs[k]);
       snprintf(case_buf, sizeof case_buf, "%s #%d %s%s variant %d %s", op->label, ci, dlk_dtype_name(dt),
@@ -422,6 +432,7 @@ static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *o
         continue;
       }
       CHECK(s == DLK_OK, "%s: %s", dlk_status_string(s), dlk_context_last_error(ctx));
+      ran++;
       if (s == DLK_OK && compare(ctx, op, c, case_buf, &out, &ref, tf32)) ty->passed++;
       sweep_free(&out);
       if (tf32 || s != DLK_OK) continue;
@@ -462,6 +473,13 @@ static void sweep_case(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *o
     CHECK(strstr(report, "AUTO would") != NULL || strstr(report, "every output is empty") != NULL,
           "explain report: %s", report);
     CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+    if (ran == 0) { /* nothing here takes the case: AUTO fails too, and says why */
+      CHECK(strstr(report, "AUTO would fail") != NULL, "no variant ran the case; explain says:\n%s", report);
+      dlk_status s = op->run(ctx, c, dt, &in, &out);
+      sweep_free(&out);
+      CHECK(s == DLK_ERR_NOT_SUPPORTED, "AUTO with no variant for the case: %s", dlk_status_string(s));
+      continue;
+    }
     int before = -1;
     CHECK_OK(ctx, dlk_autotune_entries(ctx, &before));
     dlk_status s = op->run(ctx, c, dt, &in, &out);

@@ -11,7 +11,9 @@
  *   run    builds the call's tensors with a sweep_rig and calls the public function;
  *   naive  computes the expected outputs from the inputs, written plainly in the test.
  * A variant that cannot run a case (DLK_ERR_NOT_SUPPORTED) is counted as skipped with its
- * reason, never as passed; the report lists passed/skipped per variant.
+ * reason, never as passed; the report lists passed/skipped per variant. When no variant of
+ * the context's device can run a case (a layout only the CPU reference takes, on a CUDA
+ * context), AUTO must fail the same way, with explain saying so.
  *
  * Tensors of a rig live inside a larger allocation: the guard zone around a view holds
  * 0xFF bytes (NaN in every float dtype), so a kernel that reads outside its view produces
@@ -66,7 +68,10 @@ int sweep_identical(const sweep_set *a, const sweep_set *b);
 typedef enum sweep_layout {
   SW_CONTIG = 0,  /* row-major contiguous */
   SW_TRANSPOSED,  /* the last two dims swapped in memory (column-major matrices) */
-  SW_PADDED       /* rows padded by 3 elements, the start one element off alignment */
+  SW_PADDED,      /* rows padded by 3 elements, the start one element off alignment */
+  SW_PERMUTED     /* the first two dims swapped in memory: with 3 or more dims, leading
+                     dims that do not merge into rows (only the CPU reference takes
+                     them); with 2, as SW_TRANSPOSED */
 } sweep_layout;
 
 typedef struct sweep_tensor {

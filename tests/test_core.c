@@ -567,8 +567,9 @@ static void test_hostile_descriptors(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &r0, &y));
   CHECK_OK(ctx, dlk_softmax_backward(ctx, &sp, &r0, &r0, &dx));
   CHECK_OK(ctx, dlk_gemm(ctx, &gp, &r0, &e00, &c2));
-  CHECK_OK(ctx, dlk_bias_act_forward(ctx, DLK_ACT_RELU, &r0, NULL, &y));
-  CHECK_OK(ctx, dlk_bias_act_backward(ctx, DLK_ACT_RELU, &r0, &e0, &r0, &dx, &db));
+  dlk_bias_act_params bp = {DLK_ACT_RELU};
+  CHECK_OK(ctx, dlk_bias_act_forward(ctx, &bp, &r0, NULL, &y));
+  CHECK_OK(ctx, dlk_bias_act_backward(ctx, &bp, &r0, &e0, &r0, &dx, &db));
   CHECK_OK(ctx, dlk_layernorm_forward(ctx, &lnp, &r0, NULL, NULL, &y, NULL, NULL));
   CHECK_OK(ctx, dlk_linear_forward(ctx, &lp, &r0, &e00, NULL, &y, NULL));
   CHECK_OK(ctx, dlk_linear_backward(ctx, &lp, &r0, &e00, NULL, &r0, &dx, &dw, &db));
@@ -713,16 +714,22 @@ static void test_autotune_file(dlk_context *ctx) {
   int n = -1;
   CHECK_OK(ctx, dlk_autotune_entries(ctx, &n));
   CHECK(n == 0, "empty cache round trip");
-  const char *bad[] = {
-      "",                                                   /* empty */
-      "dlk-autotune 1\ndevice cpu\n",                       /* no checksum */
-      "dlk-autotune 1\ndevice cpu\nchecksum 0000000000000000\n", /* wrong checksum */
-      "not a cache at all\n",
-      "\x01\x02\x03",
+  /* Each refused, with the line the trouble is on (never "line 0"). */
+  const struct {
+    const char *text, *line;
+  } bad[] = {
+      {"", "line 1:"},                                                     /* empty */
+      {"dlk-autotune 1\ndevice cpu\n", "line 2:"},                          /* no checksum */
+      {"dlk-autotune 1\ndevice cpu\nchecksum 0000000000000000\n", "line 3:"}, /* wrong checksum */
+      {"not a cache at all\n", "line 1:"},
+      {"\x01\x02\x03", "line 1:"},
+      {"dlk-autotune 1\ndevice cpu\nx 1\nchecksum 00", "line 4:"},           /* no final newline */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    write_file(path, bad[i]);
+    write_file(path, bad[i].text);
     CHECK_STATUS(ctx, DLK_ERR_CORRUPT_FILE, dlk_autotune_load(ctx, path));
+    CHECK(strstr(dlk_context_last_error(ctx), bad[i].line) != NULL, "case %zu: \"%s\", expected %s", i,
+          dlk_context_last_error(ctx), bad[i].line);
   }
   /* Truncate a valid file by one byte. */
   CHECK_OK(ctx, dlk_autotune_save(ctx, path));

@@ -173,11 +173,7 @@ dlk_status dlk_check_as_matrix(dlk_context *ctx, const char *op, const char *nam
                                const dlk_tensor *t, dlk_tensor *m) {
   if (t->ndim < 1)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s is a scalar, expected at least 1 dim", op, name);
-  if (!dlk_as_matrix(t, m))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT,
-                    "%s: %s has leading dims whose strides cannot be merged into rows (copy it to a "
-                    "contiguous tensor first)",
-                    op, name);
+  if (!dlk_as_matrix(t, m)) *m = *t; /* leading dims that do not merge: the N-d row view */
   return DLK_OK;
 }
 
@@ -190,9 +186,10 @@ dlk_status dlk_check_as_vector(dlk_context *ctx, const char *op, const char *nam
   e.shape[e.ndim] = 1; /* [..., 1] so that dlk_as_matrix merges all of t into rows */
   e.strides[e.ndim] = 1;
   e.ndim++;
-  if (!dlk_as_matrix(&e, &m))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s has strides that cannot be flattened to one dim",
-                    op, name);
+  if (!dlk_as_matrix(&e, &m)) {
+    *v = *t; /* strides that do not flatten: the N-d tensor, read in row-major order */
+    return DLK_OK;
+  }
   *v = m;
   v->ndim = 1;
   v->shape[0] = m.shape[0];

@@ -70,12 +70,14 @@ bool dlk_same_view(const dlk_tensor *a, const dlk_tensor *b);
 
 /* ---- views ---- */
 
-/* [..., C] -> a 2-D [rows, C] view (leading dims merged); leading dims whose strides
-   cannot be merged are DLK_ERR_LAYOUT, a 0-d tensor DLK_ERR_SHAPE_MISMATCH. */
+/* [..., C] as rows of C: a 2-D [rows, C] view when the leading dims merge, else t itself
+   (an N-d row view: rows are the leading dims in row-major order, dlk_rows_of and
+   dlk_row_offset read it). The CPU references take both; a fast variant that needs the
+   2-D view declines the other with the reason. A 0-d tensor is DLK_ERR_SHAPE_MISMATCH. */
 dlk_status dlk_check_as_matrix(dlk_context *ctx, const char *op, const char *name,
                                const dlk_tensor *t, dlk_tensor *m);
-/* Any shape (fewer than DLK_MAX_DIMS dims) -> a 1-D view of its elements in row-major
-   order, or DLK_ERR_LAYOUT when the strides cannot be flattened. */
+/* Any shape (fewer than DLK_MAX_DIMS dims) as a vector of its elements in row-major order:
+   a 1-D view when the strides flatten, else t itself (element i at dlk_offset_of(t, i)). */
 dlk_status dlk_check_as_vector(dlk_context *ctx, const char *op, const char *name,
                                const dlk_tensor *t, dlk_tensor *v);
 

@@ -260,6 +260,13 @@ dlk_status dlk_autotune_save(dlk_context *ctx, const char *path) {
   return DLK_OK;
 }
 
+/* 1-based number of the line holding byte pos of buf. */
+static int line_at(const char *buf, size_t pos) {
+  int line = 1;
+  for (size_t i = 0; i < pos; i++) line += buf[i] == '\n';
+  return line;
+}
+
 static dlk_status corrupt(dlk_context *ctx, const char *path, int line, const char *what) {
   return dlk_fail(ctx, DLK_ERR_CORRUPT_FILE, "autotune cache %s: line %d: %s; file ignored", path,
                   line, what);
@@ -273,26 +280,28 @@ dlk_status dlk_autotune_load(dlk_context *ctx, const char *path) {
   size_t n;
   DLK_TRY(dlk_read_file(ctx, "dlk_autotune_load", path, 16u << 20, &buf, &n));
   dlk_status s = DLK_OK;
-  if (memchr(buf, '\0', n)) {
-    s = corrupt(ctx, path, 0, "contains NUL bytes");
+  const char *nul = memchr(buf, '\0', n);
+  if (nul) {
+    s = corrupt(ctx, path, line_at(buf, (size_t)(nul - buf)), "contains NUL bytes");
     goto done;
   }
   /* Checksum line: the last line. */
   if (n < 2 || buf[n - 1] != '\n') {
-    s = corrupt(ctx, path, 0, "truncated (no final newline)");
+    s = corrupt(ctx, path, line_at(buf, n), "truncated (no final newline)");
     goto done;
   }
   buf[n - 1] = '\0';
   char *last = strrchr(buf, '\n');
   size_t body_len = last ? (size_t)(last - buf + 1) : 0;
+  const int last_line = line_at(buf, body_len); /* the checksum's line */
   uint64_t want = 0;
   char extra;
   if (!last || sscanf(last + 1, "checksum %" SCNx64 "%c", &want, &extra) != 1) {
-    s = corrupt(ctx, path, 0, "no checksum line at the end");
+    s = corrupt(ctx, path, last_line, "no checksum line at the end");
     goto done;
   }
   if (fnv1a(buf, body_len) != want) {
-    s = corrupt(ctx, path, 0, "checksum does not match the contents");
+    s = corrupt(ctx, path, last_line, "checksum does not match the contents");
     goto done;
   }
   buf[body_len] = '\0'; /* the body: every line ends with '\n' */

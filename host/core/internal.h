@@ -124,6 +124,19 @@ void dlk_tensor_span(const dlk_tensor *t, int64_t *lo, int64_t *hi);
 void dlk_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 /* Element offset (in elements) of row-major linear index i. */
 int64_t dlk_offset_of(const dlk_tensor *t, int64_t i);
+/* A tensor [..., C] as rows: the number of rows (the product of the leading dims) and the
+   element offset of row r (r row-major over the leading dims), for any strides. A 2-D
+   view is the fast case; the CPU references read every N-d row view through these. */
+int64_t dlk_rows_of(const dlk_tensor *t);
+static inline int64_t dlk_row_offset(const dlk_tensor *t, int64_t r) {
+  if (t->ndim == 2) return r * t->strides[0];
+  int64_t off = 0;
+  for (int k = t->ndim - 2; k >= 0; k--) {
+    off += (r % t->shape[k]) * t->strides[k];
+    r /= t->shape[k];
+  }
+  return off;
+}
 
 /* ---- dispatch (dispatch.c) ---- */
 

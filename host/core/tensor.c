@@ -89,6 +89,12 @@ int64_t dlk_offset_of(const dlk_tensor *t, int64_t i) {
   return off;
 }
 
+int64_t dlk_rows_of(const dlk_tensor *t) {
+  int64_t r = 1;
+  for (int k = 0; k + 1 < t->ndim; k++) r *= t->shape[k];
+  return r;
+}
+
 void dlk_tensor_span(const dlk_tensor *t, int64_t *lo, int64_t *hi) {
   /* No elements: no bytes. Otherwise checked (validated descriptors never saturate). */
   *lo = 0;

@@ -30,8 +30,28 @@
 #include "nn.h"
 
 /* ------------------------------------------------------------------------------------ */
+/* NULL params: the defaults include/dlk.h documents on each params struct               */
+/* ------------------------------------------------------------------------------------ */
+
+static const dlk_gemm_params gemm_defaults = {1.0, 0.0};
+static const dlk_linear_params linear_defaults = {DLK_ACT_NONE};
+static const dlk_bias_act_params bias_act_defaults = {DLK_ACT_NONE};
+static const dlk_softmax_params softmax_defaults = {0};
+static const dlk_cross_entropy_params cross_entropy_defaults = {DLK_REDUCE_MEAN, -100};
+static const dlk_embedding_params embedding_defaults = {-1};
+static const dlk_layernorm_params layernorm_defaults = {1e-5};
+static const dlk_dropout_params dropout_defaults = {0.5, 0, 0};
+static const dlk_sgd_params sgd_defaults = {1e-3, 0.0, 0.0, 0.0, 0, 1};
+static const dlk_adam_params adam_defaults = {1e-3, 0.9, 0.999, 1e-8, 0.0, 0, 1};
+static const dlk_adagrad_params adagrad_defaults = {1e-2, 0.0, 0.0, 1e-10, 1};
+
+/* ------------------------------------------------------------------------------------ */
 /* Helpers: autotune key pieces, heuristic lookups, gemm operand views                  */
 /* ------------------------------------------------------------------------------------ */
+
+/* A row view [..., C] (2-D, or N-d when its leading dims do not merge): rows and columns. */
+static int64_t nrows(const dlk_tensor *t) { return dlk_rows_of(t); }
+static int64_t ncols(const dlk_tensor *t) { return t->shape[t->ndim - 1]; }
 
 /* Layout class of a 2-D view (or the last two dims of a 3-D one): 'r' row-major (unit
    column stride), 'c' column-major (unit row stride), 's' anything else. */
@@ -95,15 +115,15 @@ static dlk_tensor tr3(dlk_tensor t) {
 
 static void bias_act_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_bias_act_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_bias%d_act%d_inplace%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_bias%d_act%d_inplace%d_al%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->y),
            a->has_bias, (int)a->act, a->x.data == a->y.data, aligned16(&a->x) && aligned16(&a->y));
 }
 
 static void bias_act_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_bias_act_bwd_args *a = args;
   snprintf(buf, n, "r%lld_c%lld_%s_x%c_dy%c_dx%c_bias%d_act%d_dx%d_dbias%d",
-           (long long)a->x.shape[0], (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x),
+           (long long)nrows(&a->x), (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x),
            layout_class(&a->dy), a->has_dx ? layout_class(&a->dx) : '-', a->has_bias, (int)a->act,
            a->has_dx, a->has_dbias);
 }
@@ -153,11 +173,12 @@ static int bias_act_bwd_outputs(const void *args, dlk_tensor *out, int max) {
 static const dlk_op bias_act_bwd_op = {"bias_act_bwd", bias_act_bwd_variants, DLK_COUNT_OF(bias_act_bwd_variants),
     bias_act_bwd_key, NULL, true, bias_act_bwd_outputs};
 
-dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+dlk_status dlk_bias_act_forward(dlk_context *ctx, const dlk_bias_act_params *p, const dlk_tensor *x,
                                 const dlk_tensor *bias, dlk_tensor *y) {
   static const char op[] = "bias_act_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_activation(ctx, op, act));
+  if (!p) p = &bias_act_defaults;
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
@@ -174,7 +195,7 @@ dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_
   DLK_TRY(dlk_check_disjoint(ctx, op, "y", y, "bias", bias));
   dlk_bias_act_fwd_args a;
   memset(&a, 0, sizeof a);
-  a.act = act;
+  a.act = p->act;
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
   a.has_bias = bias != NULL;
@@ -182,12 +203,13 @@ dlk_status dlk_bias_act_forward(dlk_context *ctx, dlk_activation act, const dlk_
   return dlk_dispatch(ctx, in_place ? &bias_act_fwd_once_op : &bias_act_fwd_op, &a);
 }
 
-dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act, const dlk_tensor *x,
+dlk_status dlk_bias_act_backward(dlk_context *ctx, const dlk_bias_act_params *p, const dlk_tensor *x,
                                  const dlk_tensor *bias, const dlk_tensor *dy, dlk_tensor *dx,
                                  dlk_tensor *dbias) {
   static const char op[] = "bias_act_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_activation(ctx, op, act));
+  if (!p) p = &bias_act_defaults;
+  DLK_TRY(dlk_check_activation(ctx, op, p->act));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
   DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
@@ -220,7 +242,7 @@ dlk_status dlk_bias_act_backward(dlk_context *ctx, dlk_activation act, const dlk
   }
   dlk_bias_act_bwd_args a;
   memset(&a, 0, sizeof a);
-  a.act = act;
+  a.act = p->act;
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
   a.has_bias = bias != NULL;
@@ -293,7 +315,7 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
                     dlk_tensor *c) {
   static const char op[] = "gemm";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &gemm_defaults;
   DLK_TRY(dlk_check_float(ctx, op, "a", a));
   DLK_TRY(dlk_check_float(ctx, op, "b", b));
   DLK_TRY(dlk_check_float(ctx, op, "c", c));
@@ -349,7 +371,6 @@ dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor
 static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linear_params *p,
                                const dlk_tensor *x, const dlk_tensor *w, const char *yname,
                                const dlk_tensor *y) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(dlk_check_activation(ctx, op, p->act));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "w", w));
@@ -367,10 +388,69 @@ static dlk_status check_linear(dlk_context *ctx, const char *op, const dlk_linea
   return dlk_check_last_dim(ctx, op, yname, y, w->shape[0], "w's rows");
 }
 
+/* Staging: linear's gemm takes its row operands (x, y, z, dy, dx) as 2-D views. One whose
+   leading dims do not merge goes through a contiguous copy in the scratch arena, carved
+   after `base_bytes` the caller keeps for itself (linear_backward's dz): inputs are copied
+   in before the gemm, outputs copied back after it (none of it in explain mode, where
+   nothing runs). Every variant then sees plain 2-D views. */
+#define MAX_STAGED 5
+typedef struct stage {
+  int n;
+  const dlk_tensor *orig[MAX_STAGED];
+  dlk_tensor *view[MAX_STAGED]; /* the caller's 2-D view, pointed at the copy */
+  dlk_tensor copy[MAX_STAGED];
+  bool out[MAX_STAGED];
+  size_t bytes; /* after base_bytes, 256-byte aligned pieces */
+} stage;
+
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+/* Register view (from dlk_check_as_matrix of t) when it did not come out 2-D. */
+static void stage_add(stage *st, const dlk_tensor *t, dlk_tensor *view, bool out) {
+  if (!t || view->ndim == 2) return;
+  st->orig[st->n] = t;
+  st->view[st->n] = view;
+  st->out[st->n] = out;
+  st->bytes += align256((size_t)dlk_tensor_numel(t) * dlk_dtype_size(t->dtype));
+  st->n++;
+}
+
+/* Reserve the scratch arena (base_bytes for the caller, then the copies), point each
+   staged view at its copy and copy the inputs in. *base: the caller's part. */
+static dlk_status stage_in(dlk_context *ctx, stage *st, size_t base_bytes, void **base) {
+  *base = NULL;
+  size_t total = align256(base_bytes) + st->bytes;
+  if (total == 0) return DLK_OK;
+  void *mem = NULL;
+  DLK_TRY(dlk_scratch_reserve(ctx, total, &mem));
+  *base = mem;
+  char *at = (char *)mem + align256(base_bytes);
+  for (int i = 0; i < st->n; i++) {
+    dlk_tensor *c = &st->copy[i];
+    *c = *st->orig[i];
+    c->data = at;
+    c->device = ctx->device;
+    dlk_contiguous_strides(c->ndim, c->shape, c->strides);
+    at += align256((size_t)dlk_tensor_numel(c) * dlk_dtype_size(c->dtype));
+    if (!dlk_as_matrix(c, st->view[i])) return dlk_fail(ctx, DLK_ERR_INTERNAL, "staging: copy not 2-D");
+    if (!st->out[i] && !ctx->explain) DLK_TRY(dlk_tensor_copy(ctx, c, st->orig[i]));
+  }
+  return DLK_OK;
+}
+
+/* After the gemm(s): the staged outputs back to where the caller wants them. */
+static dlk_status stage_out(dlk_context *ctx, stage *st) {
+  if (ctx->explain) return DLK_OK;
+  for (int i = 0; i < st->n; i++)
+    if (st->out[i]) DLK_TRY(dlk_tensor_copy(ctx, (dlk_tensor *)st->orig[i], &st->copy[i]));
+  return DLK_OK;
+}
+
 dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, const dlk_tensor *x,
                               const dlk_tensor *w, const dlk_tensor *b, dlk_tensor *y, dlk_tensor *z) {
   static const char op[] = "linear_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &linear_defaults;
   DLK_TRY(check_linear(ctx, op, p, x, w, "y", y));
   const int64_t out = w->shape[0];
   if (b) {
@@ -399,6 +479,12 @@ dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, cons
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &x2));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &y2));
   if (z) DLK_TRY(dlk_check_as_matrix(ctx, op, "z", z, &z2));
+  stage st = {0};
+  stage_add(&st, x, &x2, false);
+  stage_add(&st, y, &y2, true);
+  stage_add(&st, z, &z2, true);
+  void *unused;
+  if (st.n) DLK_TRY(stage_in(ctx, &st, 0, &unused));
 
   /* y = act(x @ w^T + b): the gemm with bmat = w^T as a view. */
   dlk_gemm_args g;
@@ -413,7 +499,8 @@ dlk_status dlk_linear_forward(dlk_context *ctx, const dlk_linear_params *p, cons
   g.act = p->act;
   g.has_z = z != NULL;
   if (z) g.z = as3(&z2);
-  return dlk_dispatch(ctx, &gemm_op, &g);
+  DLK_TRY(dlk_dispatch(ctx, &gemm_op, &g));
+  return stage_out(ctx, &st);
 }
 
 /* One step of a composite op: dispatch, and in explain mode keep each step's report. */
@@ -429,6 +516,7 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
                                dlk_tensor *dx, dlk_tensor *dw, dlk_tensor *db) {
   static const char op[] = "linear_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &linear_defaults;
   DLK_TRY(check_linear(ctx, op, p, x, w, "dy", dy));
   const int64_t out = w->shape[0];
   if (p->act != DLK_ACT_NONE) {
@@ -475,6 +563,11 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
   DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &dy2));
   if (z) DLK_TRY(dlk_check_as_matrix(ctx, op, "z", z, &z2));
   if (dx) DLK_TRY(dlk_check_as_matrix(ctx, op, "dx", dx, &dx2));
+  stage st = {0};
+  stage_add(&st, x, &x2, false);
+  stage_add(&st, dy, &dy2, false);
+  stage_add(&st, z, &z2, false);
+  stage_add(&st, dx, &dx2, true);
 
   char report[DLK_EXPLAIN_LEN];
   snprintf(report, sizeof report, "%s: composite (bias_act_bwd for dz and db, gemm for dx and dw)\n", op);
@@ -485,6 +578,10 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
 
   /* g = dz = dy * act'(z): into the scratch arena when dx or dw need it (the gemm variants
      use the workspace arena), fused with db = column sums of g. With act NONE, g = dy. */
+  const bool want_g = p->act != DLK_ACT_NONE && (dx || dw);
+  const int64_t rows = nrows(&dy2);
+  void *buf = NULL;
+  DLK_TRY(stage_in(ctx, &st, want_g ? (size_t)rows * (size_t)out * dlk_dtype_size(dy->dtype) : 0, &buf));
   dlk_tensor g2 = dy2;
   dlk_bias_act_bwd_args ba;
   memset(&ba, 0, sizeof ba);
@@ -493,11 +590,7 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
   ba.dy = dy2;
   ba.has_dbias = db != NULL;
   if (db) ba.dbias = *db;
-  if (p->act != DLK_ACT_NONE && (dx || dw)) {
-    int64_t rows = dy2.shape[0];
-    size_t bytes = (size_t)rows * (size_t)out * dlk_dtype_size(dy->dtype);
-    void *buf = NULL;
-    if (bytes) DLK_TRY(dlk_scratch_reserve(ctx, bytes, &buf));
+  if (want_g) {
     memset(&g2, 0, sizeof g2);
     g2.data = buf;
     g2.dtype = dy->dtype;
@@ -531,7 +624,7 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
   if (dx) DLK_TRY(dispatch_step(ctx, &gemm_op, &gdx, report, sizeof report));
   if (dw) DLK_TRY(dispatch_step(ctx, &gemm_op, &gdw, report, sizeof report));
   if (ctx->explain) snprintf(ctx->explain_text, sizeof ctx->explain_text, "%s", report);
-  return DLK_OK;
+  return stage_out(ctx, &st);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -540,15 +633,15 @@ dlk_status dlk_linear_backward(dlk_context *ctx, const dlk_linear_params *p, con
 
 static void softmax_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_softmax_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_log%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y), a->log,
+  snprintf(buf, n, "r%lld_c%lld_%s_x%c_y%c_log%d_al%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->y), a->log,
            aligned16(&a->x) && aligned16(&a->y));
 }
 
 static void softmax_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_softmax_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_c%lld_%s_y%c_dy%c_dx%c_log%d_al%d", (long long)a->y.shape[0],
-           (long long)a->y.shape[1], dt(&a->y), layout_class(&a->y), layout_class(&a->dy),
+  snprintf(buf, n, "r%lld_c%lld_%s_y%c_dy%c_dx%c_log%d_al%d", (long long)nrows(&a->y),
+           (long long)ncols(&a->y), dt(&a->y), layout_class(&a->y), layout_class(&a->dy),
            layout_class(&a->dx), a->log, aligned16(&a->y) && aligned16(&a->dy) && aligned16(&a->dx));
 }
 
@@ -593,13 +686,13 @@ static const dlk_variant softmax_bwd_variants[] = {
 static int softmax_fwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_softmax_fwd_args *a = args;
-  return by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), a->x.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+  return by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), ncols(&a->x) <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_softmax_bwd_args *a = args;
-  return by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), a->y.shape[1] <= 1024 ? "rowwarp" : "rowblock");
+  return by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), ncols(&a->y) <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static int softmax_fwd_outputs(const void *args, dlk_tensor *out, int max) {
@@ -622,7 +715,7 @@ dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p, co
                                dlk_tensor *y) {
   static const char op[] = "softmax_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &softmax_defaults;
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "x", x, "y", y));
@@ -642,7 +735,7 @@ dlk_status dlk_softmax_backward(dlk_context *ctx, const dlk_softmax_params *p, c
                                 const dlk_tensor *dy, dlk_tensor *dx) {
   static const char op[] = "softmax_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &softmax_defaults;
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
   DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
   DLK_TRY(dlk_check_float(ctx, op, "dx", dx));
@@ -763,7 +856,6 @@ static dlk_status check_loss(dlk_context *ctx, const char *op, const char *name,
 
 static dlk_status check_cross_entropy_common(dlk_context *ctx, const char *op, const dlk_cross_entropy_params *p,
                                     const dlk_tensor *logits, const dlk_tensor *targets) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   if ((unsigned)p->reduction >= DLK_REDUCTION_COUNT)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: reduction %d is not MEAN, SUM or NONE", op,
                     (int)p->reduction);
@@ -780,6 +872,7 @@ dlk_status dlk_cross_entropy_forward(dlk_context *ctx, const dlk_cross_entropy_p
                                      dlk_tensor *lse) {
   static const char op[] = "cross_entropy_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &cross_entropy_defaults;
   DLK_TRY(check_cross_entropy_common(ctx, op, p, logits, targets));
   dlk_cross_entropy_fwd_args a;
   memset(&a, 0, sizeof a);
@@ -810,6 +903,7 @@ dlk_status dlk_cross_entropy_backward(dlk_context *ctx, const dlk_cross_entropy_
                                       const dlk_tensor *dloss, dlk_tensor *dlogits) {
   static const char op[] = "cross_entropy_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &cross_entropy_defaults;
   DLK_TRY(check_cross_entropy_common(ctx, op, p, logits, targets));
   dlk_cross_entropy_bwd_args a;
   memset(&a, 0, sizeof a);
@@ -835,14 +929,14 @@ dlk_status dlk_cross_entropy_backward(dlk_context *ctx, const dlk_cross_entropy_
 
 static void embedding_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_embedding_fwd_args *a = args;
-  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_t%c_o%c", (long long)a->ids.shape[0],
+  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_t%c_o%c", (long long)dlk_tensor_numel(&a->ids),
            (long long)a->table.shape[0], (long long)a->table.shape[1], dt(&a->table), dt(&a->ids),
            layout_class(&a->table), layout_class(&a->out));
 }
 
 static void embedding_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_embedding_bwd_args *a = args;
-  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_g%c_t%c_pad%d", (long long)a->ids.shape[0],
+  snprintf(buf, n, "n%lld_v%lld_d%lld_%s_ids%s_g%c_t%c_pad%d", (long long)dlk_tensor_numel(&a->ids),
            (long long)a->dtable.shape[0], (long long)a->dtable.shape[1], dt(&a->dtable), dt(&a->ids),
            layout_class(&a->dout), layout_class(&a->dtable), a->padding_idx >= 0);
 }
@@ -891,7 +985,6 @@ static dlk_status check_embedding_common(dlk_context *ctx, const char *op, const
                                          const dlk_tensor *ids, const char *rows_name,
                                          const dlk_tensor *rows, const char *table_name,
                                          const dlk_tensor *table, dlk_tensor *ids1, dlk_tensor *rows2) {
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
   DLK_TRY(dlk_check_index(ctx, op, "ids", ids));
   DLK_TRY(dlk_check_float(ctx, op, table_name, table));
   DLK_TRY(dlk_check_float(ctx, op, rows_name, rows));
@@ -922,6 +1015,7 @@ dlk_status dlk_embedding_forward(dlk_context *ctx, const dlk_embedding_params *p
                                  const dlk_tensor *table, dlk_tensor *out) {
   static const char op[] = "embedding_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &embedding_defaults;
   dlk_embedding_fwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_embedding_common(ctx, op, p, ids, "out", out, "table", table, &a.ids, &a.out));
@@ -937,6 +1031,7 @@ dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *
                                   const dlk_tensor *dout, dlk_tensor *dtable) {
   static const char op[] = "embedding_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &embedding_defaults;
   dlk_embedding_bwd_args a;
   memset(&a, 0, sizeof a);
   DLK_TRY(check_embedding_common(ctx, op, p, ids, "dout", dout, "dtable", dtable, &a.ids, &a.dout));
@@ -954,15 +1049,15 @@ dlk_status dlk_embedding_backward(dlk_context *ctx, const dlk_embedding_params *
 
 static void layernorm_fwd_key(const void *args, char *buf, size_t n) {
   const dlk_layernorm_fwd_args *a = args;
-  snprintf(buf, n, "r%lld_d%lld_%s_x%c_y%c_g%d_b%d_m%d_s%d_al%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->y),
+  snprintf(buf, n, "r%lld_d%lld_%s_x%c_y%c_g%d_b%d_m%d_s%d_al%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->y),
            a->has_gamma, a->has_beta, a->has_mean, a->has_rstd, aligned16(&a->x) && aligned16(&a->y));
 }
 
 static void layernorm_bwd_key(const void *args, char *buf, size_t n) {
   const dlk_layernorm_bwd_args *a = args;
-  snprintf(buf, n, "r%lld_d%lld_%s_x%c_dy%c_g%d_dx%d_dg%d_db%d", (long long)a->x.shape[0],
-           (long long)a->x.shape[1], dt(&a->x), layout_class(&a->x), layout_class(&a->dy),
+  snprintf(buf, n, "r%lld_d%lld_%s_x%c_dy%c_g%d_dx%d_dg%d_db%d", (long long)nrows(&a->x),
+           (long long)ncols(&a->x), dt(&a->x), layout_class(&a->x), layout_class(&a->dy),
            a->has_gamma, a->has_dx, a->has_dgamma, a->has_dbeta);
 }
 
@@ -1054,7 +1149,7 @@ dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p
                                  dlk_tensor *mean, dlk_tensor *rstd) {
   static const char op[] = "layernorm_forward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &layernorm_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "y", y));
@@ -1067,7 +1162,7 @@ dlk_status dlk_layernorm_forward(dlk_context *ctx, const dlk_layernorm_params *p
   memset(&a, 0, sizeof a);
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "y", y, &a.y));
-  const int64_t rows = a.x.shape[0];
+  const int64_t rows = nrows(&a.x);
   if (mean) DLK_TRY(check_stat(ctx, op, "mean", mean, x, rows, &a.mean));
   if (rstd) DLK_TRY(check_stat(ctx, op, "rstd", rstd, x, rows, &a.rstd));
   const dlk_tensor *ins[3] = {x, gamma, beta}, *outs[3] = {y, mean, rstd};
@@ -1094,7 +1189,7 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
                                   dlk_tensor *dbeta) {
   static const char op[] = "layernorm_backward";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &layernorm_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   DLK_TRY(dlk_check_float(ctx, op, "x", x));
   DLK_TRY(dlk_check_float(ctx, op, "dy", dy));
@@ -1108,7 +1203,7 @@ dlk_status dlk_layernorm_backward(dlk_context *ctx, const dlk_layernorm_params *
   memset(&a, 0, sizeof a);
   DLK_TRY(dlk_check_as_matrix(ctx, op, "x", x, &a.x));
   DLK_TRY(dlk_check_as_matrix(ctx, op, "dy", dy, &a.dy));
-  const int64_t rows = a.x.shape[0];
+  const int64_t rows = nrows(&a.x);
   DLK_TRY(check_stat(ctx, op, "mean", mean, x, rows, &a.mean));
   DLK_TRY(check_stat(ctx, op, "rstd", rstd, x, rows, &a.rstd));
   if (dx) {
@@ -1182,7 +1277,7 @@ static const dlk_op dropout_once_op = {"dropout", dropout_variants, DLK_COUNT_OF
 static dlk_status dropout_common(dlk_context *ctx, const char *op, const dlk_dropout_params *p,
                                  const char *xn, const dlk_tensor *x, const char *yn, dlk_tensor *y) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &dropout_defaults;
   if (!(p->prob >= 0.0 && p->prob < 1.0))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: prob %g is outside [0, 1)", op, p->prob);
   DLK_TRY(dlk_check_float(ctx, op, xn, x));
@@ -1298,37 +1393,35 @@ static int adagrad_step_outputs(const void *args, dlk_tensor *out, int max) {
 static const dlk_op adagrad_step_op = {"adagrad_step", adagrad_step_variants, DLK_COUNT_OF(adagrad_step_variants),
     adagrad_step_key, NULL, false, adagrad_step_outputs};
 
-/* param (updated in place) and grad: same float dtype and element count, contiguous. */
+/* param (updated in place) and grad: same float dtype and element count, any shapes and
+   strides (element i is the row-major i-th of each); param's elements distinct. */
 static dlk_status check_param_grad(dlk_context *ctx, const char *op, dlk_tensor *param,
                                    const dlk_tensor *grad) {
   DLK_TRY(dlk_check_float(ctx, op, "param", param));
   DLK_TRY(dlk_check_float(ctx, op, "grad", grad));
   DLK_TRY(dlk_check_same_dtype(ctx, op, "param", param, "grad", grad));
   DLK_TRY(dlk_check_same_numel(ctx, op, "grad", grad, "param", param));
-  if (!dlk_tensor_is_contiguous(param))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: param is not contiguous", op);
-  if (!dlk_tensor_is_contiguous(grad))
-    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: grad is not contiguous", op);
+  DLK_TRY(dlk_check_output(ctx, op, "param", param));
   return dlk_check_disjoint(ctx, op, "param", param, "grad", grad);
 }
 
-/* An optimizer state: F32 (F64 for F64 params), param's element count, contiguous,
-   overlapping nothing else. */
+/* An optimizer state (updated in place): F32 (F64 for F64 params), param's element
+   count, any strides, its elements distinct, overlapping nothing else. */
 static dlk_status check_state(dlk_context *ctx, const char *op, const char *name, const dlk_tensor *t,
                               const dlk_tensor *param, const dlk_tensor *grad) {
   DLK_TRY(dlk_check_tensor(ctx, op, name, t));
   DLK_TRY(dlk_check_dtype(ctx, op, name, t, dlk_stat_dtype(param->dtype)));
   DLK_TRY(dlk_check_same_numel(ctx, op, name, t, "param", param));
-  if (!dlk_tensor_is_contiguous(t)) return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s is not contiguous", op, name);
+  DLK_TRY(dlk_check_output(ctx, op, name, t));
   DLK_TRY(dlk_check_disjoint(ctx, op, name, t, "param", param));
   return dlk_check_disjoint(ctx, op, name, t, "grad", grad);
 }
 
-dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_step, dlk_tensor *param,
-                        const dlk_tensor *grad, dlk_tensor *momentum_buf) {
+dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, dlk_tensor *param, const dlk_tensor *grad,
+                        dlk_tensor *momentum_buf) {
   static const char op[] = "sgd_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &sgd_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "momentum", p->momentum, 0.0));
   DLK_TRY(dlk_check_finite(ctx, op, "dampening", p->dampening));
@@ -1337,6 +1430,9 @@ dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_ste
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
                     "%s: nesterov needs momentum > 0 and dampening 0 (momentum %g, dampening %g)", op,
                     p->momentum, p->dampening);
+  if (p->step < 1)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: step %lld, must be >= 1 (1 on the first step)",
+                    op, (long long)p->step);
   DLK_TRY(check_param_grad(ctx, op, param, grad));
   const bool has_buf = p->momentum != 0.0;
   if (has_buf) {
@@ -1347,7 +1443,7 @@ dlk_status dlk_sgd_step(dlk_context *ctx, const dlk_sgd_params *p, int first_ste
   dlk_sgd_step_args a;
   memset(&a, 0, sizeof a);
   a.p = *p;
-  a.first_step = first_step != 0;
+  a.first_step = p->step == 1;
   a.param = *param;
   a.grad = *grad;
   a.has_buf = has_buf;
@@ -1359,7 +1455,7 @@ dlk_status dlk_adam_step(dlk_context *ctx, const dlk_adam_params *p, dlk_tensor 
                          const dlk_tensor *grad, dlk_tensor *exp_avg, dlk_tensor *exp_avg_sq) {
   static const char op[] = "adam_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &adam_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "eps", p->eps, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));
@@ -1388,7 +1484,7 @@ dlk_status dlk_adagrad_step(dlk_context *ctx, const dlk_adagrad_params *p, dlk_t
                             const dlk_tensor *grad, dlk_tensor *state_sum) {
   static const char op[] = "adagrad_step";
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_check_need(ctx, op, "params", p));
+  if (!p) p = &adagrad_defaults;
   DLK_TRY(dlk_check_at_least(ctx, op, "lr", p->lr, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "lr_decay", p->lr_decay, 0.0));
   DLK_TRY(dlk_check_at_least(ctx, op, "weight_decay", p->weight_decay, 0.0));

@@ -122,7 +122,7 @@ typedef struct dlk_dropout_args {
 /* Optimizer steps on contiguous flat tensors (all the same numel). */
 typedef struct dlk_sgd_step_args {
   dlk_sgd_params p;
-  int first_step;
+  int first_step; /* p.step == 1: the momentum buffer starts as the gradient */
   dlk_tensor param, grad;
   bool has_buf;
   dlk_tensor buf;

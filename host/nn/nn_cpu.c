@@ -18,10 +18,17 @@
 
 static inline double ld(const dlk_tensor *t, int64_t off) { return dlk_load(t->data, t->dtype, off); }
 static inline void st(const dlk_tensor *t, int64_t off, double v) { dlk_store(t->data, t->dtype, off, v); }
-/* Offset of [i, j] of a 2-D view and of [b, i, j] of a 3-D view. */
+/* Offset of row i, column j of a row view [..., C] (2-D, or N-d when its leading dims do
+   not merge: any strides), of [b, i, j] of a 3-D view, and of element i (row-major) of a
+   vector of any shape. nrows/ncols: the row view's row count and last dim. */
 static inline int64_t at2(const dlk_tensor *t, int64_t i, int64_t j) {
-  return i * t->strides[0] + j * t->strides[1];
+  return dlk_row_offset(t, i) + j * t->strides[t->ndim - 1];
 }
+static inline int64_t at1(const dlk_tensor *t, int64_t i) {
+  return t->ndim == 1 ? i * t->strides[0] : dlk_offset_of(t, i);
+}
+static inline int64_t nrows(const dlk_tensor *t) { return dlk_rows_of(t); }
+static inline int64_t ncols(const dlk_tensor *t) { return t->shape[t->ndim - 1]; }
 static inline int64_t at3(const dlk_tensor *t, int64_t b, int64_t i, int64_t j) {
   return b * t->strides[0] + i * t->strides[1] + j * t->strides[2];
 }
@@ -90,8 +97,8 @@ dlk_status dlk_bias_act_fwd_cpu_run(dlk_context *ctx, const void *args, int impl
   const dlk_bias_act_fwd_args *a = args;
   /* y = act(x + bias); x and y may be the same view: each element is read before it is
      written. */
-  for (int64_t i = 0; i < a->x.shape[0]; i++)
-    for (int64_t j = 0; j < a->x.shape[1]; j++) {
+  for (int64_t i = 0; i < nrows(&a->x); i++)
+    for (int64_t j = 0; j < ncols(&a->x); j++) {
       double v = ld(&a->x, at2(&a->x, i, j));
       if (a->has_bias) v += ld(&a->bias, j * a->bias.strides[0]);
       st(&a->y, at2(&a->y, i, j), act_f(a->act, v));
@@ -104,9 +111,9 @@ dlk_status dlk_bias_act_bwd_cpu_run(dlk_context *ctx, const void *args, int impl
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_bias_act_bwd_args *a = args;
   /* g = dy * act'(x + bias); dx = g; dbias[j] = sum_i g[i, j]. */
-  for (int64_t j = 0; j < a->x.shape[1]; j++) {
+  for (int64_t j = 0; j < ncols(&a->x); j++) {
     double col = 0.0;
-    for (int64_t i = 0; i < a->x.shape[0]; i++) {
+    for (int64_t i = 0; i < nrows(&a->x); i++) {
       double pre = ld(&a->x, at2(&a->x, i, j));
       if (a->has_bias) pre += ld(&a->bias, j * a->bias.strides[0]);
       double g = ld(&a->dy, at2(&a->dy, i, j)) * act_grad(a->act, pre);
@@ -124,8 +131,8 @@ dlk_status dlk_softmax_fwd_cpu_run(dlk_context *ctx, const void *args, int impl,
   (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_softmax_fwd_args *a = args;
-  const int64_t cols = a->x.shape[1];
-  for (int64_t i = 0; i < a->x.shape[0]; i++) {
+  const int64_t cols = ncols(&a->x);
+  for (int64_t i = 0; i < nrows(&a->x); i++) {
     /* Stable: m = max_j x_j, s = sum_j exp(x_j - m);
        softmax y_j = exp(x_j - m) / s, log-softmax y_j = x_j - m - log s.
        A row of -inf gives NaN, as PyTorch. */
@@ -144,8 +151,8 @@ dlk_status dlk_softmax_bwd_cpu_run(dlk_context *ctx, const void *args, int impl,
   (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_softmax_bwd_args *a = args;
-  const int64_t cols = a->y.shape[1];
-  for (int64_t i = 0; i < a->y.shape[0]; i++) {
+  const int64_t cols = ncols(&a->y);
+  for (int64_t i = 0; i < nrows(&a->y); i++) {
     /* softmax:     dx_j = y_j (dy_j - sum_k dy_k y_k)
        log-softmax: dx_j = dy_j - exp(y_j) sum_k dy_k */
     double dot = 0.0;
@@ -166,8 +173,8 @@ dlk_status dlk_softmax_bwd_cpu_run(dlk_context *ctx, const void *args, int impl,
 /* Every target is in [0, C) or equal to ignore_index; checked before anything is written. */
 static dlk_status check_targets(dlk_context *ctx, const char *op, const dlk_tensor *t, int64_t classes,
                                 int64_t ignore_index) {
-  for (int64_t i = 0; i < t->shape[0]; i++) {
-    int64_t v = dlk_load_index(t->data, t->dtype, i * t->strides[0]);
+  for (int64_t i = 0; i < dlk_tensor_numel(t); i++) {
+    int64_t v = dlk_load_index(t->data, t->dtype, at1(t, i));
     if (v != ignore_index && (v < 0 || v >= classes))
       return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE,
                       "%s: targets[%lld] = %lld is outside [0, %lld) and is not ignore_index %lld", op,
@@ -180,9 +187,9 @@ static dlk_status check_targets(dlk_context *ctx, const char *op, const dlk_tens
    (as torch.logsumexp: a row of -inf gives -inf, a +inf entry gives +inf). */
 static double row_lse(const dlk_tensor *x, int64_t i) {
   double m = -INFINITY, s = 0.0;
-  for (int64_t j = 0; j < x->shape[1]; j++) m = fmax(m, ld(x, at2(x, i, j)));
+  for (int64_t j = 0; j < ncols(x); j++) m = fmax(m, ld(x, at2(x, i, j)));
   if (isinf(m)) m = 0.0;
-  for (int64_t j = 0; j < x->shape[1]; j++) s += exp(ld(x, at2(x, i, j)) - m);
+  for (int64_t j = 0; j < ncols(x); j++) s += exp(ld(x, at2(x, i, j)) - m);
   return m + log(s);
 }
 
@@ -190,13 +197,13 @@ dlk_status dlk_cross_entropy_fwd_cpu_run(dlk_context *ctx, const void *args, int
   (void)impl;
   (void)ws, (void)ws_bytes;
   const dlk_cross_entropy_fwd_args *a = args;
-  const int64_t rows = a->logits.shape[0], cols = a->logits.shape[1];
+  const int64_t rows = nrows(&a->logits), cols = ncols(&a->logits);
   DLK_TRY(check_targets(ctx, "cross_entropy_forward", &a->targets, cols, a->ignore_index));
   /* loss_i = lse_i - x_i[t_i]; ignored rows count 0 and are left out of the mean's
      denominator (a mean over no rows is 0 / 0 = NaN, as PyTorch). */
   double sum = 0.0, count = 0.0;
   for (int64_t i = 0; i < rows; i++) {
-    int64_t t = dlk_load_index(a->targets.data, a->targets.dtype, i * a->targets.strides[0]);
+    int64_t t = dlk_load_index(a->targets.data, a->targets.dtype, at1(&a->targets, i));
     double lse = row_lse(&a->logits, i);
     double li = 0.0;
     if (t != a->ignore_index) {
@@ -204,8 +211,8 @@ dlk_status dlk_cross_entropy_fwd_cpu_run(dlk_context *ctx, const void *args, int
       sum += li;
       count += 1.0;
     }
-    if (a->reduction == DLK_REDUCE_NONE) st(&a->loss, i * a->loss.strides[0], li);
-    if (a->has_lse) st(&a->lse, i * a->lse.strides[0], lse);
+    if (a->reduction == DLK_REDUCE_NONE) st(&a->loss, at1(&a->loss, i), li);
+    if (a->has_lse) st(&a->lse, at1(&a->lse, i), lse);
   }
   if (a->reduction == DLK_REDUCE_MEAN) st(&a->loss, 0, sum / count);
   if (a->reduction == DLK_REDUCE_SUM) st(&a->loss, 0, sum);
@@ -216,16 +223,16 @@ dlk_status dlk_cross_entropy_bwd_cpu_run(dlk_context *ctx, const void *args, int
   (void)impl;
   (void)ws, (void)ws_bytes;
   const dlk_cross_entropy_bwd_args *a = args;
-  const int64_t rows = a->logits.shape[0], cols = a->logits.shape[1];
+  const int64_t rows = nrows(&a->logits), cols = ncols(&a->logits);
   DLK_TRY(check_targets(ctx, "cross_entropy_backward", &a->targets, cols, a->ignore_index));
   double count = 0.0;
   for (int64_t i = 0; i < rows; i++)
-    count += dlk_load_index(a->targets.data, a->targets.dtype, i * a->targets.strides[0]) != a->ignore_index;
+    count += dlk_load_index(a->targets.data, a->targets.dtype, at1(&a->targets, i)) != a->ignore_index;
   /* dx_ij = scale_i (softmax(x_i)_j - [j == t_i]); scale_i = dloss_i (NONE), dloss (SUM),
      dloss / count (MEAN). Ignored rows get zero. */
   for (int64_t i = 0; i < rows; i++) {
-    int64_t t = dlk_load_index(a->targets.data, a->targets.dtype, i * a->targets.strides[0]);
-    double scale = a->reduction == DLK_REDUCE_NONE ? ld(&a->dloss, i * a->dloss.strides[0])
+    int64_t t = dlk_load_index(a->targets.data, a->targets.dtype, at1(&a->targets, i));
+    double scale = a->reduction == DLK_REDUCE_NONE ? ld(&a->dloss, at1(&a->dloss, i))
                    : a->reduction == DLK_REDUCE_SUM ? ld(&a->dloss, 0)
                                                     : ld(&a->dloss, 0) / count;
     double lse = row_lse(&a->logits, i);
@@ -241,8 +248,8 @@ dlk_status dlk_cross_entropy_bwd_cpu_run(dlk_context *ctx, const void *args, int
 /* ---- embedding ---- */
 
 static dlk_status check_ids(dlk_context *ctx, const char *op, const dlk_tensor *ids, int64_t vocab) {
-  for (int64_t n = 0; n < ids->shape[0]; n++) {
-    int64_t v = dlk_load_index(ids->data, ids->dtype, n * ids->strides[0]);
+  for (int64_t n = 0; n < dlk_tensor_numel(ids); n++) {
+    int64_t v = dlk_load_index(ids->data, ids->dtype, at1(ids, n));
     if (v < 0 || v >= vocab)
       return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: ids[%lld] = %lld is outside [0, %lld)", op,
                       (long long)n, (long long)v, (long long)vocab);
@@ -256,8 +263,8 @@ dlk_status dlk_embedding_fwd_cpu_run(dlk_context *ctx, const void *args, int imp
   const dlk_embedding_fwd_args *a = args;
   DLK_TRY(check_ids(ctx, "embedding_forward", &a->ids, a->table.shape[0]));
   /* out[n, :] = table[ids[n], :] (padding_idx only matters for the gradient). */
-  for (int64_t n = 0; n < a->ids.shape[0]; n++) {
-    int64_t v = dlk_load_index(a->ids.data, a->ids.dtype, n * a->ids.strides[0]);
+  for (int64_t n = 0; n < dlk_tensor_numel(&a->ids); n++) {
+    int64_t v = dlk_load_index(a->ids.data, a->ids.dtype, at1(&a->ids, n));
     for (int64_t d = 0; d < a->table.shape[1]; d++)
       st(&a->out, at2(&a->out, n, d), ld(&a->table, at2(&a->table, v, d)));
   }
@@ -273,7 +280,7 @@ size_t dlk_embedding_bwd_cpu_workspace(const dlk_context *ctx, const void *args,
      so a count that does not fit asks for SIZE_MAX, which no arena grants. */
   int64_t n;
   if (__builtin_add_overflow(a->dtable.shape[0], 1, &n) ||
-      __builtin_add_overflow(n, a->ids.shape[0], &n) ||
+      __builtin_add_overflow(n, dlk_tensor_numel(&a->ids), &n) ||
       dlk_mul_overflows(n, (int64_t)sizeof(int64_t), &n) || (uint64_t)n > SIZE_MAX)
     return SIZE_MAX;
   return (size_t)n;
@@ -283,17 +290,17 @@ dlk_status dlk_embedding_bwd_cpu_run(dlk_context *ctx, const void *args, int imp
   (void)impl;
   (void)ws_bytes;
   const dlk_embedding_bwd_args *a = args;
-  const int64_t vocab = a->dtable.shape[0], dim = a->dtable.shape[1], n_ids = a->ids.shape[0];
+  const int64_t vocab = a->dtable.shape[0], dim = a->dtable.shape[1], n_ids = dlk_tensor_numel(&a->ids);
   DLK_TRY(check_ids(ctx, "embedding_backward", &a->ids, vocab));
   /* Group the rows of dout by id (counting sort, stable: ascending n within an id), so
      dtable[v, :] = sum over n with ids[n] == v of dout[n, :] is summed in a fixed order,
      in double, and rounded once. Rows with id padding_idx contribute nothing. */
   int64_t *start = ws, *order = start + vocab + 1;
   memset(start, 0, (size_t)(vocab + 1) * sizeof *start);
-  for (int64_t n = 0; n < n_ids; n++) start[dlk_load_index(a->ids.data, a->ids.dtype, n * a->ids.strides[0]) + 1]++;
+  for (int64_t n = 0; n < n_ids; n++) start[dlk_load_index(a->ids.data, a->ids.dtype, at1(&a->ids, n)) + 1]++;
   for (int64_t v = 0; v < vocab; v++) start[v + 1] += start[v];
   for (int64_t n = 0; n < n_ids; n++) {
-    int64_t v = dlk_load_index(a->ids.data, a->ids.dtype, n * a->ids.strides[0]);
+    int64_t v = dlk_load_index(a->ids.data, a->ids.dtype, at1(&a->ids, n));
     order[start[v]++] = n;
   }
   /* start[v] now holds the end of id v's run; its beginning is the end of v - 1's. */
@@ -315,8 +322,8 @@ dlk_status dlk_layernorm_fwd_cpu_run(dlk_context *ctx, const void *args, int imp
   (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_layernorm_fwd_args *a = args;
-  const int64_t dim = a->x.shape[1];
-  for (int64_t i = 0; i < a->x.shape[0]; i++) {
+  const int64_t dim = ncols(&a->x);
+  for (int64_t i = 0; i < nrows(&a->x); i++) {
     /* mean = sum x / D; var = sum (x - mean)^2 / D (biased); rstd = 1 / sqrt(var + eps);
        y = (x - mean) rstd gamma + beta. */
     double mean = 0.0, var = 0.0;
@@ -334,8 +341,8 @@ dlk_status dlk_layernorm_fwd_cpu_run(dlk_context *ctx, const void *args, int imp
       if (a->has_beta) y += ld(&a->beta, j * a->beta.strides[0]);
       st(&a->y, at2(&a->y, i, j), y);
     }
-    if (a->has_mean) st(&a->mean, i * a->mean.strides[0], mean);
-    if (a->has_rstd) st(&a->rstd, i * a->rstd.strides[0], rstd);
+    if (a->has_mean) st(&a->mean, at1(&a->mean, i), mean);
+    if (a->has_rstd) st(&a->rstd, at1(&a->rstd, i), rstd);
   }
   return DLK_OK;
 }
@@ -344,13 +351,13 @@ dlk_status dlk_layernorm_bwd_cpu_run(dlk_context *ctx, const void *args, int imp
   (void)impl;
   (void)ctx, (void)ws, (void)ws_bytes;
   const dlk_layernorm_bwd_args *a = args;
-  const int64_t rows = a->x.shape[0], dim = a->x.shape[1];
+  const int64_t rows = nrows(&a->x), dim = ncols(&a->x);
   /* With xhat = (x - mean) rstd and g = dy gamma:
        dx = rstd (g - mean_j(g) - xhat mean_j(g xhat)),
        dgamma = sum_rows dy xhat, dbeta = sum_rows dy. */
   if (a->has_dx) {
     for (int64_t i = 0; i < rows; i++) {
-      double mean = ld(&a->mean, i * a->mean.strides[0]), rstd = ld(&a->rstd, i * a->rstd.strides[0]);
+      double mean = ld(&a->mean, at1(&a->mean, i)), rstd = ld(&a->rstd, at1(&a->rstd, i));
       double mg = 0.0, mgx = 0.0;
       for (int64_t j = 0; j < dim; j++) {
         double xhat = (ld(&a->x, at2(&a->x, i, j)) - mean) * rstd;
@@ -371,7 +378,7 @@ dlk_status dlk_layernorm_bwd_cpu_run(dlk_context *ctx, const void *args, int imp
     for (int64_t j = 0; j < dim; j++) {
       double dgamma = 0.0, dbeta = 0.0;
       for (int64_t i = 0; i < rows; i++) {
-        double mean = ld(&a->mean, i * a->mean.strides[0]), rstd = ld(&a->rstd, i * a->rstd.strides[0]);
+        double mean = ld(&a->mean, at1(&a->mean, i)), rstd = ld(&a->rstd, at1(&a->rstd, i));
         double dy = ld(&a->dy, at2(&a->dy, i, j));
         dgamma += dy * (ld(&a->x, at2(&a->x, i, j)) - mean) * rstd;
         dbeta += dy;
@@ -414,15 +421,15 @@ dlk_status dlk_sgd_step_cpu_run(dlk_context *ctx, const void *args, int impl, vo
   const dlk_sgd_params *p = &a->p;
   const int64_t n = dlk_tensor_numel(&a->param);
   for (int64_t i = 0; i < n; i++) {
-    double w = ld(&a->param, i), d = ld(&a->grad, i);
+    double w = ld(&a->param, at1(&a->param, i)), d = ld(&a->grad, at1(&a->grad, i));
     d += p->weight_decay * w; /* d = g + wd w */
     if (a->has_buf) {
       /* buf = d on the first step, else momentum buf + (1 - dampening) d */
-      double buf = a->first_step ? d : p->momentum * ld(&a->buf, i) + (1.0 - p->dampening) * d;
-      st(&a->buf, i, buf);
+      double buf = a->first_step ? d : p->momentum * ld(&a->buf, at1(&a->buf, i)) + (1.0 - p->dampening) * d;
+      st(&a->buf, at1(&a->buf, i), buf);
       d = p->nesterov ? d + p->momentum * buf : buf;
     }
-    st(&a->param, i, w - p->lr * d);
+    st(&a->param, at1(&a->param, i), w - p->lr * d);
   }
   return DLK_OK;
 }
@@ -437,19 +444,19 @@ dlk_status dlk_adam_step_cpu_run(dlk_context *ctx, const void *args, int impl, v
   const double t = (double)p->step;
   const double bc1 = 1.0 - pow(p->beta1, t), bc2 = 1.0 - pow(p->beta2, t);
   for (int64_t i = 0; i < n; i++) {
-    double w = ld(&a->param, i), g = ld(&a->grad, i);
+    double w = ld(&a->param, at1(&a->param, i)), g = ld(&a->grad, at1(&a->grad, i));
     if (p->adamw)
       w *= 1.0 - p->lr * p->weight_decay; /* decoupled: w <- w (1 - lr wd) */
     else
       g += p->weight_decay * w; /* L2: g <- g + wd w */
-    double m = ld(&a->m, i), v = ld(&a->v, i);
+    double m = ld(&a->m, at1(&a->m, i)), v = ld(&a->v, at1(&a->v, i));
     m += (1.0 - p->beta1) * (g - m); /* m <- lerp(m, g, 1 - beta1) */
     v = p->beta2 * v + (1.0 - p->beta2) * g * g;
     /* w <- w - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps) */
     w -= p->lr / bc1 * m / (sqrt(v) / sqrt(bc2) + p->eps);
-    st(&a->m, i, m);
-    st(&a->v, i, v);
-    st(&a->param, i, w);
+    st(&a->m, at1(&a->m, i), m);
+    st(&a->v, at1(&a->v, i), v);
+    st(&a->param, at1(&a->param, i), w);
   }
   return DLK_OK;
 }
@@ -463,11 +470,11 @@ dlk_status dlk_adagrad_step_cpu_run(dlk_context *ctx, const void *args, int impl
   /* clr = lr / (1 + (t - 1) lr_decay); sum += g^2; w -= clr g / (sqrt(sum) + eps) */
   const double clr = p->lr / (1.0 + (double)(p->step - 1) * p->lr_decay);
   for (int64_t i = 0; i < n; i++) {
-    double w = ld(&a->param, i), g = ld(&a->grad, i);
+    double w = ld(&a->param, at1(&a->param, i)), g = ld(&a->grad, at1(&a->grad, i));
     g += p->weight_decay * w;
-    double s = ld(&a->sum, i) + g * g;
-    st(&a->sum, i, s);
-    st(&a->param, i, w - clr * g / (sqrt(s) + p->eps));
+    double s = ld(&a->sum, at1(&a->sum, i)) + g * g;
+    st(&a->sum, at1(&a->sum, i), s);
+    st(&a->param, at1(&a->param, i), w - clr * g / (sqrt(s) + p->eps));
   }
   return DLK_OK;
 }

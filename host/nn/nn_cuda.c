@@ -86,6 +86,23 @@ static bool id_dtype(const char *name, const dlk_tensor *t, char *why, size_t n)
   return false;
 }
 
+/* The records hold 2-D row views and 1-D vectors, except where a tensor's leading dims do
+   not merge into rows (or its strides do not flatten): then the N-d tensor, which only the
+   CPU reference reads. The kernels take the 2-D and 1-D ones. */
+static bool is_matrix(const char *name, const dlk_tensor *t, char *why, size_t n) {
+  if (t->ndim == 2) return true;
+  snprintf(why, n, "%s's leading dims do not merge into rows (strides of a %d-d view): the CPU "
+           "reference takes it", name, t->ndim);
+  return false;
+}
+
+static bool is_vector(const char *name, const dlk_tensor *t, char *why, size_t n) {
+  if (t->ndim <= 1) return true;
+  snprintf(why, n, "%s's strides do not flatten to one dim (a %d-d view): the CPU reference takes it",
+           name, t->ndim);
+  return false;
+}
+
 static bool ptr_aligned(const void *p, size_t bytes) {
   return ((uintptr_t)p % bytes) == 0;
 }
@@ -233,6 +250,7 @@ bool dlk_bias_act_fwd_cuda_supports(const dlk_context *ctx, const void *args, in
                                     size_t n) {
   (void)ctx;
   const dlk_bias_act_fwd_args *a = (const dlk_bias_act_fwd_args *)args;
+  if (!is_matrix("x", &a->x, why, n) || !is_matrix("y", &a->y, why, n)) return false;
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("y", &a->y, a->x.dtype, why, n)) return false;
   if (a->has_bias && !same_dtype("bias", &a->bias, a->x.dtype, why, n)) return false;
   dlk_k_bias_act_desc d = bias_act_fwd_desc(a);
@@ -265,6 +283,8 @@ bool dlk_bias_act_bwd_cuda_supports(const dlk_context *ctx, const void *args, in
                                     size_t n) {
   (void)ctx, (void)impl;
   const dlk_bias_act_bwd_args *a = (const dlk_bias_act_bwd_args *)args;
+  if (!is_matrix("x", &a->x, why, n) || !is_matrix("dy", &a->dy, why, n)) return false;
+  if (a->has_dx && !is_matrix("dx", &a->dx, why, n)) return false;
   dlk_dtype t = a->x.dtype;
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("dy", &a->dy, t, why, n)) return false;
   if (a->has_bias && !same_dtype("bias", &a->bias, t, why, n)) return false;
@@ -297,6 +317,7 @@ bool dlk_softmax_fwd_cuda_supports(const dlk_context *ctx, const void *args, int
                                    size_t n) {
   (void)ctx, (void)impl;
   const dlk_softmax_fwd_args *a = (const dlk_softmax_fwd_args *)args;
+  if (!is_matrix("x", &a->x, why, n) || !is_matrix("y", &a->y, why, n)) return false;
   return float_dtype("x", &a->x, why, n) && same_dtype("y", &a->y, a->x.dtype, why, n);
 }
 
@@ -319,6 +340,8 @@ bool dlk_softmax_bwd_cuda_supports(const dlk_context *ctx, const void *args, int
                                    size_t n) {
   (void)ctx, (void)impl;
   const dlk_softmax_bwd_args *a = (const dlk_softmax_bwd_args *)args;
+  if (!is_matrix("y", &a->y, why, n) || !is_matrix("dy", &a->dy, why, n) || !is_matrix("dx", &a->dx, why, n))
+    return false;
   return float_dtype("y", &a->y, why, n) && same_dtype("dy", &a->dy, a->y.dtype, why, n) &&
          same_dtype("dx", &a->dx, a->y.dtype, why, n);
 }
@@ -468,6 +491,7 @@ bool dlk_embedding_fwd_cuda_supports(const dlk_context *ctx, const void *args, i
                                      size_t n) {
   (void)ctx;
   const dlk_embedding_fwd_args *a = (const dlk_embedding_fwd_args *)args;
+  if (!is_vector("ids", &a->ids, why, n) || !is_matrix("out", &a->out, why, n)) return false;
   if (!id_dtype("ids", &a->ids, why, n) || !float_dtype("table", &a->table, why, n) ||
       !same_dtype("out", &a->out, a->table.dtype, why, n))
     return false;
@@ -489,6 +513,7 @@ dlk_status dlk_embedding_fwd_cuda_run(dlk_context *ctx, const void *args, int im
 bool dlk_embedding_bwd_cuda_supports(const dlk_context *ctx, const void *args, int impl, char *why,
                                      size_t n) {
   const dlk_embedding_bwd_args *a = (const dlk_embedding_bwd_args *)args;
+  if (!is_vector("ids", &a->ids, why, n) || !is_matrix("dout", &a->dout, why, n)) return false;
   if (!id_dtype("ids", &a->ids, why, n) || !float_dtype("dtable", &a->dtable, why, n) ||
       !same_dtype("dout", &a->dout, a->dtable.dtype, why, n))
     return false;
@@ -544,6 +569,9 @@ bool dlk_layernorm_fwd_cuda_supports(const dlk_context *ctx, const void *args, i
                                      size_t n) {
   (void)ctx, (void)impl;
   const dlk_layernorm_fwd_args *a = (const dlk_layernorm_fwd_args *)args;
+  if (!is_matrix("x", &a->x, why, n) || !is_matrix("y", &a->y, why, n)) return false;
+  if ((a->has_mean && !is_vector("mean", &a->mean, why, n)) || (a->has_rstd && !is_vector("rstd", &a->rstd, why, n)))
+    return false;
   dlk_dtype t = a->x.dtype, acc = acc_dtype(t);
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("y", &a->y, t, why, n)) return false;
   if (a->has_gamma && !same_dtype("gamma", &a->gamma, t, why, n)) return false;
@@ -592,6 +620,9 @@ bool dlk_layernorm_bwd_cuda_supports(const dlk_context *ctx, const void *args, i
                                      size_t n) {
   (void)ctx, (void)impl;
   const dlk_layernorm_bwd_args *a = (const dlk_layernorm_bwd_args *)args;
+  if (!is_matrix("x", &a->x, why, n) || !is_matrix("dy", &a->dy, why, n)) return false;
+  if (a->has_dx && !is_matrix("dx", &a->dx, why, n)) return false;
+  if (!is_vector("mean", &a->mean, why, n) || !is_vector("rstd", &a->rstd, why, n)) return false;
   dlk_dtype t = a->x.dtype, acc = acc_dtype(t);
   if (!float_dtype("x", &a->x, why, n) || !same_dtype("dy", &a->dy, t, why, n)) return false;
   if (!same_dtype("mean", &a->mean, acc, why, n) || !same_dtype("rstd", &a->rstd, acc, why, n))

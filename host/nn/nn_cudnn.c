@@ -40,6 +40,11 @@ static bool cudnn_dtype(dlk_dtype t, cudnnDataType_t *out) {
 /* One [rows, cols] operand as cuDNN can describe it, or false with the reason. */
 static bool cudnn_matrix_ok(const char *name, const dlk_tensor *t, char *why, size_t n) {
   cudnnDataType_t dt;
+  if (t->ndim != 2) {
+    snprintf(why, n, "%s's leading dims do not merge into rows (a %d-d view): the CPU reference takes it",
+             name, t->ndim);
+    return false;
+  }
   if (!cudnn_dtype(t->dtype, &dt)) {
     snprintf(why, n, "%s is %s; cuDNN's softmax takes f32, f16 and f64", name,
              dlk_dtype_name(t->dtype));

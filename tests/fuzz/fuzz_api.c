@@ -686,12 +686,14 @@ static void e_bias_act_forward(void) {
   (void)st;
   int batched = in_u8() & 1;
   int64_t B = in_dim(), R = in_dim(), C = in_dim();
-  dlk_activation act = (dlk_activation)in_enum(DLK_ACT_GELU);
+  dlk_bias_act_params p;
+  p.act = (dlk_activation)in_enum(DLK_ACT_GELU);
+  const dlk_bias_act_params *pp = in_params(&p);
   fz_spec sx = rows_spec(F, batched, B, R, C), sb = spec1(F, C);
   dlk_tensor *x = fz_tensor(&sx);
   dlk_tensor *bias = in_u8() & 1 ? NULL : fz_tensor(&sb);
   dlk_tensor *y = fz_tensor(&sx); /* data mode "alias exactly" gives the in-place call */
-  FZ_OP(st, dlk_bias_act_forward(S.ctx, act, x, bias, y), y);
+  FZ_OP(st, dlk_bias_act_forward(S.ctx, pp, x, bias, y), y);
 }
 
 static void e_bias_act_backward(void) {
@@ -699,13 +701,15 @@ static void e_bias_act_backward(void) {
   (void)st;
   int batched = in_u8() & 1;
   int64_t B = in_dim(), R = in_dim(), C = in_dim();
-  dlk_activation act = (dlk_activation)in_enum(DLK_ACT_SIGMOID);
+  dlk_bias_act_params p;
+  p.act = (dlk_activation)in_enum(DLK_ACT_SIGMOID);
+  const dlk_bias_act_params *pp = in_params(&p);
   fz_spec sx = rows_spec(F, batched, B, R, C), sb = spec1(F, C);
   dlk_tensor *x = fz_tensor(&sx);
   dlk_tensor *bias = in_u8() & 1 ? NULL : fz_tensor(&sb);
   dlk_tensor *dy = fz_tensor(&sx), *dx = fz_tensor(&sx);
   dlk_tensor *dbias = in_u8() & 1 ? NULL : fz_tensor(&sb);
-  FZ_OP(st, dlk_bias_act_backward(S.ctx, act, x, bias, dy, dx, dbias), dx, dbias);
+  FZ_OP(st, dlk_bias_act_backward(S.ctx, pp, x, bias, dy, dx, dbias), dx, dbias);
 }
 
 static void e_softmax_forward(void) {
@@ -869,12 +873,12 @@ static void e_sgd_step(void) {
   p.dampening = in_dbl(0.0);
   p.weight_decay = in_dbl(0.0);
   p.nesterov = in_enum(0);
+  p.step = in_i64(1);
   const dlk_sgd_params *pp = in_params(&p);
-  int first = in_enum(1);
   fz_spec sp = flat_spec(F, two, a, b), ss = flat_spec(stat_dt(), two, a, b);
   dlk_tensor *param = fz_tensor(&sp), *grad = fz_tensor(&sp);
   dlk_tensor *buf = in_u8() & 1 ? NULL : fz_tensor(&ss);
-  FZ_OP(st, dlk_sgd_step(S.ctx, pp, first, param, grad, buf), param, buf);
+  FZ_OP(st, dlk_sgd_step(S.ctx, pp, param, grad, buf), param, buf);
 }
 
 static void e_adam_step(void) {

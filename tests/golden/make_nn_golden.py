@@ -4,7 +4,7 @@
     python3 tests/golden/make_nn_golden.py [OUTDIR]      (default: tests/golden/nn)
 
 writes one text file per op group (gemm.txt, linear.txt, ...). tests/test_nn.c reads them
-and checks the CPU reference against them at the DESIGN.md tolerances.
+and checks the CPU reference against them at the tolerances of README.md (Tests).
 
 How the expected values are made
 --------------------------------
@@ -20,7 +20,7 @@ expected values are torch.optim run in float64, the new state rounded to f32.
 
 Each case is also recomputed natively in its own dtype where PyTorch's CPU supports it,
 and the script refuses to write a fixture whose native result differs from the float64
-one by more than the DESIGN.md tolerance (f32 1e-5/1e-5, f16 1e-3/4e-3, bf16 1e-2/2e-2):
+one by more than the README.md (Tests) tolerance (f32 1e-5/1e-5, f16 1e-3/4e-3, bf16 1e-2/2e-2):
 that proves the inputs are tame enough that any sane summation order stays inside.
 
 Dropout's expected mask is not PyTorch's RNG (dlk's mask is a documented counter-based
