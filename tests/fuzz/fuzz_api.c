@@ -1000,10 +1000,13 @@ static const char *fz_path(const char *name) {
 static void e_glove_cooccur(void) {
   dlk_status st = DLK_OK;
   (void)st;
-  static const char alphabet[8] = {'a', 'b', 'c', ' ', '\n', 'd', '\t', '\r'};
+  /* words of a few letters, every separator, NUL, UTF-8 and invalid bytes, "<unk>" */
+  static const char alphabet[16] = {'a', 'b', 'c', ' ', '\n', 'd', '\t', '\r',
+                                    'a', '\0', '\xc3', '\xa9', '\xff', '<', 'u', '>'};
   char text[96];
   size_t len = (in_u8() + 24) % sizeof text;
-  for (size_t i = 0; i < len; i++) text[i] = alphabet[rng_next() & 7];
+  uint8_t mask = in_u8() ? 15 : 7; /* the plain letters and separators unless asked */
+  for (size_t i = 0; i < len; i++) text[i] = alphabet[rng_next() & mask];
   dlk_glove_vocab *v = NULL;
   dlk_status s;
   FZ_HELPER(s, dlk_glove_vocab_create(S.ctx, &v), NULL);
