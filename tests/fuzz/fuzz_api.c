@@ -338,9 +338,12 @@ static bool addressed(const dlk_tensor *t, int64_t *lo, int64_t *hi, int64_t *nu
   }
   int64_t es = (int64_t)es_of(t->dtype);
   *numel = n;
+  int64_t span;
   if (__builtin_add_overflow(h, 1, &h) || __builtin_mul_overflow(l, es, lo) ||
-      __builtin_mul_overflow(h, es, hi))
+      __builtin_mul_overflow(h, es, hi) || __builtin_sub_overflow(*hi, *lo, &span)) {
+    *lo = *hi = 0;
     return false;
+  }
   return true;
 }
 
