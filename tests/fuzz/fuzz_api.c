@@ -33,7 +33,9 @@
  * write `static void e_myop(void)` that decodes the params with in_*(), the tensors with
  * fz_tensor(&spec) (spec = the shape a valid call has; the decoder departs from it when
  * the input says so), then `FZ_OP(st, dlk_myop(S.ctx, ...), out1, out2)` listing the outputs,
- * and add `{"dlk_myop", "myop_fwd", e_myop}` to the entries table.
+ * and append `{"dlk_myop", "myop_fwd", e_myop}` to the entries table (at the end: the first
+ * input byte picks the entry, so the seeds tests/fuzz/corpus/api/<call>-* keep naming
+ * their call).
  *
  * Built two ways (tests/CMakeLists.txt): with libFuzzer (-DDLK_FUZZ=ON, clang, ASan +
  * UBSan) and with replay.c under the normal compiler, replaying tests/fuzz/corpus/api in
