@@ -12,6 +12,10 @@
  *     arguments are NULL.
  *   - On any error the call returns a status, dlk_context_last_error() says exactly what
  *     was wrong, and outputs are left untouched. The library never prints or exits.
+ *   - Any descriptor whose bytes are real memory gets an answer, a result or a refusal,
+ *     and a call touches no memory outside its outputs' elements. Data is aligned to its
+ *     element size. An op call whose outputs all have zero elements checks its arguments
+ *     and returns DLK_OK at once, however large the other dims of its empty tensors.
  */
 #ifndef DLK_H
 #define DLK_H
@@ -379,7 +383,8 @@ DLK_API dlk_status dlk_last_variant(dlk_context *ctx, const char **op, int *id);
 /* Explain mode: while on, every op call checks its arguments exactly as usual but runs
    nothing; instead the context records, for that call, every variant of the op, whether
    it supports the case and why not, the workspace it needs, and which one AUTO would run
-   (without timing). Read the report of the latest call with dlk_explain_report. */
+   (without timing); a call whose outputs are all empty says so instead. Read the report
+   of the latest call with dlk_explain_report. */
 DLK_API dlk_status dlk_explain_mode(dlk_context *ctx, int on);
 DLK_API dlk_status dlk_explain_report(dlk_context *ctx, const char **text);
 
