@@ -665,7 +665,8 @@ typedef struct dlk_glove_cooccur_params {
   int distance_weighting; /* 1: weight 1/distance (default); 0: weight 1 */
   double memory_gb;       /* soft memory limit in GiB (-memory; default 3, the tool's code) */
   int64_t max_product;    /* dense table for rank products below this; 0: from memory_gb */
-  int64_t overflow_length; /* sparse records buffered before a spill; 0: from memory_gb */
+  int64_t overflow_length; /* sparse records buffered before a spill (at most 2^40);
+                              0: from memory_gb */
   const char *temp_prefix; /* temporary files PREFIX_0001.bin ...; NULL: "overflow" */
   int max_temp_files;     /* merge fan-in; 0: 64 */
   int method;             /* 0: auto (GPU chunks on a CUDA context with a GPU row, else the

@@ -1736,6 +1736,21 @@ static void test_api_conformance(dlk_context *ctx) {
   dlk_glove_cooccur *c = NULL;
   if (v) CHECK_OK(ctx, dlk_glove_cooccur_create(ctx, &cp, v, &c));
   CHECK_OK(ctx, dlk_glove_cooccur_free(ctx, c));
+  /* overflow_length INT64_MAX ("never spill") overflowed the buffer's growth cap on the
+     first token (found by tests/fuzz/fuzz_api.c): limits far from int64's end. */
+  if (v) {
+    dlk_glove_cooccur_params big = cp;
+    big.method = 1;
+    big.overflow_length = INT64_MAX;
+    c = (dlk_glove_cooccur *)&big;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_cooccur_create(ctx, &big, v, &c));
+    CHECK(c == (dlk_glove_cooccur *)&big, "refused create set *out");
+    big.overflow_length = (int64_t)1 << 40;
+    c = NULL;
+    CHECK_OK(ctx, dlk_glove_cooccur_create(ctx, &big, v, &c));
+    CHECK_OK(ctx, dlk_glove_cooccur_add_text(ctx, c, "a b c d a b\n", 12));
+    CHECK_OK(ctx, dlk_glove_cooccur_free(ctx, c));
+  }
   dlk_glove_record rec = {1, 2, 3.0};
   dlk_glove_records_params rp = {4, 0, 0};
   dlk_glove_records *r = NULL;
