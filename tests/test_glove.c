@@ -1822,6 +1822,11 @@ static void test_dispatch(dlk_context *ctx) {
     CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
     h = m, h.params.data = (char *)h.params.data + 1; /* misaligned */
     CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    h = m, h.epoch = INT64_MAX; /* the increment overflowed (fuzz_api) */
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    CHECK(h.epoch == INT64_MAX, "refused epoch changed the count");
+    h = m, h.epoch = -3;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
     CHECK(m.epoch == epoch && memcmp(&res, before, sizeof res) == 0, "refused epochs changed something");
   }
   /* An F32 model: the CPU variants say why not. */

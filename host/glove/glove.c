@@ -905,6 +905,9 @@ dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params 
   DLK_TRY(need_ctx(ctx));
   if (!p || !m || !r) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
   DLK_TRY(dlk_glove_check_model(ctx, op, m));
+  if (m->epoch < 0 || m->epoch == INT64_MAX) /* the count this epoch increments */
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model's epoch count %lld is not in [0, 2^63 - 1)",
+                    op, (long long)m->epoch);
   if (r->V != m->vocab_size)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
                     "%s: the records were checked against V = %lld, the model has V = %lld", op,
