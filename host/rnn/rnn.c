@@ -113,12 +113,71 @@ static const dlk_variant bwd_variants[] = {
 #endif
 };
 
+/* ---- outputs: every tensor a call writes (the dispatcher returns at once when all are
+   empty) ---- */
+
+/* The weight gradients asked for (accumulated, so listed: a present one is written,
+   adding zero for an empty batch). They are never empty (H, I, P >= 1). */
+static int list_grads(const dlk_rnn_gw *g, dlk_tensor *out, int max, int n) {
+  if (g->has_w_ih) n = dlk_list_output(out, max, n, &g->w_ih);
+  if (g->has_w_hh) n = dlk_list_output(out, max, n, &g->w_hh);
+  if (g->has_b_ih) n = dlk_list_output(out, max, n, &g->b_ih);
+  if (g->has_b_hh) n = dlk_list_output(out, max, n, &g->b_hh);
+  if (g->has_w_hr) n = dlk_list_output(out, max, n, &g->w_hr);
+  return n;
+}
+
+static int cell_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_cell_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->h_out);
+  if (a->has_c_out) n = dlk_list_output(out, max, n, &a->c_out);
+  if (a->has_saved) n = dlk_list_output(out, max, n, &a->saved);
+  return n;
+}
+
+static int cell_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_cell_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dx) n = dlk_list_output(out, max, n, &a->dx);
+  if (a->has_dh) n = dlk_list_output(out, max, n, &a->dh);
+  if (a->has_dc) n = dlk_list_output(out, max, n, &a->dc);
+  return list_grads(&a->g, out, max, n);
+}
+
+/* y, the final states (written also when T = 0: h0 or zeros) and, training, the reserve
+   (its header is written whatever the sizes). */
+static int fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->y);
+  if (a->has_hn) n = dlk_list_output(out, max, n, &a->hn);
+  if (a->has_cn) n = dlk_list_output(out, max, n, &a->cn);
+  if (a->training) n = dlk_list_output(out, max, n, &a->reserve);
+  return n;
+}
+
+/* dx, dh0, dc0 and every weight gradient asked for (L*D sets: more than DLK_MAX_OUTPUTS
+   for deep stacks, which the dispatcher reads as "not empty", as they are). */
+static int bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_bwd_args *b = args;
+  int n = 0;
+  if (b->has_dx) n = dlk_list_output(out, max, n, &b->dx);
+  if (b->has_dh0) n = dlk_list_output(out, max, n, &b->dh0);
+  if (b->has_dc0) n = dlk_list_output(out, max, n, &b->dc0);
+  if (b->dweights)
+    for (int64_t k = 0; k < b->f.L * b->f.D; k++) {
+      dlk_rnn_gw g;
+      dlk_rnn_gw_from(&b->dweights[k], &g);
+      n = list_grads(&g, out, max, n);
+    }
+  return n;
+}
+
 static const dlk_op cell_fwd_op = {"rnn_cell_fwd", cell_fwd_variants, DLK_COUNT_OF(cell_fwd_variants), cell_fwd_key,
-                                   NULL, true};
+                                   NULL, true, cell_fwd_outputs};
 static const dlk_op cell_bwd_op = {"rnn_cell_bwd", cell_bwd_variants, DLK_COUNT_OF(cell_bwd_variants), cell_bwd_key,
-                                   NULL, false};
-static const dlk_op fwd_op = {"rnn_fwd", fwd_variants, DLK_COUNT_OF(fwd_variants), fwd_key, NULL, true};
-static const dlk_op bwd_op = {"rnn_bwd", bwd_variants, DLK_COUNT_OF(bwd_variants), bwd_key, NULL, false};
+                                   NULL, false, cell_bwd_outputs};
+static const dlk_op fwd_op = {"rnn_fwd", fwd_variants, DLK_COUNT_OF(fwd_variants), fwd_key, NULL, true, fwd_outputs};
+static const dlk_op bwd_op = {"rnn_bwd", bwd_variants, DLK_COUNT_OF(bwd_variants), bwd_key, NULL, false, bwd_outputs};
 
 const dlk_op *const dlk_rnn_ops[] = {&cell_fwd_op, &cell_bwd_op, &fwd_op, &bwd_op, NULL};
 
