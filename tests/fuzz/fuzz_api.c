@@ -53,8 +53,8 @@
 #define FZ_GUARD 64
 #define FZ_MAX_ELEMS 4096
 #define FZ_MAX_BYTES (1 << 20)
-#define FZ_MAX_BUFS 40
-#define FZ_MAX_TENSORS 40
+#define FZ_MAX_BUFS 64
+#define FZ_MAX_TENSORS 64
 #define FZ_TIME_LIMIT_S 2.0
 
 /* ---------------------------------------------------------------------------------------- */
@@ -232,8 +232,9 @@ static size_t es_of(dlk_dtype dt) {
   return es ? es : 1;
 }
 
-/* Calls f(offset in elements) for each element of t (ndim 0..8, at most FZ_MAX_ELEMS
-   elements, shapes >= 0; anything else: no calls). */
+/* Calls f(offset in elements) for each element of t (ndim 0..8, at most FZ_MAX_BYTES
+   elements, shapes >= 0; anything else: no calls). Decoded tensors have at most
+   FZ_MAX_ELEMS elements; only byte buffers (an RNN's training reserve) have more. */
 typedef void (*elem_fn)(const dlk_tensor *t, int64_t off, void *user);
 static void for_each_elem(const dlk_tensor *t, elem_fn f, void *user) {
   if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return;
@@ -242,7 +243,7 @@ static void for_each_elem(const dlk_tensor *t, elem_fn f, void *user) {
     if (t->shape[k] < 0) return;
     if (__builtin_mul_overflow(n, t->shape[k], &n)) return;
   }
-  if (n == 0 || n > FZ_MAX_ELEMS) return;
+  if (n == 0 || n > FZ_MAX_BYTES) return;
   int64_t idx[DLK_MAX_DIMS] = {0};
   for (int64_t i = 0; i < n; i++) {
     uint64_t off = 0; /* wrapping: a bad descriptor from the library must not trip UBSan here */
@@ -1337,6 +1338,688 @@ static void e_dlpack(void) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* conv entries: conv2d, Gram, pooling, adaptive pooling, batch norm, MSE                    */
+/* ---------------------------------------------------------------------------------------- */
+
+static fz_spec spec4(dlk_dtype dt, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  return (fz_spec){dt, 4, {d0, d1, d2, d3}, 0};
+}
+
+/* The harness's own output size of a convolution or pooling dim (torch's formula, in 128
+   bits so that hostile parameters cannot overflow here), or 1 when the parameters are
+   not sane (the call is refused anyway; the shape only has to be something). */
+static int64_t fz_out_dim(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, int ceil_mode) {
+  if (in < 0 || k < 1 || s < 1 || p < 0 || d < 1 || in > (INT64_C(1) << 62) || k > (INT64_C(1) << 40) ||
+      s > (INT64_C(1) << 40) || p > (INT64_C(1) << 40) || d > (INT64_C(1) << 40))
+    return 1;
+  __int128 num = (__int128)in + 2 * (__int128)p - (__int128)d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+  __int128 q = num >= 0 ? num / s : -((-num + s - 1) / s);
+  __int128 out = q + 1;
+  if (ceil_mode && out > 0 && (out - 1) * s >= (__int128)in + p) out--;
+  return out < 1 ? 1 : out > INT64_MAX ? INT64_MAX : (int64_t)out;
+}
+
+/* A normalised size parameter for the harness's shapes: v, or `zero_means` for 0. */
+static int64_t fz_norm(int64_t v, int64_t zero_means) { return v == 0 ? zero_means : v; }
+
+typedef struct conv_case {
+  dlk_conv2d_params p;
+  const dlk_conv2d_params *pp;
+  fz_spec sx, sw, sb, sy;
+} conv_case;
+
+/* x [N, G*Cg, H, W], w [G*Kg, Cg, R, S], y [N, G*Kg, Ho, Wo] for the decoded params. */
+static void conv_decode(conv_case *c) {
+  int64_t N = in_dim(), Cg = in_dim(), H = in_dim(), W = in_dim(), Kg = in_dim(), R = in_dim(), Sk = in_dim();
+  dlk_conv2d_params *p = &c->p;
+  p->stride[0] = in_i64(1);
+  p->stride[1] = in_i64(1);
+  p->padding[0] = in_i64(0);
+  p->padding[1] = in_i64(0);
+  p->dilation[0] = in_i64(1);
+  p->dilation[1] = in_i64(1);
+  p->groups = in_i64(1);
+  p->act = (dlk_activation)in_enum(DLK_ACT_NONE);
+  c->pp = in_params(p);
+  const int64_t G = p->groups >= 1 && p->groups <= 8 ? p->groups : 1;
+  const int64_t C = sat_mul(G, Cg), K = sat_mul(G, Kg);
+  const int64_t Ho = fz_out_dim(H, R, fz_norm(p->stride[0], 1), p->padding[0], fz_norm(p->dilation[0], 1), 0);
+  const int64_t Wo = fz_out_dim(W, Sk, fz_norm(p->stride[1], 1), p->padding[1], fz_norm(p->dilation[1], 1), 0);
+  c->sx = spec4(F, N, C, H, W);
+  c->sw = spec4(F, K, Cg, R, Sk);
+  c->sb = spec1(F, K);
+  c->sy = spec4(F, N, K, Ho, Wo);
+}
+
+static void e_conv2d_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  conv_case c;
+  conv_decode(&c);
+  dlk_tensor *x = fz_tensor(&c.sx), *w = fz_tensor(&c.sw);
+  dlk_tensor *b = in_u8() & 1 ? NULL : fz_tensor(&c.sb);
+  dlk_tensor *y = fz_tensor(&c.sy), *z = in_u8() & 1 ? NULL : fz_tensor(&c.sy);
+  FZ_OP(st, dlk_conv2d_forward(S.ctx, c.pp, x, w, b, y, z), y, z);
+}
+
+static void e_conv2d_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  conv_case c;
+  conv_decode(&c);
+  uint8_t want = in_u8();
+  dlk_tensor *x = fz_tensor(&c.sx), *w = fz_tensor(&c.sw);
+  dlk_tensor *z = want & 8 ? NULL : fz_tensor(&c.sy);
+  dlk_tensor *dy = fz_tensor(&c.sy);
+  dlk_tensor *dx = want & 1 ? NULL : fz_tensor(&c.sx);
+  dlk_tensor *dw = want & 2 ? NULL : fz_tensor(&c.sw);
+  dlk_tensor *db = want & 4 ? NULL : fz_tensor(&c.sb);
+  FZ_OP(st, dlk_conv2d_backward(S.ctx, c.pp, x, w, z, dy, dx, dw, db), dx, dw, db);
+}
+
+/* The pure output-size helper: no undefined behaviour for any argument, and when it says
+   >= 1 it is the formula (computed here in 128 bits). */
+static void e_conv2d_output_dim(void) {
+  int64_t in = in_u8() ? in_dim() : 5, k = in_i64(3), s = in_i64(1), p = in_i64(0), d = in_i64(1);
+  int64_t got = dlk_conv2d_output_dim(in, k, s, p, d);
+  if (S.verbose) fprintf(stderr, "  dlk_conv2d_output_dim(%lld, %lld, %lld, %lld, %lld) = %lld\n", (long long)in,
+                         (long long)k, (long long)s, (long long)p, (long long)d, (long long)got);
+  if (got < 1) return;
+  const int64_t s1 = fz_norm(s, 1), d1 = fz_norm(d, 1);
+  if (in < 0 || k < 1 || s1 < 1 || p < 0 || d1 < 1) fz_die("a size for negative arguments", "dlk_conv2d_output_dim");
+  __int128 num = (__int128)in + 2 * (__int128)p - (__int128)d1 * (k - 1) - 1;
+  if (num < 0 || (__int128)got != num / s1 + 1) fz_die("a size other than the formula's", "dlk_conv2d_output_dim");
+}
+
+static void e_gram_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  int64_t N = in_dim(), C = in_dim(), H = in_dim(), W = in_dim();
+  dlk_gram_params p;
+  p.norm = (dlk_gram_norm)in_enum(DLK_GRAM_NONE);
+  const dlk_gram_params *pp = in_params(&p);
+  fz_spec sf = spec4(F, N, C, H, W), sg = spec3(F, N, C, C);
+  dlk_tensor *f = fz_tensor(&sf), *g = fz_tensor(&sg);
+  FZ_OP(st, dlk_gram_forward(S.ctx, pp, f, g), g);
+}
+
+static void e_gram_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  int64_t N = in_dim(), C = in_dim(), H = in_dim(), W = in_dim();
+  dlk_gram_params p;
+  p.norm = (dlk_gram_norm)in_enum(DLK_GRAM_HW);
+  const dlk_gram_params *pp = in_params(&p);
+  fz_spec sf = spec4(F, N, C, H, W), sg = spec3(F, N, C, C);
+  dlk_tensor *f = fz_tensor(&sf), *dg = fz_tensor(&sg), *df = fz_tensor(&sf);
+  FZ_OP(st, dlk_gram_backward(S.ctx, pp, f, dg, df), df);
+}
+
+/* Pooling params and x [N, C, H, W] -> y [N, C, OH, OW] as torch sizes them. */
+static void pool_decode(dlk_pool2d_params *p, const dlk_pool2d_params **pp, fz_spec *sx, fz_spec *sy) {
+  int64_t N = in_dim(), C = in_dim(), H = in_dim(), W = in_dim();
+  p->kind = (dlk_pool_kind)in_enum(DLK_POOL_MAX);
+  for (int d = 0; d < 2; d++) {
+    p->kernel[d] = in_i64(2);
+    p->stride[d] = in_i64(0);
+    p->padding[d] = in_i64(0);
+    p->dilation[d] = in_i64(0);
+  }
+  p->ceil_mode = in_enum(0);
+  p->count_include_pad = in_enum(0);
+  *pp = in_params(p);
+  int64_t out[2];
+  const int64_t in[2] = {H, W};
+  for (int d = 0; d < 2; d++)
+    out[d] = fz_out_dim(in[d], p->kernel[d], fz_norm(p->stride[d], p->kernel[d]), p->padding[d],
+                        fz_norm(p->dilation[d], 1), p->ceil_mode != 0);
+  *sx = spec4(F, N, C, H, W);
+  *sy = spec4(F, N, C, out[0], out[1]);
+}
+
+static void e_pool2d_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  dlk_pool2d_params p;
+  const dlk_pool2d_params *pp;
+  fz_spec sx, sy;
+  pool_decode(&p, &pp, &sx, &sy);
+  dlk_tensor *x = fz_tensor(&sx), *y = fz_tensor(&sy);
+  FZ_OP(st, dlk_pool2d_forward(S.ctx, pp, x, y), y);
+}
+
+static void e_pool2d_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  dlk_pool2d_params p;
+  const dlk_pool2d_params *pp;
+  fz_spec sx, sy;
+  pool_decode(&p, &pp, &sx, &sy);
+  dlk_tensor *x = fz_tensor(&sx);
+  dlk_tensor *y = in_u8() & 1 ? NULL : fz_tensor(&sy);
+  dlk_tensor *dy = fz_tensor(&sy), *dx = fz_tensor(&sx);
+  FZ_OP(st, dlk_pool2d_backward(S.ctx, pp, x, y, dy, dx), dx);
+}
+
+static void e_adaptive_avg_pool2d_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  int64_t N = in_dim(), C = in_dim(), H = in_dim(), W = in_dim(), OH = in_dim(), OW = in_dim();
+  fz_spec sx = spec4(F, N, C, H, W), sy = spec4(F, N, C, OH, OW);
+  dlk_tensor *x = fz_tensor(&sx), *y = fz_tensor(&sy);
+  FZ_OP(st, dlk_adaptive_avg_pool2d_forward(S.ctx, x, y), y);
+}
+
+static void e_adaptive_avg_pool2d_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  int64_t N = in_dim(), C = in_dim(), H = in_dim(), W = in_dim(), OH = in_dim(), OW = in_dim();
+  fz_spec sx = spec4(F, N, C, H, W), sy = spec4(F, N, C, OH, OW);
+  dlk_tensor *dy = fz_tensor(&sy), *dx = fz_tensor(&sx);
+  FZ_OP(st, dlk_adaptive_avg_pool2d_backward(S.ctx, dy, dx), dx);
+}
+
+/* x [N, C], [N, C, L] or [N, C, H, W]; per-channel vectors [C] in the statistics dtype. */
+static void bn_decode(dlk_batchnorm_params *p, const dlk_batchnorm_params **pp, int training_def, fz_spec *sx,
+                      fz_spec *sc) {
+  int nd = 2 + (in_u8() + 2) % 3;
+  int64_t N = in_dim(), C = in_dim(), H = in_dim(), W = in_dim();
+  p->eps = in_dbl(1e-5);
+  p->momentum = in_dbl(0.1);
+  p->training = in_enum(training_def);
+  *pp = in_params(p);
+  *sx = nd == 2 ? spec2(F, N, C) : nd == 3 ? spec3(F, N, C, H) : spec4(F, N, C, H, W);
+  *sc = spec1(stat_dt(), C);
+}
+
+static void e_batchnorm_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  dlk_batchnorm_params p;
+  const dlk_batchnorm_params *pp;
+  fz_spec sx, sc;
+  bn_decode(&p, &pp, 1, &sx, &sc);
+  uint8_t opt = in_u8();
+  dlk_tensor *x = fz_tensor(&sx);
+  dlk_tensor *gamma = opt & 1 ? NULL : fz_tensor(&sc), *beta = opt & 2 ? NULL : fz_tensor(&sc);
+  dlk_tensor *rm = opt & 4 ? NULL : fz_tensor(&sc), *rv = opt & 8 ? NULL : fz_tensor(&sc);
+  dlk_tensor *y = fz_tensor(&sx);
+  dlk_tensor *sm = opt & 16 ? NULL : fz_tensor(&sc), *sr = opt & 32 ? NULL : fz_tensor(&sc);
+  /* training writes the running statistics in place; inference only reads them */
+  const bool training = !pp || pp->training != 0;
+  FZ_OP(st, dlk_batchnorm_forward(S.ctx, pp, x, gamma, beta, rm, rv, y, sm, sr), y, sm, sr, training ? rm : NULL,
+        training ? rv : NULL);
+}
+
+static void e_batchnorm_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  dlk_batchnorm_params p;
+  const dlk_batchnorm_params *pp;
+  fz_spec sx, sc;
+  bn_decode(&p, &pp, 1, &sx, &sc);
+  uint8_t opt = in_u8();
+  dlk_tensor *x = fz_tensor(&sx);
+  dlk_tensor *gamma = opt & 1 ? NULL : fz_tensor(&sc);
+  dlk_tensor *sm = fz_tensor(&sc), *sr = fz_tensor(&sc), *dy = fz_tensor(&sx);
+  dlk_tensor *dx = opt & 2 ? NULL : fz_tensor(&sx);
+  dlk_tensor *dgamma = opt & 4 ? NULL : fz_tensor(&sc), *dbeta = opt & 8 ? NULL : fz_tensor(&sc);
+  FZ_OP(st, dlk_batchnorm_backward(S.ctx, pp, x, gamma, sm, sr, dy, dx, dgamma, dbeta), dx, dgamma, dbeta);
+}
+
+/* x any shape (0 to 3 dims); loss as the reduction wants it. */
+static void mse_decode(dlk_mse_params *p, const dlk_mse_params **pp, fz_spec *sx, fz_spec *sl) {
+  *sx = any_spec();
+  p->reduction = (dlk_reduction)in_enum(DLK_REDUCE_MEAN);
+  *pp = in_params(p);
+  const dlk_reduction red = *pp ? p->reduction : DLK_REDUCE_MEAN;
+  if (red == DLK_REDUCE_NONE) {
+    *sl = *sx;
+    sl->dt = stat_dt();
+  } else {
+    *sl = loss_spec(red, 1);
+  }
+}
+
+static void e_mse_loss_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  dlk_mse_params p;
+  const dlk_mse_params *pp;
+  fz_spec sx, sl;
+  mse_decode(&p, &pp, &sx, &sl);
+  dlk_tensor *x = fz_tensor(&sx), *target = fz_tensor(&sx), *loss = fz_tensor(&sl);
+  FZ_OP(st, dlk_mse_loss_forward(S.ctx, pp, x, target, loss), loss);
+}
+
+static void e_mse_loss_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  dlk_mse_params p;
+  const dlk_mse_params *pp;
+  fz_spec sx, sl;
+  mse_decode(&p, &pp, &sx, &sl);
+  dlk_tensor *x = fz_tensor(&sx), *target = fz_tensor(&sx), *dloss = fz_tensor(&sl), *dx = fz_tensor(&sx);
+  FZ_OP(st, dlk_mse_loss_backward(S.ctx, pp, x, target, dloss, dx), dx);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* attention entries: scaled-dot-product attention                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Lengths values decoded in [0, T) become [1, T] (the valid range), leaving the
+   out-of-range specials the decoder mixes in out of range. */
+static void length_in_range(const dlk_tensor *t, int64_t off, void *user) {
+  (void)user;
+  unsigned char *at = (unsigned char *)t->data + off * (int64_t)es_of(t->dtype);
+  if (t->dtype == DLK_I32) {
+    int32_t v;
+    memcpy(&v, at, 4);
+    if (v >= 0 && v < INT32_MAX) v++;
+    memcpy(at, &v, 4);
+  } else {
+    int64_t v;
+    memcpy(&v, at, 8);
+    if (v >= 0 && v < INT64_MAX) v++;
+    memcpy(at, &v, 8);
+  }
+}
+
+/* Lengths [B] with values mostly in [1, T] (I64 for a zero byte, I32, or any dtype). */
+static dlk_tensor *fz_lengths(int64_t B, int64_t T) {
+  fz_spec s = spec1(in_index_dtype(), B);
+  s.vmax = T > 0 ? T : 1;
+  dlk_tensor *t = fz_tensor(&s);
+  if (t && ((fz_arg *)t)->buf >= 0 && t->data && (t->dtype == DLK_I32 || t->dtype == DLK_I64))
+    for_each_elem(t, length_in_range, NULL);
+  return t;
+}
+
+typedef struct sdpa_fz {
+  dlk_sdpa_params p;
+  const dlk_sdpa_params *pp;
+  fz_spec sq, sk, sv, so, sl, sb;
+  int has_bias, has_ql, has_kl;
+  int64_t B, Tq, Tk;
+} sdpa_fz;
+
+static void sdpa_decode(sdpa_fz *c) {
+  int64_t B = in_dim(), Hk = in_dim(), Tq = in_dim(), Tk = in_dim(), D = in_dim(), Dv = in_dim();
+  int64_t Hq = sat_mul(Hk, 1 + in_u8() % 4); /* GQA groups */
+  c->p.scale = in_dbl(0.0);
+  c->p.causal = in_enum(0);
+  c->p.dropout = in_dbl(0.0);
+  c->p.seed = in_u64(0);
+  c->p.offset = in_u64(0);
+  c->pp = in_params(&c->p);
+  c->sq = spec4(F, B, Hq, Tq, D);
+  c->sk = spec4(F, B, Hk, Tk, D);
+  c->sv = spec4(F, B, Hk, Tk, Dv);
+  c->so = spec4(F, B, Hq, Tq, Dv);
+  c->sl = spec3(stat_dt(), B, Hq, Tq);
+  /* bias: 2 to 4 dims right-aligned against [B, Hq, Tq, Tk], broadcast dims of size 1 */
+  uint8_t bb = in_u8();
+  c->has_bias = bb & 1;
+  const int nd = 4 - (bb >> 1) % 3;
+  const int64_t full[4] = {B, Hq, Tq, Tk};
+  c->sb = (fz_spec){F, nd, {0}, 0};
+  for (int k = 0; k < nd; k++) c->sb.shape[k] = (bb >> (3 + k)) & 1 ? 1 : full[4 - nd + k];
+  uint8_t lb = in_u8();
+  c->has_ql = lb & 1;
+  c->has_kl = lb & 2;
+  c->B = B, c->Tq = Tq, c->Tk = Tk;
+}
+
+static void e_sdpa_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  sdpa_fz c;
+  sdpa_decode(&c);
+  dlk_tensor *q = fz_tensor(&c.sq), *k = fz_tensor(&c.sk), *v = fz_tensor(&c.sv);
+  dlk_tensor *bias = c.has_bias ? fz_tensor(&c.sb) : NULL;
+  dlk_tensor *ql = c.has_ql ? fz_lengths(c.B, c.Tq) : NULL, *kl = c.has_kl ? fz_lengths(c.B, c.Tk) : NULL;
+  dlk_tensor *out = fz_tensor(&c.so), *lse = in_u8() & 1 ? NULL : fz_tensor(&c.sl);
+  FZ_OP(st, dlk_sdpa_forward(S.ctx, c.pp, q, k, v, bias, ql, kl, out, lse), out, lse);
+}
+
+/* The backward, after (by default) the forward that makes its out and lse. */
+static void e_sdpa_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  sdpa_fz c;
+  sdpa_decode(&c);
+  uint8_t want = in_u8();
+  dlk_tensor *q = fz_tensor(&c.sq), *k = fz_tensor(&c.sk), *v = fz_tensor(&c.sv);
+  dlk_tensor *bias = c.has_bias ? fz_tensor(&c.sb) : NULL;
+  dlk_tensor *ql = c.has_ql ? fz_lengths(c.B, c.Tq) : NULL, *kl = c.has_kl ? fz_lengths(c.B, c.Tk) : NULL;
+  dlk_tensor *out = fz_tensor(&c.so), *lse = fz_tensor(&c.sl);
+  if (!(want & 16)) FZ_OP(st, dlk_sdpa_forward(S.ctx, c.pp, q, k, v, bias, ql, kl, out, lse), out, lse);
+  dlk_tensor *dout = fz_tensor(&c.so);
+  dlk_tensor *dq = want & 1 ? NULL : fz_tensor(&c.sq), *dk = want & 2 ? NULL : fz_tensor(&c.sk);
+  dlk_tensor *dv = want & 4 ? NULL : fz_tensor(&c.sv);
+  dlk_tensor *dbias = want & 8 || (!bias && !(want & 32)) ? NULL : fz_tensor(&c.sb); /* 32: one without a bias */
+  FZ_OP(st, dlk_sdpa_backward(S.ctx, c.pp, q, k, v, bias, ql, kl, out, lse, dout, dq, dk, dv, dbias), dq, dk, dv,
+        dbias);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* recurrent entries: cells, sequences, the reserve, Keras import                           */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A mode: LSTM for a zero byte (the richest), else any int near the range. */
+static int64_t rnn_gates_of(int mode) { return mode == DLK_RNN_LSTM ? 4 : mode == DLK_RNN_GRU ? 3 : 1; }
+static int64_t rnn_saved_of(int mode, int64_t H) {
+  return sat_mul(H, mode == DLK_RNN_LSTM ? 5 : mode == DLK_RNN_GRU ? 4 : 1);
+}
+
+/* One layer and direction's weights, each member decoded or (by the option bits) NULL:
+   w_ih [G*H, I], w_hh [G*H, P], b_ih, b_hh [G*H], w_hr [P, H] (with a projection, or when
+   the bits ask for a hostile one). */
+static void rnn_weights_decode(dlk_rnn_weights *w, int64_t G, int64_t H, int64_t I, int64_t P, bool proj) {
+  const int64_t GH = sat_mul(G, H);
+  fz_spec swih = spec2(F, GH, I), swhh = spec2(F, GH, P), sb = spec1(F, GH), swhr = spec2(F, P, H);
+  uint8_t opt = in_u8();
+  w->w_ih = opt & 16 ? NULL : fz_tensor(&swih);
+  w->w_hh = opt & 32 ? NULL : fz_tensor(&swhh);
+  w->b_ih = opt & 1 ? NULL : fz_tensor(&sb);
+  w->b_hh = opt & 2 ? NULL : fz_tensor(&sb);
+  w->w_hr = proj != !!(opt & 4) ? fz_tensor(&swhr) : NULL;
+}
+
+/* Gradients for w's present members, each wanted unless the bits say not (or, hostile,
+   one for an absent weight). */
+static void rnn_grads_decode(dlk_rnn_grads *g, const dlk_rnn_weights *w) {
+  uint8_t opt = in_u8();
+  const dlk_tensor *ws[5] = {w->w_ih, w->w_hh, w->b_ih, w->b_hh, w->w_hr};
+  dlk_tensor **gs[5] = {&g->w_ih, &g->w_hh, &g->b_ih, &g->b_hh, &g->w_hr};
+  for (int i = 0; i < 5; i++) {
+    *gs[i] = NULL;
+    if (ws[i] && !(opt & (1 << i))) {
+      fz_spec s = {ws[i]->dtype, ws[i]->ndim, {0}, 0};
+      if (s.ndim < 0 || s.ndim > DLK_MAX_DIMS) s.ndim = 0;
+      memcpy(s.shape, ws[i]->shape, sizeof s.shape);
+      *gs[i] = fz_tensor(&s);
+    } else if (!ws[i] && (opt & 0x80)) {
+      fz_spec s = spec1(F, 2);
+      *gs[i] = fz_tensor(&s);
+    }
+  }
+}
+
+typedef struct cell_fz {
+  dlk_rnn_cell_params p;
+  const dlk_rnn_cell_params *pp;
+  dlk_rnn_weights w;
+  const dlk_rnn_weights *wp;
+  int64_t B, I, H, P, S;
+  int lstm;
+  fz_spec sx, sh, sc, ss;
+} cell_fz;
+
+static void cell_decode(cell_fz *c) {
+  c->p.mode = (dlk_rnn_mode)in_enum(DLK_RNN_LSTM);
+  c->p.gru_reset_before = in_enum(0);
+  c->pp = in_params(&c->p);
+  const int mode = c->pp ? (int)c->p.mode : DLK_RNN_TANH;
+  c->lstm = mode == DLK_RNN_LSTM;
+  const bool proj = c->lstm && (in_u8() & 1);
+  c->B = in_dim(), c->I = in_dim(), c->H = in_dim();
+  c->P = proj ? in_dim() : c->H;
+  c->S = rnn_saved_of(mode, c->H);
+  rnn_weights_decode(&c->w, rnn_gates_of(mode), c->H, c->I, c->P, proj);
+  c->wp = in_params(&c->w);
+  c->sx = spec2(F, c->B, c->I);
+  c->sh = spec2(F, c->B, c->P);
+  c->sc = spec2(F, c->B, c->H);
+  c->ss = spec2(F, c->B, c->S);
+}
+
+static void e_rnn_cell_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  cell_fz c;
+  cell_decode(&c);
+  uint8_t opt = in_u8();
+  dlk_tensor *x = fz_tensor(&c.sx);
+  dlk_tensor *h = opt & 1 ? NULL : fz_tensor(&c.sh);
+  dlk_tensor *cc = c.lstm != !!(opt & 2) ? fz_tensor(&c.sc) : NULL;
+  dlk_tensor *h_out = fz_tensor(&c.sh);
+  dlk_tensor *c_out = c.lstm != !!(opt & 4) ? fz_tensor(&c.sc) : NULL;
+  dlk_tensor *saved = opt & 8 ? NULL : fz_tensor(&c.ss);
+  FZ_OP(st, dlk_rnn_cell_forward(S.ctx, c.pp, c.wp, x, h, cc, h_out, c_out, saved), h_out, c_out, saved);
+  /* the pure helper: 0 for a bad mode or size, else H times the mode's saved blocks */
+  const int mode = in_enum(DLK_RNN_GRU);
+  const int64_t hs = in_i64(c.H);
+  const int64_t cols = dlk_rnn_cell_saved_cols((dlk_rnn_mode)mode, hs);
+  if (cols < 0 || (cols > 0 && (mode < 0 || mode > DLK_RNN_GRU || hs <= 0 || cols != rnn_saved_of(mode, hs))))
+    fz_die("saved columns other than H times the mode's blocks", "dlk_rnn_cell_saved_cols");
+}
+
+static void e_rnn_cell_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  cell_fz c;
+  cell_decode(&c);
+  uint8_t opt = in_u8();
+  dlk_tensor *x = fz_tensor(&c.sx);
+  dlk_tensor *h = opt & 1 ? NULL : fz_tensor(&c.sh);
+  dlk_tensor *cc = c.lstm != !!(opt & 2) ? fz_tensor(&c.sc) : NULL;
+  dlk_tensor *saved = fz_tensor(&c.ss);
+  dlk_tensor *dh_out = opt & 4 ? NULL : fz_tensor(&c.sh);
+  dlk_tensor *dc_out = c.lstm && !(opt & 8) ? fz_tensor(&c.sc) : NULL;
+  dlk_tensor *dx = opt & 16 ? NULL : fz_tensor(&c.sx);
+  dlk_tensor *dh = opt & 32 ? NULL : fz_tensor(&c.sh);
+  dlk_tensor *dc = c.lstm && !(opt & 64) ? fz_tensor(&c.sc) : NULL;
+  dlk_rnn_grads g;
+  rnn_grads_decode(&g, &c.w);
+  const dlk_rnn_grads *gp = opt & 128 ? NULL : &g;
+  FZ_OP(st, dlk_rnn_cell_backward(S.ctx, c.pp, c.wp, x, h, cc, saved, dh_out, dc_out, dx, dh, dc, gp), dx, dh, dc,
+        gp ? g.w_ih : NULL, gp ? g.w_hh : NULL, gp ? g.b_ih : NULL, gp ? g.b_hh : NULL, gp ? g.w_hr : NULL);
+}
+
+/* A contiguous U8 [n] buffer (the training reserve), n up to FZ_MAX_BYTES. */
+static dlk_tensor *fz_bytes(int64_t n) {
+  if (n < 0 || n > FZ_MAX_BYTES || S.ntens == FZ_MAX_TENSORS) return NULL;
+  fz_arg *ft = &S.tens[S.ntens];
+  memset(ft, 0, sizeof *ft);
+  ft->t.dtype = DLK_U8;
+  ft->t.device = (dlk_device){DLK_CPU, 0};
+  ft->t.ndim = 1;
+  ft->t.shape[0] = n;
+  ft->t.strides[0] = 1;
+  ft->buf = buf_new((size_t)n);
+  if (ft->buf < 0) return NULL;
+  ft->t.data = S.bufs[ft->buf].mem + FZ_GUARD;
+  S.ntens++;
+  return &ft->t;
+}
+
+#define FZ_RNN_SETS 4 /* weight sets decoded: layers 0 and 1, both directions; deeper layers reuse layer 1's */
+
+typedef struct seq_fz {
+  dlk_rnn_params p;
+  const dlk_rnn_params *pp;
+  int64_t T, B, I, H, P, L, D, LD;
+  int mode, bf;
+  dlk_rnn_weights w[2 * 64];
+  const dlk_rnn_weights *wp;
+  fz_spec sx, sy, sh, sc;
+} seq_fz;
+
+/* The params (hidden size, layers, directions, dropout, ...) and x's shape. */
+static void seq_params_decode(seq_fz *c) {
+  memset(c, 0, sizeof *c);
+  dlk_rnn_params *p = &c->p;
+  p->mode = (dlk_rnn_mode)in_enum(DLK_RNN_LSTM);
+  p->hidden_size = in_u8() ? in_i64(3) : sat_add(in_dim(), 1);
+  p->proj_size = in_i64(0);
+  uint8_t lb = in_u8();
+  static const int layers[8] = {0, -1, 65, 64, INT_MAX, INT_MIN, 2, 3};
+  p->num_layers = lb < 0xF8 ? 1 + lb % 2 : layers[lb - 0xF8];
+  p->bidirectional = in_enum(0);
+  p->batch_first = in_enum(0);
+  p->gru_reset_before = in_enum(0);
+  p->dropout = in_dbl(0.0);
+  p->seed = in_u64(0);
+  p->training = in_enum(1);
+  c->pp = in_params(p);
+  c->mode = (int)p->mode;
+  c->T = in_dim(), c->B = in_dim(), c->I = in_dim();
+  c->H = p->hidden_size;
+  c->P = p->proj_size > 0 ? p->proj_size : c->H;
+  c->L = p->num_layers;
+  c->D = p->bidirectional == 1 ? 2 : 1;
+  c->LD = sat_mul(c->L, c->D);
+  c->bf = p->batch_first == 1;
+  c->sx = c->bf ? spec3(F, c->B, c->T, c->I) : spec3(F, c->T, c->B, c->I);
+  const int64_t W = sat_mul(c->D, c->P);
+  c->sy = c->bf ? spec3(F, c->B, c->T, W) : spec3(F, c->T, c->B, W);
+  c->sh = spec3(F, c->LD, c->B, c->P);
+  c->sc = spec3(F, c->LD, c->B, c->H);
+}
+
+/* weights[L*D]: layer 0 and layer 1 decoded (both directions), deeper layers the same
+   descriptors as layer 1 (the same shapes), so a 64-layer stack needs 4 sets. */
+static void seq_weights_decode(seq_fz *c) {
+  const int64_t G = rnn_gates_of(c->mode);
+  const bool proj = c->P != c->H;
+  const int64_t n = c->LD >= 1 && c->LD <= 2 * 64 ? c->LD : 2;
+  for (int64_t k = 0; k < n; k++) {
+    const int64_t l = k / c->D;
+    if (k < FZ_RNN_SETS)
+      rnn_weights_decode(&c->w[k], G, c->H, l == 0 ? c->I : sat_mul(c->D, c->P), c->P, proj);
+    else
+      c->w[k] = c->w[c->D + k % c->D];
+  }
+  c->wp = in_params(c->w);
+}
+
+/* The reserve as dlk_rnn_reserve_size asks (or, by the byte, a size off by some, a
+   hostile descriptor, NULL). */
+static dlk_tensor *seq_reserve(const seq_fz *c, const dlk_tensor *x) {
+  size_t bytes = 1024, sentinel = 1024;
+  dlk_status s;
+  FZ_HELPER(s, dlk_rnn_reserve_size(S.ctx, c->pp, x, &bytes), NULL);
+  if (s != DLK_OK && bytes != sentinel) fz_die("refused but set *bytes", "dlk_rnn_reserve_size");
+  const int64_t n = bytes > FZ_MAX_BYTES ? FZ_MAX_BYTES : (int64_t)bytes;
+  uint8_t rb = in_u8();
+  switch (rb % 8) {
+    case 1: return fz_bytes(n + in_u8());
+    case 2: return fz_bytes(n - 1);
+    case 3: {
+      fz_spec sr = spec1(DLK_U8, n);
+      return fz_tensor(&sr);
+    }
+    case 4: return NULL;
+    default: return fz_bytes(n);
+  }
+}
+
+static void e_rnn_reserve_size(void) {
+  seq_fz c;
+  seq_params_decode(&c);
+  dlk_tensor *x = fz_tensor(&c.sx);
+  size_t bytes = 12345;
+  dlk_status st;
+  size_t *bp = in_u8() == 0xFF ? NULL : &bytes;
+  FZ_HELPER(st, dlk_rnn_reserve_size(S.ctx, c.pp, x, bp), NULL);
+  if (st != DLK_OK && bytes != 12345) fz_die("refused but set *bytes", "dlk_rnn_reserve_size");
+  if (st == DLK_OK && bytes < 256) fz_die("a reserve without room for its header", "dlk_rnn_reserve_size");
+}
+
+/* The forward's tensors (decoded in this order for both entries). */
+typedef struct seq_io {
+  dlk_tensor *x, *lengths, *h0, *c0, *y, *hn, *cn, *reserve;
+} seq_io;
+
+static void seq_io_decode(seq_fz *c, seq_io *io) {
+  uint8_t opt = in_u8();
+  const bool lstm = c->mode == DLK_RNN_LSTM;
+  io->x = fz_tensor(&c->sx);
+  io->lengths = opt & 1 ? fz_lengths(c->B, c->T) : NULL;
+  io->h0 = opt & 2 ? NULL : fz_tensor(&c->sh);
+  io->c0 = lstm != !!(opt & 4) ? fz_tensor(&c->sc) : NULL;
+  io->y = fz_tensor(&c->sy);
+  io->hn = opt & 8 ? NULL : fz_tensor(&c->sh);
+  io->cn = lstm && !(opt & 16) ? fz_tensor(&c->sc) : NULL;
+  io->reserve = seq_reserve(c, io->x);
+}
+
+static void e_rnn_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  seq_fz c;
+  seq_params_decode(&c);
+  seq_weights_decode(&c);
+  seq_io io;
+  seq_io_decode(&c, &io);
+  FZ_OP(st, dlk_rnn_forward(S.ctx, c.pp, c.wp, io.x, io.lengths, io.h0, io.c0, io.y, io.hn, io.cn, io.reserve), io.y,
+        io.hn, io.cn, io.reserve);
+}
+
+/* A training forward (by default) that writes the reserve, then the backward through
+   time with the gradients the bits ask for. */
+static void e_rnn_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  seq_fz c;
+  seq_params_decode(&c);
+  seq_weights_decode(&c);
+  seq_io io;
+  seq_io_decode(&c, &io);
+  uint8_t opt = in_u8();
+  if (!(opt & 1))
+    FZ_OP(st, dlk_rnn_forward(S.ctx, c.pp, c.wp, io.x, io.lengths, io.h0, io.c0, io.y, io.hn, io.cn, io.reserve),
+          io.y, io.hn, io.cn, io.reserve);
+  const bool lstm = c.mode == DLK_RNN_LSTM;
+  dlk_tensor *dy = opt & 2 ? NULL : fz_tensor(&c.sy);
+  dlk_tensor *dhn = opt & 4 ? NULL : fz_tensor(&c.sh);
+  dlk_tensor *dcn = lstm && !(opt & 8) ? fz_tensor(&c.sc) : NULL;
+  fz_spec sdx = c.sx;
+  dlk_tensor *dx = opt & 16 ? NULL : fz_tensor(&sdx);
+  dlk_tensor *dh0 = opt & 32 ? NULL : fz_tensor(&c.sh);
+  dlk_tensor *dc0 = lstm && !(opt & 64) ? fz_tensor(&c.sc) : NULL;
+  /* gradients: layer 0 and 1's sets decoded, deeper layers reuse layer 1's descriptors
+     (they would overlap: the call must refuse), or distinct only when L <= 2 */
+  static dlk_rnn_grads g[2 * 64];
+  memset(g, 0, sizeof g);
+  const int64_t n = c.LD >= 1 && c.LD <= 2 * 64 ? c.LD : 2;
+  for (int64_t k = 0; k < n && k < FZ_RNN_SETS; k++) rnn_grads_decode(&g[k], &c.w[k]);
+  for (int64_t k = FZ_RNN_SETS; k < n; k++) g[k] = g[c.D + k % c.D];
+  const dlk_rnn_grads *gp = opt & 128 ? NULL : g;
+  dlk_tensor *gl[4 * 5];
+  for (int k = 0; k < 4; k++) {
+    const bool on = gp && k < n;
+    gl[5 * k + 0] = on ? g[k].w_ih : NULL;
+    gl[5 * k + 1] = on ? g[k].w_hh : NULL;
+    gl[5 * k + 2] = on ? g[k].b_ih : NULL;
+    gl[5 * k + 3] = on ? g[k].b_hh : NULL;
+    gl[5 * k + 4] = on ? g[k].w_hr : NULL;
+  }
+  FZ_OP(st,
+        dlk_rnn_backward(S.ctx, c.pp, c.wp, io.x, io.lengths, io.h0, io.c0, io.y, io.reserve, dy, dhn, dcn, dx, dh0,
+                         dc0, gp),
+        dx, dh0, dc0, gl[0], gl[1], gl[2], gl[3], gl[4], gl[5], gl[6], gl[7], gl[8], gl[9], gl[10], gl[11], gl[12],
+        gl[13], gl[14], gl[15], gl[16], gl[17], gl[18], gl[19]);
+}
+
+static void e_rnn_weights_from_keras(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  const int mode = in_enum(DLK_RNN_LSTM);
+  const int64_t I = in_dim(), H = in_dim(), GH = sat_mul(rnn_gates_of(mode), H);
+  uint8_t opt = in_u8();
+  fz_spec sk = spec2(F, I, GH), srk = spec2(F, H, GH), sb1 = spec1(F, GH), sb2 = spec2(F, 2, GH);
+  fz_spec swih = spec2(F, GH, I), swhh = spec2(F, GH, H);
+  dlk_tensor *kernel = fz_tensor(&sk), *rk = fz_tensor(&srk);
+  dlk_tensor *bias = opt & 1 ? NULL : fz_tensor(mode == DLK_RNN_GRU && !(opt & 2) ? &sb2 : &sb1);
+  dlk_tensor *w_ih = fz_tensor(&swih), *w_hh = fz_tensor(&swhh);
+  dlk_tensor *b_ih = opt & 4 ? NULL : fz_tensor(&sb1), *b_hh = opt & 8 ? NULL : fz_tensor(&sb1);
+  FZ_OP(st, dlk_rnn_weights_from_keras(S.ctx, (dlk_rnn_mode)mode, kernel, rk, bias, w_ih, w_hh, b_ih, b_hh), w_ih,
+        w_hh, b_ih, b_hh);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* The table                                                                                 */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -1377,6 +2060,27 @@ static const fz_entry entries[] = {
     {"dlk_tensor_init", "", e_init},
     {"dlk_tensor_alloc/free", "", e_alloc},
     {"dlk_tensor_from_dlpack/to_dlpack", "", e_dlpack},
+    {"dlk_conv2d_forward", "conv2d_fwd", e_conv2d_forward},
+    {"dlk_conv2d_backward", "conv2d_bwd_bias,conv2d_bwd_data,conv2d_bwd_filter", e_conv2d_backward},
+    {"dlk_conv2d_output_dim", "", e_conv2d_output_dim},
+    {"dlk_gram_forward", "gram_fwd", e_gram_forward},
+    {"dlk_gram_backward", "gram_bwd", e_gram_backward},
+    {"dlk_pool2d_forward", "pool2d_fwd", e_pool2d_forward},
+    {"dlk_pool2d_backward", "pool2d_bwd", e_pool2d_backward},
+    {"dlk_adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_fwd", e_adaptive_avg_pool2d_forward},
+    {"dlk_adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_bwd", e_adaptive_avg_pool2d_backward},
+    {"dlk_batchnorm_forward", "batchnorm_fwd", e_batchnorm_forward},
+    {"dlk_batchnorm_backward", "batchnorm_bwd", e_batchnorm_backward},
+    {"dlk_mse_loss_forward", "mse_loss_fwd", e_mse_loss_forward},
+    {"dlk_mse_loss_backward", "mse_loss_bwd", e_mse_loss_backward},
+    {"dlk_sdpa_forward", "sdpa_fwd", e_sdpa_forward},
+    {"dlk_sdpa_backward", "sdpa_fwd,sdpa_bwd", e_sdpa_backward},
+    {"dlk_rnn_cell_forward/saved_cols", "rnn_cell_fwd", e_rnn_cell_forward},
+    {"dlk_rnn_cell_backward", "rnn_cell_bwd", e_rnn_cell_backward},
+    {"dlk_rnn_reserve_size", "", e_rnn_reserve_size},
+    {"dlk_rnn_forward", "rnn_fwd", e_rnn_forward},
+    {"dlk_rnn_backward", "rnn_fwd,rnn_bwd", e_rnn_backward},
+    {"dlk_rnn_weights_from_keras", "", e_rnn_weights_from_keras},
 };
 #define N_ENTRIES ((int)(sizeof entries / sizeof entries[0]))
 
