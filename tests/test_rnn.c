@@ -1305,6 +1305,15 @@ static void test_bad_input(dlk_context *ctx) {
     BAD(f, "mode 7", DLK_ERR_INVALID_ARGUMENT, "mode", GOOD_FWD(&q));
     q = p, q.hidden_size = 0;
     BAD(f, "hidden 0", DLK_ERR_INVALID_ARGUMENT, "hidden_size", GOOD_FWD(&q));
+    /* 8 x hidden_size overflowed (undefined behaviour) in the size checks (fuzz_api) */
+    const int64_t huge_h[3] = {INT64_MAX, INT64_MAX / 8 + 1, INT64_C(1) << 62};
+    for (int i = 0; i < 3; i++) {
+      q = p, q.hidden_size = huge_h[i];
+      BAD(f, "hidden huge", DLK_ERR_OVERFLOW, "hidden_size", GOOD_FWD(&q));
+      size_t rsz = 77;
+      BAD(f, "hidden huge: reserve size", DLK_ERR_OVERFLOW, "hidden_size", dlk_rnn_reserve_size(ctx, &q, x, &rsz));
+      CHECK(rsz == 77, "reserve_size refused but set *bytes");
+    }
     q = p, q.proj_size = H;
     BAD(f, "proj == hidden", DLK_ERR_INVALID_ARGUMENT, "proj_size", GOOD_FWD(&q));
     q = p, q.mode = DLK_RNN_GRU, q.proj_size = 2;

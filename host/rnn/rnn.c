@@ -592,9 +592,15 @@ static dlk_status check_seq_params(dlk_context *ctx, const char *op, const dlk_r
   a->P = p->proj_size > 0 ? p->proj_size : p->hidden_size;
   a->L = p->num_layers;
   a->D = p->bidirectional ? 2 : 1;
-  /* Sizes the store multiplies must not overflow. */
-  int64_t v;
-  if (dlk_mul_overflows(a->T, a->B, &v) || dlk_mul_overflows(v, 8 * a->H + a->D * a->P, &v) ||
+  /* Sizes the store multiplies must not overflow: the per-row width 8 H + D P on its own
+     (it bounds the weights' G H rows and the saved 5 H columns too, also when T x B is 0),
+     then times T x B and the layers. */
+  int64_t v, width;
+  if (dlk_mul_overflows(8, a->H, &width) || dlk_mul_overflows(a->D, a->P, &v) || width > INT64_MAX - v)
+    return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: hidden_size %lld is too large (8 x hidden_size overflows)", op,
+                    (long long)a->H);
+  width += v;
+  if (dlk_mul_overflows(a->T, a->B, &v) || dlk_mul_overflows(v, width, &v) ||
       dlk_mul_overflows(v, 8 * a->L * a->D, &v))
     return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: T x B x hidden is too large", op);
   char key[DLK_KEY_LEN];
