@@ -78,7 +78,8 @@ dlk_status dlk_conv2d_bwd_data_cpu_run(dlk_context *ctx, const void *args, int i
       for (int64_t h = 0; h < g->h; h++)
         for (int64_t w = 0; w < g->w; w++) {
           double acc = 0.0;
-          for (int64_t r = 0; r < g->r; r++) {
+          /* no output channel (K = 0): no tap contributes, and an empty w's R x S may be huge */
+          for (int64_t r = 0; kg > 0 && r < g->r; r++) {
             const int64_t oh = out_index(h, g->pad[0], r, g->dil[0], g->stride[0], g->ho);
             if (oh < 0) continue;
             for (int64_t s = 0; s < g->s; s++) {
@@ -156,11 +157,13 @@ dlk_status dlk_gram_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_gram_fwd_args *a = args;
   const dlk_tensor *f = &a->f;
+  /* maps without pixels (H or W 0, the other possibly huge): g = 0 without looping */
+  const int64_t H = f->shape[3] > 0 ? f->shape[2] : 0;
   for (int64_t n = 0; n < f->shape[0]; n++)
     for (int64_t i = 0; i < f->shape[1]; i++)
       for (int64_t j = 0; j < f->shape[1]; j++) {
         double acc = 0.0;
-        for (int64_t h = 0; h < f->shape[2]; h++)
+        for (int64_t h = 0; h < H; h++)
           for (int64_t w = 0; w < f->shape[3]; w++)
             acc += ld(f, dlk_at4(f, n, i, h, w)) * ld(f, dlk_at4(f, n, j, h, w));
         st(&a->g, n * a->g.strides[0] + i * a->g.strides[1] + j * a->g.strides[2], a->scale * acc);
