@@ -388,7 +388,7 @@ static void fill_values(const dlk_tensor *t, int64_t off, void *user) {
 
 /* Decode one tensor argument from the spec. Returns a pointer to its descriptor, or NULL
    (a NULL argument). */
-static dlk_tensor *fz_tensor(const fz_spec *sp) {
+static dlk_tensor *fz_tensor_decode(const fz_spec *sp) {
   if (S.ntens == FZ_MAX_TENSORS) return NULL;
   fz_arg *ft = &S.tens[S.ntens];
   memset(ft, 0, sizeof *ft);
@@ -491,6 +491,17 @@ static dlk_tensor *fz_tensor(const fz_spec *sp) {
   }
   S.ntens++;
   return dmode == 7 ? NULL : t;
+}
+
+/* fz_tensor_decode, and with FZ_VERBOSE the descriptor it made (argument k of the input). */
+static dlk_tensor *fz_tensor(const fz_spec *sp) {
+  dlk_tensor *t = fz_tensor_decode(sp);
+  if (S.verbose) {
+    char label[32];
+    snprintf(label, sizeof label, "arg %d", S.ntens - 1);
+    fz_describe(label, t);
+  }
+  return t;
 }
 
 /* An index dtype: I64 for a zero byte, I32, or anything. */
