@@ -1208,7 +1208,9 @@ typedef struct dlk_rnn_params {
      records the parameters and shapes that wrote it, and the backward refuses a reserve
      from a different configuration (it reads the reserve's 24-byte header first: on a GPU
      one small device-to-host copy). With training = 0 it is ignored (may be NULL).
-   - cn is F32-or-better inside; c0 and cn have x's dtype. */
+   - cn is F32-or-better inside; c0 and cn have x's dtype.
+   - a batch of no sequence (B = 0) writes nothing, the reserve included (whatever T is);
+     its backward reads no reserve and adds nothing to the weight gradients. */
 DLK_API dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes);
 DLK_API dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
                                    const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,

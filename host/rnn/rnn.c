@@ -145,25 +145,28 @@ static int cell_bwd_outputs(const void *args, dlk_tensor *out, int max) {
 }
 
 /* y, the final states (written also when T = 0: h0 or zeros) and, training, the reserve
-   (its header is written whatever the sizes). */
+   (its header is written whatever T is). A batch of no sequence (B = 0) writes nothing:
+   y and the states are empty, and its reserve is not listed (the backward of such a call
+   reads none), so the dispatcher returns at once however long T is. */
 static int fwd_outputs(const void *args, dlk_tensor *out, int max) {
   const dlk_rnn_fwd_args *a = args;
   int n = dlk_list_output(out, max, 0, &a->y);
   if (a->has_hn) n = dlk_list_output(out, max, n, &a->hn);
   if (a->has_cn) n = dlk_list_output(out, max, n, &a->cn);
-  if (a->training) n = dlk_list_output(out, max, n, &a->reserve);
+  if (a->training && a->B > 0) n = dlk_list_output(out, max, n, &a->reserve);
   return n;
 }
 
 /* dx, dh0, dc0 and every weight gradient asked for (L*D sets: more than DLK_MAX_OUTPUTS
-   for deep stacks, which the dispatcher reads as "not empty", as they are). */
+   for deep stacks, which the dispatcher reads as "not empty", as they are). With B = 0
+   the gradients gain nothing (no sequence): not listed, so the call writes nothing. */
 static int bwd_outputs(const void *args, dlk_tensor *out, int max) {
   const dlk_rnn_bwd_args *b = args;
   int n = 0;
   if (b->has_dx) n = dlk_list_output(out, max, n, &b->dx);
   if (b->has_dh0) n = dlk_list_output(out, max, n, &b->dh0);
   if (b->has_dc0) n = dlk_list_output(out, max, n, &b->dc0);
-  if (b->dweights)
+  if (b->dweights && b->f.B > 0)
     for (int64_t k = 0; k < b->f.L * b->f.D; k++) {
       dlk_rnn_gw g;
       dlk_rnn_gw_from(&b->dweights[k], &g);
@@ -910,11 +913,6 @@ dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk
   if ((a->has_h0 = h0 != NULL)) a->h0 = *h0;
   if ((a->has_c0 = c0 != NULL)) a->c0 = *c0;
   a->reserve = *reserve;
-  s = read_header(ctx, op, a, &b.format);
-  if (s != DLK_OK) {
-    lens_free(&lb);
-    return s;
-  }
   if ((b.has_dy = dy != NULL)) b.dy = time_major(dy, p->batch_first);
   if ((b.has_dhn = dhn != NULL)) b.dhn = *dhn;
   if ((b.has_dcn = dcn != NULL)) b.dcn = *dcn;
@@ -922,6 +920,17 @@ dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk
   if ((b.has_dh0 = dh0 != NULL)) b.dh0 = *dh0;
   if ((b.has_dc0 = dc0 != NULL)) b.dc0 = *dc0;
   b.dweights = dweights;
+  /* Nothing to write (B = 0: no sequence, whose forward wrote no reserve; or no output
+     asked with elements): the dispatcher returns at once, without reading the reserve. */
+  if (dlk_outputs_empty(&bwd_op, &b)) {
+    lens_free(&lb);
+    return dlk_dispatch(ctx, &bwd_op, &b);
+  }
+  s = read_header(ctx, op, a, &b.format);
+  if (s != DLK_OK) {
+    lens_free(&lb);
+    return s;
+  }
   s = dlk_dispatch(ctx, &bwd_op, &b);
   lens_free(&lb);
   return s;
