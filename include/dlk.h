@@ -1078,7 +1078,8 @@ DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params 
 
 /* Scaled-dot-product multi-head attention, torch.nn.functional.scaled_dot_product_attention:
    q [B, Hq, Tq, D], k [B, Hk, Tk, D], v [B, Hk, Tk, Dv], Hq a multiple of Hk (GQA/MQA);
-   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores).
+   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores);
+   D and Dv are not both 0 (DLK_ERR_SHAPE_MISMATCH: k and v would hold nothing).
    bias: optional additive [B or 1, Hq or 1, Tq, Tk] (size-1 dims broadcast via stride 0);
    a boolean mask is passed as a bias of 0 / -inf. q_lengths, k_lengths: I32/I64 [B] or NULL
    (padding / variable length). A row with every key masked gives out = 0 and lse = -inf.

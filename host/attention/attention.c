@@ -312,6 +312,13 @@ static dlk_status sdpa_problem(dlk_context *ctx, const char *op, const dlk_sdpa_
   const int64_t Dv = v->shape[3];
   const int64_t vwant[4] = {B, Hk, Tk, Dv};
   DLK_TRY(check_dims(ctx, op, "v", v, 4, vwant, VDIMS, "B, Hk, Tk of k"));
+  /* Without features k and v hold no element, so nothing bounds Tk, while every variant
+     still visits each key of each row (and sizes scores from Tk): refused. */
+  if (D == 0 && Dv == 0)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: q and k have no features (D = 0, dim 3) and v none (Dv = 0, dim 3): nothing to "
+                    "attend with (%lld keys); D or Dv must be >= 1",
+                    op, (long long)Tk);
   const int64_t full[4] = {B, Hq, Tq, Tk};
   if (bias) {
     dlk_tensor own;
