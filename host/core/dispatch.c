@@ -618,6 +618,12 @@ dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args) {
   return run_variant(ctx, op, c.v[pick], args, c.ws[pick]);
 }
 
+int dlk_variant_by_name(const dlk_variant *v, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(v[i].name, name) == 0) return v[i].id;
+  return -1;
+}
+
 dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args) {
   const dlk_variant *v;
   size_t ws;

@@ -233,6 +233,11 @@ dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args);
    or the DLK_ERR_NOT_SUPPORTED and message dispatch would give; runs nothing. Composite
    ops check every step first, so a step that cannot run leaves all outputs unwritten. */
 dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args);
+/* The id of the row named `name` in a variant table, or -1 (heuristics look rows up by
+   name so a build without that row falls back to the default ranking). Out of line on
+   purpose: inlined into a heuristic, GCC -O3 with the sanitizers warns falsely
+   (-Wstring-compare) on the constant-folded strcmp. */
+int dlk_variant_by_name(const dlk_variant *v, int n, const char *name);
 /* The op families of this build: a NULL-terminated list of NULL-terminated op lists
    (host/registry.c, above core and the families). dispatch.c walks it for dlk_op_count,
    dlk_op_variants and forcing by name. */

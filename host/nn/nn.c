@@ -84,13 +84,6 @@ static int lowest_vendor(const dlk_variant *v, int n) {
   return best;
 }
 
-/* The id of the variant whose name is `name` in a table, or -1. */
-static int by_name(const dlk_variant *v, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(v[i].name, name) == 0) return v[i].id;
-  return -1;
-}
-
 /* A 2-D [r, c] view as the 3-D [1, r, c] gemm operand. */
 static dlk_tensor as3(const dlk_tensor *m) {
   dlk_tensor t = *m;
@@ -686,13 +679,13 @@ static const dlk_variant softmax_bwd_variants[] = {
 static int softmax_fwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_softmax_fwd_args *a = args;
-  return by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), ncols(&a->x) <= 1024 ? "rowwarp" : "rowblock");
+  return dlk_variant_by_name(softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants), ncols(&a->x) <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_softmax_bwd_args *a = args;
-  return by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), ncols(&a->y) <= 1024 ? "rowwarp" : "rowblock");
+  return dlk_variant_by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), ncols(&a->y) <= 1024 ? "rowwarp" : "rowblock");
 }
 
 static int softmax_fwd_outputs(const void *args, dlk_tensor *out, int max) {
@@ -804,13 +797,13 @@ static const dlk_variant cross_entropy_bwd_variants[] = {
 static int cross_entropy_fwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_cross_entropy_fwd_args *a = args;
-  return by_name(cross_entropy_fwd_variants, DLK_COUNT_OF(cross_entropy_fwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
+  return dlk_variant_by_name(cross_entropy_fwd_variants, DLK_COUNT_OF(cross_entropy_fwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
 }
 
 static int cross_entropy_bwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx;
   const dlk_cross_entropy_bwd_args *a = args;
-  return by_name(cross_entropy_bwd_variants, DLK_COUNT_OF(cross_entropy_bwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
+  return dlk_variant_by_name(cross_entropy_bwd_variants, DLK_COUNT_OF(cross_entropy_bwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
 }
 
 static int cross_entropy_fwd_outputs(const void *args, dlk_tensor *out, int max) {
@@ -1087,12 +1080,12 @@ static const dlk_variant layernorm_bwd_variants[] = {
 /* Layer norm: the warp-per-row kernels. */
 static int layernorm_fwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx, (void)args;
-  return by_name(layernorm_fwd_variants, DLK_COUNT_OF(layernorm_fwd_variants), "rowwarp");
+  return dlk_variant_by_name(layernorm_fwd_variants, DLK_COUNT_OF(layernorm_fwd_variants), "rowwarp");
 }
 
 static int layernorm_bwd_heuristic(const dlk_context *ctx, const void *args) {
   (void)ctx, (void)args;
-  return by_name(layernorm_bwd_variants, DLK_COUNT_OF(layernorm_bwd_variants), "rowwarp");
+  return dlk_variant_by_name(layernorm_bwd_variants, DLK_COUNT_OF(layernorm_bwd_variants), "rowwarp");
 }
 
 static int layernorm_fwd_outputs(const void *args, dlk_tensor *out, int max) {
