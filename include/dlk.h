@@ -12,6 +12,10 @@
  *     arguments are NULL.
  *   - On any error the call returns a status, dlk_context_last_error() says exactly what
  *     was wrong, and outputs are left untouched. The library never prints or exits.
+ *   - Any descriptor whose bytes are real memory gets an answer, a result or a refusal,
+ *     and a call touches no memory outside its outputs' elements. Data is aligned to its
+ *     element size. An op call whose outputs all have zero elements checks its arguments
+ *     and returns DLK_OK at once, however large the other dims of its empty tensors.
  */
 #ifndef DLK_H
 #define DLK_H
@@ -125,7 +129,8 @@ DLK_API const char *dlk_device_type_name(dlk_device_type t);
 /* pure: number of elements (product of shape; 1 for a scalar, 0 if any dim is 0 or the
    descriptor is invalid). */
 DLK_API int64_t dlk_tensor_numel(const dlk_tensor *t);
-/* pure: 1 when the strides are the row-major contiguous strides of the shape. */
+/* pure: 1 when the strides are the row-major contiguous strides of the shape (dims of
+   size 1 take any stride; a tensor with no elements is contiguous). */
 DLK_API int dlk_tensor_is_contiguous(const dlk_tensor *t);
 
 typedef struct dlk_context dlk_context;
@@ -212,10 +217,12 @@ DLK_API dlk_status dlk_tensor_alloc(dlk_context *ctx, dlk_tensor *t, dlk_dtype d
 DLK_API dlk_status dlk_tensor_free(dlk_context *ctx, dlk_tensor *t);
 /* Copy src into dst: same dtype and shape, any strides, any devices the context can
    reach (host<->device, device<->device, host<->host). Synchronous with respect to the
-   host whenever host memory is involved. Overlapping dst and src are not allowed. */
+   host whenever host memory is involved. Overlapping dst and src are not allowed, nor a
+   dst whose elements overlap each other (DLK_ERR_LAYOUT, as for every op's output; also
+   in dlk_tensor_write and dlk_tensor_zero). */
 DLK_API dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src);
 /* Fill t (any strides, any device) from a dense row-major host buffer of exactly
-   numel * dtype_size bytes, or read t into one. */
+   numel * dtype_size bytes, or read t into one (the buffer needs no alignment). */
 DLK_API dlk_status dlk_tensor_write(dlk_context *ctx, dlk_tensor *t, const void *host,
                                     size_t bytes);
 DLK_API dlk_status dlk_tensor_read(dlk_context *ctx, const dlk_tensor *t, void *host,
@@ -230,8 +237,11 @@ DLK_API dlk_status dlk_tensor_transpose(dlk_context *ctx, dlk_tensor *view, cons
                                         int dim0, int dim1);
 DLK_API dlk_status dlk_tensor_reshape(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t,
                                       int ndim, const int64_t *shape);
-/* Check that a descriptor is well formed (dtype, ndim, non-negative shape, sizes that do
-   not overflow, non-NULL data when it has elements); `name` is used in the message. */
+/* Check that a descriptor is well formed (dtype, ndim, non-negative shape and strides,
+   sizes and byte spans that do not overflow 64 bits, non-NULL data when it has elements,
+   data aligned to the element size (DLK_ERR_LAYOUT), addressed bytes that do not wrap
+   around the address space); `name` is used in the message. Every function taking a
+   tensor applies these rules first. */
 DLK_API dlk_status dlk_tensor_validate(dlk_context *ctx, const dlk_tensor *t, const char *name);
 
 /* ------------------------------------------------------------------------------------ */
@@ -333,7 +343,8 @@ typedef struct DLManagedTensorVersioned {
 /* View a DLPack tensor as a dlk_tensor without copying. The caller keeps `src` alive
    while the view is used and calls src->deleter(src) when done. Rejects a major version
    other than 1, lanes != 1, dtypes dlk lacks, devices other than CPU/CUDA/CUDAHost/
-   CUDAManaged, and read-only tensors when `writable` is set. */
+   CUDAManaged, read-only tensors when `writable` is set, and a byte_offset that wraps
+   the address or leaves the data misaligned for the element type (DLK_ERR_LAYOUT). */
 DLK_API dlk_status dlk_tensor_from_dlpack(dlk_context *ctx, dlk_tensor *out,
                                           const DLManagedTensorVersioned *src, int writable);
 /* Export a dlk_tensor as a new DLManagedTensorVersioned (version 1.1) that views the
@@ -372,7 +383,8 @@ DLK_API dlk_status dlk_last_variant(dlk_context *ctx, const char **op, int *id);
 /* Explain mode: while on, every op call checks its arguments exactly as usual but runs
    nothing; instead the context records, for that call, every variant of the op, whether
    it supports the case and why not, the workspace it needs, and which one AUTO would run
-   (without timing). Read the report of the latest call with dlk_explain_report. */
+   (without timing); a call whose outputs are all empty says so instead. Read the report
+   of the latest call with dlk_explain_report. */
 DLK_API dlk_status dlk_explain_mode(dlk_context *ctx, int on);
 DLK_API dlk_status dlk_explain_report(dlk_context *ctx, const char **text);
 
@@ -653,7 +665,8 @@ typedef struct dlk_glove_cooccur_params {
   int distance_weighting; /* 1: weight 1/distance (default); 0: weight 1 */
   double memory_gb;       /* soft memory limit in GiB (-memory; default 3, the tool's code) */
   int64_t max_product;    /* dense table for rank products below this; 0: from memory_gb */
-  int64_t overflow_length; /* sparse records buffered before a spill; 0: from memory_gb */
+  int64_t overflow_length; /* sparse records buffered before a spill (at most 2^40);
+                              0: from memory_gb */
   const char *temp_prefix; /* temporary files PREFIX_0001.bin ...; NULL: "overflow" */
   int max_temp_files;     /* merge fan-in; 0: 64 */
   int method;             /* 0: auto (GPU chunks on a CUDA context with a GPU row, else the
@@ -1065,7 +1078,8 @@ DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params 
 
 /* Scaled-dot-product multi-head attention, torch.nn.functional.scaled_dot_product_attention:
    q [B, Hq, Tq, D], k [B, Hk, Tk, D], v [B, Hk, Tk, Dv], Hq a multiple of Hk (GQA/MQA);
-   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores).
+   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores);
+   D and Dv are not both 0 (DLK_ERR_SHAPE_MISMATCH: k and v would hold nothing).
    bias: optional additive [B or 1, Hq or 1, Tq, Tk] (size-1 dims broadcast via stride 0);
    a boolean mask is passed as a bias of 0 / -inf. q_lengths, k_lengths: I32/I64 [B] or NULL
    (padding / variable length). A row with every key masked gives out = 0 and lse = -inf.
@@ -1195,7 +1209,9 @@ typedef struct dlk_rnn_params {
      records the parameters and shapes that wrote it, and the backward refuses a reserve
      from a different configuration (it reads the reserve's 24-byte header first: on a GPU
      one small device-to-host copy). With training = 0 it is ignored (may be NULL).
-   - cn is F32-or-better inside; c0 and cn have x's dtype. */
+   - cn is F32-or-better inside; c0 and cn have x's dtype.
+   - a batch of no sequence (B = 0) writes nothing, the reserve included (whatever T is);
+     its backward reads no reserve and adds nothing to the weight gradients. */
 DLK_API dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes);
 DLK_API dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
                                    const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,
