@@ -20,9 +20,10 @@
  * CUDA, 10..19 vendor (the "x vendor" column divides by the best of these), 20.. CPU.
  *
  * Sizes: env->gpu says whether the context is on a CUDA device; without one the family
- * registers smaller shapes so that the whole CPU suite stays under a minute on 2 cores
- * (env->quick shrinks further). Setup allocates through the context (bench_alloc) and
- * fills with bench_fill; nothing is allocated inside `run`.
+ * registers smaller shapes, picked with bench_cpu_size(): by default so that the whole
+ * CPU suite takes at most 15 s on 2 cores, larger with --full (env->full: about a minute),
+ * smallest with --quick. Setup allocates through the context (bench_alloc) and fills
+ * with bench_fill; nothing is allocated inside `run`.
  */
 #ifndef DLK_BENCH_H
 #define DLK_BENCH_H
@@ -44,8 +45,15 @@ typedef enum bench_bound {
 typedef struct bench_env {
   dlk_context *ctx;
   int gpu;   /* 1: ctx is on a CUDA device */
-  int quick; /* --quick: fewer runs, and on the CPU smaller shapes */
+  int quick; /* --quick: fewer runs, and on the CPU the smallest shapes */
+  int full;  /* --full: on the CPU the larger shapes (wins over --quick's) */
 } bench_env;
+
+/* A CPU case's size: --full's, --quick's or the default. */
+static inline int64_t bench_cpu_size(const bench_env *env, int64_t quick, int64_t dflt,
+                                     int64_t full) {
+  return env->full ? full : env->quick ? quick : dflt;
+}
 
 /* A variant of a case that does not go through the dispatcher (op == NULL). It runs on
    the context's device. */

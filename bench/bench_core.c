@@ -143,7 +143,12 @@ static const dlk_variant noop_rows[] = {
     {1, "noop_simple", DLK_CUDA, 1, "does nothing", noop_supports, NULL, noop_run},
     {10, "noop_vendor", DLK_CUDA, 0, "does nothing", noop_supports, NULL, noop_run},
 };
-static const dlk_op noop_op = {"bench_noop", noop_rows, 4, noop_key, NULL, true};
+/* Its output: x's shape (what a real op's outputs() costs the dispatcher: one descriptor). */
+static int noop_outputs(const void *args, dlk_tensor *out, int max) {
+  const noop_args *a = args;
+  return dlk_list_output(out, max, 0, &a->x);
+}
+static const dlk_op noop_op = {"bench_noop", noop_rows, 4, noop_key, NULL, true, noop_outputs};
 
 typedef struct dispatch_state {
   noop_args args;
@@ -209,13 +214,15 @@ static dlk_status dispatch_run(const bench_env *env, const bench_case *c, void *
 void bench_family_core(bench_registry *r, const bench_env *env) {
   bench_case c;
 
-  /* copy: 512 MiB on the GPU (10x the H100's L2), 64 MiB (32 with --quick) on the CPU. */
+  /* copy: 512 MiB on the GPU (10x the H100's L2); on the CPU 16 MiB each way, source and
+     destination together as large as the flush buffer (64 MiB with --full, 8 with
+     --quick). */
   memset(&c, 0, sizeof c);
   c.family = "core";
   snprintf(c.name, sizeof c.name, "copy");
   snprintf(c.dtype, sizeof c.dtype, "f32");
   c.bound = BENCH_MEMORY;
-  int64_t rows = env->gpu ? 32768 : (env->quick ? 2048 : 4096), cols = 4096;
+  int64_t rows = env->gpu ? 32768 : bench_cpu_size(env, 512, 1024, 4096), cols = 4096;
   c.dims[0] = rows;
   c.dims[1] = cols;
   c.dims[2] = cols + 32; /* row pitch of the strided view: 128 bytes of padding */
@@ -231,14 +238,15 @@ void bench_family_core(bench_registry *r, const bench_env *env) {
       "memory-bound cases are rated against (%copy)";
   bench_add(r, &c);
 
-  /* dispatch: 50,000 calls per run, 20 runs: the 1e6 calls of the brief. */
+  /* dispatch: 50,000 calls per run, 20 runs: the 1e6 calls of the brief (CPU: 10,000 per
+     run, 50,000 with --full). */
   memset(&c, 0, sizeof c);
   c.family = "core";
   snprintf(c.name, sizeof c.name, "dispatch");
   snprintf(c.shape, sizeof c.shape, "%s", env->gpu ? "noop,cache-hit" : "noop,heuristic");
   snprintf(c.dtype, sizeof c.dtype, "f32");
   c.bound = BENCH_HOST;
-  c.calls = env->quick ? 10000 : 50000;
+  c.calls = env->gpu ? 50000 : bench_cpu_size(env, 10000, 10000, 50000);
   c.target_us = 2.0;
   c.dims[0] = 64;
   c.dims[1] = 1024;
@@ -259,7 +267,7 @@ void bench_family_core(bench_registry *r, const bench_env *env) {
      inside the launch queue, so the host never waits on the GPU while timed. */
   snprintf(c.name, sizeof c.name, "public_call");
   snprintf(c.shape, sizeof c.shape, "softmax,1x16");
-  c.calls = env->gpu ? 200 : (env->quick ? 10000 : 50000);
+  c.calls = env->gpu ? 200 : bench_cpu_size(env, 10000, 10000, 50000);
   c.target_us = 0;
   c.dims[0] = 1;
   c.dims[1] = 16;

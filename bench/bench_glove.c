@@ -12,8 +12,9 @@
  *                        (no output check). GPU: F64 at the tool's d = 50 (V 80000, 20M
  *                        records; V 5000, 2M), F32, the GPU's fast path, at d = 50 and
  *                        300 and F64 at d = 300 (V 100000). CPU: F64 at d = 50, V 80000
- *                        with 1M records (quick: 500k) and V 5000 with 500k / 200k (the
- *                        CPU run of the whole bench stays under a minute on 2 cores).
+ *                        and V 5000 with 50k records each (--full: 1M and 500k; --quick:
+ *                        25k), so that the default CPU run of the whole bench takes
+ *                        seconds.
  *   glove_epoch_stream   the same records trained resident vs streamed from a file
  *                        (issue 4's target: a streamed epoch at >= 50% of the in-memory
  *                        speed). Variants: `resident` and `streamed` (max_resident_bytes
@@ -433,12 +434,12 @@ void bench_family_glove(bench_registry *r, const bench_env *env) {
        fast kernel, where streaming has the least time to hide behind. */
     add_stream(r, env, 100000, 50, (int64_t)32 << 20, (int64_t)4 << 20, DLK_F32);
   } else {
-    add_epoch(r, 80000, 50, env->quick ? 500000 : 1000000, DLK_F64);
-    add_epoch(r, 5000, 50, env->quick ? 200000 : 500000, DLK_F64);
+    add_epoch(r, 80000, 50, bench_cpu_size(env, 25000, 50000, 1000000), DLK_F64);
+    add_epoch(r, 5000, 50, bench_cpu_size(env, 25000, 50000, 500000), DLK_F64);
     add_topk(r, 20000, 100, 0);
-    add_cooc(r, 10000, env->quick ? 20000 : 100000, 15);
+    add_cooc(r, 10000, bench_cpu_size(env, 20000, 20000, 100000), 15);
     /* Hogwild on every core; 8 chunks. */
-    int64_t n = env->quick ? (int64_t)64 << 10 : (int64_t)256 << 10;
+    int64_t n = bench_cpu_size(env, (int64_t)32 << 10, (int64_t)64 << 10, (int64_t)256 << 10);
     add_stream(r, env, 10000, 50, n, n / 8, DLK_F64);
   }
 }

@@ -261,13 +261,13 @@ static void add_adam(bench_registry *r, int64_t n, dlk_dtype dt) {
 
 void bench_family_nn(bench_registry *r, const bench_env *env) {
   static const dlk_dtype float_types[] = {DLK_F32, DLK_F16, DLK_BF16};
-  int gpu = env->gpu, quick = env->quick;
+  int gpu = env->gpu;
 
   /* GEMM: the shapes on a GPU; on the CPU the same aspect ratios, smaller. */
   int64_t gemm_shapes[3][3] = {{4096, 4096, 4096}, {1, 4096, 4096}, {8192, 1024, 4096}};
   if (!gpu) {
-    int64_t cpu[3][3] = {{256, 256, 256}, {1, 1024, 1024}, {512, 64, 256}};
-    if (quick) cpu[0][0] = cpu[0][1] = cpu[0][2] = 128, cpu[2][0] = 256;
+    int64_t sq = bench_cpu_size(env, 64, 128, 256), mv = bench_cpu_size(env, 512, 1024, 1024);
+    int64_t cpu[3][3] = {{sq, sq, sq}, {1, mv, mv}, {bench_cpu_size(env, 128, 128, 512), 64, 256}};
     memcpy(gemm_shapes, cpu, sizeof cpu);
   }
   for (int s = 0; s < 3; s++) {
@@ -278,11 +278,12 @@ void bench_family_nn(bench_registry *r, const bench_env *env) {
     }
   }
 
-  /* Softmax and layer norm: rows shrink 16x on the CPU (32x with --quick). */
+  /* Softmax and layer norm: far fewer rows on the CPU (1/64 and 1/512 by default, 1/16 and
+     1/32 with --full). */
   int64_t row_shapes[2][2] = {{8192, 1024}, {4096, 32000}};
   if (!gpu) {
-    row_shapes[0][0] = quick ? 256 : 512;
-    row_shapes[1][0] = quick ? 32 : 128;
+    row_shapes[0][0] = bench_cpu_size(env, 64, 128, 512);
+    row_shapes[1][0] = bench_cpu_size(env, 8, 8, 128);
   }
   for (int kind = 0; kind < 2; kind++)
     for (int s = 0; s < 2; s++)
@@ -290,7 +291,7 @@ void bench_family_nn(bench_registry *r, const bench_env *env) {
         add_row(r, kind, row_shapes[s][0], row_shapes[s][1], float_types[t]);
 
   /* Adam: 100M parameters (f32, and bf16 params with f32 state). */
-  int64_t n = gpu ? 100000000 : (quick ? 1000000 : 4000000);
+  int64_t n = gpu ? 100000000 : bench_cpu_size(env, 250000, 500000, 4000000);
   add_adam(r, n, DLK_F32);
   add_adam(r, n, DLK_BF16);
 }

@@ -76,11 +76,6 @@ class AdamParams(ctypes.Structure):
                 ("adamw", ctypes.c_int), ("step", ctypes.c_int64)]
 
 
-class SdpaParams(ctypes.Structure):
-    _fields_ = [("scale", ctypes.c_double), ("causal", ctypes.c_int), ("dropout", ctypes.c_double),
-                ("seed", ctypes.c_uint64), ("offset", ctypes.c_uint64)]
-
-
 class Conv2dParams(ctypes.Structure):
     _fields_ = [("stride", ctypes.c_int64 * 2), ("padding", ctypes.c_int64 * 2),
                 ("dilation", ctypes.c_int64 * 2), ("groups", ctypes.c_int64), ("act", ctypes.c_int)]
@@ -98,6 +93,9 @@ class BatchnormParams(ctypes.Structure):
 
 class MseParams(ctypes.Structure):
     _fields_ = [("reduction", ctypes.c_int)]
+class SdpaParams(ctypes.Structure):
+    _fields_ = [("scale", ctypes.c_double), ("causal", ctypes.c_int), ("dropout", ctypes.c_double),
+                ("seed", ctypes.c_uint64), ("offset", ctypes.c_uint64)]
 
 
 class RnnParams(ctypes.Structure):
@@ -146,8 +144,6 @@ class Dlk:
                                                      P(Tensor), P(Tensor)]),
             "dlk_adam_step": (ctypes.c_int, [ctypes.c_void_p, P(AdamParams), P(Tensor), P(Tensor),
                                              P(Tensor), P(Tensor)]),
-            "dlk_sdpa_forward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 8),
-            "dlk_sdpa_backward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 13),
             "dlk_additive_attention_forward": (ctypes.c_int, [ctypes.c_void_p] + [P(Tensor)] * 8),
             "dlk_additive_attention_backward": (ctypes.c_int, [ctypes.c_void_p] + [P(Tensor)] * 14),
             "dlk_explain_mode": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
@@ -172,6 +168,8 @@ class Dlk:
             "dlk_rnn_cell_forward": (ctypes.c_int, [ctypes.c_void_p, P(RnnCellParams), P(RnnWeights),
                                                     P(Tensor), P(Tensor), P(Tensor), P(Tensor), P(Tensor),
                                                     P(Tensor)]),
+            "dlk_sdpa_forward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 8),
+            "dlk_sdpa_backward": (ctypes.c_int, [ctypes.c_void_p, P(SdpaParams)] + [P(Tensor)] * 13),
         }
         self.missing = []
         for name, (res, args) in sig.items():
@@ -559,49 +557,6 @@ def adam_case(dev, n):
                 dlk_fn=lambda d: d.lib.dlk_adam_step(d.ctx, ctypes.byref(ap), dp, dg, dm, dv))
 
 
-def sdpa_case(dev, b, h, t, d, causal, dt, bwd):
-    """torch's scaled_dot_product_attention (its fastest backend on the device) against
-    dlk_sdpa_forward, or the backward of both from the same forward outputs (dq compared)."""
-    g = torch.Generator(device="cpu").manual_seed(41)
-    q, k, v = [(torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev, TDT[dt]) for _ in range(3)]
-    out = torch.empty_like(q)
-    lse = torch.empty(b, h, t, device=dev, dtype=torch.float32)
-    p = SdpaParams(0.0, causal, 0.0, 0, 0)
-    dq_, dk_, dv_, do_, dout_, dlse = desc(q), desc(k), desc(v), desc(out), None, desc(lse)
-    F = torch.nn.functional
-    keep = [q, k, v, out, lse]
-    fwd = lambda dd: dd.lib.dlk_sdpa_forward(dd.ctx, ctypes.byref(p), dq_, dk_, dv_, None, None, None,  # noqa: E731
-                                              do_, dlse)
-    if not bwd:
-        return dict(torch_fn=lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal)),
-                    ref=lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal)),
-                    dlk_fn=fwd, out=out, tf32=False, keep=keep)
-    dout = (torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev, TDT[dt])
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    dout_ = desc(dout)
-    gq, gk, gv = desc(dq), desc(dk), desc(dv)
-    keep += [dout, dq, dk, dv]
-    qr, kr, vr = [x.detach().clone().requires_grad_(True) for x in (q, k, v)]
-    tout = F.scaled_dot_product_attention(qr, kr, vr, is_causal=bool(causal))
-
-    def torch_bwd():  # the backward alone, as dlk-bench times it
-        return torch.autograd.grad(tout, (qr, kr, vr), dout, retain_graph=True)
-
-    class Fwd:  # dlk's forward once, lazily (the library is opened after the cases are made)
-        done = False
-
-    def dlk_bwd(dd):
-        if not Fwd.done:
-            dd.check(fwd(dd))
-            Fwd.done = True
-        return dd.lib.dlk_sdpa_backward(dd.ctx, ctypes.byref(p), dq_, dk_, dv_, None, None, None, do_,
-                                        dlse, dout_, gq, gk, gv, None)
-
-    return dict(torch_fn=torch_bwd, ref=lambda: torch_bwd()[0], dlk_fn=dlk_bwd, out=dq, tf32=False,
-                keep=keep + [qr, kr, vr, tout])
-
-
-
 def additive_torch(enc, dec, wa, ua, va):
     """PyTorch eager additive attention, the formulas of dlk.h as a framework user writes them."""
     e = torch.tanh((enc @ wa)[:, None, :, :] + (dec @ ua)[:, :, None, :]) @ va
@@ -736,6 +691,46 @@ def mse_case(dev, shape, dt):
     fn = lambda: torch.nn.functional.mse_loss(x.float(), t.float())  # noqa: E731
     return dict(torch_fn=lambda: torch.nn.functional.mse_loss(x, t), ref=fn, out=loss, tf32=False,
                 keep=(x, t, loss), dlk_fn=lambda d: d.lib.dlk_mse_loss_forward(d.ctx, ctypes.byref(p), dx, dt_, dl))
+def sdpa_case(dev, b, h, t, d, causal, dt, bwd):
+    """torch's scaled_dot_product_attention (its fastest backend on the device) against
+    dlk_sdpa_forward, or the backward of both from the same forward outputs (dq compared)."""
+    g = torch.Generator(device="cpu").manual_seed(41)
+    q, k, v = [(torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev, TDT[dt]) for _ in range(3)]
+    out = torch.empty_like(q)
+    lse = torch.empty(b, h, t, device=dev, dtype=torch.float32)
+    p = SdpaParams(0.0, causal, 0.0, 0, 0)
+    dq_, dk_, dv_, do_, dout_, dlse = desc(q), desc(k), desc(v), desc(out), None, desc(lse)
+    F = torch.nn.functional
+    keep = [q, k, v, out, lse]
+    fwd = lambda dd: dd.lib.dlk_sdpa_forward(dd.ctx, ctypes.byref(p), dq_, dk_, dv_, None, None, None,  # noqa: E731
+                                              do_, dlse)
+    if not bwd:
+        return dict(torch_fn=lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal)),
+                    ref=lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal)),
+                    dlk_fn=fwd, out=out, tf32=False, keep=keep)
+    dout = (torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev, TDT[dt])
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    dout_ = desc(dout)
+    gq, gk, gv = desc(dq), desc(dk), desc(dv)
+    keep += [dout, dq, dk, dv]
+    qr, kr, vr = [x.detach().clone().requires_grad_(True) for x in (q, k, v)]
+    tout = F.scaled_dot_product_attention(qr, kr, vr, is_causal=bool(causal))
+
+    def torch_bwd():  # the backward alone, as dlk-bench times it
+        return torch.autograd.grad(tout, (qr, kr, vr), dout, retain_graph=True)
+
+    class Fwd:  # dlk's forward once, lazily (the library is opened after the cases are made)
+        done = False
+
+    def dlk_bwd(dd):
+        if not Fwd.done:
+            dd.check(fwd(dd))
+            Fwd.done = True
+        return dd.lib.dlk_sdpa_backward(dd.ctx, ctypes.byref(p), dq_, dk_, dv_, None, None, None, do_,
+                                        dlse, dout_, gq, gk, gv, None)
+
+    return dict(torch_fn=torch_bwd, ref=lambda: torch_bwd()[0], dlk_fn=dlk_bwd, out=dq, tf32=False,
+                keep=keep + [qr, kr, vr, tout])
 def _rnn_module(mode, i, h, dev, tdt):
     if mode == 2:
         m = torch.nn.LSTM(i, h)

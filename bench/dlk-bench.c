@@ -4,7 +4,7 @@
  * copy bandwidth measured here, and the ratio to the vendor variant on the same case.
  *
  *   dlk-bench [--family F] [--variant V] [--dtype T] [--json FILE] [--plot FILE.svg]
- *             [--from-json FILE] [--quick] [--list] [--cpu] [--runs N]
+ *             [--from-json FILE] [--quick] [--full] [--list] [--cpu] [--runs N]
  *
  * Method (GPU): per (case, variant) one warm-up run (synchronised: it reports "not
  * supported" and grows the workspace), its output read back and compared with the first
@@ -14,7 +14,9 @@
  * (up to 100, about 200 ms of timed work). Host-overhead cases are timed with the
  * monotonic clock around the calls only (synchronised before and after, untimed).
  * Without a GPU the same statistics are taken with the monotonic clock on the CPU cases
- * (smaller shapes), flushing a 32 MiB buffer between runs.
+ * (smaller shapes: the whole run in seconds; --full: larger ones, about a minute on 2
+ * cores), flushing a 32 MiB buffer between runs. Every option is checked before any case
+ * runs (an unknown variant or dtype, an output file that cannot be written).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -339,7 +341,7 @@ static void check_output(const bench_env *env, const bench_case *c, void *state,
 
 typedef struct bench_opts {
   const char *family, *variant, *dtype, *json, *plot, *from_json;
-  int quick, list, cpu, runs;
+  int quick, full, list, cpu, runs;
 } bench_opts;
 
 typedef struct bench_vrow {
@@ -602,11 +604,12 @@ static void fmt_pct(char *b, size_t n, double v) {
     snprintf(b, n, "%.0f%%", v * 100);
 }
 
-/* CPU runs show GFLOP/s: TFLOP/s would print 0.001. */
+/* CPU runs show GFLOP/s: TFLOP/s would print 0.001. Host-overhead cases (dispatch) fill
+   their own column, time/call, and leave the rate columns empty. */
 static void print_header(int gpu) {
-  printf("%-14s %-16s %-5s %-20s %10s %10s %8s %8s %6s %6s %7s  %s\n", "case", "shape", "dtype",
-         "variant", "median", "min", gpu ? "TFLOP/s" : "GFLOP/s", "GB/s", "%peak", "%copy",
-         "xvendor", "check");
+  printf("%-14s %-16s %-5s %-20s %10s %10s %9s %8s %8s %6s %6s %7s  %s\n", "case", "shape", "dtype",
+         "variant", "median", "min", "time/call", gpu ? "TFLOP/s" : "GFLOP/s", "GB/s", "%peak",
+         "%copy", "xvendor", "check");
 }
 
 static void print_rows(const bench_report *rep, int from, int to) {
@@ -622,7 +625,7 @@ static void print_rows(const bench_report *rep, int from, int to) {
       printf("%s: %s\n", x->outcome == BENCH_NOT_SUPPORTED ? "not supported" : "FAILED", x->reason);
       continue;
     }
-    char med[24], mn[24], tf[16], gb[16], pk[16], cp[16], xv[16], ck[48];
+    char med[24], mn[24], per[24] = "-", tf[16], gb[16], pk[16], cp[16], xv[16], ck[48];
     fmt_time(med, sizeof med, x->median_ms);
     fmt_time(mn, sizeof mn, x->min_ms);
     fmt_num(tf, sizeof tf, rep->gpu ? x->tflops : x->tflops * 1e3);
@@ -633,9 +636,10 @@ static void print_rows(const bench_report *rep, int from, int to) {
     else
       snprintf(xv, sizeof xv, "-");
     if (x->bound == BENCH_HOST) {
-      /* The per-call time replaces the rate columns; %peak shows the target. */
-      fmt_time(tf, sizeof tf, x->us_per_call * 1e-3);
-      snprintf(gb, sizeof gb, "/call");
+      /* The per-call time has its own column; %peak shows the target. */
+      fmt_time(per, sizeof per, x->us_per_call * 1e-3);
+      snprintf(tf, sizeof tf, "-");
+      snprintf(gb, sizeof gb, "-");
       if (x->target_us > 0)
         snprintf(pk, sizeof pk, "%s", x->us_per_call <= x->target_us ? "<tgt" : ">TGT");
       else
@@ -649,7 +653,7 @@ static void print_rows(const bench_report *rep, int from, int to) {
       snprintf(ck, sizeof ck, "reference");
     else
       snprintf(ck, sizeof ck, "%s %.1e", x->check_bad ? "DIFFERS" : "ok", x->check_err);
-    printf("%10s %10s %8s %8s %6s %6s %7s  %s\n", med, mn, tf, gb, pk, cp, xv, ck);
+    printf("%10s %10s %9s %8s %8s %6s %6s %7s  %s\n", med, mn, per, tf, gb, pk, cp, xv, ck);
   }
 }
 
@@ -789,9 +793,9 @@ static void print_banner(const bench_report *rep) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: dlk-bench [--family F] [--variant ID|NAME] [--dtype f32|tf32|f16|bf16]\n"
+          "usage: dlk-bench [--family F] [--variant ID|NAME] [--dtype f32|tf32|f16|bf16|f64]\n"
           "                 [--json FILE] [--plot FILE.svg] [--from-json FILE] [--quick]\n"
-          "                 [--runs N] [--cpu] [--list] [--help]\n"
+          "                 [--full] [--runs N] [--cpu] [--list] [--help]\n"
           "  --family F      only the cases of family F (%s",
           N_FAMILIES ? families[0].name : "");
   for (int i = 1; i < N_FAMILIES; i++) fprintf(f, ", %s", families[i].name);
@@ -803,11 +807,29 @@ static void usage(FILE *f) {
           "  --plot FILE     also draw them as an SVG bar chart\n"
           "  --from-json F   run nothing: read a saved JSON (e.g. from a GPU run) and print,\n"
           "                  plot (--plot) or rewrite (--json) it\n"
-          "  --quick         fewer runs (>= 5) and, on the CPU, smaller shapes\n"
+          "  --quick         fewer runs (>= 5) and, on the CPU, the smallest shapes\n"
+          "  --full          on the CPU, the larger shapes (about a minute on 2 cores; the\n"
+          "                  default CPU run takes seconds); no effect on a GPU\n"
           "  --runs N        exactly N timed runs per variant (5..%d)\n"
           "  --cpu           bench the CPU cases even when a GPU is present\n"
           "  --list          list the cases and their variants, run nothing\n",
           MAX_RUNS);
+}
+
+/* Whether `path` can be written: opened for appending (which leaves an existing file as it
+   is) and closed; a file that did not exist is removed again. 0, or 1 with the reason. */
+static int probe_output(const char *path, char *err, size_t len) {
+  FILE *t = fopen(path, "r");
+  int existed = t != NULL;
+  if (t) fclose(t);
+  FILE *f = fopen(path, "a");
+  if (!f) {
+    snprintf(err, len, "cannot be written: %s", strerror(errno));
+    return 1;
+  }
+  fclose(f);
+  if (!existed) remove(path);
+  return 0;
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
@@ -837,6 +859,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     }
     if (!strcmp(a, "--quick"))
       o->quick = 1;
+    else if (!strcmp(a, "--full"))
+      o->full = 1;
     else if (!strcmp(a, "--list"))
       o->list = 1;
     else if (!strcmp(a, "--cpu"))
@@ -868,9 +892,19 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     }
   }
   if (o->dtype && strcmp(o->dtype, "f32") && strcmp(o->dtype, "tf32") && strcmp(o->dtype, "f16") &&
-      strcmp(o->dtype, "bf16")) {
-    fprintf(stderr, "dlk-bench: --dtype wants f32, tf32, f16 or bf16\n");
+      strcmp(o->dtype, "bf16") && strcmp(o->dtype, "f64")) {
+    fprintf(stderr, "dlk-bench: --dtype wants f32, tf32, f16, bf16 or f64 (the GloVe cases)\n");
     return 2;
+  }
+  /* The output files, before any work: a run must not end in a path that cannot be written. */
+  const char *outs[2] = {o->json, o->plot}, *names[2] = {"--json", "--plot"};
+  for (int i = 0; i < 2; i++) {
+    if (!outs[i]) continue;
+    char err[256];
+    if (probe_output(outs[i], err, sizeof err)) {
+      fprintf(stderr, "dlk-bench: %s %s: %s\n", names[i], outs[i], err);
+      return 2;
+    }
   }
   return 0;
 }
@@ -909,6 +943,57 @@ static void list_cases(const bench_env *env, const bench_registry *reg, const be
                c->variants[k].description ? c->variants[k].description : "");
     }
   }
+}
+
+/* --variant must name a variant of a selected case (an id or a name): else an error that
+   lists the ones it could name, before any case runs. A variant of the selected cases
+   that runs only on the other kind of device is an error too. 0, or 2 after a message. */
+static int check_variant(const bench_env *env, const bench_registry *reg, const bench_opts *o) {
+  if (!o->variant) return 0;
+  dlk_device dev;
+  dlk_context_device(env->ctx, &dev);
+  char known[2048] = "";
+  size_t used = 0;
+  int here = 0, elsewhere = 0;
+  for (int i = 0; i < reg->n; i++) {
+    const bench_case *c = &reg->cases[i];
+    if (!case_selected(o, c)) continue;
+    dlk_variant_info info[MAX_VARIANTS];
+    int count = 0;
+    if (c->op) {
+      if (dlk_op_variants(env->ctx, c->op, info, MAX_VARIANTS, &count) != DLK_OK) count = 0;
+    } else {
+      for (int k = 0; k < c->n_variants && k < MAX_VARIANTS; k++, count++) {
+        memset(&info[k], 0, sizeof info[k]);
+        info[k].id = c->variants[k].id;
+        info[k].name = c->variants[k].name;
+        info[k].device = dev.type;
+      }
+    }
+    for (int k = 0; k < count && k < MAX_VARIANTS; k++) {
+      bench_vrow row = {info[k].id, "", ""};
+      snprintf(row.name, sizeof row.name, "%s", info[k].name);
+      if (variant_selected(o, &row)) {
+        if (info[k].device == dev.type)
+          here++;
+        else
+          elsewhere++;
+      }
+      char item[80];
+      snprintf(item, sizeof item, "%s (%d)", info[k].name, info[k].id);
+      if (!strstr(known, item) && used + strlen(item) + 3 < sizeof known)
+        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "", item);
+    }
+  }
+  if (here) return 0;
+  if (elsewhere)
+    fprintf(stderr,
+            "dlk-bench: --variant %s: it runs only on a %s device, and this run is on the %s\n",
+            o->variant, dev.type == DLK_CUDA ? "CPU" : "CUDA", dlk_device_type_name(dev.type));
+  else
+    fprintf(stderr, "dlk-bench: --variant %s: no such variant in the selected cases; known: %s\n",
+            o->variant, known[0] ? known : "(none)");
+  return 2;
 }
 
 /* Group boundaries: results of one case are consecutive. */
@@ -982,10 +1067,7 @@ int main(int argc, char **argv) {
             copts.device.type == DLK_CUDA ? " (--cpu benches the CPU reference instead)" : "");
     return 1;
   }
-  bench_env env = {ctx, copts.device.type == DLK_CUDA, o.quick};
-  if (!env.gpu && !o.list)
-    printf("%s: running the CPU reference cases at smaller sizes\n",
-           ngpu > 0 ? "--cpu" : "no CUDA device");
+  bench_env env = {ctx, copts.device.type == DLK_CUDA, o.quick, o.full};
 
   bench_registry reg = {0};
   for (int i = 0; i < N_FAMILIES; i++) families[i].add(&reg, &env);
@@ -993,6 +1075,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dlk-bench: out of memory registering cases\n");
     return 1;
   }
+  if ((rc = check_variant(&env, &reg, &o)) != 0) {
+    free(reg.cases);
+    dlk_context_destroy(ctx);
+    return rc;
+  }
+  if (!env.gpu && !o.list)
+    printf("%s: running the CPU reference cases at %s sizes%s\n",
+           ngpu > 0 ? "--cpu" : "no CUDA device",
+           o.full    ? "the larger (--full)"
+           : o.quick ? "the smallest (--quick)"
+                     : "smaller",
+           o.full || o.quick ? "" : " (--full: larger ones, about a minute)");
   if (o.list) {
     list_cases(&env, &reg, &o);
     free(reg.cases);

@@ -78,11 +78,11 @@ static dlk_status features(backbone *b, int n, const dlk_tensor *x, int bn_train
   if (s == DLK_OK) s = make(&sr, DLK_F32, 1, (int64_t[]){C1}, NULL);
   /* momentum 1: the running statistics become this batch's (calibration) */
   const dlk_batchnorm_params bn = {1e-5, 1.0, bn_training};
+  const dlk_bias_act_params relu = {DLK_ACT_RELU};
   if (s == DLK_OK) s = dlk_conv2d_forward(ctx, &pad1, x, &b->w1, NULL, &a1, NULL);
   if (s == DLK_OK)
     s = dlk_batchnorm_forward(ctx, &bn, &a1, NULL, NULL, &b->running_mean, &b->running_var, &a2,
                               bn_training ? &sm : NULL, bn_training ? &sr : NULL);
-  const dlk_bias_act_params relu = {DLK_ACT_RELU};
   if (s == DLK_OK) s = dlk_bias_act_forward(ctx, &relu, &a2, NULL, &a2); /* in place */
   if (s == DLK_OK) s = dlk_pool2d_forward(ctx, &pool2, &a2, &p1);
   if (s == DLK_OK) s = dlk_conv2d_forward(ctx, &pad1_relu, &p1, &b->w2, NULL, &a3, NULL);

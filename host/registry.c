@@ -25,15 +25,15 @@
 extern const dlk_op *const dlk_nn_ops[];    /* host/nn/nn.c */
 extern const dlk_op *const dlk_glove_ops[]; /* host/glove/glove.c */
 extern const dlk_op *const dlk_conv_ops[];  /* host/conv/conv.c */
-extern const dlk_op *const dlk_rnn_ops[];   /* host/rnn/rnn.c */
 extern const dlk_op *const dlk_attention_ops[]; /* host/attention/attention.c */
+extern const dlk_op *const dlk_rnn_ops[];   /* host/rnn/rnn.c */
 
 const dlk_op *const *const dlk_families[] = {
     dlk_nn_ops,
     dlk_glove_ops,
     dlk_conv_ops,
-    dlk_rnn_ops,
     dlk_attention_ops,
+    dlk_rnn_ops,
     NULL,
 };
 

@@ -26,6 +26,8 @@
  * test_attn_gpu) says what it checks.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "sweep.h"
 
@@ -1286,6 +1288,44 @@ static int bad_untouched(const bad_setup *s) {
     for (size_t b = 0; b < o[i].n; b++)
       if (((const unsigned char *)o[i].p)[b] != 0xFF) return 0;
   return 1;
+}
+
+/* ---- hostile shapes (fuzz_api): keys with no features ---- */
+
+static void hung(int sig) {
+  (void)sig;
+  static const char msg[] = "FAIL test_attention: a call on hostile shapes hung (> 60 s)\n";
+  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
+  _exit(1);
+}
+
+/* D = Dv = 0: q, k and v hold no element, so nothing bounds Tk, and every variant loops
+   over the keys of each row (lse is the one output: log of the count of visible keys).
+   Refused before anything is written, also for a few keys, in both directions. */
+static void test_hostile(dlk_context *ctx) {
+  t_case = "hostile: D = Dv = 0";
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = hung;
+  sigaction(SIGALRM, &sa, &old_sa);
+  alarm(60);
+  static float buf[16], lse[4], dout[4], dbias[4];
+  const int64_t tks[2] = {(int64_t)1 << 40, 3};
+  for (int i = 0; i < 2; i++) {
+    const int64_t sq[4] = {1, 1, 2, 0}, sk[4] = {1, 1, tks[i], 0}, sl[3] = {1, 1, 2}, sb[4] = {1, 1, 2, 1};
+    dlk_tensor q = host_tensor(buf, DLK_F32, 4, sq), k = host_tensor(buf, DLK_F32, 4, sk), v = k, out = q;
+    dlk_tensor l = host_tensor(lse, DLK_F32, 3, sl), bias = host_tensor(buf, DLK_F32, 4, sb);
+    dlk_tensor db = host_tensor(dbias, DLK_F32, 4, sb), dy = host_tensor(dout, DLK_F32, 4, sq);
+    for (int j = 0; j < 4; j++) lse[j] = 7.0f, dbias[j] = 7.0f;
+    CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_sdpa_forward(ctx, NULL, &q, &k, &v, NULL, NULL, NULL, &out, &l));
+    CHECK(strstr(dlk_context_last_error(ctx), "D = 0") && strstr(dlk_context_last_error(ctx), "Dv = 0"), "%s",
+          dlk_context_last_error(ctx));
+    CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH,
+                 dlk_sdpa_backward(ctx, NULL, &q, &k, &v, &bias, NULL, NULL, &out, &l, &dy, NULL, NULL, NULL, &db));
+    CHECK(lse[0] == 7.0f && lse[1] == 7.0f && dbias[0] == 7.0f, "a refused call wrote");
+  }
+  alarm(0);
+  sigaction(SIGALRM, &old_sa, NULL);
 }
 
 static void test_bad_input(dlk_context *ctx) {
@@ -2682,7 +2722,8 @@ static void test_attn_properties(dlk_context *ctx) {
    [2, 2, 4]; lengths [2]. Every output pre-filled with 0xFF bytes. */
 typedef struct attn_bad {
   float enc[24], dec[12], wa[20], ua[15], va[5], wg[12], wc[35], decd[16];
-  float ctx[16], wts[12], dctx[16], dwts[12], wts_in[12];
+  float ctx[16], wts[12], dctx[16], wts_in[12];
+  _Alignas(8) float dwts[12]; /* case 23 views it as f64: aligned, so the dtype is what is refused */
   float denc[24], ddec[16], dwa[20], dua[15], dva[5], dwg[12], dwc[35];
   int32_t len[2];
   dlk_tensor tenc, tdec, twa, tua, tva, twg, twc, tdecd, tlen;
@@ -3090,6 +3131,7 @@ int main(int argc, char **argv) {
   test_masked_rows(ctx);
   test_gpu_bad_lengths(ctx);
   test_bad_input(ctx);
+  test_hostile(ctx);
   test_explain(ctx);
 #if DLK_HAVE_CUDNN
   test_cudnn_graphs(ctx);

@@ -25,6 +25,9 @@
  * outputs entirely 0xFF.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sweep.h"
 
@@ -1871,6 +1874,80 @@ static void test_semantics(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
+/* 5b. Hostile shapes and parameters (fuzz_api): calls whose work is not bounded by any     */
+/*     tensor's memory (an empty x's huge dims, a huge kernel's padding) finish at once     */
+/* ====================================================================================== */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void hung(int sig) {
+  (void)sig;
+  static const char msg[] = "FAIL test_cnnops: a call on hostile shapes hung (> 60 s)\n";
+  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
+  _exit(1);
+}
+
+static void test_hostile(dlk_context *ctx) {
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = hung;
+  sigaction(SIGALRM, &sa, &old_sa);
+  alarm(60);
+  const int64_t T40 = (int64_t)1 << 40, T30 = (int64_t)1 << 30, T31 = (int64_t)1 << 31;
+  static float in[16], out[1024];
+  for (int i = 0; i < 16; i++) in[i] = (float)i - 3.0f;
+  double t0 = now_s();
+
+  /* batch norm backward over an empty batch x [2^40, 3, 0, 1]: dgamma = dbeta = 0 (sums
+     over nothing); the reference looped over the 2^40 batch rows of each channel */
+  t_case = "hostile: batchnorm_backward, N = 2^40 and H = 0";
+  for (int training = 0; training < 2; training++) {
+    dlk_batchnorm_params p = {1e-5, 0.1, training};
+    dlk_tensor x = bt(in, DLK_F32, 4, T40, 3, 0, 1), dy = x, dx = x;
+    dlk_tensor sm = bt(in, DLK_F32, 1, 3, 0, 0, 0), sr = bt(in + 3, DLK_F32, 1, 3, 0, 0, 0);
+    dlk_tensor dg = bt(out, DLK_F32, 1, 3, 0, 0, 0), db = bt(out + 3, DLK_F32, 1, 3, 0, 0, 0);
+    for (int i = 0; i < 6; i++) out[i] = NAN;
+    CHECK_OK(ctx, dlk_batchnorm_backward(ctx, &p, &x, NULL, &sm, &sr, &dy, &dx, &dg, &db));
+    for (int i = 0; i < 6; i++) CHECK(out[i] == 0.0f, "training %d: dgamma/dbeta[%d] = %g", training, i, out[i]);
+  }
+
+  /* max pooling with a kernel of 2^31 and padding 2^30: the first in-bounds row of each
+     window was found by stepping from -2^30 one dilation at a time */
+  t_case = "hostile: pool2d, kernel 2^31, padding 2^30";
+  {
+    dlk_pool2d_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = DLK_POOL_MAX;
+    p.kernel[0] = p.kernel[1] = T31;
+    p.padding[0] = p.padding[1] = T30;
+    p.stride[0] = p.stride[1] = 1;
+    /* x [1, 1, 1, 1]: OH = (1 + 2^31 - (2^31 - 1) - 1) / 1 + 1 = 2; every window holds x */
+    dlk_tensor x = bt(in, DLK_F32, 4, 1, 1, 1, 1), y = bt(out, DLK_F32, 4, 1, 1, 2, 2);
+    CHECK_OK(ctx, dlk_pool2d_forward(ctx, &p, &x, &y));
+    for (int i = 0; i < 4; i++) CHECK(out[i] == in[0], "y[%d] = %g, expected x = %g", i, out[i], in[0]);
+    dlk_tensor dy = bt(in + 4, DLK_F32, 4, 1, 1, 2, 2), dx = bt(out + 8, DLK_F32, 4, 1, 1, 1, 1);
+    CHECK_OK(ctx, dlk_pool2d_backward(ctx, &p, &x, NULL, &dy, &dx));
+    CHECK(out[8] == in[4] + in[5] + in[6] + in[7], "dx = %g, expected the sum of dy", out[8]);
+    /* x [1, 1, 0, 2^40] (no element), kernel {2, 2^31}, padding {1, 2^30}, stride {1, 2^31}:
+       y [1, 1, 1, 513] of windows holding nothing: -inf */
+    p.kernel[0] = 2, p.padding[0] = 1, p.stride[1] = T31;
+    x = bt(in, DLK_F32, 4, 1, 1, 0, T40), y = bt(out, DLK_F32, 4, 1, 1, 1, 513);
+    CHECK_OK(ctx, dlk_pool2d_forward(ctx, &p, &x, &y));
+    CHECK(isinf(out[0]) && out[0] < 0 && isinf(out[512]) && out[512] < 0, "y %g %g, expected -inf", out[0],
+          out[512]);
+  }
+  const double took = now_s() - t0;
+  t_case = "hostile: time";
+  CHECK(took < 1.0, "the calls took %.3f s", took);
+  alarm(0);
+  sigaction(SIGALRM, &old_sa, NULL);
+}
+
+/* ====================================================================================== */
 /* 6. Explain, and bad input that needs a CUDA context                                     */
 /* ====================================================================================== */
 
@@ -1963,6 +2040,7 @@ int main(int argc, char **argv) {
   test_layouts(ctx, ref, quick_mode, 0);
   test_bad_input(ctx);
   test_semantics(ctx);
+  test_hostile(ctx);
   test_explain(ctx);
   dlk_context_destroy(ref);
   dlk_context_destroy(ctx);

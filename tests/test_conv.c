@@ -27,6 +27,9 @@
  * the rows and main.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "sweep.h"
@@ -957,6 +960,116 @@ static void test_bad_input(dlk_context *ctx) {
 #undef WORDS
 }
 
+/* ====================================================================================== */
+/* Hostile shapes (fuzz_api's findings): empty tensors whose other dims are huge, kernels */
+/* of an empty weight, sizes at the edge of int64                                          */
+/* ====================================================================================== */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void hung(int sig) {
+  (void)sig;
+  static const char msg[] = "FAIL test_conv: a call on hostile shapes hung (> 60 s)\n";
+  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
+  _exit(1);
+}
+
+/* An f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
+static dlk_tensor hdesc(void *data, int nd, const int64_t *shape) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = DLK_F32;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = nd;
+  int64_t st = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    t.shape[k] = shape[k];
+    t.strides[k] = st;
+    st *= shape[k] > 0 ? shape[k] : 1;
+  }
+  return t;
+}
+
+static void fill_f32(float *v, int n, float x) {
+  for (int i = 0; i < n; i++) v[i] = x;
+}
+
+static int all_f32(const float *v, int n, float x) {
+  for (int i = 0; i < n; i++)
+    if (v[i] != x) return 0;
+  return 1;
+}
+
+static void test_hostile_shapes(dlk_context *ctx) {
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = hung;
+  sigaction(SIGALRM, &sa, &old_sa);
+  alarm(60);
+  const int64_t T40 = (int64_t)1 << 40;
+  static float xv[64], wv[64], dyv[64], dxv[64], dwv[64], dbv[8], gv[64];
+  fill_f32(xv, 64, 0.5f), fill_f32(wv, 64, 0.25f), fill_f32(dyv, 64, 1.0f);
+  /* ids: AUTO (-1: im2col on the CPU), the reference (0), im2col (20) forced */
+  static const int ids[3] = {-1, 0, 20};
+  for (int v = 0; v < 3; v++) {
+    snprintf(t_case_buf, sizeof t_case_buf, "hostile: conv2d_backward, N = 0 and H = 2^40 (variant %d)", ids[v]);
+    t_case = t_case_buf;
+    force_all(ctx, ids[v]);
+    double t0 = now_s();
+    /* N = 0: dw and db are sums over no image: zeros. im2col sized its workspace from
+       Ho x Wo = 2^40 x 7 pixels (791 TB: the malloc failed after db was written). */
+    const int64_t xs[4] = {0, 5, T40, 8}, ws4[4] = {2, 5, 2, 2}, ys[4] = {0, 2, T40 - 1, 7}, bs[1] = {2};
+    dlk_tensor x = hdesc(xv, 4, xs), w = hdesc(wv, 4, ws4), dy = hdesc(dyv, 4, ys), dx = hdesc(dxv, 4, xs);
+    dlk_tensor dw = hdesc(dwv, 4, ws4), db = hdesc(dbv, 1, bs);
+    fill_f32(dwv, 40, NAN), fill_f32(dbv, 2, NAN);
+    CHECK_OK(ctx, dlk_conv2d_backward(ctx, NULL, &x, &w, NULL, &dy, &dx, &dw, &db));
+    CHECK(all_f32(dwv, 40, 0.0f) && all_f32(dbv, 2, 0.0f), "dw %g db %g: not zeros", dwv[0], dbv[0]);
+    /* K = 0: w [0, 1, 2^31, 1] holds no element, so nothing bounds its kernel height;
+       dx = 0. The reference looped over the 2^31 taps for each dx element, im2col asked
+       for a 2^31 x 12-column workspace (96 GB). */
+    dlk_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    p.padding[0] = (int64_t)1 << 30;
+    const int64_t xs2[4] = {1, 1, 3, 3}, ws2[4] = {0, 1, (int64_t)1 << 31, 1}, ys2[4] = {1, 0, 4, 3};
+    dlk_tensor x2 = hdesc(xv, 4, xs2), w2 = hdesc(wv, 4, ws2), dy2 = hdesc(dyv, 4, ys2), dx2 = hdesc(dxv, 4, xs2);
+    fill_f32(dxv, 9, NAN);
+    CHECK_OK(ctx, dlk_conv2d_backward(ctx, &p, &x2, &w2, NULL, &dy2, &dx2, NULL, NULL));
+    CHECK(all_f32(dxv, 9, 0.0f), "dx %g: not zeros", dxv[0]);
+    /* Gram of maps with no pixels (H = 2^40, W = 0): g = 0 (the reference looped 2^40 rows
+       per entry) */
+    const int64_t fs[4] = {2, 3, T40, 0}, gs[3] = {2, 3, 3};
+    dlk_tensor f = hdesc(xv, 4, fs), g = hdesc(gv, 3, gs);
+    fill_f32(gv, 18, NAN);
+    if (ids[v] != 20) { /* gram has no im2col row */
+      CHECK_OK(ctx, dlk_gram_forward(ctx, NULL, &f, &g));
+      CHECK(all_f32(gv, 18, 0.0f), "g %g: not zeros", gv[0]);
+    }
+    const double took = now_s() - t0;
+    CHECK(took < 1.0, "the calls took %.3f s", took);
+    force_all(ctx, -1);
+  }
+  /* The largest height an f32 x can describe (its bytes must fit int64) plus the largest
+     padding: H + 2 padding still fits, the output is empty, nothing runs. */
+  t_case = "hostile: conv2d_forward, H = INT64_MAX / 4 with padding 2^31 - 1, stride 4";
+  {
+    const int64_t big = INT64_MAX / 4, pad = ((int64_t)1 << 31) - 1;
+    const int64_t xs[4] = {0, 1, big, 1}, ws4[4] = {1, 1, 1, 1}, ys[4] = {0, 1, (big + 2 * pad - 1) / 4 + 1, 1};
+    dlk_tensor x = hdesc(xv, 4, xs), w = hdesc(wv, 4, ws4), y = hdesc(dxv, 4, ys);
+    dlk_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    p.padding[0] = pad;
+    p.stride[0] = 4;
+    CHECK_OK(ctx, dlk_conv2d_forward(ctx, &p, &x, &w, NULL, &y, NULL));
+  }
+  alarm(0);
+  sigaction(SIGALRM, &old_sa, NULL);
+}
+
 /* A forced variant that cannot take a call fails it with DLK_ERR_NOT_SUPPORTED and the
    reason, never falls back, and leaves the outputs untouched. On a GPU: every CUDA
    variant of conv2d_fwd forced on a channels-last and a padded depthwise problem; the
@@ -1126,6 +1239,7 @@ int main(int argc, char **argv) {
   sweep_run(ctx, ref, conv_rows, N_OF(conv_rows), 1);
   dlk_context_destroy(ref);
   test_bad_input(ctx);
+  test_hostile_shapes(ctx);
   test_forced(ctx);
   test_explain(ctx);
   dlk_context_destroy(ctx);

@@ -20,6 +20,8 @@
  *   BF16; the reserve round trip between forward and backward variants.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -1305,6 +1307,15 @@ static void test_bad_input(dlk_context *ctx) {
     BAD(f, "mode 7", DLK_ERR_INVALID_ARGUMENT, "mode", GOOD_FWD(&q));
     q = p, q.hidden_size = 0;
     BAD(f, "hidden 0", DLK_ERR_INVALID_ARGUMENT, "hidden_size", GOOD_FWD(&q));
+    /* 8 x hidden_size overflowed (undefined behaviour) in the size checks (fuzz_api) */
+    const int64_t huge_h[3] = {INT64_MAX, INT64_MAX / 8 + 1, INT64_C(1) << 62};
+    for (int i = 0; i < 3; i++) {
+      q = p, q.hidden_size = huge_h[i];
+      BAD(f, "hidden huge", DLK_ERR_OVERFLOW, "hidden_size", GOOD_FWD(&q));
+      size_t rsz = 77;
+      BAD(f, "hidden huge: reserve size", DLK_ERR_OVERFLOW, "hidden_size", dlk_rnn_reserve_size(ctx, &q, x, &rsz));
+      CHECK(rsz == 77, "reserve_size refused but set *bytes");
+    }
     q = p, q.proj_size = H;
     BAD(f, "proj == hidden", DLK_ERR_INVALID_ARGUMENT, "proj_size", GOOD_FWD(&q));
     q = p, q.mode = DLK_RNN_GRU, q.proj_size = 2;
@@ -2463,6 +2474,92 @@ static const sweep_op rnn_rows[] = {
 /* main                                                                                    */
 /* ====================================================================================== */
 
+/* ---- hostile shapes (fuzz_api): a batch of no sequence whose other dims are huge ---- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void hung(int sig) {
+  (void)sig;
+  static const char msg[] = "FAIL test_rnn: a call on hostile shapes hung (> 60 s)\n";
+  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
+  _exit(1);
+}
+
+/* A host f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
+static dlk_tensor hdesc(void *data, dlk_dtype dt, int nd, const int64_t *shape) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dt;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = nd;
+  int64_t st = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    t.shape[k] = shape[k];
+    t.strides[k] = st;
+    st *= shape[k] > 0 ? shape[k] : 1;
+  }
+  return t;
+}
+
+/* B = 0 with T = 2^40: no sequence, so the training forward writes nothing (y, hn are
+   empty, and no reserve is needed: the backward of such a call reads none) and the
+   backward adds nothing to the weight gradients. The reference stepped through the 2^40
+   time steps of no row: the reserve made the forward's outputs non-empty. */
+static void test_hostile(dlk_context *ctx) {
+  t_case = "hostile: B = 0, T = 2^40";
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = hung;
+  sigaction(SIGALRM, &sa, &old_sa);
+  alarm(60);
+  const int64_t T40 = (int64_t)1 << 40, H = 2;
+  static float wih[2], whh[4], gih[2], ghh[4], buf[16];
+  static unsigned char res[512];
+  for (int i = 0; i < 2; i++) wih[i] = 0.5f, gih[i] = 1.0f;
+  for (int i = 0; i < 4; i++) whh[i] = 0.25f, ghh[i] = 1.0f;
+  memset(res, 0xAB, sizeof res);
+  const int64_t sx[3] = {T40, 0, 1}, sy[3] = {T40, 0, H}, sh[3] = {1, 0, H}, swih[2] = {H, 1}, swhh[2] = {H, H};
+  dlk_tensor x = hdesc(buf, DLK_F32, 3, sx), y = hdesc(buf, DLK_F32, 3, sy), hn = hdesc(buf, DLK_F32, 3, sh);
+  dlk_tensor dx = x, dy = y, dh0 = hn;
+  dlk_tensor tw_ih = hdesc(wih, DLK_F32, 2, swih), tw_hh = hdesc(whh, DLK_F32, 2, swhh);
+  dlk_tensor tg_ih = hdesc(gih, DLK_F32, 2, swih), tg_hh = hdesc(ghh, DLK_F32, 2, swhh);
+  dlk_rnn_weights w = {&tw_ih, &tw_hh, NULL, NULL, NULL};
+  dlk_rnn_grads g = {&tg_ih, &tg_hh, NULL, NULL, NULL};
+  dlk_rnn_params p;
+  memset(&p, 0, sizeof p);
+  p.mode = DLK_RNN_TANH, p.hidden_size = H, p.num_layers = 1, p.training = 1;
+  size_t bytes = 0;
+  CHECK_OK(ctx, dlk_rnn_reserve_size(ctx, &p, &x, &bytes));
+  CHECK(bytes <= sizeof res, "reserve of %zu bytes for no sequence", bytes);
+  int64_t rb = (int64_t)bytes;
+  dlk_tensor r = hdesc(res, DLK_U8, 1, &rb);
+  const double t0 = now_s();
+  CHECK_OK(ctx, dlk_rnn_forward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &hn, NULL, &r));
+  CHECK_OK(ctx, dlk_rnn_backward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &r, &dy, NULL, NULL, &dx, &dh0, NULL, &g));
+  const double took = now_s() - t0;
+  CHECK(took < 1.0, "the calls took %.3f s", took);
+  CHECK(gih[0] == 1.0f && ghh[3] == 1.0f, "the gradients changed: %g %g", gih[0], ghh[3]);
+  for (size_t i = 0; i < sizeof res; i++)
+    if (res[i] != 0xAB) {
+      CHECK(0, "the reserve was written at byte %zu", i);
+      break;
+    }
+  /* explain says the calls write nothing */
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_rnn_backward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &r, &dy, NULL, NULL, &dx, &dh0, NULL, &g));
+  const char *rep = "";
+  CHECK_OK(ctx, dlk_explain_report(ctx, &rep));
+  CHECK(strstr(rep, "every output is empty") != NULL, "report: %s", rep);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  alarm(0);
+  sigaction(SIGALRM, &old_sa, NULL);
+}
+
 int main(int argc, char **argv) {
   t_seed(12);
   if (sweep_list_ops(argc, argv, rnn_rows, N_OF(rnn_rows))) return 0;
@@ -2483,6 +2580,7 @@ int main(int argc, char **argv) {
   test_fd(ctx);
   test_invariants(ctx);
   test_bad_input(ctx);
+  test_hostile(ctx);
   test_explain(ctx);
   sweep_run(ctx, NULL, rnn_rows, N_OF(rnn_rows), 0);
   dlk_context *ref = t_cpu_context(); /* the GPU run's path, on the quick subset */

@@ -189,12 +189,35 @@ static int sdpa_bwd_heuristic(const dlk_context *ctx, const void *args) {
                          DLK_COUNT_OF(SDPA_ORDER), args);
 }
 
+/* ---- outputs: what each call writes (the dispatcher returns at once when all are
+   empty) ---- */
+
+/* out, and lse when asked: lse [B, Hq, Tq] is written also when out is empty (Dv = 0). */
+static int sdpa_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_sdpa_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->out);
+  if (a->has_lse) n = dlk_list_output(out, max, n, &a->lse);
+  return n;
+}
+
+/* The gradients asked for; dbias in its own (un-broadcast) shape, which is what is
+   written. */
+static int sdpa_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_sdpa_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dq) n = dlk_list_output(out, max, n, &a->dq);
+  if (a->has_dk) n = dlk_list_output(out, max, n, &a->dk);
+  if (a->has_dv) n = dlk_list_output(out, max, n, &a->dv);
+  if (a->has_dbias) n = dlk_list_output(out, max, n, &a->dbias);
+  return n;
+}
+
 static const dlk_op sdpa_fwd_op = {
     "sdpa_fwd",   sdpa_fwd_variants,  DLK_COUNT_OF(sdpa_fwd_variants),
-    sdpa_fwd_key, sdpa_fwd_heuristic, true};
+    sdpa_fwd_key, sdpa_fwd_heuristic, true, sdpa_fwd_outputs};
 static const dlk_op sdpa_bwd_op = {
     "sdpa_bwd",   sdpa_bwd_variants,  DLK_COUNT_OF(sdpa_bwd_variants),
-    sdpa_bwd_key, sdpa_bwd_heuristic, true};
+    sdpa_bwd_key, sdpa_bwd_heuristic, true, sdpa_bwd_outputs};
 
 /* ---- checks ---- */
 
@@ -289,6 +312,13 @@ static dlk_status sdpa_problem(dlk_context *ctx, const char *op, const dlk_sdpa_
   const int64_t Dv = v->shape[3];
   const int64_t vwant[4] = {B, Hk, Tk, Dv};
   DLK_TRY(check_dims(ctx, op, "v", v, 4, vwant, VDIMS, "B, Hk, Tk of k"));
+  /* Without features k and v hold no element, so nothing bounds Tk, while every variant
+     still visits each key of each row (and sizes scores from Tk): refused. */
+  if (D == 0 && Dv == 0)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: q and k have no features (D = 0, dim 3) and v none (Dv = 0, dim 3): nothing to "
+                    "attend with (%lld keys); D or Dv must be >= 1",
+                    op, (long long)Tk);
   const int64_t full[4] = {B, Hq, Tq, Tk};
   if (bias) {
     dlk_tensor own;
@@ -544,18 +574,38 @@ static int luong_attn_bwd_heuristic(const dlk_context *ctx, const void *args) {
                          ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
 }
 
+/* context and weights (both required). */
+static int attn_fwd_list_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_attn_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->context);
+  return dlk_list_output(out, max, n, &a->weights);
+}
+
+/* The gradients asked for; Luong concat's dw as its two halves (dwp, dwq: the views the
+   rows write through). */
+static int attn_bwd_list_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_attn_bwd_args *a = args;
+  int n = 0;
+  if (a->has_denc) n = dlk_list_output(out, max, n, &a->denc);
+  if (a->has_ddec) n = dlk_list_output(out, max, n, &a->ddec);
+  if (a->has_dwp) n = dlk_list_output(out, max, n, &a->dwp);
+  if (a->has_dwq) n = dlk_list_output(out, max, n, &a->dwq);
+  if (a->has_dv) n = dlk_list_output(out, max, n, &a->dv);
+  return n;
+}
+
 static const dlk_op additive_attn_fwd_op = {
     "additive_attn_fwd", additive_attn_fwd_variants,  DLK_COUNT_OF(additive_attn_fwd_variants),
-    attn_fwd_key,        additive_attn_fwd_heuristic, true};
+    attn_fwd_key,        additive_attn_fwd_heuristic, true, attn_fwd_list_outputs};
 static const dlk_op additive_attn_bwd_op = {
     "additive_attn_bwd", additive_attn_bwd_variants,  DLK_COUNT_OF(additive_attn_bwd_variants),
-    attn_bwd_key,        additive_attn_bwd_heuristic, true};
+    attn_bwd_key,        additive_attn_bwd_heuristic, true, attn_bwd_list_outputs};
 static const dlk_op luong_attn_fwd_op = {
     "luong_attn_fwd", luong_attn_fwd_variants,  DLK_COUNT_OF(luong_attn_fwd_variants),
-    attn_fwd_key,     luong_attn_fwd_heuristic, true};
+    attn_fwd_key,     luong_attn_fwd_heuristic, true, attn_fwd_list_outputs};
 static const dlk_op luong_attn_bwd_op = {
     "luong_attn_bwd", luong_attn_bwd_variants,  DLK_COUNT_OF(luong_attn_bwd_variants),
-    attn_bwd_key,     luong_attn_bwd_heuristic, true};
+    attn_bwd_key,     luong_attn_bwd_heuristic, true, attn_bwd_list_outputs};
 
 /* ---- checks ---- */
 

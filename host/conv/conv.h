@@ -34,6 +34,8 @@
 #ifndef DLK_CONV_H
 #define DLK_CONV_H
 
+#include <math.h>
+
 #include "../core/internal.h"
 
 /* The geometry of one convolution, normalised. */
@@ -87,6 +89,35 @@ typedef struct dlk_gram_bwd_args {
 /* Element offset of [i0, i1, i2, i3] in a 4-D tensor (any strides). */
 static inline int64_t dlk_at4(const dlk_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
   return i0 * t->strides[0] + i1 * t->strides[1] + i2 * t->strides[2] + i3 * t->strides[3];
+}
+
+/* The activations of the CPU rows, as the nn family defines them: relu max(x, 0) keeping
+   NaN; gelu exact, x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2. Derivatives at the
+   pre-activation: relu 1[x > 0]; tanh 1 - tanh^2; sigmoid s (1 - s); gelu Phi(x) + x phi(x),
+   phi(x) = exp(-x^2 / 2) / sqrt(2 pi). */
+static inline double dlk_conv_act(dlk_activation a, double x) {
+  switch (a) {
+    case DLK_ACT_RELU: return x <= 0 ? 0.0 : x;
+    case DLK_ACT_TANH: return tanh(x);
+    case DLK_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case DLK_ACT_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
+    default: return x;
+  }
+}
+static inline double dlk_conv_act_grad(dlk_activation a, double x) {
+  switch (a) {
+    case DLK_ACT_RELU: return x <= 0 ? 0.0 : 1.0;
+    case DLK_ACT_TANH: {
+      const double t = tanh(x);
+      return 1.0 - t * t;
+    }
+    case DLK_ACT_SIGMOID: {
+      const double s = 1.0 / (1.0 + exp(-x));
+      return s * (1.0 - s);
+    }
+    case DLK_ACT_GELU: return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+    default: return 1.0;
+  }
 }
 
 /* ---- variant rows: row functions (core/internal.h's DLK_*_FN forms), one triple per op
