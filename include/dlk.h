@@ -1065,6 +1065,8 @@ DLK_API dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *
 DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p,
                                          const dlk_tensor *x, const dlk_tensor *target,
                                          const dlk_tensor *dloss, dlk_tensor *dx);
+
+/* ------------------------------------------------------------------------------------ */
 /* attention: additive (Bahdanau) and Luong attention, scaled-dot-product multi-head     */
 /* attention (SDPA). Float ops take F16, BF16 (F32 accumulation), F32 (its own path) and  */
 /* F64 (CPU reference). Tensors may have any strides (fast variants want a unit stride   */
@@ -1072,7 +1074,66 @@ DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params 
 /* ------------------------------------------------------------------------------------ */
 
 /* ---- additive (Bahdanau) and Luong attention ----------------------------------------- */
-/* (this section: dlk_additive_attention_* and dlk_luong_attention_*, issue 13) */
+/* Additive (Bahdanau) attention, the attention_keras semantics:
+   e[b,i,j] = v_a . tanh(enc[b,j] W_a + dec[b,i] U_a); alpha[b,i,:] = softmax_j(e[b,i,:]);
+   context[b,i] = sum_j alpha[b,i,j] enc[b,j].
+   enc [B, Te, He], dec [B, Td, Hd], w_a [He, A], u_a [Hd, A], v_a [A] (attention_keras: A = He);
+   enc_lengths I32/I64 [B] or NULL: encoder steps j >= length get weight 0 (a length of 0 is
+   an error). Outputs context [B, Td, He] and weights [B, Td, Te].
+
+   In full, with l = enc_lengths[b] (Te without it): encoder step j is visible iff j < l;
+     e[b,i,j]      = sum_a v_a[a] tanh(sum_h enc[b,j,h] w_a[h,a] + sum_h dec[b,i,h] u_a[h,a])
+     alpha[b,i,j]  = exp(e[b,i,j] - m) / sum_{j' < l} exp(e[b,i,j'] - m)   (j < l), 0 (j >= l)
+     context[b,i]  = sum_{j < l} alpha[b,i,j] enc[b,j]
+   Steps j >= l are never read (enc there may hold anything, NaN included), their weights
+   are exactly 0. This is attention_keras's AttentionLayer (W_a [He, He], U_a [Hd, He],
+   V_a [He, 1]: A = He there; dlk allows any A), whose outputs are (context, weights).
+   Dtypes: enc, dec, w_a, u_a, v_a, context, weights share one float dtype; lengths I32 or
+   I64 with values in [1, Te] (0 or > Te is DLK_ERR_OUT_OF_RANGE, checked before anything is
+   written). Te, Td >= 1 (Td = 1 is the decoder loop's single step). */
+DLK_API dlk_status dlk_additive_attention_forward(dlk_context *ctx, const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w_a, const dlk_tensor *u_a,
+    const dlk_tensor *v_a, const dlk_tensor *enc_lengths, dlk_tensor *context, dlk_tensor *weights);
+/* From the forward's weights. dweights optional (a loss on the weights themselves);
+   every gradient output optional; written, not accumulated.
+   With dalpha[b,i,j] = dweights[b,i,j] + dcontext[b,i] . enc[b,j] (each term only when
+   given; at least one of dcontext and dweights is given), for visible j:
+     de[b,i,j]  = alpha (dalpha - sum_j' alpha[b,i,j'] dalpha[b,i,j'])
+     H          = tanh(enc[b,j] W_a + dec[b,i] U_a)                 (recomputed, [A])
+     dZ[b,i,j]  = de[b,i,j] v_a (1 - H^2)
+     denc[b,j]  = sum_i alpha[b,i,j] dcontext[b,i] + W_a (sum_i dZ[b,i,j])
+     ddec[b,i]  = U_a (sum_j dZ[b,i,j])
+     dw_a       = sum_{b,j} enc[b,j]^T (sum_i dZ[b,i,j]);  du_a = sum_{b,i} dec[b,i]^T (sum_j dZ)
+     dv_a       = sum_{b,i,j} de[b,i,j] H
+   denc is exactly 0 on the steps j >= length. enc, dec, the weights and enc_lengths must be
+   the forward's; the weights are read only on visible steps. */
+DLK_API dlk_status dlk_additive_attention_backward(dlk_context *ctx, const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w_a, const dlk_tensor *u_a,
+    const dlk_tensor *v_a, const dlk_tensor *enc_lengths, const dlk_tensor *weights,
+    const dlk_tensor *dcontext, const dlk_tensor *dweights, dlk_tensor *denc, dlk_tensor *ddec,
+    dlk_tensor *dw_a, dlk_tensor *du_a, dlk_tensor *dv_a);
+
+/* Luong attention: score dot (dec . enc), general (dec W enc^T, w [Hd, He]), concat
+   (v . tanh(W [dec; enc]), w [A, Hd+He], v [A]); same masks and outputs as above.
+   In full, e[b,i,j] is
+     DOT      dec[b,i] . enc[b,j]                                   (Hd = He; w, v NULL)
+     GENERAL  sum_{h,k} dec[b,i,h] w[h,k] enc[b,j,k]                (w [Hd, He]; v NULL)
+     CONCAT   sum_a v[a] tanh(sum_h w[a,h] dec[b,i,h] + sum_k w[a,Hd+k] enc[b,j,k])
+              (w [A, Hd + He], the layout of torch.nn.Linear(Hd + He, A, bias=False) applied
+              to cat([dec, enc]); v [A])
+   then alpha, context and the lengths exactly as additive attention. w and v are NULL
+   where the score does not use them (DOT: both; GENERAL: v); giving one there is
+   DLK_ERR_INVALID_ARGUMENT. NULL params: DOT. */
+typedef enum dlk_luong_score { DLK_LUONG_DOT = 0, DLK_LUONG_GENERAL, DLK_LUONG_CONCAT } dlk_luong_score;
+typedef struct dlk_luong_attention_params { dlk_luong_score score; } dlk_luong_attention_params;
+DLK_API dlk_status dlk_luong_attention_forward(dlk_context *ctx, const dlk_luong_attention_params *p,
+    const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w, const dlk_tensor *v,
+    const dlk_tensor *enc_lengths, dlk_tensor *context, dlk_tensor *weights);
+/* The backward from the forward's weights, as additive attention's: dcontext and dweights
+   each optional (at least one given); denc, ddec, dw, dv each optional (dw and dv NULL
+   where w and v are), written, not accumulated; denc exactly 0 on steps j >= length. */
+DLK_API dlk_status dlk_luong_attention_backward(dlk_context *ctx, const dlk_luong_attention_params *p,
+    const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w, const dlk_tensor *v,
+    const dlk_tensor *enc_lengths, const dlk_tensor *weights, const dlk_tensor *dcontext,
+    const dlk_tensor *dweights, dlk_tensor *denc, dlk_tensor *ddec, dlk_tensor *dw, dlk_tensor *dv);
 
 /* ---- scaled-dot-product multi-head attention ----------------------------------------- */
 

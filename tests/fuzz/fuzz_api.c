@@ -1714,6 +1714,129 @@ static void e_sdpa_backward(void) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* attention entries: additive (Bahdanau) and Luong attention                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/* enc [B, Te, He], dec [B, Td, Hd], the score's weights (additive: w_a [He, A], u_a [Hd, A],
+   v_a [A]; Luong general w [Hd, He]; concat w [A, Hd + He], v [A]), lengths [B] in [1, Te]
+   mostly. `luong` < 0: additive. A decoder byte may give Luong dot Hd != He (refused). */
+typedef struct attn_fz {
+  dlk_luong_attention_params p;
+  const dlk_luong_attention_params *pp;
+  int score; /* the score the call uses: -1 additive, else dlk_luong_score */
+  fz_spec se, sd, sw, su, sv, sc, sa;
+  int has_w, has_u, has_v, has_len;
+  int64_t B, Te;
+} attn_fz;
+
+static void attn_decode(attn_fz *c, int luong) {
+  int64_t B = in_dim(), Te = in_dim(), Td = in_dim(), He = in_dim(), A = in_dim();
+  int64_t Hd = in_u8() & 1 ? in_dim() : He;
+  c->score = -1;
+  c->pp = NULL;
+  if (luong) {
+    c->p.score = (dlk_luong_score)in_enum(DLK_LUONG_DOT);
+    c->pp = in_params(&c->p);
+    c->score = c->pp ? (int)c->p.score : DLK_LUONG_DOT;
+  }
+  c->se = spec3(F, B, Te, He);
+  c->sd = spec3(F, B, Td, Hd);
+  c->sc = spec3(F, B, Td, He);
+  c->sa = spec3(F, B, Td, Te);
+  uint8_t ob = in_u8(); /* bit 0: a weight the score has no use for is given (refused) */
+  c->has_u = 0;
+  if (c->score < 0) {
+    c->sw = spec2(F, He, A);
+    c->su = spec2(F, Hd, A);
+    c->sv = spec1(F, A);
+    c->has_w = c->has_u = c->has_v = 1;
+  } else if (c->score == DLK_LUONG_GENERAL) {
+    c->sw = spec2(F, Hd, He);
+    c->sv = spec1(F, A);
+    c->has_w = 1;
+    c->has_v = ob & 1;
+  } else if (c->score == DLK_LUONG_CONCAT) {
+    c->sw = spec2(F, A, sat_add(Hd, He));
+    c->sv = spec1(F, A);
+    c->has_w = c->has_v = 1;
+  } else { /* DOT, or an out-of-range score (refused) */
+    c->sw = spec2(F, Hd, He);
+    c->sv = spec1(F, A);
+    c->has_w = c->has_v = ob & 1;
+  }
+  c->has_len = (ob & 2) != 0;
+  c->B = B, c->Te = Te;
+}
+
+static void attn_inputs(attn_fz *c, dlk_tensor **enc, dlk_tensor **dec, dlk_tensor **w, dlk_tensor **u,
+                        dlk_tensor **v, dlk_tensor **len) {
+  *enc = fz_tensor(&c->se);
+  *dec = fz_tensor(&c->sd);
+  *w = c->has_w ? fz_tensor(&c->sw) : NULL;
+  *u = c->has_u ? fz_tensor(&c->su) : NULL;
+  *v = c->has_v ? fz_tensor(&c->sv) : NULL;
+  *len = c->has_len ? fz_lengths(c->B, c->Te) : NULL;
+}
+
+static void e_additive_attention_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  attn_fz c;
+  attn_decode(&c, 0);
+  dlk_tensor *enc, *dec, *w, *u, *v, *len;
+  attn_inputs(&c, &enc, &dec, &w, &u, &v, &len);
+  dlk_tensor *ctxo = fz_tensor(&c.sc), *wts = fz_tensor(&c.sa);
+  FZ_OP(st, dlk_additive_attention_forward(S.ctx, enc, dec, w, u, v, len, ctxo, wts), ctxo, wts);
+}
+
+/* The backward, after (by default) the forward that makes its weights. */
+static void e_additive_attention_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  attn_fz c;
+  attn_decode(&c, 0);
+  uint8_t want = in_u8();
+  dlk_tensor *enc, *dec, *w, *u, *v, *len;
+  attn_inputs(&c, &enc, &dec, &w, &u, &v, &len);
+  dlk_tensor *ctxo = fz_tensor(&c.sc), *wts = fz_tensor(&c.sa);
+  if (!(want & 128)) FZ_OP(st, dlk_additive_attention_forward(S.ctx, enc, dec, w, u, v, len, ctxo, wts), ctxo, wts);
+  dlk_tensor *dctx = want & 1 ? NULL : fz_tensor(&c.sc), *dwts = want & 2 ? NULL : fz_tensor(&c.sa);
+  dlk_tensor *denc = want & 4 ? NULL : fz_tensor(&c.se), *ddec = want & 8 ? NULL : fz_tensor(&c.sd);
+  dlk_tensor *dw = want & 16 ? NULL : fz_tensor(&c.sw), *du = want & 32 ? NULL : fz_tensor(&c.su);
+  dlk_tensor *dv = want & 64 ? NULL : fz_tensor(&c.sv);
+  FZ_OP(st, dlk_additive_attention_backward(S.ctx, enc, dec, w, u, v, len, wts, dctx, dwts, denc, ddec, dw, du, dv),
+        denc, ddec, dw, du, dv);
+}
+
+static void e_luong_attention_forward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  attn_fz c;
+  attn_decode(&c, 1);
+  dlk_tensor *enc, *dec, *w, *u, *v, *len;
+  attn_inputs(&c, &enc, &dec, &w, &u, &v, &len);
+  dlk_tensor *ctxo = fz_tensor(&c.sc), *wts = fz_tensor(&c.sa);
+  FZ_OP(st, dlk_luong_attention_forward(S.ctx, c.pp, enc, dec, w, v, len, ctxo, wts), ctxo, wts);
+}
+
+static void e_luong_attention_backward(void) {
+  dlk_status st = DLK_OK;
+  (void)st;
+  attn_fz c;
+  attn_decode(&c, 1);
+  uint8_t want = in_u8();
+  dlk_tensor *enc, *dec, *w, *u, *v, *len;
+  attn_inputs(&c, &enc, &dec, &w, &u, &v, &len);
+  dlk_tensor *ctxo = fz_tensor(&c.sc), *wts = fz_tensor(&c.sa);
+  if (!(want & 128)) FZ_OP(st, dlk_luong_attention_forward(S.ctx, c.pp, enc, dec, w, v, len, ctxo, wts), ctxo, wts);
+  dlk_tensor *dctx = want & 1 ? NULL : fz_tensor(&c.sc), *dwts = want & 2 ? NULL : fz_tensor(&c.sa);
+  dlk_tensor *denc = want & 4 ? NULL : fz_tensor(&c.se), *ddec = want & 8 ? NULL : fz_tensor(&c.sd);
+  dlk_tensor *dw = want & 16 || !w ? NULL : fz_tensor(&c.sw), *dv = want & 64 || !v ? NULL : fz_tensor(&c.sv);
+  FZ_OP(st, dlk_luong_attention_backward(S.ctx, c.pp, enc, dec, w, v, len, wts, dctx, dwts, denc, ddec, dw, dv),
+        denc, ddec, dw, dv);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* recurrent entries: cells, sequences, the reserve, Keras import                           */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -2092,6 +2215,11 @@ static const fz_entry entries[] = {
     {"dlk_rnn_forward", "rnn_fwd", e_rnn_forward},
     {"dlk_rnn_backward", "rnn_fwd,rnn_bwd", e_rnn_backward},
     {"dlk_rnn_weights_from_keras", "", e_rnn_weights_from_keras},
+    /* new entries go last: a corpus file's first byte is its entry's index */
+    {"dlk_additive_attention_forward", "additive_attn_fwd", e_additive_attention_forward},
+    {"dlk_additive_attention_backward", "additive_attn_fwd,additive_attn_bwd", e_additive_attention_backward},
+    {"dlk_luong_attention_forward", "luong_attn_fwd", e_luong_attention_forward},
+    {"dlk_luong_attention_backward", "luong_attn_fwd,luong_attn_bwd", e_luong_attention_backward},
 };
 #define N_ENTRIES ((int)(sizeof entries / sizeof entries[0]))
 
