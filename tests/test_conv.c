@@ -965,19 +965,6 @@ static void test_bad_input(dlk_context *ctx) {
 /* of an empty weight, sizes at the edge of int64                                          */
 /* ====================================================================================== */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void hung(int sig) {
-  (void)sig;
-  static const char msg[] = "FAIL test_conv: a call on hostile shapes hung (> 60 s)\n";
-  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
-  _exit(1);
-}
-
 /* An f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
 static dlk_tensor hdesc(void *data, int nd, const int64_t *shape) {
   dlk_tensor t;
@@ -1006,11 +993,7 @@ static int all_f32(const float *v, int n, float x) {
 }
 
 static void test_hostile_shapes(dlk_context *ctx) {
-  struct sigaction sa, old_sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = hung;
-  sigaction(SIGALRM, &sa, &old_sa);
-  alarm(60);
+  t_watchdog_arm("test_conv: a call on hostile shapes");
   const int64_t T40 = (int64_t)1 << 40;
   static float xv[64], wv[64], dyv[64], dxv[64], dwv[64], dbv[8], gv[64];
   fill_f32(xv, 64, 0.5f), fill_f32(wv, 64, 0.25f), fill_f32(dyv, 64, 1.0f);
@@ -1020,7 +1003,7 @@ static void test_hostile_shapes(dlk_context *ctx) {
     snprintf(t_case_buf, sizeof t_case_buf, "hostile: conv2d_backward, N = 0 and H = 2^40 (variant %d)", ids[v]);
     t_case = t_case_buf;
     force_all(ctx, ids[v]);
-    double t0 = now_s();
+    double t0 = t_now_s();
     /* N = 0: dw and db are sums over no image: zeros. im2col sized its workspace from
        Ho x Wo = 2^40 x 7 pixels (791 TB: the malloc failed after db was written). */
     const int64_t xs[4] = {0, 5, T40, 8}, ws4[4] = {2, 5, 2, 2}, ys[4] = {0, 2, T40 - 1, 7}, bs[1] = {2};
@@ -1049,7 +1032,7 @@ static void test_hostile_shapes(dlk_context *ctx) {
       CHECK_OK(ctx, dlk_gram_forward(ctx, NULL, &f, &g));
       CHECK(all_f32(gv, 18, 0.0f), "g %g: not zeros", gv[0]);
     }
-    const double took = now_s() - t0;
+    const double took = t_now_s() - t0;
     CHECK(took < 1.0, "the calls took %.3f s", took);
     force_all(ctx, -1);
   }
@@ -1066,8 +1049,7 @@ static void test_hostile_shapes(dlk_context *ctx) {
     p.stride[0] = 4;
     CHECK_OK(ctx, dlk_conv2d_forward(ctx, &p, &x, &w, NULL, &y, NULL));
   }
-  alarm(0);
-  sigaction(SIGALRM, &old_sa, NULL);
+  t_watchdog_disarm();
 }
 
 /* A forced variant that cannot take a call fails it with DLK_ERR_NOT_SUPPORTED and the
