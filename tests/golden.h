@@ -64,14 +64,13 @@ static inline const char *g_param(const gcase *c, const char *key) {
   return NULL;
 }
 
-/* Param `key`, which the case must have; its value must parse whole. */
+/* g_num, g_u64, g_i64: param `key` as a number. A failure (CHECK) when the case lacks it
+   or its text does not parse whole (an integer: also when out of range). */
 static inline const char *g_need(const gcase *c, const char *key) {
   const char *v = g_param(c, key);
   if (GOLDEN_PARAM_CHECKS_COUNT || v == NULL) CHECK(v != NULL, "golden %s: no param %s", c->name, key);
   return v;
 }
-/* After strtod/strtoll/strtoull of v: a failure unless all of v was read (and, for an
-   integer, in range). */
 static inline void g_whole(const gcase *c, const char *key, const char *v, const char *end, int range) {
   if (end == v || *end != '\0' || range)
     CHECK(0, "golden %s: param %s = \"%s\" is not a number of its kind", c->name, key, v);
@@ -84,24 +83,18 @@ static inline double g_num(const gcase *c, const char *key) {
   g_whole(c, key, v, end, 0);
   return x;
 }
-static inline uint64_t g_u64(const gcase *c, const char *key) {
+/* An integer param, read signed (strtoll, the bits returned) or unsigned (strtoull). */
+static inline uint64_t g_int(const gcase *c, const char *key, int is_signed) {
   const char *v = g_need(c, key);
   if (!v) return 0;
   char *end;
   errno = 0;
-  const uint64_t x = strtoull(v, &end, 10);
+  const uint64_t x = is_signed ? (uint64_t)strtoll(v, &end, 10) : strtoull(v, &end, 10);
   g_whole(c, key, v, end, errno == ERANGE);
   return x;
 }
-static inline int64_t g_i64(const gcase *c, const char *key) {
-  const char *v = g_need(c, key);
-  if (!v) return 0;
-  char *end;
-  errno = 0;
-  const int64_t x = strtoll(v, &end, 10);
-  g_whole(c, key, v, end, errno == ERANGE);
-  return x;
-}
+static inline uint64_t g_u64(const gcase *c, const char *key) { return g_int(c, key, 0); }
+static inline int64_t g_i64(const gcase *c, const char *key) { return (int64_t)g_int(c, key, 1); }
 
 /* Tensor `name` among the inputs (out 0) or the expected outputs (out 1); NULL if none. */
 static inline gtensor *g_find(gcase *c, const char *name, int out) {
@@ -239,6 +232,30 @@ static inline int g_read_case(gtok *tk, gcase *c) {
   return g_bad(tk, "the file ends inside a case (no 'end')");
 }
 
+/* The whole text file at path, '\0'-terminated, its length in *len; NULL with *why when it
+   cannot be read or holds a NUL byte (where the tokens would stop unnoticed). */
+static inline char *g_slurp(const char *path, size_t *len, const char **why) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return *why = strerror(errno), NULL;
+  char *buf = NULL;
+  const long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+  if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+    *why = "cannot seek";
+  } else if ((buf = malloc((size_t)size + 1)) == NULL) {
+    *why = "out of memory";
+  } else if ((*len = fread(buf, 1, (size_t)size, fp)) != (size_t)size) {
+    *why = "short read";
+  } else if (buf[*len] = '\0', memchr(buf, '\0', *len) != NULL) {
+    *why = "a NUL byte in the text";
+  } else {
+    fclose(fp);
+    return buf;
+  }
+  free(buf);
+  fclose(fp);
+  return NULL;
+}
+
 /* Runs fn on every case of the fixture `rel` (a path under the source tree, see
    t_src_path), t_case set to "golden <case name>"; returns the number of cases. Three
    checks a file: it was read, it ended without a format error, it held a case. */
@@ -247,19 +264,10 @@ static inline int golden_each(dlk_context *ctx, const char *rel, golden_fn *fn, 
   char path[4096], label[160];
   snprintf(path, sizeof path, "%s", t_src_path(rel));
   t_case = "golden";
-  char *buf = NULL;
   size_t len = 0;
-  FILE *fp = fopen(path, "rb");
-  if (fp) {
-    long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
-    if (size >= 0 && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) != NULL) {
-      len = fread(buf, 1, (size_t)size, fp);
-      buf[len] = '\0';
-      if (len != (size_t)size || memchr(buf, '\0', len) != NULL) free(buf), buf = NULL; /* short or binary */
-    }
-    fclose(fp);
-  }
-  CHECK(buf != NULL, "cannot read %s (set DLK_SOURCE_DIR to the source tree)", path);
+  const char *why = "";
+  char *buf = g_slurp(path, &len, &why);
+  CHECK(buf != NULL, "cannot read %s: %s (DLK_SOURCE_DIR names the source tree)", path, why);
   if (!buf) return 0;
   gtok tk = {buf, buf + len, 1, 1, NULL};
   gcase *c = calloc(1, sizeof *c);
