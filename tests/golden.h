@@ -18,9 +18,11 @@
  * unknown keyword or dtype, a number that does not parse whole, a name too long for its
  * field, a missing value, too many params or tensors) and a file without a case are
  * failures (CHECK) naming the file and line, never a silent pass. Sizes are those of the
- * largest user: 24 params (conv), 64 tensors (rnn's state dicts), 40-char tensor names.
+ * largest user: 24 params (conv), 64 tensors (rnn's state dicts), tensor names of up to 39
+ * characters (rnn's).
  *
- * A param that a runner asks for and the case lacks is a failure (g_num, g_u64, g_i64).
+ * Params stay text until a runner asks for one (g_num, g_u64, g_i64): one the case lacks,
+ * or whose text does not parse whole as that kind of number, is a failure then.
  * By default each such lookup counts as a check, as test_nn, test_cnnops and
  * test_attention always did; test_conv and test_rnn define GOLDEN_PARAM_CHECKS_COUNT 0
  * before including this file, so there a found param is not counted (as they always did)
