@@ -23,10 +23,7 @@
  *
  * Params stay text until a runner asks for one (g_num, g_u64, g_i64): one the case lacks,
  * or whose text does not parse whole as that kind of number, is a failure then.
- * By default each such lookup counts as a check, as test_nn, test_cnnops and
- * test_attention always did; test_conv and test_rnn define GOLDEN_PARAM_CHECKS_COUNT 0
- * before including this file, so there a found param is not counted (as they always did)
- * and their check counts stay comparable with earlier runs.
+ * Each lookup counts as a check.
  */
 #ifndef DLK_TEST_GOLDEN_H
 #define DLK_TEST_GOLDEN_H
@@ -34,10 +31,6 @@
 #include <errno.h>
 
 #include "check.h"
-
-#ifndef GOLDEN_PARAM_CHECKS_COUNT
-#define GOLDEN_PARAM_CHECKS_COUNT 1
-#endif
 
 typedef struct {
   char name[40];
@@ -70,7 +63,7 @@ static inline const char *g_param(const gcase *c, const char *key) {
    or its text does not parse whole (an integer: also when out of range). */
 static inline const char *g_need(const gcase *c, const char *key) {
   const char *v = g_param(c, key);
-  if (GOLDEN_PARAM_CHECKS_COUNT || v == NULL) CHECK(v != NULL, "golden %s: no param %s", c->name, key);
+  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
   return v;
 }
 static inline void g_whole(const gcase *c, const char *key, const char *v, const char *end, int range) {
