@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "golden.h"
 #include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -582,123 +583,6 @@ static void sdpa_no_nan(const char *what, const sdpa_case *c, const sdpa_io *io,
 /* 1. Golden fixtures                                                                     */
 /* ====================================================================================== */
 
-typedef struct {
-  char name[32];
-  int out; /* 0 in, 1 out */
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[16][24], pval[16][40];
-  int np;
-  gtensor t[16];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-
-static const char *g_param(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return c->pval[i];
-  return NULL;
-}
-static double g_num(const gcase *c, const char *key) {
-  const char *v = g_param(c, key);
-  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
-  return v ? strtod(v, NULL) : 0;
-}
-
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
-typedef struct {
-  char *buf, *p;
-} gtok;
-
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p == '#') {
-      while (*t->p && *t->p != '\n') t->p++;
-      continue;
-    }
-    break;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 16) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= 16) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = alloc_d(t->n);
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        double x = strtod(d, NULL);
-        /* the file prints just enough digits for the dtype: round to it */
-        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : round_to(t->dt, x);
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
 /* Host tensors of a golden case: contiguous, or (strided) with the last two dims of every
    4-D input laid out transposed in memory. */
 typedef struct {
@@ -791,34 +675,15 @@ static void golden_sdpa(dlk_context *ctx, gcase *c, int strided) {
   g_host_free(&h);
 }
 
+static void golden_sdpa_case(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
+  CHECK(strcmp(c->op, "sdpa") == 0, "golden %s: unknown op %s", c->name, c->op);
+  golden_sdpa(ctx, c, 0);
+  golden_sdpa(ctx, c, 1);
+}
+
 static void test_golden(dlk_context *ctx) {
-  const char *path = t_src_path("tests/golden/attention/sdpa.txt");
-  t_case = "golden";
-  FILE *fp = fopen(path, "rb");
-  CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-  if (!fp) return;
-  fseek(fp, 0, SEEK_END);
-  long len = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  size_t got = fread(buf, 1, (size_t)len, fp);
-  buf[got] = '\0';
-  fclose(fp);
-  gtok tk = {buf, buf};
-  gcase c;
-  int r, n = 0;
-  while ((r = g_read_case(&tk, &c)) == 1) {
-    CHECK(strcmp(c.op, "sdpa") == 0, "golden %s: unknown op %s", c.name, c.op);
-    golden_sdpa(ctx, &c, 0);
-    golden_sdpa(ctx, &c, 1);
-    g_free(&c);
-    n++;
-  }
-  t_case = "golden";
-  CHECK(r == 0, "%s: format error after %d cases", path, n);
-  g_free(&c);
-  CHECK(n > 0, "%s holds no case", path);
-  free(buf);
+  const int n = golden_each(ctx, "tests/golden/attention/sdpa.txt", golden_sdpa_case, NULL);
   printf("golden: %d PyTorch SDPA cases checked (contiguous and strided)\n", n);
 }
 
@@ -2299,38 +2164,19 @@ static void golden_attn(dlk_context *ctx, gcase *c, int strided) {
   g_host_free(&h);
 }
 
+/* arg: the op every case of the file names ("additive" or "luong"). */
+static void golden_attn_case(dlk_context *ctx, gcase *c, void *op) {
+  CHECK(strcmp(c->op, (const char *)op) == 0, "golden %s: unknown op %s", c->name, c->op);
+  golden_attn(ctx, c, 0);
+  golden_attn(ctx, c, 1);
+}
+
 static void test_attn_golden(dlk_context *ctx) {
   static const char *const files[2] = {"tests/golden/attention/additive.txt",
                                        "tests/golden/attention/luong.txt"};
   static const char *const ops[2] = {"additive", "luong"};
   for (int f = 0; f < 2; f++) {
-    const char *path = t_src_path(files[f]);
-    t_case = "golden";
-    FILE *fp = fopen(path, "rb");
-    CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-    if (!fp) continue;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    size_t got = fread(buf, 1, (size_t)len, fp);
-    buf[got] = '\0';
-    fclose(fp);
-    gtok tk = {buf, buf};
-    gcase c;
-    int r, n = 0;
-    while ((r = g_read_case(&tk, &c)) == 1) {
-      CHECK(strcmp(c.op, ops[f]) == 0, "golden %s: unknown op %s", c.name, c.op);
-      golden_attn(ctx, &c, 0);
-      golden_attn(ctx, &c, 1);
-      g_free(&c);
-      n++;
-    }
-    t_case = "golden";
-    CHECK(r == 0, "%s: format error after %d cases", path, n);
-    g_free(&c);
-    CHECK(n > 0, "%s holds no case", path);
-    free(buf);
+    const int n = golden_each(ctx, files[f], golden_attn_case, (void *)ops[f]);
     printf("golden: %d %s attention cases checked (contiguous and strided)\n", n, ops[f]);
   }
 }

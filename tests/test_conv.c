@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "golden.h"
 #include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -77,153 +78,7 @@ static void force_all(dlk_context *ctx, int id) {
   }
 }
 
-/* ---- golden fixtures: reader ---- */
-
-typedef struct {
-  char name[32];
-  int out; /* 0 in, 1 out */
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[24][24], pval[24][40];
-  int np;
-  gtensor t[16];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-
-static int64_t g_i64(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return strtoll(c->pval[i], NULL, 10);
-  CHECK(0, "golden %s: no param %s", c->name, key);
-  return 0;
-}
-
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
-typedef struct {
-  char *buf, *p;
-} gtok;
-
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p == '#') {
-      while (*t->p && *t->p != '\n') t->p++;
-      continue;
-    }
-    break;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 24) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= 16) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = calloc((size_t)(t->n > 0 ? t->n : 1), sizeof(double));
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        /* the file prints just enough digits for the dtype: round to it */
-        t->v[i] = sweep_round(t->dt, strtod(d, NULL));
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
-/* Runs fn on every case of tests/golden/conv/<file>.txt; returns the number of cases. */
-static int golden_file(dlk_context *ctx, const char *file, void (*fn)(dlk_context *, gcase *)) {
-  char rel[128];
-  snprintf(rel, sizeof rel, "tests/golden/conv/%s.txt", file);
-  const char *path = t_src_path(rel);
-  FILE *fp = fopen(path, "rb");
-  t_case = "golden";
-  CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-  if (!fp) return 0;
-  fseek(fp, 0, SEEK_END);
-  long len = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  size_t got = fread(buf, 1, (size_t)len, fp);
-  buf[got] = '\0';
-  fclose(fp);
-  gtok tk = {buf, buf};
-  gcase c;
-  int r, n = 0;
-  while ((r = g_read_case(&tk, &c)) == 1) {
-    snprintf(t_case_buf, sizeof t_case_buf, "golden %s", c.name);
-    t_case = t_case_buf;
-    fn(ctx, &c);
-    g_free(&c);
-    n++;
-  }
-  t_case = "golden";
-  CHECK(r == 0, "%s: format error after %d cases", path, n);
-  g_free(&c);
-  CHECK(n > 0, "%s holds no case", path);
-  free(buf);
-  return n;
-}
+/* ---- golden fixtures (read by golden.h) ---- */
 
 /* Golden input `name` as a rig input in `lay` (NULL when the case has none). */
 static dlk_tensor *g_rig_in(sweep_rig *r, gcase *c, const char *name, sweep_layout lay) {
@@ -555,7 +410,8 @@ static const conv_case conv_cases[] = {
 
 /* ---- goldens ---- */
 
-static void golden_conv(dlk_context *ctx, gcase *c) {
+static void golden_conv(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
   conv_case cc;
   memset(&cc, 0, sizeof cc);
   cc.name = c->name;
@@ -652,7 +508,8 @@ typedef struct {
   sweep_layout lay;
 } gram_case;
 
-static void golden_gram(dlk_context *ctx, gcase *c) {
+static void golden_gram(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
   dlk_gram_params p = {(dlk_gram_norm)g_i64(c, "norm")};
   const sweep_layout lay = g_i64(c, "cl") ? SW_CHANNELS_LAST : SW_CONTIG;
   sweep_rig r = {.ctx = ctx};
@@ -1154,8 +1011,8 @@ static void test_golden(dlk_context *ctx) {
   int n = 0;
   for (int pass = 0; pass < 2; pass++) { /* the CPU reference, then AUTO */
     force_all(ctx, pass == 0 ? 0 : -1);
-    n += golden_file(ctx, "conv2d", golden_conv);
-    n += golden_file(ctx, "gram", golden_gram);
+    n += golden_each(ctx, "tests/golden/conv/conv2d.txt", golden_conv, NULL);
+    n += golden_each(ctx, "tests/golden/conv/gram.txt", golden_gram, NULL);
   }
   force_all(ctx, -1);
   printf("golden: %d PyTorch case runs checked (CPU reference, then AUTO)\n", n);
