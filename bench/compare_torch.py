@@ -144,6 +144,10 @@ class Dlk:
                                                      P(Tensor), P(Tensor)]),
             "dlk_adam_step": (ctypes.c_int, [ctypes.c_void_p, P(AdamParams), P(Tensor), P(Tensor),
                                              P(Tensor), P(Tensor)]),
+            "dlk_additive_attention_forward": (ctypes.c_int, [ctypes.c_void_p] + [P(Tensor)] * 8),
+            "dlk_additive_attention_backward": (ctypes.c_int, [ctypes.c_void_p] + [P(Tensor)] * 14),
+            "dlk_explain_mode": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+            "dlk_explain_report": (ctypes.c_int, [ctypes.c_void_p, P(ctypes.c_char_p)]),
             "dlk_conv2d_forward": (ctypes.c_int, [ctypes.c_void_p, P(Conv2dParams), P(Tensor), P(Tensor),
                                                   P(Tensor), P(Tensor), P(Tensor)]),
             "dlk_conv2d_backward": (ctypes.c_int, [ctypes.c_void_p, P(Conv2dParams), P(Tensor), P(Tensor),
@@ -176,8 +180,8 @@ class Dlk:
             fn.restype, fn.argtypes = res, args
         core = [n for n in self.missing if not n.startswith(("dlk_gemm", "dlk_softmax", "dlk_layernorm",
                                                              "dlk_adam", "dlk_conv2d", "dlk_pool2d",
-                                                             "dlk_batchnorm", "dlk_mse", "dlk_sdpa",
-                                                             "dlk_rnn"))]
+                                                             "dlk_batchnorm", "dlk_mse", "dlk_rnn",
+                                                             "dlk_sdpa", "dlk_additive", "dlk_explain"))]
         if core:
             raise RuntimeError("%s lacks %s: not a dlk library?" % (path, ", ".join(core)))
         self.ctx = None
@@ -224,6 +228,25 @@ class Dlk:
         self.check(self.lib.dlk_op_variants(self.ctx, op.encode(), rows, cap, ctypes.byref(n)))
         return [(rows[i].id, rows[i].name.decode()) for i in range(min(n.value, cap))
                 if rows[i].device == device_type]
+
+    def workspaces(self, call):
+        """{variant name: workspace bytes} of a dlk call, from explain mode (runs nothing)."""
+        out = {}
+        if not (self.has("dlk_explain_mode") and self.has("dlk_explain_report")):
+            return out
+        self.check(self.lib.dlk_explain_mode(self.ctx, 1))
+        try:
+            if call(self) == 0:
+                text = ctypes.c_char_p()
+                self.check(self.lib.dlk_explain_report(self.ctx, ctypes.byref(text)))
+                for line in (text.value or b"").decode().splitlines():
+                    f = line.split()
+                    if len(f) >= 3 and f[0].isdigit() and f[2] == "supported":
+                        ws = line.split("(workspace ")[1].split()[0] if "(workspace " in line else "0"
+                        out[f[1]] = int(ws)
+        finally:
+            self.lib.dlk_explain_mode(self.ctx, 0)
+        return out
 
     def force(self, op, vid):
         self.check(self.lib.dlk_force_variant(self.ctx, op.encode(), vid))
@@ -334,17 +357,6 @@ def make_cases(cuda, quick):
     label = "%dM params" % (adam_n // 1_000_000)
     cases.append(("adam", label, "f32", "adam_step", "dlk_adam_step",
                   lambda dev: adam_case(dev, adam_n)))
-    # conv: bench/bench_conv.c's layers; f32 NCHW, f16/bf16 channels-last on a GPU
-    shapes = CONV_GPU_SHAPES if cuda else CONV_CPU_SHAPES[:2 if quick else 3]
-    conv_dts = [("f32", False), ("bf16", True), ("f16", True)] if cuda else [("f32", False)]
-    for shp in shapes:
-        for direction, op in (("conv_fwd", "conv2d_fwd"), ("conv_bwd_data", "conv2d_bwd_data"),
-                              ("conv_bwd_filter", "conv2d_bwd_filter")):
-            for dt, cl in conv_dts:
-                sym = "dlk_conv2d_forward" if direction == "conv_fwd" else "dlk_conv2d_backward"
-                cases.append((direction, shp[0] + (",nhwc" if cl else ""), dt, op, sym,
-                              lambda dev, shp=shp, d=direction, dt=dt, cl=cl: conv_case(dev, shp, d, dt, cl)))
-    cases += make_cnn_cases(cuda, quick)
     # SDPA as dlk-bench's attention family: 16k tokens, heads x D = 2048, seq 512..16k.
     if cuda:
         sdpa = [(16384 // t, 2048 // d, t, d) for d in (64, 128) for t in
@@ -362,6 +374,30 @@ def make_cases(cuda, quick):
                                   "dlk_sdpa_backward" if bwd else "dlk_sdpa_forward",
                                   lambda dev, b=b, h=h, t=t, d=d, c=causal, dt=dt, bwd=bwd:
                                   sdpa_case(dev, b, h, t, d, c, dt, bwd)))
+    # additive (Bahdanau) attention as bench/bench_attention.c: B 64, T 50/200, H = A 256/1024
+    if cuda:
+        adds = [(64, t, h) for h in (256, 1024) for t in (50, 200) if not quick or (t == 200 and h == 1024)]
+        add_dts = ["bf16", "f32"]
+    else:
+        adds, add_dts = [(2, 8 if quick else 16, 32)], ["f32"]
+    for bwd in (0, 1):
+        for dt in add_dts:
+            for b, t, h in adds:
+                cases.append(("additive_%s" % ("bwd" if bwd else "fwd"), "b%d t%d h%d" % (b, t, h), dt,
+                              "additive_attn_bwd" if bwd else "additive_attn_fwd",
+                              "dlk_additive_attention_backward" if bwd else "dlk_additive_attention_forward",
+                              lambda dev, b=b, t=t, h=h, dt=dt, bwd=bwd: additive_case(dev, b, t, h, dt, bwd)))
+    # conv: bench/bench_conv.c's layers; f32 NCHW, f16/bf16 channels-last on a GPU
+    shapes = CONV_GPU_SHAPES if cuda else CONV_CPU_SHAPES[:2 if quick else 3]
+    conv_dts = [("f32", False), ("bf16", True), ("f16", True)] if cuda else [("f32", False)]
+    for shp in shapes:
+        for direction, op in (("conv_fwd", "conv2d_fwd"), ("conv_bwd_data", "conv2d_bwd_data"),
+                              ("conv_bwd_filter", "conv2d_bwd_filter")):
+            for dt, cl in conv_dts:
+                sym = "dlk_conv2d_forward" if direction == "conv_fwd" else "dlk_conv2d_backward"
+                cases.append((direction, shp[0] + (",nhwc" if cl else ""), dt, op, sym,
+                              lambda dev, shp=shp, d=direction, dt=dt, cl=cl: conv_case(dev, shp, d, dt, cl)))
+    cases += make_cnn_cases(cuda, quick)
     # rnn: DeepBench's recurrent set, as bench/bench_rnn.c (hidden, batch, steps, inference)
     if cuda:
         rnns = [(0, 1760, 16, 50, 0), (0, 2560, 64, 50, 0), (2, 512, 16, 25, 0), (2, 1024, 128, 25, 0),
@@ -520,6 +556,76 @@ def adam_case(dev, n):
                 keep=(param, grad, m, v, tparam),
                 dlk_fn=lambda d: d.lib.dlk_adam_step(d.ctx, ctypes.byref(ap), dp, dg, dm, dv))
 
+
+def additive_torch(enc, dec, wa, ua, va):
+    """PyTorch eager additive attention, the formulas of dlk.h as a framework user writes them."""
+    e = torch.tanh((enc @ wa)[:, None, :, :] + (dec @ ua)[:, :, None, :]) @ va
+    alpha = torch.softmax(e, dim=-1)
+    return alpha @ enc, alpha
+
+
+def additive_case(dev, b, t, h, dt, bwd):
+    """dlk_additive_attention_forward/backward against additive_torch and its autograd, with
+    each side's peak memory beyond the inputs and outputs: torch's from
+    torch.cuda.max_memory_allocated, dlk's from each variant's workspace (explain mode)."""
+    g = torch.Generator(device="cpu").manual_seed(51)
+    tdt = TDT[dt]
+    enc, dec = [(torch.rand(b, t, h, generator=g) * 2 - 1).to(dev, tdt) for _ in range(2)]
+    wa, ua = [((torch.rand(h, h, generator=g) * 2 - 1) / math.sqrt(h)).to(dev, tdt) for _ in range(2)]
+    va = ((torch.rand(h, generator=g) * 2 - 1) / math.sqrt(h)).to(dev, tdt)
+    ctx_, wts = torch.empty(b, t, h, device=dev, dtype=tdt), torch.empty(b, t, t, device=dev, dtype=tdt)
+    ins = [desc(x) for x in (enc, dec, wa, ua, va)]
+    d_ctx, d_wts = desc(ctx_), desc(wts)
+    keep = [enc, dec, wa, ua, va, ctx_, wts]
+
+    def fwd(dd):
+        return dd.lib.dlk_additive_attention_forward(dd.ctx, *ins, None, d_ctx, d_wts)
+
+    def peak(fn):
+        if not torch.cuda.is_available() or dev != "cuda":
+            return None
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+
+    def mem_note(call, torch_fn):
+        def note(dd):
+            ws = dd.workspaces(call)
+            p = peak(torch_fn)
+            mib = lambda x: "%.1f MiB" % (x / 1048576.0)  # noqa: E731
+            parts = ["peak memory beyond inputs and outputs: torch %s" % (mib(p) if p is not None else "n/a (CPU)")]
+            parts += ["dlk %s %s" % (k, mib(v)) for k, v in ws.items()]
+            return "; ".join(parts)
+        return note
+
+    if not bwd:
+        tfn = lambda: additive_torch(enc, dec, wa, ua, va)  # noqa: E731
+        return dict(torch_fn=tfn, ref=lambda: tfn()[0], dlk_fn=fwd, out=ctx_, tf32=False, keep=keep,
+                    mem=mem_note(fwd, tfn))
+    dctx = (torch.rand(b, t, h, generator=g) * 2 - 1).to(dev, tdt)
+    grads = [torch.empty_like(x) for x in (enc, dec, wa, ua, va)]
+    d_dctx, d_grads = desc(dctx), [desc(x) for x in grads]
+    leaves = [x.detach().clone().requires_grad_(True) for x in (enc, dec, wa, ua, va)]
+    tctx, _ = additive_torch(*leaves)
+    keep += [dctx] + grads + leaves + [tctx]
+
+    def torch_bwd():  # the backward alone, as dlk-bench times it
+        return torch.autograd.grad(tctx, leaves, dctx, retain_graph=True)
+
+    class Fwd:  # dlk's forward once, lazily (the library is opened after the cases are made)
+        done = False
+
+    def dlk_bwd(dd):
+        if not Fwd.done:
+            dd.check(fwd(dd))
+            Fwd.done = True
+        return dd.lib.dlk_additive_attention_backward(dd.ctx, *ins, None, d_wts, d_dctx, None, *d_grads)
+
+    return dict(torch_fn=torch_bwd, ref=lambda: torch_bwd()[0], dlk_fn=dlk_bwd, out=grads[0], tf32=False,
+                keep=keep, mem=mem_note(dlk_bwd, torch_bwd))
 
 # ---- conv family: pooling, batch norm, MSE (the shapes of bench/bench_conv.c) ---------------
 
@@ -833,6 +939,8 @@ def main():
             print("%-10s %-16s %-5s %11s  %-22s %11s %8.2fx %9.1e  %s" % (
                 cname, shape, dt, fmt_ms(t_torch), "%d %s" % (vid, vname), fmt_ms(t),
                 t_torch / t, err, check))
+        if "mem" in c:
+            print("%-10s %-16s %-5s %s" % ("", "", "", c["mem"](dlk)))
         if not args.all:
             for vid, vname, t, err, note in ran:
                 if not err <= tol:

@@ -12,6 +12,10 @@
  *     arguments are NULL.
  *   - On any error the call returns a status, dlk_context_last_error() says exactly what
  *     was wrong, and outputs are left untouched. The library never prints or exits.
+ *   - Any descriptor whose bytes are real memory gets an answer, a result or a refusal,
+ *     and a call touches no memory outside its outputs' elements. Data is aligned to its
+ *     element size. An op call whose outputs all have zero elements checks its arguments
+ *     and returns DLK_OK at once, however large the other dims of its empty tensors.
  */
 #ifndef DLK_H
 #define DLK_H
@@ -125,7 +129,8 @@ DLK_API const char *dlk_device_type_name(dlk_device_type t);
 /* pure: number of elements (product of shape; 1 for a scalar, 0 if any dim is 0 or the
    descriptor is invalid). */
 DLK_API int64_t dlk_tensor_numel(const dlk_tensor *t);
-/* pure: 1 when the strides are the row-major contiguous strides of the shape. */
+/* pure: 1 when the strides are the row-major contiguous strides of the shape (dims of
+   size 1 take any stride; a tensor with no elements is contiguous). */
 DLK_API int dlk_tensor_is_contiguous(const dlk_tensor *t);
 
 typedef struct dlk_context dlk_context;
@@ -212,10 +217,12 @@ DLK_API dlk_status dlk_tensor_alloc(dlk_context *ctx, dlk_tensor *t, dlk_dtype d
 DLK_API dlk_status dlk_tensor_free(dlk_context *ctx, dlk_tensor *t);
 /* Copy src into dst: same dtype and shape, any strides, any devices the context can
    reach (host<->device, device<->device, host<->host). Synchronous with respect to the
-   host whenever host memory is involved. Overlapping dst and src are not allowed. */
+   host whenever host memory is involved. Overlapping dst and src are not allowed, nor a
+   dst whose elements overlap each other (DLK_ERR_LAYOUT, as for every op's output; also
+   in dlk_tensor_write and dlk_tensor_zero). */
 DLK_API dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src);
 /* Fill t (any strides, any device) from a dense row-major host buffer of exactly
-   numel * dtype_size bytes, or read t into one. */
+   numel * dtype_size bytes, or read t into one (the buffer needs no alignment). */
 DLK_API dlk_status dlk_tensor_write(dlk_context *ctx, dlk_tensor *t, const void *host,
                                     size_t bytes);
 DLK_API dlk_status dlk_tensor_read(dlk_context *ctx, const dlk_tensor *t, void *host,
@@ -230,8 +237,11 @@ DLK_API dlk_status dlk_tensor_transpose(dlk_context *ctx, dlk_tensor *view, cons
                                         int dim0, int dim1);
 DLK_API dlk_status dlk_tensor_reshape(dlk_context *ctx, dlk_tensor *view, const dlk_tensor *t,
                                       int ndim, const int64_t *shape);
-/* Check that a descriptor is well formed (dtype, ndim, non-negative shape, sizes that do
-   not overflow, non-NULL data when it has elements); `name` is used in the message. */
+/* Check that a descriptor is well formed (dtype, ndim, non-negative shape and strides,
+   sizes and byte spans that do not overflow 64 bits, non-NULL data when it has elements,
+   data aligned to the element size (DLK_ERR_LAYOUT), addressed bytes that do not wrap
+   around the address space); `name` is used in the message. Every function taking a
+   tensor applies these rules first. */
 DLK_API dlk_status dlk_tensor_validate(dlk_context *ctx, const dlk_tensor *t, const char *name);
 
 /* ------------------------------------------------------------------------------------ */
@@ -333,7 +343,8 @@ typedef struct DLManagedTensorVersioned {
 /* View a DLPack tensor as a dlk_tensor without copying. The caller keeps `src` alive
    while the view is used and calls src->deleter(src) when done. Rejects a major version
    other than 1, lanes != 1, dtypes dlk lacks, devices other than CPU/CUDA/CUDAHost/
-   CUDAManaged, and read-only tensors when `writable` is set. */
+   CUDAManaged, read-only tensors when `writable` is set, and a byte_offset that wraps
+   the address or leaves the data misaligned for the element type (DLK_ERR_LAYOUT). */
 DLK_API dlk_status dlk_tensor_from_dlpack(dlk_context *ctx, dlk_tensor *out,
                                           const DLManagedTensorVersioned *src, int writable);
 /* Export a dlk_tensor as a new DLManagedTensorVersioned (version 1.1) that views the
@@ -372,7 +383,8 @@ DLK_API dlk_status dlk_last_variant(dlk_context *ctx, const char **op, int *id);
 /* Explain mode: while on, every op call checks its arguments exactly as usual but runs
    nothing; instead the context records, for that call, every variant of the op, whether
    it supports the case and why not, the workspace it needs, and which one AUTO would run
-   (without timing). Read the report of the latest call with dlk_explain_report. */
+   (without timing); a call whose outputs are all empty says so instead. Read the report
+   of the latest call with dlk_explain_report. */
 DLK_API dlk_status dlk_explain_mode(dlk_context *ctx, int on);
 DLK_API dlk_status dlk_explain_report(dlk_context *ctx, const char **text);
 
@@ -653,7 +665,8 @@ typedef struct dlk_glove_cooccur_params {
   int distance_weighting; /* 1: weight 1/distance (default); 0: weight 1 */
   double memory_gb;       /* soft memory limit in GiB (-memory; default 3, the tool's code) */
   int64_t max_product;    /* dense table for rank products below this; 0: from memory_gb */
-  int64_t overflow_length; /* sparse records buffered before a spill; 0: from memory_gb */
+  int64_t overflow_length; /* sparse records buffered before a spill (at most 2^40);
+                              0: from memory_gb */
   const char *temp_prefix; /* temporary files PREFIX_0001.bin ...; NULL: "overflow" */
   int max_temp_files;     /* merge fan-in; 0: 64 */
   int method;             /* 0: auto (GPU chunks on a CUDA context with a GPU row, else the
@@ -1052,6 +1065,8 @@ DLK_API dlk_status dlk_mse_loss_forward(dlk_context *ctx, const dlk_mse_params *
 DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params *p,
                                          const dlk_tensor *x, const dlk_tensor *target,
                                          const dlk_tensor *dloss, dlk_tensor *dx);
+
+/* ------------------------------------------------------------------------------------ */
 /* attention: additive (Bahdanau) and Luong attention, scaled-dot-product multi-head     */
 /* attention (SDPA). Float ops take F16, BF16 (F32 accumulation), F32 (its own path) and  */
 /* F64 (CPU reference). Tensors may have any strides (fast variants want a unit stride   */
@@ -1059,13 +1074,73 @@ DLK_API dlk_status dlk_mse_loss_backward(dlk_context *ctx, const dlk_mse_params 
 /* ------------------------------------------------------------------------------------ */
 
 /* ---- additive (Bahdanau) and Luong attention ----------------------------------------- */
-/* (this section: dlk_additive_attention_* and dlk_luong_attention_*, issue 13) */
+/* Additive (Bahdanau) attention, the attention_keras semantics:
+   e[b,i,j] = v_a . tanh(enc[b,j] W_a + dec[b,i] U_a); alpha[b,i,:] = softmax_j(e[b,i,:]);
+   context[b,i] = sum_j alpha[b,i,j] enc[b,j].
+   enc [B, Te, He], dec [B, Td, Hd], w_a [He, A], u_a [Hd, A], v_a [A] (attention_keras: A = He);
+   enc_lengths I32/I64 [B] or NULL: encoder steps j >= length get weight 0 (a length of 0 is
+   an error). Outputs context [B, Td, He] and weights [B, Td, Te].
+
+   In full, with l = enc_lengths[b] (Te without it): encoder step j is visible iff j < l;
+     e[b,i,j]      = sum_a v_a[a] tanh(sum_h enc[b,j,h] w_a[h,a] + sum_h dec[b,i,h] u_a[h,a])
+     alpha[b,i,j]  = exp(e[b,i,j] - m) / sum_{j' < l} exp(e[b,i,j'] - m)   (j < l), 0 (j >= l)
+     context[b,i]  = sum_{j < l} alpha[b,i,j] enc[b,j]
+   Steps j >= l are never read (enc there may hold anything, NaN included), their weights
+   are exactly 0. This is attention_keras's AttentionLayer (W_a [He, He], U_a [Hd, He],
+   V_a [He, 1]: A = He there; dlk allows any A), whose outputs are (context, weights).
+   Dtypes: enc, dec, w_a, u_a, v_a, context, weights share one float dtype; lengths I32 or
+   I64 with values in [1, Te] (0 or > Te is DLK_ERR_OUT_OF_RANGE, checked before anything is
+   written). Te, Td >= 1 (Td = 1 is the decoder loop's single step). */
+DLK_API dlk_status dlk_additive_attention_forward(dlk_context *ctx, const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w_a, const dlk_tensor *u_a,
+    const dlk_tensor *v_a, const dlk_tensor *enc_lengths, dlk_tensor *context, dlk_tensor *weights);
+/* From the forward's weights. dweights optional (a loss on the weights themselves);
+   every gradient output optional; written, not accumulated.
+   With dalpha[b,i,j] = dweights[b,i,j] + dcontext[b,i] . enc[b,j] (each term only when
+   given; at least one of dcontext and dweights is given), for visible j:
+     de[b,i,j]  = alpha (dalpha - sum_j' alpha[b,i,j'] dalpha[b,i,j'])
+     H          = tanh(enc[b,j] W_a + dec[b,i] U_a)                 (recomputed, [A])
+     dZ[b,i,j]  = de[b,i,j] v_a (1 - H^2)
+     denc[b,j]  = sum_i alpha[b,i,j] dcontext[b,i] + W_a (sum_i dZ[b,i,j])
+     ddec[b,i]  = U_a (sum_j dZ[b,i,j])
+     dw_a       = sum_{b,j} enc[b,j]^T (sum_i dZ[b,i,j]);  du_a = sum_{b,i} dec[b,i]^T (sum_j dZ)
+     dv_a       = sum_{b,i,j} de[b,i,j] H
+   denc is exactly 0 on the steps j >= length. enc, dec, the weights and enc_lengths must be
+   the forward's; the weights are read only on visible steps. */
+DLK_API dlk_status dlk_additive_attention_backward(dlk_context *ctx, const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w_a, const dlk_tensor *u_a,
+    const dlk_tensor *v_a, const dlk_tensor *enc_lengths, const dlk_tensor *weights,
+    const dlk_tensor *dcontext, const dlk_tensor *dweights, dlk_tensor *denc, dlk_tensor *ddec,
+    dlk_tensor *dw_a, dlk_tensor *du_a, dlk_tensor *dv_a);
+
+/* Luong attention: score dot (dec . enc), general (dec W enc^T, w [Hd, He]), concat
+   (v . tanh(W [dec; enc]), w [A, Hd+He], v [A]); same masks and outputs as above.
+   In full, e[b,i,j] is
+     DOT      dec[b,i] . enc[b,j]                                   (Hd = He; w, v NULL)
+     GENERAL  sum_{h,k} dec[b,i,h] w[h,k] enc[b,j,k]                (w [Hd, He]; v NULL)
+     CONCAT   sum_a v[a] tanh(sum_h w[a,h] dec[b,i,h] + sum_k w[a,Hd+k] enc[b,j,k])
+              (w [A, Hd + He], the layout of torch.nn.Linear(Hd + He, A, bias=False) applied
+              to cat([dec, enc]); v [A])
+   then alpha, context and the lengths exactly as additive attention. w and v are NULL
+   where the score does not use them (DOT: both; GENERAL: v); giving one there is
+   DLK_ERR_INVALID_ARGUMENT. NULL params: DOT. */
+typedef enum dlk_luong_score { DLK_LUONG_DOT = 0, DLK_LUONG_GENERAL, DLK_LUONG_CONCAT } dlk_luong_score;
+typedef struct dlk_luong_attention_params { dlk_luong_score score; } dlk_luong_attention_params;
+DLK_API dlk_status dlk_luong_attention_forward(dlk_context *ctx, const dlk_luong_attention_params *p,
+    const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w, const dlk_tensor *v,
+    const dlk_tensor *enc_lengths, dlk_tensor *context, dlk_tensor *weights);
+/* The backward from the forward's weights, as additive attention's: dcontext and dweights
+   each optional (at least one given); denc, ddec, dw, dv each optional (dw and dv NULL
+   where w and v are), written, not accumulated; denc exactly 0 on steps j >= length. */
+DLK_API dlk_status dlk_luong_attention_backward(dlk_context *ctx, const dlk_luong_attention_params *p,
+    const dlk_tensor *enc, const dlk_tensor *dec, const dlk_tensor *w, const dlk_tensor *v,
+    const dlk_tensor *enc_lengths, const dlk_tensor *weights, const dlk_tensor *dcontext,
+    const dlk_tensor *dweights, dlk_tensor *denc, dlk_tensor *ddec, dlk_tensor *dw, dlk_tensor *dv);
 
 /* ---- scaled-dot-product multi-head attention ----------------------------------------- */
 
 /* Scaled-dot-product multi-head attention, torch.nn.functional.scaled_dot_product_attention:
    q [B, Hq, Tq, D], k [B, Hk, Tk, D], v [B, Hk, Tk, Dv], Hq a multiple of Hk (GQA/MQA);
-   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores).
+   out [B, Hq, Tq, Dv]; lse [B, Hq, Tq] F32 (row log-sum-exp of the scaled, masked scores);
+   D and Dv are not both 0 (DLK_ERR_SHAPE_MISMATCH: k and v would hold nothing).
    bias: optional additive [B or 1, Hq or 1, Tq, Tk] (size-1 dims broadcast via stride 0);
    a boolean mask is passed as a bias of 0 / -inf. q_lengths, k_lengths: I32/I64 [B] or NULL
    (padding / variable length). A row with every key masked gives out = 0 and lse = -inf.
@@ -1195,7 +1270,9 @@ typedef struct dlk_rnn_params {
      records the parameters and shapes that wrote it, and the backward refuses a reserve
      from a different configuration (it reads the reserve's 24-byte header first: on a GPU
      one small device-to-host copy). With training = 0 it is ignored (may be NULL).
-   - cn is F32-or-better inside; c0 and cn have x's dtype. */
+   - cn is F32-or-better inside; c0 and cn have x's dtype.
+   - a batch of no sequence (B = 0) writes nothing, the reserve included (whatever T is);
+     its backward reads no reserve and adds nothing to the weight gradients. */
 DLK_API dlk_status dlk_rnn_reserve_size(dlk_context *ctx, const dlk_rnn_params *p, const dlk_tensor *x, size_t *bytes);
 DLK_API dlk_status dlk_rnn_forward(dlk_context *ctx, const dlk_rnn_params *p, const dlk_rnn_weights *weights,
                                    const dlk_tensor *x, const dlk_tensor *lengths, const dlk_tensor *h0,

@@ -13,7 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dlk.h"
 #include "core/half.h"
@@ -50,6 +53,35 @@ T_SHARED const char *t_case = "";
           dlk_status_string(want), dlk_context_last_error(ctx));                       \
     if (s_ != DLK_OK) CHECK(dlk_context_last_error(ctx)[0] != '\0', "no message for %s", #call); \
   } while (0)
+
+/* ---- a watchdog for calls that must return at once (hostile shapes: a dim of 2^40 that
+   nothing bounds must not be looped over). t_watchdog_arm("test_rnn: a call on hostile
+   shapes"): still running 60 s later, the program prints "FAIL <what> hung (> 60 s)" and
+   exits 1; t_watchdog_disarm() restores the previous SIGALRM handler. ---- */
+T_SHARED char t_watchdog_msg[200];
+T_SHARED struct sigaction t_watchdog_old;
+static inline void t_watchdog_fire(int sig) {
+  (void)sig;
+  if (write(2, t_watchdog_msg, strlen(t_watchdog_msg)) < 0) _exit(2);
+  _exit(1);
+}
+static inline void t_watchdog_arm(const char *what) {
+  snprintf(t_watchdog_msg, sizeof t_watchdog_msg, "FAIL %s hung (> 60 s)\n", what);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = t_watchdog_fire;
+  sigaction(SIGALRM, &sa, &t_watchdog_old);
+  alarm(60);
+}
+static inline void t_watchdog_disarm(void) {
+  alarm(0);
+  sigaction(SIGALRM, &t_watchdog_old, NULL);
+}
+static inline double t_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static inline int t_summary(const char *prog) {
   printf("%s: %d checks, %d failures\n", prog, t_checks, t_failures);

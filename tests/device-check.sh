@@ -2,19 +2,22 @@
 # The whole GPU check in one go, for a machine with an NVIDIA GPU (the device tool's
 # H100/H200: about 15 minutes of device time in all, the command limited to ~540 s):
 #   configure for the GPU present only (90a on Hopper), build on every core, dlk-info, the
-#   first-run wgmma check and test_core --gpu, then test_nn, test_glove, test_attention and
-#   test_graph --gpu side by side, then compute-sanitizer memcheck and racecheck on the quick subsets
-#   (DLK_TEST_QUICK=1) side by side with the remaining ctest cases, then (alone on the GPU)
-#   dlk-bench --quick (nn, glove, attention, core) and bench/compare_torch.py --quick.
+#   first-run wgmma check and test_core --gpu, then test_nn, test_glove, test_attention,
+#   test_graph, test_conv, test_cnnops and test_rnn --gpu side by side, then compute-sanitizer
+#   memcheck and racecheck on the quick subsets (DLK_TEST_QUICK=1) side by side with the
+#   remaining ctest cases, then (alone on the GPU) dlk-bench --quick (nn, glove, attention,
+#   conv, rnn, core) and bench/compare_torch.py --quick.
 # Usage: tests/device-check.sh OUTDIR [BUILDDIR]
 #   DLK_CHECK_BUDGET=S   seconds from the start after which no stage starts and every
 #                        running one is cut (default 480: leaves ~60 s under a 540 s limit)
 #   DLK_CHECK_STAGES=RE  run only the stages whose name matches the extended regex RE, e.g.
 #                        'bench|torch' for a second call that only times (configure and
 #                        build always run). Names: dlk-info gemm_sm90_check test_core_gpu
-#                        test_nn_gpu test_glove_gpu test_attention_gpu test_graph_gpu ctest-rest
+#                        test_nn_gpu test_glove_gpu test_attention_gpu test_graph_gpu
+#                        test_conv_gpu test_cnnops_gpu test_rnn_gpu ctest-rest
 #                        memcheck:test_nn (and the like) racecheck:test_nn bench-nn
-#                        compare_torch bench-glove bench-attention bench-core
+#                        compare_torch bench-glove bench-attention bench-conv bench-rnn
+#                        bench-core
 # Every stage has its own time limit (cut to what is left of the budget) and log; a failing
 # or hanging stage does not stop the others. summary.txt gets one line per stage as it ends
 # and a digest (check counts, first FAIL lines, sanitizer summaries) at the end, also
@@ -167,7 +170,8 @@ count $?
 grep -E '^-- dlk:|cuDNN|CUDNN' "$out/build.log" | sed 's/^/  /' | tee -a "$summary"
 # Relink the programs, so that a failed build cannot leave an older binary to be tested.
 rm -f "$build"/libdlk.* "$build"/tests/test_core "$build"/tests/test_nn "$build"/tests/test_glove \
-  "$build"/tests/test_attention "$build"/tests/test_graph \
+  "$build"/tests/test_attention "$build"/tests/test_graph "$build"/tests/test_conv \
+  "$build"/tests/test_cnnops "$build"/tests/test_rnn \
   "$build"/tests/gemm_sm90_check "$build"/tools/dlk-info "$build"/bench/dlk-bench
 # -k 0 / -k: keep going, so one broken file leaves the other programs built and tested.
 if [ "$gen" = Ninja ]; then keep=(-k 0); else keep=(-k); fi
@@ -210,6 +214,9 @@ gpu_test bg test_attention_gpu 150 "$build/tests/test_attention" --gpu
 # The cuDNN graph helper's plans against loops (softmax rows 10, the SDPA node): the first
 # place a cuDNN plan builds and runs, so the log to read when variant 10 misbehaves.
 gpu_test bg test_graph_gpu 120 "$build/tests/test_graph" --gpu
+gpu_test bg test_conv_gpu 150 "$build/tests/test_conv" --gpu
+gpu_test bg test_cnnops_gpu 150 "$build/tests/test_cnnops" --gpu
+gpu_test bg test_rnn_gpu 150 "$build/tests/test_rnn" --gpu
 join_bg
 
 # ---- compute-sanitizer on the quick subsets, and the rest of ctest, side by side ------------
@@ -225,8 +232,9 @@ elif [ -z "$sanitizer" ]; then
   note "$(printf '%-22s %-9s' sanitizer 'NOT RUN (compute-sanitizer not found)')"
 else
   for r in "memcheck test_core 60" "memcheck test_nn 90" "memcheck test_glove 90" \
-    "memcheck test_attention 90" "racecheck test_nn 75" "racecheck test_glove 75" \
-    "racecheck test_attention 75"; do
+    "memcheck test_attention 90" "memcheck test_conv 90" "memcheck test_cnnops 90" \
+    "memcheck test_rnn 90" "racecheck test_nn 75" "racecheck test_glove 75" \
+    "racecheck test_attention 75" "racecheck test_conv 75" "racecheck test_rnn 75"; do
     set -- $r # "tool program limit"
     need "$1:$2" "$out/sanitizer.log" "$build/tests/$2" || continue
     bg "$1:$2" "$3" "$out/sanitizer.log" env DLK_SOURCE_DIR="$src" DLK_TEST_QUICK=1 \
@@ -250,6 +258,10 @@ elif need dlk-bench "$out/bench.txt" "$build/bench/dlk-bench"; then
   stage bench-glove 120 "$out/bench.txt" "$build/bench/dlk-bench" --quick --family glove --json "$out/bench-glove.json"
   count $?
   stage bench-attention 120 "$out/bench.txt" "$build/bench/dlk-bench" --quick --family attention
+  count $?
+  stage bench-conv 120 "$out/bench.txt" "$build/bench/dlk-bench" --quick --family conv
+  count $?
+  stage bench-rnn 120 "$out/bench.txt" "$build/bench/dlk-bench" --quick --family rnn
   count $?
   stage bench-core 45 "$out/bench.txt" "$build/bench/dlk-bench" --quick --family core
   count $?

@@ -22,10 +22,14 @@
  *   properties of 4 for the native variants, lengths out of range checked on the device,
  *   explain. DLK_TEST_QUICK=1 runs the sweep's quick subset (for compute-sanitizer).
  *
- * Additive (Bahdanau) and Luong attention: their sections go where main() marks them.
+ * Additive (Bahdanau) and Luong attention: the section before main() (test_attn_cpu,
+ * test_attn_gpu) says what it checks.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include "golden.h"
 #include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -579,123 +583,6 @@ static void sdpa_no_nan(const char *what, const sdpa_case *c, const sdpa_io *io,
 /* 1. Golden fixtures                                                                     */
 /* ====================================================================================== */
 
-typedef struct {
-  char name[32];
-  int out; /* 0 in, 1 out */
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[16][24], pval[16][40];
-  int np;
-  gtensor t[16];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-
-static const char *g_param(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return c->pval[i];
-  return NULL;
-}
-static double g_num(const gcase *c, const char *key) {
-  const char *v = g_param(c, key);
-  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
-  return v ? strtod(v, NULL) : 0;
-}
-
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
-typedef struct {
-  char *buf, *p;
-} gtok;
-
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p == '#') {
-      while (*t->p && *t->p != '\n') t->p++;
-      continue;
-    }
-    break;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 16) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= 16) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = alloc_d(t->n);
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        double x = strtod(d, NULL);
-        /* the file prints just enough digits for the dtype: round to it */
-        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : round_to(t->dt, x);
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
 /* Host tensors of a golden case: contiguous, or (strided) with the last two dims of every
    4-D input laid out transposed in memory. */
 typedef struct {
@@ -788,34 +675,15 @@ static void golden_sdpa(dlk_context *ctx, gcase *c, int strided) {
   g_host_free(&h);
 }
 
+static void golden_sdpa_case(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
+  CHECK(strcmp(c->op, "sdpa") == 0, "golden %s: unknown op %s", c->name, c->op);
+  golden_sdpa(ctx, c, 0);
+  golden_sdpa(ctx, c, 1);
+}
+
 static void test_golden(dlk_context *ctx) {
-  const char *path = t_src_path("tests/golden/attention/sdpa.txt");
-  t_case = "golden";
-  FILE *fp = fopen(path, "rb");
-  CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-  if (!fp) return;
-  fseek(fp, 0, SEEK_END);
-  long len = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  size_t got = fread(buf, 1, (size_t)len, fp);
-  buf[got] = '\0';
-  fclose(fp);
-  gtok tk = {buf, buf};
-  gcase c;
-  int r, n = 0;
-  while ((r = g_read_case(&tk, &c)) == 1) {
-    CHECK(strcmp(c.op, "sdpa") == 0, "golden %s: unknown op %s", c.name, c.op);
-    golden_sdpa(ctx, &c, 0);
-    golden_sdpa(ctx, &c, 1);
-    g_free(&c);
-    n++;
-  }
-  t_case = "golden";
-  CHECK(r == 0, "%s: format error after %d cases", path, n);
-  g_free(&c);
-  CHECK(n > 0, "%s holds no case", path);
-  free(buf);
+  const int n = golden_each(ctx, "tests/golden/attention/sdpa.txt", golden_sdpa_case, NULL);
   printf("golden: %d PyTorch SDPA cases checked (contiguous and strided)\n", n);
 }
 
@@ -1285,6 +1153,32 @@ static int bad_untouched(const bad_setup *s) {
     for (size_t b = 0; b < o[i].n; b++)
       if (((const unsigned char *)o[i].p)[b] != 0xFF) return 0;
   return 1;
+}
+
+/* ---- hostile shapes (fuzz_api): keys with no features ---- */
+
+/* D = Dv = 0: q, k and v hold no element, so nothing bounds Tk, and every variant loops
+   over the keys of each row (lse is the one output: log of the count of visible keys).
+   Refused before anything is written, also for a few keys, in both directions. */
+static void test_hostile(dlk_context *ctx) {
+  t_case = "hostile: D = Dv = 0";
+  t_watchdog_arm("test_attention: a call on hostile shapes");
+  static float buf[16], lse[4], dout[4], dbias[4];
+  const int64_t tks[2] = {(int64_t)1 << 40, 3};
+  for (int i = 0; i < 2; i++) {
+    const int64_t sq[4] = {1, 1, 2, 0}, sk[4] = {1, 1, tks[i], 0}, sl[3] = {1, 1, 2}, sb[4] = {1, 1, 2, 1};
+    dlk_tensor q = host_tensor(buf, DLK_F32, 4, sq), k = host_tensor(buf, DLK_F32, 4, sk), v = k, out = q;
+    dlk_tensor l = host_tensor(lse, DLK_F32, 3, sl), bias = host_tensor(buf, DLK_F32, 4, sb);
+    dlk_tensor db = host_tensor(dbias, DLK_F32, 4, sb), dy = host_tensor(dout, DLK_F32, 4, sq);
+    for (int j = 0; j < 4; j++) lse[j] = 7.0f, dbias[j] = 7.0f;
+    CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_sdpa_forward(ctx, NULL, &q, &k, &v, NULL, NULL, NULL, &out, &l));
+    CHECK(strstr(dlk_context_last_error(ctx), "D = 0") && strstr(dlk_context_last_error(ctx), "Dv = 0"), "%s",
+          dlk_context_last_error(ctx));
+    CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH,
+                 dlk_sdpa_backward(ctx, NULL, &q, &k, &v, &bias, NULL, NULL, &out, &l, &dy, NULL, NULL, NULL, &db));
+    CHECK(lse[0] == 7.0f && lse[1] == 7.0f && dbias[0] == 7.0f, "a refused call wrote");
+  }
+  t_watchdog_disarm();
 }
 
 static void test_bad_input(dlk_context *ctx) {
@@ -1773,9 +1667,1277 @@ static void test_cudnn_graphs(dlk_context *ctx) {
 #endif
 
 /* ====================================================================================== */
+/* Additive (Bahdanau) and Luong attention                                                */
+/* ====================================================================================== */
+/*
+ * CPU run: goldens (additive.txt, luong.txt: the formulas in float64 torch, cross-checked
+ * there against attention_keras's equations and independent torch routes), contiguous and
+ * with time-major enc/dec and transposed weights; f64 finite differences of both CPU
+ * backwards for every score, with lengths and each upstream gradient alone; the sweep rows
+ * additive_attn_fwd/bwd and luong_attn_fwd/bwd against the naive f64 computation below;
+ * properties (steps past the lengths hold NaN and are never read: weights and denc exactly
+ * 0 there; every gradient asked alone equals the full call's); bad input.
+ * GPU run: the same sweep against the CPU reference and the properties per variant.
+ */
+
+/* Test kinds: the additive op, Luong's three scores. */
+enum { AK_ADD = 0, AK_DOT, AK_GEN, AK_CAT };
+/* Lengths: none; varied (b % 3: Te, about half, 1); odd sequences down to one step. */
+enum { AL_NONE = 0, AL_SOME, AL_ONE };
+/* Upstream gradients of the backward: both, dcontext only, dweights only. */
+enum { AG_BOTH = 0, AG_CTX, AG_WTS };
+
+typedef struct attn_case {
+  sweep_tags tags; /* .big: only in the run against a reference context (the GPU run) */
+  const char *name;
+  int kind;
+  int64_t B, Te, Td, He, Hd, A;
+  int lengths, grads;
+  int layout; /* sweep_layout of enc, dec, the weights matrices and every output */
+} attn_case;
+
+static int64_t attn_case_len(const attn_case *c, int64_t b) {
+  if (c->lengths == AL_SOME) return b % 3 == 0 ? c->Te : b % 3 == 1 ? c->Te / 2 + 1 : 1;
+  if (c->lengths == AL_ONE) return b % 2 ? 1 : (c->Te > 1 ? c->Te - 1 : 1);
+  return c->Te;
+}
+
+/* Shapes of the weights tensors: w1 (w_a, or Luong's w), w2 (u_a), v. 0 dims: absent. */
+static int attn_w1_shape(const attn_case *c, int64_t *s) {
+  switch (c->kind) {
+    case AK_ADD: s[0] = c->He, s[1] = c->A; return 2;
+    case AK_GEN: s[0] = c->Hd, s[1] = c->He; return 2;
+    case AK_CAT: s[0] = c->A, s[1] = c->Hd + c->He; return 2;
+    default: return 0;
+  }
+}
+static int attn_w2_shape(const attn_case *c, int64_t *s) {
+  if (c->kind != AK_ADD) return 0;
+  s[0] = c->Hd, s[1] = c->A;
+  return 2;
+}
+static int attn_has_v(const attn_case *c) {
+  return c->kind == AK_ADD || c->kind == AK_CAT;
+}
+
+/* Host values of one problem, row-major in each tensor's shape. `weights` is the forward's
+   output the backward reads (NULL in a forward's io). */
+typedef struct attn_io {
+  dlk_dtype dt;
+  double *enc, *dec, *dctx, *dwts, *w1, *w2, *v, *len, *weights;
+} attn_io;
+
+typedef struct attn_res {
+  double *ctx, *wts, *denc, *ddec, *dw1, *dw2, *dv;
+} attn_res;
+
+static int64_t an_enc(const attn_case *c) {
+  return c->B * c->Te * c->He;
+}
+static int64_t an_dec(const attn_case *c) {
+  return c->B * c->Td * c->Hd;
+}
+static int64_t an_ctx(const attn_case *c) {
+  return c->B * c->Td * c->He;
+}
+static int64_t an_wts(const attn_case *c) {
+  return c->B * c->Td * c->Te;
+}
+static int64_t an_w1(const attn_case *c) {
+  int64_t s[2];
+  return attn_w1_shape(c, s) ? s[0] * s[1] : 0;
+}
+static int64_t an_w2(const attn_case *c) {
+  int64_t s[2];
+  return attn_w2_shape(c, s) ? s[0] * s[1] : 0;
+}
+
+/* Draw the inputs of case c in dtype dt: enc and dec uniform in [-1, 1), the weights
+   scaled by 1/sqrt(fan-in) (tame scores); `pad`: the encoder steps past the lengths get
+   NaN (never read), else ordinary values. */
+static void attn_gen(const attn_case *c, dlk_dtype dt, int pad, attn_io *io) {
+  memset(io, 0, sizeof *io);
+  io->dt = dt;
+  io->enc = alloc_d(an_enc(c)), io->dec = alloc_d(an_dec(c));
+  io->dctx = alloc_d(an_ctx(c)), io->dwts = alloc_d(an_wts(c));
+  for (int64_t i = 0; i < an_enc(c); i++) io->enc[i] = round_to(dt, t_uniform(-1, 1));
+  for (int64_t i = 0; i < an_dec(c); i++) io->dec[i] = round_to(dt, t_uniform(-1, 1));
+  for (int64_t i = 0; i < an_ctx(c); i++) io->dctx[i] = round_to(dt, t_uniform(-1, 1));
+  for (int64_t i = 0; i < an_wts(c); i++) io->dwts[i] = round_to(dt, t_uniform(-1, 1));
+  int64_t s[2];
+  if (attn_w1_shape(c, s)) {
+    const double sc = 1.0 / sqrt((double)(c->kind == AK_CAT ? s[1] : s[0]));
+    io->w1 = alloc_d(an_w1(c));
+    for (int64_t i = 0; i < an_w1(c); i++) io->w1[i] = round_to(dt, sc * t_uniform(-1.7, 1.7));
+  }
+  if (attn_w2_shape(c, s)) {
+    io->w2 = alloc_d(an_w2(c));
+    for (int64_t i = 0; i < an_w2(c); i++)
+      io->w2[i] = round_to(dt, t_uniform(-1.7, 1.7) / sqrt((double)s[0]));
+  }
+  if (attn_has_v(c)) {
+    io->v = alloc_d(c->A);
+    for (int64_t i = 0; i < c->A; i++)
+      io->v[i] = round_to(dt, t_uniform(-1.7, 1.7) / sqrt((double)c->A));
+  }
+  if (c->lengths) {
+    io->len = alloc_d(c->B);
+    for (int64_t b = 0; b < c->B; b++) io->len[b] = (double)attn_case_len(c, b);
+  }
+  if (pad)
+    for (int64_t b = 0; b < c->B; b++)
+      for (int64_t j = attn_case_len(c, b); j < c->Te; j++)
+        for (int64_t h = 0; h < c->He; h++) io->enc[(b * c->Te + j) * c->He + h] = NAN;
+}
+
+static void attn_io_free(attn_io *io) {
+  free(io->enc), free(io->dec), free(io->dctx), free(io->dwts), free(io->w1), free(io->w2),
+      free(io->v), free(io->len), free(io->weights);
+  memset(io, 0, sizeof *io);
+}
+
+static void attn_res_free(attn_res *r) {
+  free(r->ctx), free(r->wts), free(r->denc), free(r->ddec), free(r->dw1), free(r->dw2), free(r->dv);
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- the independent naive f64 computation (plain arrays, row-major) ---- */
+
+/* The projections: P [B, Te, A] and Q [B, Td, A] for ADD and CAT (CAT's w [A, Hd + He]:
+   Q from its first Hd columns, P from the rest), Q [B, Td, He] = dec w for GEN. Steps past
+   the lengths are left 0 (their enc may be NaN). */
+static void attn_naive_proj(const attn_case *c, const attn_io *io, double *P, double *Q) {
+  const int64_t B = c->B, Te = c->Te, Td = c->Td, He = c->He, Hd = c->Hd, A = c->A;
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t len = attn_case_len(c, b);
+    for (int64_t a = 0; a < A && c->kind != AK_GEN; a++) {
+      for (int64_t j = 0; j < len; j++) {
+        double s = 0;
+        for (int64_t k = 0; k < He; k++)
+          s += io->enc[(b * Te + j) * He + k] *
+               (c->kind == AK_ADD ? io->w1[k * A + a] : io->w1[a * (Hd + He) + Hd + k]);
+        P[(b * Te + j) * A + a] = s;
+      }
+      for (int64_t i = 0; i < Td; i++) {
+        double s = 0;
+        for (int64_t h = 0; h < Hd; h++)
+          s += io->dec[(b * Td + i) * Hd + h] *
+               (c->kind == AK_ADD ? io->w2[h * A + a] : io->w1[a * (Hd + He) + h]);
+        Q[(b * Td + i) * A + a] = s;
+      }
+    }
+    if (c->kind == AK_GEN)
+      for (int64_t i = 0; i < Td; i++)
+        for (int64_t k = 0; k < He; k++) {
+          double s = 0;
+          for (int64_t h = 0; h < Hd; h++) s += io->dec[(b * Td + i) * Hd + h] * io->w1[h * He + k];
+          Q[(b * Td + i) * He + k] = s;
+        }
+  }
+}
+
+static double attn_naive_score(const attn_case *c, const attn_io *io, const double *P,
+                               const double *Q, int64_t b, int64_t i, int64_t j) {
+  const int64_t Te = c->Te, Td = c->Td, He = c->He, A = c->A;
+  double e = 0;
+  if (c->kind == AK_ADD || c->kind == AK_CAT) {
+    for (int64_t a = 0; a < A; a++)
+      e += io->v[a] * tanh(P[(b * Te + j) * A + a] + Q[(b * Td + i) * A + a]);
+  } else {
+    const double *q = c->kind == AK_DOT ? io->dec + (b * Td + i) * c->Hd : Q + (b * Td + i) * He;
+    for (int64_t k = 0; k < He; k++) e += q[k] * io->enc[(b * Te + j) * He + k];
+  }
+  return e;
+}
+
+/* Forward (context, weights) and, with bwd, every gradient from io->weights (the forward's
+   output as the backward is given it) and the upstream gradients the case names. */
+static void attn_naive(const attn_case *c, const attn_io *io, int bwd, attn_res *r) {
+  const int64_t B = c->B, Te = c->Te, Td = c->Td, He = c->He, Hd = c->Hd, A = c->A;
+  const int64_t qc = c->kind == AK_GEN ? He : A;
+  memset(r, 0, sizeof *r);
+  double *P = alloc_d(B * Te * A), *Q = alloc_d(B * Td * qc), *e = alloc_d(Te);
+  attn_naive_proj(c, io, P, Q);
+  if (!bwd) {
+    r->ctx = alloc_d(an_ctx(c)), r->wts = alloc_d(an_wts(c));
+    for (int64_t b = 0; b < B; b++) {
+      const int64_t len = attn_case_len(c, b);
+      for (int64_t i = 0; i < Td; i++) {
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < len; j++) {
+          e[j] = attn_naive_score(c, io, P, Q, b, i, j);
+          if (e[j] > m) m = e[j];
+        }
+        for (int64_t j = 0; j < len; j++) sum += exp(e[j] - m);
+        for (int64_t j = 0; j < len; j++) {
+          const double alpha = exp(e[j] - m) / sum;
+          r->wts[(b * Td + i) * Te + j] = alpha;
+          for (int64_t k = 0; k < He; k++)
+            r->ctx[(b * Td + i) * He + k] += alpha * io->enc[(b * Te + j) * He + k];
+        }
+      }
+    }
+    free(P), free(Q), free(e);
+    return;
+  }
+  const int use_ctx = c->grads != AG_WTS, use_wts = c->grads != AG_CTX;
+  double *dE = alloc_d(B * Td * Te), *dP = alloc_d(B * Te * A), *dQ = alloc_d(B * Td * qc);
+  r->denc = alloc_d(an_enc(c)), r->ddec = alloc_d(an_dec(c));
+  if (an_w1(c)) r->dw1 = alloc_d(an_w1(c));
+  if (an_w2(c)) r->dw2 = alloc_d(an_w2(c));
+  if (attn_has_v(c)) r->dv = alloc_d(A);
+  /* dE = alpha (dalpha - sum alpha dalpha), dalpha = dweights + dcontext . enc_j */
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t len = attn_case_len(c, b);
+    for (int64_t i = 0; i < Td; i++) {
+      const double *alpha = io->weights + (b * Td + i) * Te;
+      double dot = 0;
+      for (int64_t j = 0; j < len; j++) {
+        double g = use_wts ? io->dwts[(b * Td + i) * Te + j] : 0;
+        for (int64_t k = 0; k < He && use_ctx; k++)
+          g += io->dctx[(b * Td + i) * He + k] * io->enc[(b * Te + j) * He + k];
+        e[j] = g;
+        dot += alpha[j] * g;
+      }
+      for (int64_t j = 0; j < len; j++) {
+        dE[(b * Td + i) * Te + j] = alpha[j] * (e[j] - dot);
+        for (int64_t k = 0; k < He && use_ctx; k++)
+          r->denc[(b * Te + j) * He + k] += alpha[j] * io->dctx[(b * Td + i) * He + k];
+      }
+    }
+  }
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t len = attn_case_len(c, b);
+    for (int64_t i = 0; i < Td; i++)
+      for (int64_t j = 0; j < len; j++) {
+        const double de = dE[(b * Td + i) * Te + j];
+        if (c->kind == AK_ADD || c->kind == AK_CAT) {
+          for (int64_t a = 0; a < A; a++) {
+            const double H = tanh(P[(b * Te + j) * A + a] + Q[(b * Td + i) * A + a]);
+            const double dz = de * io->v[a] * (1 - H * H);
+            dP[(b * Te + j) * A + a] += dz;
+            dQ[(b * Td + i) * A + a] += dz;
+            r->dv[a] += de * H;
+          }
+        } else if (c->kind == AK_DOT) {
+          for (int64_t k = 0; k < He; k++) {
+            r->denc[(b * Te + j) * He + k] += de * io->dec[(b * Td + i) * Hd + k];
+            r->ddec[(b * Td + i) * Hd + k] += de * io->enc[(b * Te + j) * He + k];
+          }
+        } else {
+          for (int64_t k = 0; k < He; k++) {
+            r->denc[(b * Te + j) * He + k] += de * Q[(b * Td + i) * He + k];
+            dQ[(b * Td + i) * He + k] += de * io->enc[(b * Te + j) * He + k];
+          }
+        }
+      }
+  }
+  /* through the projections */
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t len = attn_case_len(c, b);
+    for (int64_t j = 0; j < len; j++)
+      for (int64_t k = 0; k < He && c->kind != AK_DOT && c->kind != AK_GEN; k++)
+        for (int64_t a = 0; a < A; a++) {
+          const double wv = c->kind == AK_ADD ? io->w1[k * A + a] : io->w1[a * (Hd + He) + Hd + k];
+          r->denc[(b * Te + j) * He + k] += dP[(b * Te + j) * A + a] * wv;
+          if (c->kind == AK_ADD)
+            r->dw1[k * A + a] += io->enc[(b * Te + j) * He + k] * dP[(b * Te + j) * A + a];
+          else
+            r->dw1[a * (Hd + He) + Hd + k] +=
+                io->enc[(b * Te + j) * He + k] * dP[(b * Te + j) * A + a];
+        }
+    for (int64_t i = 0; i < Td && c->kind != AK_DOT; i++)
+      for (int64_t h = 0; h < Hd; h++)
+        for (int64_t a = 0; a < qc; a++) {
+          const double wv = c->kind == AK_ADD   ? io->w2[h * A + a]
+                            : c->kind == AK_CAT ? io->w1[a * (Hd + He) + h]
+                                                : io->w1[h * He + a];
+          const double g = dQ[(b * Td + i) * qc + a], x = io->dec[(b * Td + i) * Hd + h];
+          r->ddec[(b * Td + i) * Hd + h] += g * wv;
+          if (c->kind == AK_ADD) r->dw2[h * A + a] += x * g;
+          if (c->kind == AK_CAT) r->dw1[a * (Hd + He) + h] += x * g;
+          if (c->kind == AK_GEN) r->dw1[h * He + a] += x * g;
+        }
+  }
+  free(P), free(Q), free(e), free(dE), free(dP), free(dQ);
+}
+
+/* ---- running the library through sweep rigs ---- */
+
+/* Bits of the gradients a backward call asks for. */
+enum { AW_DENC = 1, AW_DDEC = 2, AW_DW1 = 4, AW_DW2 = 8, AW_DV = 16, AW_ALL = 31 };
+
+static int attn_is_luong(const attn_case *c) {
+  return c->kind != AK_ADD;
+}
+static dlk_luong_attention_params attn_luong_params(const attn_case *c) {
+  dlk_luong_attention_params p;
+  p.score = c->kind == AK_DOT   ? DLK_LUONG_DOT
+            : c->kind == AK_GEN ? DLK_LUONG_GENERAL
+                                : DLK_LUONG_CONCAT;
+  return p;
+}
+
+/* The inputs every call has, added to rig r: enc, dec, w1, w2, v, lengths (NULL pointers
+   for the absent ones in *t). */
+typedef struct attn_tensors {
+  sweep_tensor *enc, *dec, *w1, *w2, *v, *len;
+} attn_tensors;
+
+static void attn_rig_inputs(sweep_rig *r, const attn_case *c, const attn_io *io, attn_tensors *t) {
+  const dlk_dtype dt = io->dt;
+  const sweep_layout lay = (sweep_layout)c->layout;
+  const int64_t se[3] = {c->B, c->Te, c->He}, sd[3] = {c->B, c->Td, c->Hd}, sv[1] = {c->A},
+                sb[1] = {c->B};
+  int64_t s1[2], s2[2];
+  memset(t, 0, sizeof *t);
+  t->enc = sweep_in(r, dt, 3, se, lay, io->enc);
+  t->dec = sweep_in(r, dt, 3, sd, lay, io->dec);
+  if (attn_w1_shape(c, s1)) t->w1 = sweep_in(r, dt, 2, s1, lay, io->w1);
+  if (attn_w2_shape(c, s2)) t->w2 = sweep_in(r, dt, 2, s2, lay, io->w2);
+  if (attn_has_v(c)) t->v = sweep_in(r, dt, 1, sv, lay == SW_PADDED ? SW_PADDED : SW_CONTIG, io->v);
+  if (io->len) t->len = sweep_in(r, c->B % 2 ? DLK_I32 : DLK_I64, 1, sb, SW_CONTIG, io->len);
+}
+
+#define ATT_V(x) ((x) ? &(x)->v : NULL)
+
+/* The forward of case c: context and weights appended to *out. */
+static dlk_status attn_run_fwd(dlk_context *ctx, const attn_case *c, const attn_io *io,
+                               sweep_set *out) {
+  const sweep_layout lay = (sweep_layout)c->layout;
+  const int64_t sc[3] = {c->B, c->Td, c->He}, sw[3] = {c->B, c->Td, c->Te};
+  sweep_rig r = {.ctx = ctx};
+  attn_tensors t;
+  attn_rig_inputs(&r, c, io, &t);
+  sweep_tensor *context = sweep_out(&r, io->dt, 3, sc, lay),
+               *weights = sweep_out(&r, io->dt, 3, sw, lay);
+  dlk_status s = DLK_OK;
+  if (!r.failed) {
+    if (attn_is_luong(c)) {
+      const dlk_luong_attention_params p = attn_luong_params(c);
+      s = dlk_luong_attention_forward(ctx, &p, &t.enc->v, &t.dec->v, ATT_V(t.w1), ATT_V(t.v),
+                                      ATT_V(t.len), &context->v, &weights->v);
+    } else {
+      s = dlk_additive_attention_forward(ctx, &t.enc->v, &t.dec->v, &t.w1->v, &t.w2->v, &t.v->v,
+                                         ATT_V(t.len), &context->v, &weights->v);
+    }
+  }
+  return sweep_end(&r, s, out);
+}
+
+/* The backward of case c from io->weights, asking for the gradients in `want` (those the
+   case has): appended to *out in the order denc, ddec, dw1, dw2, dv. */
+static dlk_status attn_run_bwd(dlk_context *ctx, const attn_case *c, const attn_io *io, int want,
+                               sweep_set *out) {
+  const dlk_dtype dt = io->dt;
+  const sweep_layout lay = (sweep_layout)c->layout;
+  const int64_t se[3] = {c->B, c->Te, c->He}, sd[3] = {c->B, c->Td, c->Hd},
+                sc[3] = {c->B, c->Td, c->He}, sw[3] = {c->B, c->Td, c->Te}, sv[1] = {c->A};
+  int64_t s1[2], s2[2];
+  sweep_rig r = {.ctx = ctx}, g = {.ctx = ctx}; /* inputs; gradients */
+  attn_tensors t;
+  attn_rig_inputs(&r, c, io, &t);
+  sweep_tensor *weights = sweep_in(&r, dt, 3, sw, lay, io->weights);
+  sweep_tensor *dctx = c->grads != AG_WTS ? sweep_in(&r, dt, 3, sc, lay, io->dctx) : NULL;
+  sweep_tensor *dwts = c->grads != AG_CTX ? sweep_in(&r, dt, 3, sw, lay, io->dwts) : NULL;
+  sweep_tensor *denc = want & AW_DENC ? sweep_out(&g, dt, 3, se, lay) : NULL;
+  sweep_tensor *ddec = want & AW_DDEC ? sweep_out(&g, dt, 3, sd, lay) : NULL;
+  sweep_tensor *dw1 = want & AW_DW1 && attn_w1_shape(c, s1) ? sweep_out(&g, dt, 2, s1, lay) : NULL;
+  sweep_tensor *dw2 = want & AW_DW2 && attn_w2_shape(c, s2) ? sweep_out(&g, dt, 2, s2, lay) : NULL;
+  sweep_tensor *dv = want & AW_DV && attn_has_v(c)
+                         ? sweep_out(&g, dt, 1, sv, lay == SW_PADDED ? SW_PADDED : SW_CONTIG)
+                         : NULL;
+  dlk_status s = DLK_OK;
+  if (!r.failed && !g.failed) {
+    if (attn_is_luong(c)) {
+      const dlk_luong_attention_params p = attn_luong_params(c);
+      s = dlk_luong_attention_backward(ctx, &p, &t.enc->v, &t.dec->v, ATT_V(t.w1), ATT_V(t.v),
+                                       ATT_V(t.len), &weights->v, ATT_V(dctx), ATT_V(dwts),
+                                       ATT_V(denc), ATT_V(ddec), ATT_V(dw1), ATT_V(dv));
+    } else {
+      s = dlk_additive_attention_backward(
+          ctx, &t.enc->v, &t.dec->v, &t.w1->v, &t.w2->v, &t.v->v, ATT_V(t.len), &weights->v,
+          ATT_V(dctx), ATT_V(dwts), ATT_V(denc), ATT_V(ddec), ATT_V(dw1), ATT_V(dw2), ATT_V(dv));
+    }
+  }
+  sweep_end(&r, s, NULL);
+  return sweep_end(&g, s, out);
+}
+
+/* Forward, then (bwd) the backward from the forward's weights: results into *res. */
+static dlk_status attn_run(dlk_context *ctx, const attn_case *c, attn_io *io, int bwd,
+                           attn_res *res) {
+  memset(res, 0, sizeof *res);
+  sweep_set f = {.n = 0}, g = {.n = 0};
+  dlk_status s = attn_run_fwd(ctx, c, io, &f);
+  if (s == DLK_OK && bwd) {
+    double *keep = io->weights;
+    io->weights = f.a[1].v;
+    s = attn_run_bwd(ctx, c, io, AW_ALL, &g);
+    io->weights = keep;
+  }
+  if (s == DLK_OK) {
+    res->ctx = f.a[0].v, res->wts = f.a[1].v, f.n = 0;
+    if (bwd) {
+      int k = 0;
+      res->denc = g.a[k++].v, res->ddec = g.a[k++].v;
+      if (an_w1(c)) res->dw1 = g.a[k++].v;
+      if (an_w2(c)) res->dw2 = g.a[k++].v;
+      if (attn_has_v(c)) res->dv = g.a[k++].v;
+      g.n = 0;
+    }
+  }
+  sweep_free(&f);
+  sweep_free(&g);
+  return s;
+}
+
+/* ---- 1. goldens ---- */
+
+/* Host tensors of a golden case; `strided`: 3-D tensors time-major in memory ([B, T, H]
+   stored as [T, B, H], as a recurrent layer's output is), matrices transposed. */
+static dlk_tensor *ag_host(ghost *h, const gtensor *g, int strided, int fill_ff) {
+  dlk_tensor *t = &h->t[h->n];
+  size_t es = dlk_dtype_size(g->dt);
+  void *mem = malloc((size_t)(g->n > 0 ? g->n : 1) * es);
+  h->mem[h->n++] = mem;
+  *t = host_tensor(mem, g->dt, g->ndim, g->shape);
+  if (strided && g->ndim == 3)
+    t->strides[0] = g->shape[2], t->strides[1] = g->shape[0] * g->shape[2], t->strides[2] = 1;
+  if (strided && g->ndim == 2) t->strides[0] = 1, t->strides[1] = g->shape[0];
+  if (fill_ff) {
+    memset(mem, 0xFF, (size_t)(g->n > 0 ? g->n : 1) * es);
+  } else {
+    for (int64_t i = 0; i < g->n; i++) dlk_store(mem, g->dt, t_offset(t, i), g->v[i]);
+  }
+  return t;
+}
+
+static dlk_tensor *ag_in(ghost *h, gcase *c, const char *name, int strided) {
+  gtensor *g = g_find(c, name, 0);
+  return g ? ag_host(h, g, strided && strcmp(name, "enc_lengths") != 0, 0) : NULL;
+}
+static dlk_tensor *ag_out(ghost *h, gcase *c, const char *name, int strided) {
+  gtensor *g = g_find(c, name, 1);
+  return g ? ag_host(h, g, strided, 1) : NULL;
+}
+
+static void golden_attn(dlk_context *ctx, gcase *c, int strided) {
+  ghost h = {.n = 0};
+  snprintf(t_case_buf, sizeof t_case_buf, "golden %s%s", c->name, strided ? " (strided)" : "");
+  t_case = t_case_buf;
+  const int luong = strcmp(c->op, "luong") == 0;
+  dlk_luong_attention_params p = {DLK_LUONG_DOT};
+  if (luong) p.score = (dlk_luong_score)(int)g_num(c, "score");
+  dlk_tensor *enc = ag_in(&h, c, "enc", strided), *dec = ag_in(&h, c, "dec", strided);
+  dlk_tensor *w1 = ag_in(&h, c, luong ? "w" : "w_a", strided), *w2 = ag_in(&h, c, "u_a", strided);
+  dlk_tensor *v = ag_in(&h, c, luong ? "v" : "v_a", strided), *len = ag_in(&h, c, "enc_lengths", 0);
+  dlk_tensor *wts_in = ag_in(&h, c, "weights", strided), *dctx = ag_in(&h, c, "dcontext", strided),
+             *dwts = ag_in(&h, c, "dweights", strided);
+  dlk_tensor *context = ag_out(&h, c, "context", strided),
+             *weights = ag_out(&h, c, "weights", strided);
+  dlk_tensor *denc = ag_out(&h, c, "denc", strided), *ddec = ag_out(&h, c, "ddec", strided);
+  dlk_tensor *dw1 = ag_out(&h, c, luong ? "dw" : "dw_a", strided),
+             *dw2 = ag_out(&h, c, "du_a", strided);
+  dlk_tensor *dv = ag_out(&h, c, luong ? "dv" : "dv_a", strided);
+  CHECK(enc && dec && wts_in && context && weights && denc && ddec, "golden %s: tensors missing",
+        c->name);
+  if (enc && dec && wts_in && context && weights && denc && ddec) {
+    if (luong) {
+      CHECK_OK(ctx, dlk_luong_attention_forward(ctx, &p, enc, dec, w1, v, len, context, weights));
+      CHECK_OK(ctx, dlk_luong_attention_backward(ctx, &p, enc, dec, w1, v, len, wts_in, dctx, dwts,
+                                                 denc, ddec, dw1, dv));
+    } else {
+      CHECK_OK(ctx,
+               dlk_additive_attention_forward(ctx, enc, dec, w1, w2, v, len, context, weights));
+      CHECK_OK(ctx, dlk_additive_attention_backward(ctx, enc, dec, w1, w2, v, len, wts_in, dctx,
+                                                    dwts, denc, ddec, dw1, dw2, dv));
+    }
+    g_expect(c, "context", context, 0);
+    g_expect(c, "weights", weights, 0);
+    g_expect(c, "denc", denc, 1);
+    g_expect(c, "ddec", ddec, 1);
+    if (dw1) g_expect(c, luong ? "dw" : "dw_a", dw1, 1);
+    if (dw2) g_expect(c, "du_a", dw2, 1);
+    if (dv) g_expect(c, luong ? "dv" : "dv_a", dv, 1);
+  }
+  g_host_free(&h);
+}
+
+/* arg: the op every case of the file names ("additive" or "luong"). */
+static void golden_attn_case(dlk_context *ctx, gcase *c, void *op) {
+  CHECK(strcmp(c->op, (const char *)op) == 0, "golden %s: unknown op %s", c->name, c->op);
+  golden_attn(ctx, c, 0);
+  golden_attn(ctx, c, 1);
+}
+
+static void test_attn_golden(dlk_context *ctx) {
+  static const char *const files[2] = {"tests/golden/attention/additive.txt",
+                                       "tests/golden/attention/luong.txt"};
+  static const char *const ops[2] = {"additive", "luong"};
+  for (int f = 0; f < 2; f++) {
+    const int n = golden_each(ctx, files[f], golden_attn_case, (void *)ops[f]);
+    printf("golden: %d %s attention cases checked (contiguous and strided)\n", n, ops[f]);
+  }
+}
+
+/* ---- 2. finite differences of the CPU backwards in f64 ---- */
+
+/* L = sum(dcontext * context) + sum(dweights * weights), the terms the case uses. */
+static double attn_fd_loss(dlk_context *ctx, const attn_case *c, attn_io *io) {
+  attn_res r;
+  dlk_status s = attn_run(ctx, c, io, 0, &r);
+  CHECK(s == DLK_OK, "fd forward: %s", dlk_context_last_error(ctx));
+  double L = 0;
+  for (int64_t i = 0; s == DLK_OK && c->grads != AG_WTS && i < an_ctx(c); i++)
+    L += io->dctx[i] * r.ctx[i];
+  for (int64_t i = 0; s == DLK_OK && c->grads != AG_CTX && i < an_wts(c); i++)
+    L += io->dwts[i] * r.wts[i];
+  attn_res_free(&r);
+  return L;
+}
+
+static void attn_fd_check(dlk_context *ctx, const attn_case *c, attn_io *io, const char *name,
+                          double *x, int64_t n, const double *g) {
+  const double eps = 1e-6;
+  double *num = alloc_d(n);
+  for (int64_t i = 0; i < n; i++) {
+    const double x0 = x[i];
+    x[i] = x0 + eps;
+    const double lp = attn_fd_loss(ctx, c, io);
+    x[i] = x0 - eps;
+    const double lm = attn_fd_loss(ctx, c, io);
+    x[i] = x0;
+    num[i] = (lp - lm) / (2 * eps);
+  }
+  char what[256];
+  snprintf(what, sizeof what, "fd %s: d%s", c->name, name);
+  t_close(what, g, num, n, 1e-7, 1e-6);
+  free(num);
+}
+
+static void test_attn_fd(dlk_context *ctx) {
+  // clang-format off
+  static const attn_case cases[] = {
+      {.name = "add", .kind = AK_ADD, .B = 2, .Te = 4, .Td = 3, .He = 3, .Hd = 2, .A = 3},
+      {.name = "add_lengths", .kind = AK_ADD, .B = 3, .Te = 4, .Td = 2, .He = 2, .Hd = 3, .A = 4, .lengths = AL_SOME},
+      {.name = "add_single_step_ctx", .kind = AK_ADD, .B = 2, .Te = 5, .Td = 1, .He = 3, .Hd = 3, .A = 2, .lengths = AL_ONE, .grads = AG_CTX},
+      {.name = "add_wts", .kind = AK_ADD, .B = 1, .Te = 3, .Td = 3, .He = 2, .Hd = 2, .A = 3, .grads = AG_WTS},
+      {.name = "dot", .kind = AK_DOT, .B = 2, .Te = 4, .Td = 3, .He = 3, .Hd = 3, .lengths = AL_SOME},
+      {.name = "dot_wts", .kind = AK_DOT, .B = 1, .Te = 3, .Td = 2, .He = 2, .Hd = 2, .grads = AG_WTS},
+      {.name = "general", .kind = AK_GEN, .B = 2, .Te = 4, .Td = 3, .He = 3, .Hd = 2, .lengths = AL_ONE},
+      {.name = "general_ctx", .kind = AK_GEN, .B = 1, .Te = 3, .Td = 2, .He = 2, .Hd = 3, .grads = AG_CTX},
+      {.name = "concat", .kind = AK_CAT, .B = 2, .Te = 4, .Td = 3, .He = 2, .Hd = 3, .A = 3, .lengths = AL_SOME},
+      {.name = "concat_wts", .kind = AK_CAT, .B = 1, .Te = 3, .Td = 1, .He = 2, .Hd = 2, .A = 2, .grads = AG_WTS},
+  };
+  // clang-format on
+  int n = 0;
+  for (int ci = 0; ci < N_OF(cases); ci++) {
+    const attn_case *c = &cases[ci];
+    snprintf(t_case_buf, sizeof t_case_buf, "fd %s", c->name);
+    t_case = t_case_buf;
+    attn_io io;
+    attn_gen(c, DLK_F64, 0, &io);
+    attn_res r;
+    dlk_status s = attn_run(ctx, c, &io, 1, &r);
+    CHECK(s == DLK_OK, "backward: %s", dlk_context_last_error(ctx));
+    if (s == DLK_OK) {
+      attn_fd_check(ctx, c, &io, "enc", io.enc, an_enc(c), r.denc);
+      attn_fd_check(ctx, c, &io, "dec", io.dec, an_dec(c), r.ddec);
+      if (io.w1)
+        attn_fd_check(ctx, c, &io, c->kind == AK_ADD ? "w_a" : "w", io.w1, an_w1(c), r.dw1);
+      if (io.w2) attn_fd_check(ctx, c, &io, "u_a", io.w2, an_w2(c), r.dw2);
+      if (io.v) attn_fd_check(ctx, c, &io, "v", io.v, c->A, r.dv);
+      n++;
+    }
+    attn_res_free(&r);
+    attn_io_free(&io);
+  }
+  printf("finite differences: %d additive/Luong backward cases in f64\n", n);
+}
+
+/* ---- 3. the sweep rows ---- */
+
+/* The issue's shapes: Te, Td in {1, 7, 63, 129, 1000}, lengths (down to a single step),
+   each upstream gradient alone, strided layouts. .big: too large for the CPU run's f64
+   loops; they run against the CPU reference in the GPU run. */
+// clang-format off
+static const attn_case ADD_SWEEP[] = {
+    /* the first three are the quick subset */
+    {.name = "t7_lengths", .kind = AK_ADD, .B = 3, .Te = 7, .Td = 7, .He = 16, .Hd = 12, .A = 8, .lengths = AL_SOME},
+    {.name = "single_step_te63", .kind = AK_ADD, .B = 4, .Te = 63, .Td = 1, .He = 32, .Hd = 24, .A = 32, .lengths = AL_SOME},
+    {.name = "te1_td7", .kind = AK_ADD, .B = 2, .Te = 1, .Td = 7, .He = 8, .Hd = 8, .A = 8},
+    {.name = "t1", .kind = AK_ADD, .B = 1, .Te = 1, .Td = 1, .He = 4, .Hd = 4, .A = 4},
+    {.name = "te129_td7_transposed", .kind = AK_ADD, .B = 2, .Te = 129, .Td = 7, .He = 16, .Hd = 8, .A = 16, .lengths = AL_ONE, .layout = SW_TRANSPOSED},
+    {.name = "t63_padded_ctx", .kind = AK_ADD, .B = 1, .Te = 63, .Td = 63, .He = 16, .Hd = 16, .A = 12, .grads = AG_CTX, .layout = SW_PADDED},
+    {.name = "te1000_td1_wts", .kind = AK_ADD, .B = 3, .Te = 1000, .Td = 1, .He = 8, .Hd = 8, .A = 8, .lengths = AL_SOME, .grads = AG_WTS},
+    {.name = "te7_td129", .kind = AK_ADD, .B = 2, .Te = 7, .Td = 129, .He = 8, .Hd = 16, .A = 8, .lengths = AL_ONE},
+    {.name = "a_gt_he", .kind = AK_ADD, .B = 2, .Te = 7, .Td = 7, .He = 5, .Hd = 3, .A = 40, .layout = SW_PADDED},
+    {.tags.big = true, .name = "t129", .kind = AK_ADD, .B = 2, .Te = 129, .Td = 129, .He = 64, .Hd = 64, .A = 64, .lengths = AL_SOME},
+    {.tags.big = true, .name = "t1000", .kind = AK_ADD, .B = 1, .Te = 1000, .Td = 1000, .He = 32, .Hd = 32, .A = 32},
+    {.tags.big = true, .name = "te1000_td1_wide", .kind = AK_ADD, .B = 4, .Te = 1000, .Td = 1, .He = 256, .Hd = 256, .A = 256, .lengths = AL_SOME},
+    {.tags.big = true, .name = "t200_h256", .kind = AK_ADD, .B = 2, .Te = 200, .Td = 200, .He = 256, .Hd = 256, .A = 256, .lengths = AL_ONE},
+    {.tags.big = true, .name = "t63_transposed", .kind = AK_ADD, .B = 3, .Te = 63, .Td = 63, .He = 128, .Hd = 96, .A = 80, .lengths = AL_SOME, .layout = SW_TRANSPOSED},
+};
+static const attn_case LUONG_SWEEP[] = {
+    {.name = "dot_t7_one", .kind = AK_DOT, .B = 3, .Te = 7, .Td = 5, .He = 16, .Hd = 16, .lengths = AL_ONE},
+    {.name = "general_t7", .kind = AK_GEN, .B = 2, .Te = 7, .Td = 7, .He = 8, .Hd = 12, .lengths = AL_SOME},
+    {.name = "concat_t1", .kind = AK_CAT, .B = 2, .Te = 1, .Td = 1, .He = 8, .Hd = 8, .A = 4},
+    {.name = "dot_te129_td63_ctx", .kind = AK_DOT, .B = 1, .Te = 129, .Td = 63, .He = 16, .Hd = 16, .grads = AG_CTX},
+    {.name = "dot_te7_td1000", .kind = AK_DOT, .B = 1, .Te = 7, .Td = 1000, .He = 8, .Hd = 8, .lengths = AL_SOME},
+    {.name = "general_te63_td1_transposed", .kind = AK_GEN, .B = 3, .Te = 63, .Td = 1, .He = 16, .Hd = 8, .lengths = AL_SOME, .layout = SW_TRANSPOSED},
+    {.name = "general_te1000_td7_wts", .kind = AK_GEN, .B = 2, .Te = 1000, .Td = 7, .He = 8, .Hd = 8, .lengths = AL_ONE, .grads = AG_WTS},
+    {.name = "concat_t7_padded", .kind = AK_CAT, .B = 2, .Te = 7, .Td = 7, .He = 8, .Hd = 12, .A = 16, .lengths = AL_SOME, .layout = SW_PADDED},
+    {.name = "concat_te63_td7_wts", .kind = AK_CAT, .B = 2, .Te = 63, .Td = 7, .He = 16, .Hd = 8, .A = 16, .grads = AG_WTS},
+    {.tags.big = true, .name = "dot_t1000", .kind = AK_DOT, .B = 2, .Te = 1000, .Td = 1000, .He = 64, .Hd = 64, .lengths = AL_SOME},
+    {.tags.big = true, .name = "general_t129", .kind = AK_GEN, .B = 2, .Te = 129, .Td = 129, .He = 128, .Hd = 64},
+    {.tags.big = true, .name = "concat_t129", .kind = AK_CAT, .B = 2, .Te = 129, .Td = 129, .He = 64, .Hd = 64, .A = 64, .lengths = AL_ONE},
+    {.tags.big = true, .name = "concat_te1000_td1", .kind = AK_CAT, .B = 4, .Te = 1000, .Td = 1, .He = 128, .Hd = 128, .A = 128, .layout = SW_TRANSPOSED},
+};
+// clang-format on
+
+/* The arrays of a case in a sweep_set, in this order: enc, dec, dcontext, dweights, the
+   parameters w1, w2, v one after the other in one array (when the score has any), [lengths
+   (i32 or i64)], and for the backward rows the forward's weights. */
+static void attn_io_to_set(const attn_case *c, const attn_io *io, sweep_set *in) {
+  memcpy(sweep_add(in, io->dt, an_enc(c)), io->enc, (size_t)an_enc(c) * sizeof(double));
+  memcpy(sweep_add(in, io->dt, an_dec(c)), io->dec, (size_t)an_dec(c) * sizeof(double));
+  memcpy(sweep_add(in, io->dt, an_ctx(c)), io->dctx, (size_t)an_ctx(c) * sizeof(double));
+  memcpy(sweep_add(in, io->dt, an_wts(c)), io->dwts, (size_t)an_wts(c) * sizeof(double));
+  const int64_t nv = attn_has_v(c) ? c->A : 0, np = an_w1(c) + an_w2(c) + nv;
+  if (np) {
+    double *p = sweep_add(in, io->dt, np);
+    if (io->w1) memcpy(p, io->w1, (size_t)an_w1(c) * sizeof(double));
+    if (io->w2) memcpy(p + an_w1(c), io->w2, (size_t)an_w2(c) * sizeof(double));
+    if (io->v) memcpy(p + an_w1(c) + an_w2(c), io->v, (size_t)nv * sizeof(double));
+  }
+  if (io->len)
+    memcpy(sweep_add(in, c->B % 2 ? DLK_I32 : DLK_I64, c->B), io->len,
+           (size_t)c->B * sizeof(double));
+}
+
+static attn_io attn_io_of(const attn_case *c, dlk_dtype dt, const sweep_set *in) {
+  attn_io io;
+  memset(&io, 0, sizeof io);
+  io.dt = dt;
+  int k = 0;
+  io.enc = in->a[k++].v, io.dec = in->a[k++].v, io.dctx = in->a[k++].v, io.dwts = in->a[k++].v;
+  if (an_w1(c) || attn_has_v(c)) {
+    double *p = in->a[k++].v;
+    if (an_w1(c)) io.w1 = p;
+    if (an_w2(c)) io.w2 = p + an_w1(c);
+    if (attn_has_v(c)) io.v = p + an_w1(c) + an_w2(c);
+  }
+  if (c->lengths) io.len = in->a[k++].v;
+  if (k < in->n) io.weights = in->a[k++].v;
+  return io;
+}
+
+static void attn_gen_fwd(const void *cv, dlk_dtype dt, sweep_set *in) {
+  attn_io io;
+  attn_gen(cv, dt, 0, &io);
+  attn_io_to_set(cv, &io, in);
+  attn_io_free(&io);
+}
+
+/* The backward's inputs add the forward's weights, from the naive computation, rounded to
+   the dtype: every variant gets the same, as a training step would. */
+static void attn_gen_bwd(const void *cv, dlk_dtype dt, sweep_set *in) {
+  const attn_case *c = cv;
+  attn_gen_fwd(c, dt, in);
+  attn_io io = attn_io_of(c, dt, in);
+  attn_res r;
+  attn_naive(c, &io, 0, &r);
+  double *w = sweep_add(in, dt, an_wts(c));
+  for (int64_t i = 0; i < an_wts(c); i++) w[i] = round_to(dt, r.wts[i]);
+  attn_res_free(&r);
+}
+
+static dlk_status attn_fwd_row(dlk_context *ctx, const void *cv, dlk_dtype dt, const sweep_set *in,
+                               sweep_set *out) {
+  const attn_io io = attn_io_of(cv, dt, in);
+  return attn_run_fwd(ctx, cv, &io, out);
+}
+
+static dlk_status attn_bwd_row(dlk_context *ctx, const void *cv, dlk_dtype dt, const sweep_set *in,
+                               sweep_set *out) {
+  const attn_io io = attn_io_of(cv, dt, in);
+  return attn_run_bwd(ctx, cv, &io, AW_ALL, out);
+}
+
+static void attn_naive_fwd_row(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const attn_case *c = cv;
+  const attn_io io = attn_io_of(c, dt, in);
+  attn_res r;
+  attn_naive(c, &io, 0, &r);
+  memcpy(sweep_add(ref, dt, an_ctx(c)), r.ctx, (size_t)an_ctx(c) * sizeof(double));
+  memcpy(sweep_add(ref, dt, an_wts(c)), r.wts, (size_t)an_wts(c) * sizeof(double));
+  attn_res_free(&r);
+}
+
+static void attn_naive_bwd_row(const void *cv, dlk_dtype dt, const sweep_set *in, sweep_set *ref) {
+  const attn_case *c = cv;
+  const attn_io io = attn_io_of(c, dt, in);
+  attn_res r;
+  attn_naive(c, &io, 1, &r);
+  memcpy(sweep_add(ref, dt, an_enc(c)), r.denc, (size_t)an_enc(c) * sizeof(double));
+  memcpy(sweep_add(ref, dt, an_dec(c)), r.ddec, (size_t)an_dec(c) * sizeof(double));
+  if (r.dw1) memcpy(sweep_add(ref, dt, an_w1(c)), r.dw1, (size_t)an_w1(c) * sizeof(double));
+  if (r.dw2) memcpy(sweep_add(ref, dt, an_w2(c)), r.dw2, (size_t)an_w2(c) * sizeof(double));
+  if (r.dv) memcpy(sweep_add(ref, dt, c->A), r.dv, (size_t)c->A * sizeof(double));
+  attn_res_free(&r);
+}
+
+/* context and weights at the dtype's tolerance, no NaN. */
+static int attn_compare_fwd(const char *what, const void *cv, int variant, const sweep_set *got,
+                            const sweep_set *ref, int tf32) {
+  (void)cv, (void)variant;
+  return sweep_compare(what, got, ref, tf32) && no_nan(what, got);
+}
+
+/* Gradients with the absolute tolerance scaled by the largest reference value (sums of
+   many rounded products), no NaN. */
+static int attn_compare_bwd(const char *what, const void *cv, int variant, const sweep_set *got,
+                            const sweep_set *ref, int tf32) {
+  (void)cv, (void)variant, (void)tf32;
+  CHECK(got->n == ref->n, "%s: %d outputs, reference has %d", what, got->n, ref->n);
+  if (got->n != ref->n) return 0;
+  int ok = 1;
+  for (int i = 0; i < ref->n; i++) {
+    double atol, rtol;
+    t_tolerance(ref->a[i].dt, 0, &atol, &rtol);
+    char w[640];
+    snprintf(w, sizeof w, "%s: gradient %d", what, i);
+    ok = close_scaled(w, got->a[i].v, ref->a[i].v, ref->a[i].n, atol, rtol, 1) && ok;
+  }
+  return no_nan(what, got) && ok;
+}
+
+static const sweep_op ATTN_ROWS[] = {
+    {.label = "additive_attn_fwd",
+     .op = "additive_attn_fwd",
+     SWEEP_CASES(ADD_SWEEP),
+     .gen = attn_gen_fwd,
+     .run = attn_fwd_row,
+     .naive = attn_naive_fwd_row,
+     .tunable = 1,
+     .compare = attn_compare_fwd},
+    {.label = "additive_attn_bwd",
+     .op = "additive_attn_bwd",
+     SWEEP_CASES(ADD_SWEEP),
+     .gen = attn_gen_bwd,
+     .run = attn_bwd_row,
+     .naive = attn_naive_bwd_row,
+     .tunable = 1,
+     .compare = attn_compare_bwd},
+    {.label = "luong_attn_fwd",
+     .op = "luong_attn_fwd",
+     SWEEP_CASES(LUONG_SWEEP),
+     .gen = attn_gen_fwd,
+     .run = attn_fwd_row,
+     .naive = attn_naive_fwd_row,
+     .tunable = 1,
+     .compare = attn_compare_fwd},
+    {.label = "luong_attn_bwd",
+     .op = "luong_attn_bwd",
+     SWEEP_CASES(LUONG_SWEEP),
+     .gen = attn_gen_bwd,
+     .run = attn_bwd_row,
+     .naive = attn_naive_bwd_row,
+     .tunable = 1,
+     .compare = attn_compare_bwd},
+};
+
+/* ---- 4. properties, per variant of the context's device ---- */
+
+/* Force variant id of both directions of the case's op (-1: back to AUTO); false when the
+   backward has no such variant (the backward then runs AUTO). */
+static void attn_force(dlk_context *ctx, const attn_case *c, int id) {
+  const char *f = attn_is_luong(c) ? "luong_attn_fwd" : "additive_attn_fwd";
+  const char *b = attn_is_luong(c) ? "luong_attn_bwd" : "additive_attn_bwd";
+  CHECK_OK(ctx, dlk_force_variant(ctx, f, id));
+  CHECK_OK(ctx, dlk_force_variant(ctx, b, id));
+}
+
+/* Steps past the lengths hold NaN: nothing may read them. Weights there and their denc are
+   exactly 0, nothing is NaN, everything matches the naive computation; each gradient asked
+   alone is the full call's. */
+static void test_attn_properties(dlk_context *ctx) {
+  // clang-format off
+  static const attn_case cases[] = {
+      {.name = "additive", .kind = AK_ADD, .B = 3, .Te = 9, .Td = 5, .He = 16, .Hd = 8, .A = 12, .lengths = AL_SOME},
+      {.name = "additive_single_step", .kind = AK_ADD, .B = 4, .Te = 33, .Td = 1, .He = 8, .Hd = 8, .A = 16, .lengths = AL_ONE},
+      {.name = "dot", .kind = AK_DOT, .B = 3, .Te = 9, .Td = 4, .He = 8, .Hd = 8, .lengths = AL_SOME},
+      {.name = "general", .kind = AK_GEN, .B = 2, .Te = 9, .Td = 3, .He = 8, .Hd = 4, .lengths = AL_ONE, .grads = AG_CTX},
+      {.name = "concat", .kind = AK_CAT, .B = 3, .Te = 9, .Td = 4, .He = 8, .Hd = 4, .A = 8, .lengths = AL_SOME, .grads = AG_WTS},
+  };
+  // clang-format on
+  dlk_device dev;
+  dlk_context_device(ctx, &dev);
+  for (int ci = 0; ci < N_OF(cases); ci++) {
+    const attn_case *c = &cases[ci];
+    const char *fop = attn_is_luong(c) ? "luong_attn_fwd" : "additive_attn_fwd";
+    dlk_variant_info fv[32];
+    int nf = 0;
+    CHECK_OK(ctx, dlk_op_variants(ctx, fop, fv, 32, &nf));
+    attn_io io;
+    attn_gen(c, DLK_F32, 1, &io);
+    attn_res ref;
+    attn_naive(c, &io, 0, &ref);
+    io.weights = alloc_d(an_wts(c));
+    for (int64_t i = 0; i < an_wts(c); i++) io.weights[i] = round_to(DLK_F32, ref.wts[i]);
+    attn_res refb;
+    attn_naive(c, &io, 1, &refb);
+    for (int vi = 0; vi < nf && vi < 32; vi++) {
+      if (fv[vi].device != dev.type) continue;
+      snprintf(t_case_buf, sizeof t_case_buf, "properties %s: variant %s", c->name, fv[vi].name);
+      t_case = t_case_buf;
+      attn_force(ctx, c, fv[vi].id);
+      sweep_set f = {.n = 0}, g = {.n = 0};
+      dlk_status s = attn_run_fwd(ctx, c, &io, &f);
+      if (s == DLK_OK) s = attn_run_bwd(ctx, c, &io, AW_ALL, &g);
+      if (s == DLK_ERR_NOT_SUPPORTED) {
+        printf("  skipped: %s: %s\n", t_case_buf, dlk_context_last_error(ctx));
+      } else {
+        CHECK(s == DLK_OK, "%s", dlk_context_last_error(ctx));
+      }
+      if (s == DLK_OK) {
+        no_nan(t_case_buf, &f);
+        no_nan(t_case_buf, &g);
+        double atol, rtol;
+        t_tolerance(DLK_F32, 0, &atol, &rtol);
+        t_close("context", f.a[0].v, ref.ctx, an_ctx(c), atol, rtol);
+        t_close("weights", f.a[1].v, ref.wts, an_wts(c), atol, rtol);
+        close_scaled("denc", g.a[0].v, refb.denc, an_enc(c), atol, rtol, 1);
+        close_scaled("ddec", g.a[1].v, refb.ddec, an_dec(c), atol, rtol, 1);
+        int64_t wrong = 0;
+        for (int64_t b = 0; b < c->B; b++)
+          for (int64_t j = attn_case_len(c, b); j < c->Te; j++) {
+            for (int64_t i = 0; i < c->Td; i++)
+              wrong += f.a[1].v[(b * c->Td + i) * c->Te + j] != 0.0;
+            for (int64_t k = 0; k < c->He; k++)
+              wrong += g.a[0].v[(b * c->Te + j) * c->He + k] != 0.0;
+          }
+        CHECK(wrong == 0, "%lld weights or denc values past the lengths are not exactly 0",
+              (long long)wrong);
+        /* each gradient alone: the same values as in the full call */
+        for (int bit = 0; bit < 5; bit++) {
+          if ((bit == 2 && !an_w1(c)) || (bit == 3 && !an_w2(c)) || (bit == 4 && !attn_has_v(c)))
+            continue;
+          sweep_set one = {.n = 0};
+          dlk_status s1 = attn_run_bwd(ctx, c, &io, 1 << bit, &one);
+          CHECK(s1 == DLK_OK && one.n == 1, "gradient %d alone: %s", bit,
+                dlk_context_last_error(ctx));
+          int k = 0;
+          for (int q = 0; q < bit; q++)
+            k += q < 2 || (q == 2 && an_w1(c)) || (q == 3 && an_w2(c)) || (q == 4 && attn_has_v(c));
+          if (s1 == DLK_OK && one.n == 1 && k < g.n) {
+            char w[64];
+            snprintf(w, sizeof w, "gradient %d alone", bit);
+            close_scaled(w, one.a[0].v, g.a[k].v, one.a[0].n, 1e-6, 1e-6, 1);
+          }
+          sweep_free(&one);
+        }
+      }
+      sweep_free(&f);
+      sweep_free(&g);
+    }
+    attn_force(ctx, c, -1);
+    attn_res_free(&ref);
+    attn_res_free(&refb);
+    attn_io_free(&io);
+  }
+}
+
+/* ---- 5. bad input ---- */
+
+/* A valid small problem on the CPU: additive enc [2, 3, 4], dec [2, 2, 3], w_a [4, 5],
+   u_a [3, 5], v_a [5]; Luong general w [3, 4], concat w [5, 7] and v [5], dot dec
+   [2, 2, 4]; lengths [2]. Every output pre-filled with 0xFF bytes. */
+typedef struct attn_bad {
+  float enc[24], dec[12], wa[20], ua[15], va[5], wg[12], wc[35], decd[16];
+  float ctx[16], wts[12], dctx[16], wts_in[12];
+  _Alignas(8) float dwts[12]; /* case 23 views it as f64: aligned, so the dtype is what is refused */
+  float denc[24], ddec[16], dwa[20], dua[15], dva[5], dwg[12], dwc[35];
+  int32_t len[2];
+  dlk_tensor tenc, tdec, twa, tua, tva, twg, twc, tdecd, tlen;
+  dlk_tensor tctx, twts, tdctx, tdwts, twts_in, tdenc, tddec, tdwa, tdua, tdva, tdwg, tdwc, tddecd;
+} attn_bad;
+
+static void attn_bad_init(attn_bad *s) {
+  memset(s, 0, sizeof *s);
+  float *ins[] = {s->enc, s->dec, s->wa, s->ua, s->va, s->wg, s->wc, s->decd, s->dctx, s->dwts};
+  const size_t nins[] = {24, 12, 20, 15, 5, 12, 35, 16, 16, 12};
+  for (int a = 0; a < N_OF(ins); a++)
+    for (size_t i = 0; i < nins[a]; i++)
+      ins[a][i] = (float)((int)((i * 37 + 11 * a) % 17) - 8) / 16.0f;
+  for (int i = 0; i < 12; i++) s->wts_in[i] = 1.0f / 3.0f;
+  s->len[0] = 3, s->len[1] = 2;
+  float *outs[] = {s->ctx, s->wts, s->denc, s->ddec, s->dwa, s->dua, s->dva, s->dwg, s->dwc};
+  const size_t nouts[] = {16, 12, 24, 16, 20, 15, 5, 12, 35};
+  for (int a = 0; a < N_OF(outs); a++) memset(outs[a], 0xFF, nouts[a] * sizeof(float));
+  const int64_t se[3] = {2, 3, 4}, sd[3] = {2, 2, 3}, swa[2] = {4, 5}, sua[2] = {3, 5}, sv[1] = {5},
+                swg[2] = {3, 4}, swc[2] = {5, 7}, sdd[3] = {2, 2, 4}, sl[1] = {2},
+                sc[3] = {2, 2, 4}, sw[3] = {2, 2, 3};
+  s->tenc = host_tensor(s->enc, DLK_F32, 3, se);
+  s->tdec = host_tensor(s->dec, DLK_F32, 3, sd);
+  s->twa = host_tensor(s->wa, DLK_F32, 2, swa);
+  s->tua = host_tensor(s->ua, DLK_F32, 2, sua);
+  s->tva = host_tensor(s->va, DLK_F32, 1, sv);
+  s->twg = host_tensor(s->wg, DLK_F32, 2, swg);
+  s->twc = host_tensor(s->wc, DLK_F32, 2, swc);
+  s->tdecd = host_tensor(s->decd, DLK_F32, 3, sdd);
+  s->tlen = host_tensor(s->len, DLK_I32, 1, sl);
+  s->tctx = host_tensor(s->ctx, DLK_F32, 3, sc);
+  s->twts = host_tensor(s->wts, DLK_F32, 3, sw);
+  s->tdctx = host_tensor(s->dctx, DLK_F32, 3, sc);
+  s->tdwts = host_tensor(s->dwts, DLK_F32, 3, sw);
+  s->twts_in = host_tensor(s->wts_in, DLK_F32, 3, sw);
+  s->tdenc = host_tensor(s->denc, DLK_F32, 3, se);
+  s->tddec = host_tensor(s->ddec, DLK_F32, 3, sd);
+  s->tddecd = host_tensor(s->ddec, DLK_F32, 3, sdd);
+  s->tdwa = host_tensor(s->dwa, DLK_F32, 2, swa);
+  s->tdua = host_tensor(s->dua, DLK_F32, 2, sua);
+  s->tdva = host_tensor(s->dva, DLK_F32, 1, sv);
+  s->tdwg = host_tensor(s->dwg, DLK_F32, 2, swg);
+  s->tdwc = host_tensor(s->dwc, DLK_F32, 2, swc);
+}
+
+static int attn_bad_untouched(const attn_bad *s) {
+  const struct {
+    const float *p;
+    size_t n;
+  } o[9] = {{s->ctx, 16}, {s->wts, 12}, {s->denc, 24}, {s->ddec, 16}, {s->dwa, 20},
+            {s->dua, 15}, {s->dva, 5},  {s->dwg, 12},  {s->dwc, 35}};
+  for (int i = 0; i < 9; i++)
+    for (size_t b = 0; b < o[i].n * sizeof(float); b++)
+      if (((const unsigned char *)o[i].p)[b] != 0xFF) return 0;
+  return 1;
+}
+
+/* Which call a bad-input case makes. */
+enum { BC_ADD_FWD = 0, BC_ADD_BWD, BC_LUONG_FWD, BC_LUONG_BWD };
+
+static void test_attn_bad_input(dlk_context *ctx) {
+  enum { NBAD = 34 };
+  int n = 0;
+  for (int id = 0; id < NBAD; id++) {
+    attn_bad *s = malloc(sizeof *s);
+    attn_bad_init(s);
+    dlk_status want = DLK_ERR_SHAPE_MISMATCH;
+    const char *name = "", *msg = "";
+    int call = BC_ADD_FWD;
+    dlk_luong_attention_params lp = {DLK_LUONG_GENERAL};
+    const dlk_luong_attention_params *lpp = &lp;
+    /* the arguments, valid by default (Luong: general) */
+    dlk_tensor *enc = &s->tenc, *dec = &s->tdec, *w_a = &s->twa, *u_a = &s->tua, *v_a = &s->tva;
+    dlk_tensor *lw = &s->twg, *lv = NULL, *len = &s->tlen, *context = &s->tctx, *weights = &s->twts;
+    dlk_tensor *wts_in = &s->twts_in, *dctx = &s->tdctx, *dwts = &s->tdwts;
+    dlk_tensor *denc = &s->tdenc, *ddec = &s->tddec, *dwa = &s->tdwa, *dua = &s->tdua,
+               *dva = &s->tdva;
+    dlk_tensor *dlw = &s->tdwg, *dlv = NULL;
+    float other[8] = {0};
+    switch (id) {
+      case 0:
+        name = "enc 2-D";
+        s->tenc.ndim = 2;
+        msg = "enc has 2 dims";
+        break;
+      case 1:
+        name = "dec of another B";
+        s->tdec.shape[0] = 1;
+        msg = "dec has 1 in dim 0 (B)";
+        break;
+      case 2:
+        name = "w_a of another He";
+        s->twa.shape[0] = 3;
+        s->twa.shape[1] = 5;
+        msg = "w_a has 3 in dim 0 (He)";
+        break;
+      case 3:
+        name = "u_a of another A";
+        s->tua.shape[1] = 4;
+        msg = "u_a has 4 in dim 1 (A)";
+        break;
+      case 4:
+        name = "v_a of 4";
+        s->tva.shape[0] = 4;
+        msg = "v_a has 4 elements";
+        break;
+      case 5:
+        name = "enc_lengths 0";
+        s->len[1] = 0;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "enc_lengths[1] = 0";
+        break;
+      case 6:
+        name = "enc_lengths > Te";
+        s->len[0] = 4;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "enc_lengths[0] = 4";
+        break;
+      case 7:
+        name = "enc_lengths f32";
+        s->tlen.dtype = DLK_F32;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "enc_lengths is f32";
+        break;
+      case 8:
+        name = "enc_lengths of 3";
+        s->tlen.shape[0] = 3;
+        s->tlen.data = other;
+        msg = "enc_lengths";
+        break;
+      case 9:
+        name = "dec f16";
+        s->tdec.dtype = DLK_F16;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "dec is f16";
+        break;
+      case 10:
+        name = "w_a on another device";
+        s->twa.device = (dlk_device){DLK_CUDA, 0};
+        want = DLK_ERR_DEVICE_MISMATCH;
+        msg = "w_a is on cuda";
+        break;
+      case 11:
+        name = "context of another He";
+        s->tctx.shape[2] = 3;
+        msg = "context has 3 in dim 2 (He)";
+        break;
+      case 12:
+        name = "weights of another Te";
+        s->twts.shape[2] = 2;
+        msg = "weights has 2 in dim 2 (Te)";
+        break;
+      case 13:
+        name = "context overlaps enc";
+        s->tctx.data = s->enc;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "context and enc overlap";
+        break;
+      case 14:
+        name = "weights with overlapping elements";
+        s->twts.strides[1] = 0;
+        want = DLK_ERR_LAYOUT;
+        msg = "output weights has overlapping";
+        break;
+      case 15:
+        name = "NULL context";
+        context = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "context is NULL";
+        break;
+      case 16:
+        name = "Te 0";
+        s->tenc.shape[1] = 0;
+        msg = "(Te)";
+        break;
+      case 17:
+        name = "no upstream gradient";
+        call = BC_ADD_BWD;
+        dctx = dwts = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "dcontext and dweights are both NULL";
+        break;
+      case 18:
+        name = "NULL weights";
+        call = BC_ADD_BWD;
+        wts_in = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "weights is NULL";
+        break;
+      case 19:
+        name = "dcontext of another Td";
+        call = BC_ADD_BWD;
+        s->tdctx.shape[1] = 1;
+        msg = "dcontext has 1 in dim 1 (Td)";
+        break;
+      case 20:
+        name = "du_a of w_a's shape";
+        call = BC_ADD_BWD;
+        s->tdua.shape[0] = 4;
+        msg = "du_a has 4 in dim 0";
+        break;
+      case 21:
+        name = "ddec overlaps denc";
+        call = BC_ADD_BWD;
+        s->tddec.data = s->denc;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "ddec and denc overlap";
+        break;
+      case 22:
+        name = "enc_lengths 0 (backward)";
+        call = BC_ADD_BWD;
+        s->len[0] = 0;
+        want = DLK_ERR_OUT_OF_RANGE;
+        msg = "enc_lengths[0] = 0";
+        break;
+      case 23:
+        name = "dweights f64";
+        call = BC_ADD_BWD;
+        s->tdwts.dtype = DLK_F64;
+        want = DLK_ERR_DTYPE_MISMATCH;
+        msg = "dweights is f64";
+        break;
+      case 24:
+        name = "Luong score 7";
+        call = BC_LUONG_FWD;
+        lp.score = (dlk_luong_score)7;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "score 7";
+        break;
+      case 25:
+        name = "dot with a w";
+        call = BC_LUONG_FWD;
+        lp.score = DLK_LUONG_DOT;
+        dec = &s->tdecd;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "w is given but the dot score has no w";
+        break;
+      case 26:
+        name = "dot with Hd != He";
+        call = BC_LUONG_FWD;
+        lpp = NULL;
+        lw = NULL;
+        msg = "needs Hd = He";
+        break;
+      case 27:
+        name = "general without w";
+        call = BC_LUONG_FWD;
+        lw = NULL;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "w is NULL";
+        break;
+      case 28:
+        name = "general w transposed";
+        call = BC_LUONG_FWD;
+        s->twg.shape[0] = 4, s->twg.shape[1] = 3;
+        msg = "w has 4 in dim 0 (Hd)";
+        break;
+      case 29:
+        name = "general with a v";
+        call = BC_LUONG_FWD;
+        lv = &s->tva;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "v is given but the general score has no v";
+        break;
+      case 30:
+        name = "concat w of 6 columns";
+        call = BC_LUONG_FWD;
+        lp.score = DLK_LUONG_CONCAT;
+        lw = &s->twc;
+        lv = &s->tva;
+        s->twc.shape[1] = 6;
+        msg = "w has 6 in dim 1 (Hd + He)";
+        break;
+      case 31:
+        name = "concat without v";
+        call = BC_LUONG_FWD;
+        lp.score = DLK_LUONG_CONCAT;
+        lw = &s->twc;
+        want = DLK_ERR_NULL_POINTER;
+        msg = "v is NULL";
+        break;
+      case 32:
+        name = "dv of a general score";
+        call = BC_LUONG_BWD;
+        dlv = &s->tdva;
+        want = DLK_ERR_INVALID_ARGUMENT;
+        msg = "dv is given but v is NULL";
+        break;
+      case 33:
+        name = "concat dw of w_g's shape";
+        call = BC_LUONG_BWD;
+        lp.score = DLK_LUONG_CONCAT;
+        lw = &s->twc;
+        lv = &s->tva;
+        dlv = &s->tdva;
+        msg = "dw has 3 in dim 0";
+        break;
+    }
+    snprintf(t_case_buf, sizeof t_case_buf, "bad input: %s", name);
+    t_case = t_case_buf;
+    dlk_status st = DLK_OK;
+    const char *fn = "";
+    switch (call) {
+      case BC_ADD_FWD:
+        fn = "additive_attention_forward";
+        st = dlk_additive_attention_forward(ctx, enc, dec, w_a, u_a, v_a, len, context, weights);
+        break;
+      case BC_ADD_BWD:
+        fn = "additive_attention_backward";
+        st = dlk_additive_attention_backward(ctx, enc, dec, w_a, u_a, v_a, len, wts_in, dctx, dwts,
+                                             denc, ddec, dwa, dua, dva);
+        break;
+      case BC_LUONG_FWD:
+        fn = "luong_attention_forward";
+        st = dlk_luong_attention_forward(ctx, lpp, enc, dec, lw, lv, len, context, weights);
+        break;
+      case BC_LUONG_BWD:
+        fn = "luong_attention_backward";
+        st = dlk_luong_attention_backward(ctx, lpp, enc, dec, lw, lv, len, wts_in, dctx, dwts, denc,
+                                          ddec, dlw, dlv);
+        break;
+    }
+    const char *err = dlk_context_last_error(ctx);
+    CHECK(st == want, "got %s, expected %s: %s", dlk_status_string(st), dlk_status_string(want),
+          err);
+    CHECK(strstr(err, fn) != NULL, "message does not name %s: %s", fn, err);
+    CHECK(strstr(err, msg) != NULL, "message does not say \"%s\": %s", msg, err);
+    CHECK(attn_bad_untouched(s), "an output was written by the refused call");
+    n++;
+    free(s);
+  }
+  /* the context still works afterwards, and the valid calls of the table succeed */
+  t_case = "bad input: afterwards";
+  attn_bad *s = malloc(sizeof *s);
+  attn_bad_init(s);
+  const dlk_luong_attention_params gp = {DLK_LUONG_GENERAL}, cp = {DLK_LUONG_CONCAT};
+  CHECK_OK(ctx, dlk_additive_attention_forward(ctx, &s->tenc, &s->tdec, &s->twa, &s->tua, &s->tva,
+                                               &s->tlen, &s->tctx, &s->twts));
+  CHECK_OK(ctx, dlk_additive_attention_backward(ctx, &s->tenc, &s->tdec, &s->twa, &s->tua, &s->tva,
+                                                &s->tlen, &s->twts_in, &s->tdctx, NULL, &s->tdenc,
+                                                &s->tddec, &s->tdwa, &s->tdua, &s->tdva));
+  CHECK_OK(ctx, dlk_luong_attention_forward(ctx, &gp, &s->tenc, &s->tdec, &s->twg, NULL, &s->tlen,
+                                            &s->tctx, &s->twts));
+  CHECK_OK(ctx, dlk_luong_attention_backward(ctx, &cp, &s->tenc, &s->tdec, &s->twc, &s->tva, NULL,
+                                             &s->twts_in, NULL, &s->tdwts, &s->tdenc, &s->tddec,
+                                             &s->tdwc, &s->tdva));
+  CHECK_OK(ctx, dlk_luong_attention_forward(ctx, NULL, &s->tenc, &s->tdecd, NULL, NULL, &s->tlen,
+                                            &s->tctx, &s->twts));
+  /* nothing asked: DLK_OK, nothing written */
+  memset(s->denc, 0xFF, sizeof s->denc);
+  CHECK_OK(ctx, dlk_additive_attention_backward(ctx, &s->tenc, &s->tdec, &s->twa, &s->tua, &s->tva,
+                                                NULL, &s->twts_in, &s->tdctx, NULL, NULL, NULL,
+                                                NULL, NULL, NULL));
+  free(s);
+  printf("bad input: %d additive/Luong cases refused with the right status and message\n", n);
+}
+
+/* The CPU run and the GPU run of this section. */
+static void test_attn_cpu(dlk_context *ctx) {
+  test_attn_golden(ctx);
+  test_attn_fd(ctx);
+  sweep_run(ctx, NULL, ATTN_ROWS, N_OF(ATTN_ROWS), 0);
+  dlk_context *ref = t_cpu_context();
+  sweep_run(ctx, ref, ATTN_ROWS, N_OF(ATTN_ROWS), 1);
+  dlk_context_destroy(ref);
+  test_attn_properties(ctx);
+  test_attn_bad_input(ctx);
+}
+
+static void test_attn_gpu(dlk_context *g, dlk_context *cpu) {
+  sweep_run(g, cpu, ATTN_ROWS, N_OF(ATTN_ROWS), quick_mode);
+  test_attn_properties(g);
+}
+
+/* ====================================================================================== */
 
 int main(int argc, char **argv) {
-  if (sweep_list_ops(argc, argv, SDPA_ROWS, N_OF(SDPA_ROWS))) return 0;
+  if (sweep_list_ops(argc, argv, SDPA_ROWS, N_OF(SDPA_ROWS)) |
+      sweep_list_ops(argc, argv, ATTN_ROWS, N_OF(ATTN_ROWS)))
+    return 0;
   quick_mode = t_quick_mode();
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_attention");
@@ -1785,7 +2947,8 @@ int main(int argc, char **argv) {
     test_masked_rows(g);
     test_gpu_bad_lengths(g);
     test_explain(g);
-    /* ---- additive (Bahdanau) and Luong attention: their GPU tests go here ---- */
+    /* ---- additive (Bahdanau) and Luong attention ---- */
+    test_attn_gpu(g, cpu);
     dlk_context_destroy(cpu);
     dlk_context_destroy(g);
     return t_summary("test_attention --gpu");
@@ -1802,11 +2965,13 @@ int main(int argc, char **argv) {
   test_masked_rows(ctx);
   test_gpu_bad_lengths(ctx);
   test_bad_input(ctx);
+  test_hostile(ctx);
   test_explain(ctx);
 #if DLK_HAVE_CUDNN
   test_cudnn_graphs(ctx);
 #endif
-  /* ---- additive (Bahdanau) and Luong attention: their CPU tests go here ---- */
+  /* ---- additive (Bahdanau) and Luong attention ---- */
+  test_attn_cpu(ctx);
   dlk_context_destroy(ctx);
   return t_summary("test_attention");
 }

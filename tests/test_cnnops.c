@@ -25,7 +25,11 @@
  * outputs entirely 0xFF.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "golden.h"
 #include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -261,117 +265,6 @@ static dlk_status rig_end(rig *r, dlk_status s, hset *out) {
 /* 1. Golden fixtures                                                                      */
 /* ====================================================================================== */
 
-typedef struct {
-  char name[32];
-  int out;
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[20][24], pval[20][40];
-  int np;
-  gtensor t[16];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-
-static const char *g_param(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return c->pval[i];
-  return NULL;
-}
-static double g_num(const gcase *c, const char *key) {
-  const char *v = g_param(c, key);
-  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
-  return v ? strtod(v, NULL) : 0;
-}
-
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-typedef struct {
-  char *p;
-} gtok;
-
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p != '#') break;
-    while (*t->p && *t->p != '\n') t->p++;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* The next case: 1, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 20) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= 16) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = calloc((size_t)(t->n > 0 ? t->n : 1), sizeof(double));
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->v[i] = round_to(t->dt, strtod(d, NULL)); /* printed with just enough digits */
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
 /* Host tensors of a golden case, in the case's layout (channels-last for 4-D with cl). */
 typedef struct {
   dlk_tensor t[16];
@@ -441,13 +334,12 @@ static dlk_pool2d_params g_pool_params(const gcase *c) {
   return p;
 }
 
-static void golden_run(dlk_context *ctx, gcase *c) {
+static void golden_run(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
   ghost h;
   memset(&h, 0, sizeof h);
   h.layout = g_param(c, "cl") && g_num(c, "cl") != 0 ? LH : LC;
   dlk_status s = DLK_ERR_INTERNAL;
-  snprintf(t_case_buf, sizeof t_case_buf, "golden %s", c->name);
-  t_case = t_case_buf;
   const char *op = c->op;
   if (strcmp(op, "pool2d_fwd") == 0) {
     dlk_pool2d_params p = g_pool_params(c);
@@ -509,32 +401,7 @@ static void test_golden(dlk_context *ctx) {
   for (int f = 0; f < N_OF(files); f++) {
     char rel[128];
     snprintf(rel, sizeof rel, "tests/golden/conv/%s.txt", files[f]);
-    const char *path = t_src_path(rel);
-    FILE *fp = fopen(path, "rb");
-    t_case = "golden";
-    CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-    if (!fp) continue;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    size_t got = fread(buf, 1, (size_t)len, fp);
-    buf[got] = '\0';
-    fclose(fp);
-    gtok tk = {buf};
-    gcase c;
-    int r, n = 0;
-    while ((r = g_read_case(&tk, &c)) == 1) {
-      golden_run(ctx, &c);
-      g_free(&c);
-      n++;
-    }
-    t_case = "golden";
-    CHECK(r == 0, "%s: format error after %d cases", path, n);
-    g_free(&c);
-    CHECK(n > 0, "%s holds no case", path);
-    total += n;
-    free(buf);
+    total += golden_each(ctx, rel, golden_run, NULL);
   }
   printf("golden: %d PyTorch cases checked\n", total);
 }
@@ -1871,6 +1738,62 @@ static void test_semantics(dlk_context *ctx) {
 }
 
 /* ====================================================================================== */
+/* 5b. Hostile shapes and parameters (fuzz_api): calls whose work is not bounded by any     */
+/*     tensor's memory (an empty x's huge dims, a huge kernel's padding) finish at once     */
+/* ====================================================================================== */
+
+static void test_hostile(dlk_context *ctx) {
+  t_watchdog_arm("test_cnnops: a call on hostile shapes");
+  const int64_t T40 = (int64_t)1 << 40, T30 = (int64_t)1 << 30, T31 = (int64_t)1 << 31;
+  static float in[16], out[1024];
+  for (int i = 0; i < 16; i++) in[i] = (float)i - 3.0f;
+  double t0 = t_now_s();
+
+  /* batch norm backward over an empty batch x [2^40, 3, 0, 1]: dgamma = dbeta = 0 (sums
+     over nothing); the reference looped over the 2^40 batch rows of each channel */
+  t_case = "hostile: batchnorm_backward, N = 2^40 and H = 0";
+  for (int training = 0; training < 2; training++) {
+    dlk_batchnorm_params p = {1e-5, 0.1, training};
+    dlk_tensor x = bt(in, DLK_F32, 4, T40, 3, 0, 1), dy = x, dx = x;
+    dlk_tensor sm = bt(in, DLK_F32, 1, 3, 0, 0, 0), sr = bt(in + 3, DLK_F32, 1, 3, 0, 0, 0);
+    dlk_tensor dg = bt(out, DLK_F32, 1, 3, 0, 0, 0), db = bt(out + 3, DLK_F32, 1, 3, 0, 0, 0);
+    for (int i = 0; i < 6; i++) out[i] = NAN;
+    CHECK_OK(ctx, dlk_batchnorm_backward(ctx, &p, &x, NULL, &sm, &sr, &dy, &dx, &dg, &db));
+    for (int i = 0; i < 6; i++) CHECK(out[i] == 0.0f, "training %d: dgamma/dbeta[%d] = %g", training, i, out[i]);
+  }
+
+  /* max pooling with a kernel of 2^31 and padding 2^30: the first in-bounds row of each
+     window was found by stepping from -2^30 one dilation at a time */
+  t_case = "hostile: pool2d, kernel 2^31, padding 2^30";
+  {
+    dlk_pool2d_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = DLK_POOL_MAX;
+    p.kernel[0] = p.kernel[1] = T31;
+    p.padding[0] = p.padding[1] = T30;
+    p.stride[0] = p.stride[1] = 1;
+    /* x [1, 1, 1, 1]: OH = (1 + 2^31 - (2^31 - 1) - 1) / 1 + 1 = 2; every window holds x */
+    dlk_tensor x = bt(in, DLK_F32, 4, 1, 1, 1, 1), y = bt(out, DLK_F32, 4, 1, 1, 2, 2);
+    CHECK_OK(ctx, dlk_pool2d_forward(ctx, &p, &x, &y));
+    for (int i = 0; i < 4; i++) CHECK(out[i] == in[0], "y[%d] = %g, expected x = %g", i, out[i], in[0]);
+    dlk_tensor dy = bt(in + 4, DLK_F32, 4, 1, 1, 2, 2), dx = bt(out + 8, DLK_F32, 4, 1, 1, 1, 1);
+    CHECK_OK(ctx, dlk_pool2d_backward(ctx, &p, &x, NULL, &dy, &dx));
+    CHECK(out[8] == in[4] + in[5] + in[6] + in[7], "dx = %g, expected the sum of dy", out[8]);
+    /* x [1, 1, 0, 2^40] (no element), kernel {2, 2^31}, padding {1, 2^30}, stride {1, 2^31}:
+       y [1, 1, 1, 513] of windows holding nothing: -inf */
+    p.kernel[0] = 2, p.padding[0] = 1, p.stride[1] = T31;
+    x = bt(in, DLK_F32, 4, 1, 1, 0, T40), y = bt(out, DLK_F32, 4, 1, 1, 1, 513);
+    CHECK_OK(ctx, dlk_pool2d_forward(ctx, &p, &x, &y));
+    CHECK(isinf(out[0]) && out[0] < 0 && isinf(out[512]) && out[512] < 0, "y %g %g, expected -inf", out[0],
+          out[512]);
+  }
+  const double took = t_now_s() - t0;
+  t_case = "hostile: time";
+  CHECK(took < 1.0, "the calls took %.3f s", took);
+  t_watchdog_disarm();
+}
+
+/* ====================================================================================== */
 /* 6. Explain, and bad input that needs a CUDA context                                     */
 /* ====================================================================================== */
 
@@ -1963,6 +1886,7 @@ int main(int argc, char **argv) {
   test_layouts(ctx, ref, quick_mode, 0);
   test_bad_input(ctx);
   test_semantics(ctx);
+  test_hostile(ctx);
   test_explain(ctx);
   dlk_context_destroy(ref);
   dlk_context_destroy(ctx);

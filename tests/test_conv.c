@@ -27,8 +27,12 @@
  * the rows and main.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "golden.h"
 #include "sweep.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -74,153 +78,7 @@ static void force_all(dlk_context *ctx, int id) {
   }
 }
 
-/* ---- golden fixtures: reader ---- */
-
-typedef struct {
-  char name[32];
-  int out; /* 0 in, 1 out */
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[24][24], pval[24][40];
-  int np;
-  gtensor t[16];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-
-static int64_t g_i64(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return strtoll(c->pval[i], NULL, 10);
-  CHECK(0, "golden %s: no param %s", c->name, key);
-  return 0;
-}
-
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
-typedef struct {
-  char *buf, *p;
-} gtok;
-
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p == '#') {
-      while (*t->p && *t->p != '\n') t->p++;
-      continue;
-    }
-    break;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 24) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= 16) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = calloc((size_t)(t->n > 0 ? t->n : 1), sizeof(double));
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        /* the file prints just enough digits for the dtype: round to it */
-        t->v[i] = sweep_round(t->dt, strtod(d, NULL));
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
-/* Runs fn on every case of tests/golden/conv/<file>.txt; returns the number of cases. */
-static int golden_file(dlk_context *ctx, const char *file, void (*fn)(dlk_context *, gcase *)) {
-  char rel[128];
-  snprintf(rel, sizeof rel, "tests/golden/conv/%s.txt", file);
-  const char *path = t_src_path(rel);
-  FILE *fp = fopen(path, "rb");
-  t_case = "golden";
-  CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-  if (!fp) return 0;
-  fseek(fp, 0, SEEK_END);
-  long len = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  size_t got = fread(buf, 1, (size_t)len, fp);
-  buf[got] = '\0';
-  fclose(fp);
-  gtok tk = {buf, buf};
-  gcase c;
-  int r, n = 0;
-  while ((r = g_read_case(&tk, &c)) == 1) {
-    snprintf(t_case_buf, sizeof t_case_buf, "golden %s", c.name);
-    t_case = t_case_buf;
-    fn(ctx, &c);
-    g_free(&c);
-    n++;
-  }
-  t_case = "golden";
-  CHECK(r == 0, "%s: format error after %d cases", path, n);
-  g_free(&c);
-  CHECK(n > 0, "%s holds no case", path);
-  free(buf);
-  return n;
-}
+/* ---- golden fixtures (read by golden.h) ---- */
 
 /* Golden input `name` as a rig input in `lay` (NULL when the case has none). */
 static dlk_tensor *g_rig_in(sweep_rig *r, gcase *c, const char *name, sweep_layout lay) {
@@ -552,7 +410,8 @@ static const conv_case conv_cases[] = {
 
 /* ---- goldens ---- */
 
-static void golden_conv(dlk_context *ctx, gcase *c) {
+static void golden_conv(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
   conv_case cc;
   memset(&cc, 0, sizeof cc);
   cc.name = c->name;
@@ -649,7 +508,8 @@ typedef struct {
   sweep_layout lay;
 } gram_case;
 
-static void golden_gram(dlk_context *ctx, gcase *c) {
+static void golden_gram(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
   dlk_gram_params p = {(dlk_gram_norm)g_i64(c, "norm")};
   const sweep_layout lay = g_i64(c, "cl") ? SW_CHANNELS_LAST : SW_CONTIG;
   sweep_rig r = {.ctx = ctx};
@@ -957,6 +817,98 @@ static void test_bad_input(dlk_context *ctx) {
 #undef WORDS
 }
 
+/* ====================================================================================== */
+/* Hostile shapes (fuzz_api's findings): empty tensors whose other dims are huge, kernels */
+/* of an empty weight, sizes at the edge of int64                                          */
+/* ====================================================================================== */
+
+/* An f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
+static dlk_tensor hdesc(void *data, int nd, const int64_t *shape) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = DLK_F32;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = nd;
+  int64_t st = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    t.shape[k] = shape[k];
+    t.strides[k] = st;
+    st *= shape[k] > 0 ? shape[k] : 1;
+  }
+  return t;
+}
+
+static void fill_f32(float *v, int n, float x) {
+  for (int i = 0; i < n; i++) v[i] = x;
+}
+
+static int all_f32(const float *v, int n, float x) {
+  for (int i = 0; i < n; i++)
+    if (v[i] != x) return 0;
+  return 1;
+}
+
+static void test_hostile_shapes(dlk_context *ctx) {
+  t_watchdog_arm("test_conv: a call on hostile shapes");
+  const int64_t T40 = (int64_t)1 << 40;
+  static float xv[64], wv[64], dyv[64], dxv[64], dwv[64], dbv[8], gv[64];
+  fill_f32(xv, 64, 0.5f), fill_f32(wv, 64, 0.25f), fill_f32(dyv, 64, 1.0f);
+  /* ids: AUTO (-1: im2col on the CPU), the reference (0), im2col (20) forced */
+  static const int ids[3] = {-1, 0, 20};
+  for (int v = 0; v < 3; v++) {
+    snprintf(t_case_buf, sizeof t_case_buf, "hostile: conv2d_backward, N = 0 and H = 2^40 (variant %d)", ids[v]);
+    t_case = t_case_buf;
+    force_all(ctx, ids[v]);
+    double t0 = t_now_s();
+    /* N = 0: dw and db are sums over no image: zeros. im2col sized its workspace from
+       Ho x Wo = 2^40 x 7 pixels (791 TB: the malloc failed after db was written). */
+    const int64_t xs[4] = {0, 5, T40, 8}, ws4[4] = {2, 5, 2, 2}, ys[4] = {0, 2, T40 - 1, 7}, bs[1] = {2};
+    dlk_tensor x = hdesc(xv, 4, xs), w = hdesc(wv, 4, ws4), dy = hdesc(dyv, 4, ys), dx = hdesc(dxv, 4, xs);
+    dlk_tensor dw = hdesc(dwv, 4, ws4), db = hdesc(dbv, 1, bs);
+    fill_f32(dwv, 40, NAN), fill_f32(dbv, 2, NAN);
+    CHECK_OK(ctx, dlk_conv2d_backward(ctx, NULL, &x, &w, NULL, &dy, &dx, &dw, &db));
+    CHECK(all_f32(dwv, 40, 0.0f) && all_f32(dbv, 2, 0.0f), "dw %g db %g: not zeros", dwv[0], dbv[0]);
+    /* K = 0: w [0, 1, 2^31, 1] holds no element, so nothing bounds its kernel height;
+       dx = 0. The reference looped over the 2^31 taps for each dx element, im2col asked
+       for a 2^31 x 12-column workspace (96 GB). */
+    dlk_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    p.padding[0] = (int64_t)1 << 30;
+    const int64_t xs2[4] = {1, 1, 3, 3}, ws2[4] = {0, 1, (int64_t)1 << 31, 1}, ys2[4] = {1, 0, 4, 3};
+    dlk_tensor x2 = hdesc(xv, 4, xs2), w2 = hdesc(wv, 4, ws2), dy2 = hdesc(dyv, 4, ys2), dx2 = hdesc(dxv, 4, xs2);
+    fill_f32(dxv, 9, NAN);
+    CHECK_OK(ctx, dlk_conv2d_backward(ctx, &p, &x2, &w2, NULL, &dy2, &dx2, NULL, NULL));
+    CHECK(all_f32(dxv, 9, 0.0f), "dx %g: not zeros", dxv[0]);
+    /* Gram of maps with no pixels (H = 2^40, W = 0): g = 0 (the reference looped 2^40 rows
+       per entry) */
+    const int64_t fs[4] = {2, 3, T40, 0}, gs[3] = {2, 3, 3};
+    dlk_tensor f = hdesc(xv, 4, fs), g = hdesc(gv, 3, gs);
+    fill_f32(gv, 18, NAN);
+    if (ids[v] != 20) { /* gram has no im2col row */
+      CHECK_OK(ctx, dlk_gram_forward(ctx, NULL, &f, &g));
+      CHECK(all_f32(gv, 18, 0.0f), "g %g: not zeros", gv[0]);
+    }
+    const double took = t_now_s() - t0;
+    CHECK(took < 1.0, "the calls took %.3f s", took);
+    force_all(ctx, -1);
+  }
+  /* The largest height an f32 x can describe (its bytes must fit int64) plus the largest
+     padding: H + 2 padding still fits, the output is empty, nothing runs. */
+  t_case = "hostile: conv2d_forward, H = INT64_MAX / 4 with padding 2^31 - 1, stride 4";
+  {
+    const int64_t big = INT64_MAX / 4, pad = ((int64_t)1 << 31) - 1;
+    const int64_t xs[4] = {0, 1, big, 1}, ws4[4] = {1, 1, 1, 1}, ys[4] = {0, 1, (big + 2 * pad - 1) / 4 + 1, 1};
+    dlk_tensor x = hdesc(xv, 4, xs), w = hdesc(wv, 4, ws4), y = hdesc(dxv, 4, ys);
+    dlk_conv2d_params p;
+    memset(&p, 0, sizeof p);
+    p.padding[0] = pad;
+    p.stride[0] = 4;
+    CHECK_OK(ctx, dlk_conv2d_forward(ctx, &p, &x, &w, NULL, &y, NULL));
+  }
+  t_watchdog_disarm();
+}
+
 /* A forced variant that cannot take a call fails it with DLK_ERR_NOT_SUPPORTED and the
    reason, never falls back, and leaves the outputs untouched. On a GPU: every CUDA
    variant of conv2d_fwd forced on a channels-last and a padded depthwise problem; the
@@ -1061,8 +1013,8 @@ static void test_golden(dlk_context *ctx) {
   int n = 0;
   for (int pass = 0; pass < 2; pass++) { /* the CPU reference, then AUTO */
     force_all(ctx, pass == 0 ? 0 : -1);
-    n += golden_file(ctx, "conv2d", golden_conv);
-    n += golden_file(ctx, "gram", golden_gram);
+    n += golden_each(ctx, "tests/golden/conv/conv2d.txt", golden_conv, NULL);
+    n += golden_each(ctx, "tests/golden/conv/gram.txt", golden_gram, NULL);
   }
   force_all(ctx, -1);
   printf("golden: %d PyTorch case runs checked (CPU reference, then AUTO)\n", n);
@@ -1128,6 +1080,7 @@ int main(int argc, char **argv) {
   sweep_run(ctx, ref, conv_rows, N_OF(conv_rows), 1);
   dlk_context_destroy(ref);
   test_bad_input(ctx);
+  test_hostile_shapes(ctx);
   test_forced(ctx);
   test_explain(ctx);
   dlk_context_destroy(ctx);

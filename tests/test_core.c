@@ -1,10 +1,13 @@
 /* Core tests: statuses, context, tensors (copies, views, strided), DLPack layout and
    round trips, dispatch registry, forcing, explain, the autotune cache and bad input. */
+#include <signal.h>
 #include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "core/internal.h"
+#include "nn/nn.h"
 
 /* ---- statuses ---- */
 static void test_status(void) {
@@ -370,6 +373,238 @@ static void test_bad_tensors(dlk_context *ctx) {
   CHECK(memcmp(src, dst, sizeof src) == 0, "context works after failures");
 }
 
+/* ---- hostile but memory-valid descriptors (every row once broke the library) ----
+   Each descriptor's bytes are real memory (or it has no elements): the library must
+   answer, a result or a refusal with a message, and touch nothing it must not. */
+
+/* A descriptor over `data` with explicit strides. */
+static dlk_tensor desc(void *data, dlk_dtype dt, int ndim, const int64_t *shape, const int64_t *strides) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dt;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = ndim;
+  for (int i = 0; i < ndim; i++) t.shape[i] = shape[i], t.strides[i] = strides[i];
+  return t;
+}
+
+static void test_hostile_descriptors(dlk_context *ctx) {
+  t_case = "hostile/validate";
+  static _Alignas(16) unsigned char raw[256];
+  const int64_t T40 = (int64_t)1 << 40, T61 = (int64_t)1 << 61, T62 = (int64_t)1 << 62;
+  struct {
+    const char *what;
+    void *data;
+    dlk_dtype dt;
+    int ndim;
+    int64_t shape[3], strides[3];
+    dlk_status want;
+  } rows[] = {
+      /* issue 14 item 3: span + 1 overflowed (undefined behaviour) in every API */
+      {"u8 [0, 2] strides {0, INT64_MAX}", NULL, DLK_U8, 2, {0, 2}, {0, INT64_MAX}, DLK_ERR_OVERFLOW},
+      {"f32 [2^62, 0] (empty, huge other dim)", NULL, DLK_F32, 2, {T62, 0}, {0, 1}, DLK_OK},
+      {"f32 [2^61, 0] (the embedding table of item 1)", raw, DLK_F32, 2, {T61, 0}, {0, 1}, DLK_OK},
+      {"f32 [2^40, 2^40, 0]: nonzero dims overflow", NULL, DLK_F32, 3, {T40, T40, 0}, {0, 0, 1}, DLK_ERR_OVERFLOW},
+      {"f32 [0, 2^40, 2^40]: nonzero dims overflow", NULL, DLK_F32, 3, {0, T40, T40}, {0, 0, 1}, DLK_ERR_OVERFLOW},
+      /* item 4: data misaligned for its element type */
+      {"f32 at raw + 1", raw + 1, DLK_F32, 1, {4}, {1}, DLK_ERR_LAYOUT},
+      {"f64 at raw + 4", raw + 4, DLK_F64, 1, {2}, {1}, DLK_ERR_LAYOUT},
+      {"bf16 at raw + 3", raw + 3, DLK_BF16, 1, {2}, {1}, DLK_ERR_LAYOUT},
+      {"empty f32 at raw + 2", raw + 2, DLK_F32, 1, {0}, {1}, DLK_ERR_LAYOUT},
+      {"u8 at raw + 1 (bytes need no alignment)", raw + 1, DLK_U8, 1, {4}, {1}, DLK_OK},
+      {"f64 at raw + 8", raw + 8, DLK_F64, 1, {2}, {1}, DLK_OK},
+      /* addresses that wrap: no memory can be there */
+      {"f32 [2] at UINTPTR_MAX - 3", (void *)(UINTPTR_MAX - 3), DLK_F32, 1, {2}, {1}, DLK_ERR_OVERFLOW},
+      {"u8 [1] at UINTPTR_MAX", (void *)UINTPTR_MAX, DLK_U8, 1, {1}, {1}, DLK_OK},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    dlk_tensor t = desc(rows[i].data, rows[i].dt, rows[i].ndim, rows[i].shape, rows[i].strides);
+    dlk_context_clear_error(ctx);
+    dlk_status s = dlk_tensor_validate(ctx, &t, "t");
+    CHECK(s == rows[i].want, "%s: %s, expected %s (%s)", rows[i].what, dlk_status_string(s),
+          dlk_status_string(rows[i].want), dlk_context_last_error(ctx));
+    if (s != DLK_OK) CHECK(dlk_context_last_error(ctx)[0], "%s: no message", rows[i].what);
+    if (s == rows[i].want && s == DLK_ERR_LAYOUT)
+      CHECK(strstr(dlk_context_last_error(ctx), "aligned"), "%s: %s", rows[i].what, dlk_context_last_error(ctx));
+  }
+  dlk_tensor t;
+  int64_t four = 4;
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_init(ctx, &t, raw + 1, DLK_F32, (dlk_device){DLK_CPU, 0}, 1, &four));
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &t, raw + 4, DLK_F32, (dlk_device){DLK_CPU, 0}, 1, &four));
+  /* dlk_tensor_alloc validates with a stand-in address before it allocates: it must be
+     aligned for every dtype. */
+  for (int dt = 0; dt < DLK_DTYPE_COUNT; dt++) {
+    CHECK_OK(ctx, dlk_tensor_alloc(ctx, &t, (dlk_dtype)dt, 1, &four));
+    CHECK_OK(ctx, dlk_tensor_free(ctx, &t));
+  }
+  /* A misaligned input is refused by an op before anything is written. */
+  float *f = (float *)(void *)raw;
+  for (int i = 0; i < 8; i++) f[i] = 1.0f;
+  dlk_tensor xm = desc(raw + 2, DLK_F32, 1, &four, (int64_t[]){1}), ym = desc(raw + 64, DLK_F32, 1, &four, (int64_t[]){1});
+  dlk_softmax_params sp = {0};
+  unsigned char before[256];
+  memcpy(before, raw, sizeof raw);
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_softmax_forward(ctx, &sp, &xm, &ym));
+  CHECK(memcmp(before, raw, sizeof raw) == 0, "refused softmax wrote something");
+
+  t_case = "hostile/pure helpers";
+  /* item 3: dlk_tensor_is_contiguous overflowed on [2^62, 4]; it is pure and total. */
+  dlk_tensor c = desc(NULL, DLK_F32, 2, (int64_t[]){T62, 4}, (int64_t[]){4, 1});
+  CHECK(dlk_tensor_is_contiguous(&c) == 1, "[2^62, 4] strides {4, 1} is contiguous");
+  /* The product overflowing 2^64 once wrapped to 0 and made stride 0 match. */
+  c = desc(NULL, DLK_F32, 3, (int64_t[]){2, T62, 4}, (int64_t[]){0, 4, 1});
+  CHECK(dlk_tensor_is_contiguous(&c) == 0, "[2, 2^62, 4] strides {0, 4, 1} is not contiguous");
+  c = desc(NULL, DLK_F32, 2, (int64_t[]){-3, 4}, (int64_t[]){4, 1});
+  CHECK(dlk_tensor_is_contiguous(&c) == 0 && dlk_tensor_numel(&c) == 0, "negative size");
+  c.ndim = 99;
+  CHECK(dlk_tensor_is_contiguous(&c) == 0 && dlk_tensor_numel(&c) == 0, "ndim 99");
+  CHECK(dlk_tensor_is_contiguous(NULL) == 0 && dlk_tensor_numel(NULL) == 0, "NULL");
+  CHECK(dlk_dtype_size((dlk_dtype)-5) == 0 && strcmp(dlk_dtype_name((dlk_dtype)99), "invalid-dtype") == 0,
+        "dtype helpers total");
+  /* item 3: slicing an empty tensor with NULL data added an offset to NULL. */
+  dlk_tensor e = desc(NULL, DLK_F32, 2, (int64_t[]){0, 4}, (int64_t[]){4, 1}), v;
+  CHECK_OK(ctx, dlk_tensor_slice(ctx, &v, &e, 1, 1, 2));
+  CHECK(v.data == NULL && v.shape[1] == 2, "slice of an empty tensor keeps NULL data");
+  CHECK_OK(ctx, dlk_tensor_reshape(ctx, &v, &e, 1, (int64_t[]){0}));
+  CHECK(v.data == NULL, "reshape of an empty tensor keeps NULL data");
+  /* A tensor with no elements is contiguous whatever its strides: dlk_tensor_init's own
+     strides for [2, 0] ({1, 1}) were not, so its result could not be reshaped (fuzz_api). */
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &e, raw, DLK_F16, (dlk_device){DLK_CPU, 0}, 2, (int64_t[]){2, 0}));
+  CHECK(dlk_tensor_is_contiguous(&e) == 1, "init's [2, 0] is contiguous");
+  CHECK_OK(ctx, dlk_tensor_reshape(ctx, &v, &e, 3, (int64_t[]){0, 5, 7}));
+  /* NULL arguments of the helpers are refused, never dereferenced (fuzz_api). */
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_copy(ctx, NULL, &e));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_copy(ctx, &e, NULL));
+  CHECK_STATUS(ctx, DLK_ERR_NULL_POINTER, dlk_tensor_zero(ctx, NULL));
+
+  t_case = "hostile/dlpack";
+  /* item 4 / issue 10 item 12: byte_offset that misaligns or wraps. */
+  int64_t dshape[1] = {4};
+  DLManagedTensorVersioned m;
+  memset(&m, 0, sizeof m);
+  m.version.major = DLPACK_MAJOR_VERSION;
+  m.dl_tensor.data = raw;
+  m.dl_tensor.device.device_type = kDLCPU;
+  m.dl_tensor.ndim = 1;
+  m.dl_tensor.dtype = (DLDataType){kDLFloat, 32, 1};
+  m.dl_tensor.shape = dshape;
+  const uint64_t offsets[] = {2, 1, 6, UINT64_MAX, UINT64_MAX - 3, (uint64_t)-(uintptr_t)raw};
+  for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+    m.dl_tensor.byte_offset = offsets[i];
+    dlk_tensor out = desc(NULL, DLK_U8, 0, NULL, NULL);
+    CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_from_dlpack(ctx, &out, &m, 0));
+    CHECK(out.ndim == 0 && out.data == NULL, "byte_offset %llu: out untouched", (unsigned long long)offsets[i]);
+  }
+  m.dl_tensor.byte_offset = 8;
+  CHECK_OK(ctx, dlk_tensor_from_dlpack(ctx, &t, &m, 0));
+  CHECK(t.data == raw + 8, "byte_offset 8");
+
+  t_case = "hostile/overlapping destinations";
+  /* item 5 / issue 10 item 13: zero, write and copy took a destination whose elements
+     overlap; every op refuses such an output, with this message. */
+  double dbuf[16];
+  for (int i = 0; i < 16; i++) dbuf[i] = i + 1;
+  double dsave[16];
+  memcpy(dsave, dbuf, sizeof dbuf);
+  dlk_tensor z = desc(dbuf, DLK_F64, 2, (int64_t[]){4, 3}, (int64_t[]){2, 1});
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_zero(ctx, &z));
+  CHECK(strstr(dlk_context_last_error(ctx), "dlk_tensor_zero: output t has overlapping elements (stride 2 in dim 0"),
+        "zero's message: %s", dlk_context_last_error(ctx));
+  CHECK(memcmp(dbuf, dsave, sizeof dbuf) == 0, "refused zero wrote");
+  float fb[64], src[64], fsave[64];
+  for (int i = 0; i < 64; i++) fb[i] = (float)i, src[i] = -1.0f - (float)i;
+  memcpy(fsave, fb, sizeof fb);
+  dlk_tensor ov = desc(fb, DLK_F32, 2, (int64_t[]){8, 8}, (int64_t[]){1, 1});
+  dlk_tensor sv;
+  CHECK_OK(ctx, dlk_tensor_init(ctx, &sv, src, DLK_F32, (dlk_device){DLK_CPU, 0}, 2, (int64_t[]){8, 8}));
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_copy(ctx, &ov, &sv));
+  char copy_msg[DLK_ERRMSG_LEN];
+  snprintf(copy_msg, sizeof copy_msg, "%s", dlk_context_last_error(ctx));
+  CHECK(strstr(copy_msg, "dlk_tensor_copy: output dst has overlapping elements (stride 1 in dim"), "copy: %s", copy_msg);
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_tensor_write(ctx, &ov, src, sizeof src));
+  CHECK(strstr(dlk_context_last_error(ctx), "dlk_tensor_write: output t has overlapping elements"), "write: %s",
+        dlk_context_last_error(ctx));
+  CHECK(memcmp(fb, fsave, sizeof fb) == 0, "refused copy/write wrote");
+  /* The same rule and words as an op's output. */
+  CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_softmax_forward(ctx, &sp, &sv, &ov));
+  const char *op_msg = strstr(dlk_context_last_error(ctx), "output y has overlapping elements");
+  CHECK(op_msg && strstr(copy_msg, op_msg + strlen("output y")), "softmax: %s vs copy: %s",
+        dlk_context_last_error(ctx), copy_msg);
+  /* Reading into a host buffer is a copy whose destination is dense: never refused so. */
+  CHECK_OK(ctx, dlk_tensor_read(ctx, &ov, src, sizeof src));
+
+  t_case = "hostile/empty outputs";
+  /* item 2: calls whose outputs have no elements but whose other dims are 2^40 looped
+     2^40 times doing nothing. The dispatcher now finishes them at once, every op. */
+  t_watchdog_arm("test_core: a call on empty tensors");
+  const dlk_tensor r0 = desc(NULL, DLK_F32, 2, (int64_t[]){T40, 0}, (int64_t[]){0, 1});
+  const dlk_tensor e00 = desc(NULL, DLK_F32, 2, (int64_t[]){0, 0}, (int64_t[]){0, 1});
+  const dlk_tensor e0 = desc(NULL, DLK_F32, 1, (int64_t[]){0}, (int64_t[]){1});
+  dlk_tensor y = r0, dx = r0, c2 = r0, dw = e00, db = e0;
+  double t0 = t_now_s();
+  dlk_gemm_params gp = {1.0, 0.0};
+  dlk_linear_params lp = {DLK_ACT_NONE};
+  dlk_layernorm_params lnp = {1e-5};
+  dlk_dropout_params dp = {0.5, 1, 0};
+  CHECK_OK(ctx, dlk_softmax_forward(ctx, &sp, &r0, &y));
+  CHECK_OK(ctx, dlk_softmax_backward(ctx, &sp, &r0, &r0, &dx));
+  CHECK_OK(ctx, dlk_gemm(ctx, &gp, &r0, &e00, &c2));
+  dlk_bias_act_params bp = {DLK_ACT_RELU};
+  CHECK_OK(ctx, dlk_bias_act_forward(ctx, &bp, &r0, NULL, &y));
+  CHECK_OK(ctx, dlk_bias_act_backward(ctx, &bp, &r0, &e0, &r0, &dx, &db));
+  CHECK_OK(ctx, dlk_layernorm_forward(ctx, &lnp, &r0, NULL, NULL, &y, NULL, NULL));
+  CHECK_OK(ctx, dlk_linear_forward(ctx, &lp, &r0, &e00, NULL, &y, NULL));
+  CHECK_OK(ctx, dlk_linear_backward(ctx, &lp, &r0, &e00, NULL, &r0, &dx, &dw, &db));
+  CHECK_OK(ctx, dlk_dropout_forward(ctx, &dp, &r0, &y));
+  /* item 1: embedding_backward on an empty table [V, 0]: V = 2^61 made the reference's
+     workspace wrap to 16 bytes and its counting sort write far past it; V = 2^40 looped
+     V times; V = INT64_MAX overflowed already in the workspace explain mode asks for. */
+  int64_t id = 5;
+  dlk_embedding_params ep = {-1};
+  dlk_tensor ids = desc(&id, DLK_I64, 1, (int64_t[]){1}, (int64_t[]){1});
+  dlk_tensor dout = desc(raw, DLK_F32, 2, (int64_t[]){1, 0}, (int64_t[]){1, 1});
+  const int64_t vocabs[] = {T61, T40, INT64_MAX};
+  for (int i = 0; i < 3; i++) {
+    dlk_tensor dtable = desc(raw, DLK_F32, 2, (int64_t[]){vocabs[i], 0}, (int64_t[]){0, 1});
+    CHECK_OK(ctx, dlk_embedding_backward(ctx, &ep, &ids, &dout, &dtable));
+  }
+  double took = t_now_s() - t0;
+  CHECK(took < 1.0, "the calls on empty outputs took %.3f s", took);
+  /* Explain mode says so and calls no variant's supports() or workspace(). */
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  dlk_tensor dtable = desc(raw, DLK_F32, 2, (int64_t[]){INT64_MAX, 0}, (int64_t[]){0, 1});
+  CHECK_OK(ctx, dlk_embedding_backward(ctx, &ep, &ids, &dout, &dtable));
+  const char *report = "";
+  CHECK_OK(ctx, dlk_explain_report(ctx, &report));
+  CHECK(strstr(report, "embedding_bwd") && strstr(report, "every output is empty"), "report: %s", report);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  t_watchdog_disarm();
+  /* The reference's workspace is checked: a count that does not fit asks for SIZE_MAX
+     (no arena grants it) instead of wrapping to a few bytes. */
+  dlk_embedding_bwd_args ea;
+  memset(&ea, 0, sizeof ea);
+  ea.ids = ids;
+  ea.dtable = desc(raw, DLK_F32, 2, (int64_t[]){T61, 1}, (int64_t[]){1, 1});
+  CHECK(dlk_embedding_bwd_cpu_workspace(ctx, &ea, 0) == SIZE_MAX, "V = 2^61: workspace wraps");
+  ea.dtable.shape[0] = INT64_MAX;
+  CHECK(dlk_embedding_bwd_cpu_workspace(ctx, &ea, 0) == SIZE_MAX, "V = INT64_MAX: workspace overflows");
+  ea.dtable.shape[0] = 10;
+  CHECK(dlk_embedding_bwd_cpu_workspace(ctx, &ea, 0) == (10 + 1 + 1) * 8, "V = 10: (V + 1 + N) * 8");
+}
+
+/* Every registered op lists its outputs (dlk_op.outputs): the dispatcher finishes a call
+   whose outputs are all empty at once only for ops that do. A new family's op without it
+   fails here (see how to write one at dlk_list_output in core/internal.h). */
+static void test_ops_list_outputs(void) {
+  t_case = "ops list their outputs";
+  int n = 0;
+  for (const dlk_op *const *const *f = dlk_families; *f; f++)
+    for (const dlk_op *const *o = *f; *o; o++, n++)
+      CHECK((*o)->outputs != NULL, "op %s has no outputs member (dlk_op.outputs)", (*o)->name);
+  CHECK(n > 0, "no ops registered");
+}
+
 /* ---- dispatch: registry, forcing, explain, autotune cache ---- */
 static void test_dispatch(dlk_context *ctx) {
   t_case = "dispatch";
@@ -546,6 +781,8 @@ int main(int argc, char **argv) {
   test_strided_copy_sizes(ctx, (dlk_device){DLK_CPU, 0});
   test_dlpack(ctx, (dlk_device){DLK_CPU, 0});
   test_bad_tensors(ctx);
+  test_hostile_descriptors(ctx);
+  test_ops_list_outputs();
   test_dispatch(ctx);
   test_autotune_file(ctx);
   dlk_context_destroy(ctx);

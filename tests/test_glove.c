@@ -1736,6 +1736,21 @@ static void test_api_conformance(dlk_context *ctx) {
   dlk_glove_cooccur *c = NULL;
   if (v) CHECK_OK(ctx, dlk_glove_cooccur_create(ctx, &cp, v, &c));
   CHECK_OK(ctx, dlk_glove_cooccur_free(ctx, c));
+  /* overflow_length INT64_MAX ("never spill") overflowed the buffer's growth cap on the
+     first token (found by tests/fuzz/fuzz_api.c): limits far from int64's end. */
+  if (v) {
+    dlk_glove_cooccur_params big = cp;
+    big.method = 1;
+    big.overflow_length = INT64_MAX;
+    c = (dlk_glove_cooccur *)&big;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_cooccur_create(ctx, &big, v, &c));
+    CHECK(c == (dlk_glove_cooccur *)&big, "refused create set *out");
+    big.overflow_length = (int64_t)1 << 40;
+    c = NULL;
+    CHECK_OK(ctx, dlk_glove_cooccur_create(ctx, &big, v, &c));
+    CHECK_OK(ctx, dlk_glove_cooccur_add_text(ctx, c, "a b c d a b\n", 12));
+    CHECK_OK(ctx, dlk_glove_cooccur_free(ctx, c));
+  }
   dlk_glove_record rec = {1, 2, 3.0};
   dlk_glove_records_params rp = {4, 0, 0};
   dlk_glove_records *r = NULL;
@@ -1771,7 +1786,49 @@ static void test_dispatch(dlk_context *ctx) {
   const char *rep = NULL;
   dlk_explain_report(ctx, &rep);
   CHECK(rep && strstr(rep, "cpu_hogwild") && strstr(rep, "cpu_ref") && m.epoch == 0, "explain: %s", rep ? rep : "");
+  /* Explain mode runs nothing, so it answers nothing: analogy_predict once copied the
+     unwritten top-k buffer into pred (found by tests/fuzz/fuzz_api.c). */
+  {
+    double E[12] = {1, 0, 0, 1, 1, 1, -1, 0, 0, -1, 2, 1};
+    dlk_tensor vec;
+    CHECK_OK(ctx, dlk_tensor_init(ctx, &vec, E, DLK_F64, (dlk_device){DLK_CPU, 0}, 2, (int64_t[]){6, 2}));
+    int32_t qa[2] = {0, 1}, qb[2] = {1, 2}, qc[2] = {2, 3}, pred[2] = {-7, -7};
+    int32_t ids[2] = {-7, -7};
+    double sims[2] = {-7, -7};
+    CHECK_OK(ctx, dlk_glove_analogy_predict(ctx, NULL, &vec, qa, qb, qc, 2, pred));
+    CHECK(pred[0] == -7 && pred[1] == -7, "explain mode wrote predictions %d %d", pred[0], pred[1]);
+    CHECK_OK(ctx, dlk_glove_neighbours(ctx, &vec, 0, 2, ids, sims));
+    CHECK(ids[0] == -7 && ids[1] == -7 && sims[0] == -7, "explain mode wrote neighbours");
+  }
   CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  /* A model struct the caller filled in by hand: its sizes are checked before 2V(d+1) is
+     computed (dim INT_MAX made d + 1 overflow; found by fuzz_api). */
+  {
+    dlk_glove_model h = m;
+    const int64_t epoch = m.epoch;
+    dlk_glove_epoch_result res;
+    memset(&res, 0x5A, sizeof res);
+    unsigned char before[sizeof res];
+    memcpy(before, &res, sizeof res);
+    h.dim = INT32_MAX;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    h = m, h.vocab_size = INT64_MAX;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    h = m, h.dim = -1;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_embeddings(ctx, &h, 1, &(dlk_tensor){0}));
+    h = m, h.gradsq = h.params; /* one buffer for both */
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    h = m, h.params.strides[0] = 1; /* not contiguous */
+    CHECK_STATUS(ctx, DLK_ERR_SHAPE_MISMATCH, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    h = m, h.params.data = (char *)h.params.data + 1; /* misaligned */
+    CHECK_STATUS(ctx, DLK_ERR_LAYOUT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    h = m, h.epoch = INT64_MAX; /* the increment overflowed (fuzz_api) */
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    CHECK(h.epoch == INT64_MAX, "refused epoch changed the count");
+    h = m, h.epoch = -3;
+    CHECK_STATUS(ctx, DLK_ERR_INVALID_ARGUMENT, dlk_glove_train_epoch(ctx, &p, &h, r, &res));
+    CHECK(m.epoch == epoch && memcmp(&res, before, sizeof res) == 0, "refused epochs changed something");
+  }
   /* An F32 model: the CPU variants say why not. */
   dlk_glove_model mf;
   CHECK_OK(ctx, dlk_glove_model_create(ctx, 10, 4, DLK_F32, 1, &mf));

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <unistd.h>
 
+#include "golden.h"
 #include "sweep.h"
 
 
@@ -83,133 +84,6 @@ static void dense_strides(int ndim, const int64_t *shape, int64_t *strides) {
 /* ====================================================================================== */
 /* 1. Golden fixtures                                                                      */
 /* ====================================================================================== */
-
-typedef struct {
-  char name[32];
-  int out; /* 0 in, 1 out */
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[16][24], pval[16][40];
-  int np;
-  gtensor t[16];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-
-static const char *g_param(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return c->pval[i];
-  return NULL;
-}
-static double g_num(const gcase *c, const char *key) {
-  const char *v = g_param(c, key);
-  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
-  return v ? strtod(v, NULL) : 0;
-}
-static uint64_t g_u64(const gcase *c, const char *key) {
-  const char *v = g_param(c, key);
-  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
-  return v ? strtoull(v, NULL, 10) : 0;
-}
-static int64_t g_i64(const gcase *c, const char *key) {
-  const char *v = g_param(c, key);
-  CHECK(v != NULL, "golden %s: no param %s", c->name, key);
-  return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-/* Whitespace tokenizer over a whole file with '#' comment lines removed. */
-typedef struct {
-  char *buf, *p;
-} gtok;
-
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p == '#') {
-      while (*t->p && *t->p != '\n') t->p++;
-      continue;
-    }
-    break;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* Reads the next case; 1 on success, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 16) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= 16) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = calloc((size_t)(t->n > 0 ? t->n : 1), sizeof(double));
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        double x = strtod(d, NULL);
-        /* the file prints just enough digits for the dtype: round to it */
-        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : sweep_round(t->dt, x);
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
 
 /* A host tensor for a golden case: contiguous, or with its last two dims laid out
    transposed in memory when `transposed`. Buffers freed by g_host_free. */
@@ -281,11 +155,10 @@ static void g_expect(gcase *c, const char *name, const dlk_tensor *got) {
   free(v);
 }
 
-static void golden_run(dlk_context *ctx, gcase *c) {
+static void golden_run(dlk_context *ctx, gcase *c, void *unused) {
+  (void)unused;
   ghost h = {.n = 0};
   dlk_status s = DLK_ERR_INTERNAL;
-  snprintf(t_case_buf, sizeof t_case_buf, "golden %s", c->name);
-  t_case = t_case_buf;
   const char *op = c->op;
   if (strcmp(op, "gemm") == 0) {
     dlk_gemm_params p = {g_num(c, "alpha"), g_num(c, "beta")};
@@ -405,32 +278,7 @@ static void test_golden(dlk_context *ctx) {
   for (int f = 0; f < N_OF(files); f++) {
     char rel[128];
     snprintf(rel, sizeof rel, "tests/golden/nn/%s.txt", files[f]);
-    const char *path = t_src_path(rel);
-    FILE *fp = fopen(path, "rb");
-    t_case = "golden";
-    CHECK(fp != NULL, "cannot open %s (set DLK_SOURCE_DIR to the source tree)", path);
-    if (!fp) continue;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    size_t got = fread(buf, 1, (size_t)len, fp);
-    buf[got] = '\0';
-    fclose(fp);
-    gtok tk = {buf, buf};
-    gcase c;
-    int r, n = 0;
-    while ((r = g_read_case(&tk, &c)) == 1) {
-      golden_run(ctx, &c);
-      g_free(&c);
-      n++;
-    }
-    t_case = "golden";
-    CHECK(r == 0, "%s: format error after %d cases", path, n);
-    g_free(&c);
-    CHECK(n > 0, "%s holds no case", path);
-    total += n;
-    free(buf);
+    total += golden_each(ctx, rel, golden_run, NULL);
   }
   printf("golden: %d PyTorch cases checked\n", total);
 }

@@ -22,9 +22,12 @@
  *   2: every case but the big ones, hidden 257 and more (the emulated device, ctest label emu).
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "golden.h"
 #include "core/internal.h" /* the forced-variant list (sweep rows pair forward and backward) */
 #include "sweep.h"
 
@@ -469,113 +472,6 @@ static dlk_status run_cell(dlk_context *ctx, const cellp *cp, dlk_dtype dt, int 
 /* 1. Golden fixtures                                                                      */
 /* ====================================================================================== */
 
-typedef struct {
-  char name[40];
-  int out;
-  dlk_dtype dt;
-  int ndim;
-  int64_t shape[DLK_MAX_DIMS];
-  int64_t n;
-  double *v;
-} gtensor;
-
-typedef struct {
-  char name[96], op[32];
-  char pkey[16][24], pval[16][40];
-  int np;
-  gtensor t[64];
-  int nt;
-} gcase;
-
-static int parse_dtype(const char *s, dlk_dtype *dt) {
-  static const char *const names[] = {"f32", "f16", "bf16", "f64", "i32", "i64"};
-  for (int i = 0; i < N_OF(names); i++)
-    if (strcmp(s, names[i]) == 0) return *dt = (dlk_dtype)i, 1;
-  return 0;
-}
-static int64_t g_i64(const gcase *c, const char *key) {
-  for (int i = 0; i < c->np; i++)
-    if (strcmp(c->pkey[i], key) == 0) return strtoll(c->pval[i], NULL, 10);
-  CHECK(0, "golden %s: no param %s", c->name, key);
-  return 0;
-}
-static gtensor *g_find(gcase *c, const char *name, int out) {
-  for (int i = 0; i < c->nt; i++)
-    if (c->t[i].out == out && strcmp(c->t[i].name, name) == 0) return &c->t[i];
-  return NULL;
-}
-static void g_free(gcase *c) {
-  for (int i = 0; i < c->nt; i++) free(c->t[i].v);
-  c->nt = 0;
-}
-
-typedef struct {
-  char *buf, *p;
-} gtok;
-static char *g_next(gtok *t) {
-  for (;;) {
-    while (*t->p == ' ' || *t->p == '\n' || *t->p == '\t' || *t->p == '\r') t->p++;
-    if (*t->p == '#') {
-      while (*t->p && *t->p != '\n') t->p++;
-      continue;
-    }
-    break;
-  }
-  if (!*t->p) return NULL;
-  char *s = t->p;
-  while (*t->p && *t->p != ' ' && *t->p != '\n' && *t->p != '\t' && *t->p != '\r') t->p++;
-  if (*t->p) *t->p++ = '\0';
-  return s;
-}
-
-/* The next case: 1, 0 at the end, -1 on a format error. */
-static int g_read_case(gtok *tk, gcase *c) {
-  memset(c, 0, sizeof *c);
-  char *w = g_next(tk);
-  if (!w) return 0;
-  if (strcmp(w, "case") != 0) return -1;
-  char *name = g_next(tk), *op = g_next(tk);
-  if (!name || !op) return -1;
-  snprintf(c->name, sizeof c->name, "%s", name);
-  snprintf(c->op, sizeof c->op, "%s", op);
-  while ((w = g_next(tk)) != NULL) {
-    if (strcmp(w, "end") == 0) return 1;
-    if (strcmp(w, "param") == 0) {
-      char *k = g_next(tk), *v = g_next(tk);
-      if (!k || !v || c->np >= 16) return -1;
-      snprintf(c->pkey[c->np], sizeof c->pkey[0], "%s", k);
-      snprintf(c->pval[c->np], sizeof c->pval[0], "%s", v);
-      c->np++;
-    } else if (strcmp(w, "in") == 0 || strcmp(w, "out") == 0) {
-      if (c->nt >= N_OF(c->t)) return -1;
-      gtensor *t = &c->t[c->nt++];
-      t->out = w[0] == 'o';
-      char *tn = g_next(tk), *ds = g_next(tk), *nd = g_next(tk);
-      if (!tn || !ds || !nd || !parse_dtype(ds, &t->dt)) return -1;
-      snprintf(t->name, sizeof t->name, "%s", tn);
-      t->ndim = atoi(nd);
-      if (t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return -1;
-      t->n = 1;
-      for (int k = 0; k < t->ndim; k++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        t->shape[k] = strtoll(d, NULL, 10);
-        t->n *= t->shape[k];
-      }
-      t->v = dalloc(t->n);
-      for (int64_t i = 0; i < t->n; i++) {
-        char *d = g_next(tk);
-        if (!d) return -1;
-        double x = strtod(d, NULL);
-        t->v[i] = (t->dt == DLK_I32 || t->dt == DLK_I64) ? x : round_to(t->dt, x);
-      }
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
 static const double *g_vals(gcase *c, const char *name, int out) {
   gtensor *g = g_find(c, name, out);
   return g ? g->v : NULL;
@@ -738,63 +634,27 @@ static void golden_keras(dlk_context *ctx, gcase *c, int layout) {
   for (int i = 0; i < N_OF(all); i++) tb_free(ctx, all[i]);
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = xcalloc(n + 1, 1);
-  size_t got = fread(buf, 1, (size_t)n, f);
-  buf[got] = '\0';
-  fclose(f);
-  return buf;
-}
-
-/* gpu: a CUDA context, whose variants take F32 and 16-bit floats: the F64 cases are the
-   CPU reference's, and the 16-bit sequences are checked against it by the sweep. */
-static void golden_file(dlk_context *ctx, const char *file, int gpu) {
-  char path[1024];
-  const char *src = getenv("DLK_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/tests/golden/rnn/%s", src ? src : ".", file);
-  char *buf = read_text(path);
-  CHECK(buf != NULL, "cannot read %s", path);
-  if (!buf) return;
-  gtok tk = {buf, buf};
-  gcase *c = xcalloc(1, sizeof *c);
-  int n = 0, r;
-  while ((r = g_read_case(&tk, c)) == 1) {
-    n++;
-    dlk_dtype dt = c->t[0].dt;
-    if (gpu && dt != DLK_F32) {
-      g_free(c);
-      continue;
-    }
-    for (int layout = LC; layout <= LP; layout++) {
-      snprintf(t_case_buf, sizeof t_case_buf, "golden %s", c->name);
-      t_case = t_case_buf;
-      if (strcmp(c->op, "rnn_cell") == 0)
-        golden_cell(ctx, c, layout);
-      else if (strcmp(c->op, "rnn_seq") == 0)
-        golden_seq(ctx, c, layout);
-      else if (strcmp(c->op, "keras") == 0)
-        golden_keras(ctx, c, layout);
-      else
-        CHECK(0, "unknown golden op %s", c->op);
-    }
-    g_free(c);
+/* One case, in both layouts. gpu: a CUDA context, whose variants take F32 and 16-bit
+   floats: the F64 cases are the CPU reference's, and the 16-bit sequences are checked
+   against it by the sweep. */
+static void golden_case(dlk_context *ctx, gcase *c, void *gpu) {
+  if (*(const int *)gpu && c->t[0].dt != DLK_F32) return;
+  for (int layout = LC; layout <= LP; layout++) {
+    if (strcmp(c->op, "rnn_cell") == 0)
+      golden_cell(ctx, c, layout);
+    else if (strcmp(c->op, "rnn_seq") == 0)
+      golden_seq(ctx, c, layout);
+    else if (strcmp(c->op, "keras") == 0)
+      golden_keras(ctx, c, layout);
+    else
+      CHECK(0, "unknown golden op %s", c->op);
   }
-  CHECK(r == 0, "%s: format error after %d cases", path, n);
-  CHECK(n > 0, "%s: no cases", path);
-  free(c);
-  free(buf);
-  t_case = "";
 }
 
 static void test_golden(dlk_context *ctx, int gpu) {
-  golden_file(ctx, "cell.txt", gpu);
-  golden_file(ctx, "seq.txt", gpu);
-  golden_file(ctx, "keras.txt", gpu);
+  golden_each(ctx, "tests/golden/rnn/cell.txt", golden_case, &gpu);
+  golden_each(ctx, "tests/golden/rnn/seq.txt", golden_case, &gpu);
+  golden_each(ctx, "tests/golden/rnn/keras.txt", golden_case, &gpu);
 }
 
 /* ====================================================================================== */
@@ -1307,6 +1167,15 @@ static void test_bad_input(dlk_context *ctx) {
     BAD(f, "mode 7", DLK_ERR_INVALID_ARGUMENT, "mode", GOOD_FWD(&q));
     q = p, q.hidden_size = 0;
     BAD(f, "hidden 0", DLK_ERR_INVALID_ARGUMENT, "hidden_size", GOOD_FWD(&q));
+    /* 8 x hidden_size overflowed (undefined behaviour) in the size checks (fuzz_api) */
+    const int64_t huge_h[3] = {INT64_MAX, INT64_MAX / 8 + 1, INT64_C(1) << 62};
+    for (int i = 0; i < 3; i++) {
+      q = p, q.hidden_size = huge_h[i];
+      BAD(f, "hidden huge", DLK_ERR_OVERFLOW, "hidden_size", GOOD_FWD(&q));
+      size_t rsz = 77;
+      BAD(f, "hidden huge: reserve size", DLK_ERR_OVERFLOW, "hidden_size", dlk_rnn_reserve_size(ctx, &q, x, &rsz));
+      CHECK(rsz == 77, "reserve_size refused but set *bytes");
+    }
     q = p, q.proj_size = H;
     BAD(f, "proj == hidden", DLK_ERR_INVALID_ARGUMENT, "proj_size", GOOD_FWD(&q));
     q = p, q.mode = DLK_RNN_GRU, q.proj_size = 2;
@@ -2473,6 +2342,74 @@ static const sweep_op rnn_rows[] = {
 /* main                                                                                    */
 /* ====================================================================================== */
 
+/* ---- hostile shapes (fuzz_api): a batch of no sequence whose other dims are huge ---- */
+
+/* A host f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
+static dlk_tensor hdesc(void *data, dlk_dtype dt, int nd, const int64_t *shape) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dt;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = nd;
+  int64_t st = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    t.shape[k] = shape[k];
+    t.strides[k] = st;
+    st *= shape[k] > 0 ? shape[k] : 1;
+  }
+  return t;
+}
+
+/* B = 0 with T = 2^40: no sequence, so the training forward writes nothing (y, hn are
+   empty, and no reserve is needed: the backward of such a call reads none) and the
+   backward adds nothing to the weight gradients. The reference stepped through the 2^40
+   time steps of no row: the reserve made the forward's outputs non-empty. */
+static void test_hostile(dlk_context *ctx) {
+  t_case = "hostile: B = 0, T = 2^40";
+  t_watchdog_arm("test_rnn: a call on hostile shapes");
+  const int64_t T40 = (int64_t)1 << 40, H = 2;
+  static float wih[2], whh[4], gih[2], ghh[4], buf[16];
+  static unsigned char res[512];
+  for (int i = 0; i < 2; i++) wih[i] = 0.5f, gih[i] = 1.0f;
+  for (int i = 0; i < 4; i++) whh[i] = 0.25f, ghh[i] = 1.0f;
+  memset(res, 0xAB, sizeof res);
+  const int64_t sx[3] = {T40, 0, 1}, sy[3] = {T40, 0, H}, sh[3] = {1, 0, H}, swih[2] = {H, 1}, swhh[2] = {H, H};
+  dlk_tensor x = hdesc(buf, DLK_F32, 3, sx), y = hdesc(buf, DLK_F32, 3, sy), hn = hdesc(buf, DLK_F32, 3, sh);
+  dlk_tensor dx = x, dy = y, dh0 = hn;
+  dlk_tensor tw_ih = hdesc(wih, DLK_F32, 2, swih), tw_hh = hdesc(whh, DLK_F32, 2, swhh);
+  dlk_tensor tg_ih = hdesc(gih, DLK_F32, 2, swih), tg_hh = hdesc(ghh, DLK_F32, 2, swhh);
+  dlk_rnn_weights w = {&tw_ih, &tw_hh, NULL, NULL, NULL};
+  dlk_rnn_grads g = {&tg_ih, &tg_hh, NULL, NULL, NULL};
+  dlk_rnn_params p;
+  memset(&p, 0, sizeof p);
+  p.mode = DLK_RNN_TANH, p.hidden_size = H, p.num_layers = 1, p.training = 1;
+  size_t bytes = 0;
+  CHECK_OK(ctx, dlk_rnn_reserve_size(ctx, &p, &x, &bytes));
+  CHECK(bytes <= sizeof res, "reserve of %zu bytes for no sequence", bytes);
+  int64_t rb = (int64_t)bytes;
+  dlk_tensor r = hdesc(res, DLK_U8, 1, &rb);
+  const double t0 = t_now_s();
+  CHECK_OK(ctx, dlk_rnn_forward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &hn, NULL, &r));
+  CHECK_OK(ctx, dlk_rnn_backward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &r, &dy, NULL, NULL, &dx, &dh0, NULL, &g));
+  const double took = t_now_s() - t0;
+  CHECK(took < 1.0, "the calls took %.3f s", took);
+  CHECK(gih[0] == 1.0f && ghh[3] == 1.0f, "the gradients changed: %g %g", gih[0], ghh[3]);
+  for (size_t i = 0; i < sizeof res; i++)
+    if (res[i] != 0xAB) {
+      CHECK(0, "the reserve was written at byte %zu", i);
+      break;
+    }
+  /* explain says the calls write nothing */
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 1));
+  CHECK_OK(ctx, dlk_rnn_backward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &r, &dy, NULL, NULL, &dx, &dh0, NULL, &g));
+  const char *rep = "";
+  CHECK_OK(ctx, dlk_explain_report(ctx, &rep));
+  CHECK(strstr(rep, "every output is empty") != NULL, "report: %s", rep);
+  CHECK_OK(ctx, dlk_explain_mode(ctx, 0));
+  t_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
   t_seed(12);
   if (sweep_list_ops(argc, argv, rnn_rows, N_OF(rnn_rows))) return 0;
@@ -2492,6 +2429,7 @@ int main(int argc, char **argv) {
   test_fd(ctx);
   test_invariants(ctx);
   test_bad_input(ctx);
+  test_hostile(ctx);
   test_explain(ctx);
   sweep_run(ctx, NULL, rnn_rows, N_OF(rnn_rows), 0);
   dlk_context *ref = t_cpu_context(); /* the GPU run's path, on the quick subset */

@@ -189,12 +189,35 @@ static int sdpa_bwd_heuristic(const dlk_context *ctx, const void *args) {
                          DLK_COUNT_OF(SDPA_ORDER), args);
 }
 
+/* ---- outputs: what each call writes (the dispatcher returns at once when all are
+   empty) ---- */
+
+/* out, and lse when asked: lse [B, Hq, Tq] is written also when out is empty (Dv = 0). */
+static int sdpa_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_sdpa_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->out);
+  if (a->has_lse) n = dlk_list_output(out, max, n, &a->lse);
+  return n;
+}
+
+/* The gradients asked for; dbias in its own (un-broadcast) shape, which is what is
+   written. */
+static int sdpa_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_sdpa_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dq) n = dlk_list_output(out, max, n, &a->dq);
+  if (a->has_dk) n = dlk_list_output(out, max, n, &a->dk);
+  if (a->has_dv) n = dlk_list_output(out, max, n, &a->dv);
+  if (a->has_dbias) n = dlk_list_output(out, max, n, &a->dbias);
+  return n;
+}
+
 static const dlk_op sdpa_fwd_op = {
     "sdpa_fwd",   sdpa_fwd_variants,  DLK_COUNT_OF(sdpa_fwd_variants),
-    sdpa_fwd_key, sdpa_fwd_heuristic, true};
+    sdpa_fwd_key, sdpa_fwd_heuristic, true, sdpa_fwd_outputs};
 static const dlk_op sdpa_bwd_op = {
     "sdpa_bwd",   sdpa_bwd_variants,  DLK_COUNT_OF(sdpa_bwd_variants),
-    sdpa_bwd_key, sdpa_bwd_heuristic, true};
+    sdpa_bwd_key, sdpa_bwd_heuristic, true, sdpa_bwd_outputs};
 
 /* ---- checks ---- */
 
@@ -289,6 +312,13 @@ static dlk_status sdpa_problem(dlk_context *ctx, const char *op, const dlk_sdpa_
   const int64_t Dv = v->shape[3];
   const int64_t vwant[4] = {B, Hk, Tk, Dv};
   DLK_TRY(check_dims(ctx, op, "v", v, 4, vwant, VDIMS, "B, Hk, Tk of k"));
+  /* Without features k and v hold no element, so nothing bounds Tk, while every variant
+     still visits each key of each row (and sizes scores from Tk): refused. */
+  if (D == 0 && Dv == 0)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: q and k have no features (D = 0, dim 3) and v none (Dv = 0, dim 3): nothing to "
+                    "attend with (%lld keys); D or Dv must be >= 1",
+                    op, (long long)Tk);
   const int64_t full[4] = {B, Hq, Tq, Tk};
   if (bias) {
     dlk_tensor own;
@@ -432,12 +462,528 @@ dlk_status dlk_sdpa_backward(dlk_context *ctx, const dlk_sdpa_params *p, const d
 }
 
 /* ====================================================================================== */
-/* Additive (Bahdanau) and Luong attention: their tables, keys, checks and public         */
-/* functions go here.                                                                     */
+/* Additive (Bahdanau) and Luong attention                                                */
 /* ====================================================================================== */
+
+/* ---- variant tables (one set of row functions serves both ops) ---- */
+
+static const dlk_variant additive_attn_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0,
+     "CPU reference: projections, scores, masked softmax and context row by row in f64", NULL,
+     dlk_attn_fwd_cpu_workspace, dlk_attn_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "composed", DLK_CUDA, 1,
+     "nn's gemm kernels plus pointwise kernels; materialises tanh(P + Q) [B, Td, Te, A]",
+     dlk_attn_fwd_cuda_supports, dlk_attn_fwd_cuda_workspace, dlk_attn_fwd_cuda_run},
+    {2, "fused", DLK_CUDA, 2,
+     "enc W_a and dec U_a as GEMMs, then one kernel per decoder-step tile: add-tanh-dot, "
+     "softmax, context (split over Te for short Td)",
+     dlk_attn_fwd_cuda_supports, dlk_attn_fwd_cuda_workspace, dlk_attn_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant additive_attn_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0,
+     "CPU reference: recomputed projections, f64 accumulators, each gradient rounded once", NULL,
+     dlk_attn_bwd_cpu_workspace, dlk_attn_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "composed", DLK_CUDA, 1,
+     "nn's gemm and softmax-backward kernels plus pointwise kernels; materialises "
+     "[B, Td, Te, A]",
+     dlk_attn_bwd_cuda_supports, dlk_attn_bwd_cuda_workspace, dlk_attn_bwd_cuda_run},
+    {2, "fused", DLK_CUDA, 2,
+     "recomputed projections (GEMMs), then kernels per decoder row and per encoder row "
+     "that recompute tanh in registers; fixed-order sums",
+     dlk_attn_bwd_cuda_supports, dlk_attn_bwd_cuda_workspace, dlk_attn_bwd_cuda_run},
+#endif
+};
+
+static const dlk_variant luong_attn_fwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0,
+     "CPU reference: scores (dot, general, concat), masked softmax and context in f64", NULL,
+     dlk_attn_fwd_cpu_workspace, dlk_attn_fwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "composed", DLK_CUDA, 1,
+     "nn's gemm kernels plus pointwise kernels (concat materialises [B, Td, Te, A])",
+     dlk_attn_fwd_cuda_supports, dlk_attn_fwd_cuda_workspace, dlk_attn_fwd_cuda_run},
+    {2, "fused", DLK_CUDA, 2,
+     "the query projection as a GEMM, then one kernel per decoder-step tile: score, "
+     "softmax, context",
+     dlk_attn_fwd_cuda_supports, dlk_attn_fwd_cuda_workspace, dlk_attn_fwd_cuda_run},
+#endif
+};
+
+static const dlk_variant luong_attn_bwd_variants[] = {
+    {0, "cpu_ref", DLK_CPU, 0, "CPU reference: f64 accumulators, each gradient rounded once", NULL,
+     dlk_attn_bwd_cpu_workspace, dlk_attn_bwd_cpu_run},
+#if DLK_HAVE_CUDA
+    {1, "composed", DLK_CUDA, 1, "nn's gemm and softmax-backward kernels plus pointwise kernels",
+     dlk_attn_bwd_cuda_supports, dlk_attn_bwd_cuda_workspace, dlk_attn_bwd_cuda_run},
+    {2, "fused", DLK_CUDA, 2,
+     "the score's gradient per decoder and per encoder row (tanh recomputed), GEMMs for "
+     "the rest; fixed-order sums",
+     dlk_attn_bwd_cuda_supports, dlk_attn_bwd_cuda_workspace, dlk_attn_bwd_cuda_run},
+#endif
+};
+
+/* ---- shape keys ---- */
+
+static void attn_problem_key(const dlk_attn_problem *p, char *buf, size_t n) {
+  static const char *const kinds[3] = {"add", "dot", "gen"};
+  snprintf(buf, n, "%s_b%lld_te%lld_td%lld_he%lld_hd%lld_a%lld_%s_len%d_%c%c%c%c_al%d",
+           kinds[p->kind], (long long)p->B, (long long)p->Te, (long long)p->Td, (long long)p->He,
+           (long long)p->Hd, (long long)p->A, dlk_dtype_name(p->dtype), p->has_lengths,
+           unit_class(&p->enc), unit_class(&p->dec), p->wp.data ? unit_class(&p->wp) : '-',
+           p->wq.data ? unit_class(&p->wq) : '-', aligned16(&p->enc) && aligned16(&p->dec));
+}
+
+static void attn_fwd_key(const void *args, char *buf, size_t n) {
+  const dlk_attn_fwd_args *a = args;
+  char pk[DLK_KEY_LEN];
+  attn_problem_key(&a->p, pk, sizeof pk);
+  snprintf(buf, n, "%s_c%c_w%c", pk, unit_class(&a->context), unit_class(&a->weights));
+}
+
+static void attn_bwd_key(const void *args, char *buf, size_t n) {
+  const dlk_attn_bwd_args *a = args;
+  char pk[DLK_KEY_LEN];
+  attn_problem_key(&a->p, pk, sizeof pk);
+  snprintf(buf, n, "%s_in%d%d_g%d%d%d%d%d", pk, a->has_dcontext, a->has_dweights, a->has_denc,
+           a->has_ddec, a->has_dwp, a->has_dwq, a->has_dv);
+}
+
+/* ---- heuristics: the fused kernels, then the composed ones; the CPU reference on a CPU
+   context ---- */
+
+static const int ATTN_ORDER[] = {2, 1, 0};
+
+static int additive_attn_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  return first_supported(ctx, additive_attn_fwd_variants, DLK_COUNT_OF(additive_attn_fwd_variants),
+                         ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
+}
+static int additive_attn_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  return first_supported(ctx, additive_attn_bwd_variants, DLK_COUNT_OF(additive_attn_bwd_variants),
+                         ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
+}
+static int luong_attn_fwd_heuristic(const dlk_context *ctx, const void *args) {
+  return first_supported(ctx, luong_attn_fwd_variants, DLK_COUNT_OF(luong_attn_fwd_variants),
+                         ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
+}
+static int luong_attn_bwd_heuristic(const dlk_context *ctx, const void *args) {
+  return first_supported(ctx, luong_attn_bwd_variants, DLK_COUNT_OF(luong_attn_bwd_variants),
+                         ATTN_ORDER, DLK_COUNT_OF(ATTN_ORDER), args);
+}
+
+/* context and weights (both required). */
+static int attn_fwd_list_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_attn_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->context);
+  return dlk_list_output(out, max, n, &a->weights);
+}
+
+/* The gradients asked for; Luong concat's dw as its two halves (dwp, dwq: the views the
+   rows write through). */
+static int attn_bwd_list_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_attn_bwd_args *a = args;
+  int n = 0;
+  if (a->has_denc) n = dlk_list_output(out, max, n, &a->denc);
+  if (a->has_ddec) n = dlk_list_output(out, max, n, &a->ddec);
+  if (a->has_dwp) n = dlk_list_output(out, max, n, &a->dwp);
+  if (a->has_dwq) n = dlk_list_output(out, max, n, &a->dwq);
+  if (a->has_dv) n = dlk_list_output(out, max, n, &a->dv);
+  return n;
+}
+
+static const dlk_op additive_attn_fwd_op = {
+    "additive_attn_fwd", additive_attn_fwd_variants,  DLK_COUNT_OF(additive_attn_fwd_variants),
+    attn_fwd_key,        additive_attn_fwd_heuristic, true, attn_fwd_list_outputs};
+static const dlk_op additive_attn_bwd_op = {
+    "additive_attn_bwd", additive_attn_bwd_variants,  DLK_COUNT_OF(additive_attn_bwd_variants),
+    attn_bwd_key,        additive_attn_bwd_heuristic, true, attn_bwd_list_outputs};
+static const dlk_op luong_attn_fwd_op = {
+    "luong_attn_fwd", luong_attn_fwd_variants,  DLK_COUNT_OF(luong_attn_fwd_variants),
+    attn_fwd_key,     luong_attn_fwd_heuristic, true, attn_fwd_list_outputs};
+static const dlk_op luong_attn_bwd_op = {
+    "luong_attn_bwd", luong_attn_bwd_variants,  DLK_COUNT_OF(luong_attn_bwd_variants),
+    attn_bwd_key,     luong_attn_bwd_heuristic, true, attn_bwd_list_outputs};
+
+/* ---- checks ---- */
+
+static const char *const CTX_DIMS[3] = {"B", "Td", "He"};
+static const char *const WTS_DIMS[3] = {"B", "Td", "Te"};
+
+/* A float tensor of enc's dtype with exactly the dims want. */
+static dlk_status attn_check_like(dlk_context *ctx, const char *op, const char *name,
+                                  const dlk_tensor *t, const dlk_tensor *enc, int nd,
+                                  const int64_t *want, const char *const *dims, const char *what) {
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, name, t));
+  return check_dims(ctx, op, name, t, nd, want, dims, what);
+}
+
+/* A 1-D float vector of enc's dtype with n elements. */
+static dlk_status attn_check_vec(dlk_context *ctx, const char *op, const char *name,
+                                 const dlk_tensor *t, const dlk_tensor *enc, int64_t n,
+                                 const char *what) {
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, name, t));
+  return dlk_check_vector(ctx, op, name, t, n, what);
+}
+
+/* enc, dec and the lengths into *pr (B, Te, Td, He, Hd, dtype); Te >= 1. */
+static dlk_status attn_inputs(dlk_context *ctx, const char *op, const dlk_tensor *enc,
+                              const dlk_tensor *dec, const dlk_tensor *enc_lengths,
+                              dlk_attn_problem *pr) {
+  DLK_TRY(dlk_check_need(ctx, op, "enc", enc));
+  DLK_TRY(dlk_check_need(ctx, op, "dec", dec));
+  DLK_TRY(dlk_check_float(ctx, op, "enc", enc));
+  DLK_TRY(dlk_check_float(ctx, op, "dec", dec));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, "dec", dec));
+  if (enc->ndim != 3)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: enc has %d dims, expected 3 ([B, Te, He])",
+                    op, enc->ndim);
+  if (dec->ndim != 3)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: dec has %d dims, expected 3 ([B, Td, Hd])",
+                    op, dec->ndim);
+  if (dec->shape[0] != enc->shape[0])
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: dec has %lld in dim 0 (B), expected %lld (B of enc)", op,
+                    (long long)dec->shape[0], (long long)enc->shape[0]);
+  if (enc->shape[1] < 1)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: enc has %lld in dim 1 (Te): the softmax needs at least one encoder "
+                    "step",
+                    op, (long long)enc->shape[1]);
+  pr->B = enc->shape[0], pr->Te = enc->shape[1], pr->He = enc->shape[2];
+  pr->Td = dec->shape[1], pr->Hd = dec->shape[2];
+  pr->dtype = enc->dtype;
+  pr->enc = *enc;
+  pr->dec = *dec;
+  if (enc_lengths) {
+    DLK_TRY(check_lengths(ctx, op, "enc_lengths", enc_lengths, pr->B));
+    pr->has_lengths = true;
+    pr->lengths = *enc_lengths;
+  }
+  return DLK_OK;
+}
+
+/* The additive problem: w_a [He, A], u_a [Hd, A], v_a [A]. */
+static dlk_status additive_problem(dlk_context *ctx, const char *op, const dlk_tensor *enc,
+                                   const dlk_tensor *dec, const dlk_tensor *w_a,
+                                   const dlk_tensor *u_a, const dlk_tensor *v_a,
+                                   const dlk_tensor *enc_lengths, dlk_attn_problem *pr) {
+  memset(pr, 0, sizeof *pr);
+  pr->fn = op;
+  pr->kind = DLK_ATTN_ADDITIVE;
+  DLK_TRY(attn_inputs(ctx, op, enc, dec, enc_lengths, pr));
+  DLK_TRY(dlk_check_need(ctx, op, "w_a", w_a));
+  DLK_TRY(dlk_check_need(ctx, op, "u_a", u_a));
+  DLK_TRY(dlk_check_need(ctx, op, "v_a", v_a));
+  DLK_TRY(dlk_check_float(ctx, op, "w_a", w_a));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, "w_a", w_a));
+  if (w_a->ndim != 2)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w_a has %d dims, expected 2 ([He, A])", op,
+                    w_a->ndim);
+  static const char *const WA_DIMS[2] = {"He", "A"}, *const UA_DIMS[2] = {"Hd", "A"};
+  const int64_t A = w_a->shape[1];
+  const int64_t wwant[2] = {pr->He, A}, uwant[2] = {pr->Hd, A};
+  DLK_TRY(check_dims(ctx, op, "w_a", w_a, 2, wwant, WA_DIMS, "He of enc"));
+  DLK_TRY(attn_check_like(ctx, op, "u_a", u_a, enc, 2, uwant, UA_DIMS, "Hd of dec, A of w_a"));
+  DLK_TRY(attn_check_vec(ctx, op, "v_a", v_a, enc, A, "A of w_a"));
+  pr->A = A;
+  pr->wp = *w_a;
+  pr->wq = *u_a;
+  pr->v = *v_a;
+  return DLK_OK;
+}
+
+/* [r, c] -> its transposed view [c, r]. */
+static dlk_tensor transposed2(const dlk_tensor *t) {
+  dlk_tensor r = *t;
+  r.shape[0] = t->shape[1], r.shape[1] = t->shape[0];
+  r.strides[0] = t->strides[1], r.strides[1] = t->strides[0];
+  return r;
+}
+
+/* Columns [c0, c0 + n) of a 2-D view. */
+static dlk_tensor columns2(const dlk_tensor *t, int64_t c0, int64_t n) {
+  dlk_tensor r = *t;
+  r.data = (char *)t->data + (size_t)(c0 * t->strides[1]) * dlk_dtype_size(t->dtype);
+  r.shape[1] = n;
+  return r;
+}
+
+/* Concat's w [A, Hd + He] as the two projections wq = w[:, :Hd]^T [Hd, A] and
+   wp = w[:, Hd:]^T [He, A]. */
+static void concat_split(const dlk_tensor *w, int64_t Hd, int64_t He, dlk_tensor *wp,
+                         dlk_tensor *wq) {
+  const dlk_tensor d = columns2(w, 0, Hd), e = columns2(w, Hd, He);
+  *wq = transposed2(&d);
+  *wp = transposed2(&e);
+}
+
+static const dlk_luong_attention_params luong_defaults = {DLK_LUONG_DOT};
+
+/* The Luong problem: DOT (Hd = He, w and v NULL), GENERAL (w [Hd, He], v NULL), CONCAT
+   (w [A, Hd + He], v [A]). */
+static dlk_status luong_problem(dlk_context *ctx, const char *op,
+                                const dlk_luong_attention_params *p, const dlk_tensor *enc,
+                                const dlk_tensor *dec, const dlk_tensor *w, const dlk_tensor *v,
+                                const dlk_tensor *enc_lengths, dlk_attn_problem *pr) {
+  memset(pr, 0, sizeof *pr);
+  pr->fn = op;
+  if (p->score != DLK_LUONG_DOT && p->score != DLK_LUONG_GENERAL && p->score != DLK_LUONG_CONCAT)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                    "%s: score %d is not DLK_LUONG_DOT, _GENERAL or _CONCAT", op, (int)p->score);
+  static const char *const names[3] = {"dot", "general", "concat"};
+  const char *sname = names[p->score];
+  DLK_TRY(attn_inputs(ctx, op, enc, dec, enc_lengths, pr));
+  if (p->score != DLK_LUONG_CONCAT && v)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                    "%s: v is given but the %s score has no v (pass NULL)", op, sname);
+  switch (p->score) {
+    case DLK_LUONG_DOT:
+      pr->kind = DLK_ATTN_DOT;
+      if (w)
+        return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                        "%s: w is given but the dot score has no w (pass NULL)", op);
+      if (pr->Hd != pr->He)
+        return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                        "%s: dec has %lld in dim 2 (Hd) but enc has %lld (He): the dot score "
+                        "needs Hd = He",
+                        op, (long long)pr->Hd, (long long)pr->He);
+      break;
+    case DLK_LUONG_GENERAL: {
+      pr->kind = DLK_ATTN_GENERAL;
+      static const char *const W_DIMS[2] = {"Hd", "He"};
+      const int64_t want[2] = {pr->Hd, pr->He};
+      DLK_TRY(dlk_check_need(ctx, op, "w", w));
+      DLK_TRY(attn_check_like(ctx, op, "w", w, enc, 2, want, W_DIMS, "Hd of dec, He of enc"));
+      pr->wp = *w;
+      break;
+    }
+    case DLK_LUONG_CONCAT: {
+      pr->kind = DLK_ATTN_ADDITIVE;
+      DLK_TRY(dlk_check_need(ctx, op, "w", w));
+      DLK_TRY(dlk_check_need(ctx, op, "v", v));
+      DLK_TRY(dlk_check_float(ctx, op, "w", w));
+      DLK_TRY(dlk_check_same_dtype(ctx, op, "enc", enc, "w", w));
+      if (w->ndim != 2)
+        return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: w has %d dims, expected 2 ([A, Hd + He])",
+                        op, w->ndim);
+      if (w->shape[1] != pr->Hd + pr->He)
+        return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                        "%s: w has %lld in dim 1 (Hd + He), expected %lld (Hd of dec + He of "
+                        "enc)",
+                        op, (long long)w->shape[1], (long long)(pr->Hd + pr->He));
+      pr->A = w->shape[0];
+      DLK_TRY(attn_check_vec(ctx, op, "v", v, enc, pr->A, "A, w's dim 0"));
+      concat_split(w, pr->Hd, pr->He, &pr->wp, &pr->wq);
+      pr->v = *v;
+      break;
+    }
+  }
+  return DLK_OK;
+}
+
+/* The forward's outputs: context [B, Td, He], weights [B, Td, Te], enc's dtype, neither
+   overlapping an input or the other. */
+static dlk_status attn_fwd_outputs(dlk_context *ctx, const char *op, const dlk_tensor *enc,
+                                   const dlk_tensor *dec, const dlk_tensor *w1, const char *w1_name,
+                                   const dlk_tensor *w2, const char *w2_name, const dlk_tensor *v,
+                                   const char *v_name, const dlk_tensor *lengths,
+                                   dlk_tensor *context, dlk_tensor *weights, dlk_attn_fwd_args *a) {
+  DLK_TRY(dlk_check_need(ctx, op, "context", context));
+  DLK_TRY(dlk_check_need(ctx, op, "weights", weights));
+  const dlk_attn_problem *p = &a->p;
+  const int64_t cw[3] = {p->B, p->Td, p->He}, ww[3] = {p->B, p->Td, p->Te};
+  DLK_TRY(attn_check_like(ctx, op, "context", context, enc, 3, cw, CTX_DIMS,
+                          "B, Td of dec and He of enc"));
+  DLK_TRY(attn_check_like(ctx, op, "weights", weights, enc, 3, ww, WTS_DIMS,
+                          "B, Td of dec and Te of enc"));
+  const dlk_tensor *ins[6] = {enc, dec, w1, w2, v, lengths};
+  const char *const in_names[6] = {"enc", "dec", w1_name, w2_name, v_name, "enc_lengths"};
+  dlk_tensor *outs[2] = {context, weights};
+  static const char *const out_names[2] = {"context", "weights"};
+  DLK_TRY(check_outputs(ctx, op, 2, outs, out_names, 6, ins, in_names));
+  a->context = *context;
+  a->weights = *weights;
+  return DLK_OK;
+}
+
+/* The backward's inputs after the problem: weights (required), dcontext and dweights (at
+   least one), in *a. */
+static dlk_status attn_bwd_inputs(dlk_context *ctx, const char *op, const dlk_tensor *weights,
+                                  const dlk_tensor *dcontext, const dlk_tensor *dweights,
+                                  dlk_attn_bwd_args *a) {
+  const dlk_attn_problem *p = &a->p;
+  const int64_t cw[3] = {p->B, p->Td, p->He}, ww[3] = {p->B, p->Td, p->Te};
+  DLK_TRY(dlk_check_need(ctx, op, "weights", weights));
+  DLK_TRY(attn_check_like(ctx, op, "weights", weights, &p->enc, 3, ww, WTS_DIMS,
+                          "B, Td of dec and Te of enc"));
+  if (!dcontext && !dweights)
+    return dlk_fail(ctx, DLK_ERR_NULL_POINTER,
+                    "%s: dcontext and dweights are both NULL (at least one is needed)", op);
+  if (dcontext)
+    DLK_TRY(attn_check_like(ctx, op, "dcontext", dcontext, &p->enc, 3, cw, CTX_DIMS,
+                            "B, Td of dec and He of enc"));
+  if (dweights)
+    DLK_TRY(attn_check_like(ctx, op, "dweights", dweights, &p->enc, 3, ww, WTS_DIMS,
+                            "B, Td of dec and Te of enc"));
+  a->weights = *weights;
+  a->has_dcontext = dcontext != NULL;
+  if (dcontext) a->dcontext = *dcontext;
+  a->has_dweights = dweights != NULL;
+  if (dweights) a->dweights = *dweights;
+  return DLK_OK;
+}
+
+/* A gradient shaped like its input (2-D or 3-D, or 1-D for a vector). */
+static dlk_status attn_check_grad(dlk_context *ctx, const char *op, const char *name,
+                                  const dlk_tensor *t, const char *iname, const dlk_tensor *in) {
+  DLK_TRY(dlk_check_float(ctx, op, name, t));
+  DLK_TRY(dlk_check_same_dtype(ctx, op, iname, in, name, t));
+  if (t->ndim != in->ndim)
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %s has %d dims, expected %d (%s's shape)", op,
+                    name, t->ndim, in->ndim, iname);
+  for (int k = 0; k < t->ndim; k++)
+    if (t->shape[k] != in->shape[k])
+      return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                      "%s: %s has %lld in dim %d, expected %lld (%s's shape)", op, name,
+                      (long long)t->shape[k], k, (long long)in->shape[k], iname);
+  return DLK_OK;
+}
+
+/* The gradients: each like its input, none overlapping an input or another gradient. */
+static dlk_status attn_bwd_outputs(dlk_context *ctx, const char *op, int n,
+                                   dlk_tensor *const *grads, const char *const *grad_names,
+                                   const dlk_tensor *const *ins, const char *const *in_names,
+                                   int nall, const dlk_tensor *const *all_ins,
+                                   const char *const *all_names) {
+  for (int k = 0; k < n; k++) {
+    if (!grads[k]) continue;
+    if (!ins[k])
+      return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                      "%s: %s is given but %s is NULL (no input, no gradient)", op, grad_names[k],
+                      in_names[k]);
+    DLK_TRY(attn_check_grad(ctx, op, grad_names[k], grads[k], in_names[k], ins[k]));
+  }
+  return check_outputs(ctx, op, n, grads, grad_names, nall, all_ins, all_names);
+}
+
+/* Nothing asked of a backward: DLK_OK without a dispatch (explain says so). */
+static bool attn_nothing_asked(dlk_context *ctx, const char *op, int n, dlk_tensor *const *grads) {
+  for (int k = 0; k < n; k++)
+    if (grads[k]) return false;
+  if (ctx->explain)
+    snprintf(ctx->explain_text, sizeof ctx->explain_text,
+             "%s: nothing asked (every gradient NULL)\n", op);
+  return true;
+}
+
+dlk_status dlk_additive_attention_forward(dlk_context *ctx, const dlk_tensor *enc,
+                                          const dlk_tensor *dec, const dlk_tensor *w_a,
+                                          const dlk_tensor *u_a, const dlk_tensor *v_a,
+                                          const dlk_tensor *enc_lengths, dlk_tensor *context,
+                                          dlk_tensor *weights) {
+  static const char op[] = "additive_attention_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  dlk_attn_fwd_args a;
+  memset(&a, 0, sizeof a);
+  DLK_TRY(additive_problem(ctx, op, enc, dec, w_a, u_a, v_a, enc_lengths, &a.p));
+  DLK_TRY(attn_fwd_outputs(ctx, op, enc, dec, w_a, "w_a", u_a, "u_a", v_a, "v_a", enc_lengths,
+                           context, weights, &a));
+  return dlk_dispatch(ctx, &additive_attn_fwd_op, &a);
+}
+
+dlk_status dlk_additive_attention_backward(dlk_context *ctx, const dlk_tensor *enc,
+                                           const dlk_tensor *dec, const dlk_tensor *w_a,
+                                           const dlk_tensor *u_a, const dlk_tensor *v_a,
+                                           const dlk_tensor *enc_lengths, const dlk_tensor *weights,
+                                           const dlk_tensor *dcontext, const dlk_tensor *dweights,
+                                           dlk_tensor *denc, dlk_tensor *ddec, dlk_tensor *dw_a,
+                                           dlk_tensor *du_a, dlk_tensor *dv_a) {
+  static const char op[] = "additive_attention_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  dlk_attn_bwd_args a;
+  memset(&a, 0, sizeof a);
+  DLK_TRY(additive_problem(ctx, op, enc, dec, w_a, u_a, v_a, enc_lengths, &a.p));
+  DLK_TRY(attn_bwd_inputs(ctx, op, weights, dcontext, dweights, &a));
+  dlk_tensor *grads[5] = {denc, ddec, dw_a, du_a, dv_a};
+  static const char *const gnames[5] = {"denc", "ddec", "dw_a", "du_a", "dv_a"};
+  const dlk_tensor *ins[5] = {enc, dec, w_a, u_a, v_a};
+  static const char *const inames[5] = {"enc", "dec", "w_a", "u_a", "v_a"};
+  const dlk_tensor *all[9] = {enc, dec, w_a, u_a, v_a, enc_lengths, weights, dcontext, dweights};
+  static const char *const all_names[9] = {"enc",         "dec",     "w_a",      "u_a",     "v_a",
+                                           "enc_lengths", "weights", "dcontext", "dweights"};
+  DLK_TRY(attn_bwd_outputs(ctx, op, 5, grads, gnames, ins, inames, 9, all, all_names));
+  if (attn_nothing_asked(ctx, op, 5, grads)) return DLK_OK;
+  a.has_denc = denc != NULL, a.has_ddec = ddec != NULL, a.has_dwp = dw_a != NULL,
+  a.has_dwq = du_a != NULL, a.has_dv = dv_a != NULL;
+  if (denc) a.denc = *denc;
+  if (ddec) a.ddec = *ddec;
+  if (dw_a) a.dwp = *dw_a;
+  if (du_a) a.dwq = *du_a;
+  if (dv_a) a.dv = *dv_a;
+  return dlk_dispatch(ctx, &additive_attn_bwd_op, &a);
+}
+
+dlk_status dlk_luong_attention_forward(dlk_context *ctx, const dlk_luong_attention_params *p,
+                                       const dlk_tensor *enc, const dlk_tensor *dec,
+                                       const dlk_tensor *w, const dlk_tensor *v,
+                                       const dlk_tensor *enc_lengths, dlk_tensor *context,
+                                       dlk_tensor *weights) {
+  static const char op[] = "luong_attention_forward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &luong_defaults;
+  dlk_attn_fwd_args a;
+  memset(&a, 0, sizeof a);
+  DLK_TRY(luong_problem(ctx, op, p, enc, dec, w, v, enc_lengths, &a.p));
+  DLK_TRY(attn_fwd_outputs(ctx, op, enc, dec, w, "w", NULL, "", v, "v", enc_lengths, context,
+                           weights, &a));
+  return dlk_dispatch(ctx, &luong_attn_fwd_op, &a);
+}
+
+dlk_status dlk_luong_attention_backward(dlk_context *ctx, const dlk_luong_attention_params *p,
+                                        const dlk_tensor *enc, const dlk_tensor *dec,
+                                        const dlk_tensor *w, const dlk_tensor *v,
+                                        const dlk_tensor *enc_lengths, const dlk_tensor *weights,
+                                        const dlk_tensor *dcontext, const dlk_tensor *dweights,
+                                        dlk_tensor *denc, dlk_tensor *ddec, dlk_tensor *dw,
+                                        dlk_tensor *dv) {
+  static const char op[] = "luong_attention_backward";
+  if (!ctx) return DLK_ERR_NULL_POINTER;
+  if (!p) p = &luong_defaults;
+  dlk_attn_bwd_args a;
+  memset(&a, 0, sizeof a);
+  DLK_TRY(luong_problem(ctx, op, p, enc, dec, w, v, enc_lengths, &a.p));
+  DLK_TRY(attn_bwd_inputs(ctx, op, weights, dcontext, dweights, &a));
+  dlk_tensor *grads[4] = {denc, ddec, dw, dv};
+  static const char *const gnames[4] = {"denc", "ddec", "dw", "dv"};
+  const dlk_tensor *ins[4] = {enc, dec, w, v};
+  static const char *const inames[4] = {"enc", "dec", "w", "v"};
+  const dlk_tensor *all[8] = {enc, dec, w, v, enc_lengths, weights, dcontext, dweights};
+  static const char *const all_names[8] = {"enc",         "dec",     "w",        "v",
+                                           "enc_lengths", "weights", "dcontext", "dweights"};
+  DLK_TRY(attn_bwd_outputs(ctx, op, 4, grads, gnames, ins, inames, 8, all, all_names));
+  if (attn_nothing_asked(ctx, op, 4, grads)) return DLK_OK;
+  a.has_denc = denc != NULL, a.has_ddec = ddec != NULL, a.has_dv = dv != NULL;
+  if (denc) a.denc = *denc;
+  if (ddec) a.ddec = *ddec;
+  if (dv) a.dv = *dv;
+  if (dw && p->score == DLK_LUONG_GENERAL) a.has_dwp = true, a.dwp = *dw;
+  if (dw && p->score == DLK_LUONG_CONCAT) {
+    a.has_dwp = a.has_dwq = true;
+    concat_split(dw, a.p.Hd, a.p.He, &a.dwp, &a.dwq);
+  }
+  return dlk_dispatch(ctx, &luong_attn_bwd_op, &a);
+}
 
 /* ====================================================================================== */
 /* The family's ops, for the registry (dlk_op_count, dlk_op_variants, forcing by name)    */
 /* ====================================================================================== */
 
-const dlk_op *const dlk_attention_ops[] = {&sdpa_fwd_op, &sdpa_bwd_op, NULL};
+const dlk_op *const dlk_attention_ops[] = {&sdpa_fwd_op,          &sdpa_bwd_op,
+                                           &additive_attn_fwd_op, &additive_attn_bwd_op,
+                                           &luong_attn_fwd_op,    &luong_attn_bwd_op,
+                                           NULL};

@@ -117,7 +117,71 @@ DLK_RUN_FN(dlk_sdpa_bwd_cudnn_run);
 #endif
 
 /* ====================================================================================== */
-/* Additive (Bahdanau) and Luong attention: records and rows go here.                     */
+/* Additive (Bahdanau) and Luong attention                                                */
 /* ====================================================================================== */
+
+/* One record serves both ops: Luong's concat score is the additive score with the two
+   halves of its w as the projections, so every kernel has three scores to know.
+     ADDITIVE  e_ij = v . tanh(P_j + Q_i), P = enc wp [B, Te, A], Q = dec wq [B, Td, A]
+               (additive: wp = w_a, wq = u_a; Luong concat: wp = w[:, Hd:]^T,
+               wq = w[:, :Hd]^T, transposed views of the caller's w [A, Hd + He])
+     DOT       e_ij = dec_i . enc_j                       (Hd = He)
+     GENERAL   e_ij = Q_i . enc_j, Q = dec wp [B, Td, He] (wp = w [Hd, He]) */
+typedef enum dlk_attn_kind { DLK_ATTN_ADDITIVE = 0, DLK_ATTN_DOT, DLK_ATTN_GENERAL } dlk_attn_kind;
+
+/* The problem both directions share: enc [B, Te, He], dec [B, Td, Hd], the weights named
+   above (2-D views with any strides; absent ones zeroed), v [A] (ADDITIVE), lengths I32/I64
+   [B] or absent (their values are checked by the variant that runs: they live on the
+   context's device). A is 0 for DOT and GENERAL. */
+typedef struct dlk_attn_problem {
+  const char *fn; /* the public function, for messages ("additive_attention_forward") */
+  dlk_attn_kind kind;
+  int64_t B, Te, Td, He, Hd, A;
+  dlk_dtype dtype; /* enc's, shared by every float tensor */
+  dlk_tensor enc, dec, wp, wq, v;
+  bool has_lengths;
+  dlk_tensor lengths;
+} dlk_attn_problem;
+
+/* additive_attn_fwd, luong_attn_fwd: context [B, Td, He], weights [B, Td, Te]. */
+typedef struct dlk_attn_fwd_args {
+  dlk_attn_problem p;
+  dlk_tensor context, weights;
+} dlk_attn_fwd_args;
+
+/* additive_attn_bwd, luong_attn_bwd: the forward's weights; dcontext [B, Td, He] and
+   dweights [B, Td, Te], at least one present; gradients like their inputs (dwp, dwq views
+   of the caller's dw for Luong concat, as wp and wq are), each optional, at least one
+   present. */
+typedef struct dlk_attn_bwd_args {
+  dlk_attn_problem p;
+  dlk_tensor weights;
+  bool has_dcontext, has_dweights;
+  dlk_tensor dcontext, dweights;
+  bool has_denc, has_ddec, has_dwp, has_dwq, has_dv;
+  dlk_tensor denc, ddec, dwp, dwq, dv;
+} dlk_attn_bwd_args;
+
+/* Encoder length of sequence b (Te without a lengths tensor); host memory only. */
+static inline int64_t dlk_attn_len(const dlk_attn_problem *p, int64_t b) {
+  return dlk_sdpa_len(p->has_lengths, &p->lengths, b, p->Te);
+}
+
+/* Row functions (one set serves both ops; impl: 1 composed, 2 fused). CPU reference
+   (attention_cpu.c): */
+DLK_WORKSPACE_FN(dlk_attn_fwd_cpu_workspace);
+DLK_RUN_FN(dlk_attn_fwd_cpu_run);
+DLK_WORKSPACE_FN(dlk_attn_bwd_cpu_workspace);
+DLK_RUN_FN(dlk_attn_bwd_cpu_run);
+#if DLK_HAVE_CUDA
+/* CUDA rows (attention_cuda.c): impl 1 composed (nn's gemm kernels plus pointwise
+   kernels, materialising [B, Td, Te, A]), impl 2 fused. */
+DLK_SUPPORTS_FN(dlk_attn_fwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_attn_fwd_cuda_workspace);
+DLK_RUN_FN(dlk_attn_fwd_cuda_run);
+DLK_SUPPORTS_FN(dlk_attn_bwd_cuda_supports);
+DLK_WORKSPACE_FN(dlk_attn_bwd_cuda_workspace);
+DLK_RUN_FN(dlk_attn_bwd_cuda_run);
+#endif
 
 #endif /* DLK_ATTENTION_H */

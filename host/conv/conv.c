@@ -237,15 +237,45 @@ static const dlk_variant conv2d_bwd_bias_variants[] = {
 #endif
 };
 
+/* ---- outputs: what each op writes (the dispatcher returns at once when all are empty) ---- */
+
+static int conv2d_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_conv2d_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->y);
+  if (a->has_z) n = dlk_list_output(out, max, n, &a->z);
+  return n;
+}
+
+static int conv2d_bwd_data_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_conv2d_bwd_data_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dx);
+}
+
+static int conv2d_bwd_filter_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_conv2d_bwd_filter_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dw);
+}
+
+/* dz (the scratch dy * act'(z) for the data and filter steps) and db: both written. */
+static int conv2d_bwd_bias_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_conv2d_bwd_bias_args *a = args;
+  int n = 0;
+  if (a->has_dz) n = dlk_list_output(out, max, n, &a->dz);
+  if (a->has_db) n = dlk_list_output(out, max, n, &a->db);
+  return n;
+}
+
 static const dlk_op conv2d_fwd_op = {"conv2d_fwd", conv2d_fwd_variants, DLK_COUNT_OF(conv2d_fwd_variants),
-                                     conv2d_fwd_key, NULL, true};
+                                     conv2d_fwd_key, NULL, true, conv2d_fwd_outputs};
 static const dlk_op conv2d_bwd_data_op = {"conv2d_bwd_data", conv2d_bwd_data_variants,
-                                          DLK_COUNT_OF(conv2d_bwd_data_variants), conv2d_bwd_data_key, NULL, true};
+                                          DLK_COUNT_OF(conv2d_bwd_data_variants), conv2d_bwd_data_key, NULL, true,
+                                          conv2d_bwd_data_outputs};
 static const dlk_op conv2d_bwd_filter_op = {"conv2d_bwd_filter", conv2d_bwd_filter_variants,
                                             DLK_COUNT_OF(conv2d_bwd_filter_variants), conv2d_bwd_filter_key, NULL,
-                                            true};
+                                            true, conv2d_bwd_filter_outputs};
 static const dlk_op conv2d_bwd_bias_op = {"conv2d_bwd_bias", conv2d_bwd_bias_variants,
-                                          DLK_COUNT_OF(conv2d_bwd_bias_variants), conv2d_bwd_bias_key, NULL, true};
+                                          DLK_COUNT_OF(conv2d_bwd_bias_variants), conv2d_bwd_bias_key, NULL, true,
+                                          conv2d_bwd_bias_outputs};
 
 /* ---- public functions ---- */
 
@@ -519,12 +549,22 @@ static const dlk_variant gram_bwd_variants[] = {
 #endif
 };
 
+static int gram_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_gram_fwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->g);
+}
+
+static int gram_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_gram_bwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->df);
+}
+
 static const dlk_op gram_fwd_op = {"gram_fwd", gram_fwd_variants, DLK_COUNT_OF(gram_fwd_variants), gram_fwd_key, NULL,
-                                   true};
+                                   true, gram_fwd_outputs};
 /* (gram_bwd's GPU row writes df with its first GEMM and adds with the second: a rerun
    gives the same df, so the op may be timed.) */
 static const dlk_op gram_bwd_op = {"gram_bwd", gram_bwd_variants, DLK_COUNT_OF(gram_bwd_variants), gram_bwd_key, NULL,
-                                   true};
+                                   true, gram_bwd_outputs};
 
 /* The norm's divisor, checked: H*W or C*H*W must not be 0 (0 / 0 has no gradient). */
 static dlk_status gram_scale(dlk_context *ctx, const char *op, const dlk_gram_params *p, const dlk_tensor *f,
@@ -754,18 +794,94 @@ static void mse_bwd_key(const void *args, char *buf, size_t n) {
                (a->reduction != DLK_REDUCE_NONE || dlk_tensor_is_contiguous(&a->dloss)));
 }
 
+/* ---- outputs: what each op writes (the dispatcher returns at once when all are empty) ---- */
+
+static int pool2d_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_pool2d_fwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->y);
+}
+
+static int pool2d_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_pool2d_bwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dx);
+}
+
+/* One record for both directions: `in` is the backward's output (dx), `out` the
+   forward's (y). */
+static int adaptive_pool2d_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_adaptive_pool2d_args *a = args;
+  return dlk_list_output(out, max, 0, &a->out);
+}
+
+static int adaptive_pool2d_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_adaptive_pool2d_args *a = args;
+  return dlk_list_output(out, max, 0, &a->in);
+}
+
+/* y; in training also save_mean/save_rstd and the running statistics it updates, [C]
+   each: non-empty whenever C > 0, so a training call on an empty batch (M = 0, which
+   writes nothing, include/dlk.h) still reaches the variant, which returns at once. */
+static int batchnorm_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_batchnorm_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->y);
+  if (a->has_save) {
+    n = dlk_list_output(out, max, n, &a->save_mean);
+    n = dlk_list_output(out, max, n, &a->save_rstd);
+  }
+  if (a->training && a->has_running) {
+    n = dlk_list_output(out, max, n, &a->running_mean);
+    n = dlk_list_output(out, max, n, &a->running_var);
+  }
+  return n;
+}
+
+/* dx, dgamma, dbeta as asked: dgamma and dbeta are sums over the batch, written (as
+   zeros) also when the batch is empty. */
+static int batchnorm_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_batchnorm_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dx) n = dlk_list_output(out, max, n, &a->dx);
+  if (a->has_dgamma) n = dlk_list_output(out, max, n, &a->dgamma);
+  if (a->has_dbeta) n = dlk_list_output(out, max, n, &a->dbeta);
+  return n;
+}
+
+/* loss: [] or [1] for MEAN and SUM (never empty: an empty x gives NaN or 0), x's shape
+   for NONE. */
+static int mse_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_mse_fwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->loss);
+}
+
+static int mse_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_mse_bwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dx);
+}
+
 /* ---- the ops ---- */
 
-static const dlk_op pool2d_fwd_op = {"pool2d_fwd", pool2d_fwd_variants, DLK_COUNT_OF(pool2d_fwd_variants), pool2d_fwd_key, NULL, true};
-static const dlk_op pool2d_bwd_op = {"pool2d_bwd", pool2d_bwd_variants, DLK_COUNT_OF(pool2d_bwd_variants), pool2d_bwd_key, NULL, true};
-static const dlk_op adaptive_pool2d_fwd_op = {"adaptive_avg_pool2d_fwd", adaptive_pool2d_fwd_variants, DLK_COUNT_OF(adaptive_pool2d_fwd_variants), adaptive_pool2d_key, NULL, true};
-static const dlk_op adaptive_pool2d_bwd_op = {"adaptive_avg_pool2d_bwd", adaptive_pool2d_bwd_variants, DLK_COUNT_OF(adaptive_pool2d_bwd_variants), adaptive_pool2d_key, NULL, true};
-static const dlk_op batchnorm_fwd_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, true};
+static const dlk_op pool2d_fwd_op = {"pool2d_fwd", pool2d_fwd_variants, DLK_COUNT_OF(pool2d_fwd_variants),
+                                     pool2d_fwd_key, NULL, true, pool2d_fwd_outputs};
+static const dlk_op pool2d_bwd_op = {"pool2d_bwd", pool2d_bwd_variants, DLK_COUNT_OF(pool2d_bwd_variants),
+                                     pool2d_bwd_key, NULL, true, pool2d_bwd_outputs};
+static const dlk_op adaptive_pool2d_fwd_op = {"adaptive_avg_pool2d_fwd", adaptive_pool2d_fwd_variants,
+                                              DLK_COUNT_OF(adaptive_pool2d_fwd_variants), adaptive_pool2d_key, NULL,
+                                              true, adaptive_pool2d_fwd_outputs};
+static const dlk_op adaptive_pool2d_bwd_op = {"adaptive_avg_pool2d_bwd", adaptive_pool2d_bwd_variants,
+                                              DLK_COUNT_OF(adaptive_pool2d_bwd_variants), adaptive_pool2d_key, NULL,
+                                              true, adaptive_pool2d_bwd_outputs};
+static const dlk_op batchnorm_fwd_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants),
+                                        batchnorm_fwd_key, NULL, true, batchnorm_fwd_outputs};
 /* training with running statistics updates them: never timed by the autotuner */
-static const dlk_op batchnorm_fwd_once_op = {"batchnorm_fwd", batchnorm_fwd_variants, DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, false};
-static const dlk_op batchnorm_bwd_op = {"batchnorm_bwd", batchnorm_bwd_variants, DLK_COUNT_OF(batchnorm_bwd_variants), batchnorm_bwd_key, NULL, true};
-static const dlk_op mse_fwd_op = {"mse_loss_fwd", mse_fwd_variants, DLK_COUNT_OF(mse_fwd_variants), mse_fwd_key, NULL, true};
-static const dlk_op mse_bwd_op = {"mse_loss_bwd", mse_bwd_variants, DLK_COUNT_OF(mse_bwd_variants), mse_bwd_key, NULL, true};
+static const dlk_op batchnorm_fwd_once_op = {"batchnorm_fwd", batchnorm_fwd_variants,
+                                             DLK_COUNT_OF(batchnorm_fwd_variants), batchnorm_fwd_key, NULL, false,
+                                             batchnorm_fwd_outputs};
+static const dlk_op batchnorm_bwd_op = {"batchnorm_bwd", batchnorm_bwd_variants, DLK_COUNT_OF(batchnorm_bwd_variants),
+                                        batchnorm_bwd_key, NULL, true, batchnorm_bwd_outputs};
+static const dlk_op mse_fwd_op = {"mse_loss_fwd", mse_fwd_variants, DLK_COUNT_OF(mse_fwd_variants), mse_fwd_key, NULL,
+                                  true, mse_fwd_outputs};
+static const dlk_op mse_bwd_op = {"mse_loss_bwd", mse_bwd_variants, DLK_COUNT_OF(mse_bwd_variants), mse_bwd_key, NULL,
+                                  true, mse_bwd_outputs};
 
 /* ---- checks of this section (beside those of section 1 and host/core/check.h) ---- */
 

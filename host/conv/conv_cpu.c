@@ -78,7 +78,8 @@ dlk_status dlk_conv2d_bwd_data_cpu_run(dlk_context *ctx, const void *args, int i
       for (int64_t h = 0; h < g->h; h++)
         for (int64_t w = 0; w < g->w; w++) {
           double acc = 0.0;
-          for (int64_t r = 0; r < g->r; r++) {
+          /* no output channel (K = 0): no tap contributes, and an empty w's R x S may be huge */
+          for (int64_t r = 0; kg > 0 && r < g->r; r++) {
             const int64_t oh = out_index(h, g->pad[0], r, g->dil[0], g->stride[0], g->ho);
             if (oh < 0) continue;
             for (int64_t s = 0; s < g->s; s++) {
@@ -156,11 +157,13 @@ dlk_status dlk_gram_fwd_cpu_run(dlk_context *ctx, const void *args, int impl, vo
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_gram_fwd_args *a = args;
   const dlk_tensor *f = &a->f;
+  /* maps without pixels (H or W 0, the other possibly huge): g = 0 without looping */
+  const int64_t H = f->shape[3] > 0 ? f->shape[2] : 0;
   for (int64_t n = 0; n < f->shape[0]; n++)
     for (int64_t i = 0; i < f->shape[1]; i++)
       for (int64_t j = 0; j < f->shape[1]; j++) {
         double acc = 0.0;
-        for (int64_t h = 0; h < f->shape[2]; h++)
+        for (int64_t h = 0; h < H; h++)
           for (int64_t w = 0; w < f->shape[3]; w++)
             acc += ld(f, dlk_at4(f, n, i, h, w)) * ld(f, dlk_at4(f, n, j, h, w));
         st(&a->g, n * a->g.strides[0] + i * a->g.strides[1] + j * a->g.strides[2], a->scale * acc);
@@ -212,10 +215,11 @@ static pool_window window_of(const dlk_pool2d_params *p, int64_t H, int64_t W, i
   if (p->kind == DLK_POOL_MAX) {
     /* max: the dilated window; rows hs + i dil for i < k, those inside [0, H) */
     const int64_t dh = p->dilation[0], dw = p->dilation[1];
-    int64_t h0 = hs, w0 = ws, h1 = hs + (p->kernel[0] - 1) * dh + 1, w1 = ws + (p->kernel[1] - 1) * dw + 1;
-    while (h0 < 0) h0 += dh; /* first in-bounds row of the dilated window */
-    while (w0 < 0) w0 += dw;
-    win.h0 = h0, win.w0 = w0;
+    const int64_t h1 = hs + (p->kernel[0] - 1) * dh + 1, w1 = ws + (p->kernel[1] - 1) * dw + 1;
+    /* first in-bounds row (column) of the dilated window: hs + ceil(-hs / dh) dh when hs < 0
+       (computed, not stepped to: the padding may be 2^30) */
+    win.h0 = hs < 0 ? hs + (-hs + dh - 1) / dh * dh : hs;
+    win.w0 = ws < 0 ? ws + (-ws + dw - 1) / dw * dw : ws;
     win.h1 = h1 < H ? h1 : H, win.w1 = w1 < W ? w1 : W;
     win.divisor = 1.0;
     return win;
@@ -425,7 +429,9 @@ dlk_status dlk_batchnorm_bwd_cpu_run(dlk_context *ctx, const void *args, int imp
   (void)ctx, (void)impl, (void)ws, (void)ws_bytes;
   const dlk_batchnorm_bwd_args *a = args;
   const dlk_tensor *x = &a->x, *dy = &a->dy;
-  const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int64_t H = x->shape[2], W = x->shape[3], C = x->shape[1];
+  /* an empty batch (M = 0, its other dims possibly huge): the sums are 0, no loop runs */
+  const int64_t N = H > 0 && W > 0 ? x->shape[0] : 0;
   const double M = (double)(N * H * W);
   for (int64_t c = 0; c < C; c++) {
     const double mean = ld(&a->mean, at1(&a->mean, c));

@@ -21,13 +21,40 @@
 /* Accumulation type per dtype: 8 for f64 (double), else 4 (float). */
 static size_t acc_bytes(dlk_dtype t) { return t == DLK_F64 ? 8 : 4; }
 
+/* a * b and a + b in size_t, SIZE_MAX when they do not fit (no arena grants SIZE_MAX: the
+   row then fails with DLK_ERR_OUT_OF_MEMORY instead of running on a wrapped size). */
+static size_t mul_sz(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+static size_t add_sz(size_t a, size_t b) {
+  size_t r;
+  return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
 /* The workspace, in elements of the accumulation type: col (CRS x P), the group's
-   weights (Kg x CRS), the output block (Kg x P, or Cg x H*W for the data gradient). */
+   weights (Kg x CRS), the output block (Kg x P, or Cg x H*W for the data gradient).
+   Each dim product fits (every tensor's dims do), their products with each other are
+   checked: an empty x's H x W or an empty w's R x S may be huge. */
 static size_t ws_elems(const dlk_conv2d_geom *g) {
   const size_t cg = (size_t)(g->c / g->groups), kg = (size_t)(g->k / g->groups);
-  const size_t crs = cg * (size_t)(g->r * g->s), p = (size_t)(g->ho * g->wo), hw = (size_t)(g->h * g->w);
-  const size_t out = kg * p > cg * hw ? kg * p : cg * hw;
-  return crs * p + kg * crs + out;
+  const size_t crs = mul_sz(cg, mul_sz((size_t)g->r, (size_t)g->s));
+  const size_t p = mul_sz((size_t)g->ho, (size_t)g->wo), hw = mul_sz((size_t)g->h, (size_t)g->w);
+  const size_t kp = mul_sz(kg, p), chw = mul_sz(cg, hw);
+  return add_sz(add_sz(mul_sz(crs, p), mul_sz(kg, crs)), kp > chw ? kp : chw);
+}
+
+/* Calls without work for the products: the data gradient of a conv with no output
+   channels (K = 0: w holds no element, its R x S may be huge) is 0, the filter gradient
+   over no image (N = 0: x's H x W may be huge) is 0. They write the zeros directly and
+   take no workspace. */
+static bool data_is_zero(const dlk_conv2d_geom *g) { return g->k == 0; }
+static bool filter_is_zero(const dlk_conv2d_geom *g) { return g->n == 0; }
+static void zero4(const dlk_tensor *t) {
+  for (int64_t i0 = 0; i0 < t->shape[0]; i0++)
+    for (int64_t i1 = 0; i1 < t->shape[1]; i1++)
+      for (int64_t i2 = 0; i2 < t->shape[2]; i2++)
+        for (int64_t i3 = 0; i3 < t->shape[3]; i3++) dlk_store(t->data, t->dtype, dlk_at4(t, i0, i1, i2, i3), 0.0);
 }
 
 /* The kernels, once for float and once for double (T): unrolling, the three products and
@@ -193,7 +220,7 @@ DEFINE_RUNS(double)
 size_t dlk_conv2d_fwd_im2col_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_conv2d_fwd_args *a = args;
-  return ws_elems(&a->g) * acc_bytes(a->x.dtype);
+  return mul_sz(ws_elems(&a->g), acc_bytes(a->x.dtype));
 }
 
 dlk_status dlk_conv2d_fwd_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
@@ -209,13 +236,16 @@ size_t dlk_conv2d_bwd_data_im2col_workspace(const dlk_context *ctx, const void *
   (void)ctx, (void)impl;
   const dlk_conv2d_bwd_data_args *a = args;
   const dlk_conv2d_geom *g = &a->g;
-  return (ws_elems(g) + (size_t)(g->k / g->groups) * (size_t)(g->ho * g->wo)) * acc_bytes(a->dy.dtype);
+  if (data_is_zero(g)) return 0;
+  const size_t dyg = mul_sz((size_t)(g->k / g->groups), mul_sz((size_t)g->ho, (size_t)g->wo));
+  return mul_sz(add_sz(ws_elems(g), dyg), acc_bytes(a->dy.dtype));
 }
 
 dlk_status dlk_conv2d_bwd_data_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws_bytes;
   const dlk_conv2d_bwd_data_args *a = args;
-  if (a->dy.dtype == DLK_F64) data_double(a, ws);
+  if (data_is_zero(&a->g)) zero4(&a->dx);
+  else if (a->dy.dtype == DLK_F64) data_double(a, ws);
   else data_float(a, ws);
   return DLK_OK;
 }
@@ -223,14 +253,15 @@ dlk_status dlk_conv2d_bwd_data_im2col_run(dlk_context *ctx, const void *args, in
 size_t dlk_conv2d_bwd_filter_im2col_workspace(const dlk_context *ctx, const void *args, int impl) {
   (void)ctx, (void)impl;
   const dlk_conv2d_bwd_filter_args *a = args;
-  return ws_elems(&a->g) * acc_bytes(a->dy.dtype);
+  return filter_is_zero(&a->g) ? 0 : mul_sz(ws_elems(&a->g), acc_bytes(a->dy.dtype));
 }
 
 dlk_status dlk_conv2d_bwd_filter_im2col_run(dlk_context *ctx, const void *args, int impl, void *ws,
                                             size_t ws_bytes) {
   (void)ctx, (void)impl, (void)ws_bytes;
   const dlk_conv2d_bwd_filter_args *a = args;
-  if (a->dy.dtype == DLK_F64) filter_double(a, ws);
+  if (filter_is_zero(&a->g)) zero4(&a->dw);
+  else if (a->dy.dtype == DLK_F64) filter_double(a, ws);
   else filter_float(a, ws);
   return DLK_OK;
 }

@@ -456,12 +456,43 @@ static dlk_status time_variant(dlk_context *ctx, const dlk_op *op, const dlk_var
 }
 #endif
 
+/* ---- calls with nothing to write ---- */
+
+dlk_tensor dlk_output_desc(void *data, dlk_dtype dtype, dlk_device_type device, int ndim,
+                           int64_t d0, int64_t d1) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dtype;
+  t.device = (dlk_device){device, 0};
+  t.ndim = ndim < 0 ? 0 : ndim > 2 ? 2 : ndim;
+  t.shape[0] = d0;
+  t.shape[1] = d1;
+  dlk_contiguous_strides(t.ndim, t.shape, t.strides);
+  return t;
+}
+
+bool dlk_outputs_empty(const dlk_op *op, const void *args) {
+  if (!op->outputs) return false;
+  dlk_tensor outs[DLK_MAX_OUTPUTS];
+  int n = op->outputs(args, outs, DLK_MAX_OUTPUTS);
+  if (n < 1 || n > DLK_MAX_OUTPUTS) return false;
+  for (int i = 0; i < n; i++)
+    if (dlk_tensor_numel(&outs[i]) > 0) return false;
+  return true;
+}
+
 static dlk_status explain(dlk_context *ctx, const dlk_op *op, const void *args) {
   char *out = ctx->explain_text;
   size_t n = sizeof ctx->explain_text;
   char key[DLK_KEY_LEN + 64], why[256];
-  build_key(ctx, op, args, key, sizeof key);
   out[0] = '\0';
+  if (dlk_outputs_empty(op, args)) {
+    dlk_appendf(out, n, "%s on %s: every output is empty: the call returns DLK_OK at once and "
+                "runs no variant\n", op->name, ctx->device_name);
+    return DLK_OK;
+  }
+  build_key(ctx, op, args, key, sizeof key);
   dlk_appendf(out, n, "%s on %s (key %s)\n", op->name, ctx->device_name, key);
   int forced = forced_id(ctx, op->name);
   int best = -1, best_rank = -1, supported = 0;
@@ -550,6 +581,9 @@ static dlk_status gather(dlk_context *ctx, const dlk_op *op, const void *args, c
 
 dlk_status dlk_dispatch(dlk_context *ctx, const dlk_op *op, const void *args) {
   if (ctx->explain) return explain(ctx, op, args);
+  /* Nothing to write: done, whatever the variant (an empty tensor's other dims may be
+     huge, and no row should loop over them or size a workspace from them). */
+  if (dlk_outputs_empty(op, args)) return DLK_OK;
   const dlk_variant *v;
   size_t ws;
   DLK_TRY(forced_variant(ctx, op, args, &v, &ws));
@@ -600,6 +634,7 @@ int dlk_variant_by_name(const dlk_variant *v, int n, const char *name) {
 dlk_status dlk_dispatch_check(dlk_context *ctx, const dlk_op *op, const void *args) {
   const dlk_variant *v;
   size_t ws;
+  if (dlk_outputs_empty(op, args)) return DLK_OK;
   DLK_TRY(forced_variant(ctx, op, args, &v, &ws));
   if (v) return DLK_OK;
   candidates c;

@@ -196,7 +196,35 @@ typedef struct dlk_op {
   /* false when a run changes its inputs (in-place optimizer steps): the autotuner must
      not run it more than once, so the heuristic decides. */
   bool tunable;
+  /* Every output of the call, side outputs included (a loss, the lse, mean/rstd, an
+     optimizer's state, a host count): writes up to `max` descriptors to out[] and returns
+     how many outputs the call has. Only their shapes and dtypes must be exact (the
+     dispatcher counts their elements). When every one has zero elements, dlk_dispatch
+     returns DLK_OK at once for every variant, so no row loops over the huge other dims an
+     empty tensor may have (x [2^40, 0]) or sizes a workspace from them. Required: test_core
+     fails for an op without it. List with dlk_list_output below. */
+  int (*outputs)(const void *args, dlk_tensor *out, int max);
 } dlk_op;
+
+/* The most outputs one call lists (dlk_op.outputs). */
+#define DLK_MAX_OUTPUTS 16
+
+/* For an op's outputs(): out[n] = *t when n < max; returns n + 1. A typical one:
+     static int softmax_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+       const dlk_softmax_fwd_args *a = args;
+       return dlk_list_output(out, max, 0, &a->y);
+     }
+   and optional outputs chain: n = dlk_list_output(out, max, n, &a->lse) under has_lse. */
+static inline int dlk_list_output(dlk_tensor *out, int max, int n, const dlk_tensor *t) {
+  if (n < max) out[n] = *t;
+  return n + 1;
+}
+/* A contiguous stand-in descriptor for an output a record holds as a bare pointer (host
+   counts, [rows, cols] arrays): ndim 0..2 with the given dims. */
+dlk_tensor dlk_output_desc(void *data, dlk_dtype dtype, dlk_device_type device, int ndim,
+                           int64_t d0, int64_t d1);
+/* 1 when op lists outputs and every one of this call's has zero elements. */
+bool dlk_outputs_empty(const dlk_op *op, const void *args);
 
 /* Pick and run a variant (forced > cached > autotune > heuristic). In explain mode,
    writes the report and runs nothing. */

@@ -60,10 +60,22 @@ void dlk_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
 
 int dlk_tensor_is_contiguous(const dlk_tensor *t) {
   if (!t || t->ndim < 0 || t->ndim > DLK_MAX_DIMS) return 0;
+  /* No elements: nothing to lay out, so contiguous whatever the strides (as PyTorch; and
+     dlk_tensor_init's strides for [2, 0] are then contiguous too). */
+  bool empty = false;
+  for (int i = 0; i < t->ndim; i++) {
+    if (t->shape[i] < 0) return 0;
+    empty |= t->shape[i] == 0;
+  }
+  if (empty) return 1;
+  /* s = the product of the dims inside dim i, checked: once it overflows no stride can
+     equal it, so only dims of size 1 (whose stride is free) may remain. */
   int64_t s = 1;
+  bool s_overflowed = false;
   for (int i = t->ndim - 1; i >= 0; i--) {
-    if (t->shape[i] != 1 && t->strides[i] != s) return 0;
-    s *= t->shape[i];
+    if (t->shape[i] == 1) continue;
+    if (s_overflowed || t->strides[i] != s) return 0;
+    s_overflowed = dlk_mul_overflows(s, t->shape[i], &s);
   }
   return 1;
 }
@@ -84,10 +96,21 @@ int64_t dlk_rows_of(const dlk_tensor *t) {
 }
 
 void dlk_tensor_span(const dlk_tensor *t, int64_t *lo, int64_t *hi) {
-  int64_t max = 0;
-  for (int k = 0; k < t->ndim; k++) max += (t->shape[k] - 1) * t->strides[k];
+  /* No elements: no bytes. Otherwise checked (validated descriptors never saturate). */
   *lo = 0;
-  *hi = (max + 1) * (int64_t)dlk_dtype_size(t->dtype);
+  *hi = 0;
+  if (dlk_tensor_numel(t) == 0) return;
+  int64_t max = 0, step;
+  for (int k = 0; k < t->ndim; k++) {
+    if (dlk_mul_overflows(t->shape[k] - 1, t->strides[k], &step) ||
+        __builtin_add_overflow(max, step, &max)) {
+      *hi = INT64_MAX;
+      return;
+    }
+  }
+  if (__builtin_add_overflow(max, 1, &max) ||
+      dlk_mul_overflows(max, (int64_t)dlk_dtype_size(t->dtype), hi))
+    *hi = INT64_MAX;
 }
 
 bool dlk_tensors_overlap(const dlk_tensor *a, const dlk_tensor *b) {
@@ -96,8 +119,9 @@ bool dlk_tensors_overlap(const dlk_tensor *a, const dlk_tensor *b) {
   int64_t alo, ahi, blo, bhi;
   dlk_tensor_span(a, &alo, &ahi);
   dlk_tensor_span(b, &blo, &bhi);
-  const char *pa = a->data, *pb = b->data;
-  return pa + alo < pb + bhi && pb + blo < pa + ahi;
+  /* As integers: the two may be different objects (validated spans do not wrap). */
+  const uintptr_t pa = (uintptr_t)a->data, pb = (uintptr_t)b->data;
+  return pa + (uintptr_t)alo < pb + (uintptr_t)bhi && pb + (uintptr_t)blo < pa + (uintptr_t)ahi;
 }
 
 bool dlk_as_matrix(const dlk_tensor *t, dlk_tensor *m) {
@@ -107,22 +131,40 @@ bool dlk_as_matrix(const dlk_tensor *t, dlk_tensor *m) {
   int last = t->ndim - 1;
   m->shape[1] = t->shape[last];
   m->strides[1] = t->strides[last];
-  int64_t rows = 1, row_stride = -1;
+  /* Rows: the product of the leading dims (validated: the product of the nonzero dims
+     fits int64). With no elements any strides merge: nothing is addressed. */
+  int64_t rows = 1;
+  bool empty = t->shape[last] == 0;
+  for (int k = 0; k < last; k++) {
+    if (t->shape[k] == 0) empty = true;
+    if (t->shape[k] > 0 && dlk_mul_overflows(rows, t->shape[k], &rows)) return false;
+  }
+  for (int k = 0; k < last; k++)
+    if (t->shape[k] == 0) rows = 0;
+  if (empty) {
+    m->shape[0] = rows;
+    m->strides[0] = 0;
+    return true;
+  }
   /* Walk the leading dims from the innermost out; each must step by the stride of the
      dims inside it (dims of size 1 are free). */
+  int64_t inner = 1, row_stride = -1, want;
   for (int k = last - 1; k >= 0; k--) {
     if (t->shape[k] == 1) continue;
     if (row_stride < 0) {
       row_stride = t->strides[k];
-    } else if (t->strides[k] != row_stride * rows) {
+    } else if (dlk_mul_overflows(row_stride, inner, &want) || t->strides[k] != want) {
       return false;
     }
-    rows *= t->shape[k];
+    inner *= t->shape[k]; /* a factor of rows: cannot overflow */
   }
-  for (int k = 0; k < last; k++)
-    if (t->shape[k] == 0) rows = 0;
   m->shape[0] = rows;
-  m->strides[0] = row_stride >= 0 ? row_stride : t->shape[last] * (t->strides[last] ? t->strides[last] : 1);
+  if (row_stride < 0) {
+    /* One row: its stride is never used; the dense one where it fits. */
+    int64_t cs = t->strides[last] ? t->strides[last] : 1;
+    if (dlk_mul_overflows(t->shape[last], cs, &row_stride)) row_stride = 0;
+  }
+  m->strides[0] = row_stride;
   return true;
 }
 
@@ -142,7 +184,12 @@ dlk_status dlk_validate_tensor(dlk_context *ctx, const char *op, const char *nam
   if (t->device.id < 0 || (t->device.type == DLK_CPU && t->device.id != 0))
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s has invalid device id %d", op, name,
                     t->device.id);
-  int64_t n = 1, span = 0;
+  /* Sizes: the product of the nonzero dims and the span of the elements must fit 64-bit
+     indexing, also for an empty tensor (views and row merges of it multiply its dims);
+     the span and the elements of a nonempty one must fit in bytes too. */
+  const int64_t es = (int64_t)dlk_dtype_size(t->dtype);
+  int64_t dims = 1, span = 0, step, bytes;
+  bool empty = false;
   for (int i = 0; i < t->ndim; i++) {
     if (t->shape[i] < 0)
       return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: %s has negative size %lld in dim %d", op,
@@ -150,17 +197,29 @@ dlk_status dlk_validate_tensor(dlk_context *ctx, const char *op, const char *nam
     if (t->strides[i] < 0)
       return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s has negative stride %lld in dim %d", op, name,
                       (long long)t->strides[i], i);
-    int64_t step;
-    if (dlk_mul_overflows(n, t->shape[i], &n) ||
-        (t->shape[i] > 0 && (dlk_mul_overflows(t->shape[i] - 1, t->strides[i], &step) ||
-                             __builtin_add_overflow(span, step, &span))))
+    if (t->shape[i] == 0) {
+      empty = true;
+      continue;
+    }
+    if (dlk_mul_overflows(dims, t->shape[i], &dims) ||
+        dlk_mul_overflows(t->shape[i] - 1, t->strides[i], &step) ||
+        __builtin_add_overflow(span, step, &span))
       return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: %s: sizes overflow 64-bit indexing", op, name);
   }
-  int64_t bytes;
-  if (dlk_mul_overflows(span + 1, (int64_t)dlk_dtype_size(t->dtype), &bytes) ||
-      dlk_mul_overflows(n, (int64_t)dlk_dtype_size(t->dtype), &bytes))
+  if (__builtin_add_overflow(span, 1, &span) || dlk_mul_overflows(span, es, &bytes) ||
+      dlk_mul_overflows(empty ? 0 : dims, es, &step))
     return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: %s: byte size overflows", op, name);
-  if (n > 0 && !t->data) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s has NULL data", op, name);
+  /* Data: present when there are elements, aligned to the element size (every load and
+     store is of a whole element; a GPU faults on a misaligned one), and the addressed
+     bytes [data, data + bytes) must not wrap around the address space. */
+  if (!empty && !t->data) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: %s has NULL data", op, name);
+  const uintptr_t addr = (uintptr_t)t->data;
+  if (addr % (uintptr_t)es)
+    return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: %s: data %p is not aligned to its %lld-byte %s elements",
+                    op, name, t->data, (long long)es, dlk_dtype_name(t->dtype));
+  if (!empty && addr > UINTPTR_MAX - (uintptr_t)(bytes - 1))
+    return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: %s: its %lld bytes from %p wrap around the address space",
+                    op, name, (long long)bytes, t->data);
   return DLK_OK;
 }
 
@@ -169,6 +228,11 @@ dlk_status dlk_tensor_validate(dlk_context *ctx, const dlk_tensor *t, const char
 }
 
 /* ---- construction ---- */
+
+/* A valid, maximally aligned address: the stand-in data of a descriptor checked before
+   its memory exists (dlk_tensor_alloc) or of an empty one (dlk_tensor_reshape). Never
+   read or written. */
+static max_align_t placeholder;
 
 dlk_status dlk_tensor_init(dlk_context *ctx, dlk_tensor *t, void *data, dlk_dtype dtype,
                            dlk_device device, int ndim, const int64_t *shape) {
@@ -195,8 +259,8 @@ dlk_status dlk_tensor_alloc(dlk_context *ctx, dlk_tensor *t, dlk_dtype dtype, in
   if (!ctx) return DLK_ERR_NULL_POINTER;
   if (!t) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "dlk_tensor_alloc: t is NULL");
   dlk_tensor n;
-  /* Validate with a dummy non-NULL pointer, then allocate. */
-  DLK_TRY(dlk_tensor_init(ctx, &n, (void *)1, dtype, ctx->device, ndim, shape));
+  /* Validate with an aligned stand-in pointer, then allocate. */
+  DLK_TRY(dlk_tensor_init(ctx, &n, &placeholder, dtype, ctx->device, ndim, shape));
   size_t bytes = (size_t)dlk_tensor_numel(&n) * dlk_dtype_size(dtype);
   void *p = NULL;
   if (ctx->device.type == DLK_CPU) {
@@ -353,24 +417,27 @@ static dlk_status cross_copy(dlk_context *ctx, const dlk_tensor *dst, const dlk_
 }
 #endif
 
-dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src) {
-  static const char fn[] = "dlk_tensor_copy";
+/* dlk_tensor_copy with the public function's name (fn) and the tensors' names in the
+   messages: write and read are copies from and to a dense host view (`own`: built by
+   host_view from a checked descriptor, and only memcpy'd, so its buffer need not be
+   aligned to the element size). */
+static dlk_status copy_named(dlk_context *ctx, const char *fn, const char *dn, dlk_tensor *dst,
+                             const char *sn, const dlk_tensor *src, const dlk_tensor *own) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
-  DLK_TRY(dlk_validate_tensor(ctx, fn, "dst", dst));
-  DLK_TRY(dlk_validate_tensor(ctx, fn, "src", src));
-  DLK_TRY(check_reachable(ctx, fn, "dst", dst));
-  DLK_TRY(check_reachable(ctx, fn, "src", src));
+  if (!own || dst != own) DLK_TRY(dlk_validate_tensor(ctx, fn, dn, dst));
+  if (!own || src != own) DLK_TRY(dlk_validate_tensor(ctx, fn, sn, src));
+  DLK_TRY(check_reachable(ctx, fn, dn, dst));
+  DLK_TRY(check_reachable(ctx, fn, sn, src));
   if (dst->dtype != src->dtype)
-    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: dst is %s, src is %s (no conversion)", fn,
-                    dlk_dtype_name(dst->dtype), dlk_dtype_name(src->dtype));
-  DLK_TRY(dlk_check_same_shape(ctx, fn, "dst", dst, "src", src));
+    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: %s is %s, %s is %s (no conversion)", fn, dn,
+                    dlk_dtype_name(dst->dtype), sn, dlk_dtype_name(src->dtype));
+  DLK_TRY(dlk_check_same_shape(ctx, fn, dn, dst, sn, src));
   int64_t n = dlk_tensor_numel(src);
   if (n == 0) return DLK_OK;
-  for (int k = 0; k < dst->ndim; k++)
-    if (dst->strides[k] == 0 && dst->shape[k] > 1)
-      return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: dst has stride 0 in dim %d (elements overlap)", fn, k);
-  if (dlk_tensors_overlap(dst, src))
-    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: dst and src overlap in memory", fn);
+  /* The ops' rule for every output: no two elements share memory (on a GPU duplicate
+     writes race). */
+  DLK_TRY(dlk_check_output(ctx, fn, dn, dst));
+  DLK_TRY(dlk_check_disjoint(ctx, fn, dn, dst, sn, src));
   if (dst->device.type == DLK_CPU && src->device.type == DLK_CPU) {
     host_copy(dst, src, n);
     return DLK_OK;
@@ -384,6 +451,10 @@ dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *
 #endif
 }
 
+dlk_status dlk_tensor_copy(dlk_context *ctx, dlk_tensor *dst, const dlk_tensor *src) {
+  return copy_named(ctx, "dlk_tensor_copy", "dst", dst, "src", src, NULL);
+}
+
 static dlk_status host_view(dlk_context *ctx, const char *fn, const dlk_tensor *t, const void *host,
                             size_t bytes, dlk_tensor *h) {
   if (!ctx) return DLK_ERR_NULL_POINTER;
@@ -394,6 +465,9 @@ static dlk_status host_view(dlk_context *ctx, const char *fn, const dlk_tensor *
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: buffer has %zu bytes, the tensor needs %zu", fn,
                     bytes, want);
   if (want && !host) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: host buffer is NULL", fn);
+  if (want && (uintptr_t)host > UINTPTR_MAX - (want - 1))
+    return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: host buffer of %zu bytes from %p wraps around the "
+                    "address space", fn, want, host);
   *h = *t;
   h->data = (void *)host;
   h->device = (dlk_device){DLK_CPU, 0};
@@ -404,13 +478,13 @@ static dlk_status host_view(dlk_context *ctx, const char *fn, const dlk_tensor *
 dlk_status dlk_tensor_write(dlk_context *ctx, dlk_tensor *t, const void *host, size_t bytes) {
   dlk_tensor h;
   DLK_TRY(host_view(ctx, "dlk_tensor_write", t, host, bytes, &h));
-  return dlk_tensor_copy(ctx, t, &h);
+  return copy_named(ctx, "dlk_tensor_write", "t", t, "host buffer", &h, &h);
 }
 
 dlk_status dlk_tensor_read(dlk_context *ctx, const dlk_tensor *t, void *host, size_t bytes) {
   dlk_tensor h;
   DLK_TRY(host_view(ctx, "dlk_tensor_read", t, host, bytes, &h));
-  return dlk_tensor_copy(ctx, &h, t);
+  return copy_named(ctx, "dlk_tensor_read", "host buffer", &h, "t", t, &h);
 }
 
 dlk_status dlk_tensor_zero(dlk_context *ctx, dlk_tensor *t) {
@@ -420,6 +494,7 @@ dlk_status dlk_tensor_zero(dlk_context *ctx, dlk_tensor *t) {
   DLK_TRY(check_reachable(ctx, fn, "t", t));
   int64_t n = dlk_tensor_numel(t);
   if (n == 0) return DLK_OK;
+  DLK_TRY(dlk_check_output(ctx, fn, "t", t));
   size_t es = dlk_dtype_size(t->dtype);
   /* A broadcast source: one zero element with all strides 0. */
   static const uint64_t zero = 0;
@@ -463,7 +538,10 @@ dlk_status dlk_tensor_slice(dlk_context *ctx, dlk_tensor *view, const dlk_tensor
     return dlk_fail(ctx, DLK_ERR_OUT_OF_RANGE, "%s: [%lld, %lld+%lld) outside dim %d of size %lld", fn,
                     (long long)start, (long long)start, (long long)len, dim, (long long)t->shape[dim]);
   dlk_tensor v = *t;
-  if (len > 0) v.data = (char *)t->data + start * t->strides[dim] * (int64_t)dlk_dtype_size(t->dtype);
+  /* Only a tensor with elements moves its data (start < shape: within its validated span);
+     an empty one may have NULL data, and a view of it addresses nothing. */
+  if (len > 0 && dlk_tensor_numel(t) > 0)
+    v.data = (char *)t->data + start * t->strides[dim] * (int64_t)dlk_dtype_size(t->dtype);
   v.shape[dim] = len;
   *view = v;
   return DLK_OK;
@@ -494,7 +572,7 @@ dlk_status dlk_tensor_reshape(dlk_context *ctx, dlk_tensor *view, const dlk_tens
   if (!dlk_tensor_is_contiguous(t))
     return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: t is not contiguous (copy it first)", fn);
   dlk_tensor v;
-  DLK_TRY(dlk_tensor_init(ctx, &v, t->data ? t->data : (void *)1, t->dtype, t->device, ndim, shape));
+  DLK_TRY(dlk_tensor_init(ctx, &v, t->data ? t->data : (void *)&placeholder, t->dtype, t->device, ndim, shape));
   v.data = t->data;
   if (dlk_tensor_numel(&v) != dlk_tensor_numel(t))
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: %lld elements cannot take a shape of %lld", fn,
@@ -574,7 +652,20 @@ dlk_status dlk_tensor_from_dlpack(dlk_context *ctx, dlk_tensor *out, const DLMan
   } else {
     dlk_contiguous_strides(t.ndim, t.shape, t.strides);
   }
-  t.data = d->data ? (char *)d->data + d->byte_offset : NULL;
+  /* data + byte_offset as an address: an offset past the end of the address space, or
+     one that leaves the first element misaligned, describes no tensor dlk can read. */
+  if (d->data) {
+    const uintptr_t base = (uintptr_t)d->data;
+    const size_t es = dlk_dtype_size(t.dtype);
+    if (d->byte_offset > (uint64_t)(UINTPTR_MAX - base))
+      return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: byte_offset %llu from data %p wraps around the "
+                      "address space", fn, (unsigned long long)d->byte_offset, d->data);
+    if ((base + (uintptr_t)d->byte_offset) % es)
+      return dlk_fail(ctx, DLK_ERR_LAYOUT, "%s: data %p + byte_offset %llu is not aligned to the "
+                      "%zu-byte %s elements", fn, d->data, (unsigned long long)d->byte_offset, es,
+                      dlk_dtype_name(t.dtype));
+    t.data = (void *)(base + (uintptr_t)d->byte_offset);
+  }
   DLK_TRY(dlk_validate_tensor(ctx, fn, "src", &t));
   *out = t;
   return DLK_OK;

@@ -168,6 +168,10 @@ dlk_status dlk_glove_cooccur_create(dlk_context *ctx, const dlk_glove_cooccur_pa
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "glove_cooccur_create: memory_gb %g must be > 0", p.memory_gb);
   if (p.max_product < 0 || p.overflow_length < 0 || p.max_temp_files < 0)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "glove_cooccur_create: negative limit");
+  /* The buffer's record count (+ 1, in bytes) must stay far from int64's end. */
+  if (p.overflow_length > ((int64_t)1 << 40))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT,
+                    "glove_cooccur_create: overflow_length %lld above 2^40 records", (long long)p.overflow_length);
   if (p.max_temp_files == 0) p.max_temp_files = 64;
   if (p.max_temp_files < 2) p.max_temp_files = 2;
   dlk_glove_cooccur *c = calloc(1, sizeof *c);

@@ -52,6 +52,41 @@ static void topk_key(const void *args, char *buf, size_t n) {
            dlk_dtype_name(a->scores.dtype), a->k, a->n_exclude);
 }
 
+/* The outputs each call writes (dlk_op.outputs), as stand-in descriptors of what the
+   records hold as pointers: an epoch writes the model and two host figures, a chunk its
+   records and a host count (so neither is ever skipped), a top-k its [cols, k] ids and
+   scores (nothing to do when there are no queries or k is 0). */
+static int epoch_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_glove_epoch_args *a = args;
+  dlk_tensor p = dlk_output_desc(a->params, a->dtype, DLK_DEVICE_DEFAULT, 2, 2 * a->vocab_size,
+                                 (int64_t)a->dim + 1);
+  dlk_tensor g = p;
+  g.data = a->gradsq;
+  dlk_tensor cost = dlk_output_desc(a->cost_sum, DLK_F64, DLK_CPU, 0, 0, 0);
+  dlk_tensor skipped = dlk_output_desc(a->skipped, DLK_I64, DLK_CPU, 0, 0, 0);
+  int n = dlk_list_output(out, max, 0, &p);
+  n = dlk_list_output(out, max, n, &g);
+  n = dlk_list_output(out, max, n, &cost);
+  return dlk_list_output(out, max, n, &skipped);
+}
+
+static int chunk_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_glove_cooccur_chunk_args *a = args;
+  dlk_tensor recs = dlk_output_desc(a->out, DLK_U8, DLK_CPU, 2, a->out_cap,
+                                    (int64_t)sizeof(dlk_glove_record));
+  dlk_tensor count = dlk_output_desc(a->out_count, DLK_I64, DLK_CPU, 0, 0, 0);
+  int n = dlk_list_output(out, max, 0, &recs);
+  return dlk_list_output(out, max, n, &count);
+}
+
+static int topk_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_glove_topk_args *a = args;
+  dlk_tensor idx = dlk_output_desc(a->idx, DLK_I32, DLK_CPU, 2, a->scores.shape[1], a->k);
+  dlk_tensor val = dlk_output_desc(a->val, DLK_F64, DLK_CPU, 2, a->scores.shape[1], a->k);
+  int n = dlk_list_output(out, max, 0, &idx);
+  return dlk_list_output(out, max, n, &val);
+}
+
 /* Variant tables, one row per variant: {id, name, device, impl, description, supports,
    workspace, run}. CPU rows in glove_cpu.c, CUDA rows in glove_cuda.c over the kernels
    of kernels/glove/. */
@@ -119,11 +154,12 @@ static int epoch_heuristic(const dlk_context *ctx, const void *args) {
 
 /* An epoch changes the model: never time it more than once per call. */
 const dlk_op dlk_glove_epoch_op = {"glove_epoch", epoch_variants, DLK_COUNT_OF(epoch_variants),
-                                   epoch_key, epoch_heuristic, false};
+                                   epoch_key, epoch_heuristic, false, epoch_outputs};
 const dlk_op dlk_glove_cooccur_chunk_op = {"glove_cooccur_chunk", chunk_variants,
-                                           DLK_COUNT_OF(chunk_variants), chunk_key, NULL, true};
+                                           DLK_COUNT_OF(chunk_variants), chunk_key, NULL, true,
+                                           chunk_outputs};
 const dlk_op dlk_glove_topk_op = {"glove_topk", topk_variants, DLK_COUNT_OF(topk_variants), topk_key,
-                                  NULL, true};
+                                  NULL, true, topk_outputs};
 
 const dlk_op *const dlk_glove_ops[] = {&dlk_glove_epoch_op, &dlk_glove_cooccur_chunk_op,
                                        &dlk_glove_topk_op, NULL};
@@ -271,6 +307,30 @@ void dlk_glove_huge_pages(void *p, size_t bytes) {
 #else
   (void)p, (void)bytes;
 #endif
+}
+
+dlk_status dlk_glove_check_model(dlk_context *ctx, const char *op, const dlk_glove_model *m) {
+  if (!m) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: model is NULL", op);
+  if (!m->params.data || !m->gradsq.data)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
+  if (m->vocab_size < 1 || m->vocab_size > INT32_MAX)
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model's vocab_size %lld is not in [1, 2^31)", op,
+                    (long long)m->vocab_size);
+  if (m->dim < 1 || m->dim > (1 << 20))
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model's dim %d is not in [1, 2^20]", op, m->dim);
+  DLK_TRY(dlk_check_tensor(ctx, op, "params", &m->params));
+  DLK_TRY(dlk_check_tensor(ctx, op, "gradsq", &m->gradsq));
+  if (m->params.dtype != m->gradsq.dtype || (m->params.dtype != DLK_F64 && m->params.dtype != DLK_F32))
+    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: params are %s, gradsq %s (one of F64, F32)", op,
+                    dlk_dtype_name(m->params.dtype), dlk_dtype_name(m->gradsq.dtype));
+  const int64_t rows = 2 * m->vocab_size, cols = (int64_t)m->dim + 1;
+  if (m->params.ndim != 2 || m->params.shape[0] != rows || m->params.shape[1] != cols ||
+      !dlk_tensor_is_contiguous(&m->params) || m->gradsq.ndim != 2 || m->gradsq.shape[0] != rows ||
+      m->gradsq.shape[1] != cols || !dlk_tensor_is_contiguous(&m->gradsq))
+    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
+                    "%s: params and gradsq must be contiguous [2V, d+1] = [%lld, %lld]", op,
+                    (long long)rows, (long long)cols);
+  return dlk_check_disjoint(ctx, op, "params", &m->params, "gradsq", &m->gradsq);
 }
 
 dlk_status dlk_glove_model_create(dlk_context *ctx, int64_t V, int dim, dlk_dtype dtype,
@@ -844,21 +904,10 @@ dlk_status dlk_glove_train_epoch(dlk_context *ctx, const dlk_glove_train_params 
   static const char op[] = "glove_train_epoch";
   DLK_TRY(need_ctx(ctx));
   if (!p || !m || !r) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
-  if (!m->params.data || !m->gradsq.data)
-    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
-  DLK_TRY(dlk_check_tensor(ctx, op, "params", &m->params));
-  DLK_TRY(dlk_check_tensor(ctx, op, "gradsq", &m->gradsq));
-  if (m->params.dtype != m->gradsq.dtype)
-    return dlk_fail(ctx, DLK_ERR_DTYPE_MISMATCH, "%s: params are %s, gradsq %s", op,
-                    dlk_dtype_name(m->params.dtype), dlk_dtype_name(m->gradsq.dtype));
-  int64_t rows = 2 * m->vocab_size;
-  if (m->params.ndim != 2 || m->params.shape[0] != rows || m->params.shape[1] != m->dim + 1 ||
-      !dlk_tensor_is_contiguous(&m->params) || m->gradsq.ndim != 2 ||
-      m->gradsq.shape[0] != rows || m->gradsq.shape[1] != m->dim + 1 ||
-      !dlk_tensor_is_contiguous(&m->gradsq))
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
-                    "%s: params and gradsq must be contiguous [2V, d+1] = [%lld, %d]", op,
-                    (long long)rows, m->dim + 1);
+  DLK_TRY(dlk_glove_check_model(ctx, op, m));
+  if (m->epoch < 0 || m->epoch == INT64_MAX) /* the count this epoch increments */
+    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model's epoch count %lld is not in [0, 2^63 - 1)",
+                    op, (long long)m->epoch);
   if (r->V != m->vocab_size)
     return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH,
                     "%s: the records were checked against V = %lld, the model has V = %lld", op,
@@ -905,8 +954,7 @@ dlk_status dlk_glove_embeddings(dlk_context *ctx, const dlk_glove_model *m, int 
   if (!m || !out) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: NULL argument", op);
   if (which < 0 || which > 2)
     return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: which %d not 0 ([W|C]), 1 (W) or 2 (W+C)", op, which);
-  if (!m->params.data || dlk_tensor_numel(&m->params) != 2 * m->vocab_size * (m->dim + 1))
-    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
+  DLK_TRY(dlk_glove_check_model(ctx, op, m));
   int64_t V = m->vocab_size, row = m->dim + 1, n = 2 * V * row;
   double *W = malloc((size_t)n * sizeof *W);
   if (!W) return dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
@@ -1083,7 +1131,9 @@ static dlk_status predict(dlk_context *ctx, const eval_mat *e, int batch, const 
       ex[i * 3] = a[s + i], ex[i * 3 + 1] = b[s + i], ex[i * 3 + 2] = c[s + i];
     }
     st = search(ctx, e, &sr, q, ex, 3, 1, best, val);
-    if (st == DLK_OK) memcpy(pred + s, best, (size_t)nb * sizeof *pred);
+    /* Explain mode ran nothing: one batch explained, no answer written. */
+    if (st != DLK_OK || ctx->explain) break;
+    memcpy(pred + s, best, (size_t)nb * sizeof *pred);
   }
   searcher_free(ctx, &sr);
   free(q), free(ex), free(val), free(best);
@@ -1206,7 +1256,7 @@ dlk_status dlk_glove_analogy_eval(dlk_context *ctx, const dlk_glove_analogy_para
     st = read_questions(ctx, path, vocab, p ? p->max_questions : 0, &q, &nq, &tot);
     if (st != DLK_OK) break;
     int32_t *abc = malloc((size_t)(nq > 0 ? nq : 1) * 3 * sizeof *abc);
-    int32_t *pred = malloc((size_t)(nq > 0 ? nq : 1) * sizeof *pred);
+    int32_t *pred = calloc((size_t)(nq > 0 ? nq : 1), sizeof *pred);
     if (!abc || !pred) st = dlk_fail(ctx, DLK_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
     for (int64_t i = 0; st == DLK_OK && i < nq; i++) {
       abc[i] = q[4 * i];
@@ -1227,7 +1277,7 @@ dlk_status dlk_glove_analogy_eval(dlk_context *ctx, const dlk_glove_analogy_para
     free(q), free(abc), free(pred);
   }
   eval_mat_free(ctx, &e);
-  if (st == DLK_OK) *out = r;
+  if (st == DLK_OK && !ctx->explain) *out = r; /* explain mode: nothing ran, nothing to report */
   return st;
 }
 

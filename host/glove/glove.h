@@ -141,6 +141,11 @@ void dlk_glibc_srand(dlk_glibc_rand *g, uint32_t seed);
 int32_t dlk_glibc_rand_next(dlk_glibc_rand *g);
 #define DLK_GLIBC_RAND_MAX 2147483647
 
+/* A model the caller hands in (train, embeddings, save, checkpoint): created, V in
+   [1, 2^31) and d in [1, 2^20] as dlk_glove_model_create makes them (so 2V(d+1) cannot
+   overflow), params and gradsq well-formed contiguous [2V, d+1] tensors of one dtype (F64
+   or F32) on the context's device. */
+dlk_status dlk_glove_check_model(dlk_context *ctx, const char *op, const dlk_glove_model *m);
 /* Check records in host memory: ids in [1, V], x finite and > 0. `base` is the index of
    recs[0] in the file (for the message). */
 dlk_status dlk_glove_check_records(dlk_context *ctx, const char *what,

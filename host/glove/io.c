@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "glove.h"
 #include "io.h"
 #include "vocab.h"
 
@@ -261,14 +262,9 @@ dlk_status dlk_glove_records_write(dlk_context *ctx, const char *path, const dlk
 
 static int64_t model_elems(const dlk_glove_model *m) { return 2 * m->vocab_size * (m->dim + 1); }
 
+/* The model checks of glove.c (sizes in range, so model_elems cannot overflow). */
 static dlk_status check_model(dlk_context *ctx, const char *op, const dlk_glove_model *m) {
-  if (!m) return dlk_fail(ctx, DLK_ERR_NULL_POINTER, "%s: model is NULL", op);
-  if (!m->params.data || !m->gradsq.data || m->vocab_size < 1 || m->dim < 1)
-    return dlk_fail(ctx, DLK_ERR_INVALID_ARGUMENT, "%s: the model is not created", op);
-  if (dlk_tensor_numel(&m->params) != model_elems(m) || dlk_tensor_numel(&m->gradsq) != model_elems(m))
-    return dlk_fail(ctx, DLK_ERR_SHAPE_MISMATCH, "%s: params/gradsq are not [2V, d+1] = [%lld, %d]",
-                    op, (long long)(2 * m->vocab_size), m->dim + 1);
-  return DLK_OK;
+  return dlk_glove_check_model(ctx, op, m);
 }
 
 /* Copy a model array (params or gradsq) to a new host f64 buffer. */

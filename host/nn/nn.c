@@ -144,13 +144,27 @@ static const dlk_variant bias_act_bwd_variants[] = {
 #endif
 };
 
+static int bias_act_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_bias_act_fwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->y);
+}
+
 /* In place (y exactly x): the non-tunable twin. */
 static const dlk_op bias_act_fwd_op = {"bias_act_fwd", bias_act_fwd_variants, DLK_COUNT_OF(bias_act_fwd_variants),
-    bias_act_fwd_key, NULL, true};
+    bias_act_fwd_key, NULL, true, bias_act_fwd_outputs};
 static const dlk_op bias_act_fwd_once_op = {"bias_act_fwd", bias_act_fwd_variants, DLK_COUNT_OF(bias_act_fwd_variants),
-    bias_act_fwd_key, NULL, false};
+    bias_act_fwd_key, NULL, false, bias_act_fwd_outputs};
+
+static int bias_act_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_bias_act_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dx) n = dlk_list_output(out, max, n, &a->dx);
+  if (a->has_dbias) n = dlk_list_output(out, max, n, &a->dbias);
+  return n;
+}
+
 static const dlk_op bias_act_bwd_op = {"bias_act_bwd", bias_act_bwd_variants, DLK_COUNT_OF(bias_act_bwd_variants),
-    bias_act_bwd_key, NULL, true};
+    bias_act_bwd_key, NULL, true, bias_act_bwd_outputs};
 
 dlk_status dlk_bias_act_forward(dlk_context *ctx, const dlk_bias_act_params *p, const dlk_tensor *x,
                                 const dlk_tensor *bias, dlk_tensor *y) {
@@ -277,11 +291,18 @@ static int gemm_heuristic(const dlk_context *ctx, const void *args) {
   return lowest_vendor(gemm_variants, DLK_COUNT_OF(gemm_variants));
 }
 
+static int gemm_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_gemm_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->c);
+  if (a->has_z) n = dlk_list_output(out, max, n, &a->z);
+  return n;
+}
+
 /* beta != 0 reads c: such calls go through the non-tunable twin. */
 static const dlk_op gemm_op = {"gemm", gemm_variants, DLK_COUNT_OF(gemm_variants),
-    gemm_key, gemm_heuristic, true};
+    gemm_key, gemm_heuristic, true, gemm_outputs};
 static const dlk_op gemm_once_op = {"gemm", gemm_variants, DLK_COUNT_OF(gemm_variants),
-    gemm_key, gemm_heuristic, false};
+    gemm_key, gemm_heuristic, false, gemm_outputs};
 
 dlk_status dlk_gemm(dlk_context *ctx, const dlk_gemm_params *p, const dlk_tensor *a, const dlk_tensor *b,
                     dlk_tensor *c) {
@@ -667,10 +688,21 @@ static int softmax_bwd_heuristic(const dlk_context *ctx, const void *args) {
   return dlk_variant_by_name(softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants), ncols(&a->y) <= 1024 ? "rowwarp" : "rowblock");
 }
 
+static int softmax_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_softmax_fwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->y);
+}
+
 static const dlk_op softmax_fwd_op = {"softmax_fwd", softmax_fwd_variants, DLK_COUNT_OF(softmax_fwd_variants),
-    softmax_fwd_key, softmax_fwd_heuristic, true};
+    softmax_fwd_key, softmax_fwd_heuristic, true, softmax_fwd_outputs};
+
+static int softmax_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_softmax_bwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dx);
+}
+
 static const dlk_op softmax_bwd_op = {"softmax_bwd", softmax_bwd_variants, DLK_COUNT_OF(softmax_bwd_variants),
-    softmax_bwd_key, softmax_bwd_heuristic, true};
+    softmax_bwd_key, softmax_bwd_heuristic, true, softmax_bwd_outputs};
 
 dlk_status dlk_softmax_forward(dlk_context *ctx, const dlk_softmax_params *p, const dlk_tensor *x,
                                dlk_tensor *y) {
@@ -774,10 +806,23 @@ static int cross_entropy_bwd_heuristic(const dlk_context *ctx, const void *args)
   return dlk_variant_by_name(cross_entropy_bwd_variants, DLK_COUNT_OF(cross_entropy_bwd_variants), a->logits.shape[1] <= 32 ? "rowthread" : "rowblock");
 }
 
+static int cross_entropy_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_cross_entropy_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->loss);
+  if (a->has_lse) n = dlk_list_output(out, max, n, &a->lse);
+  return n;
+}
+
 static const dlk_op cross_entropy_fwd_op = {"cross_entropy_fwd", cross_entropy_fwd_variants, DLK_COUNT_OF(cross_entropy_fwd_variants),
-    cross_entropy_fwd_key, cross_entropy_fwd_heuristic, true};
+    cross_entropy_fwd_key, cross_entropy_fwd_heuristic, true, cross_entropy_fwd_outputs};
+
+static int cross_entropy_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_cross_entropy_bwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dlogits);
+}
+
 static const dlk_op cross_entropy_bwd_op = {"cross_entropy_bwd", cross_entropy_bwd_variants, DLK_COUNT_OF(cross_entropy_bwd_variants),
-    cross_entropy_bwd_key, cross_entropy_bwd_heuristic, true};
+    cross_entropy_bwd_key, cross_entropy_bwd_heuristic, true, cross_entropy_bwd_outputs};
 
 /* loss / dloss: [N] for NONE, [] or [1] for MEAN/SUM (normalised to a 1-D [1] view);
    dtype F32 for half-precision logits, else the logits' dtype. */
@@ -912,10 +957,21 @@ static const dlk_variant embedding_bwd_variants[] = {
 #endif
 };
 
+static int embedding_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_embedding_fwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->out);
+}
+
 static const dlk_op embedding_fwd_op = {"embedding_fwd", embedding_fwd_variants, DLK_COUNT_OF(embedding_fwd_variants),
-    embedding_fwd_key, NULL, true};
+    embedding_fwd_key, NULL, true, embedding_fwd_outputs};
+
+static int embedding_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_embedding_bwd_args *a = args;
+  return dlk_list_output(out, max, 0, &a->dtable);
+}
+
 static const dlk_op embedding_bwd_op = {"embedding_bwd", embedding_bwd_variants, DLK_COUNT_OF(embedding_bwd_variants),
-    embedding_bwd_key, NULL, true};
+    embedding_bwd_key, NULL, true, embedding_bwd_outputs};
 
 /* ids [...], rows [..., D] (ids' shape plus one), flattened to [N] and [N, D]. */
 static dlk_status check_embedding_common(dlk_context *ctx, const char *op, const dlk_embedding_params *p,
@@ -1032,10 +1088,28 @@ static int layernorm_bwd_heuristic(const dlk_context *ctx, const void *args) {
   return dlk_variant_by_name(layernorm_bwd_variants, DLK_COUNT_OF(layernorm_bwd_variants), "rowwarp");
 }
 
+static int layernorm_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_layernorm_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->y);
+  if (a->has_mean) n = dlk_list_output(out, max, n, &a->mean);
+  if (a->has_rstd) n = dlk_list_output(out, max, n, &a->rstd);
+  return n;
+}
+
 static const dlk_op layernorm_fwd_op = {"layernorm_fwd", layernorm_fwd_variants, DLK_COUNT_OF(layernorm_fwd_variants),
-    layernorm_fwd_key, layernorm_fwd_heuristic, true};
+    layernorm_fwd_key, layernorm_fwd_heuristic, true, layernorm_fwd_outputs};
+
+static int layernorm_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_layernorm_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dx) n = dlk_list_output(out, max, n, &a->dx);
+  if (a->has_dgamma) n = dlk_list_output(out, max, n, &a->dgamma);
+  if (a->has_dbeta) n = dlk_list_output(out, max, n, &a->dbeta);
+  return n;
+}
+
 static const dlk_op layernorm_bwd_op = {"layernorm_bwd", layernorm_bwd_variants, DLK_COUNT_OF(layernorm_bwd_variants),
-    layernorm_bwd_key, layernorm_bwd_heuristic, true};
+    layernorm_bwd_key, layernorm_bwd_heuristic, true, layernorm_bwd_outputs};
 
 /* A per-row statistic (mean, rstd): [rows], x's leading dims, or those plus a trailing 1
    (PyTorch's saved shape); F32 (F64 for F64 x). Flattened to a 1-D [rows] view. */
@@ -1182,11 +1256,16 @@ static const dlk_variant dropout_variants[] = {
 #endif
 };
 
+static int dropout_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_dropout_args *a = args;
+  return dlk_list_output(out, max, 0, &a->y);
+}
+
 /* In place (y exactly x): the non-tunable twin. */
 static const dlk_op dropout_op = {"dropout", dropout_variants, DLK_COUNT_OF(dropout_variants),
-    dropout_key, NULL, true};
+    dropout_key, NULL, true, dropout_outputs};
 static const dlk_op dropout_once_op = {"dropout", dropout_variants, DLK_COUNT_OF(dropout_variants),
-    dropout_key, NULL, false};
+    dropout_key, NULL, false, dropout_outputs};
 
 static dlk_status dropout_common(dlk_context *ctx, const char *op, const dlk_dropout_params *p,
                                  const char *xn, const dlk_tensor *x, const char *yn, dlk_tensor *y) {
@@ -1275,13 +1354,37 @@ static const dlk_variant adagrad_step_variants[] = {
 #endif
 };
 
+static int sgd_step_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_sgd_step_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->param);
+  if (a->has_buf) n = dlk_list_output(out, max, n, &a->buf);
+  return n;
+}
+
 /* Optimizer steps update their inputs: never timed by the autotuner. */
 static const dlk_op sgd_step_op = {"sgd_step", sgd_step_variants, DLK_COUNT_OF(sgd_step_variants),
-    sgd_step_key, NULL, false};
+    sgd_step_key, NULL, false, sgd_step_outputs};
+
+static int adam_step_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_adam_step_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->param);
+  n = dlk_list_output(out, max, n, &a->m);
+  n = dlk_list_output(out, max, n, &a->v);
+  return n;
+}
+
 static const dlk_op adam_step_op = {"adam_step", adam_step_variants, DLK_COUNT_OF(adam_step_variants),
-    adam_step_key, NULL, false};
+    adam_step_key, NULL, false, adam_step_outputs};
+
+static int adagrad_step_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_adagrad_step_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->param);
+  n = dlk_list_output(out, max, n, &a->sum);
+  return n;
+}
+
 static const dlk_op adagrad_step_op = {"adagrad_step", adagrad_step_variants, DLK_COUNT_OF(adagrad_step_variants),
-    adagrad_step_key, NULL, false};
+    adagrad_step_key, NULL, false, adagrad_step_outputs};
 
 /* param (updated in place) and grad: same float dtype and element count, any shapes and
    strides (element i is the row-major i-th of each); param's elements distinct. */

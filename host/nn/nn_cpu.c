@@ -276,7 +276,14 @@ size_t dlk_embedding_bwd_cpu_workspace(const dlk_context *ctx, const void *args,
   (void)impl;
   (void)ctx;
   const dlk_embedding_bwd_args *a = args;
-  return (size_t)(a->dtable.shape[0] + 1 + dlk_tensor_numel(&a->ids)) * sizeof(int64_t);
+  /* Checked: V comes from dtable alone (which the dispatcher never runs when it is empty),
+     so a count that does not fit asks for SIZE_MAX, which no arena grants. */
+  int64_t n;
+  if (__builtin_add_overflow(a->dtable.shape[0], 1, &n) ||
+      __builtin_add_overflow(n, dlk_tensor_numel(&a->ids), &n) ||
+      dlk_mul_overflows(n, (int64_t)sizeof(int64_t), &n) || (uint64_t)n > SIZE_MAX)
+    return SIZE_MAX;
+  return (size_t)n;
 }
 
 dlk_status dlk_embedding_bwd_cpu_run(dlk_context *ctx, const void *args, int impl, void *ws, size_t ws_bytes) {

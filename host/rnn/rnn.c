@@ -113,12 +113,74 @@ static const dlk_variant bwd_variants[] = {
 #endif
 };
 
+/* ---- outputs: every tensor a call writes (the dispatcher returns at once when all are
+   empty) ---- */
+
+/* The weight gradients asked for (accumulated, so listed: a present one is written,
+   adding zero for an empty batch). They are never empty (H, I, P >= 1). */
+static int list_grads(const dlk_rnn_gw *g, dlk_tensor *out, int max, int n) {
+  if (g->has_w_ih) n = dlk_list_output(out, max, n, &g->w_ih);
+  if (g->has_w_hh) n = dlk_list_output(out, max, n, &g->w_hh);
+  if (g->has_b_ih) n = dlk_list_output(out, max, n, &g->b_ih);
+  if (g->has_b_hh) n = dlk_list_output(out, max, n, &g->b_hh);
+  if (g->has_w_hr) n = dlk_list_output(out, max, n, &g->w_hr);
+  return n;
+}
+
+static int cell_fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_cell_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->h_out);
+  if (a->has_c_out) n = dlk_list_output(out, max, n, &a->c_out);
+  if (a->has_saved) n = dlk_list_output(out, max, n, &a->saved);
+  return n;
+}
+
+static int cell_bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_cell_bwd_args *a = args;
+  int n = 0;
+  if (a->has_dx) n = dlk_list_output(out, max, n, &a->dx);
+  if (a->has_dh) n = dlk_list_output(out, max, n, &a->dh);
+  if (a->has_dc) n = dlk_list_output(out, max, n, &a->dc);
+  return list_grads(&a->g, out, max, n);
+}
+
+/* y, the final states (written also when T = 0: h0 or zeros) and, training, the reserve
+   (its header is written whatever T is). A batch of no sequence (B = 0) writes nothing:
+   y and the states are empty, and its reserve is not listed (the backward of such a call
+   reads none), so the dispatcher returns at once however long T is. */
+static int fwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_fwd_args *a = args;
+  int n = dlk_list_output(out, max, 0, &a->y);
+  if (a->has_hn) n = dlk_list_output(out, max, n, &a->hn);
+  if (a->has_cn) n = dlk_list_output(out, max, n, &a->cn);
+  if (a->training && a->B > 0) n = dlk_list_output(out, max, n, &a->reserve);
+  return n;
+}
+
+/* dx, dh0, dc0 and every weight gradient asked for (L*D sets: more than DLK_MAX_OUTPUTS
+   for deep stacks, which the dispatcher reads as "not empty", as they are). With B = 0
+   the gradients gain nothing (no sequence): not listed, so the call writes nothing. */
+static int bwd_outputs(const void *args, dlk_tensor *out, int max) {
+  const dlk_rnn_bwd_args *b = args;
+  int n = 0;
+  if (b->has_dx) n = dlk_list_output(out, max, n, &b->dx);
+  if (b->has_dh0) n = dlk_list_output(out, max, n, &b->dh0);
+  if (b->has_dc0) n = dlk_list_output(out, max, n, &b->dc0);
+  if (b->dweights && b->f.B > 0)
+    for (int64_t k = 0; k < b->f.L * b->f.D; k++) {
+      dlk_rnn_gw g;
+      dlk_rnn_gw_from(&b->dweights[k], &g);
+      n = list_grads(&g, out, max, n);
+    }
+  return n;
+}
+
 static const dlk_op cell_fwd_op = {"rnn_cell_fwd", cell_fwd_variants, DLK_COUNT_OF(cell_fwd_variants), cell_fwd_key,
-                                   NULL, true};
+                                   NULL, true, cell_fwd_outputs};
 static const dlk_op cell_bwd_op = {"rnn_cell_bwd", cell_bwd_variants, DLK_COUNT_OF(cell_bwd_variants), cell_bwd_key,
-                                   NULL, false};
-static const dlk_op fwd_op = {"rnn_fwd", fwd_variants, DLK_COUNT_OF(fwd_variants), fwd_key, NULL, true};
-static const dlk_op bwd_op = {"rnn_bwd", bwd_variants, DLK_COUNT_OF(bwd_variants), bwd_key, NULL, false};
+                                   NULL, false, cell_bwd_outputs};
+static const dlk_op fwd_op = {"rnn_fwd", fwd_variants, DLK_COUNT_OF(fwd_variants), fwd_key, NULL, true, fwd_outputs};
+static const dlk_op bwd_op = {"rnn_bwd", bwd_variants, DLK_COUNT_OF(bwd_variants), bwd_key, NULL, false, bwd_outputs};
 
 const dlk_op *const dlk_rnn_ops[] = {&cell_fwd_op, &cell_bwd_op, &fwd_op, &bwd_op, NULL};
 
@@ -533,9 +595,15 @@ static dlk_status check_seq_params(dlk_context *ctx, const char *op, const dlk_r
   a->P = p->proj_size > 0 ? p->proj_size : p->hidden_size;
   a->L = p->num_layers;
   a->D = p->bidirectional ? 2 : 1;
-  /* Sizes the store multiplies must not overflow. */
-  int64_t v;
-  if (dlk_mul_overflows(a->T, a->B, &v) || dlk_mul_overflows(v, 8 * a->H + a->D * a->P, &v) ||
+  /* Sizes the store multiplies must not overflow: the per-row width 8 H + D P on its own
+     (it bounds the weights' G H rows and the saved 5 H columns too, also when T x B is 0),
+     then times T x B and the layers. */
+  int64_t v, width;
+  if (dlk_mul_overflows(8, a->H, &width) || dlk_mul_overflows(a->D, a->P, &v) || width > INT64_MAX - v)
+    return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: hidden_size %lld is too large (8 x hidden_size overflows)", op,
+                    (long long)a->H);
+  width += v;
+  if (dlk_mul_overflows(a->T, a->B, &v) || dlk_mul_overflows(v, width, &v) ||
       dlk_mul_overflows(v, 8 * a->L * a->D, &v))
     return dlk_fail(ctx, DLK_ERR_OVERFLOW, "%s: T x B x hidden is too large", op);
   char key[DLK_KEY_LEN];
@@ -845,11 +913,6 @@ dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk
   if ((a->has_h0 = h0 != NULL)) a->h0 = *h0;
   if ((a->has_c0 = c0 != NULL)) a->c0 = *c0;
   a->reserve = *reserve;
-  s = read_header(ctx, op, a, &b.format);
-  if (s != DLK_OK) {
-    lens_free(&lb);
-    return s;
-  }
   if ((b.has_dy = dy != NULL)) b.dy = time_major(dy, p->batch_first);
   if ((b.has_dhn = dhn != NULL)) b.dhn = *dhn;
   if ((b.has_dcn = dcn != NULL)) b.dcn = *dcn;
@@ -857,6 +920,17 @@ dlk_status dlk_rnn_backward(dlk_context *ctx, const dlk_rnn_params *p, const dlk
   if ((b.has_dh0 = dh0 != NULL)) b.dh0 = *dh0;
   if ((b.has_dc0 = dc0 != NULL)) b.dc0 = *dc0;
   b.dweights = dweights;
+  /* Nothing to write (B = 0: no sequence, whose forward wrote no reserve; or no output
+     asked with elements): the dispatcher returns at once, without reading the reserve. */
+  if (dlk_outputs_empty(&bwd_op, &b)) {
+    lens_free(&lb);
+    return dlk_dispatch(ctx, &bwd_op, &b);
+  }
+  s = read_header(ctx, op, a, &b.format);
+  if (s != DLK_OK) {
+    lens_free(&lb);
+    return s;
+  }
   s = dlk_dispatch(ctx, &bwd_op, &b);
   lens_free(&lb);
   return s;

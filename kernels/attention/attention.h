@@ -6,14 +6,16 @@
  * Pointers are device pointers, strides are in elements, dtypes are dlk_dtype values.
  *
  * Files: sdpa_fwd.cu (forward ladder + the lengths check), sdpa_bwd.cu (backward ladder),
- * sdpa_sm90.cu (the sm_90a forward). Additive and Luong attention launchers go in the
- * section marked at the end.
+ * sdpa_sm90.cu (the sm_90a forward); additive_fwd.cu and additive_bwd.cu (additive and
+ * Luong attention: the composed variant's own kernels and the fused ones), at the end.
  */
 #ifndef DLK_KERNELS_ATTENTION_H
 #define DLK_KERNELS_ATTENTION_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "../common.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -105,8 +107,80 @@ int dlk_k_sdpa_vendor_fwd_finish(const dlk_k_sdpa_desc *a, const float *stats, v
 int dlk_k_sdpa_vendor_bwd_stats(const dlk_k_sdpa_desc *a, float *stats, void *stream);
 
 /* ====================================================================================== */
-/* Additive (Bahdanau) and Luong attention: their launchers go here.                      */
+/* Additive (Bahdanau) and Luong attention (additive_fwd.cu, additive_bwd.cu)             */
 /* ====================================================================================== */
+
+/* A 3-D tensor: element (a, b, c) at data[a*s0 + b*s1 + c*s2]. NULL data: absent. */
+typedef struct dlk_k_t3 {
+  void *data;
+  int64_t s0, s1, s2;
+} dlk_k_t3;
+
+/* The problem of additive_attn_* and luong_attn_* (host/attention/attention.h has it in
+   full): kind 0 ADDITIVE e_ij = v . tanh(P_j + Q_i) (additive, Luong concat), 1 DOT
+   e_ij = dec_i . enc_j, 2 GENERAL e_ij = Q_i . enc_j. enc [B, Te, He], dec [B, Td, Hd],
+   v [A]; lengths I32/I64 [B] or NULL (every length Te). The projections are the caller's
+   (nn's gemm), contiguous in its workspace: P [B, Te, A] (ADDITIVE), Q [B, Td, A]
+   (ADDITIVE) or [B, Td, He] (GENERAL). Steps j >= length are never read.
+   "acc" below is f32 for f32/f16/bf16 and f64 for f64. */
+typedef struct dlk_k_attn_desc {
+  int dtype, kind;
+  int64_t B, Te, Td, He, Hd, A;
+  dlk_k_t3 enc, dec;
+  dlk_k_vec v;
+  const void *len;
+  int len_dtype;
+  int64_t len_s;
+  const void *P, *Q;
+  /* forward outputs */
+  dlk_k_t3 context, weights;
+  /* backward: alpha = the forward's weights; dcontext, dweights (NULL: absent);
+     denc, ddec (NULL: not wanted); dv (NULL: not wanted) */
+  dlk_k_t3 alpha, dcontext, dweights, denc, ddec;
+  dlk_k_vec dv;
+} dlk_k_attn_desc;
+
+/* ---- the composed variant's own kernels (impl 1; nn's gemm does the rest) ---- */
+
+/* dst [B, T, H] contiguous = src (T rows of H per sequence); with mask, rows t >= length
+   of sequence b are 0 (src there is never read). */
+int dlk_k_attn_gather(const dlk_k_attn_desc *a, dlk_k_t3 src, int64_t T, int64_t H, int mask,
+                      void *dst, void *stream);
+/* H [B, Td, Te, A] contiguous = tanh(P[b, j] + Q[b, i]) (ADDITIVE). */
+int dlk_k_attn_add_tanh(const dlk_k_attn_desc *a, void *H, void *stream);
+/* weights[b, i, :] = softmax over the visible steps of e[b, i, :] (e [B, Td, Te]
+   contiguous), 0 past the length. */
+int dlk_k_attn_softmax_rows(const dlk_k_attn_desc *a, const void *e, void *stream);
+/* de [B, Td, Te] contiguous = alpha (g - sum_j alpha g) with g = dweights + gc (gc
+   [B, Td, Te] contiguous: dcontext . enc_j; NULL or dweights NULL: that term is absent),
+   0 past the length. */
+int dlk_k_attn_softmax_bwd_rows(const dlk_k_attn_desc *a, const void *gc, void *de, void *stream);
+/* In place over H [B, Td, Te, A] (tanh values): H = de[b, i, j] v (1 - H^2). */
+int dlk_k_attn_dz(const dlk_k_attn_desc *a, const void *de, void *H, void *stream);
+/* n elements of a dtype set to value (contiguous). */
+int dlk_k_attn_fill(void *p, int dtype, int64_t n, double value, void *stream);
+
+/* ---- the fused variant (impl 2) ----
+   Forward: after the projections, one kernel per tile of decoder steps (four, or one when
+   Td < 4) and split of the visible encoder steps computes the scores in registers and
+   shared memory (tanh(P_j + Q_i) is never stored), the softmax and the context; when the
+   (B, tile) blocks alone cannot fill a GPU the encoder steps are split and a second kernel
+   combines the splits (the single-step form, Td = 1, of a decoder loop). _supports: the
+   query vectors of a tile must fit shared memory. _ws: the splits' partial results. */
+int dlk_k_attn_fwd_fused_supports(const dlk_k_attn_desc *a, char *why, size_t n);
+size_t dlk_k_attn_fwd_fused_ws(const dlk_k_attn_desc *a);
+int dlk_k_attn_fwd_fused(const dlk_k_attn_desc *a, void *ws, void *stream);
+
+/* Backward of the score, fused: from alpha, dcontext and dweights, per decoder row
+   dE = alpha (g - sum alpha g) (acc [B, Td, Te] in ws) and the query side's gradient dQ
+   (ADDITIVE: sum_j dE v (1 - tanh^2) [B, Td, A]; GENERAL: sum_j dE enc_j [B, Td, He]; DOT:
+   ddec directly), then per encoder row the encoder side's: dP = sum_i dE v (1 - tanh^2)
+   [B, Te, A] (ADDITIVE), dv partials, and denc = sum_i alpha dcontext_i (+ sum_i dE dec_i
+   for DOT, dE Q_i for GENERAL), 0 past the length; tanh recomputed, never stored. The
+   caller adds denc += dP wp^T and the weight gradients with nn's gemm. dP, dQ: T,
+   contiguous, NULL when not needed. Fixed-order sums only. _ws: dE, the dv partials. */
+size_t dlk_k_attn_bwd_fused_ws(const dlk_k_attn_desc *a);
+int dlk_k_attn_bwd_fused(const dlk_k_attn_desc *a, void *dP, void *dQ, void *ws, void *stream);
 
 #ifdef __cplusplus
 }

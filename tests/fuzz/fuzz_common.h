@@ -13,7 +13,7 @@
 
 #include "dlk.h"
 
-static dlk_context *fz_ctx(void) {
+static inline dlk_context *fz_ctx(void) {
   static dlk_context *ctx = NULL;
   if (!ctx) {
     dlk_context_options o;
@@ -27,12 +27,12 @@ static dlk_context *fz_ctx(void) {
 /* This process's own directory (mkdtemp, removed at exit): inputs never share a path
    with another harness or test running beside this one, even if one of them aborts. */
 static char fz_dir_path[256];
-static void fz_dir_remove(void) {
+static inline void fz_dir_remove(void) {
   char cmd[320];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", fz_dir_path);
   if (fz_dir_path[0] && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", fz_dir_path);
 }
-static const char *fz_dir(void) {
+static inline const char *fz_dir(void) {
   if (!fz_dir_path[0]) {
     const char *base = getenv("TMPDIR");
     snprintf(fz_dir_path, sizeof fz_dir_path, "%s/dlk_fuzz_XXXXXX", base && *base ? base : "/tmp");
@@ -43,7 +43,7 @@ static const char *fz_dir(void) {
 }
 
 /* Path of this process's input file, holding data. */
-static const char *fz_file(const uint8_t *data, size_t size, const char *suffix) {
+static inline const char *fz_file(const uint8_t *data, size_t size, const char *suffix) {
   static char path[320];
   snprintf(path, sizeof path, "%s/input%s", fz_dir(), suffix);
   FILE *f = fopen(path, "wb");
@@ -54,7 +54,7 @@ static const char *fz_file(const uint8_t *data, size_t size, const char *suffix)
 }
 
 /* A failed read must leave a message; a status outside the table is a bug. */
-static void fz_check_status(dlk_status s) {
+static inline void fz_check_status(dlk_status s) {
   if (s < 0 || s >= DLK_STATUS_COUNT) abort();
   if (s != DLK_OK && dlk_context_last_error(fz_ctx())[0] == '\0') abort();
 }

@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* libFuzzer's optional start-up hook: a harness that defines it (fuzz_api's op coverage
+   check) gets it called here too. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int run_file(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -29,6 +32,7 @@ static int run_file(const char *path) {
 
 int main(int argc, char **argv) {
   int files = 0, errors = 0;
+  if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
   for (int i = 1; i < argc; i++) {
     struct stat st;
     if (stat(argv[i], &st) != 0) {

@@ -288,6 +288,253 @@ def make_sdpa(w):
             w.case(cname, "sdpa", params, ins, outs)
 
 
+# ---------------------------------------------------------------------------------------
+# Additive (Bahdanau) and Luong attention: additive.txt and luong.txt
+#
+# Expected values: the formulas of include/dlk.h in float64 torch ops with given weights,
+# autograd for the gradients of L = sum(dcontext * context) + sum(dweights * weights) (the
+# term of an absent dcontext or dweights left out). Encoder steps past enc_lengths take no
+# part (masked softmax); they are written to the file as nan, which dlk must never read
+# (their denc is 0).
+#
+# Cross-checks before anything is written (SystemExit on a mismatch):
+#   additive  attention_keras's AttentionLayer equations, implemented separately below as
+#             the layer runs them: K.rnn over the decoder steps calling energy_step
+#             (W_a_dot_s = enc . W_a; U_a_dot_h = dec_t . U_a; e_t = softmax(tanh(W_a_dot_s
+#             + U_a_dot_h) . V_a)) and then context_step (c_t = sum(enc * e_t, axis=1)).
+#             The layer has no mask: a masked case is checked by running it on each
+#             sequence cut to its length.
+#   luong     dot and general against torch's scaled_dot_product_attention with scale 1
+#             (q = dec or dec @ w, k = v = enc, a boolean key mask); concat against
+#             torch.nn.Linear(Hd + He, A, bias=False) applied to every cat([dec_i, enc_j])
+#             pair, tanh, then v.
+#   native    the formulas again in the case's own dtype, within the DESIGN.md tolerance.
+# Ops and their tensors:
+#   additive  in enc dec w_a u_a v_a [enc_lengths] weights [dcontext] [dweights];
+#             out context weights denc ddec dw_a du_a dv_a
+#   luong     score (0 dot, 1 general, 2 concat);
+#             in enc dec [w] [v] [enc_lengths] weights [dcontext] [dweights];
+#             out context weights denc ddec [dw] [dv]
+# The backward's input weights are the forward's, rounded to the dtype, as a training step
+# has them; the expected gradients come from the exact float64 weights.
+# ---------------------------------------------------------------------------------------
+def key_mask(B, Te, lengths):
+    """Boolean [B, 1, Te]: encoder step j visible to every decoder step of sequence b."""
+    m = torch.ones(B, 1, Te, dtype=torch.bool)
+    if lengths is not None:
+        for b in range(B):
+            m[b, 0, lengths[b]:] = False
+    return m
+
+
+def masked_softmax_context(e, enc, lengths):
+    """alpha = softmax over visible steps (exact 0 elsewhere); context = alpha @ enc."""
+    mask = key_mask(e.shape[0], e.shape[2], lengths)
+    alpha = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=-1)
+    return alpha @ enc, alpha
+
+
+def additive_formula(enc, dec, w_a, u_a, v_a, lengths):
+    """dlk's statement: e = v_a . tanh(enc W_a + dec U_a) for every (i, j) at once."""
+    P = enc @ w_a                        # [B, Te, A]
+    Q = dec @ u_a                        # [B, Td, A]
+    e = torch.tanh(P[:, None, :, :] + Q[:, :, None, :]) @ v_a  # [B, Td, Te]
+    return masked_softmax_context(e, enc, lengths)
+
+
+def keras_attention_layer(encoder_out_seq, decoder_out_seq, W_a, U_a, V_a):
+    """attention_keras's AttentionLayer.call, step by step as K.rnn runs it."""
+    W_a_dot_s = encoder_out_seq @ W_a                       # K.dot(encoder_out_seq, W_a)
+    e_outputs = []
+    for t in range(decoder_out_seq.shape[1]):               # energy_step per decoder step
+        inputs = decoder_out_seq[:, t, :]
+        U_a_dot_h = (inputs @ U_a).unsqueeze(1)             # K.expand_dims(K.dot(inputs, U_a), 1)
+        Ws_plus_Uh = torch.tanh(W_a_dot_s + U_a_dot_h)
+        e_i = (Ws_plus_Uh @ V_a.reshape(-1, 1)).squeeze(-1)  # K.squeeze(K.dot(., V_a), -1)
+        e_outputs.append(torch.softmax(e_i, dim=-1))        # K.softmax(e_i)
+    c_outputs = []
+    for e_i in e_outputs:                                   # context_step per decoder step
+        c_outputs.append((encoder_out_seq * e_i.unsqueeze(-1)).sum(dim=1))
+    return torch.stack(c_outputs, 1), torch.stack(e_outputs, 1)
+
+
+def luong_formula(score, enc, dec, w, v, lengths):
+    if score == 0:
+        e = dec @ enc.transpose(1, 2)
+    elif score == 1:
+        e = (dec @ w) @ enc.transpose(1, 2)
+    else:
+        Hd = dec.shape[2]
+        Q = dec @ w[:, :Hd].T                    # the dec half of W [dec; enc]
+        P = enc @ w[:, Hd:].T
+        e = torch.tanh(P[:, None, :, :] + Q[:, :, None, :]) @ v
+    return masked_softmax_context(e, enc, lengths)
+
+
+def luong_crosscheck(score, enc, dec, w, v, lengths):
+    """An independent route to (context, weights) for each score."""
+    B, Te, He = enc.shape
+    Td, Hd = dec.shape[1], dec.shape[2]
+    mask = key_mask(B, Te, lengths)[:, :, None, :].expand(B, 1, Td, Te)
+    if score in (0, 1):
+        q = dec if score == 0 else dec @ w
+        ctx = F.scaled_dot_product_attention(q[:, None], enc[:, None], enc[:, None], attn_mask=mask,
+                                             scale=1.0)[:, 0]
+        e = q @ enc.transpose(1, 2)
+        return ctx, torch.softmax(e.masked_fill(~mask[:, 0], float("-inf")), -1)
+    lin = torch.nn.Linear(Hd + He, w.shape[0], bias=False).to(F64)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+    pairs = torch.cat([dec[:, :, None, :].expand(B, Td, Te, Hd), enc[:, None, :, :].expand(B, Td, Te, He)], -1)
+    e = torch.tanh(lin(pairs)) @ v
+    alpha = torch.softmax(e.masked_fill(~mask[:, 0], float("-inf")), -1)
+    return alpha @ enc, alpha
+
+
+def crosscheck(name, what, got, want):
+    for g, t, label in zip(got, want, ("context", "weights")):
+        if not torch.allclose(g, t, rtol=1e-10, atol=1e-12):
+            raise SystemExit("%s: %s disagrees with the formula's %s by %g" %
+                             (name, what, label, float((g - t).abs().max())))
+
+
+def attn_native(name, dt, fn, leaves, lengths, truth):
+    """The formula in the native dtype (skipped where torch's CPU lacks the op)."""
+    try:
+        with torch.no_grad():
+            nat = fn(*[t.to(DT[dt]) if t is not None else None for t in leaves], lengths)
+    except (RuntimeError, NotImplementedError):
+        return
+    for t, n in zip(truth, nat):
+        check_native(name, dt, t, n)
+
+
+def attn_gradients(fn, leaves, lengths, dctx, dwts):
+    xs = [t.clone().requires_grad_(True) if t is not None else None for t in leaves]
+    ctx, alpha = fn(*xs, lengths)
+    loss = torch.zeros((), dtype=F64)
+    if dctx is not None:
+        loss = loss + (ctx * dctx).sum()
+    if dwts is not None:
+        loss = loss + (alpha * dwts).sum()
+    live = [x for x in xs if x is not None]
+    grads = torch.autograd.grad(loss, live)
+    for g in grads:
+        if bool(torch.isnan(g).any()):
+            raise SystemExit("torch's gradient has NaN")
+    return ctx.detach(), alpha.detach(), grads
+
+
+def padded_nan(enc, lengths):
+    """enc as written to the file: nan on the steps past each length."""
+    out = enc.clone()
+    if lengths is not None:
+        for b in range(enc.shape[0]):
+            out[b, lengths[b]:] = float("nan")
+    return out
+
+
+def zero_padding(enc, lengths):
+    out = enc.clone()
+    if lengths is not None:
+        for b in range(enc.shape[0]):
+            out[b, lengths[b]:] = 0.0
+    return out
+
+
+def make_additive(w):
+    # name, B, Te, Td, He, Hd, A, lengths, grads ("both", "context", "weights")
+    cases = [
+        ("keras", 2, 5, 4, 3, 4, 3, None, "both"),
+        ("a_ne_he", 2, 6, 3, 4, 3, 5, None, "both"),
+        ("lengths", 3, 6, 4, 3, 3, 4, [6, 1, 3], "both"),
+        ("single_step", 3, 7, 1, 4, 5, 4, [7, 2, 5], "both"),
+        ("one_step_enc", 2, 1, 3, 3, 2, 3, None, "both"),
+        ("dcontext_only", 2, 5, 3, 3, 3, 3, [5, 3], "context"),
+        ("dweights_only", 2, 5, 3, 3, 3, 2, None, "weights"),
+    ]
+    for dt in ("f32", "f16", "bf16", "f64"):
+        for (name, B, Te, Td, He, Hd, A, lengths, which) in cases:
+            cname = "%s_%s" % (name, dt)
+            enc = zero_padding(rnd(randn(B, Te, He), dt), lengths)
+            dec = rnd(randn(B, Td, Hd), dt)
+            w_a = rnd(randn(He, A, scale=1.0 / math.sqrt(He)), dt)
+            u_a = rnd(randn(Hd, A, scale=1.0 / math.sqrt(Hd)), dt)
+            v_a = rnd(randn(A, scale=1.0 / math.sqrt(A)), dt)
+            dctx = rnd(randn(B, Td, He), dt) if which in ("both", "context") else None
+            dwts = rnd(randn(B, Td, Te), dt) if which in ("both", "weights") else None
+            leaves = [enc, dec, w_a, u_a, v_a]
+            ctx, alpha, grads = attn_gradients(additive_formula, leaves, lengths, dctx, dwts)
+            # attention_keras's own equations (per sequence, cut to its length)
+            kc, ka = torch.zeros_like(ctx), torch.zeros_like(alpha)
+            for b in range(B):
+                l = lengths[b] if lengths is not None else Te
+                c1, a1 = keras_attention_layer(enc[b:b + 1, :l], dec[b:b + 1], w_a, u_a, v_a)
+                kc[b], ka[b, :, :l] = c1[0], a1[0]
+            crosscheck(cname, "attention_keras's AttentionLayer", (kc, ka), (ctx, alpha))
+            attn_native(cname, dt, additive_formula, leaves, lengths, (ctx, alpha))
+            ins = [("enc", dt, padded_nan(enc, lengths)), ("dec", dt, dec), ("w_a", dt, w_a), ("u_a", dt, u_a),
+                   ("v_a", dt, v_a)]
+            if lengths is not None:
+                ins.append(("enc_lengths", "i32" if B % 2 else "i64", torch.tensor(lengths)))
+            ins.append(("weights", dt, alpha))
+            if dctx is not None:
+                ins.append(("dcontext", dt, dctx))
+            if dwts is not None:
+                ins.append(("dweights", dt, dwts))
+            outs = [("context", dt, ctx), ("weights", dt, alpha)]
+            outs += [(n, dt, g) for n, g in zip(("denc", "ddec", "dw_a", "du_a", "dv_a"), grads)]
+            w.case(cname, "additive", {}, ins, outs)
+
+
+def make_luong(w):
+    # name, score, B, Te, Td, He, Hd, A, lengths, grads
+    cases = [
+        ("dot", 0, 2, 5, 4, 3, 3, 0, None, "both"),
+        ("dot_lengths", 0, 3, 6, 3, 4, 4, 0, [6, 1, 4], "both"),
+        ("dot_single_step", 0, 2, 7, 1, 3, 3, 0, [3, 7], "weights"),
+        ("general", 1, 2, 5, 4, 3, 4, 0, None, "both"),
+        ("general_lengths", 1, 3, 6, 2, 4, 3, 0, [2, 6, 5], "context"),
+        ("concat", 2, 2, 5, 3, 3, 4, 5, None, "both"),
+        ("concat_lengths", 2, 3, 6, 4, 4, 3, 3, [6, 2, 1], "both"),
+        ("concat_single_step", 2, 2, 4, 1, 3, 2, 4, [4, 2], "context"),
+    ]
+    for dt in ("f32", "f16", "bf16", "f64"):
+        for (name, score, B, Te, Td, He, Hd, A, lengths, which) in cases:
+            cname = "%s_%s" % (name, dt)
+            enc = zero_padding(rnd(randn(B, Te, He), dt), lengths)
+            dec = rnd(randn(B, Td, Hd, scale=1.0 / math.sqrt(He) if score == 0 else 1.0), dt)
+            wt = None
+            if score == 1:
+                wt = rnd(randn(Hd, He, scale=1.0 / math.sqrt(Hd * He)), dt)
+            if score == 2:
+                wt = rnd(randn(A, Hd + He, scale=1.0 / math.sqrt(Hd + He)), dt)
+            vt = rnd(randn(A, scale=1.0 / math.sqrt(A)), dt) if score == 2 else None
+            dctx = rnd(randn(B, Td, He), dt) if which in ("both", "context") else None
+            dwts = rnd(randn(B, Td, Te), dt) if which in ("both", "weights") else None
+            fn = lambda e, d, ww, vv, ln, s=score: luong_formula(s, e, d, ww, vv, ln)  # noqa: E731
+            leaves = [enc, dec, wt, vt]
+            ctx, alpha, grads = attn_gradients(fn, leaves, lengths, dctx, dwts)
+            crosscheck(cname, "the independent Luong route", luong_crosscheck(score, enc, dec, wt, vt, lengths),
+                       (ctx, alpha))
+            attn_native(cname, dt, fn, leaves, lengths, (ctx, alpha))
+            ins = [("enc", dt, padded_nan(enc, lengths)), ("dec", dt, dec)]
+            if wt is not None:
+                ins.append(("w", dt, wt))
+            if vt is not None:
+                ins.append(("v", dt, vt))
+            if lengths is not None:
+                ins.append(("enc_lengths", "i32" if B % 2 else "i64", torch.tensor(lengths)))
+            ins.append(("weights", dt, alpha))
+            if dctx is not None:
+                ins.append(("dcontext", dt, dctx))
+            if dwts is not None:
+                ins.append(("dweights", dt, dwts))
+            gnames = ["denc", "ddec"] + (["dw"] if wt is not None else []) + (["dv"] if vt is not None else [])
+            outs = [("context", dt, ctx), ("weights", dt, alpha)] + [(n, dt, g) for n, g in zip(gnames, grads)]
+            w.case(cname, "luong", {"score": score}, ins, outs)
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                  "attention")
@@ -295,7 +542,13 @@ def main():
     w = Writer("scaled-dot-product attention")
     make_sdpa(w)
     w.save(os.path.join(outdir, "sdpa.txt"))
-    # Additive (Bahdanau) and Luong attention: their make_*() and files go here.
+    # Additive (Bahdanau) and Luong attention.
+    w = Writer("additive (Bahdanau) attention")
+    make_additive(w)
+    w.save(os.path.join(outdir, "additive.txt"))
+    w = Writer("Luong attention")
+    make_luong(w)
+    w.save(os.path.join(outdir, "luong.txt"))
     print("wrote %s" % outdir)
 
 
