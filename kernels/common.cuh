@@ -29,15 +29,25 @@
   } while (0)
 #endif
 
-// ---- launching ----
+// ---- launching, dynamic shared memory ----
 // Every launch is written DLK_LAUNCH(kernel, grid, block, smem, stream)(args...). On a
 // GPU that is kernel<<<grid, block, smem, (cudaStream_t)stream>>>(args...); it is written
 // as a call on a small object so that the kernel may be a template whose arguments hold
 // commas (DLK_LAUNCH(softmax_fwd_kernel<T, 2, true>, ...)), and so that the emulated
 // device (DLK_CUDA_EMU, tests/emu/) can put its own launch behind the same spelling.
+// Dynamic shared memory is declared only as DLK_DYNAMIC_SHARED(T, name); (16-byte aligned)
+// or DLK_DYNAMIC_SHARED(T, name, align);: on a GPU `extern __shared__ __align__(a) T
+// name[]`, on the emulated device a pointer to the launch's buffer (a raw `extern
+// __shared__` does not compile there). Inline PTX sits inside `#if !defined(DLK_CUDA_EMU)`
+// (README: "The emulated device").
 #ifdef DLK_CUDA_EMU
 #include "emu_launch.h"
 #else
+#define DLK_DYNAMIC_SHARED_2(T, name) extern __shared__ __align__(16) T name[]
+#define DLK_DYNAMIC_SHARED_3(T, name, align) extern __shared__ __align__(align) T name[]
+#define DLK_DYNAMIC_SHARED_PICK(a, b, c, which, ...) which
+#define DLK_DYNAMIC_SHARED(...) \
+  DLK_DYNAMIC_SHARED_PICK(__VA_ARGS__, DLK_DYNAMIC_SHARED_3, DLK_DYNAMIC_SHARED_2, _)(__VA_ARGS__)
 namespace dlk {
 template <typename... P>
 struct Launch {

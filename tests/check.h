@@ -165,6 +165,23 @@ static inline dlk_context *t_gpu_context_or_skip(const char *prog) {
   return ctx;
 }
 
+/* Is ctx on the emulated CUDA device (DLK_CUDA_EMU, tests/emu)? It runs the kernels on the
+   CPU with a grid's blocks one after another on each core, not side by side as a GPU runs
+   them: a result that depends on how the GPU interleaves blocks (Hogwild's staleness) is
+   checked there with a band that allows for the emulator's order. */
+static inline int t_emulated_device(dlk_context *ctx) {
+  dlk_device_props p;
+  memset(&p, 0, sizeof p);
+  return dlk_device_properties(ctx, 0, &p) == DLK_OK && strcmp(p.name, "dlk-emu") == 0;
+}
+
+/* DLK_TEST_QUICK: 0 (unset) every case; 1 a small subset (compute-sanitizer, ASan); 2 every
+   case but the big ones (the emulated device). */
+static inline int t_quick_mode(void) {
+  const char *q = getenv("DLK_TEST_QUICK");
+  return q ? atoi(q) : 0;
+}
+
 static inline dlk_context *t_cpu_context(void) {
   dlk_context_options o;
   memset(&o, 0, sizeof o);

@@ -60,6 +60,9 @@ void sweep_free(sweep_set *s);
    all are within. An element still +inf (the output fill) where the reference is not
    +inf is reported as never written. */
 int sweep_compare(const char *what, const sweep_set *got, const sweep_set *ref, int tf32);
+/* The same with extra_atol added to every output's absolute tolerance (an op whose error
+   grows with the problem, e.g. a dot product's with its length; say why where it is used). */
+int sweep_compare_wider(const char *what, const sweep_set *got, const sweep_set *ref, int tf32, double extra_atol);
 /* The same bits in every array (NaN payloads included). */
 int sweep_identical(const sweep_set *a, const sweep_set *b);
 
@@ -144,8 +147,9 @@ typedef struct sweep_op {
 
 /* The sweep over ops[0..n): ctx is the context under test; ref_ctx, when not NULL, a CPU
    context whose reference run gives the expected outputs (the GPU run), else the naive
-   functions do. quick: the first 3 cases of each op in f32 and f16 only. Prints the
-   per-variant report. */
+   functions do. quick (DLK_TEST_QUICK): 0 every case; 1 the first 3 cases of each op in
+   f32 and f16 only (compute-sanitizer, ASan); 2 every case but the big ones, in every dtype
+   (the emulated device, tests/emu). Prints the per-variant report. */
 void sweep_run(dlk_context *ctx, dlk_context *ref_ctx, const sweep_op *ops, int n, int quick);
 
 /* With --list-sweep-ops among the arguments: prints each op the rows force, one per line,

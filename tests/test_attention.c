@@ -2938,7 +2938,7 @@ int main(int argc, char **argv) {
   if (sweep_list_ops(argc, argv, SDPA_ROWS, N_OF(SDPA_ROWS)) |
       sweep_list_ops(argc, argv, ATTN_ROWS, N_OF(ATTN_ROWS)))
     return 0;
-  quick_mode = getenv("DLK_TEST_QUICK") && atoi(getenv("DLK_TEST_QUICK")) != 0;
+  quick_mode = t_quick_mode();
   if (t_want_gpu(argc, argv)) {
     dlk_context *g = t_gpu_context_or_skip("test_attention");
     dlk_context *cpu = t_cpu_context();

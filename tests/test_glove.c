@@ -1919,6 +1919,21 @@ static dlk_status gpu_epoch(dlk_context *ctx, int id, dlk_glove_model *m, const 
   return s;
 }
 
+/* Hogwild's band around cpu_ref, (cost, parameters rms): 0.5% and 2% on a GPU, whose
+   blocks run side by side so that the records go roughly in file order. The emulated device
+   (t_emulated_device) runs a grid's blocks one after another on each of its cores, so the
+   records go in another order (block-major), and one epoch over the 4096 quick records
+   moves with the order: 7 emulated runs (issue 9) gave cost +3.2% to +7.2% and parameters
+   0.24-0.25 rms off cpu_ref (streamed: up to ~6% and 0.13); over the whole golden set the
+   same kernel lands at +0.7-0.8% and 0.06-0.14, i.e. it is the order, not the kernel. There
+   the band is 12% and 0.35; the exact checks (one record, records sharing no row: every
+   variant to 1e-12) hold the arithmetic on every device. */
+static void hog_band(dlk_context *ctx, double *cost, double *params) {
+  const int emu = t_emulated_device(ctx);
+  *cost = emu ? 0.12 : 5e-3;
+  *params = emu ? 0.35 : 0.02;
+}
+
 static void gpu_epoch_cases(dlk_context *ctx, dlk_context *cpu, const dlk_variant_info *ep, int nep) {
   const int64_t V = 1194;
   const int d = 10;
@@ -1984,10 +1999,12 @@ static void gpu_epoch_cases(dlk_context *ctx, dlk_context *cpu, const dlk_varian
               "deterministic: identical bits on a second run (cost %.17g vs %.17g)", r1.cost, r2.cost);
         free(w2), free(g2);
       } else {
-        /* Hogwild: races change the bits, not the result. */
-        CHECK(rc_rel <= 5e-3, "cost %.9g vs cpu_ref %.9g (rel %.3g > 0.5%%)", r1.cost, rref.cost, rc_rel);
+        /* Hogwild: races change the bits, not the result (hog_band). */
+        double band_cost, band_params;
+        hog_band(ctx, &band_cost, &band_params);
+        CHECK(rc_rel <= band_cost, "cost %.9g vs cpu_ref %.9g (rel %.3g > %g)", r1.cost, rref.cost, rc_rel, band_cost);
         double e = rel_rms(w, wref, nv);
-        CHECK(e <= 0.02, "parameters within 2%% rms of cpu_ref (%.4f)", e);
+        CHECK(e <= band_params, "parameters within %g rms of cpu_ref (%.4f)", band_params, e);
       }
       free(w), free(g);
       dlk_glove_model_free(ctx, &mg), dlk_glove_model_free(ctx, &mg2);
@@ -2254,10 +2271,12 @@ static void gpu_stream_cases(dlk_context *ctx, dlk_context *cpu, const dlk_varia
         CHECK(fabs(rcs.cost - rref.cost) <= tol * rref.cost, "small chunks: cost %.17g vs cpu_ref %.17g", rcs.cost,
               rref.cost);
       } else {
-        CHECK(fabs(rb.cost - rref.cost) <= 5e-3 * rref.cost && fabs(rcs.cost - rref.cost) <= 5e-3 * rref.cost,
+        double band_cost, band_params;
+        hog_band(ctx, &band_cost, &band_params);
+        CHECK(fabs(rb.cost - rref.cost) <= band_cost * rref.cost && fabs(rcs.cost - rref.cost) <= band_cost * rref.cost,
               "warp streamed: cost %.9g / %.9g vs cpu_ref %.9g", rb.cost, rcs.cost, rref.cost);
         double e = rel_rms(wc, wref, nv);
-        CHECK(e <= 0.02, "warp streamed: parameters within 2%% rms (%.4f)", e);
+        CHECK(e <= band_params, "warp streamed: parameters within %g rms (%.4f)", band_params, e);
       }
       free(wa), free(wb), free(wc);
       dlk_glove_model_free(ctx, &a), dlk_glove_model_free(ctx, &b), dlk_glove_model_free(ctx, &c);

@@ -110,6 +110,10 @@ static bool sdpa_arch_ok(const dlk_context *ctx, int impl, char *why, size_t n) 
     return false;
   }
   if (impl == 3) {
+#if defined(DLK_CUDA_EMU)
+    snprintf(why, n, "needs a real GPU (inline PTX: wgmma, TMA, mbarrier)");
+    return false;
+#endif
     if (!DLK_HAVE_SM90A) {
       snprintf(why, n, "built without sm_90a (add 90a to DLK_CUDA_ARCHS)");
       return false;

@@ -180,7 +180,11 @@ static bool gemm_dtypes(const dlk_gemm_args *g, bool allow_f64, char *why, size_
 /* 4 wgmma is sm_90a only: the arch checks live here (the context knows the device), the
    layout/alignment rules in the kernel file (dlk_k_gemm_supports). */
 static bool gemm_wgmma_arch(const dlk_context *ctx, const dlk_gemm_args *g, char *why, size_t n) {
-#if !DLK_HAVE_SM90A
+#if defined(DLK_CUDA_EMU)
+  (void)ctx, (void)g;
+  snprintf(why, n, "needs a real GPU (inline PTX: wgmma, TMA, mbarrier)");
+  return false;
+#elif !DLK_HAVE_SM90A
   (void)ctx, (void)g;
   snprintf(why, n, "built without sm_90a (add 90a to DLK_CUDA_ARCHS)");
   return false;

@@ -111,11 +111,7 @@ __global__ __launch_bounds__(FZ_THREADS) void fused_fwd_kernel(dlk_k_attn_desc a
                                                                typename AccT<T>::type *ws_ml,
                                                                typename AccT<T>::type *ws_c) {
   typedef typename AccT<T>::type Acc;
-#ifdef DLK_DYNAMIC_SHARED
-  DLK_DYNAMIC_SHARED(unsigned char, fz_smem);  // the emulated device's spelling
-#else
-  extern __shared__ __align__(16) unsigned char fz_smem[];
-#endif
+  DLK_DYNAMIC_SHARED(unsigned char, fz_smem);
   const int64_t QD = KIND == ADDITIVE ? a.A : a.He;
   Acc *q = reinterpret_cast<Acc *>(fz_smem);
   Acc *vv = q + TI * QD;

@@ -316,7 +316,7 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
                                                               const float *delta) {
   typedef FbCfg<HD> C;
   constexpr bool DO_DV = PART & 1, DO_DK = (PART & 2) != 0;
-  extern __shared__ __align__(16) unsigned char fb_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, fb_smem);
   T *sK = (T *)fb_smem;
   T *sV = sK + FB_KN * C::P;
   T *sQ = sV + FB_KN * C::P;                     // [2][FB_QM][P]
@@ -518,7 +518,7 @@ __global__ __launch_bounds__(FB_THREADS) void bwd_dkdv_kernel(dlk_k_sdpa_desc a,
 template <typename T, int HD>
 __global__ __launch_bounds__(FB_THREADS) void bwd_dq_kernel(dlk_k_sdpa_desc a, const float *delta) {
   typedef FbCfg<HD> C;
-  extern __shared__ __align__(16) unsigned char fq_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, fq_smem);
   T *sQ = (T *)fq_smem;
   T *sO = sQ + FQ_BR * C::P;
   T *sK = sO + FQ_BR * C::P;      // [2][BC][P]
@@ -731,7 +731,7 @@ constexpr int FSB_ROWS = 8, FSB_T = 32, FSB_THREADS = 256;
 template <typename T>
 __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_desc a,
                                                                   const float *delta) {
-  extern __shared__ float sb_smem[];
+  DLK_DYNAMIC_SHARED(float, sb_smem);
   const int64_t D = a.D, Dv = a.Dv;
   float *sQ = sb_smem, *sO = sQ + FSB_ROWS * D, *sK = sO + FSB_ROWS * Dv,
         *sV = sK + FSB_T * (D + 1);
@@ -806,7 +806,7 @@ __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dq_kernel(dlk_k_sdpa_des
 template <typename T>
 __global__ __launch_bounds__(FSB_THREADS) void simt_bwd_dkdv_kernel(dlk_k_sdpa_desc a,
                                                                     const float *delta) {
-  extern __shared__ float sb_smem[];
+  DLK_DYNAMIC_SHARED(float, sb_smem);
   const int64_t D = a.D, Dv = a.Dv;
   float *sK = sb_smem, *sV = sK + FSB_ROWS * D, *sQ = sV + FSB_ROWS * Dv,
         *sO = sQ + FSB_T * (D + 1);

@@ -179,7 +179,7 @@ struct FmCfg {
 template <typename T, int HD>
 __global__ __launch_bounds__(FM_THREADS) void flash_fwd_kernel(dlk_k_sdpa_desc a) {
   typedef FmCfg<HD> C;
-  extern __shared__ __align__(16) unsigned char fm_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, fm_smem);
   T *sQ = (T *)fm_smem;
   T *sK = sQ + FM_BR * C::P;
   T *sV = sK + 2 * C::BC * C::P;
@@ -405,7 +405,7 @@ constexpr int FS_ROWS = 8, FS_KT = 32, FS_THREADS = 256;
 
 template <typename T>
 __global__ __launch_bounds__(FS_THREADS) void flash_simt_fwd_kernel(dlk_k_sdpa_desc a) {
-  extern __shared__ float fs_smem[];
+  DLK_DYNAMIC_SHARED(float, fs_smem);
   const int64_t D = a.D, Dv = a.Dv;
   float *sQ = fs_smem, *sK = sQ + FS_ROWS * D, *sV = sK + FS_KT * (D + 1);
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;

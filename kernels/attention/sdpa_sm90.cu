@@ -254,7 +254,7 @@ __global__ __launch_bounds__(W3_THREADS, 1) void flash_fwd_wgmma_kernel(
   typedef W3Cfg<HD> C;
   constexpr int NBOX = HD / 64;  // 64-wide d boxes
   __shared__ __align__(8) uint64_t full_bar[2], empty_bar[2], q_bar;
-  extern __shared__ __align__(1024) unsigned char w3_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, w3_smem, 1024);
   const uint32_t smem0 = (s_addr(w3_smem) + 1023u) & ~1023u;
   const uint32_t sq = smem0, sstage = smem0 + C::Q_BYTES;
   const int wg = threadIdx.x / 128;

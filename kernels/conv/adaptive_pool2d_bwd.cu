@@ -36,8 +36,7 @@ __global__ void adaptive_pool2d_bwd_kernel(dlk_k_adaptive_pool2d_desc p, bool cl
 template <typename T>
 static int run_op(const dlk_k_adaptive_pool2d_desc *p, void *stream) {
   const int64_t total = p->in.n * p->in.c * p->in.h * p->in.w;
-  void (*k)(dlk_k_adaptive_pool2d_desc, bool) = adaptive_pool2d_bwd_kernel<T>;
-  DLK_LAUNCH(k, grid_for(total, 256), 256, 0, stream)(*p, p->in.sc == 1 && p->in.c > 1);
+  DLK_LAUNCH(adaptive_pool2d_bwd_kernel<T>, grid_for(total, 256), 256, 0, stream)(*p, p->in.sc == 1 && p->in.c > 1);
   return (int)cudaGetLastError();
 }
 

@@ -71,13 +71,11 @@ template <typename T>
 static int run_op(const dlk_k_batchnorm_desc *p, void *ws, void *stream) {
   const bool need_sums = (p->training && p->dx.data) || p->dgamma.data || p->dbeta.data;
   if (need_sums && p->x.c > 0) {
-    void (*ks)(dlk_k_batchnorm_desc, double *) = batchnorm_bwd_sums_kernel<T>;
-    DLK_LAUNCH(ks, (unsigned)(p->x.c < 65535 ? p->x.c : 65535), 256, 0, stream)(*p, (double *)ws);
+    DLK_LAUNCH(batchnorm_bwd_sums_kernel<T>, (unsigned)(p->x.c < 65535 ? p->x.c : 65535), 256, 0, stream)(*p, (double *)ws);
   }
   const int64_t total = p->x.n * p->x.c * p->x.h * p->x.w;
   if (p->dx.data && total > 0) {
-    void (*kd)(dlk_k_batchnorm_desc, const double *, bool) = batchnorm_bwd_dx_kernel<T>;
-    DLK_LAUNCH(kd, grid_for(total, 256), 256, 0, stream)(*p, (const double *)ws, p->x.sc == 1 && p->x.c > 1);
+    DLK_LAUNCH(batchnorm_bwd_dx_kernel<T>, grid_for(total, 256), 256, 0, stream)(*p, (const double *)ws, p->x.sc == 1 && p->x.c > 1);
   }
   return (int)cudaGetLastError();
 }

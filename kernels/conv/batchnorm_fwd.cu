@@ -76,12 +76,10 @@ __global__ void batchnorm_apply_kernel(dlk_k_batchnorm_desc p, bool cl) {
 template <typename T>
 static int run_op(const dlk_k_batchnorm_desc *p, void *stream) {
   if (p->training) {
-    void (*ks)(dlk_k_batchnorm_desc) = batchnorm_stats_kernel<T>;
-    DLK_LAUNCH(ks, (unsigned)(p->x.c < 65535 ? p->x.c : 65535), 256, 0, stream)(*p);
+    DLK_LAUNCH(batchnorm_stats_kernel<T>, (unsigned)(p->x.c < 65535 ? p->x.c : 65535), 256, 0, stream)(*p);
   }
   const int64_t total = p->x.n * p->x.c * p->x.h * p->x.w;
-  void (*ka)(dlk_k_batchnorm_desc, bool) = batchnorm_apply_kernel<T>;
-  DLK_LAUNCH(ka, grid_for(total, 256), 256, 0, stream)(*p, p->x.sc == 1 && p->x.c > 1);
+  DLK_LAUNCH(batchnorm_apply_kernel<T>, grid_for(total, 256), 256, 0, stream)(*p, p->x.sc == 1 && p->x.c > 1);
   return (int)cudaGetLastError();
 }
 

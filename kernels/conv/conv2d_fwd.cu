@@ -331,7 +331,7 @@ constexpr int DW_TX = 32, DW_TY = 8;
 template <typename T>
 __global__ __launch_bounds__(DW_TX *DW_TY) void fwd_depthwise_kernel(dlk_k_conv2d_fwd_desc a, int ph, int pw) {
   typedef typename AccT<T>::type A;
-  extern __shared__ unsigned char dw_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, dw_smem);
   A *patch = (A *)dw_smem, *taps = patch + (int64_t)ph * pw;
   const dlk_k_conv2d_geom g = a.g;
   const int64_t mult = g.k / g.c;
@@ -372,14 +372,15 @@ constexpr size_t DW_SMEM_MAX = 48 * 1024;
 
 // ---- checks shared by _supports and the launcher ----
 
-bool unit_c(const dlk_k_t4 &t) {
-  return t.st[1] == 1;
-}
 bool fail(char *why, size_t n, const char *msg) {
   if (why && n) snprintf(why, n, "%s", msg);
   return false;
 }
 
+#if !defined(DLK_CUDA_EMU)  // the tensor-core kernel's rules (impl 3 needs a real GPU there)
+bool unit_c(const dlk_k_t4 &t) {
+  return t.st[1] == 1;
+}
 bool tc_ok(const dlk_k_conv2d_fwd_desc *a, char *why, size_t n) {
   char buf[160];
   const dlk_k_conv2d_geom &g = a->g;
@@ -407,6 +408,7 @@ bool tc_ok(const dlk_k_conv2d_fwd_desc *a, char *why, size_t n) {
   }
   return true;
 }
+#endif  // !DLK_CUDA_EMU
 
 bool dw_ok(const dlk_k_conv2d_fwd_desc *a, char *why, size_t n) {
   const dlk_k_conv2d_geom &g = a->g;

@@ -34,8 +34,7 @@ __global__ void mse_bwd_kernel(dlk_k_mse_desc p) {
 
 template <typename T, bool CONTIG>
 static int run_op(const dlk_k_mse_desc *p, void *stream) {
-  void (*k)(dlk_k_mse_desc) = mse_bwd_kernel<T, CONTIG>;
-  DLK_LAUNCH(k, grid_for(p->numel, 256), 256, 0, stream)(*p);
+  DLK_LAUNCH(mse_bwd_kernel<T, CONTIG>, grid_for(p->numel, 256), 256, 0, stream)(*p);
   return (int)cudaGetLastError();
 }
 

@@ -75,14 +75,11 @@ template <typename T, bool CONTIG>
 static int run_op(const dlk_k_mse_desc *p, void *ws, void *stream) {
   if (p->reduction == 2) {
     if (p->numel == 0) return 0;
-    void (*k)(dlk_k_mse_desc) = mse_none_kernel<T, CONTIG>;
-    DLK_LAUNCH(k, grid_for(p->numel, 256), 256, 0, stream)(*p);
+    DLK_LAUNCH(mse_none_kernel<T, CONTIG>, grid_for(p->numel, 256), 256, 0, stream)(*p);
   } else {
     const int parts = mse_parts(p->numel);
-    void (*k1)(dlk_k_mse_desc, double *) = mse_partial_kernel<T, CONTIG>;
-    void (*k2)(dlk_k_mse_desc, const double *, int) = mse_final_kernel<T>;
-    DLK_LAUNCH(k1, parts, 256, 0, stream)(*p, (double *)ws);
-    DLK_LAUNCH(k2, 1, 1024, 0, stream)(*p, (const double *)ws, parts);
+    DLK_LAUNCH(mse_partial_kernel<T, CONTIG>, parts, 256, 0, stream)(*p, (double *)ws);
+    DLK_LAUNCH(mse_final_kernel<T>, 1, 1024, 0, stream)(*p, (const double *)ws, parts);
   }
   return (int)cudaGetLastError();
 }

@@ -84,13 +84,11 @@ static int run_pool2d_bwd(const dlk_k_pool2d_desc *p, int impl, bool cl, void *w
   const int32_t *amax = NULL;
   if (impl == 2 && p->kind == 0) {
     const int64_t outs = p->dy.n * p->dy.c * p->dy.h * p->dy.w;
-    void (*ka)(dlk_k_pool2d_desc, int32_t *) = pool2d_argmax_kernel<T>;
-    if (outs) DLK_LAUNCH(ka, grid_for(outs, 256), 256, 0, stream)(*p, (int32_t *)ws);
+    if (outs) DLK_LAUNCH(pool2d_argmax_kernel<T>, grid_for(outs, 256), 256, 0, stream)(*p, (int32_t *)ws);
     amax = (const int32_t *)ws;
   }
   const int64_t total = p->x.n * p->x.c * p->x.h * p->x.w;
-  void (*k)(dlk_k_pool2d_desc, bool, const int32_t *) = pool2d_bwd_kernel<T>;
-  DLK_LAUNCH(k, grid_for(total, 256), 256, 0, stream)(*p, cl, amax);
+  DLK_LAUNCH(pool2d_bwd_kernel<T>, grid_for(total, 256), 256, 0, stream)(*p, cl, amax);
   return (int)cudaGetLastError();
 }
 

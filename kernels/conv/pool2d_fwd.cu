@@ -38,8 +38,7 @@ __global__ void pool2d_fwd_kernel(dlk_k_pool2d_desc p, bool cl) {
 template <typename T>
 static int run_pool2d_fwd(const dlk_k_pool2d_desc *p, bool cl, void *stream) {
   const int64_t total = p->y.n * p->y.c * p->y.h * p->y.w;
-  void (*k)(dlk_k_pool2d_desc, bool) = pool2d_fwd_kernel<T>;
-  DLK_LAUNCH(k, grid_for(total, 256), 256, 0, stream)(*p, cl);
+  DLK_LAUNCH(pool2d_fwd_kernel<T>, grid_for(total, 256), 256, 0, stream)(*p, cl);
   return (int)cudaGetLastError();
 }
 

@@ -274,7 +274,11 @@ __device__ __forceinline__ void prefetch_rows(const EpochArgs<T> &a, const Rec &
     const T *row = ((k & 2) ? a.G : a.W) + ((k & 1) ? o2 : o1);
     const uintptr_t start = (uintptr_t)row & ~(uintptr_t)127;
     const uintptr_t at = start + (uintptr_t)line * 128;
+#if !defined(DLK_CUDA_EMU)  // a hint only; the emulated device has no L2 to warm
     if (at < (uintptr_t)(row + rl)) asm volatile("prefetch.global.L2 [%0];" ::"l"(at));
+#else
+    (void)at;
+#endif
   }
 }
 
@@ -305,8 +309,10 @@ __device__ void block_partials(double cost, long long skip, long long bad, doubl
 // always see the full warp. No locks: a group reads its rows as they are and adds its
 // changes atomically (add_to), so groups on records sharing a row read slightly stale
 // values but never lose a step. Shared memory: 3 x 32 words for the block partials.
-// Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each), and at most as many groups as
-// the in-flight cap (hog_groups) allows.
+// Grid: at most EPOCH_MAX_BLOCKS blocks (one partial each). In flight: at most `cap`
+// groups (hog_groups), also when that is fewer than one block holds: groups past the cap
+// are bystanders in their warp's shuffles and whole warps past it skip the loop, so the
+// active groups take records i = g, g + active, ... (active = min(cap, groups launched)).
 // Blocks per SM the register budget of `det` aims at: 4 (64 registers) for small per-lane
 // rows, fewer as the row slices in registers grow (E * VW values of T, four rows); f64 math
 // (the accurate log/exp paths) needs about 20 more registers than f32. The Hogwild kernel
@@ -319,23 +325,24 @@ template <typename T, int E, int VW> constexpr int warp_min_blocks() {
 
 template <typename T, int G, int E, int VW>
 __global__ void __launch_bounds__(256, 2)
-    epoch_warp_kernel(EpochArgs<T> a, double *psum, long long *pskip, long long *pbad) {
+    epoch_warp_kernel(EpochArgs<T> a, int64_t cap, double *psum, long long *pskip, long long *pbad) {
   constexpr int GPW = 32 / G;
   const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
   const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
   const int gw = (threadIdx.x & 31) / G;
-  const int64_t stride = nwarps * GPW;
+  const int64_t launched = nwarps * GPW, stride = cap < launched ? cap : launched;
+  const bool active = warp * GPW + gw < stride;
   double cost = 0;
   long long skip = 0, bad = 0;
   Rec r = {0, 0, 1.0};
-  if (warp * GPW + gw < a.n) r = load_rec(a.rec + warp * GPW + gw);
-  for (int64_t base = warp * GPW; base < a.n; base += stride) {
+  if (active && warp * GPW + gw < a.n) r = load_rec(a.rec + warp * GPW + gw);
+  for (int64_t base = warp * GPW; base < a.n && warp * GPW < stride; base += stride) {
     const int64_t i = base + gw;
-    const bool has = i < a.n;
+    const bool has = active && i < a.n;
     // Software pipeline: the next record now, and its rows towards L2, so that their
     // latency overlaps this record's work.
     Rec next = {0, 0, 1.0};
-    if (i + stride < a.n) {
+    if (active && i + stride < a.n) {
       next = load_rec(a.rec + i + stride);
       prefetch_rows<T, G>(a, next);
     }
@@ -368,9 +375,13 @@ constexpr int DET_BATCH = 4;
 constexpr unsigned long long DET_WATCHDOG_NS = 10000000000ull;
 
 __device__ __forceinline__ unsigned long long global_ns() {
+#if !defined(DLK_CUDA_EMU)
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
+#else
+  return dlk_emu::globaltimer_ns();  // the emulated device's clock (CLOCK_MONOTONIC)
+#endif
 }
 
 // Spin until *flag == want (acquire). Returns false on the watchdog.
@@ -675,7 +686,7 @@ int launch_warp(const EpochArgs<T> &a, const WarpLayout &l, int64_t groups, int 
   if (cap > by_groups) cap = by_groups;
   if (cap > EPOCH_MAX_BLOCKS) cap = EPOCH_MAX_BLOCKS;
   const unsigned blocks = grid_for(a.n, (int)groups_per_block, cap);
-  DLK_LAUNCH(kern, blocks, threads, 0, st)(a, l.psum, l.pskip, l.pbad);
+  DLK_LAUNCH(epoch_warp_kernel<T, G, E, VW>, blocks, threads, 0, st)(a, groups, l.psum, l.pskip, l.pbad);
   *nb = (int)blocks;
   return (int)cudaGetLastError();
 }
@@ -786,8 +797,8 @@ int launch_det(const EpochArgs<T> &a, const DetLayout &l, cudaStream_t st) {
   const int64_t warps_needed = (a.n + DET_BATCH - 1) / DET_BATCH;
   const int64_t cap = (int64_t)sm_count() * (occ > 0 ? occ : 1);
   const unsigned blocks = grid_for(warps_needed, EPOCH_THREADS / 32, cap);
-  DLK_LAUNCH(kern, blocks, EPOCH_THREADS, 0, st)(a, l.seq1, l.seq2, l.done1, l.done2, l.ticket, l.cost,
-                                         l.stalls);
+  DLK_LAUNCH(epoch_det_kernel<T, E>, blocks, EPOCH_THREADS, 0, st)(a, l.seq1, l.seq2, l.done1, l.done2,
+                                                                   l.ticket, l.cost, l.stalls);
   return (int)cudaGetLastError();
 }
 

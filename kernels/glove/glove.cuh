@@ -25,8 +25,9 @@
     if (!(cond)) __trap(); \
   } while (0)
 #else
-#define GK_CHECK(cond) \
-  do {                 \
+#define GK_CHECK(cond)  \
+  do {                  \
+    (void)sizeof(cond); \
   } while (0)
 #endif
 

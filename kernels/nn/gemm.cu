@@ -155,6 +155,7 @@ struct MmTile {
   static constexpr int ELEMS = ROWS * LD;
 };
 
+#if !defined(DLK_CUDA_EMU)  // inline PTX (cp.async, ldmatrix, mma.sync): a real GPU only
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
   return (uint32_t)__cvta_generic_to_shared(p);
 }
@@ -246,7 +247,7 @@ __global__ __launch_bounds__(MM_THREADS, 2) void gemm_mma_kernel(dlk_k_gemm_desc
                                                                  int tiles_n, int pair_ok) {
   typedef MmTile<A_K> TA;
   typedef MmTile<B_K> TB;
-  extern __shared__ __align__(16) unsigned char mm_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, mm_smem);
   T *sA = (T *)mm_smem;
   T *sB = sA + MM_STAGES * TA::ELEMS;
   const int64_t M = g.c.rows, N = g.c.cols, K = g.a.cols;
@@ -452,6 +453,11 @@ int launch_mma_tc(const dlk_k_gemm_desc *g, cudaStream_t st) {
   if (g->dtype == DLK_F16) return launch_mma_layout<f16>(g, a_k, b_k, pair_ok, st);
   return launch_mma_layout<bf16>(g, a_k, b_k, pair_ok, st);
 }
+#else   // DLK_CUDA_EMU: impl 3's supports() says "needs a real GPU"
+int launch_mma_tc(const dlk_k_gemm_desc *, cudaStream_t) {
+  return (int)cudaErrorNotSupported;
+}
+#endif  // !DLK_CUDA_EMU
 
 // ---- the epilogue for the vendor rows ----
 // Thread mapping: geom2 over the B*M rows and N columns (row -> (b, m) once per row);
@@ -489,7 +495,13 @@ extern "C" int dlk_k_gemm_supports(const dlk_k_gemm_desc *g, int impl, char *why
   switch (impl) {
     case 1:
     case 2: return 1;
-    case 3: return mma_supports(g, why, why_len);
+    case 3:
+#if defined(DLK_CUDA_EMU)
+      snprintf(why, why_len, "needs a real GPU (inline PTX: mma.sync, ldmatrix, cp.async)");
+      return 0;
+#else
+      return mma_supports(g, why, why_len);
+#endif
     case 4: return gemm_wgmma_supports(g, why, why_len);
     default: snprintf(why, why_len, "no gemm kernel %d", impl); return 0;
   }

@@ -264,7 +264,7 @@ __global__ __launch_bounds__(WG_THREADS,
                                                        int pair_ok) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(8) uint64_t full_bar[WG_STAGES], empty_bar[WG_STAGES];
-  extern __shared__ __align__(1024) unsigned char wg_smem[];
+  DLK_DYNAMIC_SHARED(unsigned char, wg_smem, 1024);
   const uint32_t smem0 = (smem_addr(wg_smem) + 1023u) & ~1023u;
   DLK_KCHECK(blockDim.x == WG_THREADS);
 #ifdef DLK_DEBUG_KERNELS

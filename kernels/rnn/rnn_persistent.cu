@@ -14,9 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(DLK_CUDA_EMU)
-#include <unistd.h>
-#endif
 
 #include "rnn_common.cuh"
 
@@ -71,11 +68,7 @@ __device__ void grid_barrier(unsigned *bar, unsigned nblocks) {
 template <typename T>
 __global__ void __launch_bounds__(kThreads) rnn_persist_kernel(dlk_k_rnn_persist_desc a, T *hbuf, float *cbuf,
                                                                unsigned *bar) {
-#ifdef DLK_DYNAMIC_SHARED
-  DLK_DYNAMIC_SHARED(float4, smem_f4); // the emulated device's spelling
-#else
-  extern __shared__ __align__(16) float4 smem_f4[];
-#endif
+  DLK_DYNAMIC_SHARED(float4, smem_f4);
   const int G = a.mode == DLK_RNN_LSTM ? 4 : a.mode == DLK_RNN_GRU ? 3 : 1;
   const int64_t H = a.H, B = a.B, GH = G * H, S = H * (a.mode == DLK_RNN_LSTM ? 5 : a.mode == DLK_RNN_GRU ? 4 : 1);
   const int64_t U = (H + gridDim.x - 1) / gridDim.x, u0 = (int64_t)blockIdx.x * U;
@@ -147,11 +140,14 @@ __global__ void __launch_bounds__(kThreads) rnn_persist_kernel(dlk_k_rnn_persist
             for (int q = 0; q < kMaxB; q++) accx[g][q] += w * xk[q];
           }
         }
+      // Only the batch's rows: rows q >= B are never read (a batch-1 step needs G sums,
+      // not 8 G); B is uniform over the grid, so the warp leaves the loop together.
 #pragma unroll
       for (int g = 0; g < 4; g++) {
         if (g >= G) break;
 #pragma unroll
         for (int q = 0; q < kMaxB; q++) {
+          if (q >= B) break;
           acc[g][q] = warp_sum(acc[g][q]);
           if (a.fuse_input) accx[g][q] = warp_sum(accx[g][q]);
         }
@@ -236,14 +232,9 @@ extern "C" int dlk_k_rnn_persist_plan(dlk_k_rnn_persist_desc *a, size_t *ws_byte
 #if defined(DLK_CUDA_EMU)
   // The emulated device runs a grid's blocks on a pool of OS threads (DLK_EMU_THREADS,
   // default the core count), each block to its end: a spinning barrier needs every block
-  // running at once, so the grid is at most the pool (its co-residency rule).
-  {
-    const char *e = getenv("DLK_EMU_THREADS");
-    long nt = e && *e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (nt < 1) nt = 1;
-    if (nt > 64) nt = 64;
-    if (blocks > nt) blocks = nt;
-  }
+  // running at once, so the grid is at most the pool (its co-residency rule; a larger grid
+  // is reported as a deadlock there). The barrier's spin yields through __nanosleep.
+  if (blocks > dlk_emu_resident_blocks()) blocks = dlk_emu_resident_blocks();
 #endif
   const int64_t U = (a->H + blocks - 1) / blocks;
   blocks = (a->H + U - 1) / U; // no block without units

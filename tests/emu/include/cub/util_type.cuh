@@ -1,0 +1,1 @@
+#include "dlk_emu_cub.cuh"
