@@ -702,26 +702,43 @@ static double fd_loss(dlk_context *ctx, const sdpa_case *c, const sdpa_io *io) {
   return L;
 }
 
-/* Central differences of L with respect to every element of x (finite ones: a -inf bias
-   entry stays -inf), against the backward's gradient g. */
-static void fd_check(dlk_context *ctx, const sdpa_case *c, sdpa_io *io, const char *name, double *x,
-                     int64_t n, const double *g) {
+/* Central differences of a loss L(x) with respect to every finite element of x (a -inf
+   bias entry stays -inf: its slot of the numerical gradient stays 0), against the
+   backward's gradient g. One routine for both halves of this file: `loss` closes over the
+   case (SDPA's or additive/Luong's) through `arg`. */
+static void fd_compare(const char *case_name, const char *name, double *x, int64_t n, const double *g,
+                       double (*loss)(void *arg), void *arg) {
   const double eps = 1e-6;
   double *num = alloc_d(n);
   for (int64_t i = 0; i < n; i++) {
     if (!isfinite(x[i])) continue;
     const double x0 = x[i];
     x[i] = x0 + eps;
-    const double lp = fd_loss(ctx, c, io);
+    const double lp = loss(arg);
     x[i] = x0 - eps;
-    const double lm = fd_loss(ctx, c, io);
+    const double lm = loss(arg);
     x[i] = x0;
     num[i] = (lp - lm) / (2 * eps);
   }
   char what[256];
-  snprintf(what, sizeof what, "fd %s: d%s", c->name, name);
+  snprintf(what, sizeof what, "fd %s: d%s", case_name, name);
   t_close(what, g, num, n, 1e-7, 1e-6);
   free(num);
+}
+
+typedef struct {
+  dlk_context *ctx;
+  const sdpa_case *c;
+  sdpa_io *io;
+} sdpa_fd_arg;
+static double sdpa_fd_loss(void *arg) {
+  const sdpa_fd_arg *a = arg;
+  return fd_loss(a->ctx, a->c, a->io);
+}
+static void fd_check(dlk_context *ctx, const sdpa_case *c, sdpa_io *io, const char *name, double *x,
+                     int64_t n, const double *g) {
+  sdpa_fd_arg a = {ctx, c, io};
+  fd_compare(c->name, name, x, n, g, sdpa_fd_loss, &a);
 }
 
 static void test_fd(dlk_context *ctx) {
@@ -2197,23 +2214,19 @@ static double attn_fd_loss(dlk_context *ctx, const attn_case *c, attn_io *io) {
   return L;
 }
 
+typedef struct {
+  dlk_context *ctx;
+  const attn_case *c;
+  attn_io *io;
+} attn_fd_arg;
+static double attn_fd_loss_of(void *arg) {
+  const attn_fd_arg *a = arg;
+  return attn_fd_loss(a->ctx, a->c, a->io);
+}
 static void attn_fd_check(dlk_context *ctx, const attn_case *c, attn_io *io, const char *name,
                           double *x, int64_t n, const double *g) {
-  const double eps = 1e-6;
-  double *num = alloc_d(n);
-  for (int64_t i = 0; i < n; i++) {
-    const double x0 = x[i];
-    x[i] = x0 + eps;
-    const double lp = attn_fd_loss(ctx, c, io);
-    x[i] = x0 - eps;
-    const double lm = attn_fd_loss(ctx, c, io);
-    x[i] = x0;
-    num[i] = (lp - lm) / (2 * eps);
-  }
-  char what[256];
-  snprintf(what, sizeof what, "fd %s: d%s", c->name, name);
-  t_close(what, g, num, n, 1e-7, 1e-6);
-  free(num);
+  attn_fd_arg a = {ctx, c, io};
+  fd_compare(c->name, name, x, n, g, attn_fd_loss_of, &a);
 }
 
 static void test_attn_fd(dlk_context *ctx) {
