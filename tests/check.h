@@ -83,6 +83,24 @@ static inline double t_now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A CPU tensor over caller memory with row-major strides (a dim of 0 counts as 1, so an
+   empty tensor with huge other dims still has in-range strides). */
+static inline dlk_tensor t_host_tensor(void *data, dlk_dtype dt, int nd, const int64_t *shape) {
+  dlk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dt;
+  t.device = (dlk_device){DLK_CPU, 0};
+  t.ndim = nd;
+  int64_t st = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    t.shape[k] = shape[k];
+    t.strides[k] = st;
+    st *= shape[k] > 0 ? shape[k] : 1;
+  }
+  return t;
+}
+
 static inline int t_summary(const char *prog) {
   printf("%s: %d checks, %d failures\n", prog, t_checks, t_failures);
   if (t_checks == 0) {

@@ -823,21 +823,7 @@ static void test_bad_input(dlk_context *ctx) {
 /* ====================================================================================== */
 
 /* An f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
-static dlk_tensor hdesc(void *data, int nd, const int64_t *shape) {
-  dlk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data;
-  t.dtype = DLK_F32;
-  t.device = (dlk_device){DLK_CPU, 0};
-  t.ndim = nd;
-  int64_t st = 1;
-  for (int k = nd - 1; k >= 0; k--) {
-    t.shape[k] = shape[k];
-    t.strides[k] = st;
-    st *= shape[k] > 0 ? shape[k] : 1;
-  }
-  return t;
-}
+static dlk_tensor hdesc(void *data, int nd, const int64_t *shape) { return t_host_tensor(data, DLK_F32, nd, shape); }
 
 static void fill_f32(float *v, int n, float x) {
   for (int i = 0; i < n; i++) v[i] = x;

@@ -2344,22 +2344,6 @@ static const sweep_op rnn_rows[] = {
 
 /* ---- hostile shapes (fuzz_api): a batch of no sequence whose other dims are huge ---- */
 
-/* A host f32 descriptor over data, row-major strides (a dim of 0 counts as 1). */
-static dlk_tensor hdesc(void *data, dlk_dtype dt, int nd, const int64_t *shape) {
-  dlk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data;
-  t.dtype = dt;
-  t.device = (dlk_device){DLK_CPU, 0};
-  t.ndim = nd;
-  int64_t st = 1;
-  for (int k = nd - 1; k >= 0; k--) {
-    t.shape[k] = shape[k];
-    t.strides[k] = st;
-    st *= shape[k] > 0 ? shape[k] : 1;
-  }
-  return t;
-}
 
 /* B = 0 with T = 2^40: no sequence, so the training forward writes nothing (y, hn are
    empty, and no reserve is needed: the backward of such a call reads none) and the
@@ -2375,10 +2359,10 @@ static void test_hostile(dlk_context *ctx) {
   for (int i = 0; i < 4; i++) whh[i] = 0.25f, ghh[i] = 1.0f;
   memset(res, 0xAB, sizeof res);
   const int64_t sx[3] = {T40, 0, 1}, sy[3] = {T40, 0, H}, sh[3] = {1, 0, H}, swih[2] = {H, 1}, swhh[2] = {H, H};
-  dlk_tensor x = hdesc(buf, DLK_F32, 3, sx), y = hdesc(buf, DLK_F32, 3, sy), hn = hdesc(buf, DLK_F32, 3, sh);
+  dlk_tensor x = t_host_tensor(buf, DLK_F32, 3, sx), y = t_host_tensor(buf, DLK_F32, 3, sy), hn = t_host_tensor(buf, DLK_F32, 3, sh);
   dlk_tensor dx = x, dy = y, dh0 = hn;
-  dlk_tensor tw_ih = hdesc(wih, DLK_F32, 2, swih), tw_hh = hdesc(whh, DLK_F32, 2, swhh);
-  dlk_tensor tg_ih = hdesc(gih, DLK_F32, 2, swih), tg_hh = hdesc(ghh, DLK_F32, 2, swhh);
+  dlk_tensor tw_ih = t_host_tensor(wih, DLK_F32, 2, swih), tw_hh = t_host_tensor(whh, DLK_F32, 2, swhh);
+  dlk_tensor tg_ih = t_host_tensor(gih, DLK_F32, 2, swih), tg_hh = t_host_tensor(ghh, DLK_F32, 2, swhh);
   dlk_rnn_weights w = {&tw_ih, &tw_hh, NULL, NULL, NULL};
   dlk_rnn_grads g = {&tg_ih, &tg_hh, NULL, NULL, NULL};
   dlk_rnn_params p;
@@ -2388,7 +2372,7 @@ static void test_hostile(dlk_context *ctx) {
   CHECK_OK(ctx, dlk_rnn_reserve_size(ctx, &p, &x, &bytes));
   CHECK(bytes <= sizeof res, "reserve of %zu bytes for no sequence", bytes);
   int64_t rb = (int64_t)bytes;
-  dlk_tensor r = hdesc(res, DLK_U8, 1, &rb);
+  dlk_tensor r = t_host_tensor(res, DLK_U8, 1, &rb);
   const double t0 = t_now_s();
   CHECK_OK(ctx, dlk_rnn_forward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &hn, NULL, &r));
   CHECK_OK(ctx, dlk_rnn_backward(ctx, &p, &w, &x, NULL, NULL, NULL, &y, &r, &dy, NULL, NULL, &dx, &dh0, NULL, &g));
