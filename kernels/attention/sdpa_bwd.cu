@@ -24,34 +24,6 @@ namespace {
 // 1 naive
 // ======================================================================================
 
-// The scores (the forward's kernel, repeated here so each file stands alone). Thread
-// mapping: grid-stride over [B, Hq, Tq, Tk], j fastest; no shared memory.
-template <typename T>
-__global__ void naive_bwd_scores_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *S) {
-  typedef typename AccT<T>::type A;
-  const int64_t total = a.B * a.Hq * a.Tq * a.Tk, G = a.Hq / a.Hk;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x) {
-    int64_t t = idx;
-    const int64_t j = t % a.Tk;
-    t /= a.Tk;
-    const int64_t i = t % a.Tq;
-    t /= a.Tq;
-    const int64_t h = t % a.Hq, b = t / a.Hq;
-    const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
-    const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
-    A s = -INFINITY;
-    if (visible(i, j, ql, kl, a.causal)) {
-      const T *q = at4<const T>(a.q, b, h, i, 0), *k = at4<const T>(a.k, b, h / G, j, 0);
-      A dot = 0;
-      for (int64_t d = 0; d < a.D; d++) dot += to_acc(q[d * a.q.s3]) * to_acc(k[d * a.k.s3]);
-      s = (A)a.scale * dot;
-      if (a.bias.data) s += to_acc(*at4<const T>(a.bias, b, h, i, j));
-    }
-    S[idx] = s;
-  }
-}
-
 // P from the saved lse and delta. Thread mapping: one warp per row (b, h, i), rows in a
 // grid-stride loop over warps, lanes stride the row: P_j = exp(S_j - lse) in place (0 where
 // S_j or lse is -inf, and on rows past q_len, whose lse is never read); delta = dout . out
@@ -197,7 +169,7 @@ int naive_bwd(const dlk_k_sdpa_desc *a, void *ws, cudaStream_t st) {
   const int64_t scores = a->B * a->Hq * a->Tq * a->Tk, rows = a->B * a->Hq * a->Tq;
   A *P = (A *)ws, *dS = P + scores, *delta = dS + scores;
   if (scores > 0) {
-    DLK_LAUNCH(naive_bwd_scores_kernel<T>, grid_for(scores, 256), 256, 0, st)(*a, P);
+    DLK_LAUNCH(naive_scores_kernel<T>, grid_for(scores, 256), 256, 0, st)(*a, P);
   }
   if (rows > 0)
     DLK_LAUNCH(naive_bwd_rows_kernel<T>, grid_for(rows * 32, 256), 256, 0, st)(*a, P, delta);

@@ -56,6 +56,38 @@ __device__ __forceinline__ T *at4(const dlk_k_t4 &t, int64_t a, int64_t b, int64
   return (T *)t.data + a * t.s0 + b * t.s1 + c * t.s2 + d * t.s3;
 }
 
+// Scores. Thread mapping: a grid-stride loop over the row-major index of [B, Hq, Tq, Tk]
+// (j fastest, so a warp reads consecutive bias elements); each thread computes one score
+// in the accumulation type: scale q_i . k_j + bias_ij where key j is visible, else -inf.
+// Rows and keys past the lengths are never read. No shared memory. The naive variant's
+// first kernel in both directions (the backward recomputes the scores); static, as every
+// kernel defined in a header.
+template <typename T>
+static __global__ void naive_scores_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *S) {
+  typedef typename AccT<T>::type A;
+  const int64_t total = a.B * a.Hq * a.Tq * a.Tk, G = a.Hq / a.Hk;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x) {
+    int64_t t = idx;
+    const int64_t j = t % a.Tk;
+    t /= a.Tk;
+    const int64_t i = t % a.Tq;
+    t /= a.Tq;
+    const int64_t h = t % a.Hq, b = t / a.Hq;
+    const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
+    const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
+    A s = -INFINITY;
+    if (visible(i, j, ql, kl, a.causal)) {
+      const T *q = at4<const T>(a.q, b, h, i, 0), *k = at4<const T>(a.k, b, h / G, j, 0);
+      A dot = 0;
+      for (int64_t d = 0; d < a.D; d++) dot += to_acc(q[d * a.q.s3]) * to_acc(k[d * a.k.s3]);
+      s = (A)a.scale * dot;
+      if (a.bias.data) s += to_acc(*at4<const T>(a.bias, b, h, i, j));
+    }
+    S[idx] = s;
+  }
+}
+
 static inline size_t acc_size(int dtype) {
   return dtype == DLK_F64 ? 8 : 4;
 }

@@ -46,36 +46,6 @@ __global__ void check_lengths_kernel(dlk_k_sdpa_desc a, int64_t *flag) {
 // 1 naive
 // ======================================================================================
 
-// Scores. Thread mapping: a grid-stride loop over the row-major index of [B, Hq, Tq, Tk]
-// (j fastest, so a warp reads consecutive bias elements); each thread computes one score
-// in the accumulation type: scale q_i . k_j + bias_ij where key j is visible, else -inf.
-// Rows and keys past the lengths are never read. No shared memory.
-template <typename T>
-__global__ void naive_scores_kernel(dlk_k_sdpa_desc a, typename AccT<T>::type *S) {
-  typedef typename AccT<T>::type A;
-  const int64_t total = a.B * a.Hq * a.Tq * a.Tk, G = a.Hq / a.Hk;
-  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
-       idx += (int64_t)gridDim.x * blockDim.x) {
-    int64_t t = idx;
-    const int64_t j = t % a.Tk;
-    t /= a.Tk;
-    const int64_t i = t % a.Tq;
-    t /= a.Tq;
-    const int64_t h = t % a.Hq, b = t / a.Hq;
-    const int64_t ql = seq_len(a.q_len, a.q_len_dtype, a.q_len_s, b, a.Tq);
-    const int64_t kl = seq_len(a.k_len, a.k_len_dtype, a.k_len_s, b, a.Tk);
-    A s = -INFINITY;
-    if (visible(i, j, ql, kl, a.causal)) {
-      const T *q = at4<const T>(a.q, b, h, i, 0), *k = at4<const T>(a.k, b, h / G, j, 0);
-      A dot = 0;
-      for (int64_t d = 0; d < a.D; d++) dot += to_acc(q[d * a.q.s3]) * to_acc(k[d * a.k.s3]);
-      s = (A)a.scale * dot;
-      if (a.bias.data) s += to_acc(*at4<const T>(a.bias, b, h, i, j));
-    }
-    S[idx] = s;
-  }
-}
-
 // Row softmax. Thread mapping: one warp per row (b, h, i) of the scores, rows in a
 // grid-stride loop over warps; lanes stride the row. m = max_j S_j, l = sum_j exp(S_j - m),
 // lse = m + log l (-inf when m is -inf); then S_j <- exp(S_j - lse) z_ij in place (0 where
