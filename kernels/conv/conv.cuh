@@ -22,6 +22,28 @@ __device__ __forceinline__ void st4(const dlk_k_t4 &t, int64_t i0, int64_t i1, i
   ((T *)t.data)[i0 * t.st[0] + i1 * t.st[1] + i2 * t.st[2] + i3 * t.st[3]] = from_acc<T>(v);
 }
 
+// The shared-memory implicit-GEMM rung (variant 2 of fwd, bwd_data, bwd_filter): a 64x64
+// output tile per 256-thread block, K staged 16 at a time in As[16][64], Bs[16][64]; thread
+// (tx, ty) = (t % 16, t / 16) owns the 4x4 register block rows ty*4.., columns tx*4...
+constexpr int IG_BM = 64, IG_BN = 64, IG_BK = 16, IG_THREADS = 256;
+
+// acc += the staged K slice's contribution to this thread's 4x4 block (between the two
+// __syncthreads of the stage).
+template <typename A>
+__device__ __forceinline__ void ig_tile_fma(const A (&As)[IG_BK][IG_BM], const A (&Bs)[IG_BK][IG_BN], int tx, int ty,
+                                            A (&acc)[4][4]) {
+#pragma unroll
+  for (int kr = 0; kr < IG_BK; kr++) {
+    A ar[4], br[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) ar[i] = As[kr][ty * 4 + i], br[i] = Bs[kr][tx * 4 + i];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) acc[i][j] += ar[i] * br[j];
+  }
+}
+
 // Input position of output position o through tap q: o*stride - pad + q*dil.
 __device__ __forceinline__ int64_t in_pos(int64_t o, int64_t q, int64_t stride, int64_t pad, int64_t dil) {
   return o * stride - pad + q * dil;

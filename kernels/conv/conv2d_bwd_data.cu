@@ -56,7 +56,6 @@ __global__ void bwd_data_direct_kernel(dlk_k_conv2d_bwd_data_desc a) {
 // (ceil(N*H*W / 64), ceil(Cg / 64), groups). Each k-step a thread gathers 4 elements of A
 // (its pixel m = t % 64, taps t / 64 + 4i) and 4 of B (channel j = t % 64, same taps)
 // into As[16][64] and Bs[16][64] (accumulation type), tap-major.
-constexpr int IG_BM = 64, IG_BN = 64, IG_BK = 16, IG_THREADS = 256;
 
 template <typename T>
 __global__ __launch_bounds__(IG_THREADS) void bwd_data_igemm_kernel(dlk_k_conv2d_bwd_data_desc a) {
@@ -104,16 +103,7 @@ __global__ __launch_bounds__(IG_THREADS) void bwd_data_igemm_kernel(dlk_k_conv2d
       Bs[kr][lm] = bv;
     }
     __syncthreads();
-#pragma unroll
-    for (int kr = 0; kr < IG_BK; kr++) {
-      A ar[4], br[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) ar[i] = As[kr][ty * 4 + i], br[i] = Bs[kr][tx * 4 + i];
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] += ar[i] * br[j];
-    }
+    ig_tile_fma(As, Bs, tx, ty, acc);
     __syncthreads();
   }
 #pragma unroll

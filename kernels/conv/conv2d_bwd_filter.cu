@@ -60,7 +60,7 @@ __global__ void bwd_filter_direct_kernel(dlk_k_conv2d_bwd_filter_desc a) {
 // thread decodes one pixel p = t % 16 of the step and loads A for channels t/16 + 16q and
 // B for taps t/16 + 16q (q < 4) into As[16][64], Bs[16][64] (pixel-major): 16 consecutive
 // threads read 16 consecutive pixels.
-constexpr int IG_BM = 64, IG_BN = 64, IG_BK = 16, IG_THREADS = 256, MAX_SLICES = 64;
+constexpr int MAX_SLICES = 64;
 
 struct Split {
   int64_t slices, chunk; /* chunk: pixels per slice, a multiple of IG_BK */
@@ -138,16 +138,7 @@ __global__ __launch_bounds__(IG_THREADS) void bwd_filter_igemm_kernel(dlk_k_conv
       Bs[lp][lr + 16 * q] = bv;
     }
     __syncthreads();
-#pragma unroll
-    for (int kr = 0; kr < IG_BK; kr++) {
-      A ar[4], br[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) ar[i] = As[kr][ty * 4 + i], br[i] = Bs[kr][tx * 4 + i];
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] += ar[i] * br[j];
-    }
+    ig_tile_fma(As, Bs, tx, ty, acc);
     __syncthreads();
   }
   A *out = ws + slice * g.k * CRS;

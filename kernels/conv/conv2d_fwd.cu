@@ -66,7 +66,6 @@ __global__ void fwd_direct_kernel(dlk_k_conv2d_fwd_desc a) {
 // taps) into shared memory, converted to the accumulation type:
 //   As[16][64] (tap-major, so the 4 rows a thread reads are contiguous), Bs[16][64].
 // Consecutive threads take consecutive pixels, so NCHW loads of x coalesce along W.
-constexpr int IG_BM = 64, IG_BN = 64, IG_BK = 16, IG_THREADS = 256;
 
 template <typename T>
 __global__ __launch_bounds__(IG_THREADS) void fwd_igemm_kernel(dlk_k_conv2d_fwd_desc a) {
@@ -120,16 +119,7 @@ __global__ __launch_bounds__(IG_THREADS) void fwd_igemm_kernel(dlk_k_conv2d_fwd_
       Bs[kr][lm] = bv;
     }
     __syncthreads();
-#pragma unroll
-    for (int kr = 0; kr < IG_BK; kr++) {
-      A ar[4], br[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) ar[i] = As[kr][ty * 4 + i], br[i] = Bs[kr][tx * 4 + i];
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] += ar[i] * br[j];
-    }
+    ig_tile_fma(As, Bs, tx, ty, acc);
     __syncthreads();
   }
 #pragma unroll
